@@ -1,0 +1,98 @@
+# husk build. `make` builds huskd and husk-shim into $(BUILD); `make check`
+# runs the unit and e2e suites; `make asan` runs both under ASan+UBSan.
+VERSION ?= 0.1.0
+BUILD ?= build
+PREFIX ?= /usr/local
+CC ?= gcc
+
+PKGS := grpc libprotobuf-c yajl libseccomp libcap libcurl libarchive libcrypto libzstd zlib
+CPPFLAGS += -D_GNU_SOURCE -DHUSK_VERSION=\"$(VERSION)\" -I. -I$(BUILD)/gen
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	-fno-strict-aliasing -pthread $(SANITIZE)
+LDFLAGS += -pthread $(SANITIZE)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lgrpc -lgpr -lprotobuf-c -lyajl)
+
+PROTO := api/cri/v1/api.proto
+GEN_C := $(BUILD)/gen/api/cri/v1/api.pb-c.c
+GEN_H := $(GEN_C:.c=.h)
+
+# Lower layers: one static library, no grpc or protobuf inside.
+LIB_SRCS := $(sort $(wildcard common/*.c runtime/*.c image/*.c network/*.c))
+# Programs with a main of their own live in a directory of their own file name.
+SHIM_SRCS := $(sort $(wildcard runtime/shim/*.c))
+SERVER_SRCS := $(sort $(filter-out server/main.c,$(wildcard server/*.c)))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/%.o) $(GEN_C:.c=.o)
+SHIM_OBJS := $(SHIM_SRCS:%.c=$(BUILD)/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+PROGRAMS := $(BUILD)/huskd $(if $(SHIM_SRCS),$(BUILD)/husk-shim)
+
+.PHONY: all check unit e2e asan fmt fmt-check proto-check install clean deps
+all: $(PROGRAMS)
+
+$(GEN_C) $(GEN_H): $(PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen $(PROTO)
+
+$(BUILD)/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# protoc-c output is not ours to lint: relax the warnings it trips.
+$(GEN_C:.c=.o): $(GEN_C)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+
+$(BUILD)/libhusk.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/huskd: $(BUILD)/server/main.o $(SERVER_OBJS) $(BUILD)/libhusk.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/husk-shim: $(SHIM_OBJS) $(BUILD)/libhusk.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Each tests/unit/test_NAME.c is a CUnit program over the libraries and the
+# grpc-free parts of server/.
+$(BUILD)/tests/%: tests/unit/%.c $(SERVER_OBJS) $(BUILD)/libhusk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcunit $(LIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+e2e: $(PROGRAMS)
+	HUSK_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/e2e $(PYTEST_ARGS)
+
+check: deps
+	$(MAKE) all unit
+	$(MAKE) e2e
+
+deps:
+	@bash hack/install-deps
+
+asan:
+	$(MAKE) check BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+
+proto-check:
+	../shared/tools/cri-proto-check $(PROTO)
+
+fmt:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+fmt-check:
+	@clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+install: all
+	install -D -m 0755 $(BUILD)/huskd $(DESTDIR)$(PREFIX)/bin/huskd
+	$(if $(SHIM_SRCS),install -D -m 0755 $(BUILD)/husk-shim $(DESTDIR)$(PREFIX)/bin/husk-shim)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,52 @@
+/* Errors carried up the stack: an errno-style code plus a message that each
+ * caller may prefix with its own context. The RPC edge maps the code to a
+ * gRPC status (see server/status.c); library code never logs failures. */
+#ifndef HUSK_COMMON_ERROR_H
+#define HUSK_COMMON_ERROR_H
+
+#include "common/util.h"
+
+/* Codes are errno values. Beyond their usual meaning husk uses:
+ *   EINVAL   bad input from the caller     -> INVALID_ARGUMENT
+ *   ENOENT   unknown object                -> NOT_FOUND
+ *   EEXIST   name already taken            -> ALREADY_EXISTS
+ *   EBUSY    wrong state for the operation -> FAILED_PRECONDITION
+ *   ENOSYS   not implemented               -> UNIMPLEMENTED
+ *   EACCES   refused by a registry/policy  -> PERMISSION_DENIED
+ *   ETIMEDOUT                              -> DEADLINE_EXCEEDED
+ *   ENOSPC, EMFILE                         -> RESOURCE_EXHAUSTED
+ *   EAGAIN, ECONNREFUSED                   -> UNAVAILABLE
+ *   anything else                          -> INTERNAL */
+struct husk_error {
+	int code;
+	char *msg;
+};
+
+#define HUSK_ERROR_INIT {0, NULL}
+
+/* Set err (if not NULL) to code and the formatted message, replacing any
+ * earlier error. Returns -code so callers can `return husk_error_set(...)`. */
+int husk_error_set(struct husk_error *err, int code, const char *fmt, ...)
+	_printf_(3, 4);
+
+/* Like husk_error_set, with ": strerror(code)" appended. */
+int husk_error_errno(struct husk_error *err, int code, const char *fmt, ...)
+	_printf_(3, 4);
+
+/* Prepend "context: " to the message; returns -err->code. */
+int husk_error_prefix(struct husk_error *err, const char *fmt, ...)
+	_printf_(2, 3);
+
+/* Move src into dst (dst's old message is freed); returns -code. */
+int husk_error_move(struct husk_error *dst, struct husk_error *src);
+
+void husk_error_clear(struct husk_error *err);
+static inline void husk_error_clearp(struct husk_error *err) { husk_error_clear(err); }
+#define _cleanup_error_ _cleanup_(husk_error_clearp)
+
+static inline const char *husk_error_msg(const struct husk_error *err)
+{
+	return err && err->msg ? err->msg : "unknown error";
+}
+
+#endif

@@ -1,0 +1,168 @@
+/* Bounded reads, atomic writes and directory helpers. */
+#define _XOPEN_SOURCE 700
+#include "common/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int fs_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
+		 struct husk_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "open '%s'", path);
+	size_t cap = 4096, len = 0;
+	_cleanup_free_ char *buf = xmalloc(cap + 1);
+	for (;;) {
+		if (len == cap) {
+			if (cap > max)
+				break;
+			cap *= 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return husk_error_errno(err, errno, "read '%s'", path);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max)
+		return husk_error_set(err, EFBIG, "read '%s': larger than %zu bytes", path,
+				      max);
+	buf[len] = '\0';
+	*ret_buf = steal_ptr(&buf);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		    struct husk_error *err)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	_cleanup_free_ char *dircopy = xstrdup(path);
+	const char *dir = dirname(dircopy);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "create '%s'", tmp);
+	int r = write_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return husk_error_errno(err, -r, "write '%s'", path);
+	}
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		fsync(dfd);
+	return 0;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode, struct husk_error *err)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return husk_error_errno(err, errno, "mkdir '%s'", p);
+		*s = c;
+		if (!c)
+			break;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return husk_error_errno(err, errno, "stat '%s'", path);
+	if (!S_ISDIR(st.st_mode))
+		return husk_error_set(err, ENOTDIR, "mkdir '%s': not a directory", path);
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st _unused_, int flag,
+		  struct FTW *ftw _unused_)
+{
+	int r = flag == FTW_DP ? rmdir(path) : unlink(path);
+	return r < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int fs_rm_rf(const char *path, struct husk_error *err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : husk_error_errno(err, errno, "stat '%s'", path);
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return husk_error_errno(err, errno, "remove '%s'", path);
+		return 0;
+	}
+	int r = nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	if (r != 0)
+		return husk_error_errno(err, r < 0 ? -r : EIO, "remove '%s'", path);
+	return 0;
+}
+
+bool fs_exists(const char *path) { return access(path, F_OK) == 0; }
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int fs_list_dir(const char *dir, const char *suffix, char ***ret_names,
+		struct husk_error *err)
+{
+	DIR *d = opendir(dir);
+	char **names = xnew(char *, 1);
+	if (!d) {
+		if (errno == ENOENT) {
+			*ret_names = names;
+			return 0;
+		}
+		int e = errno;
+		strv_free(names);
+		return husk_error_errno(err, e, "open directory '%s'", dir);
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		if (suffix && !endswith(de->d_name, suffix))
+			continue;
+		names = strv_append(names, de->d_name);
+	}
+	closedir(d);
+	qsort(names, strv_length(names), sizeof(char *), cmp_str);
+	*ret_names = names;
+	return 0;
+}

@@ -1,0 +1,34 @@
+/* File-system helpers: bounded reads, atomic writes, directory creation and
+ * removal. Paths are absolute or relative to the working directory. */
+#ifndef HUSK_COMMON_FS_H
+#define HUSK_COMMON_FS_H
+
+#include <sys/types.h>
+
+#include "common/error.h"
+
+/* Read a whole file of at most max bytes into a NUL-terminated buffer owned
+ * by the caller. ENOENT when missing, EFBIG when larger than max. */
+int fs_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
+		 struct husk_error *err);
+
+/* Write data to path atomically: a temporary file beside it, fsync, rename,
+ * fsync of the directory. A crash leaves either the old or the new file. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		    struct husk_error *err);
+
+/* mkdir -p with mode for the directories it creates. */
+int fs_mkdir_p(const char *path, mode_t mode, struct husk_error *err);
+
+/* rm -rf that stays on one file system and never follows symlinks. A
+ * missing path is success. */
+int fs_rm_rf(const char *path, struct husk_error *err);
+
+bool fs_exists(const char *path);
+
+/* Sorted names in dir ending with suffix (NULL for all but "." and "..").
+ * A missing dir gives an empty vector. */
+int fs_list_dir(const char *dir, const char *suffix, char ***ret_names,
+		struct husk_error *err);
+
+#endif

@@ -1,0 +1,79 @@
+/* Small helpers every layer uses: cleanup attributes, ownership transfer,
+ * allocation that aborts on out-of-memory, and string utilities. */
+#ifndef HUSK_COMMON_UTIL_H
+#define HUSK_COMMON_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _noreturn_ __attribute__((noreturn))
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+static inline void fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+void strvfreep(char ***v);
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+#define _cleanup_strv_ _cleanup_(strvfreep)
+
+/* Take ownership of *pp, leaving NULL (or -1 for fds) behind. */
+#define steal_ptr(pp)                             \
+	({                                        \
+		__typeof__(*(pp)) _tmp_ = *(pp);  \
+		*(pp) = NULL;                     \
+		_tmp_;                            \
+	})
+static inline int steal_fd(int *fd)
+{
+	int r = *fd;
+	*fd = -1;
+	return r;
+}
+
+/* Allocation: these never return NULL; out of memory aborts the process. */
+void *xmalloc(size_t n);
+void *xzalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+char *xvasprintf(const char *fmt, va_list ap);
+#define xnew(type, n) ((type *)xcalloc((n), sizeof(type)))
+
+static inline bool streq(const char *a, const char *b)
+{
+	return a && b && __builtin_strcmp(a, b) == 0;
+}
+static inline bool isempty(const char *s) { return !s || !*s; }
+bool startswith(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);
+
+/* NULL-terminated string vectors. */
+size_t strv_length(char *const *v);
+char **strv_append(char **v, const char *s); /* copies s */
+void strv_free(char **v);
+
+/* Monotonic and wall clocks in nanoseconds. */
+long long now_mono_ns(void);
+long long now_real_ns(void);
+
+#endif

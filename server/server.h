@@ -1,0 +1,94 @@
+/* The daemon's request layer, shared by the method table and the handlers.
+ * Handlers never see grpc types: they take the daemon context, the decoded
+ * protobuf-c request and fill a protobuf-c response that the codec encodes
+ * and frees. Everything the response points to must be heap memory
+ * (malloc/xstrdup/xnew), because it is released with
+ * protobuf_c_message_free_unpacked(). */
+#ifndef HUSK_SERVER_SERVER_H
+#define HUSK_SERVER_SERVER_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <pthread.h>
+
+#include "api/cri/v1/api.pb-c.h"
+#include "common/error.h"
+#include "server/config.h"
+
+/* Process-wide daemon state handed to every handler. Subsystems add their
+ * handles here (image store, pod manager, network, ...). */
+struct srv_ctx {
+	struct srv_config *config;
+	pthread_mutex_t lock; /* guards the mutable fields below */
+	char *pod_cidr;       /* from UpdateRuntimeConfig */
+	void *image;          /* image layer handle (struct img_store *) */
+	void *runtime;        /* runtime layer handle */
+	void *network;        /* network layer handle */
+};
+
+/* A server-streaming call: srv_stream_send() blocks until the message is
+ * written or the call is gone (-ECANCELED). Handlers poll
+ * srv_stream_cancelled() while they wait for something to send. */
+struct srv_stream;
+int srv_stream_send(struct srv_stream *s, const ProtobufCMessage *msg);
+bool srv_stream_cancelled(struct srv_stream *s);
+
+/* Unary handler: in is the decoded request of the row's input type; on
+ * success *ret_out is a new message of the row's output type. A negative
+ * return with err filled becomes the gRPC status (see srv_status_from). */
+typedef int (*srv_unary_fn)(struct srv_ctx *ctx, const void *in, void **ret_out,
+			    struct husk_error *err);
+/* Server-streaming handler: sends any number of messages, then returns. */
+typedef int (*srv_stream_fn)(struct srv_ctx *ctx, const void *in, struct srv_stream *out,
+			     struct husk_error *err);
+
+struct srv_method {
+	const char *path; /* "/runtime.v1.RuntimeService/Version" */
+	const ProtobufCMessageDescriptor *input;
+	const ProtobufCMessageDescriptor *output;
+	srv_unary_fn unary;   /* NULL for streams and unimplemented methods */
+	srv_stream_fn stream; /* server-streaming methods */
+	bool server_streaming;
+};
+
+/* The one table of every CRI method (server/methods.c). */
+extern const struct srv_method srv_methods[];
+extern const size_t srv_methods_count;
+const struct srv_method *srv_method_find(const char *path);
+/* Check the table against the generated service descriptors: every method
+ * present once with matching types. Returns -EINVAL naming the first
+ * difference. */
+int srv_methods_verify(struct husk_error *err);
+
+/* gRPC status codes (the numeric values are the protocol's). */
+enum srv_code {
+	SRV_OK = 0,
+	SRV_CANCELLED = 1,
+	SRV_UNKNOWN = 2,
+	SRV_INVALID_ARGUMENT = 3,
+	SRV_DEADLINE_EXCEEDED = 4,
+	SRV_NOT_FOUND = 5,
+	SRV_ALREADY_EXISTS = 6,
+	SRV_PERMISSION_DENIED = 7,
+	SRV_RESOURCE_EXHAUSTED = 8,
+	SRV_FAILED_PRECONDITION = 9,
+	SRV_ABORTED = 10,
+	SRV_OUT_OF_RANGE = 11,
+	SRV_UNIMPLEMENTED = 12,
+	SRV_INTERNAL = 13,
+	SRV_UNAVAILABLE = 14,
+};
+/* Map an errno-style husk_error code to a gRPC status. */
+enum srv_code srv_status_from(int code);
+const char *srv_code_name(enum srv_code code);
+
+/* Codec (server/codec.c): the only place that packs and unpacks. */
+void *srv_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
+size_t srv_encode(const void *msg, uint8_t **ret_buf);
+void srv_message_free(void *msg);
+
+/* Helpers for building responses. */
+char *srv_strdup(const char *s); /* NULL gives "" */
+#define srv_new(type, init) \
+	({ type *_m = xnew(type, 1); type _i = init; *_m = _i; _m; })
+
+#endif
