@@ -88,6 +88,12 @@ void srv_message_free(void *msg);
 
 /* Helpers for building responses. */
 char *srv_strdup(const char *s); /* NULL gives "" */
+/* Append key=value to a map<string,string> field given as its entry array
+ * and count (every such entry message is {base, key, value}). */
+void srv_map_add(void *entries_field, size_t *n, const ProtobufCMessageDescriptor *entry,
+		 const char *key, const char *value);
+/* Append a message pointer to a repeated message field. */
+void srv_repeated_add(void *field, size_t *n, void *msg);
 #define srv_new(type, init) \
 	({ type *_m = xnew(type, 1); type _i = init; *_m = _i; _m; })
 

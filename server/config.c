@@ -1,0 +1,385 @@
+/* Effective huskd configuration: defaults, main file, drop-ins, flags.
+ * Each key is one row of a table that says how to parse and print it. */
+#include "server/config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+
+#define CONFIG_MAX_SIZE (1 << 20)
+
+enum key_type { KEY_STRING, KEY_INT, KEY_LLONG, KEY_STRV, KEY_REGISTRIES };
+
+struct key {
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	long long min, max; /* integer bounds */
+	int (*check)(const char *value, struct husk_error *err);
+};
+
+static int check_log_level(const char *v, struct husk_error *err)
+{
+	if (log_level_parse(v) < 0)
+		return husk_error_set(err, EINVAL,
+				      "'%s' is not one of error, warn, info, debug", v);
+	return 0;
+}
+
+static int check_cgroup_driver(const char *v, struct husk_error *err)
+{
+	if (!streq(v, "cgroupfs") && !streq(v, "systemd") && !streq(v, "auto"))
+		return husk_error_set(err, EINVAL,
+				      "'%s' is not one of cgroupfs, systemd, auto", v);
+	return 0;
+}
+
+static int check_abs_path(const char *v, struct husk_error *err)
+{
+	if (v[0] != '/')
+		return husk_error_set(err, EINVAL, "'%s' is not an absolute path", v);
+	return 0;
+}
+
+#define OFF(f) offsetof(struct srv_config, f)
+static const struct key keys[] = {
+	{"socket", KEY_STRING, OFF(socket), 0, 0, check_abs_path},
+	{"root", KEY_STRING, OFF(root), 0, 0, check_abs_path},
+	{"state", KEY_STRING, OFF(state), 0, 0, check_abs_path},
+	{"log_level", KEY_STRING, OFF(log_level), 0, 0, check_log_level},
+	{"cgroup_driver", KEY_STRING, OFF(cgroup_driver), 0, 0, check_cgroup_driver},
+	{"shutdown_timeout", KEY_INT, OFF(shutdown_timeout), 0, 3600, NULL},
+	{"max_workers", KEY_INT, OFF(max_workers), 4, 4096, NULL},
+	{"sandbox_image", KEY_STRING, OFF(sandbox_image), 0, 0, NULL},
+	{"pinned_images", KEY_STRV, OFF(pinned_images), 0, 0, NULL},
+	{"max_concurrent_downloads", KEY_INT, OFF(max_concurrent_downloads), 1, 64, NULL},
+	{"registries", KEY_REGISTRIES, OFF(registries), 0, 0, NULL},
+	{"cni_conf_dir", KEY_STRING, OFF(cni_conf_dir), 0, 0, check_abs_path},
+	{"cni_bin_dirs", KEY_STRV, OFF(cni_bin_dirs), 0, 0, check_abs_path},
+	{"pids_limit", KEY_LLONG, OFF(pids_limit), 0, LLONG_MAX, NULL},
+	{"stream_address", KEY_STRING, OFF(stream_address), 0, 0, NULL},
+	{"stream_port", KEY_INT, OFF(stream_port), 0, 65535, NULL},
+};
+#undef OFF
+
+#define FIELD(c, k, type) ((type *)((char *)(c) + (k)->offset))
+
+static void registries_free(struct srv_registry *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].host);
+		strv_free(r[i].mirrors);
+		free(r[i].location);
+	}
+	free(r);
+}
+
+void srv_config_free(struct srv_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const struct key *k = &keys[i];
+		if (k->type == KEY_STRING)
+			free(*FIELD(c, k, char *));
+		else if (k->type == KEY_STRV)
+			strv_free(*FIELD(c, k, char **));
+	}
+	registries_free(c->registries, c->n_registries);
+	free(c->config_path);
+	free(c);
+}
+
+static struct srv_config *config_defaults(void)
+{
+	struct srv_config *c = xnew(struct srv_config, 1);
+	c->config_path = xstrdup(SRV_DEFAULT_CONFIG);
+	c->socket = xstrdup(SRV_DEFAULT_SOCKET);
+	c->root = xstrdup(SRV_DEFAULT_ROOT);
+	c->state = xstrdup(SRV_DEFAULT_STATE);
+	c->log_level = xstrdup("info");
+	c->cgroup_driver = xstrdup("auto");
+	c->shutdown_timeout = 10;
+	c->max_workers = 256;
+	c->sandbox_image = xstrdup("registry.k8s.io/pause:3.10");
+	c->pinned_images = xnew(char *, 1);
+	c->max_concurrent_downloads = 3;
+	c->cni_conf_dir = xstrdup("/etc/cni/net.d");
+	c->cni_bin_dirs = strv_append(strv_append(NULL, "/opt/cni/bin"), "/usr/lib/cni");
+	c->pids_limit = 0;
+	c->stream_address = xstrdup("127.0.0.1");
+	c->stream_port = 0;
+	return c;
+}
+
+static struct srv_registry *registry_get(struct srv_config *c, const char *host)
+{
+	for (size_t i = 0; i < c->n_registries; i++)
+		if (streq(c->registries[i].host, host))
+			return &c->registries[i];
+	c->registries = xrealloc(c->registries, (c->n_registries + 1) * sizeof(*c->registries));
+	struct srv_registry *r = &c->registries[c->n_registries++];
+	*r = (struct srv_registry){.host = xstrdup(host), .mirrors = xnew(char *, 1)};
+	return r;
+}
+
+static int strv_from_json(yajl_val v, const struct key *k, char ***ret,
+			  struct husk_error *err)
+{
+	if (!YAJL_IS_ARRAY(v))
+		return husk_error_set(err, EINVAL, "expected an array of strings, got %s",
+				      json_type_name(v));
+	_cleanup_strv_ char **out = xnew(char *, 1);
+	for (size_t i = 0; i < v->u.array.len; i++) {
+		yajl_val e = v->u.array.values[i];
+		if (!YAJL_IS_STRING(e))
+			return husk_error_set(err, EINVAL, "element %zu: expected a string, got %s",
+					      i, json_type_name(e));
+		if (k && k->check && k->check(e->u.string, err) < 0)
+			return husk_error_prefix(err, "element %zu", i);
+		out = strv_append(out, e->u.string);
+	}
+	*ret = steal_ptr(&out);
+	return 0;
+}
+
+/* "registries": {"host[:port]": {"insecure": bool, "mirrors": [..], "location": ".."}}
+ * A drop-in's entry for a host replaces the keys it names and keeps the rest. */
+static int parse_registries(struct srv_config *c, yajl_val v, struct husk_error *err)
+{
+	if (!YAJL_IS_OBJECT(v))
+		return husk_error_set(err, EINVAL, "expected an object, got %s", json_type_name(v));
+	for (size_t i = 0; i < v->u.object.len; i++) {
+		const char *host = v->u.object.keys[i];
+		yajl_val r = v->u.object.values[i];
+		if (isempty(host) || strchr(host, '/'))
+			return husk_error_set(err, EINVAL, "'%s' is not a registry host[:port]", host);
+		if (!YAJL_IS_OBJECT(r))
+			return husk_error_set(err, EINVAL, "%s: expected an object, got %s", host,
+					      json_type_name(r));
+		struct srv_registry *reg = registry_get(c, host);
+		for (size_t j = 0; j < r->u.object.len; j++) {
+			const char *key = r->u.object.keys[j];
+			yajl_val val = r->u.object.values[j];
+			if (streq(key, "insecure")) {
+				if (!YAJL_IS_TRUE(val) && !YAJL_IS_FALSE(val))
+					return husk_error_set(err, EINVAL,
+							      "%s.insecure: expected a boolean, got %s",
+							      host, json_type_name(val));
+				reg->insecure = YAJL_IS_TRUE(val);
+			} else if (streq(key, "mirrors")) {
+				char **m;
+				if (strv_from_json(val, NULL, &m, err) < 0)
+					return husk_error_prefix(err, "%s.mirrors", host);
+				strv_free(reg->mirrors);
+				reg->mirrors = m;
+			} else if (streq(key, "location")) {
+				if (!YAJL_IS_STRING(val) || isempty(val->u.string))
+					return husk_error_set(err, EINVAL,
+							      "%s.location: expected a host[:port], got %s",
+							      host, json_type_name(val));
+				free(reg->location);
+				reg->location = xstrdup(val->u.string);
+			} else {
+				return husk_error_set(err, EINVAL, "%s: unknown key '%s'", host, key);
+			}
+		}
+	}
+	return 0;
+}
+
+static int apply_value(struct srv_config *c, const struct key *k, yajl_val v,
+		       struct husk_error *err)
+{
+	switch (k->type) {
+	case KEY_STRING:
+		if (!YAJL_IS_STRING(v))
+			return husk_error_set(err, EINVAL, "expected a string, got %s",
+					      json_type_name(v));
+		if (k->check && k->check(v->u.string, err) < 0)
+			return -EINVAL;
+		free(*FIELD(c, k, char *));
+		*FIELD(c, k, char *) = xstrdup(v->u.string);
+		return 0;
+	case KEY_INT:
+	case KEY_LLONG:
+		if (!YAJL_IS_INTEGER(v))
+			return husk_error_set(err, EINVAL, "expected an integer, got %s",
+					      json_type_name(v));
+		if (v->u.number.i < k->min || v->u.number.i > k->max)
+			return husk_error_set(err, EINVAL, "%lld is out of range %lld..%lld",
+					      v->u.number.i, k->min, k->max);
+		if (k->type == KEY_INT)
+			*FIELD(c, k, int) = (int)v->u.number.i;
+		else
+			*FIELD(c, k, long long) = v->u.number.i;
+		return 0;
+	case KEY_STRV: {
+		char **list;
+		if (strv_from_json(v, k, &list, err) < 0)
+			return -EINVAL;
+		strv_free(*FIELD(c, k, char **));
+		*FIELD(c, k, char **) = list;
+		return 0;
+	}
+	case KEY_REGISTRIES:
+		return parse_registries(c, v, err);
+	}
+	return husk_error_set(err, EINVAL, "unsupported key type");
+}
+
+static const struct key *key_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (streq(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+/* Apply one file. Missing files are ENOENT so the caller can decide. */
+static int apply_file(struct srv_config *c, const char *path, struct husk_error *err)
+{
+	_cleanup_json_ yajl_val tree = NULL;
+	int r = json_parse_file(path, CONFIG_MAX_SIZE, &tree, err);
+	if (r < 0)
+		return r == -ENOENT ? r : husk_error_prefix(err, "config");
+	if (!YAJL_IS_OBJECT(tree))
+		return husk_error_set(err, EINVAL, "config '%s': top level must be an object",
+				      path);
+	for (size_t i = 0; i < tree->u.object.len; i++) {
+		const char *name = tree->u.object.keys[i];
+		const struct key *k = key_find(name);
+		if (!k)
+			return husk_error_set(err, EINVAL, "config '%s': unknown key '%s'", path,
+					      name);
+		if (apply_value(c, k, tree->u.object.values[i], err) < 0)
+			return husk_error_prefix(err, "config '%s': key '%s'", path, name);
+	}
+	return 0;
+}
+
+static int apply_flag(struct srv_config *c, const char *name, const char *value,
+		      struct husk_error *err)
+{
+	if (!value)
+		return 0;
+	const struct key *k = key_find(name);
+	if (k->check && k->check(value, err) < 0)
+		return husk_error_prefix(err, "flag --%s", name);
+	free(*FIELD(c, k, char *));
+	*FIELD(c, k, char *) = xstrdup(value);
+	return 0;
+}
+
+static bool host_uses_systemd(void)
+{
+	/* The same test sd_booted() makes. */
+	return fs_exists("/run/systemd/system");
+}
+
+int srv_config_load(const struct srv_flags *flags, struct srv_config **ret,
+		    struct husk_error *err)
+{
+	struct srv_config *c = config_defaults();
+	_cleanup_(srv_config_freep) struct srv_config *cleanup = c;
+	const char *main = flags && flags->config ? flags->config : SRV_DEFAULT_CONFIG;
+	free(c->config_path);
+	c->config_path = xstrdup(main);
+
+	int r = apply_file(c, main, err);
+	if (r == -ENOENT && flags && flags->config)
+		return husk_error_prefix(err, "config");
+	if (r < 0 && r != -ENOENT)
+		return r;
+	husk_error_clear(err);
+
+	_cleanup_free_ char *copy = xstrdup(main);
+	_cleanup_free_ char *dropdir = xasprintf("%s/husk.d", dirname(copy));
+	_cleanup_strv_ char **names = NULL;
+	if (fs_list_dir(dropdir, ".json", &names, err) < 0)
+		return husk_error_prefix(err, "config");
+	for (size_t i = 0; names[i]; i++) {
+		_cleanup_free_ char *path = xasprintf("%s/%s", dropdir, names[i]);
+		if (apply_file(c, path, err) < 0)
+			return -err->code;
+	}
+
+	if (flags) {
+		if (apply_flag(c, "socket", flags->socket, err) < 0 ||
+		    apply_flag(c, "root", flags->root, err) < 0 ||
+		    apply_flag(c, "state", flags->state, err) < 0 ||
+		    apply_flag(c, "log_level", flags->log_level, err) < 0 ||
+		    apply_flag(c, "cgroup_driver", flags->cgroup_driver, err) < 0)
+			return -err->code;
+	}
+	if (streq(c->cgroup_driver, "auto")) {
+		free(c->cgroup_driver);
+		c->cgroup_driver = xstrdup(host_uses_systemd() ? "systemd" : "cgroupfs");
+	}
+	cleanup = NULL;
+	*ret = c;
+	return 0;
+}
+
+const struct srv_registry *srv_config_registry(const struct srv_config *c, const char *host)
+{
+	for (size_t i = 0; i < c->n_registries; i++)
+		if (streq(c->registries[i].host, host))
+			return &c->registries[i];
+	return NULL;
+}
+
+static void gen_strv(yajl_gen g, char **v)
+{
+	yajl_gen_array_open(g);
+	for (size_t i = 0; v && v[i]; i++)
+		json_str(g, v[i]);
+	yajl_gen_array_close(g);
+}
+
+char *srv_config_to_json(const struct srv_config *c, bool pretty)
+{
+	_cleanup_gen_ yajl_gen g = json_gen_new(pretty);
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const struct key *k = &keys[i];
+		json_key(g, k->name);
+		switch (k->type) {
+		case KEY_STRING:
+			json_str(g, *FIELD(c, k, char *const));
+			break;
+		case KEY_INT:
+			yajl_gen_integer(g, *FIELD(c, k, const int));
+			break;
+		case KEY_LLONG:
+			yajl_gen_integer(g, *FIELD(c, k, const long long));
+			break;
+		case KEY_STRV:
+			gen_strv(g, *FIELD(c, k, char **const));
+			break;
+		case KEY_REGISTRIES:
+			yajl_gen_map_open(g);
+			for (size_t j = 0; j < c->n_registries; j++) {
+				const struct srv_registry *r = &c->registries[j];
+				json_key(g, r->host);
+				yajl_gen_map_open(g);
+				json_kv_bool(g, "insecure", r->insecure);
+				json_key(g, "mirrors");
+				gen_strv(g, r->mirrors);
+				if (r->location)
+					json_kv_str(g, "location", r->location);
+				yajl_gen_map_close(g);
+			}
+			yajl_gen_map_close(g);
+			break;
+		}
+	}
+	yajl_gen_map_close(g);
+	return json_gen_steal(g);
+}

@@ -1,0 +1,79 @@
+/* huskd configuration: built-in defaults, then /etc/husk/husk.json, then the
+ * drop-ins /etc/husk/husk.d/ (*.json, in name order), then command-line
+ * flags. Files are parsed with yajl; an unknown key, a wrong type or a bad
+ * value is an error naming the file and the key. */
+#ifndef HUSK_SERVER_CONFIG_H
+#define HUSK_SERVER_CONFIG_H
+
+#include <stdbool.h>
+
+#include "common/error.h"
+
+#define SRV_DEFAULT_CONFIG "/etc/husk/husk.json"
+#define SRV_DEFAULT_SOCKET "/run/husk/husk.sock"
+#define SRV_DEFAULT_ROOT "/var/lib/husk"
+#define SRV_DEFAULT_STATE "/run/husk"
+
+/* One registry's settings, keyed by host[:port] ("docker.io", "127.0.0.1:5000"). */
+struct srv_registry {
+	char *host;
+	bool insecure;  /* plain HTTP (or TLS without verification) allowed */
+	char **mirrors; /* host[:port][/path] tried in order before the registry */
+	char *location; /* replaces the registry entirely, no fallback (NULL: none) */
+};
+
+struct srv_config {
+	char *config_path; /* main file; drop-ins come from <dir>/husk.d */
+	char *socket;
+	char *root;
+	char *state;
+	char *log_level;     /* error, warn, info, debug */
+	char *cgroup_driver; /* cgroupfs or systemd ("auto" resolved at load) */
+	int shutdown_timeout; /* seconds to drain in-flight calls */
+	int max_workers;      /* upper bound of the request thread pool */
+
+	/* Images */
+	char *sandbox_image;  /* reported as pinned */
+	char **pinned_images; /* NULL-terminated */
+	int max_concurrent_downloads;
+	struct srv_registry *registries;
+	size_t n_registries;
+
+	/* Network */
+	char *cni_conf_dir;
+	char **cni_bin_dirs;
+
+	/* Containers */
+	long long pids_limit; /* 0: none */
+
+	/* Streaming server */
+	char *stream_address;
+	int stream_port; /* 0: a free port */
+};
+
+/* Command-line overrides; NULL/unset fields leave the file's values. */
+struct srv_flags {
+	const char *config;
+	const char *socket;
+	const char *root;
+	const char *state;
+	const char *log_level;
+	const char *cgroup_driver;
+};
+
+/* Build the effective config: defaults, the main file (a missing main file
+ * is fine unless it was named with --config), drop-ins, then flags. On
+ * error (EINVAL, or the errno of an unreadable file) the message names the
+ * file and key. The caller owns *ret (srv_config_free). */
+int srv_config_load(const struct srv_flags *flags, struct srv_config **ret,
+		    struct husk_error *err);
+void srv_config_free(struct srv_config *c);
+static inline void srv_config_freep(struct srv_config **c) { srv_config_free(*c); }
+
+/* The effective config as JSON text (owned by the caller). */
+char *srv_config_to_json(const struct srv_config *c, bool pretty);
+
+/* The registry entry for host, or NULL. */
+const struct srv_registry *srv_config_registry(const struct srv_config *c, const char *host);
+
+#endif

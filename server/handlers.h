@@ -1,0 +1,16 @@
+/* CRI handlers, one per implemented method; each file *_service.c holds
+ * the handlers of one area. Signatures are srv_unary_fn / srv_stream_fn. */
+#ifndef HUSK_SERVER_HANDLERS_H
+#define HUSK_SERVER_HANDLERS_H
+
+#include "server/server.h"
+
+/* runtime_service.c: the runtime itself */
+int srv_version(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
+int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
+int srv_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_out,
+		       struct husk_error *err);
+int srv_update_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_out,
+			      struct husk_error *err);
+
+#endif

@@ -1,0 +1,222 @@
+/* huskd: the husk CRI daemon. Parses flags and config, takes the root and
+ * socket locks, starts the subsystems and the gRPC server, and shuts down
+ * cleanly on SIGTERM/SIGINT. `huskd config` prints the effective config. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "server/grpc.h"
+#include "server/handlers.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: huskd [OPTIONS] [config]\n"
+		"Serve the Kubernetes CRI (runtime.v1) on a unix socket.\n\n"
+		"  config                 print the effective configuration and exit\n"
+		"  --config FILE          main config file (default %s);\n"
+		"                         drop-ins are read from its directory's husk.d/\n"
+		"  --socket PATH          CRI socket (default %s)\n"
+		"  --root DIR             persistent data (default %s)\n"
+		"  --state DIR            runtime state (default %s)\n"
+		"  --log-level LEVEL      error, warn, info or debug\n"
+		"  --cgroup-driver NAME   cgroupfs or systemd\n"
+		"  --version              print the version and exit\n"
+		"  --help                 show this help\n",
+		SRV_DEFAULT_CONFIG, SRV_DEFAULT_SOCKET, SRV_DEFAULT_ROOT, SRV_DEFAULT_STATE);
+}
+
+/* Hold an exclusive flock on path for the life of the process. A second
+ * daemon fails here with the holder's pid. */
+static int take_lock(const char *path, const char *what, struct husk_error *err)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "open lock '%s'", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		close(fd);
+		if (n > 0)
+			pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			return husk_error_set(err, EBUSY,
+					      "another huskd (pid %s) is using %s; lock '%s' is held",
+					      n > 0 ? pid : "?", what, path);
+		return husk_error_errno(err, e, "lock '%s'", path);
+	}
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)len, 0) != len)
+		log_warn("write pid to lock '%s': %s", path, strerror(errno));
+	return fd; /* deliberately kept open */
+}
+
+static int prepare_dirs(const struct srv_config *c, struct husk_error *err)
+{
+	if (fs_mkdir_p(c->root, 0700, err) < 0 || fs_mkdir_p(c->state, 0700, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *copy = xstrdup(c->socket);
+	const char *dir = dirname(copy);
+	if (fs_mkdir_p(dir, 0700, err) < 0)
+		return -err->code;
+	/* The socket directory is ours alone; the socket itself is 0660 so a
+	 * group (e.g. for crictl users) can be given access. */
+	if (chmod(dir, 0700) < 0)
+		return husk_error_errno(err, errno, "chmod '%s'", dir);
+	return 0;
+}
+
+static int serve(struct srv_config *config)
+{
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	int r = srv_methods_verify(&err);
+	if (r < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	if (prepare_dirs(config, &err) < 0) {
+		log_error("start: %s", err.msg);
+		return 1;
+	}
+	_cleanup_free_ char *root_lock = xasprintf("%s/huskd.lock", config->root);
+	_cleanup_free_ char *sock_lock = xasprintf("%s.lock", config->socket);
+	if (take_lock(root_lock, config->root, &err) < 0 ||
+	    take_lock(sock_lock, config->socket, &err) < 0) {
+		log_error("start: %s", err.msg);
+		return 1;
+	}
+	/* We hold the socket lock, so a socket file left here is stale. */
+	if (unlink(config->socket) < 0 && errno != ENOENT) {
+		log_error("start: remove stale socket '%s': %s", config->socket, strerror(errno));
+		return 1;
+	}
+
+	/* Signals are taken synchronously by this thread; every thread created
+	 * from here on inherits the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct srv_ctx ctx = {.config = config};
+	pthread_mutex_init(&ctx.lock, NULL);
+	/* Subsystem start-up goes here, in dependency order. */
+
+	struct srv_grpc *g = NULL;
+	mode_t old = umask(0117);
+	r = srv_grpc_start(&ctx, config->socket, config->max_workers, &g, &err);
+	umask(old);
+	if (r < 0) {
+		log_error("start: %s", err.msg);
+		return 1;
+	}
+	if (chmod(config->socket, 0660) < 0)
+		log_warn("chmod socket '%s': %s", config->socket, strerror(errno));
+	log_info("huskd %s serving CRI v1 socket=%s root=%s state=%s cgroup_driver=%s",
+		 HUSK_VERSION, config->socket, config->root, config->state,
+		 config->cgroup_driver);
+
+	int sig;
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: configuration is read at start; restart huskd to apply changes");
+			continue;
+		}
+		break;
+	}
+	log_info("signal %s: draining calls for up to %ds", strsignal(sig),
+		 config->shutdown_timeout);
+	srv_grpc_stop(g, config->shutdown_timeout);
+	/* Subsystem shutdown goes here, in reverse order. */
+	unlink(config->socket);
+	unlink(sock_lock);
+	free(ctx.pod_cidr);
+	pthread_mutex_destroy(&ctx.lock);
+	log_info("huskd stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
+		{"root", required_argument, NULL, 'r'},
+		{"state", required_argument, NULL, 'S'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"cgroup-driver", required_argument, NULL, 'g'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{},
+	};
+	struct srv_flags flags = {0};
+	int o;
+	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			flags.config = optarg;
+			break;
+		case 's':
+			flags.socket = optarg;
+			break;
+		case 'r':
+			flags.root = optarg;
+			break;
+		case 'S':
+			flags.state = optarg;
+			break;
+		case 'l':
+			flags.log_level = optarg;
+			break;
+		case 'g':
+			flags.cgroup_driver = optarg;
+			break;
+		case 'V':
+			printf("huskd %s (CRI v1)\n", HUSK_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	bool print_config = false;
+	if (optind < argc) {
+		if (!streq(argv[optind], "config") || optind + 1 < argc) {
+			fprintf(stderr, "huskd: unknown command '%s'\n", argv[optind]);
+			usage(stderr);
+			return 2;
+		}
+		print_config = true;
+	}
+
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_(srv_config_freep) struct srv_config *config = NULL;
+	if (srv_config_load(&flags, &config, &err) < 0) {
+		fprintf(stderr, "huskd: %s\n", err.msg);
+		return 1;
+	}
+	if (print_config) {
+		_cleanup_free_ char *json = srv_config_to_json(config, true);
+		printf("%s\n", json);
+		return 0;
+	}
+	log_set_level(log_level_parse(config->log_level));
+	return serve(config);
+}
