@@ -13,6 +13,14 @@ CFLAGS += -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 LDFLAGS += -pthread $(SANITIZE)
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lgrpc -lgpr -lprotobuf-c -lyajl)
 
+ifeq ($(V),1)
+Q :=
+say := @true
+else
+Q := @
+say := @printf '  %-6s %s\n'
+endif
+
 PROTO := api/cri/v1/api.proto
 GEN_C := $(BUILD)/gen/api/cri/v1/api.pb-c.c
 GEN_H := $(GEN_C:.c=.h)
@@ -36,31 +44,38 @@ all: $(PROGRAMS)
 
 $(GEN_C) $(GEN_H): $(PROTO)
 	@mkdir -p $(BUILD)/gen
-	protoc-c --c_out=$(BUILD)/gen $(PROTO)
+	$(say) PROTOC $(PROTO)
+	$(Q)protoc-c --c_out=$(BUILD)/gen $(PROTO)
 
 $(BUILD)/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(say) CC $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # protoc-c output is not ours to lint: relax the warnings it trips.
 $(GEN_C:.c=.o): $(GEN_C)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+	$(say) CC $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
 $(BUILD)/libhusk.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(say) AR $@
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/huskd: $(BUILD)/server/main.o $(SERVER_OBJS) $(BUILD)/libhusk.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/husk-shim: $(SHIM_OBJS) $(BUILD)/libhusk.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Each tests/unit/test_NAME.c is a CUnit program over the libraries and the
 # grpc-free parts of server/.
 $(BUILD)/tests/%: tests/unit/%.c $(SERVER_OBJS) $(BUILD)/libhusk.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcunit $(LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcunit $(LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

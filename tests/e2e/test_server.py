@@ -1,0 +1,175 @@
+"""The daemon itself: CRI basics, errors, concurrency, locking, shutdown."""
+import concurrent.futures
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+
+import grpc
+import pytest
+
+from conftest import HUSKD, pb
+
+
+def test_version(daemon):
+    v = daemon.rt.Version(version="v1")
+    assert v.runtime_name == "husk"
+    assert v.runtime_api_version == "v1"
+    assert v.runtime_version  # from the Makefile
+    out = subprocess.run([HUSKD, "--version"], capture_output=True, text=True, check=True)
+    assert v.runtime_version in out.stdout
+
+
+def test_status_conditions_and_verbose_config(daemon):
+    st = daemon.rt.Status(verbose=True)
+    conds = {c.type: c for c in st.status.conditions}
+    assert conds["RuntimeReady"].status is True
+    # No CNI config in the default dir of this test daemon's config.
+    assert "NetworkReady" in conds
+    cfg = json.loads(st.info["config"])
+    assert cfg["socket"] == daemon.socket
+    assert cfg["root"] == daemon.root
+    assert cfg["cgroup_driver"] in ("cgroupfs", "systemd")
+    # Without verbose, no info map.
+    assert len(daemon.rt.Status().info) == 0
+
+
+def test_network_ready_follows_cni_dir(daemon_factory, tmp_path):
+    d = daemon_factory({"cni_conf_dir": str(tmp_path)})
+    net = {c.type: c for c in d.rt.Status().status.conditions}["NetworkReady"]
+    assert net.status is False
+    assert net.reason == "NetworkPluginNotReady"
+    assert str(tmp_path) in net.message
+    (tmp_path / "10-test.conflist").write_text(json.dumps(
+        {"cniVersion": "1.0.0", "name": "t", "plugins": [{"type": "loopback"}]}))
+    net = {c.type: c for c in d.rt.Status().status.conditions}["NetworkReady"]
+    assert net.status is True
+
+
+@pytest.mark.parametrize("driver,expected", [("cgroupfs", pb.CGROUPFS), ("systemd", pb.SYSTEMD)])
+def test_runtime_config_cgroup_driver(daemon_factory, driver, expected):
+    d = daemon_factory({"cgroup_driver": driver})
+    assert d.rt.RuntimeConfig().linux.cgroup_driver == expected
+
+
+def test_cgroup_driver_flag_overrides_file(daemon_factory):
+    d = daemon_factory({"cgroup_driver": "cgroupfs"}, args=["--cgroup-driver", "systemd"])
+    assert d.rt.RuntimeConfig().linux.cgroup_driver == pb.SYSTEMD
+
+
+def test_update_runtime_config_keeps_pod_cidr(daemon):
+    daemon.rt.UpdateRuntimeConfig(runtime_config={"network_config": {"pod_cidr": "10.88.0.0/16"}})
+    assert daemon.rt.Status(verbose=True).info["podCIDR"] == "10.88.0.0/16"
+    # An empty update leaves it as it was.
+    daemon.rt.UpdateRuntimeConfig(runtime_config={"network_config": {"pod_cidr": ""}})
+    assert daemon.rt.Status(verbose=True).info["podCIDR"] == "10.88.0.0/16"
+
+
+def test_unimplemented_method_names_itself(daemon):
+    with pytest.raises(grpc.RpcError) as e:
+        daemon.rt.CheckpointContainer(container_id="x")
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "CheckpointContainer" in e.value.details()
+
+
+def test_unknown_path_is_unimplemented(daemon):
+    with pytest.raises(grpc.RpcError) as e:
+        daemon.channel.unary_unary("/runtime.v1.RuntimeService/NoSuchThing")(b"", timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "NoSuchThing" in e.value.details()
+
+
+def test_garbage_request_is_invalid_argument(daemon):
+    for payload in (b"\xff\xff\xff\xff", b"\x0a\x05ab", os.urandom(64) + b"\xff"):
+        with pytest.raises(grpc.RpcError) as e:
+            daemon.rt.raw("Version", payload)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "VersionRequest" in e.value.details()
+    # The daemon lives on.
+    assert daemon.rt.Version(version="v1").runtime_name == "husk"
+    assert daemon.proc.poll() is None
+
+
+def test_large_messages(daemon):
+    # Up to 16 MiB is accepted...
+    v = daemon.rt.Version(version="x" * (15 << 20))
+    assert v.runtime_name == "husk"
+    # ... and more is refused by the transport, not by a crash.
+    with pytest.raises(grpc.RpcError) as e:
+        daemon.rt.Version(version="x" * (17 << 20))
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert daemon.rt.Version(version="v1").runtime_name == "husk"
+
+
+def test_200_concurrent_version_calls(daemon):
+    futures = [daemon.rt.Version.future(version="v1") for _ in range(200)]
+    results = [f.result(timeout=60) for f in futures]
+    assert len(results) == 200
+    assert all(r.runtime_name == "husk" for r in results)
+    # And from many client threads with their own calls in flight.
+    with concurrent.futures.ThreadPoolExecutor(32) as ex:
+        got = list(ex.map(lambda _: daemon.rt.Version(version="v1").runtime_name, range(200)))
+    assert got == ["husk"] * 200
+
+
+def test_socket_permissions(daemon):
+    st = os.stat(daemon.socket)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o660
+    assert stat.S_IMODE(os.stat(os.path.dirname(daemon.socket)).st_mode) == 0o700
+
+
+def _run_second(args, timeout=10):
+    return subprocess.run([HUSKD, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_second_daemon_same_socket_refuses(daemon, tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text("{}")
+    r = _run_second(["--config", str(cfg), "--socket", daemon.socket,
+                     "--root", str(tmp_path / "root"), "--state", str(tmp_path / "state")])
+    assert r.returncode != 0
+    assert "another huskd" in r.stderr and daemon.socket in r.stderr
+    assert str(daemon.proc.pid) in r.stderr
+    # The first one is untouched and still answers on its socket.
+    assert os.path.exists(daemon.socket)
+    assert daemon.rt.Version(version="v1").runtime_name == "husk"
+
+
+def test_second_daemon_same_root_refuses(daemon, tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text("{}")
+    r = _run_second(["--config", str(cfg), "--socket", str(tmp_path / "other.sock"),
+                     "--root", daemon.root, "--state", str(tmp_path / "state")])
+    assert r.returncode != 0
+    assert "another huskd" in r.stderr and daemon.root in r.stderr
+    assert not os.path.exists(tmp_path / "other.sock")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_removes_socket_and_exits_zero(daemon, sig):
+    assert os.path.exists(daemon.socket)
+    assert daemon.stop(sig) == 0
+    assert not os.path.exists(daemon.socket)
+    assert "huskd stopped" in daemon.logs()
+
+
+def test_restart_after_sigkill_reclaims_socket(daemon):
+    daemon.kill()
+    assert os.path.exists(daemon.socket)  # stale socket left by the kill
+    daemon.start()
+    assert daemon.rt.Version(version="v1").runtime_name == "husk"
+
+
+def test_calls_logged_at_debug(daemon):
+    daemon.rt.Version(version="v1")
+    with pytest.raises(grpc.RpcError):
+        daemon.rt.CheckpointContainer(container_id="x")
+    daemon.stop()
+    log = daemon.logs()
+    assert "method=/runtime.v1.RuntimeService/Version status=OK duration_us=" in log
+    assert "method=/runtime.v1.RuntimeService/CheckpointContainer status=UNIMPLEMENTED" in log
+    for line in log.splitlines():
+        assert line.split()[1] in ("error", "warn", "info", "debug"), line

@@ -1,0 +1,129 @@
+/* The request layer without a socket: the method table against the
+ * generated descriptors, status mapping, codec, and the runtime handlers
+ * called directly. */
+#include <errno.h>
+#include <string.h>
+
+#include "server/handlers.h"
+#include "unit.h"
+
+static void test_table_matches_proto(void)
+{
+	struct husk_error err = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL(srv_methods_verify(&err), 0);
+	if (err.msg)
+		fprintf(stderr, "\n  %s\n", err.msg);
+	husk_error_clear(&err);
+	CU_ASSERT_EQUAL(srv_methods_count, 41);
+	const struct srv_method *m = srv_method_find("/runtime.v1.RuntimeService/GetContainerEvents");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT(m->server_streaming);
+	CU_ASSERT_PTR_NULL(srv_method_find("/runtime.v1.RuntimeService/Nope"));
+}
+
+static void test_status_mapping(void)
+{
+	CU_ASSERT_EQUAL(srv_status_from(EINVAL), SRV_INVALID_ARGUMENT);
+	CU_ASSERT_EQUAL(srv_status_from(ENOENT), SRV_NOT_FOUND);
+	CU_ASSERT_EQUAL(srv_status_from(EEXIST), SRV_ALREADY_EXISTS);
+	CU_ASSERT_EQUAL(srv_status_from(EBUSY), SRV_FAILED_PRECONDITION);
+	CU_ASSERT_EQUAL(srv_status_from(ENOSYS), SRV_UNIMPLEMENTED);
+	CU_ASSERT_EQUAL(srv_status_from(ETIMEDOUT), SRV_DEADLINE_EXCEEDED);
+	CU_ASSERT_EQUAL(srv_status_from(EIO), SRV_INTERNAL);
+	CU_ASSERT_STRING_EQUAL(srv_code_name(SRV_NOT_FOUND), "NOT_FOUND");
+}
+
+static void test_codec(void)
+{
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff};
+	CU_ASSERT_PTR_NULL(srv_decode(&runtime__v1__version_request__descriptor, garbage,
+				      sizeof(garbage)));
+	Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
+	req.version = "v1";
+	uint8_t *buf = NULL;
+	size_t len = srv_encode(&req, &buf);
+	Runtime__V1__VersionRequest *back =
+		srv_decode(&runtime__v1__version_request__descriptor, buf, len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+	CU_ASSERT_STRING_EQUAL(back->version, "v1");
+	srv_message_free(back);
+	free(buf);
+}
+
+static struct srv_ctx *ctx_new(void)
+{
+	struct srv_ctx *ctx = xnew(struct srv_ctx, 1);
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct srv_flags f = {.config = "/nonexistent/husk.json"};
+	/* A missing named file is an error; load from a temp dir instead. */
+	char *d = unit_tmpdir();
+	unit_write(d, "husk.json", "{\"cgroup_driver\": \"systemd\", \"cni_conf_dir\": \"/nonexistent\"}");
+	_cleanup_free_ char *p = xasprintf("%s/husk.json", d);
+	f.config = p;
+	CU_ASSERT_EQUAL(srv_config_load(&f, &ctx->config, &err), 0);
+	unit_rmdir(d);
+	pthread_mutex_init(&ctx->lock, NULL);
+	return ctx;
+}
+
+static void ctx_free(struct srv_ctx *ctx)
+{
+	srv_config_free(ctx->config);
+	free(ctx->pod_cidr);
+	free(ctx);
+}
+
+static void test_handlers(void)
+{
+	struct srv_ctx *ctx = ctx_new();
+	struct husk_error err = HUSK_ERROR_INIT;
+	Runtime__V1__VersionRequest vreq = RUNTIME__V1__VERSION_REQUEST__INIT;
+	Runtime__V1__VersionResponse *v = NULL;
+	CU_ASSERT_EQUAL(srv_version(ctx, &vreq, (void **)&v, &err), 0);
+	CU_ASSERT_STRING_EQUAL(v->runtime_name, "husk");
+	CU_ASSERT_STRING_EQUAL(v->runtime_api_version, "v1");
+	srv_message_free(v);
+
+	Runtime__V1__RuntimeConfigRequest rreq = RUNTIME__V1__RUNTIME_CONFIG_REQUEST__INIT;
+	Runtime__V1__RuntimeConfigResponse *rc = NULL;
+	CU_ASSERT_EQUAL(srv_runtime_config(ctx, &rreq, (void **)&rc, &err), 0);
+	CU_ASSERT_EQUAL(rc->linux->cgroup_driver, RUNTIME__V1__CGROUP_DRIVER__SYSTEMD);
+	srv_message_free(rc);
+
+	Runtime__V1__NetworkConfig nc = RUNTIME__V1__NETWORK_CONFIG__INIT;
+	nc.pod_cidr = "10.1.0.0/16";
+	Runtime__V1__RuntimeConfig cfg = RUNTIME__V1__RUNTIME_CONFIG__INIT;
+	cfg.network_config = &nc;
+	Runtime__V1__UpdateRuntimeConfigRequest ureq =
+		RUNTIME__V1__UPDATE_RUNTIME_CONFIG_REQUEST__INIT;
+	ureq.runtime_config = &cfg;
+	void *uresp = NULL;
+	CU_ASSERT_EQUAL(srv_update_runtime_config(ctx, &ureq, &uresp, &err), 0);
+	srv_message_free(uresp);
+	CU_ASSERT_STRING_EQUAL(ctx->pod_cidr, "10.1.0.0/16");
+
+	Runtime__V1__StatusRequest sreq = RUNTIME__V1__STATUS_REQUEST__INIT;
+	sreq.verbose = true;
+	Runtime__V1__StatusResponse *st = NULL;
+	CU_ASSERT_EQUAL(srv_status(ctx, &sreq, (void **)&st, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(st->status->n_conditions, 2);
+	CU_ASSERT(st->status->conditions[0]->status);
+	CU_ASSERT_FALSE(st->status->conditions[1]->status);
+	CU_ASSERT_PTR_NOT_NULL(strstr(st->status->conditions[1]->message, "/nonexistent"));
+	CU_ASSERT(st->n_info >= 2);
+	CU_ASSERT_STRING_EQUAL(st->info[0]->key, "config");
+	CU_ASSERT_PTR_NOT_NULL(strstr(st->info[0]->value, "\"cgroup_driver\":\"systemd\""));
+	srv_message_free(st);
+	ctx_free(ctx);
+}
+
+int main(void)
+{
+	static const struct unit_test tests[] = {
+		{"method table matches the proto", test_table_matches_proto},
+		{"errno to gRPC status", test_status_mapping},
+		{"codec", test_codec},
+		{"runtime handlers", test_handlers},
+	};
+	return unit_run("server", tests, ARRAY_SIZE(tests));
+}
