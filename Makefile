@@ -6,11 +6,16 @@ PREFIX ?= /usr/local
 CC ?= gcc
 
 PKGS := grpc libprotobuf-c yajl libseccomp libcap libcurl libarchive libcrypto libzstd zlib
-CPPFLAGS += -D_GNU_SOURCE -DHUSK_VERSION=\"$(VERSION)\" -I. -I$(BUILD)/gen
+# CFLAGS/LDFLAGS are the user's (optimisation, sanitizers); the flags husk
+# needs live in HUSK_* so that `make CFLAGS=...` cannot drop them. CRI has
+# fields named `linux`, which GNU C predefines: hence -std=c11 and -Ulinux.
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+HUSK_CPPFLAGS := -D_GNU_SOURCE -Ulinux -DHUSK_VERSION=\"$(VERSION)\" -I. -I$(BUILD)/gen
+HUSK_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-fno-strict-aliasing -pthread $(SANITIZE)
-LDFLAGS += -pthread $(SANITIZE)
+HUSK_LDFLAGS := -pthread $(SANITIZE)
+ALL_CFLAGS = $(HUSK_CPPFLAGS) $(CPPFLAGS) $(HUSK_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(HUSK_LDFLAGS) $(LDFLAGS)
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lgrpc -lgpr -lprotobuf-c -lyajl)
 
 ifeq ($(V),1)
@@ -50,12 +55,12 @@ $(GEN_C) $(GEN_H): $(PROTO)
 $(BUILD)/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(say) CC $<
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 # protoc-c output is not ours to lint: relax the warnings it trips.
 $(GEN_C:.c=.o): $(GEN_C)
 	$(say) CC $<
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
 $(BUILD)/libhusk.a: $(LIB_OBJS)
 	@rm -f $@
@@ -64,18 +69,18 @@ $(BUILD)/libhusk.a: $(LIB_OBJS)
 
 $(BUILD)/huskd: $(BUILD)/server/main.o $(SERVER_OBJS) $(BUILD)/libhusk.a
 	$(say) LD $@
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/husk-shim: $(SHIM_OBJS) $(BUILD)/libhusk.a
 	$(say) LD $@
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # Each tests/unit/test_NAME.c is a CUnit program over the libraries and the
 # grpc-free parts of server/.
 $(BUILD)/tests/%: tests/unit/%.c $(SERVER_OBJS) $(BUILD)/libhusk.a
 	@mkdir -p $(dir $@)
 	$(say) LD $@
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcunit $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ -lcunit $(LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
