@@ -4,8 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-static int set_va(struct husk_error *err, int code, bool with_errno, const char *fmt,
-		  va_list ap)
+static int set_va(struct husk_error *err, int code, bool with_errno, const char *fmt, va_list ap)
 {
 	if (code <= 0)
 		code = EIO;

@@ -22,26 +22,29 @@ struct husk_error {
 	char *msg;
 };
 
-#define HUSK_ERROR_INIT {0, NULL}
+#define HUSK_ERROR_INIT \
+	{               \
+		0, NULL \
+	}
 
 /* Set err (if not NULL) to code and the formatted message, replacing any
  * earlier error. Returns -code so callers can `return husk_error_set(...)`. */
-int husk_error_set(struct husk_error *err, int code, const char *fmt, ...)
-	_printf_(3, 4);
+int husk_error_set(struct husk_error *err, int code, const char *fmt, ...) _printf_(3, 4);
 
 /* Like husk_error_set, with ": strerror(code)" appended. */
-int husk_error_errno(struct husk_error *err, int code, const char *fmt, ...)
-	_printf_(3, 4);
+int husk_error_errno(struct husk_error *err, int code, const char *fmt, ...) _printf_(3, 4);
 
 /* Prepend "context: " to the message; returns -err->code. */
-int husk_error_prefix(struct husk_error *err, const char *fmt, ...)
-	_printf_(2, 3);
+int husk_error_prefix(struct husk_error *err, const char *fmt, ...) _printf_(2, 3);
 
 /* Move src into dst (dst's old message is freed); returns -code. */
 int husk_error_move(struct husk_error *dst, struct husk_error *src);
 
 void husk_error_clear(struct husk_error *err);
-static inline void husk_error_clearp(struct husk_error *err) { husk_error_clear(err); }
+static inline void husk_error_clearp(struct husk_error *err)
+{
+	husk_error_clear(err);
+}
 #define _cleanup_error_ _cleanup_(husk_error_clearp)
 
 static inline const char *husk_error_msg(const struct husk_error *err)

@@ -36,8 +36,7 @@ int fs_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
 		len += (size_t)n;
 	}
 	if (len > max)
-		return husk_error_set(err, EFBIG, "read '%s': larger than %zu bytes", path,
-				      max);
+		return husk_error_set(err, EFBIG, "read '%s': larger than %zu bytes", path, max);
 	buf[len] = '\0';
 	*ret_buf = steal_ptr(&buf);
 	if (ret_len)
@@ -132,15 +131,17 @@ int fs_rm_rf(const char *path, struct husk_error *err)
 	return 0;
 }
 
-bool fs_exists(const char *path) { return access(path, F_OK) == 0; }
+bool fs_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
 
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int fs_list_dir(const char *dir, const char *suffix, char ***ret_names,
-		struct husk_error *err)
+int fs_list_dir(const char *dir, const char *suffix, char ***ret_names, struct husk_error *err)
 {
 	DIR *d = opendir(dir);
 	char **names = xnew(char *, 1);

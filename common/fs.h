@@ -28,7 +28,6 @@ bool fs_exists(const char *path);
 
 /* Sorted names in dir ending with suffix (NULL for all but "." and "..").
  * A missing dir gives an empty vector. */
-int fs_list_dir(const char *dir, const char *suffix, char ***ret_names,
-		struct husk_error *err);
+int fs_list_dir(const char *dir, const char *suffix, char ***ret_names, struct husk_error *err);
 
 #endif

@@ -35,8 +35,8 @@ int json_parse(const char *text, size_t len, const char *what, yajl_val *ret_tre
 	       struct husk_error *err)
 {
 	if (too_deep(text, len))
-		return husk_error_set(err, EINVAL, "parse '%s': nested deeper than %d levels",
-				      what, JSON_MAX_DEPTH);
+		return husk_error_set(err, EINVAL, "parse '%s': nested deeper than %d levels", what,
+				      JSON_MAX_DEPTH);
 	_cleanup_free_ char *copy = xstrndup(text, len);
 	char buf[512] = "";
 	yajl_val tree = yajl_tree_parse(copy, buf, sizeof(buf));
@@ -55,8 +55,7 @@ int json_parse(const char *text, size_t len, const char *what, yajl_val *ret_tre
 	return 0;
 }
 
-int json_parse_file(const char *path, size_t max_size, yajl_val *ret_tree,
-		    struct husk_error *err)
+int json_parse_file(const char *path, size_t max_size, yajl_val *ret_tree, struct husk_error *err)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len;
@@ -119,7 +118,10 @@ void json_str(yajl_gen g, const char *s)
 	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
 }
 
-void json_key(yajl_gen g, const char *key) { json_str(g, key); }
+void json_key(yajl_gen g, const char *key)
+{
+	json_str(g, key);
+}
 
 void json_kv_str(yajl_gen g, const char *key, const char *value)
 {

@@ -18,8 +18,7 @@ int json_parse(const char *text, size_t len, const char *what, yajl_val *ret_tre
 	       struct husk_error *err);
 
 /* Read and parse a file no larger than max_size bytes. ENOENT when missing. */
-int json_parse_file(const char *path, size_t max_size, yajl_val *ret_tree,
-		    struct husk_error *err);
+int json_parse_file(const char *path, size_t max_size, yajl_val *ret_tree, struct husk_error *err);
 
 static inline void yajl_tree_freep(yajl_val *v)
 {

@@ -15,8 +15,14 @@ static int journal = -1;
 static const char *const names[] = {"error", "warn", "info", "debug"};
 static const int priorities[] = {3, 4, 6, 7};
 
-void log_set_level(enum log_level level) { current_level = level; }
-enum log_level log_get_level(void) { return current_level; }
+void log_set_level(enum log_level level)
+{
+	current_level = level;
+}
+enum log_level log_get_level(void)
+{
+	return current_level;
+}
 
 int log_level_parse(const char *s)
 {
@@ -40,8 +46,7 @@ static bool stderr_is_journal(void)
 		struct stat st;
 		unsigned long dev, ino;
 		journal = e && sscanf(e, "%lu:%lu", &dev, &ino) == 2 &&
-			  fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev &&
-			  st.st_ino == ino;
+			  fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 	}
 	return journal;
 }

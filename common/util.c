@@ -20,7 +20,10 @@ void *xmalloc(size_t n)
 	return p;
 }
 
-void *xzalloc(size_t n) { return xcalloc(1, n); }
+void *xzalloc(size_t n)
+{
+	return xcalloc(1, n);
+}
 
 void *xcalloc(size_t n, size_t size)
 {
@@ -106,7 +109,10 @@ void strv_free(char **v)
 	free(v);
 }
 
-void strvfreep(char ***v) { strv_free(*v); }
+void strvfreep(char ***v)
+{
+	strv_free(*v);
+}
 
 static long long clock_ns(clockid_t id)
 {
@@ -115,5 +121,11 @@ static long long clock_ns(clockid_t id)
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-long long now_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
-long long now_real_ns(void) { return clock_ns(CLOCK_REALTIME); }
+long long now_mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+long long now_real_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
+}

@@ -15,7 +15,10 @@
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 #define _noreturn_ __attribute__((noreturn))
 
-static inline void freep(void *p) { free(*(void **)p); }
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
 static inline void closep(int *fd)
 {
 	if (*fd >= 0)
@@ -35,11 +38,11 @@ void strvfreep(char ***v);
 #define _cleanup_strv_ _cleanup_(strvfreep)
 
 /* Take ownership of *pp, leaving NULL (or -1 for fds) behind. */
-#define steal_ptr(pp)                             \
-	({                                        \
-		__typeof__(*(pp)) _tmp_ = *(pp);  \
-		*(pp) = NULL;                     \
-		_tmp_;                            \
+#define steal_ptr(pp)                            \
+	({                                       \
+		__typeof__(*(pp)) _tmp_ = *(pp); \
+		*(pp) = NULL;                    \
+		_tmp_;                           \
 	})
 static inline int steal_fd(int *fd)
 {
@@ -63,7 +66,10 @@ static inline bool streq(const char *a, const char *b)
 {
 	return a && b && __builtin_strcmp(a, b) == 0;
 }
-static inline bool isempty(const char *s) { return !s || !*s; }
+static inline bool isempty(const char *s)
+{
+	return !s || !*s;
+}
 bool startswith(const char *s, const char *prefix);
 bool endswith(const char *s, const char *suffix);
 

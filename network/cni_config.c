@@ -10,8 +10,7 @@
 
 static bool is_config_name(const char *name)
 {
-	return endswith(name, ".conflist") || endswith(name, ".conf") ||
-	       endswith(name, ".json");
+	return endswith(name, ".conflist") || endswith(name, ".conf") || endswith(name, ".json");
 }
 
 static int check_config(const char *path, struct husk_error *err)
@@ -29,8 +28,8 @@ static int check_config(const char *path, struct husk_error *err)
 		for (size_t i = 0; i < plugins->u.array.len; i++)
 			if (isempty(json_get_string(plugins->u.array.values[i], "type")))
 				return husk_error_set(err, EINVAL,
-						      "CNI config '%s': plugin %zu has no type", path,
-						      i);
+						      "CNI config '%s': plugin %zu has no type",
+						      path, i);
 	} else if (isempty(json_get_string(tree, "type"))) {
 		return husk_error_set(err, EINVAL, "CNI config '%s': no plugin type", path);
 	}

@@ -28,7 +28,10 @@ void srv_message_free(void *msg)
 		protobuf_c_message_free_unpacked(msg, NULL);
 }
 
-char *srv_strdup(const char *s) { return xstrdup(s ? s : ""); }
+char *srv_strdup(const char *s)
+{
+	return xstrdup(s ? s : "");
+}
 
 enum srv_code srv_status_from(int code)
 {
@@ -75,21 +78,21 @@ enum srv_code srv_status_from(int code)
 const char *srv_code_name(enum srv_code code)
 {
 	static const char *const names[] = {
-		"OK",
-		"CANCELLED",
-		"UNKNOWN",
-		"INVALID_ARGUMENT",
-		"DEADLINE_EXCEEDED",
-		"NOT_FOUND",
-		"ALREADY_EXISTS",
-		"PERMISSION_DENIED",
-		"RESOURCE_EXHAUSTED",
-		"FAILED_PRECONDITION",
-		"ABORTED",
-		"OUT_OF_RANGE",
-		"UNIMPLEMENTED",
-		"INTERNAL",
-		"UNAVAILABLE",
+	    "OK",
+	    "CANCELLED",
+	    "UNKNOWN",
+	    "INVALID_ARGUMENT",
+	    "DEADLINE_EXCEEDED",
+	    "NOT_FOUND",
+	    "ALREADY_EXISTS",
+	    "PERMISSION_DENIED",
+	    "RESOURCE_EXHAUSTED",
+	    "FAILED_PRECONDITION",
+	    "ABORTED",
+	    "OUT_OF_RANGE",
+	    "UNIMPLEMENTED",
+	    "INTERNAL",
+	    "UNAVAILABLE",
 	};
 	return (unsigned)code < ARRAY_SIZE(names) ? names[code] : "UNKNOWN";
 }

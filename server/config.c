@@ -27,16 +27,15 @@ struct key {
 static int check_log_level(const char *v, struct husk_error *err)
 {
 	if (log_level_parse(v) < 0)
-		return husk_error_set(err, EINVAL,
-				      "'%s' is not one of error, warn, info, debug", v);
+		return husk_error_set(err, EINVAL, "'%s' is not one of error, warn, info, debug",
+				      v);
 	return 0;
 }
 
 static int check_cgroup_driver(const char *v, struct husk_error *err)
 {
 	if (!streq(v, "cgroupfs") && !streq(v, "systemd") && !streq(v, "auto"))
-		return husk_error_set(err, EINVAL,
-				      "'%s' is not one of cgroupfs, systemd, auto", v);
+		return husk_error_set(err, EINVAL, "'%s' is not one of cgroupfs, systemd, auto", v);
 	return 0;
 }
 
@@ -49,22 +48,22 @@ static int check_abs_path(const char *v, struct husk_error *err)
 
 #define OFF(f) offsetof(struct srv_config, f)
 static const struct key keys[] = {
-	{"socket", KEY_STRING, OFF(socket), 0, 0, check_abs_path},
-	{"root", KEY_STRING, OFF(root), 0, 0, check_abs_path},
-	{"state", KEY_STRING, OFF(state), 0, 0, check_abs_path},
-	{"log_level", KEY_STRING, OFF(log_level), 0, 0, check_log_level},
-	{"cgroup_driver", KEY_STRING, OFF(cgroup_driver), 0, 0, check_cgroup_driver},
-	{"shutdown_timeout", KEY_INT, OFF(shutdown_timeout), 0, 3600, NULL},
-	{"max_workers", KEY_INT, OFF(max_workers), 4, 4096, NULL},
-	{"sandbox_image", KEY_STRING, OFF(sandbox_image), 0, 0, NULL},
-	{"pinned_images", KEY_STRV, OFF(pinned_images), 0, 0, NULL},
-	{"max_concurrent_downloads", KEY_INT, OFF(max_concurrent_downloads), 1, 64, NULL},
-	{"registries", KEY_REGISTRIES, OFF(registries), 0, 0, NULL},
-	{"cni_conf_dir", KEY_STRING, OFF(cni_conf_dir), 0, 0, check_abs_path},
-	{"cni_bin_dirs", KEY_STRV, OFF(cni_bin_dirs), 0, 0, check_abs_path},
-	{"pids_limit", KEY_LLONG, OFF(pids_limit), 0, LLONG_MAX, NULL},
-	{"stream_address", KEY_STRING, OFF(stream_address), 0, 0, NULL},
-	{"stream_port", KEY_INT, OFF(stream_port), 0, 65535, NULL},
+    {"socket", KEY_STRING, OFF(socket), 0, 0, check_abs_path},
+    {"root", KEY_STRING, OFF(root), 0, 0, check_abs_path},
+    {"state", KEY_STRING, OFF(state), 0, 0, check_abs_path},
+    {"log_level", KEY_STRING, OFF(log_level), 0, 0, check_log_level},
+    {"cgroup_driver", KEY_STRING, OFF(cgroup_driver), 0, 0, check_cgroup_driver},
+    {"shutdown_timeout", KEY_INT, OFF(shutdown_timeout), 0, 3600, NULL},
+    {"max_workers", KEY_INT, OFF(max_workers), 4, 4096, NULL},
+    {"sandbox_image", KEY_STRING, OFF(sandbox_image), 0, 0, NULL},
+    {"pinned_images", KEY_STRV, OFF(pinned_images), 0, 0, NULL},
+    {"max_concurrent_downloads", KEY_INT, OFF(max_concurrent_downloads), 1, 64, NULL},
+    {"registries", KEY_REGISTRIES, OFF(registries), 0, 0, NULL},
+    {"cni_conf_dir", KEY_STRING, OFF(cni_conf_dir), 0, 0, check_abs_path},
+    {"cni_bin_dirs", KEY_STRV, OFF(cni_bin_dirs), 0, 0, check_abs_path},
+    {"pids_limit", KEY_LLONG, OFF(pids_limit), 0, LLONG_MAX, NULL},
+    {"stream_address", KEY_STRING, OFF(stream_address), 0, 0, NULL},
+    {"stream_port", KEY_INT, OFF(stream_port), 0, 65535, NULL},
 };
 #undef OFF
 
@@ -129,8 +128,7 @@ static struct srv_registry *registry_get(struct srv_config *c, const char *host)
 	return r;
 }
 
-static int strv_from_json(yajl_val v, const struct key *k, char ***ret,
-			  struct husk_error *err)
+static int strv_from_json(yajl_val v, const struct key *k, char ***ret, struct husk_error *err)
 {
 	if (!YAJL_IS_ARRAY(v))
 		return husk_error_set(err, EINVAL, "expected an array of strings, got %s",
@@ -159,7 +157,8 @@ static int parse_registries(struct srv_config *c, yajl_val v, struct husk_error 
 		const char *host = v->u.object.keys[i];
 		yajl_val r = v->u.object.values[i];
 		if (isempty(host) || strchr(host, '/'))
-			return husk_error_set(err, EINVAL, "'%s' is not a registry host[:port]", host);
+			return husk_error_set(err, EINVAL, "'%s' is not a registry host[:port]",
+					      host);
 		if (!YAJL_IS_OBJECT(r))
 			return husk_error_set(err, EINVAL, "%s: expected an object, got %s", host,
 					      json_type_name(r));
@@ -169,9 +168,9 @@ static int parse_registries(struct srv_config *c, yajl_val v, struct husk_error 
 			yajl_val val = r->u.object.values[j];
 			if (streq(key, "insecure")) {
 				if (!YAJL_IS_TRUE(val) && !YAJL_IS_FALSE(val))
-					return husk_error_set(err, EINVAL,
-							      "%s.insecure: expected a boolean, got %s",
-							      host, json_type_name(val));
+					return husk_error_set(
+					    err, EINVAL, "%s.insecure: expected a boolean, got %s",
+					    host, json_type_name(val));
 				reg->insecure = YAJL_IS_TRUE(val);
 			} else if (streq(key, "mirrors")) {
 				char **m;
@@ -181,13 +180,15 @@ static int parse_registries(struct srv_config *c, yajl_val v, struct husk_error 
 				reg->mirrors = m;
 			} else if (streq(key, "location")) {
 				if (!YAJL_IS_STRING(val) || isempty(val->u.string))
-					return husk_error_set(err, EINVAL,
-							      "%s.location: expected a host[:port], got %s",
-							      host, json_type_name(val));
+					return husk_error_set(
+					    err, EINVAL,
+					    "%s.location: expected a host[:port], got %s", host,
+					    json_type_name(val));
 				free(reg->location);
 				reg->location = xstrdup(val->u.string);
 			} else {
-				return husk_error_set(err, EINVAL, "%s: unknown key '%s'", host, key);
+				return husk_error_set(err, EINVAL, "%s: unknown key '%s'", host,
+						      key);
 			}
 		}
 	}
@@ -283,8 +284,7 @@ static bool host_uses_systemd(void)
 	return fs_exists("/run/systemd/system");
 }
 
-int srv_config_load(const struct srv_flags *flags, struct srv_config **ret,
-		    struct husk_error *err)
+int srv_config_load(const struct srv_flags *flags, struct srv_config **ret, struct husk_error *err)
 {
 	struct srv_config *c = config_defaults();
 	_cleanup_(srv_config_freep) struct srv_config *cleanup = c;

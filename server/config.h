@@ -17,7 +17,7 @@
 /* One registry's settings, keyed by host[:port] ("docker.io", "127.0.0.1:5000"). */
 struct srv_registry {
 	char *host;
-	bool insecure;  /* plain HTTP (or TLS without verification) allowed */
+	bool insecure;	/* plain HTTP (or TLS without verification) allowed */
 	char **mirrors; /* host[:port][/path] tried in order before the registry */
 	char *location; /* replaces the registry entirely, no fallback (NULL: none) */
 };
@@ -27,8 +27,8 @@ struct srv_config {
 	char *socket;
 	char *root;
 	char *state;
-	char *log_level;     /* error, warn, info, debug */
-	char *cgroup_driver; /* cgroupfs or systemd ("auto" resolved at load) */
+	char *log_level;      /* error, warn, info, debug */
+	char *cgroup_driver;  /* cgroupfs or systemd ("auto" resolved at load) */
 	int shutdown_timeout; /* seconds to drain in-flight calls */
 	int max_workers;      /* upper bound of the request thread pool */
 
@@ -65,10 +65,12 @@ struct srv_flags {
  * is fine unless it was named with --config), drop-ins, then flags. On
  * error (EINVAL, or the errno of an unreadable file) the message names the
  * file and key. The caller owns *ret (srv_config_free). */
-int srv_config_load(const struct srv_flags *flags, struct srv_config **ret,
-		    struct husk_error *err);
+int srv_config_load(const struct srv_flags *flags, struct srv_config **ret, struct husk_error *err);
 void srv_config_free(struct srv_config *c);
-static inline void srv_config_freep(struct srv_config **c) { srv_config_free(*c); }
+static inline void srv_config_freep(struct srv_config **c)
+{
+	srv_config_free(*c);
+}
 
 /* The effective config as JSON text (owned by the caller). */
 char *srv_config_to_json(const struct srv_config *c, bool pretty);

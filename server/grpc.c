@@ -61,10 +61,10 @@ struct call {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool batch_busy;  /* a batch is in flight; one at a time */
-	bool batch_ok;    /* how the last batch completed */
+	bool batch_ok;	  /* how the last batch completed */
 	bool close_armed; /* RECV_CLOSE_ON_SERVER started on its own */
-	bool closed;      /* ... and completed */
-	int cancelled;    /* filled by RECV_CLOSE_ON_SERVER */
+	bool closed;	  /* ... and completed */
+	int cancelled;	  /* filled by RECV_CLOSE_ON_SERVER */
 	bool sent_initial_md;
 	struct call *next; /* work queue link */
 };
@@ -92,16 +92,19 @@ struct srv_grpc {
 	bool shutdown_done;
 };
 
-static void md_free(grpc_metadata_array *md) { grpc_metadata_array_destroy(md); }
+static void md_free(grpc_metadata_array *md)
+{
+	grpc_metadata_array_destroy(md);
+}
 
 static void slot_arm(struct slot *s)
 {
 	grpc_metadata_array_init(&s->md);
 	s->call = NULL;
 	s->payload = NULL;
-	grpc_call_error e = grpc_server_request_registered_call(
-		s->g->server, s->handle, &s->call, &s->deadline, &s->md, &s->payload, s->g->cq,
-		s->g->cq, &s->tag);
+	grpc_call_error e =
+	    grpc_server_request_registered_call(s->g->server, s->handle, &s->call, &s->deadline,
+						&s->md, &s->payload, s->g->cq, s->g->cq, &s->tag);
 	if (e != GRPC_CALL_OK)
 		log_error("arm method=%s: grpc error %d", s->method->path, e);
 }
@@ -111,9 +114,9 @@ static void generic_arm(struct srv_grpc *g)
 	grpc_call_details_init(&g->generic.details);
 	grpc_metadata_array_init(&g->generic.md);
 	g->generic.call = NULL;
-	grpc_call_error e = grpc_server_request_call(g->server, &g->generic.call,
-						      &g->generic.details, &g->generic.md, g->cq,
-						      g->cq, &g->generic.tag);
+	grpc_call_error e =
+	    grpc_server_request_call(g->server, &g->generic.call, &g->generic.details,
+				     &g->generic.md, g->cq, g->cq, &g->generic.tag);
 	if (e != GRPC_CALL_OK)
 		log_error("arm generic call: grpc error %d", e);
 }
@@ -394,7 +397,7 @@ static void *poller_main(void *arg)
 	struct srv_grpc *g = arg;
 	for (;;) {
 		grpc_event ev =
-			grpc_completion_queue_next(g->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		    grpc_completion_queue_next(g->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		if (ev.type != GRPC_OP_COMPLETE)
@@ -413,7 +416,7 @@ static void *poller_main(void *arg)
 				break;
 			}
 			struct call *c =
-				call_new(g, s->method, s->method->path, s->call, s->payload);
+			    call_new(g, s->method, s->method->path, s->call, s->payload);
 			md_free(&s->md);
 			if (!g->shutting_down)
 				slot_arm(s);
@@ -425,7 +428,7 @@ static void *poller_main(void *arg)
 			if (ev.success) {
 				size_t len = GRPC_SLICE_LENGTH(gen->details.method);
 				_cleanup_free_ char *path = xstrndup(
-					(const char *)GRPC_SLICE_START_PTR(gen->details.method), len);
+				    (const char *)GRPC_SLICE_START_PTR(gen->details.method), len);
 				struct call *c = call_new(g, NULL, path, gen->call, NULL);
 				grpc_call_details_destroy(&gen->details);
 				md_free(&gen->md);
@@ -498,8 +501,8 @@ int srv_grpc_start(struct srv_ctx *ctx, const char *socket_path, int max_workers
 		s->tag = (struct tag){TAG_SLOT, s};
 		s->g = g;
 		s->method = &srv_methods[i];
-		s->handle = grpc_server_register_method(g->server, s->method->path, NULL,
-							GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+		s->handle = grpc_server_register_method(
+		    g->server, s->method->path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 		if (!s->handle) {
 			husk_error_set(err, EINVAL, "register method '%s'", s->method->path);
 			goto fail;

@@ -8,8 +8,7 @@
 /* runtime_service.c: the runtime itself */
 int srv_version(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
 int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
-int srv_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_out,
-		       struct husk_error *err);
+int srv_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
 int srv_update_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_out,
 			      struct husk_error *err);
 

@@ -48,9 +48,9 @@ static int take_lock(const char *path, const char *what, struct husk_error *err)
 		if (n > 0)
 			pid[strcspn(pid, "\n")] = '\0';
 		if (e == EWOULDBLOCK)
-			return husk_error_set(err, EBUSY,
-					      "another huskd (pid %s) is using %s; lock '%s' is held",
-					      n > 0 ? pid : "?", what, path);
+			return husk_error_set(
+			    err, EBUSY, "another huskd (pid %s) is using %s; lock '%s' is held",
+			    n > 0 ? pid : "?", what, path);
 		return husk_error_errno(err, e, "lock '%s'", path);
 	}
 	char buf[32];
@@ -125,15 +125,15 @@ static int serve(struct srv_config *config)
 	if (chmod(config->socket, 0660) < 0)
 		log_warn("chmod socket '%s': %s", config->socket, strerror(errno));
 	log_info("huskd %s serving CRI v1 socket=%s root=%s state=%s cgroup_driver=%s",
-		 HUSK_VERSION, config->socket, config->root, config->state,
-		 config->cgroup_driver);
+		 HUSK_VERSION, config->socket, config->root, config->state, config->cgroup_driver);
 
 	int sig;
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: configuration is read at start; restart huskd to apply changes");
+			log_info("SIGHUP: configuration is read at start; restart huskd to apply "
+				 "changes");
 			continue;
 		}
 		break;
@@ -153,15 +153,15 @@ static int serve(struct srv_config *config)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"socket", required_argument, NULL, 's'},
-		{"root", required_argument, NULL, 'r'},
-		{"state", required_argument, NULL, 'S'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"cgroup-driver", required_argument, NULL, 'g'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{},
+	    {"config", required_argument, NULL, 'c'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"root", required_argument, NULL, 'r'},
+	    {"state", required_argument, NULL, 'S'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"cgroup-driver", required_argument, NULL, 'g'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
 	struct srv_flags flags = {0};
 	int o;

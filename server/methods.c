@@ -8,71 +8,67 @@
 #include "server/server.h"
 
 #define ROW(svc, name, req, resp, fn, strm, sfn)                                 \
-	{"/runtime.v1." svc "/" #name, &runtime__v1__##req##__descriptor,        \
-	 &runtime__v1__##resp##__descriptor, fn, sfn, strm}
+	{                                                                        \
+		"/runtime.v1." svc "/" #name, &runtime__v1__##req##__descriptor, \
+		    &runtime__v1__##resp##__descriptor, fn, sfn, strm            \
+	}
 #define RT(name, req, resp, fn) ROW("RuntimeService", name, req, resp, fn, false, NULL)
 #define RT_STREAM(name, req, resp, fn) ROW("RuntimeService", name, req, resp, NULL, true, fn)
 #define IMG(name, req, resp, fn) ROW("ImageService", name, req, resp, fn, false, NULL)
 #define IMG_STREAM(name, req, resp, fn) ROW("ImageService", name, req, resp, NULL, true, fn)
 
 const struct srv_method srv_methods[] = {
-	RT(Version, version_request, version_response, srv_version),
-	RT(RunPodSandbox, run_pod_sandbox_request, run_pod_sandbox_response, NULL),
-	RT(StopPodSandbox, stop_pod_sandbox_request, stop_pod_sandbox_response, NULL),
-	RT(RemovePodSandbox, remove_pod_sandbox_request, remove_pod_sandbox_response, NULL),
-	RT(PodSandboxStatus, pod_sandbox_status_request, pod_sandbox_status_response, NULL),
-	RT(ListPodSandbox, list_pod_sandbox_request, list_pod_sandbox_response, NULL),
-	RT_STREAM(StreamPodSandboxes, stream_pod_sandboxes_request,
-		  stream_pod_sandboxes_response, NULL),
-	RT(CreateContainer, create_container_request, create_container_response, NULL),
-	RT(StartContainer, start_container_request, start_container_response, NULL),
-	RT(StopContainer, stop_container_request, stop_container_response, NULL),
-	RT(RemoveContainer, remove_container_request, remove_container_response, NULL),
-	RT(ListContainers, list_containers_request, list_containers_response, NULL),
-	RT_STREAM(StreamContainers, stream_containers_request, stream_containers_response,
-		  NULL),
-	RT(ContainerStatus, container_status_request, container_status_response, NULL),
-	RT(UpdateContainerResources, update_container_resources_request,
-	   update_container_resources_response, NULL),
-	RT(ReopenContainerLog, reopen_container_log_request, reopen_container_log_response,
-	   NULL),
-	RT(ExecSync, exec_sync_request, exec_sync_response, NULL),
-	RT(Exec, exec_request, exec_response, NULL),
-	RT(Attach, attach_request, attach_response, NULL),
-	RT(PortForward, port_forward_request, port_forward_response, NULL),
-	RT(ContainerStats, container_stats_request, container_stats_response, NULL),
-	RT(ListContainerStats, list_container_stats_request, list_container_stats_response,
-	   NULL),
-	RT_STREAM(StreamContainerStats, stream_container_stats_request,
-		  stream_container_stats_response, NULL),
-	RT(PodSandboxStats, pod_sandbox_stats_request, pod_sandbox_stats_response, NULL),
-	RT(ListPodSandboxStats, list_pod_sandbox_stats_request,
-	   list_pod_sandbox_stats_response, NULL),
-	RT_STREAM(StreamPodSandboxStats, stream_pod_sandbox_stats_request,
-		  stream_pod_sandbox_stats_response, NULL),
-	RT(UpdateRuntimeConfig, update_runtime_config_request, update_runtime_config_response,
-	   srv_update_runtime_config),
-	RT(Status, status_request, status_response, srv_status),
-	RT(CheckpointContainer, checkpoint_container_request, checkpoint_container_response,
-	   NULL),
-	RT_STREAM(GetContainerEvents, get_events_request, container_event_response, NULL),
-	RT(ListMetricDescriptors, list_metric_descriptors_request,
-	   list_metric_descriptors_response, NULL),
-	RT(ListPodSandboxMetrics, list_pod_sandbox_metrics_request,
-	   list_pod_sandbox_metrics_response, NULL),
-	RT_STREAM(StreamPodSandboxMetrics, stream_pod_sandbox_metrics_request,
-		  stream_pod_sandbox_metrics_response, NULL),
-	RT(RuntimeConfig, runtime_config_request, runtime_config_response,
-	   srv_runtime_config),
-	RT(UpdatePodSandboxResources, update_pod_sandbox_resources_request,
-	   update_pod_sandbox_resources_response, NULL),
+    RT(Version, version_request, version_response, srv_version),
+    RT(RunPodSandbox, run_pod_sandbox_request, run_pod_sandbox_response, NULL),
+    RT(StopPodSandbox, stop_pod_sandbox_request, stop_pod_sandbox_response, NULL),
+    RT(RemovePodSandbox, remove_pod_sandbox_request, remove_pod_sandbox_response, NULL),
+    RT(PodSandboxStatus, pod_sandbox_status_request, pod_sandbox_status_response, NULL),
+    RT(ListPodSandbox, list_pod_sandbox_request, list_pod_sandbox_response, NULL),
+    RT_STREAM(StreamPodSandboxes, stream_pod_sandboxes_request, stream_pod_sandboxes_response,
+	      NULL),
+    RT(CreateContainer, create_container_request, create_container_response, NULL),
+    RT(StartContainer, start_container_request, start_container_response, NULL),
+    RT(StopContainer, stop_container_request, stop_container_response, NULL),
+    RT(RemoveContainer, remove_container_request, remove_container_response, NULL),
+    RT(ListContainers, list_containers_request, list_containers_response, NULL),
+    RT_STREAM(StreamContainers, stream_containers_request, stream_containers_response, NULL),
+    RT(ContainerStatus, container_status_request, container_status_response, NULL),
+    RT(UpdateContainerResources, update_container_resources_request,
+       update_container_resources_response, NULL),
+    RT(ReopenContainerLog, reopen_container_log_request, reopen_container_log_response, NULL),
+    RT(ExecSync, exec_sync_request, exec_sync_response, NULL),
+    RT(Exec, exec_request, exec_response, NULL),
+    RT(Attach, attach_request, attach_response, NULL),
+    RT(PortForward, port_forward_request, port_forward_response, NULL),
+    RT(ContainerStats, container_stats_request, container_stats_response, NULL),
+    RT(ListContainerStats, list_container_stats_request, list_container_stats_response, NULL),
+    RT_STREAM(StreamContainerStats, stream_container_stats_request, stream_container_stats_response,
+	      NULL),
+    RT(PodSandboxStats, pod_sandbox_stats_request, pod_sandbox_stats_response, NULL),
+    RT(ListPodSandboxStats, list_pod_sandbox_stats_request, list_pod_sandbox_stats_response, NULL),
+    RT_STREAM(StreamPodSandboxStats, stream_pod_sandbox_stats_request,
+	      stream_pod_sandbox_stats_response, NULL),
+    RT(UpdateRuntimeConfig, update_runtime_config_request, update_runtime_config_response,
+       srv_update_runtime_config),
+    RT(Status, status_request, status_response, srv_status),
+    RT(CheckpointContainer, checkpoint_container_request, checkpoint_container_response, NULL),
+    RT_STREAM(GetContainerEvents, get_events_request, container_event_response, NULL),
+    RT(ListMetricDescriptors, list_metric_descriptors_request, list_metric_descriptors_response,
+       NULL),
+    RT(ListPodSandboxMetrics, list_pod_sandbox_metrics_request, list_pod_sandbox_metrics_response,
+       NULL),
+    RT_STREAM(StreamPodSandboxMetrics, stream_pod_sandbox_metrics_request,
+	      stream_pod_sandbox_metrics_response, NULL),
+    RT(RuntimeConfig, runtime_config_request, runtime_config_response, srv_runtime_config),
+    RT(UpdatePodSandboxResources, update_pod_sandbox_resources_request,
+       update_pod_sandbox_resources_response, NULL),
 
-	IMG(ListImages, list_images_request, list_images_response, NULL),
-	IMG_STREAM(StreamImages, stream_images_request, stream_images_response, NULL),
-	IMG(ImageStatus, image_status_request, image_status_response, NULL),
-	IMG(PullImage, pull_image_request, pull_image_response, NULL),
-	IMG(RemoveImage, remove_image_request, remove_image_response, NULL),
-	IMG(ImageFsInfo, image_fs_info_request, image_fs_info_response, NULL),
+    IMG(ListImages, list_images_request, list_images_response, NULL),
+    IMG_STREAM(StreamImages, stream_images_request, stream_images_response, NULL),
+    IMG(ImageStatus, image_status_request, image_status_response, NULL),
+    IMG(PullImage, pull_image_request, pull_image_response, NULL),
+    IMG(RemoveImage, remove_image_request, remove_image_response, NULL),
+    IMG(ImageFsInfo, image_fs_info_request, image_fs_info_response, NULL),
 };
 const size_t srv_methods_count = ARRAY_SIZE(srv_methods);
 
@@ -87,8 +83,8 @@ const struct srv_method *srv_method_find(const char *path)
 int srv_methods_verify(struct husk_error *err)
 {
 	const ProtobufCServiceDescriptor *services[] = {
-		&runtime__v1__runtime_service__descriptor,
-		&runtime__v1__image_service__descriptor,
+	    &runtime__v1__runtime_service__descriptor,
+	    &runtime__v1__image_service__descriptor,
 	};
 	size_t total = 0;
 	for (size_t s = 0; s < ARRAY_SIZE(services); s++) {
@@ -101,13 +97,13 @@ int srv_methods_verify(struct husk_error *err)
 				return husk_error_set(err, EINVAL, "method table: no row for '%s'",
 						      path);
 			if (row->input != m->input || row->output != m->output)
-				return husk_error_set(err, EINVAL,
-						      "method table: '%s' has the wrong message types",
-						      path);
+				return husk_error_set(
+				    err, EINVAL, "method table: '%s' has the wrong message types",
+				    path);
 			if (row->server_streaming ? row->unary != NULL : row->stream != NULL)
-				return husk_error_set(err, EINVAL,
-						      "method table: '%s' has the wrong handler kind",
-						      path);
+				return husk_error_set(
+				    err, EINVAL, "method table: '%s' has the wrong handler kind",
+				    path);
 		}
 		total += svc->n_methods;
 	}

@@ -11,7 +11,7 @@ int srv_version(struct srv_ctx *ctx _unused_, const void *in _unused_, void **re
 		struct husk_error *err _unused_)
 {
 	Runtime__V1__VersionResponse *r =
-		srv_new(Runtime__V1__VersionResponse, RUNTIME__V1__VERSION_RESPONSE__INIT);
+	    srv_new(Runtime__V1__VersionResponse, RUNTIME__V1__VERSION_RESPONSE__INIT);
 	/* "version" is the kubelet-facing API version, kept at 0.1.0 by every
 	 * CRI runtime; runtime_api_version is the CRI version we speak. */
 	r->version = xstrdup("0.1.0");
@@ -26,7 +26,7 @@ static Runtime__V1__RuntimeCondition *condition(const char *type, bool ok, const
 						const char *message)
 {
 	Runtime__V1__RuntimeCondition *c =
-		srv_new(Runtime__V1__RuntimeCondition, RUNTIME__V1__RUNTIME_CONDITION__INIT);
+	    srv_new(Runtime__V1__RuntimeCondition, RUNTIME__V1__RUNTIME_CONDITION__INIT);
 	c->type = xstrdup(type);
 	c->status = ok;
 	if (!ok) {
@@ -36,14 +36,13 @@ static Runtime__V1__RuntimeCondition *condition(const char *type, bool ok, const
 	return c;
 }
 
-int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out,
-	       struct husk_error *err _unused_)
+int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err _unused_)
 {
 	const Runtime__V1__StatusRequest *req = in;
 	Runtime__V1__StatusResponse *r =
-		srv_new(Runtime__V1__StatusResponse, RUNTIME__V1__STATUS_RESPONSE__INIT);
+	    srv_new(Runtime__V1__StatusResponse, RUNTIME__V1__STATUS_RESPONSE__INIT);
 	Runtime__V1__RuntimeStatus *st =
-		srv_new(Runtime__V1__RuntimeStatus, RUNTIME__V1__RUNTIME_STATUS__INIT);
+	    srv_new(Runtime__V1__RuntimeStatus, RUNTIME__V1__RUNTIME_STATUS__INIT);
 	r->status = st;
 
 	srv_repeated_add(&st->conditions, &st->n_conditions,
@@ -51,12 +50,12 @@ int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 	_cleanup_free_ char *net_config = NULL;
 	_cleanup_error_ struct husk_error net_err = HUSK_ERROR_INIT;
 	bool net_ok = net_find_config(ctx->config->cni_conf_dir, &net_config, &net_err) == 0;
-	srv_repeated_add(&st->conditions, &st->n_conditions,
-			 condition("NetworkReady", net_ok, "NetworkPluginNotReady",
-				   husk_error_msg(&net_err)));
+	srv_repeated_add(
+	    &st->conditions, &st->n_conditions,
+	    condition("NetworkReady", net_ok, "NetworkPluginNotReady", husk_error_msg(&net_err)));
 
 	Runtime__V1__RuntimeHandler *h =
-		srv_new(Runtime__V1__RuntimeHandler, RUNTIME__V1__RUNTIME_HANDLER__INIT);
+	    srv_new(Runtime__V1__RuntimeHandler, RUNTIME__V1__RUNTIME_HANDLER__INIT);
 	h->features = srv_new(Runtime__V1__RuntimeHandlerFeatures,
 			      RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT);
 	srv_repeated_add(&r->runtime_handlers, &r->n_runtime_handlers, h);
@@ -64,11 +63,12 @@ int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 
 	if (req->verbose) {
 		_cleanup_free_ char *json = srv_config_to_json(ctx->config, false);
-		srv_map_add(&r->info, &r->n_info, &runtime__v1__status_response__info_entry__descriptor,
-			    "config", json);
+		srv_map_add(&r->info, &r->n_info,
+			    &runtime__v1__status_response__info_entry__descriptor, "config", json);
 		pthread_mutex_lock(&ctx->lock);
-		srv_map_add(&r->info, &r->n_info, &runtime__v1__status_response__info_entry__descriptor,
-			    "podCIDR", ctx->pod_cidr);
+		srv_map_add(&r->info, &r->n_info,
+			    &runtime__v1__status_response__info_entry__descriptor, "podCIDR",
+			    ctx->pod_cidr);
 		pthread_mutex_unlock(&ctx->lock);
 		if (net_config)
 			srv_map_add(&r->info, &r->n_info,
@@ -82,13 +82,13 @@ int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 int srv_runtime_config(struct srv_ctx *ctx, const void *in _unused_, void **ret_out,
 		       struct husk_error *err _unused_)
 {
-	Runtime__V1__RuntimeConfigResponse *r = srv_new(Runtime__V1__RuntimeConfigResponse,
-							RUNTIME__V1__RUNTIME_CONFIG_RESPONSE__INIT);
+	Runtime__V1__RuntimeConfigResponse *r =
+	    srv_new(Runtime__V1__RuntimeConfigResponse, RUNTIME__V1__RUNTIME_CONFIG_RESPONSE__INIT);
 	r->linux = srv_new(Runtime__V1__LinuxRuntimeConfiguration,
 			   RUNTIME__V1__LINUX_RUNTIME_CONFIGURATION__INIT);
 	r->linux->cgroup_driver = streq(ctx->config->cgroup_driver, "systemd")
-					  ? RUNTIME__V1__CGROUP_DRIVER__SYSTEMD
-					  : RUNTIME__V1__CGROUP_DRIVER__CGROUPFS;
+				      ? RUNTIME__V1__CGROUP_DRIVER__SYSTEMD
+				      : RUNTIME__V1__CGROUP_DRIVER__CGROUPFS;
 	*ret_out = r;
 	return 0;
 }
@@ -98,8 +98,8 @@ int srv_update_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_ou
 {
 	const Runtime__V1__UpdateRuntimeConfigRequest *req = in;
 	const char *cidr = req->runtime_config && req->runtime_config->network_config
-				   ? req->runtime_config->network_config->pod_cidr
-				   : NULL;
+			       ? req->runtime_config->network_config->pod_cidr
+			       : NULL;
 	/* An empty CIDR means "no change", as the kubelet sends it. */
 	if (!isempty(cidr)) {
 		pthread_mutex_lock(&ctx->lock);

@@ -19,10 +19,10 @@
 struct srv_ctx {
 	struct srv_config *config;
 	pthread_mutex_t lock; /* guards the mutable fields below */
-	char *pod_cidr;       /* from UpdateRuntimeConfig */
-	void *image;          /* image layer handle (struct img_store *) */
-	void *runtime;        /* runtime layer handle */
-	void *network;        /* network layer handle */
+	char *pod_cidr;	      /* from UpdateRuntimeConfig */
+	void *image;	      /* image layer handle (struct img_store *) */
+	void *runtime;	      /* runtime layer handle */
+	void *network;	      /* network layer handle */
 };
 
 /* A server-streaming call: srv_stream_send() blocks until the message is
@@ -94,7 +94,12 @@ void srv_map_add(void *entries_field, size_t *n, const ProtobufCMessageDescripto
 		 const char *key, const char *value);
 /* Append a message pointer to a repeated message field. */
 void srv_repeated_add(void *field, size_t *n, void *msg);
-#define srv_new(type, init) \
-	({ type *_m = xnew(type, 1); type _i = init; *_m = _i; _m; })
+#define srv_new(type, init)               \
+	({                                \
+		type *_m = xnew(type, 1); \
+		type _i = init;           \
+		*_m = _i;                 \
+		_m;                       \
+	})
 
 #endif

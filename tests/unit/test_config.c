@@ -55,7 +55,8 @@ static void test_dropins_and_flags(void)
 	_cleanup_free_ char *dd = xasprintf("%s/husk.d", d);
 	fs_mkdir_p(dd, 0755, NULL);
 	unit_write(dd, "20-z.json", "{\"root\": \"/z\", \"max_workers\": 8}");
-	unit_write(dd, "10-a.json", "{\"root\": \"/b\", \"state\": \"/s\", \"pinned_images\": [\"x\"]}");
+	unit_write(dd, "10-a.json",
+		   "{\"root\": \"/b\", \"state\": \"/s\", \"pinned_images\": [\"x\"]}");
 	unit_write(dd, "notes.txt", "ignored");
 	struct srv_flags f = {.socket = "/flag.sock", .cgroup_driver = "systemd"};
 	struct husk_error err = HUSK_ERROR_INIT;
@@ -116,7 +117,8 @@ static void expect_error(const char *body, const char *const *words)
 static void test_errors(void)
 {
 	expect_error("{\"sockett\": \"/x\"}", (const char *[]){"unknown key 'sockett'", NULL});
-	expect_error("{\"log_level\": 3}", (const char *[]){"log_level", "expected a string", NULL});
+	expect_error("{\"log_level\": 3}",
+		     (const char *[]){"log_level", "expected a string", NULL});
 	expect_error("{\"max_workers\": 1}", (const char *[]){"max_workers", "out of range", NULL});
 	expect_error("{\"root\": \"rel\"}", (const char *[]){"root", "absolute", NULL});
 	expect_error("{\"cni_bin_dirs\": [\"/ok\", 5]}",
@@ -125,7 +127,8 @@ static void test_errors(void)
 		     (const char *[]){"registries", "bogus", NULL});
 	expect_error("[1, 2]", (const char *[]){"top level", NULL});
 	expect_error("{\"root\": ", (const char *[]){"parse", NULL});
-	expect_error("{\"cgroup_driver\": \"lxc\"}", (const char *[]){"cgroup_driver", "lxc", NULL});
+	expect_error("{\"cgroup_driver\": \"lxc\"}",
+		     (const char *[]){"cgroup_driver", "lxc", NULL});
 }
 
 static void test_bad_flag(void)
@@ -165,13 +168,13 @@ static void test_to_json_round_trip(void)
 int main(void)
 {
 	static const struct unit_test tests[] = {
-		{"defaults", test_defaults},
-		{"missing named file", test_missing_default_file_is_fine},
-		{"drop-ins in order, flags win", test_dropins_and_flags},
-		{"registries", test_registries},
-		{"errors name file and key", test_errors},
-		{"bad flag", test_bad_flag},
-		{"printed config round-trips", test_to_json_round_trip},
+	    {"defaults", test_defaults},
+	    {"missing named file", test_missing_default_file_is_fine},
+	    {"drop-ins in order, flags win", test_dropins_and_flags},
+	    {"registries", test_registries},
+	    {"errors name file and key", test_errors},
+	    {"bad flag", test_bad_flag},
+	    {"printed config round-trips", test_to_json_round_trip},
 	};
 	return unit_run("config", tests, ARRAY_SIZE(tests));
 }

@@ -15,7 +15,8 @@ static void test_table_matches_proto(void)
 		fprintf(stderr, "\n  %s\n", err.msg);
 	husk_error_clear(&err);
 	CU_ASSERT_EQUAL(srv_methods_count, 41);
-	const struct srv_method *m = srv_method_find("/runtime.v1.RuntimeService/GetContainerEvents");
+	const struct srv_method *m =
+	    srv_method_find("/runtime.v1.RuntimeService/GetContainerEvents");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	CU_ASSERT(m->server_streaming);
 	CU_ASSERT_PTR_NULL(srv_method_find("/runtime.v1.RuntimeService/Nope"));
@@ -36,14 +37,14 @@ static void test_status_mapping(void)
 static void test_codec(void)
 {
 	static const uint8_t garbage[] = {0xff, 0xff, 0xff};
-	CU_ASSERT_PTR_NULL(srv_decode(&runtime__v1__version_request__descriptor, garbage,
-				      sizeof(garbage)));
+	CU_ASSERT_PTR_NULL(
+	    srv_decode(&runtime__v1__version_request__descriptor, garbage, sizeof(garbage)));
 	Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
 	req.version = "v1";
 	uint8_t *buf = NULL;
 	size_t len = srv_encode(&req, &buf);
 	Runtime__V1__VersionRequest *back =
-		srv_decode(&runtime__v1__version_request__descriptor, buf, len);
+	    srv_decode(&runtime__v1__version_request__descriptor, buf, len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(back);
 	CU_ASSERT_STRING_EQUAL(back->version, "v1");
 	srv_message_free(back);
@@ -57,7 +58,8 @@ static struct srv_ctx *ctx_new(void)
 	struct srv_flags f = {.config = "/nonexistent/husk.json"};
 	/* A missing named file is an error; load from a temp dir instead. */
 	char *d = unit_tmpdir();
-	unit_write(d, "husk.json", "{\"cgroup_driver\": \"systemd\", \"cni_conf_dir\": \"/nonexistent\"}");
+	unit_write(d, "husk.json",
+		   "{\"cgroup_driver\": \"systemd\", \"cni_conf_dir\": \"/nonexistent\"}");
 	_cleanup_free_ char *p = xasprintf("%s/husk.json", d);
 	f.config = p;
 	CU_ASSERT_EQUAL(srv_config_load(&f, &ctx->config, &err), 0);
@@ -95,7 +97,7 @@ static void test_handlers(void)
 	Runtime__V1__RuntimeConfig cfg = RUNTIME__V1__RUNTIME_CONFIG__INIT;
 	cfg.network_config = &nc;
 	Runtime__V1__UpdateRuntimeConfigRequest ureq =
-		RUNTIME__V1__UPDATE_RUNTIME_CONFIG_REQUEST__INIT;
+	    RUNTIME__V1__UPDATE_RUNTIME_CONFIG_REQUEST__INIT;
 	ureq.runtime_config = &cfg;
 	void *uresp = NULL;
 	CU_ASSERT_EQUAL(srv_update_runtime_config(ctx, &ureq, &uresp, &err), 0);
@@ -120,10 +122,10 @@ static void test_handlers(void)
 int main(void)
 {
 	static const struct unit_test tests[] = {
-		{"method table matches the proto", test_table_matches_proto},
-		{"errno to gRPC status", test_status_mapping},
-		{"codec", test_codec},
-		{"runtime handlers", test_handlers},
+	    {"method table matches the proto", test_table_matches_proto},
+	    {"errno to gRPC status", test_status_mapping},
+	    {"codec", test_codec},
+	    {"runtime handlers", test_handlers},
 	};
 	return unit_run("server", tests, ARRAY_SIZE(tests));
 }
