@@ -143,7 +143,6 @@ static int serve(struct srv_config *config)
 	srv_grpc_stop(g, config->shutdown_timeout);
 	/* Subsystem shutdown goes here, in reverse order. */
 	unlink(config->socket);
-	unlink(sock_lock);
 	free(ctx.pod_cidr);
 	pthread_mutex_destroy(&ctx.lock);
 	log_info("huskd stopped");
