@@ -12,4 +12,7 @@ int srv_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_out, stru
 int srv_update_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_out,
 			      struct husk_error *err);
 
+int srv_get_container_events(struct srv_ctx *ctx, const void *in, struct srv_stream *out,
+			     struct husk_error *err);
+
 #endif

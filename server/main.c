@@ -12,6 +12,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "server/events.h"
 #include "server/grpc.h"
 #include "server/handlers.h"
 
@@ -112,6 +113,7 @@ static int serve(struct srv_config *config)
 
 	struct srv_ctx ctx = {.config = config};
 	pthread_mutex_init(&ctx.lock, NULL);
+	ctx.events = srv_events_new();
 	/* Subsystem start-up goes here, in dependency order. */
 
 	struct srv_grpc *g = NULL;
@@ -143,6 +145,7 @@ static int serve(struct srv_config *config)
 	srv_grpc_stop(g, config->shutdown_timeout);
 	/* Subsystem shutdown goes here, in reverse order. */
 	unlink(config->socket);
+	srv_events_free(ctx.events);
 	free(ctx.pod_cidr);
 	pthread_mutex_destroy(&ctx.lock);
 	log_info("huskd stopped");

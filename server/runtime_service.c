@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "network/network.h"
+#include "server/events.h"
 #include "server/handlers.h"
 
 int srv_version(struct srv_ctx *ctx _unused_, const void *in _unused_, void **ret_out,
@@ -110,5 +111,29 @@ int srv_update_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_ou
 	}
 	*ret_out = srv_new(Runtime__V1__UpdateRuntimeConfigResponse,
 			   RUNTIME__V1__UPDATE_RUNTIME_CONFIG_RESPONSE__INIT);
+	return 0;
+}
+
+/* Stream container events until the client goes away. Events published
+ * before the call are not replayed, as in other runtimes. */
+int srv_get_container_events(struct srv_ctx *ctx, const void *in _unused_, struct srv_stream *out,
+			     struct husk_error *err _unused_)
+{
+	uint64_t seq = srv_events_tail(ctx->events);
+	while (!srv_stream_cancelled(out)) {
+		struct srv_event ev;
+		int r = srv_events_next(ctx->events, &seq, 500, &ev);
+		if (r < 0)
+			log_warn("GetContainerEvents: a slow reader lost %d events", -r);
+		if (r <= 0)
+			continue;
+		Runtime__V1__ContainerEventResponse resp =
+		    RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
+		resp.container_id = ev.container_id;
+		resp.container_event_type = (Runtime__V1__ContainerEventType)ev.type;
+		resp.created_at = ev.created_at;
+		if (srv_stream_send(out, &resp.base) < 0)
+			break;
+	}
 	return 0;
 }

@@ -16,13 +16,16 @@
 
 /* Process-wide daemon state handed to every handler. Subsystems add their
  * handles here (image store, pod manager, network, ...). */
+struct srv_events;
+
 struct srv_ctx {
 	struct srv_config *config;
-	pthread_mutex_t lock; /* guards the mutable fields below */
-	char *pod_cidr;	      /* from UpdateRuntimeConfig */
-	void *image;	      /* image layer handle (struct img_store *) */
-	void *runtime;	      /* runtime layer handle */
-	void *network;	      /* network layer handle */
+	pthread_mutex_t lock;	   /* guards the mutable fields below */
+	char *pod_cidr;		   /* from UpdateRuntimeConfig */
+	void *image;		   /* image layer handle (struct img_store *) */
+	void *runtime;		   /* runtime layer handle */
+	void *network;		   /* network layer handle */
+	struct srv_events *events; /* container events for GetContainerEvents */
 };
 
 /* A server-streaming call: srv_stream_send() blocks until the message is

@@ -173,3 +173,36 @@ def test_calls_logged_at_debug(daemon):
     assert "method=/runtime.v1.RuntimeService/CheckpointContainer status=UNIMPLEMENTED" in log
     for line in log.splitlines():
         assert line.split()[1] in ("error", "warn", "info", "debug"), line
+
+
+def test_stream_stays_open_and_client_cancel_frees_it(daemon):
+    stream = daemon.rt.GetContainerEvents(_timeout=30)
+    time.sleep(1.0)
+    assert stream.running()
+    stream.cancel()
+    with pytest.raises(grpc.RpcError) as e:
+        next(stream)
+    assert e.value.code() == grpc.StatusCode.CANCELLED
+    # The handler noticed and finished; fast calls were never blocked.
+    deadline = time.time() + 5
+    while "method=/runtime.v1.RuntimeService/GetContainerEvents" not in daemon.logs():
+        assert time.time() < deadline, daemon.logs()
+        time.sleep(0.1)
+    assert daemon.rt.Version(version="v1").runtime_name == "husk"
+
+
+def test_sigterm_cancels_streams_after_shutdown_timeout(daemon_factory):
+    d = daemon_factory({"shutdown_timeout": 1})
+    streams = [d.rt.GetContainerEvents(_timeout=60) for _ in range(3)]
+    time.sleep(0.5)
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGTERM)
+    for s in streams:
+        with pytest.raises(grpc.RpcError):
+            next(s)
+    assert d.stop() == 0
+    elapsed = time.time() - t0
+    assert elapsed < 8, elapsed
+    log = d.logs()
+    assert "cancelling them" in log
+    assert not os.path.exists(d.socket)
