@@ -1,0 +1,1352 @@
+/* The cgroup manager: hierarchy detection from mountinfo (or a directory's
+ * layout), group lifecycle (create, enter, kill, remove, pids), persistence
+ * of ownership, and the file and parsing helpers the v1/v2 tables share. */
+#include "runtime/cgroup-internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/magic.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+
+#include "common/fs.h"
+
+#define MOUNTINFO_MAX (4u << 20)
+#define KILL_TIMEOUT_MS_DEFAULT 5000
+#define REMOVE_BUSY_MS 1000
+#define WALK_DIRS_MAX 4096
+
+/* ---- controllers ------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} controllers[] = {
+	{"cpu", CG_C_CPU},         {"cpuacct", CG_C_CPUACCT}, {"cpuset", CG_C_CPUSET},
+	{"memory", CG_C_MEMORY},   {"pids", CG_C_PIDS},       {"hugetlb", CG_C_HUGETLB},
+	{"freezer", CG_C_FREEZER}, {"devices", CG_C_DEVICES}, {"blkio", CG_C_BLKIO},
+	{"io", CG_C_IO},
+};
+
+unsigned cg_controller_bit(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(controllers); i++)
+		if (streq(controllers[i].name, name))
+			return controllers[i].bit;
+	return 0;
+}
+
+char *cg_controller_names(unsigned mask, bool plus)
+{
+	char *s = xstrdup("");
+	for (size_t i = 0; i < ARRAY_SIZE(controllers); i++) {
+		if (!(mask & controllers[i].bit))
+			continue;
+		char *n = xasprintf("%s%s%s%s", s, *s ? " " : "", plus ? "+" : "",
+				    controllers[i].name);
+		free(s);
+		s = n;
+	}
+	return s;
+}
+
+/* Bits of the controller names in a separated list ("rw,cpu,cpuacct" or
+ * "cpu memory" or "+cpu +memory"). */
+static unsigned controller_mask(const char *list, const char *seps)
+{
+	unsigned mask = 0;
+	_cleanup_free_ char *copy = xstrdup(list);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, seps, &save); t; t = strtok_r(NULL, seps, &save)) {
+		if (*t == '+')
+			t++;
+		mask |= cg_controller_bit(t);
+	}
+	return mask;
+}
+
+/* ---- paths ------------------------------------------------------------ */
+
+bool cg_component_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > 255)
+		return false;
+	if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '/' || c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+int cg_path_normalize(const char *path, char **ret, struct husk_error *err)
+{
+	if (isempty(path))
+		return husk_error_set(err, EINVAL, "cgroup path is empty");
+	if (strlen(path) > CG_PATH_MAX)
+		return husk_error_set(err, EINVAL, "cgroup path '%.64s...' longer than %d bytes",
+				      path, CG_PATH_MAX);
+	_cleanup_free_ char *out = xmalloc(strlen(path) + 1);
+	size_t len = 0;
+	int depth = 0;
+	for (const char *p = path; *p;) {
+		if (*p == '/') {
+			p++;
+			continue;
+		}
+		size_t n = strcspn(p, "/");
+		if (!cg_component_valid(p, n))
+			return husk_error_set(err, EINVAL, "cgroup path '%s': bad component '%.*s'",
+					      path, (int)n, p);
+		if (++depth > CG_DEPTH_MAX)
+			return husk_error_set(err, EINVAL,
+					      "cgroup path '%s': more than %d components", path,
+					      CG_DEPTH_MAX);
+		if (len)
+			out[len++] = '/';
+		memcpy(out + len, p, n);
+		len += n;
+		p += n;
+	}
+	if (len == 0)
+		return husk_error_set(err, EINVAL, "cgroup path '%s' names the root", path);
+	out[len] = '\0';
+	*ret = steal_ptr(&out);
+	return 0;
+}
+
+/* Number of components of a normalised path. */
+static int path_depth(const char *p)
+{
+	int n = 1;
+	for (; *p; p++)
+		n += *p == '/';
+	return n;
+}
+
+/* The first k components of a normalised path. */
+static char *path_prefix(const char *p, int k)
+{
+	const char *e = p;
+	for (int i = 0; i < k; i++) {
+		e += strcspn(e, "/");
+		if (i + 1 < k && *e)
+			e++;
+	}
+	return xstrndup(p, (size_t)(e - p));
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+int cg_read(const char *dir, const char *file, char **ret, struct husk_error *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
+	size_t max = streq(file, "cgroup.procs") ? CG_PROCS_READ_MAX : CG_READ_MAX;
+	return fs_read_file(path, max, ret, NULL, err);
+}
+
+static void rstrip(char *s)
+{
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+}
+
+int cg_read_line(const char *dir, const char *file, char **ret, struct husk_error *err)
+{
+	char *buf = NULL;
+	int r = cg_read(dir, file, &buf, err);
+	if (r < 0)
+		return r;
+	rstrip(buf);
+	*ret = buf;
+	return 0;
+}
+
+bool cg_file_exists(const char *dir, const char *file)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
+	return access(path, F_OK) == 0;
+}
+
+int cg_write(const struct cg_manager *m, const char *dir, const char *file,
+	     const char *value, struct husk_error *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
+	int flags = O_WRONLY | O_CLOEXEC;
+	if (m->emulated)
+		flags |= O_CREAT | O_TRUNC;
+	_cleanup_close_ int fd = open(path, flags, 0644);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "write '%s' value '%s'", path, value);
+	size_t len = strlen(value);
+	/* cgroupfs takes one value per write(2): never split it. */
+	ssize_t n;
+	do
+		n = write(fd, value, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return husk_error_errno(err, errno, "write '%s' value '%s'", path, value);
+	if ((size_t)n != len)
+		return husk_error_set(err, EIO, "write '%s' value '%s': short write", path,
+				      value);
+	return 0;
+}
+
+int cg_write_limit(const struct cg_manager *m, const char *dir, const char *file,
+		   const char *value, struct husk_error *err)
+{
+	int r = cg_write(m, dir, file, value, err);
+	if (r == 0)
+		return 0;
+	switch (-r) {
+	case EINVAL:
+	case ERANGE:
+	case EBUSY:
+	case ENOSPC:
+	case EOPNOTSUPP:
+	case EDOM:
+	case ENOENT:
+	case EOVERFLOW:
+		err->code = EINVAL;
+		return -EINVAL;
+	default:
+		return r;
+	}
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+int cg_parse_u64(const char *s, uint64_t *ret)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	char *end = NULL;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	while (*end == ' ' || *end == '\t' || *end == '\n')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int cg_parse_keyed(const char *buf, const char *key, uint64_t *ret)
+{
+	size_t klen = strlen(key);
+	for (const char *line = buf; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		if (len > klen && strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+			char num[32];
+			size_t vlen = len - klen - 1;
+			if (vlen == 0 || vlen >= sizeof(num))
+				return -EINVAL;
+			memcpy(num, line + klen + 1, vlen);
+			num[vlen] = '\0';
+			return cg_parse_u64(num, ret);
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+int cg_read_keyed(const char *dir, const char *file, const char *key, uint64_t *ret,
+		  struct husk_error *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	int r = cg_read(dir, file, &buf, err);
+	if (r < 0)
+		return r;
+	r = cg_parse_keyed(buf, key, ret);
+	if (r == -ENOENT)
+		return husk_error_set(err, ENOENT, "read '%s/%s': no key '%s'", dir, file, key);
+	if (r < 0)
+		return husk_error_set(err, EIO, "read '%s/%s': bad value for '%s'", dir, file,
+				      key);
+	return 0;
+}
+
+int cg_read_num(const char *dir, const char *file, bool allow_max, int64_t *ret,
+		struct husk_error *err)
+{
+	_cleanup_free_ char *s = NULL;
+	int r = cg_read_line(dir, file, &s, err);
+	if (r < 0)
+		return r;
+	if (allow_max && (streq(s, "max") || streq(s, "-1"))) {
+		*ret = CG_MAX;
+		return 0;
+	}
+	uint64_t v;
+	if (cg_parse_u64(s, &v) < 0 || v > INT64_MAX)
+		return husk_error_set(err, EIO, "read '%s/%s': bad number '%.32s'", dir, file,
+				      s);
+	*ret = (int64_t)v;
+	return 0;
+}
+
+int cg_stat_value(const char *dir, const char *file, const char *key, uint64_t *ret,
+		  struct husk_error *err)
+{
+	if (!dir)
+		return 0;
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_error_ struct husk_error rerr = HUSK_ERROR_INIT;
+	int r = cg_read(dir, file, &buf, &rerr);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return husk_error_move(err, &rerr);
+	r = key ? cg_parse_keyed(buf, key, ret) : cg_parse_u64(buf, ret);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return husk_error_set(err, EIO, "read '%s/%s': bad value%s%s", dir, file,
+				      key ? " for " : "", key ? key : "");
+	return 1;
+}
+
+int cg_get_num(const char *dir, const char *file, bool allow_max, int64_t *field,
+	       struct husk_error *err)
+{
+	if (!dir || !cg_file_exists(dir, file))
+		return 0;
+	int64_t v;
+	int r = cg_read_num(dir, file, allow_max, &v, err);
+	if (r < 0)
+		return r;
+	*field = v;
+	return 0;
+}
+
+int cg_get_str(const char *dir, const char *file, char **field, struct husk_error *err)
+{
+	if (!dir || !cg_file_exists(dir, file))
+		return 0;
+	char *s = NULL;
+	int r = cg_read_line(dir, file, &s, err);
+	if (r < 0)
+		return r;
+	free(*field);
+	*field = NULL;
+	if (*s)
+		*field = s;
+	else
+		free(s);
+	return 0;
+}
+
+int cg_hugepage_sizes(const char *dir, const char *suffix, char ***ret,
+		      struct husk_error *err)
+{
+	_cleanup_strv_ char **names = NULL;
+	int r = fs_list_dir(dir, suffix, &names, err);
+	if (r < 0)
+		return r;
+	char **sizes = xnew(char *, 1);
+	for (char **n = names; *n; n++) {
+		if (!startswith(*n, "hugetlb."))
+			continue;
+		const char *sz = *n + strlen("hugetlb.");
+		size_t len = strlen(sz) - strlen(suffix);
+		_cleanup_free_ char *size = xstrndup(sz, len);
+		/* "hugetlb.2MB.rsvd.max" gives "2MB.rsvd": not a size. */
+		if (cg_hugepage_size_valid(size))
+			sizes = strv_append(sizes, size);
+	}
+	*ret = sizes;
+	return 0;
+}
+
+int cg_need_dir(const struct cg_group *g, unsigned bit, const char *what, char **ret_dir,
+		struct husk_error *err)
+{
+	char *dir = cg_group_dir_bit(g, bit);
+	if (!dir) {
+		_cleanup_free_ char *name = cg_controller_names(bit, false);
+		return husk_error_set(err, EINVAL, "%s: the %s controller is not available",
+				      what, name);
+	}
+	*ret_dir = dir;
+	return 0;
+}
+
+bool cg_hugepage_size_valid(const char *s)
+{
+	if (isempty(s) || strlen(s) > 16)
+		return false;
+	size_t digits = strspn(s, "0123456789");
+	if (digits == 0 || s[0] == '0')
+		return false;
+	const char *u = s + digits;
+	return streq(u, "KB") || streq(u, "MB") || streq(u, "GB") || streq(u, "TB");
+}
+
+uint64_t cg_shares_to_weight(uint64_t shares)
+{
+	if (shares < 2)
+		shares = 2;
+	if (shares > 262144)
+		shares = 262144;
+	return 1 + ((shares - 2) * 9999) / 262142;
+}
+
+uint64_t cg_weight_to_shares(uint64_t weight)
+{
+	if (weight < 1)
+		weight = 1;
+	if (weight > 10000)
+		weight = 10000;
+	return 2 + ((weight - 1) * 262142) / 9999;
+}
+
+/* ---- detection -------------------------------------------------------- */
+
+/* Undo mountinfo's octal escapes ("\040" for a space) in place. */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+	for (char *r = s; *r;) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
+static void add_hier(struct cg_manager *m, const char *name, const char *mount,
+		     unsigned mask)
+{
+	m->hiers = xrealloc(m->hiers, (m->n_hiers + 1) * sizeof(*m->hiers));
+	m->hiers[m->n_hiers++] = (struct cg_hier){
+		.name = xstrdup(name),
+		.mount = xstrdup(mount),
+		.controllers = mask,
+	};
+	m->controllers |= mask;
+}
+
+static void free_hiers(struct cg_manager *m)
+{
+	for (size_t i = 0; i < m->n_hiers; i++) {
+		free(m->hiers[i].name);
+		free(m->hiers[i].mount);
+	}
+	free(m->hiers);
+	m->hiers = NULL;
+	m->n_hiers = 0;
+	m->controllers = 0;
+}
+
+/* Name of a v1 hierarchy: its controllers husk uses, comma-joined. */
+static char *v1_hier_name(unsigned mask)
+{
+	_cleanup_free_ char *spaced = cg_controller_names(mask, false);
+	for (char *p = spaced; *p; p++)
+		if (*p == ' ')
+			*p = ',';
+	return steal_ptr(&spaced);
+}
+
+static int setup_v2(struct cg_manager *m, struct husk_error *err)
+{
+	_cleanup_free_ char *ctl = NULL;
+	int r = cg_read(m->base, "cgroup.controllers", &ctl, err);
+	if (r < 0)
+		return husk_error_prefix(err, "cgroup v2 at '%s'", m->base);
+	m->version = CG_V2;
+	add_hier(m, "unified", m->base, controller_mask(ctl, " \t\n") & CG_V2_USED);
+	return 0;
+}
+
+/* Look at mountinfo: 1 when it settled the version, 0 when it knows nothing
+ * about the base. */
+static int detect_mountinfo(struct cg_manager *m, const char *mountinfo,
+			    struct husk_error *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_error_ struct husk_error rerr = HUSK_ERROR_INIT;
+	int r = fs_read_file(mountinfo, MOUNTINFO_MAX, &buf, NULL, &rerr);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		husk_error_move(err, &rerr);
+		return husk_error_prefix(err, "detect cgroups");
+	}
+	bool v2_root = false;
+	size_t blen = strlen(m->base);
+	char *save = NULL;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		/* id parent maj:min root mountpoint opts [optional...] - fstype source super */
+		char *f[6] = {0};
+		char *lsave = NULL, *t = strtok_r(line, " ", &lsave);
+		int i = 0;
+		for (; t && i < 6; t = strtok_r(NULL, " ", &lsave))
+			f[i++] = t;
+		while (t && !streq(t, "-"))
+			t = strtok_r(NULL, " ", &lsave);
+		if (i < 6 || !t)
+			continue;
+		char *fstype = strtok_r(NULL, " ", &lsave);
+		char *source = strtok_r(NULL, " ", &lsave);
+		char *super = strtok_r(NULL, " ", &lsave);
+		if (!fstype || !source || !super)
+			continue;
+		char *mp = f[4];
+		unescape_octal(mp);
+		if (streq(fstype, "cgroup2") && streq(mp, m->base)) {
+			v2_root = true;
+			continue;
+		}
+		if (!streq(fstype, "cgroup") || strncmp(mp, m->base, blen) != 0 ||
+		    mp[blen] != '/')
+			continue;
+		unsigned mask = controller_mask(super, ",") & CG_V1_USED;
+		if (mask == 0 || (mask & m->controllers))
+			continue;
+		_cleanup_free_ char *name = v1_hier_name(mask);
+		add_hier(m, name, mp, mask);
+	}
+	if (v2_root) {
+		free_hiers(m);
+		r = setup_v2(m, err);
+		return r < 0 ? r : 1;
+	}
+	if (m->n_hiers) {
+		m->version = CG_V1;
+		return 1;
+	}
+	return 0;
+}
+
+/* No mount known at base: decide from what is in the directory. */
+static int detect_layout(struct cg_manager *m, struct husk_error *err)
+{
+	if (cg_file_exists(m->base, "cgroup.controllers"))
+		return setup_v2(m, err);
+	_cleanup_strv_ char **names = NULL;
+	int r = fs_list_dir(m->base, NULL, &names, err);
+	if (r < 0)
+		return husk_error_prefix(err, "detect cgroups");
+	/* Real directories first, so "cpu -> cpu,cpuacct" symlinks lose. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (char **n = names; *n; n++) {
+			_cleanup_free_ char *p = xasprintf("%s/%s", m->base, *n);
+			struct stat st, lst;
+			if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode) || lstat(p, &lst) < 0)
+				continue;
+			if (S_ISLNK(lst.st_mode) != (pass == 1))
+				continue;
+			unsigned mask = controller_mask(*n, ",") & CG_V1_USED;
+			if (mask == 0 || (mask & m->controllers))
+				continue;
+			_cleanup_free_ char *name = v1_hier_name(mask);
+			add_hier(m, name, p, mask);
+		}
+	}
+	if (m->n_hiers == 0)
+		return husk_error_set(err, ENOENT, "no cgroup hierarchy found at '%s'", m->base);
+	m->version = CG_V1;
+	return 0;
+}
+
+static bool is_cgroupfs(const char *dir)
+{
+	struct statfs sf;
+	if (statfs(dir, &sf) < 0)
+		return false;
+	return sf.f_type == CGROUP_SUPER_MAGIC || sf.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* ---- manager ---------------------------------------------------------- */
+
+int cg_manager_open(const struct cg_options *opts, struct cg_manager **ret_manager,
+		    struct husk_error *err)
+{
+	const char *base = opts && opts->base ? opts->base : CG_DEFAULT_BASE;
+	enum cg_driver driver = opts ? opts->driver : CG_DRIVER_CGROUPFS;
+	const char *mountinfo =
+		opts && opts->mountinfo ? opts->mountinfo : "/proc/self/mountinfo";
+	if (base[0] != '/' || strlen(base) > CG_PATH_MAX)
+		return husk_error_set(err, EINVAL, "cgroup base '%s' is not an absolute path",
+				      base);
+	_cleanup_(cg_manager_freep) struct cg_manager *m = xnew(struct cg_manager, 1);
+	switch (driver) {
+	case CG_DRIVER_CGROUPFS:
+		m->naming = &cg_naming_cgroupfs;
+		break;
+	case CG_DRIVER_SYSTEMD:
+		m->naming = &cg_naming_systemd;
+		break;
+	default:
+		return husk_error_set(err, EINVAL, "unknown cgroup driver %d", (int)driver);
+	}
+	m->base = xstrdup(base);
+	for (size_t n = strlen(m->base); n > 1 && m->base[n - 1] == '/'; n--)
+		m->base[n - 1] = '\0';
+	struct stat st;
+	if (stat(m->base, &st) < 0)
+		return husk_error_errno(err, errno, "cgroup base '%s'", m->base);
+	int r = detect_mountinfo(m, mountinfo, err);
+	if (r == 0)
+		r = detect_layout(m, err);
+	if (r < 0)
+		return r;
+	m->ops = m->version == CG_V2 ? &cg_v2_ops : &cg_v1_ops;
+	m->emulated = !is_cgroupfs(m->hiers[0].mount);
+	*ret_manager = steal_ptr(&m);
+	return 0;
+}
+
+struct cg_manager *cg_manager_new(const char *base, enum cg_driver driver,
+				  struct husk_error *err)
+{
+	struct cg_options opts = {.base = base, .driver = driver};
+	struct cg_manager *m = NULL;
+	if (cg_manager_open(&opts, &m, err) < 0)
+		return NULL;
+	return m;
+}
+
+void cg_manager_free(struct cg_manager *m)
+{
+	if (!m)
+		return;
+	free_hiers(m);
+	free(m->base);
+	free(m);
+}
+
+enum cg_version cg_manager_version(const struct cg_manager *m) { return m->version; }
+enum cg_driver cg_manager_driver(const struct cg_manager *m) { return m->naming->driver; }
+const char *cg_manager_base(const struct cg_manager *m) { return m->base; }
+bool cg_manager_emulated(const struct cg_manager *m) { return m->emulated; }
+
+bool cg_manager_has_controller(const struct cg_manager *m, const char *controller)
+{
+	unsigned bit = cg_controller_bit(controller);
+	return bit && (m->controllers & bit);
+}
+
+int cg_driver_parse(const char *name, enum cg_driver *ret_driver, struct husk_error *err)
+{
+	if (streq(name, "cgroupfs"))
+		*ret_driver = CG_DRIVER_CGROUPFS;
+	else if (streq(name, "systemd"))
+		*ret_driver = CG_DRIVER_SYSTEMD;
+	else
+		return husk_error_set(err, EINVAL, "unknown cgroup driver '%s'",
+				      name ? name : "");
+	return 0;
+}
+
+const char *cg_driver_name(enum cg_driver driver)
+{
+	return driver == CG_DRIVER_SYSTEMD ? "systemd" : "cgroupfs";
+}
+
+int cg_manager_pod_path(const struct cg_manager *m, const char *cgroup_parent,
+			const char *pod_id, char **ret_path, struct husk_error *err)
+{
+	return m->naming->pod_path(cgroup_parent, pod_id, ret_path, err);
+}
+
+int cg_manager_container_path(const struct cg_manager *m, const char *pod_path,
+			      const char *ctr_id, char **ret_path, struct husk_error *err)
+{
+	return m->naming->container_path(pod_path, ctr_id, ret_path, err);
+}
+
+const struct cg_hier *cg_hier_for(const struct cg_manager *m, unsigned c)
+{
+	for (size_t i = 0; i < m->n_hiers; i++)
+		if (m->hiers[i].controllers & c)
+			return &m->hiers[i];
+	return NULL;
+}
+
+/* ---- groups ----------------------------------------------------------- */
+
+static struct cg_group *group_new(struct cg_manager *m, char *path)
+{
+	struct cg_group *g = xnew(struct cg_group, 1);
+	g->m = m;
+	g->path = path;
+	g->created = xnew(int, m->n_hiers);
+	return g;
+}
+
+void cg_group_free(struct cg_group *g)
+{
+	if (!g)
+		return;
+	free(g->path);
+	free(g->created);
+	free(g);
+}
+
+const char *cg_group_path(const struct cg_group *g) { return g->path; }
+
+char *cg_group_hier_dir(const struct cg_group *g, const struct cg_hier *h)
+{
+	return xasprintf("%s/%s", h->mount, g->path);
+}
+
+char *cg_group_dir_bit(const struct cg_group *g, unsigned c)
+{
+	const struct cg_hier *h = c ? cg_hier_for(g->m, c) : &g->m->hiers[0];
+	return h ? cg_group_hier_dir(g, h) : NULL;
+}
+
+char *cg_group_dir(const struct cg_group *g, const char *controller)
+{
+	if (!controller)
+		return cg_group_dir_bit(g, g->m->version == CG_V2 ? 0 : CG_C_MEMORY);
+	unsigned bit = cg_controller_bit(controller);
+	return bit ? cg_group_dir_bit(g, bit) : NULL;
+}
+
+char **cg_group_procs_files(const struct cg_group *g)
+{
+	char **v = xnew(char *, 1);
+	for (size_t i = 0; i < g->m->n_hiers; i++) {
+		_cleanup_free_ char *p =
+			xasprintf("%s/%s/cgroup.procs", g->m->hiers[i].mount, g->path);
+		v = strv_append(v, p);
+	}
+	return v;
+}
+
+static int mkdir_level(const char *dir, bool *ret_created, struct husk_error *err)
+{
+	if (mkdir(dir, 0755) == 0) {
+		*ret_created = true;
+		return 0;
+	}
+	if (errno != EEXIST)
+		return husk_error_errno(err, errno, "create cgroup '%s'", dir);
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return husk_error_errno(err, errno, "create cgroup '%s'", dir);
+	if (!S_ISDIR(st.st_mode))
+		return husk_error_set(err, ENOTDIR, "create cgroup '%s': not a directory", dir);
+	*ret_created = false;
+	return 0;
+}
+
+/* mkdir -p of g's path in hierarchy i, preparing each level top-down. */
+static int create_in_hier(struct cg_group *g, size_t i, struct husk_error *err)
+{
+	const struct cg_manager *m = g->m;
+	const struct cg_hier *h = &m->hiers[i];
+	int depth = path_depth(g->path);
+	int r = m->ops->prepare_level(m, h, h->mount, false, false, err);
+	if (r < 0)
+		return r;
+	for (int k = 1; k <= depth; k++) {
+		_cleanup_free_ char *rel = path_prefix(g->path, k);
+		_cleanup_free_ char *dir = xasprintf("%s/%s", h->mount, rel);
+		bool created = false;
+		r = mkdir_level(dir, &created, err);
+		if (r < 0)
+			return r;
+		/* Once a level is new, every deeper one is too. */
+		if (created && g->created[i] == 0)
+			g->created[i] = depth - k + 1;
+		r = m->ops->prepare_level(m, h, dir, created, k == depth, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int cg_group_create(struct cg_manager *m, const char *path, struct cg_group **ret_group,
+		    struct husk_error *err)
+{
+	char *norm = NULL;
+	int r = cg_path_normalize(path, &norm, err);
+	if (r < 0)
+		return r;
+	_cleanup_(cg_group_freep) struct cg_group *g = group_new(m, norm);
+	for (size_t i = 0; i < m->n_hiers; i++) {
+		/* A concurrent removal of a shared parent shows as ENOENT:
+		 * try again a few times. */
+		for (int attempt = 0;; attempt++) {
+			r = create_in_hier(g, i, err);
+			if (r != -ENOENT || attempt == 3)
+				break;
+		}
+		if (r < 0) {
+			_cleanup_error_ struct husk_error rmerr = HUSK_ERROR_INIT;
+			cg_group_remove(g, &rmerr);
+			return r;
+		}
+	}
+	*ret_group = steal_ptr(&g);
+	return 0;
+}
+
+int cg_group_open(struct cg_manager *m, const char *path, struct cg_group **ret_group,
+		  struct husk_error *err)
+{
+	char *norm = NULL;
+	int r = cg_path_normalize(path, &norm, err);
+	if (r < 0)
+		return r;
+	_cleanup_(cg_group_freep) struct cg_group *g = group_new(m, norm);
+	bool found = false;
+	for (size_t i = 0; i < m->n_hiers && !found; i++) {
+		_cleanup_free_ char *dir = cg_group_hier_dir(g, &m->hiers[i]);
+		struct stat st;
+		found = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+	}
+	if (!found)
+		return husk_error_set(err, ENOENT, "cgroup '%s' not found", g->path);
+	*ret_group = steal_ptr(&g);
+	return 0;
+}
+
+char *cg_group_save(const struct cg_group *g)
+{
+	char *s = xstrdup("");
+	for (size_t i = 0; i < g->m->n_hiers; i++) {
+		char *n = xasprintf("%s%s%s=%d", s, i ? ";" : "", g->m->hiers[i].name,
+				    g->created[i]);
+		free(s);
+		s = n;
+	}
+	char *out = xasprintf("%s@%s", s, g->path);
+	free(s);
+	return out;
+}
+
+int cg_group_load(struct cg_manager *m, const char *saved, struct cg_group **ret_group,
+		  struct husk_error *err)
+{
+	const char *at = saved ? strchr(saved, '@') : NULL;
+	if (!at)
+		return husk_error_set(err, EINVAL, "saved cgroup '%s' is malformed",
+				      saved ? saved : "");
+	char *norm = NULL;
+	int r = cg_path_normalize(at + 1, &norm, err);
+	if (r < 0)
+		return husk_error_prefix(err, "saved cgroup");
+	_cleanup_(cg_group_freep) struct cg_group *g = group_new(m, norm);
+	int depth = path_depth(g->path);
+	_cleanup_free_ char *owned = xstrndup(saved, (size_t)(at - saved));
+	char *save = NULL;
+	for (char *t = strtok_r(owned, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+		char *eq = strrchr(t, '=');
+		uint64_t n;
+		if (!eq || cg_parse_u64(eq + 1, &n) < 0 || n > (uint64_t)depth)
+			return husk_error_set(err, EINVAL, "saved cgroup '%s' is malformed",
+					      saved);
+		*eq = '\0';
+		/* Hierarchies that are gone since (a reboot) are dropped. */
+		for (size_t i = 0; i < m->n_hiers; i++)
+			if (streq(m->hiers[i].name, t))
+				g->created[i] = (int)n;
+	}
+	*ret_group = steal_ptr(&g);
+	return 0;
+}
+
+int cg_group_enter(const struct cg_group *g, pid_t pid, struct husk_error *err)
+{
+	if (pid < 0)
+		return husk_error_set(err, EINVAL, "enter cgroup '%s': bad pid %d", g->path,
+				      (int)pid);
+	char value[16];
+	snprintf(value, sizeof(value), "%d", (int)pid);
+	for (size_t i = 0; i < g->m->n_hiers; i++) {
+		_cleanup_free_ char *dir = cg_group_hier_dir(g, &g->m->hiers[i]);
+		int r = cg_write(g->m, dir, "cgroup.procs", value, err);
+		if (r < 0)
+			return husk_error_prefix(err, "enter cgroup '%s'", g->path);
+	}
+	return 0;
+}
+
+/* ---- resources -------------------------------------------------------- */
+
+void cg_resources_init(struct cg_resources *r)
+{
+	*r = (struct cg_resources){
+		.cpu_period = CG_UNSET,
+		.cpu_quota = CG_UNSET,
+		.cpu_shares = CG_UNSET,
+		.memory_limit = CG_UNSET,
+		.memory_swap_limit = CG_UNSET,
+		.pids_limit = CG_UNSET,
+	};
+}
+
+void cg_resources_clear(struct cg_resources *r)
+{
+	if (!r)
+		return;
+	free(r->cpuset_cpus);
+	free(r->cpuset_mems);
+	for (size_t i = 0; i < r->n_hugepages; i++)
+		free(r->hugepages[i].page_size);
+	free(r->hugepages);
+	for (size_t i = 0; i < r->n_unified; i++) {
+		free(r->unified[i].key);
+		free(r->unified[i].value);
+	}
+	free(r->unified);
+	cg_resources_init(r);
+}
+
+void cg_resources_add_hugepage(struct cg_resources *r, const char *page_size,
+			       int64_t limit)
+{
+	r->hugepages = xrealloc(r->hugepages, (r->n_hugepages + 1) * sizeof(*r->hugepages));
+	r->hugepages[r->n_hugepages++] = (struct cg_hugepage){xstrdup(page_size), limit};
+}
+
+void cg_resources_add_unified(struct cg_resources *r, const char *key, const char *value)
+{
+	r->unified = xrealloc(r->unified, (r->n_unified + 1) * sizeof(*r->unified));
+	r->unified[r->n_unified++] = (struct cg_kv){xstrdup(key), xstrdup(value)};
+}
+
+static bool limit_ok(int64_t v, bool zero_ok)
+{
+	return v == CG_UNSET || v == CG_MAX || v > 0 || (zero_ok && v == 0);
+}
+
+static bool cpuset_ok(const char *s)
+{
+	return strlen(s) <= CG_VALUE_MAX && strspn(s, "0123456789,- ") == strlen(s);
+}
+
+/* Checks that need no kernel: the same answer on v1 and v2. */
+static int validate_resources(const struct cg_resources *r, struct husk_error *err)
+{
+	if (r->cpu_shares != CG_UNSET && (r->cpu_shares < 2 || r->cpu_shares > 262144))
+		return husk_error_set(err, EINVAL, "cpu shares %" PRId64 " not in 2..262144",
+				      r->cpu_shares);
+	if (r->cpu_period != CG_UNSET && (r->cpu_period <= 0 || r->cpu_period > 1000000))
+		return husk_error_set(err, EINVAL, "cpu period %" PRId64 " not in 1..1000000",
+				      r->cpu_period);
+	if (!limit_ok(r->cpu_quota, false))
+		return husk_error_set(err, EINVAL, "cpu quota %" PRId64 " is invalid",
+				      r->cpu_quota);
+	if (!limit_ok(r->memory_limit, false))
+		return husk_error_set(err, EINVAL, "memory limit %" PRId64 " is invalid",
+				      r->memory_limit);
+	if (!limit_ok(r->memory_swap_limit, false))
+		return husk_error_set(err, EINVAL, "memory swap limit %" PRId64 " is invalid",
+				      r->memory_swap_limit);
+	if (r->memory_limit > 0 && r->memory_swap_limit > 0 &&
+	    r->memory_swap_limit < r->memory_limit)
+		return husk_error_set(err, EINVAL,
+				      "memory swap limit %" PRId64
+				      " is below the memory limit %" PRId64,
+				      r->memory_swap_limit, r->memory_limit);
+	if (!limit_ok(r->pids_limit, false))
+		return husk_error_set(err, EINVAL, "pids limit %" PRId64 " is invalid",
+				      r->pids_limit);
+	if (r->cpuset_cpus && !cpuset_ok(r->cpuset_cpus))
+		return husk_error_set(err, EINVAL, "cpuset cpus '%.64s' is invalid",
+				      r->cpuset_cpus);
+	if (r->cpuset_mems && !cpuset_ok(r->cpuset_mems))
+		return husk_error_set(err, EINVAL, "cpuset mems '%.64s' is invalid",
+				      r->cpuset_mems);
+	if (r->n_hugepages > CG_HUGEPAGES_MAX)
+		return husk_error_set(err, EINVAL, "more than %d hugepage limits",
+				      CG_HUGEPAGES_MAX);
+	for (size_t i = 0; i < r->n_hugepages; i++) {
+		const struct cg_hugepage *h = &r->hugepages[i];
+		if (!cg_hugepage_size_valid(h->page_size))
+			return husk_error_set(err, EINVAL, "hugepage size '%.32s' is invalid",
+					      h->page_size ? h->page_size : "");
+		if (!limit_ok(h->limit, true) || h->limit == CG_UNSET)
+			return husk_error_set(err, EINVAL,
+					      "hugepage %s limit %" PRId64 " is invalid",
+					      h->page_size, h->limit);
+	}
+	if (r->n_unified > CG_UNIFIED_MAX)
+		return husk_error_set(err, EINVAL, "more than %d unified keys", CG_UNIFIED_MAX);
+	for (size_t i = 0; i < r->n_unified; i++) {
+		const struct cg_kv *kv = &r->unified[i];
+		const char *k = kv->key ? kv->key : "";
+		/* Keys are interface files of this cgroup: never a path, and
+		 * never the core files that move, kill or restructure. */
+		bool bad = !cg_component_valid(k, strlen(k)) || k[0] == '.' ||
+			   !strchr(k, '.') ||
+			   (startswith(k, "cgroup.") && !streq(k, "cgroup.max.depth") &&
+			    !streq(k, "cgroup.max.descendants"));
+		if (bad)
+			return husk_error_set(err, EINVAL, "unified key '%.64s' is not allowed", k);
+		if (!kv->value || strlen(kv->value) > CG_VALUE_MAX)
+			return husk_error_set(err, EINVAL, "unified key '%s': bad value", k);
+	}
+	return 0;
+}
+
+static bool resources_empty_str(const char *s) { return !s || !*s; }
+
+int cg_group_set(const struct cg_group *g, const struct cg_resources *r,
+		 struct husk_error *err)
+{
+	int ret = validate_resources(r, err);
+	if (ret == 0) {
+		/* "" is treated as unset, like NULL. */
+		struct cg_resources view = *r;
+		if (resources_empty_str(view.cpuset_cpus))
+			view.cpuset_cpus = NULL;
+		if (resources_empty_str(view.cpuset_mems))
+			view.cpuset_mems = NULL;
+		ret = g->m->ops->set(g, &view, err);
+	}
+	if (ret < 0)
+		return husk_error_prefix(err, "set resources of cgroup '%s'", g->path);
+	return 0;
+}
+
+int cg_group_get(const struct cg_group *g, struct cg_resources *ret,
+		 struct husk_error *err)
+{
+	struct cg_resources r;
+	cg_resources_init(&r);
+	int rc = g->m->ops->get(g, &r, err);
+	if (rc < 0) {
+		cg_resources_clear(&r);
+		return husk_error_prefix(err, "read resources of cgroup '%s'", g->path);
+	}
+	*ret = r;
+	return 0;
+}
+
+int cg_group_stats(const struct cg_group *g, struct cg_stats *ret, struct husk_error *err)
+{
+	struct cg_stats s = {.timestamp_ns = now_real_ns()};
+	int r = g->m->ops->stats(g, &s, err);
+	if (r < 0)
+		return husk_error_prefix(err, "stats of cgroup '%s'", g->path);
+	*ret = s;
+	return 0;
+}
+
+int cg_group_oom_kill_count(const struct cg_group *g, uint64_t *ret_count,
+			    struct husk_error *err)
+{
+	uint64_t n = 0;
+	int r = g->m->ops->oom_kill_count(g, &n, err);
+	if (r < 0)
+		return husk_error_prefix(err, "oom events of cgroup '%s'", g->path);
+	*ret_count = n;
+	return 0;
+}
+
+/* ---- pids, kill, remove ----------------------------------------------- */
+
+struct pidset {
+	pid_t *v;
+	size_t n, cap;
+};
+
+static void pidset_add(struct pidset *s, pid_t p)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+	}
+	s->v[s->n++] = p;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int read_procs(const char *dir, struct pidset *s, struct husk_error *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_error_ struct husk_error rerr = HUSK_ERROR_INIT;
+	int r = cg_read(dir, "cgroup.procs", &buf, &rerr);
+	if (r == -ENOENT || r == -ENODEV)
+		return 0; /* removed meanwhile */
+	if (r < 0)
+		return husk_error_move(err, &rerr);
+	for (char *p = buf; *p;) {
+		char *end = NULL;
+		long v = strtol(p, &end, 10);
+		if (end == p)
+			return husk_error_set(err, EIO, "read '%s/cgroup.procs': bad pid", dir);
+		if (v > 0 && v <= INT32_MAX)
+			pidset_add(s, (pid_t)v);
+		p = end;
+		while (*p == '\n' || *p == ' ')
+			p++;
+	}
+	return 0;
+}
+
+/* Calls fn on dir and every directory beneath it, children before parents
+ * when post is set. Bounded in depth and count. */
+static int walk_dirs(const char *dir, int depth, bool post, int *budget,
+		     int (*fn)(const char *dir, void *data), void *data,
+		     struct husk_error *err)
+{
+	if (depth > CG_DEPTH_MAX || --*budget < 0)
+		return husk_error_set(err, E2BIG, "cgroup tree at '%s' is too large", dir);
+	int r;
+	if (!post && (r = fn(dir, data)) < 0)
+		return r;
+	DIR *d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return husk_error_errno(err, errno, "open '%s'", dir);
+	}
+	struct dirent *de;
+	r = 0;
+	while ((de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		_cleanup_free_ char *sub = xasprintf("%s/%s", dir, de->d_name);
+		if (de->d_type != DT_DIR) {
+			struct stat st;
+			if (de->d_type != DT_UNKNOWN || lstat(sub, &st) < 0 ||
+			    !S_ISDIR(st.st_mode))
+				continue;
+		}
+		r = walk_dirs(sub, depth + 1, post, budget, fn, data, err);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	if (r == 0 && post)
+		r = fn(dir, data);
+	return r;
+}
+
+struct procs_walk {
+	struct pidset *set;
+	struct husk_error *err;
+};
+
+static int procs_fn(const char *dir, void *data)
+{
+	struct procs_walk *w = data;
+	return read_procs(dir, w->set, w->err);
+}
+
+int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
+		  struct husk_error *err)
+{
+	struct pidset s = {0};
+	for (size_t i = 0; i < g->m->n_hiers; i++) {
+		_cleanup_free_ char *dir = cg_group_hier_dir(g, &g->m->hiers[i]);
+		int budget = WALK_DIRS_MAX;
+		struct procs_walk w = {&s, err};
+		int r = walk_dirs(dir, 0, false, &budget, procs_fn, &w, err);
+		if (r < 0) {
+			free(s.v);
+			return husk_error_prefix(err, "list processes of cgroup '%s'", g->path);
+		}
+	}
+	if (s.n)
+		qsort(s.v, s.n, sizeof(*s.v), cmp_pid);
+	size_t n = 0;
+	for (size_t i = 0; i < s.n; i++)
+		if (n == 0 || s.v[n - 1] != s.v[i])
+			s.v[n++] = s.v[i];
+	*ret_pids = s.v;
+	*ret_n = n;
+	return 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int kill_round(const struct cg_group *g, struct husk_error *err)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	int r = cg_group_pids(g, &pids, &n, err);
+	if (r < 0)
+		return r;
+	pid_t self = getpid();
+	for (size_t i = 0; i < n; i++) {
+		/* Never signal init, a process group or ourselves, whatever a
+		 * cgroup.procs file may say. */
+		if (pids[i] <= 1 || pids[i] == self)
+			continue;
+		if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH)
+			return husk_error_errno(err, errno, "kill pid %d", (int)pids[i]);
+	}
+	return 0;
+}
+
+/* Processes left in the group, not counting ourselves. */
+static int live_count(const struct cg_group *g, size_t *ret, struct husk_error *err)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	int r = cg_group_pids(g, &pids, &n, err);
+	if (r < 0)
+		return r;
+	pid_t self = getpid();
+	size_t live = 0;
+	for (size_t i = 0; i < n; i++)
+		live += pids[i] != self;
+	*ret = live;
+	return 0;
+}
+
+int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *err)
+{
+	if (timeout_ms <= 0)
+		timeout_ms = KILL_TIMEOUT_MS_DEFAULT;
+	long long deadline = now_mono_ns() + (long long)timeout_ms * 1000000LL;
+	int r = g->m->ops->kill_all(g, err);
+	if (r < 0)
+		return husk_error_prefix(err, "kill cgroup '%s'", g->path);
+	bool by_kernel = r > 0;
+	for (int delay = 5;; delay = delay < 50 ? delay * 2 : 50) {
+		size_t left = 0;
+		r = live_count(g, &left, err);
+		if (r < 0)
+			return husk_error_prefix(err, "kill cgroup '%s'", g->path);
+		if (left == 0)
+			return 0;
+		if (now_mono_ns() > deadline)
+			return husk_error_set(err, ETIMEDOUT,
+					      "kill cgroup '%s': %zu processes left after %d ms",
+					      g->path, left, timeout_ms);
+		if (!by_kernel) {
+			/* Frozen, nothing can fork between listing and killing;
+			 * the kill lands at the thaw. */
+			_cleanup_error_ struct husk_error ferr = HUSK_ERROR_INIT;
+			bool frozen = g->m->ops->freeze(g, true, &ferr) == 0;
+			r = kill_round(g, err);
+			if (frozen)
+				g->m->ops->freeze(g, false, &ferr);
+			if (r < 0)
+				return husk_error_prefix(err, "kill cgroup '%s'", g->path);
+		}
+		sleep_ms(delay);
+	}
+}
+
+/* rmdir with EBUSY retried until the deadline. An emulated tree holds plain
+ * files that must go first. */
+struct rm_ctx {
+	const struct cg_manager *m;
+	long long deadline;
+	struct husk_error *err;
+};
+
+static void unlink_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, de->d_name);
+		struct stat st;
+		if (lstat(p, &st) == 0 && !S_ISDIR(st.st_mode))
+			unlink(p);
+	}
+	closedir(d);
+}
+
+static bool has_subdirs(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	bool found = false;
+	struct dirent *de;
+	while (!found && (de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, de->d_name);
+		struct stat st;
+		found = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+	}
+	closedir(d);
+	return found;
+}
+
+static int rmdir_busy(const struct rm_ctx *c, const char *dir, bool retry)
+{
+	if (c->m->emulated && !has_subdirs(dir))
+		unlink_files(dir);
+	for (int delay = 5;; delay = delay < 100 ? delay * 2 : 100) {
+		if (rmdir(dir) == 0 || errno == ENOENT)
+			return 0;
+		if (!retry || errno != EBUSY || now_mono_ns() > c->deadline)
+			return -errno;
+		sleep_ms(delay);
+	}
+}
+
+static int rm_fn(const char *dir, void *data)
+{
+	const struct rm_ctx *c = data;
+	int r = rmdir_busy(c, dir, true);
+	if (r < 0)
+		return husk_error_errno(c->err, -r, "remove cgroup '%s'", dir);
+	return 0;
+}
+
+int cg_group_remove(struct cg_group *g, struct husk_error *err)
+{
+	struct rm_ctx c = {g->m, now_mono_ns() + REMOVE_BUSY_MS * 1000000LL, err};
+	int first = 0;
+	int depth = path_depth(g->path);
+	for (size_t i = 0; i < g->m->n_hiers; i++) {
+		int owned = g->created[i];
+		if (owned <= 0)
+			continue;
+		const struct cg_hier *h = &g->m->hiers[i];
+		_cleanup_free_ char *leaf = cg_group_hier_dir(g, h);
+		int budget = WALK_DIRS_MAX;
+		struct husk_error herr = HUSK_ERROR_INIT;
+		c.err = &herr;
+		int r = walk_dirs(leaf, 0, true, &budget, rm_fn, &c, &herr);
+		if (r < 0) {
+			if (first == 0)
+				first = husk_error_move(err, &herr);
+			husk_error_clear(&herr);
+			continue;
+		}
+		/* Parents husk made go too, until one is still in use (EBUSY
+		 * there means siblings: no waiting). */
+		for (int k = 1; k < owned; k++) {
+			_cleanup_free_ char *rel = path_prefix(g->path, depth - k);
+			_cleanup_free_ char *dir = xasprintf("%s/%s", h->mount, rel);
+			if (rmdir_busy(&c, dir, false) < 0)
+				break;
+		}
+	}
+	return first;
+}

@@ -1,0 +1,297 @@
+/* husk's cgroup library: detects the host's hierarchy (v1 or v2), names pod
+ * and container cgroups after the kubelet's driver (cgroupfs or systemd), and
+ * creates, fills, inspects, kills and removes the cgroups husk owns. */
+#ifndef HUSK_RUNTIME_CGROUP_H
+#define HUSK_RUNTIME_CGROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+/*
+ * Overview
+ *
+ * A `struct cg_manager` is opened once at start: it reads /proc/self/mountinfo
+ * to find what is mounted at the base directory (default /sys/fs/cgroup):
+ *   - cgroup2 mounted at the base itself             -> CG_V2 (unified);
+ *   - cgroup (v1) mounts beneath the base            -> CG_V1, one hierarchy
+ *     per mount, each holding one or more controllers ("cpu,cpuacct"); a
+ *     cgroup2 mount beneath the base (hybrid's "unified") is ignored.
+ * When mountinfo knows nothing of the base (unit tests point the base at a
+ * temporary directory), the layout decides: a cgroup.controllers file at the
+ * base means v2, directories named after controllers mean v1.
+ *
+ * When the base is not a cgroup file system at all (statfs), the manager is
+ * "emulated": writes create missing files, removal unlinks the plain files a
+ * directory holds before rmdir. That is how the unit tests run without root;
+ * on a real mount nothing changes.
+ *
+ * Paths: every cgroup is named by a path relative to the hierarchy root
+ * ("kubepods/burstable/pod123/abc"), the same in every v1 hierarchy. Paths
+ * are normalised (no leading or trailing '/', no "." or ".." or empty
+ * components, at most CG_PATH_MAX bytes and CG_DEPTH_MAX components); the
+ * root itself is never a valid path, so husk can never write to, kill or
+ * remove the root cgroup. Nothing is ever created outside the given path.
+ *
+ * Drivers (naming only):
+ *   CG_DRIVER_CGROUPFS: parent "/kubepods/burstable/podUID" is that path;
+ *                       a container is "<pod path>/<id>".
+ *   CG_DRIVER_SYSTEMD:  parent "kubepods-burstable-podUID.slice" expands to
+ *                       "kubepods.slice/kubepods-burstable.slice/
+ *                        kubepods-burstable-podUID.slice"; a container is
+ *                       "<pod path>/husk-<id>.scope".
+ * LIMITATION: with the systemd driver husk creates those directories itself,
+ * following systemd's naming; it does not talk to systemd over D-Bus (PID 1
+ * is not systemd where husk runs), so systemd does not know these units.
+ *
+ * v2 and the "no internal processes" rule: controllers are enabled in the
+ * cgroup.subtree_control of every ancestor of a new cgroup (root included),
+ * never in the new cgroup itself. So a cgroup that holds processes cannot
+ * get children afterwards (the kernel answers EBUSY): the pod layer must put
+ * a pod's own processes (an init) in a child cgroup, not in the pod cgroup.
+ *
+ * Threads: a manager is immutable after opening and may be shared between
+ * threads. A `struct cg_group` is used by one thread at a time. Nothing here
+ * is async-signal-safe; a forked child that must enter a cgroup before exec
+ * should use cg_group_procs_files() computed before fork().
+ */
+
+enum cg_version { CG_V1 = 1, CG_V2 = 2 };
+enum cg_driver { CG_DRIVER_CGROUPFS, CG_DRIVER_SYSTEMD };
+
+#define CG_DEFAULT_BASE "/sys/fs/cgroup"
+#define CG_PATH_MAX 1024
+#define CG_DEPTH_MAX 32
+#define CG_ID_MAX 128
+
+struct cg_manager;
+struct cg_group;
+
+/* ---- manager ---------------------------------------------------------- */
+
+struct cg_options {
+	const char *base;      /* cgroup mount root; NULL: CG_DEFAULT_BASE */
+	enum cg_driver driver;
+	const char *mountinfo; /* NULL: /proc/self/mountinfo (tests pass a sample) */
+};
+
+/* Detect the hierarchy under opts->base and choose the v1/v2 and naming
+ * tables. ENOENT when no cgroup hierarchy is found there, EINVAL for a bad
+ * driver, EIO on an unreadable mountinfo. *ret_manager is owned by the caller
+ * (cg_manager_free) and must outlive every group opened through it. */
+int cg_manager_open(const struct cg_options *opts, struct cg_manager **ret_manager,
+		    struct husk_error *err);
+
+/* Shorthand for cg_manager_open with the default mountinfo; NULL base means
+ * CG_DEFAULT_BASE. Returns NULL with err filled on failure. */
+struct cg_manager *cg_manager_new(const char *base, enum cg_driver driver,
+				  struct husk_error *err);
+
+void cg_manager_free(struct cg_manager *m); /* accepts NULL */
+static inline void cg_manager_freep(struct cg_manager **m) { cg_manager_free(*m); }
+
+enum cg_version cg_manager_version(const struct cg_manager *m);
+enum cg_driver cg_manager_driver(const struct cg_manager *m);
+/* The normalised base directory (no trailing '/'). Owned by the manager. */
+const char *cg_manager_base(const struct cg_manager *m);
+/* True when the base is a plain directory tree rather than cgroupfs. */
+bool cg_manager_emulated(const struct cg_manager *m);
+/* True when the controller ("memory", "cpu", "cpuacct", "cpuset", "pids",
+ * "hugetlb", "freezer", "devices", "blkio" on v1; "cpu", "cpuset", "memory",
+ * "pids", "hugetlb", "io" on v2) is mounted (v1) or available at the root
+ * (v2) and husk uses it. */
+bool cg_manager_has_controller(const struct cg_manager *m, const char *controller);
+
+/* Parse a driver name: "cgroupfs" or "systemd". EINVAL otherwise. */
+int cg_driver_parse(const char *name, enum cg_driver *ret_driver, struct husk_error *err);
+const char *cg_driver_name(enum cg_driver driver);
+
+/* ---- naming (driver table) -------------------------------------------- */
+
+/* The pod cgroup's path from the kubelet's cgroup_parent (see Drivers
+ * above). An empty or NULL parent gives husk's default for pod_id:
+ * "husk/<pod_id>" (cgroupfs) or "husk.slice/husk-<pod_id>.slice" (systemd).
+ * With the systemd driver a parent containing '/' is taken as an already
+ * expanded path. EINVAL for a malformed parent or id. *ret_path is the
+ * caller's. */
+int cg_manager_pod_path(const struct cg_manager *m, const char *cgroup_parent,
+			const char *pod_id, char **ret_path, struct husk_error *err);
+
+/* The path of container ctr_id's cgroup beneath pod_path (a path as
+ * returned above). Ids are 1..CG_ID_MAX of [A-Za-z0-9_.-]. EINVAL on bad
+ * input. */
+int cg_manager_container_path(const struct cg_manager *m, const char *pod_path,
+			      const char *ctr_id, char **ret_path,
+			      struct husk_error *err);
+
+/* ---- groups ----------------------------------------------------------- */
+
+/* Create path (mkdir -p) in every hierarchy husk uses (v1) or in the unified
+ * tree with husk's controllers enabled in each ancestor's subtree_control
+ * (v2). On v1 a new cpuset cgroup gets cpuset.cpus/mems copied from its
+ * parent when empty. Existing directories are fine: the group remembers, per
+ * hierarchy, which directories this call created, and only those are ever
+ * removed. EINVAL for a bad path, ENOTDIR when a component is a file, errno
+ * of mkdir/write otherwise (the message names the directory). On failure
+ * the directories this call created are removed again. */
+int cg_group_create(struct cg_manager *m, const char *path, struct cg_group **ret_group,
+		    struct husk_error *err);
+
+/* Open an existing group without owning any directory (cg_group_remove then
+ * removes nothing). ENOENT when the path exists in no hierarchy. */
+int cg_group_open(struct cg_manager *m, const char *path, struct cg_group **ret_group,
+		  struct husk_error *err);
+
+/* Persist a group across a daemon restart: cg_group_save returns a one-line
+ * string (the path plus which directories husk created per hierarchy) for
+ * the caller's state file; cg_group_load rebuilds the group from it (no
+ * file-system access). EINVAL on a malformed string. */
+char *cg_group_save(const struct cg_group *g);
+int cg_group_load(struct cg_manager *m, const char *saved, struct cg_group **ret_group,
+		  struct husk_error *err);
+
+void cg_group_free(struct cg_group *g); /* accepts NULL; touches no file */
+static inline void cg_group_freep(struct cg_group **g) { cg_group_free(*g); }
+
+/* The normalised relative path. Owned by the group. */
+const char *cg_group_path(const struct cg_group *g);
+
+/* The group's directory for controller (see cg_manager_has_controller;
+ * NULL picks the unified directory on v2, the memory one on v1). NULL when
+ * that controller is not available. Caller frees. */
+char *cg_group_dir(const struct cg_group *g, const char *controller);
+
+/* The cgroup.procs files of the group, one per hierarchy (v1) or one (v2),
+ * as a NULL-terminated vector the caller frees with strv_free. Meant to be
+ * computed before fork() so the child can write "0" to each without
+ * allocating. */
+char **cg_group_procs_files(const struct cg_group *g);
+
+/* Move process pid (0: the caller) into the group in every hierarchy.
+ * The error names the cgroup.procs file; ESRCH for a gone pid. */
+int cg_group_enter(const struct cg_group *g, pid_t pid, struct husk_error *err);
+
+/* ---- resources -------------------------------------------------------- */
+
+/* Integer fields: CG_UNSET leaves the kernel's value alone, CG_MAX means
+ * "no limit" where that makes sense (quota, memory, swap, pids, hugepages).
+ * String fields: NULL leaves the value alone. The struct owns its strings
+ * and arrays (cg_resources_clear frees them). */
+#define CG_UNSET INT64_MIN
+#define CG_MAX ((int64_t)-1)
+#define CG_HUGEPAGES_MAX 16
+#define CG_UNIFIED_MAX 64
+#define CG_VALUE_MAX 4096
+
+struct cg_hugepage {
+	char *page_size; /* as the kernel names it: "2MB", "1GB", "64KB" */
+	int64_t limit;   /* bytes or CG_MAX */
+};
+
+struct cg_kv {
+	char *key;   /* a v2 interface file name, e.g. "memory.high" */
+	char *value; /* written verbatim */
+};
+
+struct cg_resources {
+	int64_t cpu_period;        /* microseconds */
+	int64_t cpu_quota;         /* microseconds per period, or CG_MAX */
+	int64_t cpu_shares;        /* 2..262144; v2: cpu.weight by the runc/crun
+	                            * conversion 1 + ((shares - 2) * 9999) / 262142 */
+	int64_t memory_limit;      /* bytes or CG_MAX */
+	int64_t memory_swap_limit; /* memory + swap, bytes, or CG_MAX (v1 memsw
+	                            * semantics; v2 writes swap = this - memory) */
+	char *cpuset_cpus;         /* "0-3,5" */
+	char *cpuset_mems;
+	int64_t pids_limit;        /* number or CG_MAX */
+	struct cg_hugepage *hugepages;
+	size_t n_hugepages;
+	struct cg_kv *unified; /* v2 only; written last, overriding the above */
+	size_t n_unified;
+};
+
+/* Everything unset and empty. */
+void cg_resources_init(struct cg_resources *r);
+/* Free strings and arrays; leaves r as after cg_resources_init. */
+void cg_resources_clear(struct cg_resources *r);
+/* Append copies (no check here; cg_group_set validates). */
+void cg_resources_add_hugepage(struct cg_resources *r, const char *page_size,
+			       int64_t limit);
+void cg_resources_add_unified(struct cg_resources *r, const char *key, const char *value);
+
+/* Write the set fields of r to the group. Swap follows runc: memory =
+ * CG_MAX with swap unset also lifts swap; on v1 memsw and memory are
+ * written in the order the kernel accepts; on v2 memory.swap.max = swap -
+ * memory (swap limit without a memory limit is refused). Without swap
+ * accounting, a swap limit equal to the memory limit (no swap) or CG_MAX is
+ * skipped, others refused. Errors are EINVAL, with the file and value in the
+ * message, both for values refused here (out of range, unified keys on v1,
+ * a controller not available, a hugepage size the host lacks) and for values
+ * the kernel rejects. Fields written before a failure stay written. */
+int cg_group_set(const struct cg_group *g, const struct cg_resources *r,
+		 struct husk_error *err);
+
+/* Read back the resources in force into *ret (initialised here; clear it
+ * with cg_resources_clear). Unavailable values stay CG_UNSET; v2 weight is
+ * converted back to shares (lossy: 1024 reads back as 998); unified is left
+ * empty; hugepages lists every size the host has. */
+int cg_group_get(const struct cg_group *g, struct cg_resources *ret,
+		 struct husk_error *err);
+
+/* ---- stats and events ------------------------------------------------- */
+
+enum {
+	CG_STAT_CPU = 1 << 0,    /* cpu_usage_ns */
+	CG_STAT_MEMORY = 1 << 1, /* memory_* */
+	CG_STAT_PIDS = 1 << 2,   /* pids_current */
+	CG_STAT_OOM = 1 << 3,    /* oom_kill_count */
+};
+
+struct cg_stats {
+	int64_t timestamp_ns;         /* wall clock when read */
+	uint64_t cpu_usage_ns;        /* cumulative, core-nanoseconds */
+	uint64_t memory_usage;        /* bytes */
+	uint64_t memory_working_set;  /* usage - inactive_file, floored at 0 */
+	uint64_t memory_rss;          /* v1 total_rss, v2 anon */
+	uint64_t memory_page_faults;  /* pgfault */
+	uint64_t memory_major_page_faults; /* pgmajfault */
+	uint64_t pids_current;
+	uint64_t oom_kill_count;
+	unsigned valid; /* CG_STAT_* bits of the fields read */
+};
+
+/* Read usage counters (hierarchical: a pod's include its containers).
+ * Missing controller files leave their fields 0 and their bit clear; a file
+ * that exists but does not parse is EIO naming it. */
+int cg_group_stats(const struct cg_group *g, struct cg_stats *ret, struct husk_error *err);
+
+/* Number of OOM kills in the group and its descendants so far: memory.events
+ * oom_kill (v2) or memory.oom_control oom_kill (v1). An OOM kill happened
+ * when the count grew; 0 when the memory controller is absent. */
+int cg_group_oom_kill_count(const struct cg_group *g, uint64_t *ret_count,
+			    struct husk_error *err);
+
+/* Pids of all processes in the group and its descendants, in every
+ * hierarchy, sorted and unique. *ret_pids is the caller's (may be NULL when
+ * *ret_n is 0). */
+int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
+		  struct husk_error *err);
+
+/* SIGKILL every process in the group and its descendants and wait until
+ * none is left: cgroup.kill on v2 when the kernel has it; otherwise rounds
+ * of freeze, SIGKILL of each pid, thaw. timeout_ms <= 0 means 5000.
+ * ETIMEDOUT when processes remain (zombies are not listed by the kernel, so
+ * the caller need not have reaped its children). */
+int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *err);
+
+/* Remove the directories this group created, deepest first: the group's own
+ * directory with any descendant cgroups, then created parents until one is
+ * still in use (not an error). EBUSY is retried for about a second, then
+ * returned. Directories husk did not create are never removed; a missing
+ * directory is success, so remove may run twice. */
+int cg_group_remove(struct cg_group *g, struct husk_error *err);
+
+#endif
