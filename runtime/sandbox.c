@@ -1,0 +1,1520 @@
+/* Pod sandboxes: namespaces made by a short-lived forked child and pinned by
+ * bind mounts, an optional PID-namespace init, the pod's /dev/shm tmpfs and
+ * its hostname, hosts and resolv.conf files; teardown that undoes any part
+ * of that, whatever state a previous run left behind. */
+#include "runtime/sandbox.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+
+#define SANDBOX_RECORD "sandbox.json"
+#define SANDBOX_RECORD_MAX (64 * 1024)
+#define CHILD_TIMEOUT_MS 10000
+#define KILL_TIMEOUT_MS 5000
+#define MOUNTINFO_MAX (64U << 20)
+
+static const char *const ns_mode_names[] = {
+    [POD_NS_POD] = "POD",
+    [POD_NS_CONTAINER] = "CONTAINER",
+    [POD_NS_NODE] = "NODE",
+    [POD_NS_TARGET] = "TARGET",
+};
+
+const char *pod_ns_mode_name(enum pod_ns_mode mode)
+{
+	if ((unsigned)mode >= ARRAY_SIZE(ns_mode_names))
+		return NULL;
+	return ns_mode_names[mode];
+}
+
+int pod_ns_mode_parse(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ns_mode_names); i++)
+		if (streq(name, ns_mode_names[i]))
+			return (int)i;
+	return -1;
+}
+
+void pod_sandbox_info_clear(struct pod_sandbox_info *info)
+{
+	if (!info)
+		return;
+	free(info->id);
+	free(info->dir);
+	free(info->net_ns);
+	free(info->ipc_ns);
+	free(info->uts_ns);
+	free(info->pid_ns);
+	free(info->shm);
+	free(info->hostname);
+	free(info->hostname_file);
+	free(info->hosts_file);
+	free(info->resolv_file);
+	*info = (struct pod_sandbox_info){0};
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void pod_sandbox_info_copy(struct pod_sandbox_info *dst, const struct pod_sandbox_info *src)
+{
+	*dst = *src;
+	dst->id = dup_or_null(src->id);
+	dst->dir = dup_or_null(src->dir);
+	dst->net_ns = dup_or_null(src->net_ns);
+	dst->ipc_ns = dup_or_null(src->ipc_ns);
+	dst->uts_ns = dup_or_null(src->uts_ns);
+	dst->pid_ns = dup_or_null(src->pid_ns);
+	dst->shm = dup_or_null(src->shm);
+	dst->hostname = dup_or_null(src->hostname);
+	dst->hostname_file = dup_or_null(src->hostname_file);
+	dst->hosts_file = dup_or_null(src->hosts_file);
+	dst->resolv_file = dup_or_null(src->resolv_file);
+}
+
+/* ---- validation ---------------------------------------------------------- */
+
+static bool id_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n == 0 || n > POD_ID_MAX || id[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && !strchr("_.-", id[i]))
+			return false;
+	return true;
+}
+
+static bool hostname_valid(const char *h)
+{
+	size_t n = strlen(h);
+	if (n == 0 || n > POD_HOSTNAME_MAX || h[0] == '-' || h[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)h[i]) && !strchr("_.-", h[i]))
+			return false;
+	return true;
+}
+
+/* A single word for a resolv.conf line: printable, no blanks. */
+static bool word_valid(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isgraph((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static bool ip_valid(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	if (strlen(s) > INET6_ADDRSTRLEN + IF_NAMESIZE)
+		return false;
+	if (inet_pton(AF_INET, s, buf) == 1)
+		return true;
+	/* An IPv6 address may carry a zone ("fe80::1%eth0"). */
+	char addr[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
+	snprintf(addr, sizeof(addr), "%s", s);
+	char *zone = strchr(addr, '%');
+	if (zone) {
+		if (!word_valid(zone + 1, IF_NAMESIZE))
+			return false;
+		*zone = '\0';
+	}
+	return inet_pton(AF_INET6, addr, buf) == 1;
+}
+
+enum sysctl_ns { SYSCTL_NONE, SYSCTL_NET, SYSCTL_IPC };
+
+/* Split a sysctl name into /proc/sys path components. Dots separate, unless
+ * the name uses slashes, in which case dots are part of a component (an
+ * interface name like "eth0.100"). Returns the /proc/sys path or NULL. */
+static char *sysctl_path(const char *name, enum sysctl_ns *ret_ns)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > POD_SYSCTL_NAME_MAX)
+		return NULL;
+	char sep = strchr(name, '/') ? '/' : '.';
+	char *segs[32];
+	size_t nseg = 0;
+	_cleanup_free_ char *copy = xstrdup(name);
+	for (char *p = copy;;) {
+		char *end = strchr(p, sep);
+		if (end)
+			*end = '\0';
+		if (*p == '\0' || streq(p, ".") || streq(p, "..") || nseg == ARRAY_SIZE(segs))
+			return NULL;
+		for (const char *c = p; *c; c++)
+			if (!isalnum((unsigned char)*c) && !strchr("_-", *c) &&
+			    !(sep == '/' && *c == '.'))
+				return NULL;
+		segs[nseg++] = p;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	enum sysctl_ns ns = SYSCTL_NONE;
+	if (streq(segs[0], "net") && nseg >= 2)
+		ns = SYSCTL_NET;
+	else if (streq(segs[0], "kernel") && nseg == 2 &&
+		 (startswith(segs[1], "shm") || startswith(segs[1], "msg") ||
+		  streq(segs[1], "sem")))
+		ns = SYSCTL_IPC;
+	else if (streq(segs[0], "fs") && nseg == 3 && streq(segs[1], "mqueue"))
+		ns = SYSCTL_IPC;
+	char *path = xstrdup("/proc/sys");
+	for (size_t i = 0; i < nseg; i++) {
+		char *next = xasprintf("%s/%s", path, segs[i]);
+		free(path);
+		path = next;
+	}
+	*ret_ns = ns;
+	return path;
+}
+
+int pod_sysctl_check(const char *name, const char *value, enum pod_ns_mode net,
+		     enum pod_ns_mode ipc, struct husk_error *err)
+{
+	if (isempty(name))
+		return husk_error_set(err, EINVAL, "sysctl '': empty name");
+	enum sysctl_ns ns;
+	_cleanup_free_ char *path = sysctl_path(name, &ns);
+	if (!path)
+		return husk_error_set(err, EINVAL, "sysctl '%.*s': malformed name",
+				      POD_SYSCTL_NAME_MAX, name);
+	if (ns == SYSCTL_NONE)
+		return husk_error_set(err, EINVAL,
+				      "sysctl '%s': not a namespaced sysctl a pod may set", name);
+	if (ns == SYSCTL_NET && net != POD_NS_POD)
+		return husk_error_set(err, EINVAL,
+				      "sysctl '%s': the pod uses the host network namespace", name);
+	if (ns == SYSCTL_IPC && ipc != POD_NS_POD)
+		return husk_error_set(err, EINVAL,
+				      "sysctl '%s': the pod uses the host IPC namespace", name);
+	if (!value || !*value)
+		return husk_error_set(err, EINVAL, "sysctl '%s': empty value", name);
+	size_t n = strlen(value);
+	if (n > POD_SYSCTL_VALUE_MAX)
+		return husk_error_set(err, EINVAL, "sysctl '%s': value longer than %d bytes", name,
+				      POD_SYSCTL_VALUE_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (iscntrl((unsigned char)value[i]) && value[i] != '\t')
+			return husk_error_set(err, EINVAL,
+					      "sysctl '%s': control character in value", name);
+	return 0;
+}
+
+static bool mode_is_pod_or_node(enum pod_ns_mode m)
+{
+	return m == POD_NS_POD || m == POD_NS_NODE;
+}
+
+static int check_list(char *const *v, size_t max, const char *what, bool ip, struct husk_error *err)
+{
+	size_t n = strv_length(v);
+	if (n > max)
+		return husk_error_set(err, EINVAL, "dns %s: more than %zu entries", what, max);
+	for (size_t i = 0; i < n; i++) {
+		bool ok = ip ? ip_valid(v[i]) : word_valid(v[i], 253);
+		if (!ok)
+			return husk_error_set(err, EINVAL, "dns %s '%.256s': invalid", what, v[i]);
+	}
+	return 0;
+}
+
+static int spec_check(const struct pod_sandbox_spec *s, struct husk_error *err)
+{
+	if (!id_valid(s->id))
+		return husk_error_set(err, EINVAL, "pod id '%.*s': invalid", POD_ID_MAX,
+				      s->id ? s->id : "");
+	if (!mode_is_pod_or_node(s->net))
+		return husk_error_set(err, EINVAL, "network namespace mode %d: not POD or NODE",
+				      (int)s->net);
+	if (!mode_is_pod_or_node(s->ipc))
+		return husk_error_set(err, EINVAL, "IPC namespace mode %d: not POD or NODE",
+				      (int)s->ipc);
+	if (!mode_is_pod_or_node(s->uts))
+		return husk_error_set(err, EINVAL, "UTS namespace mode %d: not POD or NODE",
+				      (int)s->uts);
+	if (s->pid != POD_NS_POD && s->pid != POD_NS_CONTAINER && s->pid != POD_NS_NODE)
+		return husk_error_set(
+		    err, EINVAL, "PID namespace mode %d: not POD, CONTAINER or NODE", (int)s->pid);
+	if (!isempty(s->hostname) && !hostname_valid(s->hostname))
+		return husk_error_set(err, EINVAL, "hostname '%.*s': invalid", POD_HOSTNAME_MAX,
+				      s->hostname);
+	if (s->n_sysctls > POD_MAX_SYSCTLS)
+		return husk_error_set(err, EINVAL, "sysctls: more than %d", POD_MAX_SYSCTLS);
+	for (size_t i = 0; i < s->n_sysctls; i++) {
+		int r =
+		    pod_sysctl_check(s->sysctls[i].name, s->sysctls[i].value, s->net, s->ipc, err);
+		if (r < 0)
+			return r;
+	}
+	int r = check_list(s->dns_servers, POD_MAX_DNS_SERVERS, "server", true, err);
+	if (r == 0)
+		r = check_list(s->dns_searches, POD_MAX_DNS_SEARCHES, "search", false, err);
+	if (r == 0)
+		r = check_list(s->dns_options, POD_MAX_DNS_OPTIONS, "option", false, err);
+	if (r < 0)
+		return r;
+	if (s->init_path && s->init_path[0] != '/')
+		return husk_error_set(err, EINVAL, "init path '%s': not absolute", s->init_path);
+	return 0;
+}
+
+/* ---- file contents ------------------------------------------------------- */
+
+static char *hosts_text(const char *hostname, char *const *ips)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		abort();
+	fputs("127.0.0.1\tlocalhost\n"
+	      "::1\tlocalhost ip6-localhost ip6-loopback\n"
+	      "fe00::0\tip6-localnet\n"
+	      "fe00::0\tip6-mcastprefix\n"
+	      "fe00::1\tip6-allnodes\n"
+	      "fe00::2\tip6-allrouters\n",
+	      f);
+	if (strv_length(ips) == 0)
+		fprintf(f, "127.0.1.1\t%s\n", hostname);
+	for (size_t i = 0; ips && ips[i]; i++)
+		fprintf(f, "%s\t%s\n", ips[i], hostname);
+	if (fclose(f) != 0)
+		abort();
+	return buf;
+}
+
+static char *resolv_text(const struct pod_sandbox_spec *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		abort();
+	if (strv_length(s->dns_searches) > 0) {
+		fputs("search", f);
+		for (size_t i = 0; s->dns_searches[i]; i++)
+			fprintf(f, " %s", s->dns_searches[i]);
+		fputc('\n', f);
+	}
+	for (size_t i = 0; s->dns_servers && s->dns_servers[i]; i++)
+		fprintf(f, "nameserver %s\n", s->dns_servers[i]);
+	if (strv_length(s->dns_options) > 0) {
+		fputs("options", f);
+		for (size_t i = 0; s->dns_options[i]; i++)
+			fprintf(f, " %s", s->dns_options[i]);
+		fputc('\n', f);
+	}
+	if (fclose(f) != 0)
+		abort();
+	return buf;
+}
+
+/* A host file to copy; a missing one reads as empty. */
+static int read_host_file(const char *path, char **ret, size_t *ret_len, struct husk_error *err)
+{
+	int r = fs_read_file(path, POD_HOST_FILE_MAX, ret, ret_len, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		*ret = xstrdup("");
+		*ret_len = 0;
+		return 0;
+	}
+	return r;
+}
+
+/* ---- /proc helpers -------------------------------------------------------- */
+
+/* State letter and start time of pid from /proc/PID/stat. */
+static int proc_stat(pid_t pid, char *ret_state, unsigned long long *ret_start,
+		     struct husk_error *err)
+{
+	if (pid <= 0)
+		return husk_error_set(err, ENOENT, "process %d: no such process", (int)pid);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_free_ char *text = NULL;
+	int r = fs_read_file(path, 8192, &text, NULL, err);
+	if (r < 0) {
+		if (r == -ENOENT || r == -ESRCH)
+			return husk_error_set(err, ENOENT, "process %d: no such process", (int)pid);
+		return r;
+	}
+	/* The command name may hold spaces and parentheses: fields start after
+	 * the last ')'. Field 3 is the state, field 22 the start time. */
+	char *p = strrchr(text, ')');
+	if (!p)
+		return husk_error_set(err, EIO, "parse '%s': no command name", path);
+	p++;
+	char *save = NULL;
+	char *tok = strtok_r(p, " ", &save);
+	if (!tok)
+		return husk_error_set(err, EIO, "parse '%s': no state", path);
+	char state = tok[0];
+	for (int field = 4; field <= 22; field++) {
+		tok = strtok_r(NULL, " ", &save);
+		if (!tok)
+			return husk_error_set(err, EIO, "parse '%s': too few fields", path);
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(tok, &end, 10);
+	if (errno || end == tok)
+		return husk_error_set(err, EIO, "parse '%s': bad start time", path);
+	*ret_state = state;
+	*ret_start = v;
+	return 0;
+}
+
+int pod_proc_start_time(pid_t pid, unsigned long long *ret_start, struct husk_error *err)
+{
+	char state;
+	unsigned long long start;
+	int r = proc_stat(pid, &state, &start, err);
+	if (r < 0)
+		return r;
+	if (state == 'Z' || state == 'X')
+		return husk_error_set(err, ENOENT, "process %d: exited", (int)pid);
+	*ret_start = start;
+	return 0;
+}
+
+bool pod_proc_alive(pid_t pid, unsigned long long start_time)
+{
+	unsigned long long st = 0;
+	if (pod_proc_start_time(pid, &st, NULL) < 0)
+		return false;
+	return st == start_time;
+}
+
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673
+#endif
+
+int pod_ns_inode(const char *path, ino_t *ret_ino, struct husk_error *err)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return husk_error_errno(err, errno, "stat '%s'", path);
+	struct statfs sfs;
+	if (statfs(path, &sfs) < 0)
+		return husk_error_errno(err, errno, "statfs '%s'", path);
+	if ((unsigned long)sfs.f_type != (unsigned long)NSFS_MAGIC)
+		return husk_error_set(err, ENXIO, "'%s': not a namespace", path);
+	*ret_ino = st.st_ino;
+	return 0;
+}
+
+/* ---- mounts --------------------------------------------------------------- */
+
+struct mnt {
+	char *point;
+	bool shared;
+};
+
+static void mnts_free(struct mnt *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(m[i].point);
+	free(m);
+}
+
+/* mountinfo escapes blanks and backslashes as \NNN octal. */
+static char *unescape(const char *s)
+{
+	char *out = xmalloc(strlen(s) + 1), *o = out;
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+			s += 4;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Every mount of this process's mount namespace, in mountinfo order. */
+static int read_mounts(struct mnt **ret, size_t *ret_n, struct husk_error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = fs_read_file("/proc/self/mountinfo", MOUNTINFO_MAX, &text, NULL, err);
+	if (r < 0)
+		return r;
+	struct mnt *m = NULL;
+	size_t n = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		/* id parent maj:min root point options [optional...] - type src super */
+		char *fsave = NULL, *point = NULL;
+		bool shared = false;
+		int field = 0;
+		for (char *tok = strtok_r(line, " ", &fsave); tok;
+		     tok = strtok_r(NULL, " ", &fsave)) {
+			field++;
+			if (field == 5)
+				point = tok;
+			else if (field >= 7 && streq(tok, "-"))
+				break;
+			else if (field >= 7 && startswith(tok, "shared:"))
+				shared = true;
+		}
+		if (!point)
+			continue;
+		m = xrealloc(m, (n + 1) * sizeof(*m));
+		m[n].point = unescape(point);
+		m[n].shared = shared;
+		n++;
+	}
+	*ret = m;
+	*ret_n = n;
+	return 0;
+}
+
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (streq(dir, "/"))
+		return path[0] == '/';
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static int cmp_depth_desc(const void *a, const void *b)
+{
+	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+	return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+/* Mount points at or below dir, deepest first. */
+static int mounts_under(const char *dir, char ***ret, struct husk_error *err)
+{
+	struct mnt *m;
+	size_t n;
+	int r = read_mounts(&m, &n, err);
+	if (r < 0)
+		return r;
+	char **v = xnew(char *, 1);
+	for (size_t i = 0; i < n; i++)
+		if (path_under(m[i].point, dir))
+			v = strv_append(v, m[i].point);
+	mnts_free(m, n);
+	qsort(v, strv_length(v), sizeof(char *), cmp_depth_desc);
+	*ret = v;
+	return 0;
+}
+
+static int unmount_under(const char *dir, struct husk_error *err)
+{
+	/* Stacked mounts show up once per layer; a few rounds clear them. */
+	for (int round = 0; round < 16; round++) {
+		_cleanup_strv_ char **points = NULL;
+		int r = mounts_under(dir, &points, err);
+		if (r < 0)
+			return r;
+		if (!points[0])
+			return 0;
+		for (size_t i = 0; points[i]; i++) {
+			if (umount2(points[i], UMOUNT_NOFOLLOW) == 0)
+				continue;
+			if (errno == EBUSY && umount2(points[i], MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+				continue;
+			if (errno != EINVAL && errno != ENOENT)
+				return husk_error_errno(err, errno, "unmount '%s'", points[i]);
+		}
+	}
+	return husk_error_set(err, EBUSY, "unmount under '%s': mounts remain", dir);
+}
+
+static pthread_mutex_t root_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Make sure pins under pods do not propagate: if the mount pods sits on is
+ * shared, turn pods into a private bind mount of itself. */
+static int ensure_root(const char *pods, struct husk_error *err)
+{
+	pthread_mutex_lock(&root_lock);
+	int r = fs_mkdir_p(pods, 0711, err);
+	struct mnt *m = NULL;
+	size_t n = 0;
+	if (r == 0)
+		r = read_mounts(&m, &n, err);
+	const struct mnt *best = NULL;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (path_under(pods, m[i].point) &&
+		    (!best || strlen(m[i].point) >= strlen(best->point)))
+			best = &m[i];
+	if (r == 0 && best && best->shared) {
+		if (!streq(best->point, pods) && mount(pods, pods, NULL, MS_BIND, NULL) < 0)
+			r = husk_error_errno(err, errno, "bind mount '%s'", pods);
+		if (r == 0 && mount(NULL, pods, NULL, MS_PRIVATE, NULL) < 0)
+			r = husk_error_errno(err, errno, "make '%s' private", pods);
+	}
+	mnts_free(m, n);
+	pthread_mutex_unlock(&root_lock);
+	return r;
+}
+
+/* <realpath(state_dir)>/pods. With create the state dir is made first;
+ * without, a missing state dir is ENOENT. */
+static int pods_dir(const char *state_dir, bool create, char **ret, struct husk_error *err)
+{
+	if (isempty(state_dir))
+		return husk_error_set(err, EINVAL, "state dir: empty path");
+	if (create) {
+		int r = fs_mkdir_p(state_dir, 0711, err);
+		if (r < 0)
+			return r;
+	}
+	_cleanup_free_ char *real = realpath(state_dir, NULL);
+	if (!real)
+		return husk_error_errno(err, errno, "resolve state dir '%s'", state_dir);
+	*ret = xasprintf("%s/pods", streq(real, "/") ? "" : real);
+	return 0;
+}
+
+/* ---- the sandbox record ---------------------------------------------------- */
+
+static void fill_paths(struct pod_sandbox_info *info, const char *dir)
+{
+	info->dir = xstrdup(dir);
+	info->net_ns = info->net == POD_NS_POD ? xasprintf("%s/ns/net", dir) : NULL;
+	info->ipc_ns = info->ipc == POD_NS_POD ? xasprintf("%s/ns/ipc", dir) : NULL;
+	info->uts_ns = info->uts == POD_NS_POD ? xasprintf("%s/ns/uts", dir) : NULL;
+	info->pid_ns = info->pid == POD_NS_POD ? xasprintf("%s/ns/pid", dir) : NULL;
+	info->shm = info->ipc == POD_NS_POD ? xasprintf("%s/shm", dir) : xstrdup("/dev/shm");
+	info->hostname_file = xasprintf("%s/hostname", dir);
+	info->hosts_file = xasprintf("%s/hosts", dir);
+	info->resolv_file = xasprintf("%s/resolv.conf", dir);
+}
+
+static int record_write(const struct pod_sandbox_info *info, struct husk_error *err)
+{
+	_cleanup_gen_ yajl_gen g = json_gen_new(true);
+	yajl_gen_map_open(g);
+	json_kv_int(g, "version", 1);
+	json_kv_str(g, "id", info->id);
+	json_kv_str(g, "hostname", info->hostname);
+	json_kv_str(g, "network", pod_ns_mode_name(info->net));
+	json_kv_str(g, "ipc", pod_ns_mode_name(info->ipc));
+	json_kv_str(g, "uts", pod_ns_mode_name(info->uts));
+	json_kv_str(g, "pid", pod_ns_mode_name(info->pid));
+	json_kv_int(g, "init_pid", info->init_pid);
+	json_kv_int(g, "init_start_time", (long long)info->init_start_time);
+	yajl_gen_map_close(g);
+	_cleanup_free_ char *text = json_gen_steal(g);
+	_cleanup_free_ char *path = xasprintf("%s/" SANDBOX_RECORD, info->dir);
+	return fs_write_atomic(path, text, strlen(text), 0644, err);
+}
+
+static int record_read(const char *dir, struct pod_sandbox_info *ret, struct husk_error *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/" SANDBOX_RECORD, dir);
+	_cleanup_json_ yajl_val tree = NULL;
+	int r = json_parse_file(path, SANDBOX_RECORD_MAX, &tree, err);
+	if (r < 0)
+		return r;
+	const char *id = json_get_string(tree, "id");
+	const char *hostname = json_get_string(tree, "hostname");
+	int modes[4];
+	const char *keys[4] = {"network", "ipc", "uts", "pid"};
+	for (int i = 0; i < 4; i++) {
+		modes[i] = pod_ns_mode_parse(json_get_string(tree, keys[i]));
+		if (modes[i] < 0)
+			return husk_error_set(err, EIO, "parse '%s': bad '%s'", path, keys[i]);
+	}
+	if (!id || !hostname)
+		return husk_error_set(err, EIO, "parse '%s': missing id or hostname", path);
+	struct pod_sandbox_info info = {
+	    .id = xstrdup(id),
+	    .hostname = xstrdup(hostname),
+	    .net = modes[0],
+	    .ipc = modes[1],
+	    .uts = modes[2],
+	    .pid = modes[3],
+	    .init_pid = (pid_t)json_get_int(tree, "init_pid", 0),
+	    .init_start_time = (unsigned long long)json_get_int(tree, "init_start_time", 0),
+	};
+	fill_paths(&info, dir);
+	*ret = info;
+	return 0;
+}
+
+/* ---- teardown ------------------------------------------------------------- */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Wait until the process pid that started at start is gone. A zombie
+ * counts as gone, and is reaped when it is ours (husk may be a subreaper,
+ * or the init may have died before its parent was released). */
+static int wait_gone(pid_t pid, unsigned long long start, struct husk_error *err)
+{
+	for (long waited = 0;; waited += 2) {
+		char state = 0;
+		unsigned long long st = 0;
+		if (proc_stat(pid, &state, &st, NULL) < 0 || st != start)
+			return 0;
+		if (state == 'Z' || state == 'X') {
+			waitpid(pid, NULL, WNOHANG);
+			return 0;
+		}
+		if (waited >= KILL_TIMEOUT_MS)
+			return husk_error_set(err, ETIMEDOUT, "kill pod init %d: still running",
+					      (int)pid);
+		sleep_ms(2);
+	}
+}
+
+/* Processes whose PID namespace has inode ino, with their start times. */
+static size_t pidns_members(ino_t ino, pid_t *pids, unsigned long long *starts, size_t max)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	char want[64];
+	snprintf(want, sizeof(want), "pid:[%llu]", (unsigned long long)ino);
+	size_t n = 0;
+	struct dirent *de;
+	while (n < max && (de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		char link[64], target[64];
+		snprintf(link, sizeof(link), "/proc/%ld/ns/pid", pid);
+		ssize_t len = readlink(link, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = '\0';
+		char state = 0;
+		if (!streq(target, want) || proc_stat((pid_t)pid, &state, &starts[n], NULL) < 0)
+			continue;
+		pids[n++] = (pid_t)pid;
+	}
+	closedir(d);
+	return n;
+}
+
+static int kill_init(const char *dir, const struct pod_sandbox_info *rec, struct husk_error *err)
+{
+	if (rec && rec->init_pid > 0) {
+		if (pod_proc_alive(rec->init_pid, rec->init_start_time))
+			kill(rec->init_pid, SIGKILL);
+		int r = wait_gone(rec->init_pid, rec->init_start_time, err);
+		if (r < 0)
+			return r;
+	}
+	/* Whatever still runs in the pinned PID namespace goes too: after a
+	 * crash before the record was written, or with a stale record. Killing
+	 * the namespace's init takes the rest with it, so this is one round. */
+	_cleanup_free_ char *pin = xasprintf("%s/ns/pid", dir);
+	ino_t ino;
+	if (pod_ns_inode(pin, &ino, NULL) < 0)
+		return 0;
+	pid_t pids[256];
+	unsigned long long starts[256];
+	for (int round = 0; round < 4; round++) {
+		size_t n = pidns_members(ino, pids, starts, ARRAY_SIZE(pids));
+		if (n == 0)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+		for (size_t i = 0; i < n; i++) {
+			int r = wait_gone(pids[i], starts[i], err);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int teardown(const char *dir, struct husk_error *err)
+{
+	struct stat st;
+	if (lstat(dir, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return husk_error_errno(err, errno, "stat '%s'", dir);
+	}
+	struct pod_sandbox_info rec = {0};
+	bool have = record_read(dir, &rec, NULL) == 0;
+	int r = kill_init(dir, have ? &rec : NULL, err);
+	pod_sandbox_info_clear(&rec);
+	if (r < 0)
+		return r;
+	r = unmount_under(dir, err);
+	if (r < 0)
+		return r;
+	return fs_rm_rf(dir, err);
+}
+
+int pod_sandbox_destroy(const char *state_dir, const char *id, struct husk_error *err)
+{
+	if (!id_valid(id))
+		return husk_error_set(err, EINVAL, "destroy pod '%.*s': invalid id", POD_ID_MAX,
+				      id ? id : "");
+	_cleanup_free_ char *pods = NULL;
+	int r = pods_dir(state_dir, false, &pods, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return husk_error_prefix(err, "destroy pod '%s'", id);
+	_cleanup_free_ char *dir = xasprintf("%s/%s", pods, id);
+	r = teardown(dir, err);
+	if (r < 0)
+		return husk_error_prefix(err, "destroy pod '%s'", id);
+	return 0;
+}
+
+/* ---- the namespace child and the init ---------------------------------------- */
+
+/* What the namespace child sends back: success with the init's pid, or an
+ * error (errno-style code, errno to append, and a message). */
+struct child_report {
+	int code;
+	int sys_errno;
+	pid_t init_pid;
+	char msg[512];
+};
+
+struct ns_child {
+	pid_t parent;
+	int flags;
+	const char *hostname; /* NULL: leave as is */
+	char **sysctl_paths;  /* /proc/sys/... */
+	const struct pod_sysctl *sysctls;
+	size_t n_sysctls;
+	const char *init_path;
+	int report[2], release[2], go[2], exec[2];
+};
+
+static void write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static _noreturn_ _printf_(4, 5) void child_fail(int fd, int code, int sys_errno, const char *fmt,
+						 ...)
+{
+	struct child_report rep = {.code = code, .sys_errno = sys_errno};
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rep.msg, sizeof(rep.msg), fmt, ap);
+	va_end(ap);
+	write_full(fd, &rep, sizeof(rep));
+	_exit(1);
+}
+
+/* The PID namespace's init. Waits for create to say go (or exits if create
+ * went away), then either execs init_path or reaps zombies until SIGTERM or
+ * SIGINT. Runs in a fork of a possibly multi-threaded process: only
+ * async-signal-safe calls here. */
+static _noreturn_ void init_main(int go_fd, int exec_fd, const char *init_path)
+{
+	char c = 0;
+	ssize_t n;
+	do
+		n = read(go_fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1 || c != 'G')
+		_exit(0);
+	setsid();
+	if (chdir("/") < 0)
+		_exit(1);
+	if (exec_fd < 3)
+		exec_fd = fcntl(exec_fd, F_DUPFD_CLOEXEC, 3);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0)
+		for (int fd = 0; fd < 3; fd++)
+			dup2(null, fd);
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	for (int s = 1; s < NSIG; s++)
+		sigaction(s, &dfl, NULL);
+	sigset_t all;
+	sigfillset(&all);
+	if (init_path) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (exec_fd > 3)
+			close_range(3, (unsigned)exec_fd - 1, 0);
+		close_range((unsigned)exec_fd + 1, ~0U, 0);
+		char *const argv[] = {(char *)init_path, NULL};
+		char *const envp[] = {NULL};
+		execve(init_path, argv, envp);
+		int e = errno;
+		write_full(exec_fd, &e, sizeof(e));
+		_exit(127);
+	}
+	close_range(3, ~0U, 0);
+	/* Blocked signals are queued even for a namespace init, so SIGTERM sent
+	 * from inside the pod reaches sigwaitinfo. */
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (;;) {
+		siginfo_t si;
+		int s = sigwaitinfo(&all, &si);
+		if (s == SIGTERM || s == SIGINT)
+			_exit(0);
+		if (s == SIGCHLD)
+			while (waitpid(-1, NULL, WNOHANG) > 0)
+				;
+	}
+}
+
+static void set_loopback_up(int rep)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		child_fail(rep, EIO, errno, "loopback: socket");
+	struct ifreq ifr = {0};
+	memcpy(ifr.ifr_name, "lo", 3);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		child_fail(rep, EIO, errno, "loopback: get flags");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		child_fail(rep, EIO, errno, "loopback: set up");
+	close(s);
+}
+
+/* close_range() around the descriptors in keep (which it sorts; by hand,
+ * as this runs in a forked child). */
+static void close_all_but(int *keep, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	unsigned lo = 3;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < lo)
+			continue;
+		if ((unsigned)keep[i] > lo)
+			close_range(lo, (unsigned)keep[i] - 1, 0);
+		lo = (unsigned)keep[i] + 1;
+	}
+	close_range(lo, ~0U, 0);
+}
+
+/* The namespace child: unshare, configure, report, then hold the
+ * namespaces until the parent has pinned them and closes the release pipe.
+ * Only async-signal-safe calls (plus vsnprintf without %m or wide strings). */
+static _noreturn_ void ns_child_main(struct ns_child *c)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != c->parent)
+		_exit(1);
+	/* Drop every inherited descriptor but our pipe ends: a concurrent create
+	 * must never wait for EOF on a pipe this child (or the init) holds. */
+	int keep[4] = {c->report[1], c->release[0], c->go[0], c->exec[1]};
+	close_all_but(keep, ARRAY_SIZE(keep));
+	int rep = c->report[1];
+	if (unshare(c->flags) < 0)
+		child_fail(rep, EIO, errno, "unshare namespaces");
+	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+		child_fail(rep, EIO, errno, "set hostname '%s'", c->hostname);
+	if (c->flags & CLONE_NEWNET)
+		set_loopback_up(rep);
+	for (size_t i = 0; i < c->n_sysctls; i++) {
+		const struct pod_sysctl *s = &c->sysctls[i];
+		int fd = open(c->sysctl_paths[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 && errno == ENOENT)
+			child_fail(rep, EINVAL, 0,
+				   "sysctl '%s': not available in the pod's namespaces", s->name);
+		if (fd < 0)
+			child_fail(rep, EINVAL, errno, "sysctl '%s'", s->name);
+		size_t len = strlen(s->value);
+		ssize_t n;
+		do
+			n = write(fd, s->value, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			child_fail(rep, EINVAL, errno, "sysctl '%s' = '%s'", s->name, s->value);
+		close(fd);
+	}
+	pid_t init = 0;
+	if (c->flags & CLONE_NEWPID) {
+		init = fork();
+		if (init < 0)
+			child_fail(rep, EIO, errno, "fork pod init");
+		if (init == 0) {
+			close(rep);
+			close(c->release[0]);
+			init_main(c->go[0], c->exec[1], c->init_path);
+		}
+		close(c->go[0]);
+		close(c->exec[1]);
+	}
+	struct child_report ok = {.init_pid = init};
+	write_full(rep, &ok, sizeof(ok));
+	char b;
+	while (read(c->release[0], &b, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+/* ---- create ---------------------------------------------------------------- */
+
+/* Everything create holds while it builds; released by build_abort. */
+struct build {
+	pid_t child;
+	pid_t init;
+	unsigned long long init_start;
+	int report_rd, release_wr, go_wr, exec_rd;
+};
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void build_close(struct build *b)
+{
+	close_fd(&b->release_wr);
+	close_fd(&b->go_wr); /* an init still waiting exits when it reads EOF here */
+	close_fd(&b->report_rd);
+	close_fd(&b->exec_rd);
+}
+
+static void build_abort(struct build *b)
+{
+	build_close(b);
+	if (b->child > 0) {
+		kill(b->child, SIGKILL);
+		waitpid(b->child, NULL, 0);
+		b->child = 0;
+	}
+	if (b->init > 0 && b->init_start) {
+		if (pod_proc_alive(b->init, b->init_start))
+			kill(b->init, SIGKILL);
+		wait_gone(b->init, b->init_start, NULL);
+	}
+	b->init = 0;
+}
+
+/* Wait up to CHILD_TIMEOUT_MS for fd to become readable, then read len
+ * bytes; returns the bytes read (less than len at EOF) or -errno. */
+static ssize_t read_timeout(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	long long deadline = now_mono_ns() + CHILD_TIMEOUT_MS * 1000000LL;
+	while (got < len) {
+		long long left = (deadline - now_mono_ns()) / 1000000LL;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static int child_status_error(pid_t child, struct husk_error *err)
+{
+	int status = 0;
+	if (waitpid(child, &status, 0) < 0)
+		return husk_error_errno(err, errno, "namespace child");
+	if (WIFSIGNALED(status))
+		return husk_error_set(err, EIO, "namespace child killed by signal %d",
+				      WTERMSIG(status));
+	return husk_error_set(err, EIO, "namespace child exited with status %d",
+			      WEXITSTATUS(status));
+}
+
+static int make_pipe(int fds[2], struct husk_error *err)
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return husk_error_errno(err, errno, "pipe");
+	return 0;
+}
+
+static int pin(const char *src, const char *dst, struct husk_error *err)
+{
+	_cleanup_close_ int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "create pin '%s'", dst);
+	if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+		return husk_error_errno(err, errno, "pin '%s' at '%s'", src, dst);
+	return 0;
+}
+
+/* Fork the namespace child, pin what it made, start the init. */
+static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
+			   struct pod_sandbox_info *info, struct husk_error *err)
+{
+	int flags = 0;
+	if (spec->net == POD_NS_POD)
+		flags |= CLONE_NEWNET;
+	if (spec->ipc == POD_NS_POD)
+		flags |= CLONE_NEWIPC;
+	if (spec->uts == POD_NS_POD)
+		flags |= CLONE_NEWUTS;
+	if (spec->pid == POD_NS_POD)
+		flags |= CLONE_NEWPID;
+	if (!flags)
+		return 0;
+
+	_cleanup_strv_ char **paths = xnew(char *, spec->n_sysctls + 1);
+	for (size_t i = 0; i < spec->n_sysctls; i++) {
+		enum sysctl_ns ns;
+		paths[i] = sysctl_path(spec->sysctls[i].name, &ns);
+		if (!paths[i])
+			return husk_error_set(err, EINVAL, "sysctl '%s': malformed name",
+					      spec->sysctls[i].name);
+	}
+	struct ns_child c = {
+	    .parent = getpid(),
+	    .flags = flags,
+	    .hostname = spec->uts == POD_NS_POD ? info->hostname : NULL,
+	    .sysctl_paths = paths,
+	    .sysctls = spec->sysctls,
+	    .n_sysctls = spec->n_sysctls,
+	    .init_path = spec->init_path,
+	    .report = {-1, -1},
+	    .release = {-1, -1},
+	    .go = {-1, -1},
+	    .exec = {-1, -1},
+	};
+	int r = make_pipe(c.report, err);
+	if (r == 0)
+		r = make_pipe(c.release, err);
+	if (r == 0)
+		r = make_pipe(c.go, err);
+	if (r == 0)
+		r = make_pipe(c.exec, err);
+	if (r == 0) {
+		b->child = fork();
+		if (b->child < 0) {
+			b->child = 0;
+			r = husk_error_errno(err, errno, "fork namespace child");
+		} else if (b->child == 0) {
+			ns_child_main(&c);
+		}
+	}
+	/* Keep only the parent's ends. */
+	b->report_rd = steal_fd(&c.report[0]);
+	b->release_wr = steal_fd(&c.release[1]);
+	b->go_wr = steal_fd(&c.go[1]);
+	b->exec_rd = steal_fd(&c.exec[0]);
+	close_fd(&c.report[1]);
+	close_fd(&c.release[0]);
+	close_fd(&c.go[0]);
+	close_fd(&c.exec[1]);
+	if (r < 0)
+		return r;
+
+	struct child_report rep;
+	ssize_t n = read_timeout(b->report_rd, &rep, sizeof(rep));
+	if (n == -ETIMEDOUT)
+		return husk_error_set(err, ETIMEDOUT, "namespace child: no answer in %d ms",
+				      CHILD_TIMEOUT_MS);
+	if (n < 0)
+		return husk_error_errno(err, (int)-n, "read from namespace child");
+	if ((size_t)n < sizeof(rep)) {
+		pid_t child = b->child;
+		b->child = 0;
+		return child_status_error(child, err);
+	}
+	rep.msg[sizeof(rep.msg) - 1] = '\0';
+	if (rep.code) {
+		if (rep.sys_errno)
+			return husk_error_set(err, rep.code, "%s: %s", rep.msg,
+					      strerror(rep.sys_errno));
+		return husk_error_set(err, rep.code, "%s", rep.msg);
+	}
+	if (flags & CLONE_NEWPID) {
+		b->init = rep.init_pid;
+		r = pod_proc_start_time(b->init, &b->init_start, err);
+		if (r < 0)
+			return husk_error_prefix(err, "pod init");
+		info->init_pid = b->init;
+		info->init_start_time = b->init_start;
+	}
+
+	char src[64];
+	const struct {
+		int flag;
+		const char *name;
+		const char *dst;
+	} pins[] = {
+	    {CLONE_NEWNET, "net", info->net_ns},
+	    {CLONE_NEWIPC, "ipc", info->ipc_ns},
+	    {CLONE_NEWUTS, "uts", info->uts_ns},
+	    {CLONE_NEWPID, "pid", info->pid_ns},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+		if (!(flags & pins[i].flag))
+			continue;
+		pid_t owner = pins[i].flag == CLONE_NEWPID ? b->init : b->child;
+		snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)owner, pins[i].name);
+		r = pin(src, pins[i].dst, err);
+		if (r < 0)
+			return r;
+	}
+
+	write_full(b->release_wr, "R", 1);
+	close_fd(&b->release_wr);
+	pid_t child = b->child;
+	b->child = 0;
+	int status;
+	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return husk_error_set(err, EIO, "namespace child did not exit cleanly");
+
+	if (flags & CLONE_NEWPID) {
+		write_full(b->go_wr, "G", 1);
+		close_fd(&b->go_wr);
+		int e = 0;
+		n = read_timeout(b->exec_rd, &e, sizeof(e));
+		close_fd(&b->exec_rd);
+		if (n == -ETIMEDOUT)
+			return husk_error_set(err, ETIMEDOUT, "pod init: no answer in %d ms",
+					      CHILD_TIMEOUT_MS);
+		if (n == (ssize_t)sizeof(e))
+			return husk_error_errno(err, e, "exec pod init '%s'", spec->init_path);
+	}
+	close_fd(&b->report_rd);
+	close_fd(&b->exec_rd);
+	return 0;
+}
+
+static int write_files(const struct pod_sandbox_spec *spec, const struct pod_sandbox_info *info,
+		       struct husk_error *err)
+{
+	_cleanup_free_ char *hostname_line = xasprintf("%s\n", info->hostname);
+	int r =
+	    fs_write_atomic(info->hostname_file, hostname_line, strlen(hostname_line), 0644, err);
+	if (r < 0)
+		return r;
+
+	_cleanup_free_ char *hosts = NULL;
+	size_t len;
+	if (spec->net == POD_NS_NODE) {
+		r = read_host_file(spec->host_hosts ? spec->host_hosts : "/etc/hosts", &hosts, &len,
+				   err);
+		if (r < 0)
+			return husk_error_prefix(err, "copy host hosts file");
+	} else {
+		hosts = hosts_text(info->hostname, NULL);
+		len = strlen(hosts);
+	}
+	r = fs_write_atomic(info->hosts_file, hosts, len, 0644, err);
+	if (r < 0)
+		return r;
+
+	_cleanup_free_ char *resolv = NULL;
+	if (strv_length(spec->dns_servers) + strv_length(spec->dns_searches) +
+		strv_length(spec->dns_options) ==
+	    0) {
+		r = read_host_file(spec->host_resolv ? spec->host_resolv : "/etc/resolv.conf",
+				   &resolv, &len, err);
+		if (r < 0)
+			return husk_error_prefix(err, "copy host resolv.conf");
+	} else {
+		resolv = resolv_text(spec);
+		len = strlen(resolv);
+	}
+	return fs_write_atomic(info->resolv_file, resolv, len, 0644, err);
+}
+
+static int mount_shm(const char *path, uint64_t size, struct husk_error *err)
+{
+	if (mkdir(path, 0755) < 0)
+		return husk_error_errno(err, errno, "mkdir '%s'", path);
+	char opts[64];
+	snprintf(opts, sizeof(opts), "mode=1777,size=%llu", (unsigned long long)size);
+	if (mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
+		return husk_error_errno(err, errno, "mount shm at '%s'", path);
+	return 0;
+}
+
+static int build_sandbox(struct build *b, const struct pod_sandbox_spec *spec,
+			 struct pod_sandbox_info *info, struct husk_error *err)
+{
+	int r = 0;
+	if (spec->net == POD_NS_POD || spec->ipc == POD_NS_POD || spec->uts == POD_NS_POD ||
+	    spec->pid == POD_NS_POD) {
+		_cleanup_free_ char *ns = xasprintf("%s/ns", info->dir);
+		if (mkdir(ns, 0711) < 0)
+			return husk_error_errno(err, errno, "mkdir '%s'", ns);
+	}
+	r = make_namespaces(b, spec, info, err);
+	if (r < 0)
+		return r;
+	if (spec->ipc == POD_NS_POD) {
+		r = mount_shm(info->shm, spec->shm_size ? spec->shm_size : POD_SHM_SIZE_DEFAULT,
+			      err);
+		if (r < 0)
+			return r;
+	}
+	r = write_files(spec, info, err);
+	if (r < 0)
+		return r;
+	/* Written last: its presence marks a complete sandbox. */
+	return record_write(info, err);
+}
+
+int pod_sandbox_create(const char *state_dir, const struct pod_sandbox_spec *spec,
+		       struct pod_sandbox_info *ret_info, struct husk_error *err)
+{
+	int r = spec_check(spec, err);
+	if (r < 0)
+		return husk_error_prefix(err, "create pod sandbox");
+	_cleanup_free_ char *pods = NULL;
+	r = pods_dir(state_dir, true, &pods, err);
+	if (r == 0)
+		r = ensure_root(pods, err);
+	if (r < 0)
+		return husk_error_prefix(err, "create pod '%s'", spec->id);
+
+	struct pod_sandbox_info info = {
+	    .id = xstrdup(spec->id),
+	    .net = spec->net,
+	    .ipc = spec->ipc,
+	    .uts = spec->uts,
+	    .pid = spec->pid,
+	};
+	if (spec->uts == POD_NS_NODE) {
+		char host[HOST_NAME_MAX + 1] = "";
+		if (gethostname(host, sizeof(host)) < 0)
+			host[0] = '\0';
+		host[HOST_NAME_MAX] = '\0';
+		info.hostname = xstrdup(host);
+	} else if (!isempty(spec->hostname)) {
+		info.hostname = xstrdup(spec->hostname);
+	} else {
+		info.hostname = xstrndup(spec->id, 12);
+	}
+	_cleanup_free_ char *dir = xasprintf("%s/%s", pods, spec->id);
+	fill_paths(&info, dir);
+
+	if (mkdir(dir, 0711) < 0) {
+		r = errno == EEXIST
+			? husk_error_set(err, EEXIST, "create pod '%s': '%s' exists", spec->id, dir)
+			: husk_error_errno(err, errno, "create pod '%s': mkdir '%s'", spec->id,
+					   dir);
+		pod_sandbox_info_clear(&info);
+		return r;
+	}
+
+	struct build b = {.report_rd = -1, .release_wr = -1, .go_wr = -1, .exec_rd = -1};
+	r = build_sandbox(&b, spec, &info, err);
+	if (r < 0) {
+		build_abort(&b);
+		/* The first error is the one to report; teardown is best effort. */
+		teardown(dir, NULL);
+		pod_sandbox_info_clear(&info);
+		return husk_error_prefix(err, "create pod '%s'", spec->id);
+	}
+	build_close(&b);
+	*ret_info = info;
+	return 0;
+}
+
+/* ---- queries ------------------------------------------------------------------ */
+
+int pod_sandbox_load(const char *state_dir, const char *id, struct pod_sandbox_info *ret_info,
+		     struct husk_error *err)
+{
+	if (!id_valid(id))
+		return husk_error_set(err, EINVAL, "load pod '%.*s': invalid id", POD_ID_MAX,
+				      id ? id : "");
+	_cleanup_free_ char *pods = NULL;
+	int r = pods_dir(state_dir, false, &pods, err);
+	if (r < 0)
+		return husk_error_prefix(err, "load pod '%s'", id);
+	_cleanup_free_ char *dir = xasprintf("%s/%s", pods, id);
+	struct pod_sandbox_info info;
+	r = record_read(dir, &info, err);
+	if (r == -ENOENT)
+		return husk_error_set(err, ENOENT, "load pod '%s': no complete sandbox", id);
+	if (r < 0)
+		return husk_error_prefix(err, "load pod '%s'", id);
+	if (!streq(info.id, id)) {
+		pod_sandbox_info_clear(&info);
+		return husk_error_set(err, EIO, "load pod '%s': record names another id", id);
+	}
+	*ret_info = info;
+	return 0;
+}
+
+int pod_sandbox_list(const char *state_dir, char ***ret_ids, struct husk_error *err)
+{
+	_cleanup_free_ char *pods = NULL;
+	int r = pods_dir(state_dir, false, &pods, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		*ret_ids = xnew(char *, 1);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	_cleanup_strv_ char **names = NULL;
+	r = fs_list_dir(pods, NULL, &names, err);
+	if (r < 0)
+		return r;
+	char **ids = xnew(char *, 1);
+	for (size_t i = 0; names[i]; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", pods, names[i]);
+		struct stat st;
+		if (id_valid(names[i]) && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			ids = strv_append(ids, names[i]);
+	}
+	*ret_ids = ids;
+	return 0;
+}
+
+int pod_sandbox_leftovers(const char *state_dir, const char *id, char ***ret_items,
+			  struct husk_error *err)
+{
+	if (!id_valid(id))
+		return husk_error_set(err, EINVAL, "pod '%.*s': invalid id", POD_ID_MAX,
+				      id ? id : "");
+	_cleanup_free_ char *pods = NULL;
+	int r = pods_dir(state_dir, false, &pods, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		*ret_items = xnew(char *, 1);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *dir = xasprintf("%s/%s", pods, id);
+	_cleanup_strv_ char **points = NULL;
+	r = mounts_under(dir, &points, err);
+	if (r < 0)
+		return r;
+	char **items = xnew(char *, 1);
+	for (size_t i = 0; points[i]; i++) {
+		_cleanup_free_ char *s = xasprintf("mount %s", points[i]);
+		items = strv_append(items, s);
+	}
+	struct pod_sandbox_info rec;
+	if (record_read(dir, &rec, NULL) == 0) {
+		if (rec.init_pid > 0 && pod_proc_alive(rec.init_pid, rec.init_start_time)) {
+			_cleanup_free_ char *s = xasprintf("process %d", (int)rec.init_pid);
+			items = strv_append(items, s);
+		}
+		pod_sandbox_info_clear(&rec);
+	}
+	if (fs_exists(dir)) {
+		_cleanup_free_ char *s = xasprintf("directory %s", dir);
+		items = strv_append(items, s);
+	}
+	*ret_items = items;
+	return 0;
+}
+
+int pod_sandbox_set_ips(const char *state_dir, const char *id, char *const *ips,
+			struct husk_error *err)
+{
+	if (strv_length(ips) > POD_MAX_DNS_SERVERS)
+		return husk_error_set(err, EINVAL, "pod '%s': more than %d addresses", id,
+				      POD_MAX_DNS_SERVERS);
+	for (size_t i = 0; ips && ips[i]; i++)
+		if (!ip_valid(ips[i]))
+			return husk_error_set(err, EINVAL, "pod '%s': address '%.64s': invalid", id,
+					      ips[i]);
+	struct pod_sandbox_info info;
+	int r = pod_sandbox_load(state_dir, id, &info, err);
+	if (r < 0)
+		return r;
+	if (info.net != POD_NS_POD) {
+		pod_sandbox_info_clear(&info);
+		return husk_error_set(err, EBUSY, "pod '%s': uses the host network", id);
+	}
+	_cleanup_free_ char *text = hosts_text(info.hostname, ips);
+	r = fs_write_atomic(info.hosts_file, text, strlen(text), 0644, err);
+	pod_sandbox_info_clear(&info);
+	return r;
+}
+
+int pod_sandbox_root_release(const char *state_dir, struct husk_error *err)
+{
+	_cleanup_free_ char *pods = NULL;
+	int r = pods_dir(state_dir, false, &pods, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (!fs_exists(pods))
+		return 0;
+	_cleanup_strv_ char **names = NULL;
+	r = fs_list_dir(pods, NULL, &names, err);
+	if (r < 0)
+		return r;
+	if (names[0])
+		return husk_error_set(err, EBUSY, "release '%s': %zu pods remain", pods,
+				      strv_length(names));
+	pthread_mutex_lock(&root_lock);
+	r = unmount_under(pods, err);
+	if (r == 0 && rmdir(pods) < 0 && errno != ENOENT)
+		r = husk_error_errno(err, errno, "remove '%s'", pods);
+	pthread_mutex_unlock(&root_lock);
+	return r;
+}

@@ -1,0 +1,181 @@
+/* Pod sandboxes at the OS level: the pod's network, IPC and UTS namespaces
+ * (and a PID namespace with husk's own init when the pod shares one), pinned
+ * by bind mounts under the state dir, and the pod's hostname, hosts,
+ * resolv.conf files and /dev/shm tmpfs. No process runs for a pod unless it
+ * shares a PID namespace. */
+#ifndef HUSK_RUNTIME_SANDBOX_H
+#define HUSK_RUNTIME_SANDBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+/* Layout under a state dir S (all paths are built from S; nothing is
+ * hard-coded):
+ *   S/pods/                  private mount when S's mount is shared
+ *   S/pods/ID/ns/{net,ipc,uts,pid}   namespace pins (new namespaces only)
+ *   S/pods/ID/shm/           the pod's /dev/shm tmpfs (not for host IPC)
+ *   S/pods/ID/{hostname,hosts,resolv.conf}
+ *   S/pods/ID/sandbox.json   what pod_sandbox_load() and teardown read;
+ *                            written last, so its presence means complete */
+
+/* Values as CRI's NamespaceMode, so the server can copy them across. */
+enum pod_ns_mode {
+	POD_NS_POD = 0,	      /* a namespace of the pod's own, shared by its containers */
+	POD_NS_CONTAINER = 1, /* pid only: each container gets its own */
+	POD_NS_NODE = 2,      /* the host's namespace */
+	POD_NS_TARGET = 3,    /* container level only; refused for a pod */
+};
+
+/* "POD", "CONTAINER", "NODE", "TARGET"; NULL for anything else. */
+const char *pod_ns_mode_name(enum pod_ns_mode mode);
+/* The inverse; -1 for an unknown name. */
+int pod_ns_mode_parse(const char *name);
+
+#define POD_ID_MAX 128
+#define POD_HOSTNAME_MAX 64
+#define POD_MAX_SYSCTLS 256
+#define POD_SYSCTL_NAME_MAX 256
+#define POD_SYSCTL_VALUE_MAX 4096
+#define POD_MAX_DNS_SERVERS 16
+#define POD_MAX_DNS_SEARCHES 32
+#define POD_MAX_DNS_OPTIONS 32
+#define POD_SHM_SIZE_DEFAULT (64ULL << 20)
+/* Bound on the host files copied into the pod (hosts, resolv.conf). */
+#define POD_HOST_FILE_MAX (1U << 20)
+
+struct pod_sysctl {
+	const char *name; /* "net.ipv4.ip_forward" or "net/ipv4/conf/eth0.1/rp_filter" */
+	const char *value;
+};
+
+/* Everything a pod sandbox is made from. The spec is borrowed: create reads
+ * it and keeps no pointer into it. */
+struct pod_sandbox_spec {
+	const char *id; /* required; 1..POD_ID_MAX of [A-Za-z0-9_.-], no leading '.' */
+	/* Hostname for a new UTS namespace and /etc/hostname. NULL or "": the first
+	 * 12 characters of the id. With uts NODE the host's name is used instead. */
+	const char *hostname;
+	/* net, ipc, uts: POD (new) or NODE. uts should follow net, as CRI has no
+	 * UTS option of its own. pid: POD (new namespace with an init), or
+	 * CONTAINER/NODE (nothing at the pod level). Zero-initialised = POD. */
+	enum pod_ns_mode net, ipc, uts, pid;
+	/* Namespaced sysctls applied inside the pod's namespaces: net.*, needing
+	 * net POD; kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.*, needing
+	 * ipc POD. Anything else is refused (EINVAL naming the sysctl). */
+	const struct pod_sysctl *sysctls;
+	size_t n_sysctls;
+	/* DNSConfig (NULL-terminated, NULL for none). When all three are empty the
+	 * host's resolv.conf is copied. Servers must be IP addresses; searches and
+	 * options single words. */
+	char *const *dns_servers;
+	char *const *dns_searches;
+	char *const *dns_options;
+	uint64_t shm_size; /* bytes of the pod's /dev/shm; 0: POD_SHM_SIZE_DEFAULT */
+	/* Program exec'd as the PID namespace's init (argv = {init_path}, empty
+	 * env, stdio on /dev/null). NULL: a built-in loop in a forked child that
+	 * reaps zombies and exits on SIGTERM/SIGINT, like a pause container. */
+	const char *init_path;
+	/* Host files copied for a host-network pod (hosts) and when no DNS is
+	 * given (resolv.conf). NULL: /etc/hosts and /etc/resolv.conf. A missing
+	 * file gives an empty copy. */
+	const char *host_hosts;
+	const char *host_resolv;
+};
+
+/* What a sandbox is made of; every string is owned by the struct. */
+struct pod_sandbox_info {
+	char *id;
+	char *dir;	     /* S/pods/ID */
+	char *net_ns;	     /* pin path; NULL when the pod uses the host's */
+	char *ipc_ns;	     /* pin path; NULL for host IPC */
+	char *uts_ns;	     /* pin path; NULL for host UTS */
+	char *pid_ns;	     /* pin path; NULL unless pid is POD */
+	char *shm;	     /* the pod's tmpfs, or "/dev/shm" for host IPC */
+	char *hostname;	     /* the hostname the pod has */
+	char *hostname_file; /* for the containers' /etc/hostname */
+	char *hosts_file;    /* for /etc/hosts */
+	char *resolv_file;   /* for /etc/resolv.conf */
+	enum pod_ns_mode net, ipc, uts, pid;
+	pid_t init_pid; /* the PID namespace's init, in husk's PID ns; 0: none */
+	unsigned long long init_start_time; /* its /proc/PID/stat start time (ticks) */
+};
+
+/* Free the members and zero the struct; NULL and repeated calls are fine. */
+void pod_sandbox_info_clear(struct pod_sandbox_info *info);
+/* Deep copy of src into dst (dst's old contents are not freed). */
+void pod_sandbox_info_copy(struct pod_sandbox_info *dst, const struct pod_sandbox_info *src);
+
+/* Check one sysctl against the pod's namespace modes: the name well formed,
+ * namespaced, and its namespace the pod's own; the value one line of at most
+ * POD_SYSCTL_VALUE_MAX bytes. EINVAL naming the sysctl otherwise. */
+int pod_sysctl_check(const char *name, const char *value, enum pod_ns_mode net,
+		     enum pod_ns_mode ipc, struct husk_error *err);
+
+/* Create the sandbox described by spec under state_dir. Makes S/pods (a
+ * private bind mount of itself if the mount it sits on is shared), forks a
+ * child that unshares the new namespaces, sets the hostname, brings loopback
+ * up and applies the sysctls, pins its namespaces, starts the PID namespace
+ * init when asked, mounts the shm tmpfs and writes the files. The init runs in
+ * its own session, survives huskd and exits by itself if huskd dies before
+ * create has pinned it. On success fills *ret_info (caller clears it).
+ * On failure everything create made is released and S/pods/ID is gone.
+ * Errors: EINVAL for a bad spec (the message names the field or sysctl,
+ * including a sysctl the kernel rejected), EEXIST when S/pods/ID exists,
+ * ETIMEDOUT when the namespace child did not answer, others from the kernel.
+ * Needs CAP_SYS_ADMIN (and CAP_NET_ADMIN for loopback). The caller
+ * serialises create/destroy of one id; different ids may run in parallel. */
+int pod_sandbox_create(const char *state_dir, const struct pod_sandbox_spec *spec,
+		       struct pod_sandbox_info *ret_info, struct husk_error *err);
+
+/* Tear down pod id: SIGKILL the PID namespace init (checked against its
+ * recorded start time; for a half-created pod every process found in the
+ * pinned PID namespace) and wait up to 5 s for it, unmount everything
+ * mounted under S/pods/ID (lazily when busy), remove the directory.
+ * Idempotent: an unknown or already destroyed id is success, and a
+ * half-created pod is cleaned up. Errors: ETIMEDOUT when the init would not
+ * die, EBUSY when a mount would not go, EINVAL for a malformed id. */
+int pod_sandbox_destroy(const char *state_dir, const char *id, struct husk_error *err);
+
+/* Rebuild the info of an existing sandbox from S/pods/ID/sandbox.json, for
+ * a restarted huskd. ENOENT when there is no complete sandbox of that id. */
+int pod_sandbox_load(const char *state_dir, const char *id, struct pod_sandbox_info *ret_info,
+		     struct husk_error *err);
+
+/* Ids of every sandbox directory under S/pods, complete or not, sorted; to
+ * find orphans after a restart. A missing S/pods gives an empty vector. */
+int pod_sandbox_list(const char *state_dir, char ***ret_ids, struct husk_error *err);
+
+/* What is left of pod id on the host, one description per item ("mount
+ * PATH", "directory PATH", "process PID"); an empty vector when nothing is.
+ * Mounts are read from /proc/self/mountinfo. */
+int pod_sandbox_leftovers(const char *state_dir, const char *id, char ***ret_items,
+			  struct husk_error *err);
+
+/* Rewrite the pod's hosts file (new network only) with lines mapping each
+ * of ips to the pod's hostname, e.g. once pod networking has addresses. An
+ * empty ips maps the hostname to 127.0.1.1. EINVAL for a malformed address,
+ * ENOENT for an unknown pod, EBUSY for a host-network pod. */
+int pod_sandbox_set_ips(const char *state_dir, const char *id, char *const *ips,
+			struct husk_error *err);
+
+/* Undo what create did to S/pods itself (the private self bind mount and the
+ * empty directory), for tests and uninstall. EBUSY while a pod remains. */
+int pod_sandbox_root_release(const char *state_dir, struct husk_error *err);
+
+/* Inode of the namespace pinned (or linked, as /proc/PID/ns/X) at path, to
+ * compare namespaces and check that a pin is alive. ENOENT when path is
+ * missing, ENXIO when it is not a namespace (a pin file whose mount is gone). */
+int pod_ns_inode(const char *path, ino_t *ret_ino, struct husk_error *err);
+
+/* Start time (field 22 of /proc/PID/stat, clock ticks since boot) of pid;
+ * ENOENT when there is no such process. Zombies count as gone. */
+int pod_proc_start_time(pid_t pid, unsigned long long *ret_start, struct husk_error *err);
+
+/* True when pid is alive (not a zombie) and still the process that started
+ * at start_time. */
+bool pod_proc_alive(pid_t pid, unsigned long long start_time);
+
+#endif
