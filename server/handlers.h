@@ -15,4 +15,17 @@ int srv_update_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_ou
 int srv_get_container_events(struct srv_ctx *ctx, const void *in, struct srv_stream *out,
 			     struct husk_error *err);
 
+/* image_service.c: ImageService, and the image store's start and stop
+ * (ctx->image; called by main.c) */
+int srv_image_init(struct srv_ctx *ctx, struct husk_error *err);
+void srv_image_shutdown(struct srv_ctx *ctx);
+int srv_list_images(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
+int srv_stream_images(struct srv_ctx *ctx, const void *in, struct srv_stream *out,
+		      struct husk_error *err);
+int srv_image_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
+int srv_pull_image(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
+int srv_remove_image(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
+int srv_image_fs_info(struct srv_ctx *ctx, const void *in, void **ret_out,
+		      struct husk_error *err);
+
 #endif

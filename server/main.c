@@ -115,6 +115,11 @@ static int serve(struct srv_config *config)
 	pthread_mutex_init(&ctx.lock, NULL);
 	ctx.events = srv_events_new();
 	/* Subsystem start-up goes here, in dependency order. */
+	r = srv_image_init(&ctx, &err);
+	if (r < 0) {
+		log_error("start: %s", err.msg);
+		return 1;
+	}
 
 	struct srv_grpc *g = NULL;
 	mode_t old = umask(0117);
@@ -144,6 +149,7 @@ static int serve(struct srv_config *config)
 		 config->shutdown_timeout);
 	srv_grpc_stop(g, config->shutdown_timeout);
 	/* Subsystem shutdown goes here, in reverse order. */
+	srv_image_shutdown(&ctx);
 	unlink(config->socket);
 	srv_events_free(ctx.events);
 	free(ctx.pod_cidr);

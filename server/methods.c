@@ -64,12 +64,12 @@ const struct srv_method srv_methods[] = {
     RT(UpdatePodSandboxResources, update_pod_sandbox_resources_request,
        update_pod_sandbox_resources_response, NULL),
 
-    IMG(ListImages, list_images_request, list_images_response, NULL),
-    IMG_STREAM(StreamImages, stream_images_request, stream_images_response, NULL),
-    IMG(ImageStatus, image_status_request, image_status_response, NULL),
-    IMG(PullImage, pull_image_request, pull_image_response, NULL),
-    IMG(RemoveImage, remove_image_request, remove_image_response, NULL),
-    IMG(ImageFsInfo, image_fs_info_request, image_fs_info_response, NULL),
+    IMG(ListImages, list_images_request, list_images_response, srv_list_images),
+    IMG_STREAM(StreamImages, stream_images_request, stream_images_response, srv_stream_images),
+    IMG(ImageStatus, image_status_request, image_status_response, srv_image_status),
+    IMG(PullImage, pull_image_request, pull_image_response, srv_pull_image),
+    IMG(RemoveImage, remove_image_request, remove_image_response, srv_remove_image),
+    IMG(ImageFsInfo, image_fs_info_request, image_fs_info_response, srv_image_fs_info),
 };
 const size_t srv_methods_count = ARRAY_SIZE(srv_methods);
 

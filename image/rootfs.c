@@ -1,0 +1,246 @@
+/* Container root filesystems: an overlay of the image's layer directories
+ * with a per-container upper and work dir under containers/<id>, recorded
+ * in containers/<id>/rootfs.json so the image stays in use across restarts. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "image/internal.h"
+
+#define MAX_ID_LEN 128
+/* mount(2) takes at most one page of options */
+#define MAX_MOUNT_DATA 4000
+
+static bool id_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n == 0 || n > MAX_ID_LEN || streq(id, ".") || streq(id, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static struct img_user *find_user(struct img_store *s, const char *cid)
+{
+	for (size_t i = 0; i < s->n_users; i++)
+		if (streq(s->users[i].cid, cid))
+			return &s->users[i];
+	return NULL;
+}
+
+static void drop_user(struct img_store *s, const char *cid)
+{
+	for (size_t i = 0; i < s->n_users; i++)
+		if (streq(s->users[i].cid, cid)) {
+			free(s->users[i].cid);
+			free(s->users[i].id);
+			free(s->users[i].mountpoint);
+			memmove(&s->users[i], &s->users[i + 1],
+				(s->n_users - i - 1) * sizeof(*s->users));
+			s->n_users--;
+			return;
+		}
+}
+
+/* Build the overlay options for container cid over chains (bottom first). */
+static int overlay_options(struct img_store *s, const char *cid, char *const *chains,
+			   char **ret, struct husk_error *err)
+{
+	size_t n = strv_length(chains);
+	size_t cap = 256 + n * (strlen(s->layers) + 72);
+	_cleanup_free_ char *o = xmalloc(cap);
+	size_t len = 0;
+	len += (size_t)snprintf(o + len, cap - len, "lowerdir=");
+	/* overlayfs lists the top layer first */
+	for (size_t i = n; i-- > 0;)
+		len += (size_t)snprintf(o + len, cap - len, "%s/%s/diff%s", s->layers,
+					img_digest_hex(chains[i]), i ? ":" : "");
+	len += (size_t)snprintf(o + len, cap - len, ",upperdir=%s/%s/upper,workdir=%s/%s/work",
+				s->containers, cid, s->containers, cid);
+	if (len > MAX_MOUNT_DATA)
+		return husk_error_set(err, E2BIG,
+				      "rootfs '%s': %zu layers make overlay options longer "
+				      "than a page",
+				      cid, n);
+	*ret = steal_ptr(&o);
+	return 0;
+}
+
+static bool is_mounted(const char *path)
+{
+	struct stat a, b;
+	_cleanup_free_ char *parent = xasprintf("%s/..", path);
+	if (stat(path, &a) < 0 || stat(parent, &b) < 0)
+		return false;
+	return a.st_dev != b.st_dev;
+}
+
+static int do_mount(struct img_store *s, const char *cid, const char *image_id,
+		    const char *target, bool readonly, struct husk_error *err)
+{
+	pthread_mutex_lock(&s->lock);
+	struct img_record *rec = img_store_record(s, image_id);
+	_cleanup_strv_ char **chains = NULL;
+	if (rec) {
+		chains = xnew(char *, 1);
+		for (size_t i = 0; rec->chain_ids[i]; i++)
+			chains = strv_append(chains, rec->chain_ids[i]);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!chains)
+		return husk_error_set(err, ENOENT, "rootfs '%s': image '%s' not found", cid,
+				      image_id);
+	if (!chains[0])
+		return husk_error_set(err, EINVAL, "rootfs '%s': image '%s' has no layers", cid,
+				      image_id);
+	_cleanup_free_ char *opts = NULL;
+	int r = overlay_options(s, cid, chains, &opts, err);
+	if (r < 0)
+		return r;
+	r = fs_mkdir_p(target, 0755, err);
+	if (r < 0)
+		return husk_error_prefix(err, "rootfs '%s'", cid);
+	if (mount("overlay", target, "overlay", readonly ? MS_RDONLY : 0, opts) < 0)
+		return husk_error_errno(err, errno, "rootfs '%s': mount overlay on '%s'", cid,
+					target);
+	return 0;
+}
+
+int img_rootfs_create(struct img_store *s, const char *image, const char *id,
+		      const struct img_rootfs_opts *opts, char **ret_path,
+		      struct husk_error *err)
+{
+	if (!id_valid(id))
+		return husk_error_set(err, EINVAL, "rootfs: invalid container id '%s'",
+				      id ? id : "");
+	bool readonly = opts && opts->readonly;
+	_cleanup_free_ char *dir = xasprintf("%s/%s", s->containers, id);
+	_cleanup_free_ char *target = opts && !isempty(opts->target)
+					      ? xstrdup(opts->target)
+					      : xasprintf("%s/merged", dir);
+
+	/* Claim the image under the lock so a removal cannot slip between
+	 * the lookup and the record. */
+	pthread_mutex_lock(&s->lock);
+	struct img_record *rec;
+	int r = img_store_lookup(s, image, &rec, NULL, err);
+	if (r < 0) {
+		pthread_mutex_unlock(&s->lock);
+		return husk_error_prefix(err, "rootfs '%s'", id);
+	}
+	if (find_user(s, id) || fs_exists(dir)) {
+		pthread_mutex_unlock(&s->lock);
+		return husk_error_set(err, EEXIST, "rootfs '%s' already exists", id);
+	}
+	_cleanup_free_ char *image_id = xstrdup(rec->id);
+	s->users = xrealloc(s->users, (s->n_users + 1) * sizeof(*s->users));
+	s->users[s->n_users++] = (struct img_user){
+		.cid = xstrdup(id),
+		.id = xstrdup(image_id),
+		.mountpoint = xstrdup(target),
+		.readonly = readonly,
+	};
+	pthread_mutex_unlock(&s->lock);
+
+	_cleanup_free_ char *upper = xasprintf("%s/upper", dir);
+	_cleanup_free_ char *work = xasprintf("%s/work", dir);
+	if (mkdir(dir, 0700) < 0) {
+		r = husk_error_errno(err, errno, "rootfs '%s': create '%s'", id, dir);
+		goto fail;
+	}
+	if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) {
+		r = husk_error_errno(err, errno, "rootfs '%s': create upper and work dirs", id);
+		goto fail;
+	}
+	{
+		_cleanup_gen_ yajl_gen g = json_gen_new(true);
+		yajl_gen_map_open(g);
+		json_kv_str(g, "image", image_id);
+		json_kv_str(g, "mountpoint", target);
+		json_kv_bool(g, "readonly", readonly);
+		yajl_gen_map_close(g);
+		_cleanup_free_ char *text = json_gen_steal(g);
+		_cleanup_free_ char *path = xasprintf("%s/rootfs.json", dir);
+		r = fs_write_atomic(path, text, strlen(text), 0600, err);
+		if (r < 0)
+			goto fail;
+	}
+	r = do_mount(s, id, image_id, target, readonly, err);
+	if (r < 0)
+		goto fail;
+	if (ret_path)
+		*ret_path = xstrdup(target);
+	return 0;
+fail:
+	fs_rm_rf(dir, NULL);
+	pthread_mutex_lock(&s->lock);
+	drop_user(s, id);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int img_rootfs_mount(struct img_store *s, const char *id, char **ret_path,
+		     struct husk_error *err)
+{
+	pthread_mutex_lock(&s->lock);
+	struct img_user *u = find_user(s, id);
+	_cleanup_free_ char *target = u ? xstrdup(u->mountpoint) : NULL;
+	_cleanup_free_ char *image_id = u ? xstrdup(u->id) : NULL;
+	bool readonly = u && u->readonly;
+	pthread_mutex_unlock(&s->lock);
+	if (!u)
+		return husk_error_set(err, ENOENT, "rootfs '%s' not found", id);
+	if (!is_mounted(target)) {
+		int r = do_mount(s, id, image_id, target, readonly, err);
+		if (r < 0)
+			return r;
+	}
+	if (ret_path)
+		*ret_path = steal_ptr(&target);
+	return 0;
+}
+
+int img_rootfs_remove(struct img_store *s, const char *id, struct husk_error *err)
+{
+	if (!id_valid(id))
+		return husk_error_set(err, EINVAL, "rootfs: invalid container id '%s'",
+				      id ? id : "");
+	pthread_mutex_lock(&s->lock);
+	struct img_user *u = find_user(s, id);
+	_cleanup_free_ char *target = u ? xstrdup(u->mountpoint) : NULL;
+	pthread_mutex_unlock(&s->lock);
+	_cleanup_free_ char *dir = xasprintf("%s/%s", s->containers, id);
+	if (target) {
+		/* Detach: the container's processes may still hold it briefly. */
+		while (umount2(target, MNT_DETACH) == 0)
+			;
+		if (errno != EINVAL && errno != ENOENT)
+			return husk_error_errno(err, errno, "rootfs '%s': unmount '%s'", id,
+						target);
+	}
+	int r = fs_rm_rf(dir, err);
+	if (r < 0)
+		return husk_error_prefix(err, "rootfs '%s'", id);
+	pthread_mutex_lock(&s->lock);
+	drop_user(s, id);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+char **img_rootfs_list(struct img_store *s)
+{
+	char **v = xnew(char *, 1);
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n_users; i++)
+		v = strv_append(v, s->users[i].cid);
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
