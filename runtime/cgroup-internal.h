@@ -21,7 +21,7 @@ enum {
 };
 
 /* Controllers per version that husk places its cgroups in. */
-#define CG_V1_USED                                                                     \
+#define CG_V1_USED                                                                        \
 	(CG_C_CPU | CG_C_CPUACCT | CG_C_CPUSET | CG_C_MEMORY | CG_C_PIDS | CG_C_HUGETLB | \
 	 CG_C_FREEZER | CG_C_DEVICES | CG_C_BLKIO)
 #define CG_V2_USED (CG_C_CPU | CG_C_CPUSET | CG_C_MEMORY | CG_C_PIDS | CG_C_HUGETLB | CG_C_IO)
@@ -33,8 +33,8 @@ char *cg_controller_names(unsigned mask, bool plus);
 
 /* One hierarchy: a v1 mount (one or more controllers) or the v2 root. */
 struct cg_hier {
-	char *name;           /* "memory", "cpu,cpuacct", "unified" */
-	char *mount;          /* absolute directory */
+	char *name;	      /* "memory", "cpu,cpuacct", "unified" */
+	char *mount;	      /* absolute directory */
 	unsigned controllers; /* CG_C_* bits husk uses in it */
 };
 
@@ -47,16 +47,12 @@ struct cg_ops {
 	/* Called top-down for every level of a new group, root first (dir is
 	 * the level's directory, created says whether this call made it,
 	 * leaf whether it is the group's own directory). */
-	int (*prepare_level)(const struct cg_manager *m, const struct cg_hier *h,
-			     const char *dir, bool created, bool leaf,
-			     struct husk_error *err);
-	int (*set)(const struct cg_group *g, const struct cg_resources *r,
-		   struct husk_error *err);
-	int (*get)(const struct cg_group *g, struct cg_resources *ret,
-		   struct husk_error *err);
+	int (*prepare_level)(const struct cg_manager *m, const struct cg_hier *h, const char *dir,
+			     bool created, bool leaf, struct husk_error *err);
+	int (*set)(const struct cg_group *g, const struct cg_resources *r, struct husk_error *err);
+	int (*get)(const struct cg_group *g, struct cg_resources *ret, struct husk_error *err);
 	int (*stats)(const struct cg_group *g, struct cg_stats *ret, struct husk_error *err);
-	int (*oom_kill_count)(const struct cg_group *g, uint64_t *ret,
-			      struct husk_error *err);
+	int (*oom_kill_count)(const struct cg_group *g, uint64_t *ret, struct husk_error *err);
 	/* Kill everything in one step when the kernel can: > 0 done, 0 not
 	 * supported, < 0 error. */
 	int (*kill_all)(const struct cg_group *g, struct husk_error *err);
@@ -71,8 +67,7 @@ extern const struct cg_ops cg_v2_ops;
 struct cg_naming {
 	enum cg_driver driver;
 	const char *name;
-	int (*pod_path)(const char *parent, const char *pod_id, char **ret,
-			struct husk_error *err);
+	int (*pod_path)(const char *parent, const char *pod_id, char **ret, struct husk_error *err);
 	int (*container_path)(const char *pod_path, const char *ctr_id, char **ret,
 			      struct husk_error *err);
 };
@@ -93,8 +88,8 @@ struct cg_manager {
 
 struct cg_group {
 	struct cg_manager *m; /* borrowed */
-	char *path;           /* normalised, relative */
-	int *created;         /* per hierarchy: trailing components husk created */
+	char *path;	      /* normalised, relative */
+	int *created;	      /* per hierarchy: trailing components husk created */
 };
 
 /* Hierarchy holding controller bit c, NULL when none. */
@@ -117,12 +112,12 @@ int cg_read(const char *dir, const char *file, char **ret, struct husk_error *er
 int cg_read_line(const char *dir, const char *file, char **ret, struct husk_error *err);
 /* One write(2) of value to dir/file (created when the manager is emulated).
  * Error message: "write '<path>' value '<value>': <strerror>". */
-int cg_write(const struct cg_manager *m, const char *dir, const char *file,
-	     const char *value, struct husk_error *err);
+int cg_write(const struct cg_manager *m, const char *dir, const char *file, const char *value,
+	     struct husk_error *err);
 /* cg_write for cg_group_set: errors the kernel gives for refused values
  * (and a missing file) become EINVAL. */
-int cg_write_limit(const struct cg_manager *m, const char *dir, const char *file,
-		   const char *value, struct husk_error *err);
+int cg_write_limit(const struct cg_manager *m, const char *dir, const char *file, const char *value,
+		   struct husk_error *err);
 bool cg_file_exists(const char *dir, const char *file);
 
 /* Parsing. */
@@ -150,8 +145,7 @@ int cg_get_num(const char *dir, const char *file, bool allow_max, int64_t *field
 /* For get: the trimmed file into *field (NULL when empty or missing). */
 int cg_get_str(const char *dir, const char *file, char **field, struct husk_error *err);
 /* "hugetlb.<size>.<suffix>" names in dir, sizes only, sorted. */
-int cg_hugepage_sizes(const char *dir, const char *suffix, char ***ret,
-		      struct husk_error *err);
+int cg_hugepage_sizes(const char *dir, const char *suffix, char ***ret, struct husk_error *err);
 /* An error for a controller husk needs but the host lacks (EINVAL). */
 int cg_need_dir(const struct cg_group *g, unsigned bit, const char *what, char **ret_dir,
 		struct husk_error *err);

@@ -55,7 +55,7 @@ static int cgroupfs_container_path(const char *pod_path, const char *ctr_id, cha
 static int expand_slice(const char *name, char **ret, struct husk_error *err)
 {
 	const char *unit_chars =
-		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-\\";
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-\\";
 	size_t len = strlen(name);
 	if (!endswith(name, ".slice") || len > 255 || strspn(name, unit_chars) != len)
 		return husk_error_set(err, EINVAL, "systemd slice '%.255s' is invalid", name);
@@ -109,15 +109,15 @@ static int systemd_container_path(const char *pod_path, const char *ctr_id, char
 }
 
 const struct cg_naming cg_naming_cgroupfs = {
-	.driver = CG_DRIVER_CGROUPFS,
-	.name = "cgroupfs",
-	.pod_path = cgroupfs_pod_path,
-	.container_path = cgroupfs_container_path,
+    .driver = CG_DRIVER_CGROUPFS,
+    .name = "cgroupfs",
+    .pod_path = cgroupfs_pod_path,
+    .container_path = cgroupfs_container_path,
 };
 
 const struct cg_naming cg_naming_systemd = {
-	.driver = CG_DRIVER_SYSTEMD,
-	.name = "systemd",
-	.pod_path = systemd_pod_path,
-	.container_path = systemd_container_path,
+    .driver = CG_DRIVER_SYSTEMD,
+    .name = "systemd",
+    .pod_path = systemd_pod_path,
+    .container_path = systemd_container_path,
 };

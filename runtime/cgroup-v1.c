@@ -4,9 +4,9 @@
 #include "runtime/cgroup-internal.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,11 +19,13 @@ static int64_t v1_limit(int64_t v)
 	return v >= INT64_MAX - (1LL << 30) ? CG_MAX : v;
 }
 
-static char *v1_fmt(int64_t v) { return v == CG_MAX ? xstrdup("-1") : xasprintf("%" PRId64, v); }
+static char *v1_fmt(int64_t v)
+{
+	return v == CG_MAX ? xstrdup("-1") : xasprintf("%" PRId64, v);
+}
 
-static int v1_prepare_level(const struct cg_manager *m, const struct cg_hier *h,
-			    const char *dir, bool created, bool leaf _unused_,
-			    struct husk_error *err)
+static int v1_prepare_level(const struct cg_manager *m, const struct cg_hier *h, const char *dir,
+			    bool created, bool leaf _unused_, struct husk_error *err)
 {
 	/* A new cpuset cgroup starts with no cpus and no mems and refuses
 	 * tasks until it has both: copy them from the parent. */
@@ -75,8 +77,7 @@ static int v1_set_cpu(const struct cg_group *g, const struct cg_resources *r,
 					      "kept %" PRId64,
 					      dir, v, back);
 	}
-	_cleanup_free_ char *quota =
-		r->cpu_quota != CG_UNSET ? v1_fmt(r->cpu_quota) : NULL;
+	_cleanup_free_ char *quota = r->cpu_quota != CG_UNSET ? v1_fmt(r->cpu_quota) : NULL;
 	bool quota_done = false;
 	if (r->cpu_period != CG_UNSET) {
 		_cleanup_free_ char *period = v1_fmt(r->cpu_period);
@@ -97,8 +98,8 @@ static int v1_set_cpu(const struct cg_group *g, const struct cg_resources *r,
 	return 0;
 }
 
-static int v1_write_swap(const struct cg_manager *m, const char *dir, int64_t swap,
-			 int64_t memory, struct husk_error *err)
+static int v1_write_swap(const struct cg_manager *m, const char *dir, int64_t swap, int64_t memory,
+			 struct husk_error *err)
 {
 	if (!cg_file_exists(dir, "memory.memsw.limit_in_bytes")) {
 		/* Without swap accounting there is no swap to limit: "no swap"
@@ -158,8 +159,7 @@ static int v1_set_memory(const struct cg_group *g, const struct cg_resources *r,
 	return 0;
 }
 
-static int v1_set(const struct cg_group *g, const struct cg_resources *r,
-		  struct husk_error *err)
+static int v1_set(const struct cg_group *g, const struct cg_resources *r, struct husk_error *err)
 {
 	const struct cg_manager *m = g->m;
 	if (r->n_unified)
@@ -185,9 +185,8 @@ static int v1_set(const struct cg_group *g, const struct cg_resources *r,
 		_cleanup_free_ char *dir = NULL;
 		if ((rc = cg_need_dir(g, CG_C_PIDS, "pids limit", &dir, err)) < 0)
 			return rc;
-		_cleanup_free_ char *v = r->pids_limit == CG_MAX
-						 ? xstrdup("max")
-						 : xasprintf("%" PRId64, r->pids_limit);
+		_cleanup_free_ char *v =
+		    r->pids_limit == CG_MAX ? xstrdup("max") : xasprintf("%" PRId64, r->pids_limit);
 		if ((rc = cg_write_limit(m, dir, "pids.max", v, err)) < 0)
 			return rc;
 	}
@@ -198,9 +197,9 @@ static int v1_set(const struct cg_group *g, const struct cg_resources *r,
 		for (size_t i = 0; i < r->n_hugepages; i++) {
 			const struct cg_hugepage *h = &r->hugepages[i];
 			_cleanup_free_ char *file =
-				xasprintf("hugetlb.%s.limit_in_bytes", h->page_size);
+			    xasprintf("hugetlb.%s.limit_in_bytes", h->page_size);
 			_cleanup_free_ char *rsvd =
-				xasprintf("hugetlb.%s.rsvd.limit_in_bytes", h->page_size);
+			    xasprintf("hugetlb.%s.rsvd.limit_in_bytes", h->page_size);
 			_cleanup_free_ char *v = v1_fmt(h->limit);
 			if (!cg_file_exists(dir, file))
 				return husk_error_set(err, EINVAL,
@@ -217,8 +216,7 @@ static int v1_set(const struct cg_group *g, const struct cg_resources *r,
 	return 0;
 }
 
-static int v1_get(const struct cg_group *g, struct cg_resources *ret,
-		  struct husk_error *err)
+static int v1_get(const struct cg_group *g, struct cg_resources *ret, struct husk_error *err)
 {
 	_cleanup_free_ char *cpu = cg_group_dir_bit(g, CG_C_CPU);
 	_cleanup_free_ char *mem = cg_group_dir_bit(g, CG_C_MEMORY);
@@ -230,8 +228,8 @@ static int v1_get(const struct cg_group *g, struct cg_resources *ret,
 	    (rc = cg_get_num(cpu, "cpu.cfs_quota_us", true, &ret->cpu_quota, err)) < 0 ||
 	    (rc = cg_get_num(cpu, "cpu.shares", false, &ret->cpu_shares, err)) < 0 ||
 	    (rc = cg_get_num(mem, "memory.limit_in_bytes", true, &ret->memory_limit, err)) < 0 ||
-	    (rc = cg_get_num(mem, "memory.memsw.limit_in_bytes", true,
-			     &ret->memory_swap_limit, err)) < 0 ||
+	    (rc = cg_get_num(mem, "memory.memsw.limit_in_bytes", true, &ret->memory_swap_limit,
+			     err)) < 0 ||
 	    (rc = cg_get_str(cpuset, "cpuset.cpus", &ret->cpuset_cpus, err)) < 0 ||
 	    (rc = cg_get_str(cpuset, "cpuset.mems", &ret->cpuset_mems, err)) < 0 ||
 	    (rc = cg_get_num(pids, "pids.max", true, &ret->pids_limit, err)) < 0)
@@ -280,25 +278,25 @@ static int v1_stats(const struct cg_group *g, struct cg_stats *s, struct husk_er
 			const char *total, *local;
 			size_t off;
 		} keys[] = {
-			{"total_rss", "rss", offsetof(struct cg_stats, memory_rss)},
-			{"total_pgfault", "pgfault", offsetof(struct cg_stats, memory_page_faults)},
-			{"total_pgmajfault", "pgmajfault",
-			 offsetof(struct cg_stats, memory_major_page_faults)},
-			{"total_inactive_file", "inactive_file", 0},
+		    {"total_rss", "rss", offsetof(struct cg_stats, memory_rss)},
+		    {"total_pgfault", "pgfault", offsetof(struct cg_stats, memory_page_faults)},
+		    {"total_pgmajfault", "pgmajfault",
+		     offsetof(struct cg_stats, memory_major_page_faults)},
+		    {"total_inactive_file", "inactive_file", 0},
 		};
 		uint64_t inactive = 0;
 		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-			uint64_t *field = keys[i].off ? (uint64_t *)((char *)s + keys[i].off)
-						      : &inactive;
+			uint64_t *field =
+			    keys[i].off ? (uint64_t *)((char *)s + keys[i].off) : &inactive;
 			rc = cg_parse_keyed(stat, keys[i].total, field);
 			if (rc == -ENOENT)
 				rc = cg_parse_keyed(stat, keys[i].local, field);
 			if (rc == -EINVAL)
-				return husk_error_set(err, EIO, "read '%s/memory.stat': bad value for '%s'",
+				return husk_error_set(err, EIO,
+						      "read '%s/memory.stat': bad value for '%s'",
 						      mem, keys[i].local);
 		}
-		s->memory_working_set =
-			s->memory_usage > inactive ? s->memory_usage - inactive : 0;
+		s->memory_working_set = s->memory_usage > inactive ? s->memory_usage - inactive : 0;
 	}
 	rc = cg_stat_value(mem, "memory.oom_control", "oom_kill", &s->oom_kill_count, err);
 	if (rc < 0)
@@ -313,8 +311,7 @@ static int v1_stats(const struct cg_group *g, struct cg_stats *s, struct husk_er
 	return 0;
 }
 
-static int v1_oom_kill_count(const struct cg_group *g, uint64_t *ret,
-			     struct husk_error *err)
+static int v1_oom_kill_count(const struct cg_group *g, uint64_t *ret, struct husk_error *err)
 {
 	_cleanup_free_ char *mem = cg_group_dir_bit(g, CG_C_MEMORY);
 	int rc = cg_stat_value(mem, "memory.oom_control", "oom_kill", ret, err);
@@ -349,12 +346,12 @@ static int v1_freeze(const struct cg_group *g, bool frozen, struct husk_error *e
 }
 
 const struct cg_ops cg_v1_ops = {
-	.version = CG_V1,
-	.prepare_level = v1_prepare_level,
-	.set = v1_set,
-	.get = v1_get,
-	.stats = v1_stats,
-	.oom_kill_count = v1_oom_kill_count,
-	.kill_all = v1_kill_all,
-	.freeze = v1_freeze,
+    .version = CG_V1,
+    .prepare_level = v1_prepare_level,
+    .set = v1_set,
+    .get = v1_get,
+    .stats = v1_stats,
+    .oom_kill_count = v1_oom_kill_count,
+    .kill_all = v1_kill_all,
+    .freeze = v1_freeze,
 };

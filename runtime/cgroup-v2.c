@@ -12,7 +12,10 @@
 
 #define FREEZE_WAIT_MS 500
 
-static char *v2_fmt(int64_t v) { return v == CG_MAX ? xstrdup("max") : xasprintf("%" PRId64, v); }
+static char *v2_fmt(int64_t v)
+{
+	return v == CG_MAX ? xstrdup("max") : xasprintf("%" PRId64, v);
+}
 
 static unsigned read_mask(const char *dir, const char *file, unsigned missing, int *rc,
 			  struct husk_error *err)
@@ -35,9 +38,8 @@ static unsigned read_mask(const char *dir, const char *file, unsigned missing, i
 	return mask;
 }
 
-static int v2_prepare_level(const struct cg_manager *m, const struct cg_hier *h,
-			    const char *dir, bool created _unused_, bool leaf,
-			    struct husk_error *err)
+static int v2_prepare_level(const struct cg_manager *m, const struct cg_hier *h, const char *dir,
+			    bool created _unused_, bool leaf, struct husk_error *err)
 {
 	/* Controllers go on in every ancestor, never in the group itself:
 	 * a cgroup with processes may not also have controllers for its
@@ -87,7 +89,7 @@ static int v2_set_cpu(const struct cg_group *g, const struct cg_resources *r,
 		return rc;
 	if (r->cpu_shares != CG_UNSET) {
 		_cleanup_free_ char *w =
-			xasprintf("%" PRIu64, cg_shares_to_weight((uint64_t)r->cpu_shares));
+		    xasprintf("%" PRIu64, cg_shares_to_weight((uint64_t)r->cpu_shares));
 		if ((rc = cg_write_limit(g->m, dir, "cpu.weight", w, err)) < 0)
 			return rc;
 	}
@@ -104,13 +106,12 @@ static int v2_set_cpu(const struct cg_group *g, const struct cg_resources *r,
 		quota = cur ? xstrndup(cur, strcspn(cur, " ")) : xstrdup("max");
 	}
 	_cleanup_free_ char *v = r->cpu_period != CG_UNSET
-					 ? xasprintf("%s %" PRId64, quota, r->cpu_period)
-					 : xstrdup(quota);
+				     ? xasprintf("%s %" PRId64, quota, r->cpu_period)
+				     : xstrdup(quota);
 	return cg_write_limit(g->m, dir, "cpu.max", v, err);
 }
 
-static int v2_read_max(const char *dir, const char *file, int64_t *ret,
-		       struct husk_error *err)
+static int v2_read_max(const char *dir, const char *file, int64_t *ret, struct husk_error *err)
 {
 	*ret = CG_UNSET;
 	return cg_get_num(dir, file, true, ret, err);
@@ -137,8 +138,7 @@ static int v2_set_memory(const struct cg_group *g, const struct cg_resources *r,
 			return rc;
 		if (mem == CG_UNSET || mem == CG_MAX)
 			return husk_error_set(err, EINVAL,
-					      "memory swap limit %" PRId64
-					      " needs a memory limit",
+					      "memory swap limit %" PRId64 " needs a memory limit",
 					      total);
 		if (total < mem)
 			return husk_error_set(err, EINVAL,
@@ -167,8 +167,7 @@ static int v2_set_memory(const struct cg_group *g, const struct cg_resources *r,
 	return 0;
 }
 
-static int v2_set(const struct cg_group *g, const struct cg_resources *r,
-		  struct husk_error *err)
+static int v2_set(const struct cg_group *g, const struct cg_resources *r, struct husk_error *err)
 {
 	const struct cg_manager *m = g->m;
 	int rc = v2_set_cpu(g, r, err);
@@ -233,8 +232,7 @@ static int v2_set(const struct cg_group *g, const struct cg_resources *r,
 	return 0;
 }
 
-static int v2_get(const struct cg_group *g, struct cg_resources *ret,
-		  struct husk_error *err)
+static int v2_get(const struct cg_group *g, struct cg_resources *ret, struct husk_error *err)
 {
 	_cleanup_free_ char *dir = cg_group_dir_bit(g, 0);
 	_cleanup_free_ char *cpumax = NULL;
@@ -246,8 +244,8 @@ static int v2_get(const struct cg_group *g, struct cg_resources *ret,
 		uint64_t qv, pv;
 		if (sscanf(cpumax, "%31s %31s", q, p) != 2 || cg_parse_u64(p, &pv) < 0 ||
 		    (!streq(q, "max") && cg_parse_u64(q, &qv) < 0))
-			return husk_error_set(err, EIO, "read '%s/cpu.max': bad value '%.64s'",
-					      dir, cpumax);
+			return husk_error_set(err, EIO, "read '%s/cpu.max': bad value '%.64s'", dir,
+					      cpumax);
 		ret->cpu_period = (int64_t)pv;
 		ret->cpu_quota = streq(q, "max") ? CG_MAX : (int64_t)qv;
 	}
@@ -307,21 +305,20 @@ static int v2_stats(const struct cg_group *g, struct cg_stats *s, struct husk_er
 			const char *key;
 			size_t off;
 		} keys[] = {
-			{"anon", offsetof(struct cg_stats, memory_rss)},
-			{"pgfault", offsetof(struct cg_stats, memory_page_faults)},
-			{"pgmajfault", offsetof(struct cg_stats, memory_major_page_faults)},
-			{"inactive_file", 0},
+		    {"anon", offsetof(struct cg_stats, memory_rss)},
+		    {"pgfault", offsetof(struct cg_stats, memory_page_faults)},
+		    {"pgmajfault", offsetof(struct cg_stats, memory_major_page_faults)},
+		    {"inactive_file", 0},
 		};
 		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-			uint64_t *field = keys[i].off ? (uint64_t *)((char *)s + keys[i].off)
-						      : &inactive;
+			uint64_t *field =
+			    keys[i].off ? (uint64_t *)((char *)s + keys[i].off) : &inactive;
 			if (cg_parse_keyed(stat, keys[i].key, field) == -EINVAL)
 				return husk_error_set(err, EIO,
 						      "read '%s/memory.stat': bad value for '%s'",
 						      dir, keys[i].key);
 		}
-		s->memory_working_set =
-			s->memory_usage > inactive ? s->memory_usage - inactive : 0;
+		s->memory_working_set = s->memory_usage > inactive ? s->memory_usage - inactive : 0;
 	}
 	rc = cg_stat_value(dir, "memory.events", "oom_kill", &s->oom_kill_count, err);
 	if (rc < 0)
@@ -336,8 +333,7 @@ static int v2_stats(const struct cg_group *g, struct cg_stats *s, struct husk_er
 	return 0;
 }
 
-static int v2_oom_kill_count(const struct cg_group *g, uint64_t *ret,
-			     struct husk_error *err)
+static int v2_oom_kill_count(const struct cg_group *g, uint64_t *ret, struct husk_error *err)
 {
 	_cleanup_free_ char *dir = cg_group_dir_bit(g, 0);
 	int rc = cg_stat_value(dir, "memory.events", "oom_kill", ret, err);
@@ -374,12 +370,12 @@ static int v2_freeze(const struct cg_group *g, bool frozen, struct husk_error *e
 }
 
 const struct cg_ops cg_v2_ops = {
-	.version = CG_V2,
-	.prepare_level = v2_prepare_level,
-	.set = v2_set,
-	.get = v2_get,
-	.stats = v2_stats,
-	.oom_kill_count = v2_oom_kill_count,
-	.kill_all = v2_kill_all,
-	.freeze = v2_freeze,
+    .version = CG_V2,
+    .prepare_level = v2_prepare_level,
+    .set = v2_set,
+    .get = v2_get,
+    .stats = v2_stats,
+    .oom_kill_count = v2_oom_kill_count,
+    .kill_all = v2_kill_all,
+    .freeze = v2_freeze,
 };

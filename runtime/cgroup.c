@@ -27,10 +27,10 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } controllers[] = {
-	{"cpu", CG_C_CPU},         {"cpuacct", CG_C_CPUACCT}, {"cpuset", CG_C_CPUSET},
-	{"memory", CG_C_MEMORY},   {"pids", CG_C_PIDS},       {"hugetlb", CG_C_HUGETLB},
-	{"freezer", CG_C_FREEZER}, {"devices", CG_C_DEVICES}, {"blkio", CG_C_BLKIO},
-	{"io", CG_C_IO},
+    {"cpu", CG_C_CPU},	       {"cpuacct", CG_C_CPUACCT}, {"cpuset", CG_C_CPUSET},
+    {"memory", CG_C_MEMORY},   {"pids", CG_C_PIDS},	  {"hugetlb", CG_C_HUGETLB},
+    {"freezer", CG_C_FREEZER}, {"devices", CG_C_DEVICES}, {"blkio", CG_C_BLKIO},
+    {"io", CG_C_IO},
 };
 
 unsigned cg_controller_bit(const char *name)
@@ -47,8 +47,8 @@ char *cg_controller_names(unsigned mask, bool plus)
 	for (size_t i = 0; i < ARRAY_SIZE(controllers); i++) {
 		if (!(mask & controllers[i].bit))
 			continue;
-		char *n = xasprintf("%s%s%s%s", s, *s ? " " : "", plus ? "+" : "",
-				    controllers[i].name);
+		char *n =
+		    xasprintf("%s%s%s%s", s, *s ? " " : "", plus ? "+" : "", controllers[i].name);
 		free(s);
 		s = n;
 	}
@@ -176,8 +176,8 @@ bool cg_file_exists(const char *dir, const char *file)
 	return access(path, F_OK) == 0;
 }
 
-int cg_write(const struct cg_manager *m, const char *dir, const char *file,
-	     const char *value, struct husk_error *err)
+int cg_write(const struct cg_manager *m, const char *dir, const char *file, const char *value,
+	     struct husk_error *err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
 	int flags = O_WRONLY | O_CLOEXEC;
@@ -195,13 +195,12 @@ int cg_write(const struct cg_manager *m, const char *dir, const char *file,
 	if (n < 0)
 		return husk_error_errno(err, errno, "write '%s' value '%s'", path, value);
 	if ((size_t)n != len)
-		return husk_error_set(err, EIO, "write '%s' value '%s': short write", path,
-				      value);
+		return husk_error_set(err, EIO, "write '%s' value '%s': short write", path, value);
 	return 0;
 }
 
-int cg_write_limit(const struct cg_manager *m, const char *dir, const char *file,
-		   const char *value, struct husk_error *err)
+int cg_write_limit(const struct cg_manager *m, const char *dir, const char *file, const char *value,
+		   struct husk_error *err)
 {
 	int r = cg_write(m, dir, file, value, err);
 	if (r == 0)
@@ -215,7 +214,8 @@ int cg_write_limit(const struct cg_manager *m, const char *dir, const char *file
 	case EDOM:
 	case ENOENT:
 	case EOVERFLOW:
-		err->code = EINVAL;
+		if (err)
+			err->code = EINVAL;
 		return -EINVAL;
 	default:
 		return r;
@@ -274,8 +274,7 @@ int cg_read_keyed(const char *dir, const char *file, const char *key, uint64_t *
 	if (r == -ENOENT)
 		return husk_error_set(err, ENOENT, "read '%s/%s': no key '%s'", dir, file, key);
 	if (r < 0)
-		return husk_error_set(err, EIO, "read '%s/%s': bad value for '%s'", dir, file,
-				      key);
+		return husk_error_set(err, EIO, "read '%s/%s': bad value for '%s'", dir, file, key);
 	return 0;
 }
 
@@ -292,8 +291,7 @@ int cg_read_num(const char *dir, const char *file, bool allow_max, int64_t *ret,
 	}
 	uint64_t v;
 	if (cg_parse_u64(s, &v) < 0 || v > INT64_MAX)
-		return husk_error_set(err, EIO, "read '%s/%s': bad number '%.32s'", dir, file,
-				      s);
+		return husk_error_set(err, EIO, "read '%s/%s': bad number '%.32s'", dir, file, s);
 	*ret = (int64_t)v;
 	return 0;
 }
@@ -349,8 +347,7 @@ int cg_get_str(const char *dir, const char *file, char **field, struct husk_erro
 	return 0;
 }
 
-int cg_hugepage_sizes(const char *dir, const char *suffix, char ***ret,
-		      struct husk_error *err)
+int cg_hugepage_sizes(const char *dir, const char *suffix, char ***ret, struct husk_error *err)
 {
 	_cleanup_strv_ char **names = NULL;
 	int r = fs_list_dir(dir, suffix, &names, err);
@@ -377,8 +374,8 @@ int cg_need_dir(const struct cg_group *g, unsigned bit, const char *what, char *
 	char *dir = cg_group_dir_bit(g, bit);
 	if (!dir) {
 		_cleanup_free_ char *name = cg_controller_names(bit, false);
-		return husk_error_set(err, EINVAL, "%s: the %s controller is not available",
-				      what, name);
+		return husk_error_set(err, EINVAL, "%s: the %s controller is not available", what,
+				      name);
 	}
 	*ret_dir = dir;
 	return 0;
@@ -431,14 +428,13 @@ static void unescape_octal(char *s)
 	*w = '\0';
 }
 
-static void add_hier(struct cg_manager *m, const char *name, const char *mount,
-		     unsigned mask)
+static void add_hier(struct cg_manager *m, const char *name, const char *mount, unsigned mask)
 {
 	m->hiers = xrealloc(m->hiers, (m->n_hiers + 1) * sizeof(*m->hiers));
 	m->hiers[m->n_hiers++] = (struct cg_hier){
-		.name = xstrdup(name),
-		.mount = xstrdup(mount),
-		.controllers = mask,
+	    .name = xstrdup(name),
+	    .mount = xstrdup(mount),
+	    .controllers = mask,
 	};
 	m->controllers |= mask;
 }
@@ -478,8 +474,7 @@ static int setup_v2(struct cg_manager *m, struct husk_error *err)
 
 /* Look at mountinfo: 1 when it settled the version, 0 when it knows nothing
  * about the base. */
-static int detect_mountinfo(struct cg_manager *m, const char *mountinfo,
-			    struct husk_error *err)
+static int detect_mountinfo(struct cg_manager *m, const char *mountinfo, struct husk_error *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	_cleanup_error_ struct husk_error rerr = HUSK_ERROR_INIT;
@@ -515,8 +510,7 @@ static int detect_mountinfo(struct cg_manager *m, const char *mountinfo,
 			v2_root = true;
 			continue;
 		}
-		if (!streq(fstype, "cgroup") || strncmp(mp, m->base, blen) != 0 ||
-		    mp[blen] != '/')
+		if (!streq(fstype, "cgroup") || strncmp(mp, m->base, blen) != 0 || mp[blen] != '/')
 			continue;
 		unsigned mask = controller_mask(super, ",") & CG_V1_USED;
 		if (mask == 0 || (mask & m->controllers))
@@ -582,8 +576,7 @@ int cg_manager_open(const struct cg_options *opts, struct cg_manager **ret_manag
 {
 	const char *base = opts && opts->base ? opts->base : CG_DEFAULT_BASE;
 	enum cg_driver driver = opts ? opts->driver : CG_DRIVER_CGROUPFS;
-	const char *mountinfo =
-		opts && opts->mountinfo ? opts->mountinfo : "/proc/self/mountinfo";
+	const char *mountinfo = opts && opts->mountinfo ? opts->mountinfo : "/proc/self/mountinfo";
 	if (base[0] != '/' || strlen(base) > CG_PATH_MAX)
 		return husk_error_set(err, EINVAL, "cgroup base '%s' is not an absolute path",
 				      base);
@@ -615,8 +608,7 @@ int cg_manager_open(const struct cg_options *opts, struct cg_manager **ret_manag
 	return 0;
 }
 
-struct cg_manager *cg_manager_new(const char *base, enum cg_driver driver,
-				  struct husk_error *err)
+struct cg_manager *cg_manager_new(const char *base, enum cg_driver driver, struct husk_error *err)
 {
 	struct cg_options opts = {.base = base, .driver = driver};
 	struct cg_manager *m = NULL;
@@ -634,10 +626,22 @@ void cg_manager_free(struct cg_manager *m)
 	free(m);
 }
 
-enum cg_version cg_manager_version(const struct cg_manager *m) { return m->version; }
-enum cg_driver cg_manager_driver(const struct cg_manager *m) { return m->naming->driver; }
-const char *cg_manager_base(const struct cg_manager *m) { return m->base; }
-bool cg_manager_emulated(const struct cg_manager *m) { return m->emulated; }
+enum cg_version cg_manager_version(const struct cg_manager *m)
+{
+	return m->version;
+}
+enum cg_driver cg_manager_driver(const struct cg_manager *m)
+{
+	return m->naming->driver;
+}
+const char *cg_manager_base(const struct cg_manager *m)
+{
+	return m->base;
+}
+bool cg_manager_emulated(const struct cg_manager *m)
+{
+	return m->emulated;
+}
 
 bool cg_manager_has_controller(const struct cg_manager *m, const char *controller)
 {
@@ -652,8 +656,7 @@ int cg_driver_parse(const char *name, enum cg_driver *ret_driver, struct husk_er
 	else if (streq(name, "systemd"))
 		*ret_driver = CG_DRIVER_SYSTEMD;
 	else
-		return husk_error_set(err, EINVAL, "unknown cgroup driver '%s'",
-				      name ? name : "");
+		return husk_error_set(err, EINVAL, "unknown cgroup driver '%s'", name ? name : "");
 	return 0;
 }
 
@@ -662,14 +665,14 @@ const char *cg_driver_name(enum cg_driver driver)
 	return driver == CG_DRIVER_SYSTEMD ? "systemd" : "cgroupfs";
 }
 
-int cg_manager_pod_path(const struct cg_manager *m, const char *cgroup_parent,
-			const char *pod_id, char **ret_path, struct husk_error *err)
+int cg_manager_pod_path(const struct cg_manager *m, const char *cgroup_parent, const char *pod_id,
+			char **ret_path, struct husk_error *err)
 {
 	return m->naming->pod_path(cgroup_parent, pod_id, ret_path, err);
 }
 
-int cg_manager_container_path(const struct cg_manager *m, const char *pod_path,
-			      const char *ctr_id, char **ret_path, struct husk_error *err)
+int cg_manager_container_path(const struct cg_manager *m, const char *pod_path, const char *ctr_id,
+			      char **ret_path, struct husk_error *err)
 {
 	return m->naming->container_path(pod_path, ctr_id, ret_path, err);
 }
@@ -702,7 +705,10 @@ void cg_group_free(struct cg_group *g)
 	free(g);
 }
 
-const char *cg_group_path(const struct cg_group *g) { return g->path; }
+const char *cg_group_path(const struct cg_group *g)
+{
+	return g->path;
+}
 
 char *cg_group_hier_dir(const struct cg_group *g, const struct cg_hier *h)
 {
@@ -728,7 +734,7 @@ char **cg_group_procs_files(const struct cg_group *g)
 	char **v = xnew(char *, 1);
 	for (size_t i = 0; i < g->m->n_hiers; i++) {
 		_cleanup_free_ char *p =
-			xasprintf("%s/%s/cgroup.procs", g->m->hiers[i].mount, g->path);
+		    xasprintf("%s/%s/cgroup.procs", g->m->hiers[i].mount, g->path);
 		v = strv_append(v, p);
 	}
 	return v;
@@ -827,8 +833,8 @@ char *cg_group_save(const struct cg_group *g)
 {
 	char *s = xstrdup("");
 	for (size_t i = 0; i < g->m->n_hiers; i++) {
-		char *n = xasprintf("%s%s%s=%d", s, i ? ";" : "", g->m->hiers[i].name,
-				    g->created[i]);
+		char *n =
+		    xasprintf("%s%s%s=%d", s, i ? ";" : "", g->m->hiers[i].name, g->created[i]);
 		free(s);
 		s = n;
 	}
@@ -856,8 +862,7 @@ int cg_group_load(struct cg_manager *m, const char *saved, struct cg_group **ret
 		char *eq = strrchr(t, '=');
 		uint64_t n;
 		if (!eq || cg_parse_u64(eq + 1, &n) < 0 || n > (uint64_t)depth)
-			return husk_error_set(err, EINVAL, "saved cgroup '%s' is malformed",
-					      saved);
+			return husk_error_set(err, EINVAL, "saved cgroup '%s' is malformed", saved);
 		*eq = '\0';
 		/* Hierarchies that are gone since (a reboot) are dropped. */
 		for (size_t i = 0; i < m->n_hiers; i++)
@@ -889,12 +894,12 @@ int cg_group_enter(const struct cg_group *g, pid_t pid, struct husk_error *err)
 void cg_resources_init(struct cg_resources *r)
 {
 	*r = (struct cg_resources){
-		.cpu_period = CG_UNSET,
-		.cpu_quota = CG_UNSET,
-		.cpu_shares = CG_UNSET,
-		.memory_limit = CG_UNSET,
-		.memory_swap_limit = CG_UNSET,
-		.pids_limit = CG_UNSET,
+	    .cpu_period = CG_UNSET,
+	    .cpu_quota = CG_UNSET,
+	    .cpu_shares = CG_UNSET,
+	    .memory_limit = CG_UNSET,
+	    .memory_swap_limit = CG_UNSET,
+	    .pids_limit = CG_UNSET,
 	};
 }
 
@@ -915,8 +920,7 @@ void cg_resources_clear(struct cg_resources *r)
 	cg_resources_init(r);
 }
 
-void cg_resources_add_hugepage(struct cg_resources *r, const char *page_size,
-			       int64_t limit)
+void cg_resources_add_hugepage(struct cg_resources *r, const char *page_size, int64_t limit)
 {
 	r->hugepages = xrealloc(r->hugepages, (r->n_hugepages + 1) * sizeof(*r->hugepages));
 	r->hugepages[r->n_hugepages++] = (struct cg_hugepage){xstrdup(page_size), limit};
@@ -958,10 +962,13 @@ static int validate_resources(const struct cg_resources *r, struct husk_error *e
 				      r->memory_swap_limit);
 	if (r->memory_limit > 0 && r->memory_swap_limit > 0 &&
 	    r->memory_swap_limit < r->memory_limit)
+		return husk_error_set(
+		    err, EINVAL, "memory swap limit %" PRId64 " is below the memory limit %" PRId64,
+		    r->memory_swap_limit, r->memory_limit);
+	if (r->memory_limit == CG_MAX && r->memory_swap_limit > 0)
 		return husk_error_set(err, EINVAL,
-				      "memory swap limit %" PRId64
-				      " is below the memory limit %" PRId64,
-				      r->memory_swap_limit, r->memory_limit);
+				      "memory swap limit %" PRId64 " needs a memory limit",
+				      r->memory_swap_limit);
 	if (!limit_ok(r->pids_limit, false))
 		return husk_error_set(err, EINVAL, "pids limit %" PRId64 " is invalid",
 				      r->pids_limit);
@@ -991,8 +998,7 @@ static int validate_resources(const struct cg_resources *r, struct husk_error *e
 		const char *k = kv->key ? kv->key : "";
 		/* Keys are interface files of this cgroup: never a path, and
 		 * never the core files that move, kill or restructure. */
-		bool bad = !cg_component_valid(k, strlen(k)) || k[0] == '.' ||
-			   !strchr(k, '.') ||
+		bool bad = !cg_component_valid(k, strlen(k)) || k[0] == '.' || !strchr(k, '.') ||
 			   (startswith(k, "cgroup.") && !streq(k, "cgroup.max.depth") &&
 			    !streq(k, "cgroup.max.descendants"));
 		if (bad)
@@ -1003,10 +1009,12 @@ static int validate_resources(const struct cg_resources *r, struct husk_error *e
 	return 0;
 }
 
-static bool resources_empty_str(const char *s) { return !s || !*s; }
+static bool resources_empty_str(const char *s)
+{
+	return !s || !*s;
+}
 
-int cg_group_set(const struct cg_group *g, const struct cg_resources *r,
-		 struct husk_error *err)
+int cg_group_set(const struct cg_group *g, const struct cg_resources *r, struct husk_error *err)
 {
 	int ret = validate_resources(r, err);
 	if (ret == 0) {
@@ -1023,8 +1031,7 @@ int cg_group_set(const struct cg_group *g, const struct cg_resources *r,
 	return 0;
 }
 
-int cg_group_get(const struct cg_group *g, struct cg_resources *ret,
-		 struct husk_error *err)
+int cg_group_get(const struct cg_group *g, struct cg_resources *ret, struct husk_error *err)
 {
 	struct cg_resources r;
 	cg_resources_init(&r);
@@ -1047,8 +1054,7 @@ int cg_group_stats(const struct cg_group *g, struct cg_stats *ret, struct husk_e
 	return 0;
 }
 
-int cg_group_oom_kill_count(const struct cg_group *g, uint64_t *ret_count,
-			    struct husk_error *err)
+int cg_group_oom_kill_count(const struct cg_group *g, uint64_t *ret_count, struct husk_error *err)
 {
 	uint64_t n = 0;
 	int r = g->m->ops->oom_kill_count(g, &n, err);
@@ -1106,8 +1112,7 @@ static int read_procs(const char *dir, struct pidset *s, struct husk_error *err)
 /* Calls fn on dir and every directory beneath it, children before parents
  * when post is set. Bounded in depth and count. */
 static int walk_dirs(const char *dir, int depth, bool post, int *budget,
-		     int (*fn)(const char *dir, void *data), void *data,
-		     struct husk_error *err)
+		     int (*fn)(const char *dir, void *data), void *data, struct husk_error *err)
 {
 	if (depth > CG_DEPTH_MAX || --*budget < 0)
 		return husk_error_set(err, E2BIG, "cgroup tree at '%s' is too large", dir);
@@ -1128,8 +1133,7 @@ static int walk_dirs(const char *dir, int depth, bool post, int *budget,
 		_cleanup_free_ char *sub = xasprintf("%s/%s", dir, de->d_name);
 		if (de->d_type != DT_DIR) {
 			struct stat st;
-			if (de->d_type != DT_UNKNOWN || lstat(sub, &st) < 0 ||
-			    !S_ISDIR(st.st_mode))
+			if (de->d_type != DT_UNKNOWN || lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
 				continue;
 		}
 		r = walk_dirs(sub, depth + 1, post, budget, fn, data, err);
@@ -1153,8 +1157,7 @@ static int procs_fn(const char *dir, void *data)
 	return read_procs(dir, w->set, w->err);
 }
 
-int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
-		  struct husk_error *err)
+int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n, struct husk_error *err)
 {
 	struct pidset s = {0};
 	for (size_t i = 0; i < g->m->n_hiers; i++) {

@@ -73,7 +73,7 @@ struct cg_group;
 /* ---- manager ---------------------------------------------------------- */
 
 struct cg_options {
-	const char *base;      /* cgroup mount root; NULL: CG_DEFAULT_BASE */
+	const char *base; /* cgroup mount root; NULL: CG_DEFAULT_BASE */
 	enum cg_driver driver;
 	const char *mountinfo; /* NULL: /proc/self/mountinfo (tests pass a sample) */
 };
@@ -87,11 +87,13 @@ int cg_manager_open(const struct cg_options *opts, struct cg_manager **ret_manag
 
 /* Shorthand for cg_manager_open with the default mountinfo; NULL base means
  * CG_DEFAULT_BASE. Returns NULL with err filled on failure. */
-struct cg_manager *cg_manager_new(const char *base, enum cg_driver driver,
-				  struct husk_error *err);
+struct cg_manager *cg_manager_new(const char *base, enum cg_driver driver, struct husk_error *err);
 
 void cg_manager_free(struct cg_manager *m); /* accepts NULL */
-static inline void cg_manager_freep(struct cg_manager **m) { cg_manager_free(*m); }
+static inline void cg_manager_freep(struct cg_manager **m)
+{
+	cg_manager_free(*m);
+}
 
 enum cg_version cg_manager_version(const struct cg_manager *m);
 enum cg_driver cg_manager_driver(const struct cg_manager *m);
@@ -117,15 +119,14 @@ const char *cg_driver_name(enum cg_driver driver);
  * With the systemd driver a parent containing '/' is taken as an already
  * expanded path. EINVAL for a malformed parent or id. *ret_path is the
  * caller's. */
-int cg_manager_pod_path(const struct cg_manager *m, const char *cgroup_parent,
-			const char *pod_id, char **ret_path, struct husk_error *err);
+int cg_manager_pod_path(const struct cg_manager *m, const char *cgroup_parent, const char *pod_id,
+			char **ret_path, struct husk_error *err);
 
 /* The path of container ctr_id's cgroup beneath pod_path (a path as
  * returned above). Ids are 1..CG_ID_MAX of [A-Za-z0-9_.-]. EINVAL on bad
  * input. */
-int cg_manager_container_path(const struct cg_manager *m, const char *pod_path,
-			      const char *ctr_id, char **ret_path,
-			      struct husk_error *err);
+int cg_manager_container_path(const struct cg_manager *m, const char *pod_path, const char *ctr_id,
+			      char **ret_path, struct husk_error *err);
 
 /* ---- groups ----------------------------------------------------------- */
 
@@ -154,7 +155,10 @@ int cg_group_load(struct cg_manager *m, const char *saved, struct cg_group **ret
 		  struct husk_error *err);
 
 void cg_group_free(struct cg_group *g); /* accepts NULL; touches no file */
-static inline void cg_group_freep(struct cg_group **g) { cg_group_free(*g); }
+static inline void cg_group_freep(struct cg_group **g)
+{
+	cg_group_free(*g);
+}
 
 /* The normalised relative path. Owned by the group. */
 const char *cg_group_path(const struct cg_group *g);
@@ -178,7 +182,7 @@ int cg_group_enter(const struct cg_group *g, pid_t pid, struct husk_error *err);
 
 /* Integer fields: CG_UNSET leaves the kernel's value alone, CG_MAX means
  * "no limit" where that makes sense (quota, memory, swap, pids, hugepages).
- * String fields: NULL leaves the value alone. The struct owns its strings
+ * String fields: NULL or "" leaves the value alone. The struct owns its strings
  * and arrays (cg_resources_clear frees them). */
 #define CG_UNSET INT64_MIN
 #define CG_MAX ((int64_t)-1)
@@ -188,7 +192,7 @@ int cg_group_enter(const struct cg_group *g, pid_t pid, struct husk_error *err);
 
 struct cg_hugepage {
 	char *page_size; /* as the kernel names it: "2MB", "1GB", "64KB" */
-	int64_t limit;   /* bytes or CG_MAX */
+	int64_t limit;	 /* bytes or CG_MAX */
 };
 
 struct cg_kv {
@@ -197,16 +201,16 @@ struct cg_kv {
 };
 
 struct cg_resources {
-	int64_t cpu_period;        /* microseconds */
-	int64_t cpu_quota;         /* microseconds per period, or CG_MAX */
-	int64_t cpu_shares;        /* 2..262144; v2: cpu.weight by the runc/crun
-	                            * conversion 1 + ((shares - 2) * 9999) / 262142 */
-	int64_t memory_limit;      /* bytes or CG_MAX */
+	int64_t cpu_period;	   /* microseconds */
+	int64_t cpu_quota;	   /* microseconds per period, or CG_MAX */
+	int64_t cpu_shares;	   /* 2..262144; v2: cpu.weight by the runc/crun
+				    * conversion 1 + ((shares - 2) * 9999) / 262142 */
+	int64_t memory_limit;	   /* bytes or CG_MAX */
 	int64_t memory_swap_limit; /* memory + swap, bytes, or CG_MAX (v1 memsw
-	                            * semantics; v2 writes swap = this - memory) */
-	char *cpuset_cpus;         /* "0-3,5" */
+				    * semantics; v2 writes swap = this - memory) */
+	char *cpuset_cpus;	   /* "0-3,5" */
 	char *cpuset_mems;
-	int64_t pids_limit;        /* number or CG_MAX */
+	int64_t pids_limit; /* number or CG_MAX */
 	struct cg_hugepage *hugepages;
 	size_t n_hugepages;
 	struct cg_kv *unified; /* v2 only; written last, overriding the above */
@@ -218,8 +222,7 @@ void cg_resources_init(struct cg_resources *r);
 /* Free strings and arrays; leaves r as after cg_resources_init. */
 void cg_resources_clear(struct cg_resources *r);
 /* Append copies (no check here; cg_group_set validates). */
-void cg_resources_add_hugepage(struct cg_resources *r, const char *page_size,
-			       int64_t limit);
+void cg_resources_add_hugepage(struct cg_resources *r, const char *page_size, int64_t limit);
 void cg_resources_add_unified(struct cg_resources *r, const char *key, const char *value);
 
 /* Write the set fields of r to the group. Swap follows runc: memory =
@@ -231,32 +234,30 @@ void cg_resources_add_unified(struct cg_resources *r, const char *key, const cha
  * message, both for values refused here (out of range, unified keys on v1,
  * a controller not available, a hugepage size the host lacks) and for values
  * the kernel rejects. Fields written before a failure stay written. */
-int cg_group_set(const struct cg_group *g, const struct cg_resources *r,
-		 struct husk_error *err);
+int cg_group_set(const struct cg_group *g, const struct cg_resources *r, struct husk_error *err);
 
 /* Read back the resources in force into *ret (initialised here; clear it
  * with cg_resources_clear). Unavailable values stay CG_UNSET; v2 weight is
  * converted back to shares (lossy: 1024 reads back as 998); unified is left
  * empty; hugepages lists every size the host has. */
-int cg_group_get(const struct cg_group *g, struct cg_resources *ret,
-		 struct husk_error *err);
+int cg_group_get(const struct cg_group *g, struct cg_resources *ret, struct husk_error *err);
 
 /* ---- stats and events ------------------------------------------------- */
 
 enum {
-	CG_STAT_CPU = 1 << 0,    /* cpu_usage_ns */
+	CG_STAT_CPU = 1 << 0,	 /* cpu_usage_ns */
 	CG_STAT_MEMORY = 1 << 1, /* memory_* */
-	CG_STAT_PIDS = 1 << 2,   /* pids_current */
-	CG_STAT_OOM = 1 << 3,    /* oom_kill_count */
+	CG_STAT_PIDS = 1 << 2,	 /* pids_current */
+	CG_STAT_OOM = 1 << 3,	 /* oom_kill_count */
 };
 
 struct cg_stats {
-	int64_t timestamp_ns;         /* wall clock when read */
-	uint64_t cpu_usage_ns;        /* cumulative, core-nanoseconds */
-	uint64_t memory_usage;        /* bytes */
-	uint64_t memory_working_set;  /* usage - inactive_file, floored at 0 */
-	uint64_t memory_rss;          /* v1 total_rss, v2 anon */
-	uint64_t memory_page_faults;  /* pgfault */
+	int64_t timestamp_ns;		   /* wall clock when read */
+	uint64_t cpu_usage_ns;		   /* cumulative, core-nanoseconds */
+	uint64_t memory_usage;		   /* bytes */
+	uint64_t memory_working_set;	   /* usage - inactive_file, floored at 0 */
+	uint64_t memory_rss;		   /* v1 total_rss, v2 anon */
+	uint64_t memory_page_faults;	   /* pgfault */
 	uint64_t memory_major_page_faults; /* pgmajfault */
 	uint64_t pids_current;
 	uint64_t oom_kill_count;
@@ -271,8 +272,7 @@ int cg_group_stats(const struct cg_group *g, struct cg_stats *ret, struct husk_e
 /* Number of OOM kills in the group and its descendants so far: memory.events
  * oom_kill (v2) or memory.oom_control oom_kill (v1). An OOM kill happened
  * when the count grew; 0 when the memory controller is absent. */
-int cg_group_oom_kill_count(const struct cg_group *g, uint64_t *ret_count,
-			    struct husk_error *err);
+int cg_group_oom_kill_count(const struct cg_group *g, uint64_t *ret_count, struct husk_error *err);
 
 /* Pids of all processes in the group and its descendants, in every
  * hierarchy, sorted and unique. *ret_pids is the caller's (may be NULL when

@@ -49,13 +49,12 @@ static char *get(const char *dir, const char *file)
 	return buf;
 }
 
-#define CHECK_FILE(dir, file, want)                                       \
-	do {                                                              \
-		_cleanup_free_ char *_got = get(dir, file);               \
-		if (!streq(_got, want))                                   \
-			fprintf(stderr, "\n%s/%s: got '%s' want '%s'\n", dir, \
-				file, _got, want);                        \
-		CU_ASSERT_STRING_EQUAL(_got, want);                       \
+#define CHECK_FILE(dir, file, want)                                                              \
+	do {                                                                                     \
+		_cleanup_free_ char *_got = get(dir, file);                                      \
+		if (!streq(_got, want))                                                          \
+			fprintf(stderr, "\n%s/%s: got '%s' want '%s'\n", dir, file, _got, want); \
+		CU_ASSERT_STRING_EQUAL(_got, want);                                              \
 	} while (0)
 
 static void mkdirs(const char *dir, const char *sub)
@@ -77,8 +76,8 @@ static void rm_base(char *base)
 	free(base);
 }
 
-static const char *const v1_dirs[] = {"memory", "cpu,cpuacct", "cpuset",  "pids",
-				      "freezer", "blkio",       "devices", "hugetlb"};
+static const char *const v1_dirs[] = {"memory",	 "cpu,cpuacct", "cpuset",  "pids",
+				      "freezer", "blkio",	"devices", "hugetlb"};
 
 /* Like a systemd hybrid host: per-controller mounts, cpu and cpuacct
  * co-mounted with symlinks, name=systemd, an empty unified. */
@@ -146,7 +145,7 @@ static void test_detect_v1_layout(void)
 	CU_ASSERT_EQUAL(cg_manager_version(m), CG_V1);
 	CU_ASSERT(cg_manager_emulated(m));
 	CU_ASSERT_STRING_EQUAL(cg_manager_base(m), b);
-	const char *have[] = {"memory", "cpu",     "cpuacct", "cpuset", "pids",
+	const char *have[] = {"memory",	 "cpu",	    "cpuacct", "cpuset", "pids",
 			      "freezer", "devices", "blkio",   "hugetlb"};
 	for (size_t i = 0; i < ARRAY_SIZE(have); i++)
 		CU_ASSERT(cg_manager_has_controller(m, have[i]));
@@ -223,17 +222,17 @@ static void test_detect_mountinfo(void)
 	mkdirs(b, "unified");
 	mkdirs(b, "other");
 	_cleanup_free_ char *mi = xasprintf("%s/other/mountinfo", b);
-	_cleanup_free_ char *text = xasprintf(
-		"22 1 0:21 / /proc rw,nosuid - proc proc rw\n"
-		"31 23 0:28 / %s rw,relatime - tmpfs tmpfs rw,mode=755\n"
-		"32 31 0:29 / %s/mem\\040ory rw,relatime shared:9 - cgroup cgroup rw,memory\n"
-		"33 31 0:30 / %s/cc rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
-		"34 31 0:31 / %s/p rw,relatime - cgroup cgroup rw,pids\n"
-		"35 31 0:32 / %s/sd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n"
-		"36 31 0:33 / %s/unified rw,relatime - cgroup2 cgroup2 rw\n"
-		"37 31 0:34 / /elsewhere/memory rw - cgroup cgroup rw,memory\n"
-		"garbage line\n",
-		b, b, b, b, b, b);
+	_cleanup_free_ char *text =
+	    xasprintf("22 1 0:21 / /proc rw,nosuid - proc proc rw\n"
+		      "31 23 0:28 / %s rw,relatime - tmpfs tmpfs rw,mode=755\n"
+		      "32 31 0:29 / %s/mem\\040ory rw,relatime shared:9 - cgroup cgroup rw,memory\n"
+		      "33 31 0:30 / %s/cc rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
+		      "34 31 0:31 / %s/p rw,relatime - cgroup cgroup rw,pids\n"
+		      "35 31 0:32 / %s/sd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n"
+		      "36 31 0:33 / %s/unified rw,relatime - cgroup2 cgroup2 rw\n"
+		      "37 31 0:34 / /elsewhere/memory rw - cgroup cgroup rw,memory\n"
+		      "garbage line\n",
+		      b, b, b, b, b, b);
 	put(b, "other/mountinfo", text);
 	struct cg_options o = {.base = b, .driver = CG_DRIVER_CGROUPFS, .mountinfo = mi};
 	struct cg_manager *m = NULL;
@@ -259,7 +258,7 @@ static void test_detect_mountinfo(void)
 	/* cgroup2 at the base itself: v2. */
 	put(b, "cgroup.controllers", "cpu memory pids\n");
 	_cleanup_free_ char *text2 =
-		xasprintf("40 1 0:40 / %s rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n", b);
+	    xasprintf("40 1 0:40 / %s rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n", b);
 	put(b, "other/mountinfo", text2);
 	CU_ASSERT_FATAL(cg_manager_open(&o, &m, &err) == 0);
 	CU_ASSERT_EQUAL(cg_manager_version(m), CG_V2);
@@ -290,18 +289,18 @@ static void expect_bad_fn(int r, char *got, struct husk_error *err)
 }
 
 /* The call fills p: read it only after the call. */
-#define expect_path(call, p_, want, errp)                  \
-	do {                                               \
-		p = NULL;                                  \
-		int r_ = (call);                           \
-		expect_path_fn(r_, p, want, errp);         \
+#define expect_path(call, p_, want, errp)          \
+	do {                                       \
+		p = NULL;                          \
+		int r_ = (call);                   \
+		expect_path_fn(r_, p, want, errp); \
 	} while (0)
-#define expect_bad(call, p_, errp)                         \
-	do {                                               \
-		p = NULL;                                  \
-		int r_ = (call);                           \
-		expect_bad_fn(r_, p, errp);                \
-		free(p);                                   \
+#define expect_bad(call, p_, errp)          \
+	do {                                \
+		p = NULL;                   \
+		int r_ = (call);            \
+		expect_bad_fn(r_, p, errp); \
+		free(p);                    \
 	} while (0)
 
 static void test_naming_cgroupfs(void)
@@ -316,8 +315,7 @@ static void test_naming_cgroupfs(void)
 		    "kubepods/besteffort/podA", &err);
 	expect_path(cg_manager_pod_path(m, "", "abc123", &p, &err), p, "husk/abc123", &err);
 	expect_path(cg_manager_pod_path(m, NULL, "abc123", &p, &err), p, "husk/abc123", &err);
-	expect_path(cg_manager_container_path(m, "kubepods/burstable/pod1234", "c0ffee", &p,
-					      &err),
+	expect_path(cg_manager_container_path(m, "kubepods/burstable/pod1234", "c0ffee", &p, &err),
 		    p, "kubepods/burstable/pod1234/c0ffee", &err);
 	p = NULL;
 	expect_bad(cg_manager_pod_path(m, "/kubepods/../etc", "x", &p, &err), p, &err);
@@ -347,24 +345,22 @@ static void test_naming_systemd(void)
 	struct cg_manager *m = open_at(b, CG_DRIVER_SYSTEMD);
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	char *p = NULL;
-	expect_path(cg_manager_pod_path(m, "kubepods-burstable-pod1234_5678.slice", NULL, &p,
-					&err),
+	expect_path(cg_manager_pod_path(m, "kubepods-burstable-pod1234_5678.slice", NULL, &p, &err),
 		    p,
 		    "kubepods.slice/kubepods-burstable.slice/"
 		    "kubepods-burstable-pod1234_5678.slice",
 		    &err);
-	expect_path(cg_manager_pod_path(m, "kubepods.slice", NULL, &p, &err), p,
-		    "kubepods.slice", &err);
+	expect_path(cg_manager_pod_path(m, "kubepods.slice", NULL, &p, &err), p, "kubepods.slice",
+		    &err);
 	expect_path(cg_manager_pod_path(m, "kubepods-podX.slice", NULL, &p, &err), p,
 		    "kubepods.slice/kubepods-podX.slice", &err);
-	expect_path(cg_manager_pod_path(m, "", "abc", &p, &err), p,
-		    "husk.slice/husk-abc.slice", &err);
-	expect_path(cg_manager_pod_path(m, "/kubepods.slice/kubepods-podX.slice", NULL, &p,
-					&err),
+	expect_path(cg_manager_pod_path(m, "", "abc", &p, &err), p, "husk.slice/husk-abc.slice",
+		    &err);
+	expect_path(cg_manager_pod_path(m, "/kubepods.slice/kubepods-podX.slice", NULL, &p, &err),
 		    p, "kubepods.slice/kubepods-podX.slice", &err);
-	expect_path(cg_manager_container_path(m, "kubepods.slice/kubepods-podX.slice", "c0ffee",
-					      &p, &err),
-		    p, "kubepods.slice/kubepods-podX.slice/husk-c0ffee.scope", &err);
+	expect_path(
+	    cg_manager_container_path(m, "kubepods.slice/kubepods-podX.slice", "c0ffee", &p, &err),
+	    p, "kubepods.slice/kubepods-podX.slice/husk-c0ffee.scope", &err);
 	p = NULL;
 	expect_bad(cg_manager_pod_path(m, "-.slice", NULL, &p, &err), p, &err);
 	expect_bad(cg_manager_pod_path(m, "kubepods", NULL, &p, &err), p, &err);
@@ -380,8 +376,8 @@ static void test_naming_systemd(void)
 
 	/* Creating with systemd names makes the slices themselves. */
 	char *pod = NULL, *ctr = NULL;
-	CU_ASSERT_FATAL(cg_manager_pod_path(m, "kubepods-besteffort-podU.slice", NULL, &pod,
-					    &err) == 0);
+	CU_ASSERT_FATAL(
+	    cg_manager_pod_path(m, "kubepods-besteffort-podU.slice", NULL, &pod, &err) == 0);
 	CU_ASSERT_FATAL(cg_manager_container_path(m, pod, "abc", &ctr, &err) == 0);
 	struct cg_group *g = create(m, ctr);
 	CU_ASSERT(isdir(b, "memory/kubepods.slice/kubepods-besteffort.slice/"
@@ -467,8 +463,10 @@ static void test_create_remove_v1(void)
 	CU_ASSERT_PTR_NULL(bad);
 	CU_ASSERT_EQUAL(cg_group_create(m, "/", &bad, &err), -EINVAL);
 	CU_ASSERT_EQUAL(cg_group_create(m, "a/../../b", &bad, &err), -EINVAL);
-	/* A failed create leaves nothing it made in other hierarchies. */
-	CU_ASSERT(!isdir(b, "pids/husk/file"));
+	/* A failed create leaves nothing it made in other hierarchies
+	 * (blkio sorts before memory, where the file is). */
+	CU_ASSERT(!isdir(b, "blkio/husk/file"));
+	CU_ASSERT(isdir(b, "blkio/husk"));
 	cg_manager_free(m);
 	rm_base(b);
 }
@@ -657,9 +655,9 @@ static void test_set_invalid(void)
 		int64_t *field;
 		int64_t value;
 	} bad[] = {
-		{&r.cpu_shares, 1},         {&r.cpu_shares, 262145}, {&r.cpu_period, 0},
-		{&r.cpu_period, 2000000},   {&r.cpu_quota, -5},      {&r.memory_limit, 0},
-		{&r.memory_limit, -2},      {&r.pids_limit, 0},      {&r.memory_swap_limit, -7},
+	    {&r.cpu_shares, 1},	      {&r.cpu_shares, 262145}, {&r.cpu_period, 0},
+	    {&r.cpu_period, 2000000}, {&r.cpu_quota, -5},      {&r.memory_limit, 0},
+	    {&r.memory_limit, -2},    {&r.pids_limit, 0},      {&r.memory_swap_limit, -7},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		cg_resources_init(&r);
@@ -668,6 +666,10 @@ static void test_set_invalid(void)
 	}
 	cg_resources_init(&r);
 	r.memory_limit = 100;
+	r.memory_swap_limit = 50;
+	CU_ASSERT_EQUAL(set(g, &r, &err), -EINVAL);
+	cg_resources_init(&r);
+	r.memory_limit = CG_MAX;
 	r.memory_swap_limit = 50;
 	CU_ASSERT_EQUAL(set(g, &r, &err), -EINVAL);
 	cg_resources_init(&r);
@@ -843,7 +845,7 @@ static void test_set_get_v2(void)
 
 	/* Unified keys: only existing interface files of this cgroup. */
 	const char *bad_keys[] = {"memory.nope", "cgroup.procs", "cgroup.kill", "../x",
-				  "memory", ".hidden", "a/b.c", ""};
+				  "memory",	 ".hidden",	 "a/b.c",	""};
 	for (size_t i = 0; i < ARRAY_SIZE(bad_keys); i++) {
 		cg_resources_add_unified(&r, bad_keys[i], "1");
 		CU_ASSERT_EQUAL(set(g, &r, &err), -EINVAL);
@@ -871,8 +873,8 @@ static void test_shares_weight(void)
 	const struct {
 		int64_t shares;
 		const char *weight;
-	} cases[] = {{2, "1"}, {3, "1"}, {512, "20"}, {1024, "39"}, {2048, "79"},
-		     {262144, "10000"}};
+	} cases[] = {{2, "1"},	   {3, "1"},	 {512, "20"},
+		     {1024, "39"}, {2048, "79"}, {262144, "10000"}};
 	char *b = layout_v2("cpu\n");
 	struct cg_manager *m = open_at(b, CG_DRIVER_CGROUPFS);
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
@@ -899,31 +901,31 @@ static void test_shares_weight(void)
 /* ---- stats and OOM ---------------------------------------------------- */
 
 static const char v1_memory_stat[] =
-	"cache 270336\nrss 1388544\nrss_huge 0\nshmem 0\nmapped_file 135168\n"
-	"dirty 0\nwriteback 0\nswap 0\npgpgin 1287\npgpgout 884\npgfault 1503\n"
-	"pgmajfault 1\ninactive_anon 1384448\nactive_anon 0\ninactive_file 135168\n"
-	"active_file 135168\nunevictable 0\nhierarchical_memory_limit 104857600\n"
-	"hierarchical_memsw_limit 209715200\ntotal_cache 540672\ntotal_rss 2777088\n"
-	"total_rss_huge 0\ntotal_shmem 0\ntotal_mapped_file 270336\ntotal_dirty 0\n"
-	"total_writeback 0\ntotal_swap 0\ntotal_pgpgin 2574\ntotal_pgpgout 1768\n"
-	"total_pgfault 3006\ntotal_pgmajfault 2\ntotal_inactive_anon 2768896\n"
-	"total_active_anon 0\ntotal_inactive_file 270336\ntotal_active_file 270336\n"
-	"total_unevictable 0\n";
+    "cache 270336\nrss 1388544\nrss_huge 0\nshmem 0\nmapped_file 135168\n"
+    "dirty 0\nwriteback 0\nswap 0\npgpgin 1287\npgpgout 884\npgfault 1503\n"
+    "pgmajfault 1\ninactive_anon 1384448\nactive_anon 0\ninactive_file 135168\n"
+    "active_file 135168\nunevictable 0\nhierarchical_memory_limit 104857600\n"
+    "hierarchical_memsw_limit 209715200\ntotal_cache 540672\ntotal_rss 2777088\n"
+    "total_rss_huge 0\ntotal_shmem 0\ntotal_mapped_file 270336\ntotal_dirty 0\n"
+    "total_writeback 0\ntotal_swap 0\ntotal_pgpgin 2574\ntotal_pgpgout 1768\n"
+    "total_pgfault 3006\ntotal_pgmajfault 2\ntotal_inactive_anon 2768896\n"
+    "total_active_anon 0\ntotal_inactive_file 270336\ntotal_active_file 270336\n"
+    "total_unevictable 0\n";
 
 static const char v2_memory_stat[] =
-	"anon 1388544\nfile 270336\nkernel 258048\nkernel_stack 16384\n"
-	"pagetables 45056\nsec_pagetables 0\npercpu 0\nsock 0\nvmalloc 0\nshmem 0\n"
-	"zswap 0\nzswapped 0\nfile_mapped 135168\nfile_dirty 0\nfile_writeback 0\n"
-	"swapcached 0\nanon_thp 0\nfile_thp 0\nshmem_thp 0\ninactive_anon 1384448\n"
-	"active_anon 4096\ninactive_file 135168\nactive_file 135168\nunevictable 0\n"
-	"slab_reclaimable 52224\nslab_unreclaimable 93120\nslab 145344\n"
-	"workingset_refault_anon 0\nworkingset_refault_file 0\n"
-	"workingset_activate_anon 0\nworkingset_activate_file 0\n"
-	"workingset_restore_anon 0\nworkingset_restore_file 0\n"
-	"workingset_nodereclaim 0\npgscan 0\npgsteal 0\npgscan_kswapd 0\n"
-	"pgscan_direct 0\npgsteal_kswapd 0\npgsteal_direct 0\npgfault 1503\n"
-	"pgmajfault 1\npgrefill 0\npgactivate 0\npgdeactivate 0\npglazyfree 0\n"
-	"pglazyfreed 0\nthp_fault_alloc 0\nthp_collapse_alloc 0\n";
+    "anon 1388544\nfile 270336\nkernel 258048\nkernel_stack 16384\n"
+    "pagetables 45056\nsec_pagetables 0\npercpu 0\nsock 0\nvmalloc 0\nshmem 0\n"
+    "zswap 0\nzswapped 0\nfile_mapped 135168\nfile_dirty 0\nfile_writeback 0\n"
+    "swapcached 0\nanon_thp 0\nfile_thp 0\nshmem_thp 0\ninactive_anon 1384448\n"
+    "active_anon 4096\ninactive_file 135168\nactive_file 135168\nunevictable 0\n"
+    "slab_reclaimable 52224\nslab_unreclaimable 93120\nslab 145344\n"
+    "workingset_refault_anon 0\nworkingset_refault_file 0\n"
+    "workingset_activate_anon 0\nworkingset_activate_file 0\n"
+    "workingset_restore_anon 0\nworkingset_restore_file 0\n"
+    "workingset_nodereclaim 0\npgscan 0\npgsteal 0\npgscan_kswapd 0\n"
+    "pgscan_direct 0\npgsteal_kswapd 0\npgsteal_direct 0\npgfault 1503\n"
+    "pgmajfault 1\npgrefill 0\npgactivate 0\npgdeactivate 0\npglazyfree 0\n"
+    "pglazyfreed 0\nthp_fault_alloc 0\nthp_collapse_alloc 0\n";
 
 static void test_stats_v1(void)
 {
@@ -1300,8 +1302,8 @@ static void test_real_v1(void)
 	if (r < 0)
 		fprintf(stderr, "\nremove: %s\n", husk_error_msg(&err));
 	CU_ASSERT(r == 0);
-	const char *ctls[] = {"memory", "cpu", "cpuacct", "cpuset", "pids",
-			      "freezer", "devices", "blkio", "hugetlb"};
+	const char *ctls[] = {"memory",	 "cpu",	    "cpuacct", "cpuset", "pids",
+			      "freezer", "devices", "blkio",   "hugetlb"};
 	for (size_t i = 0; i < ARRAY_SIZE(ctls); i++) {
 		_cleanup_free_ char *dir = cg_group_dir(g, ctls[i]);
 		if (dir)
@@ -1319,24 +1321,24 @@ int main(void)
 		const char *name;
 		CU_TestFunc fn;
 	} tests[] = {
-		{"detect v1 layout", test_detect_v1_layout},
-		{"detect v2 layout", test_detect_v2_layout},
-		{"detect nothing", test_detect_none},
-		{"detect from mountinfo", test_detect_mountinfo},
-		{"naming cgroupfs", test_naming_cgroupfs},
-		{"naming systemd", test_naming_systemd},
-		{"create/remove v1", test_create_remove_v1},
-		{"create/remove v2", test_create_remove_v2},
-		{"set/get v1", test_set_get_v1},
-		{"set invalid", test_set_invalid},
-		{"set/get v2", test_set_get_v2},
-		{"shares to weight", test_shares_weight},
-		{"stats v1", test_stats_v1},
-		{"stats v2", test_stats_v2},
-		{"pids", test_pids},
-		{"kill v2", test_kill_v2},
-		{"kill v1", test_kill_v1},
-		{"real v1 hierarchy (root)", test_real_v1},
+	    {"detect v1 layout", test_detect_v1_layout},
+	    {"detect v2 layout", test_detect_v2_layout},
+	    {"detect nothing", test_detect_none},
+	    {"detect from mountinfo", test_detect_mountinfo},
+	    {"naming cgroupfs", test_naming_cgroupfs},
+	    {"naming systemd", test_naming_systemd},
+	    {"create/remove v1", test_create_remove_v1},
+	    {"create/remove v2", test_create_remove_v2},
+	    {"set/get v1", test_set_get_v1},
+	    {"set invalid", test_set_invalid},
+	    {"set/get v2", test_set_get_v2},
+	    {"shares to weight", test_shares_weight},
+	    {"stats v1", test_stats_v1},
+	    {"stats v2", test_stats_v2},
+	    {"pids", test_pids},
+	    {"kill v2", test_kill_v2},
+	    {"kill v1", test_kill_v1},
+	    {"real v1 hierarchy (root)", test_real_v1},
 	};
 	CU_pSuite suite = CU_add_suite("cgroup", NULL, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(tests); i++)
