@@ -119,18 +119,20 @@ static int fetch_unpack(struct pull *p, size_t i, const char *dir, struct husk_e
 		return -err->code;
 	}
 	husk_error_clear(&dl.err);
-	if (ur < 0) {
-		husk_error_move(err, &uerr);
-		return husk_error_prefix(err, "layer %s", d->digest);
-	}
 	char got[7 + 2 * EVP_MAX_MD_SIZE + 1] = "sha256:";
 	for (unsigned k = 0; k < n; k++)
 		sprintf(got + 7 + 2 * k, "%02x", md[k]);
-	if (!streq(got, d->digest) || dl.got != (uint64_t)d->size)
+	bool match = streq(got, d->digest) && dl.got == (uint64_t)d->size;
+	/* A blob received whole but wrong explains whatever the unpack said. */
+	if (!match && (ur == 0 || dl.ret == 0))
 		return husk_error_set(err, EBADMSG,
 				      "layer %s: digest mismatch: received %llu bytes with "
 				      "digest %s",
 				      d->digest, (unsigned long long)dl.got, got);
+	if (ur < 0) {
+		husk_error_move(err, &uerr);
+		return husk_error_prefix(err, "layer %s", d->digest);
+	}
 	if (!streq(diff_id, p->diff_ids[i]))
 		return husk_error_set(err, EBADMSG,
 				      "layer %s: uncompressed digest %s does not match the "

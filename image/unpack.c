@@ -292,6 +292,17 @@ static int do_whiteout(const char *dest, const char *rel, enum img_wh_kind kind,
 	return 0;
 }
 
+/* libarchive's message with the kernel's reason when it has one. */
+static int write_error(struct husk_error *err, struct archive *out, const char *member)
+{
+	int code = archive_errno(out) > 0 ? archive_errno(out) : EIO;
+	const char *msg = archive_error_string(out) ? archive_error_string(out) : "failed";
+	if (archive_errno(out) > 0 && !strstr(msg, strerror(code)))
+		return husk_error_set(err, code, "extract '%s': %s: %s", member, msg,
+				      strerror(code));
+	return husk_error_set(err, code, "extract '%s': %s", member, msg);
+}
+
 static int extract(struct archive *in, struct archive *out, const char *dest,
 		   struct reader *rd, struct husk_error *err)
 {
@@ -356,9 +367,7 @@ static int extract(struct archive *in, struct archive *out, const char *dest,
 		archive_entry_set_pathname(e, full);
 		r = archive_write_header(out, e);
 		if (r < ARCHIVE_WARN) {
-			int code = archive_errno(out) > 0 ? archive_errno(out) : EIO;
-			return husk_error_set(err, code, "extract '%s': %s", member,
-					      archive_error_string(out));
+			return write_error(err, out, member);
 		}
 		if (archive_entry_size(e) > 0 && !link) {
 			const void *buf;
@@ -366,9 +375,7 @@ static int extract(struct archive *in, struct archive *out, const char *dest,
 			la_int64_t off;
 			while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK) {
 				if (archive_write_data_block(out, buf, len, off) < ARCHIVE_OK) {
-					int code = archive_errno(out) > 0 ? archive_errno(out) : EIO;
-					return husk_error_set(err, code, "extract '%s': %s", member,
-							      archive_error_string(out));
+					return write_error(err, out, member);
 				}
 			}
 			if (r != ARCHIVE_EOF) {
@@ -380,9 +387,7 @@ static int extract(struct archive *in, struct archive *out, const char *dest,
 		}
 		r = archive_write_finish_entry(out);
 		if (r < ARCHIVE_WARN) {
-			int code = archive_errno(out) > 0 ? archive_errno(out) : EIO;
-			return husk_error_set(err, code, "extract '%s': %s", member,
-					      archive_error_string(out));
+			return write_error(err, out, member);
 		}
 	}
 }
