@@ -1218,22 +1218,26 @@ static void test_real_v1(void)
 	}
 	CU_ASSERT(!cg_manager_emulated(m));
 	_cleanup_free_ char *path = xasprintf("husk-test-%d", (int)getpid());
-	struct cg_group *g = NULL;
+	_cleanup_free_ char *cpath = xasprintf("%s/c1", path);
+	struct cg_group *g = NULL, *c = NULL;
 	int r = cg_group_create(m, path, &g, &err);
+	if (r == 0)
+		r = cg_group_create(m, cpath, &c, &err);
 	if (r < 0)
 		fprintf(stderr, "\ncreate: %s\n", husk_error_msg(&err));
 	CU_ASSERT_FATAL(r == 0);
-	_cleanup_free_ char *mem = cg_group_dir(g, "memory");
-	_cleanup_free_ char *want = xasprintf("/sys/fs/cgroup/memory/%s", path);
+	_cleanup_free_ char *mem = cg_group_dir(c, "memory");
+	_cleanup_free_ char *want = xasprintf("/sys/fs/cgroup/memory/%s", cpath);
 	CU_ASSERT_STRING_EQUAL(mem, want);
 	if (cg_manager_has_controller(m, "cpuset")) {
-		_cleanup_free_ char *cs = cg_group_dir(g, "cpuset");
+		_cleanup_free_ char *cs = cg_group_dir(c, "cpuset");
 		_cleanup_free_ char *cpus = get(cs, "cpuset.cpus");
 		CU_ASSERT(strlen(cpus) > 0);
 	}
 
+	/* The child lives in the container cgroup, beneath the pod's. */
 	pid_t child = spawn_sleeper();
-	r = cg_group_enter(g, child, &err);
+	r = cg_group_enter(c, child, &err);
 	if (r < 0)
 		fprintf(stderr, "\nenter: %s\n", husk_error_msg(&err));
 	CU_ASSERT(r == 0);
@@ -1251,39 +1255,80 @@ static void test_real_v1(void)
 	res.cpu_quota = 50000;
 	if (cg_manager_has_controller(m, "pids"))
 		res.pids_limit = 50;
-	r = cg_group_set(g, &res, &err);
+	r = cg_group_set(c, &res, &err);
 	if (r < 0)
 		fprintf(stderr, "\nset: %s\n", husk_error_msg(&err));
 	CU_ASSERT(r == 0);
 	struct cg_resources got;
-	CU_ASSERT_FATAL(cg_group_get(g, &got, &err) == 0);
-	CU_ASSERT_EQUAL(got.memory_limit, 64 << 20);
-	CU_ASSERT_EQUAL(got.cpu_shares, 512);
-	CU_ASSERT_EQUAL(got.cpu_quota, 50000);
-	if (cg_manager_has_controller(m, "pids"))
-		CU_ASSERT_EQUAL(got.pids_limit, 50);
-	cg_resources_clear(&got);
+	r = cg_group_get(c, &got, &err);
+	CU_ASSERT(r == 0);
+	if (r == 0) {
+		CU_ASSERT_EQUAL(got.memory_limit, 64 << 20);
+		CU_ASSERT_EQUAL(got.cpu_shares, 512);
+		CU_ASSERT_EQUAL(got.cpu_quota, 50000);
+		CU_ASSERT_EQUAL(got.cpu_period, 100000);
+		if (cg_manager_has_controller(m, "pids"))
+			CU_ASSERT_EQUAL(got.pids_limit, 50);
+		cg_resources_clear(&got);
+	}
 	CHECK_FILE(mem, "memory.limit_in_bytes", "67108864");
-	/* The kernel refuses a cpu the machine lacks. */
 	cg_resources_clear(&res);
+
+	/* memsw must stay >= memory at every moment: raising both and
+	 * lowering both need opposite write orders, and the kernel checks. */
+	if (fs_exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")) {
+		const int64_t steps[][2] = {{256 << 20, 512 << 20},
+					    {32 << 20, 32 << 20},
+					    {128 << 20, CG_MAX},
+					    {16 << 20, 48 << 20}};
+		for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+			res.memory_limit = steps[i][0];
+			res.memory_swap_limit = steps[i][1];
+			r = cg_group_set(c, &res, &err);
+			if (r < 0)
+				fprintf(stderr, "\nset step %zu: %s\n", i, husk_error_msg(&err));
+			CU_ASSERT(r == 0);
+			r = cg_group_get(c, &got, &err);
+			CU_ASSERT(r == 0);
+			if (r == 0) {
+				CU_ASSERT_EQUAL(got.memory_limit, steps[i][0]);
+				CU_ASSERT_EQUAL(got.memory_swap_limit, steps[i][1]);
+				cg_resources_clear(&got);
+			}
+		}
+		cg_resources_clear(&res);
+	}
+
+	/* The kernel refuses a cpu the machine lacks. */
 	if (cg_manager_has_controller(m, "cpuset")) {
 		res.cpuset_cpus = xstrdup("1000");
-		CU_ASSERT_EQUAL(cg_group_set(g, &res, &err), -EINVAL);
+		CU_ASSERT_EQUAL(cg_group_set(c, &res, &err), -EINVAL);
 		CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "cpuset.cpus"));
 		CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "'1000'"));
 		cg_resources_clear(&res);
 	}
+	/* Hugepages where the host has no hugetlb hierarchy: refused. */
+	if (!cg_manager_has_controller(m, "hugetlb")) {
+		cg_resources_add_hugepage(&res, "2MB", 2 << 20);
+		CU_ASSERT_EQUAL(cg_group_set(c, &res, &err), -EINVAL);
+		cg_resources_clear(&res);
+	}
+
 	struct cg_stats s;
 	CU_ASSERT(cg_group_stats(g, &s, &err) == 0);
 	CU_ASSERT(s.valid & CG_STAT_MEMORY);
-	/* v1 does not move a process's charges with it: usage may be 0. */
 	CU_ASSERT(s.valid & CG_STAT_CPU);
+	/* v1 does not move a process's charges with it: usage may be 0. */
 	if (s.valid & CG_STAT_PIDS)
 		CU_ASSERT_EQUAL(s.pids_current, 1);
 	uint64_t ooms = 1;
-	CU_ASSERT(cg_group_oom_kill_count(g, &ooms, &err) == 0);
+	CU_ASSERT(cg_group_oom_kill_count(c, &ooms, &err) == 0);
 	CU_ASSERT_EQUAL(ooms, 0);
 
+	/* Removing a cgroup with a live process fails with EBUSY. */
+	CU_ASSERT_EQUAL(cg_group_remove(c, &err), -EBUSY);
+
+	/* Killing the pod reaches the container's process. */
 	r = cg_group_kill(g, 5000, &err);
 	if (r < 0)
 		fprintf(stderr, "\nkill: %s\n", husk_error_msg(&err));
@@ -1309,6 +1354,7 @@ static void test_real_v1(void)
 		if (dir)
 			CU_ASSERT(!fs_exists(dir));
 	}
+	cg_group_free(c);
 	cg_group_free(g);
 	cg_manager_free(m);
 }
