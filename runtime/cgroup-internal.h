@@ -125,10 +125,6 @@ bool cg_file_exists(const char *dir, const char *file);
 int cg_parse_u64(const char *s, uint64_t *ret);
 /* Value of "key value" lines in buf; -ENOENT if absent, -EINVAL if bad. */
 int cg_parse_keyed(const char *buf, const char *key, uint64_t *ret);
-/* Read dir/file and take key out of it; errors name the file. ENOENT when
- * the file or key is missing. */
-int cg_read_keyed(const char *dir, const char *file, const char *key, uint64_t *ret,
-		  struct husk_error *err);
 /* Read a single unsigned number, or "max" (ret CG_MAX) when allow_max. */
 int cg_read_num(const char *dir, const char *file, bool allow_max, int64_t *ret,
 		struct husk_error *err);

@@ -263,21 +263,6 @@ int cg_parse_keyed(const char *buf, const char *key, uint64_t *ret)
 	return -ENOENT;
 }
 
-int cg_read_keyed(const char *dir, const char *file, const char *key, uint64_t *ret,
-		  struct husk_error *err)
-{
-	_cleanup_free_ char *buf = NULL;
-	int r = cg_read(dir, file, &buf, err);
-	if (r < 0)
-		return r;
-	r = cg_parse_keyed(buf, key, ret);
-	if (r == -ENOENT)
-		return husk_error_set(err, ENOENT, "read '%s/%s': no key '%s'", dir, file, key);
-	if (r < 0)
-		return husk_error_set(err, EIO, "read '%s/%s': bad value for '%s'", dir, file, key);
-	return 0;
-}
-
 int cg_read_num(const char *dir, const char *file, bool allow_max, int64_t *ret,
 		struct husk_error *err)
 {
@@ -1352,4 +1337,21 @@ int cg_group_remove(struct cg_group *g, struct husk_error *err)
 		}
 	}
 	return first;
+}
+
+int cg_manager_remove_empty(struct cg_manager *m, const char *path, struct husk_error *err)
+{
+	_cleanup_free_ char *norm = NULL;
+	int r = cg_path_normalize(path, &norm, err);
+	if (r < 0)
+		return r;
+	struct rm_ctx c = {m, 0, err};
+	for (size_t i = 0; i < m->n_hiers; i++) {
+		_cleanup_free_ char *dir = xasprintf("%s/%s", m->hiers[i].mount, norm);
+		r = rmdir_busy(&c, dir, false);
+		/* In use (children or processes) is the expected answer. */
+		if (r < 0 && r != -EBUSY && r != -ENOTEMPTY && r != -EEXIST)
+			return husk_error_errno(err, -r, "remove cgroup '%s'", dir);
+	}
+	return 0;
 }

@@ -290,8 +290,18 @@ int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *e
 /* Remove the directories this group created, deepest first: the group's own
  * directory with any descendant cgroups, then created parents until one is
  * still in use (not an error). EBUSY is retried for about a second, then
- * returned. Directories husk did not create are never removed; a missing
- * directory is success, so remove may run twice. */
+ * returned; a failing hierarchy does not stop the others (the first error
+ * is returned). Directories husk did not create are never removed; a
+ * missing directory is success, so remove may run twice.
+ * Note: a parent created by one group and shared by a sibling created later
+ * outlives both (the sibling found it existing); see
+ * cg_manager_remove_empty for husk's own parents. */
 int cg_group_remove(struct cg_group *g, struct husk_error *err);
+
+/* rmdir path in every hierarchy when it is empty: no processes, no child
+ * cgroups. In use or missing is success. Meant for parents that are husk's
+ * by name (the defaults "husk" and "husk.slice" of cg_manager_pod_path),
+ * after removing a pod. EINVAL for a bad path. */
+int cg_manager_remove_empty(struct cg_manager *m, const char *path, struct husk_error *err);
 
 #endif

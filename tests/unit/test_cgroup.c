@@ -448,6 +448,16 @@ static void test_create_remove_v1(void)
 	CU_ASSERT(isdir(b, "memory/husk")); /* b did not create it */
 	cg_group_free(a);
 	cg_group_free(bb);
+	/* husk's own parent goes when empty, and only then. */
+	mkdirs(b, "pids/husk/busy");
+	CU_ASSERT_EQUAL(cg_manager_remove_empty(m, "husk", &err), 0);
+	CU_ASSERT(!isdir(b, "memory/husk"));
+	CU_ASSERT(isdir(b, "pids/husk/busy"));
+	CU_ASSERT_EQUAL(cg_manager_remove_empty(m, "husk", &err), 0);
+	CU_ASSERT_EQUAL(cg_manager_remove_empty(m, "..", &err), -EINVAL);
+	_cleanup_free_ char *busy = xasprintf("%s/pids/husk/busy", b);
+	rmdir(busy);
+	mkdirs(b, "memory/husk");
 
 	/* Open owns nothing; a file in the way is ENOTDIR. */
 	struct cg_group *o = NULL;
@@ -465,8 +475,8 @@ static void test_create_remove_v1(void)
 	CU_ASSERT_EQUAL(cg_group_create(m, "a/../../b", &bad, &err), -EINVAL);
 	/* A failed create leaves nothing it made in other hierarchies
 	 * (blkio sorts before memory, where the file is). */
-	CU_ASSERT(!isdir(b, "blkio/husk/file"));
-	CU_ASSERT(isdir(b, "blkio/husk"));
+	CU_ASSERT(!isdir(b, "blkio/husk"));
+	CU_ASSERT(isdir(b, "memory/husk"));
 	cg_manager_free(m);
 	rm_base(b);
 }
