@@ -136,7 +136,7 @@ int img_manifest_parse(const char *data, size_t len, const char *content_type,
 	int r = json_parse(data, len, "manifest", &root, err);
 	if (r < 0) {
 		err->code = EBADMSG;
-		return r;
+		return -EBADMSG;
 	}
 	if (!YAJL_IS_OBJECT(root))
 		return husk_error_set(err, EBADMSG, "manifest is not a JSON object");
@@ -296,7 +296,7 @@ int img_config_parse(const char *data, size_t len, struct img_config **ret,
 	int r = json_parse(data, len, "image config", &root, err);
 	if (r < 0) {
 		err->code = EBADMSG;
-		return r;
+		return -EBADMSG;
 	}
 	if (!YAJL_IS_OBJECT(root))
 		return husk_error_set(err, EBADMSG, "image config is not a JSON object");
