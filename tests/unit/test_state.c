@@ -1,0 +1,930 @@
+/* Pod and container records: round trips through the files, atomic writes
+ * and crash leftovers, id prefixes, name conflicts, filters, corrupt files,
+ * limits and concurrent use. No root needed. */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "runtime/state.h"
+#include "unit.h"
+
+static struct state_store *open_store(const char *dir, char ***problems)
+{
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct state_store *s = NULL;
+	char **p = NULL;
+	int r = state_store_open(dir, NULL, &s, &p, &err);
+	if (r < 0)
+		printf("\n    open: %s", husk_error_msg(&err));
+	CU_ASSERT_EQUAL(r, 0);
+	husk_error_clear(&err);
+	if (problems)
+		*problems = p;
+	else
+		strv_free(p);
+	return s;
+}
+
+static void fill_pod(struct pod_record *p, const char *id, const char *name)
+{
+	*p = (struct pod_record){0};
+	p->id = xstrdup(id);
+	p->name = xstrdup(name);
+	p->uid = xstrdup("uid-1");
+	p->namespace = xstrdup("default");
+}
+
+static void fill_ctr(struct ctr_record *c, const char *id, const char *pod_id, const char *name)
+{
+	*c = (struct ctr_record){0};
+	c->id = xstrdup(id);
+	c->pod_id = xstrdup(pod_id);
+	c->name = xstrdup(name);
+}
+
+static void add_pod(struct state_store *s, const char *id, const char *name)
+{
+	struct pod_record p;
+	fill_pod(&p, id, name);
+	struct husk_error err = HUSK_ERROR_INIT;
+	int r = state_pod_add(s, &p, &err);
+	if (r < 0)
+		printf("\n    add pod: %s", husk_error_msg(&err));
+	CU_ASSERT_EQUAL(r, 0);
+	husk_error_clear(&err);
+	pod_record_clear(&p);
+}
+
+static void add_ctr(struct state_store *s, const char *id, const char *pod_id, const char *name)
+{
+	struct ctr_record c;
+	fill_ctr(&c, id, pod_id, name);
+	struct husk_error err = HUSK_ERROR_INIT;
+	int r = state_ctr_add(s, &c, &err);
+	if (r < 0)
+		printf("\n    add container: %s", husk_error_msg(&err));
+	CU_ASSERT_EQUAL(r, 0);
+	husk_error_clear(&err);
+	ctr_record_clear(&c);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || streq(a, b);
+}
+
+static char **dir_names(const char *dir)
+{
+	char **names = NULL;
+	fs_list_dir(dir, NULL, &names, NULL);
+	return names;
+}
+
+/* ---- round trips ------------------------------------------------------------ */
+
+static struct pod_record *full_pod(const char *id)
+{
+	struct pod_record *p = xnew(struct pod_record, 1);
+	fill_pod(p, id, "web");
+	p->attempt = 3;
+	p->state = POD_STATE_READY;
+	p->created_at = 1700000000123456789LL;
+	state_map_set(&p->labels, "app", "web");
+	state_map_set(&p->labels, "tier", "frontend \"quoted\"\n\ttabbed");
+	state_map_set(&p->annotations, "note", "h\xc3\xa9llo \xe2\x9c\x93");
+	state_map_set(&p->annotations, "empty", "");
+	p->runtime_handler = xstrdup("");
+	p->hostname = xstrdup("web-0");
+	p->log_directory = xstrdup("/var/log/pods/default_web_uid-1");
+	p->cgroup_parent = xstrdup("/kubepods/burstable/poduid-1");
+	p->sandbox = (struct pod_sandbox_info){
+	    .id = xstrdup(id),
+	    .dir = xasprintf("/run/husk/pods/%s", id),
+	    .net_ns = xstrdup("/run/husk/pods/x/ns/net"),
+	    .ipc_ns = xstrdup("/run/husk/pods/x/ns/ipc"),
+	    .uts_ns = NULL,
+	    .pid_ns = xstrdup("/run/husk/pods/x/ns/pid"),
+	    .shm = xstrdup("/run/husk/pods/x/shm"),
+	    .hostname = xstrdup("web-0"),
+	    .hostname_file = xstrdup("/h"),
+	    .hosts_file = xstrdup("/hs"),
+	    .resolv_file = xstrdup("/r"),
+	    .net = POD_NS_POD,
+	    .ipc = POD_NS_POD,
+	    .uts = POD_NS_NODE,
+	    .pid = POD_NS_POD,
+	    .init_pid = 4242,
+	    .init_start_time = 987654321ULL,
+	};
+	p->ips = strv_append(strv_append(xnew(char *, 1), "10.0.0.5"), "fd00::5");
+	p->extra = xstrdup("{\"cni\": {\"iface\": \"eth0\", \"n\": [1, 2.5, true, null]}}");
+	return p;
+}
+
+static void assert_pod_eq(const struct pod_record *a, const struct pod_record *b)
+{
+	CU_ASSERT_STRING_EQUAL(a->id, b->id);
+	CU_ASSERT(str_eq(a->name, b->name));
+	CU_ASSERT(str_eq(a->uid, b->uid));
+	CU_ASSERT(str_eq(a->namespace, b->namespace));
+	CU_ASSERT_EQUAL(a->attempt, b->attempt);
+	CU_ASSERT_EQUAL(a->state, b->state);
+	CU_ASSERT_EQUAL(a->created_at, b->created_at);
+	CU_ASSERT_EQUAL(a->labels.n, b->labels.n);
+	CU_ASSERT(state_map_match(&a->labels, &b->labels));
+	CU_ASSERT_EQUAL(a->annotations.n, b->annotations.n);
+	CU_ASSERT(state_map_match(&a->annotations, &b->annotations));
+	CU_ASSERT(str_eq(a->runtime_handler, b->runtime_handler));
+	CU_ASSERT(str_eq(a->hostname, b->hostname));
+	CU_ASSERT(str_eq(a->log_directory, b->log_directory));
+	CU_ASSERT(str_eq(a->cgroup_parent, b->cgroup_parent));
+	const struct pod_sandbox_info *x = &a->sandbox, *y = &b->sandbox;
+	CU_ASSERT(str_eq(x->id, y->id));
+	CU_ASSERT(str_eq(x->dir, y->dir));
+	CU_ASSERT(str_eq(x->net_ns, y->net_ns));
+	CU_ASSERT(str_eq(x->ipc_ns, y->ipc_ns));
+	CU_ASSERT(str_eq(x->uts_ns, y->uts_ns));
+	CU_ASSERT(str_eq(x->pid_ns, y->pid_ns));
+	CU_ASSERT(str_eq(x->shm, y->shm));
+	CU_ASSERT(str_eq(x->hostname, y->hostname));
+	CU_ASSERT(str_eq(x->hostname_file, y->hostname_file));
+	CU_ASSERT(str_eq(x->hosts_file, y->hosts_file));
+	CU_ASSERT(str_eq(x->resolv_file, y->resolv_file));
+	CU_ASSERT_EQUAL(x->net, y->net);
+	CU_ASSERT_EQUAL(x->ipc, y->ipc);
+	CU_ASSERT_EQUAL(x->uts, y->uts);
+	CU_ASSERT_EQUAL(x->pid, y->pid);
+	CU_ASSERT_EQUAL(x->init_pid, y->init_pid);
+	CU_ASSERT_EQUAL(x->init_start_time, y->init_start_time);
+	CU_ASSERT_EQUAL(strv_length(a->ips), strv_length(b->ips));
+	for (size_t i = 0; a->ips && b->ips && a->ips[i]; i++)
+		CU_ASSERT(str_eq(a->ips[i], b->ips[i]));
+}
+
+static void test_pod_round_trip(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	_cleanup_free_ char *id = NULL;
+	struct husk_error err = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL(state_new_id(s, &id, &err), 0);
+	struct pod_record *p = full_pod(id);
+	CU_ASSERT_EQUAL(state_pod_add(s, p, &err), 0);
+
+	struct pod_record *got = NULL;
+	CU_ASSERT_EQUAL_FATAL(state_pod_get(s, id, &got, &err), 0);
+	assert_pod_eq(p, got);
+	CU_ASSERT_PTR_NOT_NULL(strstr(got->extra, "\"iface\":\"eth0\""));
+	pod_record_free(got);
+	state_store_free(s);
+
+	/* A new store on the same files: what a restarted huskd sees. */
+	char **problems = NULL;
+	s = open_store(dir, &problems);
+	CU_ASSERT_EQUAL(strv_length(problems), 0);
+	strv_free(problems);
+	got = NULL;
+	CU_ASSERT_EQUAL_FATAL(state_pod_get(s, id, &got, &err), 0);
+	assert_pod_eq(p, got);
+	CU_ASSERT_PTR_NOT_NULL(strstr(got->extra, "[1,2.5,true,null]"));
+	CU_ASSERT_PTR_NULL(got->sandbox.uts_ns);
+	CU_ASSERT_STRING_EQUAL(got->runtime_handler, "");
+	pod_record_free(got);
+
+	/* The record file is owner-only and alone in its directory. */
+	_cleanup_free_ char *pods = xasprintf("%s/pods", dir);
+	_cleanup_strv_ char **names = dir_names(pods);
+	CU_ASSERT_EQUAL(strv_length(names), 1);
+	_cleanup_free_ char *want = xasprintf("%s.json", id);
+	CU_ASSERT_STRING_EQUAL(names[0], want);
+	_cleanup_free_ char *path = xasprintf("%s/%s", pods, want);
+	struct stat st;
+	CU_ASSERT_EQUAL(stat(path, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+
+	pod_record_free(p);
+	state_store_free(s);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
+static void test_ctr_round_trip(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	add_pod(s, "pod1", "web");
+	struct ctr_record c;
+	fill_ctr(&c, "c1", "pod1", "nginx");
+	c.attempt = 2;
+	c.image = xstrdup("docker.io/library/nginx:1.25");
+	c.image_id = xstrdup("sha256:abcd");
+	c.image_ref = xstrdup("docker.io/library/nginx@sha256:ef01");
+	c.state = CTR_STATE_EXITED;
+	c.created_at = 10;
+	c.started_at = 20;
+	c.finished_at = 30;
+	c.exit_code = 137;
+	c.reason = xstrdup("OOMKilled");
+	c.message = xstrdup("memory limit \"64Mi\" reached");
+	c.pid = 777;
+	c.pid_start_time = 123456;
+	state_map_set(&c.labels, "io.kubernetes.container.name", "nginx");
+	state_map_set(&c.annotations, "a", "b");
+	c.log_path = xstrdup("/var/log/pods/x/nginx/2.log");
+	c.rootfs = xstrdup("/var/lib/husk/snapshots/c1/rootfs");
+	c.n_mounts = 2;
+	c.mounts = xnew(struct ctr_mount, 2);
+	c.mounts[0] = (struct ctr_mount){.container_path = xstrdup("/data"),
+					 .host_path = xstrdup("/srv/data"),
+					 .readonly = true,
+					 .propagation = CTR_PROPAGATION_HOST_TO_CONTAINER};
+	c.mounts[1] = (struct ctr_mount){.container_path = xstrdup("/cache"),
+					 .host_path = xstrdup("/srv/cache"),
+					 .selinux_relabel = true,
+					 .recursive_read_only = true,
+					 .propagation = CTR_PROPAGATION_BIDIRECTIONAL};
+	c.spec_json = xstrdup("{\"process\":{\"args\":[\"nginx\",\"-g\",\"daemon off;\"],"
+			      "\"env\":[\"A=1\"]},\"big\":12345678901234}");
+	c.extra = xstrdup("[\"shim\", 1]");
+	struct husk_error err = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL_FATAL(state_ctr_add(s, &c, &err), 0);
+	state_store_free(s);
+
+	s = open_store(dir, NULL);
+	struct ctr_record *g = NULL;
+	CU_ASSERT_EQUAL_FATAL(state_ctr_get(s, "c1", &g, &err), 0);
+	CU_ASSERT_STRING_EQUAL(g->pod_id, "pod1");
+	CU_ASSERT_STRING_EQUAL(g->name, "nginx");
+	CU_ASSERT_EQUAL(g->attempt, 2);
+	CU_ASSERT_STRING_EQUAL(g->image, c.image);
+	CU_ASSERT_STRING_EQUAL(g->image_id, c.image_id);
+	CU_ASSERT_STRING_EQUAL(g->image_ref, c.image_ref);
+	CU_ASSERT_EQUAL(g->state, CTR_STATE_EXITED);
+	CU_ASSERT_EQUAL(g->created_at, 10);
+	CU_ASSERT_EQUAL(g->started_at, 20);
+	CU_ASSERT_EQUAL(g->finished_at, 30);
+	CU_ASSERT_EQUAL(g->exit_code, 137);
+	CU_ASSERT_STRING_EQUAL(g->reason, "OOMKilled");
+	CU_ASSERT_STRING_EQUAL(g->message, c.message);
+	CU_ASSERT_EQUAL(g->pid, 777);
+	CU_ASSERT_EQUAL(g->pid_start_time, 123456);
+	CU_ASSERT_STRING_EQUAL(state_map_get(&g->labels, "io.kubernetes.container.name"), "nginx");
+	CU_ASSERT_STRING_EQUAL(state_map_get(&g->annotations, "a"), "b");
+	CU_ASSERT_STRING_EQUAL(g->log_path, c.log_path);
+	CU_ASSERT_STRING_EQUAL(g->rootfs, c.rootfs);
+	CU_ASSERT_EQUAL_FATAL(g->n_mounts, 2);
+	CU_ASSERT_STRING_EQUAL(g->mounts[0].container_path, "/data");
+	CU_ASSERT_STRING_EQUAL(g->mounts[0].host_path, "/srv/data");
+	CU_ASSERT_TRUE(g->mounts[0].readonly);
+	CU_ASSERT_FALSE(g->mounts[0].selinux_relabel);
+	CU_ASSERT_EQUAL(g->mounts[0].propagation, CTR_PROPAGATION_HOST_TO_CONTAINER);
+	CU_ASSERT_TRUE(g->mounts[1].selinux_relabel);
+	CU_ASSERT_TRUE(g->mounts[1].recursive_read_only);
+	CU_ASSERT_EQUAL(g->mounts[1].propagation, CTR_PROPAGATION_BIDIRECTIONAL);
+	CU_ASSERT_STRING_EQUAL(g->spec_json, c.spec_json);
+	CU_ASSERT_STRING_EQUAL(g->extra, "[\"shim\",1]");
+	ctr_record_free(g);
+	ctr_record_clear(&c);
+	ctr_record_clear(&c);
+	state_store_free(s);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
+/* ---- atomicity ----------------------------------------------------------------- */
+
+static int set_state_notready(struct pod_record *p, void *data _unused_,
+			      struct husk_error *err _unused_)
+{
+	p->state = POD_STATE_NOTREADY;
+	return 0;
+}
+
+static void test_atomic_writes(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	struct pod_record *p = full_pod("podA");
+	struct husk_error err = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL(state_pod_add(s, p, &err), 0);
+	_cleanup_free_ char *path = xasprintf("%s/pods/podA.json", dir);
+	_cleanup_free_ char *before = NULL;
+	CU_ASSERT_EQUAL(fs_read_file(path, 1 << 20, &before, NULL, &err), 0);
+
+	/* A write that cannot complete (its temp file name is taken by a
+	 * directory) changes neither the file nor the index. */
+	_cleanup_free_ char *blocker = xasprintf("%s.tmp.%d", path, (int)getpid());
+	CU_ASSERT_EQUAL(mkdir(blocker, 0700), 0);
+	CU_ASSERT(state_pod_modify(s, "podA", set_state_notready, NULL, &err) < 0);
+	_cleanup_free_ char *after = NULL;
+	CU_ASSERT_EQUAL(fs_read_file(path, 1 << 20, &after, NULL, &err), 0);
+	CU_ASSERT_STRING_EQUAL(before, after);
+	struct pod_record *got = NULL;
+	CU_ASSERT_EQUAL(state_pod_get(s, "podA", &got, &err), 0);
+	CU_ASSERT_EQUAL(got->state, POD_STATE_READY);
+	pod_record_free(got);
+	CU_ASSERT_EQUAL(rmdir(blocker), 0);
+
+	CU_ASSERT_EQUAL(state_pod_modify(s, "podA", set_state_notready, NULL, &err), 0);
+	state_store_free(s);
+
+	/* What a crash mid-write leaves: temp files with partial content. */
+	_cleanup_free_ char *pods = xasprintf("%s/pods", dir);
+	_cleanup_free_ char *ctrs = xasprintf("%s/containers", dir);
+	unit_write(pods, "podA.json.tmp.99999", "{\"version\": 1, \"id\": \"po");
+	unit_write(pods, "podB.json.tmp.12", "");
+	unit_write(ctrs, "c9.json.tmp.5", "{");
+	char **problems = NULL;
+	s = open_store(dir, &problems);
+	CU_ASSERT_EQUAL(strv_length(problems), 0);
+	strv_free(problems);
+	_cleanup_strv_ char **pod_names = dir_names(pods);
+	_cleanup_strv_ char **ctr_names = dir_names(ctrs);
+	CU_ASSERT_EQUAL(strv_length(pod_names), 1);
+	CU_ASSERT_STRING_EQUAL(pod_names[0], "podA.json");
+	CU_ASSERT_EQUAL(strv_length(ctr_names), 0);
+	got = NULL;
+	CU_ASSERT_EQUAL(state_pod_get(s, "podA", &got, &err), 0);
+	CU_ASSERT_EQUAL(got->state, POD_STATE_NOTREADY);
+	pod_record_free(got);
+	pod_record_free(p);
+	state_store_free(s);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
+/* ---- lookups ------------------------------------------------------------------- */
+
+static void test_prefix_lookup(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	add_pod(s, "abc111", "a");
+	add_pod(s, "abc222", "b");
+	add_pod(s, "abd333", "c");
+	add_pod(s, "ff", "d");
+	add_pod(s, "ff00", "e");
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct pod_record *p = NULL;
+
+	CU_ASSERT_EQUAL(state_pod_get(s, "abc", &p, &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "'abc'"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "more than one"));
+	CU_ASSERT_EQUAL(state_pod_get(s, "a", &p, &err), -EINVAL);
+	CU_ASSERT_EQUAL(state_pod_get(s, "", &p, &err), -EINVAL);
+	CU_ASSERT_EQUAL(state_pod_get(s, "zz", &p, &err), -ENOENT);
+	CU_ASSERT_EQUAL(state_pod_get(s, "abc1111", &p, &err), -ENOENT);
+	CU_ASSERT_EQUAL(state_pod_get(s, "abc1", &p, &err), 0);
+	CU_ASSERT_STRING_EQUAL(p->id, "abc111");
+	pod_record_free(p);
+	CU_ASSERT_EQUAL(state_pod_get(s, "abd", &p, &err), 0);
+	CU_ASSERT_STRING_EQUAL(p->id, "abd333");
+	pod_record_free(p);
+	/* A full id wins over the longer ids it prefixes. */
+	CU_ASSERT_EQUAL(state_pod_get(s, "ff", &p, &err), 0);
+	CU_ASSERT_STRING_EQUAL(p->id, "ff");
+	pod_record_free(p);
+	CU_ASSERT_EQUAL(state_pod_get(s, "ff0", &p, &err), 0);
+	CU_ASSERT_STRING_EQUAL(p->id, "ff00");
+	pod_record_free(p);
+
+	add_ctr(s, "c0ffee", "abc111", "x");
+	add_ctr(s, "c0ffef", "abc111", "y");
+	struct ctr_record *c = NULL;
+	CU_ASSERT_EQUAL(state_ctr_get(s, "c0ff", &c, &err), -EINVAL);
+	CU_ASSERT_EQUAL(state_ctr_get(s, "c0ffee", &c, &err), 0);
+	CU_ASSERT_STRING_EQUAL(c->name, "x");
+	ctr_record_free(c);
+	CU_ASSERT_EQUAL(state_ctr_get(s, "abc111", &c, &err), -ENOENT);
+
+	/* Writes take full ids only. */
+	CU_ASSERT_EQUAL(state_pod_remove(s, "abd", &err), -ENOENT);
+	CU_ASSERT_EQUAL(state_ctr_remove(s, "c0ffe", &err), -ENOENT);
+	state_store_free(s);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
+static void test_ids(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+	CU_ASSERT_EQUAL(state_new_id(s, &a, &err), 0);
+	CU_ASSERT_EQUAL(state_new_id(s, &b, &err), 0);
+	CU_ASSERT_EQUAL(state_new_id(NULL, &c, &err), 0);
+	CU_ASSERT_EQUAL(strlen(a), STATE_ID_LEN);
+	CU_ASSERT_EQUAL(strspn(a, "0123456789abcdef"), STATE_ID_LEN);
+	CU_ASSERT_STRING_NOT_EQUAL(a, b);
+	CU_ASSERT_STRING_NOT_EQUAL(b, c);
+	state_store_free(s);
+	unit_rmdir(dir);
+}
+
+static void test_name_conflicts(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	struct husk_error err = HUSK_ERROR_INIT;
+	add_pod(s, "first", "web");
+
+	struct pod_record p;
+	fill_pod(&p, "second", "web");
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EEXIST);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "'first'"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "'web'"));
+	_cleanup_free_ char *file = xasprintf("%s/pods/second.json", dir);
+	CU_ASSERT_FALSE(fs_exists(file));
+	p.attempt = 1; /* the next attempt is another name */
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), 0);
+	pod_record_clear(&p);
+	fill_pod(&p, "third", "web");
+	free(p.namespace);
+	p.namespace = xstrdup("other");
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), 0);
+	pod_record_clear(&p);
+	fill_pod(&p, "first", "db"); /* the id itself is taken */
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EEXIST);
+	pod_record_clear(&p);
+
+	/* Renaming onto a taken name fails too. */
+	struct pod_record *t = NULL;
+	CU_ASSERT_EQUAL(state_pod_get(s, "third", &t, &err), 0);
+	free(t->namespace);
+	t->namespace = xstrdup("default");
+	CU_ASSERT_EQUAL(state_pod_update(s, t, &err), -EEXIST);
+	pod_record_free(t);
+
+	struct pod_record *f = NULL;
+	CU_ASSERT_EQUAL(state_pod_find(s, "web", "default", "uid-1", 1, &f, &err), 0);
+	CU_ASSERT_STRING_EQUAL(f->id, "second");
+	pod_record_free(f);
+	CU_ASSERT_EQUAL(state_pod_find(s, "web", "default", "uid-1", 7, &f, &err), -ENOENT);
+
+	/* Containers: unique per pod, name and attempt. */
+	add_ctr(s, "c1", "first", "app");
+	struct ctr_record c;
+	fill_ctr(&c, "c2", "first", "app");
+	CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), -EEXIST);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "'c1'"));
+	c.attempt = 1;
+	CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), 0);
+	ctr_record_clear(&c);
+	add_ctr(s, "c3", "second", "app");
+	fill_ctr(&c, "c4", "nosuchpod", "app");
+	CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), -ENOENT);
+	ctr_record_clear(&c);
+	struct ctr_record *fc = NULL;
+	CU_ASSERT_EQUAL(state_ctr_find(s, "first", "app", 1, &fc, &err), 0);
+	CU_ASSERT_STRING_EQUAL(fc->id, "c2");
+	ctr_record_free(fc);
+
+	/* Removal frees the name. */
+	CU_ASSERT_EQUAL(state_pod_remove(s, "first", &err), -EBUSY);
+	CU_ASSERT_EQUAL(state_ctr_remove(s, "c1", &err), 0);
+	CU_ASSERT_EQUAL(state_ctr_remove(s, "c1", &err), -ENOENT);
+	CU_ASSERT_EQUAL(state_ctr_remove(s, "c2", &err), 0);
+	CU_ASSERT_EQUAL(state_pod_remove(s, "first", &err), 0);
+	CU_ASSERT_EQUAL(state_pod_remove(s, "first", &err), -ENOENT);
+	_cleanup_free_ char *gone = xasprintf("%s/pods/first.json", dir);
+	CU_ASSERT_FALSE(fs_exists(gone));
+	fill_pod(&p, "fourth", "web");
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), 0);
+	pod_record_clear(&p);
+	state_store_free(s);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
+static void test_filters(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	struct husk_error err = HUSK_ERROR_INIT;
+	const char *ids[] = {"p3", "p1", "p2"};
+	for (int i = 0; i < 3; i++) {
+		struct pod_record p;
+		fill_pod(&p, ids[i], ids[i]);
+		p.created_at = 100 - i; /* p2 is the oldest */
+		p.state = i == 1 ? POD_STATE_NOTREADY : POD_STATE_READY;
+		state_map_set(&p.labels, "app", i == 0 ? "db" : "web");
+		state_map_set(&p.labels, "n", ids[i]);
+		CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), 0);
+		pod_record_clear(&p);
+	}
+	struct pod_record **v = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL(state_pod_list(s, NULL, &v, &n, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 3);
+	CU_ASSERT_STRING_EQUAL(v[0]->id, "p2");
+	CU_ASSERT_STRING_EQUAL(v[1]->id, "p1");
+	CU_ASSERT_STRING_EQUAL(v[2]->id, "p3");
+	pod_records_free(v, n);
+
+	struct state_map web = {0};
+	state_map_set(&web, "app", "web");
+	struct pod_filter f = {.labels = &web};
+	CU_ASSERT_EQUAL(state_pod_list(s, &f, &v, &n, &err), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	pod_records_free(v, n);
+	f.has_state = true;
+	f.state = POD_STATE_READY;
+	CU_ASSERT_EQUAL(state_pod_list(s, &f, &v, &n, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_STRING_EQUAL(v[0]->id, "p2");
+	pod_records_free(v, n);
+	f = (struct pod_filter){.id = "p1"};
+	CU_ASSERT_EQUAL(state_pod_list(s, &f, &v, &n, &err), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	pod_records_free(v, n);
+	f = (struct pod_filter){.id = "p"};
+	CU_ASSERT_EQUAL(state_pod_list(s, &f, &v, &n, &err), 0);
+	CU_ASSERT_EQUAL(n, 3);
+	pod_records_free(v, n);
+	state_map_set(&web, "n", "p3");
+	f = (struct pod_filter){.labels = &web};
+	CU_ASSERT_EQUAL(state_pod_list(s, &f, &v, &n, &err), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	pod_records_free(v, n);
+	state_map_clear(&web);
+
+	for (int i = 0; i < 6; i++) {
+		struct ctr_record c;
+		_cleanup_free_ char *id = xasprintf("c%d", i);
+		_cleanup_free_ char *name = xasprintf("n%d", i);
+		fill_ctr(&c, id, i < 4 ? "p1" : "p2", name);
+		c.state = (enum ctr_state)(i % 3);
+		c.created_at = 1000 + i;
+		state_map_set(&c.labels, "even", i % 2 ? "no" : "yes");
+		CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), 0);
+		ctr_record_clear(&c);
+	}
+	struct ctr_record **cv = NULL;
+	struct ctr_filter cf = {.pod_id = "p1"};
+	CU_ASSERT_EQUAL(state_ctr_list(s, &cf, &cv, &n, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 4);
+	CU_ASSERT_STRING_EQUAL(cv[0]->id, "c0");
+	CU_ASSERT_STRING_EQUAL(cv[3]->id, "c3");
+	ctr_records_free(cv, n);
+	cf.has_state = true;
+	cf.state = CTR_STATE_RUNNING;
+	CU_ASSERT_EQUAL(state_ctr_list(s, &cf, &cv, &n, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_STRING_EQUAL(cv[0]->id, "c1");
+	ctr_records_free(cv, n);
+	struct state_map even = {0};
+	state_map_set(&even, "even", "yes");
+	cf = (struct ctr_filter){.labels = &even};
+	CU_ASSERT_EQUAL(state_ctr_list(s, &cf, &cv, &n, &err), 0);
+	CU_ASSERT_EQUAL(n, 3);
+	ctr_records_free(cv, n);
+	cf = (struct ctr_filter){.id = "c5", .pod_id = "p2"};
+	CU_ASSERT_EQUAL(state_ctr_list(s, &cf, &cv, &n, &err), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	ctr_records_free(cv, n);
+	state_map_clear(&even);
+	state_store_free(s);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
+/* ---- corrupt files ----------------------------------------------------------- */
+
+static void test_corrupt_files(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	add_pod(s, "good", "web");
+	add_pod(s, "good2", "db");
+	add_ctr(s, "cgood", "good", "app");
+	add_ctr(s, "orphan", "good2", "app");
+	state_store_free(s);
+	_cleanup_free_ char *pods = xasprintf("%s/pods", dir);
+	_cleanup_free_ char *ctrs = xasprintf("%s/containers", dir);
+	/* good2's record goes bad: its container becomes an orphan. */
+	unit_write(pods, "good2.json", "{\"version\": 1, \"id\": \"good2\", \"metadata\": {");
+	unit_write(pods, "empty.json", "");
+	unit_write(pods, "array.json", "[1, 2]");
+	unit_write(pods, "type.json",
+		   "{\"version\": 1, \"id\": \"type\", \"metadata\": "
+		   "{\"name\": 5}}");
+	unit_write(pods, "state.json",
+		   "{\"version\": 1, \"id\": \"state\", \"metadata\": "
+		   "{\"name\": \"s\"}, \"state\": \"DANCING\"}");
+	unit_write(pods, "version.json", "{\"version\": 99, \"id\": \"version\"}");
+	unit_write(pods, "mismatch.json",
+		   "{\"version\": 1, \"id\": \"other\", \"metadata\": "
+		   "{\"name\": \"m\"}}");
+	/* Claims good's name but was created later: good keeps it. */
+	unit_write(pods, "dupname.json",
+		   "{\"version\": 1, \"id\": \"dupname\", \"metadata\": "
+		   "{\"name\": \"web\", \"uid\": \"uid-1\", "
+		   "\"namespace\": \"default\"}, "
+		   "\"created_at\": 9000000000000000000}");
+	unit_write(pods, "README", "not a record");
+	unit_write(ctrs, "deep.json",
+		   "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+		   "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+		   "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+	unit_write(ctrs, "nopod.json",
+		   "{\"version\": 1, \"id\": \"nopod\", \"metadata\": "
+		   "{\"name\": \"x\"}}");
+
+	char **problems = NULL;
+	s = open_store(dir, &problems);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	const char *bad[] = {"good2.json", "empty.json",   "array.json",    "type.json",
+			     "state.json", "version.json", "mismatch.json", "dupname.json",
+			     "deep.json",  "nopod.json",   "orphan.json"};
+	CU_ASSERT_EQUAL(strv_length(problems), ARRAY_SIZE(bad));
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		bool found = false;
+		for (size_t j = 0; problems && problems[j]; j++)
+			found = found || strstr(problems[j], bad[i]);
+		if (!found)
+			printf("\n    no problem reported for %s", bad[i]);
+		CU_ASSERT(found);
+	}
+	for (size_t j = 0; problems && problems[j]; j++)
+		CU_ASSERT(problems[j][0] == '\'' && strchr(problems[j], ':'));
+	strv_free(problems);
+
+	struct pod_record **v = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL(state_pod_list(s, NULL, &v, &n, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_STRING_EQUAL(v[0]->id, "good");
+	pod_records_free(v, n);
+	struct ctr_record **cv = NULL;
+	CU_ASSERT_EQUAL(state_ctr_list(s, NULL, &cv, &n, NULL), 0);
+	CU_ASSERT_EQUAL(n, 2); /* cgood, and the orphan for the caller to clean up */
+	ctr_records_free(cv, n);
+	/* Corrupt files are left for a human to look at. */
+	_cleanup_free_ char *kept = xasprintf("%s/type.json", pods);
+	CU_ASSERT(fs_exists(kept));
+	state_store_free(s);
+	unit_rmdir(dir);
+}
+
+/* ---- validation and limits ------------------------------------------------------ */
+
+static void test_invalid_records(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_options opts = {.max_pods = 2, .max_containers = 1};
+	struct state_store *s = NULL;
+	struct husk_error err = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL_FATAL(state_store_open(dir, &opts, &s, NULL, &err), 0);
+	struct pod_record p;
+
+	fill_pod(&p, "../evil", "x");
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EINVAL);
+	pod_record_clear(&p);
+	fill_pod(&p, "ok", "");
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EINVAL);
+	pod_record_clear(&p);
+	fill_pod(&p, "ok", "x");
+	p.extra = xstrdup("{not json");
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "extra"));
+	free(p.extra);
+	p.extra = NULL;
+	state_map_set(&p.labels, "bad", "\xff\xfe");
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "UTF-8"));
+	state_map_clear(&p.labels);
+	p.state = (enum pod_state)7;
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EINVAL);
+	p.state = POD_STATE_READY;
+	p.sandbox.net = (enum pod_ns_mode)9;
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EINVAL);
+	p.sandbox.net = POD_NS_POD;
+	_cleanup_free_ char *pods = xasprintf("%s/pods", dir);
+	_cleanup_strv_ char **names = dir_names(pods);
+	CU_ASSERT_EQUAL(strv_length(names), 0);
+
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), 0);
+	pod_record_clear(&p);
+	add_pod(s, "ok2", "y");
+	fill_pod(&p, "ok3", "z");
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -ENOSPC);
+	pod_record_clear(&p);
+
+	struct ctr_record c;
+	fill_ctr(&c, "c1", "ok", "a");
+	c.spec_json = xstrdup("[1,");
+	CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), -EINVAL);
+	free(c.spec_json);
+	c.spec_json = NULL;
+	c.n_mounts = 1;
+	c.mounts = xnew(struct ctr_mount, 1);
+	CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), -EINVAL);
+	c.mounts[0].container_path = xstrdup("/x");
+	CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), 0);
+	ctr_record_clear(&c);
+	fill_ctr(&c, "c2", "ok", "b");
+	CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), -ENOSPC);
+	ctr_record_clear(&c);
+	fill_ctr(&c, "c2", "ok", "");
+	CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), -EINVAL);
+	ctr_record_clear(&c);
+	state_store_free(s);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
+static int fail_modify(struct pod_record *p, void *data _unused_, struct husk_error *err)
+{
+	p->state = POD_STATE_NOTREADY;
+	return husk_error_set(err, EBUSY, "not now");
+}
+
+static int change_id(struct pod_record *p, void *data _unused_, struct husk_error *err _unused_)
+{
+	free(p->id);
+	p->id = xstrdup("other");
+	return 0;
+}
+
+static int set_ips(struct pod_record *p, void *data, struct husk_error *err _unused_)
+{
+	strv_free(p->ips);
+	p->ips = strv_append(xnew(char *, 1), data);
+	return 0;
+}
+
+static int ctr_exit(struct ctr_record *c, void *data, struct husk_error *err _unused_)
+{
+	c->state = CTR_STATE_EXITED;
+	c->exit_code = *(int *)data;
+	c->finished_at = 99;
+	return 0;
+}
+
+static void test_modify(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	struct husk_error err = HUSK_ERROR_INIT;
+	add_pod(s, "pm", "web");
+	CU_ASSERT_EQUAL(state_pod_modify(s, "pm", fail_modify, NULL, &err), -EBUSY);
+	CU_ASSERT_STRING_EQUAL(husk_error_msg(&err), "not now");
+	CU_ASSERT_EQUAL(state_pod_modify(s, "pm", change_id, NULL, &err), -EINVAL);
+	CU_ASSERT_EQUAL(state_pod_modify(s, "nope", set_ips, "1.2.3.4", &err), -ENOENT);
+	struct pod_record *p = NULL;
+	CU_ASSERT_EQUAL(state_pod_get(s, "pm", &p, &err), 0);
+	CU_ASSERT_EQUAL(p->state, POD_STATE_READY);
+	pod_record_free(p);
+	CU_ASSERT_EQUAL(state_pod_modify(s, "pm", set_ips, "10.9.8.7", &err), 0);
+
+	add_ctr(s, "cm", "pm", "app");
+	int code = 3;
+	CU_ASSERT_EQUAL(state_ctr_modify(s, "cm", ctr_exit, &code, &err), 0);
+	struct ctr_record *c = NULL;
+	CU_ASSERT_EQUAL(state_ctr_get(s, "cm", &c, &err), 0);
+	free(c->reason);
+	c->reason = xstrdup("Error");
+	CU_ASSERT_EQUAL(state_ctr_update(s, c, &err), 0);
+	ctr_record_free(c);
+	state_store_free(s);
+
+	s = open_store(dir, NULL);
+	CU_ASSERT_EQUAL(state_pod_get(s, "pm", &p, &err), 0);
+	CU_ASSERT_EQUAL(strv_length(p->ips), 1);
+	CU_ASSERT_STRING_EQUAL(p->ips[0], "10.9.8.7");
+	pod_record_free(p);
+	CU_ASSERT_EQUAL(state_ctr_get(s, "cm", &c, &err), 0);
+	CU_ASSERT_EQUAL(c->state, CTR_STATE_EXITED);
+	CU_ASSERT_EQUAL(c->exit_code, 3);
+	CU_ASSERT_EQUAL(c->finished_at, 99);
+	CU_ASSERT_STRING_EQUAL(c->reason, "Error");
+	ctr_record_free(c);
+	state_store_free(s);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
+/* ---- concurrency --------------------------------------------------------------- */
+
+struct worker {
+	struct state_store *s;
+	int n;
+	int failures;
+};
+
+static int bump(struct ctr_record *c, void *data _unused_, struct husk_error *err _unused_)
+{
+	c->exit_code++;
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct husk_error err = HUSK_ERROR_INIT;
+	for (int i = 0; i < 25; i++) {
+		_cleanup_free_ char *id = NULL;
+		_cleanup_free_ char *name = xasprintf("w%d-%d", w->n, i);
+		if (state_new_id(w->s, &id, &err) < 0) {
+			w->failures++;
+			continue;
+		}
+		struct ctr_record c;
+		fill_ctr(&c, id, "shared", name);
+		if (state_ctr_add(w->s, &c, &err) < 0)
+			w->failures++;
+		ctr_record_clear(&c);
+		struct ctr_record *got = NULL;
+		if (state_ctr_get(w->s, id, &got, &err) < 0)
+			w->failures++;
+		ctr_record_free(got);
+		/* Every worker bumps the same counter: no update may be lost. */
+		if (state_ctr_modify(w->s, "counter", bump, NULL, &err) < 0)
+			w->failures++;
+		struct ctr_record **v = NULL;
+		size_t n;
+		state_ctr_list(w->s, NULL, &v, &n, &err);
+		ctr_records_free(v, n);
+	}
+	husk_error_clear(&err);
+	return NULL;
+}
+
+static void test_concurrent_use(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	add_pod(s, "shared", "web");
+	add_ctr(s, "counter", "shared", "counter");
+	struct worker w[8];
+	pthread_t th[8];
+	for (int i = 0; i < 8; i++) {
+		w[i] = (struct worker){.s = s, .n = i};
+		pthread_create(&th[i], NULL, worker_main, &w[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		CU_ASSERT_EQUAL(w[i].failures, 0);
+	}
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct ctr_record *c = NULL;
+	CU_ASSERT_EQUAL(state_ctr_get(s, "counter", &c, &err), 0);
+	CU_ASSERT_EQUAL(c->exit_code, 8 * 25);
+	ctr_record_free(c);
+	state_store_free(s);
+
+	char **problems = NULL;
+	s = open_store(dir, &problems);
+	CU_ASSERT_EQUAL(strv_length(problems), 0);
+	strv_free(problems);
+	struct ctr_record **v = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL(state_ctr_list(s, NULL, &v, &n, &err), 0);
+	CU_ASSERT_EQUAL(n, 8 * 25 + 1);
+	ctr_records_free(v, n);
+	state_store_free(s);
+	unit_rmdir(dir);
+}
+
+static void test_names(void)
+{
+	CU_ASSERT_STRING_EQUAL(pod_state_name(POD_STATE_NOTREADY), "NOTREADY");
+	CU_ASSERT_EQUAL(pod_state_parse("READY"), POD_STATE_READY);
+	CU_ASSERT_EQUAL(pod_state_parse("ready"), -1);
+	CU_ASSERT_STRING_EQUAL(ctr_state_name(CTR_STATE_UNKNOWN), "UNKNOWN");
+	CU_ASSERT_EQUAL(ctr_state_parse("EXITED"), CTR_STATE_EXITED);
+	CU_ASSERT_PTR_NULL(ctr_state_name((enum ctr_state)42));
+	struct state_map m = {0};
+	state_map_set(&m, "a", "1");
+	state_map_set(&m, "a", "2");
+	CU_ASSERT_EQUAL(m.n, 1);
+	CU_ASSERT_STRING_EQUAL(state_map_get(&m, "a"), "2");
+	CU_ASSERT_TRUE(state_map_match(&m, NULL));
+	state_map_clear(&m);
+	state_map_clear(&m);
+	pod_record_free(NULL);
+	ctr_record_free(NULL);
+	state_store_free(NULL);
+}
+
+int main(void)
+{
+	static const struct unit_test tests[] = {
+	    {"state names and maps", test_names},
+	    {"pod round trip", test_pod_round_trip},
+	    {"container round trip", test_ctr_round_trip},
+	    {"atomic writes", test_atomic_writes},
+	    {"prefix lookup", test_prefix_lookup},
+	    {"ids", test_ids},
+	    {"name conflicts", test_name_conflicts},
+	    {"filters", test_filters},
+	    {"corrupt files", test_corrupt_files},
+	    {"invalid records and limits", test_invalid_records},
+	    {"modify", test_modify},
+	    {"concurrent use", test_concurrent_use},
+	};
+	return unit_run("state", tests, ARRAY_SIZE(tests));
+}
