@@ -604,6 +604,47 @@ static void test_pid_namespace_init(void)
 	release_state(state);
 }
 
+static void test_init_outlives_creator(void)
+{
+	if (!have_root())
+		return;
+	/* huskd may die or restart: the init it started keeps the pod's PID
+	 * namespace, and a later process tears it down from the record. */
+	char *state = unit_tmpdir();
+	int fds[2];
+	CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+	pid_t creator = fork();
+	if (creator == 0) {
+		struct pod_sandbox_spec spec = {.id = "orphan", .pid = POD_NS_POD};
+		struct pod_sandbox_info info = {0};
+		if (pod_sandbox_create(state, &spec, &info, NULL) < 0)
+			_exit(1);
+		unsigned long long msg[2] = {(unsigned long long)info.init_pid,
+					     info.init_start_time};
+		_exit(write(fds[1], msg, sizeof(msg)) == sizeof(msg) ? 0 : 1);
+	}
+	close(fds[1]);
+	unsigned long long msg[2] = {0, 0};
+	CU_ASSERT_EQUAL(read(fds[0], msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	close(fds[0]);
+	int status = 0;
+	waitpid(creator, &status, 0);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	usleep(50 * 1000);
+	CU_ASSERT(pod_proc_alive((pid_t)msg[0], msg[1]));
+	struct pod_sandbox_info loaded = {0};
+	struct husk_error err = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL(pod_sandbox_load(state, "orphan", &loaded, &err), 0);
+	CU_ASSERT_EQUAL(loaded.init_pid, (pid_t)msg[0]);
+	CU_ASSERT_EQUAL(loaded.init_start_time, msg[1]);
+	pod_sandbox_info_clear(&loaded);
+	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "orphan", &err), 0);
+	CU_ASSERT_FALSE(pod_proc_alive((pid_t)msg[0], msg[1]));
+	assert_clean(state, "orphan");
+	husk_error_clear(&err);
+	release_state(state);
+}
+
 static void test_half_created_pod(void)
 {
 	if (!have_root())
@@ -771,6 +812,7 @@ int main(void)
 	    {"host namespaces", test_host_namespaces},
 	    {"failure midway leaves nothing", test_failure_midway_leaves_nothing},
 	    {"pid namespace init", test_pid_namespace_init},
+	    {"init outlives its creator", test_init_outlives_creator},
 	    {"half-created pod", test_half_created_pod},
 	    {"busy shm", test_busy_shm},
 	    {"shared parent mount", test_shared_parent_mount},
