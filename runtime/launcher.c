@@ -1,0 +1,686 @@
+/* ctr_launch: the caller forks stage 1, which enters the cgroups and the
+ * namespaces and clones stage 2 as the caller's own child (CLONE_PARENT);
+ * stage 2 sets up the rootfs and the process and execs. Both report over a
+ * SOCK_SEQPACKET socket so an error in the child reaches the caller. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "runtime/launcher_internal.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define LAUNCH_TIMEOUT_NS (120LL * 1000000000LL)
+
+/* ---- sync messages ---- */
+
+int lc_send(int sock, int type, int code, pid_t pid, const char *text, int fd)
+{
+	struct lc_msg m = {.type = type, .code = code, .pid = pid};
+	size_t tl = 0;
+	if (text) {
+		tl = strnlen(text, LC_MSG_TEXT - 1);
+		memcpy(m.text, text, tl);
+	}
+	m.text[tl] = '\0';
+	struct iovec iov = {&m, offsetof(struct lc_msg, text) + tl + 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	for (;;) {
+		if (sendmsg(sock, &mh, MSG_NOSIGNAL) >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int lc_recv(int sock, struct lc_msg *m, int *ret_fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {m, sizeof(*m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	*ret_fd = -1;
+	memset(m, 0, sizeof(*m));
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
+	m->text[LC_MSG_TEXT - 1] = '\0';
+	return 1;
+}
+
+_noreturn_ void lc_fail(const struct lc *lc, const struct husk_error *err)
+{
+	lc_send(lc->sock, LC_MSG_ERROR, err->code ? err->code : EIO, 0, husk_error_msg(err), -1);
+	_exit(127);
+}
+
+/* ---- caller side ---- */
+
+static void lc_warn(const char *id, const char *what, const char *fmt, ...) _printf_(3, 4);
+static void lc_warn(const char *id, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	log_warn("container=%s %s: %s", id ? id : "-", what, m);
+}
+
+static int read_own_oom(int *ret)
+{
+	FILE *f = fopen("/proc/self/oom_score_adj", "re");
+	if (!f)
+		return -errno;
+	int v, n = fscanf(f, "%d", &v);
+	fclose(f);
+	if (n != 1)
+		return -EIO;
+	*ret = v;
+	return 0;
+}
+
+int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, char *const *env,
+	       const char *cwd, bool tty, const struct ctr_stdio *stdio, struct husk_error *err)
+{
+	*lc = (struct lc){.spec = spec, .args = args, .envp = env, .cwd = cwd, .tty = tty,
+			  .devnull = -1, .sock = -1, .stdio = stdio ? *stdio : CTR_STDIO_NULL};
+	lc->last_cap = ctr_caps_last_cap();
+
+	/* Capabilities husk does not hold cannot be granted (capset fails):
+	 * drop them with a warning rather than fail privileged containers. */
+	lc->caps = spec->caps;
+	uint64_t own_perm, own_bnd;
+	if (ctr_caps_get_own(&own_perm, &own_bnd) == 0) {
+		uint64_t missing = (spec->caps.bounding & ~own_bnd) |
+				   ((spec->caps.permitted | spec->caps.effective |
+				     spec->caps.inheritable | spec->caps.ambient) &
+				    ~own_perm);
+		missing &= ctr_caps_all();
+		if (missing) {
+			_cleanup_strv_ char **names = ctr_caps_to_names(missing);
+			_cleanup_free_ char *list = xstrdup("");
+			for (size_t i = 0; names[i]; i++) {
+				char *n = xasprintf("%s%s%s", list, i ? "," : "", names[i]);
+				free(list);
+				list = n;
+			}
+			lc_warn(spec->id, "capabilities", "%s not held by husk, dropped", list);
+		}
+		lc->caps.bounding &= own_bnd;
+		lc->caps.permitted &= own_perm;
+		lc->caps.effective &= own_perm;
+		lc->caps.inheritable &= own_perm;
+		lc->caps.ambient &= own_perm;
+	}
+	lc->caps.bounding &= ctr_caps_all();
+
+	int r;
+	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *profile = NULL;
+	if (spec->seccomp == CTR_SECCOMP_RUNTIME_DEFAULT) {
+		profile = ctr_seccomp_runtime_default();
+	} else if (spec->seccomp == CTR_SECCOMP_LOCALHOST) {
+		if ((r = ctr_seccomp_parse_file(spec->seccomp_profile, &profile, err)) < 0)
+			return r;
+	}
+	if (profile && (r = ctr_seccomp_compile(profile, lc->caps.bounding, &lc->bpf, err)) < 0)
+		return r;
+
+	/* Raising a hard limit needs CAP_SYS_RESOURCE, which husk may lack:
+	 * clamp to our own limits. */
+	lc->rlimits = xnew(struct ctr_rlimit, spec->n_rlimits);
+	lc->n_rlimits = spec->n_rlimits;
+	for (size_t i = 0; i < spec->n_rlimits; i++) {
+		struct ctr_rlimit l = spec->rlimits[i];
+		struct rlimit own;
+		if (getrlimit(l.resource, &own) == 0 && own.rlim_max != RLIM_INFINITY &&
+		    l.hard > own.rlim_max) {
+			lc_warn(spec->id, ctr_rlimit_name(l.resource),
+				       "hard limit %llu above husk's %llu, clamped",
+				       (unsigned long long)l.hard,
+				       (unsigned long long)own.rlim_max);
+			l.hard = own.rlim_max;
+		}
+		if (l.soft > l.hard)
+			l.soft = l.hard;
+		lc->rlimits[i] = l;
+	}
+
+	if (spec->has_oom_score_adj) {
+		int own = 0;
+		lc->set_oom = true;
+		lc->oom_score_adj = spec->oom_score_adj;
+		/* Lowering oom_score_adj needs CAP_SYS_RESOURCE; containerd
+		 * clamps the same way (restrict_oom_score_adj). */
+		if (read_own_oom(&own) == 0 && spec->oom_score_adj < own) {
+			lc_warn(spec->id, "oom_score_adj", "%d below husk's %d, clamped",
+				       spec->oom_score_adj, own);
+			lc->oom_score_adj = own;
+		}
+	}
+
+	lc->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (lc->devnull < 0)
+		return husk_error_errno(err, errno, "open '/dev/null'");
+	return 0;
+}
+
+void lc_release(struct lc *lc)
+{
+	ctr_seccomp_bpf_free(lc->bpf);
+	lc->bpf = NULL;
+	free(lc->rlimits);
+	lc->rlimits = NULL;
+	if (lc->devnull >= 0)
+		close(lc->devnull);
+	lc->devnull = -1;
+}
+
+static int write_idmap(pid_t pid, const char *file, const struct ctr_idmap *m, size_t n,
+		       struct husk_error *err)
+{
+	char buf[CTR_SPEC_MAX_IDMAPS * 36 + 1];
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n",
+					m[i].container_id, m[i].host_id, m[i].size);
+	_cleanup_free_ char *path = xasprintf("/proc/%d/%s", (int)pid, file);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
+		return husk_error_errno(err, errno, "write %s", file);
+	return 0;
+}
+
+static void kill_and_reap(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+static char *wait_status_str(int st)
+{
+	if (WIFEXITED(st))
+		return xasprintf("exit status %d", WEXITSTATUS(st));
+	if (WIFSIGNALED(st))
+		return xasprintf("killed by signal %d", WTERMSIG(st));
+	return xasprintf("status %#x", st);
+}
+
+int lc_parent_sync(struct lc *lc, int sock, pid_t s1, long long deadline_ns,
+		   struct ctr_process *ret, struct husk_error *err)
+{
+	pid_t child = -1;
+	_cleanup_close_ int pty = -1;
+	bool ready = false, failed = false;
+	struct husk_error child_err = HUSK_ERROR_INIT;
+	int r = 0;
+
+	for (;;) {
+		long long left = deadline_ns - now_mono_ns();
+		struct pollfd p = {sock, POLLIN, 0};
+		int pr = left > 0 ? poll(&p, 1, (int)(left / 1000000) + 1) : 0;
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0) {
+			r = pr < 0 ? husk_error_errno(err, errno, "wait for the container process")
+				   : husk_error_set(err, ETIMEDOUT,
+						    "container setup did not finish in time");
+			break;
+		}
+		struct lc_msg m;
+		int fd;
+		int n = lc_recv(sock, &m, &fd);
+		if (n < 0) {
+			r = husk_error_errno(err, -n, "read from the container process");
+			break;
+		}
+		if (n == 0)
+			break;
+		switch (m.type) {
+		case LC_MSG_PID:
+			child = m.pid;
+			break;
+		case LC_MSG_USERNS: {
+			struct husk_error e = HUSK_ERROR_INIT;
+			int code = 0;
+			if (write_idmap(m.pid, "uid_map", lc->spec->uid_map, lc->spec->n_uid_map,
+					&e) < 0 ||
+			    write_idmap(m.pid, "gid_map", lc->spec->gid_map, lc->spec->n_gid_map,
+					&e) < 0)
+				code = e.code;
+			lc_send(sock, LC_MSG_USERNS_DONE, code, 0, e.msg, -1);
+			husk_error_clear(&e);
+			break;
+		}
+		case LC_MSG_PTY:
+			if (pty >= 0)
+				close(pty);
+			pty = steal_fd(&fd);
+			break;
+		case LC_MSG_READY:
+			ready = true;
+			break;
+		case LC_MSG_ERROR:
+			if (!failed)
+				husk_error_set(&child_err, m.code ? m.code : EIO, "%s", m.text);
+			failed = true;
+			break;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+
+	int st = 0;
+	if (r < 0)
+		kill(s1, SIGKILL);
+	while (waitpid(s1, &st, 0) < 0 && errno == EINTR)
+		;
+	if (r == 0 && failed)
+		r = husk_error_move(err, &child_err);
+	husk_error_clear(&child_err);
+	if (r == 0 && child <= 0) {
+		_cleanup_free_ char *s = wait_status_str(st);
+		r = husk_error_set(err, EIO, "container setup failed: stage 1 %s", s);
+	}
+	if (r == 0 && !ready) {
+		int cst = 0;
+		pid_t w;
+		while ((w = waitpid(child, &cst, 0)) < 0 && errno == EINTR)
+			;
+		child = -1;
+		_cleanup_free_ char *s = wait_status_str(cst);
+		return husk_error_set(err, EIO, "container setup failed: process %s without a report",
+				      s);
+	}
+	if (r < 0) {
+		kill_and_reap(child);
+		return r;
+	}
+	ret->pid = child;
+	ret->pty_master = steal_fd(&pty);
+	return 0;
+}
+
+/* ---- child side ---- */
+
+void lc_reset_signals(void)
+{
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++) {
+		if (s == SIGKILL || s == SIGSTOP)
+			continue;
+		signal(s, SIG_DFL);
+	}
+}
+
+pid_t lc_clone_parent(void)
+{
+	/* Like fork, but the new process is our parent's child: the caller
+	 * gets to reap the container even though stage 1 has to fork it
+	 * (a PID namespace applies to children only). No stack: the child
+	 * continues on a copy of ours, as with fork. */
+	return (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+int lc_join_cgroups(char *const *procs, struct husk_error *err)
+{
+	for (size_t i = 0; procs && procs[i]; i++) {
+		_cleanup_close_ int fd = open(procs[i], O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			return husk_error_errno(err, errno, "join cgroup '%s'", procs[i]);
+	}
+	return 0;
+}
+
+int lc_setup_stdio(const struct lc *lc, struct husk_error *err)
+{
+	int src[3] = {lc->stdio.in, lc->stdio.out, lc->stdio.err};
+	int tmp[3];
+	/* Move everything out of the way first: a source may be 0-2. */
+	for (int i = 0; i < 3; i++) {
+		int s = src[i] >= 0 ? src[i] : lc->devnull;
+		tmp[i] = fcntl(s, F_DUPFD_CLOEXEC, 3);
+		if (tmp[i] < 0)
+			return husk_error_errno(err, errno, "set up stdio");
+	}
+	for (int i = 0; i < 3; i++) {
+		if (dup2(tmp[i], i) < 0)
+			return husk_error_errno(err, errno, "set up stdio");
+		close(tmp[i]);
+	}
+	return 0;
+}
+
+static int write_file(const char *path, const char *s)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	size_t n = strlen(s);
+	if (write(fd, s, n) != (ssize_t)n)
+		return -errno;
+	return 0;
+}
+
+static const char *env_path(char *const *envp)
+{
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (startswith(envp[i], "PATH="))
+			return envp[i] + 5;
+	return DEFAULT_PATH;
+}
+
+static int exec_search(const struct lc *lc, struct husk_error *err)
+{
+	const char *file = lc->args[0];
+	if (strchr(file, '/')) {
+		execve(file, lc->args, lc->envp);
+		return husk_error_errno(err, errno, "exec '%s'", file);
+	}
+	const char *path = env_path(lc->envp);
+	bool eacces = false;
+	char buf[4096];
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		size_t dl = (size_t)(end - p);
+		if (dl == 0) {
+			p = ".";
+			dl = 1;
+		}
+		if (dl + strlen(file) + 2 <= sizeof(buf)) {
+			memcpy(buf, p, dl);
+			buf[dl] = '/';
+			strcpy(buf + dl + 1, file);
+			execve(buf, lc->args, lc->envp);
+			if (errno == EACCES)
+				eacces = true;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				return husk_error_errno(err, errno, "exec '%s'", buf);
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	if (eacces)
+		return husk_error_errno(err, EACCES, "exec '%s'", file);
+	return husk_error_set(err, ENOENT, "exec '%s': executable file not found in $PATH", file);
+}
+
+int lc_finish_and_exec(const struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	int r;
+	umask(022);
+	if (lc->set_oom) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", lc->oom_score_adj);
+		if ((r = write_file("/proc/self/oom_score_adj", v)) < 0)
+			return husk_error_errno(err, -r, "set oom_score_adj %d", lc->oom_score_adj);
+	}
+	for (size_t i = 0; i < lc->n_rlimits; i++) {
+		struct rlimit rl = {lc->rlimits[i].soft, lc->rlimits[i].hard};
+		if (setrlimit(lc->rlimits[i].resource, &rl) < 0)
+			return husk_error_errno(err, errno, "setrlimit %s",
+						ctr_rlimit_name(lc->rlimits[i].resource));
+	}
+	/* The caller learns that setup went through; what follows can only
+	 * fail with a message, which overrides this. Sent before seccomp so a
+	 * profile that blocks sendmsg cannot hide a successful start. */
+	lc_send(lc->sock, LC_MSG_READY, 0, 0, NULL, -1);
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+
+	/* Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes on
+	 * while we still have it; the profile then has to allow the calls
+	 * below (RuntimeDefault does). */
+	if (lc->bpf && !s->no_new_privs && (r = ctr_seccomp_install(lc->bpf)) < 0)
+		return husk_error_errno(err, -r, "load seccomp profile");
+	if ((r = ctr_caps_drop_bounding(lc->caps.bounding, lc->last_cap)) < 0)
+		return husk_error_errno(err, -r, "drop bounding capabilities");
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return husk_error_errno(err, errno, "keep capabilities");
+	gid_t groups[CTR_SPEC_MAX_GROUPS];
+	size_t ng = s->n_additional_gids < CTR_SPEC_MAX_GROUPS ? s->n_additional_gids
+							       : CTR_SPEC_MAX_GROUPS;
+	for (size_t i = 0; i < ng; i++)
+		groups[i] = s->additional_gids[i];
+	if (setgroups(ng, groups) < 0 && !(errno == EPERM && ng == 0))
+		return husk_error_errno(err, errno, "setgroups");
+	if (setresgid(s->gid, s->gid, s->gid) < 0)
+		return husk_error_errno(err, errno, "setgid %u", s->gid);
+	if (setresuid(s->uid, s->uid, s->uid) < 0)
+		return husk_error_errno(err, errno, "setuid %u", s->uid);
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return husk_error_errno(err, errno, "keep capabilities");
+	if ((r = ctr_caps_apply(&lc->caps, lc->last_cap)) < 0)
+		return husk_error_errno(err, -r, "set capabilities");
+	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return husk_error_errno(err, errno, "set no_new_privs");
+	if (lc->bpf && s->no_new_privs && (r = ctr_seccomp_install(lc->bpf)) < 0)
+		return husk_error_errno(err, -r, "load seccomp profile");
+	if (chdir(lc->cwd) < 0)
+		return husk_error_errno(err, errno, "chdir '%s'", lc->cwd);
+	/* Nothing of the shim's or huskd's may leak into the container. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		for (int fd = 3; fd < 65536; fd++)
+			if (fd != lc->sock)
+				close(fd);
+	}
+	return exec_search(lc, err);
+}
+
+/* ---- launch ---- */
+
+static const int ns_clone_flag[CTR_NS_COUNT] = {
+	[CTR_NS_USER] = CLONE_NEWUSER, [CTR_NS_MNT] = CLONE_NEWNS,  [CTR_NS_PID] = CLONE_NEWPID,
+	[CTR_NS_NET] = CLONE_NEWNET,   [CTR_NS_IPC] = CLONE_NEWIPC, [CTR_NS_UTS] = CLONE_NEWUTS,
+	[CTR_NS_CGROUP] = CLONE_NEWCGROUP,
+};
+static const char *const ns_name[CTR_NS_COUNT] = {
+	[CTR_NS_USER] = "user", [CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
+	[CTR_NS_NET] = "net",	[CTR_NS_IPC] = "ipc",	[CTR_NS_UTS] = "uts",
+	[CTR_NS_CGROUP] = "cgroup",
+};
+/* User first: the others may belong to it. Mount last. */
+static const int join_order[] = {CTR_NS_USER, CTR_NS_IPC, CTR_NS_UTS, CTR_NS_NET,
+				 CTR_NS_PID,  CTR_NS_CGROUP, CTR_NS_MNT};
+
+static _noreturn_ void launch_stage2(struct lc *lc)
+{
+	struct husk_error err = HUSK_ERROR_INIT;
+	const struct ctr_spec *s = lc->spec;
+	/* Die with the caller while still being set up; cleared before exec
+	 * (a running container outlives its shim). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (setsid() < 0) {
+		husk_error_errno(&err, errno, "setsid");
+		lc_fail(lc, &err);
+	}
+	if (!lc->tty && lc_setup_stdio(lc, &err) < 0)
+		lc_fail(lc, &err);
+	if (lc_setup_rootfs(lc, &err) < 0)
+		lc_fail(lc, &err);
+	if (lc->tty && lc_setup_tty(lc, true, &err) < 0)
+		lc_fail(lc, &err);
+	if (s->hostname && s->ns[CTR_NS_UTS].mode == CTR_NS_NEW &&
+	    sethostname(s->hostname, strlen(s->hostname)) < 0) {
+		husk_error_errno(&err, errno, "set hostname '%s'", s->hostname);
+		lc_fail(lc, &err);
+	}
+	lc_finish_and_exec(lc, &err);
+	lc_fail(lc, &err);
+}
+
+static _noreturn_ void launch_stage1(struct lc *lc)
+{
+	struct husk_error err = HUSK_ERROR_INIT;
+	const struct ctr_spec *s = lc->spec;
+	int nsfd[CTR_NS_COUNT];
+	lc_reset_signals();
+	if (lc_join_cgroups(s->cgroup_procs, &err) < 0)
+		lc_fail(lc, &err);
+	for (int i = 0; i < CTR_NS_COUNT; i++) {
+		nsfd[i] = -1;
+		if (s->ns[i].mode != CTR_NS_JOIN)
+			continue;
+		nsfd[i] = open(s->ns[i].path, O_RDONLY | O_CLOEXEC);
+		if (nsfd[i] < 0) {
+			husk_error_errno(&err, errno, "open %s namespace '%s'", ns_name[i],
+					 s->ns[i].path);
+			lc_fail(lc, &err);
+		}
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(join_order); k++) {
+		int i = join_order[k];
+		if (nsfd[i] >= 0 && setns(nsfd[i], ns_clone_flag[i]) < 0) {
+			husk_error_errno(&err, errno, "join %s namespace '%s'", ns_name[i],
+					 s->ns[i].path);
+			lc_fail(lc, &err);
+		}
+	}
+	int flags = 0;
+	for (int i = 0; i < CTR_NS_COUNT; i++)
+		if (s->ns[i].mode == CTR_NS_NEW)
+			flags |= ns_clone_flag[i];
+	if (flags && unshare(flags) < 0) {
+		husk_error_errno(&err, errno, "create namespaces");
+		lc_fail(lc, &err);
+	}
+	if (s->ns[CTR_NS_USER].mode == CTR_NS_NEW) {
+		struct lc_msg m;
+		int fd;
+		if (lc_send(lc->sock, LC_MSG_USERNS, 0, getpid(), NULL, -1) < 0 ||
+		    lc_recv(lc->sock, &m, &fd) <= 0 || m.type != LC_MSG_USERNS_DONE) {
+			husk_error_set(&err, EIO, "user namespace: no answer from the caller");
+			lc_fail(lc, &err);
+		}
+		if (m.code) {
+			husk_error_set(&err, m.code, "user namespace: %s", m.text);
+			lc_fail(lc, &err);
+		}
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+			husk_error_errno(&err, errno, "user namespace: become root");
+			lc_fail(lc, &err);
+		}
+	}
+	pid_t pid = lc_clone_parent();
+	if (pid < 0) {
+		husk_error_errno(&err, errno, "clone the container process");
+		lc_fail(lc, &err);
+	}
+	if (pid == 0)
+		launch_stage2(lc);
+	lc_send(lc->sock, LC_MSG_PID, 0, pid, NULL, -1);
+	_exit(0);
+}
+
+int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio,
+	       struct ctr_process *ret, struct husk_error *err)
+{
+	int r = ctr_spec_validate(spec, err);
+	if (r < 0)
+		return r;
+	struct lc lc;
+	r = lc_prepare(&lc, spec, spec->args, spec->env, spec->cwd, spec->tty, stdio, err);
+	if (r < 0) {
+		lc_release(&lc);
+		return r;
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		lc_release(&lc);
+		return husk_error_errno(err, errno, "socketpair");
+	}
+	pid_t s1 = fork();
+	if (s1 < 0) {
+		r = husk_error_errno(err, errno, "fork");
+		close(sv[0]);
+		close(sv[1]);
+		lc_release(&lc);
+		return r;
+	}
+	if (s1 == 0) {
+		close(sv[0]);
+		lc.sock = sv[1];
+		launch_stage1(&lc);
+	}
+	close(sv[1]);
+	r = lc_parent_sync(&lc, sv[0], s1, now_mono_ns() + LAUNCH_TIMEOUT_NS, ret, err);
+	close(sv[0]);
+	lc_release(&lc);
+	return r;
+}
+
+int ctr_proc_start_time(pid_t pid, unsigned long long *ret, struct husk_error *err)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return husk_error_errno(err, errno == ENOENT ? ESRCH : errno, "process %d", (int)pid);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return husk_error_errno(err, n < 0 ? errno : ESRCH, "read '%s'", path);
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: skip to the last
+	 * ')', then field 3 onwards; start time is field 22. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return husk_error_set(err, EIO, "parse '%s'", path);
+	p++;
+	unsigned long long v = 0;
+	for (int field = 3; field <= 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (field == 22) {
+			if (sscanf(p, "%llu", &v) != 1)
+				return husk_error_set(err, EIO, "parse '%s'", path);
+			break;
+		}
+		p = strchr(p, ' ');
+		if (!p)
+			return husk_error_set(err, EIO, "parse '%s'", path);
+	}
+	*ret = v;
+	return 0;
+}

@@ -1,0 +1,607 @@
+/* The container's file system, set up by the launcher's stage 2 in its new
+ * mount namespace: every target is resolved inside the rootfs (openat2
+ * RESOLVE_IN_ROOT, or a careful walk) and mounted through /proc/self/fd/N,
+ * so a symlink in an image can never redirect a mount onto the host. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "runtime/launcher_internal.h"
+
+#define WALK_MAX_DEPTH 256
+#define WALK_MAX_LINKS 40
+
+/* ---- resolving paths inside the rootfs ---- */
+
+static bool have_openat2 = true;
+
+static int walk_in_root(int rootfd, const char *path, int create, int *ret_fd,
+			struct husk_error *err)
+{
+	int stack[WALK_MAX_DEPTH];
+	size_t depth = 0, pos = 0;
+	int links = 0, r = 0;
+	_cleanup_free_ char *rest = xstrdup(path);
+
+	stack[depth] = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (stack[depth] < 0)
+		return husk_error_errno(err, errno, "resolve '%s'", path);
+	depth++;
+	for (;;) {
+		while (rest[pos] == '/')
+			pos++;
+		if (!rest[pos])
+			break;
+		size_t len = strcspn(rest + pos, "/");
+		char comp[NAME_MAX + 1];
+		if (len > NAME_MAX) {
+			r = husk_error_errno(err, ENAMETOOLONG, "resolve '%s'", path);
+			goto out;
+		}
+		memcpy(comp, rest + pos, len);
+		comp[len] = '\0';
+		pos += len;
+		size_t after = pos;
+		while (rest[after] == '/')
+			after++;
+		bool last = rest[after] == '\0';
+
+		if (streq(comp, "."))
+			continue;
+		if (streq(comp, "..")) {
+			/* ".." at the root stays at the root, as in chroot. */
+			if (depth > 1)
+				close(stack[--depth]);
+			continue;
+		}
+		int top = stack[depth - 1];
+		int fd = openat(top, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT && create != CTR_CREATE_NONE) {
+			if (!last || create == CTR_CREATE_DIR) {
+				if (mkdirat(top, comp, 0755) < 0 && errno != EEXIST) {
+					r = husk_error_errno(err, errno, "create '%s'", path);
+					goto out;
+				}
+			} else {
+				int f = openat(top, comp,
+					       O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+					       0644);
+				if (f < 0 && errno != EEXIST) {
+					r = husk_error_errno(err, errno, "create '%s'", path);
+					goto out;
+				}
+				if (f >= 0)
+					close(f);
+			}
+			fd = openat(top, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (fd < 0) {
+			r = husk_error_errno(err, errno, "resolve '%s'", path);
+			goto out;
+		}
+		struct stat st;
+		if (fstat(fd, &st) < 0) {
+			r = husk_error_errno(err, errno, "resolve '%s'", path);
+			close(fd);
+			goto out;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t n = ++links > WALK_MAX_LINKS
+					    ? (errno = ELOOP, -1)
+					    : readlinkat(fd, "", target, sizeof(target) - 1);
+			close(fd);
+			if (n <= 0) {
+				r = husk_error_errno(err, n < 0 ? errno : ENOENT, "resolve '%s'",
+						     path);
+				goto out;
+			}
+			target[n] = '\0';
+			/* An absolute target starts again from the root of the
+			 * container, never from the host's. */
+			if (target[0] == '/')
+				while (depth > 1)
+					close(stack[--depth]);
+			char *nr = xasprintf("%s/%s", target, rest + pos);
+			free(rest);
+			rest = nr;
+			pos = 0;
+			continue;
+		}
+		if (!last && !S_ISDIR(st.st_mode)) {
+			close(fd);
+			r = husk_error_errno(err, ENOTDIR, "resolve '%s'", path);
+			goto out;
+		}
+		if (depth == WALK_MAX_DEPTH) {
+			close(fd);
+			r = husk_error_errno(err, ENAMETOOLONG, "resolve '%s'", path);
+			goto out;
+		}
+		stack[depth++] = fd;
+	}
+	*ret_fd = stack[--depth];
+out:
+	while (depth > 0)
+		close(stack[--depth]);
+	return r;
+}
+
+int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2, int *ret_fd,
+		     struct husk_error *err)
+{
+	if (use_openat2 && have_openat2) {
+		struct open_how how = {
+			.flags = O_PATH | O_CLOEXEC,
+			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+		if (fd >= 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		if (errno == ENOSYS)
+			have_openat2 = false;
+		else if (errno != ENOENT || create == CTR_CREATE_NONE)
+			return husk_error_errno(err, errno, "resolve '%s'", path);
+		/* Missing pieces are created by the walk, which is just as
+		 * strict about staying inside the root. */
+	}
+	return walk_in_root(rootfd, path, create, ret_fd, err);
+}
+
+/* ---- mount helpers ---- */
+
+#define FDPATH(buf, fd) (snprintf((buf), sizeof(buf), "/proc/self/fd/%d", (fd)), (buf))
+
+static int open_in(int rootfd, const char *path, int create, int *ret_fd, struct husk_error *err)
+{
+	return ctr_open_in_root(rootfd, path, create, true, ret_fd, err);
+}
+
+static unsigned long prop_flags(enum ctr_propagation p)
+{
+	switch (p) {
+	case CTR_PROP_PRIVATE: return MS_PRIVATE;
+	case CTR_PROP_SLAVE: return MS_SLAVE;
+	case CTR_PROP_RSLAVE: return MS_SLAVE | MS_REC;
+	case CTR_PROP_SHARED: return MS_SHARED;
+	case CTR_PROP_RSHARED: return MS_SHARED | MS_REC;
+	case CTR_PROP_RPRIVATE:
+	case CTR_PROP_DEFAULT:
+	default: return MS_PRIVATE | MS_REC;
+	}
+}
+
+#define ATTR_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_RELATIME | \
+		    MS_STRICTATIME | MS_NODIRATIME)
+
+/* Apply per-mount flags to the mount whose root fd is (recursively for a
+ * recursive bind). mount_setattr does it for a whole tree; the old remount
+ * only for the top mount and must repeat the locked flags. */
+static int set_mount_flags(int fd, unsigned long flags, bool recursive)
+{
+	struct mount_attr a = {0};
+	if (flags & MS_RDONLY)
+		a.attr_set |= MOUNT_ATTR_RDONLY;
+	if (flags & MS_NOSUID)
+		a.attr_set |= MOUNT_ATTR_NOSUID;
+	if (flags & MS_NODEV)
+		a.attr_set |= MOUNT_ATTR_NODEV;
+	if (flags & MS_NOEXEC)
+		a.attr_set |= MOUNT_ATTR_NOEXEC;
+	if (flags & MS_NODIRATIME)
+		a.attr_set |= MOUNT_ATTR_NODIRATIME;
+	if (flags & (MS_NOATIME | MS_RELATIME | MS_STRICTATIME)) {
+		a.attr_clr |= MOUNT_ATTR__ATIME;
+		a.attr_set |= flags & MS_NOATIME    ? MOUNT_ATTR_NOATIME
+			      : flags & MS_RELATIME ? MOUNT_ATTR_RELATIME
+						    : MOUNT_ATTR_STRICTATIME;
+	}
+	if (mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -errno;
+	struct statvfs sv;
+	unsigned long keep = 0;
+	if (fstatvfs(fd, &sv) == 0) {
+		if (sv.f_flag & ST_NOSUID)
+			keep |= MS_NOSUID;
+		if (sv.f_flag & ST_NODEV)
+			keep |= MS_NODEV;
+		if (sv.f_flag & ST_NOEXEC)
+			keep |= MS_NOEXEC;
+	}
+	char p[64];
+	if (mount(NULL, FDPATH(p, fd), NULL, MS_BIND | MS_REMOUNT | keep | (flags & ATTR_FLAGS),
+		  NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Mount a file system (not a bind) at dest inside the root. */
+static int mount_fs(int rootfd, const char *dest, const char *src, const char *type,
+		    unsigned long flags, const char *data, struct husk_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	int r = open_in(rootfd, dest, CTR_CREATE_DIR, &fd, err);
+	if (r < 0)
+		return husk_error_prefix(err, "mount '%s'", dest);
+	char p[64];
+	if (mount(src, FDPATH(p, fd), type, flags, data) < 0)
+		return husk_error_errno(err, errno, "mount '%s' (%s)", dest, type);
+	return 0;
+}
+
+/* Bind src (a host path or a /proc/self/fd path) at dest inside the root,
+ * then apply flags and propagation to the new mount. */
+static int bind_at(int rootfd, const char *dest, const char *src, bool recursive,
+		   unsigned long flags, enum ctr_propagation prop, struct husk_error *err)
+{
+	struct stat st;
+	if (stat(src, &st) < 0)
+		return husk_error_errno(err, errno, "mount '%s': source '%s'", dest, src);
+	_cleanup_close_ int fd = -1;
+	int r = open_in(rootfd, dest, S_ISDIR(st.st_mode) ? CTR_CREATE_DIR : CTR_CREATE_FILE, &fd,
+			err);
+	if (r < 0)
+		return husk_error_prefix(err, "mount '%s'", dest);
+	char p[64];
+	if (mount(src, FDPATH(p, fd), NULL, MS_BIND | (recursive ? MS_REC : 0), NULL) < 0)
+		return husk_error_errno(err, errno, "mount '%s'", dest);
+	/* fd names the directory under the new mount; look again to get the
+	 * mount itself. */
+	_cleanup_close_ int top = -1;
+	if ((r = open_in(rootfd, dest, CTR_CREATE_NONE, &top, err)) < 0)
+		return husk_error_prefix(err, "mount '%s'", dest);
+	if ((flags & ATTR_FLAGS) && (r = set_mount_flags(top, flags, recursive)) < 0)
+		return husk_error_errno(err, -r, "mount '%s': set flags", dest);
+	if (mount(NULL, FDPATH(p, top), NULL, prop_flags(prop), NULL) < 0)
+		return husk_error_errno(err, errno, "mount '%s': set propagation", dest);
+	return 0;
+}
+
+/* ---- /dev ---- */
+
+static const struct {
+	const char *name;
+	unsigned major, minor;
+} std_devices[] = {
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
+	{"tty", 5, 0},
+};
+
+/* Create a device node in dirfd, or bind the host's node over an empty
+ * file when mknod is refused (in a user namespace). */
+static int make_node(int dirfd, const char *name, const char *where, mode_t type, dev_t dev,
+		     mode_t perm, uid_t uid, gid_t gid, const char *host_path,
+		     struct husk_error *err)
+{
+	unlinkat(dirfd, name, 0);
+	if (mknodat(dirfd, name, type | perm, dev) == 0) {
+		if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return husk_error_errno(err, errno, "chown device '%s'", where);
+		return 0;
+	}
+	if (errno != EPERM || !host_path)
+		return husk_error_errno(err, errno, "create device '%s'", where);
+	int f = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (f < 0)
+		return husk_error_errno(err, errno, "create device '%s'", where);
+	char p[64];
+	int r = mount(host_path, FDPATH(p, f), NULL, MS_BIND, NULL);
+	int e = errno;
+	close(f);
+	if (r < 0)
+		return husk_error_errno(err, e, "bind device '%s'", where);
+	return 0;
+}
+
+static int setup_dev(int rootfd, const struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	int r = mount_fs(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+			 "mode=755,size=65536k", err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int dev = -1;
+	if ((r = open_in(rootfd, "/dev", CTR_CREATE_NONE, &dev, err)) < 0)
+		return r;
+	for (size_t i = 0; i < ARRAY_SIZE(std_devices); i++) {
+		_cleanup_free_ char *where = xasprintf("/dev/%s", std_devices[i].name);
+		r = make_node(dev, std_devices[i].name, where, S_IFCHR,
+			      makedev(std_devices[i].major, std_devices[i].minor), 0666, 0, 0,
+			      where, err);
+		if (r < 0)
+			return r;
+	}
+	/* A devpts of the container's own, so its ptys are not the host's. */
+	r = mount_fs(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+		     "newinstance,ptmxmode=0666,mode=0620,gid=5", err);
+	if (r < 0) {
+		/* gid 5 may not be mapped in a user namespace. */
+		husk_error_clear(err);
+		r = mount_fs(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+			     "newinstance,ptmxmode=0666,mode=0620", err);
+		if (r < 0)
+			return r;
+	}
+	if (symlinkat("pts/ptmx", dev, "ptmx") < 0)
+		return husk_error_errno(err, errno, "create '/dev/ptmx'");
+	if (s->shm_path)
+		r = bind_at(rootfd, "/dev/shm", s->shm_path, false, 0, CTR_PROP_RPRIVATE, err);
+	else
+		r = mount_fs(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			     "mode=1777,size=65536k", err);
+	if (r < 0)
+		return r;
+	r = mount_fs(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		     NULL, err);
+	if (r < 0)
+		return r;
+	static const char *const links[][2] = {
+		{"/proc/self/fd", "fd"},
+		{"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"},
+		{"/proc/self/fd/2", "stderr"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
+			return husk_error_errno(err, errno, "create '/dev/%s'", links[i][1]);
+	return 0;
+}
+
+static int setup_devices(int rootfd, const struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	for (size_t i = 0; i < s->n_devices; i++) {
+		const struct ctr_device *d = &s->devices[i];
+		_cleanup_free_ char *dir = xstrdup(d->path);
+		char *slash = strrchr(dir, '/');
+		const char *name = d->path + (slash - dir) + 1;
+		*slash = '\0';
+		if (!*name)
+			return husk_error_set(err, EINVAL, "device '%s': no file name", d->path);
+		_cleanup_close_ int dfd = -1;
+		int r = open_in(rootfd, *dir ? dir : "/", CTR_CREATE_DIR, &dfd, err);
+		if (r < 0)
+			return husk_error_prefix(err, "device '%s'", d->path);
+		mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+		r = make_node(dfd, name, d->path, type, makedev(d->major, d->minor), d->file_mode,
+			      d->uid, d->gid, d->host_path, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- after pivot_root ---- */
+
+static int apply_sysctls(const struct ctr_spec *s, struct husk_error *err)
+{
+	for (size_t i = 0; i < s->n_sysctls; i++) {
+		const struct ctr_sysctl *c = &s->sysctls[i];
+		_cleanup_free_ char *path = xasprintf("/proc/sys/%s", c->key);
+		/* Dotted names map to directories unless the name already
+		 * uses slashes (for interface names with dots). */
+		if (!strchr(c->key, '/'))
+			for (char *p = path + 10; *p; p++)
+				if (*p == '.')
+					*p = '/';
+		_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		size_t n = strlen(c->value);
+		if (fd < 0 || write(fd, c->value, n) != (ssize_t)n)
+			return husk_error_errno(err, errno, "sysctl '%s'", c->key);
+	}
+	return 0;
+}
+
+static int mask_path(int rootfd, const char *path, struct husk_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct husk_error e = HUSK_ERROR_INIT;
+	if (ctr_open_in_root(rootfd, path, CTR_CREATE_NONE, true, &fd, &e) < 0) {
+		int code = e.code;
+		husk_error_clear(&e);
+		if (code == ENOENT)
+			return 0;
+		return husk_error_errno(err, code, "mask '%s'", path);
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return husk_error_errno(err, errno, "mask '%s'", path);
+	char p[64];
+	int r = S_ISDIR(st.st_mode) ? mount("tmpfs", FDPATH(p, fd), "tmpfs", MS_RDONLY, "size=0")
+				    : mount("/dev/null", FDPATH(p, fd), NULL, MS_BIND, NULL);
+	if (r < 0)
+		return husk_error_errno(err, errno, "mask '%s'", path);
+	return 0;
+}
+
+static int readonly_path(int rootfd, const char *path, struct husk_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct husk_error e = HUSK_ERROR_INIT;
+	if (ctr_open_in_root(rootfd, path, CTR_CREATE_NONE, true, &fd, &e) < 0) {
+		int code = e.code;
+		husk_error_clear(&e);
+		if (code == ENOENT)
+			return 0;
+		return husk_error_errno(err, code, "make '%s' read-only", path);
+	}
+	char p[64];
+	if (mount(FDPATH(p, fd), p, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return husk_error_errno(err, errno, "make '%s' read-only", path);
+	_cleanup_close_ int top = -1;
+	int r = ctr_open_in_root(rootfd, path, CTR_CREATE_NONE, true, &top, err);
+	if (r < 0)
+		return r;
+	if ((r = set_mount_flags(top, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true)) < 0)
+		return husk_error_errno(err, -r, "make '%s' read-only", path);
+	return 0;
+}
+
+static int pivot(int rootfd, const char *rootfs, struct husk_error *err)
+{
+	/* pivot_root(".", ".") stacks the old root on the new one; detaching
+	 * it leaves the new root alone, without a directory for the old. */
+	if (fchdir(rootfd) < 0)
+		return husk_error_errno(err, errno, "chdir to rootfs '%s'", rootfs);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return husk_error_errno(err, errno, "pivot_root to '%s'", rootfs);
+	if (umount2(".", MNT_DETACH) < 0)
+		return husk_error_errno(err, errno, "detach the old root");
+	if (chdir("/") < 0)
+		return husk_error_errno(err, errno, "chdir '/'");
+	return 0;
+}
+
+int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	int r;
+	mode_t old_umask = umask(0);
+
+	/* Nothing we mount may propagate back to the host. */
+	unsigned long root_prop = s->rootfs_propagation == CTR_PROP_PRIVATE ||
+						  s->rootfs_propagation == CTR_PROP_RPRIVATE
+					  ? MS_PRIVATE | MS_REC
+					  : MS_SLAVE | MS_REC;
+	if (mount(NULL, "/", NULL, root_prop, NULL) < 0)
+		return husk_error_errno(err, errno, "make '/' %s",
+					root_prop & MS_PRIVATE ? "private" : "slave");
+	/* pivot_root needs the new root to be a mount point. */
+	if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return husk_error_errno(err, errno, "bind rootfs '%s'", s->rootfs);
+	_cleanup_close_ int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return husk_error_errno(err, errno, "open rootfs '%s'", s->rootfs);
+
+	if ((r = mount_fs(rootfd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+			  err)) < 0)
+		return r;
+	unsigned long sysflags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (s->privileged ? 0 : MS_RDONLY);
+	r = mount_fs(rootfd, "/sys", "sysfs", "sysfs", sysflags, NULL, err);
+	if (r < 0 && err->code == EPERM) {
+		/* sysfs needs a network namespace of our own user namespace;
+		 * otherwise show the host's, read-only. */
+		husk_error_clear(err);
+		r = bind_at(rootfd, "/sys", "/sys", true, sysflags, CTR_PROP_RPRIVATE, err);
+	}
+	if (r < 0)
+		return r;
+	if ((r = setup_dev(rootfd, lc, err)) < 0)
+		return r;
+
+	unsigned long etc_flags = s->readonly_rootfs ? MS_RDONLY : 0;
+	const char *files[][2] = {{s->hostname_path, "/etc/hostname"},
+				  {s->hosts_path, "/etc/hosts"},
+				  {s->resolv_path, "/etc/resolv.conf"}};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i][0] && (r = bind_at(rootfd, files[i][1], files[i][0], false, etc_flags,
+						CTR_PROP_RPRIVATE, err)) < 0)
+			return r;
+
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct ctr_mount *m = &s->mounts[i];
+		if (m->bind) {
+			r = bind_at(rootfd, m->destination, m->source, m->recursive, m->flags,
+				    m->propagation, err);
+		} else {
+			r = mount_fs(rootfd, m->destination, m->source ? m->source : m->type,
+				     m->type, m->flags, m->data, err);
+			if (r == 0 && m->propagation != CTR_PROP_DEFAULT) {
+				_cleanup_close_ int top = -1;
+				char p[64];
+				if ((r = open_in(rootfd, m->destination, CTR_CREATE_NONE, &top,
+						 err)) == 0 &&
+				    mount(NULL, FDPATH(p, top), NULL, prop_flags(m->propagation),
+					  NULL) < 0)
+					r = husk_error_errno(err, errno, "mount '%s': set propagation",
+							     m->destination);
+			}
+		}
+		if (r < 0)
+			return r;
+	}
+	if ((r = setup_devices(rootfd, lc, err)) < 0)
+		return r;
+	{
+		/* runc creates a missing working directory; do the same, as
+		 * root and inside the rootfs. A failure shows at chdir. */
+		_cleanup_close_ int cwd = -1;
+		struct husk_error e = HUSK_ERROR_INIT;
+		ctr_open_in_root(rootfd, lc->cwd, CTR_CREATE_DIR, true, &cwd, &e);
+		husk_error_clear(&e);
+	}
+
+	if ((r = pivot(rootfd, s->rootfs, err)) < 0)
+		return r;
+	_cleanup_close_ int newroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (newroot < 0)
+		return husk_error_errno(err, errno, "open '/'");
+
+	if ((r = apply_sysctls(s, err)) < 0)
+		return r;
+	char *const *masked = s->masked_paths ? s->masked_paths : (char *const *)ctr_default_masked_paths;
+	char *const *ro = s->readonly_paths ? s->readonly_paths
+					    : (char *const *)ctr_default_readonly_paths;
+	for (size_t i = 0; masked[i]; i++)
+		if ((r = mask_path(newroot, masked[i], err)) < 0)
+			return r;
+	for (size_t i = 0; ro[i]; i++)
+		if ((r = readonly_path(newroot, ro[i], err)) < 0)
+			return r;
+	if (s->readonly_rootfs && (r = set_mount_flags(newroot, MS_RDONLY, false)) < 0)
+		return husk_error_errno(err, -r, "make the rootfs read-only");
+	if (s->rootfs_propagation == CTR_PROP_SHARED || s->rootfs_propagation == CTR_PROP_RSHARED) {
+		if (mount(NULL, "/", NULL, prop_flags(s->rootfs_propagation), NULL) < 0)
+			return husk_error_errno(err, errno, "make '/' shared");
+	}
+	umask(old_umask);
+	return 0;
+}
+
+int lc_setup_tty(const struct lc *lc, bool console, struct husk_error *err)
+{
+	_cleanup_close_ int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return husk_error_errno(err, errno, "open '/dev/ptmx'");
+	int unlock = 0;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		return husk_error_errno(err, errno, "unlock the pty");
+	_cleanup_close_ int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0)
+		return husk_error_errno(err, errno, "open the pty");
+	if (console) {
+		_cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		_cleanup_close_ int fd = -1;
+		char p[64], q[64];
+		int r = root < 0 ? husk_error_errno(err, errno, "open '/'")
+				 : open_in(root, "/dev/console", CTR_CREATE_FILE, &fd, err);
+		if (r < 0)
+			return r;
+		snprintf(q, sizeof(q), "/proc/self/fd/%d", slave);
+		if (mount(q, FDPATH(p, fd), NULL, MS_BIND, NULL) < 0)
+			return husk_error_errno(err, errno, "bind '/dev/console'");
+	}
+	int r = lc_send(lc->sock, LC_MSG_PTY, 0, 0, NULL, master);
+	if (r < 0)
+		return husk_error_errno(err, -r, "pass the pty");
+	if (ioctl(slave, TIOCSCTTY, 0) < 0)
+		return husk_error_errno(err, errno, "set the controlling terminal");
+	for (int i = 0; i < 3; i++)
+		if (dup2(slave, i) < 0)
+			return husk_error_errno(err, errno, "set up the terminal");
+	return 0;
+}

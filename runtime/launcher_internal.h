@@ -1,0 +1,94 @@
+/* Internals shared by launcher.c (launch and the child's last steps),
+ * launcher_fs.c (rootfs, mounts, pivot_root) and launcher_exec.c (exec in
+ * a running container). Not an API: only the launcher files and its unit
+ * tests include it. */
+#ifndef HUSK_RUNTIME_LAUNCHER_INTERNAL_H
+#define HUSK_RUNTIME_LAUNCHER_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "runtime/launcher.h"
+
+/* Everything the children need, computed in the parent before fork so the
+ * children mostly make syscalls. */
+struct lc {
+	const struct ctr_spec *spec;
+	char *const *args;
+	char *const *envp;
+	const char *cwd;
+	bool tty;
+	struct ctr_caps caps; /* clamped to what the caller holds */
+	int last_cap;
+	struct ctr_seccomp_bpf *bpf; /* NULL: unconfined */
+	struct ctr_rlimit *rlimits;  /* clamped */
+	size_t n_rlimits;
+	bool set_oom;
+	int oom_score_adj; /* clamped */
+	int devnull;
+	int sock; /* the child's end of the sync socket */
+	struct ctr_stdio stdio;
+};
+
+int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, char *const *env,
+	       const char *cwd, bool tty, const struct ctr_stdio *stdio, struct husk_error *err);
+void lc_release(struct lc *lc);
+
+/* The sync socket (SOCK_SEQPACKET) between the caller and its children. */
+enum lc_msg_type {
+	LC_MSG_PID = 1,	   /* stage 1 -> caller: the pid of the process */
+	LC_MSG_USERNS,	   /* stage 1 -> caller: write my id maps */
+	LC_MSG_USERNS_DONE, /* caller -> stage 1: maps written (code = errno) */
+	LC_MSG_PTY,	   /* child -> caller: the pty master (SCM_RIGHTS) */
+	LC_MSG_READY,	   /* child -> caller: setup done, about to exec */
+	LC_MSG_ERROR,	   /* child -> caller: code + message */
+};
+
+#define LC_MSG_TEXT 1024
+struct lc_msg {
+	int32_t type;
+	int32_t code;
+	int32_t pid;
+	char text[LC_MSG_TEXT];
+};
+
+int lc_send(int sock, int type, int code, pid_t pid, const char *text, int fd);
+/* Receive one message; *ret_fd gets a passed fd or -1. 0 on EOF, 1 on a
+ * message, -errno on error. */
+int lc_recv(int sock, struct lc_msg *m, int *ret_fd);
+
+/* The caller's side of a launch or exec: read messages until the children
+ * are done (EOF), writing id maps when asked, then reap stage 1 (s1). On
+ * success ret holds the process (and pty). deadline_ns is CLOCK_MONOTONIC. */
+int lc_parent_sync(struct lc *lc, int sock, pid_t s1, long long deadline_ns,
+		   struct ctr_process *ret, struct husk_error *err);
+
+/* Child side. lc_fail sends err to the caller and exits; it never returns. */
+_noreturn_ void lc_fail(const struct lc *lc, const struct husk_error *err);
+/* Reset signal dispositions and the mask the caller (shim, huskd) set. */
+void lc_reset_signals(void);
+int lc_join_cgroups(char *const *procs, struct husk_error *err);
+pid_t lc_clone_parent(void);
+/* stdin/stdout/stderr from lc->stdio (non-tty). */
+int lc_setup_stdio(const struct lc *lc, struct husk_error *err);
+/* A pty from the devpts at /dev/pts: the master goes to the caller, the
+ * slave becomes the controlling terminal and fds 0-2; console: also
+ * bind it to /dev/console. */
+int lc_setup_tty(const struct lc *lc, bool console, struct husk_error *err);
+/* The rootfs: propagation, /proc, /sys, /dev, pod files, mounts, devices,
+ * pivot_root, sysctls, masked and read-only paths, read-only root. */
+int lc_setup_rootfs(const struct lc *lc, struct husk_error *err);
+/* oom_score_adj, rlimits, seccomp, capabilities, user, no_new_privs, cwd,
+ * exec. Returns only on failure. */
+int lc_finish_and_exec(const struct lc *lc, struct husk_error *err);
+
+/* Resolve path inside the tree rooted at rootfd, so that neither symlinks
+ * nor ".." can leave it; returns an O_PATH fd in *ret_fd. create makes the
+ * missing components (directories, and a file or a directory for the last
+ * one). use_openat2 false forces the component-by-component walk used on
+ * kernels without openat2(2). Exposed for the unit tests. */
+enum { CTR_CREATE_NONE, CTR_CREATE_DIR, CTR_CREATE_FILE };
+int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2, int *ret_fd,
+		     struct husk_error *err);
+
+#endif

@@ -1,0 +1,112 @@
+/* Seccomp for containers: husk's built-in RuntimeDefault profile (the
+ * syscall allow-list Docker and containerd use, default action EPERM), a
+ * loader for Localhost profiles in the OCI / Docker JSON format, and their
+ * compilation with libseccomp to a BPF program the launcher installs. */
+#ifndef HUSK_RUNTIME_SECCOMP_H
+#define HUSK_RUNTIME_SECCOMP_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* Limits on what a Localhost profile may hold. */
+#define CTR_SECCOMP_MAX_FILE (4u << 20)
+#define CTR_SECCOMP_MAX_RULES 4096
+#define CTR_SECCOMP_MAX_NAMES 4096
+#define CTR_SECCOMP_MAX_ARCHES 16
+
+enum ctr_seccomp_mode {
+	CTR_SECCOMP_UNCONFINED = 0,
+	CTR_SECCOMP_RUNTIME_DEFAULT,
+	CTR_SECCOMP_LOCALHOST,
+};
+
+/* One argument comparison; op is a libseccomp enum scmp_compare value. */
+struct ctr_seccomp_arg {
+	unsigned index;
+	uint64_t value;
+	uint64_t value_two;
+	int op;
+};
+
+/* A rule applies action (an SCMP_ACT_* value, errno included) to the
+ * syscalls in names, when all of args match (args with a repeated index
+ * are or-ed, as runc does). The Docker "includes"/"excludes" conditions
+ * decide at compile time whether the rule is used at all: caps_all (every
+ * one of them in the container's bounding set), caps_none (none of them),
+ * arches / not_arches (Docker arch names: "amd64", "x86", "arm64", ...) and
+ * min_kernel ("4.8"). */
+struct ctr_seccomp_rule {
+	char **names;
+	uint32_t action;
+	struct ctr_seccomp_arg *args;
+	size_t n_args;
+	uint64_t caps_all;
+	uint64_t caps_none;
+	char **arches;
+	char **not_arches;
+	char *min_kernel;
+};
+
+struct ctr_seccomp_profile {
+	uint32_t default_action;
+	uint32_t arches[CTR_SECCOMP_MAX_ARCHES]; /* SCMP_ARCH_* tokens */
+	size_t n_arches;                         /* 0: the native one only */
+	unsigned flags;                          /* SECCOMP_FILTER_FLAG_* */
+	struct ctr_seccomp_rule *rules;
+	size_t n_rules;
+};
+
+void ctr_seccomp_profile_free(struct ctr_seccomp_profile *p);
+static inline void ctr_seccomp_profile_freep(struct ctr_seccomp_profile **p)
+{
+	ctr_seccomp_profile_free(*p);
+}
+
+/* Husk's RuntimeDefault profile (owned by the caller). Capability
+ * conditioned rules (mount with CAP_SYS_ADMIN, ...) are resolved by
+ * ctr_seccomp_compile against the container's bounding set. */
+struct ctr_seccomp_profile *ctr_seccomp_runtime_default(void);
+
+/* Parse a profile in the OCI (linux.seccomp) or Docker format:
+ * defaultAction, defaultErrnoRet, architectures or archMap, flags, and
+ * syscalls[] with name or names, action, errnoRet, args[] (index, value,
+ * valueTwo, op), includes/excludes. what names the source in errors. Errors
+ * are EINVAL and locate the problem: "seccomp profile '/p.json':
+ * syscalls[3].action: unknown action 'SCMP_ACT_FOO'" or, for bad JSON,
+ * "... invalid JSON at byte 120: ...". */
+int ctr_seccomp_parse(const char *text, size_t len, const char *what,
+		      struct ctr_seccomp_profile **ret, struct husk_error *err);
+
+/* Read and parse a Localhost profile file: ENOENT "seccomp profile
+ * '/x.json': No such file or directory" when missing. */
+int ctr_seccomp_parse_file(const char *path, struct ctr_seccomp_profile **ret,
+			   struct husk_error *err);
+
+/* A compiled filter, ready for ctr_seccomp_install. */
+struct ctr_seccomp_bpf {
+	void *insns; /* struct sock_filter[] */
+	unsigned short len;
+	unsigned flags;
+};
+void ctr_seccomp_bpf_free(struct ctr_seccomp_bpf *b);
+static inline void ctr_seccomp_bpf_freep(struct ctr_seccomp_bpf **b) { ctr_seccomp_bpf_free(*b); }
+
+/* Build the BPF program for profile, resolving rule conditions against
+ * caps (the container's bounding set) and the running kernel. Syscall names
+ * libseccomp does not know are skipped, as Docker does. EINVAL when
+ * libseccomp refuses a rule (the message names it). */
+int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps,
+			struct ctr_seccomp_bpf **ret, struct husk_error *err);
+
+/* Install the filter on the calling thread with seccomp(2). Needs
+ * no_new_privs or CAP_SYS_ADMIN. Only makes the syscall; returns 0 or
+ * -errno. */
+int ctr_seccomp_install(const struct ctr_seccomp_bpf *b);
+
+/* "runtime_default", "unconfined", "localhost" and back; -1 / NULL when
+ * unknown. */
+int ctr_seccomp_mode_parse(const char *s);
+const char *ctr_seccomp_mode_name(int mode);
+
+#endif
