@@ -1,0 +1,462 @@
+/* husk-shim: one small process per container. It launches the container
+ * from a spec file, is its parent and subreaper, writes its output to the
+ * CRI log, records its start and exit in the state directory, and answers
+ * control requests, whether or not huskd is running.
+ *
+ * Usage: husk-shim SPEC_FILE [SYNC_FD]. SYNC_FD, when given, receives one
+ * line, "ok PID" or "error ERRNO MESSAGE", and is then closed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "runtime/launcher.h"
+#include "runtime/shim.h"
+#include "runtime/shim_log.h"
+
+#define MAX_CLIENTS 8
+#define REQUEST_MAX 256
+#define READ_CHUNK 8192
+/* After the container's init exits, how long to wait for the rest of its
+ * output (a background process of a host-PID container may hold it). */
+#define DRAIN_NS (1000LL * 1000000LL)
+
+struct shim {
+	struct ctr_spec *spec;
+	int sync_fd;
+	struct ctr_log *log;
+	pid_t pid;
+	int fds[2];   /* stdout, stderr read ends (the pty master as stdout) */
+	int pty;      /* -1 unless tty */
+	int stdin_wr; /* held open for the container's stdin */
+	int sigfd;
+	int listen_fd;
+	int clients[MAX_CLIENTS];
+	bool exited;
+	int status;
+	long long exited_at;
+	bool have_oom;
+	long long oom_base;
+};
+
+static void sync_report(struct shim *s, const char *fmt, ...) _printf_(2, 3);
+static void sync_report(struct shim *s, const char *fmt, ...)
+{
+	if (s->sync_fd < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *line = xvasprintf(fmt, ap);
+	va_end(ap);
+	ssize_t r _unused_ = write(s->sync_fd, line, strlen(line));
+	close(s->sync_fd);
+	s->sync_fd = -1;
+}
+
+static void write_state(const char *name, char *json)
+{
+	struct husk_error e = HUSK_ERROR_INIT;
+	if (fs_write_atomic(name, json, strlen(json), 0644, &e) < 0)
+		log_error("write state file: %s", husk_error_msg(&e));
+	husk_error_clear(&e);
+	free(json);
+}
+
+static _noreturn_ void fail(struct shim *s, const struct husk_error *err)
+{
+	log_error("container=%s launch failed: %s", s->spec && s->spec->id ? s->spec->id : "-",
+		  husk_error_msg(err));
+	if (s->spec) {
+		_cleanup_gen_ yajl_gen g = json_gen_new(false);
+		yajl_gen_map_open(g);
+		json_kv_int(g, "code", err->code ? err->code : EIO);
+		json_kv_str(g, "message", husk_error_msg(err));
+		yajl_gen_map_close(g);
+		write_state("error", json_gen_steal(g));
+		unlink(CTR_SHIM_CONTROL);
+	}
+	/* The message goes on one line. */
+	_cleanup_free_ char *msg = xstrdup(husk_error_msg(err));
+	for (char *p = msg; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	sync_report(s, "error %d %s\n", err->code ? err->code : EIO, msg);
+	exit(1);
+}
+
+static int read_oom_count(const char *path, long long *ret)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char line[128];
+	while (fgets(line, sizeof(line), f)) {
+		long long v;
+		if (sscanf(line, "oom_kill %lld", &v) == 1) {
+			*ret = v;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static void write_pid_file(const char *name, pid_t pid, long long started_at)
+{
+	unsigned long long st = 0;
+	ctr_proc_start_time(pid, &st, NULL);
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	json_kv_int(g, "pid", pid);
+	json_kv_int(g, "start_time", (long long)st);
+	if (started_at)
+		json_kv_int(g, "started_at", started_at);
+	yajl_gen_map_close(g);
+	write_state(name, json_gen_steal(g));
+}
+
+static int setup_control(struct shim *s, struct husk_error *err)
+{
+	/* We run in the state directory, so the name fits sun_path. */
+	unlink(CTR_SHIM_CONTROL);
+	s->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->listen_fd < 0)
+		return husk_error_errno(err, errno, "control socket");
+	struct sockaddr_un a = {.sun_family = AF_UNIX, .sun_path = CTR_SHIM_CONTROL};
+	if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(s->listen_fd, MAX_CLIENTS) < 0)
+		return husk_error_errno(err, errno, "control socket");
+	chmod(CTR_SHIM_CONTROL, 0600);
+	return 0;
+}
+
+static void reap(struct shim *s)
+{
+	for (;;) {
+		int st;
+		pid_t w = waitpid(-1, &st, WNOHANG);
+		if (w <= 0)
+			return;
+		if (w == s->pid && !s->exited) {
+			s->exited = true;
+			s->status = st;
+			s->exited_at = now_real_ns();
+		}
+	}
+}
+
+static void close_stream(struct shim *s, int i)
+{
+	if (s->fds[i] < 0)
+		return;
+	ctr_log_flush(s->log, (enum ctr_log_stream)i);
+	close(s->fds[i]);
+	s->fds[i] = -1;
+}
+
+static void read_stream(struct shim *s, int i)
+{
+	char buf[READ_CHUNK];
+	ssize_t n = read(s->fds[i], buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	/* EOF, or EIO from a pty master once the last slave fd is gone. */
+	if (n <= 0) {
+		close_stream(s, i);
+		return;
+	}
+	ctr_log_write(s->log, (enum ctr_log_stream)i, buf, (size_t)n);
+}
+
+static void handle_request(struct shim *s, int fd)
+{
+	char req[REQUEST_MAX + 1], reply[REQUEST_MAX];
+	ssize_t n = recv(fd, req, REQUEST_MAX, MSG_DONTWAIT);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (s->clients[i] == fd)
+				s->clients[i] = -1;
+		close(fd);
+		return;
+	}
+	req[n] = '\0';
+	int sig;
+	unsigned rows, cols;
+	struct husk_error e = HUSK_ERROR_INIT;
+	if (sscanf(req, "signal %d", &sig) == 1) {
+		if (s->exited)
+			snprintf(reply, sizeof(reply), "error %d container has exited", ESRCH);
+		else if (kill(s->pid, sig) < 0)
+			snprintf(reply, sizeof(reply), "error %d signal %d: %s", errno, sig,
+				 strerror(errno));
+		else
+			snprintf(reply, sizeof(reply), "ok");
+	} else if (streq(req, "reopen")) {
+		if (ctr_log_reopen(s->log, &e) < 0)
+			snprintf(reply, sizeof(reply), "error %d %s", e.code, husk_error_msg(&e));
+		else
+			snprintf(reply, sizeof(reply), "ok");
+	} else if (sscanf(req, "resize %u %u", &rows, &cols) == 2) {
+		struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+		if (s->pty < 0)
+			snprintf(reply, sizeof(reply), "error %d container has no terminal", EINVAL);
+		else if (ioctl(s->pty, TIOCSWINSZ, &ws) < 0)
+			snprintf(reply, sizeof(reply), "error %d resize: %s", errno, strerror(errno));
+		else
+			snprintf(reply, sizeof(reply), "ok");
+	} else if (streq(req, "state")) {
+		if (s->exited)
+			snprintf(reply, sizeof(reply), "ok exited %d",
+				 WIFEXITED(s->status) ? WEXITSTATUS(s->status)
+						      : 128 + WTERMSIG(s->status));
+		else
+			snprintf(reply, sizeof(reply), "ok running %d", (int)s->pid);
+	} else if (startswith(req, "attach")) {
+		snprintf(reply, sizeof(reply), "error %d attach is not implemented", ENOSYS);
+	} else {
+		snprintf(reply, sizeof(reply), "error %d unknown request", EINVAL);
+	}
+	husk_error_clear(&e);
+	send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void accept_client(struct shim *s)
+{
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (s->clients[i] < 0) {
+			s->clients[i] = fd;
+			return;
+		}
+	/* Full: one-shot requests finish quickly, so refuse this one. */
+	const char *busy = "error 11 too many control connections";
+	send(fd, busy, strlen(busy), MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void handle_signal(struct shim *s)
+{
+	struct signalfd_siginfo si;
+	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(s);
+			break;
+		case SIGUSR1: {
+			struct husk_error e = HUSK_ERROR_INIT;
+			if (ctr_log_reopen(s->log, &e) < 0)
+				log_warn("container=%s reopen log: %s", s->spec->id,
+					 husk_error_msg(&e));
+			husk_error_clear(&e);
+			break;
+		}
+		default:
+			/* SIGTERM, SIGINT, SIGHUP: pass them on. */
+			if (!s->exited)
+				kill(s->pid, (int)si.ssi_signo);
+			break;
+		}
+	}
+}
+
+static void run(struct shim *s)
+{
+	long long drain_until = 0;
+	for (;;) {
+		if (s->exited) {
+			if (s->fds[0] < 0 && s->fds[1] < 0)
+				break;
+			long long now = now_mono_ns();
+			if (!drain_until)
+				drain_until = now + DRAIN_NS;
+			if (now >= drain_until)
+				break;
+		}
+		struct pollfd pf[4 + MAX_CLIENTS];
+		nfds_t n = 0;
+		pf[n++] = (struct pollfd){s->sigfd, POLLIN, 0};
+		pf[n++] = (struct pollfd){s->listen_fd, POLLIN, 0};
+		pf[n++] = (struct pollfd){s->fds[0], POLLIN, 0};
+		pf[n++] = (struct pollfd){s->fds[1], POLLIN, 0};
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			pf[n++] = (struct pollfd){s->clients[i], POLLIN, 0};
+		int timeout = -1;
+		if (drain_until)
+			timeout = (int)((drain_until - now_mono_ns()) / 1000000) + 1;
+		int r = poll(pf, n, timeout);
+		if (r < 0 && errno != EINTR) {
+			log_error("container=%s poll: %s", s->spec->id, strerror(errno));
+			break;
+		}
+		if (r <= 0)
+			continue;
+		if (pf[0].revents)
+			handle_signal(s);
+		if (pf[1].revents)
+			accept_client(s);
+		for (int i = 0; i < 2; i++)
+			if (pf[2 + i].revents && s->fds[i] >= 0)
+				read_stream(s, i);
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (pf[4 + i].revents && pf[4 + i].fd >= 0)
+				handle_request(s, pf[4 + i].fd);
+	}
+	close_stream(s, 0);
+	close_stream(s, 1);
+}
+
+static void record_exit(struct shim *s)
+{
+	long long count;
+	bool oom = s->have_oom && read_oom_count(s->spec->oom_file, &count) == 0 &&
+		   count > s->oom_base;
+	int sig = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
+	int code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : 128 + sig;
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	json_kv_int(g, "exit_code", code);
+	json_kv_int(g, "signal", sig);
+	json_kv_int(g, "exited_at", s->exited_at);
+	json_kv_bool(g, "oom_killed", oom);
+	yajl_gen_map_close(g);
+	unlink(CTR_SHIM_CONTROL);
+	write_state("exit", json_gen_steal(g));
+	log_info("container=%s exited code=%d signal=%d oom_killed=%d", s->spec->id, code, sig,
+		 oom);
+}
+
+static int make_pipe(int ret[2], struct husk_error *err)
+{
+	if (pipe2(ret, O_CLOEXEC) < 0)
+		return husk_error_errno(err, errno, "pipe");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct shim s = {.sync_fd = -1, .fds = {-1, -1}, .pty = -1, .stdin_wr = -1,
+			 .sigfd = -1, .listen_fd = -1};
+	struct husk_error err = HUSK_ERROR_INIT;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		s.clients[i] = -1;
+	if (argc < 2 || argc > 3) {
+		fprintf(stderr, "usage: husk-shim SPEC_FILE [SYNC_FD]\n");
+		return 2;
+	}
+	if (argc == 3) {
+		s.sync_fd = atoi(argv[2]);
+		if (s.sync_fd < 0 || fcntl(s.sync_fd, F_SETFD, FD_CLOEXEC) < 0)
+			s.sync_fd = -1;
+	}
+
+	/* huskd's signal mask and dispositions are not ours. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	s.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	if (ctr_spec_read_file(argv[1], &s.spec, &err) < 0)
+		fail(&s, &err);
+	if (isempty(s.spec->state_dir)) {
+		husk_error_set(&err, EINVAL, "spec '%s': no shim.state_dir", argv[1]);
+		ctr_spec_free(steal_ptr(&s.spec));
+		fail(&s, &err);
+	}
+	if (fs_mkdir_p(s.spec->state_dir, 0700, &err) < 0 || chdir(s.spec->state_dir) < 0) {
+		if (!err.code)
+			husk_error_errno(&err, errno, "chdir '%s'", s.spec->state_dir);
+		ctr_spec_free(steal_ptr(&s.spec));
+		fail(&s, &err);
+	}
+	int logfd = open("shim.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (logfd >= 0 && logfd != STDERR_FILENO) {
+		dup2(logfd, STDERR_FILENO);
+		close(logfd);
+	}
+	write_pid_file("shim.pid", getpid(), 0);
+	if (s.sigfd < 0) {
+		husk_error_errno(&err, errno, "signalfd");
+		fail(&s, &err);
+	}
+	/* Orphans of the container are ours to reap, not init's. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+		husk_error_errno(&err, errno, "become subreaper");
+		fail(&s, &err);
+	}
+	if (setup_control(&s, &err) < 0)
+		fail(&s, &err);
+	s.log = ctr_log_new(s.spec->log_path, 0);
+	if (ctr_log_reopen(s.log, &err) < 0)
+		fail(&s, &err);
+	if (s.spec->oom_file)
+		s.have_oom = read_oom_count(s.spec->oom_file, &s.oom_base) == 0;
+
+	struct ctr_stdio io = CTR_STDIO_NULL;
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1};
+	if (!s.spec->tty) {
+		if (make_pipe(outp, &err) < 0 || make_pipe(errp, &err) < 0)
+			fail(&s, &err);
+		io.out = outp[1];
+		io.err = errp[1];
+	}
+	if (s.spec->stdin_open && !s.spec->tty) {
+		if (make_pipe(inp, &err) < 0)
+			fail(&s, &err);
+		io.in = inp[0];
+	}
+	struct ctr_process proc;
+	if (ctr_launch(s.spec, &io, &proc, &err) < 0)
+		fail(&s, &err);
+	long long started_at = now_real_ns();
+	s.pid = proc.pid;
+	if (s.spec->tty) {
+		s.pty = proc.pty_master;
+		s.fds[0] = fcntl(s.pty, F_DUPFD_CLOEXEC, 3);
+	} else {
+		close(outp[1]);
+		close(errp[1]);
+		s.fds[0] = outp[0];
+		s.fds[1] = errp[0];
+		if (inp[0] >= 0) {
+			close(inp[0]);
+			s.stdin_wr = inp[1];
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (s.fds[i] >= 0)
+			fcntl(s.fds[i], F_SETFL, O_NONBLOCK);
+	write_pid_file("pid", s.pid, started_at);
+	log_info("container=%s started pid=%d", s.spec->id ? s.spec->id : "-", (int)s.pid);
+	sync_report(&s, "ok %d\n", (int)s.pid);
+
+	run(&s);
+	record_exit(&s);
+	reap(&s);
+	ctr_log_free(s.log);
+	ctr_spec_free(s.spec);
+	return 0;
+}
