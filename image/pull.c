@@ -246,9 +246,12 @@ static int store_blob(struct img_store *s, const char *digest, const char *data,
 		      struct husk_error *err)
 {
 	_cleanup_free_ char *path = img_store_blob_path(s, digest);
-	if (fs_exists(path))
-		return 0;
-	return fs_write_atomic(path, data, len, 0644, err);
+	_cleanup_free_ char *key = xasprintf("blob:%s", digest);
+	/* Two pulls of one image would share the temporary file name. */
+	img_store_claim(s, key);
+	int r = fs_exists(path) ? 0 : fs_write_atomic(path, data, len, 0644, err);
+	img_store_release(s, key);
+	return r;
 }
 
 static int fetch_config(struct img_store *s, struct img_session *sess, const char *digest,
@@ -265,7 +268,7 @@ static int fetch_config(struct img_store *s, struct img_session *sess, const cha
 		size_t len = 0;
 		r = img_fetch_blob(sess, digest, IMG_MAX_CONFIG, &data, &len, err);
 		if (r == 0)
-			r = store_blob(s, digest, data, len, err);
+			r = fs_write_atomic(path, data, len, 0644, err);
 		if (r == 0) {
 			*ret = steal_ptr(&data);
 			*ret_len = len;

@@ -54,6 +54,15 @@ static const struct img_registry_conf *find_conf(const struct img_registry_conf 
 static void add_endpoint(struct img_session *s, const struct img_registry_conf *regs,
 			 size_t n_regs, const char *spec)
 {
+	/* "http://host" asks for plain HTTP, "https://host" for TLS only. */
+	int scheme = 0;
+	if (startswith(spec, "http://")) {
+		scheme = 2;
+		spec += 7;
+	} else if (startswith(spec, "https://")) {
+		scheme = 1;
+		spec += 8;
+	}
 	const char *slash = strchr(spec, '/');
 	_cleanup_free_ char *host = slash ? xstrndup(spec, (size_t)(slash - spec)) : xstrdup(spec);
 	/* Docker Hub's API lives on another name than its references use. */
@@ -68,9 +77,11 @@ static void add_endpoint(struct img_session *s, const struct img_registry_conf *
 	struct img_endpoint *e = &s->eps[s->n_eps++];
 	*e = (struct img_endpoint){0};
 	e->prefix = xstrdup(slash ? slash + 1 : "");
+	for (size_t n = strlen(e->prefix); n > 0 && e->prefix[n - 1] == '/'; n--)
+		e->prefix[n - 1] = '\0';
 	e->insecure = c && c->insecure;
 	e->loopback = img_host_is_loopback(host);
-	e->scheme = e->insecure || e->loopback ? 0 : 1;
+	e->scheme = scheme ? scheme : e->insecure || e->loopback ? 0 : 1;
 	e->host = steal_ptr(&host);
 }
 

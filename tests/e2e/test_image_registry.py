@@ -5,7 +5,7 @@ import base64
 import grpc
 import pytest
 
-from registry import PASSWORD, REFRESH_TOKEN, USER, Proxy, registries  # noqa: F401
+from registry import PASSWORD, REFRESH_TOKEN, USER, Proxy, mti, registries  # noqa: F401
 from test_image import listed, pull, store_empty
 
 
@@ -106,6 +106,14 @@ def test_mirror_order_and_fallback(daemon_factory, registries):
         # mirrors without it: falls back to the registry itself
         d = daemon_factory({"registries": {reg.open.host: {"mirrors": [dead, empty.host]}}})
         assert pull(d, f"{reg.open.host}/test/busybox") == im.id
+        d.stop()
+        # a mirror with a scheme and a path prefix
+        im.push(mti.Registry(reg.open.host), "cache/test/busybox", "latest")
+        d = daemon_factory({"registries": {"docker.io": {
+            "mirrors": [f"http://{good.host}/cache/"]}}})
+        assert pull(d, "docker.io/test/busybox") == im.id
+        assert listed(d)[0].repo_tags[0] == "docker.io/test/busybox:latest"
+        assert good.gets("/v2/cache/test/busybox/manifests/latest")
     finally:
         good.stop()
 
