@@ -13,17 +13,17 @@
  * ("docker.io", "127.0.0.1:5000"). */
 struct img_registry_conf {
 	const char *host;
-	bool insecure;        /* TLS without verification, then plain HTTP */
+	bool insecure;	      /* TLS without verification, then plain HTTP */
 	char *const *mirrors; /* host[:port][/path], tried in order first */
 	const char *location; /* replaces the registry itself, no fallback */
 };
 
 struct img_options {
-	const char *root; /* husk root; the store is <root>/image */
+	const char *root;	      /* husk root; the store is <root>/image */
 	int max_concurrent_downloads; /* layers fetched at once (<= 0: 3) */
 	const struct img_registry_conf *registries;
 	size_t n_registries;
-	char *const *pinned; /* references reported pinned (sandbox image...) */
+	char *const *pinned;	 /* references reported pinned (sandbox image...) */
 	uint64_t max_layer_size; /* decompressed bytes per layer (0: 64 GiB) */
 };
 
@@ -33,10 +33,12 @@ struct img_store;
  * an interrupted pull left behind: temporary downloads, layers and records
  * no image references. Everything in opts is copied. Errors: the errno of
  * the file system operation that failed. Free with img_store_free. */
-int img_store_open(const struct img_options *opts, struct img_store **ret,
-		   struct husk_error *err);
+int img_store_open(const struct img_options *opts, struct img_store **ret, struct husk_error *err);
 void img_store_free(struct img_store *s);
-static inline void img_store_freep(struct img_store **s) { img_store_free(*s); }
+static inline void img_store_freep(struct img_store **s)
+{
+	img_store_free(*s);
+}
 
 /* Registry credentials as the CRI carries them; any field may be NULL or
  * empty. auth is base64("user:password"). */
@@ -57,23 +59,26 @@ struct img_auth {
  * manifest or config or digest mismatch, EPERM a layer entry escaping its
  * directory, EFBIG a limit exceeded, ECONNREFUSED/EAGAIN/ETIMEDOUT registry
  * unreachable, ENOSPC and other errnos from the file system. */
-int img_pull(struct img_store *s, const char *ref, const struct img_auth *auth,
-	     char **ret_id, struct husk_error *err);
+int img_pull(struct img_store *s, const char *ref, const struct img_auth *auth, char **ret_id,
+	     struct husk_error *err);
 
 /* What is known about one stored image. */
 struct img_info {
-	char *id;            /* "sha256:<config digest>" */
+	char *id;	     /* "sha256:<config digest>" */
 	char **repo_tags;    /* "docker.io/library/busybox:latest", ... */
 	char **repo_digests; /* "docker.io/library/busybox@sha256:..." */
-	uint64_t size;       /* config + compressed layers, as the registry sent */
-	char *user;          /* config User ("", "1002", "nobody:grp") */
+	uint64_t size;	     /* config + compressed layers, as the registry sent */
+	char *user;	     /* config User ("", "1002", "nobody:grp") */
 	bool pinned;
 	char *manifest_digest; /* what the reference resolved to */
 	char **chain_ids;      /* bottom layer first */
 	char *config_json;     /* the image config, only with IMG_INFO_CONFIG */
 };
 void img_info_free(struct img_info *i);
-static inline void img_info_freep(struct img_info **i) { img_info_free(*i); }
+static inline void img_info_freep(struct img_info **i)
+{
+	img_info_free(*i);
+}
 void img_info_list_free(struct img_info **v, size_t n);
 
 #define IMG_INFO_CONFIG 0x1
@@ -97,7 +102,7 @@ int img_remove(struct img_store *s, const char *name, struct husk_error *err);
 
 struct img_fs_usage {
 	char *mountpoint; /* directory whose usage is counted */
-	uint64_t bytes;   /* allocated bytes, each inode once */
+	uint64_t bytes;	  /* allocated bytes, each inode once */
 	uint64_t inodes;
 };
 void img_fs_usage_clear(struct img_fs_usage *u);
@@ -110,20 +115,23 @@ int img_fs_info(struct img_store *s, struct img_fs_usage *ret_images,
  * (never NULL themselves), strings never NULL ("" when unset). */
 struct img_config {
 	char *user;
-	char **env;        /* "KEY=value" */
+	char **env; /* "KEY=value" */
 	char **entrypoint;
 	char **cmd;
 	char *working_dir;
 	char *stop_signal;
 	char **exposed_ports; /* "80/tcp" */
-	char **volumes;       /* "/data" */
-	char **labels;        /* key, value, key, value... */
+	char **volumes;	      /* "/data" */
+	char **labels;	      /* key, value, key, value... */
 	char *os;
 	char *architecture;
 	char **diff_ids; /* "sha256:..." of the uncompressed layers, bottom first */
 };
 void img_config_free(struct img_config *c);
-static inline void img_config_freep(struct img_config **c) { img_config_free(*c); }
+static inline void img_config_freep(struct img_config **c)
+{
+	img_config_free(*c);
+}
 
 /* Config of a stored image (name as for img_status). ENOENT when unknown. */
 int img_config_get(struct img_store *s, const char *name, struct img_config **ret,
@@ -131,7 +139,7 @@ int img_config_get(struct img_store *s, const char *name, struct img_config **re
 
 /* Root filesystems for containers. */
 struct img_rootfs_opts {
-	bool readonly;      /* mount the overlay read-only */
+	bool readonly;	    /* mount the overlay read-only */
 	const char *target; /* mount point; NULL: <root>/image/containers/<id>/merged */
 };
 
@@ -143,13 +151,11 @@ struct img_rootfs_opts {
  * Errors: ENOENT unknown image, EEXIST id already has a rootfs, EINVAL bad
  * id, E2BIG too many layers for one mount, or the mount's errno. */
 int img_rootfs_create(struct img_store *s, const char *image, const char *id,
-		      const struct img_rootfs_opts *opts, char **ret_path,
-		      struct husk_error *err);
+		      const struct img_rootfs_opts *opts, char **ret_path, struct husk_error *err);
 
 /* Mount the rootfs of id again if it is not mounted (after a reboot). ENOENT
  * when id has none. *ret_path as for img_rootfs_create (may be NULL). */
-int img_rootfs_mount(struct img_store *s, const char *id, char **ret_path,
-		     struct husk_error *err);
+int img_rootfs_mount(struct img_store *s, const char *id, char **ret_path, struct husk_error *err);
 
 /* Unmount and delete the rootfs of id (upper dir included) and drop its use
  * of the image. Unknown id is success. */

@@ -31,7 +31,10 @@ struct img_ref {
  * reference (or is a bare 64-hex ID). */
 int img_ref_parse(const char *s, struct img_ref **ret, struct husk_error *err);
 void img_ref_free(struct img_ref *r);
-static inline void img_ref_freep(struct img_ref **r) { img_ref_free(*r); }
+static inline void img_ref_freep(struct img_ref **r)
+{
+	img_ref_free(*r);
+}
 /* New strings: "domain/path", "domain/path:tag" (NULL without tag),
  * "domain/path@digest", and the full form with everything given. */
 char *img_ref_name(const struct img_ref *r);
@@ -42,7 +45,10 @@ char *img_ref_string(const struct img_ref *r);
 /* "sha256:" and 64 lowercase hex digits. */
 bool img_digest_valid(const char *d);
 /* The hex part of a valid digest. */
-static inline const char *img_digest_hex(const char *d) { return d + 7; }
+static inline const char *img_digest_hex(const char *d)
+{
+	return d + 7;
+}
 /* "sha256:<hex>" of data. */
 char *img_digest_of(const void *data, size_t len);
 
@@ -62,12 +68,18 @@ char *img_digest_of(const void *data, size_t len);
 #define IMG_MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
 #define IMG_MT_OCI_NONDIST "application/vnd.oci.image.layer.nondistributable.v1.tar"
 /* The Accept header for manifest requests. */
-#define IMG_MANIFEST_ACCEPT                                                          \
-	IMG_MT_OCI_INDEX ", " IMG_MT_DOCKER_LIST ", " IMG_MT_OCI_MANIFEST ", " \
-			 IMG_MT_DOCKER_MANIFEST
+#define IMG_MANIFEST_ACCEPT                                               \
+	IMG_MT_OCI_INDEX ", " IMG_MT_DOCKER_LIST ", " IMG_MT_OCI_MANIFEST \
+			 ", " IMG_MT_DOCKER_MANIFEST
 
-enum img_mt_kind { IMG_KIND_UNKNOWN, IMG_KIND_MANIFEST, IMG_KIND_INDEX, IMG_KIND_CONFIG,
-		   IMG_KIND_LAYER, IMG_KIND_SCHEMA1 };
+enum img_mt_kind {
+	IMG_KIND_UNKNOWN,
+	IMG_KIND_MANIFEST,
+	IMG_KIND_INDEX,
+	IMG_KIND_CONFIG,
+	IMG_KIND_LAYER,
+	IMG_KIND_SCHEMA1
+};
 enum img_compression { IMG_COMP_NONE, IMG_COMP_GZIP, IMG_COMP_ZSTD };
 
 /* Classify a media type; for layers *ret_comp (may be NULL) is the
@@ -97,7 +109,10 @@ struct img_manifest {
 int img_manifest_parse(const char *data, size_t len, const char *content_type,
 		       struct img_manifest **ret, struct husk_error *err);
 void img_manifest_free(struct img_manifest *m);
-static inline void img_manifest_freep(struct img_manifest **m) { img_manifest_free(*m); }
+static inline void img_manifest_freep(struct img_manifest **m)
+{
+	img_manifest_free(*m);
+}
 
 /* This machine's platform in OCI terms (static strings; variant may be ""). */
 void img_platform_host(const char **os, const char **arch, const char **variant);
@@ -108,8 +123,7 @@ int img_manifest_select(const struct img_manifest *index, const char *os, const 
 			struct husk_error *err);
 
 /* Parse an image config. EBADMSG when malformed. */
-int img_config_parse(const char *data, size_t len, struct img_config **ret,
-		     struct husk_error *err);
+int img_config_parse(const char *data, size_t len, struct img_config **ret, struct husk_error *err);
 /* Chain IDs of diff_ids (NULL-terminated, caller owns). */
 char **img_chain_ids(char *const *diff_ids);
 
@@ -120,14 +134,14 @@ struct img_endpoint {
 	char *prefix; /* repository prefix on a mirror ("" for none) */
 	bool insecure;
 	bool loopback;
-	int scheme; /* 0 unknown yet, 1 https, 2 http */
+	int scheme;  /* 0 unknown yet, 1 https, 2 http */
 	char *token; /* bearer token for the repository, once obtained */
 	char *basic; /* "user:pass" when the endpoint asked for basic auth */
 };
 
 struct img_session {
 	char *registry; /* the reference's domain */
-	char *repo;     /* path in the registry */
+	char *repo;	/* path in the registry */
 	struct img_endpoint *eps;
 	size_t n_eps;
 	size_t cur; /* endpoint chosen by the manifest request */
@@ -142,7 +156,10 @@ struct img_session *img_session_new(const struct img_registry_conf *regs, size_t
 				    const struct img_ref *ref, const struct img_auth *auth,
 				    struct husk_error *err);
 void img_session_free(struct img_session *s);
-static inline void img_session_freep(struct img_session **s) { img_session_free(*s); }
+static inline void img_session_freep(struct img_session **s)
+{
+	img_session_free(*s);
+}
 
 /* Fetch the manifest named by reference (tag or digest), trying endpoints
  * in order; the first that has it becomes the session's endpoint. */
@@ -154,8 +171,8 @@ int img_fetch_blob(struct img_session *s, const char *digest, size_t max, char *
 /* Stream a blob to sink(data, len, opaque) (which returns < 0 to abort).
  * Retries only until the first byte was delivered. Does not verify. */
 typedef int (*img_sink_fn)(const void *data, size_t len, void *opaque);
-int img_fetch_blob_stream(struct img_session *s, const char *digest, img_sink_fn sink,
-			  void *opaque, struct husk_error *err);
+int img_fetch_blob_stream(struct img_session *s, const char *digest, img_sink_fn sink, void *opaque,
+			  struct husk_error *err);
 
 /* True for localhost, 127.0.0.0/8 and ::1 (with or without a port). */
 bool img_host_is_loopback(const char *hostport);
@@ -174,17 +191,17 @@ enum img_wh_kind img_whiteout_kind(const char *base, const char **ret_target);
  * overlayfs form, and compute the uncompressed digest. Entries escaping
  * dest are refused with EPERM; more than max_size uncompressed bytes give
  * EFBIG; a bad stream EBADMSG. Reads fd to its end on success. */
-int img_unpack(int fd, const char *dest, uint64_t max_size, char **ret_diff_id,
-	       uint64_t *ret_size, struct husk_error *err);
+int img_unpack(int fd, const char *dest, uint64_t max_size, char **ret_diff_id, uint64_t *ret_size,
+	       struct husk_error *err);
 
 /* ---- the store (store.c, pull.c, rootfs.c) ---- */
 
 /* One image as recorded in images/<hex>.json. */
 struct img_record {
-	char *id;              /* config digest */
+	char *id;	       /* config digest */
 	char *manifest_digest; /* platform manifest */
 	char *top_digest;      /* what the reference resolved to (index or manifest) */
-	char **blobs;          /* stored manifest, index and config digests */
+	char **blobs;	       /* stored manifest, index and config digests */
 	char **chain_ids;      /* bottom first */
 	uint64_t size;
 	char *user;
@@ -221,7 +238,7 @@ struct img_store {
 	struct img_user *users;
 	size_t n_users;
 	char **inflight; /* layers/blobs being fetched right now */
-	char **held;     /* digests pulls in progress rely on (a multiset) */
+	char **held;	 /* digests pulls in progress rely on (a multiset) */
 };
 
 /* Under s->lock: the record with this ID, or NULL. */
@@ -232,8 +249,7 @@ int img_store_lookup(struct img_store *s, const char *name, struct img_record **
 		     const char **ret_tag, struct husk_error *err);
 /* Under s->lock: write the ref index atomically. */
 int img_store_write_index(struct img_store *s, struct husk_error *err);
-int img_store_write_record(struct img_store *s, const struct img_record *r,
-			   struct husk_error *err);
+int img_store_write_record(struct img_store *s, const struct img_record *r, struct husk_error *err);
 /* Paths (caller frees). */
 char *img_store_layer_path(struct img_store *s, const char *chain_id);
 char *img_store_blob_path(struct img_store *s, const char *digest);

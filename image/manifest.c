@@ -13,23 +13,22 @@ static const struct {
 	enum img_mt_kind kind;
 	enum img_compression comp;
 } media_types[] = {
-	{IMG_MT_DOCKER_MANIFEST, IMG_KIND_MANIFEST, IMG_COMP_NONE},
-	{IMG_MT_OCI_MANIFEST, IMG_KIND_MANIFEST, IMG_COMP_NONE},
-	{IMG_MT_DOCKER_LIST, IMG_KIND_INDEX, IMG_COMP_NONE},
-	{IMG_MT_OCI_INDEX, IMG_KIND_INDEX, IMG_COMP_NONE},
-	{IMG_MT_DOCKER_CONFIG, IMG_KIND_CONFIG, IMG_COMP_NONE},
-	{IMG_MT_OCI_CONFIG, IMG_KIND_CONFIG, IMG_COMP_NONE},
-	{IMG_MT_DOCKER_LAYER, IMG_KIND_LAYER, IMG_COMP_GZIP},
-	{IMG_MT_DOCKER_FOREIGN, IMG_KIND_LAYER, IMG_COMP_GZIP},
-	{IMG_MT_OCI_LAYER, IMG_KIND_LAYER, IMG_COMP_NONE},
-	{IMG_MT_OCI_LAYER_GZIP, IMG_KIND_LAYER, IMG_COMP_GZIP},
-	{IMG_MT_OCI_LAYER_ZSTD, IMG_KIND_LAYER, IMG_COMP_ZSTD},
-	{IMG_MT_OCI_NONDIST, IMG_KIND_LAYER, IMG_COMP_NONE},
-	{IMG_MT_OCI_NONDIST "+gzip", IMG_KIND_LAYER, IMG_COMP_GZIP},
-	{IMG_MT_OCI_NONDIST "+zstd", IMG_KIND_LAYER, IMG_COMP_ZSTD},
-	{IMG_MT_DOCKER_SCHEMA1, IMG_KIND_SCHEMA1, IMG_COMP_NONE},
-	{"application/vnd.docker.distribution.manifest.v1+json", IMG_KIND_SCHEMA1,
-	 IMG_COMP_NONE},
+    {IMG_MT_DOCKER_MANIFEST, IMG_KIND_MANIFEST, IMG_COMP_NONE},
+    {IMG_MT_OCI_MANIFEST, IMG_KIND_MANIFEST, IMG_COMP_NONE},
+    {IMG_MT_DOCKER_LIST, IMG_KIND_INDEX, IMG_COMP_NONE},
+    {IMG_MT_OCI_INDEX, IMG_KIND_INDEX, IMG_COMP_NONE},
+    {IMG_MT_DOCKER_CONFIG, IMG_KIND_CONFIG, IMG_COMP_NONE},
+    {IMG_MT_OCI_CONFIG, IMG_KIND_CONFIG, IMG_COMP_NONE},
+    {IMG_MT_DOCKER_LAYER, IMG_KIND_LAYER, IMG_COMP_GZIP},
+    {IMG_MT_DOCKER_FOREIGN, IMG_KIND_LAYER, IMG_COMP_GZIP},
+    {IMG_MT_OCI_LAYER, IMG_KIND_LAYER, IMG_COMP_NONE},
+    {IMG_MT_OCI_LAYER_GZIP, IMG_KIND_LAYER, IMG_COMP_GZIP},
+    {IMG_MT_OCI_LAYER_ZSTD, IMG_KIND_LAYER, IMG_COMP_ZSTD},
+    {IMG_MT_OCI_NONDIST, IMG_KIND_LAYER, IMG_COMP_NONE},
+    {IMG_MT_OCI_NONDIST "+gzip", IMG_KIND_LAYER, IMG_COMP_GZIP},
+    {IMG_MT_OCI_NONDIST "+zstd", IMG_KIND_LAYER, IMG_COMP_ZSTD},
+    {IMG_MT_DOCKER_SCHEMA1, IMG_KIND_SCHEMA1, IMG_COMP_NONE},
+    {"application/vnd.docker.distribution.manifest.v1+json", IMG_KIND_SCHEMA1, IMG_COMP_NONE},
 };
 
 enum img_mt_kind img_media_type_kind(const char *mt, enum img_compression *ret_comp)
@@ -91,7 +90,8 @@ static int descriptor_parse(yajl_val v, const char *what, struct img_descriptor 
 	d->size = size->u.number.i;
 	yajl_val p = json_get(v, "platform");
 	if (YAJL_IS_OBJECT(p)) {
-		const char *os = json_get_string(p, "os"), *arch = json_get_string(p, "architecture"),
+		const char *os = json_get_string(p, "os"),
+			   *arch = json_get_string(p, "architecture"),
 			   *variant = json_get_string(p, "variant");
 		d->os = xstrdup(os ? os : "");
 		d->arch = xstrdup(arch ? arch : "");
@@ -100,8 +100,8 @@ static int descriptor_parse(yajl_val v, const char *what, struct img_descriptor 
 	return 0;
 }
 
-static int descriptor_list(yajl_val arr, const char *what, size_t max,
-			   struct img_descriptor **ret, size_t *ret_n, struct husk_error *err)
+static int descriptor_list(yajl_val arr, const char *what, size_t max, struct img_descriptor **ret,
+			   size_t *ret_n, struct husk_error *err)
 {
 	if (!YAJL_IS_ARRAY(arr))
 		return husk_error_set(err, EBADMSG, "'%s' missing or not an array", what);
@@ -147,27 +147,28 @@ int img_manifest_parse(const char *data, size_t len, const char *content_type,
 		 * by shape. */
 		kind = img_media_type_kind(content_type, NULL);
 		if (kind != IMG_KIND_MANIFEST && kind != IMG_KIND_INDEX)
-			kind = json_get(root, "manifests")  ? IMG_KIND_INDEX
-			       : json_get(root, "config") ? IMG_KIND_MANIFEST
-							    : IMG_KIND_UNKNOWN;
+			kind = json_get(root, "manifests") ? IMG_KIND_INDEX
+			       : json_get(root, "config")  ? IMG_KIND_MANIFEST
+							   : IMG_KIND_UNKNOWN;
 	}
 	if (kind == IMG_KIND_SCHEMA1 || json_get_int(root, "schemaVersion", 0) == 1)
-		return husk_error_set(err, EBADMSG,
-				      "Docker schema 1 manifests are not supported");
+		return husk_error_set(err, EBADMSG, "Docker schema 1 manifests are not supported");
 	if (kind != IMG_KIND_MANIFEST && kind != IMG_KIND_INDEX)
 		return husk_error_set(err, EBADMSG, "unsupported manifest media type '%s'",
-				      mt ? mt : content_type ? content_type : "");
+				      mt	     ? mt
+				      : content_type ? content_type
+						     : "");
 	if (json_get_int(root, "schemaVersion", 0) != 2)
 		return husk_error_set(err, EBADMSG, "manifest schemaVersion is not 2");
 
 	_cleanup_(img_manifest_freep) struct img_manifest *m = xnew(struct img_manifest, 1);
 	m->kind = kind;
-	m->media_type = xstrdup(mt ? mt
-				   : kind == IMG_KIND_INDEX ? IMG_MT_OCI_INDEX
-							    : IMG_MT_OCI_MANIFEST);
+	m->media_type = xstrdup(mt			 ? mt
+				: kind == IMG_KIND_INDEX ? IMG_MT_OCI_INDEX
+							 : IMG_MT_OCI_MANIFEST);
 	if (kind == IMG_KIND_INDEX) {
-		r = descriptor_list(json_get(root, "manifests"), "manifests",
-				    IMG_MAX_INDEX_ENTRIES, &m->manifests, &m->n_manifests, err);
+		r = descriptor_list(json_get(root, "manifests"), "manifests", IMG_MAX_INDEX_ENTRIES,
+				    &m->manifests, &m->n_manifests, err);
 		if (r < 0)
 			return husk_error_prefix(err, "index");
 		*ret = steal_ptr(&m);
@@ -201,9 +202,9 @@ void img_platform_host(const char **os, const char **arch, const char **variant)
 	static const struct {
 		const char *machine, *arch, *variant;
 	} map[] = {
-		{"x86_64", "amd64", ""},   {"aarch64", "arm64", "v8"}, {"armv7l", "arm", "v7"},
-		{"armv6l", "arm", "v6"},   {"i686", "386", ""},        {"i386", "386", ""},
-		{"ppc64le", "ppc64le", ""}, {"s390x", "s390x", ""},    {"riscv64", "riscv64", ""},
+	    {"x86_64", "amd64", ""},	{"aarch64", "arm64", "v8"}, {"armv7l", "arm", "v7"},
+	    {"armv6l", "arm", "v6"},	{"i686", "386", ""},	    {"i386", "386", ""},
+	    {"ppc64le", "ppc64le", ""}, {"s390x", "s390x", ""},	    {"riscv64", "riscv64", ""},
 	};
 	struct utsname u;
 	*os = "linux";
@@ -242,8 +243,8 @@ int img_manifest_select(const struct img_manifest *index, const char *os, const 
 		*ret = loose;
 		return 0;
 	}
-	return husk_error_set(err, ENOENT, "no image for platform %s/%s%s%s in the index", os,
-			      arch, isempty(variant) ? "" : "/", variant);
+	return husk_error_set(err, ENOENT, "no image for platform %s/%s%s%s in the index", os, arch,
+			      isempty(variant) ? "" : "/", variant);
 }
 
 void img_config_free(struct img_config *c)
@@ -286,8 +287,7 @@ static char **object_keys(yajl_val v)
 	return out;
 }
 
-int img_config_parse(const char *data, size_t len, struct img_config **ret,
-		     struct husk_error *err)
+int img_config_parse(const char *data, size_t len, struct img_config **ret, struct husk_error *err)
 {
 	if (len > IMG_MAX_CONFIG)
 		return husk_error_set(err, EFBIG, "image config larger than %u bytes",

@@ -114,8 +114,10 @@ static int fetch_unpack(struct pull *p, size_t i, const char *dir, struct husk_e
 	if (dl.ret < 0 && !(ur < 0 && (dl.err.code == EPIPE || dl.err.code == ECONNRESET))) {
 		r = husk_error_move(err, &dl.err);
 		if (r == -EFBIG)
-			husk_error_set(err, EBADMSG, "layer %s: more data than the %lld bytes "
-				       "the manifest announces", d->digest, (long long)d->size);
+			husk_error_set(err, EBADMSG,
+				       "layer %s: more data than the %lld bytes "
+				       "the manifest announces",
+				       d->digest, (long long)d->size);
 		return -err->code;
 	}
 	husk_error_clear(&dl.err);
@@ -325,7 +327,7 @@ static int register_image(struct img_store *s, struct img_record *rec, char **re
 		s->n_refs = n_old;
 		if (fresh) {
 			_cleanup_free_ char *p =
-				xasprintf("%s/%s.json", s->images, img_digest_hex(rec->id));
+			    xasprintf("%s/%s.json", s->images, img_digest_hex(rec->id));
 			unlink(p);
 		}
 		goto out;
@@ -401,16 +403,15 @@ static int resolve(struct img_session *sess, const struct img_ref *ref, char **r
 			return r;
 		_cleanup_free_ char *got = img_digest_of(data, len);
 		if (!streq(got, mdigest))
-			return husk_error_set(err, EBADMSG,
-					      "manifest '%s': digest mismatch: got %s", mdigest, got);
+			return husk_error_set(
+			    err, EBADMSG, "manifest '%s': digest mismatch: got %s", mdigest, got);
 		img_manifest_free(m);
 		m = NULL;
 		r = img_manifest_parse(data, len, ctype, &m, err);
 		if (r < 0)
 			return husk_error_prefix(err, "manifest '%s'", mdigest);
 		if (m->kind != IMG_KIND_MANIFEST)
-			return husk_error_set(err, EBADMSG, "manifest '%s': nested index",
-					      mdigest);
+			return husk_error_set(err, EBADMSG, "manifest '%s': nested index", mdigest);
 		r = store_blob(s, mdigest, data, len, err);
 		if (r < 0)
 			return r;
@@ -423,15 +424,15 @@ static int resolve(struct img_session *sess, const struct img_ref *ref, char **r
 	return 0;
 }
 
-int img_pull(struct img_store *s, const char *name, const struct img_auth *auth,
-	     char **ret_id, struct husk_error *err)
+int img_pull(struct img_store *s, const char *name, const struct img_auth *auth, char **ret_id,
+	     struct husk_error *err)
 {
 	_cleanup_(img_ref_freep) struct img_ref *ref = NULL;
 	int r = img_ref_parse(name, &ref, err);
 	if (r < 0)
 		return r;
 	_cleanup_(img_session_freep) struct img_session *sess =
-		img_session_new(s->regs, s->n_regs, ref, auth, err);
+	    img_session_new(s->regs, s->n_regs, ref, auth, err);
 	struct pull p = {.s = s, .sess = sess};
 	sess->cancel = &p.cancel;
 	pthread_mutex_init(&p.lock, NULL);
@@ -467,8 +468,7 @@ int img_pull(struct img_store *s, const char *name, const struct img_auth *auth,
 		goto fail;
 	}
 	if (strv_length(config->diff_ids) != m->n_layers) {
-		r = husk_error_set(err, EBADMSG,
-				   "config '%s' lists %zu layers, the manifest %zu",
+		r = husk_error_set(err, EBADMSG, "config '%s' lists %zu layers, the manifest %zu",
 				   m->config.digest, strv_length(config->diff_ids), m->n_layers);
 		goto fail;
 	}

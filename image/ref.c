@@ -202,7 +202,10 @@ int img_ref_parse(const char *s, struct img_ref **ret, struct husk_error *err)
 	return 0;
 }
 
-char *img_ref_name(const struct img_ref *r) { return xasprintf("%s/%s", r->domain, r->path); }
+char *img_ref_name(const struct img_ref *r)
+{
+	return xasprintf("%s/%s", r->domain, r->path);
+}
 
 char *img_ref_tagged(const struct img_ref *r)
 {

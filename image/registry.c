@@ -18,8 +18,14 @@
 #define MAX_HEADER 8192
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_ALL); }
-void img_curl_global_init(void) { pthread_once(&curl_once, curl_init_once); }
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_ALL);
+}
+void img_curl_global_init(void)
+{
+	pthread_once(&curl_once, curl_init_once);
+}
 
 bool img_host_is_loopback(const char *hostport)
 {
@@ -42,8 +48,8 @@ bool img_host_is_loopback(const char *hostport)
 	return false;
 }
 
-static const struct img_registry_conf *find_conf(const struct img_registry_conf *regs,
-						 size_t n, const char *host)
+static const struct img_registry_conf *find_conf(const struct img_registry_conf *regs, size_t n,
+						 const char *host)
 {
 	for (size_t i = 0; i < n; i++)
 		if (streq(regs[i].host, host))
@@ -51,8 +57,8 @@ static const struct img_registry_conf *find_conf(const struct img_registry_conf 
 	return NULL;
 }
 
-static void add_endpoint(struct img_session *s, const struct img_registry_conf *regs,
-			 size_t n_regs, const char *spec)
+static void add_endpoint(struct img_session *s, const struct img_registry_conf *regs, size_t n_regs,
+			 const char *spec)
 {
 	/* "http://host" asks for plain HTTP, "https://host" for TLS only. */
 	int scheme = 0;
@@ -287,7 +293,7 @@ static CURLcode perform(const struct request *rq, struct xfer *x, long *ret_stat
 	struct curl_slist *h = NULL;
 	_cleanup_free_ char *accept = rq->accept ? xasprintf("Accept: %s", rq->accept) : NULL;
 	_cleanup_free_ char *auth =
-		rq->bearer ? xasprintf("Authorization: Bearer %s", rq->bearer) : NULL;
+	    rq->bearer ? xasprintf("Authorization: Bearer %s", rq->bearer) : NULL;
 	if (accept)
 		h = curl_slist_append(h, accept);
 	if (auth)
@@ -454,9 +460,9 @@ static void parse_challenge(const char *h, char **scheme, char **realm, char **s
 			val = xstrndup(p, m);
 			p += m;
 		}
-		char **slot = strcasecmp(key, "realm") == 0     ? realm
+		char **slot = strcasecmp(key, "realm") == 0	? realm
 			      : strcasecmp(key, "service") == 0 ? service
-			      : strcasecmp(key, "scope") == 0   ? scope
+			      : strcasecmp(key, "scope") == 0	? scope
 								: NULL;
 		if (slot && !*slot)
 			*slot = val;
@@ -490,8 +496,8 @@ static int authenticate(struct img_session *s, struct img_endpoint *ep, const ch
 	CURL *esc = curl_easy_init();
 	if (!esc)
 		abort();
-	_cleanup_free_ char *default_scope = xasprintf("repository:%s%s%s:pull", ep->prefix,
-						       *ep->prefix ? "/" : "", s->repo);
+	_cleanup_free_ char *default_scope =
+	    xasprintf("repository:%s%s%s:pull", ep->prefix, *ep->prefix ? "/" : "", s->repo);
 	char *svc = curl_easy_escape(esc, service ? service : "", 0);
 	char *scp = curl_easy_escape(esc, scope ? scope : default_scope, 0);
 	_cleanup_free_ char *url = NULL, *post = NULL, *userpwd = NULL;
@@ -515,8 +521,7 @@ static int authenticate(struct img_session *s, struct img_endpoint *ep, const ch
 	struct xfer x = {.max = MAX_TOKEN_BODY, .cancel = s->cancel};
 	char cmsg[CURL_ERROR_SIZE];
 	long status = 0;
-	struct request rq = {.url = url, .userpwd = userpwd, .post = post,
-			     .verify = !ep->insecure};
+	struct request rq = {.url = url, .userpwd = userpwd, .post = post, .verify = !ep->insecure};
 	CURLcode rc = CURLE_OK;
 	for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
 		xfer_reset(&x);
@@ -558,8 +563,8 @@ static int authenticate(struct img_session *s, struct img_endpoint *ep, const ch
 
 /* GET path (after /v2/<repo>/) from endpoint ep, with scheme choice, auth
  * and retries. The body lands in x. */
-static int get(struct img_session *s, struct img_endpoint *ep, const char *what,
-	       const char *path, const char *accept, struct xfer *x, struct husk_error *err)
+static int get(struct img_session *s, struct img_endpoint *ep, const char *what, const char *path,
+	       const char *accept, struct xfer *x, struct husk_error *err)
 {
 	bool authed = false;
 	int attempt = 0;
@@ -567,31 +572,34 @@ static int get(struct img_session *s, struct img_endpoint *ep, const char *what,
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		int scheme = ep->scheme;
-		_cleanup_free_ char *token = ep->token ? xstrdup(ep->token)
+		_cleanup_free_ char *token = ep->token		 ? xstrdup(ep->token)
 					     : s->registry_token ? xstrdup(s->registry_token)
 								 : NULL;
 		_cleanup_free_ char *basic = ep->basic ? xstrdup(ep->basic) : NULL;
 		pthread_mutex_unlock(&s->lock);
 
 		_cleanup_free_ char *url =
-			xasprintf("%s://%s/v2/%s%s%s/%s", scheme == 2 ? "http" : "https", ep->host,
-				  ep->prefix, *ep->prefix ? "/" : "", s->repo, path);
-		struct request rq = {.url = url, .accept = accept, .bearer = basic ? NULL : token,
-				     .userpwd = basic, .verify = !ep->insecure};
+		    xasprintf("%s://%s/v2/%s%s%s/%s", scheme == 2 ? "http" : "https", ep->host,
+			      ep->prefix, *ep->prefix ? "/" : "", s->repo, path);
+		struct request rq = {.url = url,
+				     .accept = accept,
+				     .bearer = basic ? NULL : token,
+				     .userpwd = basic,
+				     .verify = !ep->insecure};
 		char cmsg[CURL_ERROR_SIZE];
 		long status = 0;
 		xfer_reset(x);
 		CURLcode rc = perform(&rq, x, &status, cmsg);
 
 		if (rc != CURLE_OK && x->sink_error)
-			return husk_error_set(err, -x->sink_error, "%s from '%s': %s", what,
-					      ep->host,
-					      x->sink_error == -EFBIG ? "too large" : strerror(-x->sink_error));
+			return husk_error_set(
+			    err, -x->sink_error, "%s from '%s': %s", what, ep->host,
+			    x->sink_error == -EFBIG ? "too large" : strerror(-x->sink_error));
 		if (rc != CURLE_OK && scheme == 0) {
 			/* Plain HTTP is allowed here; fall back when the server does not
 			 * speak TLS at all (or, when insecure, on any TLS failure). */
 			bool fallback = ep->insecure ? rc != CURLE_COULDNT_CONNECT &&
-							       rc != CURLE_ABORTED_BY_CALLBACK
+							   rc != CURLE_ABORTED_BY_CALLBACK
 						     : rc == CURLE_SSL_CONNECT_ERROR;
 			if (fallback) {
 				pthread_mutex_lock(&s->lock);
@@ -626,8 +634,8 @@ static int get(struct img_session *s, struct img_endpoint *ep, const char *what,
 		}
 		if (status < 200 || status >= 300) {
 			_cleanup_free_ char *why = error_reason(x);
-			return husk_error_set(err, status_errno(status), "%s from '%s': %ld%s", what,
-					      ep->host, status, why);
+			return husk_error_set(err, status_errno(status), "%s from '%s': %ld%s",
+					      what, ep->host, status, why);
 		}
 		return 0;
 	}
@@ -637,9 +645,8 @@ int img_fetch_manifest(struct img_session *s, const char *reference, char **ret_
 		       size_t *ret_len, char **ret_content_type, struct husk_error *err)
 {
 	_cleanup_free_ char *path = xasprintf("manifests/%s", reference);
-	_cleanup_free_ char *what =
-		xasprintf("manifest '%s/%s%s%s'", s->registry, s->repo,
-			  img_digest_valid(reference) ? "@" : ":", reference);
+	_cleanup_free_ char *what = xasprintf("manifest '%s/%s%s%s'", s->registry, s->repo,
+					      img_digest_valid(reference) ? "@" : ":", reference);
 	_cleanup_error_ struct husk_error first = HUSK_ERROR_INIT;
 	for (size_t i = 0; i < s->n_eps; i++) {
 		struct xfer x = {.max = IMG_MAX_MANIFEST};
@@ -649,8 +656,8 @@ int img_fetch_manifest(struct img_session *s, const char *reference, char **ret_
 			s->cur = i;
 			*ret_data = x.buf ? steal_ptr(&x.buf) : xstrdup("");
 			*ret_len = x.len;
-			*ret_content_type = x.content_type ? steal_ptr(&x.content_type)
-							   : xstrdup("");
+			*ret_content_type =
+			    x.content_type ? steal_ptr(&x.content_type) : xstrdup("");
 			xfer_reset(&x);
 			return 0;
 		}
@@ -687,8 +694,8 @@ int img_fetch_blob(struct img_session *s, const char *digest, size_t max, char *
 	return 0;
 }
 
-int img_fetch_blob_stream(struct img_session *s, const char *digest, img_sink_fn sink,
-			  void *opaque, struct husk_error *err)
+int img_fetch_blob_stream(struct img_session *s, const char *digest, img_sink_fn sink, void *opaque,
+			  struct husk_error *err)
 {
 	_cleanup_free_ char *path = xasprintf("blobs/%s", digest);
 	_cleanup_free_ char *what = xasprintf("blob '%s'", digest);

@@ -51,8 +51,8 @@ static void drop_user(struct img_store *s, const char *cid)
 }
 
 /* Build the overlay options for container cid over chains (bottom first). */
-static int overlay_options(struct img_store *s, const char *cid, char *const *chains,
-			   char **ret, struct husk_error *err)
+static int overlay_options(struct img_store *s, const char *cid, char *const *chains, char **ret,
+			   struct husk_error *err)
 {
 	size_t n = strv_length(chains);
 	size_t cap = 256 + n * (strlen(s->layers) + 72);
@@ -83,8 +83,8 @@ static bool is_mounted(const char *path)
 	return a.st_dev != b.st_dev;
 }
 
-static int do_mount(struct img_store *s, const char *cid, const char *image_id,
-		    const char *target, bool readonly, struct husk_error *err)
+static int do_mount(struct img_store *s, const char *cid, const char *image_id, const char *target,
+		    bool readonly, struct husk_error *err)
 {
 	pthread_mutex_lock(&s->lock);
 	struct img_record *rec = img_store_record(s, image_id);
@@ -115,17 +115,15 @@ static int do_mount(struct img_store *s, const char *cid, const char *image_id,
 }
 
 int img_rootfs_create(struct img_store *s, const char *image, const char *id,
-		      const struct img_rootfs_opts *opts, char **ret_path,
-		      struct husk_error *err)
+		      const struct img_rootfs_opts *opts, char **ret_path, struct husk_error *err)
 {
 	if (!id_valid(id))
 		return husk_error_set(err, EINVAL, "rootfs: invalid container id '%s'",
 				      id ? id : "");
 	bool readonly = opts && opts->readonly;
 	_cleanup_free_ char *dir = xasprintf("%s/%s", s->containers, id);
-	_cleanup_free_ char *target = opts && !isempty(opts->target)
-					      ? xstrdup(opts->target)
-					      : xasprintf("%s/merged", dir);
+	_cleanup_free_ char *target =
+	    opts && !isempty(opts->target) ? xstrdup(opts->target) : xasprintf("%s/merged", dir);
 
 	/* Claim the image under the lock so a removal cannot slip between
 	 * the lookup and the record. */
@@ -143,10 +141,10 @@ int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 	_cleanup_free_ char *image_id = xstrdup(rec->id);
 	s->users = xrealloc(s->users, (s->n_users + 1) * sizeof(*s->users));
 	s->users[s->n_users++] = (struct img_user){
-		.cid = xstrdup(id),
-		.id = xstrdup(image_id),
-		.mountpoint = xstrdup(target),
-		.readonly = readonly,
+	    .cid = xstrdup(id),
+	    .id = xstrdup(image_id),
+	    .mountpoint = xstrdup(target),
+	    .readonly = readonly,
 	};
 	pthread_mutex_unlock(&s->lock);
 
@@ -187,8 +185,7 @@ fail:
 	return r;
 }
 
-int img_rootfs_mount(struct img_store *s, const char *id, char **ret_path,
-		     struct husk_error *err)
+int img_rootfs_mount(struct img_store *s, const char *id, char **ret_path, struct husk_error *err)
 {
 	pthread_mutex_lock(&s->lock);
 	struct img_user *u = find_user(s, id);

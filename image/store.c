@@ -161,8 +161,7 @@ static char *record_json(const struct img_record *r)
 	return json_gen_steal(g);
 }
 
-int img_store_write_record(struct img_store *s, const struct img_record *r,
-			   struct husk_error *err)
+int img_store_write_record(struct img_store *s, const struct img_record *r, struct husk_error *err)
 {
 	_cleanup_free_ char *text = record_json(r);
 	_cleanup_free_ char *path = xasprintf("%s/%s.json", s->images, img_digest_hex(r->id));
@@ -334,9 +333,8 @@ int img_store_lookup(struct img_store *s, const char *name, struct img_record **
 		for (size_t i = 0; i < s->n_recs; i++)
 			if (startswith(img_digest_hex(s->recs[i]->id), hex)) {
 				if (found)
-					return husk_error_set(err, EINVAL,
-							      "image ID prefix '%s' is ambiguous",
-							      name);
+					return husk_error_set(
+					    err, EINVAL, "image ID prefix '%s' is ambiguous", name);
 				found = s->recs[i];
 			}
 		if (found) {
@@ -352,8 +350,8 @@ int img_store_lookup(struct img_store *s, const char *name, struct img_record **
 	int r = img_ref_parse(name, &ref, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *key = ref->digest ? img_ref_digested(ref, ref->digest)
-					       : img_ref_tagged(ref);
+	_cleanup_free_ char *key =
+	    ref->digest ? img_ref_digested(ref, ref->digest) : img_ref_tagged(ref);
 	for (size_t i = 0; i < s->n_refs; i++)
 		if (streq(s->refs[i].ref, key)) {
 			struct img_record *rec = img_store_record(s, s->refs[i].id);
@@ -374,7 +372,8 @@ int img_store_lookup(struct img_store *s, const char *name, struct img_record **
 			    !streq(rec->manifest_digest, ref->digest))
 				continue;
 			for (size_t j = 0; j < s->n_refs; j++)
-				if (streq(s->refs[j].id, rec->id) && startswith(s->refs[j].ref, rname) &&
+				if (streq(s->refs[j].id, rec->id) &&
+				    startswith(s->refs[j].ref, rname) &&
 				    (s->refs[j].ref[strlen(rname)] == ':' ||
 				     s->refs[j].ref[strlen(rname)] == '@')) {
 					*ret = rec;
@@ -549,7 +548,7 @@ int img_remove(struct img_store *s, const char *name, struct husk_error *err)
 	free(saved);
 	if (whole) {
 		_cleanup_free_ char *path =
-			xasprintf("%s/%s.json", s->images, img_digest_hex(rec->id));
+		    xasprintf("%s/%s.json", s->images, img_digest_hex(rec->id));
 		unlink(path);
 		_cleanup_strv_ char **chains = steal_ptr(&rec->chain_ids);
 		_cleanup_strv_ char **blobs = steal_ptr(&rec->blobs);
@@ -570,7 +569,7 @@ struct walk {
 	struct {
 		dev_t dev;
 		ino_t ino;
-	} *seen;
+	} * seen;
 	size_t n_seen, cap;
 	const char *skip; /* a subdirectory name at top level not to count */
 };
@@ -715,10 +714,10 @@ static void load_users(struct img_store *s)
 		yajl_val ro = json_get(root, "readonly");
 		s->users = xrealloc(s->users, (s->n_users + 1) * sizeof(*s->users));
 		s->users[s->n_users++] = (struct img_user){
-			.cid = xstrdup(names[i]),
-			.id = xstrdup(id),
-			.mountpoint = xstrdup(mp ? mp : ""),
-			.readonly = YAJL_IS_TRUE(ro),
+		    .cid = xstrdup(names[i]),
+		    .id = xstrdup(id),
+		    .mountpoint = xstrdup(mp ? mp : ""),
+		    .readonly = YAJL_IS_TRUE(ro),
 		};
 	}
 }
@@ -761,7 +760,8 @@ static int load(struct img_store *s, struct husk_error *err)
 				drop_ref_at(s, j);
 				dirty = true;
 			}
-		_cleanup_free_ char *p = xasprintf("%s/%s.json", s->images, img_digest_hex(rec->id));
+		_cleanup_free_ char *p =
+		    xasprintf("%s/%s.json", s->images, img_digest_hex(rec->id));
 		unlink(p);
 		drop_record(s, rec);
 	}
@@ -779,7 +779,8 @@ static int load(struct img_store *s, struct husk_error *err)
 			named = streq(s->refs[j].id, rec->id);
 		if (named || img_store_user_of(s, rec->id))
 			continue;
-		_cleanup_free_ char *p = xasprintf("%s/%s.json", s->images, img_digest_hex(rec->id));
+		_cleanup_free_ char *p =
+		    xasprintf("%s/%s.json", s->images, img_digest_hex(rec->id));
 		unlink(p);
 		drop_record(s, rec);
 	}
@@ -851,8 +852,7 @@ void img_store_free(struct img_store *s)
 	free(s);
 }
 
-int img_store_open(const struct img_options *opts, struct img_store **ret,
-		   struct husk_error *err)
+int img_store_open(const struct img_options *opts, struct img_store **ret, struct husk_error *err)
 {
 	if (isempty(opts->root))
 		return husk_error_set(err, EINVAL, "image store: no root directory");
@@ -869,8 +869,8 @@ int img_store_open(const struct img_options *opts, struct img_store **ret,
 	s->max_downloads = opts->max_concurrent_downloads > 0 ? opts->max_concurrent_downloads : 3;
 	if (s->max_downloads > 16)
 		s->max_downloads = 16;
-	s->max_layer_size = opts->max_layer_size ? opts->max_layer_size
-						 : IMG_DEFAULT_MAX_LAYER_SIZE;
+	s->max_layer_size =
+	    opts->max_layer_size ? opts->max_layer_size : IMG_DEFAULT_MAX_LAYER_SIZE;
 	s->regs = xnew(struct img_registry_conf, opts->n_registries ? opts->n_registries : 1);
 	for (size_t i = 0; i < opts->n_registries; i++) {
 		const struct img_registry_conf *c = &opts->registries[i];
@@ -878,10 +878,10 @@ int img_store_open(const struct img_options *opts, struct img_store **ret,
 		for (size_t j = 0; c->mirrors && c->mirrors[j]; j++)
 			m = strv_append(m, c->mirrors[j]);
 		s->regs[i] = (struct img_registry_conf){
-			.host = xstrdup(c->host),
-			.insecure = c->insecure,
-			.mirrors = m,
-			.location = c->location ? xstrdup(c->location) : NULL,
+		    .host = xstrdup(c->host),
+		    .insecure = c->insecure,
+		    .mirrors = m,
+		    .location = c->location ? xstrdup(c->location) : NULL,
 		};
 	}
 	s->n_regs = opts->n_registries;
@@ -891,8 +891,8 @@ int img_store_open(const struct img_options *opts, struct img_store **ret,
 		if (img_digest_valid(opts->pinned[i])) {
 			s->pinned = strv_append(s->pinned, opts->pinned[i]);
 		} else if (img_ref_parse(opts->pinned[i], &ref, NULL) == 0) {
-			_cleanup_free_ char *k = ref->digest ? img_ref_digested(ref, ref->digest)
-							     : img_ref_tagged(ref);
+			_cleanup_free_ char *k =
+			    ref->digest ? img_ref_digested(ref, ref->digest) : img_ref_tagged(ref);
 			s->pinned = strv_append(s->pinned, k);
 		}
 	}

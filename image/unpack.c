@@ -265,15 +265,15 @@ static int make_parent(const char *dest, const char *rel, struct husk_error *err
 	return fs_mkdir_p(dir, 0755, err);
 }
 
-static int do_whiteout(const char *dest, const char *rel, enum img_wh_kind kind,
-		       const char *member, struct husk_error *err)
+static int do_whiteout(const char *dest, const char *rel, enum img_wh_kind kind, const char *member,
+		       struct husk_error *err)
 {
 	int r = make_parent(dest, rel, err);
 	if (r < 0)
 		return r;
 	const char *slash = strrchr(rel, '/');
 	_cleanup_free_ char *parent =
-		slash ? xasprintf("%s/%.*s", dest, (int)(slash - rel), rel) : xstrdup(dest);
+	    slash ? xasprintf("%s/%.*s", dest, (int)(slash - rel), rel) : xstrdup(dest);
 	if (kind == IMG_WH_OPAQUE) {
 		if (lsetxattr(parent, "trusted.overlay.opaque", "y", 1, 0) < 0)
 			return husk_error_errno(err, errno, "opaque directory '%s'", member);
@@ -303,8 +303,8 @@ static int write_error(struct husk_error *err, struct archive *out, const char *
 	return husk_error_set(err, code, "extract '%s': %s", member, msg);
 }
 
-static int extract(struct archive *in, struct archive *out, const char *dest,
-		   struct reader *rd, struct husk_error *err)
+static int extract(struct archive *in, struct archive *out, const char *dest, struct reader *rd,
+		   struct husk_error *err)
 {
 	for (;;) {
 		struct archive_entry *e;
@@ -320,14 +320,13 @@ static int extract(struct archive *in, struct archive *out, const char *dest,
 			return husk_error_set(err, EBADMSG, "read tar: %s",
 					      archive_error_string(in));
 		}
-		_cleanup_free_ char *member = xstrdup(archive_entry_pathname(e)
-							      ? archive_entry_pathname(e)
-							      : "");
+		_cleanup_free_ char *member =
+		    xstrdup(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
 		const char *why = NULL;
 		_cleanup_free_ char *rel = clean_name(member, &why);
 		if (!rel)
-			return husk_error_set(err, EPERM, "entry '%s' escapes the layer directory: %s",
-					      member, why);
+			return husk_error_set(
+			    err, EPERM, "entry '%s' escapes the layer directory: %s", member, why);
 		if (!*rel) /* the layer root itself */
 			continue;
 		int q = check_parents(dest, rel, member, err);
@@ -403,8 +402,8 @@ static void archive_write_freep(struct archive **a)
 		archive_write_free(*a);
 }
 
-int img_unpack(int fd, const char *dest, uint64_t max_size, char **ret_diff_id,
-	       uint64_t *ret_size, struct husk_error *err)
+int img_unpack(int fd, const char *dest, uint64_t max_size, char **ret_diff_id, uint64_t *ret_size,
+	       struct husk_error *err)
 {
 	struct reader rd = {.fd = fd, .max = max_size ? max_size : IMG_DEFAULT_MAX_LAYER_SIZE};
 	rd.in = xmalloc(IN_BUF);
@@ -422,14 +421,13 @@ int img_unpack(int fd, const char *dest, uint64_t max_size, char **ret_diff_id,
 	archive_read_support_format_tar(in);
 	archive_read_support_format_empty(in);
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
-						    ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-						    ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+						ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+						ARCHIVE_EXTRACT_SECURE_NODOTDOT);
 	if (archive_read_open(in, &rd, NULL, on_read, NULL) != ARCHIVE_OK) {
 		ret = rd.err.code ? husk_error_move(err, &rd.err)
-				  : rd.total == 0 && rd.in_eof
-					  ? 0
-					  : husk_error_set(err, EBADMSG, "read tar: %s",
-							   archive_error_string(in));
+		      : rd.total == 0 && rd.in_eof
+			  ? 0
+			  : husk_error_set(err, EBADMSG, "read tar: %s", archive_error_string(in));
 		if (ret < 0)
 			goto out;
 	} else {

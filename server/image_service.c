@@ -11,13 +11,13 @@ int srv_image_init(struct srv_ctx *ctx, struct husk_error *err)
 {
 	const struct srv_config *c = ctx->config;
 	struct img_registry_conf *regs =
-		xnew(struct img_registry_conf, c->n_registries ? c->n_registries : 1);
+	    xnew(struct img_registry_conf, c->n_registries ? c->n_registries : 1);
 	for (size_t i = 0; i < c->n_registries; i++)
 		regs[i] = (struct img_registry_conf){
-			.host = c->registries[i].host,
-			.insecure = c->registries[i].insecure,
-			.mirrors = c->registries[i].mirrors,
-			.location = c->registries[i].location,
+		    .host = c->registries[i].host,
+		    .insecure = c->registries[i].insecure,
+		    .mirrors = c->registries[i].mirrors,
+		    .location = c->registries[i].location,
 		};
 	_cleanup_strv_ char **pinned = xnew(char *, 1);
 	if (!isempty(c->sandbox_image))
@@ -25,11 +25,11 @@ int srv_image_init(struct srv_ctx *ctx, struct husk_error *err)
 	for (size_t i = 0; c->pinned_images && c->pinned_images[i]; i++)
 		pinned = strv_append(pinned, c->pinned_images[i]);
 	struct img_options opts = {
-		.root = c->root,
-		.max_concurrent_downloads = c->max_concurrent_downloads,
-		.registries = regs,
-		.n_registries = c->n_registries,
-		.pinned = pinned,
+	    .root = c->root,
+	    .max_concurrent_downloads = c->max_concurrent_downloads,
+	    .registries = regs,
+	    .n_registries = c->n_registries,
+	    .pinned = pinned,
 	};
 	struct img_store *s = NULL;
 	int r = img_store_open(&opts, &s, err);
@@ -113,7 +113,7 @@ int srv_pull_image(struct srv_ctx *ctx, const void *in, void **ret_out, struct h
 	log_info("pulled image ref=%s id=%s seconds=%.2f", name, id,
 		 (double)(now_mono_ns() - t0) / 1e9);
 	Runtime__V1__PullImageResponse *resp =
-		srv_new(Runtime__V1__PullImageResponse, RUNTIME__V1__PULL_IMAGE_RESPONSE__INIT);
+	    srv_new(Runtime__V1__PullImageResponse, RUNTIME__V1__PULL_IMAGE_RESPONSE__INIT);
 	resp->image_ref = steal_ptr(&id);
 	*ret_out = resp;
 	return 0;
@@ -140,7 +140,7 @@ int srv_list_images(struct srv_ctx *ctx, const void *in, void **ret_out, struct 
 {
 	const Runtime__V1__ListImagesRequest *req = in;
 	Runtime__V1__ListImagesResponse *resp =
-		srv_new(Runtime__V1__ListImagesResponse, RUNTIME__V1__LIST_IMAGES_RESPONSE__INIT);
+	    srv_new(Runtime__V1__ListImagesResponse, RUNTIME__V1__LIST_IMAGES_RESPONSE__INIT);
 	int r = list(ctx, req->filter, &resp->images, &resp->n_images, err);
 	if (r < 0) {
 		srv_message_free(resp);
@@ -174,13 +174,12 @@ int srv_stream_images(struct srv_ctx *ctx, const void *in, struct srv_stream *ou
 	return 0;
 }
 
-int srv_image_status(struct srv_ctx *ctx, const void *in, void **ret_out,
-		     struct husk_error *err)
+int srv_image_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
 {
 	const Runtime__V1__ImageStatusRequest *req = in;
 	const char *name = spec_image(req->image);
-	Runtime__V1__ImageStatusResponse *resp = srv_new(
-		Runtime__V1__ImageStatusResponse, RUNTIME__V1__IMAGE_STATUS_RESPONSE__INIT);
+	Runtime__V1__ImageStatusResponse *resp =
+	    srv_new(Runtime__V1__ImageStatusResponse, RUNTIME__V1__IMAGE_STATUS_RESPONSE__INIT);
 	_cleanup_(img_info_freep) struct img_info *info = NULL;
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	int r = img_status(ctx->image, name, req->verbose ? IMG_INFO_CONFIG : 0, &info, &e);
@@ -202,11 +201,11 @@ int srv_image_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 				strcat(chains, info->chain_ids[i]);
 				strcat(chains, "\"");
 			}
-			_cleanup_free_ char *json = xasprintf(
-				"{\"id\":\"%s\",\"manifestDigest\":\"%s\",\"chainIDs\":[%s],"
-				"\"imageSpec\":%s}",
-				info->id, info->manifest_digest, chains,
-				isempty(info->config_json) ? "null" : info->config_json);
+			_cleanup_free_ char *json =
+			    xasprintf("{\"id\":\"%s\",\"manifestDigest\":\"%s\",\"chainIDs\":[%s],"
+				      "\"imageSpec\":%s}",
+				      info->id, info->manifest_digest, chains,
+				      isempty(info->config_json) ? "null" : info->config_json);
 			srv_map_add(&resp->info, &resp->n_info,
 				    &runtime__v1__image_status_response__info_entry__descriptor,
 				    "info", json);
@@ -216,8 +215,7 @@ int srv_image_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 	return 0;
 }
 
-int srv_remove_image(struct srv_ctx *ctx, const void *in, void **ret_out,
-		     struct husk_error *err)
+int srv_remove_image(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
 {
 	const Runtime__V1__RemoveImageRequest *req = in;
 	const char *name = spec_image(req->image);
@@ -225,18 +223,18 @@ int srv_remove_image(struct srv_ctx *ctx, const void *in, void **ret_out,
 	if (r < 0)
 		return r;
 	log_info("removed image ref=%s", name);
-	*ret_out = srv_new(Runtime__V1__RemoveImageResponse,
-			   RUNTIME__V1__REMOVE_IMAGE_RESPONSE__INIT);
+	*ret_out =
+	    srv_new(Runtime__V1__RemoveImageResponse, RUNTIME__V1__REMOVE_IMAGE_RESPONSE__INIT);
 	return 0;
 }
 
 static Runtime__V1__FilesystemUsage *usage_msg(const struct img_fs_usage *u, long long now)
 {
 	Runtime__V1__FilesystemUsage *m =
-		srv_new(Runtime__V1__FilesystemUsage, RUNTIME__V1__FILESYSTEM_USAGE__INIT);
+	    srv_new(Runtime__V1__FilesystemUsage, RUNTIME__V1__FILESYSTEM_USAGE__INIT);
 	m->timestamp = now;
-	m->fs_id = srv_new(Runtime__V1__FilesystemIdentifier,
-			   RUNTIME__V1__FILESYSTEM_IDENTIFIER__INIT);
+	m->fs_id =
+	    srv_new(Runtime__V1__FilesystemIdentifier, RUNTIME__V1__FILESYSTEM_IDENTIFIER__INIT);
 	m->fs_id->mountpoint = xstrdup(u->mountpoint);
 	m->used_bytes = srv_new(Runtime__V1__UInt64Value, RUNTIME__V1__UINT64_VALUE__INIT);
 	m->used_bytes->value = u->bytes;
@@ -253,8 +251,8 @@ int srv_image_fs_info(struct srv_ctx *ctx, const void *in _unused_, void **ret_o
 	if (r < 0)
 		return r;
 	long long now = now_real_ns();
-	Runtime__V1__ImageFsInfoResponse *resp = srv_new(
-		Runtime__V1__ImageFsInfoResponse, RUNTIME__V1__IMAGE_FS_INFO_RESPONSE__INIT);
+	Runtime__V1__ImageFsInfoResponse *resp =
+	    srv_new(Runtime__V1__ImageFsInfoResponse, RUNTIME__V1__IMAGE_FS_INFO_RESPONSE__INIT);
 	srv_repeated_add(&resp->image_filesystems, &resp->n_image_filesystems,
 			 usage_msg(&images, now));
 	srv_repeated_add(&resp->container_filesystems, &resp->n_container_filesystems,

@@ -37,18 +37,17 @@ static void test_media_types(void)
 }
 
 static const char docker_manifest[] =
-	"{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_DOCKER_MANIFEST "\","
-	"\"config\":{\"mediaType\":\"" IMG_MT_DOCKER_CONFIG "\",\"digest\":\"" DA "\",\"size\":7},"
-	"\"layers\":[{\"mediaType\":\"" IMG_MT_DOCKER_LAYER "\",\"digest\":\"" DB "\",\"size\":100},"
-	"{\"mediaType\":\"" IMG_MT_OCI_LAYER_ZSTD "\",\"digest\":\"" DC "\",\"size\":5}]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_DOCKER_MANIFEST "\","
+    "\"config\":{\"mediaType\":\"" IMG_MT_DOCKER_CONFIG "\",\"digest\":\"" DA "\",\"size\":7},"
+    "\"layers\":[{\"mediaType\":\"" IMG_MT_DOCKER_LAYER "\",\"digest\":\"" DB "\",\"size\":100},"
+    "{\"mediaType\":\"" IMG_MT_OCI_LAYER_ZSTD "\",\"digest\":\"" DC "\",\"size\":5}]}";
 
 static void test_manifest(void)
 {
 	struct img_manifest *m = NULL;
 	struct husk_error err = HUSK_ERROR_INIT;
-	CU_ASSERT_EQUAL_FATAL(img_manifest_parse(docker_manifest, strlen(docker_manifest), NULL,
-						 &m, &err),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(
+	    img_manifest_parse(docker_manifest, strlen(docker_manifest), NULL, &m, &err), 0);
 	CU_ASSERT_EQUAL(m->kind, IMG_KIND_MANIFEST);
 	CU_ASSERT_STRING_EQUAL(m->config.digest, DA);
 	CU_ASSERT_EQUAL(m->config.size, 7);
@@ -117,21 +116,21 @@ static void test_manifest_errors(void)
 				"\",\"digest\":\"" DA "\",\"size\":1},\"layers\":[");
 	for (int i = 0; i < IMG_MAX_LAYERS + 1; i++)
 		len += (size_t)snprintf(big + len, cap - len,
-					"%s{\"mediaType\":\"" IMG_MT_OCI_LAYER
-					"\",\"digest\":\"" DB "\",\"size\":1}",
+					"%s{\"mediaType\":\"" IMG_MT_OCI_LAYER "\",\"digest\":\"" DB
+					"\",\"size\":1}",
 					i ? "," : "");
 	snprintf(big + len, cap - len, "]}");
 	bad_manifest(big, EFBIG, "more than 128");
 }
 
 static const char index_json[] =
-	"{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX "\",\"manifests\":["
-	"{\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\",\"digest\":\"" DA "\",\"size\":1,"
-	"\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}},"
-	"{\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\",\"digest\":\"" DB "\",\"size\":1,"
-	"\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
-	"{\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\",\"digest\":\"" DC "\",\"size\":1,"
-	"\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"" IMG_MT_OCI_INDEX "\",\"manifests\":["
+    "{\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\",\"digest\":\"" DA "\",\"size\":1,"
+    "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}},"
+    "{\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\",\"digest\":\"" DB "\",\"size\":1,"
+    "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}},"
+    "{\"mediaType\":\"" IMG_MT_OCI_MANIFEST "\",\"digest\":\"" DC "\",\"size\":1,"
+    "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}";
 
 static void test_index_select(void)
 {
@@ -164,12 +163,12 @@ static void test_index_select(void)
 static void test_config(void)
 {
 	const char *text =
-		"{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"User\":\"1002:1002\","
-		"\"Env\":[\"PATH=/bin\",\"A=b\"],\"Entrypoint\":[\"/bin/sh\",\"-c\"],"
-		"\"Cmd\":[\"echo hi\"],\"WorkingDir\":\"/w\",\"StopSignal\":\"SIGINT\","
-		"\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}},\"Volumes\":{\"/data\":{}},"
-		"\"Labels\":{\"k\":\"v\"}},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" DA
-		"\",\"" DB "\"]}}";
+	    "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"User\":\"1002:1002\","
+	    "\"Env\":[\"PATH=/bin\",\"A=b\"],\"Entrypoint\":[\"/bin/sh\",\"-c\"],"
+	    "\"Cmd\":[\"echo hi\"],\"WorkingDir\":\"/w\",\"StopSignal\":\"SIGINT\","
+	    "\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}},\"Volumes\":{\"/data\":{}},"
+	    "\"Labels\":{\"k\":\"v\"}},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" DA
+	    "\",\"" DB "\"]}}";
 	struct img_config *c = NULL;
 	struct husk_error err = HUSK_ERROR_INIT;
 	CU_ASSERT_EQUAL_FATAL(img_config_parse(text, strlen(text), &c, &err), 0);
@@ -220,12 +219,12 @@ static void test_chain_ids(void)
 int main(void)
 {
 	static const struct unit_test tests[] = {
-		{"media_types", test_media_types},
-		{"manifest", test_manifest},
-		{"manifest_errors", test_manifest_errors},
-		{"index_select", test_index_select},
-		{"config", test_config},
-		{"chain_ids", test_chain_ids},
+	    {"media_types", test_media_types},
+	    {"manifest", test_manifest},
+	    {"manifest_errors", test_manifest_errors},
+	    {"index_select", test_index_select},
+	    {"config", test_config},
+	    {"chain_ids", test_chain_ids},
 	};
 	return unit_run("image_manifest", tests, ARRAY_SIZE(tests));
 }

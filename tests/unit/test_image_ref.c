@@ -98,10 +98,10 @@ static void test_digest(void)
 	CU_ASSERT_FALSE(img_digest_valid("sha256:0123"));
 	CU_ASSERT_FALSE(img_digest_valid(NULL));
 	CU_ASSERT_FALSE(img_digest_valid(
-		"sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
+	    "sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
 	_cleanup_free_ char *d = img_digest_of("", 0);
 	CU_ASSERT_STRING_EQUAL(
-		d, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	    d, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 static void test_loopback(void)
@@ -119,9 +119,8 @@ static void test_loopback(void)
 int main(void)
 {
 	static const struct unit_test tests[] = {
-		{"normalise", test_normalise}, {"invalid", test_invalid},
-		{"strings", test_strings},     {"digest", test_digest},
-		{"loopback", test_loopback},
+	    {"normalise", test_normalise}, {"invalid", test_invalid},	{"strings", test_strings},
+	    {"digest", test_digest},	   {"loopback", test_loopback},
 	};
 	return unit_run("image_ref", tests, ARRAY_SIZE(tests));
 }

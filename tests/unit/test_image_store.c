@@ -25,11 +25,11 @@ static void make_store(void)
 {
 	root = unit_tmpdir();
 	_cleanup_free_ char *diff = img_digest_of("layer-1", 7);
-	_cleanup_free_ char *config = xasprintf(
-		"{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"User\":\"1002\","
-		"\"Cmd\":[\"sh\"],\"Env\":[\"A=1\"]},\"rootfs\":{\"type\":\"layers\","
-		"\"diff_ids\":[\"%s\"]}}",
-		diff);
+	_cleanup_free_ char *config =
+	    xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"User\":\"1002\","
+		      "\"Cmd\":[\"sh\"],\"Env\":[\"A=1\"]},\"rootfs\":{\"type\":\"layers\","
+		      "\"diff_ids\":[\"%s\"]}}",
+		      diff);
 	image_id = img_digest_of(config, strlen(config));
 	manifest_digest = img_digest_of("manifest", 8);
 	_cleanup_free_ char *p = NULL;
@@ -37,20 +37,23 @@ static void make_store(void)
 	put((free(p), p = xasprintf("blobs/sha256/%s", img_digest_hex(image_id))), config);
 	put((free(p), p = xasprintf("blobs/sha256/%s", img_digest_hex(manifest_digest))),
 	    "manifest");
-	_cleanup_free_ char *rec = xasprintf(
-		"{\"id\":\"%s\",\"manifest\":\"%s\",\"top\":\"%s\",\"blobs\":[\"%s\",\"%s\"],"
-		"\"layers\":[\"%s\"],\"size\":10,\"user\":\"1002\",\"created\":1}",
-		image_id, manifest_digest, manifest_digest, manifest_digest, image_id, diff);
+	_cleanup_free_ char *rec =
+	    xasprintf("{\"id\":\"%s\",\"manifest\":\"%s\",\"top\":\"%s\",\"blobs\":[\"%s\",\"%s\"],"
+		      "\"layers\":[\"%s\"],\"size\":10,\"user\":\"1002\",\"created\":1}",
+		      image_id, manifest_digest, manifest_digest, manifest_digest, image_id, diff);
 	put((free(p), p = xasprintf("images/%s.json", img_digest_hex(image_id))), rec);
-	_cleanup_free_ char *index = xasprintf(
-		"{\"refs\":{\"example.com/app:v1\":\"%s\",\"example.com/app:v2\":\"%s\","
-		"\"example.com/app@%s\":\"%s\"}}",
-		image_id, image_id, manifest_digest, image_id);
+	_cleanup_free_ char *index =
+	    xasprintf("{\"refs\":{\"example.com/app:v1\":\"%s\",\"example.com/app:v2\":\"%s\","
+		      "\"example.com/app@%s\":\"%s\"}}",
+		      image_id, image_id, manifest_digest, image_id);
 	put("index.json", index);
 	/* leftovers of an interrupted run */
 	put("tmp/layer-abc/diff/x", "x");
 	put("containers/half/upper/x", "x");
-	put((free(p), p = xasprintf("layers/%s/diff/orphan", "ab" "abababababababababababababababababababababababababababababababab")),
+	put((free(p),
+	     p = xasprintf("layers/%s/diff/orphan",
+			   "ab"
+			   "abababababababababababababababababababababababababababababababab")),
 	    "o");
 }
 
@@ -80,7 +83,8 @@ static void test_open_lookup_list(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_FALSE(exists("tmp/layer-abc"));
 	CU_ASSERT_FALSE(exists("containers/half"));
-	CU_ASSERT_FALSE(exists("layers/abababababababababababababababababababababababababababababababab"));
+	CU_ASSERT_FALSE(
+	    exists("layers/abababababababababababababababababababababababababababababababab"));
 
 	struct img_info **v = NULL;
 	size_t n = 0;
@@ -152,8 +156,7 @@ static void test_rootfs_and_in_use(void)
 
 	CU_ASSERT_EQUAL(img_rootfs_create(s, image_id, "ctr1", NULL, NULL, &err), -EEXIST);
 	CU_ASSERT_EQUAL(img_rootfs_create(s, image_id, "../x", NULL, NULL, &err), -EINVAL);
-	CU_ASSERT_EQUAL(img_rootfs_create(s, "example.com/none", "c9", NULL, NULL, &err),
-			-ENOENT);
+	CU_ASSERT_EQUAL(img_rootfs_create(s, "example.com/none", "c9", NULL, NULL, &err), -ENOENT);
 	struct img_rootfs_opts ro = {.readonly = true};
 	CU_ASSERT_EQUAL_FATAL(img_rootfs_create(s, image_id, "ctr2", &ro, &path, &err), 0);
 	_cleanup_free_ char *rofile = xasprintf("%s/nope", path);
@@ -216,8 +219,8 @@ int main(void)
 		return 0;
 	}
 	static const struct unit_test tests[] = {
-		{"open_lookup_list", test_open_lookup_list},
-		{"rootfs_and_in_use", test_rootfs_and_in_use},
+	    {"open_lookup_list", test_open_lookup_list},
+	    {"rootfs_and_in_use", test_rootfs_and_in_use},
 	};
 	return unit_run("image_store", tests, ARRAY_SIZE(tests));
 }

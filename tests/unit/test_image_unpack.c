@@ -53,7 +53,10 @@ static void add(struct tar *t, const char *name, mode_t type, mode_t mode, const
 	archive_entry_free(e);
 }
 
-static void add_special(struct tar *t, struct archive_entry *e) { archive_write_header(t->a, e); }
+static void add_special(struct tar *t, struct archive_entry *e)
+{
+	archive_write_header(t->a, e);
+}
 
 /* Close the tar, unpack it into a new dir; returns the unpack result. */
 static int tar_unpack(struct tar *t, char **ret_dir, char **ret_diff, struct husk_error *err,
@@ -227,8 +230,14 @@ static void expect_escape(void (*build)(struct tar *), const char *why)
 	unit_rmdir(dir);
 }
 
-static void esc_dotdot(struct tar *t) { add(t, "a/../../husk-unit-escaped", AE_IFREG, 0644, "x", NULL); }
-static void esc_abs(struct tar *t) { add(t, "/tmp/husk-unit-escaped", AE_IFREG, 0644, "x", NULL); }
+static void esc_dotdot(struct tar *t)
+{
+	add(t, "a/../../husk-unit-escaped", AE_IFREG, 0644, "x", NULL);
+}
+static void esc_abs(struct tar *t)
+{
+	add(t, "/tmp/husk-unit-escaped", AE_IFREG, 0644, "x", NULL);
+}
 static void esc_symlink(struct tar *t)
 {
 	add(t, "up", AE_IFLNK, 0777, NULL, "..");
@@ -240,8 +249,14 @@ static void esc_symlink_dir(struct tar *t)
 	add(t, "d/up", AE_IFLNK, 0777, NULL, "/tmp");
 	add(t, "d/up/sub/husk-unit-escaped", AE_IFREG, 0644, "x", NULL);
 }
-static void esc_hardlink(struct tar *t) { add(t, "h", AE_IFREG, 0644, NULL, "../../etc/passwd"); }
-static void esc_hardlink_abs(struct tar *t) { add(t, "h", AE_IFREG, 0644, NULL, "/etc/passwd"); }
+static void esc_hardlink(struct tar *t)
+{
+	add(t, "h", AE_IFREG, 0644, NULL, "../../etc/passwd");
+}
+static void esc_hardlink_abs(struct tar *t)
+{
+	add(t, "h", AE_IFREG, 0644, NULL, "/etc/passwd");
+}
 static void esc_hardlink_symlink(struct tar *t)
 {
 	add(t, "etc", AE_IFLNK, 0777, NULL, "/etc");
@@ -284,9 +299,10 @@ static void test_limits_and_garbage(void)
 	/* not a tar at all */
 	dir = unit_tmpdir();
 	_cleanup_free_ char *file = xasprintf("%s.bin", dir);
-	unit_write("/", file + 1, "this is not a tar archive, not even close, nope, no way at all"
-				 " -- padding padding padding padding padding padding padding "
-				 "padding padding padding padding padding padding padding padding");
+	unit_write("/", file + 1,
+		   "this is not a tar archive, not even close, nope, no way at all"
+		   " -- padding padding padding padding padding padding padding "
+		   "padding padding padding padding padding padding padding padding");
 	int fd = open(file, O_RDONLY);
 	char *diff = NULL;
 	CU_ASSERT_EQUAL(img_unpack(fd, dir, 0, &diff, NULL, &err), -EBADMSG);
@@ -331,11 +347,11 @@ int main(void)
 		return 0;
 	}
 	static const struct unit_test tests[] = {
-		{"whiteout_names", test_whiteout_names},
-		{"unpack_formats", test_unpack_formats},
-		{"metadata", test_metadata},
-		{"escapes", test_escapes},
-		{"limits_and_garbage", test_limits_and_garbage},
+	    {"whiteout_names", test_whiteout_names},
+	    {"unpack_formats", test_unpack_formats},
+	    {"metadata", test_metadata},
+	    {"escapes", test_escapes},
+	    {"limits_and_garbage", test_limits_and_garbage},
 	};
 	return unit_run("image_unpack", tests, ARRAY_SIZE(tests));
 }
