@@ -63,7 +63,9 @@ static int write_all(int fd, const void *data, size_t len)
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		    struct husk_error *err)
 {
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	/* pid and thread id: two threads writing one path must not share a
+	 * temporary file. */
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d.%d", path, (int)getpid(), (int)gettid());
 	_cleanup_free_ char *dircopy = xstrdup(path);
 	const char *dir = dirname(dircopy);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);

@@ -191,11 +191,11 @@ void pod_records_free(struct pod_record **v, size_t n)
 	free(v);
 }
 
-static void mount_clear(struct ctr_mount *m)
+static void mount_clear(struct ctr_record_mount *m)
 {
 	free(m->container_path);
 	free(m->host_path);
-	*m = (struct ctr_mount){0};
+	*m = (struct ctr_record_mount){0};
 }
 
 void ctr_record_clear(struct ctr_record *r)
@@ -242,7 +242,7 @@ static void ctr_copy(struct ctr_record *dst, const struct ctr_record *src)
 	state_map_copy(&dst->labels, &src->labels);
 	state_map_copy(&dst->annotations, &src->annotations);
 	dst->log_path = dup_or_null(src->log_path);
-	dst->mounts = src->n_mounts ? xnew(struct ctr_mount, src->n_mounts) : NULL;
+	dst->mounts = src->n_mounts ? xnew(struct ctr_record_mount, src->n_mounts) : NULL;
 	for (size_t i = 0; i < src->n_mounts; i++) {
 		dst->mounts[i] = src->mounts[i];
 		dst->mounts[i].container_path = dup_or_null(src->mounts[i].container_path);
@@ -486,7 +486,7 @@ static int ctr_encode(struct ctr_record *r, char **ret, struct husk_error *err)
 	g_key(&g, "mounts");
 	yajl_gen_array_open(g.g);
 	for (size_t i = 0; i < r->n_mounts; i++) {
-		const struct ctr_mount *m = &r->mounts[i];
+		const struct ctr_record_mount *m = &r->mounts[i];
 		yajl_gen_map_open(g.g);
 		g_str(&g, "container_path", m->container_path);
 		g_str(&g, "host_path", m->host_path);
@@ -731,20 +731,20 @@ static int ctr_decode(yajl_val tree, struct ctr_record *ret, struct husk_error *
 	c.rootfs = d_str(&d, tree, "rootfs");
 	yajl_val mounts = d_arr(&d, tree, "mounts");
 	if (mounts && mounts->u.array.len) {
-		c.mounts = xnew(struct ctr_mount, mounts->u.array.len);
+		c.mounts = xnew(struct ctr_record_mount, mounts->u.array.len);
 		for (size_t i = 0; i < mounts->u.array.len; i++) {
 			yajl_val m = mounts->u.array.values[i];
 			if (!YAJL_IS_OBJECT(m)) {
 				d_bad(&d, "mounts", "objects", m);
 				break;
 			}
-			struct ctr_mount *cm = &c.mounts[c.n_mounts++];
+			struct ctr_record_mount *cm = &c.mounts[c.n_mounts++];
 			cm->container_path = d_str(&d, m, "container_path");
 			cm->host_path = d_str(&d, m, "host_path");
 			cm->readonly = d_bool(&d, m, "readonly");
 			cm->selinux_relabel = d_bool(&d, m, "selinux_relabel");
 			cm->recursive_read_only = d_bool(&d, m, "recursive_read_only");
-			cm->propagation = (enum ctr_propagation)d_int(&d, m, "propagation");
+			cm->propagation = (enum ctr_record_propagation)d_int(&d, m, "propagation");
 		}
 	}
 	c.spec_json = d_json(tree, "spec");
@@ -803,11 +803,11 @@ static int ctr_check(const struct ctr_record *r, struct husk_error *err)
 		return husk_error_set(err, EINVAL, "container '%s': state %d unknown", r->id,
 				      (int)r->state);
 	for (size_t i = 0; i < r->n_mounts; i++) {
-		const struct ctr_mount *m = &r->mounts[i];
+		const struct ctr_record_mount *m = &r->mounts[i];
 		if (isempty(m->container_path))
 			return husk_error_set(err, EINVAL, "container '%s': mount %zu: no path",
 					      r->id, i);
-		if ((unsigned)m->propagation > CTR_PROPAGATION_BIDIRECTIONAL)
+		if ((unsigned)m->propagation > CTR_RECORD_PROPAGATION_BIDIRECTIONAL)
 			return husk_error_set(err, EINVAL,
 					      "container '%s': mount '%s': propagation %d unknown",
 					      r->id, m->container_path, (int)m->propagation);

@@ -82,19 +82,19 @@ struct pod_record {
 };
 
 /* CRI MountPropagation values. */
-enum ctr_propagation {
-	CTR_PROPAGATION_PRIVATE,
-	CTR_PROPAGATION_HOST_TO_CONTAINER,
-	CTR_PROPAGATION_BIDIRECTIONAL
+enum ctr_record_propagation {
+	CTR_RECORD_PROPAGATION_PRIVATE,
+	CTR_RECORD_PROPAGATION_HOST_TO_CONTAINER,
+	CTR_RECORD_PROPAGATION_BIDIRECTIONAL
 };
 
-struct ctr_mount {
+struct ctr_record_mount {
 	char *container_path;
 	char *host_path;
 	bool readonly;
 	bool selinux_relabel;
 	bool recursive_read_only;
-	enum ctr_propagation propagation;
+	enum ctr_record_propagation propagation;
 };
 
 /* One container; ownership as for pod_record. (pod_id, name, attempt) is
@@ -119,7 +119,7 @@ struct ctr_record {
 	struct state_map labels;
 	struct state_map annotations;
 	char *log_path;
-	struct ctr_mount *mounts;
+	struct ctr_record_mount *mounts;
 	size_t n_mounts;
 	char *spec_json; /* snapshot of the config-derived spec, JSON text, or NULL */
 	char *rootfs;

@@ -235,16 +235,16 @@ static void test_ctr_round_trip(void)
 	c.log_path = xstrdup("/var/log/pods/x/nginx/2.log");
 	c.rootfs = xstrdup("/var/lib/husk/snapshots/c1/rootfs");
 	c.n_mounts = 2;
-	c.mounts = xnew(struct ctr_mount, 2);
-	c.mounts[0] = (struct ctr_mount){.container_path = xstrdup("/data"),
+	c.mounts = xnew(struct ctr_record_mount, 2);
+	c.mounts[0] = (struct ctr_record_mount){.container_path = xstrdup("/data"),
 					 .host_path = xstrdup("/srv/data"),
 					 .readonly = true,
-					 .propagation = CTR_PROPAGATION_HOST_TO_CONTAINER};
-	c.mounts[1] = (struct ctr_mount){.container_path = xstrdup("/cache"),
+					 .propagation = CTR_RECORD_PROPAGATION_HOST_TO_CONTAINER};
+	c.mounts[1] = (struct ctr_record_mount){.container_path = xstrdup("/cache"),
 					 .host_path = xstrdup("/srv/cache"),
 					 .selinux_relabel = true,
 					 .recursive_read_only = true,
-					 .propagation = CTR_PROPAGATION_BIDIRECTIONAL};
+					 .propagation = CTR_RECORD_PROPAGATION_BIDIRECTIONAL};
 	c.spec_json = xstrdup("{\"process\":{\"args\":[\"nginx\",\"-g\",\"daemon off;\"],"
 			      "\"env\":[\"A=1\"]},\"big\":12345678901234}");
 	c.extra = xstrdup("[\"shim\", 1]");
@@ -279,10 +279,10 @@ static void test_ctr_round_trip(void)
 	CU_ASSERT_STRING_EQUAL(g->mounts[0].host_path, "/srv/data");
 	CU_ASSERT_TRUE(g->mounts[0].readonly);
 	CU_ASSERT_FALSE(g->mounts[0].selinux_relabel);
-	CU_ASSERT_EQUAL(g->mounts[0].propagation, CTR_PROPAGATION_HOST_TO_CONTAINER);
+	CU_ASSERT_EQUAL(g->mounts[0].propagation, CTR_RECORD_PROPAGATION_HOST_TO_CONTAINER);
 	CU_ASSERT_TRUE(g->mounts[1].selinux_relabel);
 	CU_ASSERT_TRUE(g->mounts[1].recursive_read_only);
-	CU_ASSERT_EQUAL(g->mounts[1].propagation, CTR_PROPAGATION_BIDIRECTIONAL);
+	CU_ASSERT_EQUAL(g->mounts[1].propagation, CTR_RECORD_PROPAGATION_BIDIRECTIONAL);
 	CU_ASSERT_STRING_EQUAL(g->spec_json, c.spec_json);
 	CU_ASSERT_STRING_EQUAL(g->extra, "[\"shim\",1]");
 	ctr_record_free(g);
@@ -720,7 +720,7 @@ static void test_invalid_records(void)
 	free(c.spec_json);
 	c.spec_json = NULL;
 	c.n_mounts = 1;
-	c.mounts = xnew(struct ctr_mount, 1);
+	c.mounts = xnew(struct ctr_record_mount, 1);
 	CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), -EINVAL);
 	c.mounts[0].container_path = xstrdup("/x");
 	CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), 0);

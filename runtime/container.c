@@ -1,0 +1,900 @@
+/* Containers: the manager's container lifecycle. A container is a cgroup
+ * beneath its pod's, a root file system from the image layer, a spec file
+ * under <state>/containers/ID and a husk-shim that launches and watches the
+ * process. A monitor thread notices exits and records them. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "runtime/launcher.h"
+#include "runtime/runtime-internal.h"
+#include "runtime/shim.h"
+#include "runtime/user.h"
+
+#define SHIM_START_TIMEOUT_NS (30LL * 1000000000LL)
+#define KILL_WAIT_NS (10LL * 1000000000LL)
+#define MONITOR_INTERVAL_MS 250
+
+static char *ctr_dir(struct rt *rt, const char *id)
+{
+	return xasprintf("%s/%s", rt->containers_dir, id);
+}
+
+static int signal_parse(const char *s)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} table[] = {
+		{"HUP", SIGHUP},   {"INT", SIGINT},	{"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+		{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
+		{"WINCH", SIGWINCH}, {"PWR", SIGPWR},
+	};
+	if (isempty(s))
+		return SIGTERM;
+	char *end;
+	long n = strtol(s, &end, 10);
+	if (*end == '\0' && n > 0 && n < NSIG)
+		return (int)n;
+	const char *name = startswith(s, "SIG") ? s + 3 : s;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		if (strcasecmp(name, table[i].name) == 0)
+			return table[i].sig;
+	if (startswith(name, "RTMIN+")) {
+		n = strtol(name + 6, &end, 10);
+		if (*end == '\0' && SIGRTMIN + n <= SIGRTMAX)
+			return SIGRTMIN + (int)n;
+	}
+	return -1;
+}
+
+/* ---- state transitions ---- */
+
+struct exit_update {
+	const struct ctr_exit *ex;
+	const char *reason, *message;
+};
+
+static int apply_exit(struct ctr_record *rec, void *data, struct husk_error *err _unused_)
+{
+	const struct exit_update *u = data;
+	rec->state = CTR_STATE_EXITED;
+	rec->exit_code = u->ex->exit_code;
+	rec->finished_at = u->ex->exited_at ? u->ex->exited_at : now_real_ns();
+	free(rec->reason);
+	free(rec->message);
+	if (u->reason)
+		rec->reason = xstrdup(u->reason);
+	else if (u->ex->oom_killed)
+		rec->reason = xstrdup("OOMKilled");
+	else
+		rec->reason = xstrdup(u->ex->exit_code == 0 ? "Completed" : "Error");
+	rec->message = u->message ? xstrdup(u->message) : NULL;
+	return 0;
+}
+
+/* Bring a RUNNING record up to date with its shim: the exit file, or a
+ * shim and process that are both gone. Returns true when it exited now. */
+static bool refresh(struct rt *rt, const struct ctr_record *rec)
+{
+	if (rec->state != CTR_STATE_RUNNING)
+		return false;
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	struct ctr_exit ex = {0};
+	struct exit_update u = {&ex, NULL, NULL};
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	if (ctr_shim_read_exit(dir, &ex, &e) < 0) {
+		if (e.code != ENOENT || ctr_proc_alive(rec->pid, rec->pid_start_time))
+			return false;
+		/* No exit file and no process: was the shim killed with it? */
+		struct ctr_pidinfo shim = {0};
+		if (ctr_shim_read_shim_pid(dir, &shim, NULL) == 0 &&
+		    ctr_proc_alive(shim.pid, shim.start_time))
+			return false; /* the shim is about to write the file */
+		if (ctr_shim_read_exit(dir, &ex, NULL) < 0) {
+			ex = (struct ctr_exit){.exit_code = 255, .exited_at = now_real_ns()};
+			u.reason = "Error";
+			u.message = "husk-shim and the container process are gone; exit status unknown";
+		}
+	}
+	if (state_ctr_modify(rt->store, rec->id, apply_exit, &u, &e) < 0) {
+		log_warn("container=%s: record exit: %s", rec->id, e.msg);
+		return false;
+	}
+	log_info("container exited container=%s exit_code=%d", rec->id, ex.exit_code);
+	/* Processes the container left in its cgroup (shared PID namespace). */
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	if (cg && cg_group_kill(cg, 0, &e) < 0)
+		log_warn("container=%s: %s", rec->id, e.msg);
+	rt_emit(rt, RT_EVENT_STOPPED, rec->id, rec->pod_id);
+	return true;
+}
+
+static void refresh_id(struct rt *rt, const char *id)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (state_ctr_get(rt->store, id, &rec, NULL) == 0)
+		refresh(rt, rec);
+}
+
+/* ---- create ---- */
+
+static void add_pod_namespaces(struct ctr_spec *spec, const struct pod_record *pod)
+{
+	struct {
+		enum ctr_ns_kind kind;
+		const char *pin;
+	} ns[] = {
+		{CTR_NS_NET, pod->sandbox.net_ns},
+		{CTR_NS_IPC, pod->sandbox.ipc_ns},
+		{CTR_NS_UTS, pod->sandbox.uts_ns},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(ns); i++) {
+		free(spec->ns[ns[i].kind].path);
+		spec->ns[ns[i].kind].path = NULL;
+		if (ns[i].pin) {
+			spec->ns[ns[i].kind].mode = CTR_NS_JOIN;
+			spec->ns[ns[i].kind].path = xstrdup(ns[i].pin);
+		} else {
+			spec->ns[ns[i].kind].mode = CTR_NS_HOST;
+		}
+	}
+}
+
+static int set_pid_namespace(struct rt *rt, struct ctr_spec *spec, const struct pod_record *pod,
+			     const struct rt_ctr_config *c, struct husk_error *err)
+{
+	struct ctr_namespace *ns = &spec->ns[CTR_NS_PID];
+	free(ns->path);
+	ns->path = NULL;
+	switch (c->pid_mode) {
+	case POD_NS_CONTAINER:
+		ns->mode = CTR_NS_NEW;
+		return 0;
+	case POD_NS_NODE:
+		ns->mode = CTR_NS_HOST;
+		return 0;
+	case POD_NS_POD:
+		if (!pod->sandbox.pid_ns)
+			return husk_error_set(err, EINVAL,
+					      "namespace_options.pid is POD but pod sandbox '%s' "
+					      "has no PID namespace of its own",
+					      pod->id);
+		ns->mode = CTR_NS_JOIN;
+		ns->path = xstrdup(pod->sandbox.pid_ns);
+		return 0;
+	case POD_NS_TARGET: {
+		if (isempty(c->pid_target))
+			return husk_error_set(err, EINVAL,
+					      "namespace_options.pid is TARGET but target_id is empty");
+		_cleanup_(ctr_record_freep) struct ctr_record *t = NULL;
+		if (state_ctr_get(rt->store, c->pid_target, &t, err) < 0)
+			return husk_error_prefix(err, "namespace_options.target_id");
+		if (refresh(rt, t)) {
+			_cleanup_free_ char *tid = xstrdup(t->id);
+			ctr_record_free(steal_ptr(&t));
+			if (state_ctr_get(rt->store, tid, &t, err) < 0)
+				return -err->code;
+		}
+		if (t->state != CTR_STATE_RUNNING || !streq(t->pod_id, pod->id))
+			return husk_error_set(err, EBUSY,
+					      "namespace_options.target_id '%s' is not a running "
+					      "container of pod sandbox '%s'",
+					      c->pid_target, pod->id);
+		ns->mode = CTR_NS_JOIN;
+		ns->path = xasprintf("/proc/%d/ns/pid", (int)t->pid);
+		return 0;
+	}
+	}
+	return husk_error_set(err, EINVAL, "namespace_options.pid: bad mode %d", (int)c->pid_mode);
+}
+
+static int add_mounts(struct ctr_spec *spec, const struct rt_ctr_config *c, struct husk_error *err)
+{
+	static const enum ctr_propagation props[] = {CTR_PROP_RPRIVATE, CTR_PROP_RSLAVE,
+						     CTR_PROP_RSHARED};
+	if (c->n_mounts > CTR_SPEC_MAX_MOUNTS)
+		return husk_error_set(err, EINVAL, "mounts: more than %d", CTR_SPEC_MAX_MOUNTS);
+	spec->mounts = xnew(struct ctr_mount, c->n_mounts + 1);
+	for (size_t i = 0; i < c->n_mounts; i++) {
+		const struct rt_mount *m = &c->mounts[i];
+		if (isempty(m->container_path) || m->container_path[0] != '/')
+			return husk_error_set(err, EINVAL,
+					      "mount %zu: container_path '%s' is not absolute", i,
+					      m->container_path ? m->container_path : "");
+		if (isempty(m->host_path) || m->host_path[0] != '/')
+			return husk_error_set(err, EINVAL,
+					      "mount '%s': host_path '%s' is not absolute",
+					      m->container_path, m->host_path ? m->host_path : "");
+		struct stat st;
+		if (stat(m->host_path, &st) < 0)
+			return husk_error_errno(err, EINVAL, "mount '%s': host_path '%s'",
+						m->container_path, m->host_path);
+		if (m->propagation < 0 || m->propagation > 2)
+			return husk_error_set(err, EINVAL, "mount '%s': bad propagation %d",
+					      m->container_path, m->propagation);
+		struct ctr_mount *cm = &spec->mounts[spec->n_mounts++];
+		cm->destination = xstrdup(m->container_path);
+		cm->type = xstrdup("bind");
+		cm->source = xstrdup(m->host_path);
+		cm->bind = true;
+		cm->recursive = true;
+		cm->flags = m->readonly ? MS_RDONLY : 0;
+		cm->propagation = props[m->propagation];
+	}
+	return 0;
+}
+
+static int add_devices(struct ctr_spec *spec, const struct rt_ctr_config *c, struct husk_error *err)
+{
+	if (c->n_devices > CTR_SPEC_MAX_DEVICES)
+		return husk_error_set(err, EINVAL, "devices: more than %d", CTR_SPEC_MAX_DEVICES);
+	spec->devices = xnew(struct ctr_device, c->n_devices + 1);
+	for (size_t i = 0; i < c->n_devices; i++) {
+		const struct rt_device *d = &c->devices[i];
+		struct stat st;
+		if (isempty(d->host_path) || stat(d->host_path, &st) < 0)
+			return husk_error_errno(err, EINVAL, "device '%s': host_path '%s'",
+						d->container_path ? d->container_path : "",
+						d->host_path ? d->host_path : "");
+		if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+			return husk_error_set(err, EINVAL, "device '%s' is not a device node",
+					      d->host_path);
+		const char *path = isempty(d->container_path) ? d->host_path : d->container_path;
+		if (path[0] != '/')
+			return husk_error_set(err, EINVAL, "device '%s': container_path is not absolute",
+					      path);
+		struct ctr_device *cd = &spec->devices[spec->n_devices++];
+		cd->path = xstrdup(path);
+		cd->type = S_ISCHR(st.st_mode) ? 'c' : 'b';
+		cd->major = major(st.st_rdev);
+		cd->minor = minor(st.st_rdev);
+		cd->file_mode = st.st_mode & 07777;
+		cd->host_path = xstrdup(d->host_path);
+	}
+	return 0;
+}
+
+static char **strv_dup(char *const *v)
+{
+	char **out = xnew(char *, 1);
+	for (size_t i = 0; v && v[i]; i++)
+		out = strv_append(out, v[i]);
+	return out;
+}
+
+static int build_spec(struct rt *rt, const char *id, const struct pod_record *pod,
+		      const struct rt_ctr_config *c, const char *rootfs, const struct cg_group *cg,
+		      struct ctr_spec **ret, struct husk_error *err)
+{
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = ctr_spec_new();
+	s->id = xstrdup(id);
+	s->rootfs = xstrdup(rootfs);
+	strv_free(s->args);
+	s->args = strv_dup(c->args);
+	if (!s->args[0])
+		return husk_error_set(err, EINVAL,
+				      "no command: neither the config nor the image gives one");
+	strv_free(s->env);
+	s->env = strv_dup(c->env);
+	free(s->cwd);
+	s->cwd = xstrdup(isempty(c->cwd) ? "/" : c->cwd);
+	if (s->cwd[0] != '/')
+		return husk_error_set(err, EINVAL, "working_dir '%s' is not absolute", s->cwd);
+
+	struct ctr_user_request ureq = {
+		.has_uid = c->has_uid,
+		.uid = c->uid,
+		.username = c->username,
+		.has_gid = c->has_gid,
+		.gid = c->gid,
+		.image_user = c->image_user,
+		.supplemental_groups = c->supplemental_groups,
+		.n_supplemental_groups = c->n_supplemental_groups,
+	};
+	struct ctr_user u = {0};
+	if (ctr_user_resolve(rootfs, &ureq, &u, err) < 0)
+		return -err->code;
+	s->uid = u.uid;
+	s->gid = u.gid;
+	s->additional_gids = steal_ptr(&u.groups);
+	s->n_additional_gids = u.n_groups;
+	bool has_home = false;
+	for (size_t i = 0; s->env[i]; i++)
+		has_home |= startswith(s->env[i], "HOME=");
+	if (!has_home) {
+		_cleanup_free_ char *home = xasprintf("HOME=%s", u.home);
+		s->env = strv_append(s->env, home);
+	}
+	ctr_user_clear(&u);
+
+	s->tty = c->tty;
+	s->stdin_open = c->stdin_open;
+	s->stdin_once = c->stdin_once;
+	s->readonly_rootfs = c->readonly_rootfs;
+	s->no_new_privs = c->no_new_privs;
+	s->privileged = c->privileged;
+	uint64_t caps = CTR_CAPS_DEFAULT;
+	if (c->privileged)
+		caps = ctr_caps_all();
+	if (ctr_caps_add_drop(caps, c->caps_add, c->caps_drop, &caps, err) < 0)
+		return husk_error_prefix(err, "capabilities");
+	ctr_caps_init(&s->caps, caps);
+	if (c->privileged) {
+		s->seccomp = CTR_SECCOMP_UNCONFINED;
+	} else {
+		s->seccomp = c->seccomp_mode;
+		if (c->seccomp_profile)
+			s->seccomp_profile = xstrdup(c->seccomp_profile);
+	}
+	if (c->privileged || c->masked_paths) {
+		strv_free(s->masked_paths);
+		s->masked_paths = c->privileged ? xnew(char *, 1) : strv_dup(c->masked_paths);
+	}
+	if (c->privileged || c->readonly_paths) {
+		strv_free(s->readonly_paths);
+		s->readonly_paths = c->privileged ? xnew(char *, 1) : strv_dup(c->readonly_paths);
+	}
+	if (c->has_oom_score_adj) {
+		s->has_oom_score_adj = true;
+		s->oom_score_adj = c->oom_score_adj;
+	}
+
+	add_pod_namespaces(s, pod);
+	if (set_pid_namespace(rt, s, pod, c, err) < 0 || add_mounts(s, c, err) < 0 ||
+	    add_devices(s, c, err) < 0)
+		return -err->code;
+	s->hostname = xstrdup(pod->sandbox.hostname ? pod->sandbox.hostname : "");
+	s->shm_path = pod->sandbox.shm ? xstrdup(pod->sandbox.shm) : NULL;
+	s->hostname_path = pod->sandbox.hostname_file ? xstrdup(pod->sandbox.hostname_file) : NULL;
+	s->hosts_path = pod->sandbox.hosts_file ? xstrdup(pod->sandbox.hosts_file) : NULL;
+	s->resolv_path = pod->sandbox.resolv_file ? xstrdup(pod->sandbox.resolv_file) : NULL;
+
+	strv_free(s->cgroup_procs);
+	s->cgroup_procs = cg_group_procs_files(cg);
+	_cleanup_free_ char *mem = cg_group_dir(cg, "memory");
+	if (mem)
+		s->oom_file = xasprintf("%s/%s", mem,
+					rt_cgroup_version(rt) == CG_V2 ? "memory.events"
+								       : "memory.oom_control");
+	s->state_dir = ctr_dir(rt, id);
+	s->log_path = c->log_path ? xstrdup(c->log_path) : NULL;
+	if (ctr_spec_validate(s, err) < 0)
+		return -err->code;
+	*ret = steal_ptr(&s);
+	return 0;
+}
+
+static char *ctr_extra(const struct cg_group *cg, int stop_signal)
+{
+	_cleanup_free_ char *saved = cg_group_save(cg);
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	json_kv_str(g, "cgroup", saved);
+	json_kv_int(g, "stop_signal", stop_signal);
+	yajl_gen_map_close(g);
+	return json_gen_steal(g);
+}
+
+static int ctr_stop_signal(const struct ctr_record *rec)
+{
+	if (!rec->extra)
+		return SIGTERM;
+	_cleanup_json_ yajl_val t = NULL;
+	if (json_parse(rec->extra, strlen(rec->extra), "record extra", &t, NULL) < 0)
+		return SIGTERM;
+	return (int)json_get_int(t, "stop_signal", SIGTERM);
+}
+
+int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
+		  struct husk_error *err)
+{
+	if (isempty(c->name))
+		return husk_error_set(err, EINVAL, "create container: metadata.name is empty");
+	int stop_signal = signal_parse(c->stop_signal);
+	if (stop_signal < 0)
+		return husk_error_set(err, EINVAL, "create container '%s': unknown stop signal '%s'",
+				      c->name, c->stop_signal);
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
+		return husk_error_prefix(err, "create container '%s'", c->name);
+	_cleanup_unlock_ pthread_mutex_t *plock = rt_pod_lock(rt, pod->id);
+	/* Read again under the lock: a concurrent stop may have won. */
+	pod_record_free(steal_ptr(&pod));
+	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
+		return husk_error_prefix(err, "create container '%s'", c->name);
+	if (pod->state != POD_STATE_READY)
+		return husk_error_set(err, EBUSY,
+				      "create container '%s': pod sandbox '%s' is not ready", c->name,
+				      pod->id);
+	_cleanup_(ctr_record_freep) struct ctr_record *dup = NULL;
+	if (state_ctr_find(rt->store, pod->id, c->name, c->attempt, &dup, NULL) == 0)
+		return husk_error_set(err, EEXIST,
+				      "create container '%s' (attempt %u): it already exists as '%s'",
+				      c->name, c->attempt, dup->id);
+
+	_cleanup_free_ char *id = NULL;
+	if (state_new_id(rt->store, &id, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *dir = ctr_dir(rt, id);
+	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
+	_cleanup_free_ char *rootfs = NULL, *pod_cg_path = NULL, *cg_path = NULL, *extra = NULL;
+	_cleanup_free_ char *spec_text = NULL;
+	_cleanup_(cg_group_freep) struct cg_group *pod_cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = NULL;
+	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
+	int r;
+
+	if (!pod_cg) {
+		r = husk_error_set(err, EBUSY, "pod sandbox '%s' has no cgroup", pod->id);
+		goto fail;
+	}
+	if (cg_manager_container_path(rt->cg, cg_group_path(pod_cg), id, &cg_path, err) < 0 ||
+	    cg_group_create(rt->cg, cg_path, &cg, err) < 0) {
+		r = -err->code;
+		goto fail;
+	}
+	if (c->resources && (r = cg_group_set(cg, c->resources, err)) < 0)
+		goto fail;
+	if (rt->opts.pids_limit > 0) {
+		struct cg_resources pl;
+		cg_resources_init(&pl);
+		pl.pids_limit = rt->opts.pids_limit;
+		if ((r = cg_group_set(cg, &pl, err)) < 0)
+			goto fail;
+	}
+	if ((r = rt->opts.make_rootfs(rt->opts.data, id, c->image_id, false, &rootfs, err)) < 0)
+		goto fail;
+	if ((r = build_spec(rt, id, pod, c, rootfs, cg, &spec, err)) < 0)
+		goto fail;
+	if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
+		goto fail;
+	spec_text = ctr_spec_to_json(spec);
+	if ((r = fs_write_atomic(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
+		goto fail;
+
+	extra = ctr_extra(cg, stop_signal);
+	struct ctr_record rec = {
+		.id = id,
+		.pod_id = pod->id,
+		.name = (char *)c->name,
+		.attempt = c->attempt,
+		.image = (char *)c->image,
+		.image_id = (char *)c->image_id,
+		.image_ref = (char *)c->image_ref,
+		.state = CTR_STATE_CREATED,
+		.log_path = (char *)c->log_path,
+		.rootfs = rootfs,
+		.extra = extra,
+	};
+	if (c->labels)
+		rec.labels = *c->labels;
+	if (c->annotations)
+		rec.annotations = *c->annotations;
+	rec.mounts = xnew(struct ctr_record_mount, c->n_mounts + 1);
+	for (size_t i = 0; i < c->n_mounts; i++)
+		rec.mounts[rec.n_mounts++] = (struct ctr_record_mount){
+			.container_path = (char *)c->mounts[i].container_path,
+			.host_path = (char *)c->mounts[i].host_path,
+			.readonly = c->mounts[i].readonly,
+			.propagation = (enum ctr_record_propagation)c->mounts[i].propagation,
+		};
+	r = state_ctr_add(rt->store, &rec, err);
+	free(rec.mounts);
+	if (r < 0)
+		goto fail;
+	log_info("container created container=%s pod=%s name=%s", id, pod->id, c->name);
+	rt_emit(rt, RT_EVENT_CREATED, id, pod->id);
+	*ret_id = steal_ptr(&id);
+	return 0;
+
+fail:
+	husk_error_prefix(err, "create container '%s'", c->name);
+	{
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		fs_rm_rf(dir, NULL);
+		if (rootfs && rt->opts.release_rootfs(rt->opts.data, id, &e) < 0)
+			log_error("container=%s: undo rootfs: %s", id, e.msg);
+		husk_error_clear(&e);
+		if (cg && cg_group_remove(cg, &e) < 0)
+			log_error("container=%s: undo cgroup: %s", id, e.msg);
+	}
+	return r < 0 ? r : -err->code;
+}
+
+/* ---- start, stop, remove ---- */
+
+struct start_update {
+	const struct ctr_pidinfo *pi;
+};
+
+static int apply_started(struct ctr_record *rec, void *data, struct husk_error *err _unused_)
+{
+	const struct ctr_pidinfo *pi = data;
+	rec->state = CTR_STATE_RUNNING;
+	rec->pid = pi->pid;
+	rec->pid_start_time = pi->start_time;
+	rec->started_at = pi->started_at ? pi->started_at : now_real_ns();
+	return 0;
+}
+
+int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+		return -err->code;
+	_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_lock(rt, rec->id);
+	ctr_record_free(steal_ptr(&rec));
+	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+		return -err->code;
+	if (rec->state != CTR_STATE_CREATED)
+		return husk_error_set(err, EBUSY, "start container '%s': it is %s, not CREATED",
+				      rec->id, ctr_state_name(rec->state));
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	if (state_pod_get(rt->store, rec->pod_id, &pod, err) < 0)
+		return husk_error_prefix(err, "start container '%s'", rec->id);
+	if (pod->state != POD_STATE_READY)
+		return husk_error_set(err, EBUSY,
+				      "start container '%s': pod sandbox '%s' is not ready", rec->id,
+				      pod->id);
+	if (rec->log_path) {
+		_cleanup_free_ char *copy = xstrdup(rec->log_path);
+		char *slash = strrchr(copy, '/');
+		if (slash && slash != copy) {
+			*slash = '\0';
+			if (fs_mkdir_p(copy, 0755, err) < 0)
+				return husk_error_prefix(err, "start container '%s': log directory",
+							 rec->id);
+		}
+	}
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
+	struct ctr_pidinfo pi = {0};
+	if (ctr_shim_start(rt->shim_path, spec_path, dir, SHIM_START_TIMEOUT_NS, &pi, err) < 0) {
+		husk_error_prefix(err, "start container '%s'", rec->id);
+		struct ctr_exit ex = {.exit_code = 128, .exited_at = now_real_ns()};
+		struct exit_update u = {&ex, "StartError", err->msg};
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		if (state_ctr_modify(rt->store, rec->id, apply_exit, &u, &e) < 0)
+			log_error("container=%s: record start error: %s", rec->id, e.msg);
+		/* The shim failed before exec: kill whatever the launch left. */
+		_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+		husk_error_clear(&e);
+		if (cg && cg_group_kill(cg, 0, &e) < 0)
+			log_warn("container=%s: %s", rec->id, e.msg);
+		return -err->code;
+	}
+	if (state_ctr_modify(rt->store, rec->id, apply_started, &pi, err) < 0)
+		return -err->code;
+	log_info("container started container=%s pid=%d", rec->id, (int)pi.pid);
+	rt_emit(rt, RT_EVENT_STARTED, rec->id, rec->pod_id);
+	return 0;
+}
+
+/* Stop a container whose lock the caller holds. */
+static int stop_locked(struct rt *rt, const char *id, long long timeout_s, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (state_ctr_get(rt->store, id, &rec, err) < 0)
+		return -err->code;
+	if (refresh(rt, rec) || rec->state != CTR_STATE_RUNNING)
+		return 0;
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	struct ctr_exit ex;
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	if (timeout_s > 0) {
+		int sig = ctr_stop_signal(rec);
+		if (ctr_shim_signal(dir, sig, &e) < 0 && e.code != ESRCH)
+			log_warn("container=%s: signal %d: %s", rec->id, sig, e.msg);
+		husk_error_clear(&e);
+		if (ctr_shim_wait_exit(dir, timeout_s * 1000000000LL, &ex, &e) == 0) {
+			refresh(rt, rec);
+			return 0;
+		}
+		husk_error_clear(&e);
+		log_info("container=%s did not stop within %llds; sending SIGKILL", rec->id,
+			 timeout_s);
+	}
+	if (ctr_shim_signal(dir, SIGKILL, &e) < 0 && e.code != ESRCH)
+		log_warn("container=%s: SIGKILL: %s", rec->id, e.msg);
+	husk_error_clear(&e);
+	if (ctr_shim_wait_exit(dir, KILL_WAIT_NS, &ex, &e) < 0 &&
+	    ctr_proc_alive(rec->pid, rec->pid_start_time))
+		return husk_error_set(err, ETIMEDOUT,
+				      "stop container '%s': still running after SIGKILL", rec->id);
+	refresh(rt, rec);
+	return 0;
+}
+
+int rt_ctr_stop(struct rt *rt, const char *ref, long long timeout_s, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+		return -err->code;
+	_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_lock(rt, rec->id);
+	return stop_locked(rt, rec->id, timeout_s, err);
+}
+
+static int remove_locked(struct rt *rt, const char *id, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	int r = state_ctr_get(rt->store, id, &rec, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (stop_locked(rt, rec->id, 0, err) < 0)
+		return husk_error_prefix(err, "remove container '%s'", rec->id);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	if (cg && (cg_group_kill(cg, 0, err) < 0 || cg_group_remove(cg, err) < 0))
+		return husk_error_prefix(err, "remove container '%s'", rec->id);
+	if (rt->opts.release_rootfs(rt->opts.data, rec->id, err) < 0)
+		return husk_error_prefix(err, "remove container '%s'", rec->id);
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	if (fs_rm_rf(dir, err) < 0)
+		return husk_error_prefix(err, "remove container '%s'", rec->id);
+	r = state_ctr_remove(rt->store, rec->id, err);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	husk_error_clear(err);
+	log_info("container removed container=%s", rec->id);
+	rt_emit(rt, RT_EVENT_DELETED, rec->id, rec->pod_id);
+	return 0;
+}
+
+int rt_ctr_remove(struct rt *rt, const char *ref, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	int r = state_ctr_get(rt->store, ref, &rec, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_lock(rt, rec->id);
+	return remove_locked(rt, rec->id, err);
+}
+
+static int for_each_pod_container(struct rt *rt, const char *pod_id,
+				  int (*fn)(struct rt *, const char *, struct husk_error *),
+				  struct husk_error *err)
+{
+	struct ctr_filter f = {.pod_id = pod_id};
+	struct ctr_record **v = NULL;
+	size_t n = 0;
+	if (state_ctr_list(rt->store, &f, &v, &n, err) < 0)
+		return -err->code;
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (!streq(v[i]->pod_id, pod_id))
+			continue;
+		pthread_mutex_t *m = rt_ctr_lock(rt, v[i]->id);
+		r = fn(rt, v[i]->id, err);
+		pthread_mutex_unlock(m);
+	}
+	ctr_records_free(v, n);
+	return r;
+}
+
+static int kill_now(struct rt *rt, const char *id, struct husk_error *err)
+{
+	return stop_locked(rt, id, 0, err);
+}
+
+int rt_pod_containers_stop(struct rt *rt, const char *pod_id, struct husk_error *err)
+{
+	return for_each_pod_container(rt, pod_id, kill_now, err);
+}
+
+int rt_pod_containers_remove(struct rt *rt, const char *pod_id, struct husk_error *err)
+{
+	return for_each_pod_container(rt, pod_id, remove_locked, err);
+}
+
+/* ---- queries ---- */
+
+int rt_ctr_get(struct rt *rt, const char *ref, struct ctr_record **ret, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+		return -err->code;
+	if (refresh(rt, rec)) {
+		ctr_record_free(steal_ptr(&rec));
+		if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+			return -err->code;
+	}
+	*ret = steal_ptr(&rec);
+	return 0;
+}
+
+int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret,
+		size_t *ret_n, struct husk_error *err)
+{
+	return state_ctr_list(rt->store, f, ret, ret_n, err);
+}
+
+int rt_ctr_spec_json(struct rt *rt, const char *ref, char **ret, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *path = xasprintf("%s/%s/spec.json", rt->containers_dir, rec->id);
+	return fs_read_file(path, CTR_SPEC_MAX_FILE, ret, NULL, err);
+}
+
+void rt_exec_result_clear(struct rt_exec_result *r)
+{
+	free(r->out);
+	free(r->err_out);
+	*r = (struct rt_exec_result){0};
+}
+
+static int running_record(struct rt *rt, const char *ref, const char *what,
+			  struct ctr_record **ret, struct husk_error *err)
+{
+	if (rt_ctr_get(rt, ref, ret, err) < 0)
+		return -err->code;
+	if ((*ret)->state != CTR_STATE_RUNNING) {
+		int r = husk_error_set(err, EBUSY, "%s '%s': container is %s, not RUNNING", what,
+				       (*ret)->id, ctr_state_name((*ret)->state));
+		ctr_record_free(steal_ptr(ret));
+		return r;
+	}
+	return 0;
+}
+
+int rt_ctr_exec_sync(struct rt *rt, const char *ref, char *const *cmd, long long timeout_s,
+		     struct rt_exec_result *ret, struct husk_error *err)
+{
+	if (!cmd || !cmd[0] || !*cmd[0])
+		return husk_error_set(err, EINVAL, "exec: cmd is empty");
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (running_record(rt, ref, "exec in container", &rec, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *path = xasprintf("%s/%s/spec.json", rt->containers_dir, rec->id);
+	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
+	if (ctr_spec_read_file(path, &spec, err) < 0)
+		return -err->code;
+	struct ctr_exec_opts o = {.spec = spec, .pid = rec->pid, .args = (char **)cmd};
+	struct ctr_exec_result res = {0};
+	if (ctr_exec_sync(&o, timeout_s * 1000000000LL, 0, &res, err) < 0)
+		return -err->code;
+	ret->exit_code = res.exit_code;
+	ret->out = steal_ptr(&res.out);
+	ret->out_len = res.out_len;
+	ret->err_out = steal_ptr(&res.err_out);
+	ret->err_len = res.err_len;
+	ctr_exec_result_free(&res);
+	return 0;
+}
+
+static struct cg_group *ctr_cgroup(struct rt *rt, const char *ref, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+		return NULL;
+	struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	if (!cg)
+		husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
+	return cg;
+}
+
+int rt_ctr_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err)
+{
+	_cleanup_(cg_group_freep) struct cg_group *cg = ctr_cgroup(rt, ref, err);
+	return cg ? cg_group_stats(cg, ret, err) : -err->code;
+}
+
+int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_resources *res,
+			    struct husk_error *err)
+{
+	_cleanup_(cg_group_freep) struct cg_group *cg = ctr_cgroup(rt, ref, err);
+	return cg ? cg_group_set(cg, res, err) : -err->code;
+}
+
+int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret,
+		     struct husk_error *err)
+{
+	_cleanup_(cg_group_freep) struct cg_group *cg = ctr_cgroup(rt, ref, err);
+	return cg ? cg_group_get(cg, ret, err) : -err->code;
+}
+
+int rt_ctr_reopen_log(struct rt *rt, const char *ref, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (running_record(rt, ref, "reopen log of container", &rec, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	return ctr_shim_reopen_log(dir, err);
+}
+
+/* ---- restart and the exit monitor ---- */
+
+void rt_containers_recover(struct rt *rt)
+{
+	struct ctr_record **v = NULL;
+	size_t n = 0;
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	if (state_ctr_list(rt->store, NULL, &v, &n, &err) < 0) {
+		log_error("recover containers: %s", err.msg);
+		return;
+	}
+	size_t running = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->state == CTR_STATE_RUNNING && !refresh(rt, v[i]))
+			running++;
+	}
+	if (n)
+		log_info("recovered %zu containers, %zu running", n, running);
+	ctr_records_free(v, n);
+}
+
+static void *monitor_main(void *arg)
+{
+	struct rt *rt = arg;
+	pthread_mutex_lock(&rt->monitor_lock);
+	while (!rt->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += MONITOR_INTERVAL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&rt->monitor_cond, &rt->monitor_lock, &ts);
+		if (rt->stopping)
+			break;
+		pthread_mutex_unlock(&rt->monitor_lock);
+		struct ctr_filter f = {.has_state = true, .state = CTR_STATE_RUNNING};
+		struct ctr_record **v = NULL;
+		size_t n = 0;
+		if (state_ctr_list(rt->store, &f, &v, &n, NULL) == 0) {
+			for (size_t i = 0; i < n; i++) {
+				_cleanup_free_ char *dir = ctr_dir(rt, v[i]->id);
+				_cleanup_free_ char *exit_file = xasprintf("%s/exit", dir);
+				if (!fs_exists(exit_file) &&
+				    ctr_proc_alive(v[i]->pid, v[i]->pid_start_time))
+					continue;
+				/* Take the container's lock so a concurrent stop
+				 * and the monitor record the exit once. */
+				pthread_mutex_t *m = rt_ctr_lock(rt, v[i]->id);
+				refresh_id(rt, v[i]->id);
+				pthread_mutex_unlock(m);
+			}
+			ctr_records_free(v, n);
+		}
+		pthread_mutex_lock(&rt->monitor_lock);
+	}
+	pthread_mutex_unlock(&rt->monitor_lock);
+	return NULL;
+}
+
+int rt_monitor_start(struct rt *rt, struct husk_error *err)
+{
+	int r = pthread_create(&rt->monitor, NULL, monitor_main, rt);
+	if (r != 0)
+		return husk_error_errno(err, r, "start the container monitor");
+	rt->monitor_running = true;
+	return 0;
+}
+
+void rt_monitor_stop(struct rt *rt)
+{
+	if (!rt->monitor_running)
+		return;
+	pthread_mutex_lock(&rt->monitor_lock);
+	rt->stopping = true;
+	pthread_cond_broadcast(&rt->monitor_cond);
+	pthread_mutex_unlock(&rt->monitor_lock);
+	pthread_join(rt->monitor, NULL);
+	rt->monitor_running = false;
+}

@@ -1,0 +1,396 @@
+/* Pod sandboxes: the manager's pod lifecycle on top of the state records,
+ * the sandbox layer and the cgroup library, plus opening and reconciling
+ * the manager itself. */
+#include <errno.h>
+#include <string.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "runtime/runtime-internal.h"
+
+static unsigned stripe(const char *id)
+{
+	unsigned h = 5381;
+	for (const char *p = id; p && *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	return h % RT_LOCK_STRIPES;
+}
+
+pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id)
+{
+	pthread_mutex_t *m = &rt->pod_locks[stripe(id)];
+	pthread_mutex_lock(m);
+	return m;
+}
+
+pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id)
+{
+	pthread_mutex_t *m = &rt->ctr_locks[stripe(id)];
+	pthread_mutex_lock(m);
+	return m;
+}
+
+void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *pod_id)
+{
+	if (rt->opts.on_event)
+		rt->opts.on_event(rt->opts.data, ev, ctr_id, pod_id);
+}
+
+char *rt_extra_with_cgroup(const struct cg_group *g)
+{
+	_cleanup_free_ char *saved = cg_group_save(g);
+	_cleanup_gen_ yajl_gen gen = json_gen_new(false);
+	yajl_gen_map_open(gen);
+	json_kv_str(gen, "cgroup", saved);
+	yajl_gen_map_close(gen);
+	return json_gen_steal(gen);
+}
+
+struct cg_group *rt_cgroup_from_extra(struct rt *rt, const char *extra)
+{
+	if (!extra)
+		return NULL;
+	_cleanup_json_ yajl_val tree = NULL;
+	if (json_parse(extra, strlen(extra), "record extra", &tree, NULL) < 0)
+		return NULL;
+	const char *saved = json_get_string(tree, "cgroup");
+	struct cg_group *g = NULL;
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	if (saved && cg_group_load(rt->cg, saved, &g, &err) < 0)
+		log_warn("cgroup record '%s': %s", saved, err.msg);
+	return g;
+}
+
+enum cg_version rt_cgroup_version(const struct rt *rt) { return cg_manager_version(rt->cg); }
+
+static int check_pod_config(const struct rt_pod_config *c, struct husk_error *err)
+{
+	if (isempty(c->name))
+		return husk_error_set(err, EINVAL, "pod sandbox config: metadata.name is empty");
+	if (isempty(c->uid))
+		return husk_error_set(err, EINVAL, "pod sandbox '%s': metadata.uid is empty",
+				      c->name);
+	if (isempty(c->namespace))
+		return husk_error_set(err, EINVAL, "pod sandbox '%s': metadata.namespace is empty",
+				      c->name);
+	if (c->net != POD_NS_POD && c->net != POD_NS_NODE)
+		return husk_error_set(err, EINVAL,
+				      "pod sandbox '%s': namespace_options.network must be POD or NODE",
+				      c->name);
+	if (c->ipc != POD_NS_POD && c->ipc != POD_NS_NODE)
+		return husk_error_set(err, EINVAL,
+				      "pod sandbox '%s': namespace_options.ipc must be POD or NODE",
+				      c->name);
+	if (c->pid == POD_NS_TARGET)
+		return husk_error_set(err, EINVAL,
+				      "pod sandbox '%s': namespace_options.pid TARGET is for containers",
+				      c->name);
+	return 0;
+}
+
+int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id,
+	       struct husk_error *err)
+{
+	if (check_pod_config(c, err) < 0)
+		return -err->code;
+	_cleanup_(pod_record_freep) struct pod_record *existing = NULL;
+	if (state_pod_find(rt->store, c->name, c->namespace, c->uid, c->attempt, &existing,
+			   NULL) == 0)
+		return husk_error_set(err, EEXIST,
+				      "pod sandbox '%s' (namespace '%s', uid '%s', attempt %u) "
+				      "already exists as '%s'",
+				      c->name, c->namespace, c->uid, c->attempt, existing->id);
+
+	_cleanup_free_ char *id = NULL;
+	if (state_new_id(rt->store, &id, err) < 0)
+		return -err->code;
+	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, id);
+
+	/* 1. the pod cgroup */
+	_cleanup_free_ char *cg_path = NULL;
+	_cleanup_(cg_group_freep) struct cg_group *cg = NULL;
+	if (cg_manager_pod_path(rt->cg, c->cgroup_parent, id, &cg_path, err) < 0 ||
+	    cg_group_create(rt->cg, cg_path, &cg, err) < 0)
+		return husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+
+	/* 2. namespaces, files, shm */
+	struct pod_sandbox_spec spec = {
+		.id = id,
+		.hostname = c->hostname,
+		.net = c->net,
+		.ipc = c->ipc,
+		.uts = c->net,
+		.pid = c->pid,
+		.sysctls = c->sysctls,
+		.n_sysctls = c->n_sysctls,
+		.dns_servers = c->dns_servers,
+		.dns_searches = c->dns_searches,
+		.dns_options = c->dns_options,
+	};
+	struct pod_record rec = {0};
+	_cleanup_free_ char *extra = NULL;
+	_cleanup_strv_ char **ips = NULL;
+	int r = pod_sandbox_create(rt->state, &spec, &rec.sandbox, err);
+	if (r < 0) {
+		husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+		goto undo_cgroup;
+	}
+	/* The PID-namespace init belongs in the pod's cgroup too. */
+	if (rec.sandbox.init_pid > 0) {
+		/* In a child cgroup: on v2 a cgroup with processes of its own
+		 * cannot get the container cgroups beneath it. */
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		_cleanup_free_ char *init_path = NULL;
+		_cleanup_(cg_group_freep) struct cg_group *init_cg = NULL;
+		if (cg_manager_container_path(rt->cg, cg_path, "init", &init_path, &e) < 0 ||
+		    cg_group_create(rt->cg, init_path, &init_cg, &e) < 0 ||
+		    cg_group_enter(init_cg, rec.sandbox.init_pid, &e) < 0)
+			log_warn("pod=%s: pod init cgroup: %s", id, e.msg);
+	}
+
+	/* 3. the pod network */
+	if (rec.sandbox.net_ns && rt->opts.net_setup) {
+		r = rt->opts.net_setup(rt->opts.data, id, rec.sandbox.net_ns, c, &ips, err);
+		if (r < 0) {
+			husk_error_prefix(err, "run pod sandbox '%s': network", c->name);
+			goto undo_sandbox;
+		}
+		if (ips && ips[0] &&
+		    pod_sandbox_set_ips(rt->state, id, ips, NULL) < 0)
+			log_warn("pod=%s: could not write the pod's hosts file", id);
+	}
+	rec.ips = ips;
+
+	/* 4. the record, last: its presence means the pod is complete */
+	rec.id = id;
+	rec.name = (char *)c->name;
+	rec.uid = (char *)c->uid;
+	rec.namespace = (char *)c->namespace;
+	rec.attempt = c->attempt;
+	rec.state = POD_STATE_READY;
+	if (c->labels)
+		rec.labels = *c->labels;
+	if (c->annotations)
+		rec.annotations = *c->annotations;
+	rec.runtime_handler = (char *)c->runtime_handler;
+	rec.hostname = (char *)c->hostname;
+	rec.log_directory = (char *)c->log_directory;
+	rec.cgroup_parent = (char *)c->cgroup_parent;
+	extra = rt_extra_with_cgroup(cg);
+	rec.extra = extra;
+	r = state_pod_add(rt->store, &rec, err);
+	pod_sandbox_info_clear(&rec.sandbox);
+	if (r < 0) {
+		husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+		goto undo_network;
+	}
+	log_info("pod started pod=%s name=%s namespace=%s", id, c->name, c->namespace);
+	*ret_id = steal_ptr(&id);
+	return 0;
+
+undo_network:
+	if (ips && rt->opts.net_teardown) {
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		_cleanup_free_ char *netns = xasprintf("%s/pods/%s/ns/net", rt->state, id);
+		if (rt->opts.net_teardown(rt->opts.data, id, netns, &e) < 0)
+			log_error("pod=%s: undo network: %s", id, e.msg);
+	}
+undo_sandbox: {
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	if (pod_sandbox_destroy(rt->state, id, &e) < 0)
+		log_error("pod=%s: undo sandbox: %s", id, e.msg);
+}
+undo_cgroup: {
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	if (cg_group_kill(cg, 0, &e) < 0 || cg_group_remove(cg, &e) < 0)
+		log_error("pod=%s: undo cgroup: %s", id, e.msg);
+}
+	return -err->code;
+}
+
+static int set_notready(struct pod_record *rec, void *data _unused_, struct husk_error *err _unused_)
+{
+	rec->state = POD_STATE_NOTREADY;
+	return 0;
+}
+
+int rt_pod_stop(struct rt *rt, const char *ref, struct husk_error *err)
+{
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	if (state_pod_get(rt->store, ref, &pod, err) < 0)
+		return -err->code;
+	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
+	if (rt_pod_containers_stop(rt, pod->id, err) < 0)
+		return husk_error_prefix(err, "stop pod sandbox '%s'", pod->id);
+	if (pod->sandbox.net_ns && rt->opts.net_teardown &&
+	    rt->opts.net_teardown(rt->opts.data, pod->id, pod->sandbox.net_ns, err) < 0)
+		return husk_error_prefix(err, "stop pod sandbox '%s': network", pod->id);
+	/* The PID-namespace init goes with the pod's processes; the pinned
+	 * namespaces stay until RemovePodSandbox. */
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	if (cg && cg_group_kill(cg, 0, err) < 0)
+		return husk_error_prefix(err, "stop pod sandbox '%s'", pod->id);
+	if (pod->state != POD_STATE_NOTREADY) {
+		if (state_pod_modify(rt->store, pod->id, set_notready, NULL, err) < 0)
+			return -err->code;
+		log_info("pod stopped pod=%s", pod->id);
+	}
+	return 0;
+}
+
+int rt_pod_remove(struct rt *rt, const char *ref, struct husk_error *err)
+{
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	int r = state_pod_get(rt->store, ref, &pod, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
+	if (rt_pod_containers_remove(rt, pod->id, err) < 0)
+		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	if (cg && cg_group_kill(cg, 0, err) < 0)
+		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	if (pod->sandbox.net_ns && rt->opts.net_teardown &&
+	    rt->opts.net_teardown(rt->opts.data, pod->id, pod->sandbox.net_ns, err) < 0)
+		return husk_error_prefix(err, "remove pod sandbox '%s': network", pod->id);
+	if (pod_sandbox_destroy(rt->state, pod->id, err) < 0)
+		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	if (cg && cg_group_remove(cg, err) < 0)
+		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	r = state_pod_remove(rt->store, pod->id, err);
+	if (r < 0 && r != -ENOENT)
+		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	husk_error_clear(err);
+	log_info("pod removed pod=%s", pod->id);
+	return 0;
+}
+
+int rt_pod_get(struct rt *rt, const char *ref, struct pod_record **ret, struct husk_error *err)
+{
+	return state_pod_get(rt->store, ref, ret, err);
+}
+
+int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***ret,
+		size_t *ret_n, struct husk_error *err)
+{
+	return state_pod_list(rt->store, f, ret, ret_n, err);
+}
+
+int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err)
+{
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	if (state_pod_get(rt->store, ref, &pod, err) < 0)
+		return -err->code;
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	if (!cg)
+		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
+	return cg_group_stats(cg, ret, err);
+}
+
+/* Bring records and kernel objects back in step after a restart. */
+static void pods_recover(struct rt *rt)
+{
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	struct pod_record **pods = NULL;
+	size_t n = 0;
+	if (state_pod_list(rt->store, NULL, &pods, &n, &err) < 0) {
+		log_error("recover pods: %s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pod_sandbox_info info = {0};
+		if (pod_sandbox_load(rt->state, pods[i]->id, &info, &err) < 0) {
+			log_warn("recover pod=%s: sandbox is gone (%s); marking it NOTREADY",
+				 pods[i]->id, err.msg);
+			state_pod_modify(rt->store, pods[i]->id, set_notready, NULL, NULL);
+			husk_error_clear(&err);
+		}
+		pod_sandbox_info_clear(&info);
+	}
+	/* Sandboxes without a record were being created when huskd died. */
+	_cleanup_strv_ char **ids = NULL;
+	if (pod_sandbox_list(rt->state, &ids, &err) == 0) {
+		for (size_t i = 0; ids[i]; i++) {
+			bool known = false;
+			for (size_t j = 0; j < n && !known; j++)
+				known = streq(pods[j]->id, ids[i]);
+			if (known)
+				continue;
+			log_warn("recover: destroying sandbox '%s' left without a record", ids[i]);
+			if (pod_sandbox_destroy(rt->state, ids[i], &err) < 0)
+				log_error("recover: %s", err.msg);
+			husk_error_clear(&err);
+		}
+	}
+	pod_records_free(pods, n);
+}
+
+int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *err)
+{
+	struct rt *rt = xnew(struct rt, 1);
+	rt->opts = *opts;
+	rt->root = xstrdup(opts->root);
+	rt->state = xstrdup(opts->state);
+	rt->shim_path = xstrdup(opts->shim_path);
+	rt->records_dir = xasprintf("%s/records", opts->state);
+	rt->containers_dir = xasprintf("%s/containers", opts->state);
+	rt->opts.root = rt->root;
+	rt->opts.state = rt->state;
+	rt->opts.shim_path = rt->shim_path;
+	for (int i = 0; i < RT_LOCK_STRIPES; i++) {
+		pthread_mutex_init(&rt->pod_locks[i], NULL);
+		pthread_mutex_init(&rt->ctr_locks[i], NULL);
+	}
+	pthread_mutex_init(&rt->monitor_lock, NULL);
+	pthread_cond_init(&rt->monitor_cond, NULL);
+
+	struct cg_options cgo = {.base = opts->cgroup_base, .driver = opts->cgroup_driver};
+	_cleanup_strv_ char **problems = NULL;
+	if (cg_manager_open(&cgo, &rt->cg, err) < 0) {
+		husk_error_prefix(err, "cgroups");
+		goto fail;
+	}
+	if (fs_mkdir_p(rt->containers_dir, 0700, err) < 0)
+		goto fail;
+	if (state_store_open(rt->records_dir, NULL, &rt->store, &problems, err) < 0)
+		goto fail;
+	for (size_t i = 0; problems && problems[i]; i++)
+		log_warn("records: %s", problems[i]);
+	pods_recover(rt);
+	rt_containers_recover(rt);
+	if (rt_monitor_start(rt, err) < 0)
+		goto fail;
+	log_info("runtime ready cgroup=v%d driver=%s records=%s", cg_manager_version(rt->cg),
+		 cg_driver_name(opts->cgroup_driver), rt->records_dir);
+	*ret = rt;
+	return 0;
+fail:
+	rt_free(rt);
+	return -err->code;
+}
+
+void rt_free(struct rt *rt)
+{
+	if (!rt)
+		return;
+	rt_monitor_stop(rt);
+	state_store_free(rt->store);
+	cg_manager_free(rt->cg);
+	for (int i = 0; i < RT_LOCK_STRIPES; i++) {
+		pthread_mutex_destroy(&rt->pod_locks[i]);
+		pthread_mutex_destroy(&rt->ctr_locks[i]);
+	}
+	pthread_mutex_destroy(&rt->monitor_lock);
+	pthread_cond_destroy(&rt->monitor_cond);
+	free(rt->root);
+	free(rt->state);
+	free(rt->shim_path);
+	free(rt->records_dir);
+	free(rt->containers_dir);
+	free(rt);
+}

@@ -1,0 +1,217 @@
+/* The pod and container manager: ties the state records, pod sandboxes,
+ * cgroups and the launcher/shim into the lifecycle CRI asks for. The
+ * server translates CRI messages into these structs; nothing here knows
+ * protobuf. All functions are thread-safe: operations on one pod or one
+ * container are serialised, different objects proceed in parallel. */
+#ifndef HUSK_RUNTIME_RUNTIME_H
+#define HUSK_RUNTIME_RUNTIME_H
+
+#include "common/error.h"
+#include "runtime/cgroup.h"
+#include "runtime/sandbox.h"
+#include "runtime/state.h"
+
+/* Container lifecycle events, values as CRI's ContainerEventType. */
+enum rt_event { RT_EVENT_CREATED, RT_EVENT_STARTED, RT_EVENT_STOPPED, RT_EVENT_DELETED };
+
+struct rt_pod_config;
+
+struct rt_options {
+	const char *root;  /* persistent data (default /var/lib/husk) */
+	const char *state; /* runtime state (default /run/husk) */
+	enum cg_driver cgroup_driver;
+	const char *cgroup_base; /* NULL: /sys/fs/cgroup */
+	const char *shim_path;   /* the husk-shim binary */
+	long long pids_limit;    /* for every container; 0: none */
+	/* Called after each container lifecycle change (any thread). */
+	void (*on_event)(void *data, enum rt_event ev, const char *ctr_id, const char *pod_id);
+	/* Root file systems come from the image layer: make_rootfs mounts
+	 * image's layers for container ctr_id and returns the mount point;
+	 * release_rootfs undoes it (an unknown id is success). */
+	int (*make_rootfs)(void *data, const char *ctr_id, const char *image, bool readonly,
+			   char **ret_path, struct husk_error *err);
+	int (*release_rootfs)(void *data, const char *ctr_id, struct husk_error *err);
+	/* Pod networking (CNI): net_setup runs for a pod with its own network
+	 * namespace after the namespace exists and before the pod is recorded;
+	 * on success *ret_ips (NULL-terminated, caller frees; may be empty)
+	 * are the pod's addresses, the first one primary. net_teardown must be
+	 * idempotent and work after a huskd restart (keep what ADD returned
+	 * on disk); it runs at StopPodSandbox, at RemovePodSandbox and when
+	 * RunPodSandbox fails after net_setup. NULL hooks: no pod network. */
+	int (*net_setup)(void *data, const char *pod_id, const char *netns,
+			 const struct rt_pod_config *cfg, char ***ret_ips, struct husk_error *err);
+	int (*net_teardown)(void *data, const char *pod_id, const char *netns,
+			    struct husk_error *err);
+	void *data;
+};
+
+struct rt;
+
+/* Open the manager: detect the cgroup hierarchy, load the records under
+ * <state>/records, and reconcile them with the kernel (sandboxes whose pins
+ * are gone become NOTREADY; sandboxes without a record, left by a crash in
+ * the middle of RunPodSandbox, are destroyed). Problems found on the way are
+ * logged. */
+int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *err);
+void rt_free(struct rt *rt);
+
+enum cg_version rt_cgroup_version(const struct rt *rt);
+
+/* ---- pods ---- */
+
+/* PortMapping of CRI: protocol "TCP", "UDP" or "SCTP"; host_ip "" for any. */
+struct rt_port_mapping {
+	const char *protocol;
+	int container_port;
+	int host_port;
+	const char *host_ip;
+};
+
+struct rt_pod_config {
+	const char *name, *uid, *namespace; /* metadata; name is required */
+	unsigned attempt;
+	const char *hostname;
+	const char *log_directory;
+	const char *runtime_handler;
+	const char *cgroup_parent;
+	const struct state_map *labels, *annotations;
+	enum pod_ns_mode net, ipc, pid; /* POD or NODE (pid also CONTAINER) */
+	const struct pod_sysctl *sysctls;
+	size_t n_sysctls;
+	char *const *dns_servers, *const *dns_searches, *const *dns_options;
+	const struct rt_port_mapping *port_mappings;
+	size_t n_port_mappings;
+};
+
+/* Create and start a pod sandbox. On success *ret_id is the new id (caller
+ * frees). Errors: EINVAL (names the field), EEXIST (a pod with the same
+ * metadata exists; the message names it), and those of pod_sandbox_create
+ * and cg_group_create. A failure leaves nothing behind. */
+int rt_pod_run(struct rt *rt, const struct rt_pod_config *cfg, char **ret_id,
+	       struct husk_error *err);
+
+/* Stop every container of the pod (SIGKILL) and mark it NOTREADY.
+ * Idempotent. ENOENT for an unknown pod. */
+int rt_pod_stop(struct rt *rt, const char *ref, struct husk_error *err);
+
+/* Stop and remove the pod's containers, tear down the sandbox and its cgroup,
+ * and forget the pod. An unknown pod is success. */
+int rt_pod_remove(struct rt *rt, const char *ref, struct husk_error *err);
+
+/* A copy of the pod's record. ENOENT when unknown, EINVAL for an ambiguous
+ * prefix. */
+int rt_pod_get(struct rt *rt, const char *ref, struct pod_record **ret, struct husk_error *err);
+
+int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***ret,
+		size_t *ret_n, struct husk_error *err);
+
+/* Usage counters of the pod's cgroup (containers included). */
+int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err);
+
+/* ---- containers ---- */
+
+struct rt_mount {
+	const char *container_path; /* absolute */
+	const char *host_path;      /* absolute, must exist */
+	bool readonly;
+	int propagation; /* CRI MountPropagation: 0 private, 1 rslave, 2 rshared */
+};
+
+struct rt_device {
+	const char *container_path;
+	const char *host_path;
+	const char *permissions; /* "rwm" */
+};
+
+struct rt_ctr_config {
+	const char *pod_id; /* full id or unique prefix */
+	const char *name;   /* metadata.name, required */
+	unsigned attempt;
+	const char *image;     /* as asked */
+	const char *image_id;  /* resolved, for make_rootfs */
+	const char *image_ref; /* reported back */
+	char *const *args;     /* final argv (entrypoint/cmd merged), required */
+	char *const *env;      /* final environment */
+	const char *cwd;       /* NULL or "": "/" */
+	/* Who runs it: a uid (has_uid) or a user name, and optionally a gid;
+	 * else the image's User string ("", "1002", "app", "1002:1002"). Names
+	 * are resolved in the container's /etc/passwd and /etc/group. */
+	bool has_uid;
+	long long uid;
+	const char *username;
+	bool has_gid;
+	long long gid;
+	const char *image_user;
+	const long long *supplemental_groups;
+	size_t n_supplemental_groups;
+	bool tty, stdin_open, stdin_once;
+	const char *log_path; /* absolute; NULL: output is dropped */
+	const struct rt_mount *mounts;
+	size_t n_mounts;
+	const struct rt_device *devices;
+	size_t n_devices;
+	const struct state_map *labels, *annotations;
+	const char *stop_signal; /* "SIGTERM", "15", ...; NULL: SIGTERM */
+	/* security */
+	bool privileged;
+	char *const *caps_add, *const *caps_drop;
+	bool no_new_privs;
+	bool readonly_rootfs;
+	int seccomp_mode; /* enum ctr_seccomp_mode */
+	const char *seccomp_profile;
+	char *const *masked_paths;   /* NULL: the defaults */
+	char *const *readonly_paths; /* NULL: the defaults */
+	enum pod_ns_mode pid_mode;   /* POD, CONTAINER, NODE or TARGET */
+	const char *pid_target;      /* TARGET: the container whose PID ns to join */
+	/* resources */
+	const struct cg_resources *resources; /* NULL: none */
+	bool has_oom_score_adj;
+	int oom_score_adj;
+};
+
+/* Create a container in a READY pod: its cgroup, root file system, spec
+ * and record. *ret_id is the new id. Errors: ENOENT unknown pod, EBUSY pod
+ * not ready, EEXIST same name and attempt in the pod, EINVAL for a bad
+ * config (the message names the field). Nothing is left on failure. */
+int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *cfg, char **ret_id,
+		  struct husk_error *err);
+
+/* Start a CREATED container through husk-shim. EBUSY when it is not in
+ * CREATED state; a launch failure leaves the container EXITED with reason
+ * StartError and returns the launcher's error. */
+int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err);
+
+/* Send the stop signal, wait up to timeout_s, then SIGKILL. Idempotent. */
+int rt_ctr_stop(struct rt *rt, const char *ref, long long timeout_s, struct husk_error *err);
+
+/* Stop (forcibly) and forget the container. Unknown is success. */
+int rt_ctr_remove(struct rt *rt, const char *ref, struct husk_error *err);
+
+/* A copy of the container's record, brought up to date with its shim. */
+int rt_ctr_get(struct rt *rt, const char *ref, struct ctr_record **ret, struct husk_error *err);
+int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret,
+		size_t *ret_n, struct husk_error *err);
+
+/* The spec file of the container as JSON text (for verbose status). */
+int rt_ctr_spec_json(struct rt *rt, const char *ref, char **ret, struct husk_error *err);
+
+/* Run cmd in the running container and capture its output (ExecSync).
+ * timeout_s 0: none. ETIMEDOUT when the timeout killed it. */
+struct rt_exec_result {
+	int exit_code;
+	char *out, *err_out;
+	size_t out_len, err_len;
+};
+void rt_exec_result_clear(struct rt_exec_result *r);
+int rt_ctr_exec_sync(struct rt *rt, const char *ref, char *const *cmd, long long timeout_s,
+		     struct rt_exec_result *ret, struct husk_error *err);
+
+int rt_ctr_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err);
+int rt_ctr_reopen_log(struct rt *rt, const char *ref, struct husk_error *err);
+int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_resources *res,
+			    struct husk_error *err);
+/* The resources in force in the container's cgroup (cg_resources_clear). */
+int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret,
+		     struct husk_error *err);
+
+#endif
