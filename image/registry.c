@@ -11,7 +11,7 @@
 #include "common/json.h"
 #include "image/internal.h"
 
-#define MAX_ATTEMPTS 4
+#define MAX_ATTEMPTS 5
 #define BACKOFF_MS 250
 #define MAX_ERROR_BODY (64u << 10)
 #define MAX_TOKEN_BODY (1u << 20)

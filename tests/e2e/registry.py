@@ -214,9 +214,14 @@ class Proxy:
     """A plain-HTTP reverse proxy in front of a registry that counts the
     requests it forwards and can slow blob bodies down to rate bytes/s."""
 
-    def __init__(self, upstream, rate=None):
+    def __init__(self, upstream, rate=None, fail_first=0, cut_first=0, only="/blobs/"):
         self.upstream = upstream
         self.rate = rate
+        # fault injection on blob GETs: answer 503 to the first fail_first,
+        # then drop the connection half-way through the next cut_first
+        self.fail_left = fail_first
+        self.cut_left = cut_first
+        self.only = only
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.log = []
@@ -253,8 +258,20 @@ class Proxy:
             return [p for m, p in self.log if m == "GET" and needle in p]
 
     def forward(self, h, method):
+        blob = method == "GET" and "/blobs/" in h.path and self.only in h.path
         with self.lock:
             self.log.append((method, h.path))
+            fail = blob and self.fail_left > 0
+            cut = blob and not fail and self.cut_left > 0
+            if fail:
+                self.fail_left -= 1
+            elif cut:
+                self.cut_left -= 1
+        if fail:
+            h.send_response(503)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
         conn = http.client.HTTPConnection(self.upstream, timeout=60)
         headers = {k: v for k, v in h.headers.items()
                    if k.lower() in ("accept", "authorization", "range")}
@@ -270,11 +287,19 @@ class Proxy:
                 return
             slow = self.rate and "/blobs/" in h.path
             chunk = 16384 if slow else 1 << 20
+            left = int(r.getheader("Content-Length") or 0) // 2 if cut else None
             while True:
-                data = r.read(chunk)
+                data = r.read(chunk if left is None else min(chunk, left))
                 if not data:
                     break
                 h.wfile.write(data)
+                if left is not None:
+                    left -= len(data)
+                    if left <= 0:
+                        h.wfile.flush()
+                        h.close_connection = True
+                        h.connection.shutdown(socket.SHUT_RDWR)
+                        return
                 if slow:
                     time.sleep(len(data) / self.rate)
         except (OSError, http.client.HTTPException):

@@ -138,3 +138,24 @@ def test_location_replaces_registry(daemon_factory, registries):
         assert len(reg.open.requests("/v2/test/busybox-user/manifests")) == before
     finally:
         proxy.stop()
+
+
+def test_retries_on_5xx_and_dropped_connections(daemon, registries):
+    d, reg = daemon, registries
+    im = reg.images["test/layered:latest"]
+    # the config: two 503s, then a cut transfer (all retried in place)
+    cfg = Proxy(reg.open.host, fail_first=2, cut_first=1, only=im.id)
+    # a layer: a 503, then two transfers cut mid-stream (the layer restarts)
+    layer = im.layer_digests[1]
+    lay = Proxy(reg.open.host, fail_first=1, cut_first=2, only=layer)
+    try:
+        assert pull(d, f"{cfg.host}/test/layered") == im.id
+        assert len(cfg.gets(f"/blobs/{im.id}")) == 4
+        d.img.RemoveImage(image={"image": im.id})
+        assert pull(d, f"{lay.host}/test/layered") == im.id
+        assert len(lay.gets(f"/blobs/{layer}")) == 4
+        for other in im.layer_digests[:1] + im.layer_digests[2:]:
+            assert len(lay.gets(f"/blobs/{other}")) == 1
+    finally:
+        cfg.stop()
+        lay.stop()
