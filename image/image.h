@@ -111,6 +111,11 @@ void img_fs_usage_clear(struct img_fs_usage *u);
 int img_fs_info(struct img_store *s, struct img_fs_usage *ret_images,
 		struct img_fs_usage *ret_containers, struct husk_error *err);
 
+/* Usage of container id's writable layer (its overlay upper dir); the
+ * mountpoint reported is that directory. ENOENT when id has no rootfs. */
+int img_rootfs_usage(struct img_store *s, const char *id, struct img_fs_usage *ret,
+		     struct husk_error *err);
+
 /* The parts of an image config a runtime needs. Vectors are NULL-terminated
  * (never NULL themselves), strings never NULL ("" when unset). */
 struct img_config {

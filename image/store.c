@@ -665,6 +665,16 @@ int img_fs_info(struct img_store *s, struct img_fs_usage *ret_images,
 	return 0;
 }
 
+int img_rootfs_usage(struct img_store *s, const char *id, struct img_fs_usage *ret,
+		     struct husk_error *err)
+{
+	if (isempty(id) || strchr(id, '/') || id[0] == '.')
+		return husk_error_set(err, EINVAL, "rootfs usage: bad container id '%s'",
+				      id ? id : "");
+	_cleanup_free_ char *upper = xasprintf("%s/%s/upper", s->containers, id);
+	return usage_of(upper, NULL, ret, err);
+}
+
 /* ---- open and start-up cleanup ---- */
 
 static int load_index(struct img_store *s, struct husk_error *err)

@@ -32,9 +32,9 @@ static int signal_parse(const char *s)
 		const char *name;
 		int sig;
 	} table[] = {
-		{"HUP", SIGHUP},   {"INT", SIGINT},	{"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-		{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
-		{"WINCH", SIGWINCH}, {"PWR", SIGPWR},
+	    {"HUP", SIGHUP},	 {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+	    {"USR1", SIGUSR1},	 {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
+	    {"WINCH", SIGWINCH}, {"PWR", SIGPWR},
 	};
 	if (isempty(s))
 		return SIGTERM;
@@ -100,7 +100,8 @@ static bool refresh(struct rt *rt, const struct ctr_record *rec)
 		if (ctr_shim_read_exit(dir, &ex, NULL) < 0) {
 			ex = (struct ctr_exit){.exit_code = 255, .exited_at = now_real_ns()};
 			u.reason = "Error";
-			u.message = "husk-shim and the container process are gone; exit status unknown";
+			u.message =
+			    "husk-shim and the container process are gone; exit status unknown";
 		}
 	}
 	if (state_ctr_modify(rt->store, rec->id, apply_exit, &u, &e) < 0) {
@@ -131,9 +132,9 @@ static void add_pod_namespaces(struct ctr_spec *spec, const struct pod_record *p
 		enum ctr_ns_kind kind;
 		const char *pin;
 	} ns[] = {
-		{CTR_NS_NET, pod->sandbox.net_ns},
-		{CTR_NS_IPC, pod->sandbox.ipc_ns},
-		{CTR_NS_UTS, pod->sandbox.uts_ns},
+	    {CTR_NS_NET, pod->sandbox.net_ns},
+	    {CTR_NS_IPC, pod->sandbox.ipc_ns},
+	    {CTR_NS_UTS, pod->sandbox.uts_ns},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(ns); i++) {
 		free(spec->ns[ns[i].kind].path);
@@ -171,8 +172,8 @@ static int set_pid_namespace(struct rt *rt, struct ctr_spec *spec, const struct 
 		return 0;
 	case POD_NS_TARGET: {
 		if (isempty(c->pid_target))
-			return husk_error_set(err, EINVAL,
-					      "namespace_options.pid is TARGET but target_id is empty");
+			return husk_error_set(
+			    err, EINVAL, "namespace_options.pid is TARGET but target_id is empty");
 		_cleanup_(ctr_record_freep) struct ctr_record *t = NULL;
 		if (state_ctr_get(rt->store, c->pid_target, &t, err) < 0)
 			return husk_error_prefix(err, "namespace_options.target_id");
@@ -248,8 +249,8 @@ static int add_devices(struct ctr_spec *spec, const struct rt_ctr_config *c, str
 					      d->host_path);
 		const char *path = isempty(d->container_path) ? d->host_path : d->container_path;
 		if (path[0] != '/')
-			return husk_error_set(err, EINVAL, "device '%s': container_path is not absolute",
-					      path);
+			return husk_error_set(err, EINVAL,
+					      "device '%s': container_path is not absolute", path);
 		struct ctr_device *cd = &spec->devices[spec->n_devices++];
 		cd->path = xstrdup(path);
 		cd->type = S_ISCHR(st.st_mode) ? 'c' : 'b';
@@ -289,14 +290,14 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 		return husk_error_set(err, EINVAL, "working_dir '%s' is not absolute", s->cwd);
 
 	struct ctr_user_request ureq = {
-		.has_uid = c->has_uid,
-		.uid = c->uid,
-		.username = c->username,
-		.has_gid = c->has_gid,
-		.gid = c->gid,
-		.image_user = c->image_user,
-		.supplemental_groups = c->supplemental_groups,
-		.n_supplemental_groups = c->n_supplemental_groups,
+	    .has_uid = c->has_uid,
+	    .uid = c->uid,
+	    .username = c->username,
+	    .has_gid = c->has_gid,
+	    .gid = c->gid,
+	    .image_user = c->image_user,
+	    .supplemental_groups = c->supplemental_groups,
+	    .n_supplemental_groups = c->n_supplemental_groups,
 	};
 	struct ctr_user u = {0};
 	if (ctr_user_resolve(rootfs, &ureq, &u, err) < 0)
@@ -399,8 +400,9 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 		return husk_error_set(err, EINVAL, "create container: metadata.name is empty");
 	int stop_signal = signal_parse(c->stop_signal);
 	if (stop_signal < 0)
-		return husk_error_set(err, EINVAL, "create container '%s': unknown stop signal '%s'",
-				      c->name, c->stop_signal);
+		return husk_error_set(err, EINVAL,
+				      "create container '%s': unknown stop signal '%s'", c->name,
+				      c->stop_signal);
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
 		return husk_error_prefix(err, "create container '%s'", c->name);
@@ -411,13 +413,13 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 		return husk_error_prefix(err, "create container '%s'", c->name);
 	if (pod->state != POD_STATE_READY)
 		return husk_error_set(err, EBUSY,
-				      "create container '%s': pod sandbox '%s' is not ready", c->name,
-				      pod->id);
+				      "create container '%s': pod sandbox '%s' is not ready",
+				      c->name, pod->id);
 	_cleanup_(ctr_record_freep) struct ctr_record *dup = NULL;
 	if (state_ctr_find(rt->store, pod->id, c->name, c->attempt, &dup, NULL) == 0)
-		return husk_error_set(err, EEXIST,
-				      "create container '%s' (attempt %u): it already exists as '%s'",
-				      c->name, c->attempt, dup->id);
+		return husk_error_set(
+		    err, EEXIST, "create container '%s' (attempt %u): it already exists as '%s'",
+		    c->name, c->attempt, dup->id);
 
 	_cleanup_free_ char *id = NULL;
 	if (state_new_id(rt->store, &id, err) < 0)
@@ -461,17 +463,17 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 
 	extra = ctr_extra(cg, stop_signal);
 	struct ctr_record rec = {
-		.id = id,
-		.pod_id = pod->id,
-		.name = (char *)c->name,
-		.attempt = c->attempt,
-		.image = (char *)c->image,
-		.image_id = (char *)c->image_id,
-		.image_ref = (char *)c->image_ref,
-		.state = CTR_STATE_CREATED,
-		.log_path = (char *)c->log_path,
-		.rootfs = rootfs,
-		.extra = extra,
+	    .id = id,
+	    .pod_id = pod->id,
+	    .name = (char *)c->name,
+	    .attempt = c->attempt,
+	    .image = (char *)c->image,
+	    .image_id = (char *)c->image_id,
+	    .image_ref = (char *)c->image_ref,
+	    .state = CTR_STATE_CREATED,
+	    .log_path = (char *)c->log_path,
+	    .rootfs = rootfs,
+	    .extra = extra,
 	};
 	if (c->labels)
 		rec.labels = *c->labels;
@@ -480,10 +482,10 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 	rec.mounts = xnew(struct ctr_record_mount, c->n_mounts + 1);
 	for (size_t i = 0; i < c->n_mounts; i++)
 		rec.mounts[rec.n_mounts++] = (struct ctr_record_mount){
-			.container_path = (char *)c->mounts[i].container_path,
-			.host_path = (char *)c->mounts[i].host_path,
-			.readonly = c->mounts[i].readonly,
-			.propagation = (enum ctr_record_propagation)c->mounts[i].propagation,
+		    .container_path = (char *)c->mounts[i].container_path,
+		    .host_path = (char *)c->mounts[i].host_path,
+		    .readonly = c->mounts[i].readonly,
+		    .propagation = (enum ctr_record_propagation)c->mounts[i].propagation,
 		};
 	r = state_ctr_add(rt->store, &rec, err);
 	free(rec.mounts);
@@ -541,8 +543,8 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 		return husk_error_prefix(err, "start container '%s'", rec->id);
 	if (pod->state != POD_STATE_READY)
 		return husk_error_set(err, EBUSY,
-				      "start container '%s': pod sandbox '%s' is not ready", rec->id,
-				      pod->id);
+				      "start container '%s': pod sandbox '%s' is not ready",
+				      rec->id, pod->id);
 	if (rec->log_path) {
 		_cleanup_free_ char *copy = xstrdup(rec->log_path);
 		char *slash = strrchr(copy, '/');
@@ -564,7 +566,8 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 		if (state_ctr_modify(rt->store, rec->id, apply_exit, &u, &e) < 0)
 			log_error("container=%s: record start error: %s", rec->id, e.msg);
 		/* The shim failed before exec: kill whatever the launch left. */
-		_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+		_cleanup_(cg_group_freep) struct cg_group *cg =
+		    rt_cgroup_from_extra(rt, rec->extra);
 		husk_error_clear(&e);
 		if (cg && cg_group_kill(cg, 0, &e) < 0)
 			log_warn("container=%s: %s", rec->id, e.msg);
@@ -716,8 +719,8 @@ int rt_ctr_get(struct rt *rt, const char *ref, struct ctr_record **ret, struct h
 	return 0;
 }
 
-int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret,
-		size_t *ret_n, struct husk_error *err)
+int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret, size_t *ret_n,
+		struct husk_error *err)
 {
 	return state_ctr_list(rt->store, f, ret, ret_n, err);
 }
@@ -738,8 +741,8 @@ void rt_exec_result_clear(struct rt_exec_result *r)
 	*r = (struct rt_exec_result){0};
 }
 
-static int running_record(struct rt *rt, const char *ref, const char *what,
-			  struct ctr_record **ret, struct husk_error *err)
+static int running_record(struct rt *rt, const char *ref, const char *what, struct ctr_record **ret,
+			  struct husk_error *err)
 {
 	if (rt_ctr_get(rt, ref, ret, err) < 0)
 		return -err->code;

@@ -62,7 +62,10 @@ struct cg_group *rt_cgroup_from_extra(struct rt *rt, const char *extra)
 	return g;
 }
 
-enum cg_version rt_cgroup_version(const struct rt *rt) { return cg_manager_version(rt->cg); }
+enum cg_version rt_cgroup_version(const struct rt *rt)
+{
+	return cg_manager_version(rt->cg);
+}
 
 static int check_pod_config(const struct rt_pod_config *c, struct husk_error *err)
 {
@@ -75,28 +78,27 @@ static int check_pod_config(const struct rt_pod_config *c, struct husk_error *er
 		return husk_error_set(err, EINVAL, "pod sandbox '%s': metadata.namespace is empty",
 				      c->name);
 	if (c->net != POD_NS_POD && c->net != POD_NS_NODE)
-		return husk_error_set(err, EINVAL,
-				      "pod sandbox '%s': namespace_options.network must be POD or NODE",
-				      c->name);
+		return husk_error_set(
+		    err, EINVAL, "pod sandbox '%s': namespace_options.network must be POD or NODE",
+		    c->name);
 	if (c->ipc != POD_NS_POD && c->ipc != POD_NS_NODE)
 		return husk_error_set(err, EINVAL,
 				      "pod sandbox '%s': namespace_options.ipc must be POD or NODE",
 				      c->name);
 	if (c->pid == POD_NS_TARGET)
-		return husk_error_set(err, EINVAL,
-				      "pod sandbox '%s': namespace_options.pid TARGET is for containers",
-				      c->name);
+		return husk_error_set(
+		    err, EINVAL, "pod sandbox '%s': namespace_options.pid TARGET is for containers",
+		    c->name);
 	return 0;
 }
 
-int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id,
-	       struct husk_error *err)
+int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id, struct husk_error *err)
 {
 	if (check_pod_config(c, err) < 0)
 		return -err->code;
 	_cleanup_(pod_record_freep) struct pod_record *existing = NULL;
-	if (state_pod_find(rt->store, c->name, c->namespace, c->uid, c->attempt, &existing,
-			   NULL) == 0)
+	if (state_pod_find(rt->store, c->name, c->namespace, c->uid, c->attempt, &existing, NULL) ==
+	    0)
 		return husk_error_set(err, EEXIST,
 				      "pod sandbox '%s' (namespace '%s', uid '%s', attempt %u) "
 				      "already exists as '%s'",
@@ -116,17 +118,17 @@ int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id,
 
 	/* 2. namespaces, files, shm */
 	struct pod_sandbox_spec spec = {
-		.id = id,
-		.hostname = c->hostname,
-		.net = c->net,
-		.ipc = c->ipc,
-		.uts = c->net,
-		.pid = c->pid,
-		.sysctls = c->sysctls,
-		.n_sysctls = c->n_sysctls,
-		.dns_servers = c->dns_servers,
-		.dns_searches = c->dns_searches,
-		.dns_options = c->dns_options,
+	    .id = id,
+	    .hostname = c->hostname,
+	    .net = c->net,
+	    .ipc = c->ipc,
+	    .uts = c->net,
+	    .pid = c->pid,
+	    .sysctls = c->sysctls,
+	    .n_sysctls = c->n_sysctls,
+	    .dns_servers = c->dns_servers,
+	    .dns_searches = c->dns_searches,
+	    .dns_options = c->dns_options,
 	};
 	struct pod_record rec = {0};
 	_cleanup_free_ char *extra = NULL;
@@ -156,8 +158,7 @@ int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id,
 			husk_error_prefix(err, "run pod sandbox '%s': network", c->name);
 			goto undo_sandbox;
 		}
-		if (ips && ips[0] &&
-		    pod_sandbox_set_ips(rt->state, id, ips, NULL) < 0)
+		if (ips && ips[0] && pod_sandbox_set_ips(rt->state, id, ips, NULL) < 0)
 			log_warn("pod=%s: could not write the pod's hosts file", id);
 	}
 	rec.ips = ips;
@@ -196,12 +197,12 @@ undo_network:
 		if (rt->opts.net_teardown(rt->opts.data, id, netns, &e) < 0)
 			log_error("pod=%s: undo network: %s", id, e.msg);
 	}
-undo_sandbox: {
+undo_sandbox : {
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	if (pod_sandbox_destroy(rt->state, id, &e) < 0)
 		log_error("pod=%s: undo sandbox: %s", id, e.msg);
 }
-undo_cgroup: {
+undo_cgroup : {
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	if (cg_group_kill(cg, 0, &e) < 0 || cg_group_remove(cg, &e) < 0)
 		log_error("pod=%s: undo cgroup: %s", id, e.msg);
@@ -209,7 +210,8 @@ undo_cgroup: {
 	return -err->code;
 }
 
-static int set_notready(struct pod_record *rec, void *data _unused_, struct husk_error *err _unused_)
+static int set_notready(struct pod_record *rec, void *data _unused_,
+			struct husk_error *err _unused_)
 {
 	rec->state = POD_STATE_NOTREADY;
 	return 0;
@@ -275,8 +277,8 @@ int rt_pod_get(struct rt *rt, const char *ref, struct pod_record **ret, struct h
 	return state_pod_get(rt->store, ref, ret, err);
 }
 
-int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***ret,
-		size_t *ret_n, struct husk_error *err)
+int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***ret, size_t *ret_n,
+		struct husk_error *err)
 {
 	return state_pod_list(rt->store, f, ret, ret_n, err);
 }

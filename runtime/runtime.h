@@ -21,8 +21,8 @@ struct rt_options {
 	const char *state; /* runtime state (default /run/husk) */
 	enum cg_driver cgroup_driver;
 	const char *cgroup_base; /* NULL: /sys/fs/cgroup */
-	const char *shim_path;   /* the husk-shim binary */
-	long long pids_limit;    /* for every container; 0: none */
+	const char *shim_path;	 /* the husk-shim binary */
+	long long pids_limit;	 /* for every container; 0: none */
 	/* Called after each container lifecycle change (any thread). */
 	void (*on_event)(void *data, enum rt_event ev, const char *ctr_id, const char *pod_id);
 	/* Root file systems come from the image layer: make_rootfs mounts
@@ -102,8 +102,8 @@ int rt_pod_remove(struct rt *rt, const char *ref, struct husk_error *err);
  * prefix. */
 int rt_pod_get(struct rt *rt, const char *ref, struct pod_record **ret, struct husk_error *err);
 
-int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***ret,
-		size_t *ret_n, struct husk_error *err);
+int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***ret, size_t *ret_n,
+		struct husk_error *err);
 
 /* Usage counters of the pod's cgroup (containers included). */
 int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err);
@@ -112,7 +112,7 @@ int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct hu
 
 struct rt_mount {
 	const char *container_path; /* absolute */
-	const char *host_path;      /* absolute, must exist */
+	const char *host_path;	    /* absolute, must exist */
 	bool readonly;
 	int propagation; /* CRI MountPropagation: 0 private, 1 rslave, 2 rshared */
 };
@@ -162,7 +162,7 @@ struct rt_ctr_config {
 	char *const *masked_paths;   /* NULL: the defaults */
 	char *const *readonly_paths; /* NULL: the defaults */
 	enum pod_ns_mode pid_mode;   /* POD, CONTAINER, NODE or TARGET */
-	const char *pid_target;      /* TARGET: the container whose PID ns to join */
+	const char *pid_target;	     /* TARGET: the container whose PID ns to join */
 	/* resources */
 	const struct cg_resources *resources; /* NULL: none */
 	bool has_oom_score_adj;
@@ -189,8 +189,8 @@ int rt_ctr_remove(struct rt *rt, const char *ref, struct husk_error *err);
 
 /* A copy of the container's record, brought up to date with its shim. */
 int rt_ctr_get(struct rt *rt, const char *ref, struct ctr_record **ret, struct husk_error *err);
-int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret,
-		size_t *ret_n, struct husk_error *err);
+int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret, size_t *ret_n,
+		struct husk_error *err);
 
 /* The spec file of the container as JSON text (for verbose status). */
 int rt_ctr_spec_json(struct rt *rt, const char *ref, char **ret, struct husk_error *err);

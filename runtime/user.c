@@ -91,8 +91,8 @@ void ctr_user_clear(struct ctr_user *u)
 	*u = (struct ctr_user){0};
 }
 
-int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req,
-		     struct ctr_user *ret, struct husk_error *err)
+int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, struct ctr_user *ret,
+		     struct husk_error *err)
 {
 	_cleanup_free_ char *passwd = NULL, *group = NULL;
 	if (read_in_root(rootfs, "/etc/passwd", &passwd, err) < 0 ||
@@ -126,14 +126,14 @@ int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req,
 	bool numeric = parse_id(user_part, &id);
 	bool found = db_find(pw, numeric ? NULL : user_part, numeric ? id : -1, f, 7);
 	if (!found && !numeric)
-		return husk_error_set(err, EINVAL, "user '%s' is not in the container's /etc/passwd",
-				      user_part);
+		return husk_error_set(err, EINVAL,
+				      "user '%s' is not in the container's /etc/passwd", user_part);
 	long long gid = 0;
 	if (found) {
 		if (!parse_id(f[2], &id) || !parse_id(f[3], &gid))
-			return husk_error_set(err, EINVAL,
-					      "user '%s': malformed line in the container's /etc/passwd",
-					      user_part);
+			return husk_error_set(
+			    err, EINVAL, "user '%s': malformed line in the container's /etc/passwd",
+			    user_part);
 		u.home = xstrdup(isempty(f[5]) ? "/" : f[5]);
 	} else {
 		u.home = xstrdup("/");
@@ -150,9 +150,9 @@ int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req,
 			_cleanup_free_ char *gr = xstrdup(group);
 			if (!db_find(gr, group_part, -1, f, 4) || !parse_id(f[2], &g)) {
 				ctr_user_clear(&u);
-				return husk_error_set(err, EINVAL,
-						      "group '%s' is not in the container's /etc/group",
-						      group_part);
+				return husk_error_set(
+				    err, EINVAL, "group '%s' is not in the container's /etc/group",
+				    group_part);
 			}
 			gid = g;
 		}
@@ -186,8 +186,8 @@ int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req,
 		long long g = req->supplemental_groups[i];
 		if (g < 0 || g > UINT32_MAX - 1) {
 			ctr_user_clear(&u);
-			return husk_error_set(err, EINVAL, "supplemental group %lld is out of range",
-					      g);
+			return husk_error_set(err, EINVAL,
+					      "supplemental group %lld is out of range", g);
 		}
 		add_group(&u, (uint32_t)g);
 	}

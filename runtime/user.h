@@ -31,8 +31,8 @@ struct ctr_user {
 /* Resolve req against the rootfs at rootfs. A numeric uid unknown to
  * /etc/passwd is fine (gid 0 unless given); a user or group name that is
  * not there is EINVAL naming it and the file. */
-int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req,
-		     struct ctr_user *ret, struct husk_error *err);
+int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, struct ctr_user *ret,
+		     struct husk_error *err);
 void ctr_user_clear(struct ctr_user *u);
 
 #endif

@@ -45,6 +45,7 @@ struct srv_config {
 
 	/* Containers */
 	long long pids_limit; /* 0: none */
+	char *shim_path;      /* "": husk-shim beside huskd */
 
 	/* Streaming server */
 	char *stream_address;

@@ -25,7 +25,33 @@ int srv_stream_images(struct srv_ctx *ctx, const void *in, struct srv_stream *ou
 int srv_image_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
 int srv_pull_image(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
 int srv_remove_image(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
-int srv_image_fs_info(struct srv_ctx *ctx, const void *in, void **ret_out,
-		      struct husk_error *err);
+int srv_image_fs_info(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
+
+/* pod_service.c: pod sandboxes */
+#define SRV_UNARY(name) \
+	int name(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
+SRV_UNARY(srv_run_pod_sandbox);
+SRV_UNARY(srv_stop_pod_sandbox);
+SRV_UNARY(srv_remove_pod_sandbox);
+SRV_UNARY(srv_pod_sandbox_status);
+SRV_UNARY(srv_list_pod_sandbox);
+
+/* container_service.c: containers, stats, and the runtime manager's start
+ * and stop (ctx->runtime; called by main.c after the image store) */
+int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err);
+void srv_runtime_shutdown(struct srv_ctx *ctx);
+SRV_UNARY(srv_create_container);
+SRV_UNARY(srv_start_container);
+SRV_UNARY(srv_stop_container);
+SRV_UNARY(srv_remove_container);
+SRV_UNARY(srv_container_status);
+SRV_UNARY(srv_list_containers);
+SRV_UNARY(srv_exec_sync);
+SRV_UNARY(srv_reopen_container_log);
+SRV_UNARY(srv_update_container_resources);
+SRV_UNARY(srv_container_stats);
+SRV_UNARY(srv_list_container_stats);
+SRV_UNARY(srv_pod_sandbox_stats);
+SRV_UNARY(srv_list_pod_sandbox_stats);
 
 #endif

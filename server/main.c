@@ -120,6 +120,13 @@ static int serve(struct srv_config *config)
 		log_error("start: %s", err.msg);
 		return 1;
 	}
+	r = srv_runtime_init(&ctx, &err);
+	if (r < 0) {
+		log_error("start: %s", err.msg);
+		srv_runtime_shutdown(&ctx);
+	srv_image_shutdown(&ctx);
+		return 1;
+	}
 
 	struct srv_grpc *g = NULL;
 	mode_t old = umask(0117);

@@ -1,0 +1,846 @@
+/* Container handlers (create, start, stop, remove, status, list, exec,
+ * stats, logs, resources) and the runtime manager's start-up: CRI messages
+ * become struct rt_ctr_config, images and root file systems come from the
+ * image layer. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <string.h>
+
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "image/image.h"
+#include "runtime/launcher.h"
+#include "runtime/runtime.h"
+#include "server/events.h"
+#include "server/handlers.h"
+#include "server/translate.h"
+
+/* ---- start-up ---- */
+
+static void on_event(void *data, enum rt_event ev, const char *ctr_id, const char *pod_id)
+{
+	struct srv_ctx *ctx = data;
+	srv_events_publish(ctx->events, (enum srv_event_type)ev, ctr_id, pod_id);
+}
+
+static int make_rootfs(void *data, const char *ctr_id, const char *image, bool readonly,
+		       char **ret_path, struct husk_error *err)
+{
+	struct srv_ctx *ctx = data;
+	struct img_rootfs_opts o = {.readonly = readonly};
+	return img_rootfs_create(ctx->image, image, ctr_id, &o, ret_path, err);
+}
+
+static int release_rootfs(void *data, const char *ctr_id, struct husk_error *err)
+{
+	struct srv_ctx *ctx = data;
+	return img_rootfs_remove(ctx->image, ctr_id, err);
+}
+
+/* husk-shim: the configured path, else beside huskd's own binary. */
+static char *shim_path(const struct srv_config *c)
+{
+	if (!isempty(c->shim_path))
+		return xstrdup(c->shim_path);
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		return xasprintf("%s/husk-shim", dirname(self));
+	}
+	return xstrdup("/usr/local/bin/husk-shim");
+}
+
+int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
+{
+	const struct srv_config *c = ctx->config;
+	enum cg_driver driver;
+	if (cg_driver_parse(c->cgroup_driver, &driver, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *shim = shim_path(c);
+	if (access(shim, X_OK) < 0)
+		return husk_error_errno(err, errno, "husk-shim '%s'", shim);
+	struct rt_options o = {
+	    .root = c->root,
+	    .state = c->state,
+	    .cgroup_driver = driver,
+	    .shim_path = shim,
+	    .pids_limit = c->pids_limit,
+	    .on_event = on_event,
+	    .make_rootfs = make_rootfs,
+	    .release_rootfs = release_rootfs,
+	    .net_setup = NULL, /* wired by the network service */
+	    .net_teardown = NULL,
+	    .data = ctx,
+	};
+	struct rt *rt = NULL;
+	if (rt_open(&o, &rt, err) < 0)
+		return -err->code;
+	ctx->runtime = rt;
+	return 0;
+}
+
+void srv_runtime_shutdown(struct srv_ctx *ctx)
+{
+	rt_free(ctx->runtime);
+	ctx->runtime = NULL;
+}
+
+/* ---- create ---- */
+
+/* Docker's rules, which the kubelet relies on: command replaces the image's
+ * Entrypoint and drops its Cmd; args replace Cmd. */
+static char **merge_args(const Runtime__V1__ContainerConfig *c, const struct img_config *ic)
+{
+	char **argv = xnew(char *, 1);
+	if (c->n_command) {
+		for (size_t i = 0; i < c->n_command; i++)
+			argv = strv_append(argv, c->command[i]);
+	} else {
+		for (size_t i = 0; ic->entrypoint[i]; i++)
+			argv = strv_append(argv, ic->entrypoint[i]);
+	}
+	if (c->n_args) {
+		for (size_t i = 0; i < c->n_args; i++)
+			argv = strv_append(argv, c->args[i]);
+	} else if (!c->n_command) {
+		for (size_t i = 0; ic->cmd[i]; i++)
+			argv = strv_append(argv, ic->cmd[i]);
+	}
+	return argv;
+}
+
+/* The image's environment, then the config's, a later key replacing an
+ * earlier one in place. */
+static char **merge_env(const Runtime__V1__ContainerConfig *c, const struct img_config *ic)
+{
+	char **env = xnew(char *, 1);
+	size_t n = 0;
+	for (size_t i = 0; ic->env[i]; i++)
+		env = strv_append(env, ic->env[i]), n++;
+	for (size_t i = 0; i < c->n_envs; i++) {
+		const Runtime__V1__KeyValue *kv = c->envs[i];
+		if (isempty(kv->key))
+			continue;
+		_cleanup_free_ char *val = xstrndup((const char *)kv->value.data, kv->value.len);
+		char *entry = xasprintf("%s=%s", kv->key, val);
+		size_t klen = strlen(kv->key);
+		bool replaced = false;
+		for (size_t j = 0; j < n && !replaced; j++) {
+			if (strncmp(env[j], kv->key, klen) == 0 && env[j][klen] == '=') {
+				free(env[j]);
+				env[j] = entry;
+				replaced = true;
+			}
+		}
+		if (!replaced) {
+			env = strv_append(env, entry), n++;
+			free(entry);
+		}
+	}
+	return env;
+}
+
+static const char *signal_name(Runtime__V1__Signal s)
+{
+	const ProtobufCEnumValue *v =
+	    protobuf_c_enum_descriptor_get_value(&runtime__v1__signal__descriptor, (int)s);
+	return v && s != RUNTIME__V1__SIGNAL__RUNTIME_DEFAULT ? v->name : NULL;
+}
+
+void srv_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, struct cg_resources *out)
+{
+	cg_resources_init(out);
+	if (!r)
+		return;
+	/* CRI's zero means "not set". */
+	if (r->cpu_period)
+		out->cpu_period = r->cpu_period;
+	if (r->cpu_quota)
+		out->cpu_quota = r->cpu_quota < 0 ? CG_MAX : r->cpu_quota;
+	if (r->cpu_shares)
+		out->cpu_shares = r->cpu_shares;
+	if (r->memory_limit_in_bytes)
+		out->memory_limit =
+		    r->memory_limit_in_bytes < 0 ? CG_MAX : r->memory_limit_in_bytes;
+	if (r->memory_swap_limit_in_bytes)
+		out->memory_swap_limit =
+		    r->memory_swap_limit_in_bytes < 0 ? CG_MAX : r->memory_swap_limit_in_bytes;
+	if (!isempty(r->cpuset_cpus))
+		out->cpuset_cpus = xstrdup(r->cpuset_cpus);
+	if (!isempty(r->cpuset_mems))
+		out->cpuset_mems = xstrdup(r->cpuset_mems);
+	for (size_t i = 0; i < r->n_hugepage_limits; i++)
+		cg_resources_add_hugepage(out, r->hugepage_limits[i]->page_size,
+					  (int64_t)r->hugepage_limits[i]->limit);
+	for (size_t i = 0; i < r->n_unified; i++)
+		cg_resources_add_unified(out, r->unified[i]->key, r->unified[i]->value);
+}
+
+static int seccomp_from_cri(const Runtime__V1__SecurityProfile *p, int *mode, const char **path,
+			    struct husk_error *err)
+{
+	*mode = CTR_SECCOMP_UNCONFINED;
+	*path = NULL;
+	if (!p)
+		return 0;
+	switch (p->profile_type) {
+	case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault:
+		*mode = CTR_SECCOMP_RUNTIME_DEFAULT;
+		return 0;
+	case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined:
+		return 0;
+	case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost:
+		if (isempty(p->localhost_ref) || p->localhost_ref[0] != '/')
+			return husk_error_set(err, EINVAL,
+					      "seccomp: localhost_ref '%s' is not an absolute path",
+					      p->localhost_ref ? p->localhost_ref : "");
+		if (!fs_exists(p->localhost_ref))
+			return husk_error_set(err, EINVAL, "seccomp: profile '%s' does not exist",
+					      p->localhost_ref);
+		*mode = CTR_SECCOMP_LOCALHOST;
+		*path = p->localhost_ref;
+		return 0;
+	default:
+		return husk_error_set(err, EINVAL, "seccomp: unknown profile type %d",
+				      (int)p->profile_type);
+	}
+}
+
+int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
+			 struct husk_error *err)
+{
+	const Runtime__V1__CreateContainerRequest *req = in;
+	const Runtime__V1__ContainerConfig *c = req->config;
+	if (isempty(req->pod_sandbox_id))
+		return husk_error_set(err, EINVAL, "CreateContainer: pod_sandbox_id is empty");
+	if (!c || !c->metadata || isempty(c->metadata->name))
+		return husk_error_set(err, EINVAL,
+				      "CreateContainer: config.metadata.name is empty");
+	if (!c->image || isempty(c->image->image))
+		return husk_error_set(err, EINVAL,
+				      "CreateContainer '%s': config.image.image is empty",
+				      c->metadata->name);
+	const char *name = c->metadata->name;
+
+	_cleanup_(img_info_freep) struct img_info *img = NULL;
+	int r = img_status(ctx->image, c->image->image, 0, &img, err);
+	if (r == -ENOENT)
+		return husk_error_set(
+		    err, EBUSY, "CreateContainer '%s': image '%s' is not present; pull it first",
+		    name, c->image->image);
+	if (r < 0)
+		return husk_error_prefix(err, "CreateContainer '%s': image '%s'", name,
+					 c->image->image);
+	_cleanup_(img_config_freep) struct img_config *ic = NULL;
+	if (img_config_get(ctx->image, img->id, &ic, err) < 0)
+		return husk_error_prefix(err, "CreateContainer '%s'", name);
+
+	_cleanup_strv_ char **argv = merge_args(c, ic);
+	_cleanup_strv_ char **env = merge_env(c, ic);
+	_cleanup_(state_map_clear) struct state_map labels = {0}, annotations = {0};
+	srv_map_to_state(c->labels, c->n_labels, &labels);
+	srv_map_to_state(c->annotations, c->n_annotations, &annotations);
+
+	/* Logs go to <pod log_directory>/<log_path>. */
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	if (rt_pod_get(ctx->runtime, req->pod_sandbox_id, &pod, err) < 0)
+		return husk_error_prefix(err, "CreateContainer '%s'", name);
+	_cleanup_free_ char *log_path = NULL;
+	if (!isempty(c->log_path)) {
+		if (isempty(pod->log_directory))
+			return husk_error_set(
+			    err, EINVAL,
+			    "CreateContainer '%s': log_path '%s' is given but the "
+			    "pod sandbox has no log_directory",
+			    name, c->log_path);
+		if (c->log_path[0] == '/' || strstr(c->log_path, ".."))
+			return husk_error_set(
+			    err, EINVAL,
+			    "CreateContainer '%s': log_path '%s' must be relative "
+			    "to the pod's log_directory",
+			    name, c->log_path);
+		log_path = xasprintf("%s/%s", pod->log_directory, c->log_path);
+	}
+
+	_cleanup_free_ struct rt_mount *mounts = xnew(struct rt_mount, c->n_mounts + 1);
+	for (size_t i = 0; i < c->n_mounts; i++)
+		mounts[i] =
+		    (struct rt_mount){c->mounts[i]->container_path, c->mounts[i]->host_path,
+				      c->mounts[i]->readonly, (int)c->mounts[i]->propagation};
+	_cleanup_free_ struct rt_device *devices = xnew(struct rt_device, c->n_devices + 1);
+	for (size_t i = 0; i < c->n_devices; i++)
+		devices[i] =
+		    (struct rt_device){c->devices[i]->container_path, c->devices[i]->host_path,
+				       c->devices[i]->permissions};
+
+	struct rt_ctr_config rc = {
+	    .pod_id = pod->id,
+	    .name = name,
+	    .attempt = c->metadata->attempt,
+	    .image = c->image->image,
+	    .image_id = img->id,
+	    .image_ref = img->repo_digests && img->repo_digests[0] ? img->repo_digests[0] : img->id,
+	    .args = argv,
+	    .env = env,
+	    .cwd = !isempty(c->working_dir) ? c->working_dir : ic->working_dir,
+	    .image_user = ic->user,
+	    .tty = c->tty,
+	    .stdin_open = c->stdin,
+	    .stdin_once = c->stdin_once,
+	    .log_path = log_path,
+	    .mounts = mounts,
+	    .n_mounts = c->n_mounts,
+	    .devices = devices,
+	    .n_devices = c->n_devices,
+	    .labels = &labels,
+	    .annotations = &annotations,
+	    .stop_signal =
+		signal_name(c->stop_signal) ? signal_name(c->stop_signal) : ic->stop_signal,
+	    .pid_mode = POD_NS_CONTAINER,
+	};
+	/* Without a security context the kubelet's defaults apply:
+	 * RuntimeDefault is asked for explicitly, so none means unconfined. */
+	_cleanup_strv_ char **caps_add = NULL, **caps_drop = NULL, **masked = NULL,
+			    **ro_paths = NULL;
+	_cleanup_(cg_resources_clear) struct cg_resources res;
+	cg_resources_init(&res);
+	const Runtime__V1__LinuxContainerConfig *lc = c->linux;
+	if (lc && lc->resources) {
+		srv_resources_from_cri(lc->resources, &res);
+		rc.resources = &res;
+		rc.has_oom_score_adj = true;
+		rc.oom_score_adj = (int)lc->resources->oom_score_adj;
+	}
+	const Runtime__V1__LinuxContainerSecurityContext *sc = lc ? lc->security_context : NULL;
+	if (sc) {
+		rc.privileged = sc->privileged;
+		rc.no_new_privs = sc->no_new_privs;
+		rc.readonly_rootfs = sc->readonly_rootfs;
+		if (sc->run_as_user) {
+			rc.has_uid = true;
+			rc.uid = sc->run_as_user->value;
+		}
+		rc.username = sc->run_as_username;
+		if (sc->run_as_group) {
+			rc.has_gid = true;
+			rc.gid = sc->run_as_group->value;
+		}
+		rc.supplemental_groups = (const long long *)sc->supplemental_groups;
+		rc.n_supplemental_groups = sc->n_supplemental_groups;
+		if (sc->capabilities) {
+			caps_add = srv_strv(sc->capabilities->add_capabilities,
+					    sc->capabilities->n_add_capabilities);
+			caps_drop = srv_strv(sc->capabilities->drop_capabilities,
+					     sc->capabilities->n_drop_capabilities);
+			rc.caps_add = caps_add;
+			rc.caps_drop = caps_drop;
+		}
+		/* The kubelet always sends the lists for non-privileged
+		 * containers; an empty list means none is masked. */
+		if (sc->n_masked_paths || sc->n_readonly_paths) {
+			masked = srv_strv(sc->masked_paths, sc->n_masked_paths);
+			ro_paths = srv_strv(sc->readonly_paths, sc->n_readonly_paths);
+			rc.masked_paths = masked;
+			rc.readonly_paths = ro_paths;
+		}
+		if (seccomp_from_cri(sc->seccomp, &rc.seccomp_mode, &rc.seccomp_profile, err) < 0)
+			return husk_error_prefix(err, "CreateContainer '%s'", name);
+		if (sc->namespace_options) {
+			rc.pid_mode = (enum pod_ns_mode)sc->namespace_options->pid;
+			rc.pid_target = sc->namespace_options->target_id;
+		}
+	}
+
+	char *id = NULL;
+	if (rt_ctr_create(ctx->runtime, &rc, &id, err) < 0)
+		return -err->code;
+	Runtime__V1__CreateContainerResponse *resp = srv_new(
+	    Runtime__V1__CreateContainerResponse, RUNTIME__V1__CREATE_CONTAINER_RESPONSE__INIT);
+	resp->container_id = id;
+	*ret_out = resp;
+	return 0;
+}
+
+/* ---- start, stop, remove ---- */
+
+#define REQUIRE_ID(field, method)                                                             \
+	do {                                                                                  \
+		if (isempty(field))                                                           \
+			return husk_error_set(err, EINVAL, method ": container_id is empty"); \
+	} while (0)
+
+int srv_start_container(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
+{
+	const Runtime__V1__StartContainerRequest *req = in;
+	REQUIRE_ID(req->container_id, "StartContainer");
+	if (rt_ctr_start(ctx->runtime, req->container_id, err) < 0)
+		return -err->code;
+	*ret_out = srv_new(Runtime__V1__StartContainerResponse,
+			   RUNTIME__V1__START_CONTAINER_RESPONSE__INIT);
+	return 0;
+}
+
+int srv_stop_container(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
+{
+	const Runtime__V1__StopContainerRequest *req = in;
+	REQUIRE_ID(req->container_id, "StopContainer");
+	if (rt_ctr_stop(ctx->runtime, req->container_id, req->timeout, err) < 0)
+		return -err->code;
+	*ret_out =
+	    srv_new(Runtime__V1__StopContainerResponse, RUNTIME__V1__STOP_CONTAINER_RESPONSE__INIT);
+	return 0;
+}
+
+int srv_remove_container(struct srv_ctx *ctx, const void *in, void **ret_out,
+			 struct husk_error *err)
+{
+	const Runtime__V1__RemoveContainerRequest *req = in;
+	REQUIRE_ID(req->container_id, "RemoveContainer");
+	if (rt_ctr_remove(ctx->runtime, req->container_id, err) < 0)
+		return -err->code;
+	*ret_out = srv_new(Runtime__V1__RemoveContainerResponse,
+			   RUNTIME__V1__REMOVE_CONTAINER_RESPONSE__INIT);
+	return 0;
+}
+
+/* ---- status and list ---- */
+
+static Runtime__V1__ContainerState cri_state(enum ctr_state s)
+{
+	switch (s) {
+	case CTR_STATE_CREATED:
+		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
+	case CTR_STATE_RUNNING:
+		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+	case CTR_STATE_EXITED:
+		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+	default:
+		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
+	}
+}
+
+static Runtime__V1__ContainerMetadata *ctr_metadata(const struct ctr_record *r)
+{
+	Runtime__V1__ContainerMetadata *m =
+	    srv_new(Runtime__V1__ContainerMetadata, RUNTIME__V1__CONTAINER_METADATA__INIT);
+	m->name = srv_strdup(r->name);
+	m->attempt = r->attempt;
+	return m;
+}
+
+static Runtime__V1__ImageSpec *image_spec(const struct ctr_record *r)
+{
+	Runtime__V1__ImageSpec *s = srv_new(Runtime__V1__ImageSpec, RUNTIME__V1__IMAGE_SPEC__INIT);
+	s->image = srv_strdup(r->image);
+	return s;
+}
+
+static Runtime__V1__LinuxContainerResources *resources_msg(const struct cg_resources *res)
+{
+	Runtime__V1__LinuxContainerResources *m = srv_new(
+	    Runtime__V1__LinuxContainerResources, RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT);
+	m->cpu_period = res->cpu_period == CG_UNSET ? 0 : res->cpu_period;
+	m->cpu_quota = res->cpu_quota == CG_UNSET ? 0 : res->cpu_quota;
+	m->cpu_shares = res->cpu_shares == CG_UNSET ? 0 : res->cpu_shares;
+	m->memory_limit_in_bytes = res->memory_limit == CG_UNSET ? 0 : res->memory_limit;
+	m->memory_swap_limit_in_bytes =
+	    res->memory_swap_limit == CG_UNSET ? 0 : res->memory_swap_limit;
+	m->cpuset_cpus = srv_strdup(res->cpuset_cpus);
+	m->cpuset_mems = srv_strdup(res->cpuset_mems);
+	return m;
+}
+
+int srv_container_status(struct srv_ctx *ctx, const void *in, void **ret_out,
+			 struct husk_error *err)
+{
+	const Runtime__V1__ContainerStatusRequest *req = in;
+	REQUIRE_ID(req->container_id, "ContainerStatus");
+	_cleanup_(ctr_record_freep) struct ctr_record *r = NULL;
+	if (rt_ctr_get(ctx->runtime, req->container_id, &r, err) < 0)
+		return -err->code;
+
+	Runtime__V1__ContainerStatus *st =
+	    srv_new(Runtime__V1__ContainerStatus, RUNTIME__V1__CONTAINER_STATUS__INIT);
+	st->id = srv_strdup(r->id);
+	st->metadata = ctr_metadata(r);
+	st->state = cri_state(r->state);
+	st->created_at = r->created_at;
+	st->started_at = r->started_at;
+	st->finished_at = r->finished_at;
+	st->exit_code = r->exit_code;
+	st->image = image_spec(r);
+	st->image_ref = srv_strdup(r->image_ref);
+	st->image_id = srv_strdup(r->image_id);
+	st->reason = srv_strdup(r->reason);
+	st->message = srv_strdup(r->message);
+	srv_map_from_state(&r->labels, &st->labels, &st->n_labels,
+			   &runtime__v1__container_status__labels_entry__descriptor);
+	srv_map_from_state(&r->annotations, &st->annotations, &st->n_annotations,
+			   &runtime__v1__container_status__annotations_entry__descriptor);
+	for (size_t i = 0; i < r->n_mounts; i++) {
+		Runtime__V1__Mount *m = srv_new(Runtime__V1__Mount, RUNTIME__V1__MOUNT__INIT);
+		m->container_path = srv_strdup(r->mounts[i].container_path);
+		m->host_path = srv_strdup(r->mounts[i].host_path);
+		m->readonly = r->mounts[i].readonly;
+		m->propagation = (Runtime__V1__MountPropagation)r->mounts[i].propagation;
+		srv_repeated_add(&st->mounts, &st->n_mounts, m);
+	}
+	st->log_path = srv_strdup(r->log_path);
+
+	_cleanup_(cg_resources_clear) struct cg_resources res;
+	cg_resources_init(&res);
+	if (r->state != CTR_STATE_EXITED &&
+	    rt_ctr_resources(ctx->runtime, r->id, &res, NULL) == 0) {
+		st->resources = srv_new(Runtime__V1__ContainerResources,
+					RUNTIME__V1__CONTAINER_RESOURCES__INIT);
+		st->resources->linux = resources_msg(&res);
+	}
+	_cleanup_free_ char *spec_json = NULL;
+	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
+	if (rt_ctr_spec_json(ctx->runtime, r->id, &spec_json, NULL) == 0 &&
+	    ctr_spec_from_json(spec_json, strlen(spec_json), "spec", &spec, NULL) == 0) {
+		st->user = srv_new(Runtime__V1__ContainerUser, RUNTIME__V1__CONTAINER_USER__INIT);
+		Runtime__V1__LinuxContainerUser *u = srv_new(
+		    Runtime__V1__LinuxContainerUser, RUNTIME__V1__LINUX_CONTAINER_USER__INIT);
+		u->uid = spec->uid;
+		u->gid = spec->gid;
+		u->supplemental_groups = xnew(int64_t, spec->n_additional_gids + 1);
+		for (size_t i = 0; i < spec->n_additional_gids; i++)
+			u->supplemental_groups[u->n_supplemental_groups++] =
+			    spec->additional_gids[i];
+		st->user->linux = u;
+	}
+
+	Runtime__V1__ContainerStatusResponse *resp = srv_new(
+	    Runtime__V1__ContainerStatusResponse, RUNTIME__V1__CONTAINER_STATUS_RESPONSE__INIT);
+	resp->status = st;
+	if (req->verbose) {
+		_cleanup_gen_ yajl_gen g = json_gen_new(false);
+		yajl_gen_map_open(g);
+		json_kv_int(g, "pid", r->pid);
+		json_kv_str(g, "sandboxID", r->pod_id);
+		json_kv_str(g, "rootfs", r->rootfs);
+		if (spec_json) {
+			_cleanup_json_ yajl_val t = NULL;
+			if (json_parse(spec_json, strlen(spec_json), "spec", &t, NULL) == 0) {
+				json_key(g, "runtimeSpec");
+				json_gen_tree(g, t);
+			}
+		}
+		yajl_gen_map_close(g);
+		_cleanup_free_ char *info = json_gen_steal(g);
+		srv_map_add(&resp->info, &resp->n_info,
+			    &runtime__v1__container_status_response__info_entry__descriptor, "info",
+			    info);
+	}
+	*ret_out = resp;
+	return 0;
+}
+
+int srv_list_containers(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
+{
+	const Runtime__V1__ListContainersRequest *req = in;
+	struct ctr_filter f = {0};
+	_cleanup_(state_map_clear) struct state_map want = {0};
+	if (req->filter) {
+		f.id = isempty(req->filter->id) ? NULL : req->filter->id;
+		f.pod_id =
+		    isempty(req->filter->pod_sandbox_id) ? NULL : req->filter->pod_sandbox_id;
+		if (req->filter->state) {
+			f.has_state = true;
+			switch (req->filter->state->state) {
+			case RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED:
+				f.state = CTR_STATE_CREATED;
+				break;
+			case RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING:
+				f.state = CTR_STATE_RUNNING;
+				break;
+			case RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED:
+				f.state = CTR_STATE_EXITED;
+				break;
+			default:
+				f.state = CTR_STATE_UNKNOWN;
+			}
+		}
+		srv_map_to_state(req->filter->label_selector, req->filter->n_label_selector, &want);
+		f.labels = &want;
+	}
+	struct ctr_record **v = NULL;
+	size_t n = 0;
+	int r = rt_ctr_list(ctx->runtime, &f, &v, &n, err);
+	if (r == -ENOENT || r == -EINVAL) {
+		husk_error_clear(err);
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	Runtime__V1__ListContainersResponse *resp = srv_new(
+	    Runtime__V1__ListContainersResponse, RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT);
+	for (size_t i = 0; i < n; i++) {
+		const struct ctr_record *c = v[i];
+		Runtime__V1__Container *m =
+		    srv_new(Runtime__V1__Container, RUNTIME__V1__CONTAINER__INIT);
+		m->id = srv_strdup(c->id);
+		m->pod_sandbox_id = srv_strdup(c->pod_id);
+		m->metadata = ctr_metadata(c);
+		m->image = image_spec(c);
+		m->image_ref = srv_strdup(c->image_ref);
+		m->image_id = srv_strdup(c->image_id);
+		m->state = cri_state(c->state);
+		m->created_at = c->created_at;
+		srv_map_from_state(&c->labels, &m->labels, &m->n_labels,
+				   &runtime__v1__container__labels_entry__descriptor);
+		srv_map_from_state(&c->annotations, &m->annotations, &m->n_annotations,
+				   &runtime__v1__container__annotations_entry__descriptor);
+		srv_repeated_add(&resp->containers, &resp->n_containers, m);
+	}
+	ctr_records_free(v, n);
+	*ret_out = resp;
+	return 0;
+}
+
+/* ---- exec, logs, resources ---- */
+
+int srv_exec_sync(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
+{
+	const Runtime__V1__ExecSyncRequest *req = in;
+	REQUIRE_ID(req->container_id, "ExecSync");
+	_cleanup_strv_ char **cmd = srv_strv(req->cmd, req->n_cmd);
+	struct rt_exec_result res = {0};
+	if (rt_ctr_exec_sync(ctx->runtime, req->container_id, cmd, req->timeout, &res, err) < 0)
+		return -err->code;
+	Runtime__V1__ExecSyncResponse *resp =
+	    srv_new(Runtime__V1__ExecSyncResponse, RUNTIME__V1__EXEC_SYNC_RESPONSE__INIT);
+	resp->exit_code = res.exit_code;
+	resp->stdout.data = (uint8_t *)steal_ptr(&res.out);
+	resp->stdout.len = res.out_len;
+	resp->stderr.data = (uint8_t *)steal_ptr(&res.err_out);
+	resp->stderr.len = res.err_len;
+	rt_exec_result_clear(&res);
+	*ret_out = resp;
+	return 0;
+}
+
+int srv_reopen_container_log(struct srv_ctx *ctx, const void *in, void **ret_out,
+			     struct husk_error *err)
+{
+	const Runtime__V1__ReopenContainerLogRequest *req = in;
+	REQUIRE_ID(req->container_id, "ReopenContainerLog");
+	if (rt_ctr_reopen_log(ctx->runtime, req->container_id, err) < 0)
+		return -err->code;
+	*ret_out = srv_new(Runtime__V1__ReopenContainerLogResponse,
+			   RUNTIME__V1__REOPEN_CONTAINER_LOG_RESPONSE__INIT);
+	return 0;
+}
+
+int srv_update_container_resources(struct srv_ctx *ctx, const void *in, void **ret_out,
+				   struct husk_error *err)
+{
+	const Runtime__V1__UpdateContainerResourcesRequest *req = in;
+	REQUIRE_ID(req->container_id, "UpdateContainerResources");
+	_cleanup_(cg_resources_clear) struct cg_resources res;
+	srv_resources_from_cri(req->linux, &res);
+	if (rt_ctr_update_resources(ctx->runtime, req->container_id, &res, err) < 0)
+		return -err->code;
+	*ret_out = srv_new(Runtime__V1__UpdateContainerResourcesResponse,
+			   RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT);
+	return 0;
+}
+
+/* ---- stats ---- */
+
+static Runtime__V1__UInt64Value *u64(uint64_t v)
+{
+	Runtime__V1__UInt64Value *m =
+	    srv_new(Runtime__V1__UInt64Value, RUNTIME__V1__UINT64_VALUE__INIT);
+	m->value = v;
+	return m;
+}
+
+static void fill_usage(const struct cg_stats *s, Runtime__V1__CpuUsage **cpu,
+		       Runtime__V1__MemoryUsage **mem)
+{
+	*cpu = srv_new(Runtime__V1__CpuUsage, RUNTIME__V1__CPU_USAGE__INIT);
+	(*cpu)->timestamp = s->timestamp_ns;
+	if (s->valid & CG_STAT_CPU)
+		(*cpu)->usage_core_nano_seconds = u64(s->cpu_usage_ns);
+	*mem = srv_new(Runtime__V1__MemoryUsage, RUNTIME__V1__MEMORY_USAGE__INIT);
+	(*mem)->timestamp = s->timestamp_ns;
+	if (s->valid & CG_STAT_MEMORY) {
+		(*mem)->working_set_bytes = u64(s->memory_working_set);
+		(*mem)->usage_bytes = u64(s->memory_usage);
+		(*mem)->rss_bytes = u64(s->memory_rss);
+		(*mem)->page_faults = u64(s->memory_page_faults);
+		(*mem)->major_page_faults = u64(s->memory_major_page_faults);
+	}
+}
+
+static Runtime__V1__ContainerStats *ctr_stats_msg(struct srv_ctx *ctx, const struct ctr_record *c)
+{
+	Runtime__V1__ContainerStats *m =
+	    srv_new(Runtime__V1__ContainerStats, RUNTIME__V1__CONTAINER_STATS__INIT);
+	Runtime__V1__ContainerAttributes *a =
+	    srv_new(Runtime__V1__ContainerAttributes, RUNTIME__V1__CONTAINER_ATTRIBUTES__INIT);
+	a->id = srv_strdup(c->id);
+	a->metadata = ctr_metadata(c);
+	srv_map_from_state(&c->labels, &a->labels, &a->n_labels,
+			   &runtime__v1__container_attributes__labels_entry__descriptor);
+	srv_map_from_state(&c->annotations, &a->annotations, &a->n_annotations,
+			   &runtime__v1__container_attributes__annotations_entry__descriptor);
+	m->attributes = a;
+	struct cg_stats s = {0};
+	if (rt_ctr_stats(ctx->runtime, c->id, &s, NULL) == 0)
+		fill_usage(&s, &m->cpu, &m->memory);
+	struct img_fs_usage u = {0};
+	if (img_rootfs_usage(ctx->image, c->id, &u, NULL) == 0) {
+		Runtime__V1__FilesystemUsage *fs =
+		    srv_new(Runtime__V1__FilesystemUsage, RUNTIME__V1__FILESYSTEM_USAGE__INIT);
+		fs->timestamp = now_real_ns();
+		fs->fs_id = srv_new(Runtime__V1__FilesystemIdentifier,
+				    RUNTIME__V1__FILESYSTEM_IDENTIFIER__INIT);
+		fs->fs_id->mountpoint = srv_strdup(u.mountpoint);
+		fs->used_bytes = u64(u.bytes);
+		fs->inodes_used = u64(u.inodes);
+		m->writable_layer = fs;
+		img_fs_usage_clear(&u);
+	}
+	return m;
+}
+
+int srv_container_stats(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
+{
+	const Runtime__V1__ContainerStatsRequest *req = in;
+	REQUIRE_ID(req->container_id, "ContainerStats");
+	_cleanup_(ctr_record_freep) struct ctr_record *c = NULL;
+	if (rt_ctr_get(ctx->runtime, req->container_id, &c, err) < 0)
+		return -err->code;
+	Runtime__V1__ContainerStatsResponse *resp = srv_new(
+	    Runtime__V1__ContainerStatsResponse, RUNTIME__V1__CONTAINER_STATS_RESPONSE__INIT);
+	resp->stats = ctr_stats_msg(ctx, c);
+	*ret_out = resp;
+	return 0;
+}
+
+int srv_list_container_stats(struct srv_ctx *ctx, const void *in, void **ret_out,
+			     struct husk_error *err)
+{
+	const Runtime__V1__ListContainerStatsRequest *req = in;
+	struct ctr_filter f = {0};
+	_cleanup_(state_map_clear) struct state_map want = {0};
+	if (req->filter) {
+		f.id = isempty(req->filter->id) ? NULL : req->filter->id;
+		f.pod_id =
+		    isempty(req->filter->pod_sandbox_id) ? NULL : req->filter->pod_sandbox_id;
+		srv_map_to_state(req->filter->label_selector, req->filter->n_label_selector, &want);
+		f.labels = &want;
+	}
+	struct ctr_record **v = NULL;
+	size_t n = 0;
+	int r = rt_ctr_list(ctx->runtime, &f, &v, &n, err);
+	if (r == -ENOENT || r == -EINVAL) {
+		husk_error_clear(err);
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	Runtime__V1__ListContainerStatsResponse *resp =
+	    srv_new(Runtime__V1__ListContainerStatsResponse,
+		    RUNTIME__V1__LIST_CONTAINER_STATS_RESPONSE__INIT);
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->state == CTR_STATE_RUNNING)
+			srv_repeated_add(&resp->stats, &resp->n_stats, ctr_stats_msg(ctx, v[i]));
+	ctr_records_free(v, n);
+	*ret_out = resp;
+	return 0;
+}
+
+static Runtime__V1__PodSandboxStats *pod_stats_msg(struct srv_ctx *ctx, const struct pod_record *p)
+{
+	Runtime__V1__PodSandboxStats *m =
+	    srv_new(Runtime__V1__PodSandboxStats, RUNTIME__V1__POD_SANDBOX_STATS__INIT);
+	Runtime__V1__PodSandboxAttributes *a =
+	    srv_new(Runtime__V1__PodSandboxAttributes, RUNTIME__V1__POD_SANDBOX_ATTRIBUTES__INIT);
+	a->id = srv_strdup(p->id);
+	a->metadata =
+	    srv_new(Runtime__V1__PodSandboxMetadata, RUNTIME__V1__POD_SANDBOX_METADATA__INIT);
+	a->metadata->name = srv_strdup(p->name);
+	a->metadata->uid = srv_strdup(p->uid);
+	a->metadata->namespace_ = srv_strdup(p->namespace);
+	a->metadata->attempt = p->attempt;
+	srv_map_from_state(&p->labels, &a->labels, &a->n_labels,
+			   &runtime__v1__pod_sandbox_attributes__labels_entry__descriptor);
+	srv_map_from_state(&p->annotations, &a->annotations, &a->n_annotations,
+			   &runtime__v1__pod_sandbox_attributes__annotations_entry__descriptor);
+	m->attributes = a;
+	m->linux =
+	    srv_new(Runtime__V1__LinuxPodSandboxStats, RUNTIME__V1__LINUX_POD_SANDBOX_STATS__INIT);
+	struct cg_stats s = {0};
+	if (rt_pod_stats(ctx->runtime, p->id, &s, NULL) == 0) {
+		fill_usage(&s, &m->linux->cpu, &m->linux->memory);
+		if (s.valid & CG_STAT_PIDS) {
+			m->linux->process =
+			    srv_new(Runtime__V1__ProcessUsage, RUNTIME__V1__PROCESS_USAGE__INIT);
+			m->linux->process->timestamp = s.timestamp_ns;
+			m->linux->process->process_count = u64(s.pids_current);
+		}
+	}
+	struct ctr_filter f = {.pod_id = p->id, .has_state = true, .state = CTR_STATE_RUNNING};
+	struct ctr_record **v = NULL;
+	size_t n = 0;
+	if (rt_ctr_list(ctx->runtime, &f, &v, &n, NULL) == 0) {
+		for (size_t i = 0; i < n; i++)
+			srv_repeated_add(&m->linux->containers, &m->linux->n_containers,
+					 ctr_stats_msg(ctx, v[i]));
+		ctr_records_free(v, n);
+	}
+	return m;
+}
+
+int srv_pod_sandbox_stats(struct srv_ctx *ctx, const void *in, void **ret_out,
+			  struct husk_error *err)
+{
+	const Runtime__V1__PodSandboxStatsRequest *req = in;
+	if (isempty(req->pod_sandbox_id))
+		return husk_error_set(err, EINVAL, "PodSandboxStats: pod_sandbox_id is empty");
+	_cleanup_(pod_record_freep) struct pod_record *p = NULL;
+	if (rt_pod_get(ctx->runtime, req->pod_sandbox_id, &p, err) < 0)
+		return -err->code;
+	Runtime__V1__PodSandboxStatsResponse *resp = srv_new(
+	    Runtime__V1__PodSandboxStatsResponse, RUNTIME__V1__POD_SANDBOX_STATS_RESPONSE__INIT);
+	resp->stats = pod_stats_msg(ctx, p);
+	*ret_out = resp;
+	return 0;
+}
+
+int srv_list_pod_sandbox_stats(struct srv_ctx *ctx, const void *in, void **ret_out,
+			       struct husk_error *err)
+{
+	const Runtime__V1__ListPodSandboxStatsRequest *req = in;
+	struct pod_filter f = {.has_state = true, .state = POD_STATE_READY};
+	_cleanup_(state_map_clear) struct state_map want = {0};
+	if (req->filter) {
+		f.id = isempty(req->filter->id) ? NULL : req->filter->id;
+		srv_map_to_state(req->filter->label_selector, req->filter->n_label_selector, &want);
+		f.labels = &want;
+	}
+	struct pod_record **v = NULL;
+	size_t n = 0;
+	int r = rt_pod_list(ctx->runtime, &f, &v, &n, err);
+	if (r == -ENOENT || r == -EINVAL) {
+		husk_error_clear(err);
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	Runtime__V1__ListPodSandboxStatsResponse *resp =
+	    srv_new(Runtime__V1__ListPodSandboxStatsResponse,
+		    RUNTIME__V1__LIST_POD_SANDBOX_STATS_RESPONSE__INIT);
+	for (size_t i = 0; i < n; i++)
+		srv_repeated_add(&resp->stats, &resp->n_stats, pod_stats_msg(ctx, v[i]));
+	pod_records_free(v, n);
+	*ret_out = resp;
+	return 0;
+}

@@ -1,0 +1,282 @@
+/* Pod sandbox handlers: RunPodSandbox, StopPodSandbox, RemovePodSandbox,
+ * PodSandboxStatus and ListPodSandbox, translating CRI messages to the
+ * runtime manager's structs and its records back. */
+#include <errno.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "runtime/runtime.h"
+#include "server/handlers.h"
+#include "server/translate.h"
+
+static int ns_mode(Runtime__V1__NamespaceMode m, enum pod_ns_mode *ret, const char *field,
+		   struct husk_error *err)
+{
+	switch (m) {
+	case RUNTIME__V1__NAMESPACE_MODE__POD:
+		*ret = POD_NS_POD;
+		return 0;
+	case RUNTIME__V1__NAMESPACE_MODE__CONTAINER:
+		*ret = POD_NS_CONTAINER;
+		return 0;
+	case RUNTIME__V1__NAMESPACE_MODE__NODE:
+		*ret = POD_NS_NODE;
+		return 0;
+	default:
+		return husk_error_set(err, EINVAL, "%s: namespace mode %d is not valid for a pod",
+				      field, (int)m);
+	}
+}
+
+int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
+{
+	const Runtime__V1__RunPodSandboxRequest *req = in;
+	const Runtime__V1__PodSandboxConfig *c = req->config;
+	if (!c || !c->metadata)
+		return husk_error_set(err, EINVAL, "RunPodSandbox: config.metadata is required");
+	if (!isempty(req->runtime_handler) && !streq(req->runtime_handler, "husk"))
+		return husk_error_set(err, EINVAL,
+				      "RunPodSandbox: runtime handler '%s' is not configured "
+				      "(husk serves the default handler \"\")",
+				      req->runtime_handler);
+
+	struct rt_pod_config pc = {
+	    .name = c->metadata->name,
+	    .uid = c->metadata->uid,
+	    .namespace = c->metadata->namespace_,
+	    .attempt = c->metadata->attempt,
+	    .hostname = c->hostname,
+	    .log_directory = c->log_directory,
+	    .runtime_handler = req->runtime_handler,
+	    .net = POD_NS_POD,
+	    .ipc = POD_NS_POD,
+	    /* CRI's default for pid is CONTAINER: one PID namespace each. */
+	    .pid = POD_NS_CONTAINER,
+	};
+	_cleanup_(state_map_clear) struct state_map labels = {0}, annotations = {0};
+	srv_map_to_state(c->labels, c->n_labels, &labels);
+	srv_map_to_state(c->annotations, c->n_annotations, &annotations);
+	pc.labels = &labels;
+	pc.annotations = &annotations;
+
+	_cleanup_free_ struct pod_sysctl *sysctls = NULL;
+	const Runtime__V1__LinuxPodSandboxConfig *lc = c->linux;
+	if (lc) {
+		pc.cgroup_parent = lc->cgroup_parent;
+		const Runtime__V1__LinuxSandboxSecurityContext *sc = lc->security_context;
+		if (sc && sc->namespace_options) {
+			const Runtime__V1__NamespaceOption *no = sc->namespace_options;
+			if (ns_mode(no->network, &pc.net, "namespace_options.network", err) < 0 ||
+			    ns_mode(no->ipc, &pc.ipc, "namespace_options.ipc", err) < 0 ||
+			    ns_mode(no->pid, &pc.pid, "namespace_options.pid", err) < 0)
+				return husk_error_prefix(err, "RunPodSandbox '%s'", pc.name);
+			if (no->userns_options &&
+			    no->userns_options->mode == RUNTIME__V1__NAMESPACE_MODE__POD)
+				return husk_error_set(err, EINVAL,
+						      "RunPodSandbox '%s': user namespaces "
+						      "(userns_options.mode POD) are not supported",
+						      pc.name);
+		}
+		sysctls = xnew(struct pod_sysctl, lc->n_sysctls + 1);
+		for (size_t i = 0; i < lc->n_sysctls; i++)
+			sysctls[i] =
+			    (struct pod_sysctl){lc->sysctls[i]->key, lc->sysctls[i]->value};
+		pc.sysctls = sysctls;
+		pc.n_sysctls = lc->n_sysctls;
+	}
+	_cleanup_strv_ char **servers = NULL, **searches = NULL, **options = NULL;
+	if (c->dns_config) {
+		servers = srv_strv(c->dns_config->servers, c->dns_config->n_servers);
+		searches = srv_strv(c->dns_config->searches, c->dns_config->n_searches);
+		options = srv_strv(c->dns_config->options, c->dns_config->n_options);
+		pc.dns_servers = servers;
+		pc.dns_searches = searches;
+		pc.dns_options = options;
+	}
+
+	char *id = NULL;
+	if (rt_pod_run(ctx->runtime, &pc, &id, err) < 0)
+		return -err->code;
+	Runtime__V1__RunPodSandboxResponse *r = srv_new(
+	    Runtime__V1__RunPodSandboxResponse, RUNTIME__V1__RUN_POD_SANDBOX_RESPONSE__INIT);
+	r->pod_sandbox_id = id;
+	*ret_out = r;
+	return 0;
+}
+
+int srv_stop_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out,
+			 struct husk_error *err)
+{
+	const Runtime__V1__StopPodSandboxRequest *req = in;
+	if (isempty(req->pod_sandbox_id))
+		return husk_error_set(err, EINVAL, "StopPodSandbox: pod_sandbox_id is empty");
+	if (rt_pod_stop(ctx->runtime, req->pod_sandbox_id, err) < 0)
+		return -err->code;
+	*ret_out = srv_new(Runtime__V1__StopPodSandboxResponse,
+			   RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT);
+	return 0;
+}
+
+int srv_remove_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out,
+			   struct husk_error *err)
+{
+	const Runtime__V1__RemovePodSandboxRequest *req = in;
+	if (isempty(req->pod_sandbox_id))
+		return husk_error_set(err, EINVAL, "RemovePodSandbox: pod_sandbox_id is empty");
+	if (rt_pod_remove(ctx->runtime, req->pod_sandbox_id, err) < 0)
+		return -err->code;
+	*ret_out = srv_new(Runtime__V1__RemovePodSandboxResponse,
+			   RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT);
+	return 0;
+}
+
+static Runtime__V1__PodSandboxMetadata *pod_metadata(const struct pod_record *p)
+{
+	Runtime__V1__PodSandboxMetadata *m =
+	    srv_new(Runtime__V1__PodSandboxMetadata, RUNTIME__V1__POD_SANDBOX_METADATA__INIT);
+	m->name = srv_strdup(p->name);
+	m->uid = srv_strdup(p->uid);
+	m->namespace_ = srv_strdup(p->namespace);
+	m->attempt = p->attempt;
+	return m;
+}
+
+static Runtime__V1__PodSandboxState pod_state(const struct pod_record *p)
+{
+	return p->state == POD_STATE_READY ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
+					   : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+}
+
+static Runtime__V1__NamespaceMode cri_ns_mode(enum pod_ns_mode m)
+{
+	return (Runtime__V1__NamespaceMode)m; /* same values */
+}
+
+static char *pod_info_json(const struct pod_record *p)
+{
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	json_kv_str(g, "id", p->id);
+	json_kv_str(g, "hostname", p->sandbox.hostname);
+	json_kv_str(g, "cgroupParent", p->cgroup_parent);
+	json_kv_int(g, "pid", p->sandbox.init_pid);
+	json_key(g, "namespaces");
+	yajl_gen_map_open(g);
+	json_kv_str(g, "network", p->sandbox.net_ns ? p->sandbox.net_ns : "host");
+	json_kv_str(g, "ipc", p->sandbox.ipc_ns ? p->sandbox.ipc_ns : "host");
+	json_kv_str(g, "uts", p->sandbox.uts_ns ? p->sandbox.uts_ns : "host");
+	if (p->sandbox.pid_ns)
+		json_kv_str(g, "pid", p->sandbox.pid_ns);
+	yajl_gen_map_close(g);
+	json_kv_str(g, "shm", p->sandbox.shm);
+	json_kv_str(g, "resolvConf", p->sandbox.resolv_file);
+	json_kv_str(g, "hosts", p->sandbox.hosts_file);
+	yajl_gen_map_close(g);
+	return json_gen_steal(g);
+}
+
+int srv_pod_sandbox_status(struct srv_ctx *ctx, const void *in, void **ret_out,
+			   struct husk_error *err)
+{
+	const Runtime__V1__PodSandboxStatusRequest *req = in;
+	if (isempty(req->pod_sandbox_id))
+		return husk_error_set(err, EINVAL, "PodSandboxStatus: pod_sandbox_id is empty");
+	_cleanup_(pod_record_freep) struct pod_record *p = NULL;
+	if (rt_pod_get(ctx->runtime, req->pod_sandbox_id, &p, err) < 0)
+		return -err->code;
+
+	Runtime__V1__PodSandboxStatus *st =
+	    srv_new(Runtime__V1__PodSandboxStatus, RUNTIME__V1__POD_SANDBOX_STATUS__INIT);
+	st->id = srv_strdup(p->id);
+	st->metadata = pod_metadata(p);
+	st->state = pod_state(p);
+	st->created_at = p->created_at;
+	st->network = srv_new(Runtime__V1__PodSandboxNetworkStatus,
+			      RUNTIME__V1__POD_SANDBOX_NETWORK_STATUS__INIT);
+	for (size_t i = 0; p->ips && p->ips[i]; i++) {
+		if (i == 0) {
+			st->network->ip = srv_strdup(p->ips[0]);
+			continue;
+		}
+		Runtime__V1__PodIP *ip = srv_new(Runtime__V1__PodIP, RUNTIME__V1__POD_IP__INIT);
+		ip->ip = srv_strdup(p->ips[i]);
+		srv_repeated_add(&st->network->additional_ips, &st->network->n_additional_ips, ip);
+	}
+	st->linux = srv_new(Runtime__V1__LinuxPodSandboxStatus,
+			    RUNTIME__V1__LINUX_POD_SANDBOX_STATUS__INIT);
+	st->linux->namespaces = srv_new(Runtime__V1__Namespace, RUNTIME__V1__NAMESPACE__INIT);
+	Runtime__V1__NamespaceOption *no =
+	    srv_new(Runtime__V1__NamespaceOption, RUNTIME__V1__NAMESPACE_OPTION__INIT);
+	no->network = cri_ns_mode(p->sandbox.net);
+	no->ipc = cri_ns_mode(p->sandbox.ipc);
+	no->pid = cri_ns_mode(p->sandbox.pid);
+	st->linux->namespaces->options = no;
+	srv_map_from_state(&p->labels, &st->labels, &st->n_labels,
+			   &runtime__v1__pod_sandbox_status__labels_entry__descriptor);
+	srv_map_from_state(&p->annotations, &st->annotations, &st->n_annotations,
+			   &runtime__v1__pod_sandbox_status__annotations_entry__descriptor);
+	st->runtime_handler = srv_strdup(p->runtime_handler);
+
+	Runtime__V1__PodSandboxStatusResponse *r = srv_new(
+	    Runtime__V1__PodSandboxStatusResponse, RUNTIME__V1__POD_SANDBOX_STATUS_RESPONSE__INIT);
+	r->status = st;
+	r->timestamp = now_real_ns();
+	if (req->verbose) {
+		_cleanup_free_ char *info = pod_info_json(p);
+		srv_map_add(&r->info, &r->n_info,
+			    &runtime__v1__pod_sandbox_status_response__info_entry__descriptor,
+			    "info", info);
+	}
+	*ret_out = r;
+	return 0;
+}
+
+int srv_list_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out,
+			 struct husk_error *err)
+{
+	const Runtime__V1__ListPodSandboxRequest *req = in;
+	struct pod_filter f = {0};
+	_cleanup_(state_map_clear) struct state_map want = {0};
+	if (req->filter) {
+		f.id = isempty(req->filter->id) ? NULL : req->filter->id;
+		if (req->filter->state) {
+			f.has_state = true;
+			f.state = req->filter->state->state ==
+					  RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
+				      ? POD_STATE_READY
+				      : POD_STATE_NOTREADY;
+		}
+		srv_map_to_state(req->filter->label_selector, req->filter->n_label_selector, &want);
+		f.labels = &want;
+	}
+	struct pod_record **pods = NULL;
+	size_t n = 0;
+	int r = rt_pod_list(ctx->runtime, &f, &pods, &n, err);
+	/* An id prefix that matches nothing (or too much) is an empty list. */
+	if (r < 0 && (r == -ENOENT || r == -EINVAL)) {
+		husk_error_clear(err);
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	Runtime__V1__ListPodSandboxResponse *resp = srv_new(
+	    Runtime__V1__ListPodSandboxResponse, RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT);
+	for (size_t i = 0; i < n; i++) {
+		const struct pod_record *p = pods[i];
+		Runtime__V1__PodSandbox *ps =
+		    srv_new(Runtime__V1__PodSandbox, RUNTIME__V1__POD_SANDBOX__INIT);
+		ps->id = srv_strdup(p->id);
+		ps->metadata = pod_metadata(p);
+		ps->state = pod_state(p);
+		ps->created_at = p->created_at;
+		srv_map_from_state(&p->labels, &ps->labels, &ps->n_labels,
+				   &runtime__v1__pod_sandbox__labels_entry__descriptor);
+		srv_map_from_state(&p->annotations, &ps->annotations, &ps->n_annotations,
+				   &runtime__v1__pod_sandbox__annotations_entry__descriptor);
+		ps->runtime_handler = srv_strdup(p->runtime_handler);
+		srv_repeated_add(&resp->items, &resp->n_items, ps);
+	}
+	pod_records_free(pods, n);
+	*ret_out = resp;
+	return 0;
+}
