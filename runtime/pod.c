@@ -264,6 +264,16 @@ int rt_pod_remove(struct rt *rt, const char *ref, struct husk_error *err)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
 	if (cg && cg_group_remove(cg, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	if (cg && isempty(pod->cgroup_parent)) {
+		/* husk's own default parent ("husk", "husk.slice") is shared by
+		 * every such pod; the last one out removes it. */
+		_cleanup_free_ char *parent = xstrdup(cg_group_path(cg));
+		char *slash = strrchr(parent, '/');
+		if (slash) {
+			*slash = '\0';
+			cg_manager_remove_empty(rt->cg, parent, NULL);
+		}
+	}
 	r = state_pod_remove(rt->store, pod->id, err);
 	if (r < 0 && r != -ENOENT)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
@@ -381,6 +391,10 @@ void rt_free(struct rt *rt)
 	if (!rt)
 		return;
 	rt_monitor_stop(rt);
+	/* Leave no mount of husk's behind once the last pod is gone (EBUSY
+	 * while pods remain: they keep it). */
+	if (rt->state)
+		pod_sandbox_root_release(rt->state, NULL);
 	state_store_free(rt->store);
 	cg_manager_free(rt->cg);
 	for (int i = 0; i < RT_LOCK_STRIPES; i++) {

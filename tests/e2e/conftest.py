@@ -195,6 +195,16 @@ def daemon_factory():
     yield make
     failures = []
     for d in made:
+        if d.proc is not None and d.channel is not None:
+            # Pods outlive huskd by design; a test's pods must not.
+            try:
+                for c in d.rt.ListContainers().containers:
+                    d.rt.RemoveContainer(container_id=c.id)
+                for p in d.rt.ListPodSandbox().items:
+                    d.rt.StopPodSandbox(pod_sandbox_id=p.id)
+                    d.rt.RemovePodSandbox(pod_sandbox_id=p.id)
+            except grpc.RpcError as e:
+                failures.append(f"cleanup of pods failed: {e.code()} {e.details()}")
         if d.proc is not None:
             rc = d.stop()
             if rc != 0:

@@ -1,0 +1,121 @@
+"""Helpers for the pod and container suites: a pulled busybox image, pods
+and containers with sensible defaults, and views of the kernel's state."""
+import glob
+import os
+import time
+import uuid
+
+import grpc
+import pytest
+
+from conftest import mounts_under, pb
+from registry import registries  # noqa: F401  (fixture)
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+@pytest.fixture
+def busybox(daemon, registries):  # noqa: F811
+    ref = f"{registries.open.host}/test/busybox:latest"
+    daemon.img.PullImage(image={"image": ref})
+    return ref
+
+
+def pod_config(name=None, **kw):
+    name = name or "pod-" + uuid.uuid4().hex[:8]
+    cfg = {"metadata": {"name": name, "uid": uuid.uuid4().hex, "namespace": "e2e"},
+           "hostname": kw.pop("hostname", name)}
+    cfg.update(kw)
+    return cfg
+
+
+def run_pod(d, tmp_path=None, **kw):
+    if tmp_path is not None and "log_directory" not in kw:
+        kw["log_directory"] = str(tmp_path / ("logs-" + uuid.uuid4().hex[:6]))
+    cfg = pod_config(**kw)
+    pid = d.rt.RunPodSandbox(config=cfg).pod_sandbox_id
+    return pid, cfg
+
+
+def ctr_config(image, cmd, name=None, **kw):
+    cfg = {"metadata": {"name": name or "c-" + uuid.uuid4().hex[:6]},
+           "image": {"image": image}, "command": list(cmd)}
+    cfg.update(kw)
+    return cfg
+
+
+def run_ctr(d, pod, pod_cfg, image, cmd, start=True, **kw):
+    if pod_cfg.get("log_directory") and "log_path" not in kw:
+        kw["log_path"] = "ctr-" + uuid.uuid4().hex[:6] + ".log"
+    cfg = ctr_config(image, cmd, **kw)
+    cid = d.rt.CreateContainer(pod_sandbox_id=pod, config=cfg,
+                               sandbox_config=pod_cfg).container_id
+    if start:
+        d.rt.StartContainer(container_id=cid)
+    return cid
+
+
+def status(d, cid, verbose=False):
+    return d.rt.ContainerStatus(container_id=cid, verbose=verbose)
+
+
+def wait_exited(d, cid, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = status(d, cid).status
+        if st.state == pb.CONTAINER_EXITED:
+            return st
+        time.sleep(0.05)
+    raise AssertionError(f"container {cid} still {st.state} after {timeout}s")
+
+
+def pid_of(d, cid):
+    import json
+    info = json.loads(status(d, cid, verbose=True).info["info"])
+    return info["pid"]
+
+
+def ns_inode(pid, kind):
+    return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+
+
+def proc_status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def cgroup_dirs_named(ident):
+    """Every cgroup directory whose path contains ident (any hierarchy)."""
+    hits = []
+    for top in glob.glob(f"{CGROUP_ROOT}/*"):
+        for root, dirs, _ in os.walk(top):
+            for dname in dirs:
+                if ident in dname or ident in root:
+                    hits.append(os.path.join(root, dname))
+    return hits
+
+
+def leftovers(d, ids):
+    """What the given pod/container ids left on the host."""
+    left = []
+    for i in ids:
+        left += [f"cgroup {p}" for p in cgroup_dirs_named(i)]
+        for base in (d.state, d.root):
+            for root, dirs, files in os.walk(base):
+                for n in dirs + files:
+                    if i in n:
+                        left.append(f"file {os.path.join(root, n)}")
+    pods_dir = os.path.join(d.state, "pods")  # huskd's own private self-bind
+    left += [f"mount {m}" for m in mounts_under(d.base) if m != pods_dir]
+    return left
+
+
+def expect_error(code, fn, *args, **kw):
+    with pytest.raises(grpc.RpcError) as e:
+        fn(*args, **kw)
+    assert e.value.code() == code, e.value.details()
+    return e.value.details()

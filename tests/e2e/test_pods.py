@@ -1,0 +1,319 @@
+"""Pods and containers on the real kernel: namespaces, confinement, logs,
+exec, stop, restart of huskd, and nothing left behind."""
+import json
+import os
+import re
+import signal
+import time
+
+import grpc
+import pytest
+
+from conftest import pb
+from pods import (busybox, ctr_config, expect_error, leftovers, ns_inode, pid_of,  # noqa: F401
+                  proc_status, run_ctr, run_pod, status, wait_exited)
+from registry import registries  # noqa: F401
+
+SLEEP = ["sleep", "1000"]
+DEFAULT_CAPS = "00000000a80425fb"
+RUNTIME_DEFAULT = {"linux": {"security_context": {
+    "seccomp": {"profile_type": pb.SecurityProfile.RuntimeDefault}, "no_new_privs": True}}}
+
+
+def test_pod_lifecycle_status_list(daemon, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path, labels={"app": "web"}, annotations={"a": "b"})
+    st = d.rt.PodSandboxStatus(pod_sandbox_id=pod, verbose=True)
+    assert st.status.id == pod
+    assert st.status.state == pb.SANDBOX_READY
+    assert st.status.metadata.name == cfg["metadata"]["name"]
+    assert st.status.labels["app"] == "web" and st.status.annotations["a"] == "b"
+    assert st.status.linux.namespaces.options.network == pb.POD
+    info = json.loads(st.info["info"])
+    net_pin = info["namespaces"]["network"]
+    # The pinned namespaces are real and not the host's.
+    assert os.stat(net_pin).st_ino != os.stat("/proc/self/ns/net").st_ino
+    # Prefix lookup, list filters.
+    assert d.rt.PodSandboxStatus(pod_sandbox_id=pod[:12]).status.id == pod
+    items = d.rt.ListPodSandbox(filter={"label_selector": {"app": "web"}}).items
+    assert [p.id for p in items] == [pod]
+    assert not d.rt.ListPodSandbox(filter={"label_selector": {"app": "db"}}).items
+    ready = {"state": {"state": pb.SANDBOX_READY}}
+    assert [p.id for p in d.rt.ListPodSandbox(filter=ready).items] == [pod]
+    # Same metadata twice is refused, naming the first.
+    details = expect_error(grpc.StatusCode.ALREADY_EXISTS, d.rt.RunPodSandbox, config=cfg)
+    assert pod in details
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)  # idempotent
+    assert d.rt.PodSandboxStatus(pod_sandbox_id=pod).status.state == pb.SANDBOX_NOTREADY
+    assert not d.rt.ListPodSandbox(filter=ready).items
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)  # unknown is fine
+    expect_error(grpc.StatusCode.NOT_FOUND, d.rt.PodSandboxStatus, pod_sandbox_id=pod)
+    assert not os.path.exists(net_pin)
+    assert leftovers(d, [pod]) == []
+
+
+def test_container_basics_logs_and_exit_code(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path, hostname="web-0")
+    script = "echo out-line; echo err-line >&2; printf partial; hostname; exit 3"
+    c = run_ctr(d, pod, cfg, busybox, ["/bin/sh", "-c", script], log_path="c.log",
+                labels={"tier": "x"})
+    st = wait_exited(d, c)
+    assert st.exit_code == 3
+    assert st.reason == "Error"
+    assert st.started_at > 0 and st.finished_at >= st.started_at
+    assert st.image.image == busybox and st.image_ref.startswith(busybox.split("/")[0])
+    assert st.labels["tier"] == "x"
+    log = open(os.path.join(cfg["log_directory"], "c.log")).read().splitlines()
+    line = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (F|P) (.*)$")
+    parsed = [line.match(x).groups() for x in log]
+    assert ("stdout", "F", "out-line") in parsed
+    assert ("stderr", "F", "err-line") in parsed
+    # "partial" has no newline of its own before hostname's output.
+    assert ("stdout", "F", "partialweb-0") in parsed or ("stdout", "P", "partial") in parsed
+    # A clean exit is Completed.
+    c2 = run_ctr(d, pod, cfg, busybox, ["true"])
+    st2 = wait_exited(d, c2)
+    assert (st2.exit_code, st2.reason) == (0, "Completed")
+    cs = d.rt.ListContainers(filter={"pod_sandbox_id": pod}).containers
+    assert sorted(x.id for x in cs) == sorted([c, c2])
+    assert [x.id for x in d.rt.ListContainers(filter={"label_selector": {"tier": "x"}}).containers] == [c]
+
+
+def test_namespaces_shared_and_private(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    a = run_ctr(d, pod, cfg, busybox, SLEEP)
+    b = run_ctr(d, pod, cfg, busybox, SLEEP)
+    pa, pb_ = pid_of(d, a), pid_of(d, b)
+    for kind in ("net", "ipc", "uts"):
+        assert ns_inode(pa, kind) == ns_inode(pb_, kind), kind
+        assert ns_inode(pa, kind) != ns_inode(os.getpid(), kind), kind
+    for kind in ("mnt", "pid"):
+        assert ns_inode(pa, kind) != ns_inode(pb_, kind), kind
+    # Each container sees only its own processes: it is PID 1 there.
+    out = d.rt.ExecSync(container_id=a, cmd=["ps", "-o", "pid,comm"], timeout=10)
+    assert out.exit_code == 0
+    pids = [l.split()[0] for l in out.stdout.decode().splitlines()[1:]]
+    assert "1" in pids and len(pids) <= 3, out.stdout
+    host = d.rt.ExecSync(container_id=a, cmd=["hostname"], timeout=10).stdout.decode().strip()
+    assert host == cfg["hostname"]
+
+
+def test_confinement_caps_nnp_seccomp_masked(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, **RUNTIME_DEFAULT)
+    s = proc_status(pid_of(d, c))
+    assert s["CapEff"] == DEFAULT_CAPS and s["CapBnd"] == DEFAULT_CAPS
+    assert s["NoNewPrivs"] == "1"
+    assert s["Seccomp"] == "2"
+    # The same from inside, through ExecSync.
+    out = d.rt.ExecSync(container_id=c, cmd=["cat", "/proc/self/status"], timeout=10)
+    assert f"CapEff:\t{DEFAULT_CAPS}" in out.stdout.decode()
+    # Masked paths read as empty or are refused; read-only ones refuse writes.
+    kcore = d.rt.ExecSync(container_id=c, cmd=["sh", "-c", "wc -c < /proc/kcore"], timeout=10)
+    assert kcore.stdout.decode().strip() in ("0", "") or kcore.exit_code != 0
+    sysrq = d.rt.ExecSync(container_id=c, cmd=["sh", "-c", "echo h > /proc/sysrq-trigger"],
+                          timeout=10)
+    assert sysrq.exit_code != 0
+    # /sys is read-only.
+    w = d.rt.ExecSync(container_id=c, cmd=["sh", "-c", "touch /sys/kernel/x"], timeout=10)
+    assert w.exit_code != 0
+
+
+def test_exec_sync_output_exit_code_timeout(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, SLEEP)
+    r = d.rt.ExecSync(container_id=c, cmd=["sh", "-c", "echo a; echo b >&2; exit 7"], timeout=10)
+    assert (r.stdout, r.stderr, r.exit_code) == (b"a\n", b"b\n", 7)
+    big = d.rt.ExecSync(container_id=c, cmd=["sh", "-c", "head -c 3000000 /dev/zero"], timeout=20)
+    assert len(big.stdout) == 3000000
+    t0 = time.time()
+    details = expect_error(grpc.StatusCode.DEADLINE_EXCEEDED, d.rt.ExecSync, container_id=c,
+                           cmd=["sleep", "30"], timeout=1)
+    assert time.time() - t0 < 10
+    assert "timed out" in details
+    # The timed-out process is gone; no zombie or sleeper left in the container.
+    ps = d.rt.ExecSync(container_id=c, cmd=["ps", "-o", "comm"], timeout=10).stdout.decode()
+    assert ps.count("sleep") == 1, ps  # the container's own
+    details = expect_error(grpc.StatusCode.INVALID_ARGUMENT, d.rt.ExecSync, container_id=c,
+                           cmd=["/bin/nope"], timeout=5) if False else None
+
+
+def test_cgroup_memory_limit(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, linux={"resources": {
+        "memory_limit_in_bytes": 64 << 20, "cpu_shares": 512}})
+    pid = pid_of(d, c)
+    with open(f"/proc/{pid}/cgroup") as f:
+        mem = [l.split(":", 2)[2].strip() for l in f if ":memory:" in l]
+    if mem:  # cgroup v1
+        limit = open(f"/sys/fs/cgroup/memory{mem[0]}/memory.limit_in_bytes").read().strip()
+        assert int(limit) == 64 << 20
+        assert c in mem[0] and pod in mem[0]
+    else:
+        path = open(f"/proc/{pid}/cgroup").read().strip().split("::", 1)[1]
+        assert open(f"/sys/fs/cgroup{path}/memory.max").read().strip() == str(64 << 20)
+    res = status(d, c).status.resources.linux
+    assert res.memory_limit_in_bytes == 64 << 20
+    # Live update.
+    d.rt.UpdateContainerResources(container_id=c, linux={"memory_limit_in_bytes": 96 << 20})
+    assert status(d, c).status.resources.linux.memory_limit_in_bytes == 96 << 20
+
+
+def test_stop_timeout_then_sigkill(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    # Ignores SIGTERM: only SIGKILL ends it.
+    c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"])
+    time.sleep(0.5)
+    t0 = time.time()
+    d.rt.StopContainer(container_id=c, timeout=2)
+    took = time.time() - t0
+    st = status(d, c).status
+    assert st.state == pb.CONTAINER_EXITED
+    assert st.exit_code == 137
+    assert 1.5 < took < 12, took
+    # A well-behaved one stops at once on SIGTERM.
+    c2 = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"])
+    time.sleep(0.5)
+    t0 = time.time()
+    d.rt.StopContainer(container_id=c2, timeout=30)
+    assert time.time() - t0 < 5
+    assert status(d, c2).status.exit_code == 0
+    d.rt.StopContainer(container_id=c2, timeout=30)  # idempotent
+
+
+def test_huskd_sigkill_and_restart_keeps_container(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done"],
+                log_path="ticks.log")
+    short = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "sleep 2; exit 5"])
+    pid = pid_of(d, c)
+    log = os.path.join(cfg["log_directory"], "ticks.log")
+    d.kill()
+    n0 = len(open(log).read().splitlines())
+    time.sleep(3)
+    assert os.path.exists(f"/proc/{pid}")  # kept running without huskd
+    assert len(open(log).read().splitlines()) > n0  # and kept logging
+    d.start()
+    st = status(d, c).status
+    assert st.state == pb.CONTAINER_RUNNING
+    assert pid_of(d, c) == pid
+    assert d.rt.PodSandboxStatus(pod_sandbox_id=pod).status.state == pb.SANDBOX_READY
+    # The one that exited while huskd was down reports its real exit.
+    st2 = wait_exited(d, short)
+    assert st2.exit_code == 5
+    assert st2.finished_at - st2.started_at >= 1.5e9
+    d.rt.StopContainer(container_id=c, timeout=1)
+    assert status(d, c).status.state == pb.CONTAINER_EXITED
+
+
+def test_errors(daemon, busybox, tmp_path, registries):
+    d = daemon
+    E = grpc.StatusCode
+    expect_error(E.NOT_FOUND, d.rt.ContainerStatus, container_id="f" * 64)
+    expect_error(E.NOT_FOUND, d.rt.StopPodSandbox, pod_sandbox_id="f" * 64)
+    expect_error(E.INVALID_ARGUMENT, d.rt.RunPodSandbox, config={"metadata": {"name": ""}})
+    pod, cfg = run_pod(d, tmp_path)
+    before = set(os.listdir(os.path.join(d.state, "containers")))
+    # Bad mounts, missing image, unknown pod: refused, nothing left.
+    msg = expect_error(E.INVALID_ARGUMENT, d.rt.CreateContainer, pod_sandbox_id=pod,
+                       config=ctr_config(busybox, SLEEP, mounts=[{"container_path": "/data",
+                                                                  "host_path": "relative/x"}]),
+                       sandbox_config=cfg)
+    assert "relative/x" in msg
+    msg = expect_error(E.INVALID_ARGUMENT, d.rt.CreateContainer, pod_sandbox_id=pod,
+                       config=ctr_config(busybox, SLEEP, mounts=[{"container_path": "/data",
+                                                                  "host_path": "/nonexistent/x"}]),
+                       sandbox_config=cfg)
+    assert "/nonexistent/x" in msg
+    missing = f"{registries.open.host}/test/none:latest"
+    msg = expect_error(E.FAILED_PRECONDITION, d.rt.CreateContainer, pod_sandbox_id=pod,
+                       config=ctr_config(missing, SLEEP), sandbox_config=cfg)
+    assert missing in msg
+    expect_error(E.NOT_FOUND, d.rt.CreateContainer, pod_sandbox_id="0" * 64,
+                 config=ctr_config(busybox, SLEEP), sandbox_config=cfg)
+    # Start of a missing binary: the launcher's error, and the container EXITED.
+    c = run_ctr(d, pod, cfg, busybox, ["/bin/nope"], start=False)
+    msg = expect_error(E.NOT_FOUND, d.rt.StartContainer, container_id=c)
+    assert "/bin/nope" in msg
+    st = status(d, c).status
+    assert st.state == pb.CONTAINER_EXITED and st.reason == "StartError"
+    # Double start.
+    c2 = run_ctr(d, pod, cfg, busybox, SLEEP)
+    msg = expect_error(E.FAILED_PRECONDITION, d.rt.StartContainer, container_id=c2)
+    assert c2 in msg
+    # Same name and attempt twice.
+    name_cfg = ctr_config(busybox, SLEEP, name="dup")
+    d.rt.CreateContainer(pod_sandbox_id=pod, config=name_cfg, sandbox_config=cfg)
+    expect_error(E.ALREADY_EXISTS, d.rt.CreateContainer, pod_sandbox_id=pod, config=name_cfg,
+                 sandbox_config=cfg)
+    after = set(os.listdir(os.path.join(d.state, "containers")))
+    assert len(after - before) == 3  # c, c2, dup: the refused ones left nothing
+    # A container in a stopped pod.
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    assert status(d, c2).status.state == pb.CONTAINER_EXITED
+    msg = expect_error(E.FAILED_PRECONDITION, d.rt.CreateContainer, pod_sandbox_id=pod,
+                       config=ctr_config(busybox, SLEEP), sandbox_config=cfg)
+    assert pod in msg
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, [pod, c, c2]) == []
+
+
+def test_stats(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "head -c 20000000 /dev/zero > /tmp/f; sleep 1000"])
+    time.sleep(1)
+    s = d.rt.ContainerStats(container_id=c).stats
+    assert s.attributes.id == c
+    assert s.cpu.usage_core_nano_seconds.value > 0
+    assert s.memory.usage_bytes.value > 0
+    assert s.writable_layer.used_bytes.value >= 20000000
+    ps = d.rt.PodSandboxStats(pod_sandbox_id=pod).stats
+    assert ps.attributes.id == pod
+    assert ps.linux.memory.usage_bytes.value >= s.memory.working_set_bytes.value
+    assert [x.attributes.id for x in ps.linux.containers] == [c]
+    assert [x.attributes.id for x in d.rt.ListContainerStats().stats] == [c]
+    assert [x.attributes.id for x in d.rt.ListPodSandboxStats().stats] == [pod]
+
+
+def test_events_stream(daemon, busybox, tmp_path):
+    d = daemon
+    stream = d.rt.GetContainerEvents(_timeout=60)
+    time.sleep(0.3)
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, ["true"])
+    wait_exited(d, c)
+    d.rt.RemoveContainer(container_id=c)
+    want = [pb.CONTAINER_CREATED_EVENT, pb.CONTAINER_STARTED_EVENT, pb.CONTAINER_STOPPED_EVENT,
+            pb.CONTAINER_DELETED_EVENT]
+    got = []
+    for ev in stream:
+        if ev.container_id == c:
+            got.append(ev.container_event_type)
+        if len(got) == len(want):
+            break
+    stream.cancel()
+    assert got == want
+
+
+def test_20_pods_leave_nothing(daemon, busybox, tmp_path):
+    d = daemon
+    ids = []
+    for i in range(20):
+        pod, cfg = run_pod(d, tmp_path, linux={"security_context": {
+            "namespace_options": {"pid": pb.POD if i % 2 else pb.CONTAINER}}})
+        c = run_ctr(d, pod, cfg, busybox, SLEEP)
+        ids += [pod, c]
+        d.rt.StopPodSandbox(pod_sandbox_id=pod)
+        d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, ids) == []
+    assert not d.rt.ListPodSandbox().items and not d.rt.ListContainers().containers
