@@ -151,17 +151,6 @@ int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, ch
 	}
 	lc->caps.bounding &= ctr_caps_all();
 
-	int r;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *profile = NULL;
-	if (spec->seccomp == CTR_SECCOMP_RUNTIME_DEFAULT) {
-		profile = ctr_seccomp_runtime_default();
-	} else if (spec->seccomp == CTR_SECCOMP_LOCALHOST) {
-		if ((r = ctr_seccomp_parse_file(spec->seccomp_profile, &profile, err)) < 0)
-			return r;
-	}
-	if (profile && (r = ctr_seccomp_compile(profile, lc->caps.bounding, &lc->bpf, err)) < 0)
-		return r;
-
 	/* Raising a hard limit needs CAP_SYS_RESOURCE, which husk may lack:
 	 * clamp to our own limits. */
 	lc->rlimits = xnew(struct ctr_rlimit, spec->n_rlimits);
@@ -193,6 +182,14 @@ int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, ch
 				       spec->oom_score_adj, own);
 			lc->oom_score_adj = own;
 		}
+	}
+
+	if (spec->seccomp != CTR_SECCOMP_UNCONFINED) {
+		int r;
+		if (!spec->seccomp_filter)
+			lc->need_compile = true;
+		else if ((r = ctr_seccomp_bpf_read(spec->seccomp_filter, &lc->bpf, err)) < 0)
+			return r;
 	}
 
 	lc->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -622,6 +619,9 @@ int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio,
 		return r;
 	struct lc lc;
 	r = lc_prepare(&lc, spec, spec->args, spec->env, spec->cwd, spec->tty, stdio, err);
+	if (r == 0 && lc.need_compile)
+		r = husk_error_set(err, EINVAL, "seccomp: the spec has no compiled filter "
+						"(process.seccomp.filter)");
 	if (r < 0) {
 		lc_release(&lc);
 		return r;

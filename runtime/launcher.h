@@ -113,6 +113,8 @@ struct ctr_spec {
 	struct ctr_caps caps;
 	enum ctr_seccomp_mode seccomp;
 	char *seccomp_profile; /* LOCALHOST: the JSON profile file */
+	char *seccomp_filter;  /* the compiled filter (ctr_spec_seccomp_write);
+				  ctr_launch needs it unless UNCONFINED */
 	struct ctr_rlimit *rlimits;
 	size_t n_rlimits;
 	bool has_oom_score_adj;
@@ -177,7 +179,8 @@ int ctr_spec_validate(const struct ctr_spec *spec, struct husk_error *err);
  *    "capabilities": {"bounding": ["CAP_CHOWN", ...], "effective": [...],
  *      "permitted": [...], "inheritable": [], "ambient": []},
  *    "seccomp": {"mode": "runtime_default" | "unconfined" | "localhost",
- *      "profile": "/var/lib/kubelet/seccomp/p.json"},
+ *      "profile": "/var/lib/kubelet/seccomp/p.json",
+ *      "filter": "/run/husk/containers/c1/seccomp.bpf"},
  *    "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}],
  *    "oom_score_adj": 100},
  *  "hostname": "web",
@@ -220,6 +223,17 @@ const char *ctr_rlimit_name(int resource);
  * the option is not a known flag (the caller appends it to m->data). */
 bool ctr_mount_option(struct ctr_mount *m, const char *opt);
 
+/* The spec's seccomp profile (RuntimeDefault, or the Localhost file)
+ * compiled for its bounding set as the launcher will clamp it; *ret is
+ * NULL when unconfined. EINVAL for a bad profile (the message locates the
+ * problem), ENOENT for a missing Localhost file. Uses libseccomp; huskd
+ * calls it at CreateContainer so a bad profile fails there. */
+int ctr_spec_seccomp_compile(const struct ctr_spec *spec, struct ctr_seccomp_bpf **ret,
+			     struct husk_error *err);
+/* Compile and write the filter file at path (then set spec->seccomp_filter
+ * to path). Nothing is written for an unconfined spec. */
+int ctr_spec_seccomp_write(const struct ctr_spec *spec, const char *path, struct husk_error *err);
+
 /* ---- running containers ---- */
 
 /* The fds the new process gets as stdin, stdout and stderr; -1 means
@@ -241,7 +255,8 @@ struct ctr_process {
  * above the caller's hard limits and an oom_score_adj below the caller's
  * own are clamped with a warning in the log (no CAP_SYS_RESOURCE here).
  * Capabilities the caller does not hold are dropped from the sets, with a
- * warning. Errors from the child come back as they happened, e.g.
+ * warning. A confined spec needs its compiled filter file
+ * (spec->seccomp_filter; EINVAL without). Errors from the child come back as they happened, e.g.
  * ENOENT "exec '/bin/nope': No such file or directory", EACCES "chdir
  * '/root': Permission denied", or "mount '/data': ..." for a mount. */
 int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio,

@@ -59,6 +59,10 @@ static _noreturn_ void exec_stage1(struct lc *lc, pid_t target)
 	int fds[ARRAY_SIZE(exec_ns)];
 	unsigned long long start1 = 0, start2 = 0;
 	lc_reset_signals();
+	/* Compiled here, not in the caller (huskd), to keep libseccomp's
+	 * working memory out of it; read before we enter the container. */
+	if (lc->need_compile && ctr_spec_seccomp_compile(lc->spec, &lc->bpf, &err) < 0)
+		lc_fail(lc, &err);
 	if (ctr_proc_start_time(target, &start1, &err) < 0) {
 		husk_error_set(&err, ESRCH, "container process %d is gone", (int)target);
 		lc_fail(lc, &err);

@@ -11,7 +11,7 @@
 #include "runtime/launcher.h"
 
 /* Everything the children need, computed in the parent before fork so the
- * children mostly make syscalls. */
+ * last child mostly makes syscalls. */
 struct lc {
 	const struct ctr_spec *spec;
 	char *const *args;
@@ -20,7 +20,8 @@ struct lc {
 	bool tty;
 	struct ctr_caps caps; /* clamped to what the caller holds */
 	int last_cap;
-	struct ctr_seccomp_bpf *bpf; /* NULL: unconfined */
+	struct ctr_seccomp_bpf *bpf; /* NULL: unconfined or not compiled yet */
+	bool need_compile;           /* confined, but no filter file */
 	struct ctr_rlimit *rlimits;  /* clamped */
 	size_t n_rlimits;
 	bool set_oom;

@@ -99,6 +99,7 @@ void ctr_spec_free(struct ctr_spec *s)
 	free(s->cwd);
 	free(s->additional_gids);
 	free(s->seccomp_profile);
+	free(s->seccomp_filter);
 	free(s->rlimits);
 	free(s->rootfs);
 	free(s->hostname);
@@ -232,6 +233,9 @@ int ctr_spec_validate(const struct ctr_spec *s, struct husk_error *err)
 					      s->sysctls[i].key ? s->sysctls[i].key : "");
 	if (s->seccomp == CTR_SECCOMP_LOCALHOST && !abs_clean(s->seccomp_profile))
 		return husk_error_set(err, EINVAL, "seccomp: localhost needs an absolute profile path");
+	if (s->seccomp_filter && !abs_clean(s->seccomp_filter))
+		return husk_error_set(err, EINVAL, "seccomp: filter path '%s' is not absolute",
+				      s->seccomp_filter);
 	const char *files[] = {s->shm_path, s->hostname_path, s->hosts_path, s->resolv_path};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		if (files[i] && !abs_clean(files[i]))
@@ -470,7 +474,8 @@ static int parse_process(struct jctx *c, yajl_val p, struct ctr_spec *s)
 		if (m < 0)
 			return jerr(c, "process.seccomp.mode", "unknown mode '%s'", mode ? mode : "");
 		s->seccomp = (enum ctr_seccomp_mode)m;
-		if ((r = j_str(c, v, "profile", "process.seccomp.profile", &s->seccomp_profile)) < 0)
+		if ((r = j_str(c, v, "profile", "process.seccomp.profile", &s->seccomp_profile)) < 0 ||
+		    (r = j_str(c, v, "filter", "process.seccomp.filter", &s->seccomp_filter)) < 0)
 			return r;
 	}
 	if ((r = j_array(c, p, "rlimits", "process.rlimits", 64, &v)) < 0)
@@ -838,6 +843,7 @@ char *ctr_spec_to_json(const struct ctr_spec *s)
 	yajl_gen_map_open(g);
 	json_kv_str(g, "mode", ctr_seccomp_mode_name(s->seccomp));
 	g_opt_str(g, "profile", s->seccomp_profile);
+	g_opt_str(g, "filter", s->seccomp_filter);
 	yajl_gen_map_close(g);
 	json_key(g, "rlimits");
 	yajl_gen_array_open(g);

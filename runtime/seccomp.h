@@ -1,7 +1,8 @@
 /* Seccomp for containers: husk's built-in RuntimeDefault profile (the
  * syscall allow-list Docker and containerd use, default action EPERM), a
- * loader for Localhost profiles in the OCI / Docker JSON format, and their
- * compilation with libseccomp to a BPF program the launcher installs. */
+ * loader for Localhost profiles in the OCI / Docker JSON format, their
+ * compilation with libseccomp to a BPF program (runtime/seccomp.c), and
+ * the filter file and installation (runtime/seccomp_bpf.c). */
 #ifndef HUSK_RUNTIME_SECCOMP_H
 #define HUSK_RUNTIME_SECCOMP_H
 
@@ -99,10 +100,20 @@ static inline void ctr_seccomp_bpf_freep(struct ctr_seccomp_bpf **b) { ctr_secco
 int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps,
 			struct ctr_seccomp_bpf **ret, struct husk_error *err);
 
+/* The rest (runtime/seccomp_bpf.c) does not need libseccomp. */
+
 /* Install the filter on the calling thread with seccomp(2). Needs
  * no_new_privs or CAP_SYS_ADMIN. Only makes the syscall; returns 0 or
  * -errno. */
 int ctr_seccomp_install(const struct ctr_seccomp_bpf *b);
+
+/* The filter file: huskd compiles the profile when the container is
+ * created (where a bad profile must be refused) and the shim only reads
+ * and installs it. Written atomically, mode 0600. Reading: ENOENT when
+ * missing, EINVAL when it is not a husk filter file. */
+int ctr_seccomp_bpf_write(const struct ctr_seccomp_bpf *b, const char *path,
+			  struct husk_error *err);
+int ctr_seccomp_bpf_read(const char *path, struct ctr_seccomp_bpf **ret, struct husk_error *err);
 
 /* "runtime_default", "unconfined", "localhost" and back; -1 / NULL when
  * unknown. */

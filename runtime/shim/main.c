@@ -7,6 +7,7 @@
  * line, "ok PID" or "error ERRNO MESSAGE", and is then closed. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -53,6 +54,11 @@ struct shim {
 	long long oom_base;
 };
 
+static const char *cid(const struct shim *s)
+{
+	return s->spec && s->spec->id ? s->spec->id : "-";
+}
+
 static void sync_report(struct shim *s, const char *fmt, ...) _printf_(2, 3);
 static void sync_report(struct shim *s, const char *fmt, ...)
 {
@@ -78,8 +84,7 @@ static void write_state(const char *name, char *json)
 
 static _noreturn_ void fail(struct shim *s, const struct husk_error *err)
 {
-	log_error("container=%s launch failed: %s", s->spec && s->spec->id ? s->spec->id : "-",
-		  husk_error_msg(err));
+	log_error("container=%s launch failed: %s", cid(s), husk_error_msg(err));
 	if (s->spec) {
 		_cleanup_gen_ yajl_gen g = json_gen_new(false);
 		yajl_gen_map_open(g);
@@ -262,7 +267,7 @@ static void handle_signal(struct shim *s)
 		case SIGUSR1: {
 			struct husk_error e = HUSK_ERROR_INIT;
 			if (ctr_log_reopen(s->log, &e) < 0)
-				log_warn("container=%s reopen log: %s", s->spec->id,
+				log_warn("container=%s reopen log: %s", cid(s),
 					 husk_error_msg(&e));
 			husk_error_clear(&e);
 			break;
@@ -302,7 +307,7 @@ static void run(struct shim *s)
 			timeout = (int)((drain_until - now_mono_ns()) / 1000000) + 1;
 		int r = poll(pf, n, timeout);
 		if (r < 0 && errno != EINTR) {
-			log_error("container=%s poll: %s", s->spec->id, strerror(errno));
+			log_error("container=%s poll: %s", cid(s), strerror(errno));
 			break;
 		}
 		if (r <= 0)
@@ -338,8 +343,8 @@ static void record_exit(struct shim *s)
 	yajl_gen_map_close(g);
 	unlink(CTR_SHIM_CONTROL);
 	write_state("exit", json_gen_steal(g));
-	log_info("container=%s exited code=%d signal=%d oom_killed=%d", s->spec->id, code, sig,
-		 oom);
+	log_info("container=%s exited code=%d signal=%d oom_killed=%d",
+		 cid(s), code, sig, oom);
 }
 
 static int make_pipe(int ret[2], struct husk_error *err)
@@ -449,8 +454,10 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		if (s.fds[i] >= 0)
 			fcntl(s.fds[i], F_SETFL, O_NONBLOCK);
+	/* The launch's working memory is not needed any more. */
+	malloc_trim(0);
 	write_pid_file("pid", s.pid, started_at);
-	log_info("container=%s started pid=%d", s.spec->id ? s.spec->id : "-", (int)s.pid);
+	log_info("container=%s started pid=%d", cid(&s), (int)s.pid);
 	sync_report(&s, "ok %d\n", (int)s.pid);
 
 	run(&s);

@@ -55,7 +55,7 @@ static const char *full_spec =
 	"   \"tty\": true, \"stdin\": true, \"stdin_once\": true, \"no_new_privs\": true,"
 	"   \"capabilities\": {\"bounding\": [\"CAP_CHOWN\", \"net_raw\"], \"effective\": [\"KILL\"],"
 	"     \"permitted\": [\"CAP_KILL\"], \"inheritable\": [], \"ambient\": [\"CAP_KILL\"]},"
-	"   \"seccomp\": {\"mode\": \"localhost\", \"profile\": \"/p.json\"},"
+	"   \"seccomp\": {\"mode\": \"localhost\", \"profile\": \"/p.json\", \"filter\": \"/f.bpf\"},"
 	"   \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": 1024, \"hard\": 4096},"
 	"                 {\"type\": \"core\", \"soft\": 18446744073709551615,"
 	"                  \"hard\": 18446744073709551615}],"
@@ -99,6 +99,7 @@ static void check_full(const struct ctr_spec *s)
 	CU_ASSERT_EQUAL(s->caps.inheritable, 0);
 	CU_ASSERT_EQUAL(s->seccomp, CTR_SECCOMP_LOCALHOST);
 	CU_ASSERT_STRING_EQUAL(s->seccomp_profile, "/p.json");
+	CU_ASSERT_STRING_EQUAL(s->seccomp_filter, "/f.bpf");
 	CU_ASSERT_EQUAL_FATAL(s->n_rlimits, 2);
 	CU_ASSERT_EQUAL(s->rlimits[0].resource, RLIMIT_NOFILE);
 	CU_ASSERT_EQUAL(s->rlimits[0].hard, 4096);

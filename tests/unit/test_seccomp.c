@@ -211,6 +211,32 @@ static void test_localhost_compile(void)
 	CU_ASSERT_STRING_EQUAL(ctr_seccomp_mode_name(CTR_SECCOMP_LOCALHOST), "localhost");
 }
 
+static void test_filter_file(void)
+{
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
+		ctr_seccomp_runtime_default();
+	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b = NULL;
+	CU_ASSERT_EQUAL_FATAL(ctr_seccomp_compile(p, CTR_CAPS_DEFAULT, &b, &err), 0);
+	char *dir = unit_tmpdir();
+	_cleanup_free_ char *path = xasprintf("%s/f.bpf", dir);
+	CU_ASSERT_EQUAL_FATAL(ctr_seccomp_bpf_write(b, path, &err), 0);
+	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b2 = NULL;
+	CU_ASSERT_EQUAL_FATAL(ctr_seccomp_bpf_read(path, &b2, &err), 0);
+	CU_ASSERT_EQUAL(b2->len, b->len);
+	CU_ASSERT_EQUAL(memcmp(b2->insns, b->insns, b->len * sizeof(struct sock_filter)), 0);
+	CU_ASSERT_EQUAL(in_child(b2, try_keyctl), EPERM);
+	unit_write(dir, "junk.bpf", "not a filter at all");
+	_cleanup_free_ char *junk = xasprintf("%s/junk.bpf", dir);
+	struct ctr_seccomp_bpf *b3 = NULL;
+	CU_ASSERT_EQUAL(ctr_seccomp_bpf_read(junk, &b3, &err), -EINVAL);
+	CU_ASSERT_TRUE(strstr(husk_error_msg(&err), "not a husk filter file") != NULL);
+	husk_error_clear(&err);
+	_cleanup_free_ char *missing = xasprintf("%s/missing.bpf", dir);
+	CU_ASSERT_EQUAL(ctr_seccomp_bpf_read(missing, &b3, &err), -ENOENT);
+	unit_rmdir(dir);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -219,6 +245,7 @@ int main(void)
 		{"parse errors", test_parse_errors},
 		{"RuntimeDefault blocks and allows", test_runtime_default},
 		{"Localhost profile compiled and enforced", test_localhost_compile},
+		{"filter file round trip", test_filter_file},
 	};
 	return unit_run("seccomp", tests, ARRAY_SIZE(tests));
 }
