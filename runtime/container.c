@@ -457,6 +457,15 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 		goto fail;
 	if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
 		goto fail;
+	if (spec->seccomp != CTR_SECCOMP_UNCONFINED) {
+		/* Compiled here, so a bad profile fails CreateContainer and the
+		 * shim needs no libseccomp. */
+		_cleanup_free_ char *bpf = xasprintf("%s/seccomp.bpf", dir);
+		if ((r = ctr_spec_seccomp_write(spec, bpf, err)) < 0)
+			goto fail;
+		free(spec->seccomp_filter);
+		spec->seccomp_filter = steal_ptr(&bpf);
+	}
 	spec_text = ctr_spec_to_json(spec);
 	if ((r = fs_write_atomic(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
 		goto fail;
