@@ -95,7 +95,8 @@ static _noreturn_ void fail(struct shim *s, const struct husk_error *err)
 		unlink(CTR_SHIM_CONTROL);
 	}
 	/* The message goes on one line. */
-	_cleanup_free_ char *msg = xstrdup(husk_error_msg(err));
+	char msg[1024];
+	snprintf(msg, sizeof(msg), "%s", husk_error_msg(err));
 	for (char *p = msg; *p; p++)
 		if (*p == '\n')
 			*p = ' ';

@@ -398,6 +398,72 @@ static void test_launch_user_mounts(void)
 	run_free(&out);
 }
 
+/* Pod files, the pod's /dev/shm, and rslave / private propagation of a
+ * bind mount whose host side is shared. */
+static void test_launch_pod_files_propagation(void)
+{
+	NEED_ROOT();
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_free_ char *pod = xasprintf("%s/pod", g_base);
+	_cleanup_free_ char *shm = xasprintf("%s/pod/shm", g_base);
+	_cleanup_free_ char *vol = xasprintf("%s/husk-vol", g_base);
+	_cleanup_free_ char *sub = xasprintf("%s/husk-vol/sub", g_base);
+	CU_ASSERT_EQUAL(fs_mkdir_p(shm, 0755, NULL), 0);
+	CU_ASSERT_EQUAL(fs_mkdir_p(sub, 0755, NULL), 0);
+	unit_write(shm, "seg", "shared\n");
+	unit_write(pod, "hostname", "pod-name\n");
+	unit_write(pod, "resolv.conf", "nameserver 10.0.0.10\n");
+	/* A shared mount on the host side, in our own temp dir. */
+	CU_ASSERT_EQUAL_FATAL(mount(vol, vol, NULL, MS_BIND, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(mount(NULL, vol, NULL, MS_SHARED, NULL), 0);
+
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(ARGS(
+		"sh", "-c",
+		"cat /dev/shm/seg /etc/hostname /etc/resolv.conf; read x;"
+		" ls /slave/sub /private/sub; echo done"));
+	s->stdin_open = true;
+	s->shm_path = xstrdup(shm);
+	_cleanup_free_ char *hn = xasprintf("%s/hostname", pod);
+	_cleanup_free_ char *rc = xasprintf("%s/resolv.conf", pod);
+	s->hostname_path = xstrdup(hn);
+	s->resolv_path = xstrdup(rc);
+	s->n_mounts = 2;
+	s->mounts = xnew(struct ctr_mount, 2);
+	s->mounts[0] = (struct ctr_mount){.destination = xstrdup("/slave"), .type = xstrdup("bind"),
+					  .source = xstrdup(vol), .bind = true, .recursive = true,
+					  .propagation = CTR_PROP_RSLAVE};
+	s->mounts[1] = (struct ctr_mount){.destination = xstrdup("/private"), .type = xstrdup("bind"),
+					  .source = xstrdup(vol), .bind = true, .recursive = true};
+	prep(s);
+	int in[2], o[2];
+	CU_ASSERT_EQUAL_FATAL(pipe2(in, O_CLOEXEC), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe2(o, O_CLOEXEC), 0);
+	struct ctr_stdio io = {in[0], o[1], o[1]};
+	struct ctr_process p;
+	int r = ctr_launch(s, &io, &p, &err);
+	close(in[0]);
+	close(o[1]);
+	if (r < 0)
+		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	/* Mounted on the host after the container started. */
+	CU_ASSERT_EQUAL(mount("tmpfs", sub, "tmpfs", 0, "size=64k"), 0);
+	unit_write(sub, "late", "x");
+	CU_ASSERT_EQUAL(write(in[1], "go\n", 3), 3);
+	close(in[1]);
+	_cleanup_free_ char *out = NULL;
+	drain(o[0], &out);
+	close(o[0]);
+	int st;
+	waitpid(p.pid, &st, 0);
+	CU_ASSERT_TRUE(contains(out, "shared\npod-name\nnameserver 10.0.0.10\n"));
+	/* The rslave mount saw the late tmpfs (its file), the private one
+	 * shows the empty directory underneath. */
+	CU_ASSERT_TRUE(contains(out, "/private/sub:\n\n/slave/sub:\nlate\ndone\n"));
+	umount2(sub, MNT_DETACH);
+	umount2(vol, MNT_DETACH);
+}
+
 static void test_launch_join_and_cgroup(void)
 {
 	NEED_ROOT();
@@ -856,6 +922,7 @@ int main(void)
 		{"launch: rootfs view, masked and read-only paths", test_launch_view},
 		{"launch: errors reach the caller", test_launch_errors},
 		{"launch: mounts, symlink escapes, user, devices, sysctls", test_launch_user_mounts},
+		{"launch: pod files, /dev/shm, mount propagation", test_launch_pod_files_propagation},
 		{"launch: join a namespace, cgroup placement", test_launch_join_and_cgroup},
 		{"launch: user namespace", test_launch_userns},
 		{"shim: run, exit code, CRI log", test_shim_run_and_log},
