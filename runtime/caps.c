@@ -12,55 +12,55 @@
 #include <unistd.h>
 
 static const char *const cap_names[] = {
-	[0] = "CAP_CHOWN",
-	[1] = "CAP_DAC_OVERRIDE",
-	[2] = "CAP_DAC_READ_SEARCH",
-	[3] = "CAP_FOWNER",
-	[4] = "CAP_FSETID",
-	[5] = "CAP_KILL",
-	[6] = "CAP_SETGID",
-	[7] = "CAP_SETUID",
-	[8] = "CAP_SETPCAP",
-	[9] = "CAP_LINUX_IMMUTABLE",
-	[10] = "CAP_NET_BIND_SERVICE",
-	[11] = "CAP_NET_BROADCAST",
-	[12] = "CAP_NET_ADMIN",
-	[13] = "CAP_NET_RAW",
-	[14] = "CAP_IPC_LOCK",
-	[15] = "CAP_IPC_OWNER",
-	[16] = "CAP_SYS_MODULE",
-	[17] = "CAP_SYS_RAWIO",
-	[18] = "CAP_SYS_CHROOT",
-	[19] = "CAP_SYS_PTRACE",
-	[20] = "CAP_SYS_PACCT",
-	[21] = "CAP_SYS_ADMIN",
-	[22] = "CAP_SYS_BOOT",
-	[23] = "CAP_SYS_NICE",
-	[24] = "CAP_SYS_RESOURCE",
-	[25] = "CAP_SYS_TIME",
-	[26] = "CAP_SYS_TTY_CONFIG",
-	[27] = "CAP_MKNOD",
-	[28] = "CAP_LEASE",
-	[29] = "CAP_AUDIT_WRITE",
-	[30] = "CAP_AUDIT_CONTROL",
-	[31] = "CAP_SETFCAP",
-	[32] = "CAP_MAC_OVERRIDE",
-	[33] = "CAP_MAC_ADMIN",
-	[34] = "CAP_SYSLOG",
-	[35] = "CAP_WAKE_ALARM",
-	[36] = "CAP_BLOCK_SUSPEND",
-	[37] = "CAP_AUDIT_READ",
-	[38] = "CAP_PERFMON",
-	[39] = "CAP_BPF",
-	[40] = "CAP_CHECKPOINT_RESTORE",
+    [0] = "CAP_CHOWN",
+    [1] = "CAP_DAC_OVERRIDE",
+    [2] = "CAP_DAC_READ_SEARCH",
+    [3] = "CAP_FOWNER",
+    [4] = "CAP_FSETID",
+    [5] = "CAP_KILL",
+    [6] = "CAP_SETGID",
+    [7] = "CAP_SETUID",
+    [8] = "CAP_SETPCAP",
+    [9] = "CAP_LINUX_IMMUTABLE",
+    [10] = "CAP_NET_BIND_SERVICE",
+    [11] = "CAP_NET_BROADCAST",
+    [12] = "CAP_NET_ADMIN",
+    [13] = "CAP_NET_RAW",
+    [14] = "CAP_IPC_LOCK",
+    [15] = "CAP_IPC_OWNER",
+    [16] = "CAP_SYS_MODULE",
+    [17] = "CAP_SYS_RAWIO",
+    [18] = "CAP_SYS_CHROOT",
+    [19] = "CAP_SYS_PTRACE",
+    [20] = "CAP_SYS_PACCT",
+    [21] = "CAP_SYS_ADMIN",
+    [22] = "CAP_SYS_BOOT",
+    [23] = "CAP_SYS_NICE",
+    [24] = "CAP_SYS_RESOURCE",
+    [25] = "CAP_SYS_TIME",
+    [26] = "CAP_SYS_TTY_CONFIG",
+    [27] = "CAP_MKNOD",
+    [28] = "CAP_LEASE",
+    [29] = "CAP_AUDIT_WRITE",
+    [30] = "CAP_AUDIT_CONTROL",
+    [31] = "CAP_SETFCAP",
+    [32] = "CAP_MAC_OVERRIDE",
+    [33] = "CAP_MAC_ADMIN",
+    [34] = "CAP_SYSLOG",
+    [35] = "CAP_WAKE_ALARM",
+    [36] = "CAP_BLOCK_SUSPEND",
+    [37] = "CAP_AUDIT_READ",
+    [38] = "CAP_PERFMON",
+    [39] = "CAP_BPF",
+    [40] = "CAP_CHECKPOINT_RESTORE",
 };
 
 void ctr_caps_init(struct ctr_caps *caps, uint64_t mask)
 {
 	*caps = (struct ctr_caps){
-		.bounding = mask,
-		.effective = mask,
-		.permitted = mask,
+	    .bounding = mask,
+	    .effective = mask,
+	    .permitted = mask,
 	};
 }
 
@@ -108,7 +108,10 @@ uint64_t ctr_caps_all(void)
 	return last >= 63 ? UINT64_MAX : CTR_CAP_BIT(last + 1) - 1;
 }
 
-static bool is_all(const char *name) { return name && strcasecmp(name, "ALL") == 0; }
+static bool is_all(const char *name)
+{
+	return name && strcasecmp(name, "ALL") == 0;
+}
 
 int ctr_caps_from_names(char *const *names, uint64_t *ret_mask, struct husk_error *err)
 {
@@ -208,10 +211,9 @@ int ctr_caps_apply(const struct ctr_caps *caps, int last_cap)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2] = {
-		{(uint32_t)caps->effective, (uint32_t)caps->permitted,
-		 (uint32_t)caps->inheritable},
-		{(uint32_t)(caps->effective >> 32), (uint32_t)(caps->permitted >> 32),
-		 (uint32_t)(caps->inheritable >> 32)},
+	    {(uint32_t)caps->effective, (uint32_t)caps->permitted, (uint32_t)caps->inheritable},
+	    {(uint32_t)(caps->effective >> 32), (uint32_t)(caps->permitted >> 32),
+	     (uint32_t)(caps->inheritable >> 32)},
 	};
 	if (syscall(SYS_capset, &hdr, data) < 0)
 		return -errno;

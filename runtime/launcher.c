@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +15,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include "common/fs.h"
@@ -66,7 +66,9 @@ int lc_recv(int sock, struct lc_msg *m, int *ret_fd)
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {m, sizeof(*m)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf)};
 	*ret_fd = -1;
 	memset(m, 0, sizeof(*m));
@@ -119,8 +121,14 @@ static int read_own_oom(int *ret)
 int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, char *const *env,
 	       const char *cwd, bool tty, const struct ctr_stdio *stdio, struct husk_error *err)
 {
-	*lc = (struct lc){.spec = spec, .args = args, .envp = env, .cwd = cwd, .tty = tty,
-			  .devnull = -1, .sock = -1, .stdio = stdio ? *stdio : CTR_STDIO_NULL};
+	*lc = (struct lc){.spec = spec,
+			  .args = args,
+			  .envp = env,
+			  .cwd = cwd,
+			  .tty = tty,
+			  .devnull = -1,
+			  .sock = -1,
+			  .stdio = stdio ? *stdio : CTR_STDIO_NULL};
 	lc->last_cap = ctr_caps_last_cap();
 
 	/* Capabilities husk does not hold cannot be granted (capset fails):
@@ -161,9 +169,8 @@ int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, ch
 		if (getrlimit(l.resource, &own) == 0 && own.rlim_max != RLIM_INFINITY &&
 		    l.hard > own.rlim_max) {
 			lc_warn(spec->id, ctr_rlimit_name(l.resource),
-				       "hard limit %llu above husk's %llu, clamped",
-				       (unsigned long long)l.hard,
-				       (unsigned long long)own.rlim_max);
+				"hard limit %llu above husk's %llu, clamped",
+				(unsigned long long)l.hard, (unsigned long long)own.rlim_max);
 			l.hard = own.rlim_max;
 		}
 		if (l.soft > l.hard)
@@ -179,7 +186,7 @@ int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, ch
 		 * clamps the same way (restrict_oom_score_adj). */
 		if (read_own_oom(&own) == 0 && spec->oom_score_adj < own) {
 			lc_warn(spec->id, "oom_score_adj", "%d below husk's %d, clamped",
-				       spec->oom_score_adj, own);
+				spec->oom_score_adj, own);
 			lc->oom_score_adj = own;
 		}
 	}
@@ -325,8 +332,8 @@ int lc_parent_sync(struct lc *lc, int sock, pid_t s1, long long deadline_ns,
 			;
 		child = -1;
 		_cleanup_free_ char *s = wait_status_str(cst);
-		return husk_error_set(err, EIO, "container setup failed: process %s without a report",
-				      s);
+		return husk_error_set(err, EIO,
+				      "container setup failed: process %s without a report", s);
 	}
 	if (r < 0) {
 		kill_and_reap(child);
@@ -477,8 +484,8 @@ int lc_finish_and_exec(const struct lc *lc, struct husk_error *err)
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return husk_error_errno(err, errno, "keep capabilities");
 	gid_t groups[CTR_SPEC_MAX_GROUPS];
-	size_t ng = s->n_additional_gids < CTR_SPEC_MAX_GROUPS ? s->n_additional_gids
-							       : CTR_SPEC_MAX_GROUPS;
+	size_t ng =
+	    s->n_additional_gids < CTR_SPEC_MAX_GROUPS ? s->n_additional_gids : CTR_SPEC_MAX_GROUPS;
 	for (size_t i = 0; i < ng; i++)
 		groups[i] = s->additional_gids[i];
 	if (setgroups(ng, groups) < 0 && !(errno == EPERM && ng == 0))
@@ -509,17 +516,17 @@ int lc_finish_and_exec(const struct lc *lc, struct husk_error *err)
 /* ---- launch ---- */
 
 static const int ns_clone_flag[CTR_NS_COUNT] = {
-	[CTR_NS_USER] = CLONE_NEWUSER, [CTR_NS_MNT] = CLONE_NEWNS,  [CTR_NS_PID] = CLONE_NEWPID,
-	[CTR_NS_NET] = CLONE_NEWNET,   [CTR_NS_IPC] = CLONE_NEWIPC, [CTR_NS_UTS] = CLONE_NEWUTS,
-	[CTR_NS_CGROUP] = CLONE_NEWCGROUP,
+    [CTR_NS_USER] = CLONE_NEWUSER,     [CTR_NS_MNT] = CLONE_NEWNS,  [CTR_NS_PID] = CLONE_NEWPID,
+    [CTR_NS_NET] = CLONE_NEWNET,       [CTR_NS_IPC] = CLONE_NEWIPC, [CTR_NS_UTS] = CLONE_NEWUTS,
+    [CTR_NS_CGROUP] = CLONE_NEWCGROUP,
 };
 static const char *const ns_name[CTR_NS_COUNT] = {
-	[CTR_NS_USER] = "user", [CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
-	[CTR_NS_NET] = "net",	[CTR_NS_IPC] = "ipc",	[CTR_NS_UTS] = "uts",
-	[CTR_NS_CGROUP] = "cgroup",
+    [CTR_NS_USER] = "user",	[CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
+    [CTR_NS_NET] = "net",	[CTR_NS_IPC] = "ipc",	[CTR_NS_UTS] = "uts",
+    [CTR_NS_CGROUP] = "cgroup",
 };
 /* User first: the others may belong to it. Mount last. */
-static const int join_order[] = {CTR_NS_USER, CTR_NS_IPC, CTR_NS_UTS, CTR_NS_NET,
+static const int join_order[] = {CTR_NS_USER, CTR_NS_IPC,    CTR_NS_UTS, CTR_NS_NET,
 				 CTR_NS_PID,  CTR_NS_CGROUP, CTR_NS_MNT};
 
 static _noreturn_ void launch_stage2(struct lc *lc)
@@ -611,8 +618,8 @@ static _noreturn_ void launch_stage1(struct lc *lc)
 	_exit(0);
 }
 
-int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio,
-	       struct ctr_process *ret, struct husk_error *err)
+int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio, struct ctr_process *ret,
+	       struct husk_error *err)
 {
 	int r = ctr_spec_validate(spec, err);
 	if (r < 0)
@@ -620,8 +627,9 @@ int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio,
 	struct lc lc;
 	r = lc_prepare(&lc, spec, spec->args, spec->env, spec->cwd, spec->tty, stdio, err);
 	if (r == 0 && lc.need_compile)
-		r = husk_error_set(err, EINVAL, "seccomp: the spec has no compiled filter "
-						"(process.seccomp.filter)");
+		r = husk_error_set(err, EINVAL,
+				   "seccomp: the spec has no compiled filter "
+				   "(process.seccomp.filter)");
 	if (r < 0) {
 		lc_release(&lc);
 		return r;
@@ -657,7 +665,8 @@ int ctr_proc_start_time(pid_t pid, unsigned long long *ret, struct husk_error *e
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return husk_error_errno(err, errno == ENOENT ? ESRCH : errno, "process %d", (int)pid);
+		return husk_error_errno(err, errno == ENOENT ? ESRCH : errno, "process %d",
+					(int)pid);
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	if (n <= 0)
 		return husk_error_errno(err, n < 0 ? errno : ESRCH, "read '%s'", path);

@@ -41,8 +41,8 @@ enum ctr_ns_kind {
 
 enum ctr_ns_mode {
 	CTR_NS_HOST = 0, /* share the launcher's namespace */
-	CTR_NS_NEW,      /* a new one for this container */
-	CTR_NS_JOIN,     /* setns(2) into path (/run/husk/pods/ID/ns/net) */
+	CTR_NS_NEW,	 /* a new one for this container */
+	CTR_NS_JOIN,	 /* setns(2) into path (/run/husk/pods/ID/ns/net) */
 };
 
 struct ctr_namespace {
@@ -63,19 +63,19 @@ enum ctr_propagation {
 };
 
 struct ctr_mount {
-	char *destination; /* absolute, resolved inside the rootfs */
-	char *type;        /* "bind" or a file system type ("tmpfs", ...) */
-	char *source;      /* bind: an absolute host path; else the fs source */
-	char *data;        /* mount(2) data ("size=65536k,mode=755") or NULL */
+	char *destination;   /* absolute, resolved inside the rootfs */
+	char *type;	     /* "bind" or a file system type ("tmpfs", ...) */
+	char *source;	     /* bind: an absolute host path; else the fs source */
+	char *data;	     /* mount(2) data ("size=65536k,mode=755") or NULL */
 	unsigned long flags; /* MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_*ATIME */
-	bool bind;           /* a bind mount (type "bind" or option bind/rbind) */
-	bool recursive;      /* rbind (the default for bind mounts) */
+	bool bind;	     /* a bind mount (type "bind" or option bind/rbind) */
+	bool recursive;	     /* rbind (the default for bind mounts) */
 	enum ctr_propagation propagation;
 };
 
 struct ctr_device {
-	char *path;      /* inside the container, e.g. /dev/fuse */
-	char type;       /* 'c', 'b' or 'p' (fifo) */
+	char *path; /* inside the container, e.g. /dev/fuse */
+	char type;  /* 'c', 'b' or 'p' (fifo) */
 	uint32_t major, minor;
 	uint32_t file_mode; /* permission bits, e.g. 0666 */
 	uint32_t uid, gid;
@@ -106,7 +106,7 @@ struct ctr_spec {
 	uint32_t uid, gid;
 	uint32_t *additional_gids;
 	size_t n_additional_gids;
-	bool tty;        /* a pty from the container's own devpts */
+	bool tty;	 /* a pty from the container's own devpts */
 	bool stdin_open; /* keep stdin open (a pipe the caller holds) */
 	bool stdin_once;
 	bool no_new_privs;
@@ -140,15 +140,15 @@ struct ctr_spec {
 	bool privileged;     /* /sys and /proc writable (caps, seccomp, masks are
 				set by the caller) */
 	/* Pod files bind-mounted when set. */
-	char *shm_path;      /* -> /dev/shm (else a 64 MiB tmpfs) */
+	char *shm_path;	     /* -> /dev/shm (else a 64 MiB tmpfs) */
 	char *hostname_path; /* -> /etc/hostname */
 	char *hosts_path;    /* -> /etc/hosts */
 	char *resolv_path;   /* -> /etc/resolv.conf */
 
 	/* For husk-shim only. */
 	char *state_dir; /* the shim's files: pid, exit, control.sock, ... */
-	char *log_path;  /* the CRI log file; NULL: output is dropped */
-	char *oom_file;  /* memory.events (v2) or memory.oom_control (v1) */
+	char *log_path;	 /* the CRI log file; NULL: output is dropped */
+	char *oom_file;	 /* memory.events (v2) or memory.oom_control (v1) */
 };
 
 /* The default masked and read-only paths of runc and crun. */
@@ -160,7 +160,10 @@ extern const char *const ctr_default_readonly_paths[];
  * seccomp, default masked and read-only paths, cwd "/", uid 0. */
 struct ctr_spec *ctr_spec_new(void);
 void ctr_spec_free(struct ctr_spec *spec);
-static inline void ctr_spec_freep(struct ctr_spec **s) { ctr_spec_free(*s); }
+static inline void ctr_spec_freep(struct ctr_spec **s)
+{
+	ctr_spec_free(*s);
+}
 
 /* Check the spec is complete and coherent: rootfs and args set, absolute
  * paths, a NEW mount namespace, JOIN namespaces with paths, id maps only
@@ -245,7 +248,7 @@ struct ctr_stdio {
 #define CTR_STDIO_NULL ((struct ctr_stdio){-1, -1, -1})
 
 struct ctr_process {
-	pid_t pid;      /* in the caller's PID namespace; the caller's child */
+	pid_t pid;	/* in the caller's PID namespace; the caller's child */
 	int pty_master; /* -1 unless tty; the caller owns it */
 };
 
@@ -259,8 +262,8 @@ struct ctr_process {
  * (spec->seccomp_filter; EINVAL without). Errors from the child come back as they happened, e.g.
  * ENOENT "exec '/bin/nope': No such file or directory", EACCES "chdir
  * '/root': Permission denied", or "mount '/data': ..." for a mount. */
-int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio,
-	       struct ctr_process *ret, struct husk_error *err);
+int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio, struct ctr_process *ret,
+	       struct husk_error *err);
 
 /* Run another process in a running container (ExecSync, Exec): joins all
  * of the namespaces of pid (the container's init) that differ from the
@@ -271,9 +274,9 @@ struct ctr_exec_opts {
 	const struct ctr_spec *spec;
 	pid_t pid;
 	char **args;
-	char **env;      /* NULL: spec->env */
+	char **env;	 /* NULL: spec->env */
 	const char *cwd; /* NULL: spec->cwd */
-	bool tty;        /* a pty from the container's devpts */
+	bool tty;	 /* a pty from the container's devpts */
 };
 
 /* Start the process; like ctr_launch it is the caller's child on return.
@@ -282,7 +285,7 @@ int ctr_exec_spawn(const struct ctr_exec_opts *opts, const struct ctr_stdio *std
 		   struct ctr_process *ret, struct husk_error *err);
 
 struct ctr_exec_result {
-	int exit_code; /* 128 + signal when killed by a signal */
+	int exit_code;	     /* 128 + signal when killed by a signal */
 	char *out, *err_out; /* NUL-terminated; caller frees */
 	size_t out_len, err_len;
 	bool out_truncated, err_truncated; /* more than max_output was written */

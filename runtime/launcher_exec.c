@@ -25,10 +25,10 @@ static const struct {
 	const char *name;
 	int flag;
 } exec_ns[] = {
-	/* User first: the others may belong to it. Mount last. */
-	{"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
-	{"net", CLONE_NEWNET},	 {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP},
-	{"mnt", CLONE_NEWNS},
+    /* User first: the others may belong to it. Mount last. */
+    {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+    {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP},
+    {"mnt", CLONE_NEWNS},
 };
 
 static bool same_ns(int fd, const char *name)
@@ -110,7 +110,8 @@ int ctr_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *stdio,
 	if (strv_length(o->args) == 0 || isempty(o->args[0]))
 		return husk_error_set(err, EINVAL, "exec: no command");
 	if (strv_length(o->args) > CTR_SPEC_MAX_ARGS)
-		return husk_error_set(err, EINVAL, "exec: more than %d arguments", CTR_SPEC_MAX_ARGS);
+		return husk_error_set(err, EINVAL, "exec: more than %d arguments",
+				      CTR_SPEC_MAX_ARGS);
 	if (o->pid <= 0)
 		return husk_error_set(err, EINVAL, "exec: no container process");
 	const char *cwd = o->cwd ? o->cwd : o->spec->cwd;
@@ -292,21 +293,21 @@ int ctr_exec_sync(const struct ctr_exec_opts *o, long long timeout_ns, size_t ma
 		_cleanup_free_ char *cmd = cmdline(o->args);
 		long long s = timeout_ns / 1000000000LL, ms = (timeout_ns / 1000000) % 1000;
 		if (ms)
-			return husk_error_set(err, ETIMEDOUT, "exec '%s': timed out after %lld.%03llds",
-					      cmd, s, ms);
+			return husk_error_set(
+			    err, ETIMEDOUT, "exec '%s': timed out after %lld.%03llds", cmd, s, ms);
 		return husk_error_set(err, ETIMEDOUT, "exec '%s': timed out after %llds", cmd, s);
 	}
 	if (!exited)
 		while (waitpid(p.pid, &status, 0) < 0 && errno == EINTR)
 			;
 	*ret = (struct ctr_exec_result){
-		.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-		.out = cap[0].buf ? cap[0].buf : xstrdup(""),
-		.err_out = cap[1].buf ? cap[1].buf : xstrdup(""),
-		.out_len = cap[0].len,
-		.err_len = cap[1].len,
-		.out_truncated = cap[0].truncated,
-		.err_truncated = cap[1].truncated,
+	    .exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+	    .out = cap[0].buf ? cap[0].buf : xstrdup(""),
+	    .err_out = cap[1].buf ? cap[1].buf : xstrdup(""),
+	    .out_len = cap[0].len,
+	    .err_len = cap[1].len,
+	    .out_truncated = cap[0].truncated,
+	    .err_truncated = cap[1].truncated,
 	};
 	ret->out[ret->out_len] = '\0';
 	ret->err_out[ret->err_len] = '\0';

@@ -98,8 +98,8 @@ static int walk_in_root(int rootfd, const char *path, int create, int *ret_fd,
 		if (S_ISLNK(st.st_mode)) {
 			char target[PATH_MAX];
 			ssize_t n = ++links > WALK_MAX_LINKS
-					    ? (errno = ELOOP, -1)
-					    : readlinkat(fd, "", target, sizeof(target) - 1);
+					? (errno = ELOOP, -1)
+					: readlinkat(fd, "", target, sizeof(target) - 1);
 			close(fd);
 			if (n <= 0) {
 				r = husk_error_errno(err, n < 0 ? errno : ENOENT, "resolve '%s'",
@@ -142,8 +142,8 @@ int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2,
 {
 	if (use_openat2 && have_openat2) {
 		struct open_how how = {
-			.flags = O_PATH | O_CLOEXEC,
-			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		    .flags = O_PATH | O_CLOEXEC,
+		    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 		};
 		int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 		if (fd >= 0) {
@@ -172,19 +172,26 @@ static int open_in(int rootfd, const char *path, int create, int *ret_fd, struct
 static unsigned long prop_flags(enum ctr_propagation p)
 {
 	switch (p) {
-	case CTR_PROP_PRIVATE: return MS_PRIVATE;
-	case CTR_PROP_SLAVE: return MS_SLAVE;
-	case CTR_PROP_RSLAVE: return MS_SLAVE | MS_REC;
-	case CTR_PROP_SHARED: return MS_SHARED;
-	case CTR_PROP_RSHARED: return MS_SHARED | MS_REC;
+	case CTR_PROP_PRIVATE:
+		return MS_PRIVATE;
+	case CTR_PROP_SLAVE:
+		return MS_SLAVE;
+	case CTR_PROP_RSLAVE:
+		return MS_SLAVE | MS_REC;
+	case CTR_PROP_SHARED:
+		return MS_SHARED;
+	case CTR_PROP_RSHARED:
+		return MS_SHARED | MS_REC;
 	case CTR_PROP_RPRIVATE:
 	case CTR_PROP_DEFAULT:
-	default: return MS_PRIVATE | MS_REC;
+	default:
+		return MS_PRIVATE | MS_REC;
 	}
 }
 
-#define ATTR_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_RELATIME | \
-		    MS_STRICTATIME | MS_NODIRATIME)
+#define ATTR_FLAGS                                                                 \
+	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_RELATIME | \
+	 MS_STRICTATIME | MS_NODIRATIME)
 
 /* Apply per-mount flags to the mount whose root fd is (recursively for a
  * recursive bind). mount_setattr does it for a whole tree; the old remount
@@ -208,7 +215,8 @@ static int set_mount_flags(int fd, unsigned long flags, bool recursive)
 			      : flags & MS_RELATIME ? MOUNT_ATTR_RELATIME
 						    : MOUNT_ATTR_STRICTATIME;
 	}
-	if (mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) == 0)
+	if (mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) ==
+	    0)
 		return 0;
 	if (errno != ENOSYS)
 		return -errno;
@@ -252,8 +260,8 @@ static int bind_at(int rootfd, const char *dest, const char *src, bool recursive
 	if (stat(src, &st) < 0)
 		return husk_error_errno(err, errno, "mount '%s': source '%s'", dest, src);
 	_cleanup_close_ int fd = -1;
-	int r = open_in(rootfd, dest, S_ISDIR(st.st_mode) ? CTR_CREATE_DIR : CTR_CREATE_FILE, &fd,
-			err);
+	int r =
+	    open_in(rootfd, dest, S_ISDIR(st.st_mode) ? CTR_CREATE_DIR : CTR_CREATE_FILE, &fd, err);
 	if (r < 0)
 		return husk_error_prefix(err, "mount '%s'", dest);
 	char p[64];
@@ -277,8 +285,8 @@ static const struct {
 	const char *name;
 	unsigned major, minor;
 } std_devices[] = {
-	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
-	{"tty", 5, 0},
+    {"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
 /* Create a device node in dirfd, or bind the host's node over an empty
@@ -350,10 +358,10 @@ static int setup_dev(int rootfd, const struct lc *lc, struct husk_error *err)
 	if (r < 0)
 		return r;
 	static const char *const links[][2] = {
-		{"/proc/self/fd", "fd"},
-		{"/proc/self/fd/0", "stdin"},
-		{"/proc/self/fd/1", "stdout"},
-		{"/proc/self/fd/2", "stderr"},
+	    {"/proc/self/fd", "fd"},
+	    {"/proc/self/fd/0", "stdin"},
+	    {"/proc/self/fd/1", "stdout"},
+	    {"/proc/self/fd/2", "stderr"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
 		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
@@ -473,10 +481,10 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 	mode_t old_umask = umask(0);
 
 	/* Nothing we mount may propagate back to the host. */
-	unsigned long root_prop = s->rootfs_propagation == CTR_PROP_PRIVATE ||
-						  s->rootfs_propagation == CTR_PROP_RPRIVATE
-					  ? MS_PRIVATE | MS_REC
-					  : MS_SLAVE | MS_REC;
+	unsigned long root_prop =
+	    s->rootfs_propagation == CTR_PROP_PRIVATE || s->rootfs_propagation == CTR_PROP_RPRIVATE
+		? MS_PRIVATE | MS_REC
+		: MS_SLAVE | MS_REC;
 	if (mount(NULL, "/", NULL, root_prop, NULL) < 0)
 		return husk_error_errno(err, errno, "make '/' %s",
 					root_prop & MS_PRIVATE ? "private" : "slave");
@@ -527,7 +535,8 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 						 err)) == 0 &&
 				    mount(NULL, FDPATH(p, top), NULL, prop_flags(m->propagation),
 					  NULL) < 0)
-					r = husk_error_errno(err, errno, "mount '%s': set propagation",
+					r = husk_error_errno(err, errno,
+							     "mount '%s': set propagation",
 							     m->destination);
 			}
 		}
@@ -553,9 +562,10 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 
 	if ((r = apply_sysctls(s, err)) < 0)
 		return r;
-	char *const *masked = s->masked_paths ? s->masked_paths : (char *const *)ctr_default_masked_paths;
-	char *const *ro = s->readonly_paths ? s->readonly_paths
-					    : (char *const *)ctr_default_readonly_paths;
+	char *const *masked =
+	    s->masked_paths ? s->masked_paths : (char *const *)ctr_default_masked_paths;
+	char *const *ro =
+	    s->readonly_paths ? s->readonly_paths : (char *const *)ctr_default_readonly_paths;
 	for (size_t i = 0; masked[i]; i++)
 		if ((r = mask_path(newroot, masked[i], err)) < 0)
 			return r;

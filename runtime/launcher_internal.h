@@ -21,7 +21,7 @@ struct lc {
 	struct ctr_caps caps; /* clamped to what the caller holds */
 	int last_cap;
 	struct ctr_seccomp_bpf *bpf; /* NULL: unconfined or not compiled yet */
-	bool need_compile;           /* confined, but no filter file */
+	bool need_compile;	     /* confined, but no filter file */
 	struct ctr_rlimit *rlimits;  /* clamped */
 	size_t n_rlimits;
 	bool set_oom;
@@ -37,12 +37,12 @@ void lc_release(struct lc *lc);
 
 /* The sync socket (SOCK_SEQPACKET) between the caller and its children. */
 enum lc_msg_type {
-	LC_MSG_PID = 1,	   /* stage 1 -> caller: the pid of the process */
-	LC_MSG_USERNS,	   /* stage 1 -> caller: write my id maps */
+	LC_MSG_PID = 1,	    /* stage 1 -> caller: the pid of the process */
+	LC_MSG_USERNS,	    /* stage 1 -> caller: write my id maps */
 	LC_MSG_USERNS_DONE, /* caller -> stage 1: maps written (code = errno) */
-	LC_MSG_PTY,	   /* child -> caller: the pty master (SCM_RIGHTS) */
-	LC_MSG_READY,	   /* child -> caller: setup done, about to exec */
-	LC_MSG_ERROR,	   /* child -> caller: code + message */
+	LC_MSG_PTY,	    /* child -> caller: the pty master (SCM_RIGHTS) */
+	LC_MSG_READY,	    /* child -> caller: setup done, about to exec */
+	LC_MSG_ERROR,	    /* child -> caller: code + message */
 };
 
 #define LC_MSG_TEXT 1024

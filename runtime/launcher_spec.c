@@ -10,49 +10,56 @@
 #include "runtime/launcher.h"
 
 const char *const ctr_default_masked_paths[] = {
-	"/proc/acpi",	    "/proc/kcore",	 "/proc/keys",	      "/proc/latency_stats",
-	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-	"/sys/firmware",    "/sys/devices/virtual/powercap",	NULL,
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+    NULL,
 };
 
 const char *const ctr_default_readonly_paths[] = {
-	"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-	NULL,
+    "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 
 static const char *const ns_keys[CTR_NS_COUNT] = {
-	[CTR_NS_USER] = "user", [CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
-	[CTR_NS_NET] = "net",	[CTR_NS_IPC] = "ipc",	[CTR_NS_UTS] = "uts",
-	[CTR_NS_CGROUP] = "cgroup",
+    [CTR_NS_USER] = "user",	[CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
+    [CTR_NS_NET] = "net",	[CTR_NS_IPC] = "ipc",	[CTR_NS_UTS] = "uts",
+    [CTR_NS_CGROUP] = "cgroup",
 };
 
 static const char *const prop_names[] = {
-	[CTR_PROP_DEFAULT] = NULL,	   [CTR_PROP_PRIVATE] = "private",
-	[CTR_PROP_RPRIVATE] = "rprivate", [CTR_PROP_SLAVE] = "slave",
-	[CTR_PROP_RSLAVE] = "rslave",	   [CTR_PROP_SHARED] = "shared",
-	[CTR_PROP_RSHARED] = "rshared",
+    [CTR_PROP_DEFAULT] = NULL,	      [CTR_PROP_PRIVATE] = "private",
+    [CTR_PROP_RPRIVATE] = "rprivate", [CTR_PROP_SLAVE] = "slave",
+    [CTR_PROP_RSLAVE] = "rslave",     [CTR_PROP_SHARED] = "shared",
+    [CTR_PROP_RSHARED] = "rshared",
 };
 
 static const struct {
 	const char *name;
 	int resource;
 } rlimit_names[] = {
-	{"RLIMIT_AS", RLIMIT_AS},
-	{"RLIMIT_CORE", RLIMIT_CORE},
-	{"RLIMIT_CPU", RLIMIT_CPU},
-	{"RLIMIT_DATA", RLIMIT_DATA},
-	{"RLIMIT_FSIZE", RLIMIT_FSIZE},
-	{"RLIMIT_LOCKS", RLIMIT_LOCKS},
-	{"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-	{"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-	{"RLIMIT_NICE", RLIMIT_NICE},
-	{"RLIMIT_NOFILE", RLIMIT_NOFILE},
-	{"RLIMIT_NPROC", RLIMIT_NPROC},
-	{"RLIMIT_RSS", RLIMIT_RSS},
-	{"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-	{"RLIMIT_RTTIME", RLIMIT_RTTIME},
-	{"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-	{"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_CORE", RLIMIT_CORE},
+    {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+    {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},
+    {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
 };
 
 int ctr_rlimit_from_name(const char *name)
@@ -139,7 +146,10 @@ void ctr_spec_free(struct ctr_spec *s)
 
 /* ---- validation ---- */
 
-static bool abs_clean(const char *p) { return p && p[0] == '/'; }
+static bool abs_clean(const char *p)
+{
+	return p && p[0] == '/';
+}
 
 static int check_paths(char *const *v, const char *what, struct husk_error *err)
 {
@@ -159,8 +169,7 @@ static bool sysctl_key_ok(const char *k)
 		return false;
 	for (const char *p = k; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '/' ||
-		      *p == '-'))
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '/' || *p == '-'))
 			return false;
 	return true;
 }
@@ -192,7 +201,8 @@ int ctr_spec_validate(const struct ctr_spec *s, struct husk_error *err)
 	if ((s->n_uid_map || s->n_gid_map) && s->ns[CTR_NS_USER].mode != CTR_NS_NEW)
 		return husk_error_set(err, EINVAL, "uid/gid mappings need a new user namespace");
 	if (s->ns[CTR_NS_USER].mode == CTR_NS_NEW && (!s->n_uid_map || !s->n_gid_map))
-		return husk_error_set(err, EINVAL, "a new user namespace needs uid and gid mappings");
+		return husk_error_set(err, EINVAL,
+				      "a new user namespace needs uid and gid mappings");
 	if (s->n_uid_map > CTR_SPEC_MAX_IDMAPS || s->n_gid_map > CTR_SPEC_MAX_IDMAPS)
 		return husk_error_set(err, EINVAL, "too many id mappings");
 	if (s->n_mounts > CTR_SPEC_MAX_MOUNTS)
@@ -200,7 +210,8 @@ int ctr_spec_validate(const struct ctr_spec *s, struct husk_error *err)
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		const struct ctr_mount *m = &s->mounts[i];
 		if (!abs_clean(m->destination))
-			return husk_error_set(err, EINVAL, "mount '%s': destination is not absolute",
+			return husk_error_set(err, EINVAL,
+					      "mount '%s': destination is not absolute",
 					      m->destination ? m->destination : "");
 		if (m->bind && !abs_clean(m->source))
 			return husk_error_set(err, EINVAL,
@@ -232,14 +243,16 @@ int ctr_spec_validate(const struct ctr_spec *s, struct husk_error *err)
 			return husk_error_set(err, EINVAL, "sysctl '%s': invalid name",
 					      s->sysctls[i].key ? s->sysctls[i].key : "");
 	if (s->seccomp == CTR_SECCOMP_LOCALHOST && !abs_clean(s->seccomp_profile))
-		return husk_error_set(err, EINVAL, "seccomp: localhost needs an absolute profile path");
+		return husk_error_set(err, EINVAL,
+				      "seccomp: localhost needs an absolute profile path");
 	if (s->seccomp_filter && !abs_clean(s->seccomp_filter))
 		return husk_error_set(err, EINVAL, "seccomp: filter path '%s' is not absolute",
 				      s->seccomp_filter);
 	const char *files[] = {s->shm_path, s->hostname_path, s->hosts_path, s->resolv_path};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		if (files[i] && !abs_clean(files[i]))
-			return husk_error_set(err, EINVAL, "pod file '%s' is not absolute", files[i]);
+			return husk_error_set(err, EINVAL, "pod file '%s' is not absolute",
+					      files[i]);
 	return 0;
 }
 
@@ -252,14 +265,21 @@ bool ctr_mount_option(struct ctr_mount *m, const char *o)
 		bool clear;
 		unsigned long flag;
 	} flags[] = {
-		{"ro", false, MS_RDONLY},	   {"rw", true, MS_RDONLY},
-		{"nosuid", false, MS_NOSUID},	   {"suid", true, MS_NOSUID},
-		{"nodev", false, MS_NODEV},	   {"dev", true, MS_NODEV},
-		{"noexec", false, MS_NOEXEC},	   {"exec", true, MS_NOEXEC},
-		{"relatime", false, MS_RELATIME},  {"norelatime", true, MS_RELATIME},
-		{"noatime", false, MS_NOATIME},	   {"atime", true, MS_NOATIME},
-		{"strictatime", false, MS_STRICTATIME}, {"nodiratime", false, MS_NODIRATIME},
-		{"diratime", true, MS_NODIRATIME},
+	    {"ro", false, MS_RDONLY},
+	    {"rw", true, MS_RDONLY},
+	    {"nosuid", false, MS_NOSUID},
+	    {"suid", true, MS_NOSUID},
+	    {"nodev", false, MS_NODEV},
+	    {"dev", true, MS_NODEV},
+	    {"noexec", false, MS_NOEXEC},
+	    {"exec", true, MS_NOEXEC},
+	    {"relatime", false, MS_RELATIME},
+	    {"norelatime", true, MS_RELATIME},
+	    {"noatime", false, MS_NOATIME},
+	    {"atime", true, MS_NOATIME},
+	    {"strictatime", false, MS_STRICTATIME},
+	    {"nodiratime", false, MS_NODIRATIME},
+	    {"diratime", true, MS_NODIRATIME},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
 		if (streq(o, flags[i].name)) {
@@ -324,8 +344,7 @@ static int j_bool(struct jctx *c, yajl_val obj, const char *key, const char *fie
 static int j_u64v(struct jctx *c, yajl_val v, const char *field, uint64_t max, uint64_t *out)
 {
 	if (!YAJL_IS_NUMBER(v) || !v->u.number.r || v->u.number.r[0] == '-')
-		return jerr(c, field, "expected a non-negative integer, got %s",
-			    json_type_name(v));
+		return jerr(c, field, "expected a non-negative integer, got %s", json_type_name(v));
 	char *end;
 	errno = 0;
 	unsigned long long x = strtoull(v->u.number.r, &end, 10);
@@ -406,8 +425,8 @@ static int parse_caps(struct jctx *c, yajl_val v, struct ctr_caps *caps)
 		return jerr(c, "process.capabilities", "expected an object");
 	static const char *const keys[] = {"bounding", "effective", "permitted", "inheritable",
 					   "ambient"};
-	uint64_t *dst[] = {&caps->bounding, &caps->effective, &caps->permitted,
-			   &caps->inheritable, &caps->ambient};
+	uint64_t *dst[] = {&caps->bounding, &caps->effective, &caps->permitted, &caps->inheritable,
+			   &caps->ambient};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		yajl_val x = json_get(v, keys[i]);
 		if (!x || YAJL_IS_NULL(x)) {
@@ -458,7 +477,8 @@ static int parse_process(struct jctx *c, yajl_val p, struct ctr_spec *s)
 			for (size_t i = 0; i < v->u.array.len; i++) {
 				uint64_t g;
 				if ((r = j_u64v(c, v->u.array.values[i],
-						"process.user.additional_gids", UINT32_MAX, &g)) < 0)
+						"process.user.additional_gids", UINT32_MAX, &g)) <
+				    0)
 					return r;
 				s->additional_gids[i] = (uint32_t)g;
 			}
@@ -472,9 +492,11 @@ static int parse_process(struct jctx *c, yajl_val p, struct ctr_spec *s)
 		const char *mode = json_get_string(v, "mode");
 		int m = ctr_seccomp_mode_parse(mode);
 		if (m < 0)
-			return jerr(c, "process.seccomp.mode", "unknown mode '%s'", mode ? mode : "");
+			return jerr(c, "process.seccomp.mode", "unknown mode '%s'",
+				    mode ? mode : "");
 		s->seccomp = (enum ctr_seccomp_mode)m;
-		if ((r = j_str(c, v, "profile", "process.seccomp.profile", &s->seccomp_profile)) < 0 ||
+		if ((r = j_str(c, v, "profile", "process.seccomp.profile", &s->seccomp_profile)) <
+			0 ||
 		    (r = j_str(c, v, "filter", "process.seccomp.filter", &s->seccomp_filter)) < 0)
 			return r;
 	}
@@ -505,7 +527,8 @@ static int parse_process(struct jctx *c, yajl_val p, struct ctr_spec *s)
 	v = json_get(p, "oom_score_adj");
 	if (v && !YAJL_IS_NULL(v)) {
 		if (!YAJL_IS_INTEGER(v) || v->u.number.i < -1000 || v->u.number.i > 1000)
-			return jerr(c, "process.oom_score_adj", "expected an integer in [-1000, 1000]");
+			return jerr(c, "process.oom_score_adj",
+				    "expected an integer in [-1000, 1000]");
 		s->has_oom_score_adj = true;
 		s->oom_score_adj = (int)v->u.number.i;
 	}
@@ -589,8 +612,8 @@ static int parse_mounts(struct jctx *c, yajl_val v, struct ctr_spec *s)
 		for (size_t k = 0; opts && opts[k]; k++) {
 			if (ctr_mount_option(cm, opts[k]))
 				continue;
-			char *d = cm->data ? xasprintf("%s,%s", cm->data, opts[k])
-					   : xstrdup(opts[k]);
+			char *d =
+			    cm->data ? xasprintf("%s,%s", cm->data, opts[k]) : xstrdup(opts[k]);
 			free(cm->data);
 			cm->data = d;
 		}
@@ -773,9 +796,14 @@ static void g_mount_options(yajl_gen g, const struct ctr_mount *m)
 		unsigned long flag;
 		const char *name;
 	} f[] = {
-		{MS_RDONLY, "ro"},	      {MS_NOSUID, "nosuid"},	   {MS_NODEV, "nodev"},
-		{MS_NOEXEC, "noexec"},	      {MS_RELATIME, "relatime"},   {MS_NOATIME, "noatime"},
-		{MS_STRICTATIME, "strictatime"}, {MS_NODIRATIME, "nodiratime"},
+	    {MS_RDONLY, "ro"},
+	    {MS_NOSUID, "nosuid"},
+	    {MS_NODEV, "nodev"},
+	    {MS_NOEXEC, "noexec"},
+	    {MS_RELATIME, "relatime"},
+	    {MS_NOATIME, "noatime"},
+	    {MS_STRICTATIME, "strictatime"},
+	    {MS_NODIRATIME, "nodiratime"},
 	};
 	json_key(g, "options");
 	yajl_gen_array_open(g);

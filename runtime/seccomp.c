@@ -23,6 +23,7 @@
 /* The syscalls every container may make under RuntimeDefault: the list
  * Docker's and containerd's default profiles allow unconditionally. Names
  * that do not exist on the running architecture are skipped at compile. */
+/* clang-format off */
 static const char *const default_allow[] = {
 	"accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "capget",
 	"capset", "chdir", "chmod", "chown", "chown32", "clock_adjtime", "clock_adjtime64",
@@ -86,6 +87,7 @@ static const char *const default_allow[] = {
 	"process_vm_readv", "process_vm_writev", "ptrace",
 	NULL,
 };
+/* clang-format on */
 
 /* Namespace flags clone() may not carry without CAP_SYS_ADMIN:
  * NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET. */
@@ -98,25 +100,25 @@ struct cap_group {
 };
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
 static const struct cap_group cap_groups[] = {
-	{2 /* DAC_READ_SEARCH */, NAMES("open_by_handle_at")},
-	{21 /* SYS_ADMIN */,
-	 NAMES("bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen",
-	       "fspick", "lookup_dcookie", "mount", "mount_setattr", "move_mount", "open_tree",
-	       "perf_event_open", "quotactl", "quotactl_fd", "setdomainname", "sethostname",
-	       "setns", "syslog", "umount", "umount2", "unshare")},
-	{22 /* SYS_BOOT */, NAMES("reboot")},
-	{18 /* SYS_CHROOT */, NAMES("chroot")},
-	{16 /* SYS_MODULE */, NAMES("delete_module", "init_module", "finit_module")},
-	{20 /* SYS_PACCT */, NAMES("acct")},
-	{19 /* SYS_PTRACE */, NAMES("kcmp", "pidfd_getfd", "process_madvise")},
-	{17 /* SYS_RAWIO */, NAMES("iopl", "ioperm")},
-	{25 /* SYS_TIME */, NAMES("settimeofday", "stime", "clock_settime", "clock_settime64")},
-	{26 /* SYS_TTY_CONFIG */, NAMES("vhangup")},
-	{23 /* SYS_NICE */,
-	 NAMES("get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node")},
-	{34 /* SYSLOG */, NAMES("syslog")},
-	{39 /* BPF */, NAMES("bpf")},
-	{38 /* PERFMON */, NAMES("perf_event_open")},
+    {2 /* DAC_READ_SEARCH */, NAMES("open_by_handle_at")},
+    {21 /* SYS_ADMIN */,
+     NAMES("bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick",
+	   "lookup_dcookie", "mount", "mount_setattr", "move_mount", "open_tree", "perf_event_open",
+	   "quotactl", "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog", "umount",
+	   "umount2", "unshare")},
+    {22 /* SYS_BOOT */, NAMES("reboot")},
+    {18 /* SYS_CHROOT */, NAMES("chroot")},
+    {16 /* SYS_MODULE */, NAMES("delete_module", "init_module", "finit_module")},
+    {20 /* SYS_PACCT */, NAMES("acct")},
+    {19 /* SYS_PTRACE */, NAMES("kcmp", "pidfd_getfd", "process_madvise")},
+    {17 /* SYS_RAWIO */, NAMES("iopl", "ioperm")},
+    {25 /* SYS_TIME */, NAMES("settimeofday", "stime", "clock_settime", "clock_settime64")},
+    {26 /* SYS_TTY_CONFIG */, NAMES("vhangup")},
+    {23 /* SYS_NICE */,
+     NAMES("get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node")},
+    {34 /* SYSLOG */, NAMES("syslog")},
+    {39 /* BPF */, NAMES("bpf")},
+    {38 /* PERFMON */, NAMES("perf_event_open")},
 };
 
 static char **strv_from_const(const char *const *names)
@@ -177,8 +179,9 @@ struct ctr_seccomp_profile *ctr_seccomp_runtime_default(void)
 	r->names = strv_from_const(NAMES("modify_ldt"));
 	r->arches = strv_from_const(NAMES("amd64", "x32", "x86"));
 	r = add_rule(p, SCMP_ACT_ALLOW);
-	r->names = strv_from_const(NAMES("arm_fadvise64_64", "arm_sync_file_range",
-					 "sync_file_range2", "breakpoint", "cacheflush", "set_tls"));
+	r->names =
+	    strv_from_const(NAMES("arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2",
+				  "breakpoint", "cacheflush", "set_tls"));
 	r->arches = strv_from_const(NAMES("arm", "arm64"));
 
 	for (size_t i = 0; i < ARRAY_SIZE(cap_groups); i++) {
@@ -223,33 +226,36 @@ static const struct {
 	uint32_t action;
 	bool takes_errno;
 } actions[] = {
-	{"SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD, false},
-	{"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD, false},
-	{"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS, false},
-	{"SCMP_ACT_TRAP", SCMP_ACT_TRAP, false},
-	{"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0), true},
-	{"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0), true},
-	{"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW, false},
-	{"SCMP_ACT_LOG", SCMP_ACT_LOG, false},
+    {"SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD, false},
+    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD, false},
+    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS, false},
+    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP, false},
+    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0), true},
+    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0), true},
+    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW, false},
+    {"SCMP_ACT_LOG", SCMP_ACT_LOG, false},
 };
 
 static const struct {
 	const char *name;
 	int op;
 } ops[] = {
-	{"SCMP_CMP_NE", SCMP_CMP_NE},	  {"SCMP_CMP_LT", SCMP_CMP_LT},
-	{"SCMP_CMP_LE", SCMP_CMP_LE},	  {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-	{"SCMP_CMP_GE", SCMP_CMP_GE},	  {"SCMP_CMP_GT", SCMP_CMP_GT},
-	{"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
+    {"SCMP_CMP_NE", SCMP_CMP_NE},
+    {"SCMP_CMP_LT", SCMP_CMP_LT},
+    {"SCMP_CMP_LE", SCMP_CMP_LE},
+    {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+    {"SCMP_CMP_GE", SCMP_CMP_GE},
+    {"SCMP_CMP_GT", SCMP_CMP_GT},
+    {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
 };
 
 static const struct {
 	const char *name;
 	unsigned flag;
 } filter_flags[] = {
-	{"SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC},
-	{"SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG},
-	{"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW},
+    {"SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC},
+    {"SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG},
+    {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW},
 };
 
 struct pctx {
@@ -263,8 +269,7 @@ _printf_(3, 4) static int perr(struct pctx *c, const char *where, const char *fm
 	va_start(ap, fmt);
 	_cleanup_free_ char *m = xvasprintf(fmt, ap);
 	va_end(ap);
-	return husk_error_set(c->err, EINVAL, "seccomp profile '%s': %s: %s", c->what, where,
-			      m);
+	return husk_error_set(c->err, EINVAL, "seccomp profile '%s': %s: %s", c->what, where, m);
 }
 
 /* A JSON integer as uint64 (yajl keeps the text of numbers it cannot hold
@@ -404,8 +409,7 @@ static int parse_cond(struct pctx *c, const char *where, yajl_val v, bool includ
 	return 0;
 }
 
-static int parse_args(struct pctx *c, const char *where, yajl_val v,
-		      struct ctr_seccomp_rule *rule)
+static int parse_args(struct pctx *c, const char *where, yajl_val v, struct ctr_seccomp_rule *rule)
 {
 	if (YAJL_IS_NULL(v))
 		return 0;
@@ -446,8 +450,7 @@ static int parse_rule(struct pctx *c, size_t idx, yajl_val v, struct ctr_seccomp
 		return perr(c, where, "expected an object, got %s", json_type_name(v));
 	_cleanup_free_ char *w = xasprintf("%s.action", where);
 	uint32_t action;
-	int r = parse_action(c, w, json_get(v, "action"), json_get(v, "errnoRet"), EPERM,
-			     &action);
+	int r = parse_action(c, w, json_get(v, "action"), json_get(v, "errnoRet"), EPERM, &action);
 	if (r < 0)
 		return r;
 	struct ctr_seccomp_rule *rule = add_rule(p, action);
@@ -505,7 +508,10 @@ static size_t json_error_offset(const char *text, size_t len)
 	return off;
 }
 
-static uint32_t native_arch(void) { return seccomp_arch_native(); }
+static uint32_t native_arch(void)
+{
+	return seccomp_arch_native();
+}
 
 int ctr_seccomp_parse(const char *text, size_t len, const char *what,
 		      struct ctr_seccomp_profile **ret, struct husk_error *err)
@@ -515,8 +521,9 @@ int ctr_seccomp_parse(const char *text, size_t len, const char *what,
 	struct husk_error perr_ = HUSK_ERROR_INIT;
 	if (json_parse(text, len, what, &root, &perr_) < 0) {
 		size_t off = json_error_offset(text, len);
-		int r = husk_error_set(err, EINVAL, "seccomp profile '%s': invalid JSON at byte %zu: %s",
-				       what, off, husk_error_msg(&perr_));
+		int r = husk_error_set(err, EINVAL,
+				       "seccomp profile '%s': invalid JSON at byte %zu: %s", what,
+				       off, husk_error_msg(&perr_));
 		husk_error_clear(&perr_);
 		return r;
 	}
@@ -524,7 +531,7 @@ int ctr_seccomp_parse(const char *text, size_t len, const char *what,
 		return perr(&c, "top level", "expected an object, got %s", json_type_name(root));
 
 	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
-		xnew(struct ctr_seccomp_profile, 1);
+	    xnew(struct ctr_seccomp_profile, 1);
 	yajl_val de = json_get(root, "defaultErrnoRet");
 	uint64_t dflt_errno = EPERM;
 	if (de && !YAJL_IS_NULL(de) && (!json_u64(de, &dflt_errno) || dflt_errno > 0xffff))
@@ -538,7 +545,8 @@ int ctr_seccomp_parse(const char *text, size_t len, const char *what,
 	yajl_val archmap = json_get(root, "archMap");
 	if (arches && !YAJL_IS_NULL(arches)) {
 		_cleanup_strv_ char **names = NULL;
-		if ((r = parse_strv(&c, "architectures", arches, CTR_SECCOMP_MAX_ARCHES, &names)) < 0)
+		if ((r = parse_strv(&c, "architectures", arches, CTR_SECCOMP_MAX_ARCHES, &names)) <
+		    0)
 			return r;
 		for (size_t i = 0; names[i]; i++)
 			if ((r = add_arch(&c, p, "architectures", names[i])) < 0)
@@ -615,8 +623,9 @@ int ctr_seccomp_parse_file(const char *path, struct ctr_seccomp_profile **ret,
 		int code = e.code;
 		husk_error_clear(&e);
 		if (code == EFBIG)
-			return husk_error_set(err, EINVAL, "seccomp profile '%s': larger than %u bytes",
-					      path, CTR_SECCOMP_MAX_FILE);
+			return husk_error_set(err, EINVAL,
+					      "seccomp profile '%s': larger than %u bytes", path,
+					      CTR_SECCOMP_MAX_FILE);
 		return husk_error_errno(err, code, "seccomp profile '%s'", path);
 	}
 	return ctr_seccomp_parse(text, len, path, ret, err);
@@ -627,16 +636,26 @@ int ctr_seccomp_parse_file(const char *path, struct ctr_seccomp_profile **ret,
 static const char *docker_arch_name(uint32_t a)
 {
 	switch (a) {
-	case SCMP_ARCH_X86_64: return "amd64";
-	case SCMP_ARCH_X86: return "x86";
-	case SCMP_ARCH_X32: return "x32";
-	case SCMP_ARCH_AARCH64: return "arm64";
-	case SCMP_ARCH_ARM: return "arm";
-	case SCMP_ARCH_PPC64LE: return "ppc64le";
-	case SCMP_ARCH_S390X: return "s390x";
-	case SCMP_ARCH_S390: return "s390";
-	case SCMP_ARCH_RISCV64: return "riscv64";
-	default: return "unknown";
+	case SCMP_ARCH_X86_64:
+		return "amd64";
+	case SCMP_ARCH_X86:
+		return "x86";
+	case SCMP_ARCH_X32:
+		return "x32";
+	case SCMP_ARCH_AARCH64:
+		return "arm64";
+	case SCMP_ARCH_ARM:
+		return "arm";
+	case SCMP_ARCH_PPC64LE:
+		return "ppc64le";
+	case SCMP_ARCH_S390X:
+		return "s390x";
+	case SCMP_ARCH_S390:
+		return "s390";
+	case SCMP_ARCH_RISCV64:
+		return "riscv64";
+	default:
+		return "unknown";
 	}
 }
 
@@ -713,8 +732,8 @@ int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps
 		bool repeated = false;
 		for (size_t a = 0; a < rule->n_args && a < ARRAY_SIZE(cmps); a++) {
 			const struct ctr_seccomp_arg *x = &rule->args[a];
-			cmps[a] = (struct scmp_arg_cmp){x->index, (enum scmp_compare)x->op, x->value,
-							x->value_two};
+			cmps[a] = (struct scmp_arg_cmp){x->index, (enum scmp_compare)x->op,
+							x->value, x->value_two};
 			for (size_t b = 0; b < a; b++)
 				if (rule->args[b].index == x->index)
 					repeated = true;
@@ -749,7 +768,8 @@ int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps
 	off_t size = lseek(fd, 0, SEEK_END);
 	if (size <= 0 || size % sizeof(struct sock_filter) ||
 	    size / sizeof(struct sock_filter) > BPF_MAXINSNS)
-		return husk_error_set(err, EINVAL, "seccomp: filter of %lld bytes is invalid or too long",
+		return husk_error_set(err, EINVAL,
+				      "seccomp: filter of %lld bytes is invalid or too long",
 				      (long long)size);
 	struct ctr_seccomp_bpf *b = xnew(struct ctr_seccomp_bpf, 1);
 	b->insns = xmalloc((size_t)size);

@@ -52,8 +52,8 @@ struct ctr_seccomp_rule {
 struct ctr_seccomp_profile {
 	uint32_t default_action;
 	uint32_t arches[CTR_SECCOMP_MAX_ARCHES]; /* SCMP_ARCH_* tokens */
-	size_t n_arches;                         /* 0: the native one only */
-	unsigned flags;                          /* SECCOMP_FILTER_FLAG_* */
+	size_t n_arches;			 /* 0: the native one only */
+	unsigned flags;				 /* SECCOMP_FILTER_FLAG_* */
 	struct ctr_seccomp_rule *rules;
 	size_t n_rules;
 };
@@ -91,7 +91,10 @@ struct ctr_seccomp_bpf {
 	unsigned flags;
 };
 void ctr_seccomp_bpf_free(struct ctr_seccomp_bpf *b);
-static inline void ctr_seccomp_bpf_freep(struct ctr_seccomp_bpf **b) { ctr_seccomp_bpf_free(*b); }
+static inline void ctr_seccomp_bpf_freep(struct ctr_seccomp_bpf **b)
+{
+	ctr_seccomp_bpf_free(*b);
+}
 
 /* Build the BPF program for profile, resolving rule conditions against
  * caps (the container's bounding set) and the running kernel. Syscall names

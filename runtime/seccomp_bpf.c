@@ -37,8 +37,7 @@ int ctr_seccomp_install(const struct ctr_seccomp_bpf *b)
 	return 0;
 }
 
-int ctr_seccomp_bpf_write(const struct ctr_seccomp_bpf *b, const char *path,
-			  struct husk_error *err)
+int ctr_seccomp_bpf_write(const struct ctr_seccomp_bpf *b, const char *path, struct husk_error *err)
 {
 	size_t n = b->len * sizeof(struct sock_filter);
 	struct filter_header h = {.flags = b->flags, .len = b->len};
@@ -75,9 +74,9 @@ int ctr_seccomp_bpf_read(const char *path, struct ctr_seccomp_bpf **ret, struct 
 }
 
 static const char *const mode_names[] = {
-	[CTR_SECCOMP_UNCONFINED] = "unconfined",
-	[CTR_SECCOMP_RUNTIME_DEFAULT] = "runtime_default",
-	[CTR_SECCOMP_LOCALHOST] = "localhost",
+    [CTR_SECCOMP_UNCONFINED] = "unconfined",
+    [CTR_SECCOMP_RUNTIME_DEFAULT] = "runtime_default",
+    [CTR_SECCOMP_LOCALHOST] = "localhost",
 };
 
 int ctr_seccomp_mode_parse(const char *s)

@@ -46,9 +46,9 @@ static int read_pidinfo(const char *dir, const char *name, struct ctr_pidinfo *r
 	if (pid <= 0 || !YAJL_IS_NUMBER(st) || !st->u.number.r)
 		return husk_error_set(err, EIO, "'%s/%s': no pid or start time", dir, name);
 	*ret = (struct ctr_pidinfo){
-		.pid = (pid_t)pid,
-		.start_time = strtoull(st->u.number.r, NULL, 10),
-		.started_at = json_get_int(v, "started_at", 0),
+	    .pid = (pid_t)pid,
+	    .start_time = strtoull(st->u.number.r, NULL, 10),
+	    .started_at = json_get_int(v, "started_at", 0),
 	};
 	return 0;
 }
@@ -71,10 +71,10 @@ int ctr_shim_read_exit(const char *dir, struct ctr_exit *ret, struct husk_error 
 		return r;
 	yajl_val oom = json_get(v, "oom_killed");
 	*ret = (struct ctr_exit){
-		.exit_code = (int)json_get_int(v, "exit_code", 255),
-		.signal = (int)json_get_int(v, "signal", 0),
-		.oom_killed = YAJL_IS_TRUE(oom),
-		.exited_at = json_get_int(v, "exited_at", 0),
+	    .exit_code = (int)json_get_int(v, "exit_code", 255),
+	    .signal = (int)json_get_int(v, "signal", 0),
+	    .oom_killed = YAJL_IS_TRUE(oom),
+	    .exited_at = json_get_int(v, "exited_at", 0),
 	};
 	return 0;
 }
@@ -148,7 +148,8 @@ static int shim_connect(const char *dir, int *ret_fd, struct husk_error *err)
 	 * be longer than sun_path. */
 	_cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return husk_error_errno(err, errno == ENOENT ? ESRCH : errno, "shim state '%s'", dir);
+		return husk_error_errno(err, errno == ENOENT ? ESRCH : errno, "shim state '%s'",
+					dir);
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof(a.sun_path), "/proc/self/fd/%d/%s", dfd, CTR_SHIM_CONTROL);
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -166,8 +167,7 @@ static int shim_connect(const char *dir, int *ret_fd, struct husk_error *err)
 	return 0;
 }
 
-int ctr_shim_request(const char *dir, const char *request, char **ret_reply,
-		     struct husk_error *err)
+int ctr_shim_request(const char *dir, const char *request, char **ret_reply, struct husk_error *err)
 {
 	_cleanup_close_ int fd = -1;
 	int r = shim_connect(dir, &fd, err);
@@ -251,9 +251,9 @@ int ctr_shim_wait_exit(const char *dir, long long timeout_ns, struct ctr_exit *r
 			if (ctr_shim_read_shim_pid(dir, &sp, NULL) == 0 &&
 			    !ctr_proc_alive(sp.pid, sp.start_time) &&
 			    ctr_shim_read_exit(dir, ret, NULL) < 0)
-				return husk_error_set(err, EIO,
-						      "husk-shim of '%s' died without recording the exit",
-						      dir);
+				return husk_error_set(
+				    err, EIO, "husk-shim of '%s' died without recording the exit",
+				    dir);
 			next_check = now + 100000000LL;
 		}
 		if (now >= deadline)

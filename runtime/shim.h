@@ -66,8 +66,7 @@ int ctr_shim_start(const char *shim_path, const char *spec_path, const char *sta
 /* The container's pid file: ENOENT when it never started. */
 int ctr_shim_read_pid(const char *state_dir, struct ctr_pidinfo *ret, struct husk_error *err);
 /* The shim's own pid file (no started_at). */
-int ctr_shim_read_shim_pid(const char *state_dir, struct ctr_pidinfo *ret,
-			   struct husk_error *err);
+int ctr_shim_read_shim_pid(const char *state_dir, struct ctr_pidinfo *ret, struct husk_error *err);
 /* The exit file: ENOENT while the container has not ended (or its shim
  * died before writing it: check ctr_proc_alive on the pid). */
 int ctr_shim_read_exit(const char *state_dir, struct ctr_exit *ret, struct husk_error *err);

@@ -45,9 +45,15 @@ void ctr_log_free(struct ctr_log *l)
 	free(l);
 }
 
-void ctr_log_set_clock(struct ctr_log *l, long long (*clock)(void)) { l->clock = clock; }
+void ctr_log_set_clock(struct ctr_log *l, long long (*clock)(void))
+{
+	l->clock = clock;
+}
 
-unsigned long long ctr_log_dropped(const struct ctr_log *l) { return l->dropped; }
+unsigned long long ctr_log_dropped(const struct ctr_log *l)
+{
+	return l->dropped;
+}
 
 int ctr_log_reopen(struct ctr_log *l, struct husk_error *err)
 {
@@ -77,8 +83,8 @@ size_t ctr_log_format_time(long long ns, char *buf)
 	return n;
 }
 
-static void emit(struct ctr_log *l, enum ctr_log_stream s, bool partial, const char *a,
-		 size_t alen, const char *b, size_t blen)
+static void emit(struct ctr_log *l, enum ctr_log_stream s, bool partial, const char *a, size_t alen,
+		 const char *b, size_t blen)
 {
 	if (l->fd < 0) {
 		l->dropped++;
@@ -90,8 +96,7 @@ static void emit(struct ctr_log *l, enum ctr_log_stream s, bool partial, const c
 					      : (partial ? " stderr P " : " stderr F ");
 	memcpy(head + hl, tag, 10);
 	hl += 10;
-	struct iovec iov[4] = {
-		{head, hl}, {(void *)a, alen}, {(void *)b, blen}, {(void *)"\n", 1}};
+	struct iovec iov[4] = {{head, hl}, {(void *)a, alen}, {(void *)b, blen}, {(void *)"\n", 1}};
 	size_t total = hl + alen + blen + 1;
 	/* O_APPEND writes of one record are atomic on local file systems;
 	 * finish a short write rather than leave half a line. */

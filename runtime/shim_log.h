@@ -17,7 +17,10 @@ struct ctr_log;
  * bytes (0: CTR_LOG_MAX_LINE). The file is opened by ctr_log_reopen. */
 struct ctr_log *ctr_log_new(const char *path, size_t max_line);
 void ctr_log_free(struct ctr_log *l);
-static inline void ctr_log_freep(struct ctr_log **l) { ctr_log_free(*l); }
+static inline void ctr_log_freep(struct ctr_log **l)
+{
+	ctr_log_free(*l);
+}
 
 /* (Re)open the file for appending, creating it 0640 (ReopenContainerLog,
  * after the kubelet rotated it). The old fd is closed only on success. */

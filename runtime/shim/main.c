@@ -218,11 +218,14 @@ static void handle_request(struct shim *s, int fd)
 		else
 			snprintf(reply, sizeof(reply), "ok");
 	} else if (sscanf(req, "resize %u %u", &rows, &cols) == 2) {
-		struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+		struct winsize ws = {.ws_row = (unsigned short)rows,
+				     .ws_col = (unsigned short)cols};
 		if (s->pty < 0)
-			snprintf(reply, sizeof(reply), "error %d container has no terminal", EINVAL);
+			snprintf(reply, sizeof(reply), "error %d container has no terminal",
+				 EINVAL);
 		else if (ioctl(s->pty, TIOCSWINSZ, &ws) < 0)
-			snprintf(reply, sizeof(reply), "error %d resize: %s", errno, strerror(errno));
+			snprintf(reply, sizeof(reply), "error %d resize: %s", errno,
+				 strerror(errno));
 		else
 			snprintf(reply, sizeof(reply), "ok");
 	} else if (streq(req, "state")) {
@@ -268,8 +271,7 @@ static void handle_signal(struct shim *s)
 		case SIGUSR1: {
 			struct husk_error e = HUSK_ERROR_INIT;
 			if (ctr_log_reopen(s->log, &e) < 0)
-				log_warn("container=%s reopen log: %s", cid(s),
-					 husk_error_msg(&e));
+				log_warn("container=%s reopen log: %s", cid(s), husk_error_msg(&e));
 			husk_error_clear(&e);
 			break;
 		}
@@ -331,8 +333,8 @@ static void run(struct shim *s)
 static void record_exit(struct shim *s)
 {
 	long long count;
-	bool oom = s->have_oom && read_oom_count(s->spec->oom_file, &count) == 0 &&
-		   count > s->oom_base;
+	bool oom =
+	    s->have_oom && read_oom_count(s->spec->oom_file, &count) == 0 && count > s->oom_base;
 	int sig = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
 	int code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : 128 + sig;
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
@@ -344,8 +346,7 @@ static void record_exit(struct shim *s)
 	yajl_gen_map_close(g);
 	unlink(CTR_SHIM_CONTROL);
 	write_state("exit", json_gen_steal(g));
-	log_info("container=%s exited code=%d signal=%d oom_killed=%d",
-		 cid(s), code, sig, oom);
+	log_info("container=%s exited code=%d signal=%d oom_killed=%d", cid(s), code, sig, oom);
 }
 
 static int make_pipe(int ret[2], struct husk_error *err)
@@ -357,8 +358,12 @@ static int make_pipe(int ret[2], struct husk_error *err)
 
 int main(int argc, char **argv)
 {
-	struct shim s = {.sync_fd = -1, .fds = {-1, -1}, .pty = -1, .stdin_wr = -1,
-			 .sigfd = -1, .listen_fd = -1};
+	struct shim s = {.sync_fd = -1,
+			 .fds = {-1, -1},
+			 .pty = -1,
+			 .stdin_wr = -1,
+			 .sigfd = -1,
+			 .listen_fd = -1};
 	struct husk_error err = HUSK_ERROR_INIT;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		s.clients[i] = -1;

@@ -47,38 +47,38 @@ static void test_spec_defaults(void)
 }
 
 static const char *full_spec =
-	"{\"version\": 1, \"id\": \"web\","
-	" \"root\": {\"path\": \"/var/lib/husk/c/rootfs\", \"readonly\": true,"
-	"   \"propagation\": \"rslave\"},"
-	" \"process\": {\"args\": [\"sh\", \"-c\", \"echo hi\"], \"env\": [\"PATH=/bin\", \"A=b c\"],"
-	"   \"cwd\": \"/work\", \"user\": {\"uid\": 1000, \"gid\": 100, \"additional_gids\": [10, 20]},"
-	"   \"tty\": true, \"stdin\": true, \"stdin_once\": true, \"no_new_privs\": true,"
-	"   \"capabilities\": {\"bounding\": [\"CAP_CHOWN\", \"net_raw\"], \"effective\": [\"KILL\"],"
-	"     \"permitted\": [\"CAP_KILL\"], \"inheritable\": [], \"ambient\": [\"CAP_KILL\"]},"
-	"   \"seccomp\": {\"mode\": \"localhost\", \"profile\": \"/p.json\", \"filter\": \"/f.bpf\"},"
-	"   \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": 1024, \"hard\": 4096},"
-	"                 {\"type\": \"core\", \"soft\": 18446744073709551615,"
-	"                  \"hard\": 18446744073709551615}],"
-	"   \"oom_score_adj\": -500},"
-	" \"hostname\": \"web-1\","
-	" \"namespaces\": {\"net\": {\"path\": \"/run/husk/pods/p/ns/net\"}, \"ipc\": \"host\","
-	"   \"user\": \"new\"},"
-	" \"uid_mappings\": [{\"container_id\": 0, \"host_id\": 100000, \"size\": 65536}],"
-	" \"gid_mappings\": [{\"container_id\": 0, \"host_id\": 100000, \"size\": 65536}],"
-	" \"mounts\": [{\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"/srv/d\","
-	"   \"options\": [\"rbind\", \"ro\", \"nosuid\", \"rslave\"]},"
-	"   {\"destination\": \"/scratch\", \"type\": \"tmpfs\", \"source\": \"tmpfs\","
-	"    \"options\": [\"nodev\", \"size=1m\", \"mode=700\"]}],"
-	" \"devices\": [{\"path\": \"/dev/fuse\", \"type\": \"c\", \"major\": 10, \"minor\": 229,"
-	"   \"file_mode\": 438, \"uid\": 0, \"gid\": 0}],"
-	" \"masked_paths\": [], \"readonly_paths\": [\"/proc/sys\"],"
-	" \"sysctls\": {\"net.ipv4.ping_group_range\": \"0 0\"},"
-	" \"cgroup_procs\": [\"/sys/fs/cgroup/pids/husk/c/cgroup.procs\"],"
-	" \"privileged\": false,"
-	" \"pod_files\": {\"shm\": \"/run/husk/pods/p/shm\", \"hosts\": \"/run/husk/pods/p/hosts\"},"
-	" \"shim\": {\"state_dir\": \"/run/husk/c/web\", \"log_path\": \"/var/log/pods/x/0.log\","
-	"   \"oom_file\": \"/sys/fs/cgroup/memory/x/memory.oom_control\"},"
-	" \"future_field\": {\"ignored\": true}}";
+    "{\"version\": 1, \"id\": \"web\","
+    " \"root\": {\"path\": \"/var/lib/husk/c/rootfs\", \"readonly\": true,"
+    "   \"propagation\": \"rslave\"},"
+    " \"process\": {\"args\": [\"sh\", \"-c\", \"echo hi\"], \"env\": [\"PATH=/bin\", \"A=b c\"],"
+    "   \"cwd\": \"/work\", \"user\": {\"uid\": 1000, \"gid\": 100, \"additional_gids\": [10, 20]},"
+    "   \"tty\": true, \"stdin\": true, \"stdin_once\": true, \"no_new_privs\": true,"
+    "   \"capabilities\": {\"bounding\": [\"CAP_CHOWN\", \"net_raw\"], \"effective\": [\"KILL\"],"
+    "     \"permitted\": [\"CAP_KILL\"], \"inheritable\": [], \"ambient\": [\"CAP_KILL\"]},"
+    "   \"seccomp\": {\"mode\": \"localhost\", \"profile\": \"/p.json\", \"filter\": \"/f.bpf\"},"
+    "   \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": 1024, \"hard\": 4096},"
+    "                 {\"type\": \"core\", \"soft\": 18446744073709551615,"
+    "                  \"hard\": 18446744073709551615}],"
+    "   \"oom_score_adj\": -500},"
+    " \"hostname\": \"web-1\","
+    " \"namespaces\": {\"net\": {\"path\": \"/run/husk/pods/p/ns/net\"}, \"ipc\": \"host\","
+    "   \"user\": \"new\"},"
+    " \"uid_mappings\": [{\"container_id\": 0, \"host_id\": 100000, \"size\": 65536}],"
+    " \"gid_mappings\": [{\"container_id\": 0, \"host_id\": 100000, \"size\": 65536}],"
+    " \"mounts\": [{\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"/srv/d\","
+    "   \"options\": [\"rbind\", \"ro\", \"nosuid\", \"rslave\"]},"
+    "   {\"destination\": \"/scratch\", \"type\": \"tmpfs\", \"source\": \"tmpfs\","
+    "    \"options\": [\"nodev\", \"size=1m\", \"mode=700\"]}],"
+    " \"devices\": [{\"path\": \"/dev/fuse\", \"type\": \"c\", \"major\": 10, \"minor\": 229,"
+    "   \"file_mode\": 438, \"uid\": 0, \"gid\": 0}],"
+    " \"masked_paths\": [], \"readonly_paths\": [\"/proc/sys\"],"
+    " \"sysctls\": {\"net.ipv4.ping_group_range\": \"0 0\"},"
+    " \"cgroup_procs\": [\"/sys/fs/cgroup/pids/husk/c/cgroup.procs\"],"
+    " \"privileged\": false,"
+    " \"pod_files\": {\"shm\": \"/run/husk/pods/p/shm\", \"hosts\": \"/run/husk/pods/p/hosts\"},"
+    " \"shim\": {\"state_dir\": \"/run/husk/c/web\", \"log_path\": \"/var/log/pods/x/0.log\","
+    "   \"oom_file\": \"/sys/fs/cgroup/memory/x/memory.oom_control\"},"
+    " \"future_field\": {\"ignored\": true}}";
 
 static void check_full(const struct ctr_spec *s)
 {
@@ -198,7 +198,8 @@ static void test_spec_errors(void)
 		     "namespaces.time: unknown namespace");
 	expect_error("{" MINIMAL ", \"namespaces\": {\"user\": \"new\"}}",
 		     "a new user namespace needs uid and gid mappings");
-	expect_error("{" MINIMAL ", \"mounts\": [{\"destination\": \"data\", \"type\": \"tmpfs\"}]}",
+	expect_error("{" MINIMAL
+		     ", \"mounts\": [{\"destination\": \"data\", \"type\": \"tmpfs\"}]}",
 		     "mount 'data': destination is not absolute");
 	expect_error("{" MINIMAL ", \"mounts\": [{\"destination\": \"/d\", \"type\": \"bind\","
 		     " \"source\": \"rel\"}]}",
@@ -230,9 +231,21 @@ static void test_caps_names(void)
 	CU_ASSERT_STRING_EQUAL(ctr_cap_name(0), "CAP_CHOWN");
 	CU_ASSERT_PTR_NULL(ctr_cap_name(63));
 
-	char *defaults[] = {"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD",
-			    "NET_RAW", "SETGID", "SETUID", "SETFCAP", "SETPCAP",
-			    "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE", NULL};
+	char *defaults[] = {"CHOWN",
+			    "DAC_OVERRIDE",
+			    "FSETID",
+			    "FOWNER",
+			    "MKNOD",
+			    "NET_RAW",
+			    "SETGID",
+			    "SETUID",
+			    "SETFCAP",
+			    "SETPCAP",
+			    "NET_BIND_SERVICE",
+			    "SYS_CHROOT",
+			    "KILL",
+			    "AUDIT_WRITE",
+			    NULL};
 	uint64_t mask = 0;
 	CU_ASSERT_EQUAL(ctr_caps_from_names(defaults, &mask, &err), 0);
 	CU_ASSERT_EQUAL(mask, CTR_CAPS_DEFAULT);
@@ -257,7 +270,7 @@ static void test_caps_add_drop(void)
 	char *drop[] = {"chown", "NET_RAW", NULL};
 	CU_ASSERT_EQUAL(ctr_caps_add_drop(CTR_CAPS_DEFAULT, add, drop, &m, &err), 0);
 	CU_ASSERT_EQUAL(m, (CTR_CAPS_DEFAULT | CTR_CAP_BIT(21) | CTR_CAP_BIT(12)) &
-				   ~(CTR_CAP_BIT(0) | CTR_CAP_BIT(13)));
+			       ~(CTR_CAP_BIT(0) | CTR_CAP_BIT(13)));
 	/* ALL then drop one. */
 	char *add_all[] = {"ALL", NULL};
 	char *drop_chown[] = {"CHOWN", NULL};
@@ -310,10 +323,10 @@ static void resolve_cases(bool use_openat2)
 	CU_ASSERT_EQUAL(mkdir(root, 0755), 0);
 	CU_ASSERT_EQUAL(mkdir(outside, 0755), 0);
 	_cleanup_free_ char *cmd = xasprintf(
-		"cd %s && mkdir -p etc a/b && touch etc/file && ln -s /etc abs && "
-		"ln -s ../../../../../.. dotdot && ln -s %s host && ln -s nowhere/x dangling && "
-		"ln -s loop2 loop1 && ln -s loop1 loop2 && ln -s a/b rel",
-		root, outside);
+	    "cd %s && mkdir -p etc a/b && touch etc/file && ln -s /etc abs && "
+	    "ln -s ../../../../../.. dotdot && ln -s %s host && ln -s nowhere/x dangling && "
+	    "ln -s loop2 loop1 && ln -s loop1 loop2 && ln -s a/b rel",
+	    root, outside);
 	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
 	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY);
 	CU_ASSERT_FATAL(rootfd >= 0);
@@ -325,18 +338,18 @@ static void resolve_cases(bool use_openat2)
 		int create;
 		const char *want; /* relative to root, NULL: expect failure */
 	} cases[] = {
-		{"/etc/file", CTR_CREATE_NONE, "/etc/file"},
-		{"/abs/file", CTR_CREATE_NONE, "/etc/file"},         /* absolute link stays in root */
-		{"/dotdot/etc/file", CTR_CREATE_NONE, "/etc/file"},  /* ".." clamps at root */
-		{"/../../etc", CTR_CREATE_NONE, "/etc"},
-		{"/rel/../b", CTR_CREATE_NONE, "/a/b"},
-		{"/host/new", CTR_CREATE_FILE, NULL},                 /* not created on the host */
-		{"/abs/created/dir", CTR_CREATE_DIR, "/etc/created/dir"},
-		{"/dangling", CTR_CREATE_DIR, "/nowhere/x"},
-		{"/loop1", CTR_CREATE_NONE, NULL},
-		{"/etc/file/sub", CTR_CREATE_NONE, NULL},
-		{"/missing", CTR_CREATE_NONE, NULL},
-		{"/", CTR_CREATE_NONE, ""},
+	    {"/etc/file", CTR_CREATE_NONE, "/etc/file"},
+	    {"/abs/file", CTR_CREATE_NONE, "/etc/file"},	/* absolute link stays in root */
+	    {"/dotdot/etc/file", CTR_CREATE_NONE, "/etc/file"}, /* ".." clamps at root */
+	    {"/../../etc", CTR_CREATE_NONE, "/etc"},
+	    {"/rel/../b", CTR_CREATE_NONE, "/a/b"},
+	    {"/host/new", CTR_CREATE_FILE, NULL}, /* not created on the host */
+	    {"/abs/created/dir", CTR_CREATE_DIR, "/etc/created/dir"},
+	    {"/dangling", CTR_CREATE_DIR, "/nowhere/x"},
+	    {"/loop1", CTR_CREATE_NONE, NULL},
+	    {"/etc/file/sub", CTR_CREATE_NONE, NULL},
+	    {"/missing", CTR_CREATE_NONE, NULL},
+	    {"/", CTR_CREATE_NONE, ""},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		husk_error_clear(&err);
@@ -379,20 +392,26 @@ static void resolve_cases(bool use_openat2)
 	unit_rmdir(base);
 }
 
-static void test_resolve_openat2(void) { resolve_cases(true); }
-static void test_resolve_walk(void) { resolve_cases(false); }
+static void test_resolve_openat2(void)
+{
+	resolve_cases(true);
+}
+static void test_resolve_walk(void)
+{
+	resolve_cases(false);
+}
 
 int main(void)
 {
 	static const struct unit_test tests[] = {
-		{"spec defaults", test_spec_defaults},
-		{"spec full and round trip", test_spec_full_roundtrip},
-		{"spec errors", test_spec_errors},
-		{"capability names", test_caps_names},
-		{"capability add/drop", test_caps_add_drop},
-		{"mount options and rlimits", test_mount_options_rlimits},
-		{"resolve in root (openat2)", test_resolve_openat2},
-		{"resolve in root (walk)", test_resolve_walk},
+	    {"spec defaults", test_spec_defaults},
+	    {"spec full and round trip", test_spec_full_roundtrip},
+	    {"spec errors", test_spec_errors},
+	    {"capability names", test_caps_names},
+	    {"capability add/drop", test_caps_add_drop},
+	    {"mount options and rlimits", test_mount_options_rlimits},
+	    {"resolve in root (openat2)", test_resolve_openat2},
+	    {"resolve in root (walk)", test_resolve_walk},
 	};
 	return unit_run("launcher", tests, ARRAY_SIZE(tests));
 }

@@ -8,7 +8,10 @@
 
 #include "unit.h"
 
-static long long fixed_clock(void) { return 1475713029669794202LL; } /* 2016-10-06T00:17:09.669794202Z */
+static long long fixed_clock(void)
+{
+	return 1475713029669794202LL;
+} /* 2016-10-06T00:17:09.669794202Z */
 
 static char *slurp(const char *path)
 {
@@ -42,26 +45,20 @@ static void test_lines(void)
 	ctr_log_write(l, CTR_LOG_STDOUT, "hello\nwor", 9);
 	ctr_log_write(l, CTR_LOG_STDERR, "oops\n", 5);
 	ctr_log_write(l, CTR_LOG_STDOUT, "ld\n\n", 4);
-	ctr_log_write(l, CTR_LOG_STDOUT, "12345678\n", 9);      /* exactly max: one F */
+	ctr_log_write(l, CTR_LOG_STDOUT, "12345678\n", 9);	     /* exactly max: one F */
 	ctr_log_write(l, CTR_LOG_STDOUT, "abcdefghijklmnopq\n", 18); /* 17 bytes: P P F */
 	ctr_log_write(l, CTR_LOG_STDERR, "1234567", 7);
-	ctr_log_write(l, CTR_LOG_STDERR, "8", 1);               /* full, no newline yet */
-	ctr_log_write(l, CTR_LOG_STDERR, "\n", 1);              /* still one F */
+	ctr_log_write(l, CTR_LOG_STDERR, "8", 1);  /* full, no newline yet */
+	ctr_log_write(l, CTR_LOG_STDERR, "\n", 1); /* still one F */
 	ctr_log_write(l, CTR_LOG_STDOUT, "tail", 4);
 	ctr_log_flush(l, CTR_LOG_STDOUT);
 	ctr_log_flush(l, CTR_LOG_STDERR); /* nothing pending */
 
 	_cleanup_free_ char *got = slurp(path);
-	const char *want = TS "stdout F hello\n"
-			   TS "stderr F oops\n"
-			   TS "stdout F world\n"
-			   TS "stdout F \n"
-			   TS "stdout F 12345678\n"
-			   TS "stdout P abcdefgh\n"
-			   TS "stdout P ijklmnop\n"
-			   TS "stdout F q\n"
-			   TS "stderr F 12345678\n"
-			   TS "stdout F tail\n";
+	const char *want =
+	    TS "stdout F hello\n" TS "stderr F oops\n" TS "stdout F world\n" TS "stdout F \n" TS
+	       "stdout F 12345678\n" TS "stdout P abcdefgh\n" TS "stdout P ijklmnop\n" TS
+	       "stdout F q\n" TS "stderr F 12345678\n" TS "stdout F tail\n";
 	if (!streq(got, want))
 		fprintf(stderr, "\ngot:\n%s\nwant:\n%s\n", got, want);
 	CU_ASSERT_STRING_EQUAL(got, want);
@@ -84,7 +81,8 @@ static void test_default_max_and_rotation(void)
 	memset(big, 'x', n);
 	big[n] = '\n';
 	for (size_t off = 0; off <= n; off += 1000)
-		ctr_log_write(l, CTR_LOG_STDOUT, big + off, off + 1000 <= n + 1 ? 1000 : n + 1 - off);
+		ctr_log_write(l, CTR_LOG_STDOUT, big + off,
+			      off + 1000 <= n + 1 ? 1000 : n + 1 - off);
 	free(big);
 	CU_ASSERT_EQUAL(rename(path, rotated), 0);
 	ctr_log_write(l, CTR_LOG_STDOUT, "after\n", 6); /* still goes to the old file */
@@ -96,7 +94,8 @@ static void test_default_max_and_rotation(void)
 	CU_ASSERT_STRING_EQUAL(cur, TS "stdout F new\n");
 	char *lines[5] = {0};
 	size_t k = 0;
-	for (char *save = NULL, *t = strtok_r(old, "\n", &save); t && k < 5; t = strtok_r(NULL, "\n", &save))
+	for (char *save = NULL, *t = strtok_r(old, "\n", &save); t && k < 5;
+	     t = strtok_r(NULL, "\n", &save))
 		lines[k++] = t;
 	CU_ASSERT_EQUAL_FATAL(k, 4);
 	CU_ASSERT_TRUE(startswith(lines[0], TS "stdout P xxx"));
@@ -118,16 +117,17 @@ static void test_no_file(void)
 	_cleanup_(ctr_log_freep) struct ctr_log *bad = ctr_log_new("/nonexistent/dir/0.log", 0);
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	CU_ASSERT_EQUAL(ctr_log_reopen(bad, &err), -ENOENT);
-	CU_ASSERT_STRING_EQUAL(err.msg, "open log '/nonexistent/dir/0.log': No such file or directory");
+	CU_ASSERT_STRING_EQUAL(err.msg,
+			       "open log '/nonexistent/dir/0.log': No such file or directory");
 }
 
 int main(void)
 {
 	static const struct unit_test tests[] = {
-		{"RFC 3339 nano time", test_time_format},
-		{"F and P records", test_lines},
-		{"16 KiB lines and rotation", test_default_max_and_rotation},
-		{"no file", test_no_file},
+	    {"RFC 3339 nano time", test_time_format},
+	    {"F and P records", test_lines},
+	    {"16 KiB lines and rotation", test_default_max_and_rotation},
+	    {"no file", test_no_file},
 	};
 	return unit_run("launcher log", tests, ARRAY_SIZE(tests));
 }

@@ -27,27 +27,27 @@ static char *g_rootfs; /* busybox rootfs */
 static char *g_shim;   /* husk-shim beside the tests dir, or NULL */
 static bool g_root;
 
-#define NEED_ROOT()                                             \
-	do {                                                    \
-		if (!g_root) {                                  \
+#define NEED_ROOT()                                               \
+	do {                                                      \
+		if (!g_root) {                                    \
 			fprintf(stderr, " (skipped: not root) "); \
-			return;                                 \
-		}                                               \
+			return;                                   \
+		}                                                 \
 	} while (0)
 
 static int build_rootfs(const char *dir)
 {
 	_cleanup_free_ char *cmd = xasprintf(
-		"set -e; d=%s; mkdir -p $d/bin $d/etc $d/proc $d/sys $d/dev $d/tmp $d/root $d/home/u;"
-		"cp /bin/busybox $d/bin/;"
-		"for l in $(ldd /bin/busybox | grep -o '/[^ ]*'); do"
-		"  mkdir -p $d$(dirname $l); cp -L $l $d$l; done;"
-		"for a in $(/bin/busybox --list); do [ -e $d/bin/$a ] || ln -s busybox $d/bin/$a; done;"
-		"echo 'root:x:0:0:root:/root:/bin/sh' > $d/etc/passwd;"
-		"echo 'root:x:0:' > $d/etc/group;"
-		"echo image > $d/etc/hostname; chmod 700 $d/root; chmod 1777 $d/tmp;"
-		"ln -s /etc $d/evil-abs; ln -s ../../../../../../../../tmp $d/evil-rel",
-		dir);
+	    "set -e; d=%s; mkdir -p $d/bin $d/etc $d/proc $d/sys $d/dev $d/tmp $d/root $d/home/u;"
+	    "cp /bin/busybox $d/bin/;"
+	    "for l in $(ldd /bin/busybox | grep -o '/[^ ]*'); do"
+	    "  mkdir -p $d$(dirname $l); cp -L $l $d$l; done;"
+	    "for a in $(/bin/busybox --list); do [ -e $d/bin/$a ] || ln -s busybox $d/bin/$a; done;"
+	    "echo 'root:x:0:0:root:/root:/bin/sh' > $d/etc/passwd;"
+	    "echo 'root:x:0:' > $d/etc/group;"
+	    "echo image > $d/etc/hostname; chmod 700 $d/root; chmod 1777 $d/tmp;"
+	    "ln -s /etc $d/evil-abs; ln -s ../../../../../../../../tmp $d/evil-rel",
+	    dir);
 	return system(cmd);
 }
 
@@ -226,16 +226,16 @@ static void test_launch_view(void)
 {
 	NEED_ROOT();
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(ARGS(
-		"sh", "-c",
-		"echo pid=$$; ls /; cat /etc/hostname; hostname; "
-		"echo tl=$(wc -c < /proc/timer_list); echo keys=$(cat /proc/keys | wc -c); "
-		"echo acpi=$(ls /proc/acpi | wc -l); echo fw=$(ls /sys/firmware | wc -l); "
-		"echo x > /proc/sys/kernel/domainname || echo sysro; "
-		"touch /sys/x 2>/dev/null || echo sysfs-ro; "
-		"ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/ptmx; "
-		"grep -E ' /dev/(pts|shm|mqueue) ' /proc/self/mounts | cut -d' ' -f2,3; "
-		"echo comm1=$(cat /proc/1/comm); echo cwd=$(pwd); id; exit 7"));
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(
+	    ARGS("sh", "-c",
+		 "echo pid=$$; ls /; cat /etc/hostname; hostname; "
+		 "echo tl=$(wc -c < /proc/timer_list); echo keys=$(cat /proc/keys | wc -c); "
+		 "echo acpi=$(ls /proc/acpi | wc -l); echo fw=$(ls /sys/firmware | wc -l); "
+		 "echo x > /proc/sys/kernel/domainname || echo sysro; "
+		 "touch /sys/x 2>/dev/null || echo sysfs-ro; "
+		 "ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/ptmx; "
+		 "grep -E ' /dev/(pts|shm|mqueue) ' /proc/self/mounts | cut -d' ' -f2,3; "
+		 "echo comm1=$(cat /proc/1/comm); echo cwd=$(pwd); id; exit 7"));
 	s->hostname = xstrdup("boxy");
 	struct run out = {0};
 	int r = run_capture(s, &out, &err);
@@ -297,8 +297,10 @@ static void test_launch_errors(void)
 	ctr_spec_free(s);
 	s = mkspec(ARGS("true"));
 	s->mounts = xnew(struct ctr_mount, 1);
-	s->mounts[0] = (struct ctr_mount){.destination = xstrdup("/data"), .type = xstrdup("bind"),
-					  .source = xstrdup("/nonexistent-husk"), .bind = true};
+	s->mounts[0] = (struct ctr_mount){.destination = xstrdup("/data"),
+					  .type = xstrdup("bind"),
+					  .source = xstrdup("/nonexistent-husk"),
+					  .bind = true};
 	s->n_mounts = 1;
 	expect_launch_error(s, ENOENT,
 			    "mount '/data': source '/nonexistent-husk': No such file or directory");
@@ -317,8 +319,9 @@ static void test_launch_errors(void)
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	struct ctr_seccomp_bpf *b = NULL;
 	CU_ASSERT_EQUAL(ctr_spec_seccomp_compile(s, &b, &e), -ENOENT);
-	CU_ASSERT_STRING_EQUAL(husk_error_msg(&e),
-			       "seccomp profile '/nonexistent/profile.json': No such file or directory");
+	CU_ASSERT_STRING_EQUAL(
+	    husk_error_msg(&e),
+	    "seccomp profile '/nonexistent/profile.json': No such file or directory");
 	expect_launch_error(s, EINVAL,
 			    "seccomp: the spec has no compiled filter (process.seccomp.filter)");
 	ctr_spec_free(s);
@@ -335,13 +338,15 @@ static void test_launch_user_mounts(void)
 	unit_write(data, "in-data", "d\n");
 	unit_write(g_base, "hosts", "127.0.0.1 podhost\n");
 	unit_write(g_base, "secret", "s\n");
-	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(ARGS(
-		"sh", "-c",
-		"cat /data/in-data; touch /data/w 2>/dev/null || echo data-ro; cat /etc/hosts;"
-		"cat /etc/husk-sneaky; cat /tmp/husk-sneaky2; ls -d /scratch; echo -n $(id -u) $(id -G);"
-		" echo; touch /newfile 2>/dev/null || echo root-ro; echo t > /scratch/ok && echo tmpfs-rw;"
-		" ls -l /dev/husktest; cat /proc/sys/net/ipv4/ping_group_range;"
-		" cat /proc/self/oom_score_adj; ulimit -n"));
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(
+	    ARGS("sh", "-c",
+		 "cat /data/in-data; touch /data/w 2>/dev/null || echo data-ro; cat /etc/hosts;"
+		 "cat /etc/husk-sneaky; cat /tmp/husk-sneaky2; ls -d /scratch; echo -n $(id -u) "
+		 "$(id -G);"
+		 " echo; touch /newfile 2>/dev/null || echo root-ro; echo t > /scratch/ok && echo "
+		 "tmpfs-rw;"
+		 " ls -l /dev/husktest; cat /proc/sys/net/ipv4/ping_group_range;"
+		 " cat /proc/self/oom_score_adj; ulimit -n"));
 	s->readonly_rootfs = true;
 	s->uid = 1000;
 	s->gid = 1000;
@@ -352,23 +357,34 @@ static void test_launch_user_mounts(void)
 	s->hosts_path = xstrdup(file);
 	s->n_mounts = 4;
 	s->mounts = xnew(struct ctr_mount, 4);
-	s->mounts[0] = (struct ctr_mount){.destination = xstrdup("/data"), .type = xstrdup("bind"),
-					  .source = xstrdup(data), .bind = true, .recursive = true,
+	s->mounts[0] = (struct ctr_mount){.destination = xstrdup("/data"),
+					  .type = xstrdup("bind"),
+					  .source = xstrdup(data),
+					  .bind = true,
+					  .recursive = true,
 					  .flags = MS_RDONLY};
 	/* Through symlinks that point outside: must land inside the rootfs. */
 	s->mounts[1] = (struct ctr_mount){.destination = xstrdup("/evil-abs/husk-sneaky"),
-					  .type = xstrdup("bind"), .source = xstrdup(secret),
+					  .type = xstrdup("bind"),
+					  .source = xstrdup(secret),
 					  .bind = true};
 	s->mounts[2] = (struct ctr_mount){.destination = xstrdup("/evil-rel/husk-sneaky2"),
-					  .type = xstrdup("bind"), .source = xstrdup(secret),
+					  .type = xstrdup("bind"),
+					  .source = xstrdup(secret),
 					  .bind = true};
-	s->mounts[3] = (struct ctr_mount){.destination = xstrdup("/scratch"), .type = xstrdup("tmpfs"),
-					  .source = xstrdup("tmpfs"), .data = xstrdup("size=1m,mode=1777"),
+	s->mounts[3] = (struct ctr_mount){.destination = xstrdup("/scratch"),
+					  .type = xstrdup("tmpfs"),
+					  .source = xstrdup("tmpfs"),
+					  .data = xstrdup("size=1m,mode=1777"),
 					  .flags = MS_NODEV};
 	s->n_devices = 1;
 	s->devices = xnew(struct ctr_device, 1);
-	s->devices[0] = (struct ctr_device){.path = xstrdup("/dev/husktest"), .type = 'c',
-					    .major = 1, .minor = 3, .file_mode = 0600, .uid = 1000,
+	s->devices[0] = (struct ctr_device){.path = xstrdup("/dev/husktest"),
+					    .type = 'c',
+					    .major = 1,
+					    .minor = 3,
+					    .file_mode = 0600,
+					    .uid = 1000,
 					    .gid = 1000};
 	s->n_sysctls = 1;
 	s->sysctls = xnew(struct ctr_sysctl, 1);
@@ -417,10 +433,10 @@ static void test_launch_pod_files_propagation(void)
 	CU_ASSERT_EQUAL_FATAL(mount(vol, vol, NULL, MS_BIND, NULL), 0);
 	CU_ASSERT_EQUAL_FATAL(mount(NULL, vol, NULL, MS_SHARED, NULL), 0);
 
-	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(ARGS(
-		"sh", "-c",
-		"cat /dev/shm/seg /etc/hostname /etc/resolv.conf; read x;"
-		" ls /slave/sub /private/sub; echo done"));
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s =
+	    mkspec(ARGS("sh", "-c",
+			"cat /dev/shm/seg /etc/hostname /etc/resolv.conf; read x;"
+			" ls /slave/sub /private/sub; echo done"));
 	s->stdin_open = true;
 	s->shm_path = xstrdup(shm);
 	_cleanup_free_ char *hn = xasprintf("%s/hostname", pod);
@@ -429,11 +445,17 @@ static void test_launch_pod_files_propagation(void)
 	s->resolv_path = xstrdup(rc);
 	s->n_mounts = 2;
 	s->mounts = xnew(struct ctr_mount, 2);
-	s->mounts[0] = (struct ctr_mount){.destination = xstrdup("/slave"), .type = xstrdup("bind"),
-					  .source = xstrdup(vol), .bind = true, .recursive = true,
+	s->mounts[0] = (struct ctr_mount){.destination = xstrdup("/slave"),
+					  .type = xstrdup("bind"),
+					  .source = xstrdup(vol),
+					  .bind = true,
+					  .recursive = true,
 					  .propagation = CTR_PROP_RSLAVE};
-	s->mounts[1] = (struct ctr_mount){.destination = xstrdup("/private"), .type = xstrdup("bind"),
-					  .source = xstrdup(vol), .bind = true, .recursive = true};
+	s->mounts[1] = (struct ctr_mount){.destination = xstrdup("/private"),
+					  .type = xstrdup("bind"),
+					  .source = xstrdup(vol),
+					  .bind = true,
+					  .recursive = true};
 	prep(s);
 	int in[2], o[2];
 	CU_ASSERT_EQUAL_FATAL(pipe2(in, O_CLOEXEC), 0);
@@ -524,7 +546,7 @@ static void test_launch_userns(void)
 	NEED_ROOT();
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s =
-		mkspec(ARGS("sh", "-c", "id -u; cat /proc/self/uid_map; ls /dev/null; sleep 30"));
+	    mkspec(ARGS("sh", "-c", "id -u; cat /proc/self/uid_map; ls /dev/null; sleep 30"));
 	s->ns[CTR_NS_USER].mode = CTR_NS_NEW;
 	s->n_uid_map = s->n_gid_map = 1;
 	s->uid_map = xnew(struct ctr_idmap, 1);
@@ -545,7 +567,8 @@ static void test_launch_userns(void)
 	CU_ASSERT_STRING_EQUAL(uid, "200000\t200000\t200000\t200000");
 	char buf[512] = "";
 	ssize_t n = 0, k;
-	while (n < (ssize_t)sizeof(buf) - 1 && (k = read(o[0], buf + n, sizeof(buf) - 1 - (size_t)n)) > 0) {
+	while (n < (ssize_t)sizeof(buf) - 1 &&
+	       (k = read(o[0], buf + n, sizeof(buf) - 1 - (size_t)n)) > 0) {
 		n += k;
 		if (strstr(buf, "/dev/null"))
 			break;
@@ -626,10 +649,10 @@ static void test_shim_run_and_log(void)
 {
 	NEED_SHIM();
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_spec_freep) struct ctr_spec *s = shim_spec(
-		"logs", ARGS("sh", "-c",
-			     "echo hello; echo oops >&2; printf 'no newline'; sleep 0.2;"
-			     " head -c 20000 /dev/zero | tr '\\0' x; echo; exit 3"));
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s =
+	    shim_spec("logs", ARGS("sh", "-c",
+				   "echo hello; echo oops >&2; printf 'no newline'; sleep 0.2;"
+				   " head -c 20000 /dev/zero | tr '\\0' x; echo; exit 3"));
 	_cleanup_free_ char *spec = write_spec(s, "logs");
 	struct ctr_pidinfo pi;
 	int r = ctr_shim_start(g_shim, spec, s->state_dir, 10 * SEC, &pi, &err);
@@ -649,15 +672,18 @@ static void test_shim_run_and_log(void)
 	/* Each line: time, stream, tag, text. */
 	int lines = 0, partial = 0;
 	bool hello = false, oops = false, nonl = false;
-	for (char *save = NULL, *l = strtok_r(log, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+	for (char *save = NULL, *l = strtok_r(log, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
 		lines++;
-		CU_ASSERT(strlen(l) > 31 && l[4] == '-' && l[10] == 'T' && l[19] == '.' && l[29] == 'Z');
+		CU_ASSERT(strlen(l) > 31 && l[4] == '-' && l[10] == 'T' && l[19] == '.' &&
+			  l[29] == 'Z');
 		const char *rest = l + 31;
 		if (streq(rest, "stdout F hello"))
 			hello = true;
 		if (streq(rest, "stderr F oops"))
 			oops = true;
-		if (startswith(rest, "stdout F no newline") || startswith(rest, "stdout P no newline"))
+		if (startswith(rest, "stdout F no newline") ||
+		    startswith(rest, "stdout P no newline"))
 			nonl = true;
 		if (startswith(rest, "stdout P "))
 			partial++;
@@ -706,9 +732,10 @@ static void test_shim_survives_and_control(void)
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	_cleanup_free_ char *oom = xasprintf("%s/memory.oom_control", g_base);
 	unit_write(g_base, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n");
-	_cleanup_(ctr_spec_freep) struct ctr_spec *s = shim_spec(
-		"survive", ARGS("sh", "-c", "trap 'echo got-term; exit 143' TERM;"
-				" while true; do echo tick; sleep 0.05; done"));
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s =
+	    shim_spec("survive", ARGS("sh", "-c",
+				      "trap 'echo got-term; exit 143' TERM;"
+				      " while true; do echo tick; sleep 0.05; done"));
 	s->oom_file = xstrdup(oom);
 	_cleanup_free_ char *spec = write_spec(s, "survive");
 
@@ -786,7 +813,7 @@ static void test_shim_tty(void)
 	NEED_SHIM();
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s =
-		shim_spec("tty", ARGS("sh", "-c", "tty; stty size; sleep 0.3; stty size"));
+	    shim_spec("tty", ARGS("sh", "-c", "tty; stty size; sleep 0.3; stty size"));
 	s->tty = true;
 	_cleanup_free_ char *spec = write_spec(s, "tty");
 	struct ctr_pidinfo pi;
@@ -821,10 +848,11 @@ static void test_exec(void)
 	_cleanup_(ctr_spec_freep) struct ctr_spec *cs = NULL;
 	CU_ASSERT_EQUAL_FATAL(ctr_spec_read_file(spec, &cs, &err), 0);
 
-	char *args1[] = {"sh", "-c",
-			 "echo out; echo err >&2; grep -E '^(CapEff|NoNewPrivs|Seccomp):' "
-			 "/proc/self/status; ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline; exit 7",
-			 NULL};
+	char *args1[] = {
+	    "sh", "-c",
+	    "echo out; echo err >&2; grep -E '^(CapEff|NoNewPrivs|Seccomp):' "
+	    "/proc/self/status; ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline; exit 7",
+	    NULL};
 	struct ctr_exec_opts o = {.spec = cs, .pid = pi.pid, .args = args1};
 	struct ctr_exec_result res;
 	r = ctr_exec_sync(&o, 10 * SEC, 0, &res, &err);
@@ -832,7 +860,8 @@ static void test_exec(void)
 		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
 	CU_ASSERT_EQUAL_FATAL(r, 0);
 	CU_ASSERT_EQUAL(res.exit_code, 7);
-	CU_ASSERT_TRUE(contains(res.out, "out\nCapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\n"));
+	CU_ASSERT_TRUE(
+	    contains(res.out, "out\nCapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\n"));
 	/* sleep, sh, grep/ls... only the container's processes. */
 	CU_ASSERT_TRUE(contains(res.out, "sleep"));
 	CU_ASSERT_STRING_EQUAL(res.err_out, "err\n");
@@ -855,12 +884,13 @@ static void test_exec(void)
 	r = ctr_exec_sync(&o, SEC / 2, 0, &res, &err);
 	long long took = now_mono_ns() - t0;
 	CU_ASSERT_EQUAL(r, -ETIMEDOUT);
-	CU_ASSERT_STRING_EQUAL(husk_error_msg(&err), "exec 'sh -c sleep 30 & sleep 30': timed out after 0.500s");
+	CU_ASSERT_STRING_EQUAL(husk_error_msg(&err),
+			       "exec 'sh -c sleep 30 & sleep 30': timed out after 0.500s");
 	CU_ASSERT(took < 2 * SEC);
 	husk_error_clear(&err);
 	/* Nothing of it is left in the container. */
-	char *args4[] = {"sh", "-c",
-			 "cat /proc/[0-9]*/stat 2>/dev/null | grep -c '(sleep) [^Z]'", NULL};
+	char *args4[] = {"sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null | grep -c '(sleep) [^Z]'",
+			 NULL};
 	o.args = args4;
 	CU_ASSERT_EQUAL_FATAL(ctr_exec_sync(&o, 10 * SEC, 0, &res, &err), 0);
 	CU_ASSERT_STRING_EQUAL(res.out, "1\n");
@@ -918,18 +948,19 @@ int main(void)
 	}
 	g_shim = find_shim();
 	static const struct unit_test tests[] = {
-		{"launch: caps, no_new_privs, seccomp, namespaces", test_launch_status},
-		{"launch: rootfs view, masked and read-only paths", test_launch_view},
-		{"launch: errors reach the caller", test_launch_errors},
-		{"launch: mounts, symlink escapes, user, devices, sysctls", test_launch_user_mounts},
-		{"launch: pod files, /dev/shm, mount propagation", test_launch_pod_files_propagation},
-		{"launch: join a namespace, cgroup placement", test_launch_join_and_cgroup},
-		{"launch: user namespace", test_launch_userns},
-		{"shim: run, exit code, CRI log", test_shim_run_and_log},
-		{"shim: launch errors", test_shim_launch_error},
-		{"shim: survives its parent, control, reopen, oom, RSS", test_shim_survives_and_control},
-		{"shim: tty and resize", test_shim_tty},
-		{"exec: output, exit code, limit, timeout, errors", test_exec},
+	    {"launch: caps, no_new_privs, seccomp, namespaces", test_launch_status},
+	    {"launch: rootfs view, masked and read-only paths", test_launch_view},
+	    {"launch: errors reach the caller", test_launch_errors},
+	    {"launch: mounts, symlink escapes, user, devices, sysctls", test_launch_user_mounts},
+	    {"launch: pod files, /dev/shm, mount propagation", test_launch_pod_files_propagation},
+	    {"launch: join a namespace, cgroup placement", test_launch_join_and_cgroup},
+	    {"launch: user namespace", test_launch_userns},
+	    {"shim: run, exit code, CRI log", test_shim_run_and_log},
+	    {"shim: launch errors", test_shim_launch_error},
+	    {"shim: survives its parent, control, reopen, oom, RSS",
+	     test_shim_survives_and_control},
+	    {"shim: tty and resize", test_shim_tty},
+	    {"exec: output, exit code, limit, timeout, errors", test_exec},
 	};
 	int r = unit_run("launcher (root)", tests, ARRAY_SIZE(tests));
 	unit_rmdir(g_base);

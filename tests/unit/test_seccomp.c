@@ -28,17 +28,18 @@ static struct ctr_seccomp_profile *parse(const char *json, struct husk_error *er
 static void test_parse_oci(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p = parse(
-		"{\"defaultAction\": \"SCMP_ACT_ALLOW\","
-		" \"architectures\": [\"SCMP_ARCH_X86_64\", \"SCMP_ARCH_X86\"],"
-		" \"flags\": [\"SECCOMP_FILTER_FLAG_LOG\"],"
-		" \"syscalls\": ["
-		"  {\"names\": [\"mkdir\", \"mkdirat\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13},"
-		"  {\"name\": \"personality\", \"action\": \"SCMP_ACT_ERRNO\","
-		"   \"args\": [{\"index\": 0, \"value\": 18446744073709551615, \"valueTwo\": 0,"
-		"    \"op\": \"SCMP_CMP_EQ\"}]},"
-		"  {\"names\": [\"kill\"], \"action\": \"SCMP_ACT_KILL_PROCESS\"}]}",
-		&err);
+	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
+	    parse("{\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		  " \"architectures\": [\"SCMP_ARCH_X86_64\", \"SCMP_ARCH_X86\"],"
+		  " \"flags\": [\"SECCOMP_FILTER_FLAG_LOG\"],"
+		  " \"syscalls\": ["
+		  "  {\"names\": [\"mkdir\", \"mkdirat\"], \"action\": \"SCMP_ACT_ERRNO\", "
+		  "\"errnoRet\": 13},"
+		  "  {\"name\": \"personality\", \"action\": \"SCMP_ACT_ERRNO\","
+		  "   \"args\": [{\"index\": 0, \"value\": 18446744073709551615, \"valueTwo\": 0,"
+		  "    \"op\": \"SCMP_CMP_EQ\"}]},"
+		  "  {\"names\": [\"kill\"], \"action\": \"SCMP_ACT_KILL_PROCESS\"}]}",
+		  &err);
 	if (!p)
 		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
@@ -59,15 +60,16 @@ static void test_parse_oci(void)
 static void test_parse_docker(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p = parse(
-		"{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": 38,"
-		" \"archMap\": [{\"architecture\": \"SCMP_ARCH_X86_64\","
-		"   \"subArchitectures\": [\"SCMP_ARCH_X86\", \"SCMP_ARCH_X32\"]},"
-		"  {\"architecture\": \"SCMP_ARCH_AARCH64\", \"subArchitectures\": [\"SCMP_ARCH_ARM\"]}],"
-		" \"syscalls\": [{\"names\": [\"reboot\"], \"action\": \"SCMP_ACT_ALLOW\","
-		"   \"includes\": {\"caps\": [\"CAP_SYS_BOOT\"], \"minKernel\": \"4.8\"},"
-		"   \"excludes\": {\"arches\": [\"s390x\"]}, \"comment\": \"x\"}]}",
-		&err);
+	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
+	    parse("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": 38,"
+		  " \"archMap\": [{\"architecture\": \"SCMP_ARCH_X86_64\","
+		  "   \"subArchitectures\": [\"SCMP_ARCH_X86\", \"SCMP_ARCH_X32\"]},"
+		  "  {\"architecture\": \"SCMP_ARCH_AARCH64\", \"subArchitectures\": "
+		  "[\"SCMP_ARCH_ARM\"]}],"
+		  " \"syscalls\": [{\"names\": [\"reboot\"], \"action\": \"SCMP_ACT_ALLOW\","
+		  "   \"includes\": {\"caps\": [\"CAP_SYS_BOOT\"], \"minKernel\": \"4.8\"},"
+		  "   \"excludes\": {\"arches\": [\"s390x\"]}, \"comment\": \"x\"}]}",
+		  &err);
 	if (!p)
 		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
@@ -98,26 +100,32 @@ static void test_parse_errors(void)
 		     "seccomp profile 'p.json': invalid JSON at byte");
 	expect_error("[]", "top level: expected an object");
 	expect_error("{}", "defaultAction: expected a string, got null");
-	expect_error("{\"defaultAction\": \"SCMP_ACT_MAYBE\"}", "defaultAction: unknown action 'SCMP_ACT_MAYBE'");
+	expect_error("{\"defaultAction\": \"SCMP_ACT_MAYBE\"}",
+		     "defaultAction: unknown action 'SCMP_ACT_MAYBE'");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_NOTIFY\"}", "not supported");
-	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"architectures\": [\"SCMP_ARCH_Z80\"]}",
-		     "architectures: unknown architecture 'SCMP_ARCH_Z80'");
+	expect_error(
+	    "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"architectures\": [\"SCMP_ARCH_Z80\"]}",
+	    "architectures: unknown architecture 'SCMP_ARCH_Z80'");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"a\"],"
 		     " \"action\": \"SCMP_ACT_ERRNO\"}, {\"names\": [\"b\"], \"action\": 3}]}",
 		     "syscalls[1].action: expected a string, got number");
-	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"action\": \"SCMP_ACT_ALLOW\"}]}",
+	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"action\": "
+		     "\"SCMP_ACT_ALLOW\"}]}",
 		     "syscalls[0]: no syscall names");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"a\"],"
-		     " \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\": 9, \"op\": \"SCMP_CMP_EQ\"}]}]}",
+		     " \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\": 9, \"op\": "
+		     "\"SCMP_CMP_EQ\"}]}]}",
 		     "syscalls[0].args[0]: index must be an integer from 0 to 5");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"a\"],"
-		     " \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\": 1, \"op\": \"SCMP_CMP_HUH\"}]}]}",
+		     " \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\": 1, \"op\": "
+		     "\"SCMP_CMP_HUH\"}]}]}",
 		     "syscalls[0].args[0]: unknown op 'SCMP_CMP_HUH'");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"a\"],"
 		     " \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": -1}]}",
 		     "errnoRet must be a non-negative integer");
-	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"flags\": [\"SECCOMP_FILTER_FLAG_X\"]}",
-		     "flags: unknown flag");
+	expect_error(
+	    "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"flags\": [\"SECCOMP_FILTER_FLAG_X\"]}",
+	    "flags: unknown flag");
 	expect_error("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"a\"],"
 		     " \"action\": \"SCMP_ACT_ALLOW\", \"includes\": {\"caps\": [\"CAP_WHAT\"]}}]}",
 		     "syscalls[0].includes.caps: unknown capability 'CAP_WHAT'");
@@ -143,12 +151,30 @@ static int in_child(const struct ctr_seccomp_bpf *b, int (*fn)(void))
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static int try_unshare_user(void) { return unshare(CLONE_NEWUSER) < 0 ? errno : 0; }
-static int try_keyctl(void) { return syscall(SYS_keyctl, 0, 0, 0, 0, 0) < 0 ? errno : 0; }
-static int try_getpid(void) { return getpid() > 0 ? 0 : 1; }
-static int try_clone3(void) { return syscall(SYS_clone3, NULL, 0) < 0 ? errno : 0; }
-static int try_personality(void) { return syscall(SYS_personality, 0x0001) < 0 ? errno : 0; }
-static int try_mkdir(void) { return mkdir("/tmp/husk-seccomp-never", 0700) < 0 ? errno : 0; }
+static int try_unshare_user(void)
+{
+	return unshare(CLONE_NEWUSER) < 0 ? errno : 0;
+}
+static int try_keyctl(void)
+{
+	return syscall(SYS_keyctl, 0, 0, 0, 0, 0) < 0 ? errno : 0;
+}
+static int try_getpid(void)
+{
+	return getpid() > 0 ? 0 : 1;
+}
+static int try_clone3(void)
+{
+	return syscall(SYS_clone3, NULL, 0) < 0 ? errno : 0;
+}
+static int try_personality(void)
+{
+	return syscall(SYS_personality, 0x0001) < 0 ? errno : 0;
+}
+static int try_mkdir(void)
+{
+	return mkdir("/tmp/husk-seccomp-never", 0700) < 0 ? errno : 0;
+}
 static int try_fork(void)
 {
 	pid_t p = fork();
@@ -164,7 +190,7 @@ static void test_runtime_default(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
-		ctr_seccomp_runtime_default();
+	    ctr_seccomp_runtime_default();
 	CU_ASSERT_EQUAL(p->default_action, SCMP_ACT_ERRNO(EPERM));
 	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b = NULL;
 	int r = ctr_seccomp_compile(p, CTR_CAPS_DEFAULT, &b, &err);
@@ -181,7 +207,8 @@ static void test_runtime_default(void)
 
 	/* With CAP_SYS_ADMIN, unshare and clone3 are in the list. */
 	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b2 = NULL;
-	CU_ASSERT_EQUAL_FATAL(ctr_seccomp_compile(p, CTR_CAPS_DEFAULT | CTR_CAP_BIT(21), &b2, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(ctr_seccomp_compile(p, CTR_CAPS_DEFAULT | CTR_CAP_BIT(21), &b2, &err),
+			      0);
 	CU_ASSERT_EQUAL(in_child(b2, try_unshare_user), 0);
 	CU_ASSERT_NOT_EQUAL(in_child(b2, try_clone3), ENOSYS);
 }
@@ -190,13 +217,13 @@ static void test_localhost_compile(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p = parse(
-		"{\"defaultAction\": \"SCMP_ACT_ALLOW\","
-		" \"syscalls\": [{\"names\": [\"mkdir\", \"mkdirat\", \"no_such_syscall\"],"
-		"   \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13},"
-		"  {\"names\": [\"personality\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 22,"
-		"   \"args\": [{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"},"
-		"              {\"index\": 0, \"value\": 2, \"op\": \"SCMP_CMP_EQ\"}]}]}",
-		&err);
+	    "{\"defaultAction\": \"SCMP_ACT_ALLOW\","
+	    " \"syscalls\": [{\"names\": [\"mkdir\", \"mkdirat\", \"no_such_syscall\"],"
+	    "   \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13},"
+	    "  {\"names\": [\"personality\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 22,"
+	    "   \"args\": [{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"},"
+	    "              {\"index\": 0, \"value\": 2, \"op\": \"SCMP_CMP_EQ\"}]}]}",
+	    &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b = NULL;
 	int r = ctr_seccomp_compile(p, 0, &b, &err);
@@ -215,7 +242,7 @@ static void test_filter_file(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
-		ctr_seccomp_runtime_default();
+	    ctr_seccomp_runtime_default();
 	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b = NULL;
 	CU_ASSERT_EQUAL_FATAL(ctr_seccomp_compile(p, CTR_CAPS_DEFAULT, &b, &err), 0);
 	char *dir = unit_tmpdir();
@@ -240,12 +267,12 @@ static void test_filter_file(void)
 int main(void)
 {
 	static const struct unit_test tests[] = {
-		{"parse OCI profile", test_parse_oci},
-		{"parse Docker profile", test_parse_docker},
-		{"parse errors", test_parse_errors},
-		{"RuntimeDefault blocks and allows", test_runtime_default},
-		{"Localhost profile compiled and enforced", test_localhost_compile},
-		{"filter file round trip", test_filter_file},
+	    {"parse OCI profile", test_parse_oci},
+	    {"parse Docker profile", test_parse_docker},
+	    {"parse errors", test_parse_errors},
+	    {"RuntimeDefault blocks and allows", test_runtime_default},
+	    {"Localhost profile compiled and enforced", test_localhost_compile},
+	    {"filter file round trip", test_filter_file},
 	};
 	return unit_run("seccomp", tests, ARRAY_SIZE(tests));
 }
