@@ -315,7 +315,7 @@ static void test_atomic_writes(void)
 
 	/* A write that cannot complete (its temp file name is taken by a
 	 * directory) changes neither the file nor the index. */
-	_cleanup_free_ char *blocker = xasprintf("%s.tmp.%d", path, (int)getpid());
+	_cleanup_free_ char *blocker = xasprintf("%s.tmp.%d.%d", path, (int)getpid(), (int)gettid());
 	CU_ASSERT_EQUAL(mkdir(blocker, 0700), 0);
 	CU_ASSERT(state_pod_modify(s, "podA", set_state_notready, NULL, &err) < 0);
 	_cleanup_free_ char *after = NULL;
