@@ -393,6 +393,78 @@ static int setup_devices(int rootfd, const struct lc *lc, struct husk_error *err
 	return 0;
 }
 
+/* ---- /sys/fs/cgroup ---- */
+
+/* The container's own cgroups at /sys/fs/cgroup, read-only unless
+ * privileged: with a cgroup namespace of its own, a cgroup file system
+ * mounted here shows the container's cgroup as its root. v2 alone: one
+ * cgroup2 mount; v1 (or hybrid): a tmpfs with one mount per hierarchy as
+ * /proc/self/cgroup lists them, and symlinks for co-mounted controllers.
+ * v1 hierarchies can only be mounted from the initial user namespace, so
+ * containers with a user namespace of their own go without. */
+static int setup_cgroupfs(int rootfd, const struct ctr_spec *s, struct husk_error *err)
+{
+	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW || s->ns[CTR_NS_USER].mode == CTR_NS_NEW)
+		return 0;
+	unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	unsigned long ro = s->privileged ? 0 : MS_RDONLY;
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return husk_error_errno(err, errno, "read '/proc/self/cgroup'");
+	char line[512];
+	char *v1[32];
+	size_t n = 0;
+	bool v2 = false;
+	while (fgets(line, sizeof(line), f)) {
+		char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+		if (!b)
+			continue;
+		*b = '\0';
+		if (b == a + 1)
+			v2 = true;
+		else if (n < ARRAY_SIZE(v1))
+			v1[n++] = xstrdup(a + 1);
+	}
+	int r = 0;
+	if (n == 0) {
+		if (v2)
+			r = mount_fs(rootfd, "/sys/fs/cgroup", "cgroup2", "cgroup2", fl | ro, NULL,
+				     err);
+		return r;
+	}
+	r = mount_fs(rootfd, "/sys/fs/cgroup", "tmpfs", "tmpfs", fl, "mode=755,size=64k", err);
+	_cleanup_close_ int dir = -1;
+	if (r == 0)
+		r = open_in(rootfd, "/sys/fs/cgroup", CTR_CREATE_NONE, &dir, err);
+	for (size_t i = 0; i < n; i++) {
+		const char *ctrls = v1[i];
+		bool named = startswith(ctrls, "name=");
+		const char *name = named ? ctrls + 5 : ctrls;
+		_cleanup_free_ char *dest = xasprintf("/sys/fs/cgroup/%s", name);
+		_cleanup_free_ char *data = named ? xasprintf("none,%s", ctrls) : xstrdup(ctrls);
+		if (r == 0)
+			r = mount_fs(rootfd, dest, "cgroup", "cgroup", fl | ro, data, err);
+		/* "cpu,cpuacct" is also reachable as cpu and cpuacct. */
+		if (r == 0 && !named && strchr(ctrls, ',')) {
+			_cleanup_free_ char *copy = xstrdup(ctrls);
+			char *save = NULL;
+			for (char *c = strtok_r(copy, ",", &save); c;
+			     c = strtok_r(NULL, ",", &save))
+				if (symlinkat(name, dir, c) < 0 && errno != EEXIST)
+					r = husk_error_errno(err, errno, "link '/sys/fs/cgroup/%s'",
+							     c);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v1[i]);
+	if (r == 0 && v2)
+		r = mount_fs(rootfd, "/sys/fs/cgroup/unified", "cgroup2", "cgroup2", fl | ro, NULL,
+			     err);
+	if (r == 0 && ro && (r = set_mount_flags(dir, fl | MS_RDONLY, false)) < 0)
+		r = husk_error_errno(err, -r, "make '/sys/fs/cgroup' read-only");
+	return r;
+}
+
 /* ---- after pivot_root ---- */
 
 static int apply_sysctls(const struct ctr_spec *s, struct husk_error *err)
@@ -507,6 +579,8 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 		r = bind_at(rootfd, "/sys", "/sys", true, sysflags, CTR_PROP_RPRIVATE, err);
 	}
 	if (r < 0)
+		return r;
+	if ((r = setup_cgroupfs(rootfd, s, err)) < 0)
 		return r;
 	if ((r = setup_dev(rootfd, lc, err)) < 0)
 		return r;
