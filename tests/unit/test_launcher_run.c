@@ -896,6 +896,13 @@ static void test_exec(void)
 			       "exec 'sh -c sleep 30 & sleep 30': timed out after 0.500s");
 	CU_ASSERT(took < 2 * SEC);
 	husk_error_clear(&err);
+	/* Also when it floods its output. */
+	char *args3b[] = {"yes", NULL};
+	o.args = args3b;
+	t0 = now_mono_ns();
+	CU_ASSERT_EQUAL(ctr_exec_sync(&o, SEC / 2, 0, &res, &err), -ETIMEDOUT);
+	CU_ASSERT(now_mono_ns() - t0 < 2 * SEC);
+	husk_error_clear(&err);
 	/* Nothing of it is left in the container. */
 	char *args4[] = {"sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null | grep -c '(sleep) [^Z]'",
 			 NULL};
