@@ -354,7 +354,7 @@ static void test_launch_user_mounts(void)
 		 " echo; touch /newfile 2>/dev/null || echo root-ro; echo t > /scratch/ok && echo "
 		 "tmpfs-rw;"
 		 " ls -l /dev/husktest; cat /proc/sys/net/ipv4/ping_group_range;"
-		 " cat /proc/self/oom_score_adj; ulimit -n"));
+		 " cat /proc/self/oom_score_adj; ulimit -n; ulimit -Hn"));
 	s->readonly_rootfs = true;
 	s->uid = 1000;
 	s->gid = 1000;
@@ -402,7 +402,10 @@ static void test_launch_user_mounts(void)
 	s->oom_score_adj = -999; /* below ours: clamped */
 	s->n_rlimits = 1;
 	s->rlimits = xnew(struct ctr_rlimit, 1);
-	s->rlimits[0] = (struct ctr_rlimit){RLIMIT_NOFILE, 123, 456};
+	/* A hard limit above ours is clamped to ours (no CAP_SYS_RESOURCE). */
+	struct rlimit own;
+	getrlimit(RLIMIT_NOFILE, &own);
+	s->rlimits[0] = (struct ctr_rlimit){RLIMIT_NOFILE, 123, (uint64_t)own.rlim_max + 1000};
 	struct run out = {0};
 	int r = run_capture(s, &out, &err);
 	if (r < 0)
@@ -412,7 +415,8 @@ static void test_launch_user_mounts(void)
 	CU_ASSERT_TRUE(contains(out.out, "1000 1000 10 20\nroot-ro\ntmpfs-rw\n"));
 	CU_ASSERT_TRUE(contains(out.out, "crw-------    1 1000     1000        1,   3"));
 	CU_ASSERT_TRUE(contains(out.out, "0\t0\n") || contains(out.out, "0 0\n"));
-	CU_ASSERT_TRUE(contains(out.out, "\n0\n123\n"));
+	_cleanup_free_ char *lim = xasprintf("\n0\n123\n%llu\n", (unsigned long long)own.rlim_max);
+	CU_ASSERT_TRUE(contains(out.out, lim));
 	CU_ASSERT_TRUE(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 0);
 	/* Nothing appeared on the host. */
 	CU_ASSERT_FALSE(fs_exists("/etc/husk-sneaky"));
