@@ -982,7 +982,12 @@ int main(void)
 	    {"exec: output, exit code, limit, timeout, errors", test_exec},
 	};
 	int r = unit_run("launcher (root)", tests, ARRAY_SIZE(tests));
-	unit_rmdir(g_base);
+	/* HUSK_TEST_KEEP=1 leaves the rootfs, specs, logs and state (the
+	 * shims' own logs) for a look. */
+	if (getenv("HUSK_TEST_KEEP"))
+		fprintf(stderr, "kept %s\n", g_base);
+	else
+		unit_rmdir(g_base);
 	free(g_rootfs);
 	free(g_shim);
 	return r;
