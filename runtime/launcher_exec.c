@@ -248,7 +248,11 @@ int ctr_exec_sync(const struct ctr_exec_opts *o, long long timeout_ns, size_t ma
 	while (open_[0] || open_[1] || !exited) {
 		if (!exited) {
 			pid_t w = waitpid(p.pid, &status, WNOHANG);
-			if (w == p.pid) {
+			/* ECHILD: someone else reaped it (a waitpid(-1) in the
+			 * caller); its status is lost. */
+			if (w < 0 && errno == ECHILD)
+				status = 255 << 8;
+			if (w == p.pid || (w < 0 && errno == ECHILD)) {
 				exited = true;
 				drain_until = now_mono_ns() + EXEC_DRAIN_NS;
 			}
