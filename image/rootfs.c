@@ -55,22 +55,25 @@ static int overlay_options(struct img_store *s, const char *cid, char *const *ch
 			   struct husk_error *err)
 {
 	size_t n = strv_length(chains);
-	size_t cap = 256 + n * (strlen(s->layers) + 72);
-	_cleanup_free_ char *o = xmalloc(cap);
+	char *o = NULL;
 	size_t len = 0;
-	len += (size_t)snprintf(o + len, cap - len, "lowerdir=");
+	FILE *f = open_memstream(&o, &len);
+	if (!f)
+		abort();
+	fputs("lowerdir=", f);
 	/* overlayfs lists the top layer first */
 	for (size_t i = n; i-- > 0;)
-		len += (size_t)snprintf(o + len, cap - len, "%s/%s/diff%s", s->layers,
-					img_digest_hex(chains[i]), i ? ":" : "");
-	len += (size_t)snprintf(o + len, cap - len, ",upperdir=%s/%s/upper,workdir=%s/%s/work",
-				s->containers, cid, s->containers, cid);
+		fprintf(f, "%s/%s/diff%s", s->layers, img_digest_hex(chains[i]), i ? ":" : "");
+	fprintf(f, ",upperdir=%s/%s/upper,workdir=%s/%s/work", s->containers, cid, s->containers,
+		cid);
+	fclose(f);
+	_cleanup_free_ char *opts = o;
 	if (len > MAX_MOUNT_DATA)
 		return husk_error_set(err, E2BIG,
 				      "rootfs '%s': %zu layers make overlay options longer "
 				      "than a page",
 				      cid, n);
-	*ret = steal_ptr(&o);
+	*ret = steal_ptr(&opts);
 	return 0;
 }
 
