@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from conftest import HUSKD, pb
+from registry import Proxy, registries  # noqa: F401
 
 
 def test_version(daemon):
@@ -206,3 +207,28 @@ def test_sigterm_cancels_streams_after_shutdown_timeout(daemon_factory):
     log = d.logs()
     assert "cancelling them" in log
     assert not os.path.exists(d.socket)
+
+
+def test_sigterm_drains_an_inflight_pull(daemon_factory, registries):
+    """A slow call in flight when SIGTERM arrives finishes, then huskd
+    exits 0."""
+    regs = registries
+    # busybox is ~1 MB: at 400 KB/s its pull takes a few seconds.
+    slow = Proxy(regs.open.host, rate=400_000)
+    try:
+        d = daemon_factory({"shutdown_timeout": 30})
+        fut = d.img.PullImage.future(image={"image": f"{slow.host}/test/busybox:latest"})
+        deadline = time.time() + 10
+        while not slow.gets("/blobs/") and time.time() < deadline:
+            time.sleep(0.05)
+        assert slow.gets("/blobs/"), "the pull never reached the registry"
+        fut_running = not fut.done()
+        d.proc.send_signal(signal.SIGTERM)
+        resp = fut.result(timeout=60)
+        assert resp.image_ref.startswith("sha256:")
+        assert fut_running
+        assert d.stop() == 0
+        assert "draining calls" in d.logs()
+        assert not os.path.exists(d.socket)
+    finally:
+        slow.stop()
