@@ -334,3 +334,51 @@ def test_long_root_path(daemon_factory, registries, tmp_path):
         d.stop()
         import shutil
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_config_merge_mounts_devices_user(daemon, registries, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "hello").write_text("from host\n")
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, working_dir="/tmp",
+                envs=[{"key": "FOO", "value": b"bar"}, {"key": "PATH", "value": b"/bin:/usr/bin"}],
+                mounts=[{"container_path": "/data", "host_path": str(data), "readonly": True}],
+                devices=[{"container_path": "/dev/myzero", "host_path": "/dev/zero",
+                          "permissions": "rwm"}])
+    run = lambda *cmd: d.rt.ExecSync(container_id=c, cmd=list(cmd), timeout=10)  # noqa: E731
+    env = run("env").stdout.decode().splitlines()
+    assert "FOO=bar" in env and "PATH=/bin:/usr/bin" in env and "HOME=/root" in env
+    assert run("pwd").stdout == b"/tmp\n"
+    assert run("cat", "/data/hello").stdout == b"from host\n"
+    assert run("touch", "/data/x").exit_code != 0  # read-only
+    assert run("head", "-c", "4", "/dev/myzero").stdout == b"\0\0\0\0"
+    st = status(d, c).status
+    assert [(m.container_path, m.host_path, m.readonly) for m in st.mounts] == \
+        [("/data", str(data), True)]
+    # The image's USER (1002, listed in its /etc/passwd) when none is asked.
+    uref = f"{registries.open.host}/test/busybox-user:latest"
+    d.img.PullImage(image={"image": uref})
+    u = run_ctr(d, pod, cfg, uref, SLEEP)
+    out = d.rt.ExecSync(container_id=u, cmd=["id"], timeout=10).stdout.decode()
+    assert out.startswith("uid=1002(u1002) gid=1002"), out
+    assert status(d, u).status.user.linux.uid == 1002
+
+
+def test_reopen_container_log(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "while :; do echo line; sleep 0.1; done"],
+                log_path="r.log")
+    log = os.path.join(cfg["log_directory"], "r.log")
+    time.sleep(0.5)
+    os.rename(log, log + ".1")
+    d.rt.ReopenContainerLog(container_id=c)
+    time.sleep(0.5)
+    assert os.path.getsize(log) > 0  # new lines go to a new file
+    n1 = os.path.getsize(log + ".1")
+    time.sleep(0.3)
+    assert os.path.getsize(log + ".1") == n1  # the rotated one is left alone
+    d.rt.StopContainer(container_id=c, timeout=0)
+    expect_error(grpc.StatusCode.FAILED_PRECONDITION, d.rt.ReopenContainerLog, container_id=c)
