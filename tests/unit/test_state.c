@@ -236,15 +236,17 @@ static void test_ctr_round_trip(void)
 	c.rootfs = xstrdup("/var/lib/husk/snapshots/c1/rootfs");
 	c.n_mounts = 2;
 	c.mounts = xnew(struct ctr_record_mount, 2);
-	c.mounts[0] = (struct ctr_record_mount){.container_path = xstrdup("/data"),
-					 .host_path = xstrdup("/srv/data"),
-					 .readonly = true,
-					 .propagation = CTR_RECORD_PROPAGATION_HOST_TO_CONTAINER};
-	c.mounts[1] = (struct ctr_record_mount){.container_path = xstrdup("/cache"),
-					 .host_path = xstrdup("/srv/cache"),
-					 .selinux_relabel = true,
-					 .recursive_read_only = true,
-					 .propagation = CTR_RECORD_PROPAGATION_BIDIRECTIONAL};
+	c.mounts[0] =
+	    (struct ctr_record_mount){.container_path = xstrdup("/data"),
+				      .host_path = xstrdup("/srv/data"),
+				      .readonly = true,
+				      .propagation = CTR_RECORD_PROPAGATION_HOST_TO_CONTAINER};
+	c.mounts[1] =
+	    (struct ctr_record_mount){.container_path = xstrdup("/cache"),
+				      .host_path = xstrdup("/srv/cache"),
+				      .selinux_relabel = true,
+				      .recursive_read_only = true,
+				      .propagation = CTR_RECORD_PROPAGATION_BIDIRECTIONAL};
 	c.spec_json = xstrdup("{\"process\":{\"args\":[\"nginx\",\"-g\",\"daemon off;\"],"
 			      "\"env\":[\"A=1\"]},\"big\":12345678901234}");
 	c.extra = xstrdup("[\"shim\", 1]");
@@ -315,7 +317,8 @@ static void test_atomic_writes(void)
 
 	/* A write that cannot complete (its temp file name is taken by a
 	 * directory) changes neither the file nor the index. */
-	_cleanup_free_ char *blocker = xasprintf("%s.tmp.%d.%d", path, (int)getpid(), (int)gettid());
+	_cleanup_free_ char *blocker =
+	    xasprintf("%s.tmp.%d.%d", path, (int)getpid(), (int)gettid());
 	CU_ASSERT_EQUAL(mkdir(blocker, 0700), 0);
 	CU_ASSERT(state_pod_modify(s, "podA", set_state_notready, NULL, &err) < 0);
 	_cleanup_free_ char *after = NULL;
