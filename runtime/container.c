@@ -847,7 +847,32 @@ void rt_containers_recover(struct rt *rt)
 	}
 	if (n)
 		log_info("recovered %zu containers, %zu running", n, running);
+	/* Directories without a record: huskd died inside CreateContainer,
+	 * before the record was written and before any shim started. */
+	_cleanup_strv_ char **names = NULL;
+	if (fs_list_dir(rt->containers_dir, NULL, &names, &err) == 0) {
+		for (size_t i = 0; names[i]; i++) {
+			bool known = false;
+			for (size_t j = 0; j < n && !known; j++)
+				known = streq(v[j]->id, names[i]);
+			if (known)
+				continue;
+			log_warn("recover: removing container '%s' left without a record",
+				 names[i]);
+			_cleanup_free_ char *dir = ctr_dir(rt, names[i]);
+			fs_rm_rf(dir, NULL);
+			if (rt->opts.release_rootfs(rt->opts.data, names[i], &err) < 0)
+				log_warn("recover: %s", err.msg);
+			husk_error_clear(&err);
+		}
+	}
 	ctr_records_free(v, n);
+}
+
+bool rt_ctr_known(struct rt *rt, const char *id)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	return state_ctr_get(rt->store, id, &rec, NULL) == 0 && streq(rec->id, id);
 }
 
 static void *monitor_main(void *arg)

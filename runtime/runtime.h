@@ -192,6 +192,9 @@ int rt_ctr_get(struct rt *rt, const char *ref, struct ctr_record **ret, struct h
 int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret, size_t *ret_n,
 		struct husk_error *err);
 
+/* True when id (a full id) is a container the manager knows. */
+bool rt_ctr_known(struct rt *rt, const char *id);
+
 /* The spec file of the container as JSON text (for verbose status). */
 int rt_ctr_spec_json(struct rt *rt, const char *ref, char **ret, struct husk_error *err);
 

@@ -71,14 +71,25 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	    .on_event = on_event,
 	    .make_rootfs = make_rootfs,
 	    .release_rootfs = release_rootfs,
-	    .net_setup = NULL, /* wired by the network service */
-	    .net_teardown = NULL,
+	    .net_setup = srv_net_setup,
+	    .net_teardown = srv_net_teardown,
 	    .data = ctx,
 	};
 	struct rt *rt = NULL;
 	if (rt_open(&o, &rt, err) < 0)
 		return -err->code;
 	ctx->runtime = rt;
+	/* Root file systems no container claims: huskd died between making
+	 * one and recording its container. */
+	_cleanup_strv_ char **ids = img_rootfs_list(ctx->image);
+	for (size_t i = 0; ids && ids[i]; i++) {
+		if (rt_ctr_known(rt, ids[i]))
+			continue;
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		log_warn("recover: removing root filesystem of unknown container '%s'", ids[i]);
+		if (img_rootfs_remove(ctx->image, ids[i], &e) < 0)
+			log_warn("recover: %s", e.msg);
+	}
 	return 0;
 }
 

@@ -382,3 +382,21 @@ def test_reopen_container_log(daemon, busybox, tmp_path):
     assert os.path.getsize(log + ".1") == n1  # the rotated one is left alone
     d.rt.StopContainer(container_id=c, timeout=0)
     expect_error(grpc.StatusCode.FAILED_PRECONDITION, d.rt.ReopenContainerLog, container_id=c)
+
+
+def test_restart_removes_what_a_crash_left(daemon, busybox, tmp_path):
+    """huskd killed between making a container's root filesystem and
+    recording it: the next start removes the orphans."""
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, start=False)
+    merged = os.path.join(d.root, "image", "containers", c, "merged")
+    assert os.path.ismount(merged)
+    d.kill()
+    os.unlink(os.path.join(d.state, "records", "containers", c + ".json"))
+    d.start()
+    assert not os.path.exists(os.path.join(d.root, "image", "containers", c))
+    assert not os.path.exists(os.path.join(d.state, "containers", c))
+    assert not os.path.ismount(merged)
+    expect_error(grpc.StatusCode.NOT_FOUND, d.rt.ContainerStatus, container_id=c)
+    assert "left without a record" in d.logs() or "unknown container" in d.logs()
