@@ -61,6 +61,7 @@ static const struct key keys[] = {
     {"registries", KEY_REGISTRIES, OFF(registries), 0, 0, NULL},
     {"cni_conf_dir", KEY_STRING, OFF(cni_conf_dir), 0, 0, check_abs_path},
     {"cni_bin_dirs", KEY_STRV, OFF(cni_bin_dirs), 0, 0, check_abs_path},
+    {"cni_plugin_timeout", KEY_INT, OFF(cni_plugin_timeout), 1, 3600, NULL},
     {"pids_limit", KEY_LLONG, OFF(pids_limit), 0, LLONG_MAX, NULL},
     {"shim_path", KEY_STRING, OFF(shim_path), 0, 0, NULL},
     {"stream_address", KEY_STRING, OFF(stream_address), 0, 0, NULL},
@@ -112,6 +113,7 @@ static struct srv_config *config_defaults(void)
 	c->max_concurrent_downloads = 3;
 	c->cni_conf_dir = xstrdup("/etc/cni/net.d");
 	c->cni_bin_dirs = strv_append(strv_append(NULL, "/opt/cni/bin"), "/usr/lib/cni");
+	c->cni_plugin_timeout = 60;
 	c->pids_limit = 0;
 	c->shim_path = xstrdup("");
 	c->stream_address = xstrdup("127.0.0.1");

@@ -42,6 +42,7 @@ struct srv_config {
 	/* Network */
 	char *cni_conf_dir;
 	char **cni_bin_dirs;
+	int cni_plugin_timeout; /* seconds per plugin call */
 
 	/* Containers */
 	long long pids_limit; /* 0: none */

@@ -54,4 +54,20 @@ SRV_UNARY(srv_list_container_stats);
 SRV_UNARY(srv_pod_sandbox_stats);
 SRV_UNARY(srv_list_pod_sandbox_stats);
 
+/* network_service.c: pod networking through CNI (ctx->network). main.c
+ * calls srv_network_init before srv_runtime_init, srv_network_gc once the
+ * runtime is open (tears down attachments of pods that are gone) and
+ * srv_network_shutdown after the runtime's shutdown. srv_net_setup and
+ * srv_net_teardown are the runtime's net_setup/net_teardown hooks (data is
+ * the struct srv_ctx *). srv_network_ready answers NetworkReady: 0 with the
+ * config file in *ret_path (caller frees), or EAGAIN with the reason. */
+struct rt_pod_config;
+int srv_network_init(struct srv_ctx *ctx, struct husk_error *err);
+void srv_network_shutdown(struct srv_ctx *ctx);
+void srv_network_gc(struct srv_ctx *ctx);
+int srv_network_ready(struct srv_ctx *ctx, char **ret_path, struct husk_error *err);
+int srv_net_setup(void *data, const char *pod_id, const char *netns,
+		  const struct rt_pod_config *cfg, char ***ret_ips, struct husk_error *err);
+int srv_net_teardown(void *data, const char *pod_id, const char *netns, struct husk_error *err);
+
 #endif

@@ -120,13 +120,21 @@ static int serve(struct srv_config *config)
 		log_error("start: %s", err.msg);
 		return 1;
 	}
+	r = srv_network_init(&ctx, &err);
+	if (r < 0) {
+		log_error("start: %s", err.msg);
+		srv_image_shutdown(&ctx);
+		return 1;
+	}
 	r = srv_runtime_init(&ctx, &err);
 	if (r < 0) {
 		log_error("start: %s", err.msg);
 		srv_runtime_shutdown(&ctx);
-	srv_image_shutdown(&ctx);
+		srv_network_shutdown(&ctx);
+		srv_image_shutdown(&ctx);
 		return 1;
 	}
+	srv_network_gc(&ctx);
 
 	struct srv_grpc *g = NULL;
 	mode_t old = umask(0117);
@@ -156,6 +164,8 @@ static int serve(struct srv_config *config)
 		 config->shutdown_timeout);
 	srv_grpc_stop(g, config->shutdown_timeout);
 	/* Subsystem shutdown goes here, in reverse order. */
+	srv_runtime_shutdown(&ctx);
+	srv_network_shutdown(&ctx);
 	srv_image_shutdown(&ctx);
 	unlink(config->socket);
 	srv_events_free(ctx.events);

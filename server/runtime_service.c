@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "network/network.h"
 #include "server/events.h"
 #include "server/handlers.h"
 
@@ -50,7 +49,7 @@ int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_
 			 condition("RuntimeReady", true, NULL, NULL));
 	_cleanup_free_ char *net_config = NULL;
 	_cleanup_error_ struct husk_error net_err = HUSK_ERROR_INIT;
-	bool net_ok = net_find_config(ctx->config->cni_conf_dir, &net_config, &net_err) == 0;
+	bool net_ok = srv_network_ready(ctx, &net_config, &net_err) == 0;
 	srv_repeated_add(
 	    &st->conditions, &st->n_conditions,
 	    condition("NetworkReady", net_ok, "NetworkPluginNotReady", husk_error_msg(&net_err)));
