@@ -77,6 +77,7 @@ extern const struct cg_naming cg_naming_systemd;
 
 struct cg_manager {
 	char *base;
+	char *hugepages_dir; /* the kernel's pools (cg_options.hugepages_dir) */
 	enum cg_version version;
 	bool emulated;
 	struct cg_hier *hiers; /* v2: exactly one */
@@ -148,6 +149,11 @@ int cg_need_dir(const struct cg_group *g, unsigned bit, const char *what, char *
 
 /* Validate a hugepage size name ("2MB"). */
 bool cg_hugepage_size_valid(const char *s);
+/* The hugepage limits of r on a host without the hugetlb controller: 0 when
+ * each is 0 and the pool of its size is empty or missing (nothing can be
+ * allocated), else EINVAL naming the size. */
+int cg_hugepages_without_controller(const struct cg_manager *m, const struct cg_resources *r,
+				    struct husk_error *err);
 
 /* Conversions between v1 cpu.shares and v2 cpu.weight. */
 uint64_t cg_shares_to_weight(uint64_t shares);

@@ -195,10 +195,10 @@ static int v2_set(const struct cg_group *g, const struct cg_resources *r, struct
 			return rc;
 	}
 	if (r->n_hugepages) {
-		_cleanup_free_ char *dir = NULL;
-		if ((rc = cg_need_dir(g, CG_C_HUGETLB, "hugepage limits", &dir, err)) < 0)
+		_cleanup_free_ char *dir = cg_group_dir_bit(g, CG_C_HUGETLB);
+		if (!dir && (rc = cg_hugepages_without_controller(m, r, err)) < 0)
 			return rc;
-		for (size_t i = 0; i < r->n_hugepages; i++) {
+		for (size_t i = 0; dir && i < r->n_hugepages; i++) {
 			const struct cg_hugepage *h = &r->hugepages[i];
 			_cleanup_free_ char *file = xasprintf("hugetlb.%s.max", h->page_size);
 			_cleanup_free_ char *rsvd = xasprintf("hugetlb.%s.rsvd.max", h->page_size);

@@ -377,6 +377,57 @@ bool cg_hugepage_size_valid(const char *s)
 	return streq(u, "KB") || streq(u, "MB") || streq(u, "GB") || streq(u, "TB");
 }
 
+/* "2MB" -> 2048 (kB); 0 when it overflows. */
+static uint64_t hugepage_kb(const char *size)
+{
+	uint64_t n = strtoull(size, NULL, 10);
+	const char *u = size + strspn(size, "0123456789");
+	unsigned shift = streq(u, "KB") ? 0 : streq(u, "MB") ? 10 : streq(u, "GB") ? 20 : 30;
+	return n > (UINT64_MAX >> shift) ? 0 : n << shift;
+}
+
+/* Pages of the pool that can ever be had: nr_hugepages plus the overcommit
+ * allowance. A missing pool has none. */
+static int hugepage_pool(const char *pools, const char *size, uint64_t *ret,
+			 struct husk_error *err)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/hugepages-%" PRIu64 "kB", pools, hugepage_kb(size));
+	*ret = 0;
+	static const char *const files[] = {"nr_hugepages", "nr_overcommit_hugepages"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		uint64_t v = 0;
+		int r = cg_stat_value(dir, files[i], NULL, &v, err);
+		if (r < 0)
+			return r;
+		*ret += v;
+	}
+	return 0;
+}
+
+int cg_hugepages_without_controller(const struct cg_manager *m, const struct cg_resources *r,
+				    struct husk_error *err)
+{
+	for (size_t i = 0; i < r->n_hugepages; i++) {
+		const struct cg_hugepage *h = &r->hugepages[i];
+		uint64_t pool = 0;
+		if (h->limit == 0) {
+			int rc = hugepage_pool(m->hugepages_dir, h->page_size, &pool, err);
+			if (rc < 0)
+				return rc;
+			if (pool == 0)
+				continue;
+		}
+		_cleanup_free_ char *lim =
+		    h->limit == CG_MAX ? xstrdup("max") : xasprintf("%" PRId64, h->limit);
+		return husk_error_set(err, EINVAL,
+				      "hugepage limit %s=%s: the hugetlb controller is not "
+				      "available%s",
+				      h->page_size, lim,
+				      h->limit == 0 ? " and the host has pages of that size" : "");
+	}
+	return 0;
+}
+
 uint64_t cg_shares_to_weight(uint64_t shares)
 {
 	if (shares < 2)
@@ -577,6 +628,8 @@ int cg_manager_open(const struct cg_options *opts, struct cg_manager **ret_manag
 		return husk_error_set(err, EINVAL, "unknown cgroup driver %d", (int)driver);
 	}
 	m->base = xstrdup(base);
+	m->hugepages_dir = xstrdup(opts && opts->hugepages_dir ? opts->hugepages_dir
+							     : "/sys/kernel/mm/hugepages");
 	for (size_t n = strlen(m->base); n > 1 && m->base[n - 1] == '/'; n--)
 		m->base[n - 1] = '\0';
 	struct stat st;
@@ -608,6 +661,7 @@ void cg_manager_free(struct cg_manager *m)
 		return;
 	free_hiers(m);
 	free(m->base);
+	free(m->hugepages_dir);
 	free(m);
 }
 

@@ -76,6 +76,9 @@ struct cg_options {
 	const char *base; /* cgroup mount root; NULL: CG_DEFAULT_BASE */
 	enum cg_driver driver;
 	const char *mountinfo; /* NULL: /proc/self/mountinfo (tests pass a sample) */
+	/* The kernel's hugepage pools, one hugepages-<size>kB directory per
+	 * size; NULL: /sys/kernel/mm/hugepages (tests pass a directory). */
+	const char *hugepages_dir;
 };
 
 /* Detect the hierarchy under opts->base and choose the v1/v2 and naming
@@ -230,10 +233,14 @@ void cg_resources_add_unified(struct cg_resources *r, const char *key, const cha
  * written in the order the kernel accepts; on v2 memory.swap.max = swap -
  * memory (swap limit without a memory limit is refused). Without swap
  * accounting, a swap limit equal to the memory limit (no swap) or CG_MAX is
- * skipped, others refused. Errors are EINVAL, with the file and value in the
- * message, both for values refused here (out of range, unified keys on v1,
- * a controller not available, a hugepage size the host lacks) and for values
- * the kernel rejects. Fields written before a failure stay written. */
+ * skipped, others refused. Without the hugetlb controller, a hugepage limit
+ * of 0 is accepted when the host's pool of that size is empty (nothing can
+ * be allocated, so the limit holds; the kubelet sends 0 for every size the
+ * kernel knows), any other is refused. Errors are EINVAL, with the file and
+ * value in the message, both for values refused here (out of range, unified
+ * keys on v1, a controller not available, a hugepage size the host lacks)
+ * and for values the kernel rejects. Fields written before a failure stay
+ * written. */
 int cg_group_set(const struct cg_group *g, const struct cg_resources *r, struct husk_error *err);
 
 /* Read back the resources in force into *ret (initialised here; clear it

@@ -1369,6 +1369,62 @@ static void test_real_v1(void)
 	cg_manager_free(m);
 }
 
+/* Without the hugetlb controller (v1 and v2 alike): limits of 0 pass while
+ * the pools of those sizes are empty (what the kubelet sends for every size
+ * the kernel knows), anything else is refused naming the size. */
+static void test_hugepages_without_controller(void)
+{
+	for (int version = 1; version <= 2; version++) {
+		char *b = version == 1 ? layout_v1() : layout_v2("cpuset cpu io memory pids\n");
+		if (version == 1) {
+			_cleanup_free_ char *hug = xasprintf("%s/hugetlb", b);
+			CU_ASSERT_EQUAL(fs_rm_rf(hug, NULL), 0);
+		}
+		_cleanup_free_ char *pools = xasprintf("%s-pools", b);
+		mkdirs(pools, "hugepages-2048kB");
+		mkdirs(pools, "hugepages-1048576kB");
+		put(pools, "hugepages-2048kB/nr_hugepages", "0\n");
+		put(pools, "hugepages-2048kB/nr_overcommit_hugepages", "0\n");
+		put(pools, "hugepages-1048576kB/nr_hugepages", "0\n");
+		put(pools, "hugepages-1048576kB/nr_overcommit_hugepages", "0\n");
+		struct cg_options o = {.base = b, .hugepages_dir = pools};
+		struct cg_manager *m = NULL;
+		_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+		CU_ASSERT_FATAL(cg_manager_open(&o, &m, &err) == 0);
+		CU_ASSERT(!cg_manager_has_controller(m, "hugetlb"));
+		struct cg_group *g = create(m, "husk/h");
+		struct cg_resources r;
+		cg_resources_init(&r);
+		cg_resources_add_hugepage(&r, "2MB", 0);
+		cg_resources_add_hugepage(&r, "1GB", 0);
+		cg_resources_add_hugepage(&r, "64KB", 0); /* no such pool: none to get */
+		CU_ASSERT_EQUAL(set(g, &r, &err), 0);
+		/* Pages in the pool (or overcommit allowed): 0 no longer holds. */
+		put(pools, "hugepages-2048kB/nr_overcommit_hugepages", "4\n");
+		CU_ASSERT_EQUAL(set(g, &r, &err), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "2MB=0"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "hugetlb controller"));
+		husk_error_clear(&err);
+		put(pools, "hugepages-2048kB/nr_overcommit_hugepages", "0\n");
+		/* A real limit cannot be honoured at all. */
+		cg_resources_clear(&r);
+		cg_resources_add_hugepage(&r, "1GB", 1 << 30);
+		CU_ASSERT_EQUAL(set(g, &r, &err), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "1GB=1073741824"));
+		husk_error_clear(&err);
+		cg_resources_clear(&r);
+		cg_resources_add_hugepage(&r, "2MB", CG_MAX);
+		CU_ASSERT_EQUAL(set(g, &r, &err), -EINVAL);
+		husk_error_clear(&err);
+		cg_resources_clear(&r);
+		CU_ASSERT_EQUAL(cg_group_remove(g, &err), 0);
+		cg_group_free(g);
+		cg_manager_free(m);
+		fs_rm_rf(pools, NULL);
+		rm_base(b);
+	}
+}
+
 int main(void)
 {
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -1389,6 +1445,7 @@ int main(void)
 	    {"set invalid", test_set_invalid},
 	    {"set/get v2", test_set_get_v2},
 	    {"shares to weight", test_shares_weight},
+	    {"hugepages without the controller", test_hugepages_without_controller},
 	    {"stats v1", test_stats_v1},
 	    {"stats v2", test_stats_v2},
 	    {"pids", test_pids},
