@@ -94,6 +94,22 @@ int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, str
 		pc.dns_options = options;
 	}
 
+	_cleanup_free_ struct rt_port_mapping *ports =
+	    xnew(struct rt_port_mapping, c->n_port_mappings + 1);
+	for (size_t i = 0; i < c->n_port_mappings; i++) {
+		const Runtime__V1__PortMapping *m = c->port_mappings[i];
+		ports[i] = (struct rt_port_mapping){
+		    .protocol = m->protocol == RUNTIME__V1__PROTOCOL__UDP    ? "UDP"
+				: m->protocol == RUNTIME__V1__PROTOCOL__SCTP ? "SCTP"
+									     : "TCP",
+		    .container_port = m->container_port,
+		    .host_port = m->host_port,
+		    .host_ip = m->host_ip,
+		};
+	}
+	pc.port_mappings = ports;
+	pc.n_port_mappings = c->n_port_mappings;
+
 	char *id = NULL;
 	if (rt_pod_run(ctx->runtime, &pc, &id, err) < 0)
 		return -err->code;
