@@ -180,6 +180,18 @@ int ctr_caps_add_drop(uint64_t base, char *const *add, char *const *drop, uint64
 	return 0;
 }
 
+int ctr_caps_container(uint64_t mask, char *const *ambient, struct ctr_caps *ret,
+		       struct husk_error *err)
+{
+	uint64_t amb = 0;
+	if (ctr_caps_from_names(ambient, &amb, err) < 0)
+		return husk_error_prefix(err, "ambient capability");
+	ctr_caps_init(ret, mask | amb);
+	ret->inheritable = amb;
+	ret->ambient = amb;
+	return 0;
+}
+
 int ctr_caps_get_own(uint64_t *ret_permitted, uint64_t *ret_bounding)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};

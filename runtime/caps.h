@@ -53,6 +53,16 @@ uint64_t ctr_caps_all(void);
 int ctr_caps_add_drop(uint64_t base, char *const *add, char *const *drop, uint64_t *ret_mask,
 		      struct husk_error *err);
 
+/* The five sets of a container: mask (ctr_caps_add_drop's result) in the
+ * bounding, effective and permitted sets, and the capabilities named in
+ * ambient (CRI add_ambient_capabilities; "ALL" allowed) in every set, the
+ * inheritable and ambient ones included: the kernel keeps an ambient
+ * capability only while it is permitted and inheritable, and ambient ones
+ * are what a non-root process keeps across execve. EINVAL on an unknown
+ * name. */
+int ctr_caps_container(uint64_t mask, char *const *ambient, struct ctr_caps *ret,
+		       struct husk_error *err);
+
 /* The calling process's own permitted and bounding sets. -errno. */
 int ctr_caps_get_own(uint64_t *ret_permitted, uint64_t *ret_bounding);
 

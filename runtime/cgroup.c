@@ -388,10 +388,10 @@ static uint64_t hugepage_kb(const char *size)
 
 /* Pages of the pool that can ever be had: nr_hugepages plus the overcommit
  * allowance. A missing pool has none. */
-static int hugepage_pool(const char *pools, const char *size, uint64_t *ret,
-			 struct husk_error *err)
+static int hugepage_pool(const char *pools, const char *size, uint64_t *ret, struct husk_error *err)
 {
-	_cleanup_free_ char *dir = xasprintf("%s/hugepages-%" PRIu64 "kB", pools, hugepage_kb(size));
+	_cleanup_free_ char *dir =
+	    xasprintf("%s/hugepages-%" PRIu64 "kB", pools, hugepage_kb(size));
 	*ret = 0;
 	static const char *const files[] = {"nr_hugepages", "nr_overcommit_hugepages"};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
@@ -628,8 +628,8 @@ int cg_manager_open(const struct cg_options *opts, struct cg_manager **ret_manag
 		return husk_error_set(err, EINVAL, "unknown cgroup driver %d", (int)driver);
 	}
 	m->base = xstrdup(base);
-	m->hugepages_dir = xstrdup(opts && opts->hugepages_dir ? opts->hugepages_dir
-							     : "/sys/kernel/mm/hugepages");
+	m->hugepages_dir =
+	    xstrdup(opts && opts->hugepages_dir ? opts->hugepages_dir : "/sys/kernel/mm/hugepages");
 	for (size_t n = strlen(m->base); n > 1 && m->base[n - 1] == '/'; n--)
 		m->base[n - 1] = '\0';
 	struct stat st;

@@ -407,6 +407,28 @@ static int write_file(const char *path, const char *s)
 	return 0;
 }
 
+/* "exec PROFILE" to the AppArmor exec attribute of this thread: the
+ * interface of kernels with LSM stacking first, then the old one. */
+static int set_apparmor_exec(const char *profile)
+{
+	char buf[300];
+	int n = snprintf(buf, sizeof(buf), "exec %s", profile);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -EINVAL;
+	static const char *const files[] = {"/proc/thread-self/attr/apparmor/exec",
+					    "/proc/thread-self/attr/exec"};
+	int r = -ENOENT;
+	for (size_t i = 0; i < ARRAY_SIZE(files) && r == -ENOENT; i++) {
+		_cleanup_close_ int fd = open(files[i], O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			r = -errno;
+			continue;
+		}
+		r = write(fd, buf, (size_t)n) == n ? 0 : -errno;
+	}
+	return r;
+}
+
 static const char *env_path(char *const *envp)
 {
 	for (size_t i = 0; envp && envp[i]; i++)
@@ -474,6 +496,10 @@ int lc_finish_and_exec(const struct lc *lc, struct husk_error *err)
 	lc_send(lc->sock, LC_MSG_READY, 0, 0, NULL, -1);
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 
+	/* The AppArmor profile takes effect at execve; set it while the
+	 * profile of ours (unconfined) may still change its own. */
+	if (s->apparmor_profile && (r = set_apparmor_exec(s->apparmor_profile)) < 0)
+		return husk_error_errno(err, -r, "set AppArmor profile '%s'", s->apparmor_profile);
 	/* Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes on
 	 * while we still have it; the profile then has to allow the calls
 	 * below (RuntimeDefault does). */

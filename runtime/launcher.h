@@ -19,7 +19,7 @@
 #define CTR_SPEC_MAX_ARGS 4096
 #define CTR_SPEC_MAX_ENV 4096
 #define CTR_SPEC_MAX_MOUNTS 512
-#define CTR_SPEC_MAX_DEVICES 512
+#define CTR_SPEC_MAX_DEVICES 4096 /* a privileged container gets the host's */
 #define CTR_SPEC_MAX_PATHS 256 /* masked, read-only, cgroup.procs */
 #define CTR_SPEC_MAX_SYSCTLS 256
 #define CTR_SPEC_MAX_GROUPS 256
@@ -115,6 +115,7 @@ struct ctr_spec {
 	char *seccomp_profile; /* LOCALHOST: the JSON profile file */
 	char *seccomp_filter;  /* the compiled filter (ctr_spec_seccomp_write);
 				  ctr_launch needs it unless UNCONFINED */
+	char *apparmor_profile; /* AppArmor profile to exec into; NULL: none */
 	struct ctr_rlimit *rlimits;
 	size_t n_rlimits;
 	bool has_oom_score_adj;
@@ -184,6 +185,7 @@ int ctr_spec_validate(const struct ctr_spec *spec, struct husk_error *err);
  *    "seccomp": {"mode": "runtime_default" | "unconfined" | "localhost",
  *      "profile": "/var/lib/kubelet/seccomp/p.json",
  *      "filter": "/run/husk/containers/c1/seccomp.bpf"},
+ *    "apparmor_profile": "my-profile",      missing: none
  *    "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096}],
  *    "oom_score_adj": 100},
  *  "hostname": "web",

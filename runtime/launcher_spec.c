@@ -107,6 +107,7 @@ void ctr_spec_free(struct ctr_spec *s)
 	free(s->additional_gids);
 	free(s->seccomp_profile);
 	free(s->seccomp_filter);
+	free(s->apparmor_profile);
 	free(s->rlimits);
 	free(s->rootfs);
 	free(s->hostname);
@@ -248,6 +249,16 @@ int ctr_spec_validate(const struct ctr_spec *s, struct husk_error *err)
 	if (s->seccomp_filter && !abs_clean(s->seccomp_filter))
 		return husk_error_set(err, EINVAL, "seccomp: filter path '%s' is not absolute",
 				      s->seccomp_filter);
+	if (s->apparmor_profile) {
+		size_t n = strlen(s->apparmor_profile);
+		bool ok = n > 0 && n <= 256;
+		for (const char *p = s->apparmor_profile; ok && *p; p++)
+			ok = (unsigned char)*p > ' ' && *p != 0x7f;
+		if (!ok)
+			return husk_error_set(err, EINVAL,
+					      "apparmor_profile '%.256s' is not a profile name",
+					      s->apparmor_profile);
+	}
 	const char *files[] = {s->shm_path, s->hostname_path, s->hosts_path, s->resolv_path};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		if (files[i] && !abs_clean(files[i]))
@@ -500,6 +511,9 @@ static int parse_process(struct jctx *c, yajl_val p, struct ctr_spec *s)
 		    (r = j_str(c, v, "filter", "process.seccomp.filter", &s->seccomp_filter)) < 0)
 			return r;
 	}
+	if ((r = j_str(c, p, "apparmor_profile", "process.apparmor_profile",
+		       &s->apparmor_profile)) < 0)
+		return r;
 	if ((r = j_array(c, p, "rlimits", "process.rlimits", 64, &v)) < 0)
 		return r;
 	if (v) {
@@ -873,6 +887,7 @@ char *ctr_spec_to_json(const struct ctr_spec *s)
 	g_opt_str(g, "profile", s->seccomp_profile);
 	g_opt_str(g, "filter", s->seccomp_filter);
 	yajl_gen_map_close(g);
+	g_opt_str(g, "apparmor_profile", s->apparmor_profile);
 	json_key(g, "rlimits");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < s->n_rlimits; i++) {

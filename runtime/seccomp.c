@@ -782,3 +782,26 @@ int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps
 	*ret = b;
 	return 0;
 }
+
+int ctr_seccomp_parse_path(const char *s, const char *field, int *ret_mode, const char **ret_path,
+			   struct husk_error *err)
+{
+	*ret_path = NULL;
+	if (isempty(s) || streq(s, "unconfined")) {
+		*ret_mode = CTR_SECCOMP_UNCONFINED;
+		return 0;
+	}
+	if (streq(s, "runtime/default") || streq(s, "docker/default")) {
+		*ret_mode = CTR_SECCOMP_RUNTIME_DEFAULT;
+		return 0;
+	}
+	if (startswith(s, "localhost/") && s[strlen("localhost/")] == '/') {
+		*ret_mode = CTR_SECCOMP_LOCALHOST;
+		*ret_path = s + strlen("localhost/");
+		return 0;
+	}
+	return husk_error_set(err, EINVAL,
+			      "%s: '%.256s' is not one of runtime/default, unconfined, "
+			      "localhost/<absolute path>",
+			      field, s);
+}

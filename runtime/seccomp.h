@@ -118,6 +118,13 @@ int ctr_seccomp_bpf_write(const struct ctr_seccomp_bpf *b, const char *path,
 			  struct husk_error *err);
 int ctr_seccomp_bpf_read(const char *path, struct ctr_seccomp_bpf **ret, struct husk_error *err);
 
+/* CRI's deprecated seccomp_profile_path: "" and "unconfined" are
+ * UNCONFINED, "runtime/default" (and Docker's "docker/default") are
+ * RUNTIME_DEFAULT, "localhost/<absolute path>" is LOCALHOST with *ret_path
+ * pointing at the path inside s. EINVAL naming field for anything else. */
+int ctr_seccomp_parse_path(const char *s, const char *field, int *ret_mode, const char **ret_path,
+			   struct husk_error *err);
+
 /* "runtime_default", "unconfined", "localhost" and back; -1 / NULL when
  * unknown. */
 int ctr_seccomp_mode_parse(const char *s);

@@ -158,9 +158,12 @@ int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, str
 		}
 	}
 	u.gid = (uint32_t)gid;
+	/* The primary group is listed too, as containerd and CRI-O list it
+	 * (the kubelet's ContainerUser and `id -G` show it first). */
+	add_group(&u, u.gid);
 
 	/* The user's groups from /etc/group, as login(1) would give them. */
-	if (uname_copy) {
+	if (uname_copy && !req->groups_strict) {
 		_cleanup_free_ char *gr = xstrdup(group);
 		for (char *save = NULL, *line = strtok_r(gr, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save)) {
@@ -178,7 +181,7 @@ int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, str
 				continue;
 			for (char *s2 = NULL, *m = strtok_r(fields[3], ",", &s2); m;
 			     m = strtok_r(NULL, ",", &s2))
-				if (streq(m, uname_copy) && (uint32_t)g != u.gid)
+				if (streq(m, uname_copy))
 					add_group(&u, (uint32_t)g);
 		}
 	}
@@ -190,6 +193,12 @@ int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, str
 					      "supplemental group %lld is out of range", g);
 		}
 		add_group(&u, (uint32_t)g);
+	}
+	if (u.n_groups > CTR_USER_MAX_GROUPS) {
+		size_t n = u.n_groups;
+		ctr_user_clear(&u);
+		return husk_error_set(err, EINVAL, "%zu groups, more than the %d allowed", n,
+				      CTR_USER_MAX_GROUPS);
 	}
 	*ret = u;
 	return 0;

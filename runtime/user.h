@@ -9,6 +9,9 @@
 
 #include "common/error.h"
 
+/* At most this many additional gids (the launcher's spec limit). */
+#define CTR_USER_MAX_GROUPS 256
+
 struct ctr_user_request {
 	bool has_uid;
 	long long uid;
@@ -18,19 +21,25 @@ struct ctr_user_request {
 	const char *image_user; /* "", "1002", "app", "1002:100", "app:staff" */
 	const long long *supplemental_groups;
 	size_t n_supplemental_groups;
+	/* SupplementalGroupsPolicy Strict: only gid and supplemental_groups,
+	 * none of the memberships the image's /etc/group gives the user. */
+	bool groups_strict;
 };
 
 struct ctr_user {
 	uint32_t uid, gid;
-	uint32_t *groups; /* additional gids: the user's groups from /etc/group,
-			     then supplemental_groups; caller frees */
+	uint32_t *groups; /* additional gids, each once: the primary gid, the
+			     user's groups from /etc/group (unless
+			     groups_strict), then supplemental_groups;
+			     caller frees */
 	size_t n_groups;
 	char *home; /* from /etc/passwd, "/" when unknown; caller frees */
 };
 
 /* Resolve req against the rootfs at rootfs. A numeric uid unknown to
  * /etc/passwd is fine (gid 0 unless given); a user or group name that is
- * not there is EINVAL naming it and the file. */
+ * not there is EINVAL naming it and the file, as are a supplemental group
+ * out of range and more than CTR_USER_MAX_GROUPS groups in all. */
 int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, struct ctr_user *ret,
 		     struct husk_error *err);
 void ctr_user_clear(struct ctr_user *u);

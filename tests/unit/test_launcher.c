@@ -56,6 +56,7 @@ static const char *full_spec =
     "   \"capabilities\": {\"bounding\": [\"CAP_CHOWN\", \"net_raw\"], \"effective\": [\"KILL\"],"
     "     \"permitted\": [\"CAP_KILL\"], \"inheritable\": [], \"ambient\": [\"CAP_KILL\"]},"
     "   \"seccomp\": {\"mode\": \"localhost\", \"profile\": \"/p.json\", \"filter\": \"/f.bpf\"},"
+    "   \"apparmor_profile\": \"my-prof\","
     "   \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": 1024, \"hard\": 4096},"
     "                 {\"type\": \"core\", \"soft\": 18446744073709551615,"
     "                  \"hard\": 18446744073709551615}],"
@@ -100,6 +101,7 @@ static void check_full(const struct ctr_spec *s)
 	CU_ASSERT_EQUAL(s->seccomp, CTR_SECCOMP_LOCALHOST);
 	CU_ASSERT_STRING_EQUAL(s->seccomp_profile, "/p.json");
 	CU_ASSERT_STRING_EQUAL(s->seccomp_filter, "/f.bpf");
+	CU_ASSERT_STRING_EQUAL(s->apparmor_profile, "my-prof");
 	CU_ASSERT_EQUAL_FATAL(s->n_rlimits, 2);
 	CU_ASSERT_EQUAL(s->rlimits[0].resource, RLIMIT_NOFILE);
 	CU_ASSERT_EQUAL(s->rlimits[0].hard, 4096);
@@ -284,6 +286,34 @@ static void test_caps_add_drop(void)
 	char *bad[] = {"CAP_WHAT", NULL};
 	CU_ASSERT_EQUAL(ctr_caps_add_drop(CTR_CAPS_DEFAULT, bad, NULL, &m, &err), -EINVAL);
 	CU_ASSERT_STRING_EQUAL(err.msg, "add capability: unknown capability 'CAP_WHAT'");
+	husk_error_clear(&err);
+	/* "CAP_" is optional and case does not matter, in add and drop. */
+	char *add_lc[] = {"cap_sys_time", "net_admin", NULL};
+	char *drop_lc[] = {"Cap_Kill", NULL};
+	CU_ASSERT_EQUAL(ctr_caps_add_drop(0, add_lc, drop_lc, &m, &err), 0);
+	CU_ASSERT_EQUAL(m, CTR_CAP_BIT(25) | CTR_CAP_BIT(12));
+}
+
+static void test_caps_ambient(void)
+{
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	struct ctr_caps c;
+	/* Ambient ones join every set, even when add/drop left them out. */
+	char *amb[] = {"NET_BIND_SERVICE", "CAP_NET_ADMIN", NULL};
+	CU_ASSERT_EQUAL(ctr_caps_container(CTR_CAP_BIT(0), amb, &c, &err), 0);
+	uint64_t a = CTR_CAP_BIT(10) | CTR_CAP_BIT(12);
+	CU_ASSERT_EQUAL(c.ambient, a);
+	CU_ASSERT_EQUAL(c.inheritable, a);
+	CU_ASSERT_EQUAL(c.permitted, a | CTR_CAP_BIT(0));
+	CU_ASSERT_EQUAL(c.effective, a | CTR_CAP_BIT(0));
+	CU_ASSERT_EQUAL(c.bounding, a | CTR_CAP_BIT(0));
+	/* None: the plain sets. */
+	CU_ASSERT_EQUAL(ctr_caps_container(CTR_CAPS_DEFAULT, NULL, &c, &err), 0);
+	CU_ASSERT_EQUAL(c.ambient | c.inheritable, 0);
+	CU_ASSERT_EQUAL(c.bounding, CTR_CAPS_DEFAULT);
+	char *bad[] = {"NOPE", NULL};
+	CU_ASSERT_EQUAL(ctr_caps_container(0, bad, &c, &err), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(err.msg, "ambient capability: unknown capability 'NOPE'");
 }
 
 static void test_mount_options_rlimits(void)
@@ -409,6 +439,7 @@ int main(void)
 	    {"spec errors", test_spec_errors},
 	    {"capability names", test_caps_names},
 	    {"capability add/drop", test_caps_add_drop},
+	    {"caps ambient", test_caps_ambient},
 	    {"mount options and rlimits", test_mount_options_rlimits},
 	    {"resolve in root (openat2)", test_resolve_openat2},
 	    {"resolve in root (walk)", test_resolve_walk},

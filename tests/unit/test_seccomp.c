@@ -264,12 +264,38 @@ static void test_filter_file(void)
 	unit_rmdir(dir);
 }
 
+static void test_parse_path(void)
+{
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	int mode = -1;
+	const char *path = "x";
+	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("", "f", &mode, &path, &err), 0);
+	CU_ASSERT_EQUAL(mode, CTR_SECCOMP_UNCONFINED);
+	CU_ASSERT_PTR_NULL(path);
+	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("unconfined", "f", &mode, &path, &err), 0);
+	CU_ASSERT_EQUAL(mode, CTR_SECCOMP_UNCONFINED);
+	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("runtime/default", "f", &mode, &path, &err), 0);
+	CU_ASSERT_EQUAL(mode, CTR_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("docker/default", "f", &mode, &path, &err), 0);
+	CU_ASSERT_EQUAL(mode, CTR_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("localhost//var/p.json", "f", &mode, &path, &err),
+			0);
+	CU_ASSERT_EQUAL(mode, CTR_SECCOMP_LOCALHOST);
+	CU_ASSERT_STRING_EQUAL(path, "/var/p.json");
+	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("localhost/rel.json", "f", &mode, &path, &err),
+			-EINVAL);
+	CU_ASSERT_TRUE(strstr(husk_error_msg(&err), "f: 'localhost/rel.json'") != NULL);
+	husk_error_clear(&err);
+	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("default", "f", &mode, &path, &err), -EINVAL);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
 	    {"parse OCI profile", test_parse_oci},
 	    {"parse Docker profile", test_parse_docker},
 	    {"parse errors", test_parse_errors},
+	    {"deprecated profile path", test_parse_path},
 	    {"RuntimeDefault blocks and allows", test_runtime_default},
 	    {"Localhost profile compiled and enforced", test_localhost_compile},
 	    {"filter file round trip", test_filter_file},
