@@ -99,8 +99,8 @@ int srv_net_setup(void *data, const char *pod_id, const char *netns,
 		return -err->code;
 	char **ips = net_result_pod_ips(res, NET_DEFAULT_IFNAME);
 	_cleanup_free_ char *list = join_ips(ips);
-	log_info("pod network ready pod=%s ips=%s cni_ms=%lld", pod_id, list,
-		 (now_mono_ns() - t0) / 1000000);
+	log_info("pod network ready pod=%s ips=%s cni_ms=%.1f", pod_id, list,
+		 (double)(now_mono_ns() - t0) / 1e6);
 	*ret_ips = ips;
 	return 0;
 }
@@ -113,7 +113,8 @@ int srv_net_teardown(void *data, const char *pod_id, const char *netns, struct h
 	long long t0 = now_mono_ns();
 	if (net_cni_teardown(ctx->network, pod_id, netns, err) < 0)
 		return -err->code;
-	log_debug("pod network down pod=%s cni_ms=%lld", pod_id, (now_mono_ns() - t0) / 1000000);
+	log_debug("pod network down pod=%s cni_ms=%.1f", pod_id,
+		  (double)(now_mono_ns() - t0) / 1e6);
 	return 0;
 }
 
