@@ -200,6 +200,42 @@ int ctr_shim_request(const char *dir, const char *request, char **ret_reply, str
 	return husk_error_set(err, EIO, "bad answer from the shim: '%s'", buf);
 }
 
+int ctr_shim_attach(const char *dir, int *ret_fd, bool *ret_tty, bool *ret_stdin,
+		    struct husk_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	int r = shim_connect(dir, &fd, err);
+	if (r < 0)
+		return r;
+	if (send(fd, "attach", 6, MSG_NOSIGNAL) < 0)
+		return husk_error_errno(err, errno == EPIPE ? ESRCH : errno, "send to the shim");
+	char buf[REPLY_MAX + 1];
+	ssize_t n;
+	do
+		n = recv(fd, buf, REPLY_MAX, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return husk_error_errno(err, errno == EAGAIN ? ETIMEDOUT : errno,
+					"no answer from the shim of '%s'", dir);
+	if (n == 0)
+		return husk_error_set(err, ESRCH, "shim of '%s' closed the connection", dir);
+	buf[n] = '\0';
+	int tty, in, code = EIO, off = 0;
+	if (sscanf(buf, "ok %d %d", &tty, &in) == 2) {
+		/* From here on the connection streams: no timeouts. */
+		struct timeval tv = {0, 0};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		*ret_tty = tty;
+		*ret_stdin = in;
+		*ret_fd = steal_fd(&fd);
+		return 0;
+	}
+	if (sscanf(buf, "error %d %n", &code, &off) >= 1 && off > 0)
+		return husk_error_set(err, code > 0 ? code : EIO, "attach: %s", buf + off);
+	return husk_error_set(err, EIO, "attach: bad answer from the shim: '%s'", buf);
+}
+
 int ctr_shim_signal(const char *dir, int sig, struct husk_error *err)
 {
 	_cleanup_free_ char *req = xasprintf("signal %d", sig);

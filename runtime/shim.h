@@ -23,11 +23,20 @@
  *   "reopen"            reopen the log file (ReopenContainerLog)
  *   "resize ROWS COLS"  set the pty window size (tty containers)
  *   "state"             "ok running PID" or "ok exited CODE"
- *   "attach"            reserved for Attach (issue 7); answers ENOSYS now.
- *                       Planned: after "ok" the connection carries
- *                       packets "0<data>" (stdin, client to shim), "1<data>"
- *                       and "2<data>" (stdout/stderr, shim to client) and
- *                       "r ROWS COLS"; an empty "0" packet closes stdin. */
+ *   "attach"            "ok TTY STDIN" (each 0 or 1: the container has a
+ *                       terminal, an open stdin), then the connection is an
+ *                       attach connection: the shim sends "1<data>" and
+ *                       "2<data>" packets, the container's stdout and
+ *                       stderr as they also go to the log (a terminal's
+ *                       output is "1"), and takes "0<data>" (stdin), "r
+ *                       ROWS COLS" (resize) and "0" alone (end of this
+ *                       client's stdin). When an attached client ends its
+ *                       stdin or goes away and the container has
+ *                       stdin_once, the container's stdin is closed. At
+ *                       most CTR_SHIM_MAX_ATTACH at once; a client that does
+ *                       not keep up (its socket buffer full) is dropped, so
+ *                       the container never waits for one. The shim closes
+ *                       them all when the container's output ends. */
 #ifndef HUSK_RUNTIME_SHIM_H
 #define HUSK_RUNTIME_SHIM_H
 
@@ -37,6 +46,7 @@
 #include "common/error.h"
 
 #define CTR_SHIM_CONTROL "control.sock"
+#define CTR_SHIM_MAX_ATTACH 16
 
 struct ctr_pidinfo {
 	pid_t pid;
@@ -98,6 +108,13 @@ int ctr_shim_reopen_log(const char *state_dir, struct husk_error *err);
 
 /* Set the container's terminal size. EINVAL for a container without tty. */
 int ctr_shim_resize(const char *state_dir, unsigned rows, unsigned cols, struct husk_error *err);
+
+/* Attach to the container's stdio (the "attach" request). On success
+ * *ret_fd is the attach connection (blocking, close-on-exec; the caller
+ * closes it to detach) and *ret_tty / *ret_stdin come from the reply.
+ * ESRCH when the shim is not running, EAGAIN when it has too many. */
+int ctr_shim_attach(const char *state_dir, int *ret_fd, bool *ret_tty, bool *ret_stdin,
+		    struct husk_error *err);
 
 /* One request on the control socket; *ret_reply (caller frees) is the
  * text after "ok" ("" when none). A reply "error N msg" becomes error N. */

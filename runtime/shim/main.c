@@ -30,6 +30,10 @@
 #include "runtime/shim_log.h"
 
 #define MAX_CLIENTS 8
+#define MAX_ATTACH CTR_SHIM_MAX_ATTACH
+/* Attach connections get a large send buffer so that a reader that is
+ * briefly slow is not dropped at once. */
+#define ATTACH_SNDBUF (1 << 20)
 #define REQUEST_MAX 256
 #define READ_CHUNK 8192
 /* After the container's init exits, how long to wait for the rest of its
@@ -47,6 +51,11 @@ struct shim {
 	int sigfd;
 	int listen_fd;
 	int clients[MAX_CLIENTS];
+	int attach[MAX_ATTACH];
+	/* stdin bytes from an attached client the container has not taken
+	 * yet; while there are some, attached clients are not read. */
+	char *in_pending;
+	size_t in_len;
 	bool exited;
 	int status;
 	long long exited_at;
@@ -164,6 +173,139 @@ static void reap(struct shim *s)
 	}
 }
 
+/* ---- attach ---- */
+
+static int stdin_fd(const struct shim *s)
+{
+	if (s->pty >= 0)
+		return s->spec->stdin_open ? s->pty : -1;
+	return s->stdin_wr;
+}
+
+static void close_stdin(struct shim *s)
+{
+	if (s->stdin_wr >= 0) {
+		close(s->stdin_wr);
+		s->stdin_wr = -1;
+	}
+	free(s->in_pending);
+	s->in_pending = NULL;
+	s->in_len = 0;
+}
+
+static void attach_drop(struct shim *s, int k)
+{
+	if (s->attach[k] < 0)
+		return;
+	close(s->attach[k]);
+	s->attach[k] = -1;
+	if (s->spec->stdin_once)
+		close_stdin(s);
+}
+
+static void attach_broadcast(struct shim *s, int stream, const char *data, size_t len)
+{
+	char pkt[1 + READ_CHUNK];
+	pkt[0] = (char)('1' + stream);
+	memcpy(pkt + 1, data, len);
+	for (int k = 0; k < MAX_ATTACH; k++) {
+		if (s->attach[k] < 0)
+			continue;
+		if (send(s->attach[k], pkt, len + 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			log_warn("container=%s attached client %d dropped: %s", cid(s), k,
+				 strerror(errno));
+			attach_drop(s, k);
+		}
+	}
+}
+
+/* Write to the container's stdin without ever blocking: what it does not
+ * take now waits in in_pending. */
+static void stdin_feed(struct shim *s, const char *data, size_t len)
+{
+	int fd = stdin_fd(s);
+	if (fd < 0)
+		return;
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			break;
+		if (w < 0) {
+			/* The container closed its stdin: drop what comes. */
+			return;
+		}
+		off += (size_t)w;
+	}
+	if (off < len) {
+		char *p = xmalloc(s->in_len + len - off);
+		memcpy(p, s->in_pending, s->in_len);
+		memcpy(p + s->in_len, data + off, len - off);
+		free(s->in_pending);
+		s->in_pending = p;
+		s->in_len += len - off;
+	}
+}
+
+static void stdin_flush(struct shim *s)
+{
+	_cleanup_free_ char *p = steal_ptr(&s->in_pending);
+	size_t len = s->in_len;
+	s->in_len = 0;
+	if (p)
+		stdin_feed(s, p, len);
+}
+
+static void attach_input(struct shim *s, int k)
+{
+	char pkt[1 + READ_CHUNK + 1];
+	ssize_t n = recv(s->attach[k], pkt, sizeof(pkt) - 1, MSG_DONTWAIT);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		attach_drop(s, k);
+		return;
+	}
+	unsigned rows, cols;
+	pkt[n] = '\0';
+	if (pkt[0] == '0' && n == 1) {
+		if (s->spec->stdin_once)
+			close_stdin(s);
+	} else if (pkt[0] == '0') {
+		stdin_feed(s, pkt + 1, (size_t)n - 1);
+	} else if (pkt[0] == 'r' && sscanf(pkt, "r %u %u", &rows, &cols) == 2 && s->pty >= 0) {
+		struct winsize ws = {.ws_row = (unsigned short)rows,
+				     .ws_col = (unsigned short)cols};
+		ioctl(s->pty, TIOCSWINSZ, &ws);
+	}
+}
+
+static void attach_add(struct shim *s, int fd, char *reply, size_t size)
+{
+	int slot = -1;
+	for (int k = 0; k < MAX_ATTACH && slot < 0; k++)
+		if (s->attach[k] < 0)
+			slot = k;
+	if (s->exited) {
+		snprintf(reply, size, "error %d container has exited", ESRCH);
+		return;
+	}
+	if (slot < 0) {
+		snprintf(reply, size, "error %d %d clients are attached already", EAGAIN,
+			 MAX_ATTACH);
+		return;
+	}
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (s->clients[i] == fd)
+			s->clients[i] = -1;
+	int sz = ATTACH_SNDBUF;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	s->attach[slot] = fd;
+	snprintf(reply, size, "ok %d %d", s->spec->tty ? 1 : 0, stdin_fd(s) >= 0 ? 1 : 0);
+}
+
 static void close_stream(struct shim *s, int i)
 {
 	if (s->fds[i] < 0)
@@ -185,6 +327,7 @@ static void read_stream(struct shim *s, int i)
 		return;
 	}
 	ctr_log_write(s->log, (enum ctr_log_stream)i, buf, (size_t)n);
+	attach_broadcast(s, i, buf, (size_t)n);
 }
 
 static void handle_request(struct shim *s, int fd)
@@ -235,8 +378,8 @@ static void handle_request(struct shim *s, int fd)
 						      : 128 + WTERMSIG(s->status));
 		else
 			snprintf(reply, sizeof(reply), "ok running %d", (int)s->pid);
-	} else if (startswith(req, "attach")) {
-		snprintf(reply, sizeof(reply), "error %d attach is not implemented", ENOSYS);
+	} else if (streq(req, "attach")) {
+		attach_add(s, fd, reply, sizeof(reply));
 	} else {
 		snprintf(reply, sizeof(reply), "error %d unknown request", EINVAL);
 	}
@@ -297,7 +440,7 @@ static void run(struct shim *s)
 			if (now >= drain_until)
 				break;
 		}
-		struct pollfd pf[4 + MAX_CLIENTS];
+		struct pollfd pf[5 + MAX_CLIENTS + MAX_ATTACH];
 		nfds_t n = 0;
 		pf[n++] = (struct pollfd){s->sigfd, POLLIN, 0};
 		pf[n++] = (struct pollfd){s->listen_fd, POLLIN, 0};
@@ -305,6 +448,10 @@ static void run(struct shim *s)
 		pf[n++] = (struct pollfd){s->fds[1], POLLIN, 0};
 		for (int i = 0; i < MAX_CLIENTS; i++)
 			pf[n++] = (struct pollfd){s->clients[i], POLLIN, 0};
+		/* Attached clients are read only when their last stdin went in. */
+		for (int k = 0; k < MAX_ATTACH; k++)
+			pf[n++] = (struct pollfd){s->attach[k], s->in_len ? 0 : POLLIN, 0};
+		pf[n++] = (struct pollfd){s->in_len ? stdin_fd(s) : -1, POLLOUT, 0};
 		int timeout = -1;
 		if (drain_until)
 			timeout = (int)((drain_until - now_mono_ns()) / 1000000) + 1;
@@ -325,9 +472,20 @@ static void run(struct shim *s)
 		for (int i = 0; i < MAX_CLIENTS; i++)
 			if (pf[4 + i].revents && pf[4 + i].fd >= 0)
 				handle_request(s, pf[4 + i].fd);
+		for (int k = 0; k < MAX_ATTACH; k++)
+			if (pf[4 + MAX_CLIENTS + k].revents && s->attach[k] >= 0)
+				attach_input(s, k);
+		if (pf[4 + MAX_CLIENTS + MAX_ATTACH].revents)
+			stdin_flush(s);
 	}
 	close_stream(s, 0);
 	close_stream(s, 1);
+	for (int k = 0; k < MAX_ATTACH; k++)
+		if (s->attach[k] >= 0) {
+			close(s->attach[k]);
+			s->attach[k] = -1;
+		}
+	close_stdin(s);
 }
 
 static void record_exit(struct shim *s)
@@ -367,6 +525,8 @@ int main(int argc, char **argv)
 	struct husk_error err = HUSK_ERROR_INIT;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		s.clients[i] = -1;
+	for (int k = 0; k < MAX_ATTACH; k++)
+		s.attach[k] = -1;
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: husk-shim SPEC_FILE [SYNC_FD]\n");
 		return 2;
@@ -455,6 +615,7 @@ int main(int argc, char **argv)
 		if (inp[0] >= 0) {
 			close(inp[0]);
 			s.stdin_wr = inp[1];
+			fcntl(s.stdin_wr, F_SETFL, O_NONBLOCK);
 		}
 	}
 	for (int i = 0; i < 2; i++)
