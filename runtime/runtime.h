@@ -217,4 +217,53 @@ int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret,
 		     struct husk_error *err);
 
+/* ---- streaming (Exec, Attach, PortForward; runtime/stream_exec.c) ---- */
+
+/* A process started for a streaming Exec. Its stdio are fds the caller
+ * owns: in (write end of its stdin, -1 unless asked), out and err (read
+ * ends, -1 unless asked). With a tty, in and out are both the pty master
+ * (dups of pty) and err is -1. pidfd becomes readable when it exits. */
+struct rt_exec_proc {
+	pid_t pid;
+	int pidfd;
+	int in, out, err;
+	int pty;
+	bool reaped;
+	int exit_code; /* once reaped: 128 + signal when killed */
+};
+#define RT_EXEC_PROC_INIT ((struct rt_exec_proc){0, -1, -1, -1, -1, -1, false, 0})
+
+/* Start cmd in the running container ref as ExecSync runs it (all its
+ * namespaces, cgroup, user, capabilities, seccomp), on a pty when tty.
+ * EBUSY when the container is not running, ENOENT when unknown, and the
+ * launcher's errors (ENOENT "exec 'x': No such file or directory"). */
+int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty, bool in,
+		      bool out, bool err_out, struct rt_exec_proc *ret, struct husk_error *err);
+/* Reap the process if it has exited (block: wait for it). true once
+ * reaped, with p->exit_code set. */
+bool rt_exec_proc_reap(struct rt_exec_proc *p, bool block);
+/* Set the terminal size (tty only; EINVAL otherwise). */
+int rt_exec_proc_resize(struct rt_exec_proc *p, unsigned rows, unsigned cols,
+			struct husk_error *err);
+/* Close the caller's end of stdin (EOF for the process). */
+void rt_exec_proc_close_stdin(struct rt_exec_proc *p);
+/* Kill what is left (SIGKILL to its process group), reap it and close
+ * every fd. Safe to call twice. */
+void rt_exec_proc_release(struct rt_exec_proc *p);
+
+/* Attach to the running container's own stdio through its husk-shim. On
+ * success *ret_fd is a SOCK_SEQPACKET connection carrying the shim's
+ * attach packets (see runtime/shim.h), and *ret_tty / *ret_stdin say
+ * whether the container has a terminal and an open stdin. EBUSY when it is
+ * not running. */
+int rt_ctr_attach(struct rt *rt, const char *ref, int *ret_fd, bool *ret_tty, bool *ret_stdin,
+		  bool *ret_stdin_once, struct husk_error *err);
+
+/* A TCP connection to 127.0.0.1:port inside the network namespace of pod
+ * ref (the host's for a host-network pod); *ret_fd is the connected
+ * socket (non-blocking, close-on-exec). EBUSY when the pod is not ready,
+ * ECONNREFUSED when nothing listens, ETIMEDOUT after timeout_ms. */
+int rt_pod_port_connect(struct rt *rt, const char *ref, int port, int timeout_ms, int *ret_fd,
+			struct husk_error *err);
+
 #endif
