@@ -70,4 +70,13 @@ int srv_net_setup(void *data, const char *pod_id, const char *netns,
 		  const struct rt_pod_config *cfg, char ***ret_ips, struct husk_error *err);
 int srv_net_teardown(void *data, const char *pod_id, const char *netns, struct husk_error *err);
 
+/* stream_service.c: Exec, Attach, PortForward and the streaming server
+ * (ctx->streamer; main.c starts it after the runtime and stops it before
+ * the runtime's shutdown). */
+int srv_streaming_init(struct srv_ctx *ctx, struct husk_error *err);
+void srv_streaming_shutdown(struct srv_ctx *ctx);
+SRV_UNARY(srv_exec);
+SRV_UNARY(srv_attach);
+SRV_UNARY(srv_port_forward);
+
 #endif

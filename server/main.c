@@ -135,6 +135,14 @@ static int serve(struct srv_config *config)
 		return 1;
 	}
 	srv_network_gc(&ctx);
+	r = srv_streaming_init(&ctx, &err);
+	if (r < 0) {
+		log_error("start: %s", err.msg);
+		srv_runtime_shutdown(&ctx);
+		srv_network_shutdown(&ctx);
+		srv_image_shutdown(&ctx);
+		return 1;
+	}
 
 	struct srv_grpc *g = NULL;
 	mode_t old = umask(0117);
@@ -164,6 +172,7 @@ static int serve(struct srv_config *config)
 		 config->shutdown_timeout);
 	srv_grpc_stop(g, config->shutdown_timeout);
 	/* Subsystem shutdown goes here, in reverse order. */
+	srv_streaming_shutdown(&ctx);
 	srv_runtime_shutdown(&ctx);
 	srv_network_shutdown(&ctx);
 	srv_image_shutdown(&ctx);

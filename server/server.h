@@ -25,6 +25,7 @@ struct srv_ctx {
 	void *image;		   /* image layer handle (struct img_store *) */
 	void *runtime;		   /* runtime layer handle */
 	void *network;		   /* network layer handle */
+	void *streamer;		   /* exec/attach/port-forward server (struct srv_streamer *) */
 	struct srv_events *events; /* container events for GetContainerEvents */
 };
 

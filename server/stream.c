@@ -1,0 +1,1482 @@
+/* The streaming server: a TCP listener whose connections each get a
+ * thread. A connection sends one HTTP/1.1 request naming a token, is
+ * upgraded to SPDY/3.1 or WebSocket, and then runs one session (exec,
+ * attach or port-forward) in a poll loop over the client socket and the
+ * session's process, shim connection or TCP connections. */
+#include "server/stream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "runtime/runtime.h"
+#include "server/stream_proto.h"
+
+#define HTTP_MAX_REQUEST (16u << 10)
+#define HTTP_MAX_HEADERS 64
+#define HTTP_TIMEOUT_MS 10000
+#define READ_CHUNK (32u << 10)
+/* Output waiting for a slow client: the session stops reading its
+ * process (or shim, or connections) above this. */
+#define OUT_HIGH (1u << 20)
+/* Input from the client waiting for the process: the session stops
+ * reading the client above this. */
+#define IN_HIGH (1u << 20)
+/* After the exec'd process ends, how long to wait for output that a
+ * background child may still hold. */
+#define DRAIN_MS 200
+/* After the session's last frame, how long to wait for the client to
+ * close before closing ourselves. */
+#define LINGER_MS 5000
+#define CONNECT_TIMEOUT_MS 5000
+#define SHIM_PACKET (8192 + 1)
+
+enum { CH_STDIN, CH_STDOUT, CH_STDERR, CH_ERROR, CH_RESIZE, CH_COUNT };
+static const char *const ch_names[CH_COUNT] = {"stdin", "stdout", "stderr", "error", "resize"};
+
+struct srv_streamer {
+	struct rt *rt;
+	int listen_fd;
+	int wake[2];
+	char *url_base; /* http://ADDR:PORT */
+	int port;
+	struct srv_tokens *tokens;
+	pthread_t acceptor;
+	pthread_mutex_t lock; /* guards the list below */
+	pthread_cond_t cond;
+	struct session *sessions;
+	int n_sessions;
+	bool stopping;
+};
+
+struct pf_pair {
+	char *request_id;
+	int port;
+	uint32_t data_id, error_id;
+	int fd;
+	struct srv_buf to_tcp;
+	bool client_fin, shut_wr;
+	long long created;
+};
+
+struct session {
+	struct srv_streamer *srv;
+	struct session *prev, *next;
+	int fd;
+	struct srv_stream_req *req;
+	char peer[64];
+
+	/* transport */
+	bool ws;
+	bool b64;
+	int version; /* remotecommand protocol 1..5; port forward: 0 */
+	struct spdy_zlib *z;
+	struct srv_buf in, out;
+	struct srv_buf wsmsg;
+	uint8_t wsop;
+	bool client_gone; /* EOF, error, GOAWAY or close frame */
+	bool finished;	  /* the last frames are queued */
+	bool shut;	  /* ... and written, SHUT_WR done */
+	long long deadline;
+
+	/* exec and attach */
+	uint32_t sid[CH_COUNT];
+	bool fin_sent[CH_COUNT];
+	int expected, have;
+	bool started;
+	struct srv_buf stdin_buf;
+	bool stdin_eof, stdin_closed;
+	struct srv_buf resize_buf;
+	struct rt_exec_proc proc;
+	bool out_open[2];
+	long long drain_until;
+	int shim;
+	bool shim_eof;
+
+	/* port forward */
+	struct pf_pair *pairs[SRV_STREAM_MAX_PAIRS];
+	size_t n_pairs;
+};
+
+void srv_stream_req_free(struct srv_stream_req *r)
+{
+	if (!r)
+		return;
+	free(r->target);
+	strv_free(r->cmd);
+	free(r);
+}
+
+static void req_free_void(void *p)
+{
+	srv_stream_req_free(p);
+}
+
+/* ---- HTTP ---- */
+
+struct http_req {
+	char *method, *path;
+	size_t n;
+	char *name[HTTP_MAX_HEADERS], *value[HTTP_MAX_HEADERS];
+};
+
+static void http_req_clear(struct http_req *h)
+{
+	free(h->method);
+	free(h->path);
+	for (size_t i = 0; i < h->n; i++) {
+		free(h->name[i]);
+		free(h->value[i]);
+	}
+	*h = (struct http_req){0};
+}
+
+static const char *http_get(const struct http_req *h, const char *name)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (strcasecmp(h->name[i], name) == 0)
+			return h->value[i];
+	return NULL;
+}
+
+/* Every value of every header called name, split at commas, in order. */
+static char **http_list(const struct http_req *h, const char *name)
+{
+	char **v = xnew(char *, 1);
+	for (size_t i = 0; i < h->n; i++) {
+		if (strcasecmp(h->name[i], name) != 0)
+			continue;
+		_cleanup_free_ char *copy = xstrdup(h->value[i]);
+		char *save = NULL;
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			while (*t == ' ' || *t == '\t')
+				t++;
+			size_t l = strlen(t);
+			while (l && (t[l - 1] == ' ' || t[l - 1] == '\t'))
+				t[--l] = '\0';
+			if (*t)
+				v = strv_append(v, t);
+		}
+	}
+	return v;
+}
+
+static bool http_has_token(const struct http_req *h, const char *name, const char *token)
+{
+	_cleanup_strv_ char **v = http_list(h, name);
+	for (size_t i = 0; v[i]; i++)
+		if (strcasecmp(v[i], token) == 0)
+			return true;
+	return false;
+}
+
+/* Parse the request head (NUL-terminated, without the blank line). */
+static int http_parse(char *head, struct http_req *h)
+{
+	char *save = NULL;
+	char *line = strtok_r(head, "\n", &save);
+	if (!line)
+		return -EINVAL;
+	char m[16], p[2048], v[16];
+	if (sscanf(line, "%15s %2047s %15s", m, p, v) != 3 || !startswith(v, "HTTP/1."))
+		return -EINVAL;
+	h->method = xstrdup(m);
+	h->path = xstrdup(p);
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		size_t l = strlen(line);
+		if (l && line[l - 1] == '\r')
+			line[--l] = '\0';
+		if (!l)
+			break;
+		char *colon = strchr(line, ':');
+		if (!colon || h->n >= HTTP_MAX_HEADERS)
+			return -EINVAL;
+		*colon = '\0';
+		char *val = colon + 1;
+		while (*val == ' ' || *val == '\t')
+			val++;
+		h->name[h->n] = xstrdup(line);
+		h->value[h->n] = xstrdup(val);
+		h->n++;
+	}
+	return 0;
+}
+
+static void write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			struct pollfd pf = {fd, POLLOUT, 0};
+			if (poll(&pf, 1, HTTP_TIMEOUT_MS) <= 0)
+				return;
+			continue;
+		}
+		if (w <= 0)
+			return;
+		data += w;
+		len -= (size_t)w;
+	}
+}
+
+static void http_error(int fd, int code, const char *reason, const char *extra_headers,
+		       const char *body)
+{
+	_cleanup_free_ char *resp =
+	    xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		      "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
+		      code, reason, strlen(body) + 1, extra_headers ? extra_headers : "", body);
+	/* The body ends with a newline, counted above. */
+	_cleanup_free_ char *full = xasprintf("%s\n", resp);
+	write_all(fd, full, strlen(full));
+}
+
+/* Read the request head; leftover bytes go to s->in. */
+static int http_read(struct session *s, char **ret_head)
+{
+	struct srv_buf b = {0};
+	long long deadline = now_mono_ns() + HTTP_TIMEOUT_MS * 1000000LL;
+	for (;;) {
+		uint8_t *end = b.len >= 4 ? memmem(b.data, b.len, "\r\n\r\n", 4) : NULL;
+		if (end) {
+			size_t head = (size_t)(end - b.data);
+			*ret_head = xstrndup((const char *)b.data, head);
+			srv_buf_add(&s->in, end + 4, b.len - head - 4);
+			srv_buf_clear(&b);
+			return 0;
+		}
+		if (b.len >= HTTP_MAX_REQUEST) {
+			srv_buf_clear(&b);
+			return -EMSGSIZE;
+		}
+		long long left = (deadline - now_mono_ns()) / 1000000;
+		struct pollfd pf = {s->fd, POLLIN, 0};
+		if (left <= 0 || poll(&pf, 1, (int)left) == 0) {
+			srv_buf_clear(&b);
+			return -ETIMEDOUT;
+		}
+		uint8_t chunk[4096];
+		ssize_t n = recv(s->fd, chunk, sizeof(chunk), 0);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			srv_buf_clear(&b);
+			return -ECONNRESET;
+		}
+		srv_buf_add(&b, chunk, (size_t)n);
+	}
+}
+
+/* ---- protocol negotiation ---- */
+
+struct proto {
+	const char *name;
+	int version;
+	bool b64;
+};
+
+static const struct proto spdy_exec_protos[] = {
+    {"v4.channel.k8s.io", 4, false},
+    {"v3.channel.k8s.io", 3, false},
+    {"v2.channel.k8s.io", 2, false},
+    {"channel.k8s.io", 1, false},
+};
+static const struct proto ws_exec_protos[] = {
+    {"v5.channel.k8s.io", 5, false},	     {"v4.channel.k8s.io", 4, false},
+    {"v4.base64.channel.k8s.io", 4, true}, {"channel.k8s.io", 1, false},
+    {"base64.channel.k8s.io", 1, true},
+};
+static const struct proto spdy_pf_protos[] = {{"portforward.k8s.io", 0, false}};
+
+static const struct proto *negotiate(char **offered, const struct proto *server, size_t n)
+{
+	for (size_t i = 0; offered[i]; i++)
+		for (size_t k = 0; k < n; k++)
+			if (streq(offered[i], server[k].name))
+				return &server[k];
+	return NULL;
+}
+
+static void refuse_protocols(struct session *s, char **offered, const struct proto *server,
+			     size_t n, bool ws)
+{
+	_cleanup_free_ char *hdrs = xstrdup(""), *cl = xstrdup(""), *sv = xstrdup("");
+	for (size_t k = 0; k < n; k++) {
+		char *x = xasprintf("%sX-Accepted-Stream-Protocol-Versions: %s\r\n", hdrs,
+				    server[k].name);
+		free(hdrs);
+		hdrs = x;
+		x = xasprintf("%s%s%s", sv, k ? " " : "", server[k].name);
+		free(sv);
+		sv = x;
+	}
+	for (size_t i = 0; offered[i]; i++) {
+		char *x = xasprintf("%s%s%s", cl, i ? " " : "", offered[i]);
+		free(cl);
+		cl = x;
+	}
+	_cleanup_free_ char *body = xasprintf(
+	    "unable to upgrade: unable to negotiate protocol: client supports [%s], server "
+	    "accepts [%s]",
+	    cl, sv);
+	http_error(s->fd, ws ? 400 : 403, ws ? "Bad Request" : "Forbidden", hdrs, body);
+}
+
+static const char *kind_name(enum srv_stream_kind k)
+{
+	return k == SRV_STREAM_EXEC ? "exec" : k == SRV_STREAM_ATTACH ? "attach" : "portforward";
+}
+
+/* Read the request, spend its token and upgrade. On failure the client
+ * got its answer and the session ends. */
+static int handshake(struct session *s)
+{
+	_cleanup_free_ char *head = NULL;
+	int r = http_read(s, &head);
+	if (r < 0) {
+		if (r == -EMSGSIZE)
+			http_error(s->fd, 431, "Request Header Fields Too Large",
+				   NULL, "request head too large");
+		return r;
+	}
+	struct http_req h = {0};
+	if (http_parse(head, &h) < 0) {
+		http_error(s->fd, 400, "Bad Request", NULL, "malformed HTTP request");
+		http_req_clear(&h);
+		return -EINVAL;
+	}
+	r = -EINVAL;
+	char *q = strchr(h.path, '?');
+	if (q)
+		*q = '\0';
+	const char *token = NULL;
+	enum srv_stream_kind kind = SRV_STREAM_EXEC;
+	static const struct {
+		const char *prefix;
+		enum srv_stream_kind kind;
+	} routes[] = {{"/exec/", SRV_STREAM_EXEC},
+		      {"/attach/", SRV_STREAM_ATTACH},
+		      {"/portforward/", SRV_STREAM_PORTFORWARD}};
+	for (size_t i = 0; i < ARRAY_SIZE(routes) && !token; i++)
+		if (startswith(h.path, routes[i].prefix)) {
+			token = h.path + strlen(routes[i].prefix);
+			kind = routes[i].kind;
+		}
+	struct srv_stream_req *req = token ? srv_tokens_take(s->srv->tokens, token) : NULL;
+	if (req && req->kind != kind) {
+		srv_stream_req_free(req);
+		req = NULL;
+	}
+	if (!req || (!streq(h.method, "GET") && !streq(h.method, "POST"))) {
+		http_error(s->fd, 404, "Not Found", NULL, "404 page not found: unknown or expired token");
+		srv_stream_req_free(req);
+		goto out;
+	}
+	s->req = req;
+	bool ws = http_has_token(&h, "Upgrade", "websocket");
+	bool spdy = http_has_token(&h, "Upgrade", "SPDY/3.1");
+	if (!http_has_token(&h, "Connection", "Upgrade") || (!ws && !spdy)) {
+		http_error(s->fd, 400, "Bad Request", NULL,
+			   "unable to upgrade: missing upgrade headers in request: Connection: "
+			   "Upgrade with Upgrade: SPDY/3.1 or websocket");
+		goto out;
+	}
+	if (spdy) {
+		_cleanup_strv_ char **offered = http_list(&h, "X-Stream-Protocol-Version");
+		const struct proto *tab = kind == SRV_STREAM_PORTFORWARD ? spdy_pf_protos
+									 : spdy_exec_protos;
+		size_t n = kind == SRV_STREAM_PORTFORWARD ? ARRAY_SIZE(spdy_pf_protos)
+							  : ARRAY_SIZE(spdy_exec_protos);
+		const struct proto *p = offered[0] ? negotiate(offered, tab, n) : &tab[n - 1];
+		if (!p) {
+			refuse_protocols(s, offered, tab, n, false);
+			goto out;
+		}
+		s->version = p->version;
+		s->z = spdy_zlib_new();
+		_cleanup_free_ char *resp = xasprintf(
+		    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "
+		    "SPDY/3.1\r\nX-Stream-Protocol-Version: %s\r\n\r\n",
+		    p->name);
+		write_all(s->fd, resp, strlen(resp));
+	} else {
+		const char *key = http_get(&h, "Sec-WebSocket-Key");
+		const char *ver = http_get(&h, "Sec-WebSocket-Version");
+		if (isempty(key) || !streq(ver, "13")) {
+			http_error(s->fd, 400, "Bad Request", NULL,
+				   "unable to upgrade: websocket needs Sec-WebSocket-Key and "
+				   "Sec-WebSocket-Version: 13");
+			goto out;
+		}
+		if (kind == SRV_STREAM_PORTFORWARD) {
+			http_error(s->fd, 400, "Bad Request", NULL,
+				   "unable to upgrade: port forwarding needs SPDY/3.1");
+			goto out;
+		}
+		_cleanup_strv_ char **offered = http_list(&h, "Sec-WebSocket-Protocol");
+		const struct proto *p =
+		    offered[0] ? negotiate(offered, ws_exec_protos, ARRAY_SIZE(ws_exec_protos))
+			       : &ws_exec_protos[3];
+		if (!p) {
+			refuse_protocols(s, offered, ws_exec_protos, ARRAY_SIZE(ws_exec_protos),
+					 true);
+			goto out;
+		}
+		s->ws = true;
+		s->version = p->version;
+		s->b64 = p->b64;
+		_cleanup_free_ char *accept = ws_accept_key(key);
+		_cleanup_free_ char *proto_hdr =
+		    offered[0] ? xasprintf("Sec-WebSocket-Protocol: %s\r\n", p->name) : xstrdup("");
+		_cleanup_free_ char *resp =
+		    xasprintf("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+			      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+			      accept, proto_hdr);
+		write_all(s->fd, resp, strlen(resp));
+	}
+	log_debug("stream session=%s kind=%s target=%s transport=%s version=%d", s->peer,
+		  kind_name(kind), s->req->target, s->ws ? "websocket" : "spdy", s->version);
+	r = 0;
+out:
+	http_req_clear(&h);
+	return r;
+}
+
+/* ---- output to the client ---- */
+
+static void emit(struct session *s, int ch, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	if (s->ws) {
+		do {
+			size_t take = len > READ_CHUNK ? READ_CHUNK : len;
+			if (s->b64) {
+				size_t bl;
+				_cleanup_free_ char *enc = srv_base64_encode(p, take, &bl);
+				_cleanup_free_ char *msg = xmalloc(bl + 1);
+				msg[0] = (char)('0' + ch);
+				memcpy(msg + 1, enc, bl);
+				ws_put_frame(&s->out, WS_OP_TEXT, msg, bl + 1, NULL);
+			} else {
+				_cleanup_free_ uint8_t *msg = xmalloc(take + 1);
+				msg[0] = (uint8_t)ch;
+				memcpy(msg + 1, p, take);
+				ws_put_frame(&s->out, WS_OP_BINARY, msg, take + 1, NULL);
+			}
+			p += take;
+			len -= take;
+		} while (len);
+		return;
+	}
+	if (!s->sid[ch] || s->fin_sent[ch])
+		return;
+	while (len) {
+		size_t take = len > READ_CHUNK ? READ_CHUNK : len;
+		spdy_put_data(&s->out, s->sid[ch], 0, p, take);
+		p += take;
+		len -= take;
+	}
+}
+
+static void emit_fin(struct session *s, int ch)
+{
+	if (s->ws || !s->sid[ch] || s->fin_sent[ch])
+		return;
+	spdy_put_data(&s->out, s->sid[ch], SPDY_FLAG_FIN, NULL, 0);
+	s->fin_sent[ch] = true;
+}
+
+/* The metav1.Status the v4 protocols end the error stream with. */
+static char *status_json(int exit_code, const char *error)
+{
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	json_key(g, "metadata");
+	yajl_gen_map_open(g);
+	yajl_gen_map_close(g);
+	if (!error && exit_code == 0) {
+		json_kv_str(g, "status", "Success");
+		yajl_gen_map_close(g);
+		return json_gen_steal(g);
+	}
+	json_kv_str(g, "status", "Failure");
+	_cleanup_free_ char *code = xasprintf("%d", exit_code);
+	if (error) {
+		_cleanup_free_ char *msg = xasprintf("Internal error occurred: %s", error);
+		json_kv_str(g, "message", msg);
+		json_kv_str(g, "reason", "InternalError");
+		json_key(g, "details");
+		yajl_gen_map_open(g);
+		json_key(g, "causes");
+		yajl_gen_array_open(g);
+		yajl_gen_map_open(g);
+		json_kv_str(g, "message", error);
+		yajl_gen_map_close(g);
+		yajl_gen_array_close(g);
+		yajl_gen_map_close(g);
+		json_kv_int(g, "code", 500);
+	} else {
+		_cleanup_free_ char *msg = xasprintf(
+		    "command terminated with non-zero exit code: error executing command, exit "
+		    "code %d",
+		    exit_code);
+		json_kv_str(g, "message", msg);
+		json_kv_str(g, "reason", "NonZeroExitCode");
+		json_key(g, "details");
+		yajl_gen_map_open(g);
+		json_key(g, "causes");
+		yajl_gen_array_open(g);
+		yajl_gen_map_open(g);
+		json_kv_str(g, "reason", "ExitCode");
+		json_kv_str(g, "message", code);
+		yajl_gen_map_close(g);
+		yajl_gen_array_close(g);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_map_close(g);
+	return json_gen_steal(g);
+}
+
+/* Queue the session's last frames: the status on the error stream, then
+ * the end of every stream we opened. error: a failure of the runtime. */
+static void finish(struct session *s, int exit_code, const char *error)
+{
+	if (s->finished)
+		return;
+	if (s->version >= 4) {
+		_cleanup_free_ char *st = status_json(exit_code, error);
+		emit(s, CH_ERROR, st, strlen(st));
+	} else if (error || exit_code) {
+		_cleanup_free_ char *msg =
+		    error ? xstrdup(error)
+			  : xasprintf("command terminated with non-zero exit code: exit code %d",
+				      exit_code);
+		emit(s, CH_ERROR, msg, strlen(msg));
+	}
+	if (s->ws) {
+		uint8_t close_body[2] = {0x03, 0xe8}; /* 1000: normal closure */
+		ws_put_frame(&s->out, WS_OP_CLOSE, close_body, 2, NULL);
+	} else {
+		for (int ch = 0; ch < CH_COUNT; ch++)
+			emit_fin(s, ch);
+	}
+	s->finished = true;
+	s->deadline = now_mono_ns() + LINGER_MS * 1000000LL;
+}
+
+/* ---- input from the client ---- */
+
+static void on_resize_data(struct session *s, const uint8_t *data, size_t len)
+{
+	srv_buf_add(&s->resize_buf, data, len);
+	if (s->resize_buf.len > 4096) {
+		s->resize_buf.len = 0;
+		return;
+	}
+	/* Each resize is one JSON object; take every complete one. */
+	for (;;) {
+		uint8_t *close_ = memchr(s->resize_buf.data, '}', s->resize_buf.len);
+		if (!close_)
+			return;
+		size_t n = (size_t)(close_ - s->resize_buf.data) + 1;
+		_cleanup_json_ yajl_val v = NULL;
+		if (json_parse((const char *)s->resize_buf.data, n, "resize", &v, NULL) == 0) {
+			long long w = json_get_int(v, "Width", 0), h = json_get_int(v, "Height", 0);
+			if (w > 0 && h > 0 && w < 65536 && h < 65536) {
+				if (s->req->kind == SRV_STREAM_EXEC && s->started)
+					rt_exec_proc_resize(&s->proc, (unsigned)h, (unsigned)w,
+							    NULL);
+				else if (s->shim >= 0) {
+					char pkt[64];
+					int l = snprintf(pkt, sizeof(pkt), "r %lld %lld", h, w);
+					send(s->shim, pkt, (size_t)l, MSG_DONTWAIT | MSG_NOSIGNAL);
+				}
+			}
+		}
+		srv_buf_consume(&s->resize_buf, n);
+	}
+}
+
+static void on_channel_data(struct session *s, int ch, const uint8_t *data, size_t len)
+{
+	if (ch == CH_STDIN && !s->stdin_eof && s->req->in)
+		srv_buf_add(&s->stdin_buf, data, len);
+	else if (ch == CH_RESIZE)
+		on_resize_data(s, data, len);
+}
+
+static void on_channel_close(struct session *s, int ch)
+{
+	if (ch == CH_STDIN)
+		s->stdin_eof = true;
+}
+
+static int channel_of(struct session *s, uint32_t id)
+{
+	for (int ch = 0; ch < CH_COUNT; ch++)
+		if (s->sid[ch] == id)
+			return ch;
+	return -1;
+}
+
+static struct pf_pair *pair_by_stream(struct session *s, uint32_t id, size_t *ret_i)
+{
+	for (size_t i = 0; i < s->n_pairs; i++)
+		if (s->pairs[i]->data_id == id || s->pairs[i]->error_id == id) {
+			if (ret_i)
+				*ret_i = i;
+			return s->pairs[i];
+		}
+	return NULL;
+}
+
+static void pair_free(struct pf_pair *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	srv_buf_clear(&p->to_tcp);
+	free(p->request_id);
+	free(p);
+}
+
+static void pair_remove(struct session *s, size_t i)
+{
+	pair_free(s->pairs[i]);
+	s->pairs[i] = s->pairs[--s->n_pairs];
+}
+
+/* Both halves of a pair are here: connect inside the pod. */
+static void pair_connect(struct session *s, struct pf_pair *p, size_t i)
+{
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	int fd = -1;
+	if (rt_pod_port_connect(s->srv->rt, s->req->target, p->port, CONNECT_TIMEOUT_MS, &fd,
+				&e) < 0) {
+		_cleanup_free_ char *msg =
+		    xasprintf("error forwarding port %d to pod %s: %s", p->port, s->req->target,
+			      husk_error_msg(&e));
+		log_debug("stream session=%s %s", s->peer, msg);
+		spdy_put_data(&s->out, p->error_id, 0, msg, strlen(msg));
+		spdy_put_data(&s->out, p->error_id, SPDY_FLAG_FIN, NULL, 0);
+		spdy_put_data(&s->out, p->data_id, SPDY_FLAG_FIN, NULL, 0);
+		pair_remove(s, i);
+		return;
+	}
+	p->fd = fd;
+}
+
+static void on_syn_stream(struct session *s, const struct spdy_frame *f,
+			  const struct spdy_headers *h)
+{
+	struct spdy_headers empty = {0};
+	const char *type = spdy_headers_get(h, "streamtype");
+	if (f->stream_id == 0 || !type) {
+		spdy_put_rst_stream(&s->out, f->stream_id, SPDY_RST_PROTOCOL_ERROR);
+		return;
+	}
+	if (s->req->kind == SRV_STREAM_PORTFORWARD) {
+		const char *port = spdy_headers_get(h, "port");
+		const char *rid = spdy_headers_get(h, "requestid");
+		bool data = streq(type, "data"), error = streq(type, "error");
+		int portn = port ? atoi(port) : 0;
+		if ((!data && !error) || portn <= 0 || portn > 65535) {
+			spdy_put_rst_stream(&s->out, f->stream_id, SPDY_RST_PROTOCOL_ERROR);
+			return;
+		}
+		/* Old clients send no requestID: then the port pairs them. */
+		_cleanup_free_ char *key = rid ? xstrdup(rid) : xasprintf("port-%d", portn);
+		struct pf_pair *p = NULL;
+		size_t idx = 0;
+		for (size_t i = 0; i < s->n_pairs && !p; i++)
+			if (streq(s->pairs[i]->request_id, key)) {
+				p = s->pairs[i];
+				idx = i;
+			}
+		if (!p) {
+			if (s->n_pairs >= SRV_STREAM_MAX_PAIRS) {
+				spdy_put_rst_stream(&s->out, f->stream_id, SPDY_RST_REFUSED_STREAM);
+				return;
+			}
+			p = xnew(struct pf_pair, 1);
+			p->request_id = steal_ptr(&key);
+			p->port = portn;
+			p->fd = -1;
+			p->created = now_mono_ns();
+			idx = s->n_pairs;
+			s->pairs[s->n_pairs++] = p;
+		}
+		uint32_t *slot = data ? &p->data_id : &p->error_id;
+		if (*slot) {
+			spdy_put_rst_stream(&s->out, f->stream_id, SPDY_RST_PROTOCOL_ERROR);
+			return;
+		}
+		*slot = f->stream_id;
+		spdy_put_syn_reply(s->z, &s->out, f->stream_id, 0, &empty);
+		if (data && (f->flags & SPDY_FLAG_FIN))
+			p->client_fin = true;
+		if (p->data_id && p->error_id)
+			pair_connect(s, p, idx);
+		return;
+	}
+	int ch = -1;
+	for (int k = 0; k < CH_COUNT; k++)
+		if (streq(type, ch_names[k]))
+			ch = k;
+	spdy_put_syn_reply(s->z, &s->out, f->stream_id, 0, &empty);
+	if (ch < 0 || s->sid[ch]) {
+		log_debug("stream session=%s unexpected stream type '%s'", s->peer, type);
+		return;
+	}
+	s->sid[ch] = f->stream_id;
+	s->have++;
+	if (f->flags & SPDY_FLAG_FIN)
+		on_channel_close(s, ch);
+}
+
+static void on_spdy_data(struct session *s, const struct spdy_frame *f)
+{
+	if (s->req->kind == SRV_STREAM_PORTFORWARD) {
+		struct pf_pair *p = pair_by_stream(s, f->stream_id, NULL);
+		if (!p || f->stream_id != p->data_id)
+			return;
+		if (!p->client_fin)
+			srv_buf_add(&p->to_tcp, f->data, f->len);
+		if (f->flags & SPDY_FLAG_FIN)
+			p->client_fin = true;
+		return;
+	}
+	int ch = channel_of(s, f->stream_id);
+	if (ch < 0)
+		return;
+	on_channel_data(s, ch, f->data, f->len);
+	if (f->flags & SPDY_FLAG_FIN)
+		on_channel_close(s, ch);
+}
+
+static int on_spdy_input(struct session *s)
+{
+	for (;;) {
+		struct spdy_frame f;
+		size_t used = 0;
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		int r = spdy_frame_parse(s->in.data, s->in.len, &f, &used, &e);
+		if (r < 0) {
+			log_debug("stream session=%s %s", s->peer, e.msg);
+			return r;
+		}
+		if (r == 0)
+			return 0;
+		switch (f.type) {
+		case SPDY_DATA:
+			on_spdy_data(s, &f);
+			break;
+		case SPDY_SYN_STREAM:
+		case SPDY_SYN_REPLY:
+		case SPDY_HEADERS: {
+			/* Every block goes through the inflater to keep it in step. */
+			struct spdy_headers h = {0};
+			if (spdy_headers_decode(s->z, f.data, f.len, &h, &e) < 0) {
+				log_debug("stream session=%s %s", s->peer, e.msg);
+				return -EINVAL;
+			}
+			if (f.type == SPDY_SYN_STREAM && !s->finished)
+				on_syn_stream(s, &f, &h);
+			spdy_headers_clear(&h);
+			break;
+		}
+		case SPDY_RST_STREAM:
+			if (s->req->kind == SRV_STREAM_PORTFORWARD) {
+				size_t i;
+				if (pair_by_stream(s, f.stream_id, &i))
+					pair_remove(s, i);
+			} else {
+				int ch = channel_of(s, f.stream_id);
+				if (ch >= 0) {
+					s->fin_sent[ch] = true;
+					on_channel_close(s, ch);
+				}
+			}
+			break;
+		case SPDY_PING:
+			spdy_put_ping(&s->out, f.value);
+			break;
+		case SPDY_GOAWAY:
+			s->client_gone = true;
+			break;
+		default:
+			break; /* SETTINGS, WINDOW_UPDATE: we keep no windows */
+		}
+		srv_buf_consume(&s->in, used);
+	}
+}
+
+static void on_ws_message(struct session *s, const uint8_t *data, size_t len)
+{
+	if (!len)
+		return;
+	if (s->version >= 5 && data[0] == 255) {
+		if (len == 2 && data[1] < CH_COUNT)
+			on_channel_close(s, data[1]);
+		return;
+	}
+	int ch = s->b64 ? data[0] - '0' : data[0];
+	if (ch < 0 || ch >= CH_COUNT)
+		return;
+	if (!s->b64) {
+		on_channel_data(s, ch, data + 1, len - 1);
+		return;
+	}
+	_cleanup_free_ uint8_t *raw = NULL;
+	size_t rl = 0;
+	if (srv_base64_decode((const char *)data + 1, len - 1, &raw, &rl) == 0)
+		on_channel_data(s, ch, raw, rl);
+}
+
+static int on_ws_input(struct session *s)
+{
+	for (;;) {
+		struct ws_frame f;
+		size_t used = 0;
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		int r = ws_frame_parse(s->in.data, s->in.len, true, &f, &used, &e);
+		if (r < 0) {
+			log_debug("stream session=%s %s", s->peer, e.msg);
+			return r;
+		}
+		if (r == 0)
+			return 0;
+		switch (f.opcode) {
+		case WS_OP_PING:
+			ws_put_frame(&s->out, WS_OP_PONG, f.data, f.len, NULL);
+			break;
+		case WS_OP_PONG:
+			break;
+		case WS_OP_CLOSE:
+			s->client_gone = true;
+			break;
+		case WS_OP_TEXT:
+		case WS_OP_BINARY:
+		case WS_OP_CONT:
+			if (f.opcode != WS_OP_CONT)
+				s->wsmsg.len = 0;
+			if (s->wsmsg.len + f.len > WS_MAX_MESSAGE)
+				return -EMSGSIZE;
+			srv_buf_add(&s->wsmsg, f.data, f.len);
+			if (f.fin) {
+				on_ws_message(s, s->wsmsg.data, s->wsmsg.len);
+				s->wsmsg.len = 0;
+			}
+			break;
+		default:
+			return -EINVAL;
+		}
+		srv_buf_consume(&s->in, used);
+	}
+}
+
+static void read_client(struct session *s)
+{
+	uint8_t buf[READ_CHUNK];
+	ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		s->client_gone = true;
+		return;
+	}
+	if (s->shut)
+		return; /* lingering: the client's last words are not needed */
+	srv_buf_add(&s->in, buf, (size_t)n);
+	int r = s->ws ? on_ws_input(s) : on_spdy_input(s);
+	if (r < 0)
+		s->client_gone = true;
+}
+
+static void write_client(struct session *s)
+{
+	while (s->out.len) {
+		ssize_t w = send(s->fd, s->out.data, s->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return;
+		if (w < 0) {
+			s->client_gone = true;
+			s->out.len = 0;
+			return;
+		}
+		srv_buf_consume(&s->out, (size_t)w);
+	}
+}
+
+/* ---- the backends ---- */
+
+static void exec_start(struct session *s)
+{
+	s->started = true;
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	const struct srv_stream_req *q = s->req;
+	if (rt_ctr_exec_start(s->srv->rt, q->target, q->cmd, q->tty, q->in, q->out,
+			      q->err && !q->tty, &s->proc, &e) < 0) {
+		log_debug("stream session=%s exec: %s", s->peer, e.msg);
+		finish(s, 0, husk_error_msg(&e));
+		return;
+	}
+	s->out_open[0] = s->proc.out >= 0;
+	s->out_open[1] = s->proc.err >= 0;
+}
+
+static void attach_start(struct session *s)
+{
+	s->started = true;
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	bool tty = false, in = false, once = false;
+	if (rt_ctr_attach(s->srv->rt, s->req->target, &s->shim, &tty, &in, &once, &e) < 0) {
+		log_debug("stream session=%s attach: %s", s->peer, e.msg);
+		finish(s, 0, husk_error_msg(&e));
+		return;
+	}
+	fcntl(s->shim, F_SETFL, O_NONBLOCK);
+	if (!in)
+		s->stdin_eof = true;
+}
+
+static void read_output(struct session *s, int i)
+{
+	int fd = i == 0 ? s->proc.out : s->proc.err;
+	uint8_t buf[READ_CHUNK];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		/* EOF, or EIO from a pty master once the process side closed. */
+		s->out_open[i] = false;
+		return;
+	}
+	emit(s, i == 0 ? CH_STDOUT : CH_STDERR, buf, (size_t)n);
+}
+
+static void feed_exec_stdin(struct session *s)
+{
+	while (s->stdin_buf.len && s->proc.in >= 0) {
+		ssize_t w = write(s->proc.in, s->stdin_buf.data, s->stdin_buf.len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return;
+		if (w < 0) {
+			s->stdin_buf.len = 0; /* the process closed its stdin */
+			break;
+		}
+		srv_buf_consume(&s->stdin_buf, (size_t)w);
+	}
+	if (!s->stdin_buf.len && s->stdin_eof && !s->stdin_closed) {
+		rt_exec_proc_close_stdin(&s->proc);
+		s->stdin_closed = true;
+	}
+}
+
+static void feed_shim(struct session *s)
+{
+	uint8_t pkt[SHIM_PACKET];
+	while (s->stdin_buf.len) {
+		size_t take = s->stdin_buf.len > SHIM_PACKET - 1 ? SHIM_PACKET - 1 : s->stdin_buf.len;
+		pkt[0] = '0';
+		memcpy(pkt + 1, s->stdin_buf.data, take);
+		ssize_t w = send(s->shim, pkt, take + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return;
+		if (w < 0) {
+			s->stdin_buf.len = 0;
+			break;
+		}
+		srv_buf_consume(&s->stdin_buf, take);
+	}
+	if (s->stdin_eof && !s->stdin_closed) {
+		if (send(s->shim, "0", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EAGAIN)
+			return;
+		s->stdin_closed = true;
+	}
+}
+
+static void read_shim(struct session *s)
+{
+	uint8_t pkt[SHIM_PACKET + 1];
+	for (int round = 0; round < 16 && s->out.len < OUT_HIGH; round++) {
+		ssize_t n = recv(s->shim, pkt, sizeof(pkt), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			s->shim_eof = true;
+			return;
+		}
+		if (pkt[0] == '1' && s->req->out)
+			emit(s, CH_STDOUT, pkt + 1, (size_t)n - 1);
+		else if (pkt[0] == '2')
+			emit(s, s->req->err ? CH_STDERR : CH_STDOUT, pkt + 1, (size_t)n - 1);
+	}
+}
+
+static void pair_read(struct session *s, size_t i)
+{
+	struct pf_pair *p = s->pairs[i];
+	uint8_t buf[READ_CHUNK];
+	ssize_t n = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		spdy_put_data(&s->out, p->data_id, SPDY_FLAG_FIN, NULL, 0);
+		spdy_put_data(&s->out, p->error_id, SPDY_FLAG_FIN, NULL, 0);
+		pair_remove(s, i);
+		return;
+	}
+	spdy_put_data(&s->out, p->data_id, 0, buf, (size_t)n);
+}
+
+static void pair_write(struct pf_pair *p)
+{
+	while (p->to_tcp.len) {
+		ssize_t w = send(p->fd, p->to_tcp.data, p->to_tcp.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return;
+		if (w < 0) {
+			p->to_tcp.len = 0;
+			break;
+		}
+		srv_buf_consume(&p->to_tcp, (size_t)w);
+	}
+	if (p->client_fin && !p->shut_wr) {
+		shutdown(p->fd, SHUT_WR);
+		p->shut_wr = true;
+	}
+}
+
+/* ---- the session loop ---- */
+
+static size_t pending_input(const struct session *s)
+{
+	size_t n = s->stdin_buf.len;
+	for (size_t i = 0; i < s->n_pairs; i++)
+		n += s->pairs[i]->to_tcp.len;
+	return n;
+}
+
+static void expected_streams(struct session *s)
+{
+	const struct srv_stream_req *q = s->req;
+	s->expected = 1 + q->in + q->out + (q->err && !q->tty) + (q->tty && s->version >= 3);
+}
+
+static void session_run(struct session *s)
+{
+	fcntl(s->fd, F_SETFL, O_NONBLOCK);
+	enum srv_stream_kind kind = s->req->kind;
+	s->deadline = now_mono_ns() + SRV_STREAM_CREATE_TIMEOUT_MS * 1000000LL;
+	if (kind != SRV_STREAM_PORTFORWARD)
+		expected_streams(s);
+	if (s->in.len) {
+		int r = s->ws ? on_ws_input(s) : on_spdy_input(s);
+		if (r < 0)
+			return;
+	}
+	for (;;) {
+		long long now = now_mono_ns();
+		/* Start once the client's streams are all there (WebSocket
+		 * has its channels from the start). */
+		if (!s->started && !s->finished && kind != SRV_STREAM_PORTFORWARD &&
+		    (s->ws || s->have >= s->expected)) {
+			if (kind == SRV_STREAM_EXEC)
+				exec_start(s);
+			else
+				attach_start(s);
+		}
+		if (s->started && !s->finished) {
+			if (kind == SRV_STREAM_EXEC) {
+				feed_exec_stdin(s);
+				if (!s->proc.reaped && rt_exec_proc_reap(&s->proc, false))
+					s->drain_until = now + DRAIN_MS * 1000000LL;
+				if (s->proc.reaped && ((!s->out_open[0] && !s->out_open[1]) ||
+						       now >= s->drain_until))
+					finish(s, s->proc.exit_code, NULL);
+			} else {
+				feed_shim(s);
+				if (s->shim_eof)
+					finish(s, 0, NULL);
+			}
+		}
+		if (s->finished && !s->out.len && !s->shut) {
+			shutdown(s->fd, SHUT_WR);
+			s->shut = true;
+		}
+		if (s->client_gone)
+			return;
+		if (now >= s->deadline) {
+			if (s->finished)
+				return;
+			if (!s->started && kind != SRV_STREAM_PORTFORWARD) {
+				log_info("stream session=%s: timed out waiting for the client's "
+					 "streams (%d of %d)",
+					 s->peer, s->have, s->expected);
+				return;
+			}
+		}
+		/* Port-forward halves whose other half never came. */
+		for (size_t i = 0; i < s->n_pairs;) {
+			struct pf_pair *p = s->pairs[i];
+			if (p->fd < 0 &&
+			    now - p->created > SRV_STREAM_CREATE_TIMEOUT_MS * 1000000LL) {
+				spdy_put_rst_stream(&s->out, p->data_id ? p->data_id : p->error_id,
+						    SPDY_RST_CANCEL);
+				pair_remove(s, i);
+			} else {
+				i++;
+			}
+		}
+
+		struct pollfd pf[5 + SRV_STREAM_MAX_PAIRS];
+		nfds_t n = 0;
+		short cev = (short)((pending_input(s) < IN_HIGH ? POLLIN : 0) |
+				    (s->out.len ? POLLOUT : 0));
+		pf[n++] = (struct pollfd){s->fd, cev, 0};
+		bool room = s->out.len < OUT_HIGH && !s->finished;
+		int i_out = -1, i_err = -1, i_pid = -1, i_in = -1, i_shim = -1;
+		size_t i_pairs = 0;
+		if (kind == SRV_STREAM_EXEC && s->started && !s->finished) {
+			if (s->out_open[0] && room) {
+				i_out = (int)n;
+				pf[n++] = (struct pollfd){s->proc.out, POLLIN, 0};
+			}
+			if (s->out_open[1] && room) {
+				i_err = (int)n;
+				pf[n++] = (struct pollfd){s->proc.err, POLLIN, 0};
+			}
+			if (!s->proc.reaped) {
+				i_pid = (int)n;
+				pf[n++] = (struct pollfd){s->proc.pidfd, POLLIN, 0};
+			}
+			if (s->stdin_buf.len && s->proc.in >= 0) {
+				i_in = (int)n;
+				pf[n++] = (struct pollfd){s->proc.in, POLLOUT, 0};
+			}
+		} else if (kind == SRV_STREAM_ATTACH && s->started && !s->finished) {
+			i_shim = (int)n;
+			short ev = (short)((room ? POLLIN : 0) |
+					   (s->stdin_buf.len || (s->stdin_eof && !s->stdin_closed)
+						? POLLOUT
+						: 0));
+			pf[n++] = (struct pollfd){s->shim, ev, 0};
+		} else if (kind == SRV_STREAM_PORTFORWARD) {
+			i_pairs = n;
+			for (size_t i = 0; i < s->n_pairs; i++) {
+				struct pf_pair *p = s->pairs[i];
+				short ev = (short)((room ? POLLIN : 0) |
+						   (p->to_tcp.len || (p->client_fin && !p->shut_wr)
+							? POLLOUT
+							: 0));
+				pf[n++] = (struct pollfd){p->fd, p->fd >= 0 ? ev : 0, 0};
+			}
+		}
+		int timeout = (int)((s->deadline - now) / 1000000) + 1;
+		if (timeout < 0 || (s->started && !s->finished && kind != SRV_STREAM_PORTFORWARD))
+			timeout = -1;
+		if (kind == SRV_STREAM_PORTFORWARD && !s->finished)
+			timeout = 1000; /* for the half-pair check */
+		if (s->proc.reaped && !s->finished)
+			timeout = DRAIN_MS / 4 + 1;
+		int pr = poll(pf, n, timeout);
+		if (pr < 0 && errno != EINTR)
+			return;
+		if (pr <= 0)
+			continue;
+		if (pf[0].revents & (POLLERR | POLLNVAL)) {
+			s->client_gone = true;
+			continue;
+		}
+		if (pf[0].revents & POLLOUT)
+			write_client(s);
+		if (pf[0].revents & (POLLIN | POLLHUP))
+			read_client(s);
+		if (i_out >= 0 && pf[i_out].revents)
+			read_output(s, 0);
+		if (i_err >= 0 && pf[i_err].revents)
+			read_output(s, 1);
+		if (i_pid >= 0 && pf[i_pid].revents && rt_exec_proc_reap(&s->proc, false))
+			s->drain_until = now_mono_ns() + DRAIN_MS * 1000000LL;
+		(void)i_in; /* stdin is fed at the top of the loop */
+		if (i_shim >= 0 && (pf[i_shim].revents & (POLLIN | POLLHUP | POLLERR)))
+			read_shim(s);
+		if (kind == SRV_STREAM_PORTFORWARD) {
+			/* Walk backwards: pair_read may remove the current pair and
+			 * move the last one into its place. */
+			for (size_t k = s->n_pairs; k-- > 0;) {
+				if (i_pairs + k >= n || !pf[i_pairs + k].revents)
+					continue;
+				struct pf_pair *p = s->pairs[k];
+				if (pf[i_pairs + k].revents & POLLOUT)
+					pair_write(p);
+				if (pf[i_pairs + k].revents & (POLLIN | POLLHUP | POLLERR))
+					pair_read(s, k);
+			}
+		}
+		if (s->out.len)
+			write_client(s);
+	}
+}
+
+static void session_free(struct session *s)
+{
+	rt_exec_proc_release(&s->proc);
+	if (s->shim >= 0)
+		close(s->shim);
+	for (size_t i = 0; i < s->n_pairs; i++)
+		pair_free(s->pairs[i]);
+	spdy_zlib_free(s->z);
+	srv_buf_clear(&s->in);
+	srv_buf_clear(&s->out);
+	srv_buf_clear(&s->wsmsg);
+	srv_buf_clear(&s->stdin_buf);
+	srv_buf_clear(&s->resize_buf);
+	srv_stream_req_free(s->req);
+	free(s);
+}
+
+static void *session_main(void *arg)
+{
+	struct session *s = arg;
+	struct srv_streamer *srv = s->srv;
+	if (handshake(s) == 0)
+		session_run(s);
+	if (s->req && s->req->kind == SRV_STREAM_EXEC && s->proc.pid > 0 && !s->proc.reaped)
+		log_info("stream session=%s: client went away; killing exec process %d", s->peer,
+			 (int)s->proc.pid);
+	log_debug("stream session=%s ended", s->peer);
+	/* Off the list first, so that stop never touches a closed fd. */
+	pthread_mutex_lock(&srv->lock);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	pthread_mutex_unlock(&srv->lock);
+	close(s->fd);
+	session_free(s);
+	pthread_mutex_lock(&srv->lock);
+	srv->n_sessions--;
+	pthread_cond_broadcast(&srv->cond);
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+/* ---- the listener ---- */
+
+static void accept_one(struct srv_streamer *srv)
+{
+	struct sockaddr_storage a;
+	socklen_t al = sizeof(a);
+	int fd = accept4(srv->listen_fd, (struct sockaddr *)&a, &al, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct session *s = xnew(struct session, 1);
+	s->srv = srv;
+	s->fd = fd;
+	s->shim = -1;
+	s->proc = RT_EXEC_PROC_INIT;
+	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+	getnameinfo((struct sockaddr *)&a, al, host, sizeof(host), port, sizeof(port),
+		    NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(s->peer, sizeof(s->peer), "%s:%s", host, port);
+	pthread_mutex_lock(&srv->lock);
+	if (srv->n_sessions >= SRV_STREAM_MAX_SESSIONS || srv->stopping) {
+		pthread_mutex_unlock(&srv->lock);
+		http_error(fd, 503, "Service Unavailable", NULL, "too many streaming sessions");
+		close(fd);
+		free(s);
+		return;
+	}
+	s->next = srv->sessions;
+	if (s->next)
+		s->next->prev = s;
+	srv->sessions = s;
+	srv->n_sessions++;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 512 << 10);
+	int r = pthread_create(&(pthread_t){0}, &attr, session_main, s);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		srv->sessions = s->next;
+		if (s->next)
+			s->next->prev = NULL;
+		srv->n_sessions--;
+		pthread_mutex_unlock(&srv->lock);
+		log_warn("stream server: cannot start a session thread: %s", strerror(r));
+		http_error(fd, 503, "Service Unavailable", NULL, "cannot start a session");
+		close(fd);
+		free(s);
+		return;
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void *acceptor_main(void *arg)
+{
+	struct srv_streamer *srv = arg;
+	for (;;) {
+		struct pollfd pf[2] = {{srv->listen_fd, POLLIN, 0}, {srv->wake[0], POLLIN, 0}};
+		int r = poll(pf, 2, -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || pf[1].revents)
+			break;
+		if (pf[0].revents)
+			accept_one(srv);
+	}
+	return NULL;
+}
+
+static long long token_ttl_ns(void)
+{
+	const char *e = getenv("HUSK_STREAM_TOKEN_TTL_MS");
+	long long ms = e ? atoll(e) : 0;
+	return ms > 0 ? ms * 1000000LL : 0;
+}
+
+int srv_streamer_start(const char *address, int port, struct rt *rt, struct srv_streamer **ret,
+		       struct husk_error *err)
+{
+	const char *addr = isempty(address) ? "127.0.0.1" : address;
+	if (port < 0 || port > 65535)
+		return husk_error_set(err, EINVAL, "stream server: bad port %d", port);
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	bool v6 = false;
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		sl = sizeof(*a4);
+	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*a6);
+		v6 = true;
+	} else {
+		return husk_error_set(err, EINVAL, "stream server: '%s' is not an IP address", addr);
+	}
+	_cleanup_close_ int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "stream server: socket");
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
+		return husk_error_errno(err, errno, "stream server: bind %s%s%s:%d", v6 ? "[" : "",
+					addr, v6 ? "]" : "", port);
+	if (listen(fd, 128) < 0)
+		return husk_error_errno(err, errno, "stream server: listen");
+	sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	int bound = ntohs(v6 ? a6->sin6_port : a4->sin_port);
+
+	struct srv_streamer *srv = xnew(struct srv_streamer, 1);
+	srv->rt = rt;
+	srv->port = bound;
+	srv->tokens = srv_tokens_new(token_ttl_ns(), NULL, req_free_void);
+	/* An unspecified address is not one a client can reach. */
+	const char *url_host = streq(addr, "0.0.0.0") ? "127.0.0.1" : streq(addr, "::") ? "::1" : addr;
+	srv->url_base = xasprintf("http://%s%s%s:%d", v6 ? "[" : "", url_host, v6 ? "]" : "", bound);
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->cond, NULL);
+	if (pipe2(srv->wake, O_CLOEXEC) < 0) {
+		int e = errno;
+		srv_tokens_free(srv->tokens);
+		free(srv->url_base);
+		free(srv);
+		return husk_error_errno(err, e, "stream server: pipe");
+	}
+	srv->listen_fd = steal_fd(&fd);
+	int r = pthread_create(&srv->acceptor, NULL, acceptor_main, srv);
+	if (r != 0) {
+		close(srv->listen_fd);
+		close(srv->wake[0]);
+		close(srv->wake[1]);
+		srv_tokens_free(srv->tokens);
+		free(srv->url_base);
+		free(srv);
+		return husk_error_errno(err, r, "stream server: thread");
+	}
+	*ret = srv;
+	return 0;
+}
+
+int srv_streamer_port(const struct srv_streamer *s)
+{
+	return s->port;
+}
+
+void srv_streamer_stop(struct srv_streamer *srv)
+{
+	if (!srv)
+		return;
+	ssize_t w _unused_ = write(srv->wake[1], "x", 1);
+	pthread_join(srv->acceptor, NULL);
+	close(srv->listen_fd);
+	pthread_mutex_lock(&srv->lock);
+	srv->stopping = true;
+	for (struct session *s = srv->sessions; s; s = s->next)
+		shutdown(s->fd, SHUT_RDWR);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	while (srv->n_sessions > 0)
+		if (pthread_cond_timedwait(&srv->cond, &srv->lock, &ts) == ETIMEDOUT)
+			break;
+	int left = srv->n_sessions;
+	pthread_mutex_unlock(&srv->lock);
+	if (left) {
+		/* A session is stuck in a system call; the process is exiting
+		 * anyway, so leave the server to the kernel. */
+		log_warn("stream server: %d session(s) still running at shutdown", left);
+		return;
+	}
+	close(srv->wake[0]);
+	close(srv->wake[1]);
+	srv_tokens_free(srv->tokens);
+	pthread_mutex_destroy(&srv->lock);
+	pthread_cond_destroy(&srv->cond);
+	free(srv->url_base);
+	free(srv);
+}
+
+int srv_streamer_issue(struct srv_streamer *srv, struct srv_stream_req *req, char **ret_url,
+		       struct husk_error *err)
+{
+	enum srv_stream_kind kind = req->kind;
+	char token[STREAM_TOKEN_LEN + 1];
+	if (srv_tokens_issue(srv->tokens, req, token, err) < 0)
+		return -err->code;
+	*ret_url = xasprintf("%s/%s/%s", srv->url_base, kind_name(kind), token);
+	return 0;
+}
