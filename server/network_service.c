@@ -140,9 +140,12 @@ void srv_network_gc(struct srv_ctx *ctx)
 		log_warn("pod network cleanup: list pods: %s", err.msg);
 		return;
 	}
-	_cleanup_strv_ char **valid = xnew(char *, 1);
-	for (size_t i = 0; i < n; i++)
+	_cleanup_strv_ char **valid = xnew(char *, 1), **ready = xnew(char *, 1);
+	for (size_t i = 0; i < n; i++) {
 		valid = strv_append(valid, pods[i]->id);
+		if (pods[i]->state == POD_STATE_READY && pods[i]->sandbox.net_ns)
+			ready = strv_append(ready, pods[i]->id);
+	}
 	pod_records_free(pods, n);
 	_cleanup_strv_ char **problems = NULL;
 	if (net_cni_gc(ctx->network, valid, &problems, &err) < 0) {
@@ -151,4 +154,13 @@ void srv_network_gc(struct srv_ctx *ctx)
 	}
 	for (size_t i = 0; problems[i]; i++)
 		log_warn("pod network cleanup: %s", problems[i]);
+
+	/* Whatever stopped huskd may have hurt the pods' networks too: CHECK
+	 * each running pod's attachment (CNI 0.4.0 and later) and say so. */
+	for (size_t i = 0; ready[i]; i++) {
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		int r = net_cni_check(ctx->network, ready[i], &e);
+		if (r < 0 && r != -ENOENT)
+			log_warn("pod network check failed pod=%s: %s", ready[i], e.msg);
+	}
 }

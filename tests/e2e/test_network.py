@@ -462,3 +462,69 @@ def test_many_cycles_leave_nothing(daemon_factory, cni, cycles):
     assert_clean(d, cni, ids)
     assert not any(line for line in sh("iptables-save", "-t", "nat").stdout.splitlines()
                    if line.startswith(":CNI-DN-"))
+
+
+def test_parallel_pods_get_distinct_addresses(daemon_factory, cni):
+    d = net_daemon(daemon_factory, cni)
+    futs = [d.rt.RunPodSandbox.future(config=pod_config()) for _ in range(8)]
+    pods = [f.result().pod_sandbox_id for f in futs]
+    ips = [pod_ips(d, p)[0] for p in pods]
+    assert len(set(ips)) == 8 and cni.leases() == sorted(ips)
+    assert len(cni.veths()) == 8
+    futs = [d.rt.RemovePodSandbox.future(pod_sandbox_id=p) for p in pods]
+    for f in futs:
+        f.result()
+    assert_clean(d, cni, pods)
+
+
+def test_dual_stack_reports_both_addresses(daemon_factory, cni):
+    # No gateway: the host's forwarding settings stay as they are.
+    conf = cni.conflist(ipam={"type": "host-local", "dataDir": cni.data_dir,
+                              "ranges": [[{"subnet": cni.subnet}],
+                                         [{"subnet": f"fd44:244:{cni.x}::/64"}]]})
+    conf["plugins"][0]["isGateway"] = False
+    cni.write(conf)
+    d = net_daemon(daemon_factory, cni, write=False)
+    pod, _ = run_pod(d)
+    net = d.rt.PodSandboxStatus(pod_sandbox_id=pod).status.network
+    assert net.ip.startswith(f"10.244.{cni.x}.")
+    assert [a.ip for a in net.additional_ips][0].startswith(f"fd44:244:{cni.x}::")
+    assert len(cni.leases()) == 2
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert_clean(d, cni, [pod])
+
+
+def test_bandwidth_annotations_shape_traffic(daemon_factory, cni):
+    if not os.access(os.path.join(CNI_BIN, "bandwidth"), os.X_OK):
+        pytest.skip("no bandwidth plugin")
+    cni.write(cni.conflist(extra_plugins=[{"type": "bandwidth",
+                                           "capabilities": {"bandwidth": True}}]))
+    d = net_daemon(daemon_factory, cni, write=False)
+    pod, _ = run_pod(d, annotations={"kubernetes.io/ingress-bandwidth": "10M",
+                                     "kubernetes.io/egress-bandwidth": "20M"})
+    veth = cni.veths()[0]
+    qdisc = sh("tc", "qdisc", "show", "dev", veth).stdout
+    assert "tbf" in qdisc and "10Mbit" in qdisc, qdisc
+    ifbs = [ln for ln in sh("ip", "-o", "link").stdout.splitlines() if ": bwp" in ln]
+    assert len(ifbs) == 1, ifbs
+    ifb = ifbs[0].split(":")[1].strip()
+    assert "20Mbit" in sh("tc", "qdisc", "show", "dev", ifb).stdout
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert not [ln for ln in sh("ip", "-o", "link").stdout.splitlines() if ": bwp" in ln]
+    assert_clean(d, cni, [pod])
+
+
+def test_restart_checks_running_pods(daemon_factory, cni):
+    d = net_daemon(daemon_factory, cni)
+    healthy, _ = run_pod(d)
+    hurt, _ = run_pod(d)
+    sh("nsenter", f"--net={netns_pin(d, hurt)}", "ip", "link", "del", "eth0")
+    d.kill()
+    d.start()
+    logs = d.logs()
+    assert f"pod network check failed pod={hurt}" in logs
+    assert f"pod network check failed pod={healthy}" not in logs
+    for pod in (healthy, hurt):
+        d.rt.StopPodSandbox(pod_sandbox_id=pod)
+        d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert_clean(d, cni, [healthy, hurt])
