@@ -21,7 +21,7 @@ import grpc
 import pytest
 
 from conftest import mounts_under, pb
-from pods import ctr_config, expect_error, leftovers, pod_config, status  # noqa: F401
+from pods import ctr_config, expect_error, leftovers, pod_config
 from registry import registries  # noqa: F401
 
 CNI_BIN = "/usr/lib/cni"
@@ -282,9 +282,9 @@ def test_two_pods_get_addresses_and_reach_each_other(daemon_factory, cni, regist
     sh("nsenter", f"--net={netns_pin(d, pods[0][0])}", "busybox", "ping", "-c1", "-W2", b)
     # ... and from containers, which also find their address in /etc/hosts.
     ca = start_ctr(d, pods[0][0], pods[0][1], image, BUSYBOX_SLEEP)
-    cb = start_ctr(d, pods[1][0], pods[1][1], image,
-                   ["sh", "-c", "mkdir /www && echo from-b > /www/index.html && "
-                                "exec httpd -f -p 8080 -h /www"])
+    start_ctr(d, pods[1][0], pods[1][1], image,
+              ["sh", "-c", "mkdir /www && echo from-b > /www/index.html && "
+                           "exec httpd -f -p 8080 -h /www"])
     assert a in exec_ok(d, ca, ["cat", "/etc/hosts"])
     exec_ok(d, ca, ["ping", "-c1", "-W2", b])
     end = time.time() + 10
