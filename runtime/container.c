@@ -232,11 +232,73 @@ static int add_mounts(struct ctr_spec *spec, const struct rt_ctr_config *c, stru
 	return 0;
 }
 
+/* What CreateContainer may ask for itself; a privileged container adds the
+ * host's devices on top, up to CTR_SPEC_MAX_DEVICES. */
+#define RT_MAX_CONFIG_DEVICES 512
+#define HOST_DEV_MAX_DEPTH 8
+
+static void add_device_node(struct ctr_spec *spec, const char *path, const struct stat *st)
+{
+	struct ctr_device *cd = &spec->devices[spec->n_devices++];
+	*cd = (struct ctr_device){
+	    .path = xstrdup(path),
+	    .type = S_ISCHR(st->st_mode) ? 'c' : 'b',
+	    .major = major(st->st_rdev),
+	    .minor = minor(st->st_rdev),
+	    .file_mode = st->st_mode & 07777,
+	    .uid = st->st_uid,
+	    .gid = st->st_gid,
+	    .host_path = xstrdup(path),
+	};
+}
+
+/* Every device node of the host's /dev for a privileged container, as
+ * containerd gives them: subdirectories too, but not the ones the launcher
+ * mounts itself (pts, shm, mqueue) nor fd links, and not the console. */
+static int add_host_devices(struct ctr_spec *spec, const char *dir, int depth,
+			    struct husk_error *err)
+{
+	static const char *const skip[] = {"pts",  "shm",	  "mqueue", "fd",
+					   ".lxc", ".lxd-mounts", ".udev",  "console"};
+	_cleanup_strv_ char **names = NULL;
+	if (fs_list_dir(dir, NULL, &names, err) < 0)
+		return husk_error_prefix(err, "privileged: host devices");
+	for (size_t i = 0; names[i]; i++) {
+		bool skipped = false;
+		for (size_t k = 0; k < ARRAY_SIZE(skip) && !skipped; k++)
+			skipped = streq(names[i], skip[k]);
+		if (skipped)
+			continue;
+		_cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]);
+		struct stat st;
+		if (lstat(path, &st) < 0)
+			continue; /* gone meanwhile */
+		if (S_ISDIR(st.st_mode) && depth < HOST_DEV_MAX_DEPTH) {
+			int r = add_host_devices(spec, path, depth + 1, err);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+			continue;
+		if (spec->n_devices >= CTR_SPEC_MAX_DEVICES)
+			return husk_error_set(err, EINVAL,
+					      "privileged: the host has more than %d devices",
+					      CTR_SPEC_MAX_DEVICES);
+		add_device_node(spec, path, &st);
+	}
+	return 0;
+}
+
 static int add_devices(struct ctr_spec *spec, const struct rt_ctr_config *c, struct husk_error *err)
 {
-	if (c->n_devices > CTR_SPEC_MAX_DEVICES)
-		return husk_error_set(err, EINVAL, "devices: more than %d", CTR_SPEC_MAX_DEVICES);
-	spec->devices = xnew(struct ctr_device, c->n_devices + 1);
+	if (c->n_devices > RT_MAX_CONFIG_DEVICES)
+		return husk_error_set(err, EINVAL, "devices: more than %d", RT_MAX_CONFIG_DEVICES);
+	spec->devices = xnew(struct ctr_device, CTR_SPEC_MAX_DEVICES + 1);
+	/* The host's first: a device the config names replaces the host's
+	 * node at its path (the launcher creates them in order). */
+	if (c->privileged && add_host_devices(spec, "/dev", 0, err) < 0)
+		return -err->code;
 	for (size_t i = 0; i < c->n_devices; i++) {
 		const struct rt_device *d = &c->devices[i];
 		struct stat st;
@@ -251,6 +313,9 @@ static int add_devices(struct ctr_spec *spec, const struct rt_ctr_config *c, str
 		if (path[0] != '/')
 			return husk_error_set(err, EINVAL,
 					      "device '%s': container_path is not absolute", path);
+		if (spec->n_devices >= CTR_SPEC_MAX_DEVICES)
+			return husk_error_set(err, EINVAL, "devices: more than %d in all",
+					      CTR_SPEC_MAX_DEVICES);
 		struct ctr_device *cd = &spec->devices[spec->n_devices++];
 		cd->path = xstrdup(path);
 		cd->type = S_ISCHR(st.st_mode) ? 'c' : 'b';
@@ -298,6 +363,7 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	    .image_user = c->image_user,
 	    .supplemental_groups = c->supplemental_groups,
 	    .n_supplemental_groups = c->n_supplemental_groups,
+	    .groups_strict = c->groups_strict,
 	};
 	struct ctr_user u = {0};
 	if (ctr_user_resolve(rootfs, &ureq, &u, err) < 0)
@@ -324,15 +390,18 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	uint64_t caps = CTR_CAPS_DEFAULT;
 	if (c->privileged)
 		caps = ctr_caps_all();
-	if (ctr_caps_add_drop(caps, c->caps_add, c->caps_drop, &caps, err) < 0)
+	if (ctr_caps_add_drop(caps, c->caps_add, c->caps_drop, &caps, err) < 0 ||
+	    ctr_caps_container(caps, c->caps_ambient, &s->caps, err) < 0)
 		return husk_error_prefix(err, "capabilities");
-	ctr_caps_init(&s->caps, caps);
+	/* Privileged means no seccomp and no AppArmor, whatever was asked. */
 	if (c->privileged) {
 		s->seccomp = CTR_SECCOMP_UNCONFINED;
 	} else {
 		s->seccomp = c->seccomp_mode;
 		if (c->seccomp_profile)
 			s->seccomp_profile = xstrdup(c->seccomp_profile);
+		if (c->apparmor_profile)
+			s->apparmor_profile = xstrdup(c->apparmor_profile);
 	}
 	if (c->privileged || c->masked_paths) {
 		strv_free(s->masked_paths);
@@ -343,6 +412,11 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 		s->readonly_paths = c->privileged ? xnew(char *, 1) : strv_dup(c->readonly_paths);
 	}
 	if (c->has_oom_score_adj) {
+		if (c->oom_score_adj < -1000 || c->oom_score_adj > 1000)
+			return husk_error_set(err, EINVAL,
+					      "linux.resources.oom_score_adj %d is not in "
+					      "-1000..1000",
+					      c->oom_score_adj);
 		s->has_oom_score_adj = true;
 		s->oom_score_adj = c->oom_score_adj;
 	}
@@ -415,6 +489,12 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 		return husk_error_set(err, EBUSY,
 				      "create container '%s': pod sandbox '%s' is not ready",
 				      c->name, pod->id);
+	if (c->privileged && !rt_pod_extra_privileged(pod->extra))
+		return husk_error_set(err, EINVAL,
+				      "create container '%s': security_context.privileged: pod "
+				      "sandbox '%s' is not privileged (its "
+				      "linux.security_context.privileged is false)",
+				      c->name, pod->id);
 	_cleanup_(ctr_record_freep) struct ctr_record *dup = NULL;
 	if (state_ctr_find(rt->store, pod->id, c->name, c->attempt, &dup, NULL) == 0)
 		return husk_error_set(
@@ -442,14 +522,18 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 		r = -err->code;
 		goto fail;
 	}
-	if (c->resources && (r = cg_group_set(cg, c->resources, err)) < 0)
+	if (c->resources && (r = cg_group_set(cg, c->resources, err)) < 0) {
+		husk_error_prefix(err, "linux.resources");
 		goto fail;
+	}
 	if (rt->opts.pids_limit > 0) {
 		struct cg_resources pl;
 		cg_resources_init(&pl);
 		pl.pids_limit = rt->opts.pids_limit;
-		if ((r = cg_group_set(cg, &pl, err)) < 0)
+		if ((r = cg_group_set(cg, &pl, err)) < 0) {
+			husk_error_prefix(err, "pids_limit of husk's config");
 			goto fail;
+		}
 	}
 	if ((r = rt->opts.make_rootfs(rt->opts.data, id, c->image_id, false, &rootfs, err)) < 0)
 		goto fail;
@@ -813,11 +897,48 @@ int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 	return cg ? cg_group_set(cg, res, err) : -err->code;
 }
 
-int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret,
-		     struct husk_error *err)
+/* The oom_score_adj of a running pid (the kernel's, after any clamp). */
+static bool proc_oom_score_adj(pid_t pid, int *ret)
 {
-	_cleanup_(cg_group_freep) struct cg_group *cg = ctr_cgroup(rt, ref, err);
-	return cg ? cg_group_get(cg, ret, err) : -err->code;
+	_cleanup_free_ char *path = xasprintf("/proc/%d/oom_score_adj", (int)pid);
+	_cleanup_free_ char *text = NULL;
+	if (pid <= 0 || fs_read_file(path, 64, &text, NULL, NULL) < 0)
+		return false;
+	char *end;
+	long v = strtol(text, &end, 10);
+	if (end == text || v < -1000 || v > 1000)
+		return false;
+	*ret = (int)v;
+	return true;
+}
+
+int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, bool *ret_has_oom,
+		     int *ret_oom, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+		return -err->code;
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	if (!cg)
+		return husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
+	int oom = 0;
+	bool has_oom = false;
+	if (rec->state == CTR_STATE_RUNNING && ctr_proc_alive(rec->pid, rec->pid_start_time))
+		has_oom = proc_oom_score_adj(rec->pid, &oom);
+	if (!has_oom) {
+		_cleanup_free_ char *path =
+		    xasprintf("%s/%s/spec.json", rt->containers_dir, rec->id);
+		_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
+		if (ctr_spec_read_file(path, &spec, NULL) == 0 && spec->has_oom_score_adj) {
+			has_oom = true;
+			oom = spec->oom_score_adj;
+		}
+	}
+	if (cg_group_get(cg, ret, err) < 0)
+		return -err->code;
+	*ret_has_oom = has_oom;
+	*ret_oom = oom;
+	return 0;
 }
 
 int rt_ctr_reopen_log(struct rt *rt, const char *ref, struct husk_error *err)

@@ -37,14 +37,23 @@ void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *po
 		rt->opts.on_event(rt->opts.data, ev, ctr_id, pod_id);
 }
 
-char *rt_extra_with_cgroup(const struct cg_group *g)
+char *rt_extra_with_cgroup(const struct cg_group *g, bool privileged)
 {
 	_cleanup_free_ char *saved = cg_group_save(g);
 	_cleanup_gen_ yajl_gen gen = json_gen_new(false);
 	yajl_gen_map_open(gen);
 	json_kv_str(gen, "cgroup", saved);
+	json_kv_bool(gen, "privileged", privileged);
 	yajl_gen_map_close(gen);
 	return json_gen_steal(gen);
+}
+
+bool rt_pod_extra_privileged(const char *extra)
+{
+	_cleanup_json_ yajl_val tree = NULL;
+	if (!extra || json_parse(extra, strlen(extra), "record extra", &tree, NULL) < 0)
+		return false;
+	return YAJL_IS_TRUE(json_get(tree, "privileged"));
 }
 
 struct cg_group *rt_cgroup_from_extra(struct rt *rt, const char *extra)
@@ -115,6 +124,13 @@ int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id, stru
 	if (cg_manager_pod_path(rt->cg, c->cgroup_parent, id, &cg_path, err) < 0 ||
 	    cg_group_create(rt->cg, cg_path, &cg, err) < 0)
 		return husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+	if (c->resources && cg_group_set(cg, c->resources, err) < 0) {
+		husk_error_prefix(err, "run pod sandbox '%s': linux.resources", c->name);
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		if (cg_group_remove(cg, &e) < 0)
+			log_error("pod=%s: undo cgroup: %s", id, e.msg);
+		return -err->code;
+	}
 
 	/* 2. namespaces, files, shm */
 	struct pod_sandbox_spec spec = {
@@ -178,7 +194,7 @@ int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id, stru
 	rec.hostname = (char *)c->hostname;
 	rec.log_directory = (char *)c->log_directory;
 	rec.cgroup_parent = (char *)c->cgroup_parent;
-	extra = rt_extra_with_cgroup(cg);
+	extra = rt_extra_with_cgroup(cg, c->privileged);
 	rec.extra = extra;
 	r = state_pod_add(rt->store, &rec, err);
 	pod_sandbox_info_clear(&rec.sandbox);
@@ -302,6 +318,24 @@ int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct hu
 	if (!cg)
 		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
 	return cg_group_stats(cg, ret, err);
+}
+
+int rt_pod_update_resources(struct rt *rt, const char *ref, const struct cg_resources *res,
+			    struct husk_error *err)
+{
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	if (state_pod_get(rt->store, ref, &pod, err) < 0)
+		return -err->code;
+	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
+	if (pod->state != POD_STATE_READY)
+		return husk_error_set(
+		    err, EBUSY, "update resources of pod sandbox '%s': it is not ready", pod->id);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	if (!cg)
+		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
+	if (cg_group_set(cg, res, err) < 0)
+		return husk_error_prefix(err, "update resources of pod sandbox '%s'", pod->id);
+	return 0;
 }
 
 /* Bring records and kernel objects back in step after a restart. */

@@ -39,7 +39,10 @@ void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *po
 /* The cgroup saved in a pod's or container's extra JSON ({"cgroup": "..."}),
  * or NULL. */
 struct cg_group *rt_cgroup_from_extra(struct rt *rt, const char *extra);
-char *rt_extra_with_cgroup(const struct cg_group *g);
+/* A pod's extra JSON: its cgroup and whether it is privileged. */
+char *rt_extra_with_cgroup(const struct cg_group *g, bool privileged);
+/* Whether a pod's extra JSON says it is privileged. */
+bool rt_pod_extra_privileged(const char *extra);
 
 /* container.c: stop and remove every container of a pod (pod lock held). */
 int rt_pod_containers_stop(struct rt *rt, const char *pod_id, struct husk_error *err);

@@ -81,6 +81,12 @@ struct rt_pod_config {
 	char *const *dns_servers, *const *dns_searches, *const *dns_options;
 	const struct rt_port_mapping *port_mappings;
 	size_t n_port_mappings;
+	/* LinuxSandboxSecurityContext.privileged: only such a pod may hold
+	 * privileged containers. */
+	bool privileged;
+	/* Limits of the pod cgroup (the server folds CRI's resources and
+	 * overhead into one); NULL: none. */
+	const struct cg_resources *resources;
 };
 
 /* Create and start a pod sandbox. On success *ret_id is the new id (caller
@@ -107,6 +113,12 @@ int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***
 
 /* Usage counters of the pod's cgroup (containers included). */
 int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err);
+
+/* Write res to the pod's cgroup (UpdatePodSandboxResources). ENOENT for an
+ * unknown pod, EBUSY when it is not ready, EINVAL (from cg_group_set) for
+ * a value refused here or by the kernel. */
+int rt_pod_update_resources(struct rt *rt, const char *ref, const struct cg_resources *res,
+			    struct husk_error *err);
 
 /* ---- containers ---- */
 
@@ -144,6 +156,7 @@ struct rt_ctr_config {
 	const char *image_user;
 	const long long *supplemental_groups;
 	size_t n_supplemental_groups;
+	bool groups_strict; /* SupplementalGroupsPolicy Strict: no image groups */
 	bool tty, stdin_open, stdin_once;
 	const char *log_path; /* absolute; NULL: output is dropped */
 	const struct rt_mount *mounts;
@@ -153,26 +166,33 @@ struct rt_ctr_config {
 	const struct state_map *labels, *annotations;
 	const char *stop_signal; /* "SIGTERM", "15", ...; NULL: SIGTERM */
 	/* security */
-	bool privileged;
+	bool privileged; /* all capabilities, the host's devices, no seccomp,
+			    no masked or read-only paths, writable /sys; the
+			    pod must be privileged */
 	char *const *caps_add, *const *caps_drop;
+	char *const *caps_ambient; /* also added to every other set */
 	bool no_new_privs;
 	bool readonly_rootfs;
 	int seccomp_mode; /* enum ctr_seccomp_mode */
 	const char *seccomp_profile;
-	char *const *masked_paths;   /* NULL: the defaults */
-	char *const *readonly_paths; /* NULL: the defaults */
-	enum pod_ns_mode pid_mode;   /* POD, CONTAINER, NODE or TARGET */
-	const char *pid_target;	     /* TARGET: the container whose PID ns to join */
+	const char *apparmor_profile; /* a loaded profile; NULL: none */
+	char *const *masked_paths;    /* NULL: the defaults; empty: none */
+	char *const *readonly_paths;  /* NULL: the defaults; empty: none */
+	enum pod_ns_mode pid_mode;    /* POD, CONTAINER, NODE or TARGET */
+	const char *pid_target;	      /* TARGET: the container whose PID ns to join */
 	/* resources */
 	const struct cg_resources *resources; /* NULL: none */
 	bool has_oom_score_adj;
-	int oom_score_adj;
+	int oom_score_adj; /* -1000..1000; below huskd's own it is clamped */
 };
 
 /* Create a container in a READY pod: its cgroup, root file system, spec
  * and record. *ret_id is the new id. Errors: ENOENT unknown pod, EBUSY pod
  * not ready, EEXIST same name and attempt in the pod, EINVAL for a bad
- * config (the message names the field). Nothing is left on failure. */
+ * config (the message names the field: an unknown capability, a malformed
+ * seccomp profile, a limit the cgroup refuses, a privileged container in a
+ * pod that is not), ENOENT for a missing seccomp profile. Nothing is left
+ * on failure. */
 int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *cfg, char **ret_id,
 		  struct husk_error *err);
 
@@ -211,11 +231,15 @@ int rt_ctr_exec_sync(struct rt *rt, const char *ref, char *const *cmd, long long
 
 int rt_ctr_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err);
 int rt_ctr_reopen_log(struct rt *rt, const char *ref, struct husk_error *err);
+/* Write res to the container's cgroup (UpdateContainerResources). EINVAL
+ * from cg_group_set for a value refused here or by the kernel. */
 int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_resources *res,
 			    struct husk_error *err);
-/* The resources in force in the container's cgroup (cg_resources_clear). */
-int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret,
-		     struct husk_error *err);
+/* The resources in force in the container's cgroup (cg_resources_clear),
+ * and its oom_score_adj: the running process's, else the one asked for
+ * (*ret_has_oom false when neither is known). */
+int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, bool *ret_has_oom,
+		     int *ret_oom, struct husk_error *err);
 
 /* ---- streaming (Exec, Attach, PortForward; runtime/stream_exec.c) ---- */
 

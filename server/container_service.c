@@ -15,6 +15,7 @@
 #include "runtime/runtime.h"
 #include "server/events.h"
 #include "server/handlers.h"
+#include "server/security.h"
 #include "server/translate.h"
 
 /* ---- start-up ---- */
@@ -161,65 +162,6 @@ static const char *signal_name(Runtime__V1__Signal s)
 	return v && s != RUNTIME__V1__SIGNAL__RUNTIME_DEFAULT ? v->name : NULL;
 }
 
-void srv_resources_from_cri(const Runtime__V1__LinuxContainerResources *r, struct cg_resources *out)
-{
-	cg_resources_init(out);
-	if (!r)
-		return;
-	/* CRI's zero means "not set". */
-	if (r->cpu_period)
-		out->cpu_period = r->cpu_period;
-	if (r->cpu_quota)
-		out->cpu_quota = r->cpu_quota < 0 ? CG_MAX : r->cpu_quota;
-	if (r->cpu_shares)
-		out->cpu_shares = r->cpu_shares;
-	if (r->memory_limit_in_bytes)
-		out->memory_limit =
-		    r->memory_limit_in_bytes < 0 ? CG_MAX : r->memory_limit_in_bytes;
-	if (r->memory_swap_limit_in_bytes)
-		out->memory_swap_limit =
-		    r->memory_swap_limit_in_bytes < 0 ? CG_MAX : r->memory_swap_limit_in_bytes;
-	if (!isempty(r->cpuset_cpus))
-		out->cpuset_cpus = xstrdup(r->cpuset_cpus);
-	if (!isempty(r->cpuset_mems))
-		out->cpuset_mems = xstrdup(r->cpuset_mems);
-	for (size_t i = 0; i < r->n_hugepage_limits; i++)
-		cg_resources_add_hugepage(out, r->hugepage_limits[i]->page_size,
-					  (int64_t)r->hugepage_limits[i]->limit);
-	for (size_t i = 0; i < r->n_unified; i++)
-		cg_resources_add_unified(out, r->unified[i]->key, r->unified[i]->value);
-}
-
-static int seccomp_from_cri(const Runtime__V1__SecurityProfile *p, int *mode, const char **path,
-			    struct husk_error *err)
-{
-	*mode = CTR_SECCOMP_UNCONFINED;
-	*path = NULL;
-	if (!p)
-		return 0;
-	switch (p->profile_type) {
-	case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault:
-		*mode = CTR_SECCOMP_RUNTIME_DEFAULT;
-		return 0;
-	case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined:
-		return 0;
-	case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost:
-		if (isempty(p->localhost_ref) || p->localhost_ref[0] != '/')
-			return husk_error_set(err, EINVAL,
-					      "seccomp: localhost_ref '%s' is not an absolute path",
-					      p->localhost_ref ? p->localhost_ref : "");
-		if (!fs_exists(p->localhost_ref))
-			return husk_error_set(err, EINVAL, "seccomp: profile '%s' does not exist",
-					      p->localhost_ref);
-		*mode = CTR_SECCOMP_LOCALHOST;
-		*path = p->localhost_ref;
-		return 0;
-	default:
-		return husk_error_set(err, EINVAL, "seccomp: unknown profile type %d",
-				      (int)p->profile_type);
-	}
-}
-
 int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
 			 struct husk_error *err)
 {
@@ -310,61 +252,22 @@ int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
 	    .annotations = &annotations,
 	    .stop_signal =
 		signal_name(c->stop_signal) ? signal_name(c->stop_signal) : ic->stop_signal,
-	    .pid_mode = POD_NS_CONTAINER,
 	};
-	/* Without a security context the kubelet's defaults apply:
-	 * RuntimeDefault is asked for explicitly, so none means unconfined. */
-	_cleanup_strv_ char **caps_add = NULL, **caps_drop = NULL, **masked = NULL,
-			    **ro_paths = NULL;
 	_cleanup_(cg_resources_clear) struct cg_resources res;
 	cg_resources_init(&res);
 	const Runtime__V1__LinuxContainerConfig *lc = c->linux;
 	if (lc && lc->resources) {
-		srv_resources_from_cri(lc->resources, &res);
+		if (srv_resources_from_cri(lc->resources, &res, &rc.oom_score_adj, err) < 0)
+			return husk_error_prefix(err, "CreateContainer '%s'", name);
 		rc.resources = &res;
 		rc.has_oom_score_adj = true;
-		rc.oom_score_adj = (int)lc->resources->oom_score_adj;
 	}
-	const Runtime__V1__LinuxContainerSecurityContext *sc = lc ? lc->security_context : NULL;
-	if (sc) {
-		rc.privileged = sc->privileged;
-		rc.no_new_privs = sc->no_new_privs;
-		rc.readonly_rootfs = sc->readonly_rootfs;
-		if (sc->run_as_user) {
-			rc.has_uid = true;
-			rc.uid = sc->run_as_user->value;
-		}
-		rc.username = sc->run_as_username;
-		if (sc->run_as_group) {
-			rc.has_gid = true;
-			rc.gid = sc->run_as_group->value;
-		}
-		rc.supplemental_groups = (const long long *)sc->supplemental_groups;
-		rc.n_supplemental_groups = sc->n_supplemental_groups;
-		if (sc->capabilities) {
-			caps_add = srv_strv(sc->capabilities->add_capabilities,
-					    sc->capabilities->n_add_capabilities);
-			caps_drop = srv_strv(sc->capabilities->drop_capabilities,
-					     sc->capabilities->n_drop_capabilities);
-			rc.caps_add = caps_add;
-			rc.caps_drop = caps_drop;
-		}
-		/* The kubelet always sends the lists for non-privileged
-		 * containers; an empty list means none is masked. */
-		if (sc->n_masked_paths || sc->n_readonly_paths) {
-			masked = srv_strv(sc->masked_paths, sc->n_masked_paths);
-			ro_paths = srv_strv(sc->readonly_paths, sc->n_readonly_paths);
-			rc.masked_paths = masked;
-			rc.readonly_paths = ro_paths;
-		}
-		if (seccomp_from_cri(sc->seccomp, &rc.seccomp_mode, &rc.seccomp_profile, err) < 0)
-			return husk_error_prefix(err, "CreateContainer '%s'", name);
-		if (sc->namespace_options) {
-			rc.pid_mode = (enum pod_ns_mode)sc->namespace_options->pid;
-			rc.pid_target = sc->namespace_options->target_id;
-		}
-	}
-
+	_cleanup_(srv_ctr_security_clear) struct srv_ctr_security sec = {0};
+	_cleanup_(ctr_lsm_clear) struct ctr_lsm lsm;
+	ctr_lsm_detect(NULL, &lsm);
+	if (srv_ctr_security_from_cri(lc ? lc->security_context : NULL, &lsm, pod->sandbox.net,
+				      pod->sandbox.ipc, &rc, &sec, err) < 0)
+		return husk_error_prefix(err, "CreateContainer '%s'", name);
 	char *id = NULL;
 	if (rt_ctr_create(ctx->runtime, &rc, &id, err) < 0)
 		return -err->code;
@@ -449,18 +352,35 @@ static Runtime__V1__ImageSpec *image_spec(const struct ctr_record *r)
 	return s;
 }
 
-static Runtime__V1__LinuxContainerResources *resources_msg(const struct cg_resources *res)
+/* CRI reads 0 as "not set": the kubelet only uses values above 0, so
+ * "no limit" (the kernel's max, CG_MAX here) is reported as 0 too. */
+static int64_t cri_value(int64_t v)
+{
+	return v == CG_UNSET || v == CG_MAX ? 0 : v;
+}
+
+static Runtime__V1__LinuxContainerResources *resources_msg(const struct cg_resources *res,
+							   bool has_oom, int oom)
 {
 	Runtime__V1__LinuxContainerResources *m = srv_new(
 	    Runtime__V1__LinuxContainerResources, RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT);
-	m->cpu_period = res->cpu_period == CG_UNSET ? 0 : res->cpu_period;
-	m->cpu_quota = res->cpu_quota == CG_UNSET ? 0 : res->cpu_quota;
-	m->cpu_shares = res->cpu_shares == CG_UNSET ? 0 : res->cpu_shares;
-	m->memory_limit_in_bytes = res->memory_limit == CG_UNSET ? 0 : res->memory_limit;
-	m->memory_swap_limit_in_bytes =
-	    res->memory_swap_limit == CG_UNSET ? 0 : res->memory_swap_limit;
+	m->cpu_period = cri_value(res->cpu_period);
+	m->cpu_quota = cri_value(res->cpu_quota);
+	m->cpu_shares = cri_value(res->cpu_shares);
+	m->memory_limit_in_bytes = cri_value(res->memory_limit);
+	m->memory_swap_limit_in_bytes = cri_value(res->memory_swap_limit);
+	m->oom_score_adj = has_oom ? oom : 0;
 	m->cpuset_cpus = srv_strdup(res->cpuset_cpus);
 	m->cpuset_mems = srv_strdup(res->cpuset_mems);
+	for (size_t i = 0; i < res->n_hugepages; i++) {
+		if (res->hugepages[i].limit < 0)
+			continue; /* no limit */
+		Runtime__V1__HugepageLimit *h =
+		    srv_new(Runtime__V1__HugepageLimit, RUNTIME__V1__HUGEPAGE_LIMIT__INIT);
+		h->page_size = srv_strdup(res->hugepages[i].page_size);
+		h->limit = (uint64_t)res->hugepages[i].limit;
+		srv_repeated_add(&m->hugepage_limits, &m->n_hugepage_limits, h);
+	}
 	return m;
 }
 
@@ -503,11 +423,13 @@ int srv_container_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 
 	_cleanup_(cg_resources_clear) struct cg_resources res;
 	cg_resources_init(&res);
+	bool has_oom = false;
+	int oom = 0;
 	if (r->state != CTR_STATE_EXITED &&
-	    rt_ctr_resources(ctx->runtime, r->id, &res, NULL) == 0) {
+	    rt_ctr_resources(ctx->runtime, r->id, &res, &has_oom, &oom, NULL) == 0) {
 		st->resources = srv_new(Runtime__V1__ContainerResources,
 					RUNTIME__V1__CONTAINER_RESOURCES__INIT);
-		st->resources->linux = resources_msg(&res);
+		st->resources->linux = resources_msg(&res, has_oom, oom);
 	}
 	_cleanup_free_ char *spec_json = NULL;
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
@@ -653,9 +575,12 @@ int srv_update_container_resources(struct srv_ctx *ctx, const void *in, void **r
 	const Runtime__V1__UpdateContainerResourcesRequest *req = in;
 	REQUIRE_ID(req->container_id, "UpdateContainerResources");
 	_cleanup_(cg_resources_clear) struct cg_resources res;
-	srv_resources_from_cri(req->linux, &res);
-	if (rt_ctr_update_resources(ctx->runtime, req->container_id, &res, err) < 0)
-		return -err->code;
+	int oom;
+	/* oom_score_adj belongs to the process, not the cgroup: like
+	 * containerd, an update leaves it as it was. */
+	if (srv_resources_from_cri(req->linux, &res, &oom, err) < 0 ||
+	    rt_ctr_update_resources(ctx->runtime, req->container_id, &res, err) < 0)
+		return husk_error_prefix(err, "UpdateContainerResources '%s'", req->container_id);
 	*ret_out = srv_new(Runtime__V1__UpdateContainerResourcesResponse,
 			   RUNTIME__V1__UPDATE_CONTAINER_RESOURCES_RESPONSE__INIT);
 	return 0;

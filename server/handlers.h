@@ -35,6 +35,7 @@ SRV_UNARY(srv_stop_pod_sandbox);
 SRV_UNARY(srv_remove_pod_sandbox);
 SRV_UNARY(srv_pod_sandbox_status);
 SRV_UNARY(srv_list_pod_sandbox);
+SRV_UNARY(srv_update_pod_sandbox_resources);
 
 /* container_service.c: containers, stats, and the runtime manager's start
  * and stop (ctx->runtime; called by main.c after the image store) */

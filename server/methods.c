@@ -68,7 +68,7 @@ const struct srv_method srv_methods[] = {
 	      stream_pod_sandbox_metrics_response, NULL),
     RT(RuntimeConfig, runtime_config_request, runtime_config_response, srv_runtime_config),
     RT(UpdatePodSandboxResources, update_pod_sandbox_resources_request,
-       update_pod_sandbox_resources_response, NULL),
+       update_pod_sandbox_resources_response, srv_update_pod_sandbox_resources),
 
     IMG(ListImages, list_images_request, list_images_response, srv_list_images),
     IMG_STREAM(StreamImages, stream_images_request, stream_images_response, srv_stream_images),

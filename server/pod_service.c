@@ -7,6 +7,7 @@
 #include "common/json.h"
 #include "runtime/runtime.h"
 #include "server/handlers.h"
+#include "server/security.h"
 #include "server/translate.h"
 
 static int ns_mode(Runtime__V1__NamespaceMode m, enum pod_ns_mode *ret, const char *field,
@@ -60,10 +61,20 @@ int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, str
 	pc.annotations = &annotations;
 
 	_cleanup_free_ struct pod_sysctl *sysctls = NULL;
+	_cleanup_(cg_resources_clear) struct cg_resources res;
+	cg_resources_init(&res);
 	const Runtime__V1__LinuxPodSandboxConfig *lc = c->linux;
 	if (lc) {
 		pc.cgroup_parent = lc->cgroup_parent;
 		const Runtime__V1__LinuxSandboxSecurityContext *sc = lc->security_context;
+		_cleanup_(ctr_lsm_clear) struct ctr_lsm lsm;
+		ctr_lsm_detect(NULL, &lsm);
+		bool any = false;
+		if (srv_pod_security_from_cri(sc, &lsm, &pc.privileged, err) < 0 ||
+		    srv_pod_resources_from_cri(lc->resources, lc->overhead, &res, &any, err) < 0)
+			return husk_error_prefix(err, "RunPodSandbox '%s': linux", pc.name);
+		if (any)
+			pc.resources = &res;
 		if (sc && sc->namespace_options) {
 			const Runtime__V1__NamespaceOption *no = sc->namespace_options;
 			if (ns_mode(no->network, &pc.net, "namespace_options.network", err) < 0 ||
@@ -143,6 +154,28 @@ int srv_remove_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out,
 		return -err->code;
 	*ret_out = srv_new(Runtime__V1__RemovePodSandboxResponse,
 			   RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT);
+	return 0;
+}
+
+int srv_update_pod_sandbox_resources(struct srv_ctx *ctx, const void *in, void **ret_out,
+				     struct husk_error *err)
+{
+	const Runtime__V1__UpdatePodSandboxResourcesRequest *req = in;
+	if (isempty(req->pod_sandbox_id))
+		return husk_error_set(err, EINVAL,
+				      "UpdatePodSandboxResources: pod_sandbox_id is empty");
+	_cleanup_(cg_resources_clear) struct cg_resources res;
+	bool any = false;
+	if (srv_pod_resources_from_cri(req->resources, req->overhead, &res, &any, err) < 0 ||
+	    (any && rt_pod_update_resources(ctx->runtime, req->pod_sandbox_id, &res, err) < 0))
+		return husk_error_prefix(err, "UpdatePodSandboxResources '%s'",
+					 req->pod_sandbox_id);
+	/* Nothing to write: still NOT_FOUND for an unknown pod. */
+	_cleanup_(pod_record_freep) struct pod_record *p = NULL;
+	if (!any && rt_pod_get(ctx->runtime, req->pod_sandbox_id, &p, err) < 0)
+		return -err->code;
+	*ret_out = srv_new(Runtime__V1__UpdatePodSandboxResourcesResponse,
+			   RUNTIME__V1__UPDATE_POD_SANDBOX_RESOURCES_RESPONSE__INIT);
 	return 0;
 }
 

@@ -60,6 +60,8 @@ int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_
 			      RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT);
 	srv_repeated_add(&r->runtime_handlers, &r->n_runtime_handlers, h);
 	r->features = srv_new(Runtime__V1__RuntimeFeatures, RUNTIME__V1__RUNTIME_FEATURES__INIT);
+	/* Merge and Strict, and ContainerStatus.user filled from the spec. */
+	r->features->supplemental_groups_policy = true;
 
 	if (req->verbose) {
 		_cleanup_free_ char *json = srv_config_to_json(ctx->config, false);

@@ -16,8 +16,15 @@ from registry import registries  # noqa: F401
 
 SLEEP = ["sleep", "1000"]
 DEFAULT_CAPS = "00000000a80425fb"
+# As the kubelet sends it: a security context carries the masked and
+# read-only path lists (an empty list would mean none).
 RUNTIME_DEFAULT = {"linux": {"security_context": {
-    "seccomp": {"profile_type": pb.SecurityProfile.RuntimeDefault}, "no_new_privs": True}}}
+    "seccomp": {"profile_type": pb.SecurityProfile.RuntimeDefault}, "no_new_privs": True,
+    "masked_paths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+                     "/proc/scsi", "/sys/firmware"],
+    "readonly_paths": ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                       "/proc/sysrq-trigger"]}}}
 
 
 def test_pod_lifecycle_status_list(daemon, tmp_path):
