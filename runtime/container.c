@@ -3,6 +3,7 @@
  * under <state>/containers/ID and a husk-shim that launches and watches the
  * process. A monitor thread notices exits and records them. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -335,6 +336,27 @@ static char **strv_dup(char *const *v)
 	return out;
 }
 
+/* The oom_score_adj of a running pid (the kernel's, after any clamp). */
+static bool proc_oom_score_adj(pid_t pid, int *ret)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/%d/oom_score_adj", (int)pid);
+	_cleanup_free_ char *text = NULL;
+	if (pid <= 0 || fs_read_file(path, 64, &text, NULL, NULL) < 0)
+		return false;
+	char *end;
+	long v = strtol(text, &end, 10);
+	if (end == text || v < -1000 || v > 1000)
+		return false;
+	*ret = (int)v;
+	return true;
+}
+
+static bool holds_cap(int cap)
+{
+	uint64_t perm = 0, bnd = 0;
+	return ctr_caps_get_own(&perm, &bnd) == 0 && (perm & CTR_CAP_BIT(cap));
+}
+
 static int build_spec(struct rt *rt, const char *id, const struct pod_record *pod,
 		      const struct rt_ctr_config *c, const char *rootfs, const struct cg_group *cg,
 		      struct ctr_spec **ret, struct husk_error *err)
@@ -419,6 +441,17 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 					      c->oom_score_adj);
 		s->has_oom_score_adj = true;
 		s->oom_score_adj = c->oom_score_adj;
+		/* Lowering it below huskd's own needs CAP_SYS_RESOURCE; the
+		 * launcher would clamp it anyway (as containerd does): clamp
+		 * here so the spec and ContainerStatus say what is in force. */
+		int own;
+		if (proc_oom_score_adj(getpid(), &own) && c->oom_score_adj < own &&
+		    !holds_cap(CAP_SYS_RESOURCE)) {
+			log_warn("container=%s: oom_score_adj %d is below huskd's %d and needs "
+				 "CAP_SYS_RESOURCE, which huskd lacks: clamped to %d",
+				 id, c->oom_score_adj, own, own);
+			s->oom_score_adj = own;
+		}
 	}
 
 	add_pod_namespaces(s, pod);
@@ -895,21 +928,6 @@ int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 {
 	_cleanup_(cg_group_freep) struct cg_group *cg = ctr_cgroup(rt, ref, err);
 	return cg ? cg_group_set(cg, res, err) : -err->code;
-}
-
-/* The oom_score_adj of a running pid (the kernel's, after any clamp). */
-static bool proc_oom_score_adj(pid_t pid, int *ret)
-{
-	_cleanup_free_ char *path = xasprintf("/proc/%d/oom_score_adj", (int)pid);
-	_cleanup_free_ char *text = NULL;
-	if (pid <= 0 || fs_read_file(path, 64, &text, NULL, NULL) < 0)
-		return false;
-	char *end;
-	long v = strtol(text, &end, 10);
-	if (end == text || v < -1000 || v > 1000)
-		return false;
-	*ret = (int)v;
-	return true;
 }
 
 int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, bool *ret_has_oom,
