@@ -214,6 +214,7 @@ undo_network:
 			log_error("pod=%s: undo network: %s", id, e.msg);
 	}
 undo_sandbox : {
+	pod_sandbox_info_clear(&rec.sandbox); /* cleared already when the record failed */
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	if (pod_sandbox_destroy(rt->state, id, &e) < 0)
 		log_error("pod=%s: undo sandbox: %s", id, e.msg);
