@@ -58,6 +58,9 @@ struct cg_ops {
 	int (*kill_all)(const struct cg_group *g, struct husk_error *err);
 	/* Freeze or thaw (best effort: waits a bounded time for the state). */
 	int (*freeze)(const struct cg_group *g, bool frozen, struct husk_error *err);
+	/* cg_group_allow_devices with rules already checked. */
+	int (*allow_devices)(const struct cg_group *g, const struct cg_device_rule *rules,
+			     size_t n, struct husk_error *err);
 };
 
 extern const struct cg_ops cg_v1_ops;

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -345,6 +346,32 @@ static int v1_freeze(const struct cg_group *g, bool frozen, struct husk_error *e
 	return 0;
 }
 
+static void dev_num(char *buf, size_t len, int64_t v)
+{
+	if (v < 0)
+		snprintf(buf, len, "*");
+	else
+		snprintf(buf, len, "%" PRId64, v);
+}
+
+static int v1_allow_devices(const struct cg_group *g, const struct cg_device_rule *rules, size_t n,
+			    struct husk_error *err)
+{
+	_cleanup_free_ char *dir = cg_group_dir_bit(g, CG_C_DEVICES);
+	if (!dir)
+		return husk_error_set(err, EOPNOTSUPP, "the devices controller is not available");
+	int r = cg_write(g->m, dir, "devices.deny", "a", err);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char maj[24], min[24], line[64];
+		dev_num(maj, sizeof(maj), rules[i].major);
+		dev_num(min, sizeof(min), rules[i].minor);
+		snprintf(line, sizeof(line), "%c %s:%s %s", rules[i].type, maj, min,
+			 rules[i].access);
+		r = cg_write(g->m, dir, "devices.allow", line, err);
+	}
+	return r;
+}
+
 const struct cg_ops cg_v1_ops = {
     .version = CG_V1,
     .prepare_level = v1_prepare_level,
@@ -354,4 +381,5 @@ const struct cg_ops cg_v1_ops = {
     .oom_kill_count = v1_oom_kill_count,
     .kill_all = v1_kill_all,
     .freeze = v1_freeze,
+    .allow_devices = v1_allow_devices,
 };

@@ -369,6 +369,17 @@ static int v2_freeze(const struct cg_group *g, bool frozen, struct husk_error *e
 	return 0;
 }
 
+static int v2_allow_devices(const struct cg_group *g _unused_,
+			    const struct cg_device_rule *rules _unused_, size_t n _unused_,
+			    struct husk_error *err)
+{
+	/* v2 controls devices with a BPF_PROG_TYPE_CGROUP_DEVICE program
+	 * attached to the cgroup; husk does not build one yet. */
+	return husk_error_set(err, EOPNOTSUPP,
+			      "cgroup v2 device rules need an eBPF program, which husk does not "
+			      "load");
+}
+
 const struct cg_ops cg_v2_ops = {
     .version = CG_V2,
     .prepare_level = v2_prepare_level,
@@ -378,4 +389,5 @@ const struct cg_ops cg_v2_ops = {
     .oom_kill_count = v2_oom_kill_count,
     .kill_all = v2_kill_all,
     .freeze = v2_freeze,
+    .allow_devices = v2_allow_devices,
 };

@@ -1070,6 +1070,33 @@ int cg_group_set(const struct cg_group *g, const struct cg_resources *r, struct 
 	return 0;
 }
 
+static bool device_rule_ok(const struct cg_device_rule *r)
+{
+	if (r->type != 'a' && r->type != 'c' && r->type != 'b')
+		return false;
+	if (r->major < -1 || r->major > UINT32_MAX || r->minor < -1 || r->minor > UINT32_MAX)
+		return false;
+	size_t n = strnlen(r->access, sizeof(r->access));
+	if (n == 0 || n == sizeof(r->access) || strspn(r->access, "rwm") != n)
+		return false;
+	return true;
+}
+
+int cg_group_allow_devices(const struct cg_group *g, const struct cg_device_rule *rules, size_t n,
+			   struct husk_error *err)
+{
+	if (n > CG_DEVICE_RULES_MAX)
+		return husk_error_set(err, EINVAL, "more than %d device rules", CG_DEVICE_RULES_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (!device_rule_ok(&rules[i]))
+			return husk_error_set(err, EINVAL,
+					      "device rule %zu: type '%c', access '%.4s' is invalid",
+					      i, rules[i].type ? rules[i].type : '?', rules[i].access);
+	if (g->m->ops->allow_devices(g, rules, n, err) < 0)
+		return husk_error_prefix(err, "devices of cgroup '%s'", g->path);
+	return 0;
+}
+
 int cg_group_get(const struct cg_group *g, struct cg_resources *ret, struct husk_error *err)
 {
 	struct cg_resources r;

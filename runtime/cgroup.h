@@ -249,6 +249,28 @@ int cg_group_set(const struct cg_group *g, const struct cg_resources *r, struct 
  * empty; hugepages lists every size the host has. */
 int cg_group_get(const struct cg_group *g, struct cg_resources *ret, struct husk_error *err);
 
+/* ---- devices ---------------------------------------------------------- */
+
+#define CG_DEVICE_RULES_MAX 8192
+
+/* One rule of the device controller: type 'a' (every device), 'c' or 'b';
+ * major and minor -1 for any ("*"); access a non-empty subset of "rwm"
+ * (read, write, mknod). */
+struct cg_device_rule {
+	char type;
+	int64_t major, minor;
+	char access[4];
+};
+
+/* Let the group's processes use only the devices rules allow (everything
+ * else denied), before any process joins. v1: "a" to devices.deny, then
+ * one devices.allow line per rule. EOPNOTSUPP where the kernel offers no
+ * such files: v2 (which wants an eBPF program husk does not load) or a v1
+ * host without the devices controller; the caller decides. EINVAL for a
+ * malformed rule or more than CG_DEVICE_RULES_MAX. */
+int cg_group_allow_devices(const struct cg_group *g, const struct cg_device_rule *rules, size_t n,
+			   struct husk_error *err);
+
 /* ---- stats and events ------------------------------------------------- */
 
 enum {

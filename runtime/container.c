@@ -328,6 +328,53 @@ static int add_devices(struct ctr_spec *spec, const struct rt_ctr_config *c, str
 	return 0;
 }
 
+/* The devices every container may use, as runc and containerd allow them:
+ * mknod of any node (opening is what counts), the standard nodes, ptys. */
+static const struct cg_device_rule default_device_rules[] = {
+    {'c', -1, -1, "m"},	   {'b', -1, -1, "m"}, /* mknod, not open */
+    {'c', 1, 3, "rwm"},	   {'c', 1, 5, "rwm"}, /* null, zero */
+    {'c', 1, 7, "rwm"},	   {'c', 1, 8, "rwm"}, /* full, random */
+    {'c', 1, 9, "rwm"},	   {'c', 5, 0, "rwm"}, /* urandom, tty */
+    {'c', 5, 1, "rwm"},	   {'c', 5, 2, "rwm"}, /* console, ptmx */
+    {'c', 136, -1, "rwm"},		       /* pts */
+};
+
+/* Limit the devices of a non-privileged container to the defaults and
+ * those its config names, with the config's permissions. */
+static int restrict_devices(const struct cg_group *cg, const struct rt_ctr_config *c,
+			    const struct ctr_spec *spec, struct husk_error *err)
+{
+	size_t n = ARRAY_SIZE(default_device_rules);
+	_cleanup_free_ struct cg_device_rule *rules =
+	    xnew(struct cg_device_rule, n + spec->n_devices);
+	memcpy(rules, default_device_rules, sizeof(default_device_rules));
+	for (size_t i = 0; i < spec->n_devices; i++) {
+		const struct ctr_device *d = &spec->devices[i];
+		const char *perm = i < c->n_devices ? c->devices[i].permissions : NULL;
+		if (isempty(perm))
+			perm = "rwm";
+		if (strlen(perm) > 3 || strspn(perm, "rwm") != strlen(perm))
+			return husk_error_set(err, EINVAL,
+					      "device '%s': permissions '%.16s' are not a subset "
+					      "of 'rwm'",
+					      d->path, perm);
+		if (d->type == 'p')
+			continue; /* a fifo is no device */
+		struct cg_device_rule *r = &rules[n++];
+		*r = (struct cg_device_rule){.type = d->type, .major = d->major, .minor = d->minor};
+		snprintf(r->access, sizeof(r->access), "%s", perm);
+	}
+	int ret = cg_group_allow_devices(cg, rules, n, err);
+	if (ret == -EOPNOTSUPP) {
+		static bool warned;
+		if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+			log_warn("containers get no device restriction: %s", err->msg);
+		husk_error_clear(err);
+		return 0;
+	}
+	return ret;
+}
+
 static char **strv_dup(char *const *v)
 {
 	char **out = xnew(char *, 1);
@@ -571,6 +618,9 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 	if ((r = rt->opts.make_rootfs(rt->opts.data, id, c->image_id, false, &rootfs, err)) < 0)
 		goto fail;
 	if ((r = build_spec(rt, id, pod, c, rootfs, cg, &spec, err)) < 0)
+		goto fail;
+	/* Privileged: the device cgroup restricts nothing. */
+	if (!c->privileged && (r = restrict_devices(cg, c, spec, err)) < 0)
 		goto fail;
 	if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
 		goto fail;

@@ -192,6 +192,47 @@ def test_privileged(daemon, busybox, tmp_path):
     assert "/proc/keys" in m2 and "ro" in m2["/proc/sys"] and "ro" in m2["/sys"]
 
 
+def test_device_cgroup(daemon, busybox, tmp_path):
+    if not os.path.isdir("/sys/fs/cgroup/devices"):
+        pytest.skip("no v1 devices controller")
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, devices=[
+        {"container_path": "/dev/ro-zero", "host_path": "/dev/zero", "permissions": "r"},
+        {"container_path": "/dev/my-null", "host_path": "/dev/null", "permissions": "rw"}])
+    rules = exec_out(d, c, ["cat", "/sys/fs/cgroup/devices/devices.list"]).split("\n")
+    assert "a *:* rwm" not in rules
+    assert "c 1:3 rwm" in rules and "c 136:* rwm" in rules and "b *:* m" in rules
+    # A config device with its permissions (/dev/zero is 1:5, also a
+    # default: it stays usable; the read-only one is checked on a node of
+    # its own below).
+    exec_out(d, c, ["head", "-c", "4", "/dev/ro-zero"])
+    exec_out(d, c, ["sh", "-c", "echo x > /dev/my-null"])
+    # A node it may create but not open: the host's disk, say.
+    disk = next((os.path.join("/dev", n) for n in sorted(os.listdir("/dev"))
+                 if os.path.stat.S_ISBLK(os.lstat(os.path.join("/dev", n)).st_mode)), None)
+    if disk:
+        st = os.lstat(disk)
+        r = d.rt.ExecSync(container_id=c, cmd=["sh", "-c", f"mknod /tmp/disk b {os.major(st.st_rdev)} "
+                                               f"{os.minor(st.st_rdev)} && head -c 1 /tmp/disk"],
+                          timeout=10)
+        assert r.exit_code != 0 and b"Operation not permitted" in r.stderr, r
+    # Read-only permission on a device no default allows: /dev/kmsg (1:11).
+    if os.path.exists("/dev/kmsg"):
+        c2 = run_ctr(d, pod, cfg, busybox, SLEEP, devices=[
+            {"container_path": "/dev/kmsg", "host_path": "/dev/kmsg", "permissions": "r"}])
+        assert "c 1:11 r" in exec_out(d, c2, ["cat", "/sys/fs/cgroup/devices/devices.list"])
+        r = d.rt.ExecSync(container_id=c2, cmd=["sh", "-c", "echo hi > /dev/kmsg"], timeout=10)
+        assert r.exit_code != 0 and b"Operation not permitted" in r.stderr, r
+    msg = create_refused(d, pod, cfg, busybox, E.INVALID_ARGUMENT, devices=[
+        {"container_path": "/dev/x", "host_path": "/dev/null", "permissions": "rwx"}])
+    assert "'rwx'" in msg
+    # Privileged: no restriction.
+    ppod, pcfg = run_pod(d, tmp_path, linux={"security_context": {"privileged": True}})
+    p = run_ctr(d, ppod, pcfg, busybox, SLEEP, **sc(privileged=True))
+    assert "a *:* rwm" in exec_out(d, p, ["cat", "/sys/fs/cgroup/devices/devices.list"])
+
+
 # ---- users and groups ----
 
 def id_of(d, cid):

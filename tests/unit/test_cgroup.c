@@ -1425,6 +1425,55 @@ static void test_hugepages_without_controller(void)
 	}
 }
 
+/* Device rules: v1 denies everything then allows each rule (one write
+ * each: the emulated file keeps the last), v2 answers EOPNOTSUPP. */
+static void test_devices(void)
+{
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	const struct cg_device_rule rules[] = {
+	    {'c', -1, -1, "m"},
+	    {'c', 1, 3, "rwm"},
+	    {'b', 8, 0, "r"},
+	};
+	char *b = layout_v1();
+	struct cg_manager *m = open_at(b, CG_DRIVER_CGROUPFS);
+	struct cg_group *g = create(m, "husk/dev");
+	_cleanup_free_ char *dir = cg_group_dir(g, "devices");
+	CU_ASSERT_EQUAL(cg_group_allow_devices(g, rules, ARRAY_SIZE(rules), &err), 0);
+	CHECK_FILE(dir, "devices.deny", "a");
+	CHECK_FILE(dir, "devices.allow", "b 8:0 r");
+	const struct cg_device_rule bad[][1] = {
+	    {{'x', 1, 3, "r"}}, {{'c', 1, 3, ""}}, {{'c', 1, 3, "rwx"}}, {{'c', -2, 3, "r"}}};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		CU_ASSERT_EQUAL(cg_group_allow_devices(g, bad[i], 1, &err), -EINVAL);
+		husk_error_clear(&err);
+	}
+	/* No devices controller on this host. */
+	_cleanup_free_ char *devs = xasprintf("%s/devices", b);
+	CU_ASSERT_EQUAL(cg_group_remove(g, &err), 0);
+	cg_group_free(g);
+	cg_manager_free(m);
+	CU_ASSERT_EQUAL(fs_rm_rf(devs, NULL), 0);
+	m = open_at(b, CG_DRIVER_CGROUPFS);
+	g = create(m, "husk/dev");
+	CU_ASSERT_EQUAL(cg_group_allow_devices(g, rules, ARRAY_SIZE(rules), &err), -EOPNOTSUPP);
+	husk_error_clear(&err);
+	CU_ASSERT_EQUAL(cg_group_remove(g, &err), 0);
+	cg_group_free(g);
+	cg_manager_free(m);
+	rm_base(b);
+
+	b = layout_v2("cpuset cpu io memory pids\n");
+	m = open_at(b, CG_DRIVER_CGROUPFS);
+	g = create(m, "husk/dev");
+	CU_ASSERT_EQUAL(cg_group_allow_devices(g, rules, ARRAY_SIZE(rules), &err), -EOPNOTSUPP);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "eBPF"));
+	CU_ASSERT_EQUAL(cg_group_remove(g, &err), 0);
+	cg_group_free(g);
+	cg_manager_free(m);
+	rm_base(b);
+}
+
 int main(void)
 {
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -1446,6 +1495,7 @@ int main(void)
 	    {"set/get v2", test_set_get_v2},
 	    {"shares to weight", test_shares_weight},
 	    {"hugepages without the controller", test_hugepages_without_controller},
+	    {"device rules", test_devices},
 	    {"stats v1", test_stats_v1},
 	    {"stats v2", test_stats_v2},
 	    {"pids", test_pids},
