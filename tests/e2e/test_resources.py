@@ -4,6 +4,7 @@ container's cgroup files before and after UpdateContainerResources, the pod
 cgroup from RunPodSandbox and UpdatePodSandboxResources, oom_score_adj and
 its clamp, ContainerStatus, an OOM kill, and refusals that leave nothing."""
 import os
+import time
 
 import grpc
 import pytest
@@ -211,6 +212,19 @@ def test_refused_resources_leave_nothing(daemon, busybox, tmp_path):
     msg = expect_error(E.INVALID_ARGUMENT, d.rt.UpdateContainerResources, container_id=c,
                        linux={"unified": {"pids.max": "5"}})
     assert "pids.max" in msg
+    # A memory limit below what the container holds (no swap to push it to).
+    big = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "x=$(head -c 30000000 /dev/zero | tr '\\0' a);"
+                                         " echo held; sleep 1000; echo ${#x}"],
+                  **res(memory_limit_in_bytes=200 * MiB, memory_swap_limit_in_bytes=200 * MiB))
+    deadline = time.time() + 20
+    while "held" not in open(os.path.join(cfg["log_directory"], status(d, big).status.log_path
+                                          .split("/")[-1])).read():
+        assert time.time() < deadline
+        time.sleep(0.1)
+    msg = expect_error(E.INVALID_ARGUMENT, d.rt.UpdateContainerResources, container_id=big,
+                       linux={"memory_limit_in_bytes": 4 * MiB, "memory_swap_limit_in_bytes": 4 * MiB})
+    assert "memory" in msg and str(4 * MiB) in msg, msg
+    assert status(d, big).status.resources.linux.memory_limit_in_bytes == 200 * MiB
 
 
 def test_memory_hog_is_oom_killed(daemon, busybox, tmp_path):
