@@ -1028,7 +1028,7 @@ static void read_shim(struct session *s)
 		}
 		if (pkt[0] == '1' && s->req->out)
 			emit(s, CH_STDOUT, pkt + 1, (size_t)n - 1);
-		else if (pkt[0] == '2')
+		else if (pkt[0] == '2' && (s->req->err || s->req->out))
 			emit(s, s->req->err ? CH_STDERR : CH_STDOUT, pkt + 1, (size_t)n - 1);
 	}
 }

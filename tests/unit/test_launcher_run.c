@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -791,7 +792,16 @@ static void test_shim_survives_and_control(void)
 	CU_ASSERT_EQUAL(ctr_shim_resize(s->state_dir, 24, 80, &err), -EINVAL);
 	CU_ASSERT_STRING_EQUAL(err.msg, "container has no terminal");
 	husk_error_clear(&err);
-	CU_ASSERT_EQUAL(ctr_shim_request(s->state_dir, "attach", NULL, &err), -ENOSYS);
+	/* Attach: the output comes as "1<data>" packets beside the log. */
+	int afd = -1;
+	bool atty = true, ain = true;
+	CU_ASSERT_EQUAL_FATAL(ctr_shim_attach(s->state_dir, &afd, &atty, &ain, &err), 0);
+	CU_ASSERT_FALSE(atty);
+	CU_ASSERT_FALSE(ain);
+	char pkt[64] = "";
+	CU_ASSERT(recv(afd, pkt, sizeof(pkt) - 1, 0) > 0);
+	CU_ASSERT(startswith(pkt, "1tick\n"));
+	close(afd);
 	husk_error_clear(&err);
 
 	/* Rotate, reopen: new lines go to the new file. */
