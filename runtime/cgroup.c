@@ -1086,12 +1086,13 @@ int cg_group_allow_devices(const struct cg_group *g, const struct cg_device_rule
 			   struct husk_error *err)
 {
 	if (n > CG_DEVICE_RULES_MAX)
-		return husk_error_set(err, EINVAL, "more than %d device rules", CG_DEVICE_RULES_MAX);
+		return husk_error_set(err, EINVAL, "more than %d device rules",
+				      CG_DEVICE_RULES_MAX);
 	for (size_t i = 0; i < n; i++)
 		if (!device_rule_ok(&rules[i]))
-			return husk_error_set(err, EINVAL,
-					      "device rule %zu: type '%c', access '%.4s' is invalid",
-					      i, rules[i].type ? rules[i].type : '?', rules[i].access);
+			return husk_error_set(
+			    err, EINVAL, "device rule %zu: type '%c', access '%.4s' is invalid", i,
+			    rules[i].type ? rules[i].type : '?', rules[i].access);
 	if (g->m->ops->allow_devices(g, rules, n, err) < 0)
 		return husk_error_prefix(err, "devices of cgroup '%s'", g->path);
 	return 0;

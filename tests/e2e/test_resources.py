@@ -222,7 +222,8 @@ def test_refused_resources_leave_nothing(daemon, busybox, tmp_path):
         assert time.time() < deadline
         time.sleep(0.1)
     msg = expect_error(E.INVALID_ARGUMENT, d.rt.UpdateContainerResources, container_id=big,
-                       linux={"memory_limit_in_bytes": 4 * MiB, "memory_swap_limit_in_bytes": 4 * MiB})
+                       linux={"memory_limit_in_bytes": 4 * MiB,
+                              "memory_swap_limit_in_bytes": 4 * MiB})
     assert "memory" in msg and str(4 * MiB) in msg, msg
     assert status(d, big).status.resources.linux.memory_limit_in_bytes == 200 * MiB
 

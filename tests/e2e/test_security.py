@@ -18,7 +18,8 @@ DEFAULT_CAPS = 0xa80425fb
 # What the kubelet sends for a container with the Default procMount.
 KUBELET_MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
                   "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                  "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"]
+                  "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                  "/sys/devices/virtual/powercap"]
 KUBELET_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 
@@ -177,7 +178,8 @@ def test_privileged(daemon, busybox, tmp_path):
     for name in sorted(os.listdir("/dev")):
         p = os.path.join("/dev", name)
         st = os.lstat(p)
-        if name not in std and (os.path.stat.S_ISCHR(st.st_mode) or os.path.stat.S_ISBLK(st.st_mode)):
+        is_dev = os.path.stat.S_ISCHR(st.st_mode) or os.path.stat.S_ISBLK(st.st_mode)
+        if name not in std and is_dev:
             host_dev = (p, os.major(st.st_rdev), os.minor(st.st_rdev))
             break
     assert host_dev, "the host has no device node to look for"
@@ -213,8 +215,8 @@ def test_device_cgroup(daemon, busybox, tmp_path):
                  if os.path.stat.S_ISBLK(os.lstat(os.path.join("/dev", n)).st_mode)), None)
     if disk:
         st = os.lstat(disk)
-        r = d.rt.ExecSync(container_id=c, cmd=["sh", "-c", f"mknod /tmp/disk b {os.major(st.st_rdev)} "
-                                               f"{os.minor(st.st_rdev)} && head -c 1 /tmp/disk"],
+        mknod = f"mknod /tmp/disk b {os.major(st.st_rdev)} {os.minor(st.st_rdev)}"
+        r = d.rt.ExecSync(container_id=c, cmd=["sh", "-c", f"{mknod} && head -c 1 /tmp/disk"],
                           timeout=10)
         assert r.exit_code != 0 and b"Operation not permitted" in r.stderr, r
     # Read-only permission on a device no default allows: /dev/kmsg (1:11).
@@ -317,7 +319,8 @@ def test_supplemental_groups_policy(daemon, registries, tmp_path):  # noqa: F811
     assert status_user(d, strict) == (1000, 3000, [3000, 4000])
     # Strict with an explicit group and no supplemental ones.
     only = run_ctr(d, pod, cfg, ref, SLEEP, **sc(
-        run_as_user={"value": 1000}, run_as_group={"value": 7}, supplemental_groups_policy=pb.Strict))
+        run_as_user={"value": 1000}, run_as_group={"value": 7},
+        supplemental_groups_policy=pb.Strict))
     assert id_of(d, only) == ("1000", "7", ["7"])
 
 
