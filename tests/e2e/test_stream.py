@@ -410,3 +410,53 @@ def test_errors_and_bad_upgrades(daemon, ctr, busybox, tmp_path):  # noqa: F811
     cl.ping(7)
     cl.wait(lambda: 7 in cl.pings, 10)
     cl.close()
+
+
+GOSPDY_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gospdy", "main.go")
+GOPATH = "/usr/share/gocode"
+
+
+@pytest.fixture(scope="session")
+def gospdy(tmp_path_factory):
+    import shutil
+    import subprocess
+    if not shutil.which("go") or not os.path.isdir(f"{GOPATH}/src/github.com/moby/spdystream"):
+        pytest.skip("needs golang-go and golang-github-docker-spdystream-dev")
+    out = tmp_path_factory.mktemp("gospdy")
+    env = dict(os.environ, GO111MODULE="off", GOPATH=GOPATH, GOCACHE=str(out / "cache"),
+               GOFLAGS="")
+    subprocess.run(["go", "build", "-o", str(out / "gospdy"), GOSPDY_SRC], env=env, check=True,
+                   timeout=300)
+    return str(out / "gospdy")
+
+
+def run_gospdy(binary, *args):
+    import subprocess
+    p = subprocess.run([binary, *args], capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    return json.loads(p.stdout)
+
+
+def test_go_spdystream_interop(daemon, busybox, gospdy, tmp_path):  # noqa: F811
+    """The same sessions driven by Go's SPDY stack (moby/spdystream)."""
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", HTTPD])
+    url = d.rt.Exec(container_id=c, cmd=["sh", "-c", "cat; echo to-err >&2; exit 5"],
+                    stdin=True, stdout=True, stderr=True).url
+    r = run_gospdy(gospdy, "exec", url, "from go\n" * 1000)
+    assert r["stdout"] == "from go\n" * 1000 and r["stderr"] == "to-err\n"
+    st = json.loads(r["error"])
+    assert st["reason"] == "NonZeroExitCode" and st["details"]["causes"][0]["message"] == "5"
+    url = d.rt.Exec(container_id=c, cmd=["true"], stdin=True, stdout=True, stderr=True).url
+    assert json.loads(run_gospdy(gospdy, "exec", url, "")["error"])["status"] == "Success"
+    for _ in range(50):
+        url = d.rt.PortForward(pod_sandbox_id=pod, port=[8080]).url
+        r = run_gospdy(gospdy, "portforward", url, "8080")
+        if "hello-from-httpd" in r["data"]:
+            break
+        time.sleep(0.1)
+    assert "hello-from-httpd" in r["data"], r
+    url = d.rt.PortForward(pod_sandbox_id=pod, port=[9999]).url
+    r = run_gospdy(gospdy, "portforward", url, "9999")
+    assert r["data"] == "" and "refused" in r["error"].lower(), r
