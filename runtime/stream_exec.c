@@ -42,8 +42,8 @@ static void close_fd(int *fd)
 
 /* ---- exec ---- */
 
-int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty, bool in,
-		      bool out, bool err_out, struct rt_exec_proc *ret, struct husk_error *err)
+int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty, bool in, bool out,
+		      bool err_out, struct rt_exec_proc *ret, struct husk_error *err)
 {
 	if (!cmd || !cmd[0] || !*cmd[0])
 		return husk_error_set(err, EINVAL, "exec: cmd is empty");
@@ -247,8 +247,8 @@ int rt_pod_port_connect(struct rt *rt, const char *ref, int port, int timeout_ms
 	if (rt_pod_get(rt, ref, &pod, err) < 0)
 		return -err->code;
 	if (pod->state != POD_STATE_READY)
-		return husk_error_set(err, EBUSY, "port forward to pod sandbox '%s': it is not ready",
-				      pod->id);
+		return husk_error_set(err, EBUSY,
+				      "port forward to pod sandbox '%s': it is not ready", pod->id);
 	struct connect_job j = {.netns = pod->sandbox.net_ns,
 				.port = port,
 				.timeout_ms = timeout_ms > 0 ? timeout_ms : 10000,

@@ -294,7 +294,7 @@ static const struct proto spdy_exec_protos[] = {
     {"channel.k8s.io", 1, false},
 };
 static const struct proto ws_exec_protos[] = {
-    {"v5.channel.k8s.io", 5, false},	     {"v4.channel.k8s.io", 4, false},
+    {"v5.channel.k8s.io", 5, false},	   {"v4.channel.k8s.io", 4, false},
     {"v4.base64.channel.k8s.io", 4, true}, {"channel.k8s.io", 1, false},
     {"base64.channel.k8s.io", 1, true},
 };
@@ -347,8 +347,8 @@ static int handshake(struct session *s)
 	int r = http_read(s, &head);
 	if (r < 0) {
 		if (r == -EMSGSIZE)
-			http_error(s->fd, 431, "Request Header Fields Too Large",
-				   NULL, "request head too large");
+			http_error(s->fd, 431, "Request Header Fields Too Large", NULL,
+				   "request head too large");
 		return r;
 	}
 	struct http_req h = {0};
@@ -380,7 +380,8 @@ static int handshake(struct session *s)
 		req = NULL;
 	}
 	if (!req || (!streq(h.method, "GET") && !streq(h.method, "POST"))) {
-		http_error(s->fd, 404, "Not Found", NULL, "404 page not found: unknown or expired token");
+		http_error(s->fd, 404, "Not Found", NULL,
+			   "404 page not found: unknown or expired token");
 		srv_stream_req_free(req);
 		goto out;
 	}
@@ -395,8 +396,8 @@ static int handshake(struct session *s)
 	}
 	if (spdy) {
 		_cleanup_strv_ char **offered = http_list(&h, "X-Stream-Protocol-Version");
-		const struct proto *tab = kind == SRV_STREAM_PORTFORWARD ? spdy_pf_protos
-									 : spdy_exec_protos;
+		const struct proto *tab =
+		    kind == SRV_STREAM_PORTFORWARD ? spdy_pf_protos : spdy_exec_protos;
 		size_t n = kind == SRV_STREAM_PORTFORWARD ? ARRAY_SIZE(spdy_pf_protos)
 							  : ARRAY_SIZE(spdy_exec_protos);
 		const struct proto *p = offered[0] ? negotiate(offered, tab, n) : &tab[n - 1];
@@ -406,10 +407,10 @@ static int handshake(struct session *s)
 		}
 		s->version = p->version;
 		s->z = spdy_zlib_new();
-		_cleanup_free_ char *resp = xasprintf(
-		    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "
-		    "SPDY/3.1\r\nX-Stream-Protocol-Version: %s\r\n\r\n",
-		    p->name);
+		_cleanup_free_ char *resp =
+		    xasprintf("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "
+			      "SPDY/3.1\r\nX-Stream-Protocol-Version: %s\r\n\r\n",
+			      p->name);
 		write_all(s->fd, resp, strlen(resp));
 	} else {
 		const char *key = http_get(&h, "Sec-WebSocket-Key");
@@ -662,11 +663,10 @@ static void pair_connect(struct session *s, struct pf_pair *p, size_t i)
 {
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	int fd = -1;
-	if (rt_pod_port_connect(s->srv->rt, s->req->target, p->port, CONNECT_TIMEOUT_MS, &fd,
-				&e) < 0) {
-		_cleanup_free_ char *msg =
-		    xasprintf("error forwarding port %d to pod %s: %s", p->port, s->req->target,
-			      husk_error_msg(&e));
+	if (rt_pod_port_connect(s->srv->rt, s->req->target, p->port, CONNECT_TIMEOUT_MS, &fd, &e) <
+	    0) {
+		_cleanup_free_ char *msg = xasprintf("error forwarding port %d to pod %s: %s",
+						     p->port, s->req->target, husk_error_msg(&e));
 		log_debug("stream session=%s %s", s->peer, msg);
 		spdy_put_data(&s->out, p->error_id, 0, msg, strlen(msg));
 		spdy_put_data(&s->out, p->error_id, SPDY_FLAG_FIN, NULL, 0);
@@ -992,7 +992,8 @@ static void feed_shim(struct session *s)
 {
 	uint8_t pkt[SHIM_PACKET];
 	while (s->stdin_buf.len) {
-		size_t take = s->stdin_buf.len > SHIM_PACKET - 1 ? SHIM_PACKET - 1 : s->stdin_buf.len;
+		size_t take =
+		    s->stdin_buf.len > SHIM_PACKET - 1 ? SHIM_PACKET - 1 : s->stdin_buf.len;
 		pkt[0] = '0';
 		memcpy(pkt + 1, s->stdin_buf.data, take);
 		ssize_t w = send(s->shim, pkt, take + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -1113,8 +1114,8 @@ static void session_run(struct session *s)
 				feed_exec_stdin(s);
 				if (!s->proc.reaped && rt_exec_proc_reap(&s->proc, false))
 					s->drain_until = now + DRAIN_MS * 1000000LL;
-				if (s->proc.reaped && ((!s->out_open[0] && !s->out_open[1]) ||
-						       now >= s->drain_until))
+				if (s->proc.reaped &&
+				    ((!s->out_open[0] && !s->out_open[1]) || now >= s->drain_until))
 					finish(s, s->proc.exit_code, NULL);
 			} else {
 				feed_shim(s);
@@ -1153,8 +1154,8 @@ static void session_run(struct session *s)
 
 		struct pollfd pf[5 + SRV_STREAM_MAX_PAIRS];
 		nfds_t n = 0;
-		short cev = (short)((pending_input(s) < IN_HIGH ? POLLIN : 0) |
-				    (s->out.len ? POLLOUT : 0));
+		short cev =
+		    (short)((pending_input(s) < IN_HIGH ? POLLIN : 0) | (s->out.len ? POLLOUT : 0));
 		pf[n++] = (struct pollfd){s->fd, cev, 0};
 		bool room = s->out.len < OUT_HIGH && !s->finished;
 		int i_out = -1, i_err = -1, i_pid = -1, i_in = -1, i_shim = -1;
@@ -1384,7 +1385,8 @@ int srv_streamer_start(const char *address, int port, struct rt *rt, struct srv_
 		sl = sizeof(*a6);
 		v6 = true;
 	} else {
-		return husk_error_set(err, EINVAL, "stream server: '%s' is not an IP address", addr);
+		return husk_error_set(err, EINVAL, "stream server: '%s' is not an IP address",
+				      addr);
 	}
 	_cleanup_close_ int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -1405,8 +1407,11 @@ int srv_streamer_start(const char *address, int port, struct rt *rt, struct srv_
 	srv->port = bound;
 	srv->tokens = srv_tokens_new(token_ttl_ns(), NULL, req_free_void);
 	/* An unspecified address is not one a client can reach. */
-	const char *url_host = streq(addr, "0.0.0.0") ? "127.0.0.1" : streq(addr, "::") ? "::1" : addr;
-	srv->url_base = xasprintf("http://%s%s%s:%d", v6 ? "[" : "", url_host, v6 ? "]" : "", bound);
+	const char *url_host = streq(addr, "0.0.0.0") ? "127.0.0.1"
+			       : streq(addr, "::")    ? "::1"
+						      : addr;
+	srv->url_base =
+	    xasprintf("http://%s%s%s:%d", v6 ? "[" : "", url_host, v6 ? "]" : "", bound);
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
 	if (pipe2(srv->wake, O_CLOEXEC) < 0) {

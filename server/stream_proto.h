@@ -109,8 +109,8 @@ void spdy_put_data(struct srv_buf *out, uint32_t stream_id, uint8_t flags, const
 		   size_t len);
 void spdy_put_syn_stream(struct spdy_zlib *z, struct srv_buf *out, uint32_t stream_id,
 			 uint32_t assoc_id, uint8_t flags, const struct spdy_headers *h);
-void spdy_put_syn_reply(struct spdy_zlib *z, struct srv_buf *out, uint32_t stream_id,
-			uint8_t flags, const struct spdy_headers *h);
+void spdy_put_syn_reply(struct spdy_zlib *z, struct srv_buf *out, uint32_t stream_id, uint8_t flags,
+			const struct spdy_headers *h);
 void spdy_put_rst_stream(struct srv_buf *out, uint32_t stream_id, uint32_t status);
 void spdy_put_ping(struct srv_buf *out, uint32_t id);
 void spdy_put_goaway(struct srv_buf *out, uint32_t last_good, uint32_t status);
@@ -172,8 +172,7 @@ void srv_tokens_free(struct srv_tokens *t);
  * characters written to ret_token (STREAM_TOKEN_LEN + 1 bytes). Expired
  * tokens are dropped first; ENOSPC with STREAM_TOKEN_MAX outstanding (the
  * payload is then freed). */
-int srv_tokens_issue(struct srv_tokens *t, void *payload, char *ret_token,
-		     struct husk_error *err);
+int srv_tokens_issue(struct srv_tokens *t, void *payload, char *ret_token, struct husk_error *err);
 /* Take the payload of a live token (the token is spent); NULL when the
  * token is unknown, spent or expired. The caller then owns the payload. */
 void *srv_tokens_take(struct srv_tokens *t, const char *token);

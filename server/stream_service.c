@@ -28,8 +28,8 @@ void srv_streaming_shutdown(struct srv_ctx *ctx)
 }
 
 /* The container must exist and run. */
-static int running_container(struct srv_ctx *ctx, const char *method, const char *id,
-			     char **ret_id, struct husk_error *err)
+static int running_container(struct srv_ctx *ctx, const char *method, const char *id, char **ret_id,
+			     struct husk_error *err)
 {
 	if (isempty(id))
 		return husk_error_set(err, EINVAL, "%s: container_id is empty", method);

@@ -66,20 +66,19 @@ void srv_buf_clear(struct srv_buf *b)
 
 /* ---- the dictionary ---- */
 
-/* SPDY/3 section 2.6.10.1: these names, each preceded by its 32-bit
- * length, then one run of status lines, dates and common values. */
-static const char *const dict_words[] = {
-    "options", "head", "post", "put", "delete", "trace", "accept", "accept-charset",
-    "accept-encoding", "accept-language", "accept-ranges", "age", "allow", "authorization",
-    "cache-control", "connection", "content-base", "content-encoding", "content-language",
-    "content-length", "content-location", "content-md5", "content-range", "content-type",
-    "date", "etag", "expect", "expires", "from", "host", "if-match", "if-modified-since",
-    "if-none-match", "if-range", "if-unmodified-since", "last-modified", "location",
-    "max-forwards", "pragma", "proxy-authenticate", "proxy-authorization", "range", "referer",
-    "retry-after", "server", "te", "trailer", "transfer-encoding", "upgrade", "user-agent",
-    "vary", "via", "warning", "www-authenticate", "method", "get", "status", "200 OK",
-    "version", "HTTP/1.1", "url", "public", "set-cookie", "keep-alive", "origin",
-};
+/* SPDY/3 section 2.6.10.1: these names ('|' separates them here), each
+ * preceded by its 32-bit length, then one run of status lines, dates and
+ * common values. */
+static const char dict_words[] =
+    "options|head|post|put|delete|trace|accept|accept-charset|accept-encoding|"
+    "accept-language|accept-ranges|age|allow|authorization|cache-control|connection|"
+    "content-base|content-encoding|content-language|content-length|content-location|"
+    "content-md5|content-range|content-type|date|etag|expect|expires|from|host|"
+    "if-match|if-modified-since|if-none-match|if-range|if-unmodified-since|"
+    "last-modified|location|max-forwards|pragma|proxy-authenticate|"
+    "proxy-authorization|range|referer|retry-after|server|te|trailer|"
+    "transfer-encoding|upgrade|user-agent|vary|via|warning|www-authenticate|method|"
+    "get|status|200 OK|version|HTTP/1.1|url|public|set-cookie|keep-alive|origin";
 static const char dict_tail[] =
     "100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505"
     "203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request401 "
@@ -96,13 +95,14 @@ static pthread_once_t dict_once = PTHREAD_ONCE_INIT;
 static void dict_build(void)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < ARRAY_SIZE(dict_words); i++) {
-		uint32_t l = (uint32_t)strlen(dict_words[i]);
+	for (const char *w = dict_words; *w;) {
+		uint32_t l = (uint32_t)strcspn(w, "|");
 		uint8_t be[4] = {(uint8_t)(l >> 24), (uint8_t)(l >> 16), (uint8_t)(l >> 8),
 				 (uint8_t)l};
 		memcpy(dict + n, be, 4);
-		memcpy(dict + n + 4, dict_words[i], l);
+		memcpy(dict + n + 4, w, l);
 		n += 4 + l;
+		w += l + (w[l] == '|');
 	}
 	memcpy(dict + n, dict_tail, sizeof(dict_tail) - 1);
 	dict_len = n + sizeof(dict_tail) - 1;
@@ -172,7 +172,8 @@ int spdy_frame_parse(const uint8_t *buf, size_t len, struct spdy_frame *f, size_
 		return 1;
 	}
 	if (flen < need)
-		return husk_error_set(err, EINVAL, "spdy: control frame %d of %u bytes is too short",
+		return husk_error_set(err, EINVAL,
+				      "spdy: control frame %d of %u bytes is too short",
 				      (int)f->type, flen);
 	switch (f->type) {
 	case SPDY_SYN_STREAM:
@@ -324,8 +325,8 @@ int spdy_headers_decode(struct spdy_zlib *z, const uint8_t *block, size_t len,
 			size_t dlen;
 			const uint8_t *d = spdy_dictionary(&dlen);
 			if (inflateSetDictionary(s, d, (uInt)dlen) != Z_OK)
-				return husk_error_set(err, EINVAL,
-						      "spdy: header block needs another dictionary");
+				return husk_error_set(
+				    err, EINVAL, "spdy: header block needs another dictionary");
 			continue;
 		}
 		if (r == Z_BUF_ERROR && s->avail_out == 0)
@@ -369,8 +370,7 @@ int spdy_headers_decode(struct spdy_zlib *z, const uint8_t *block, size_t len,
 	return 0;
 }
 
-static void put_header_block(struct spdy_zlib *z, struct srv_buf *out,
-			     const struct spdy_headers *h)
+static void put_header_block(struct spdy_zlib *z, struct srv_buf *out, const struct spdy_headers *h)
 {
 	struct srv_buf raw = {0};
 	srv_buf_add_be32(&raw, (uint32_t)h->n);
@@ -410,8 +410,8 @@ void spdy_put_syn_stream(struct spdy_zlib *z, struct srv_buf *out, uint32_t stre
 	srv_buf_clear(&block);
 }
 
-void spdy_put_syn_reply(struct spdy_zlib *z, struct srv_buf *out, uint32_t stream_id,
-			uint8_t flags, const struct spdy_headers *h)
+void spdy_put_syn_reply(struct spdy_zlib *z, struct srv_buf *out, uint32_t stream_id, uint8_t flags,
+			const struct spdy_headers *h)
 {
 	struct srv_buf block = {0};
 	put_header_block(z, &block, h);

@@ -79,8 +79,7 @@ static void random_token(char *out)
 	out[STREAM_TOKEN_LEN] = '\0';
 }
 
-int srv_tokens_issue(struct srv_tokens *t, void *payload, char *ret_token,
-		     struct husk_error *err)
+int srv_tokens_issue(struct srv_tokens *t, void *payload, char *ret_token, struct husk_error *err)
 {
 	pthread_mutex_lock(&t->lock);
 	long long now = t->clock();

@@ -223,8 +223,8 @@ static void test_tokens(void)
 	struct husk_error e = HUSK_ERROR_INIT;
 	CU_ASSERT_EQUAL(srv_tokens_issue(t, xstrdup("a"), tok, &e), 0);
 	CU_ASSERT_EQUAL(strlen(tok), 8);
-	CU_ASSERT_EQUAL(strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-			8);
+	CU_ASSERT_EQUAL(
+	    strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 8);
 	CU_ASSERT_EQUAL(srv_tokens_issue(t, xstrdup("b"), tok2, &e), 0);
 	CU_ASSERT_STRING_NOT_EQUAL(tok, tok2);
 	/* Single use. */
