@@ -163,11 +163,15 @@ static int set_pid_namespace(struct rt *rt, struct ctr_spec *spec, const struct 
 		ns->mode = CTR_NS_HOST;
 		return 0;
 	case POD_NS_POD:
-		if (!pod->sandbox.pid_ns)
-			return husk_error_set(err, EINVAL,
-					      "namespace_options.pid is POD but pod sandbox '%s' "
-					      "has no PID namespace of its own",
-					      pod->id);
+		if (!pod->sandbox.pid_ns) {
+			/* POD is protobuf's zero value, so configs that set other
+			 * namespace options send it without meaning it. With no
+			 * pod-wide PID namespace (no pause process here), the
+			 * container's own is what runtimes with a pause give too:
+			 * nothing of the other containers is visible. */
+			ns->mode = CTR_NS_NEW;
+			return 0;
+		}
 		ns->mode = CTR_NS_JOIN;
 		ns->path = xstrdup(pod->sandbox.pid_ns);
 		return 0;

@@ -516,10 +516,12 @@ def test_pid_namespace_modes(daemon, busybox, tmp_path):
     msg = create_refused(d, pod, cfg, busybox, E.FAILED_PRECONDITION, **sc(namespace_options={
         "pid": pb.TARGET, "target_id": stopped}))
     assert stopped in msg
-    # POD in a pod without a shared PID namespace.
-    msg = create_refused(d, pod, cfg, busybox, E.INVALID_ARGUMENT, **sc(namespace_options={
-        "pid": pb.POD}))
-    assert "namespace_options.pid" in msg
+    # POD (protobuf's zero value) in a pod without a shared PID namespace:
+    # a PID namespace of the container's own, seeing nothing of the others.
+    own = run_ctr(d, pod, cfg, busybox, SLEEP, **sc(namespace_options={"pid": pb.POD}))
+    assert ns_inode(pid_of(d, own), "pid") not in (
+        ns_inode(os.getpid(), "pid"), ns_inode(pid_of(d, target), "pid"))
+    assert "4242" not in exec_out(d, own, ["ps", "-o", "args"])
 
 
 def test_network_ipc_namespace_modes(daemon, busybox, tmp_path):
