@@ -59,8 +59,8 @@ struct cg_ops {
 	/* Freeze or thaw (best effort: waits a bounded time for the state). */
 	int (*freeze)(const struct cg_group *g, bool frozen, struct husk_error *err);
 	/* cg_group_allow_devices with rules already checked. */
-	int (*allow_devices)(const struct cg_group *g, const struct cg_device_rule *rules,
-			     size_t n, struct husk_error *err);
+	int (*allow_devices)(const struct cg_group *g, const struct cg_device_rule *rules, size_t n,
+			     struct husk_error *err);
 };
 
 extern const struct cg_ops cg_v1_ops;
@@ -149,6 +149,17 @@ int cg_hugepage_sizes(const char *dir, const char *suffix, char ***ret, struct h
 /* An error for a controller husk needs but the host lacks (EINVAL). */
 int cg_need_dir(const struct cg_group *g, unsigned bit, const char *what, char **ret_dir,
 		struct husk_error *err);
+
+/* The writes v1 and v2 share: cpuset.cpus/mems, pids.max and the hugetlb
+ * limits, whose file names ("hugetlb.%s.limit_in_bytes" / "hugetlb.%s.max",
+ * with a reserved twin) and spelling of "no limit" (fmt) differ. */
+struct cg_hugetlb_names {
+	const char *limit; /* printf format taking the page size */
+	const char *rsvd;
+	char *(*fmt)(int64_t value);
+};
+int cg_set_shared(const struct cg_group *g, const struct cg_resources *r,
+		  const struct cg_hugetlb_names *huge, struct husk_error *err);
 
 /* Validate a hugepage size name ("2MB"). */
 bool cg_hugepage_size_valid(const char *s);

@@ -162,58 +162,18 @@ static int v1_set_memory(const struct cg_group *g, const struct cg_resources *r,
 
 static int v1_set(const struct cg_group *g, const struct cg_resources *r, struct husk_error *err)
 {
-	const struct cg_manager *m = g->m;
 	if (r->n_unified)
 		return husk_error_set(err, EINVAL, "unified key '%s': needs cgroup v2",
 				      r->unified[0].key);
 	int rc = v1_set_cpu(g, r, err);
 	if (rc < 0)
 		return rc;
-	if (r->cpuset_cpus || r->cpuset_mems) {
-		_cleanup_free_ char *dir = NULL;
-		if ((rc = cg_need_dir(g, CG_C_CPUSET, "cpuset", &dir, err)) < 0)
-			return rc;
-		if (r->cpuset_cpus &&
-		    (rc = cg_write_limit(m, dir, "cpuset.cpus", r->cpuset_cpus, err)) < 0)
-			return rc;
-		if (r->cpuset_mems &&
-		    (rc = cg_write_limit(m, dir, "cpuset.mems", r->cpuset_mems, err)) < 0)
-			return rc;
-	}
 	if ((rc = v1_set_memory(g, r, err)) < 0)
 		return rc;
-	if (r->pids_limit != CG_UNSET) {
-		_cleanup_free_ char *dir = NULL;
-		if ((rc = cg_need_dir(g, CG_C_PIDS, "pids limit", &dir, err)) < 0)
-			return rc;
-		_cleanup_free_ char *v =
-		    r->pids_limit == CG_MAX ? xstrdup("max") : xasprintf("%" PRId64, r->pids_limit);
-		if ((rc = cg_write_limit(m, dir, "pids.max", v, err)) < 0)
-			return rc;
-	}
-	if (r->n_hugepages) {
-		_cleanup_free_ char *dir = cg_group_dir_bit(g, CG_C_HUGETLB);
-		if (!dir && (rc = cg_hugepages_without_controller(m, r, err)) < 0)
-			return rc;
-		for (size_t i = 0; dir && i < r->n_hugepages; i++) {
-			const struct cg_hugepage *h = &r->hugepages[i];
-			_cleanup_free_ char *file =
-			    xasprintf("hugetlb.%s.limit_in_bytes", h->page_size);
-			_cleanup_free_ char *rsvd =
-			    xasprintf("hugetlb.%s.rsvd.limit_in_bytes", h->page_size);
-			_cleanup_free_ char *v = v1_fmt(h->limit);
-			if (!cg_file_exists(dir, file))
-				return husk_error_set(err, EINVAL,
-						      "hugepage size '%s' is not supported "
-						      "('%s/%s' missing)",
-						      h->page_size, dir, file);
-			if ((rc = cg_write_limit(m, dir, file, v, err)) < 0)
-				return rc;
-			if (cg_file_exists(dir, rsvd) &&
-			    (rc = cg_write_limit(m, dir, rsvd, v, err)) < 0)
-				return rc;
-		}
-	}
+	static const struct cg_hugetlb_names huge = {"hugetlb.%s.limit_in_bytes",
+						     "hugetlb.%s.rsvd.limit_in_bytes", v1_fmt};
+	if ((rc = cg_set_shared(g, r, &huge, err)) < 0)
+		return rc;
 	return 0;
 }
 

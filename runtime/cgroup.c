@@ -1437,3 +1437,51 @@ int cg_manager_remove_empty(struct cg_manager *m, const char *path, struct husk_
 	}
 	return 0;
 }
+
+int cg_set_shared(const struct cg_group *g, const struct cg_resources *r,
+		  const struct cg_hugetlb_names *huge, struct husk_error *err)
+{
+	const struct cg_manager *m = g->m;
+	int rc;
+	if (r->cpuset_cpus || r->cpuset_mems) {
+		_cleanup_free_ char *dir = NULL;
+		if ((rc = cg_need_dir(g, CG_C_CPUSET, "cpuset", &dir, err)) < 0)
+			return rc;
+		if (r->cpuset_cpus &&
+		    (rc = cg_write_limit(m, dir, "cpuset.cpus", r->cpuset_cpus, err)) < 0)
+			return rc;
+		if (r->cpuset_mems &&
+		    (rc = cg_write_limit(m, dir, "cpuset.mems", r->cpuset_mems, err)) < 0)
+			return rc;
+	}
+	if (r->pids_limit != CG_UNSET) {
+		_cleanup_free_ char *dir = NULL;
+		if ((rc = cg_need_dir(g, CG_C_PIDS, "pids limit", &dir, err)) < 0)
+			return rc;
+		/* pids.max says "max" on both versions. */
+		_cleanup_free_ char *v =
+		    r->pids_limit == CG_MAX ? xstrdup("max") : xasprintf("%" PRId64, r->pids_limit);
+		if ((rc = cg_write_limit(m, dir, "pids.max", v, err)) < 0)
+			return rc;
+	}
+	if (!r->n_hugepages)
+		return 0;
+	_cleanup_free_ char *dir = cg_group_dir_bit(g, CG_C_HUGETLB);
+	if (!dir)
+		return cg_hugepages_without_controller(m, r, err);
+	for (size_t i = 0; i < r->n_hugepages; i++) {
+		const struct cg_hugepage *h = &r->hugepages[i];
+		_cleanup_free_ char *file = xasprintf(huge->limit, h->page_size);
+		_cleanup_free_ char *rsvd = xasprintf(huge->rsvd, h->page_size);
+		_cleanup_free_ char *v = huge->fmt(h->limit);
+		if (!cg_file_exists(dir, file))
+			return husk_error_set(
+			    err, EINVAL, "hugepage size '%s' is not supported ('%s/%s' missing)",
+			    h->page_size, dir, file);
+		if ((rc = cg_write_limit(m, dir, file, v, err)) < 0)
+			return rc;
+		if (cg_file_exists(dir, rsvd) && (rc = cg_write_limit(m, dir, rsvd, v, err)) < 0)
+			return rc;
+	}
+	return 0;
+}
