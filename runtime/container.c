@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "runtime/launcher.h"
 #include "runtime/runtime-internal.h"
 #include "runtime/shim.h"
@@ -91,12 +92,12 @@ static bool refresh(struct rt *rt, const struct ctr_record *rec)
 	struct exit_update u = {&ex, NULL, NULL};
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	if (ctr_shim_read_exit(dir, &ex, &e) < 0) {
-		if (e.code != ENOENT || ctr_proc_alive(rec->pid, rec->pid_start_time))
+		if (e.code != ENOENT || proc_alive(rec->pid, rec->pid_start_time))
 			return false;
 		/* No exit file and no process: was the shim killed with it? */
 		struct ctr_pidinfo shim = {0};
 		if (ctr_shim_read_shim_pid(dir, &shim, NULL) == 0 &&
-		    ctr_proc_alive(shim.pid, shim.start_time))
+		    proc_alive(shim.pid, shim.start_time))
 			return false; /* the shim is about to write the file */
 		if (ctr_shim_read_exit(dir, &ex, NULL) < 0) {
 			ex = (struct ctr_exit){.exit_code = 255, .exited_at = now_real_ns()};
@@ -788,7 +789,7 @@ static int stop_locked(struct rt *rt, const char *id, long long timeout_s, struc
 		log_warn("container=%s: SIGKILL: %s", rec->id, e.msg);
 	husk_error_clear(&e);
 	if (ctr_shim_wait_exit(dir, KILL_WAIT_NS, &ex, &e) < 0 &&
-	    ctr_proc_alive(rec->pid, rec->pid_start_time))
+	    proc_alive(rec->pid, rec->pid_start_time))
 		return husk_error_set(err, ETIMEDOUT,
 				      "stop container '%s': still running after SIGKILL", rec->id);
 	refresh(rt, rec);
@@ -995,7 +996,7 @@ int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, b
 		return husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
 	int oom = 0;
 	bool has_oom = false;
-	if (rec->state == CTR_STATE_RUNNING && ctr_proc_alive(rec->pid, rec->pid_start_time))
+	if (rec->state == CTR_STATE_RUNNING && proc_alive(rec->pid, rec->pid_start_time))
 		has_oom = proc_oom_score_adj(rec->pid, &oom);
 	if (!has_oom) {
 		_cleanup_free_ char *path =
@@ -1092,7 +1093,7 @@ static void *monitor_main(void *arg)
 				_cleanup_free_ char *dir = ctr_dir(rt, v[i]->id);
 				_cleanup_free_ char *exit_file = xasprintf("%s/exit", dir);
 				if (!fs_exists(exit_file) &&
-				    ctr_proc_alive(v[i]->pid, v[i]->pid_start_time))
+				    proc_alive(v[i]->pid, v[i]->pid_start_time))
 					continue;
 				/* Take the container's lock so a concurrent stop
 				 * and the monitor record the exit once. */

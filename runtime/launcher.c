@@ -684,38 +684,3 @@ int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio, struc
 	lc_release(&lc);
 	return r;
 }
-
-int ctr_proc_start_time(pid_t pid, unsigned long long *ret, struct husk_error *err)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return husk_error_errno(err, errno == ENOENT ? ESRCH : errno, "process %d",
-					(int)pid);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return husk_error_errno(err, n < 0 ? errno : ESRCH, "read '%s'", path);
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: skip to the last
-	 * ')', then field 3 onwards; start time is field 22. */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return husk_error_set(err, EIO, "parse '%s'", path);
-	p++;
-	unsigned long long v = 0;
-	for (int field = 3; field <= 22; field++) {
-		while (*p == ' ')
-			p++;
-		if (field == 22) {
-			if (sscanf(p, "%llu", &v) != 1)
-				return husk_error_set(err, EIO, "parse '%s'", path);
-			break;
-		}
-		p = strchr(p, ' ');
-		if (!p)
-			return husk_error_set(err, EIO, "parse '%s'", path);
-	}
-	*ret = v;
-	return 0;
-}

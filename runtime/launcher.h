@@ -20,7 +20,7 @@
 #define CTR_SPEC_MAX_ENV 4096
 #define CTR_SPEC_MAX_MOUNTS 512
 #define CTR_SPEC_MAX_DEVICES 4096 /* a privileged container gets the host's */
-#define CTR_SPEC_MAX_PATHS 256 /* masked, read-only, cgroup.procs */
+#define CTR_SPEC_MAX_PATHS 256	  /* masked, read-only, cgroup.procs */
 #define CTR_SPEC_MAX_SYSCTLS 256
 #define CTR_SPEC_MAX_GROUPS 256
 #define CTR_SPEC_MAX_IDMAPS 64
@@ -112,9 +112,9 @@ struct ctr_spec {
 	bool no_new_privs;
 	struct ctr_caps caps;
 	enum ctr_seccomp_mode seccomp;
-	char *seccomp_profile; /* LOCALHOST: the JSON profile file */
-	char *seccomp_filter;  /* the compiled filter (ctr_spec_seccomp_write);
-				  ctr_launch needs it unless UNCONFINED */
+	char *seccomp_profile;	/* LOCALHOST: the JSON profile file */
+	char *seccomp_filter;	/* the compiled filter (ctr_spec_seccomp_write);
+				   ctr_launch needs it unless UNCONFINED */
 	char *apparmor_profile; /* AppArmor profile to exec into; NULL: none */
 	struct ctr_rlimit *rlimits;
 	size_t n_rlimits;
@@ -302,10 +302,5 @@ void ctr_exec_result_free(struct ctr_exec_result *r); /* frees members */
  * concurrently. */
 int ctr_exec_sync(const struct ctr_exec_opts *opts, long long timeout_ns, size_t max_output,
 		  struct ctr_exec_result *ret, struct husk_error *err);
-
-/* The start time of pid (field 22 of /proc/PID/stat, clock ticks since
- * boot): with the pid it names a process without the risk of pid reuse.
- * ENOENT / ESRCH when there is no such process. */
-int ctr_proc_start_time(pid_t pid, unsigned long long *ret, struct husk_error *err);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/proc.h"
 #include "runtime/launcher_internal.h"
 
 #define EXEC_SETUP_TIMEOUT_NS (60LL * 1000000000LL)
@@ -63,7 +64,7 @@ static _noreturn_ void exec_stage1(struct lc *lc, pid_t target)
 	 * working memory out of it; read before we enter the container. */
 	if (lc->need_compile && ctr_spec_seccomp_compile(lc->spec, &lc->bpf, &err) < 0)
 		lc_fail(lc, &err);
-	if (ctr_proc_start_time(target, &start1, &err) < 0) {
+	if (proc_start_time(target, &start1, &err) < 0) {
 		husk_error_set(&err, ESRCH, "container process %d is gone", (int)target);
 		lc_fail(lc, &err);
 	}
@@ -78,7 +79,7 @@ static _noreturn_ void exec_stage1(struct lc *lc, pid_t target)
 	}
 	/* The fds are the container's only if its pid still names the same
 	 * process. */
-	if (ctr_proc_start_time(target, &start2, &err) < 0 || start1 != start2) {
+	if (proc_start_time(target, &start2, &err) < 0 || start1 != start2) {
 		husk_error_set(&err, ESRCH, "container process %d is gone", (int)target);
 		lc_fail(lc, &err);
 	}

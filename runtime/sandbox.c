@@ -30,6 +30,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/proc.h"
 
 #define SANDBOX_RECORD "sandbox.json"
 #define SANDBOX_RECORD_MAX (64 * 1024)
@@ -358,67 +359,6 @@ static int read_host_file(const char *path, char **ret, size_t *ret_len, struct 
 /* ---- /proc helpers -------------------------------------------------------- */
 
 /* State letter and start time of pid from /proc/PID/stat. */
-static int proc_stat(pid_t pid, char *ret_state, unsigned long long *ret_start,
-		     struct husk_error *err)
-{
-	if (pid <= 0)
-		return husk_error_set(err, ENOENT, "process %d: no such process", (int)pid);
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	_cleanup_free_ char *text = NULL;
-	int r = fs_read_file(path, 8192, &text, NULL, err);
-	if (r < 0) {
-		if (r == -ENOENT || r == -ESRCH)
-			return husk_error_set(err, ENOENT, "process %d: no such process", (int)pid);
-		return r;
-	}
-	/* The command name may hold spaces and parentheses: fields start after
-	 * the last ')'. Field 3 is the state, field 22 the start time. */
-	char *p = strrchr(text, ')');
-	if (!p)
-		return husk_error_set(err, EIO, "parse '%s': no command name", path);
-	p++;
-	char *save = NULL;
-	char *tok = strtok_r(p, " ", &save);
-	if (!tok)
-		return husk_error_set(err, EIO, "parse '%s': no state", path);
-	char state = tok[0];
-	for (int field = 4; field <= 22; field++) {
-		tok = strtok_r(NULL, " ", &save);
-		if (!tok)
-			return husk_error_set(err, EIO, "parse '%s': too few fields", path);
-	}
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(tok, &end, 10);
-	if (errno || end == tok)
-		return husk_error_set(err, EIO, "parse '%s': bad start time", path);
-	*ret_state = state;
-	*ret_start = v;
-	return 0;
-}
-
-int pod_proc_start_time(pid_t pid, unsigned long long *ret_start, struct husk_error *err)
-{
-	char state;
-	unsigned long long start;
-	int r = proc_stat(pid, &state, &start, err);
-	if (r < 0)
-		return r;
-	if (state == 'Z' || state == 'X')
-		return husk_error_set(err, ENOENT, "process %d: exited", (int)pid);
-	*ret_start = start;
-	return 0;
-}
-
-bool pod_proc_alive(pid_t pid, unsigned long long start_time)
-{
-	unsigned long long st = 0;
-	if (pod_proc_start_time(pid, &st, NULL) < 0)
-		return false;
-	return st == start_time;
-}
-
 #ifndef NSFS_MAGIC
 #define NSFS_MAGIC 0x6e736673
 #endif
@@ -689,7 +629,7 @@ static int wait_gone(pid_t pid, unsigned long long start, struct husk_error *err
 	for (long waited = 0;; waited += 2) {
 		char state = 0;
 		unsigned long long st = 0;
-		if (proc_stat(pid, &state, &st, NULL) < 0 || st != start)
+		if (proc_stat_read(pid, &state, &st, NULL) < 0 || st != start)
 			return 0;
 		if (state == 'Z' || state == 'X') {
 			waitpid(pid, NULL, WNOHANG);
@@ -724,7 +664,8 @@ static size_t pidns_members(ino_t ino, pid_t *pids, unsigned long long *starts, 
 			continue;
 		target[len] = '\0';
 		char state = 0;
-		if (!streq(target, want) || proc_stat((pid_t)pid, &state, &starts[n], NULL) < 0)
+		if (!streq(target, want) ||
+		    proc_stat_read((pid_t)pid, &state, &starts[n], NULL) < 0)
 			continue;
 		pids[n++] = (pid_t)pid;
 	}
@@ -735,7 +676,7 @@ static size_t pidns_members(ino_t ino, pid_t *pids, unsigned long long *starts, 
 static int kill_init(const char *dir, const struct pod_sandbox_info *rec, struct husk_error *err)
 {
 	if (rec && rec->init_pid > 0) {
-		if (pod_proc_alive(rec->init_pid, rec->init_start_time))
+		if (proc_alive(rec->init_pid, rec->init_start_time))
 			kill(rec->init_pid, SIGKILL);
 		int r = wait_gone(rec->init_pid, rec->init_start_time, err);
 		if (r < 0)
@@ -1036,7 +977,7 @@ static void build_abort(struct build *b)
 		b->child = 0;
 	}
 	if (b->init > 0 && b->init_start) {
-		if (pod_proc_alive(b->init, b->init_start))
+		if (proc_alive(b->init, b->init_start))
 			kill(b->init, SIGKILL);
 		wait_gone(b->init, b->init_start, NULL);
 	}
@@ -1188,7 +1129,7 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 	}
 	if (flags & CLONE_NEWPID) {
 		b->init = rep.init_pid;
-		r = pod_proc_start_time(b->init, &b->init_start, err);
+		r = proc_start_time(b->init, &b->init_start, err);
 		if (r < 0)
 			return husk_error_prefix(err, "pod init");
 		info->init_pid = b->init;
@@ -1454,7 +1395,7 @@ int pod_sandbox_leftovers(const char *state_dir, const char *id, char ***ret_ite
 	}
 	struct pod_sandbox_info rec;
 	if (record_read(dir, &rec, NULL) == 0) {
-		if (rec.init_pid > 0 && pod_proc_alive(rec.init_pid, rec.init_start_time)) {
+		if (rec.init_pid > 0 && proc_alive(rec.init_pid, rec.init_start_time)) {
 			_cleanup_free_ char *s = xasprintf("process %d", (int)rec.init_pid);
 			items = strv_append(items, s);
 		}

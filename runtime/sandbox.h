@@ -170,12 +170,4 @@ int pod_sandbox_root_release(const char *state_dir, struct husk_error *err);
  * missing, ENXIO when it is not a namespace (a pin file whose mount is gone). */
 int pod_ns_inode(const char *path, ino_t *ret_ino, struct husk_error *err);
 
-/* Start time (field 22 of /proc/PID/stat, clock ticks since boot) of pid;
- * ENOENT when there is no such process. Zombies count as gone. */
-int pod_proc_start_time(pid_t pid, unsigned long long *ret_start, struct husk_error *err);
-
-/* True when pid is alive (not a zombie) and still the process that started
- * at start_time. */
-bool pod_proc_alive(pid_t pid, unsigned long long start_time);
-
 #endif

@@ -2,6 +2,8 @@
  * files it keeps in its state directory and send it control requests. */
 #include "runtime/shim.h"
 
+#include "common/proc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -92,41 +94,6 @@ int ctr_shim_read_error(const char *dir, int *ret_code, char **ret_msg, struct h
 }
 
 /* Field 3 (state) and 22 (start time) of /proc/PID/stat. */
-static bool proc_stat(pid_t pid, char *ret_state, unsigned long long *ret_start)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return false;
-	*ret_state = p[2];
-	p += 2;
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return false;
-		p++;
-	}
-	return sscanf(p, "%llu", ret_start) == 1;
-}
-
-bool ctr_proc_alive(pid_t pid, unsigned long long start_time)
-{
-	char state;
-	unsigned long long st;
-	if (pid <= 0 || !proc_stat(pid, &state, &st))
-		return false;
-	return st == start_time && state != 'Z' && state != 'X';
-}
-
 int ctr_proc_kill(const struct ctr_pidinfo *p, int sig, struct husk_error *err)
 {
 	_cleanup_close_ int pfd = pidfd_open(p->pid, 0);
@@ -135,7 +102,7 @@ int ctr_proc_kill(const struct ctr_pidinfo *p, int sig, struct husk_error *err)
 					(int)p->pid);
 	/* The pidfd pins the process; if the start time matches now, it is
 	 * the one we mean and stays so. */
-	if (!ctr_proc_alive(p->pid, p->start_time))
+	if (!proc_alive(p->pid, p->start_time))
 		return husk_error_set(err, ESRCH, "process %d is not running", (int)p->pid);
 	if (pidfd_send_signal(pfd, sig, NULL, 0) < 0)
 		return husk_error_errno(err, errno, "signal %d to process %d", sig, (int)p->pid);
@@ -285,7 +252,7 @@ int ctr_shim_wait_exit(const char *dir, long long timeout_ns, struct ctr_exit *r
 			/* A shim that died (SIGKILL) never writes the file. */
 			struct ctr_pidinfo sp;
 			if (ctr_shim_read_shim_pid(dir, &sp, NULL) == 0 &&
-			    !ctr_proc_alive(sp.pid, sp.start_time) &&
+			    !proc_alive(sp.pid, sp.start_time) &&
 			    ctr_shim_read_exit(dir, ret, NULL) < 0)
 				return husk_error_set(
 				    err, EIO, "husk-shim of '%s' died without recording the exit",
@@ -304,7 +271,7 @@ int ctr_shim_wait_exit(const char *dir, long long timeout_ns, struct ctr_exit *r
 static void kill_by_file(const char *dir, const char *name, bool group)
 {
 	struct ctr_pidinfo p;
-	if (read_pidinfo(dir, name, &p, NULL) < 0 || !ctr_proc_alive(p.pid, p.start_time))
+	if (read_pidinfo(dir, name, &p, NULL) < 0 || !proc_alive(p.pid, p.start_time))
 		return;
 	if (group)
 		kill(-p.pid, SIGKILL);

@@ -78,16 +78,12 @@ int ctr_shim_read_pid(const char *state_dir, struct ctr_pidinfo *ret, struct hus
 /* The shim's own pid file (no started_at). */
 int ctr_shim_read_shim_pid(const char *state_dir, struct ctr_pidinfo *ret, struct husk_error *err);
 /* The exit file: ENOENT while the container has not ended (or its shim
- * died before writing it: check ctr_proc_alive on the pid). */
+ * died before writing it: check proc_alive on the pid). */
 int ctr_shim_read_exit(const char *state_dir, struct ctr_exit *ret, struct husk_error *err);
 /* The launch error recorded by the shim: ENOENT when there is none;
  * otherwise ret_code and ret_msg (caller frees). */
 int ctr_shim_read_error(const char *state_dir, int *ret_code, char **ret_msg,
 			struct husk_error *err);
-
-/* Whether pid still names the process that had start_time (so a reused
- * pid is not mistaken for the container). Zombies count as dead. */
-bool ctr_proc_alive(pid_t pid, unsigned long long start_time);
 
 /* Wait for the exit file, up to timeout_ns (0: just look). ETIMEDOUT. */
 int ctr_shim_wait_exit(const char *state_dir, long long timeout_ns, struct ctr_exit *ret,

@@ -25,6 +25,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "runtime/launcher.h"
 #include "runtime/shim.h"
 #include "runtime/shim_log.h"
@@ -132,7 +133,7 @@ static int read_oom_count(const char *path, long long *ret)
 static void write_pid_file(const char *name, pid_t pid, long long started_at)
 {
 	unsigned long long st = 0;
-	ctr_proc_start_time(pid, &st, NULL);
+	proc_start_time(pid, &st, NULL);
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
 	yajl_gen_map_open(g);
 	json_kv_int(g, "pid", pid);

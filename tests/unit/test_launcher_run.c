@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/proc.h"
 #include "runtime/launcher.h"
 #include "runtime/shim.h"
 #include "unit.h"
@@ -776,9 +777,9 @@ static void test_shim_survives_and_control(void)
 	CU_ASSERT_EQUAL_FATAL(ctr_shim_read_shim_pid(s->state_dir, &sp, &err), 0);
 	struct timespec ts = {0, 200000000};
 	nanosleep(&ts, NULL);
-	CU_ASSERT_TRUE(ctr_proc_alive(pi.pid, pi.start_time));
-	CU_ASSERT_TRUE(ctr_proc_alive(sp.pid, sp.start_time));
-	CU_ASSERT_FALSE(ctr_proc_alive(pi.pid, pi.start_time + 1));
+	CU_ASSERT_TRUE(proc_alive(pi.pid, pi.start_time));
+	CU_ASSERT_TRUE(proc_alive(sp.pid, sp.start_time));
+	CU_ASSERT_FALSE(proc_alive(pi.pid, pi.start_time + 1));
 	/* The container is the shim's child; the shim has its own session. */
 	_cleanup_free_ char *ppid = status_field(pi.pid, "PPid");
 	CU_ASSERT_EQUAL(atoi(ppid), sp.pid);
@@ -825,9 +826,9 @@ static void test_shim_survives_and_control(void)
 	_cleanup_free_ char *final = NULL;
 	fs_read_file(s->log_path, 1 << 20, &final, NULL, NULL);
 	CU_ASSERT_TRUE(contains(final, " stdout F got-term\n"));
-	for (int i = 0; i < 100 && ctr_proc_alive(sp.pid, sp.start_time); i++)
+	for (int i = 0; i < 100 && proc_alive(sp.pid, sp.start_time); i++)
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
-	CU_ASSERT_FALSE(ctr_proc_alive(sp.pid, sp.start_time));
+	CU_ASSERT_FALSE(proc_alive(sp.pid, sp.start_time));
 }
 
 static void test_shim_tty(void)

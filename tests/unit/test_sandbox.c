@@ -20,6 +20,7 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
+#include "common/proc.h"
 #include "runtime/sandbox.h"
 #include "unit.h"
 
@@ -554,7 +555,7 @@ static void test_pid_namespace_init(void)
 	CU_ASSERT_EQUAL_FATAL(r, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(info.pid_ns);
 	CU_ASSERT(info.init_pid > 0);
-	CU_ASSERT(pod_proc_alive(info.init_pid, info.init_start_time));
+	CU_ASSERT(proc_alive(info.init_pid, info.init_start_time));
 	CU_ASSERT(ns_ino(info.pid_ns) != ns_ino("/proc/self/ns/pid"));
 	_cleanup_free_ char *init_ns = xasprintf("/proc/%d/ns/pid", (int)info.init_pid);
 	CU_ASSERT_EQUAL(ns_ino(init_ns), ns_ino(info.pid_ns));
@@ -593,10 +594,10 @@ static void test_pid_namespace_init(void)
 		kids = children_of(info.init_pid);
 	}
 	CU_ASSERT_EQUAL(kids, 0);
-	CU_ASSERT(pod_proc_alive(info.init_pid, info.init_start_time));
+	CU_ASSERT(proc_alive(info.init_pid, info.init_start_time));
 
 	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "pidpod", &err), 0);
-	CU_ASSERT_FALSE(pod_proc_alive(info.init_pid, info.init_start_time));
+	CU_ASSERT_FALSE(proc_alive(info.init_pid, info.init_start_time));
 	assert_clean(state, "pidpod");
 	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "pidpod", &err), 0);
 	pod_sandbox_info_clear(&info);
@@ -631,7 +632,7 @@ static void test_init_outlives_creator(void)
 	waitpid(creator, &status, 0);
 	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	usleep(50 * 1000);
-	CU_ASSERT(pod_proc_alive((pid_t)msg[0], msg[1]));
+	CU_ASSERT(proc_alive((pid_t)msg[0], msg[1]));
 	struct pod_sandbox_info loaded = {0};
 	struct husk_error err = HUSK_ERROR_INIT;
 	CU_ASSERT_EQUAL(pod_sandbox_load(state, "orphan", &loaded, &err), 0);
@@ -639,7 +640,7 @@ static void test_init_outlives_creator(void)
 	CU_ASSERT_EQUAL(loaded.init_start_time, msg[1]);
 	pod_sandbox_info_clear(&loaded);
 	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "orphan", &err), 0);
-	CU_ASSERT_FALSE(pod_proc_alive((pid_t)msg[0], msg[1]));
+	CU_ASSERT_FALSE(proc_alive((pid_t)msg[0], msg[1]));
 	assert_clean(state, "orphan");
 	husk_error_clear(&err);
 	release_state(state);
@@ -664,7 +665,7 @@ static void test_half_created_pod(void)
 	CU_ASSERT_EQUAL(pod_sandbox_list(state, &ids, &err), 0);
 	CU_ASSERT_EQUAL(strv_length(ids), 1);
 	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "half", &err), 0);
-	CU_ASSERT_FALSE(pod_proc_alive(info.init_pid, info.init_start_time));
+	CU_ASSERT_FALSE(proc_alive(info.init_pid, info.init_start_time));
 	assert_clean(state, "half");
 	pod_sandbox_info_clear(&info);
 
@@ -674,7 +675,7 @@ static void test_half_created_pod(void)
 	unit_write(info.dir, "sandbox.json", "{\"id\": \"garbled\", \"init_pid\": 1,");
 	CU_ASSERT_EQUAL(pod_sandbox_load(state, "garbled", &loaded, &err), -EINVAL);
 	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "garbled", &err), 0);
-	CU_ASSERT_FALSE(pod_proc_alive(info.init_pid, info.init_start_time));
+	CU_ASSERT_FALSE(proc_alive(info.init_pid, info.init_start_time));
 	assert_clean(state, "garbled");
 	pod_sandbox_info_clear(&info);
 	husk_error_clear(&err);
@@ -792,7 +793,7 @@ static void test_parallel_pods(void)
 		assert_clean(state, ps[i].id);
 		if (ps[i].info.init_pid)
 			CU_ASSERT_FALSE(
-			    pod_proc_alive(ps[i].info.init_pid, ps[i].info.init_start_time));
+			    proc_alive(ps[i].info.init_pid, ps[i].info.init_start_time));
 		pod_sandbox_info_clear(&ps[i].info);
 	}
 	release_state(state);
