@@ -76,6 +76,41 @@ static int prepare_dirs(const struct srv_config *c, struct husk_error *err)
 	return 0;
 }
 
+static int network_gc(struct srv_ctx *ctx, struct husk_error *err _unused_)
+{
+	srv_network_gc(ctx);
+	return 0;
+}
+
+/* Subsystems in start order; they stop in reverse. */
+static const struct {
+	const char *name;
+	int (*start)(struct srv_ctx *ctx, struct husk_error *err);
+	void (*stop)(struct srv_ctx *ctx);
+} subsystems[] = {
+    {"images", srv_image_init, srv_image_shutdown},
+    {"network", srv_network_init, srv_network_shutdown},
+    {"runtime", srv_runtime_init, srv_runtime_shutdown},
+    /* Needs both: releases attachments of pods the runtime no longer has. */
+    {"network gc", network_gc, NULL},
+    {"streaming", srv_streaming_init, srv_streaming_shutdown},
+};
+
+static int subsystems_start(struct srv_ctx *ctx, size_t *started, struct husk_error *err)
+{
+	for (*started = 0; *started < ARRAY_SIZE(subsystems); (*started)++)
+		if (subsystems[*started].start(ctx, err) < 0)
+			return husk_error_prefix(err, "%s", subsystems[*started].name);
+	return 0;
+}
+
+static void subsystems_stop(struct srv_ctx *ctx, size_t started)
+{
+	while (started-- > 0)
+		if (subsystems[started].stop)
+			subsystems[started].stop(ctx);
+}
+
 static int serve(struct srv_config *config)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
@@ -114,33 +149,10 @@ static int serve(struct srv_config *config)
 	struct srv_ctx ctx = {.config = config};
 	pthread_mutex_init(&ctx.lock, NULL);
 	ctx.events = srv_events_new();
-	/* Subsystem start-up goes here, in dependency order. */
-	r = srv_image_init(&ctx, &err);
-	if (r < 0) {
+	size_t started = 0;
+	if (subsystems_start(&ctx, &started, &err) < 0) {
 		log_error("start: %s", err.msg);
-		return 1;
-	}
-	r = srv_network_init(&ctx, &err);
-	if (r < 0) {
-		log_error("start: %s", err.msg);
-		srv_image_shutdown(&ctx);
-		return 1;
-	}
-	r = srv_runtime_init(&ctx, &err);
-	if (r < 0) {
-		log_error("start: %s", err.msg);
-		srv_runtime_shutdown(&ctx);
-		srv_network_shutdown(&ctx);
-		srv_image_shutdown(&ctx);
-		return 1;
-	}
-	srv_network_gc(&ctx);
-	r = srv_streaming_init(&ctx, &err);
-	if (r < 0) {
-		log_error("start: %s", err.msg);
-		srv_runtime_shutdown(&ctx);
-		srv_network_shutdown(&ctx);
-		srv_image_shutdown(&ctx);
+		subsystems_stop(&ctx, started);
 		return 1;
 	}
 
@@ -150,6 +162,7 @@ static int serve(struct srv_config *config)
 	umask(old);
 	if (r < 0) {
 		log_error("start: %s", err.msg);
+		subsystems_stop(&ctx, started);
 		return 1;
 	}
 	if (chmod(config->socket, 0660) < 0)
@@ -171,11 +184,7 @@ static int serve(struct srv_config *config)
 	log_info("signal %s: draining calls for up to %ds", strsignal(sig),
 		 config->shutdown_timeout);
 	srv_grpc_stop(g, config->shutdown_timeout);
-	/* Subsystem shutdown goes here, in reverse order. */
-	srv_streaming_shutdown(&ctx);
-	srv_runtime_shutdown(&ctx);
-	srv_network_shutdown(&ctx);
-	srv_image_shutdown(&ctx);
+	subsystems_stop(&ctx, started);
 	unlink(config->socket);
 	srv_events_free(ctx.events);
 	free(ctx.pod_cidr);

@@ -232,3 +232,14 @@ def test_sigterm_drains_an_inflight_pull(daemon_factory, registries):
         assert not os.path.exists(d.socket)
     finally:
         slow.stop()
+
+
+def test_start_failure_names_the_cause_and_leaves_no_socket(daemon_factory):
+    d = daemon_factory({"shim_path": "/nonexistent/husk-shim"}, start=False)
+    d.start(wait=False)
+    rc = d.proc.wait(timeout=20)
+    d.proc = None
+    assert rc == 1
+    log = d.logs()
+    assert "start: runtime: husk-shim '/nonexistent/husk-shim'" in log, log
+    assert not os.path.exists(d.socket)
