@@ -503,13 +503,8 @@ int srv_list_containers(struct srv_ctx *ctx, const void *in, void **ret_out, str
 	}
 	struct ctr_record **v = NULL;
 	size_t n = 0;
-	int r = rt_ctr_list(ctx->runtime, &f, &v, &n, err);
-	if (r == -ENOENT || r == -EINVAL) {
-		husk_error_clear(err);
-		r = 0;
-	}
-	if (r < 0)
-		return r;
+	if (rt_ctr_list(ctx->runtime, &f, &v, &n, err) < 0)
+		return -err->code;
 	Runtime__V1__ListContainersResponse *resp = srv_new(
 	    Runtime__V1__ListContainersResponse, RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT);
 	for (size_t i = 0; i < n; i++) {
@@ -675,13 +670,8 @@ int srv_list_container_stats(struct srv_ctx *ctx, const void *in, void **ret_out
 	}
 	struct ctr_record **v = NULL;
 	size_t n = 0;
-	int r = rt_ctr_list(ctx->runtime, &f, &v, &n, err);
-	if (r == -ENOENT || r == -EINVAL) {
-		husk_error_clear(err);
-		r = 0;
-	}
-	if (r < 0)
-		return r;
+	if (rt_ctr_list(ctx->runtime, &f, &v, &n, err) < 0)
+		return -err->code;
 	Runtime__V1__ListContainerStatsResponse *resp =
 	    srv_new(Runtime__V1__ListContainerStatsResponse,
 		    RUNTIME__V1__LIST_CONTAINER_STATS_RESPONSE__INIT);
@@ -764,13 +754,8 @@ int srv_list_pod_sandbox_stats(struct srv_ctx *ctx, const void *in, void **ret_o
 	}
 	struct pod_record **v = NULL;
 	size_t n = 0;
-	int r = rt_pod_list(ctx->runtime, &f, &v, &n, err);
-	if (r == -ENOENT || r == -EINVAL) {
-		husk_error_clear(err);
-		r = 0;
-	}
-	if (r < 0)
-		return r;
+	if (rt_pod_list(ctx->runtime, &f, &v, &n, err) < 0)
+		return -err->code;
 	Runtime__V1__ListPodSandboxStatsResponse *resp =
 	    srv_new(Runtime__V1__ListPodSandboxStatsResponse,
 		    RUNTIME__V1__LIST_POD_SANDBOX_STATS_RESPONSE__INIT);

@@ -300,14 +300,8 @@ int srv_list_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out,
 	}
 	struct pod_record **pods = NULL;
 	size_t n = 0;
-	int r = rt_pod_list(ctx->runtime, &f, &pods, &n, err);
-	/* An id prefix that matches nothing (or too much) is an empty list. */
-	if (r < 0 && (r == -ENOENT || r == -EINVAL)) {
-		husk_error_clear(err);
-		r = 0;
-	}
-	if (r < 0)
-		return r;
+	if (rt_pod_list(ctx->runtime, &f, &pods, &n, err) < 0)
+		return -err->code;
 	Runtime__V1__ListPodSandboxResponse *resp = srv_new(
 	    Runtime__V1__ListPodSandboxResponse, RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT);
 	for (size_t i = 0; i < n; i++) {
