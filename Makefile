@@ -93,7 +93,7 @@ e2e: $(PROGRAMS)
 	HUSK_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/e2e $(PYTEST_ARGS)
 
 check: deps
-	$(MAKE) all unit
+	$(MAKE) fmt-check all unit
 	$(MAKE) e2e
 
 deps:
@@ -110,7 +110,7 @@ fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 fmt-check:
-	@clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	@clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h') && echo "  FMT    ok"
 
 install: all
 	install -D -m 0755 $(BUILD)/huskd $(DESTDIR)$(PREFIX)/bin/huskd
