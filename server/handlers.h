@@ -80,4 +80,13 @@ SRV_UNARY(srv_exec);
 SRV_UNARY(srv_attach);
 SRV_UNARY(srv_port_forward);
 
+/* list_streams.c: the Stream* variants of the List methods */
+#define SRV_STREAM(name)                                                      \
+	int name(struct srv_ctx *ctx, const void *in, struct srv_stream *out, \
+		 struct husk_error *err)
+SRV_STREAM(srv_stream_pod_sandboxes);
+SRV_STREAM(srv_stream_containers);
+SRV_STREAM(srv_stream_container_stats);
+SRV_STREAM(srv_stream_pod_sandbox_stats);
+
 #endif

@@ -150,30 +150,6 @@ int srv_list_images(struct srv_ctx *ctx, const void *in, void **ret_out, struct 
 	return 0;
 }
 
-int srv_stream_images(struct srv_ctx *ctx, const void *in, struct srv_stream *out,
-		      struct husk_error *err)
-{
-	const Runtime__V1__StreamImagesRequest *req = in;
-	Runtime__V1__StreamImagesResponse resp = RUNTIME__V1__STREAM_IMAGES_RESPONSE__INIT;
-	Runtime__V1__Image **all = NULL;
-	size_t n = 0;
-	int r = list(ctx, req->filter, &all, &n, err);
-	if (r < 0)
-		return r;
-	/* Batches keep each message well under gRPC's size limit. */
-	for (size_t i = 0; i < n && r >= 0; i += 100) {
-		resp.images = all + i;
-		resp.n_images = n - i < 100 ? n - i : 100;
-		r = srv_stream_send(out, &resp.base);
-	}
-	for (size_t i = 0; i < n; i++)
-		srv_message_free(all[i]);
-	free(all);
-	if (r < 0)
-		return husk_error_set(err, -r, "stream images: %s", strerror(-r));
-	return 0;
-}
-
 int srv_image_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
 {
 	const Runtime__V1__ImageStatusRequest *req = in;

@@ -407,3 +407,25 @@ def test_restart_removes_what_a_crash_left(daemon, busybox, tmp_path):
     assert not os.path.ismount(merged)
     expect_error(grpc.StatusCode.NOT_FOUND, d.rt.ContainerStatus, container_id=c)
     assert "left without a record" in d.logs() or "unknown container" in d.logs()
+
+
+def test_stream_list_methods(daemon, busybox, tmp_path):
+    d = daemon
+    pods = [run_pod(d, tmp_path, labels={"i": str(i)}) for i in range(3)]
+    ctrs = [run_ctr(d, p, cfg, busybox, SLEEP) for p, cfg in pods]
+
+    def streamed(method, field, **kw):
+        return [x for msg in getattr(d.rt, method)(**kw) for x in getattr(msg, field)]
+
+    assert sorted(p.id for p in streamed("StreamPodSandboxes", "pod_sandboxes")) == \
+        sorted(p for p, _ in pods)
+    one = streamed("StreamPodSandboxes", "pod_sandboxes", filter={"label_selector": {"i": "1"}})
+    assert [p.id for p in one] == [pods[1][0]]
+    assert sorted(c.id for c in streamed("StreamContainers", "containers")) == sorted(ctrs)
+    only = streamed("StreamContainers", "containers", filter={"pod_sandbox_id": pods[2][0]})
+    assert [c.id for c in only] == [ctrs[2]]
+    stats = streamed("StreamContainerStats", "container_stats")
+    assert sorted(s.attributes.id for s in stats) == sorted(ctrs)
+    pstats = streamed("StreamPodSandboxStats", "pod_sandbox_stats", filter={"id": pods[0][0]})
+    assert [s.attributes.id for s in pstats] == [pods[0][0]]
+    assert [i for i in d.img.StreamImages()][0].images[0].repo_tags[0] == busybox
