@@ -34,15 +34,17 @@ GEN_H := $(GEN_C:.c=.h)
 LIB_SRCS := $(sort $(wildcard common/*.c runtime/*.c image/*.c network/*.c))
 # Programs with a main of their own live in a directory of their own file name.
 SHIM_SRCS := $(sort $(wildcard runtime/shim/*.c))
+PAUSE_SRCS := $(sort $(wildcard runtime/pause/*.c))
 SERVER_SRCS := $(sort $(filter-out server/main.c,$(wildcard server/*.c)))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/%.o) $(GEN_C:.c=.o)
 SHIM_OBJS := $(SHIM_SRCS:%.c=$(BUILD)/%.o)
+PAUSE_OBJS := $(PAUSE_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-PROGRAMS := $(BUILD)/huskd $(if $(SHIM_SRCS),$(BUILD)/husk-shim)
+PROGRAMS := $(BUILD)/huskd $(BUILD)/husk-shim $(BUILD)/husk-pause
 
 .PHONY: all check unit e2e asan fmt fmt-check proto-check install clean deps
 all: $(PROGRAMS)
@@ -79,6 +81,11 @@ $(BUILD)/husk-shim: $(SHIM_OBJS) $(BUILD)/libhusk.a
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(if $(SANITIZE),$(LIBS),$(SHIM_LIBS))
 
+# The pod init: libc only, static unless sanitized.
+$(BUILD)/husk-pause: $(PAUSE_OBJS)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(if $(SANITIZE),,-static)
+
 # Each tests/unit/test_NAME.c is a CUnit program over the libraries and the
 # grpc-free parts of server/.
 $(BUILD)/tests/%: tests/unit/%.c $(SERVER_OBJS) $(BUILD)/libhusk.a
@@ -114,7 +121,8 @@ fmt-check:
 
 install: all
 	install -D -m 0755 $(BUILD)/huskd $(DESTDIR)$(PREFIX)/bin/huskd
-	$(if $(SHIM_SRCS),install -D -m 0755 $(BUILD)/husk-shim $(DESTDIR)$(PREFIX)/bin/husk-shim)
+	install -D -m 0755 $(BUILD)/husk-shim $(DESTDIR)$(PREFIX)/bin/husk-shim
+	install -D -m 0755 $(BUILD)/husk-pause $(DESTDIR)$(PREFIX)/bin/husk-pause
 
 clean:
 	rm -rf build build-asan

@@ -145,6 +145,7 @@ int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id, stru
 	    .dns_servers = c->dns_servers,
 	    .dns_searches = c->dns_searches,
 	    .dns_options = c->dns_options,
+	    .init_path = rt->pause_path,
 	};
 	struct pod_record rec = {0};
 	_cleanup_free_ char *extra = NULL;
@@ -384,11 +385,13 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 	rt->root = xstrdup(opts->root);
 	rt->state = xstrdup(opts->state);
 	rt->shim_path = xstrdup(opts->shim_path);
+	rt->pause_path = opts->pause_path ? xstrdup(opts->pause_path) : NULL;
 	rt->records_dir = xasprintf("%s/records", opts->state);
 	rt->containers_dir = xasprintf("%s/containers", opts->state);
 	rt->opts.root = rt->root;
 	rt->opts.state = rt->state;
 	rt->opts.shim_path = rt->shim_path;
+	rt->opts.pause_path = rt->pause_path;
 	for (int i = 0; i < RT_LOCK_STRIPES; i++) {
 		pthread_mutex_init(&rt->pod_locks[i], NULL);
 		pthread_mutex_init(&rt->ctr_locks[i], NULL);
@@ -441,6 +444,7 @@ void rt_free(struct rt *rt)
 	free(rt->root);
 	free(rt->state);
 	free(rt->shim_path);
+	free(rt->pause_path);
 	free(rt->records_dir);
 	free(rt->containers_dir);
 	free(rt);

@@ -10,7 +10,7 @@
 
 struct rt {
 	struct rt_options opts; /* strings below are owned copies */
-	char *root, *state, *shim_path, *records_dir, *containers_dir;
+	char *root, *state, *shim_path, *pause_path, *records_dir, *containers_dir;
 	struct cg_manager *cg;
 	struct state_store *store;
 	/* Lock order: a pod's stripe before its containers' stripes. */

@@ -22,7 +22,10 @@ struct rt_options {
 	enum cg_driver cgroup_driver;
 	const char *cgroup_base; /* NULL: /sys/fs/cgroup */
 	const char *shim_path;	 /* the husk-shim binary */
-	long long pids_limit;	 /* for every container; 0: none */
+	/* The init of pods sharing one PID namespace (husk-pause); NULL: a
+	 * fork of huskd does the same job, holding a copy of its memory. */
+	const char *pause_path;
+	long long pids_limit; /* for every container; 0: none */
 	/* Called after each container lifecycle change (any thread). */
 	void (*on_event)(void *data, enum rt_event ev, const char *ctr_id, const char *pod_id);
 	/* Root file systems come from the image layer: make_rootfs mounts

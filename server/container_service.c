@@ -63,11 +63,21 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	_cleanup_free_ char *shim = shim_path(c);
 	if (access(shim, X_OK) < 0)
 		return husk_error_errno(err, errno, "husk-shim '%s'", shim);
+	/* husk-pause sits beside the shim; without it a fork of huskd serves
+	 * as the init of pods that share a PID namespace. */
+	_cleanup_free_ char *shim_copy = xstrdup(shim);
+	_cleanup_free_ char *pause = xasprintf("%s/husk-pause", dirname(shim_copy));
+	if (access(pause, X_OK) < 0) {
+		log_warn("husk-pause '%s' is missing; pod inits will be forks of huskd", pause);
+		free(pause);
+		pause = NULL;
+	}
 	struct rt_options o = {
 	    .root = c->root,
 	    .state = c->state,
 	    .cgroup_driver = driver,
 	    .shim_path = shim,
+	    .pause_path = pause,
 	    .pids_limit = c->pids_limit,
 	    .on_event = on_event,
 	    .make_rootfs = make_rootfs,

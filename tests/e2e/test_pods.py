@@ -429,3 +429,28 @@ def test_stream_list_methods(daemon, busybox, tmp_path):
     pstats = streamed("StreamPodSandboxStats", "pod_sandbox_stats", filter={"id": pods[0][0]})
     assert [s.attributes.id for s in pstats] == [pods[0][0]]
     assert [i for i in d.img.StreamImages()][0].images[0].repo_tags[0] == busybox
+
+
+def test_shared_pid_namespace_runs_husk_pause(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path, linux={"security_context": {
+        "namespace_options": {"pid": pb.POD}}})
+    info = json.loads(d.rt.PodSandboxStatus(pod_sandbox_id=pod, verbose=True).info["info"])
+    init = info["pid"]
+    assert os.readlink(f"/proc/{init}/exe").endswith("/husk-pause")
+    assert int(proc_status(init)["VmRSS"].split()[0]) < 1024  # KiB
+    a = run_ctr(d, pod, cfg, busybox, SLEEP, linux={"security_context": {
+        "namespace_options": {"pid": pb.POD}}})
+    b = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "exec sleep 777"], linux={
+        "security_context": {"namespace_options": {"pid": pb.POD}}})
+    ps = d.rt.ExecSync(container_id=a, cmd=["ps", "-o", "pid,args"], timeout=10).stdout.decode()
+    assert "husk-pause" in ps and "sleep 777" in ps, ps
+    first = ps.splitlines()[1].split()
+    assert first[0] == "1" and first[1].endswith("husk-pause")
+    # An orphan in the pod is reaped by the init: no zombie stays.
+    d.rt.ExecSync(container_id=b, cmd=["sh", "-c", "sleep 0.1 & exit 0"], timeout=10)
+    time.sleep(0.5)
+    ps = d.rt.ExecSync(container_id=a, cmd=["ps", "-o", "stat,args"], timeout=10).stdout.decode()
+    assert not [l for l in ps.splitlines() if l.strip().startswith("Z")], ps
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    assert not os.path.exists(f"/proc/{init}") or proc_status(init)["State"].startswith("Z")
