@@ -494,7 +494,8 @@ int lc_finish_and_exec(const struct lc *lc, struct husk_error *err)
 	 * fail with a message, which overrides this. Sent before seccomp so a
 	 * profile that blocks sendmsg cannot hide a successful start. */
 	lc_send(lc->sock, LC_MSG_READY, 0, 0, NULL, -1);
-	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	if (!lc->die_with_parent)
+		prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 
 	/* The AppArmor profile takes effect at execve; set it while the
 	 * profile of ours (unconfined) may still change its own. */

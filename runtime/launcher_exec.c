@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -44,6 +45,11 @@ static bool same_ns(int fd, const char *name)
 static _noreturn_ void exec_stage2(struct lc *lc)
 {
 	struct husk_error err = HUSK_ERROR_INIT;
+	/* CLONE_PARENT made us the child of the huskd thread that started the
+	 * exec: if huskd dies (even by SIGKILL), so do we, instead of living
+	 * on unattended in the container. */
+	lc->die_with_parent = true;
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (setsid() < 0) {
 		husk_error_errno(&err, errno, "setsid");
 		lc_fail(lc, &err);

@@ -29,6 +29,9 @@ struct lc {
 	int devnull;
 	int sock; /* the child's end of the sync socket */
 	struct ctr_stdio stdio;
+	/* An exec'd process dies with the huskd thread that runs its session
+	 * (SIGKILL of huskd included); a container outlives its shim. */
+	bool die_with_parent;
 };
 
 int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, char *const *env,

@@ -454,3 +454,44 @@ def test_shared_pid_namespace_runs_husk_pause(daemon, busybox, tmp_path):
     assert not [l for l in ps.splitlines() if l.strip().startswith("Z")], ps
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     assert not os.path.exists(f"/proc/{init}") or proc_status(init)["State"].startswith("Z")
+
+
+def test_exec_processes_die_with_huskd(daemon, busybox, tmp_path):
+    """An ExecSync still running when huskd is SIGKILLed does not live on
+    unattended in the container; the container itself does."""
+    import threading
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, SLEEP)
+    def exec_long():
+        with pytest.raises(grpc.RpcError):  # the daemon goes away under it
+            d.rt.ExecSync(container_id=c, cmd=["sleep", "555"], timeout=60)
+
+    t = threading.Thread(target=exec_long, daemon=True)
+    t.start()
+
+    def sleepers():
+        out = []
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    if open(f"/proc/{p}/cmdline", "rb").read() == b"sleep\x00555\x00":
+                        out.append(p)
+                except OSError:
+                    pass
+        return out
+
+    deadline = time.time() + 10
+    while not sleepers() and time.time() < deadline:
+        time.sleep(0.05)
+    assert sleepers()
+    ctr_pid = pid_of(d, c)
+    d.kill()
+    t.join(10)
+    deadline = time.time() + 5
+    while sleepers() and time.time() < deadline:
+        time.sleep(0.05)
+    assert not sleepers()
+    assert os.path.exists(f"/proc/{ctr_pid}")
+    d.start()
+    assert status(d, c).status.state == pb.CONTAINER_RUNNING
