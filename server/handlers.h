@@ -9,6 +9,8 @@
 int srv_version(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
 int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
 int srv_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err);
+/* The pod CIDR UpdateRuntimeConfig kept in <state>/pod-cidr, into ctx. */
+void srv_pod_cidr_load(struct srv_ctx *ctx);
 int srv_update_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_out,
 			      struct husk_error *err);
 

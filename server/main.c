@@ -149,6 +149,7 @@ static int serve(struct srv_config *config)
 	struct srv_ctx ctx = {.config = config};
 	pthread_mutex_init(&ctx.lock, NULL);
 	ctx.events = srv_events_new();
+	srv_pod_cidr_load(&ctx);
 	size_t started = 0;
 	if (subsystems_start(&ctx, &started, &err) < 0) {
 		log_error("start: %s", err.msg);

@@ -1,8 +1,10 @@
 /* Handlers for the runtime's own methods: Version, Status, RuntimeConfig and
  * UpdateRuntimeConfig. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "server/events.h"
 #include "server/handlers.h"
@@ -95,15 +97,63 @@ int srv_runtime_config(struct srv_ctx *ctx, const void *in _unused_, void **ret_
 	return 0;
 }
 
+/* "10.244.0.0/24" or a dual-stack "10.244.0.0/24,fd00:10:244::/64". */
+static int check_cidrs(const char *text, struct husk_error *err)
+{
+	_cleanup_free_ char *copy = xstrdup(text);
+	char *save = NULL;
+	for (char *c = strtok_r(copy, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+		char *slash = strchr(c, '/');
+		unsigned char buf[16];
+		char *end;
+		long bits = slash ? strtol(slash + 1, &end, 10) : -1;
+		if (slash)
+			*slash = '\0';
+		bool v6 = strchr(c, ':');
+		if (!slash || *end || bits < 0 || bits > (v6 ? 128 : 32) ||
+		    inet_pton(v6 ? AF_INET6 : AF_INET, c, buf) != 1)
+			return husk_error_set(
+			    err, EINVAL, "UpdateRuntimeConfig: pod_cidr '%s' is not a CIDR list",
+			    text);
+	}
+	return 0;
+}
+
+static char *pod_cidr_file(const struct srv_ctx *ctx)
+{
+	return xasprintf("%s/pod-cidr", ctx->config->state);
+}
+
+void srv_pod_cidr_load(struct srv_ctx *ctx)
+{
+	_cleanup_free_ char *path = pod_cidr_file(ctx);
+	char *text = NULL;
+	if (fs_read_file(path, 4096, &text, NULL, NULL) < 0)
+		return;
+	text[strcspn(text, "\n")] = '\0';
+	if (check_cidrs(text, NULL) < 0) {
+		free(text);
+		return;
+	}
+	ctx->pod_cidr = text;
+}
+
 int srv_update_runtime_config(struct srv_ctx *ctx, const void *in, void **ret_out,
-			      struct husk_error *err _unused_)
+			      struct husk_error *err)
 {
 	const Runtime__V1__UpdateRuntimeConfigRequest *req = in;
 	const char *cidr = req->runtime_config && req->runtime_config->network_config
 			       ? req->runtime_config->network_config->pod_cidr
 			       : NULL;
-	/* An empty CIDR means "no change", as the kubelet sends it. */
+	/* An empty CIDR means "no change", as the kubelet sends it. The
+	 * kubelet sends it again only when it changes, so it is kept on disk
+	 * for a restarted huskd. */
 	if (!isempty(cidr)) {
+		if (check_cidrs(cidr, err) < 0)
+			return -err->code;
+		_cleanup_free_ char *path = pod_cidr_file(ctx);
+		if (fs_write_atomic(path, cidr, strlen(cidr), 0644, err) < 0)
+			return husk_error_prefix(err, "UpdateRuntimeConfig");
 		pthread_mutex_lock(&ctx->lock);
 		free(ctx->pod_cidr);
 		ctx->pod_cidr = xstrdup(cidr);

@@ -66,6 +66,12 @@ def test_update_runtime_config_keeps_pod_cidr(daemon):
     # An empty update leaves it as it was.
     daemon.rt.UpdateRuntimeConfig(runtime_config={"network_config": {"pod_cidr": ""}})
     assert daemon.rt.Status(verbose=True).info["podCIDR"] == "10.88.0.0/16"
+    # The kubelet does not send it again after a restart of huskd.
+    daemon.restart(kill=True)
+    assert daemon.rt.Status(verbose=True).info["podCIDR"] == "10.88.0.0/16"
+    with pytest.raises(grpc.RpcError) as e:
+        daemon.rt.UpdateRuntimeConfig(runtime_config={"network_config": {"pod_cidr": "nope"}})
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "nope" in e.value.details()
 
 
 def test_unimplemented_method_names_itself(daemon):

@@ -51,19 +51,21 @@ static void test_codec(void)
 	free(buf);
 }
 
+static char *ctx_dir; /* config and state of the test's ctx */
+
 static struct srv_ctx *ctx_new(void)
 {
 	struct srv_ctx *ctx = xnew(struct srv_ctx, 1);
 	struct husk_error err = HUSK_ERROR_INIT;
-	struct srv_flags f = {.config = "/nonexistent/husk.json"};
-	/* A missing named file is an error; load from a temp dir instead. */
-	char *d = unit_tmpdir();
-	unit_write(d, "husk.json",
-		   "{\"cgroup_driver\": \"systemd\", \"cni_conf_dir\": \"/nonexistent\"}");
-	_cleanup_free_ char *p = xasprintf("%s/husk.json", d);
-	f.config = p;
+	ctx_dir = unit_tmpdir();
+	_cleanup_free_ char *json = xasprintf("{\"cgroup_driver\": \"systemd\", "
+					      "\"cni_conf_dir\": \"/nonexistent\", "
+					      "\"state\": \"%s\"}",
+					      ctx_dir);
+	unit_write(ctx_dir, "husk.json", json);
+	_cleanup_free_ char *p = xasprintf("%s/husk.json", ctx_dir);
+	struct srv_flags f = {.config = p};
 	CU_ASSERT_EQUAL(srv_config_load(&f, &ctx->config, &err), 0);
-	unit_rmdir(d);
 	pthread_mutex_init(&ctx->lock, NULL);
 	return ctx;
 }
@@ -73,6 +75,7 @@ static void ctx_free(struct srv_ctx *ctx)
 	srv_config_free(ctx->config);
 	free(ctx->pod_cidr);
 	free(ctx);
+	unit_rmdir(ctx_dir);
 }
 
 static void test_handlers(void)
@@ -103,6 +106,18 @@ static void test_handlers(void)
 	CU_ASSERT_EQUAL(srv_update_runtime_config(ctx, &ureq, &uresp, &err), 0);
 	srv_message_free(uresp);
 	CU_ASSERT_STRING_EQUAL(ctx->pod_cidr, "10.1.0.0/16");
+	/* Kept for a restarted huskd; garbage refused naming it. */
+	free(steal_ptr(&ctx->pod_cidr));
+	srv_pod_cidr_load(ctx);
+	CU_ASSERT_STRING_EQUAL(ctx->pod_cidr, "10.1.0.0/16");
+	nc.pod_cidr = "10.1.0.0/16,fd00::/64";
+	CU_ASSERT_EQUAL(srv_update_runtime_config(ctx, &ureq, &uresp, &err), 0);
+	srv_message_free(uresp);
+	nc.pod_cidr = "10.1.0.0/33";
+	CU_ASSERT_EQUAL(srv_update_runtime_config(ctx, &ureq, &uresp, &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "10.1.0.0/33"));
+	husk_error_clear(&err);
+	CU_ASSERT_STRING_EQUAL(ctx->pod_cidr, "10.1.0.0/16,fd00::/64");
 
 	Runtime__V1__StatusRequest sreq = RUNTIME__V1__STATUS_REQUEST__INIT;
 	sreq.verbose = true;
