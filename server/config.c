@@ -14,7 +14,7 @@
 
 #define CONFIG_MAX_SIZE (1 << 20)
 
-enum key_type { KEY_STRING, KEY_INT, KEY_LLONG, KEY_STRV, KEY_REGISTRIES };
+enum key_type { KEY_STRING, KEY_INT, KEY_LLONG, KEY_BOOL, KEY_STRV, KEY_REGISTRIES };
 
 struct key {
 	const char *name;
@@ -62,6 +62,7 @@ static const struct key keys[] = {
     {"cni_conf_dir", KEY_STRING, OFF(cni_conf_dir), 0, 0, check_abs_path},
     {"cni_bin_dirs", KEY_STRV, OFF(cni_bin_dirs), 0, 0, check_abs_path},
     {"cni_plugin_timeout", KEY_INT, OFF(cni_plugin_timeout), 1, 3600, NULL},
+    {"require_pod_network", KEY_BOOL, OFF(require_pod_network), 0, 0, NULL},
     {"pids_limit", KEY_LLONG, OFF(pids_limit), 0, LLONG_MAX, NULL},
     {"shim_path", KEY_STRING, OFF(shim_path), 0, 0, NULL},
     {"stream_address", KEY_STRING, OFF(stream_address), 0, 0, NULL},
@@ -114,6 +115,7 @@ static struct srv_config *config_defaults(void)
 	c->cni_conf_dir = xstrdup("/etc/cni/net.d");
 	c->cni_bin_dirs = strv_append(strv_append(NULL, "/opt/cni/bin"), "/usr/lib/cni");
 	c->cni_plugin_timeout = 60;
+	c->require_pod_network = true;
 	c->pids_limit = 0;
 	c->shim_path = xstrdup("");
 	c->stream_address = xstrdup("127.0.0.1");
@@ -224,6 +226,12 @@ static int apply_value(struct srv_config *c, const struct key *k, yajl_val v,
 			*FIELD(c, k, int) = (int)v->u.number.i;
 		else
 			*FIELD(c, k, long long) = v->u.number.i;
+		return 0;
+	case KEY_BOOL:
+		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+			return husk_error_set(err, EINVAL, "expected a boolean, got %s",
+					      json_type_name(v));
+		*FIELD(c, k, bool) = YAJL_IS_TRUE(v);
 		return 0;
 	case KEY_STRV: {
 		char **list;
@@ -363,6 +371,9 @@ char *srv_config_to_json(const struct srv_config *c, bool pretty)
 			break;
 		case KEY_LLONG:
 			yajl_gen_integer(g, *FIELD(c, k, const long long));
+			break;
+		case KEY_BOOL:
+			yajl_gen_bool(g, *FIELD(c, k, const bool));
 			break;
 		case KEY_STRV:
 			gen_strv(g, *FIELD(c, k, char **const));

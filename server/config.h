@@ -43,6 +43,9 @@ struct srv_config {
 	char *cni_conf_dir;
 	char **cni_bin_dirs;
 	int cni_plugin_timeout; /* seconds per plugin call */
+	/* With no CNI config at all, refuse pods that need a network (true,
+	 * as containerd does) or give them loopback only (false). */
+	bool require_pod_network;
 
 	/* Containers */
 	long long pids_limit; /* 0: none */

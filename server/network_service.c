@@ -84,10 +84,18 @@ int srv_net_setup(void *data, const char *pod_id, const char *netns,
 	    .dns_options = cfg->dns_options,
 	    .pod_cidr = cidr,
 	};
-	/* No CNI config at all: the node runs without pod networking (tests,
-	 * crictl on a bare host), so the pod gets its loopback only. A config
-	 * that exists but is unusable is an error, as is a failing plugin. */
+	/* No CNI config at all: refused (the node is NotReady; the kubelet
+	 * retries once a network plugin installed its config) unless the
+	 * config says pods may run with loopback only (tests, crictl on a bare
+	 * host). A config that exists but is unusable is always an error, as
+	 * is a failing plugin. */
 	if (!net_cni_configured(ctx->network)) {
+		if (ctx->config->require_pod_network)
+			return husk_error_set(err, EBUSY,
+					      "network not ready: no CNI network config in '%s' "
+					      "(set require_pod_network to false to run pods with "
+					      "loopback only)",
+					      ctx->config->cni_conf_dir);
 		log_warn("pod=%s: no CNI network config in '%s': the pod has loopback only", pod_id,
 			 ctx->config->cni_conf_dir);
 		*ret_ips = xnew(char *, 1);

@@ -86,7 +86,9 @@ class Daemon:
         self.state = os.path.join(base, "state")
         self.config_path = os.path.join(base, "etc", "husk.json")
         self.log_path = os.path.join(base, "huskd.log")
-        self.config = dict(config or {})
+        # This machine has no CNI config; suites that want pod networking
+        # write their own (tests/e2e/test_network.py).
+        self.config = {"require_pod_network": False, **(config or {})}
         self.args = list(args)
         self.proc = None
         self.channel = None

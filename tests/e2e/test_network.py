@@ -528,3 +528,21 @@ def test_restart_checks_running_pods(daemon_factory, cni):
         d.rt.StopPodSandbox(pod_sandbox_id=pod)
         d.rt.RemovePodSandbox(pod_sandbox_id=pod)
     assert_clean(d, cni, [healthy, hurt])
+
+
+def test_no_cni_config_refuses_pods_unless_allowed(daemon_factory, tmp_path):
+    """With no network config at all, a pod that needs a network is refused
+    (as containerd does) unless require_pod_network is false; a host-network
+    pod runs either way."""
+    d = daemon_factory({"cni_conf_dir": str(tmp_path / "none"), "require_pod_network": True})
+    cfg = {"metadata": {"name": "p", "uid": "u", "namespace": "n"}}
+    with pytest.raises(grpc.RpcError) as e:
+        d.rt.RunPodSandbox(config=cfg)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no CNI network config" in e.value.details() and str(tmp_path / "none") in e.value.details()
+    assert not d.rt.ListPodSandbox().items
+    assert not os.listdir(os.path.join(d.state, "pods")) if os.path.exists(
+        os.path.join(d.state, "pods")) else True
+    host = dict(cfg, linux={"security_context": {"namespace_options": {"network": pb.NODE}}})
+    pod = d.rt.RunPodSandbox(config=host).pod_sandbox_id
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)

@@ -126,6 +126,8 @@ static void test_errors(void)
 	expect_error("{\"registries\": {\"a\": {\"bogus\": 1}}}",
 		     (const char *[]){"registries", "bogus", NULL});
 	expect_error("[1, 2]", (const char *[]){"top level", NULL});
+	expect_error("{\"require_pod_network\": \"yes\"}",
+		     (const char *[]){"require_pod_network", "expected a boolean", NULL});
 	expect_error("{\"root\": ", (const char *[]){"parse", NULL});
 	expect_error("{\"cgroup_driver\": \"lxc\"}",
 		     (const char *[]){"cgroup_driver", "lxc", NULL});
