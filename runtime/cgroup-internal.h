@@ -1,6 +1,7 @@
 /* Internals shared by the cgroup library's files: the manager and group
- * structs, the v1/v2 operation table and the naming table, and small file
- * helpers. Not for use outside runtime/cgroup*.c. */
+ * structs, the v1/v2 operation table and the naming table, small file
+ * helpers and the v2 device filter. Not for use outside runtime/cgroup*.c
+ * (and their unit tests). */
 #ifndef HUSK_RUNTIME_CGROUP_INTERNAL_H
 #define HUSK_RUNTIME_CGROUP_INTERNAL_H
 
@@ -172,5 +173,48 @@ int cg_hugepages_without_controller(const struct cg_manager *m, const struct cg_
 /* Conversions between v1 cpu.shares and v2 cpu.weight. */
 uint64_t cg_shares_to_weight(uint64_t shares);
 uint64_t cg_weight_to_shares(uint64_t weight);
+
+/* ---- device rules and the v2 device filter (cgroup-bpf.c) ---- */
+
+struct bpf_insn;
+
+/* Device programs one cgroup may hold directly before husk gives up. */
+#define CG_BPF_ATTACHED_MAX 64
+/* What an emulated v2 group records instead of loading a program. */
+#define CG_BPF_EMULATED_FILE "devices.bpf"
+
+/* BPF_DEVCG_ACC_* bits (the same as v1's) of an access string. */
+unsigned cg_device_access_bits(const char *access);
+/* "c 1:3 rwm", "b *:* m": a rule as v1's devices.allow and devices.list
+ * spell it. */
+void cg_device_rule_format(const struct cg_device_rule *r, char *buf, size_t len);
+/* The rules as v1 keeps them: rules of the same type, major and minor
+ * become one whose access is the union (in "rwm" order), first one's
+ * place kept. Returns the count; *ret (at least one element) is the
+ * caller's. */
+size_t cg_device_rules_merge(const struct cg_device_rule *rules, size_t n,
+			     struct cg_device_rule **ret);
+/* The BPF_PROG_TYPE_CGROUP_DEVICE program for merged rules: returns 1
+ * (allow) when one rule has the device's type (or 'a'), major and minor
+ * (or -1) and every access bit asked for, else 0. Returns the instruction
+ * count; *ret is the caller's. Never fails. */
+size_t cg_bpf_devices_program(const struct cg_device_rule *rules, size_t n, struct bpf_insn **ret);
+/* Load a device program. EOPNOTSUPP when the kernel has no bpf(2); EIO
+ * otherwise, with strerror and the end of the verifier's log. *ret_fd is
+ * the caller's (close-on-exec). */
+int cg_bpf_devices_load(const struct bpf_insn *insns, size_t n, int *ret_fd,
+			struct husk_error *err);
+/* Attach prog_fd to the cgroup directory dir (BPF_F_ALLOW_MULTI), then
+ * detach every device program attached there before. errno of bpf(2),
+ * naming dir. */
+int cg_bpf_devices_attach(const char *dir, int prog_fd, struct husk_error *err);
+/* Ids of the device programs attached directly to dir. *ret_ids is the
+ * caller's. */
+int cg_bpf_devices_attached(const char *dir, uint32_t **ret_ids, size_t *ret_n,
+			    struct husk_error *err);
+/* Merge, compile, load and attach rules to dir; on an emulated manager
+ * only write the merged rules, one a line, to dir/CG_BPF_EMULATED_FILE. */
+int cg_bpf_devices_apply(const struct cg_manager *m, const char *dir,
+			 const struct cg_device_rule *rules, size_t n, struct husk_error *err);
 
 #endif

@@ -306,14 +306,6 @@ static int v1_freeze(const struct cg_group *g, bool frozen, struct husk_error *e
 	return 0;
 }
 
-static void dev_num(char *buf, size_t len, int64_t v)
-{
-	if (v < 0)
-		snprintf(buf, len, "*");
-	else
-		snprintf(buf, len, "%" PRId64, v);
-}
-
 static int v1_allow_devices(const struct cg_group *g, const struct cg_device_rule *rules, size_t n,
 			    struct husk_error *err)
 {
@@ -322,11 +314,8 @@ static int v1_allow_devices(const struct cg_group *g, const struct cg_device_rul
 		return husk_error_set(err, EOPNOTSUPP, "the devices controller is not available");
 	int r = cg_write(g->m, dir, "devices.deny", "a", err);
 	for (size_t i = 0; i < n && r == 0; i++) {
-		char maj[24], min[24], line[64];
-		dev_num(maj, sizeof(maj), rules[i].major);
-		dev_num(min, sizeof(min), rules[i].minor);
-		snprintf(line, sizeof(line), "%c %s:%s %s", rules[i].type, maj, min,
-			 rules[i].access);
+		char line[64];
+		cg_device_rule_format(&rules[i], line, sizeof(line));
 		r = cg_write(g->m, dir, "devices.allow", line, err);
 	}
 	return r;

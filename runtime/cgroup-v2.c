@@ -332,15 +332,13 @@ static int v2_freeze(const struct cg_group *g, bool frozen, struct husk_error *e
 	return 0;
 }
 
-static int v2_allow_devices(const struct cg_group *g _unused_,
-			    const struct cg_device_rule *rules _unused_, size_t n _unused_,
+static int v2_allow_devices(const struct cg_group *g, const struct cg_device_rule *rules, size_t n,
 			    struct husk_error *err)
 {
-	/* v2 controls devices with a BPF_PROG_TYPE_CGROUP_DEVICE program
-	 * attached to the cgroup; husk does not build one yet. */
-	return husk_error_set(err, EOPNOTSUPP,
-			      "cgroup v2 device rules need an eBPF program, which husk does not "
-			      "load");
+	/* v2 has no devices controller: an eBPF program attached to the
+	 * cgroup decides instead. */
+	_cleanup_free_ char *dir = cg_group_dir_bit(g, 0);
+	return cg_bpf_devices_apply(g->m, dir, rules, n, err);
 }
 
 const struct cg_ops cg_v2_ops = {

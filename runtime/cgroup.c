@@ -1079,6 +1079,10 @@ static bool device_rule_ok(const struct cg_device_rule *r)
 	size_t n = strnlen(r->access, sizeof(r->access));
 	if (n == 0 || n == sizeof(r->access) || strspn(r->access, "rwm") != n)
 		return false;
+	/* v1 reads any "a" line in devices.allow as "everything": say so. */
+	if (r->type == 'a')
+		return r->major == -1 && r->minor == -1 && strchr(r->access, 'r') &&
+		       strchr(r->access, 'w') && strchr(r->access, 'm');
 	return true;
 }
 

@@ -253,9 +253,10 @@ int cg_group_get(const struct cg_group *g, struct cg_resources *ret, struct husk
 
 #define CG_DEVICE_RULES_MAX 8192
 
-/* One rule of the device controller: type 'a' (every device), 'c' or 'b';
- * major and minor -1 for any ("*"); access a non-empty subset of "rwm"
- * (read, write, mknod). */
+/* One rule of the device controller: type 'c' or 'b', major and minor -1
+ * for any ("*"), access a non-empty subset of "rwm" (read, write, mknod);
+ * or type 'a' with -1:-1 and "rwm" for every device (v1 takes any "a" rule
+ * that way, so nothing narrower is accepted). */
 struct cg_device_rule {
 	char type;
 	int64_t major, minor;
@@ -263,11 +264,25 @@ struct cg_device_rule {
 };
 
 /* Let the group's processes use only the devices rules allow (everything
- * else denied), before any process joins. v1: "a" to devices.deny, then
- * one devices.allow line per rule. EOPNOTSUPP where the kernel offers no
- * such files: v2 (which wants an eBPF program husk does not load) or a v1
- * host without the devices controller; the caller decides. EINVAL for a
- * malformed rule or more than CG_DEVICE_RULES_MAX. */
+ * else denied), before any process joins. An access (read, write or both
+ * when opening a node; mknod when creating one) is allowed when one rule
+ * covers the device and every bit of it; rules of the same type, major and
+ * minor add up (so "c 1:3 r" and "c 1:3 w" allow opening it read-write),
+ * as v1's exception list does.
+ *   v1: "a" to devices.deny, then one devices.allow line per rule.
+ *   v2: an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) built from the rules
+ *       is loaded and attached to the group's directory with
+ *       BPF_F_ALLOW_MULTI; device programs attached there before are
+ *       detached after it, so calling again replaces the filter (both
+ *       apply in between, never neither). Ancestors' programs still apply.
+ *       The program lives with the cgroup: nothing to save. An emulated
+ *       manager writes the merged rules to the directory's "devices.bpf"
+ *       instead (one "c 1:3 rwm" line each).
+ * EOPNOTSUPP when the kernel offers no way: a v1 host without the devices
+ * controller, a kernel without bpf(2); the caller decides. EINVAL for a
+ * malformed rule or more than CG_DEVICE_RULES_MAX. Other failures to load
+ * or attach are EIO or bpf(2)'s errno, the message naming the cgroup (and
+ * carrying the verifier's last words when it refused the program). */
 int cg_group_allow_devices(const struct cg_group *g, const struct cg_device_rule *rules, size_t n,
 			   struct husk_error *err);
 
