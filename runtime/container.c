@@ -345,7 +345,10 @@ static const struct cg_device_rule default_device_rules[] = {
 };
 
 /* Limit the devices of a non-privileged container to the defaults and
- * those its config names, with the config's permissions. */
+ * those its config names, with the config's permissions: the v1 devices
+ * controller's lists, or on v2 an eBPF filter attached to the cgroup. Done
+ * at CreateContainer, before any process of the container (or of an exec
+ * into it) can enter the cgroup. */
 static int restrict_devices(const struct cg_group *cg, const struct rt_ctr_config *c,
 			    const struct ctr_spec *spec, struct husk_error *err)
 {
@@ -370,6 +373,8 @@ static int restrict_devices(const struct cg_group *cg, const struct rt_ctr_confi
 		snprintf(r->access, sizeof(r->access), "%s", perm);
 	}
 	int ret = cg_group_allow_devices(cg, rules, n, err);
+	/* The kernel has no means at all (v1 without the devices controller,
+	 * no bpf(2)): run unrestricted and say so once. */
 	if (ret == -EOPNOTSUPP) {
 		static bool warned;
 		if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
