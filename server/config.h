@@ -29,6 +29,7 @@ struct srv_config {
 	char *state;
 	char *log_level;      /* error, warn, info, debug */
 	char *cgroup_driver;  /* cgroupfs or systemd ("auto" resolved at load) */
+	char *cgroup_root;    /* where the cgroup hierarchy is mounted */
 	int shutdown_timeout; /* seconds to drain in-flight calls */
 	int max_workers;      /* upper bound of the request thread pool */
 

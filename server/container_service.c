@@ -76,6 +76,7 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	    .root = c->root,
 	    .state = c->state,
 	    .cgroup_driver = driver,
+	    .cgroup_base = c->cgroup_root,
 	    .shim_path = shim,
 	    .pause_path = pause,
 	    .pids_limit = c->pids_limit,
