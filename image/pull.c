@@ -286,15 +286,16 @@ static int register_image(struct img_store *s, struct img_record *rec, char **re
 {
 	pthread_mutex_lock(&s->lock);
 	int r = 0;
+	/* Remember what the refs pointed to, to undo on failure. (Before the
+	 * first goto: the cleanup at out must see an initialised vector.) */
+	size_t n_old = s->n_refs;
+	_cleanup_strv_ char **old_ids = xnew(char *, 1);
 	bool fresh = !img_store_record(s, rec->id);
 	if (fresh) {
 		r = img_store_write_record(s, rec, err);
 		if (r < 0)
 			goto out;
 	}
-	/* Remember what the refs pointed to, to undo on failure. */
-	size_t n_old = s->n_refs;
-	_cleanup_strv_ char **old_ids = xnew(char *, 1);
 	for (size_t i = 0; refs[i]; i++) {
 		bool found = false;
 		for (size_t j = 0; j < s->n_refs; j++)

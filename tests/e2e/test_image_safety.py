@@ -139,6 +139,26 @@ def test_kill_after_layers_before_commit(daemon, registries):
     assert listed(d) == []
 
 
+def test_record_write_fails(daemon, registries):
+    """The image record cannot be written (a file stands where its directory
+    was): the pull fails with that error, huskd lives on, and the next pull
+    works. This path once freed an uninitialised pointer (found when clang,
+    for the fuzz build, refused the goto that skipped its initialisation)."""
+    d, reg = daemon, registries
+    images = os.path.join(d.root, "image", "images")
+    os.rmdir(images)
+    open(images, "w").close()
+    try:
+        with pytest.raises(grpc.RpcError) as e:
+            pull(d, f"{reg.open.host}/test/busybox")
+        assert "Not a directory" in e.value.details(), e.value.details()
+    finally:
+        os.unlink(images)
+        os.mkdir(images)
+    assert listed(d) == []
+    assert pull(d, f"{reg.open.host}/test/busybox") == reg.images["test/busybox:latest"].id
+
+
 def test_disk_full(daemon_factory, registries):
     import subprocess
     reg = registries
