@@ -9,7 +9,10 @@
 
 static bool too_deep(const char *text, size_t len)
 {
-	/* yajl_tree recurses without a bound; reject deep nesting up front. */
+	/* yajl_tree recurses without a bound; reject deep nesting up front.
+	 * The scan must skip what yajl skips: strings, and the comments
+	 * yajl_tree_parse allows, or a '"' in a comment would hide the
+	 * brackets after it. */
 	int depth = 0;
 	bool in_str = false;
 	for (size_t i = 0; i < len; i++) {
@@ -21,6 +24,16 @@ static bool too_deep(const char *text, size_t len)
 				in_str = false;
 		} else if (c == '"') {
 			in_str = true;
+		} else if (c == '/' && i + 1 < len && text[i + 1] == '*') {
+			const char *end = memmem(text + i + 2, len - i - 2, "*/", 2);
+			if (!end)
+				break; /* unterminated: yajl refuses it */
+			i = (size_t)(end - text) + 1;
+		} else if (c == '/' && i + 1 < len && text[i + 1] == '/') {
+			const char *end = memchr(text + i + 2, '\n', len - i - 2);
+			if (!end)
+				break;
+			i = (size_t)(end - text);
 		} else if (c == '{' || c == '[') {
 			if (++depth > JSON_MAX_DEPTH)
 				return true;
