@@ -1023,6 +1023,10 @@ static int read_dir(const char *dir, bool pods, struct loaded **ret, size_t *ret
 		if (r == 0 && !streq(id, stem))
 			r = husk_error_set(&e, EINVAL, "record id '%s' differs from the file name",
 					   id);
+		/* What could not be stored is not loaded either: the rest of
+		 * huskd relies on the checks add and modify make. */
+		if (r == 0)
+			r = pods ? pod_check(rec, &e) : ctr_check(rec, &e);
 		if (r < 0) {
 			problem(problems, path, &e);
 			if (pods)

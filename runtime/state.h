@@ -154,7 +154,8 @@ struct state_options {
 
 /* Open the store in dir (created if missing) and load every record. Files a
  * crash left half-written (the *.tmp.* of fs_write_atomic) are removed.
- * A record that cannot be read or parsed, or whose id does not match its
+ * A record that cannot be read or parsed, that add would refuse (a bad id,
+ * an empty name, a mount without a path...), or whose id does not match its
  * file name, is skipped and left in place; so is a record whose name is
  * already taken by one created earlier. Each such problem is one line in
  * *ret_problems ("'path': reason") for the caller to log; a container whose

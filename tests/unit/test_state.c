@@ -635,13 +635,26 @@ static void test_corrupt_files(void)
 	unit_write(ctrs, "nopod.json",
 		   "{\"version\": 1, \"id\": \"nopod\", \"metadata\": "
 		   "{\"name\": \"x\"}}");
+	/* Records add would refuse (found by tests/fuzz/fuzz_state.c): they
+	 * were loaded, and then could not be saved again. */
+	unit_write(pods, "bad id.json",
+		   "{\"version\": 1, \"id\": \"bad id\", \"metadata\": "
+		   "{\"name\": \"b\"}}");
+	unit_write(ctrs, "nopath.json",
+		   "{\"version\": 1, \"id\": \"nopath\", \"pod_id\": \"good\", "
+		   "\"metadata\": {\"name\": \"np\"}, \"mounts\": [{\"host_path\": \"/x\"}]}");
+	unit_write(ctrs, "prop.json",
+		   "{\"version\": 1, \"id\": \"prop\", \"pod_id\": \"good\", "
+		   "\"metadata\": {\"name\": \"pr\"}, "
+		   "\"mounts\": [{\"container_path\": \"/x\", \"propagation\": 7}]}");
 
 	char **problems = NULL;
 	s = open_store(dir, &problems);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	const char *bad[] = {"good2.json", "empty.json",   "array.json",    "type.json",
-			     "state.json", "version.json", "mismatch.json", "dupname.json",
-			     "deep.json",  "nopod.json",   "orphan.json"};
+	const char *bad[] = {"good2.json",  "empty.json",   "array.json",    "type.json",
+			     "state.json",  "version.json", "mismatch.json", "dupname.json",
+			     "deep.json",   "nopod.json",   "orphan.json",   "bad id.json",
+			     "nopath.json", "prop.json"};
 	CU_ASSERT_EQUAL(strv_length(problems), ARRAY_SIZE(bad));
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		bool found = false;
