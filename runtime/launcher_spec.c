@@ -623,13 +623,19 @@ static int parse_mounts(struct jctx *c, yajl_val v, struct ctr_spec *s)
 		_cleanup_strv_ char **opts = NULL;
 		if ((r = j_strv_key(c, m, "options", field, 64, &opts)) < 0)
 			return r;
+		/* Each comma-separated part of an entry is an option of its own,
+		 * as mount(8) reads -o: ctr_spec_to_json writes the data split
+		 * at its commas, and must read back the same mount. */
 		for (size_t k = 0; opts && opts[k]; k++) {
-			if (ctr_mount_option(cm, opts[k]))
-				continue;
-			char *d =
-			    cm->data ? xasprintf("%s,%s", cm->data, opts[k]) : xstrdup(opts[k]);
-			free(cm->data);
-			cm->data = d;
+			char *save = NULL;
+			for (char *o = strtok_r(opts[k], ",", &save); o;
+			     o = strtok_r(NULL, ",", &save)) {
+				if (ctr_mount_option(cm, o))
+					continue;
+				char *d = cm->data ? xasprintf("%s,%s", cm->data, o) : xstrdup(o);
+				free(cm->data);
+				cm->data = d;
+			}
 		}
 	}
 	return 0;

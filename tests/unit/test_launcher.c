@@ -328,6 +328,25 @@ static void test_mount_options_rlimits(void)
 	CU_ASSERT_TRUE(ctr_mount_option(&m, "rshared"));
 	CU_ASSERT_EQUAL(m.propagation, CTR_PROP_RSHARED);
 	CU_ASSERT_FALSE(ctr_mount_option(&m, "size=10m"));
+
+	/* An entry with commas is several options (tests/fuzz/fuzz_spec.c
+	 * found "r,bind" read as data, written back as "r" and "bind", and
+	 * read again as a non-recursive bind). */
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s =
+	    parse("{" MINIMAL ", \"mounts\": [{\"destination\": \"/d\", \"type\": \"bind\", "
+		  "\"source\": \"/s\", \"options\": [\"x=1,bind\", \"ro,,y\"]}]}",
+		  &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL_FATAL(s->n_mounts, 1);
+	CU_ASSERT_TRUE(s->mounts[0].bind && !s->mounts[0].recursive);
+	CU_ASSERT_EQUAL(s->mounts[0].flags, MS_RDONLY);
+	CU_ASSERT_STRING_EQUAL(s->mounts[0].data, "x=1,y");
+	_cleanup_free_ char *json = ctr_spec_to_json(s);
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s2 = parse(json, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	_cleanup_free_ char *json2 = ctr_spec_to_json(s2);
+	CU_ASSERT_STRING_EQUAL(json, json2);
 	CU_ASSERT_EQUAL(ctr_rlimit_from_name("RLIMIT_NPROC"), RLIMIT_NPROC);
 	CU_ASSERT_EQUAL(ctr_rlimit_from_name("nofile"), RLIMIT_NOFILE);
 	CU_ASSERT_EQUAL(ctr_rlimit_from_name("RLIMIT_X"), -1);
