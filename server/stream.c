@@ -23,7 +23,6 @@
 #include "server/stream_proto.h"
 
 #define HTTP_MAX_REQUEST (16u << 10)
-#define HTTP_MAX_HEADERS 64
 #define HTTP_TIMEOUT_MS 10000
 #define READ_CHUNK (32u << 10)
 /* Output waiting for a slow client: the session stops reading its
@@ -123,94 +122,6 @@ static void req_free_void(void *p)
 }
 
 /* ---- HTTP ---- */
-
-struct http_req {
-	char *method, *path;
-	size_t n;
-	char *name[HTTP_MAX_HEADERS], *value[HTTP_MAX_HEADERS];
-};
-
-static void http_req_clear(struct http_req *h)
-{
-	free(h->method);
-	free(h->path);
-	for (size_t i = 0; i < h->n; i++) {
-		free(h->name[i]);
-		free(h->value[i]);
-	}
-	*h = (struct http_req){0};
-}
-
-static const char *http_get(const struct http_req *h, const char *name)
-{
-	for (size_t i = 0; i < h->n; i++)
-		if (strcasecmp(h->name[i], name) == 0)
-			return h->value[i];
-	return NULL;
-}
-
-/* Every value of every header called name, split at commas, in order. */
-static char **http_list(const struct http_req *h, const char *name)
-{
-	char **v = xnew(char *, 1);
-	for (size_t i = 0; i < h->n; i++) {
-		if (strcasecmp(h->name[i], name) != 0)
-			continue;
-		_cleanup_free_ char *copy = xstrdup(h->value[i]);
-		char *save = NULL;
-		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-			while (*t == ' ' || *t == '\t')
-				t++;
-			size_t l = strlen(t);
-			while (l && (t[l - 1] == ' ' || t[l - 1] == '\t'))
-				t[--l] = '\0';
-			if (*t)
-				v = strv_append(v, t);
-		}
-	}
-	return v;
-}
-
-static bool http_has_token(const struct http_req *h, const char *name, const char *token)
-{
-	_cleanup_strv_ char **v = http_list(h, name);
-	for (size_t i = 0; v[i]; i++)
-		if (strcasecmp(v[i], token) == 0)
-			return true;
-	return false;
-}
-
-/* Parse the request head (NUL-terminated, without the blank line). */
-static int http_parse(char *head, struct http_req *h)
-{
-	char *save = NULL;
-	char *line = strtok_r(head, "\n", &save);
-	if (!line)
-		return -EINVAL;
-	char m[16], p[2048], v[16];
-	if (sscanf(line, "%15s %2047s %15s", m, p, v) != 3 || !startswith(v, "HTTP/1."))
-		return -EINVAL;
-	h->method = xstrdup(m);
-	h->path = xstrdup(p);
-	while ((line = strtok_r(NULL, "\n", &save))) {
-		size_t l = strlen(line);
-		if (l && line[l - 1] == '\r')
-			line[--l] = '\0';
-		if (!l)
-			break;
-		char *colon = strchr(line, ':');
-		if (!colon || h->n >= HTTP_MAX_HEADERS)
-			return -EINVAL;
-		*colon = '\0';
-		char *val = colon + 1;
-		while (*val == ' ' || *val == '\t')
-			val++;
-		h->name[h->n] = xstrdup(line);
-		h->value[h->n] = xstrdup(val);
-		h->n++;
-	}
-	return 0;
-}
 
 static void write_all(int fd, const char *data, size_t len)
 {
@@ -351,10 +262,10 @@ static int handshake(struct session *s)
 				   "request head too large");
 		return r;
 	}
-	struct http_req h = {0};
-	if (http_parse(head, &h) < 0) {
+	struct srv_http_req h = {0};
+	if (srv_http_parse(head, &h) < 0) {
 		http_error(s->fd, 400, "Bad Request", NULL, "malformed HTTP request");
-		http_req_clear(&h);
+		srv_http_req_clear(&h);
 		return -EINVAL;
 	}
 	r = -EINVAL;
@@ -386,16 +297,16 @@ static int handshake(struct session *s)
 		goto out;
 	}
 	s->req = req;
-	bool ws = http_has_token(&h, "Upgrade", "websocket");
-	bool spdy = http_has_token(&h, "Upgrade", "SPDY/3.1");
-	if (!http_has_token(&h, "Connection", "Upgrade") || (!ws && !spdy)) {
+	bool ws = srv_http_has_token(&h, "Upgrade", "websocket");
+	bool spdy = srv_http_has_token(&h, "Upgrade", "SPDY/3.1");
+	if (!srv_http_has_token(&h, "Connection", "Upgrade") || (!ws && !spdy)) {
 		http_error(s->fd, 400, "Bad Request", NULL,
 			   "unable to upgrade: missing upgrade headers in request: Connection: "
 			   "Upgrade with Upgrade: SPDY/3.1 or websocket");
 		goto out;
 	}
 	if (spdy) {
-		_cleanup_strv_ char **offered = http_list(&h, "X-Stream-Protocol-Version");
+		_cleanup_strv_ char **offered = srv_http_list(&h, "X-Stream-Protocol-Version");
 		const struct proto *tab =
 		    kind == SRV_STREAM_PORTFORWARD ? spdy_pf_protos : spdy_exec_protos;
 		size_t n = kind == SRV_STREAM_PORTFORWARD ? ARRAY_SIZE(spdy_pf_protos)
@@ -413,8 +324,8 @@ static int handshake(struct session *s)
 			      p->name);
 		write_all(s->fd, resp, strlen(resp));
 	} else {
-		const char *key = http_get(&h, "Sec-WebSocket-Key");
-		const char *ver = http_get(&h, "Sec-WebSocket-Version");
+		const char *key = srv_http_get(&h, "Sec-WebSocket-Key");
+		const char *ver = srv_http_get(&h, "Sec-WebSocket-Version");
 		if (isempty(key) || !streq(ver, "13")) {
 			http_error(s->fd, 400, "Bad Request", NULL,
 				   "unable to upgrade: websocket needs Sec-WebSocket-Key and "
@@ -426,7 +337,7 @@ static int handshake(struct session *s)
 				   "unable to upgrade: port forwarding needs SPDY/3.1");
 			goto out;
 		}
-		_cleanup_strv_ char **offered = http_list(&h, "Sec-WebSocket-Protocol");
+		_cleanup_strv_ char **offered = srv_http_list(&h, "Sec-WebSocket-Protocol");
 		const struct proto *p =
 		    offered[0] ? negotiate(offered, ws_exec_protos, ARRAY_SIZE(ws_exec_protos))
 			       : &ws_exec_protos[3];
@@ -451,7 +362,7 @@ static int handshake(struct session *s)
 		  kind_name(kind), s->req->target, s->ws ? "websocket" : "spdy", s->version);
 	r = 0;
 out:
-	http_req_clear(&h);
+	srv_http_req_clear(&h);
 	return r;
 }
 

@@ -1,7 +1,8 @@
 /* Wire codecs of the streaming server, pure logic without sockets or grpc
- * so the unit tests can drive them: a growable byte buffer, SPDY/3.1
- * framing with zlib header compression (the SPDY/3 dictionary), RFC 6455
- * WebSocket framing and handshake, and the token store of stream URLs. */
+ * so the unit tests and fuzzers can drive them: a growable byte buffer,
+ * the HTTP/1.1 request head, SPDY/3.1 framing with zlib header compression
+ * (the SPDY/3 dictionary), RFC 6455 WebSocket framing and handshake, and
+ * the token store of stream URLs. */
 #ifndef HUSK_SERVER_STREAM_PROTO_H
 #define HUSK_SERVER_STREAM_PROTO_H
 
@@ -24,6 +25,31 @@ void srv_buf_add_be32(struct srv_buf *b, uint32_t v);
 /* Drop the first n bytes. */
 void srv_buf_consume(struct srv_buf *b, size_t n);
 void srv_buf_clear(struct srv_buf *b); /* frees the memory */
+
+/* ---- HTTP/1.1 request head ---- */
+
+#define SRV_HTTP_MAX_HEADERS 64
+
+/* The request line and headers of one request; names and values as sent
+ * (values without leading blanks). */
+struct srv_http_req {
+	char *method, *path;
+	size_t n;
+	char *name[SRV_HTTP_MAX_HEADERS], *value[SRV_HTTP_MAX_HEADERS];
+};
+/* Parse head (NUL-terminated, the text before the blank line; modified in
+ * place) into *h, which must be zeroed. -EINVAL for a malformed request
+ * line or header, or more than SRV_HTTP_MAX_HEADERS headers; *h may then
+ * hold part of the request: clear it either way. */
+int srv_http_parse(char *head, struct srv_http_req *h);
+void srv_http_req_clear(struct srv_http_req *h);
+/* The value of the first header called name (case-insensitive), or NULL. */
+const char *srv_http_get(const struct srv_http_req *h, const char *name);
+/* Every value of every header called name, split at commas and trimmed,
+ * empty ones dropped, in order (NULL-terminated; caller frees). */
+char **srv_http_list(const struct srv_http_req *h, const char *name);
+/* Whether token (case-insensitive) is among srv_http_list(h, name). */
+bool srv_http_has_token(const struct srv_http_req *h, const char *name, const char *token);
 
 /* ---- SPDY/3.1 ---- */
 
