@@ -497,9 +497,11 @@ static void on_resize_data(struct session *s, const uint8_t *data, size_t len)
 		s->resize_buf.len = 0;
 		return;
 	}
-	/* Each resize is one JSON object; take every complete one. */
+	/* Each resize is one JSON object; take every complete one. (The
+	 * buffer has no memory yet after an empty first frame.) */
 	for (;;) {
-		uint8_t *close_ = memchr(s->resize_buf.data, '}', s->resize_buf.len);
+		uint8_t *close_ =
+		    s->resize_buf.len ? memchr(s->resize_buf.data, '}', s->resize_buf.len) : NULL;
 		if (!close_)
 			return;
 		size_t n = (size_t)(close_ - s->resize_buf.data) + 1;
@@ -588,6 +590,16 @@ static void pair_connect(struct session *s, struct pf_pair *p, size_t i)
 	p->fd = fd;
 }
 
+/* A port header: decimal digits only, 1 to 65535; 0 for anything else
+ * (atoi would take "4294967376" as 80). */
+static int port_number(const char *s)
+{
+	if (isempty(s) || strlen(s) > 5 || strspn(s, "0123456789") != strlen(s))
+		return 0;
+	int n = atoi(s);
+	return n <= 65535 ? n : 0;
+}
+
 static void on_syn_stream(struct session *s, const struct spdy_frame *f,
 			  const struct spdy_headers *h)
 {
@@ -601,7 +613,7 @@ static void on_syn_stream(struct session *s, const struct spdy_frame *f,
 		const char *port = spdy_headers_get(h, "port");
 		const char *rid = spdy_headers_get(h, "requestid");
 		bool data = streq(type, "data"), error = streq(type, "error");
-		int portn = port ? atoi(port) : 0;
+		int portn = port_number(port);
 		if ((!data && !error) || portn <= 0 || portn > 65535) {
 			spdy_put_rst_stream(&s->out, f->stream_id, SPDY_RST_PROTOCOL_ERROR);
 			return;

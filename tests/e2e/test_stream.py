@@ -227,6 +227,11 @@ def test_port_forward_httpd(daemon, busybox, tmp_path):  # noqa: F811
         assert body == b"" and b"9999" in err and b"refused" in err.lower(), err
         body, _ = http_get_over(cl, 8080, 1000)
         assert b"hello-from-httpd" in body
+        # A port beyond 16 bits is refused, not cut down to one (this is
+        # 2^32 + 8080, which atoi made 8080).
+        big = cl.open_stream({"streamType": "error", "port": "4294975376", "requestID": "big"})
+        cl.wait(lambda: cl.streams[big].reset or cl.streams[big].replied, 10)
+        assert cl.streams[big].reset and not cl.streams[big].replied
     finally:
         cl.close()
     assert status(d, c).status.state == pb.CONTAINER_RUNNING
