@@ -174,6 +174,12 @@ typedef int (*img_sink_fn)(const void *data, size_t len, void *opaque);
 int img_fetch_blob_stream(struct img_session *s, const char *digest, img_sink_fn sink, void *opaque,
 			  struct husk_error *err);
 
+/* Split a WWW-Authenticate challenge (`Bearer realm="...",service="...",
+ * scope="..."`) into its scheme and the params the token request needs:
+ * new strings (caller frees), NULL when absent; the scheme is never NULL. */
+void img_auth_challenge_parse(const char *h, char **scheme, char **realm, char **service,
+			      char **scope);
+
 /* True for localhost, 127.0.0.0/8 and ::1 (with or without a port). */
 bool img_host_is_loopback(const char *hostport);
 void img_curl_global_init(void);

@@ -431,9 +431,8 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* Parse `Bearer realm="...",service="...",scope="..."` into its params. */
-static void parse_challenge(const char *h, char **scheme, char **realm, char **service,
-			    char **scope)
+void img_auth_challenge_parse(const char *h, char **scheme, char **realm, char **service,
+			      char **scope)
 {
 	*scheme = *realm = *service = *scope = NULL;
 	size_t n = strcspn(h, " ");
@@ -477,7 +476,7 @@ static int authenticate(struct img_session *s, struct img_endpoint *ep, const ch
 			struct husk_error *err)
 {
 	_cleanup_free_ char *scheme = NULL, *realm = NULL, *service = NULL, *scope = NULL;
-	parse_challenge(challenge ? challenge : "", &scheme, &realm, &service, &scope);
+	img_auth_challenge_parse(challenge ? challenge : "", &scheme, &realm, &service, &scope);
 	if (strcasecmp(scheme, "basic") == 0) {
 		if (!s->username)
 			return husk_error_set(err, EACCES,
