@@ -1,5 +1,6 @@
 # husk build. `make` builds huskd and husk-shim into $(BUILD); `make check`
-# runs the unit and e2e suites; `make asan` runs both under ASan+UBSan.
+# runs the unit and e2e suites; `make asan` runs both under ASan+UBSan;
+# `make fuzz` runs the libFuzzer targets (clang) for FUZZ_SECONDS each.
 VERSION ?= 0.1.0
 BUILD ?= build
 PREFIX ?= /usr/local
@@ -11,8 +12,9 @@ PKGS := grpc libprotobuf-c yajl libseccomp libcap libcurl libarchive libcrypto l
 # fields named `linux`, which GNU C predefines: hence -std=c11 and -Ulinux.
 CFLAGS ?= -O2 -g
 HUSK_CPPFLAGS := -D_GNU_SOURCE -Ulinux -DHUSK_VERSION=\"$(VERSION)\" -I. -I$(BUILD)/gen
-HUSK_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
-	-fno-strict-aliasing -pthread $(SANITIZE)
+HUSK_BASE_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	-fno-strict-aliasing -pthread
+HUSK_CFLAGS := $(HUSK_BASE_CFLAGS) $(SANITIZE)
 HUSK_LDFLAGS := -pthread $(SANITIZE)
 ALL_CFLAGS = $(HUSK_CPPFLAGS) $(CPPFLAGS) $(HUSK_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(HUSK_LDFLAGS) $(LDFLAGS)
@@ -46,7 +48,26 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGRAMS := $(BUILD)/huskd $(BUILD)/husk-shim $(BUILD)/husk-pause
 
-.PHONY: all check unit e2e asan fmt fmt-check proto-check install clean deps
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048
+FUZZ_BUILD := $(BUILD)-fuzz
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+# The grpc-free server/ code the targets reach (fuzz_stream_session.c
+# includes server/stream.c itself, for its static functions).
+FUZZ_SERVER_SRCS := server/config.c server/stream_http.c server/stream_spdy.c \
+	server/stream_token.c server/stream_ws.c
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# clang counts a variable held only for its cleanup (a lock guard) as unused.
+FUZZ_CFLAGS := $(HUSK_CPPFLAGS) $(HUSK_BASE_CFLAGS) -Wno-unused-variable -O1 -g \
+	-fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_LIBS := $(shell pkg-config --libs $(filter-out grpc libprotobuf-c,$(PKGS)) 2>/dev/null)
+FUZZ_OBJS := $(FUZZ_SERVER_SRCS:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/libhusk.a
+FUZZ_REGRESS_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/%)
+
+.PHONY: all check unit e2e asan fmt fmt-check proto-check install clean deps fuzz fuzz-regress
 all: $(PROGRAMS)
 
 $(GEN_C) $(GEN_H): $(PROTO)
@@ -93,8 +114,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(SERVER_OBJS) $(BUILD)/libhusk.a
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ -lcunit $(LIBS)
 
-unit: $(UNIT_BINS) $(PROGRAMS)
+unit: $(UNIT_BINS) $(PROGRAMS) $(FUZZ_REGRESS_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	@set -e; for t in $(FUZZ_NAMES); do \
+		echo "== $(BUILD)/tests/fuzz/$$t tests/fuzz/corpus/$$t"; \
+		$(BUILD)/tests/fuzz/$$t tests/fuzz/corpus/$$t; done
 
 e2e: $(PROGRAMS)
 	HUSK_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/e2e $(PYTEST_ARGS)
@@ -127,4 +151,64 @@ install: all
 clean:
 	rm -rf build build-asan
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# ---- fuzzing ----
+# tests/fuzz/fuzz_NAME.c are libFuzzer targets over the parsers that read
+# untrusted or user-controlled input, with a seed corpus in
+# tests/fuzz/corpus/NAME and a dictionary in tests/fuzz/NAME.dict. `make fuzz`
+# builds them with clang, libFuzzer, ASan and UBSan into $(FUZZ_BUILD) and
+# runs each for FUZZ_SECONDS (FUZZ_TARGETS picks some; -j2 runs two at once);
+# what they find goes to $(FUZZ_BUILD)/artifacts, new inputs to
+# $(FUZZ_BUILD)/corpus. `make fuzz-regress` runs each once over its seeds.
+# The unit tier runs the seeds through gcc builds of the targets
+# (tests/fuzz/driver.c is their main), so CI checks them without clang.
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(say) FUZZCC $<
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+.SECONDARY: $(FUZZ_SERVER_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+
+$(FUZZ_BUILD)/libhusk.a: $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+	@rm -f $@
+	$(say) AR $@
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
+	$(say) FUZZLD $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -MF $@.d -o $@ $< $(FUZZ_OBJS) \
+		$(FUZZ_LIBS)
+
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+# Each run's output goes to $(FUZZ_BUILD)/logs/NAME.log; the terminal gets
+# its totals, or the end of the log when it found something.
+fuzz-run-%: $(FUZZ_BUILD)/%
+	@mkdir -p $(FUZZ_BUILD)/corpus/$* $(FUZZ_BUILD)/artifacts $(FUZZ_BUILD)/logs
+	@echo "== $* for $(FUZZ_SECONDS)s"
+	$(Q)if $< $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_BUILD)/artifacts/$*- \
+		$(addprefix -dict=,$(wildcard tests/fuzz/$*.dict)) \
+		$(FUZZ_BUILD)/corpus/$* tests/fuzz/corpus/$* >$(FUZZ_BUILD)/logs/$*.log 2>&1; then \
+		sed -n 's/^stat::\(number_of_executed_units\|average_exec_per_sec\|peak_rss_mb\): */\1 /p' \
+			$(FUZZ_BUILD)/logs/$*.log | tr '\n' ' ' | sed 's/^/   $*: /; s/ *$$/\n/'; \
+	else tail -n 40 $(FUZZ_BUILD)/logs/$*.log; echo "== $* FAILED (log: $(FUZZ_BUILD)/logs/$*.log)"; \
+		exit 1; fi
+
+fuzz-regress: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== $$t"; \
+		out=$$($(FUZZ_BUILD)/$$t -runs=0 tests/fuzz/corpus/$$t 2>&1) || \
+			{ echo "$$out"; exit 1; }; echo "$$out" | grep '^Done'; done
+
+# The same targets built with $(CC) like the unit tests, main from driver.c.
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c tests/fuzz/fuzz.h \
+		$(FUZZ_SERVER_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libhusk.a
+	@mkdir -p $(dir $@)
+	$(say) LD $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/driver.c \
+		$(filter %.o %.a,$^) $(LIBS)
+
+# The session target compiles server/stream.c into itself.
+$(FUZZ_BUILD)/fuzz_stream_session $(BUILD)/tests/fuzz/fuzz_stream_session: server/stream.c
+
+-include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
