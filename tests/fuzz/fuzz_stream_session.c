@@ -1,6 +1,6 @@
 /* A whole streaming connection as a client drives it, minus the process
- * it would reach: the HTTP request (with "@@@@@@@@" standing for a token
- * issued for this input), the SPDY/3.1 or WebSocket upgrade, then every
+ * it would reach: the HTTP request (with "@@@@@@@@" in its head standing
+ * for a token issued for this input), the SPDY/3.1 or WebSocket upgrade, then every
  * frame through the session's input handling (streams, data, resize
  * messages, port-forward pairs, pings, resets). Nothing is started:
  * exec and attach wait for their streams, and a port-forward pair's
@@ -60,7 +60,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	_cleanup_free_ uint8_t *in = xmalloc(size ? size : 1);
 	if (size)
 		memcpy(in, data, size);
-	for (uint8_t *p = in; (p = memmem(p, size - (size_t)(p - in), PLACEHOLDER, 8));)
+	/* Only in the request head: the token is random, and frames after it
+	 * must reach the parsers as the input has them. */
+	const uint8_t *end = size >= 4 ? memmem(in, size, "\r\n\r\n", 4) : NULL;
+	size_t head = end ? (size_t)(end - in) : size;
+	for (uint8_t *p = in; (p = memmem(p, head - (size_t)(p - in), PLACEHOLDER, 8));)
 		memcpy(p, token, 8), p += 8;
 
 	int sv[2];
