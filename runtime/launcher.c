@@ -582,7 +582,7 @@ static _noreturn_ void launch_stage2(struct lc *lc)
 	lc_fail(lc, &err);
 }
 
-static _noreturn_ void launch_stage1(struct lc *lc)
+static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 {
 	struct husk_error err = HUSK_ERROR_INIT;
 	const struct ctr_spec *s = lc->spec;
@@ -661,27 +661,33 @@ int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio, struc
 		lc_release(&lc);
 		return r;
 	}
+	return lc_run(&lc, launch_stage1, NULL, LAUNCH_TIMEOUT_NS, ret, err);
+}
+
+int lc_run(struct lc *lc, _noreturn_ void (*stage1)(struct lc *lc, void *arg), void *arg,
+	   long long timeout_ns, struct ctr_process *ret, struct husk_error *err)
+{
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		lc_release(&lc);
+		lc_release(lc);
 		return husk_error_errno(err, errno, "socketpair");
 	}
 	pid_t s1 = fork();
 	if (s1 < 0) {
-		r = husk_error_errno(err, errno, "fork");
+		int r = husk_error_errno(err, errno, "fork");
 		close(sv[0]);
 		close(sv[1]);
-		lc_release(&lc);
+		lc_release(lc);
 		return r;
 	}
 	if (s1 == 0) {
 		close(sv[0]);
-		lc.sock = sv[1];
-		launch_stage1(&lc);
+		lc->sock = sv[1];
+		stage1(lc, arg);
 	}
 	close(sv[1]);
-	r = lc_parent_sync(&lc, sv[0], s1, now_mono_ns() + LAUNCH_TIMEOUT_NS, ret, err);
+	int r = lc_parent_sync(lc, sv[0], s1, now_mono_ns() + timeout_ns, ret, err);
 	close(sv[0]);
-	lc_release(&lc);
+	lc_release(lc);
 	return r;
 }

@@ -60,8 +60,9 @@ static _noreturn_ void exec_stage2(struct lc *lc)
 	lc_fail(lc, &err);
 }
 
-static _noreturn_ void exec_stage1(struct lc *lc, pid_t target)
+static _noreturn_ void exec_stage1(struct lc *lc, void *arg)
 {
+	pid_t target = *(pid_t *)arg;
 	struct husk_error err = HUSK_ERROR_INIT;
 	int fds[ARRAY_SIZE(exec_ns)];
 	unsigned long long start1 = 0, start2 = 0;
@@ -129,29 +130,7 @@ int ctr_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *stdio,
 		lc_release(&lc);
 		return r;
 	}
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		lc_release(&lc);
-		return husk_error_errno(err, errno, "socketpair");
-	}
-	pid_t s1 = fork();
-	if (s1 < 0) {
-		r = husk_error_errno(err, errno, "fork");
-		close(sv[0]);
-		close(sv[1]);
-		lc_release(&lc);
-		return r;
-	}
-	if (s1 == 0) {
-		close(sv[0]);
-		lc.sock = sv[1];
-		exec_stage1(&lc, o->pid);
-	}
-	close(sv[1]);
-	r = lc_parent_sync(&lc, sv[0], s1, now_mono_ns() + EXEC_SETUP_TIMEOUT_NS, ret, err);
-	close(sv[0]);
-	lc_release(&lc);
-	return r;
+	return lc_run(&lc, exec_stage1, &(pid_t){o->pid}, EXEC_SETUP_TIMEOUT_NS, ret, err);
 }
 
 void ctr_exec_result_free(struct ctr_exec_result *r)

@@ -67,6 +67,11 @@ int lc_recv(int sock, struct lc_msg *m, int *ret_fd);
 int lc_parent_sync(struct lc *lc, int sock, pid_t s1, long long deadline_ns,
 		   struct ctr_process *ret, struct husk_error *err);
 
+/* Fork stage 1 with a sync socket, run stage1(lc, arg) in it (it never
+ * returns) and do the caller's side with lc_parent_sync. Releases lc. */
+int lc_run(struct lc *lc, _noreturn_ void (*stage1)(struct lc *lc, void *arg), void *arg,
+	   long long timeout_ns, struct ctr_process *ret, struct husk_error *err);
+
 /* Child side. lc_fail sends err to the caller and exits; it never returns. */
 _noreturn_ void lc_fail(const struct lc *lc, const struct husk_error *err);
 /* Reset signal dispositions and the mask the caller (shim, huskd) set. */
