@@ -54,13 +54,17 @@ int json_parse(const char *text, size_t len, const char *what, yajl_val *ret_tre
 	char buf[512] = "";
 	yajl_val tree = yajl_tree_parse(copy, buf, sizeof(buf));
 	if (!tree) {
-		/* yajl's message spans lines and ends in a newline. */
-		for (char *p = buf; *p; p++)
-			if (*p == '\n')
-				*p = ' ';
-		size_t n = strlen(buf);
+		/* yajl's message spans lines, pads them with blanks and ends
+		 * in a newline: one line, single spaces. */
+		size_t n = 0;
+		for (char *p = buf; *p; p++) {
+			char c = *p == '\n' ? ' ' : *p;
+			if (c != ' ' || (n && buf[n - 1] != ' '))
+				buf[n++] = c;
+		}
 		while (n && buf[n - 1] == ' ')
-			buf[--n] = '\0';
+			n--;
+		buf[n] = '\0';
 		return husk_error_set(err, EINVAL, "parse '%s': %s", what,
 				      *buf ? buf : "invalid JSON");
 	}
