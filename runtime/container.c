@@ -95,18 +95,30 @@ static bool refresh(struct rt *rt, const struct ctr_record *rec)
 	struct exit_update u = {&ex, NULL, NULL};
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	if (ctr_shim_read_exit(dir, &ex, &e) < 0) {
-		if (e.code != ENOENT || proc_alive(rec->pid, rec->pid_start_time))
+		if (e.code != ENOENT)
 			return false;
-		/* No exit file and no process: was the shim killed with it? */
+		bool alive = proc_alive(rec->pid, rec->pid_start_time);
 		struct ctr_pidinfo shim = {0};
-		if (ctr_shim_read_shim_pid(dir, &shim, NULL) == 0 &&
-		    proc_alive(shim.pid, shim.start_time))
-			return false; /* the shim is about to write the file */
+		bool known_shim = ctr_shim_read_shim_pid(dir, &shim, NULL) == 0;
+		if (known_shim && proc_alive(shim.pid, shim.start_time))
+			return false; /* running, or the shim is about to write the file */
+		if (alive && !known_shim)
+			return false;
 		if (ctr_shim_read_exit(dir, &ex, NULL) < 0) {
 			ex = (struct ctr_exit){.exit_code = 255, .exited_at = now_real_ns()};
 			u.reason = "Error";
 			u.message =
 			    "husk-shim and the container process are gone; exit status unknown";
+			if (alive) {
+				/* The shim was killed under a live container: nobody
+				 * reads its output or can report its exit any more. */
+				_cleanup_(cg_group_freep) struct cg_group *cg =
+				    rt_cgroup_from_extra(rt, rec->extra);
+				if (cg && cg_group_kill(cg, 0, &e) < 0)
+					log_warn("container=%s: %s", rec->id, e.msg);
+				husk_error_clear(&e);
+				u.message = "husk-shim died; husk killed the container";
+			}
 		}
 	}
 	if (state_ctr_modify(rt->store, rec->id, apply_exit, &u, &e) < 0) {

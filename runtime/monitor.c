@@ -270,8 +270,8 @@ void rt_monitor_stop(struct rt *rt)
 	}
 }
 
-int rt_monitor_wait_exit(struct rt *rt, const char *dir, long long timeout_ns,
-			 struct ctr_exit *ret, struct husk_error *err)
+int rt_monitor_wait_exit(struct rt *rt, const char *dir, long long timeout_ns, struct ctr_exit *ret,
+			 struct husk_error *err)
 {
 	long long deadline = now_mono_ns() + timeout_ns;
 	for (;;) {
@@ -286,10 +286,10 @@ int rt_monitor_wait_exit(struct rt *rt, const char *dir, long long timeout_ns,
 		husk_error_clear(&e);
 		/* A shim that died (SIGKILL) never writes the file. */
 		struct ctr_pidinfo sp;
-		if (ctr_shim_read_shim_pid(dir, &sp, NULL) == 0 && !proc_alive(sp.pid, sp.start_time) &&
-		    ctr_shim_read_exit(dir, ret, NULL) < 0)
-			return husk_error_set(err, EIO,
-					      "husk-shim of '%s' died without recording the exit", dir);
+		if (ctr_shim_read_shim_pid(dir, &sp, NULL) == 0 &&
+		    !proc_alive(sp.pid, sp.start_time) && ctr_shim_read_exit(dir, ret, NULL) < 0)
+			return husk_error_set(
+			    err, EIO, "husk-shim of '%s' died without recording the exit", dir);
 		long long now = now_mono_ns();
 		if (now >= deadline)
 			return husk_error_set(err, ETIMEDOUT, "container did not exit in time");
