@@ -21,7 +21,6 @@
 
 #define SHIM_START_TIMEOUT_NS (30LL * 1000000000LL)
 #define KILL_WAIT_NS (10LL * 1000000000LL)
-#define MONITOR_INTERVAL_MS 250
 
 static char *ctr_dir(struct rt *rt, const char *id)
 {
@@ -63,9 +62,13 @@ struct exit_update {
 	const char *reason, *message;
 };
 
-static int apply_exit(struct ctr_record *rec, void *data, struct husk_error *err _unused_)
+/* Records an exit once: a record that has EXITED already is left as it is
+ * (-EALREADY), so the monitor and a stop may both try. */
+static int apply_exit(struct ctr_record *rec, void *data, struct husk_error *err)
 {
 	const struct exit_update *u = data;
+	if (rec->state == CTR_STATE_EXITED)
+		return husk_error_set(err, EALREADY, "container '%s' has exited already", rec->id);
 	rec->state = CTR_STATE_EXITED;
 	rec->exit_code = u->ex->exit_code;
 	rec->finished_at = u->ex->exited_at ? u->ex->exited_at : now_real_ns();
@@ -92,22 +95,35 @@ static bool refresh(struct rt *rt, const struct ctr_record *rec)
 	struct exit_update u = {&ex, NULL, NULL};
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	if (ctr_shim_read_exit(dir, &ex, &e) < 0) {
-		if (e.code != ENOENT || proc_alive(rec->pid, rec->pid_start_time))
+		if (e.code != ENOENT)
 			return false;
-		/* No exit file and no process: was the shim killed with it? */
+		bool alive = proc_alive(rec->pid, rec->pid_start_time);
 		struct ctr_pidinfo shim = {0};
-		if (ctr_shim_read_shim_pid(dir, &shim, NULL) == 0 &&
-		    proc_alive(shim.pid, shim.start_time))
-			return false; /* the shim is about to write the file */
+		bool known_shim = ctr_shim_read_shim_pid(dir, &shim, NULL) == 0;
+		if (known_shim && proc_alive(shim.pid, shim.start_time))
+			return false; /* running, or the shim is about to write the file */
+		if (alive && !known_shim)
+			return false;
 		if (ctr_shim_read_exit(dir, &ex, NULL) < 0) {
 			ex = (struct ctr_exit){.exit_code = 255, .exited_at = now_real_ns()};
 			u.reason = "Error";
 			u.message =
 			    "husk-shim and the container process are gone; exit status unknown";
+			if (alive) {
+				/* The shim was killed under a live container: nobody
+				 * reads its output or can report its exit any more. */
+				_cleanup_(cg_group_freep) struct cg_group *cg =
+				    rt_cgroup_from_extra(rt, rec->extra);
+				if (cg && cg_group_kill(cg, 0, &e) < 0)
+					log_warn("container=%s: %s", rec->id, e.msg);
+				husk_error_clear(&e);
+				u.message = "husk-shim died; husk killed the container";
+			}
 		}
 	}
 	if (state_ctr_modify(rt->store, rec->id, apply_exit, &u, &e) < 0) {
-		log_warn("container=%s: record exit: %s", rec->id, e.msg);
+		if (e.code != EALREADY && e.code != ENOENT)
+			log_warn("container=%s: record exit: %s", rec->id, e.msg);
 		return false;
 	}
 	log_info("container exited container=%s exit_code=%d", rec->id, ex.exit_code);
@@ -119,7 +135,7 @@ static bool refresh(struct rt *rt, const struct ctr_record *rec)
 	return true;
 }
 
-static void refresh_id(struct rt *rt, const char *id)
+void rt_ctr_refresh_id(struct rt *rt, const char *id)
 {
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, id, &rec, NULL) == 0)
@@ -761,6 +777,7 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 	}
 	if (state_ctr_modify(rt->store, rec->id, apply_started, &pi, err) < 0)
 		return -err->code;
+	rt_monitor_watch(rt, rec->id);
 	log_info("container started container=%s pid=%d", rec->id, (int)pi.pid);
 	rt_emit(rt, RT_EVENT_STARTED, rec->id, rec->pod_id);
 	return 0;
@@ -782,7 +799,7 @@ static int stop_locked(struct rt *rt, const char *id, long long timeout_s, struc
 		if (ctr_shim_signal(dir, sig, &e) < 0 && e.code != ESRCH)
 			log_warn("container=%s: signal %d: %s", rec->id, sig, e.msg);
 		husk_error_clear(&e);
-		if (ctr_shim_wait_exit(dir, timeout_s * 1000000000LL, &ex, &e) == 0) {
+		if (rt_monitor_wait_exit(rt, dir, timeout_s * 1000000000LL, &ex, &e) == 0) {
 			refresh(rt, rec);
 			return 0;
 		}
@@ -793,7 +810,7 @@ static int stop_locked(struct rt *rt, const char *id, long long timeout_s, struc
 	if (ctr_shim_signal(dir, SIGKILL, &e) < 0 && e.code != ESRCH)
 		log_warn("container=%s: SIGKILL: %s", rec->id, e.msg);
 	husk_error_clear(&e);
-	if (ctr_shim_wait_exit(dir, KILL_WAIT_NS, &ex, &e) < 0 &&
+	if (rt_monitor_wait_exit(rt, dir, KILL_WAIT_NS, &ex, &e) < 0 &&
 	    proc_alive(rec->pid, rec->pid_start_time))
 		return husk_error_set(err, ETIMEDOUT,
 				      "stop container '%s': still running after SIGKILL", rec->id);
@@ -1072,65 +1089,4 @@ bool rt_ctr_known(struct rt *rt, const char *id)
 {
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	return state_ctr_get(rt->store, id, &rec, NULL) == 0 && streq(rec->id, id);
-}
-
-static void *monitor_main(void *arg)
-{
-	struct rt *rt = arg;
-	pthread_mutex_lock(&rt->monitor_lock);
-	while (!rt->stopping) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += MONITOR_INTERVAL_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&rt->monitor_cond, &rt->monitor_lock, &ts);
-		if (rt->stopping)
-			break;
-		pthread_mutex_unlock(&rt->monitor_lock);
-		struct ctr_filter f = {.has_state = true, .state = CTR_STATE_RUNNING};
-		struct ctr_record **v = NULL;
-		size_t n = 0;
-		if (state_ctr_list(rt->store, &f, &v, &n, NULL) == 0) {
-			for (size_t i = 0; i < n; i++) {
-				_cleanup_free_ char *dir = ctr_dir(rt, v[i]->id);
-				_cleanup_free_ char *exit_file = xasprintf("%s/exit", dir);
-				if (!fs_exists(exit_file) &&
-				    proc_alive(v[i]->pid, v[i]->pid_start_time))
-					continue;
-				/* Take the container's lock so a concurrent stop
-				 * and the monitor record the exit once. */
-				pthread_mutex_t *m = rt_ctr_lock(rt, v[i]->id);
-				refresh_id(rt, v[i]->id);
-				pthread_mutex_unlock(m);
-			}
-			ctr_records_free(v, n);
-		}
-		pthread_mutex_lock(&rt->monitor_lock);
-	}
-	pthread_mutex_unlock(&rt->monitor_lock);
-	return NULL;
-}
-
-int rt_monitor_start(struct rt *rt, struct husk_error *err)
-{
-	int r = pthread_create(&rt->monitor, NULL, monitor_main, rt);
-	if (r != 0)
-		return husk_error_errno(err, r, "start the container monitor");
-	rt->monitor_running = true;
-	return 0;
-}
-
-void rt_monitor_stop(struct rt *rt)
-{
-	if (!rt->monitor_running)
-		return;
-	pthread_mutex_lock(&rt->monitor_lock);
-	rt->stopping = true;
-	pthread_cond_broadcast(&rt->monitor_cond);
-	pthread_mutex_unlock(&rt->monitor_lock);
-	pthread_join(rt->monitor, NULL);
-	rt->monitor_running = false;
 }

@@ -397,7 +397,12 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 		pthread_mutex_init(&rt->ctr_locks[i], NULL);
 	}
 	pthread_mutex_init(&rt->monitor_lock, NULL);
-	pthread_cond_init(&rt->monitor_cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rt->monitor_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	rt->mon_epoll = rt->mon_inotify = rt->mon_wake = -1;
 
 	struct cg_options cgo = {.base = opts->cgroup_base, .driver = opts->cgroup_driver};
 	_cleanup_strv_ char **problems = NULL;

@@ -16,12 +16,18 @@ struct rt {
 	/* Lock order: a pod's stripe before its containers' stripes. */
 	pthread_mutex_t pod_locks[RT_LOCK_STRIPES];
 	pthread_mutex_t ctr_locks[RT_LOCK_STRIPES];
-	/* Exit monitor (container.c). */
+	/* Exit monitor (monitor.c). monitor_lock guards the fields below it;
+	 * it is taken after any stripe and never held across a wait other
+	 * than on monitor_cond (CLOCK_MONOTONIC), which every exit seen wakes. */
 	pthread_t monitor;
 	bool monitor_running;
 	pthread_mutex_t monitor_lock;
 	pthread_cond_t monitor_cond;
 	bool stopping;
+	int mon_epoll, mon_inotify, mon_wake;
+	struct rt_watch *mon_watches;
+	size_t mon_count;
+	unsigned long long mon_exits; /* exits seen so far: waiters' generation */
 };
 
 pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id);
@@ -47,9 +53,21 @@ bool rt_pod_extra_privileged(const char *extra);
 /* container.c: stop and remove every container of a pod (pod lock held). */
 int rt_pod_containers_stop(struct rt *rt, const char *pod_id, struct husk_error *err);
 int rt_pod_containers_remove(struct rt *rt, const char *pod_id, struct husk_error *err);
-/* container.c: reconcile container records at start; start the monitor. */
+/* container.c: reconcile container records at start. */
 void rt_containers_recover(struct rt *rt);
+/* container.c: record the exit of container id if its shim has seen one
+ * (once: a record no longer RUNNING is left alone); emits STOPPED. */
+void rt_ctr_refresh_id(struct rt *rt, const char *id);
+
+/* monitor.c: the exit monitor. start watches every RUNNING record and runs
+ * the monitor thread; watch adds one container once it runs (its exit is
+ * recorded even if it happened before the call); wait_exit waits for the
+ * exit file of the shim directory dir, woken by the monitor's events. */
 int rt_monitor_start(struct rt *rt, struct husk_error *err);
 void rt_monitor_stop(struct rt *rt);
+void rt_monitor_watch(struct rt *rt, const char *id);
+struct ctr_exit;
+int rt_monitor_wait_exit(struct rt *rt, const char *dir, long long timeout_ns, struct ctr_exit *ret,
+			 struct husk_error *err);
 
 #endif
