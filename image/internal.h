@@ -201,7 +201,7 @@ enum img_wh_kind img_whiteout_kind(const char *base, const char **ret_target);
  * A tar that ends without padding or end-of-archive blocks is whole. Only
  * the xattrs img_xattr_kept allows are kept. Hard links to files not in
  * this layer are left for img_unpack_links: *ret_links (when ret_links is
- * not NULL; else they fail with ENOENT) gets four strings per link (member
+ * not NULL; else they fail with EBADMSG) gets four strings per link (member
  * name, link target as written, and both as relative paths). Reads fd to
  * its end on success. */
 int img_unpack(int fd, const char *dest, uint64_t max_size, char ***ret_links, char **ret_diff_id,
@@ -212,7 +212,7 @@ int img_unpack(int fd, const char *dest, uint64_t max_size, char ***ret_links, c
  * NULL-terminated) through whiteouts and opaque directories as overlayfs
  * would; a target from a lower layer is copied into dest (owner, mode,
  * kept xattrs, times, and its parent directories) and linked there, as
- * overlayfs copies up a file before linking it. ENOENT naming the member
+ * overlayfs copies up a file before linking it. EBADMSG naming the member
  * when no layer has the target. */
 int img_unpack_links(const char *dest, char *const *links, char *const *lowers,
 		     struct husk_error *err);

@@ -547,7 +547,7 @@ static int extract(struct archive *in, struct archive *out, const char *dest, st
 				/* Not in this layer: a file of an earlier one,
 				 * linked once those are in place. */
 				if (!links)
-					return husk_error_set(err, ENOENT,
+					return husk_error_set(err, EBADMSG,
 							      "hard link '%s' to '%s': no such "
 							      "file in the layer",
 							      member, link);
@@ -892,7 +892,7 @@ static int resolve_link(const char *dest, char *const *search, char *const *l,
 		return r;
 	int at = find_in_layers(search, lrel);
 	if (at < 0)
-		return husk_error_set(err, ENOENT,
+		return husk_error_set(err, EBADMSG,
 				      "hard link '%s' to '%s': no such file in the layer or "
 				      "below",
 				      member, written);
