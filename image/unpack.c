@@ -518,6 +518,10 @@ static int extract(struct archive *in, struct archive *out, const char *dest, st
 			return q;
 		const char *slash = strrchr(rel, '/');
 		enum img_wh_kind wh = img_whiteout_kind(slash ? slash + 1 : rel, NULL);
+		/* aufs metadata directories at the top (.wh..wh.plnk, ...) are
+		 * skipped with everything in them, as Docker skips them. */
+		if (startswith(rel, ".wh..wh."))
+			wh = IMG_WH_META;
 		if (wh != IMG_WH_NONE) {
 			if (wh != IMG_WH_META) {
 				q = do_whiteout(dest, rel, wh, member, err);

@@ -143,6 +143,7 @@ static void build_tree(struct tar *t)
 	add(t, "opq/kept", AE_IFREG, 0644, "k", NULL);
 	add(t, "deep/er/.wh..wh..opq", AE_IFREG, 0644, NULL, NULL);
 	add(t, ".wh..wh.plnk", AE_IFDIR, 0700, NULL, NULL);
+	add(t, ".wh..wh.plnk/123.456", AE_IFREG, 0644, "aufs", NULL);
 }
 
 static void test_unpack_formats(void)
