@@ -697,6 +697,9 @@ static void test_special_files(void)
 	archive_entry_set_rdevminor(e, 9);
 	add_special(&t, e);
 	archive_entry_free(e);
+	add(&t, "shared/", AE_IFDIR, 02775, NULL, NULL);
+	add(&t, "shared/sgid", AE_IFREG, 02711, "g", NULL);
+	add(&t, "sticky/", AE_IFDIR, 01777, NULL, NULL);
 	char *dir = NULL;
 	struct husk_error err = HUSK_ERROR_INIT;
 	CU_ASSERT_EQUAL_FATAL(tar_unpack(&t, &dir, NULL, &err, 0), 0);
@@ -707,6 +710,13 @@ static void test_special_files(void)
 	CU_ASSERT(S_ISFIFO(st.st_mode) && (st.st_mode & 07777) == 0620 && st.st_uid == 33);
 	CU_ASSERT_EQUAL(lstat(blk, &st), 0);
 	CU_ASSERT(S_ISBLK(st.st_mode) && major(st.st_rdev) == 7 && minor(st.st_rdev) == 9);
+	const char *names[] = {"shared", "shared/sgid", "sticky"};
+	const mode_t modes[] = {02775, 02711, 01777};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", dir, names[i]);
+		CU_ASSERT_EQUAL(lstat(p, &st), 0);
+		CU_ASSERT_EQUAL(st.st_mode & 07777, modes[i]);
+	}
 	unit_rmdir(dir);
 }
 
