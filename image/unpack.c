@@ -224,11 +224,12 @@ static void reader_clear(struct reader *r)
 	husk_error_clear(&r->err);
 }
 
-/* A member name as a path relative to the layer root: leading '/', "." and
- * empty components dropped, ".." taking back the component before it, as
- * GNU tar and Docker read names ("/", "./" and "" are the root itself).
- * NULL with *why set when ".." climbs above the root or the name is too
- * long. */
+/* A member name as a path relative to the layer root: leading '/' dropped
+ * (as GNU tar and Docker do), "." and empty components too, ".." taking
+ * back the component before it (as Docker's path.Clean); "/", "./" and ""
+ * are the root itself. Safe because the result is only ever used as a
+ * path below the root: the kernel never walks the ".." itself. NULL with
+ * *why set when ".." climbs above the root or the name is too long. */
 static char *clean_name(const char *name, const char **why)
 {
 	if (strlen(name) > MAX_PATH_LEN) {
@@ -309,7 +310,8 @@ static void filter_xattrs(struct archive_entry *e)
 		k = xrealloc(k, (n + 1) * sizeof(*k));
 		k[n].name = xstrdup(name);
 		k[n].value = xmalloc(size + 1);
-		memcpy(k[n].value, value, size);
+		if (size)
+			memcpy(k[n].value, value, size);
 		k[n].size = streq(name, "security.capability") ? cap_to_v2(k[n].value, size) : size;
 		n++;
 	}
