@@ -194,11 +194,32 @@ enum img_wh_kind img_whiteout_kind(const char *base, const char **ret_target);
 
 /* Read the layer stream from fd (gzip, zstd or plain tar, sniffed), unpack
  * it into dest (an existing empty directory) converting whiteouts to the
- * overlayfs form, and compute the uncompressed digest. Entries escaping
+ * overlayfs form, and compute the uncompressed digest. Names are read as
+ * GNU tar and Docker read them ("/x" and "./x" are "x"); entries escaping
  * dest are refused with EPERM; more than max_size uncompressed bytes give
- * EFBIG; a bad stream EBADMSG. Reads fd to its end on success. */
-int img_unpack(int fd, const char *dest, uint64_t max_size, char **ret_diff_id, uint64_t *ret_size,
-	       struct husk_error *err);
+ * EFBIG; a bad stream, or one that ends inside an entry's data, EBADMSG.
+ * A tar that ends without padding or end-of-archive blocks is whole. Only
+ * the xattrs img_xattr_kept allows are kept. Hard links to files not in
+ * this layer are left for img_unpack_links: *ret_links (when ret_links is
+ * not NULL; else they fail with EBADMSG) gets four strings per link (member
+ * name, link target as written, and both as relative paths). Reads fd to
+ * its end on success. */
+int img_unpack(int fd, const char *dest, uint64_t max_size, char ***ret_links, char **ret_diff_id,
+	       uint64_t *ret_size, struct husk_error *err);
+
+/* Make the hard links img_unpack left in dest, looking for their targets
+ * in dest and then in lowers (the earlier layers' directories, top first,
+ * NULL-terminated) through whiteouts and opaque directories as overlayfs
+ * would; a target from a lower layer is copied into dest (owner, mode,
+ * kept xattrs, times, and its parent directories) and linked there, as
+ * overlayfs copies up a file before linking it. EBADMSG naming the member
+ * when no layer has the target. */
+int img_unpack_links(const char *dest, char *const *links, char *const *lowers,
+		     struct husk_error *err);
+
+/* Whether an image layer may set the extended attribute name: user.*
+ * (but not user.overlay.*) and security.capability. */
+bool img_xattr_kept(const char *name);
 
 /* ---- the store (store.c, pull.c, rootfs.c) ---- */
 

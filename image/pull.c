@@ -23,7 +23,9 @@ struct pull {
 	char **diff_ids;
 	char **chain_ids;
 	pthread_mutex_t lock;
+	pthread_cond_t cond; /* signalled when a layer is in place or one failed */
 	size_t next;
+	bool *done; /* layer i is in place */
 	bool failed;
 	struct husk_error err;
 	volatile int cancel;
@@ -76,8 +78,10 @@ static bool retryable(int code)
 	return code == EAGAIN || code == ECONNREFUSED || code == ETIMEDOUT || code == ECONNRESET;
 }
 
-/* Fetch and unpack layer i into dir (an empty directory). */
-static int fetch_unpack(struct pull *p, size_t i, const char *dir, struct husk_error *err)
+/* Fetch and unpack layer i into dir (an empty directory); *ret_links gets
+ * the hard links to files of earlier layers. */
+static int fetch_unpack(struct pull *p, size_t i, const char *dir, char ***ret_links,
+			struct husk_error *err)
 {
 	const struct img_descriptor *d = &p->m->layers[i];
 	int sv[2];
@@ -101,7 +105,7 @@ static int fetch_unpack(struct pull *p, size_t i, const char *dir, struct husk_e
 	_cleanup_free_ char *diff_id = NULL;
 	uint64_t size = 0;
 	_cleanup_error_ struct husk_error uerr = HUSK_ERROR_INIT;
-	int ur = img_unpack(sv[1], dir, p->s->max_layer_size, &diff_id, &size, &uerr);
+	int ur = img_unpack(sv[1], dir, p->s->max_layer_size, ret_links, &diff_id, &size, &uerr);
 	/* Closing our end makes a download still sending fail with EPIPE. */
 	close(sv[1]);
 	pthread_join(t, NULL);
@@ -158,6 +162,37 @@ static int write_layer_meta(const char *dir, struct pull *p, size_t i, struct hu
 	return fs_write_atomic(path, text, strlen(text), 0644, err);
 }
 
+/* Hard links of layer i to files below it: wait until layers 0..i-1 are in
+ * place (each is being pulled by a worker that waits only on layers below
+ * it, so this ends), then link. */
+static int link_to_lowers(struct pull *p, size_t i, const char *diff, char *const *links,
+			  struct husk_error *err)
+{
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		size_t j = 0;
+		while (j < i && p->done[j])
+			j++;
+		if (j == i || p->failed)
+			break;
+		pthread_cond_wait(&p->cond, &p->lock);
+	}
+	bool failed = p->failed;
+	pthread_mutex_unlock(&p->lock);
+	if (failed)
+		return husk_error_set(err, ECANCELED, "layer %s: canceled", p->m->layers[i].digest);
+	_cleanup_strv_ char **lowers = xnew(char *, 1);
+	for (size_t j = i; j-- > 0;) {
+		_cleanup_free_ char *l = img_store_layer_path(p->s, p->chain_ids[j]);
+		_cleanup_free_ char *d = xasprintf("%s/diff", l);
+		lowers = strv_append(lowers, d);
+	}
+	int r = img_unpack_links(diff, links, lowers, err);
+	if (r < 0)
+		return husk_error_prefix(err, "layer %s", p->m->layers[i].digest);
+	return 0;
+}
+
 static int pull_layer(struct pull *p, size_t i, struct husk_error *err)
 {
 	struct img_store *s = p->s;
@@ -181,7 +216,10 @@ static int pull_layer(struct pull *p, size_t i, struct husk_error *err)
 			fs_rm_rf(tmp, NULL);
 			goto out;
 		}
-		r = fetch_unpack(p, i, diff, err);
+		_cleanup_strv_ char **links = NULL;
+		r = fetch_unpack(p, i, diff, &links, err);
+		if (r == 0 && links && links[0])
+			r = link_to_lowers(p, i, diff, links, err);
 		if (r == 0)
 			r = write_layer_meta(tmp, p, i, err);
 		if (r == 0 && rename(tmp, final) < 0)
@@ -212,7 +250,12 @@ static void *layer_worker(void *opaque)
 		size_t i = p->next++;
 		pthread_mutex_unlock(&p->lock);
 		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
-		if (pull_layer(p, i, &e) < 0) {
+		if (pull_layer(p, i, &e) == 0) {
+			pthread_mutex_lock(&p->lock);
+			p->done[i] = true;
+			pthread_cond_broadcast(&p->cond);
+			pthread_mutex_unlock(&p->lock);
+		} else {
 			pthread_mutex_lock(&p->lock);
 			/* The first real failure wins over the cancellations it causes. */
 			if (!p->failed || (p->err.code == ECANCELED && e.code != ECANCELED)) {
@@ -220,6 +263,7 @@ static void *layer_worker(void *opaque)
 				husk_error_move(&p->err, &e);
 			}
 			p->cancel = 1;
+			pthread_cond_broadcast(&p->cond);
 			pthread_mutex_unlock(&p->lock);
 		}
 	}
@@ -437,6 +481,7 @@ int img_pull(struct img_store *s, const char *name, const struct img_auth *auth,
 	struct pull p = {.s = s, .sess = sess};
 	sess->cancel = &p.cancel;
 	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
 
 	_cleanup_free_ char *top = NULL, *mdigest = NULL, *cfg = NULL;
 	_cleanup_(img_manifest_freep) struct img_manifest *m = NULL;
@@ -444,6 +489,7 @@ int img_pull(struct img_store *s, const char *name, const struct img_auth *auth,
 	_cleanup_free_ char *tagged = NULL, *digested = NULL;
 	_cleanup_(img_config_freep) struct img_config *config = NULL;
 	size_t cfg_len = 0;
+	_cleanup_free_ bool *done = NULL;
 
 	/* Hold what this pull stores so a concurrent removal keeps it. */
 	held = xnew(char *, 1);
@@ -481,7 +527,9 @@ int img_pull(struct img_store *s, const char *name, const struct img_auth *auth,
 	for (size_t i = 0; chains[i]; i++)
 		held = strv_append(held, chains[i]);
 
+	done = xnew(bool, m->n_layers + 1);
 	p.m = m;
+	p.done = done;
 	p.diff_ids = config->diff_ids;
 	p.chain_ids = chains;
 	r = pull_layers(&p, err);
@@ -518,6 +566,7 @@ int img_pull(struct img_store *s, const char *name, const struct img_auth *auth,
 	img_store_unhold(s, held);
 	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_destroy(&p.lock);
+	pthread_cond_destroy(&p.cond);
 	*ret_id = xstrdup(m->config.digest);
 	return 0;
 
@@ -528,6 +577,7 @@ fail:
 	img_store_gc(s, held, held);
 	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_destroy(&p.lock);
+	pthread_cond_destroy(&p.cond);
 	husk_error_clear(&p.err);
 	return husk_error_prefix(err, "pull '%s'", name);
 }

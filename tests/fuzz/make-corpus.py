@@ -268,6 +268,74 @@ def images():
     put("fuzz_www_auth", "unterminated", 'Bearer realm="x,scope=')
 
 
+def _tar(entries, fmt=None):
+    """A tar of (name, type, data/linkname, pax headers) entries."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    t = tarfile.open(fileobj=buf, mode="w", format=fmt or tarfile.PAX_FORMAT)
+    for name, typ, val, pax in entries:
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.mtime, ti.mode = typ, 1700000000, 0o755 if typ == tarfile.DIRTYPE else 0o644
+        if pax:
+            ti.pax_headers = pax
+        data = None
+        if typ in (tarfile.LNKTYPE, tarfile.SYMTYPE):
+            ti.linkname = val
+        elif typ == tarfile.REGTYPE:
+            ti.size = len(val)
+            data = io.BytesIO(val)
+        t.addfile(ti, data)
+    t.close()
+    return buf.getvalue()
+
+
+def layers():
+    import gzip
+    import subprocess
+    import tarfile
+    import tempfile
+    R, D, L, S = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE
+    tree = _tar([("./", D, None, None), ("etc/", D, None, None),
+                 ("etc/hosts", R, b"hosts\n", None), ("etc/hosts2", L, "etc/hosts", None),
+                 ("etc/link", S, "/nowhere", None), ("etc/.wh.gone", R, b"", None),
+                 ("opq/.wh..wh..opq", R, b"", None), ("opq/kept", R, b"k", None),
+                 ("tool2", L, "bin/tool", None), ("/abs", L, "/bin/tool", None)])
+    put("fuzz_image_layer", "tree", tree)
+    put("fuzz_image_layer", "tree-gzip", gzip.compress(tree, mtime=0))
+    put("fuzz_image_layer", "tree-zstd", subprocess.run(
+        ["zstd", "-q", "-c"], input=tree, check=True, stdout=subprocess.PIPE).stdout)
+    # umoci's shape: an entry "/", the tar ending right after the data
+    t = _tar([("/", D, None, None), ("srv/payload", R, b"payload\n", None)])
+    put("fuzz_image_layer", "unpadded", t[:512 * 4 + 8])
+    put("fuzz_image_layer", "cut-short", t[:512 * 4 + 3])
+    cap = "\x01\x00\x00\x02\x00\x04" + "\x00" * 14
+    put("fuzz_image_layer", "xattrs", _tar([
+        ("d", D, None, {"SCHILY.xattr.trusted.overlay.opaque": "y"}),
+        ("d/" + "n" * 150, R, b"long", {"SCHILY.xattr.security.capability": cap,
+                                      "SCHILY.xattr.trusted.overlay.redirect": "/etc",
+                                      "SCHILY.xattr.user.keep": "k"})]))
+    put("fuzz_image_layer", "gnu-long", _tar([("g" * 120 + "/f", R, b"gnu", None),
+                                              ("h" * 120, L, "g" * 120 + "/f", None)],
+                                             tarfile.GNU_FORMAT))
+    put("fuzz_image_layer", "escapes", _tar([
+        ("a/../../outside/x", R, b"x", None), ("up", S, "../outside", None),
+        ("up/y", R, b"y", None), ("h", L, "../lower/bin/tool", None)]))
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "sparse"), "wb") as f:
+            f.write(b"head")
+            f.seek(64 << 10)
+            f.write(b"tail")
+        os.utime(os.path.join(d, "sparse"), (1700000000, 1700000000))
+        for fmt in ("gnu", "posix"):
+            pax = ["--pax-option=delete=atime,delete=ctime"] if fmt == "posix" else []
+            out = subprocess.run(
+                ["tar", "-C", d, "--sparse", f"--format={fmt}", "--owner=0", "--group=0",
+                 "--numeric-owner", *pax, "-cf", "-", "sparse"],
+                check=True, stdout=subprocess.PIPE).stdout
+            put("fuzz_image_layer", f"sparse-{fmt}", out)
+
+
 # ---- CNI ----
 
 def cni():
@@ -488,6 +556,7 @@ def main():
     http()
     session()
     images()
+    layers()
     cni()
     runtime()
     json_seeds()
