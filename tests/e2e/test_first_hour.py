@@ -58,7 +58,8 @@ def test_first_hour(node, cni, registries, tmp_path):  # noqa: F811
     conf["plugins"][0]["ipam"]["dataDir"] = cni.data_dir
     with open(conf_path, "w") as f:
         json.dump(conf, f)
-    conditions = {c["type"]: c["status"] for c in json.loads(crictl("info"))["status"]["conditions"]}
+    info = json.loads(crictl("info"))
+    conditions = {c["type"]: c["status"] for c in info["status"]["conditions"]}
     assert conditions == {"RuntimeReady": True, "NetworkReady": True}
 
     # 2. The first pod, from deploy/examples.
