@@ -1160,7 +1160,13 @@ int rt_ctr_kernel_view(struct rt *rt, const char *ref, char **ret_json, bool *re
 		char *json = NULL;
 		/* ESRCH: it exited just now; the record is what is left. */
 		if (ctr_kview_process_json(rec->pid, rec->pid_start_time, &refs, &json, &e) == 0) {
-			rt_kview_record(dir, json);
+			/* Kept for when it has exited (its credentials may have
+			 * changed since start). Not while a stop or remove holds
+			 * the lock: the file must not appear in a directory being
+			 * removed, and status must not wait out a stop. */
+			_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_trylock(rt, rec->id);
+			if (lock && rt_ctr_known(rt, rec->id))
+				rt_kview_record(dir, json);
 			*ret_json = json;
 			*ret_live = true;
 			return 0;

@@ -34,6 +34,12 @@ pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id)
 	return m;
 }
 
+pthread_mutex_t *rt_ctr_trylock(struct rt *rt, const char *id)
+{
+	pthread_mutex_t *m = &rt->ctr_locks[stripe(id)];
+	return pthread_mutex_trylock(m) == 0 ? m : NULL;
+}
+
 void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *pod_id)
 {
 	if (rt->opts.on_event)
@@ -575,9 +581,11 @@ int rt_pod_kernel_view(struct rt *rt, const char *ref, char **ret_json, bool *re
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, ref, &pod, err) < 0)
 		return -err->code;
+	/* Recorded at run and at stop (under the pod lock), not here: a write
+	 * racing RemovePodSandbox could leave a file in a directory it is
+	 * removing. */
 	if (pod->state == POD_STATE_READY) {
 		char *json = pod_kview_json(rt, pod);
-		rt_kview_record(pod->sandbox.dir, json);
 		*ret_json = json;
 		*ret_live = true;
 		return 0;

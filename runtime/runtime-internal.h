@@ -26,6 +26,8 @@ struct rt {
 
 pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id);
 pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id);
+/* The container's lock if it is free now, else NULL. */
+pthread_mutex_t *rt_ctr_trylock(struct rt *rt, const char *id);
 
 static inline void rt_unlockp(pthread_mutex_t **m)
 {
