@@ -94,18 +94,57 @@ $(BUILD)/huskd: $(BUILD)/server/main.o $(SERVER_OBJS) $(BUILD)/libhusk.a
 	$(say) LD $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-# The shim is one process per container and must stay small: linked
-# statically (a dynamic glibc alone maps ~1 MiB of RSS here), except under
-# the sanitizers, whose runtimes need the dynamic link.
-SHIM_LIBS := -static -Wl,--gc-sections -l:libyajl_s.a
+# The shim is one process per container and the pause one per pod: both
+# must stay small, so they are linked statically against musl (a static
+# glibc alone maps ~1 MiB of RSS), except under the sanitizers, whose
+# runtimes need glibc's dynamic link. The library code the shim uses is
+# built a second time with musl-gcc into $(MUSL_BUILD); it sees the kernel's
+# and yajl's headers through $(MUSL_INC) and no other glibc header.
+MUSL_CC ?= musl-gcc
+MUSL_BUILD := $(BUILD)/musl
+MUSL_INC := $(MUSL_BUILD)/include
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+YAJL_STATIC := $(shell $(CC) -print-file-name=libyajl_s.a)
+SHIM_LIB_SRCS := $(sort $(wildcard common/*.c) $(addprefix runtime/,caps.c launcher.c \
+	launcher_exec.c launcher_fs.c launcher_spec.c lsm.c seccomp_bpf.c shim_log.c user.c))
+MUSL_CFLAGS = $(HUSK_CPPFLAGS) -isystem $(MUSL_INC) $(CPPFLAGS) $(HUSK_BASE_CFLAGS) $(CFLAGS) \
+	-ffunction-sections -fdata-sections
+
+$(MUSL_INC)/.stamp:
+	@mkdir -p $(MUSL_INC)
+	$(Q)ln -sfn /usr/include/linux $(MUSL_INC)/linux
+	$(Q)ln -sfn /usr/include/$(MULTIARCH)/asm $(MUSL_INC)/asm
+	$(Q)ln -sfn /usr/include/asm-generic $(MUSL_INC)/asm-generic
+	$(Q)ln -sfn /usr/include/yajl $(MUSL_INC)/yajl
+	@touch $@
+
+$(MUSL_BUILD)/%.o: %.c | $(MUSL_INC)/.stamp
+	@mkdir -p $(dir $@)
+	$(say) MUSLCC $<
+	$(Q)$(MUSL_CC) $(MUSL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(MUSL_BUILD)/libhusk-shim.a: $(SHIM_LIB_SRCS:%.c=$(MUSL_BUILD)/%.o)
+	@rm -f $@
+	$(say) AR $@
+	$(Q)ar rcs $@ $^
+
+ifeq ($(SANITIZE),)
+$(BUILD)/husk-shim: $(SHIM_SRCS:%.c=$(MUSL_BUILD)/%.o) $(MUSL_BUILD)/libhusk-shim.a
+	$(say) LD $@
+	$(Q)$(MUSL_CC) $(LDFLAGS) -static -Wl,--gc-sections -o $@ $^ $(YAJL_STATIC)
+
+$(BUILD)/husk-pause: $(PAUSE_SRCS:%.c=$(MUSL_BUILD)/%.o)
+	$(say) LD $@
+	$(Q)$(MUSL_CC) $(LDFLAGS) -static -Wl,--gc-sections -o $@ $^
+else
 $(BUILD)/husk-shim: $(SHIM_OBJS) $(BUILD)/libhusk.a
 	$(say) LD $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(if $(SANITIZE),$(LIBS),$(SHIM_LIBS))
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-# The pod init: libc only, static unless sanitized.
 $(BUILD)/husk-pause: $(PAUSE_OBJS)
 	$(say) LD $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(if $(SANITIZE),,-static)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+endif
 
 # Each tests/unit/test_NAME.c is a CUnit program over the libraries and the
 # grpc-free parts of server/.

@@ -14,6 +14,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/proc.h"
+#include "runtime/kview.h"
 #include "runtime/launcher.h"
 #include "runtime/runtime-internal.h"
 #include "runtime/shim.h"
@@ -779,6 +780,14 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 		return -err->code;
 	rt_monitor_watch(rt, rec->id);
 	log_info("container started container=%s pid=%d", rec->id, (int)pi.pid);
+	/* Recorded now, for a container that exits before anyone asks for its
+	 * status; the shim reports ok after the exec. */
+	struct ctr_kview_refs refs;
+	rt_pod_kview_refs(rt, pod, &refs);
+	_cleanup_free_ char *view = NULL;
+	_cleanup_error_ struct husk_error kerr = HUSK_ERROR_INIT;
+	if (ctr_kview_process_json(pi.pid, pi.start_time, &refs, &view, &kerr) == 0)
+		rt_kview_record(dir, view);
 	rt_emit(rt, RT_EVENT_STARTED, rec->id, rec->pod_id);
 	return 0;
 }
@@ -1089,4 +1098,38 @@ bool rt_ctr_known(struct rt *rt, const char *id)
 {
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	return state_ctr_get(rt->store, id, &rec, NULL) == 0 && streq(rec->id, id);
+}
+
+int rt_ctr_kernel_view(struct rt *rt, const char *ref, char **ret_json, bool *ret_live,
+		       struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (rt_ctr_get(rt, ref, &rec, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	if (rec->state == CTR_STATE_RUNNING && rec->pid > 0 &&
+	    state_pod_get(rt->store, rec->pod_id, &pod, &e) == 0) {
+		struct ctr_kview_refs refs;
+		rt_pod_kview_refs(rt, pod, &refs);
+		char *json = NULL;
+		/* ESRCH: it exited just now; the record is what is left. */
+		if (ctr_kview_process_json(rec->pid, rec->pid_start_time, &refs, &json, &e) == 0) {
+			/* Kept for when it has exited (its credentials may have
+			 * changed since start). Not while a stop or remove holds
+			 * the lock: the file must not appear in a directory being
+			 * removed, and status must not wait out a stop. */
+			_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_trylock(rt, rec->id);
+			if (lock && rt_ctr_known(rt, rec->id))
+				rt_kview_record(dir, json);
+			*ret_json = json;
+			*ret_live = true;
+			return 0;
+		}
+	}
+	if (rt_kview_recorded(dir, "container", rec->id, ret_json, err) < 0)
+		return -err->code;
+	*ret_live = false;
+	return 0;
 }

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "runtime/launcher_internal.h"

@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "runtime/launcher_internal.h"
 
 #define WALK_MAX_DEPTH 256

@@ -7,7 +7,10 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "runtime/kview.h"
 #include "runtime/runtime-internal.h"
+
+static char *pod_kview_json(struct rt *rt, const struct pod_record *pod);
 
 static unsigned stripe(const char *id)
 {
@@ -29,6 +32,12 @@ pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id)
 	pthread_mutex_t *m = &rt->ctr_locks[stripe(id)];
 	pthread_mutex_lock(m);
 	return m;
+}
+
+pthread_mutex_t *rt_ctr_trylock(struct rt *rt, const char *id)
+{
+	pthread_mutex_t *m = &rt->ctr_locks[stripe(id)];
+	return pthread_mutex_trylock(m) == 0 ? m : NULL;
 }
 
 void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *pod_id)
@@ -204,6 +213,16 @@ int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id, stru
 		goto undo_network;
 	}
 	log_info("pod started pod=%s name=%s namespace=%s", id, c->name, c->namespace);
+	{
+		/* Recorded now too, for a pod that is stopped before anyone
+		 * asks for its status. */
+		_cleanup_(pod_record_freep) struct pod_record *added = NULL;
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		if (state_pod_get(rt->store, id, &added, &e) == 0) {
+			_cleanup_free_ char *view = pod_kview_json(rt, added);
+			rt_kview_record(added->sandbox.dir, view);
+		}
+	}
 	*ret_id = steal_ptr(&id);
 	return 0;
 
@@ -241,6 +260,11 @@ int rt_pod_stop(struct rt *rt, const char *ref, struct husk_error *err)
 	if (state_pod_get(rt->store, ref, &pod, err) < 0)
 		return -err->code;
 	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
+	if (pod->state == POD_STATE_READY) {
+		/* What a stopped pod's verbose status shows. */
+		_cleanup_free_ char *view = pod_kview_json(rt, pod);
+		rt_kview_record(pod->sandbox.dir, view);
+	}
 	if (rt_pod_containers_stop(rt, pod->id, err) < 0)
 		return husk_error_prefix(err, "stop pod sandbox '%s'", pod->id);
 	if (pod->sandbox.net_ns && rt->opts.net_teardown &&
@@ -453,4 +477,126 @@ void rt_free(struct rt *rt)
 	free(rt->records_dir);
 	free(rt->containers_dir);
 	free(rt);
+}
+
+/* ---- the kernel's view (runtime/kview.h) ----------------------------------- */
+
+#define KVIEW_FILE "kernel.json"
+#define KVIEW_MAX (256 * 1024)
+
+void rt_kview_record(const char *dir, const char *json)
+{
+	_cleanup_free_ char *path = xasprintf("%s/" KVIEW_FILE, dir);
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	if (fs_write_atomic(path, json, strlen(json), 0600, &e) < 0)
+		log_warn("record kernel view: %s", e.msg);
+}
+
+int rt_kview_recorded(const char *dir, const char *what, const char *id, char **ret_json,
+		      struct husk_error *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/" KVIEW_FILE, dir);
+	if (!fs_exists(path))
+		return husk_error_set(err, ENOENT, "%s '%s': no kernel view was recorded", what,
+				      id);
+	return fs_read_file(path, KVIEW_MAX, ret_json, NULL, err);
+}
+
+void rt_pod_kview_refs(struct rt *rt, const struct pod_record *pod, struct ctr_kview_refs *ret)
+{
+	const char *pins[CTR_KVIEW_N_NS] = {
+	    [CTR_KVIEW_NS_NET] = pod->sandbox.net_ns,
+	    [CTR_KVIEW_NS_IPC] = pod->sandbox.ipc_ns,
+	    [CTR_KVIEW_NS_UTS] = pod->sandbox.uts_ns,
+	    [CTR_KVIEW_NS_PID] = pod->sandbox.pid_ns,
+	};
+	ctr_kview_refs_init(ret, pins, rt_cgroup_version(rt) == CG_V2 ? 2 : 1);
+}
+
+static char *pod_kview_json(struct rt *rt, const struct pod_record *pod)
+{
+	struct ctr_kview_refs refs;
+	rt_pod_kview_refs(rt, pod, &refs);
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	_cleanup_free_ char *now = ctr_kview_time(now_real_ns());
+	json_kv_str(g, "readAt", now);
+	json_key(g, "namespaces");
+	yajl_gen_map_open(g);
+	const struct {
+		int type;
+		const char *pin;
+	} ns[] = {{CTR_KVIEW_NS_NET, pod->sandbox.net_ns},
+		  {CTR_KVIEW_NS_IPC, pod->sandbox.ipc_ns},
+		  {CTR_KVIEW_NS_UTS, pod->sandbox.uts_ns},
+		  {CTR_KVIEW_NS_PID, pod->sandbox.pid_ns}};
+	for (size_t i = 0; i < ARRAY_SIZE(ns); i++) {
+		const char *name = ctr_kview_ns_name(ns[i].type);
+		_cleanup_free_ char *self = xasprintf("/proc/self/ns/%s", name);
+		/* The pod's pid namespace when it has one; otherwise each
+		 * container gets its own (CONTAINER) or the host's (NODE),
+		 * which the containers' views show. */
+		if (ns[i].type == CTR_KVIEW_NS_PID && !ns[i].pin)
+			continue;
+		_cleanup_free_ char *link =
+		    ctr_kview_ns_link(ns[i].pin ? ns[i].pin : self, ns[i].type);
+		if (!link)
+			continue; /* pin gone: the pod is stopped */
+		json_key(g, name);
+		yajl_gen_map_open(g);
+		json_kv_str(g, "link", link);
+		if (ns[i].pin)
+			json_kv_str(g, "pin", ns[i].pin);
+		json_kv_str(g, "sharedWith", ns[i].pin ? "pod" : "host");
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_map_close(g);
+	if (pod->sandbox.init_pid > 0)
+		json_kv_int(g, "initPid", pod->sandbox.init_pid);
+	json_kv_str(g, "cgroupVersion", refs.cgroup_version == 2 ? "v2" : "v1");
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	if (cg) {
+		json_key(g, "cgroup");
+		yajl_gen_map_open(g);
+		json_kv_str(g, "path", cg_group_path(cg));
+		json_key(g, "dirs");
+		yajl_gen_array_open(g);
+		_cleanup_strv_ char **procs = cg_group_procs_files(cg);
+		for (size_t i = 0; procs && procs[i]; i++) {
+			char *slash = strrchr(procs[i], '/');
+			if (slash)
+				*slash = '\0';
+			json_str(g, procs[i]);
+		}
+		yajl_gen_array_close(g);
+		yajl_gen_map_close(g);
+	}
+	json_key(g, "ips");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; pod->ips && pod->ips[i]; i++)
+		json_str(g, pod->ips[i]);
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	return json_gen_steal(g);
+}
+
+int rt_pod_kernel_view(struct rt *rt, const char *ref, char **ret_json, bool *ret_live,
+		       struct husk_error *err)
+{
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	if (state_pod_get(rt->store, ref, &pod, err) < 0)
+		return -err->code;
+	/* Recorded at run and at stop (under the pod lock), not here: a write
+	 * racing RemovePodSandbox could leave a file in a directory it is
+	 * removing. */
+	if (pod->state == POD_STATE_READY) {
+		char *json = pod_kview_json(rt, pod);
+		*ret_json = json;
+		*ret_live = true;
+		return 0;
+	}
+	if (rt_kview_recorded(pod->sandbox.dir, "pod sandbox", pod->id, ret_json, err) < 0)
+		return -err->code;
+	*ret_live = false;
+	return 0;
 }

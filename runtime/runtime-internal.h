@@ -32,6 +32,8 @@ struct rt {
 
 pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id);
 pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id);
+/* The container's lock if it is free now, else NULL. */
+pthread_mutex_t *rt_ctr_trylock(struct rt *rt, const char *id);
 
 static inline void rt_unlockp(pthread_mutex_t **m)
 {
@@ -49,6 +51,16 @@ struct cg_group *rt_cgroup_from_extra(struct rt *rt, const char *extra);
 char *rt_extra_with_cgroup(const struct cg_group *g, bool privileged);
 /* Whether a pod's extra JSON says it is privileged. */
 bool rt_pod_extra_privileged(const char *extra);
+
+/* pod.c: the namespaces a container's are compared with in its kernel
+ * view: the pod's pins and huskd's own. */
+struct ctr_kview_refs;
+void rt_pod_kview_refs(struct rt *rt, const struct pod_record *pod, struct ctr_kview_refs *ret);
+/* pod.c: the view in dir/kernel.json: write json there (live), or read the
+ * one recorded. */
+void rt_kview_record(const char *dir, const char *json);
+int rt_kview_recorded(const char *dir, const char *what, const char *id, char **ret_json,
+		      struct husk_error *err);
 
 /* container.c: stop and remove every container of a pod (pod lock held). */
 int rt_pod_containers_stop(struct rt *rt, const char *pod_id, struct husk_error *err);

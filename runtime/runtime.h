@@ -115,6 +115,15 @@ int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***
 		struct husk_error *err);
 
 /* Usage counters of the pod's cgroup (containers included). */
+/* The kernel's view of the pod as JSON text the caller frees: readAt, its
+ * namespaces (link as readlink prints it, pin path, sharedWith pod or
+ * host), the PID-namespace init's pid, cgroupVersion and cgroup (path and
+ * the directory in each hierarchy), ips. Live while the pod is ready
+ * (*ret_live true) and recorded at each read; the record once it is not.
+ * ENOENT when no view was ever recorded. */
+int rt_pod_kernel_view(struct rt *rt, const char *ref, char **ret_json, bool *ret_live,
+		       struct husk_error *err);
+
 int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err);
 
 /* Write res to the pod's cgroup (UpdatePodSandboxResources). ENOENT for an
@@ -220,6 +229,14 @@ bool rt_ctr_known(struct rt *rt, const char *id);
 
 /* The spec file of the container as JSON text (for verbose status). */
 int rt_ctr_spec_json(struct rt *rt, const char *ref, char **ret, struct husk_error *err);
+
+/* The kernel's view of the container's process (runtime/kview.h), as JSON
+ * text the caller frees. Read live from /proc while the container runs
+ * (*ret_live true) and recorded in its state dir at each read and at start;
+ * once it has exited, the view last recorded (*ret_live false). ENOENT when
+ * no view was ever recorded. */
+int rt_ctr_kernel_view(struct rt *rt, const char *ref, char **ret_json, bool *ret_live,
+		       struct husk_error *err);
 
 /* Run cmd in the running container and capture its output (ExecSync).
  * timeout_s 0: none. ETIMEDOUT when the timeout killed it. */

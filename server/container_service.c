@@ -467,6 +467,11 @@ int srv_container_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 		json_kv_int(g, "pid", r->pid);
 		json_kv_str(g, "sandboxID", r->pod_id);
 		json_kv_str(g, "rootfs", r->rootfs);
+		_cleanup_free_ char *kview = NULL;
+		bool live = false;
+		_cleanup_error_ struct husk_error kerr = HUSK_ERROR_INIT;
+		if (rt_ctr_kernel_view(ctx->runtime, r->id, &kview, &live, &kerr) == 0)
+			srv_kernel_view_gen(g, kview, live);
 		if (spec_json) {
 			_cleanup_json_ yajl_val t = NULL;
 			if (json_parse(spec_json, strlen(spec_json), "spec", &t, NULL) == 0) {

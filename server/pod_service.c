@@ -201,7 +201,7 @@ static Runtime__V1__NamespaceMode cri_ns_mode(enum pod_ns_mode m)
 	return (Runtime__V1__NamespaceMode)m; /* same values */
 }
 
-static char *pod_info_json(const struct pod_record *p)
+static char *pod_info_json(struct srv_ctx *ctx, const struct pod_record *p)
 {
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
 	yajl_gen_map_open(g);
@@ -220,6 +220,11 @@ static char *pod_info_json(const struct pod_record *p)
 	json_kv_str(g, "shm", p->sandbox.shm);
 	json_kv_str(g, "resolvConf", p->sandbox.resolv_file);
 	json_kv_str(g, "hosts", p->sandbox.hosts_file);
+	_cleanup_free_ char *kview = NULL;
+	bool live = false;
+	_cleanup_error_ struct husk_error kerr = HUSK_ERROR_INIT;
+	if (rt_pod_kernel_view(ctx->runtime, p->id, &kview, &live, &kerr) == 0)
+		srv_kernel_view_gen(g, kview, live);
 	yajl_gen_map_close(g);
 	return json_gen_steal(g);
 }
@@ -271,7 +276,7 @@ int srv_pod_sandbox_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 	r->status = st;
 	r->timestamp = now_real_ns();
 	if (req->verbose) {
-		_cleanup_free_ char *info = pod_info_json(p);
+		_cleanup_free_ char *info = pod_info_json(ctx, p);
 		srv_map_add(&r->info, &r->n_info,
 			    &runtime__v1__pod_sandbox_status_response__info_entry__descriptor,
 			    "info", info);

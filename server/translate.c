@@ -1,6 +1,10 @@
 /* Map and list conversions between protobuf-c messages and husk structs. */
 #include "server/translate.h"
 
+#include <string.h>
+
+#include "common/json.h"
+
 struct map_entry {
 	ProtobufCMessage base;
 	char *key;
@@ -29,4 +33,20 @@ char **srv_strv(char *const *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		out[i] = xstrdup(v[i]);
 	return out;
+}
+
+void srv_kernel_view_gen(yajl_gen g, const char *json, bool live)
+{
+	_cleanup_json_ yajl_val t = NULL;
+	if (!json || json_parse(json, strlen(json), "kernel view", &t, NULL) < 0 ||
+	    !YAJL_IS_OBJECT(t))
+		return;
+	json_key(g, "kernel");
+	yajl_gen_map_open(g);
+	json_kv_str(g, "source", live ? "live" : "recorded");
+	for (size_t i = 0; i < t->u.object.len; i++) {
+		json_key(g, t->u.object.keys[i]);
+		json_gen_tree(g, t->u.object.values[i]);
+	}
+	yajl_gen_map_close(g);
 }

@@ -3,6 +3,9 @@
 #ifndef HUSK_SERVER_TRANSLATE_H
 #define HUSK_SERVER_TRANSLATE_H
 
+#include <stdbool.h>
+#include <yajl/yajl_gen.h>
+
 #include "runtime/state.h"
 #include "server/server.h"
 
@@ -13,5 +16,10 @@ void srv_map_from_state(const struct state_map *m, void *entries_field, size_t *
 			const ProtobufCMessageDescriptor *entry);
 /* A NULL-terminated copy of a repeated string field. */
 char **srv_strv(char *const *v, size_t n);
+
+/* Put a kernel view (rt_ctr_kernel_view, rt_pod_kernel_view: one JSON
+ * object as text) into g under "kernel", "source" ("live" or "recorded")
+ * first. Nothing when the text is not a JSON object. */
+void srv_kernel_view_gen(yajl_gen g, const char *json, bool live);
 
 #endif

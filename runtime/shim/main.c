@@ -622,8 +622,11 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		if (s.fds[i] >= 0)
 			fcntl(s.fds[i], F_SETFL, O_NONBLOCK);
-	/* The launch's working memory is not needed any more. */
+#ifdef __GLIBC__
+	/* The launch's working memory is not needed any more (musl's malloc
+	 * returns freed memory by itself). */
 	malloc_trim(0);
+#endif
 	write_pid_file("pid", s.pid, started_at);
 	log_info("container=%s started pid=%d", cid(&s), (int)s.pid);
 	sync_report(&s, "ok %d\n", (int)s.pid);
