@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include "runtime/keep.h"
 #include "runtime/runtime.h"
 
 #define RT_LOCK_STRIPES 64
@@ -22,7 +23,19 @@ struct rt {
 	pthread_mutex_t monitor_lock;
 	pthread_cond_t monitor_cond;
 	bool stopping;
+	/* Creations by identity and their kept results (keep.h); the remover
+	 * thread removes what nobody collected. */
+	struct keep *keep;
+	pthread_t remover;
+	bool remover_running;
+	char *test_create_hold;
 };
+
+/* Kinds of keep entries. */
+enum { RT_KEEP_POD, RT_KEEP_CTR };
+/* Between the steps of a creation: ECANCELED once a Stop or Remove of its
+ * id asked it to give up (keep_abort_id). */
+int rt_check_abort(struct rt *rt, struct keep_entry *ke, struct husk_error *err);
 
 pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id);
 pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id);

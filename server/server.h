@@ -96,6 +96,12 @@ const char *srv_code_name(enum srv_code code);
 void *srv_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
 size_t srv_encode(const void *msg, uint8_t **ret_buf);
 void srv_message_free(void *msg);
+/* A deep copy of a message (free with srv_message_free). */
+void *srv_message_copy(const void *msg);
+/* SHA-256 (hex) of msg's encoding with every map<string, ...> in key
+ * order, so that equal requests give equal digests however the sender
+ * ordered its maps. Sorts msg's maps in place: pass a copy. */
+char *srv_digest(void *msg);
 
 /* Helpers for building responses. */
 char *srv_strdup(const char *s); /* NULL gives "" */
