@@ -19,7 +19,9 @@ struct keep_entry {
 	int kind;
 	enum keep_state state;
 	bool collected; /* some caller got the id */
-	bool abort;	/* a Stop or Remove asked the creation to give up */
+	/* Set (atomically: the creator reads it without the lock) when a Stop
+	 * or Remove asks the creation to give up. */
+	struct husk_cancel abort;
 	long long expires_ns;
 	struct keep_entry *next;
 };
@@ -196,12 +198,14 @@ void keep_set_id(struct keep *k, struct keep_entry *e, const char *id)
 	pthread_mutex_unlock(&k->lock);
 }
 
-bool keep_aborted(struct keep *k, const struct keep_entry *e)
+bool keep_aborted(struct keep *k _unused_, const struct keep_entry *e)
 {
-	pthread_mutex_lock(&k->lock);
-	bool a = e->abort;
-	pthread_mutex_unlock(&k->lock);
-	return a;
+	return husk_cancelled(&e->abort);
+}
+
+const struct husk_cancel *keep_abort_cancel(const struct keep_entry *e)
+{
+	return &e->abort;
 }
 
 void keep_end(struct keep *k, struct keep_entry *e, const char *id, bool collected)
@@ -228,7 +232,7 @@ int keep_abort_id(struct keep *k, const char *id, const struct husk_cancel *canc
 	int r = 0;
 	struct keep_entry *e;
 	while ((e = find_id(k, id, KEEP_RESERVED))) {
-		e->abort = true;
+		__atomic_store_n(&e->abort.cancelled, true, __ATOMIC_RELEASE);
 		r = 1;
 		int w = wait_step(k, e->what, cancel, err);
 		if (w < 0) {

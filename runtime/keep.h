@@ -46,6 +46,9 @@ void keep_set_id(struct keep *k, struct keep_entry *e, const char *id);
 
 /* Whether keep_abort_id asked this creation to give up. */
 bool keep_aborted(struct keep *k, const struct keep_entry *e);
+/* The same as a cancel object, for the steps of the creation that wait
+ * (a CNI plugin); valid until keep_end. */
+const struct husk_cancel *keep_abort_cancel(const struct keep_entry *e);
 
 /* The creation is over: id NULL (it failed or gave up) frees the key; else
  * the result is kept for the period, marked collected when the caller got

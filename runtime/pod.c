@@ -182,7 +182,12 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 
 	/* 3. the pod network */
 	if (rec.sandbox.net_ns && rt->opts.net_setup) {
-		r = rt->opts.net_setup(rt->opts.data, id, rec.sandbox.net_ns, c, &ips, err);
+		r = rt->opts.net_setup(rt->opts.data, id, rec.sandbox.net_ns, c,
+				       keep_abort_cancel(ke), &ips, err);
+		if (r < 0 && rt_check_abort(rt, ke, err) < 0) {
+			husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+			goto undo_sandbox;
+		}
 		if (r < 0) {
 			husk_error_prefix(err, "run pod sandbox '%s': network", c->name);
 			goto undo_sandbox;

@@ -41,9 +41,12 @@ struct rt_options {
 	 * are the pod's addresses, the first one primary. net_teardown must be
 	 * idempotent and work after a huskd restart (keep what ADD returned
 	 * on disk); it runs at StopPodSandbox, at RemovePodSandbox and when
-	 * RunPodSandbox fails after net_setup. NULL hooks: no pod network. */
+	 * RunPodSandbox fails after net_setup. net_setup gives up (ECANCELED,
+	 * nothing left) once cancel says so: a Stop or Remove of the pod came
+	 * while it ran. NULL hooks: no pod network. */
 	int (*net_setup)(void *data, const char *pod_id, const char *netns,
-			 const struct rt_pod_config *cfg, char ***ret_ips, struct husk_error *err);
+			 const struct rt_pod_config *cfg, const struct husk_cancel *cancel,
+			 char ***ret_ips, struct husk_error *err);
 	int (*net_teardown)(void *data, const char *pod_id, const char *netns,
 			    struct husk_error *err);
 	void *data;
