@@ -717,6 +717,10 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, const struct hus
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
 		return husk_error_prefix(err, "create container '%s'", c->name);
+	/* A kubelet whose RunPodSandbox timed out may find the pod in its
+	 * list and use it without a retry: then it is not to be removed as
+	 * uncollected. */
+	keep_collect_id(rt->keep, pod->id);
 	/* Each part with its length: unambiguous whatever the names hold. */
 	_cleanup_free_ char *key = xasprintf("ctr %zu:%s %zu:%s %u", strlen(pod->id), pod->id,
 					     strlen(c->name), c->name, c->attempt);
@@ -778,6 +782,8 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 	ctr_record_free(steal_ptr(&rec));
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
+	/* Whoever starts it knows it: not to be removed as uncollected. */
+	keep_collect_id(rt->keep, rec->id);
 	if (rec->state != CTR_STATE_CREATED)
 		return husk_error_set(err, EBUSY, "start container '%s': it is %s, not CREATED",
 				      rec->id, ctr_state_name(rec->state));

@@ -253,6 +253,15 @@ void keep_forget_id(struct keep *k, const char *id)
 	pthread_mutex_unlock(&k->lock);
 }
 
+void keep_collect_id(struct keep *k, const char *id)
+{
+	pthread_mutex_lock(&k->lock);
+	struct keep_entry *e = find_id(k, id, KEEP_KEPT);
+	if (e)
+		e->collected = true;
+	pthread_mutex_unlock(&k->lock);
+}
+
 int keep_next_expired(struct keep *k, char **ret_id, int *ret_kind, char **ret_what)
 {
 	pthread_mutex_lock(&k->lock);

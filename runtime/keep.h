@@ -63,6 +63,9 @@ int keep_abort_id(struct keep *k, const char *id, const struct husk_cancel *canc
 
 /* Drop the kept result that names id (its object has been removed). */
 void keep_forget_id(struct keep *k, const char *id);
+/* The client uses id without having had it from its creation call (it
+ * found it in a list and adopted it): count the kept result as collected. */
+void keep_collect_id(struct keep *k, const char *id);
 
 /* For the remover thread: wait until a kept result reaches the end of its
  * keep period. Collected ones are dropped here; for one nobody collected,

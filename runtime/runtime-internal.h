@@ -24,7 +24,9 @@ struct rt {
 	pthread_cond_t monitor_cond;
 	bool stopping;
 	/* Creations by identity and their kept results (keep.h); the remover
-	 * thread removes what nobody collected. */
+	 * thread removes what nobody collected. keep's own lock is innermost:
+	 * taken under the locks above, never held while taking one, and no
+	 * wait in keep happens with one of them held. */
 	struct keep *keep;
 	pthread_t remover;
 	bool remover_running;

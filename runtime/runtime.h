@@ -52,7 +52,9 @@ struct rt_options {
 	void *data;
 	/* Seconds the result of a RunPodSandbox or CreateContainer is kept
 	 * for a retry of its identity (0: RT_KEEP_PERIOD_DEFAULT); one whose
-	 * caller had gone and that no retry collected is removed then. */
+	 * caller had gone and that no retry collected is removed then (a
+	 * CreateContainer in such a pod, a StartContainer of such a container
+	 * count as collecting it). */
 	long long keep_period_s;
 	/* Tests only: while this file exists, CreateContainer waits (up to
 	 * RT_TEST_HOLD_MAX_S) after reserving its identity, as a slow image

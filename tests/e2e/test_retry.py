@@ -153,6 +153,34 @@ def test_pod_nobody_collects_is_removed_after_the_keep_period(gated, cni):  # no
     assert "made for a caller that never came back" in log and f"pod={pod}" in log
 
 
+def test_pod_used_without_a_retry_is_not_removed(gated, cni, registries):  # noqa: F811
+    d, gate = gated(retry_keep_period=2)
+    image = busybox_in(d, registries)
+    gate.close()
+    cfg = pod_config()
+    give_up(d.rt.RunPodSandbox, config=cfg)
+    pod = gate.wait_add()
+    gate.open()
+    wait_until(lambda: pod in pod_ids(d), "the pod was not made")
+    # The kubelet may find it in its list and use it without a retry.
+    cid = d.rt.CreateContainer(pod_sandbox_id=pod, config=ctr_config(image, BUSYBOX_SLEEP),
+                               sandbox_config=cfg).container_id
+    d.rt.StartContainer(container_id=cid)
+    # A pod nobody uses, made later, goes at the end of its own period,
+    # after the first one's.
+    gate.close()
+    give_up(d.rt.RunPodSandbox, config=pod_config())
+    lost = gate.wait_add(2)
+    gate.open()
+    wait_until(lambda: lost in pod_ids(d), "the second pod was not made")
+    wait_until(lambda: lost not in pod_ids(d), "the second pod was not removed")
+    assert pod_ids(d) == [pod]
+    exec_ok(d, cid, ["true"])
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert_clean(d, cni, [pod, lost, cid])
+
+
 def test_pod_retry_with_another_config_is_refused(gated, cni):  # noqa: F811
     d, gate = gated()
     gate.close()
@@ -288,6 +316,28 @@ def test_container_nobody_collects_is_removed(held, tmp_path):
     assert "made for a caller that never came back" in d.logs()
     # The pod is untouched.
     assert d.rt.PodSandboxStatus(pod_sandbox_id=pod).status.state == pb.SANDBOX_READY
+
+
+def test_started_container_is_not_removed(held, tmp_path):
+    d, image, pod, pcfg, hold = held
+
+    def lost_create(name):
+        hold.write_text("")
+        give_up(d.rt.CreateContainer, pod_sandbox_id=pod,
+                config=kubelet_ctr(image, name, tmp_path), sandbox_config=pcfg)
+        before = set(ctr_ids(d))
+        hold.unlink()
+        wait_until(lambda: set(ctr_ids(d)) - before, "the container was not made")
+        (cid,) = set(ctr_ids(d)) - before
+        return cid
+
+    found = lost_create("found")
+    # The kubelet may find it in its list and start it without a retry.
+    d.rt.StartContainer(container_id=found)
+    lost = lost_create("lost")
+    wait_until(lambda: lost not in ctr_ids(d), "the second container was not removed")
+    assert ctr_ids(d) == [found]
+    exec_ok(d, found, ["true"])
 
 
 def test_remove_pod_during_container_creation(held, tmp_path):

@@ -190,6 +190,24 @@ static void test_uncollected_results_expire(void)
 	keep_free(k);
 }
 
+static void test_adopted_results_are_collected(void)
+{
+	struct keep *k = keep_new(SEC / 20, 16);
+	struct keep_entry *a = reserve(k, "pod-a", "d");
+	keep_end(k, a, "id-a", false);
+	struct keep_entry *b = reserve(k, "pod-b", "d");
+	keep_end(k, b, "id-b", false); /* expires after a */
+	keep_collect_id(k, "id-a");    /* the client found and used it */
+	char *id = NULL, *what = NULL;
+	int kind = 0;
+	CU_ASSERT_EQUAL(keep_next_expired(k, &id, &kind, &what), 1);
+	CU_ASSERT_STRING_EQUAL(id, "id-b");
+	keep_removed(k, id);
+	free(id);
+	free(what);
+	keep_free(k);
+}
+
 static void test_count_is_bounded(void)
 {
 	struct keep *k = keep_new(3600 * SEC, 2);
@@ -219,6 +237,7 @@ int main(void)
 	    {"wait ends at the caller's deadline", test_wait_ends_at_the_callers_deadline},
 	    {"abort by id", test_abort_by_id},
 	    {"uncollected results expire", test_uncollected_results_expire},
+	    {"adopted results are collected", test_adopted_results_are_collected},
 	    {"count is bounded", test_count_is_bounded},
 	};
 	return unit_run("keep", tests, ARRAY_SIZE(tests));
