@@ -81,7 +81,7 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	    .pause_path = pause,
 	    .pids_limit = c->pids_limit,
 	    .keep_period_s = c->retry_keep_period,
-	    /* Tests only: see README, Development. */
+	    /* Tests only: see README, "Timeouts and retries". */
 	    .test_create_hold = getenv("HUSK_TEST_CREATE_HOLD"),
 	    .on_event = on_event,
 	    .make_rootfs = make_rootfs,
