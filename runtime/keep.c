@@ -32,6 +32,7 @@ struct keep {
 	struct keep_entry *head;
 	long long period_ns;
 	size_t max;
+	size_t waiters;
 	bool stopping;
 };
 
@@ -120,7 +121,9 @@ static int wait_step(struct keep *k, const char *what, const struct husk_cancel 
 	if (cancel && cancel->deadline_ns > 0 && cancel->deadline_ns < until)
 		until = cancel->deadline_ns;
 	struct timespec ts = mono_ts(until);
+	k->waiters++;
 	pthread_cond_timedwait(&k->cond, &k->lock, &ts);
+	k->waiters--;
 	return 0;
 }
 
@@ -148,6 +151,7 @@ int keep_begin(struct keep *k, const char *key, const char *what, const char *di
 {
 	pthread_mutex_lock(&k->lock);
 	int r = 0;
+	bool waited = false;
 	for (;;) {
 		struct keep_entry *e = find_key(k, key);
 		if (!e) {
@@ -176,6 +180,10 @@ int keep_begin(struct keep *k, const char *key, const char *what, const char *di
 						   what, e->id);
 			break;
 		}
+		if (e->state == KEEP_KEPT && e->collected && !waited) {
+			r = husk_error_set(err, EEXIST, "%s already exists as '%s'", what, e->id);
+			break;
+		}
 		if (e->state == KEEP_KEPT) {
 			if (!husk_cancelled(cancel))
 				e->collected = true;
@@ -183,6 +191,7 @@ int keep_begin(struct keep *k, const char *key, const char *what, const char *di
 			*ret_id = xstrdup(e->id);
 			break;
 		}
+		waited = true;
 		if ((r = wait_step(k, what, cancel, err)) < 0)
 			break;
 	}
@@ -319,6 +328,14 @@ void keep_stop(struct keep *k)
 	k->stopping = true;
 	pthread_cond_broadcast(&k->cond);
 	pthread_mutex_unlock(&k->lock);
+}
+
+size_t keep_waiters(struct keep *k)
+{
+	pthread_mutex_lock(&k->lock);
+	size_t n = k->waiters;
+	pthread_mutex_unlock(&k->lock);
+	return n;
 }
 
 size_t keep_count(struct keep *k)

@@ -29,11 +29,15 @@ void keep_free(struct keep *k);
  * what describes the identity for messages ("pod sandbox 'web' (namespace
  * 'ns', uid 'u', attempt 0)"). Outcomes:
  *  - key free: a new reservation; *ret_entry is set, *ret_id NULL.
- *  - key kept with the same digest: *ret_id is the id made (caller frees),
- *    *ret_entry NULL; the result counts as collected unless cancel says the
- *    caller has gone already.
+ *  - key kept with the same digest and not collected (the first caller
+ *    had gone): *ret_id is the id made (caller frees), *ret_entry NULL;
+ *    the result counts as collected unless cancel says this caller has
+ *    gone too.
  *  - key reserved, or being removed, with the same digest: wait until that
- *    is over, then as above (a creation that failed frees the key).
+ *    is over, then hand out the id even if collected (this call came
+ *    while the first ran), or reserve anew when the first failed.
+ *  - key kept with the same digest and collected: a duplicate of a call
+ *    that got its answer, EEXIST "WHAT already exists as 'ID'".
  *  - a different digest: EEXIST naming what and saying the config differs.
  * Waiting ends with ETIMEDOUT when cancel's deadline passes and ECANCELED
  * when it is cancelled; nothing is reserved then. */
@@ -79,7 +83,9 @@ void keep_removed(struct keep *k, const char *id);
 /* Make keep_next_expired return 0. */
 void keep_stop(struct keep *k);
 
-/* Entries held (reserved, kept or being removed), for tests. */
+/* Entries held (reserved, kept or being removed), and calls waiting in
+ * keep_begin or keep_abort_id; for tests. */
 size_t keep_count(struct keep *k);
+size_t keep_waiters(struct keep *k);
 
 #endif

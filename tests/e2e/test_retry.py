@@ -111,15 +111,17 @@ def test_pod_retry_gets_the_pod_the_first_call_made(gated, cni, registries):  # 
     give_up(d.rt.RunPodSandbox, config=cfg)
     pod = gate.wait_add()
     assert pod_ids(d) == []  # not made yet: the plugin holds it
-    # The retry comes while the first still runs: it waits for it.
-    retry = d.rt.RunPodSandbox.future(config=cfg, _timeout=40)
+    # The retry (its maps in another order: the same call) comes while the
+    # first still runs: it waits for it.
+    again = dict(cfg, labels={"c": "3", "b": "2", "a": "1"})
+    retry = d.rt.RunPodSandbox.future(config=again, _timeout=40)
     time.sleep(0.3)  # ordering only: let the retry reach huskd
     gate.open()
     assert retry.result().pod_sandbox_id == pod
-    # Once more after it is done, the maps in another order: the same call.
-    again = dict(cfg, labels={"c": "3", "b": "2", "a": "1"})
-    assert d.rt.RunPodSandbox(config=again).pod_sandbox_id == pod
     assert gate.adds() == [pod], "one ADD: no second pod was started"
+    # Once a caller had the id, the same call again is a duplicate.
+    details = expect_error(E.ALREADY_EXISTS, d.rt.RunPodSandbox, config=cfg)
+    assert f"already exists as '{pod}'" in details, details
     assert pod_ids(d) == [pod]
     st = d.rt.PodSandboxStatus(pod_sandbox_id=pod).status
     assert st.state == pb.SANDBOX_READY

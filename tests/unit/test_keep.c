@@ -37,6 +37,13 @@ static void test_kept_result_goes_to_the_retry(void)
 	CU_ASSERT_PTR_NULL(e2);
 	CU_ASSERT_STRING_EQUAL(id, "id-1");
 	free(id);
+	id = NULL;
+
+	/* Collected now: one more call is a duplicate, as without keep. */
+	CU_ASSERT_EQUAL(keep_begin(k, "pod-a", "pod 'a'", "d1", 7, NULL, &e2, &id, &err), -EEXIST);
+	CU_ASSERT_STRING_EQUAL(husk_error_msg(&err), "pod 'a' already exists as 'id-1'");
+	CU_ASSERT_PTR_NULL(id);
+	husk_error_clear(&err);
 
 	/* Another config for the same identity is refused, naming both. */
 	CU_ASSERT_EQUAL(keep_begin(k, "pod-a", "pod 'a'", "d2", 7, NULL, &e2, &id, &err), -EEXIST);
@@ -83,9 +90,12 @@ static void test_retry_waits_for_the_running_creation(void)
 	struct waiter w = {.k = k, .digest = "d1"};
 	pthread_t t;
 	pthread_create(&t, NULL, wait_main, &w);
-	/* Started before or after the end, the waiter gets the same id. */
+	while (keep_waiters(k) == 0)
+		usleep(1000);
+	/* A call that came while the first ran gets the id even when the
+	 * first call's caller got it too. */
 	keep_set_id(k, e, "id-7");
-	keep_end(k, e, "id-7", false);
+	keep_end(k, e, "id-7", true);
 	pthread_join(t, NULL);
 	CU_ASSERT_EQUAL(w.r, 0);
 	CU_ASSERT_STRING_EQUAL(w.id, "id-7");
