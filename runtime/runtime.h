@@ -118,13 +118,15 @@ struct rt_pod_config {
  * frees). The identity (name, namespace, uid, attempt) is reserved while
  * it runs and its result kept for keep_period_s: a call with the same
  * identity and digest waits for a running one (within cancel: ETIMEDOUT
- * or ECANCELED) and gets the same id. cancel is the caller's: the
+ * or ECANCELED) and gets the same id, and so does one that comes later
+ * when the first call's caller had gone. cancel is the caller's: the
  * creation goes on when it has gone, and the pod is then removed unless a
- * retry collects it in time. Errors: EINVAL (names the field), EEXIST (a
- * pod with the same metadata exists, or is being created, with another
- * digest; the message names it), ECANCELED (a Stop or Remove of its id
- * came during the creation), and those of pod_sandbox_create and
- * cg_group_create. A failure leaves nothing behind. */
+ * retry collects it in time (see keep.h). Errors: EINVAL (names the
+ * field), EEXIST (a pod with the same metadata exists and its caller had
+ * it, or it exists or is being created with another digest; the message
+ * names it), ECANCELED (a Stop or Remove of its id came during the
+ * creation), and those of pod_sandbox_create and cg_group_create. A
+ * failure leaves nothing behind. */
 int rt_pod_run(struct rt *rt, const struct rt_pod_config *cfg, const struct husk_cancel *cancel,
 	       char **ret_id, struct husk_error *err);
 
