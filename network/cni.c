@@ -229,6 +229,7 @@ struct call {
 	const char *command;
 	const char *id, *netns, *ifname, *args;
 	yajl_val runtime_config;
+	const struct husk_cancel *cancel;
 };
 
 static int run_plugin(const struct net_cni *n, const struct net_conflist *c,
@@ -247,6 +248,7 @@ static int run_plugin(const struct net_cni *n, const struct net_conflist *c,
 	    .args = call->args,
 	    .bin_dirs = n->bin_dirs,
 	    .timeout_ms = n->timeout_ms,
+	    .cancel = call->cancel,
 	};
 	_cleanup_free_ char *out = NULL;
 	if (net_plugin_exec(path, &x, in, strlen(in), &out, NULL, err) < 0)
@@ -375,6 +377,7 @@ int net_cni_setup(struct net_cni *n, const struct net_pod *pod, struct net_resul
 	    .ifname = ifname,
 	    .args = args,
 	    .runtime_config = rc,
+	    .cancel = pod->cancel,
 	};
 	_cleanup_json_ yajl_val result = NULL;
 	_cleanup_(net_result_freep) struct net_result *res = NULL;
@@ -386,6 +389,7 @@ int net_cni_setup(struct net_cni *n, const struct net_pod *pod, struct net_resul
 	if (r < 0) {
 		husk_error_prefix(err, "network '%s'", c->name);
 		call.command = "DEL";
+		call.cancel = NULL; /* undoing is never cut short */
 		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 		if (del_chain(n, c, &call, NULL, &e) == 0)
 			record_remove(n, pod->id, &e);

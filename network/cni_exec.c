@@ -15,6 +15,8 @@
 
 extern char **environ;
 
+#define CANCEL_POLL_MS 50
+
 static const char default_path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /* huskd's environment without CNI_* (a stale CNI_NETNS would confuse a
@@ -233,7 +235,7 @@ int net_plugin_exec(const char *path, const struct net_exec *x, const char *stdi
 	if (stdin_len == 0)
 		close_fd(&in_w);
 	long long deadline = now_mono_ns() + (long long)timeout_ms * 1000000;
-	bool timed_out = false;
+	bool timed_out = false, cancelled = false;
 	while (out_r >= 0 || err_r >= 0) {
 		struct pollfd p[3];
 		int n = 0, i_in = -1, i_out = -1, i_err = -1;
@@ -248,6 +250,13 @@ int net_plugin_exec(const char *path, const struct net_exec *x, const char *stdi
 			timed_out = true;
 			break;
 		}
+		if (husk_cancelled(x->cancel)) {
+			cancelled = true;
+			break;
+		}
+		/* Nothing tells us of a cancel: look again at least this often. */
+		if (x->cancel && left > CANCEL_POLL_MS)
+			left = CANCEL_POLL_MS;
 		int pr = poll(p, (nfds_t)n, (int)left);
 		if (pr < 0 && errno != EINTR) {
 			timed_out = true; /* treat as fatal; kill below */
@@ -277,7 +286,7 @@ int net_plugin_exec(const char *path, const struct net_exec *x, const char *stdi
 	/* Output is closed; the plugin should be exiting. Wait without reaping
 	 * so the group id stays ours while we kill what is left in it (a
 	 * plugin that forked and exited would leave children holding on). */
-	if (!timed_out && !so.overflow) {
+	if (!timed_out && !so.overflow && !cancelled) {
 		for (;;) {
 			siginfo_t si = {0};
 			int w = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
@@ -289,6 +298,10 @@ int net_plugin_exec(const char *path, const struct net_exec *x, const char *stdi
 				timed_out = true;
 				break;
 			}
+			if (husk_cancelled(x->cancel)) {
+				cancelled = true;
+				break;
+			}
 			struct timespec ts = {0, 2 * 1000 * 1000};
 			nanosleep(&ts, NULL);
 		}
@@ -298,11 +311,14 @@ int net_plugin_exec(const char *path, const struct net_exec *x, const char *stdi
 	pid_t reaped;
 	while ((reaped = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
-	if (reaped != pid && !timed_out)
+	if (reaped != pid && !timed_out && !cancelled)
 		return husk_error_errno(err, errno, "CNI plugin '%s' %s: wait", name, x->command);
 
 	if (ret_cni_code)
 		*ret_cni_code = 0;
+	if (cancelled)
+		return husk_error_set(err, ECANCELED, "CNI plugin '%s' %s: cancelled; killed", name,
+				      x->command);
 	if (timed_out)
 		return husk_error_set(err, ETIMEDOUT,
 				      "CNI plugin '%s' %s: no answer within %d ms; killed", name,

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <yajl/yajl_tree.h>
 
+#include "common/cancel.h"
 #include "common/error.h"
 
 #define NET_DEFAULT_CONF_DIR "/etc/cni/net.d"
@@ -186,6 +187,9 @@ struct net_exec {
 	const char *args;      /* CNI_ARGS, NULL: none */
 	char *const *bin_dirs; /* CNI_PATH */
 	int timeout_ms;	       /* 0: NET_DEFAULT_TIMEOUT_MS */
+	/* Looked at while the plugin runs: once it says so the plugin is
+	 * killed. NULL: runs to its end or the timeout. */
+	const struct husk_cancel *cancel;
 };
 
 /* Run the plugin at path (no shell: posix_spawn in its own process group,
@@ -197,7 +201,8 @@ struct net_exec {
  * how it ended; the code is EAGAIN for CNI code 11 ("try again later") and
  * EIO for other plugin failures. ETIMEDOUT when it ran past the timeout
  * (its process group is killed); EFBIG when it wrote more than
- * NET_PLUGIN_OUTPUT_MAX. When ret_cni_code is not NULL it gets the CNI error
+ * NET_PLUGIN_OUTPUT_MAX; ECANCELED when x->cancel ended it (killed the
+ * same way). When ret_cni_code is not NULL it gets the CNI error
  * code (0 when there was none). */
 int net_plugin_exec(const char *path, const struct net_exec *x, const char *stdin_data,
 		    size_t stdin_len, char **ret_out, unsigned *ret_cni_code,
@@ -235,6 +240,9 @@ struct net_pod {
 	const char *ingress_bandwidth, *egress_bandwidth;
 	char *const *dns_servers, *const *dns_searches, *const *dns_options;
 	const char *pod_cidr; /* for the ipRanges capability; NULL: none */
+	/* Ends an ADD early: the plugin running is killed (ECANCELED) and the
+	 * chain undone with DEL, which is never cut short. NULL: none. */
+	const struct husk_cancel *cancel;
 };
 
 struct net_cni;

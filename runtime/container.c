@@ -574,11 +574,17 @@ static int ctr_stop_signal(const struct ctr_record *rec)
 	return (int)json_get_int(t, "stop_signal", SIGTERM);
 }
 
-int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
-		  struct husk_error *err)
+/* Tests only (rt_options.test_create_hold): stand for a slow creation. */
+static void test_hold(const char *path)
 {
-	if (isempty(c->name))
-		return husk_error_set(err, EINVAL, "create container: metadata.name is empty");
+	long long end = now_mono_ns() + RT_TEST_HOLD_MAX_S * 1000000000LL;
+	while (access(path, F_OK) == 0 && now_mono_ns() < end)
+		usleep(20 * 1000);
+}
+
+static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_entry *ke,
+		      char **ret_id, struct husk_error *err)
+{
 	int stop_signal = signal_parse(c->stop_signal);
 	if (stop_signal < 0)
 		return husk_error_set(err, EINVAL,
@@ -611,6 +617,7 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 	_cleanup_free_ char *id = NULL;
 	if (state_new_id(rt->store, &id, err) < 0)
 		return -err->code;
+	keep_set_id(rt->keep, ke, id);
 	_cleanup_free_ char *dir = ctr_dir(rt, id);
 	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
 	_cleanup_free_ char *rootfs = NULL, *pod_cg_path = NULL, *cg_path = NULL, *extra = NULL;
@@ -620,6 +627,10 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
 	int r;
 
+	if (rt->test_create_hold)
+		test_hold(rt->test_create_hold);
+	if ((r = rt_check_abort(rt, ke, err)) < 0)
+		goto fail;
 	if (!pod_cg) {
 		r = husk_error_set(err, EBUSY, "pod sandbox '%s' has no cgroup", pod->id);
 		goto fail;
@@ -664,6 +675,8 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 	if ((r = fs_write_atomic(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
 		goto fail;
 
+	if ((r = rt_check_abort(rt, ke, err)) < 0)
+		goto fail;
 	extra = ctr_extra(cg, stop_signal);
 	struct ctr_record rec = {
 	    .id = id,
@@ -713,6 +726,54 @@ fail:
 	return r < 0 ? r : -err->code;
 }
 
+int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, const struct husk_cancel *cancel,
+		  char **ret_id, struct husk_error *err)
+{
+	if (isempty(c->name))
+		return husk_error_set(err, EINVAL, "create container: metadata.name is empty");
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
+		return husk_error_prefix(err, "create container '%s'", c->name);
+	/* A kubelet whose RunPodSandbox timed out may find the pod in its
+	 * list and use it without a retry: then it is not to be removed as
+	 * uncollected. */
+	keep_collect_id(rt->keep, pod->id);
+	/* Each part with its length: unambiguous whatever the names hold. */
+	_cleanup_free_ char *key = xasprintf("ctr %zu:%s %zu:%s %u", strlen(pod->id), pod->id,
+					     strlen(c->name), c->name, c->attempt);
+	_cleanup_free_ char *what = xasprintf("container '%s' (pod sandbox '%s', attempt %u)",
+					      c->name, pod->id, c->attempt);
+	struct keep_entry *ke = NULL;
+	for (;;) {
+		_cleanup_free_ char *kept = NULL;
+		if (keep_begin(rt->keep, key, what, c->digest, RT_KEEP_CTR, cancel, &ke, &kept,
+			       err) < 0)
+			return -err->code;
+		if (!kept)
+			break;
+		_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+		if (state_ctr_get(rt->store, kept, &rec, NULL) == 0) {
+			log_info("container handed to a retry container=%s pod=%s name=%s", kept,
+				 pod->id, c->name);
+			*ret_id = steal_ptr(&kept);
+			return 0;
+		}
+		keep_forget_id(rt->keep, kept); /* removed meanwhile: make it anew */
+	}
+	char *id = NULL;
+	int r = ctr_create(rt, c, ke, &id, err);
+	bool gone = husk_cancelled(cancel);
+	keep_end(rt->keep, ke, r < 0 ? NULL : id, !gone);
+	if (r < 0)
+		return r;
+	if (gone)
+		log_info("container created for a caller that has gone; kept for its retry for "
+			 "%llds container=%s pod=%s name=%s",
+			 rt->opts.keep_period_s, id, pod->id, c->name);
+	*ret_id = id;
+	return 0;
+}
+
 /* ---- start, stop, remove ---- */
 
 struct start_update {
@@ -738,6 +799,8 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 	ctr_record_free(steal_ptr(&rec));
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
+	/* Whoever starts it knows it: not to be removed as uncollected. */
+	keep_collect_id(rt->keep, rec->id);
 	if (rec->state != CTR_STATE_CREATED)
 		return husk_error_set(err, EBUSY, "start container '%s': it is %s, not CREATED",
 				      rec->id, ctr_state_name(rec->state));
@@ -860,18 +923,29 @@ static int remove_locked(struct rt *rt, const char *id, struct husk_error *err)
 	if (r < 0 && r != -ENOENT)
 		return r;
 	husk_error_clear(err);
+	keep_forget_id(rt->keep, rec->id);
 	log_info("container removed container=%s", rec->id);
 	rt_emit(rt, RT_EVENT_DELETED, rec->id, rec->pod_id);
 	return 0;
 }
 
-int rt_ctr_remove(struct rt *rt, const char *ref, struct husk_error *err)
+int rt_ctr_remove(struct rt *rt, const char *ref, const struct husk_cancel *cancel,
+		  struct husk_error *err)
 {
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	int r = state_ctr_get(rt->store, ref, &rec, err);
 	if (r == -ENOENT) {
 		husk_error_clear(err);
-		return 0;
+		/* Still being created: make it give up, then see what is left. */
+		int w = keep_abort_id(rt->keep, ref, cancel, err);
+		if (w <= 0)
+			return w;
+		r = state_ctr_get(rt->store, ref, &rec, err);
+		if (r == -ENOENT) {
+			husk_error_clear(err);
+			log_info("container given up during its creation container=%s", ref);
+			return 0;
+		}
 	}
 	if (r < 0)
 		return r;

@@ -110,10 +110,16 @@ static int check_pod_config(const struct rt_pod_config *c, struct husk_error *er
 	return 0;
 }
 
-int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id, struct husk_error *err)
+int rt_check_abort(struct rt *rt, struct keep_entry *ke, struct husk_error *err)
 {
-	if (check_pod_config(c, err) < 0)
-		return -err->code;
+	if (!keep_aborted(rt->keep, ke))
+		return 0;
+	return husk_error_set(err, ECANCELED, "stopped or removed while being created");
+}
+
+static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_entry *ke,
+		      char **ret_id, struct husk_error *err)
+{
 	_cleanup_(pod_record_freep) struct pod_record *existing = NULL;
 	if (state_pod_find(rt->store, c->name, c->namespace, c->uid, c->attempt, &existing, NULL) ==
 	    0)
@@ -125,6 +131,7 @@ int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id, stru
 	_cleanup_free_ char *id = NULL;
 	if (state_new_id(rt->store, &id, err) < 0)
 		return -err->code;
+	keep_set_id(rt->keep, ke, id);
 	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, id);
 
 	/* 1. the pod cgroup */
@@ -177,9 +184,19 @@ int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id, stru
 			log_warn("pod=%s: pod init cgroup: %s", id, e.msg);
 	}
 
+	if ((r = rt_check_abort(rt, ke, err)) < 0) {
+		husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+		goto undo_sandbox;
+	}
+
 	/* 3. the pod network */
 	if (rec.sandbox.net_ns && rt->opts.net_setup) {
-		r = rt->opts.net_setup(rt->opts.data, id, rec.sandbox.net_ns, c, &ips, err);
+		r = rt->opts.net_setup(rt->opts.data, id, rec.sandbox.net_ns, c,
+				       keep_abort_cancel(ke), &ips, err);
+		if (r < 0 && rt_check_abort(rt, ke, err) < 0) {
+			husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+			goto undo_sandbox;
+		}
 		if (r < 0) {
 			husk_error_prefix(err, "run pod sandbox '%s': network", c->name);
 			goto undo_sandbox;
@@ -188,6 +205,10 @@ int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, char **ret_id, stru
 			log_warn("pod=%s: could not write the pod's hosts file", id);
 	}
 	rec.ips = ips;
+	if ((r = rt_check_abort(rt, ke, err)) < 0) {
+		husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+		goto undo_network;
+	}
 
 	/* 4. the record, last: its presence means the pod is complete */
 	rec.id = id;
@@ -247,6 +268,53 @@ undo_cgroup : {
 	return -err->code;
 }
 
+/* Keys are unambiguous whatever the names hold: each part with its length. */
+static char *pod_key(const struct rt_pod_config *c)
+{
+	return xasprintf("pod %zu:%s %zu:%s %zu:%s %u", strlen(c->name), c->name,
+			 strlen(c->namespace), c->namespace, strlen(c->uid), c->uid, c->attempt);
+}
+
+int rt_pod_run(struct rt *rt, const struct rt_pod_config *c, const struct husk_cancel *cancel,
+	       char **ret_id, struct husk_error *err)
+{
+	if (check_pod_config(c, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *key = pod_key(c);
+	_cleanup_free_ char *what =
+	    xasprintf("pod sandbox '%s' (namespace '%s', uid '%s', attempt %u)", c->name,
+		      c->namespace, c->uid, c->attempt);
+	struct keep_entry *ke = NULL;
+	for (;;) {
+		_cleanup_free_ char *kept = NULL;
+		if (keep_begin(rt->keep, key, what, c->digest, RT_KEEP_POD, cancel, &ke, &kept,
+			       err) < 0)
+			return -err->code;
+		if (!kept)
+			break;
+		_cleanup_(pod_record_freep) struct pod_record *p = NULL;
+		if (state_pod_get(rt->store, kept, &p, NULL) == 0) {
+			log_info("pod handed to a retry pod=%s name=%s namespace=%s", kept, c->name,
+				 c->namespace);
+			*ret_id = steal_ptr(&kept);
+			return 0;
+		}
+		keep_forget_id(rt->keep, kept); /* removed meanwhile: make it anew */
+	}
+	char *id = NULL;
+	int r = pod_create(rt, c, ke, &id, err);
+	bool gone = husk_cancelled(cancel);
+	keep_end(rt->keep, ke, r < 0 ? NULL : id, !gone);
+	if (r < 0)
+		return r;
+	if (gone)
+		log_info("pod created for a caller that has gone; kept for its retry for %llds "
+			 "pod=%s name=%s namespace=%s",
+			 rt->opts.keep_period_s, id, c->name, c->namespace);
+	*ret_id = id;
+	return 0;
+}
+
 static int set_notready(struct pod_record *rec, void *data _unused_,
 			struct husk_error *err _unused_)
 {
@@ -254,10 +322,41 @@ static int set_notready(struct pod_record *rec, void *data _unused_,
 	return 0;
 }
 
-int rt_pod_stop(struct rt *rt, const char *ref, struct husk_error *err)
+/* A Stop or Remove of a pod with no record: when that id is still being
+ * created, make it give up and wait. 1 when it is gone now (success for
+ * the caller), 0 to go on (a record may exist now), < 0 on failure. */
+static int settle_creation(struct rt *rt, const char *ref, const struct husk_cancel *cancel,
+			   struct pod_record **pod, struct husk_error *err)
+{
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	int w = keep_abort_id(rt->keep, ref, cancel, &e);
+	if (w < 0)
+		return husk_error_move(err, &e);
+	if (w == 0)
+		return 0;
+	int r = state_pod_get(rt->store, ref, pod, &e);
+	if (r == -ENOENT) {
+		log_info("pod given up during its creation pod=%s", ref);
+		return 1;
+	}
+	return r < 0 ? husk_error_move(err, &e) : 0;
+}
+
+int rt_pod_stop(struct rt *rt, const char *ref, const struct husk_cancel *cancel,
+		struct husk_error *err)
 {
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
-	if (state_pod_get(rt->store, ref, &pod, err) < 0)
+	int r = state_pod_get(rt->store, ref, &pod, err);
+	if (r == -ENOENT) {
+		int s = settle_creation(rt, ref, cancel, &pod, err);
+		if (s < 0)
+			return s;
+		if (s > 0 || pod)
+			husk_error_clear(err);
+		if (s > 0)
+			return 0;
+	}
+	if (!pod)
 		return -err->code;
 	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
 	if (pod->state == POD_STATE_READY) {
@@ -283,13 +382,18 @@ int rt_pod_stop(struct rt *rt, const char *ref, struct husk_error *err)
 	return 0;
 }
 
-int rt_pod_remove(struct rt *rt, const char *ref, struct husk_error *err)
+int rt_pod_remove(struct rt *rt, const char *ref, const struct husk_cancel *cancel,
+		  struct husk_error *err)
 {
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	int r = state_pod_get(rt->store, ref, &pod, err);
 	if (r == -ENOENT) {
 		husk_error_clear(err);
-		return 0;
+		r = settle_creation(rt, ref, cancel, &pod, err);
+		if (r < 0)
+			return r;
+		if (!pod)
+			return 0;
 	}
 	if (r < 0)
 		return r;
@@ -320,6 +424,7 @@ int rt_pod_remove(struct rt *rt, const char *ref, struct husk_error *err)
 	if (r < 0 && r != -ENOENT)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
 	husk_error_clear(err);
+	keep_forget_id(rt->keep, pod->id);
 	log_info("pod removed pod=%s", pod->id);
 	return 0;
 }
@@ -402,6 +507,31 @@ static void pods_recover(struct rt *rt)
 	pod_records_free(pods, n);
 }
 
+/* Remove what was made for callers that never came back, as the keep
+ * periods end. */
+static void *remover_main(void *arg)
+{
+	struct rt *rt = arg;
+	char *id = NULL, *what = NULL;
+	int kind = 0;
+	while (keep_next_expired(rt->keep, &id, &kind, &what) > 0) {
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		bool pod = kind == RT_KEEP_POD;
+		int r = pod ? rt_pod_remove(rt, id, NULL, &e) : rt_ctr_remove(rt, id, NULL, &e);
+		if (r < 0)
+			log_error("%s=%s: remove %s, made for a caller that never came back: %s",
+				  pod ? "pod" : "container", id, what, e.msg);
+		else
+			log_warn("removed %s: made for a caller that never came back, and no retry "
+				 "collected it within %llds %s=%s",
+				 what, rt->opts.keep_period_s, pod ? "pod" : "container", id);
+		keep_removed(rt->keep, id);
+		free(id);
+		free(what);
+	}
+	return NULL;
+}
+
 int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *err)
 {
 	struct rt *rt = xnew(struct rt, 1);
@@ -416,6 +546,11 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 	rt->opts.state = rt->state;
 	rt->opts.shim_path = rt->shim_path;
 	rt->opts.pause_path = rt->pause_path;
+	if (rt->opts.keep_period_s <= 0)
+		rt->opts.keep_period_s = RT_KEEP_PERIOD_DEFAULT;
+	rt->test_create_hold = opts->test_create_hold ? xstrdup(opts->test_create_hold) : NULL;
+	rt->opts.test_create_hold = rt->test_create_hold;
+	rt->keep = keep_new(rt->opts.keep_period_s * 1000000000LL, RT_KEEP_MAX);
 	for (int i = 0; i < RT_LOCK_STRIPES; i++) {
 		pthread_mutex_init(&rt->pod_locks[i], NULL);
 		pthread_mutex_init(&rt->ctr_locks[i], NULL);
@@ -444,6 +579,11 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 	rt_containers_recover(rt);
 	if (rt_monitor_start(rt, err) < 0)
 		goto fail;
+	if (pthread_create(&rt->remover, NULL, remover_main, rt) != 0) {
+		husk_error_set(err, EAGAIN, "runtime: cannot start the remover thread");
+		goto fail;
+	}
+	rt->remover_running = true;
 	log_info("runtime ready cgroup=v%d driver=%s records=%s", cg_manager_version(rt->cg),
 		 cg_driver_name(opts->cgroup_driver), rt->records_dir);
 	*ret = rt;
@@ -457,6 +597,10 @@ void rt_free(struct rt *rt)
 {
 	if (!rt)
 		return;
+	if (rt->remover_running) {
+		keep_stop(rt->keep);
+		pthread_join(rt->remover, NULL);
+	}
 	rt_monitor_stop(rt);
 	/* Leave no mount of husk's behind once the last pod is gone (EBUSY
 	 * while pods remain: they keep it). */
@@ -476,6 +620,8 @@ void rt_free(struct rt *rt)
 	free(rt->pause_path);
 	free(rt->records_dir);
 	free(rt->containers_dir);
+	free(rt->test_create_hold);
+	keep_free(rt->keep);
 	free(rt);
 }
 

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include "runtime/keep.h"
 #include "runtime/runtime.h"
 
 #define RT_LOCK_STRIPES 64
@@ -28,7 +29,21 @@ struct rt {
 	struct rt_watch *mon_watches;
 	size_t mon_count;
 	unsigned long long mon_exits; /* exits seen so far: waiters' generation */
+	/* Creations by identity and their kept results (keep.h); the remover
+	 * thread removes what nobody collected. keep's own lock is innermost:
+	 * taken under the locks above, never held while taking one, and no
+	 * wait in keep happens with one of them held. */
+	struct keep *keep;
+	pthread_t remover;
+	bool remover_running;
+	char *test_create_hold;
 };
+
+/* Kinds of keep entries. */
+enum { RT_KEEP_POD, RT_KEEP_CTR };
+/* Between the steps of a creation: ECANCELED once a Stop or Remove of its
+ * id asked it to give up (keep_abort_id). */
+int rt_check_abort(struct rt *rt, struct keep_entry *ke, struct husk_error *err);
 
 pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id);
 pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id);

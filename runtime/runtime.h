@@ -6,6 +6,7 @@
 #ifndef HUSK_RUNTIME_RUNTIME_H
 #define HUSK_RUNTIME_RUNTIME_H
 
+#include "common/cancel.h"
 #include "common/error.h"
 #include "runtime/cgroup.h"
 #include "runtime/sandbox.h"
@@ -40,13 +41,31 @@ struct rt_options {
 	 * are the pod's addresses, the first one primary. net_teardown must be
 	 * idempotent and work after a huskd restart (keep what ADD returned
 	 * on disk); it runs at StopPodSandbox, at RemovePodSandbox and when
-	 * RunPodSandbox fails after net_setup. NULL hooks: no pod network. */
+	 * RunPodSandbox fails after net_setup. net_setup gives up (ECANCELED,
+	 * nothing left) once cancel says so: a Stop or Remove of the pod came
+	 * while it ran. NULL hooks: no pod network. */
 	int (*net_setup)(void *data, const char *pod_id, const char *netns,
-			 const struct rt_pod_config *cfg, char ***ret_ips, struct husk_error *err);
+			 const struct rt_pod_config *cfg, const struct husk_cancel *cancel,
+			 char ***ret_ips, struct husk_error *err);
 	int (*net_teardown)(void *data, const char *pod_id, const char *netns,
 			    struct husk_error *err);
 	void *data;
+	/* Seconds the result of a RunPodSandbox or CreateContainer is kept
+	 * for a retry of its identity (0: RT_KEEP_PERIOD_DEFAULT); one whose
+	 * caller had gone and that no retry collected is removed then (a
+	 * CreateContainer in such a pod, a StartContainer of such a container
+	 * count as collecting it). */
+	long long keep_period_s;
+	/* Tests only: while this file exists, CreateContainer waits (up to
+	 * RT_TEST_HOLD_MAX_S) after reserving its identity, as a slow image
+	 * unpack would. NULL: never. */
+	const char *test_create_hold;
 };
+
+#define RT_KEEP_PERIOD_DEFAULT 300
+/* At most this many results are kept; beyond it the oldest is let go. */
+#define RT_KEEP_MAX 1024
+#define RT_TEST_HOLD_MAX_S 120
 
 struct rt;
 
@@ -90,22 +109,39 @@ struct rt_pod_config {
 	/* Limits of the pod cgroup (the server folds CRI's resources and
 	 * overhead into one); NULL: none. */
 	const struct cg_resources *resources;
+	/* The whole config in one opaque string (the server hashes the
+	 * request): a retry is the same call when its digest is equal. */
+	const char *digest;
 };
 
 /* Create and start a pod sandbox. On success *ret_id is the new id (caller
- * frees). Errors: EINVAL (names the field), EEXIST (a pod with the same
- * metadata exists; the message names it), and those of pod_sandbox_create
- * and cg_group_create. A failure leaves nothing behind. */
-int rt_pod_run(struct rt *rt, const struct rt_pod_config *cfg, char **ret_id,
-	       struct husk_error *err);
+ * frees). The identity (name, namespace, uid, attempt) is reserved while
+ * it runs and its result kept for keep_period_s: a call with the same
+ * identity and digest waits for a running one (within cancel: ETIMEDOUT
+ * or ECANCELED) and gets the same id, and so does one that comes later
+ * when the first call's caller had gone. cancel is the caller's: the
+ * creation goes on when it has gone, and the pod is then removed unless a
+ * retry collects it in time (see keep.h). Errors: EINVAL (names the
+ * field), EEXIST (a pod with the same metadata exists and its caller had
+ * it, or it exists or is being created with another digest; the message
+ * names it), ECANCELED (a Stop or Remove of its id came during the
+ * creation), and those of pod_sandbox_create and cg_group_create. A
+ * failure leaves nothing behind. */
+int rt_pod_run(struct rt *rt, const struct rt_pod_config *cfg, const struct husk_cancel *cancel,
+	       char **ret_id, struct husk_error *err);
 
 /* Stop every container of the pod (SIGKILL) and mark it NOTREADY.
- * Idempotent. ENOENT for an unknown pod. */
-int rt_pod_stop(struct rt *rt, const char *ref, struct husk_error *err);
+ * Idempotent. ENOENT for an unknown pod. A pod still being created is
+ * told to give up (it rolls back at its next step) and waited for, within
+ * cancel; nothing is left of it then, and that is success. */
+int rt_pod_stop(struct rt *rt, const char *ref, const struct husk_cancel *cancel,
+		struct husk_error *err);
 
 /* Stop and remove the pod's containers, tear down the sandbox and its cgroup,
- * and forget the pod. An unknown pod is success. */
-int rt_pod_remove(struct rt *rt, const char *ref, struct husk_error *err);
+ * and forget the pod. An unknown pod is success; one still being created
+ * is handled as rt_pod_stop does. */
+int rt_pod_remove(struct rt *rt, const char *ref, const struct husk_cancel *cancel,
+		  struct husk_error *err);
 
 /* A copy of the pod's record. ENOENT when unknown, EINVAL for an ambiguous
  * prefix. */
@@ -195,18 +231,21 @@ struct rt_ctr_config {
 	/* resources */
 	const struct cg_resources *resources; /* NULL: none */
 	bool has_oom_score_adj;
-	int oom_score_adj; /* -1000..1000; below huskd's own it is clamped */
+	int oom_score_adj;  /* -1000..1000; below huskd's own it is clamped */
+	const char *digest; /* as rt_pod_config's */
 };
 
 /* Create a container in a READY pod: its cgroup, root file system, spec
- * and record. *ret_id is the new id. Errors: ENOENT unknown pod, EBUSY pod
- * not ready, EEXIST same name and attempt in the pod, EINVAL for a bad
- * config (the message names the field: an unknown capability, a malformed
- * seccomp profile, a limit the cgroup refuses, a privileged container in a
- * pod that is not), ENOENT for a missing seccomp profile. Nothing is left
- * on failure. */
-int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *cfg, char **ret_id,
-		  struct husk_error *err);
+ * and record. *ret_id is the new id. The identity (pod, name, attempt) is
+ * reserved and its result kept as rt_pod_run does. Errors: ENOENT unknown
+ * pod, EBUSY pod not ready, EEXIST same name and attempt in the pod with
+ * another digest, EINVAL for a bad config (the message names the field: an
+ * unknown capability, a malformed seccomp profile, a limit the cgroup
+ * refuses, a privileged container in a pod that is not), ENOENT for a
+ * missing seccomp profile, ECANCELED when a RemoveContainer of its id came
+ * during the creation. Nothing is left on failure. */
+int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *cfg, const struct husk_cancel *cancel,
+		  char **ret_id, struct husk_error *err);
 
 /* Start a CREATED container through husk-shim. EBUSY when it is not in
  * CREATED state; a launch failure leaves the container EXITED with reason
@@ -216,8 +255,10 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err);
 /* Send the stop signal, wait up to timeout_s, then SIGKILL. Idempotent. */
 int rt_ctr_stop(struct rt *rt, const char *ref, long long timeout_s, struct husk_error *err);
 
-/* Stop (forcibly) and forget the container. Unknown is success. */
-int rt_ctr_remove(struct rt *rt, const char *ref, struct husk_error *err);
+/* Stop (forcibly) and forget the container. Unknown is success; one still
+ * being created is told to give up and waited for, within cancel. */
+int rt_ctr_remove(struct rt *rt, const char *ref, const struct husk_cancel *cancel,
+		  struct husk_error *err);
 
 /* A copy of the container's record, brought up to date with its shim. */
 int rt_ctr_get(struct rt *rt, const char *ref, struct ctr_record **ret, struct husk_error *err);

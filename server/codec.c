@@ -1,6 +1,7 @@
 /* The only place that packs and unpacks protobuf-c messages, and the map
  * from husk error codes to gRPC status codes. */
 #include <errno.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 #include "server/server.h"
@@ -18,6 +19,76 @@ size_t srv_encode(const void *msg, uint8_t **ret_buf)
 	protobuf_c_message_pack(m, buf);
 	*ret_buf = buf;
 	return len;
+}
+
+void *srv_message_copy(const void *msg)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = srv_encode(msg, &buf);
+	void *copy = srv_decode(((const ProtobufCMessage *)msg)->descriptor, buf, len);
+	if (!copy)
+		abort(); /* what we packed ourselves always unpacks */
+	return copy;
+}
+
+/* protobuf-c has no flag for the entry messages of a map<string, ...>. */
+static bool is_string_map_entry(const ProtobufCMessageDescriptor *d)
+{
+	return d->n_fields == 2 && endswith(d->name, "Entry") && streq(d->fields[0].name, "key") &&
+	       streq(d->fields[1].name, "value") && d->fields[0].type == PROTOBUF_C_TYPE_STRING;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const ProtobufCMessage *x = *(ProtobufCMessage *const *)a;
+	const ProtobufCMessage *y = *(ProtobufCMessage *const *)b;
+	unsigned off = x->descriptor->fields[0].offset;
+	const char *kx = *(char *const *)((const char *)x + off);
+	const char *ky = *(char *const *)((const char *)y + off);
+	return strcmp(kx ? kx : "", ky ? ky : "");
+}
+
+/* Map entries in key order, everywhere in m: senders order them as they
+ * please (Go's marshalling follows its random map order). */
+static void canonicalize(ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		char *member = (char *)m + f->offset;
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF &&
+		    *(uint32_t *)((char *)m + f->quantifier_offset) != f->id)
+			continue;
+		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+			ProtobufCMessage *sub = *(ProtobufCMessage **)member;
+			if (sub)
+				canonicalize(sub);
+			continue;
+		}
+		size_t n = *(size_t *)((char *)m + f->quantifier_offset);
+		ProtobufCMessage **v = *(ProtobufCMessage ***)member;
+		if (n > 1 && is_string_map_entry(f->descriptor))
+			qsort(v, n, sizeof(*v), entry_cmp);
+		for (size_t j = 0; j < n; j++)
+			canonicalize(v[j]);
+	}
+}
+
+char *srv_digest(void *msg)
+{
+	canonicalize(msg);
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = srv_encode(msg, &buf);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	if (!EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL))
+		abort(); /* only fails out of memory */
+	char *hex = xmalloc(2 * n + 1);
+	for (unsigned i = 0; i < n; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	return hex;
 }
 
 void srv_message_free(void *msg)

@@ -66,6 +66,7 @@ static const struct key keys[] = {
     {"require_pod_network", KEY_BOOL, OFF(require_pod_network), 0, 0, NULL},
     {"pids_limit", KEY_LLONG, OFF(pids_limit), 0, LLONG_MAX, NULL},
     {"shim_path", KEY_STRING, OFF(shim_path), 0, 0, NULL},
+    {"retry_keep_period", KEY_INT, OFF(retry_keep_period), 1, 3600, NULL},
     {"stream_address", KEY_STRING, OFF(stream_address), 0, 0, NULL},
     {"stream_port", KEY_INT, OFF(stream_port), 0, 65535, NULL},
 };
@@ -120,6 +121,7 @@ static struct srv_config *config_defaults(void)
 	c->require_pod_network = true;
 	c->pids_limit = 0;
 	c->shim_path = xstrdup("");
+	c->retry_keep_period = 300;
 	c->stream_address = xstrdup("127.0.0.1");
 	c->stream_port = 0;
 	return c;

@@ -51,6 +51,10 @@ struct srv_config {
 	/* Containers */
 	long long pids_limit; /* 0: none */
 	char *shim_path;      /* "": husk-shim beside huskd */
+	/* Seconds the result of a RunPodSandbox or CreateContainer is kept for
+	 * a retry whose first call's client gave up (then removed, if the
+	 * caller had gone and no retry collected it). */
+	int retry_keep_period;
 
 	/* Streaming server */
 	char *stream_address;

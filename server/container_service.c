@@ -80,6 +80,9 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	    .shim_path = shim,
 	    .pause_path = pause,
 	    .pids_limit = c->pids_limit,
+	    .keep_period_s = c->retry_keep_period,
+	    /* Tests only: see README, "Timeouts and retries". */
+	    .test_create_hold = getenv("HUSK_TEST_CREATE_HOLD"),
 	    .on_event = on_event,
 	    .make_rootfs = make_rootfs,
 	    .release_rootfs = release_rootfs,
@@ -171,6 +174,30 @@ static const char *signal_name(Runtime__V1__Signal s)
 	const ProtobufCEnumValue *v =
 	    protobuf_c_enum_descriptor_get_value(&runtime__v1__signal__descriptor, (int)s);
 	return v && s != RUNTIME__V1__SIGNAL__RUNTIME_DEFAULT ? v->name : NULL;
+}
+
+/* What tells a retry of the same CreateContainer (see rt_ctr_create): the
+ * request's digest, without the host path of the termination message
+ * mount, which the kubelet names anew, with a random id, for each call. */
+static char *create_digest(const Runtime__V1__CreateContainerRequest *req)
+{
+	Runtime__V1__CreateContainerRequest *copy = srv_message_copy(req);
+	Runtime__V1__ContainerConfig *c = copy->config;
+	const char *term = NULL;
+	for (size_t i = 0; i < c->n_annotations; i++)
+		if (streq(c->annotations[i]->key, "io.kubernetes.container.terminationMessagePath"))
+			term = c->annotations[i]->value;
+	for (size_t i = 0; !isempty(term) && i < c->n_mounts; i++) {
+		Runtime__V1__Mount *m = c->mounts[i];
+		/* An absent string is protobuf-c's static empty one: not ours to free. */
+		if (streq(m->container_path, term) && !isempty(m->host_path)) {
+			free(m->host_path);
+			m->host_path = xstrdup("");
+		}
+	}
+	char *digest = srv_digest(copy);
+	srv_message_free(copy);
+	return digest;
 }
 
 int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
@@ -279,8 +306,10 @@ int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
 	if (srv_ctr_security_from_cri(lc ? lc->security_context : NULL, &lsm, pod->sandbox.net,
 				      pod->sandbox.ipc, &rc, &sec, err) < 0)
 		return husk_error_prefix(err, "CreateContainer '%s'", name);
+	_cleanup_free_ char *digest = create_digest(req);
+	rc.digest = digest;
 	char *id = NULL;
-	if (rt_ctr_create(ctx->runtime, &rc, &id, err) < 0)
+	if (rt_ctr_create(ctx->runtime, &rc, srv_call_cancel(), &id, err) < 0)
 		return -err->code;
 	Runtime__V1__CreateContainerResponse *resp = srv_new(
 	    Runtime__V1__CreateContainerResponse, RUNTIME__V1__CREATE_CONTAINER_RESPONSE__INIT);
@@ -324,7 +353,7 @@ int srv_remove_container(struct srv_ctx *ctx, const void *in, void **ret_out,
 {
 	const Runtime__V1__RemoveContainerRequest *req = in;
 	REQUIRE_ID(req->container_id, "RemoveContainer");
-	if (rt_ctr_remove(ctx->runtime, req->container_id, err) < 0)
+	if (rt_ctr_remove(ctx->runtime, req->container_id, srv_call_cancel(), err) < 0)
 		return -err->code;
 	*ret_out = srv_new(Runtime__V1__RemoveContainerResponse,
 			   RUNTIME__V1__REMOVE_CONTAINER_RESPONSE__INIT);

@@ -70,7 +70,8 @@ void srv_network_shutdown(struct srv_ctx *ctx);
 void srv_network_gc(struct srv_ctx *ctx);
 int srv_network_ready(struct srv_ctx *ctx, char **ret_path, struct husk_error *err);
 int srv_net_setup(void *data, const char *pod_id, const char *netns,
-		  const struct rt_pod_config *cfg, char ***ret_ips, struct husk_error *err);
+		  const struct rt_pod_config *cfg, const struct husk_cancel *cancel,
+		  char ***ret_ips, struct husk_error *err);
 int srv_net_teardown(void *data, const char *pod_id, const char *netns, struct husk_error *err);
 
 /* stream_service.c: Exec, Attach, PortForward and the streaming server

@@ -48,7 +48,8 @@ static char *join_ips(char *const *ips)
 }
 
 int srv_net_setup(void *data, const char *pod_id, const char *netns,
-		  const struct rt_pod_config *cfg, char ***ret_ips, struct husk_error *err)
+		  const struct rt_pod_config *cfg, const struct husk_cancel *cancel,
+		  char ***ret_ips, struct husk_error *err)
 {
 	struct srv_ctx *ctx = data;
 	if (!ctx->network)
@@ -83,6 +84,7 @@ int srv_net_setup(void *data, const char *pod_id, const char *netns,
 	    .dns_searches = cfg->dns_searches,
 	    .dns_options = cfg->dns_options,
 	    .pod_cidr = cidr,
+	    .cancel = cancel,
 	};
 	/* No CNI config at all: refused (the node is NotReady; the kubelet
 	 * retries once a network plugin installed its config) unless the

@@ -121,8 +121,14 @@ int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, str
 	pc.port_mappings = ports;
 	pc.n_port_mappings = c->n_port_mappings;
 
+	/* A retry of the same call (see rt_pod_run) is told by this digest. */
+	void *copy = srv_message_copy(req);
+	_cleanup_free_ char *digest = srv_digest(copy);
+	srv_message_free(copy);
+	pc.digest = digest;
+
 	char *id = NULL;
-	if (rt_pod_run(ctx->runtime, &pc, &id, err) < 0)
+	if (rt_pod_run(ctx->runtime, &pc, srv_call_cancel(), &id, err) < 0)
 		return -err->code;
 	Runtime__V1__RunPodSandboxResponse *r = srv_new(
 	    Runtime__V1__RunPodSandboxResponse, RUNTIME__V1__RUN_POD_SANDBOX_RESPONSE__INIT);
@@ -137,7 +143,7 @@ int srv_stop_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out,
 	const Runtime__V1__StopPodSandboxRequest *req = in;
 	if (isempty(req->pod_sandbox_id))
 		return husk_error_set(err, EINVAL, "StopPodSandbox: pod_sandbox_id is empty");
-	if (rt_pod_stop(ctx->runtime, req->pod_sandbox_id, err) < 0)
+	if (rt_pod_stop(ctx->runtime, req->pod_sandbox_id, srv_call_cancel(), err) < 0)
 		return -err->code;
 	*ret_out = srv_new(Runtime__V1__StopPodSandboxResponse,
 			   RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT);
@@ -150,7 +156,7 @@ int srv_remove_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out,
 	const Runtime__V1__RemovePodSandboxRequest *req = in;
 	if (isempty(req->pod_sandbox_id))
 		return husk_error_set(err, EINVAL, "RemovePodSandbox: pod_sandbox_id is empty");
-	if (rt_pod_remove(ctx->runtime, req->pod_sandbox_id, err) < 0)
+	if (rt_pod_remove(ctx->runtime, req->pod_sandbox_id, srv_call_cancel(), err) < 0)
 		return -err->code;
 	*ret_out = srv_new(Runtime__V1__RemovePodSandboxResponse,
 			   RUNTIME__V1__REMOVE_POD_SANDBOX_RESPONSE__INIT);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include "api/cri/v1/api.pb-c.h"
+#include "common/cancel.h"
 #include "common/error.h"
 #include "server/config.h"
 
@@ -35,6 +36,12 @@ struct srv_ctx {
 struct srv_stream;
 int srv_stream_send(struct srv_stream *s, const ProtobufCMessage *msg);
 bool srv_stream_cancelled(struct srv_stream *s);
+
+/* The cancel object of the call the current worker thread runs: set once
+ * its client cancels or its deadline passes. Valid until the handler
+ * returns; never NULL (outside a call, a static one that is never
+ * cancelled). Handlers pass it to lower layers that can wait long. */
+const struct husk_cancel *srv_call_cancel(void);
 
 /* Unary handler: in is the decoded request of the row's input type; on
  * success *ret_out is a new message of the row's output type. A negative
@@ -89,6 +96,12 @@ const char *srv_code_name(enum srv_code code);
 void *srv_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
 size_t srv_encode(const void *msg, uint8_t **ret_buf);
 void srv_message_free(void *msg);
+/* A deep copy of a message (free with srv_message_free). */
+void *srv_message_copy(const void *msg);
+/* SHA-256 (hex) of msg's encoding with every map<string, ...> in key
+ * order, so that equal requests give equal digests however the sender
+ * ordered its maps. Sorts msg's maps in place: pass a copy. */
+char *srv_digest(void *msg);
 
 /* Helpers for building responses. */
 char *srv_strdup(const char *s); /* NULL gives "" */

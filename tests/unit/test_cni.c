@@ -672,6 +672,26 @@ static void test_exec(void)
 	}
 	CU_ASSERT(gone);
 
+	/* a cancel kills it (and its child) long before the timeout */
+	unlink(pidfile);
+	x.timeout_ms = 60000;
+	struct husk_cancel c = {false, now_mono_ns() + 500 * 1000000LL};
+	x.cancel = &c;
+	CU_ASSERT_EQUAL(net_plugin_exec(ph, &x, "{}", 2, &out, NULL, &err), -ECANCELED);
+	CU_ASSERT(contains(err.msg, "'hang' ADD: cancelled; killed"));
+	x.cancel = NULL;
+	_cleanup_free_ char *cpid2 = read_text("child.pid");
+	CU_ASSERT_FATAL(cpid2 != NULL);
+	child = (pid_t)atoi(cpid2);
+	gone = false;
+	for (int i = 0; i < 200 && !gone; i++) {
+		gone = kill(child, 0) < 0 && errno == ESRCH;
+		if (!gone)
+			usleep(10000);
+	}
+	CU_ASSERT(gone);
+	x.timeout_ms = 300;
+
 	/* one that closes stdout but keeps running is still timed out */
 	write_script("lingers", "exec >&- 2>&-\nsleep 30\n");
 	_cleanup_free_ char *pl = xasprintf("%s/lingers", bindir);

@@ -51,6 +51,42 @@ static void test_codec(void)
 	free(buf);
 }
 
+static Runtime__V1__RunPodSandboxRequest *pod_request(const char *const *labels)
+{
+	Runtime__V1__RunPodSandboxRequest *r =
+	    srv_new(Runtime__V1__RunPodSandboxRequest, RUNTIME__V1__RUN_POD_SANDBOX_REQUEST__INIT);
+	r->config = srv_new(Runtime__V1__PodSandboxConfig, RUNTIME__V1__POD_SANDBOX_CONFIG__INIT);
+	r->config->hostname = xstrdup("web");
+	for (size_t i = 0; labels[i]; i += 2)
+		srv_map_add(&r->config->labels, &r->config->n_labels,
+			    &runtime__v1__pod_sandbox_config__labels_entry__descriptor, labels[i],
+			    labels[i + 1]);
+	return r;
+}
+
+static char *digest_of(const char *const *labels)
+{
+	Runtime__V1__RunPodSandboxRequest *r = pod_request(labels);
+	void *copy = srv_message_copy(r);
+	char *d = srv_digest(copy);
+	srv_message_free(copy);
+	/* The original keeps its order: only the copy was sorted. */
+	CU_ASSERT_STRING_EQUAL(r->config->labels[0]->key, labels[0]);
+	srv_message_free(r);
+	return d;
+}
+
+static void test_digest(void)
+{
+	static const char *const ab[] = {"a", "1", "b", "2", "c", "3", NULL};
+	static const char *const ba[] = {"c", "3", "b", "2", "a", "1", NULL};
+	static const char *const changed[] = {"a", "1", "b", "2", "c", "4", NULL};
+	_cleanup_free_ char *d1 = digest_of(ab), *d2 = digest_of(ba), *d3 = digest_of(changed);
+	CU_ASSERT_EQUAL(strlen(d1), 64);
+	CU_ASSERT_STRING_EQUAL(d1, d2);
+	CU_ASSERT_STRING_NOT_EQUAL(d1, d3);
+}
+
 static char *ctx_dir; /* config and state of the test's ctx */
 
 static struct srv_ctx *ctx_new(void)
@@ -134,13 +170,33 @@ static void test_handlers(void)
 	ctx_free(ctx);
 }
 
+static void test_cancel(void)
+{
+	CU_ASSERT_FALSE(husk_cancelled(NULL));
+	struct husk_cancel c = {0};
+	CU_ASSERT_FALSE(husk_cancelled(&c));
+	c.deadline_ns = now_mono_ns() + 3600LL * 1000000000LL;
+	CU_ASSERT_FALSE(husk_cancelled(&c));
+	c.deadline_ns = now_mono_ns() - 1;
+	CU_ASSERT(husk_cancelled(&c));
+	c.deadline_ns = 0;
+	__atomic_store_n(&c.cancelled, true, __ATOMIC_RELEASE);
+	CU_ASSERT(husk_cancelled(&c));
+	/* Outside a call: a static object that is never cancelled. */
+	const struct husk_cancel *none = srv_call_cancel();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(none);
+	CU_ASSERT_FALSE(husk_cancelled(none));
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
 	    {"method table matches the proto", test_table_matches_proto},
 	    {"errno to gRPC status", test_status_mapping},
 	    {"codec", test_codec},
+	    {"request digest ignores map order", test_digest},
 	    {"runtime handlers", test_handlers},
+	    {"call cancellation", test_cancel},
 	};
 	return unit_run("server", tests, ARRAY_SIZE(tests));
 }
