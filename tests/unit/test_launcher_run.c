@@ -943,6 +943,56 @@ static void test_exec(void)
 	CU_ASSERT_EQUAL(ctr_exec_sync(&o, 10 * SEC, 0, &res, &err), -ESRCH);
 }
 
+/* Nothing of the caller's reaches the container (issue 10): a working
+ * directory through one of the caller's fds (CVE-2024-21626) fails, for a
+ * launch and for an exec, instead of landing in a host directory. */
+static void test_no_caller_fds(void)
+{
+	NEED_SHIM();
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_close_ int dir = open(g_base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int leak = fcntl(dir, F_DUPFD_CLOEXEC, 77);
+	CU_ASSERT_FATAL(leak >= 77);
+	_cleanup_free_ char *cwd = xasprintf("/proc/self/fd/%d", leak);
+	_cleanup_free_ char *want = xasprintf("chdir '%s': No such file or directory", cwd);
+
+	_cleanup_(ctr_spec_freep) struct ctr_spec *l = mkspec(ARGS("pwd"));
+	free(l->cwd);
+	l->cwd = xstrdup(cwd);
+	struct run out = {0};
+	int r = run_capture(l, &out, &err);
+	if (r == 0)
+		fprintf(stderr, "\nthe container ran in '%s'\n", out.out);
+	CU_ASSERT_EQUAL(r, -ENOENT);
+	CU_ASSERT_STRING_EQUAL(husk_error_msg(&err), want);
+	husk_error_clear(&err);
+	run_free(&out);
+
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = shim_spec("leak", ARGS("sleep", "60"));
+	_cleanup_free_ char *spec = write_spec(s, "leak");
+	struct ctr_pidinfo pi;
+	CU_ASSERT_EQUAL_FATAL(ctr_shim_start(g_shim, spec, s->state_dir, 10 * SEC, &pi, &err), 0);
+	char *args[] = {"pwd", NULL};
+	struct ctr_exec_opts o = {.spec = s, .pid = pi.pid, .args = args, .cwd = cwd};
+	struct ctr_exec_result res = {0};
+	r = ctr_exec_sync(&o, 10 * SEC, 0, &res, &err);
+	if (r == 0)
+		fprintf(stderr, "\nthe exec ran in '%s'\n", res.out);
+	CU_ASSERT_EQUAL(r, -ENOENT);
+	CU_ASSERT_STRING_EQUAL(husk_error_msg(&err), want);
+	husk_error_clear(&err);
+	ctr_exec_result_free(&res);
+	/* An exec holds its stdio only (ls's own directory is 3). */
+	char *ls[] = {"ls", "/proc/self/fd", NULL};
+	o = (struct ctr_exec_opts){.spec = s, .pid = pi.pid, .args = ls};
+	CU_ASSERT_EQUAL(ctr_exec_sync(&o, 10 * SEC, 0, &res, &err), 0);
+	CU_ASSERT_STRING_EQUAL(res.out, "0\n1\n2\n3\n");
+	ctr_exec_result_free(&res);
+	CU_ASSERT_EQUAL(ctr_shim_signal(s->state_dir, SIGKILL, &err), 0);
+	struct ctr_exit ex;
+	CU_ASSERT_EQUAL(ctr_shim_wait_exit(s->state_dir, 10 * SEC, &ex, &err), 0);
+}
+
 static char *find_shim(void)
 {
 	char exe[4096];
@@ -991,6 +1041,7 @@ int main(void)
 	     test_shim_survives_and_control},
 	    {"shim: tty and resize", test_shim_tty},
 	    {"exec: output, exit code, limit, timeout, errors", test_exec},
+	    {"launch, exec: no fd of the caller's reaches the container", test_no_caller_fds},
 	};
 	int r = unit_run("launcher (root)", tests, ARRAY_SIZE(tests));
 	/* HUSK_TEST_KEEP=1 leaves the rootfs, specs, logs and state (the

@@ -1,0 +1,140 @@
+"""Escapes a hostile container may try (issue 10, findings 1, 4 and 5):
+husk's helpers that enter a running container (ExecSync, Exec) while the
+container scans /proc for what they carry; working directories through
+leaked fds; io_uring under RuntimeDefault seccomp; volumes over /, /proc
+and /sys; masked and read-only paths through symlinks."""
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import threading
+
+import grpc
+import pytest
+
+from conftest import BUILD, pb
+from pods import (busybox, ctr_config, expect_error, leftovers, pid_of, run_ctr,  # noqa: F401
+                  run_pod, status)
+from registry import load_images_module, registries  # noqa: F401
+from streamclient import spdy_exec
+
+E = grpc.StatusCode
+SLEEP = ["sleep", "1000"]
+RD = {"profile_type": pb.SecurityProfile.RuntimeDefault}
+
+
+def sc(**kw):
+    return {"linux": {"security_context": kw}}
+
+
+# ---- finding 1: what exec helpers show to the container ----
+
+# Two loops, as fast as busybox goes: one reads every process's fd, exe and
+# cwd links (readlink needs the same ptrace access as opening them), the
+# other opens and reads every process's exe. Both keep distinct results.
+SCANNER = r"""
+scan_links() {
+  n=0
+  while [ ! -e /tmp/stop ]; do
+    ls -l /proc/[0-9]*/fd/ /proc/[0-9]*/exe /proc/[0-9]*/cwd /proc/[0-9]*/root \
+      2>/dev/null | sed -n 's/.* -> //p' >> /tmp/links
+    n=$((n+1))
+    [ $((n % 50)) = 0 ] && sort -u /tmp/links -o /tmp/links
+  done
+  echo links $n > /tmp/links.done
+}
+scan_exe() {
+  n=0
+  while [ ! -e /tmp/stop ]; do
+    md5sum /proc/[0-9]*/exe 2>/dev/null | cut -d' ' -f1 >> /tmp/sums
+    n=$((n+1))
+    [ $((n % 50)) = 0 ] && sort -u /tmp/sums -o /tmp/sums
+  done
+  echo exe $n > /tmp/sums.done
+}
+: > /tmp/links; : > /tmp/sums
+scan_links & scan_exe & scan_links &
+wait
+sleep 1000
+"""
+
+NS_LINK = re.compile(r"^(cgroup|ipc|mnt|net|pid|time|user|uts)(_for_children)?:\[")
+
+
+def md5_of(path):
+    with open(path, "rb") as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+def test_exec_helpers_show_nothing_of_the_host(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    scanner = run_ctr(d, pod, cfg, busybox, ["sh", "-c", SCANNER], **sc(seccomp=RD))
+    c = scanner
+    errors = []
+
+    def execs():
+        try:
+            for _ in range(100):
+                r = d.rt.ExecSync(container_id=c, cmd=["true"], timeout=20)
+                assert r.exit_code == 0, r
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    def streams():
+        try:
+            for _ in range(100):
+                url = d.rt.Exec(container_id=c, cmd=["true"], stdout=True, stderr=True).url
+                r = spdy_exec(url)
+                assert r.exit_code() == 0, r.status
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=execs), threading.Thread(target=streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    r = d.rt.ExecSync(container_id=c, cmd=["touch", "/tmp/stop"], timeout=20)
+    assert r.exit_code == 0
+    r = d.rt.ExecSync(container_id=c, timeout=30, cmd=[
+        "sh", "-c", "while [ ! -e /tmp/links.done ] || [ ! -e /tmp/sums.done ]; do sleep 0.1; "
+        "done; cat /tmp/links.done /tmp/sums.done >&2; sort -u /tmp/links; echo ==; "
+        "sort -u /tmp/sums"])
+    assert r.exit_code == 0, r
+    links, _, sums = r.stdout.decode().partition("==\n")
+    links, sums = set(links.split()), set(sums.split())
+    # The scanners ran, and saw their own container.
+    assert "/bin/busybox" in links or "/bin/sh" in links or "/bin/sleep" in links, links
+    assert any(x.startswith("pipe:[") for x in links), links
+
+    husk_paths = (d.base, d.root, d.state, os.path.realpath(BUILD), "huskd", "husk-shim",
+                  "husk.sock", ".lock")
+    host = sorted(x for x in links if NS_LINK.match(x) or any(p in x for p in husk_paths))
+    assert not host, f"the container saw the host's files: {host}\n{r.stderr.decode()}"
+    binaries = {md5_of(os.path.join(BUILD, b)): b for b in ("huskd", "husk-shim")}
+    opened = [binaries[s] for s in sums if s in binaries]
+    assert not opened, f"the container opened {opened}"
+
+
+def test_working_dir_through_a_leaked_fd(daemon, busybox, tmp_path):
+    """CVE-2024-21626: a working_dir of /proc/self/fd/N may only fail or
+    stay inside the container, for the container and for exec."""
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    for n in range(3, 16):
+        wd = f"/proc/self/fd/{n}"
+        cid = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "ls -di . > /dev/stderr; sleep 1000"],
+                      start=False, working_dir=wd)
+        try:
+            d.rt.StartContainer(container_id=cid)
+        except grpc.RpcError as e:
+            assert e.code() != E.OK
+            continue
+        # It started: its cwd must be inside its own root.
+        pid = pid_of(d, cid)
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+        root = os.readlink(f"/proc/{pid}/root")
+        assert cwd == root or cwd.startswith(root + "/"), (wd, cwd, root)
