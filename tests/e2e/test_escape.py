@@ -138,3 +138,66 @@ def test_working_dir_through_a_leaked_fd(daemon, busybox, tmp_path):
         cwd = os.readlink(f"/proc/{pid}/cwd")
         root = os.readlink(f"/proc/{pid}/root")
         assert cwd == root or cwd.startswith(root + "/"), (wd, cwd, root)
+
+
+# ---- finding 4: io_uring and newer syscalls under RuntimeDefault ----
+
+SYSCALLS_C = r"""
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void try(const char *name, long r)
+{
+	printf("%s %s\n", name, r < 0 ? strerrorname_np(errno) : "OK");
+}
+
+int main(void)
+{
+	char params[120] = {0};
+	try("io_uring_setup", syscall(425, 1, params));
+	try("io_uring_enter", syscall(426, -1, 0, 0, 0, NULL, 0));
+	try("io_uring_register", syscall(427, -1, 0, NULL, 0));
+	try("fchmodat2", syscall(452, AT_FDCWD, "/nonexistent", 0, 0));
+	try("cachestat", syscall(451, -1, NULL, NULL, 0));
+	try("statmount", syscall(457, NULL, NULL, 0, 0));
+	return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def syscalls_bin(tmp_path_factory):
+    if not shutil.which("gcc"):
+        pytest.skip("no gcc")
+    d = tmp_path_factory.mktemp("syscalls")
+    src = d / "syscalls.c"
+    src.write_text(SYSCALLS_C)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(d / "syscalls"), str(src)], check=True)
+    os.chmod(d, 0o755)
+    return d
+
+
+def test_runtime_default_refuses_io_uring(daemon, busybox, tmp_path, syscalls_bin):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    vol = [{"container_path": "/t", "host_path": str(syscalls_bin), "readonly": True}]
+    out = {}
+    for name, kw in (("default", sc(seccomp=RD)),
+                     ("unconfined", sc(seccomp={"profile_type": pb.SecurityProfile.Unconfined}))):
+        c = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=vol, **kw)
+        r = d.rt.ExecSync(container_id=c, cmd=["/t/syscalls"], timeout=20)
+        assert r.exit_code == 0, r
+        out[name] = dict(line.split() for line in r.stdout.decode().splitlines())
+    rd, unc = out["default"], out["unconfined"]
+    # Refused by the filter with EPERM, as Docker does...
+    for s in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
+        assert rd[s] == "EPERM", rd
+    # ...where the kernel itself would have answered.
+    assert unc["io_uring_setup"] != "EPERM" and unc["io_uring_enter"] == "EBADF", unc
+    # Newer calls Docker allows reach the kernel.
+    assert rd["fchmodat2"] == "ENOENT" and rd["cachestat"] == "EBADF", rd
+    assert rd["statmount"] == unc["statmount"] != "EPERM", (rd, unc)
