@@ -246,15 +246,16 @@ static void test_runtime_default(void)
 	/* io_uring is refused (issue 10), like Docker and containerd. */
 	CU_ASSERT_EQUAL(in_child(b, try_io_uring_setup), EPERM);
 	/* Newer calls Docker allows reach the kernel, which refuses these
-	 * arguments with its own errors; the last ones by number, as Debian
-	 * 12's libseccomp does not know them. */
-	CU_ASSERT_EQUAL(in_child(b, try_cachestat), EBADF);
-	CU_ASSERT_EQUAL(in_child(b, try_fchmodat2), ENOENT);
+	 * arguments with its own errors (EBADF, EFAULT, ...; ENOSYS on older
+	 * kernels), not the filter's EPERM; statmount and later by number, as
+	 * Debian 12's libseccomp does not know them. */
+	CU_ASSERT_NOT_EQUAL(in_child(b, try_cachestat), EPERM);
+	CU_ASSERT_NOT_EQUAL(in_child(b, try_fchmodat2), EPERM);
 	CU_ASSERT_NOT_EQUAL(in_child(b, try_futex_wake), EPERM);
-	CU_ASSERT_EQUAL(in_child(b, try_statmount), EFAULT);
-	CU_ASSERT_EQUAL(in_child(b, try_listmount), EFAULT);
-	CU_ASSERT_EQUAL(in_child(b, try_mseal), EINVAL);
-	CU_ASSERT_EQUAL(in_child(b, try_getxattrat), EINVAL);
+	CU_ASSERT_NOT_EQUAL(in_child(b, try_statmount), EPERM);
+	CU_ASSERT_NOT_EQUAL(in_child(b, try_listmount), EPERM);
+	CU_ASSERT_NOT_EQUAL(in_child(b, try_mseal), EPERM);
+	CU_ASSERT_NOT_EQUAL(in_child(b, try_getxattrat), EPERM);
 	/* The lsm_* calls need CAP_SYS_ADMIN, as in Docker. */
 	CU_ASSERT_EQUAL(in_child(b, try_lsm_list_modules), EPERM);
 
