@@ -107,5 +107,9 @@ int lc_finish_and_exec(const struct lc *lc, struct husk_error *err);
 enum { CTR_CREATE_NONE, CTR_CREATE_DIR, CTR_CREATE_FILE };
 int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2, int *ret_fd,
 		     struct husk_error *err);
+/* The same without following any symlink at all (ELOOP when the path has
+ * one), for masked and read-only paths. */
+int ctr_open_in_root_nofollow(int rootfd, const char *path, bool use_openat2, int *ret_fd,
+			      struct husk_error *err);
 
 #endif

@@ -201,3 +201,90 @@ def test_runtime_default_refuses_io_uring(daemon, busybox, tmp_path, syscalls_bi
     # Newer calls Docker allows reach the kernel.
     assert rd["fchmodat2"] == "ENOENT" and rd["cachestat"] == "EBADF", rd
     assert rd["statmount"] == unc["statmount"] != "EPERM", (rd, unc)
+
+
+# ---- finding 5: volumes over /, /proc and /sys; masks through symlinks ----
+
+def refused_mount(d, pod, cfg, image, path, host, **kw):
+    """CreateContainer with a volume at path: INVALID_ARGUMENT naming it,
+    nothing left behind."""
+    ctr_dir = os.path.join(d.state, "containers")
+    before = (sorted(os.listdir(ctr_dir)), len(d.rt.ListContainers().containers))
+    msg = expect_error(E.INVALID_ARGUMENT, d.rt.CreateContainer, pod_sandbox_id=pod,
+                       sandbox_config=cfg, config=ctr_config(
+                           image, SLEEP, mounts=[{"container_path": path, "host_path": host}],
+                           **kw))
+    after = (sorted(os.listdir(ctr_dir)), len(d.rt.ListContainers().containers))
+    assert after == before
+    assert f"mount '{path}'" in msg and "container_path" in msg, msg
+    return msg
+
+
+def test_volumes_over_runtime_mounts_refused(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "link").symlink_to("/etc")
+    # The host's /proc over the container's: ~100 host processes otherwise.
+    assert "/proc" in refused_mount(d, pod, cfg, busybox, "/proc", "/proc")
+    refused_mount(d, pod, cfg, busybox, "/proc/self", str(vol))
+    refused_mount(d, pod, cfg, busybox, "//proc/../proc/sys/", str(vol))
+    refused_mount(d, pod, cfg, busybox, "/", str(vol))
+    refused_mount(d, pod, cfg, busybox, "/tmp/..", str(vol))
+    refused_mount(d, pod, cfg, busybox, "/sys", "/sys")
+    refused_mount(d, pod, cfg, busybox, "/sys/fs/cgroup", str(vol))
+    # A privileged container may have /sys volumes, never /proc ones.
+    ppod, pcfg = run_pod(d, tmp_path, linux={"security_context": {"privileged": True}})
+    priv = sc(privileged=True)
+    refused_mount(d, ppod, pcfg, busybox, "/proc", "/proc", **priv)
+    c = run_ctr(d, ppod, pcfg, busybox, SLEEP, **priv,
+                mounts=[{"container_path": "/sys/fs/bpf", "host_path": str(vol)}])
+    assert status(d, c).status.state == pb.CONTAINER_RUNNING
+    # What lxcfs covers stays possible, as in runc.
+    (tmp_path / "meminfo").write_text("MemTotal: 1 kB\n")
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=[
+        {"container_path": "/proc/meminfo", "host_path": str(tmp_path / "meminfo")}])
+    r = d.rt.ExecSync(container_id=c, cmd=["cat", "/proc/meminfo"], timeout=20)
+    assert r.stdout == b"MemTotal: 1 kB\n", r
+
+
+def push_symlink_image(registries, name, top):  # noqa: F811
+    mti = load_images_module()
+    base = mti.busybox_layer().finish()
+    img = mti.Image([base, top.finish()])
+    img.push(mti.Registry(registries.open.host), f"test/{name}", "latest")
+    return f"{registries.open.host}/test/{name}:latest"
+
+
+def start_fails(d, pod, cfg, image, want, **kw):
+    cid = run_ctr(d, pod, cfg, image, SLEEP, start=False, **kw)
+    with pytest.raises(grpc.RpcError) as e:
+        d.rt.StartContainer(container_id=cid)
+    msg = e.value.details()
+    assert want in msg, msg
+    assert status(d, cid).status.state != pb.CONTAINER_RUNNING
+    return msg
+
+
+def test_masks_never_follow_an_images_symlinks(daemon, registries, tmp_path):  # noqa: F811
+    d = daemon
+    mti = load_images_module()
+    # An image whose /proc is a symlink: procfs, and the masks on
+    # /proc/kcore and the rest, would land where the image says.
+    proc_img = push_symlink_image(registries, "proc-symlink", mti.Layer().dir(
+        "fakeproc").symlink("proc", "/fakeproc"))
+    # An image with a link where the pod asks for a mask: masking it would
+    # hide what it points to instead.
+    link_img = push_symlink_image(registries, "mask-symlink", mti.Layer().dir("etc").symlink(
+        "etc/secret", "/etc/passwd"))
+    for ref in (proc_img, link_img):
+        d.img.PullImage(image={"image": ref})
+    pod, cfg = run_pod(d, tmp_path)
+    start_fails(d, pod, cfg, proc_img, "mount '/proc': the path goes through a symlink")
+    start_fails(d, pod, cfg, link_img, "mask '/etc/secret': the path goes through a symlink",
+                **sc(masked_paths=["/etc/secret", "/proc/kcore"], readonly_paths=[]))
+    # Without the mask the same image runs, its /etc/passwd intact.
+    c = run_ctr(d, pod, cfg, link_img, SLEEP)
+    r = d.rt.ExecSync(container_id=c, cmd=["cat", "/etc/secret"], timeout=20)
+    assert r.stdout.startswith(b"root:x:0:0"), r

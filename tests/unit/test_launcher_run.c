@@ -48,7 +48,9 @@ static int build_rootfs(const char *dir)
 	    "echo 'root:x:0:0:root:/root:/bin/sh' > $d/etc/passwd;"
 	    "echo 'root:x:0:' > $d/etc/group;"
 	    "echo image > $d/etc/hostname; chmod 700 $d/root; chmod 1777 $d/tmp;"
-	    "ln -s /etc $d/evil-abs; ln -s ../../../../../../../../tmp $d/evil-rel",
+	    "ln -s /etc $d/evil-abs; ln -s ../../../../../../../../tmp $d/evil-rel;"
+	    "ln -s /proc $d/myproc; ln -s / $d/myroot; ln -s /sys/kernel $d/mysys;"
+	    "ln -s /etc/passwd $d/etc/passwd-link",
 	    dir);
 	return system(cmd);
 }
@@ -430,6 +432,77 @@ static void test_launch_user_mounts(void)
 
 /* Pod files, the pod's /dev/shm, and rslave / private propagation of a
  * bind mount whose host side is shared. */
+/* Volumes may not cover the root, /proc or (unless privileged) /sys, by
+ * name or through an image's symlinks; masked and read-only paths never go
+ * through a symlink (issue 10). */
+static void expect_mount_refused(const char *dest, bool dir, const char *want)
+{
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(ARGS("true"));
+	s->n_mounts = 1;
+	s->mounts = xnew(struct ctr_mount, 1);
+	s->mounts[0] = (struct ctr_mount){.destination = xstrdup(dest),
+					  .type = xstrdup("bind"),
+					  .source = dir ? xasprintf("%s/data", g_base)
+							: xasprintf("%s/hosts", g_base),
+					  .bind = true};
+	expect_launch_error(s, EINVAL, want);
+}
+
+static void test_launch_protected_targets(void)
+{
+	NEED_ROOT();
+	_cleanup_free_ char *data = xasprintf("%s/data", g_base);
+	CU_ASSERT_EQUAL(fs_mkdir_p(data, 0755, NULL), 0);
+	unit_write(g_base, "hosts", "127.0.0.1 podhost\n");
+	/* By name. */
+	expect_mount_refused("/", true, "mount '/': a volume cannot replace the container's root");
+	expect_mount_refused("/x/..//.", true,
+			     "mount '/x/..//.': a volume cannot replace the container's root");
+	expect_mount_refused("/proc", true,
+			     "mount '/proc': the runtime owns /proc; only a few of its files (as "
+			     "lxcfs provides them) may be covered");
+	expect_mount_refused("/proc/self", true,
+			     "mount '/proc/self': the runtime owns /proc; only a few of its files "
+			     "(as lxcfs provides them) may be covered");
+	expect_mount_refused("/sys/kernel", true,
+			     "mount '/sys/kernel': the runtime owns /sys in a non-privileged "
+			     "container");
+	/* Through the image's symlinks. */
+	expect_mount_refused("/myroot", true,
+			     "mount '/myroot': resolves to the container's root, which a volume "
+			     "cannot replace");
+	expect_mount_refused("/myproc/uptime", false,
+			     "mount '/myproc/uptime': resolves into /proc, which the runtime owns");
+	expect_mount_refused("/mysys", true,
+			     "mount '/mysys': resolves into /sys, which the runtime owns in a "
+			     "non-privileged container");
+	/* What lxcfs covers is allowed, as in runc. */
+	_cleanup_(ctr_spec_freep) struct ctr_spec *ok = mkspec(ARGS("cat", "/proc/uptime"));
+	ok->n_mounts = 1;
+	ok->mounts = xnew(struct ctr_mount, 1);
+	ok->mounts[0] = (struct ctr_mount){.destination = xstrdup("/proc/uptime"),
+					   .type = xstrdup("bind"),
+					   .source = xasprintf("%s/hosts", g_base),
+					   .bind = true};
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	struct run out = {0};
+	CU_ASSERT_EQUAL(run_capture(ok, &out, &err), 0);
+	CU_ASSERT_STRING_EQUAL(out.out, "127.0.0.1 podhost\n");
+	run_free(&out);
+
+	/* A masked path that is a symlink: not followed (it would hide
+	 * /etc/passwd), the container fails. */
+	_cleanup_(ctr_spec_freep) struct ctr_spec *m = mkspec(ARGS("cat", "/etc/passwd"));
+	m->masked_paths = xnew(char *, 2);
+	m->masked_paths[0] = xstrdup("/etc/passwd-link");
+	expect_launch_error(m, ELOOP, "mask '/etc/passwd-link': the path goes through a symlink");
+	_cleanup_(ctr_spec_freep) struct ctr_spec *ro = mkspec(ARGS("true"));
+	ro->readonly_paths = xnew(char *, 2);
+	ro->readonly_paths[0] = xstrdup("/evil-abs/hostname");
+	expect_launch_error(ro, ELOOP,
+			    "make read-only '/evil-abs/hostname': the path goes through a symlink");
+}
+
 static void test_launch_pod_files_propagation(void)
 {
 	NEED_ROOT();
@@ -1032,6 +1105,8 @@ int main(void)
 	    {"launch: rootfs view, masked and read-only paths", test_launch_view},
 	    {"launch: errors reach the caller", test_launch_errors},
 	    {"launch: mounts, symlink escapes, user, devices, sysctls", test_launch_user_mounts},
+	    {"launch: no volume over /, /proc, /sys; masks never through symlinks",
+	     test_launch_protected_targets},
 	    {"launch: pod files, /dev/shm, mount propagation", test_launch_pod_files_propagation},
 	    {"launch: join a namespace, cgroup placement", test_launch_join_and_cgroup},
 	    {"launch: user namespace", test_launch_userns},
