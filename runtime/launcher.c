@@ -684,6 +684,9 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 			lc_fail(lc, &err);
 		}
 	}
+	for (int i = 0; i < CTR_NS_COUNT; i++)
+		if (nsfd[i] >= 0)
+			close(nsfd[i]);
 	int flags = 0;
 	for (int i = 0; i < CTR_NS_COUNT; i++)
 		if (s->ns[i].mode == CTR_NS_NEW)
