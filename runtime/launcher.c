@@ -581,6 +581,12 @@ void lc_isolate(struct lc *lc)
 	 * log, for huskd) must not reach it either. A tty replaces them later. */
 	if (lc->tty)
 		lc->stdio = CTR_STDIO_NULL;
+	/* Our own fds off 0-2 first (a caller started with those closed
+	 * gets them from socketpair and open). */
+	if (lc->sock < 3 && (lc->sock = fcntl(lc->sock, F_DUPFD_CLOEXEC, 3)) < 0)
+		isolate_fail(lc, "move the sync socket", errno);
+	if (lc->devnull < 3 && (lc->devnull = fcntl(lc->devnull, F_DUPFD_CLOEXEC, 3)) < 0)
+		isolate_fail(lc, "move /dev/null", errno);
 	struct husk_error err = HUSK_ERROR_INIT;
 	if (lc_setup_stdio(lc, &err) < 0)
 		lc_fail(lc, &err);
