@@ -49,6 +49,13 @@ int rt_pod_containers_stop(struct rt *rt, const char *pod_id, struct husk_error 
 int rt_pod_containers_remove(struct rt *rt, const char *pod_id, struct husk_error *err);
 /* container.c: reconcile container records at start; start the monitor. */
 void rt_containers_recover(struct rt *rt);
+
+/* The mount point in huskd's mount namespace that path (resolved) is on,
+ * and whether that mount is shared (shared:N in mountinfo) and/or a slave
+ * (master:N). ret_point is the caller's. Errors: the errno of resolving
+ * path or of reading /proc/self/mountinfo. */
+int rt_mount_of(const char *path, char **ret_point, bool *ret_shared, bool *ret_slave,
+		struct husk_error *err);
 int rt_monitor_start(struct rt *rt, struct husk_error *err);
 void rt_monitor_stop(struct rt *rt);
 
