@@ -543,9 +543,10 @@ static int pivot(int rootfd, const char *rootfs, struct husk_error *err)
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return husk_error_errno(err, errno, "pivot_root to '%s'", rootfs);
 	/* The old root may hold peers of the host's mounts (rshared root):
-	 * unmounting them would propagate, so make it a slave first. "." must
-	 * name the old root's own mount, hence the chdir into it (from the new
-	 * root, "." is the new root until a lookup goes down the stack). */
+	 * unmounting them would propagate, so make it a slave first. From the
+	 * new root, mount(2) would take "." as the new root (unlike umount2,
+	 * it does not go down to the mount stacked on it): chdir into the old
+	 * root's own mount first. */
 	if (fchdir(oldroot) < 0)
 		return husk_error_errno(err, errno, "chdir to the old root");
 	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
@@ -602,7 +603,7 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 	unsigned long root_prop =
 	    s->rootfs_propagation == CTR_PROP_PRIVATE || s->rootfs_propagation == CTR_PROP_RPRIVATE
 		? MS_PRIVATE | MS_REC
-	    : shared_root ? MS_SHARED | MS_REC
+	    : shared_root ? prop_flags(s->rootfs_propagation)
 			  : MS_SLAVE | MS_REC;
 	if (mount(NULL, "/", NULL, root_prop, NULL) < 0)
 		return husk_error_errno(err, errno, "make '/' %s",
