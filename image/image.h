@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/metrics.h"
 
 /* One registry's settings, keyed by host[:port] as written in references
  * ("docker.io", "127.0.0.1:5000"). */
@@ -99,6 +100,16 @@ int img_list(struct img_store *s, const char *filter, struct img_info ***ret, si
  * naming the container, when the image would go while a container rootfs
  * made from it exists. */
 int img_remove(struct img_store *s, const char *name, struct husk_error *err);
+
+/* Pull counters for huskd's /metrics. */
+struct img_pull_stats {
+	uint64_t pulls;		      /* img_pull calls finished, failed ones included */
+	uint64_t failures;	      /* ... of which failed */
+	uint64_t bytes;		      /* blob bytes received from registries */
+	struct mx_histogram duration; /* of every finished pull */
+};
+/* A snapshot of the store's pull counters. */
+void img_pull_stats_get(struct img_store *s, struct img_pull_stats *ret);
 
 struct img_fs_usage {
 	char *mountpoint; /* directory whose usage is counted */

@@ -243,8 +243,9 @@ struct img_store {
 	size_t n_refs;
 	struct img_user *users;
 	size_t n_users;
-	char **inflight; /* layers/blobs being fetched right now */
-	char **held;	 /* digests pulls in progress rely on (a multiset) */
+	char **inflight;	     /* layers/blobs being fetched right now */
+	char **held;		     /* digests pulls in progress rely on (a multiset) */
+	struct img_pull_stats stats; /* atomics, no lock */
 };
 
 /* Under s->lock: the record with this ID, or NULL. */

@@ -869,6 +869,7 @@ int img_store_open(const struct img_options *opts, struct img_store **ret, struc
 	img_curl_global_init();
 	_cleanup_(img_store_freep) struct img_store *s = xnew(struct img_store, 1);
 	pthread_mutex_init(&s->lock, NULL);
+	s->stats.duration.b = &mx_buckets_slow;
 	pthread_cond_init(&s->cond, NULL);
 	s->dir = xasprintf("%s/image", opts->root);
 	s->tmp = xasprintf("%s/tmp", s->dir);

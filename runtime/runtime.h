@@ -215,6 +215,11 @@ int rt_ctr_get(struct rt *rt, const char *ref, struct ctr_record **ret, struct h
 int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret, size_t *ret_n,
 		struct husk_error *err);
 
+/* How many husk-shim processes of known containers are alive (a shim
+ * outlives its container until the container is removed). Reads each
+ * started container's shim pid file. */
+unsigned rt_shims_running(struct rt *rt);
+
 /* True when id (a full id) is a container the manager knows. */
 bool rt_ctr_known(struct rt *rt, const char *id);
 
