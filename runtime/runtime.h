@@ -249,6 +249,42 @@ int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, bool *ret_has_oom,
 		     int *ret_oom, struct husk_error *err);
 
+/* ---- metrics (runtime/metrics.c) ---- */
+
+/* One interface of a pod's network namespace, as /proc/net/dev counts it. */
+struct rt_net_iface {
+	char name[32];
+	uint64_t rx_bytes, rx_packets, rx_errors, rx_dropped;
+	uint64_t tx_bytes, tx_packets, tx_errors, tx_dropped;
+};
+#define RT_NET_IFACES_MAX 256
+#define RT_NET_DEV_MAX (1 << 20)
+void rt_net_ifaces_free(struct rt_net_iface *v);
+/* Parse /proc/net/dev text, leaving out lo. EIO for a malformed line, E2BIG
+ * beyond RT_NET_IFACES_MAX interfaces. *ret is the caller's. */
+int rt_net_dev_parse(const char *text, struct rt_net_iface **ret, size_t *ret_n,
+		     struct husk_error *err);
+
+/* The interfaces of pod ref's own network namespace, read from
+ * /proc/PID/net/dev of a process in it (the pod's PID-namespace init, else
+ * a running container's process) after checking that the process is the
+ * recorded one and that its namespace is the pod's pin: nothing enters the
+ * namespace. *ret_n 0 (and *ret NULL) when the pod shares the host's
+ * network, is stopped, or has no process to read through. ENOENT for an
+ * unknown pod. *ret is the caller's (rt_net_ifaces_free). */
+int rt_pod_net_stats(struct rt *rt, const char *ref, struct rt_net_iface **ret, size_t *ret_n,
+		     struct husk_error *err);
+
+/* Processes, their threads and open fds in a container's (or a pod's, its
+ * containers included) cgroup. */
+struct rt_proc_stats {
+	uint64_t processes, threads, fds;
+};
+int rt_ctr_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
+		      struct husk_error *err);
+int rt_pod_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
+		      struct husk_error *err);
+
 /* ---- streaming (Exec, Attach, PortForward; runtime/stream_exec.c) ---- */
 
 /* A process started for a streaming Exec. Its stdio are fds the caller
