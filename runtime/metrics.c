@@ -14,6 +14,64 @@
 #include "runtime/runtime-internal.h"
 #include "runtime/runtime.h"
 
+/* One object's last CPU sample. */
+struct rt_rate {
+	char id[80];
+	uint64_t usage_ns;   /* cumulative CPU at the sample */
+	long long mono_ns;   /* when it was taken */
+	uint64_t nano_cores; /* the rate computed at that sample */
+	bool has_rate;
+	long long used_ns; /* last asked for; idle entries are dropped */
+};
+
+#define RATE_MIN_INTERVAL_NS 100000000LL /* closer samples reuse the last rate */
+#define RATE_IDLE_NS (600 * 1000000000LL)
+
+bool rt_cpu_nano_cores(struct rt *rt, const char *id, uint64_t usage_ns, uint64_t *ret)
+{
+	long long now = now_mono_ns();
+	bool have = false;
+	pthread_mutex_lock(&rt->rate_lock);
+	for (size_t i = 0; i < rt->n_rates;) {
+		if (now - rt->rates[i].used_ns > RATE_IDLE_NS)
+			rt->rates[i] = rt->rates[--rt->n_rates];
+		else
+			i++;
+	}
+	struct rt_rate *e = NULL;
+	for (size_t i = 0; i < rt->n_rates && !e; i++)
+		if (streq(rt->rates[i].id, id))
+			e = &rt->rates[i];
+	if (!e) {
+		if (strlen(id) < sizeof(e->id)) {
+			rt->rates = xrealloc(rt->rates, (rt->n_rates + 1) * sizeof(*rt->rates));
+			e = &rt->rates[rt->n_rates++];
+			*e = (struct rt_rate){.usage_ns = usage_ns, .mono_ns = now, .used_ns = now};
+			snprintf(e->id, sizeof(e->id), "%s", id);
+		}
+	} else {
+		e->used_ns = now;
+		if (now - e->mono_ns >= RATE_MIN_INTERVAL_NS) {
+			/* A counter that went back (a restarted cgroup) starts over. */
+			if (usage_ns >= e->usage_ns) {
+				e->nano_cores = (uint64_t)((double)(usage_ns - e->usage_ns) * 1e9 /
+							   (double)(now - e->mono_ns));
+				e->has_rate = true;
+			} else {
+				e->has_rate = false;
+			}
+			e->usage_ns = usage_ns;
+			e->mono_ns = now;
+		}
+		if (e->has_rate) {
+			*ret = e->nano_cores;
+			have = true;
+		}
+	}
+	pthread_mutex_unlock(&rt->rate_lock);
+	return have;
+}
+
 void rt_net_ifaces_free(struct rt_net_iface *v)
 {
 	free(v);

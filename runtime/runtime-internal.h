@@ -22,6 +22,10 @@ struct rt {
 	pthread_mutex_t monitor_lock;
 	pthread_cond_t monitor_cond;
 	bool stopping;
+	/* CPU samples for usage_nano_cores (metrics.c); a leaf lock. */
+	pthread_mutex_t rate_lock;
+	struct rt_rate *rates;
+	size_t n_rates;
 };
 
 pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id);

@@ -275,6 +275,12 @@ int rt_net_dev_parse(const char *text, struct rt_net_iface **ret, size_t *ret_n,
 int rt_pod_net_stats(struct rt *rt, const char *ref, struct rt_net_iface **ret, size_t *ret_n,
 		     struct husk_error *err);
 
+/* usage_nano_cores of object id (a pod or container) as cAdvisor has it:
+ * the rate of its cumulative CPU time usage_ns between this sample and the
+ * one before. Samples closer than 100 ms to the last one reuse its rate.
+ * False at the first sample (and after the counter went back). */
+bool rt_cpu_nano_cores(struct rt *rt, const char *id, uint64_t usage_ns, uint64_t *ret);
+
 /* Processes, their threads and open fds in a container's (or a pod's, its
  * containers included) cgroup. */
 struct rt_proc_stats {

@@ -1,11 +1,15 @@
 /* ImageService handlers: translate CRI messages to the image layer
  * (image/image.h) and back, plus the store's start and stop. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "image/image.h"
 #include "server/handlers.h"
+
+/* How often the writable layers' usage is walked again. */
+#define SRV_USAGE_REFRESH_MS 10000
 
 int srv_image_init(struct srv_ctx *ctx, struct husk_error *err)
 {
@@ -36,6 +40,16 @@ int srv_image_init(struct srv_ctx *ctx, struct husk_error *err)
 	free(regs);
 	if (r < 0)
 		return r;
+	/* Stats read writable-layer usage from a cache this thread refreshes
+	 * (HUSK_USAGE_REFRESH_MS overrides the period, for tests). */
+	int interval = SRV_USAGE_REFRESH_MS;
+	const char *env = getenv("HUSK_USAGE_REFRESH_MS");
+	if (env && atoi(env) > 0)
+		interval = atoi(env);
+	if (img_usage_refresh_start(s, interval, err) < 0) {
+		img_store_free(s);
+		return -err->code;
+	}
 	ctx->image = s;
 	return 0;
 }

@@ -90,7 +90,8 @@ def test_memory_against_cgroup_and_known_allocation(daemon, busybox, tmp_path): 
     # filled from /dev/zero (anonymous memory) while it waits to write it
     # into a pipe nobody reads.
     cid = run_ctr(d, pod, cfg, busybox,
-                  ["sh", "-c", "dd if=/dev/zero of=/dev/shm/hold bs=1M count=64 2>/dev/null; "
+                  ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=3 2>/dev/null; "
+                               "dd if=/dev/zero of=/dev/shm/hold bs=1M count=64 2>/dev/null; "
                                "dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 1000"],
                   linux={"resources": {"memory_limit_in_bytes": 512 * MIB}})
     pid = pid_of(d, cid)
@@ -134,11 +135,7 @@ def test_memory_against_cgroup_and_known_allocation(daemon, busybox, tmp_path): 
     assert val("container_start_time_seconds") == st.started_at // 10**9
     labels = v[("container_memory_usage_bytes", None)].label_values
     assert list(labels) == [cid, st.metadata.name, busybox]
-    # the writable layer: a file of 3 MiB written in it shows up
-    exec_ok_ = d.rt.ExecSync(container_id=cid, cmd=["dd", "if=/dev/zero", "of=/big", "bs=1M",
-                                                     "count=3"])
-    assert exec_ok_.exit_code == 0
-    v = ctr_values(d, pod, cid)
+    # the writable layer: the file of 3 MiB written in it shows up
     fs = [k for k in v if k[0] == "container_fs_usage_bytes"]
     assert len(fs) == 1 and fs[0][1].endswith("/upper")
     assert v[fs[0]].value.value >= 3 * MIB
@@ -227,6 +224,13 @@ def test_traffic_between_two_pods(daemon_factory, cni, registries):  # noqa: F81
     assert after_a["container_network_receive_bytes_total"] <= rows[0]
     assert rows[0] - after_a["container_network_receive_bytes_total"] < 64 << 10
     assert after_a["container_network_transmit_packets_total"] <= rows[9]
+    # PodSandboxStats reports the same interfaces
+    net = d.rt.PodSandboxStats(pod_sandbox_id=pa).stats.linux.network
+    assert net.default_interface.name == "eth0"
+    assert [i.name for i in net.interfaces] == ["eth0"]
+    rows = proc_net_dev(pid_of(d, ca))["eth0"]
+    assert after_a["container_network_receive_bytes_total"] <= \
+        net.default_interface.rx_bytes.value <= rows[0]
     # the stream carries the same pods
     streamed = {p.pod_sandbox_id for r in d.rt.StreamPodSandboxMetrics()
                 for p in r.pod_sandbox_metrics}
@@ -240,6 +244,7 @@ def test_host_network_pod_reports_no_network(daemon, busybox, tmp_path):  # noqa
     cid = run_ctr(d, pod, cfg, busybox, ["sleep", "1000"])
     pm = pod_metrics(d, pod)
     assert list(pm.metrics) == []
+    assert not d.rt.PodSandboxStats(pod_sandbox_id=pod).stats.linux.HasField("network")
     assert [c.container_id for c in pm.container_metrics] == [cid]
     # a pod with its own namespace but no CNI reports its (down) interfaces
     # only: loopback is never listed
