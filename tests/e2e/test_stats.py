@@ -137,3 +137,38 @@ def busybox_factory(registries):  # noqa: F811
         d.img.PullImage(image={"image": ref})
         return ref
     return pull
+
+
+def test_cgroup_v2_cpu_figures(daemon_factory, busybox_factory, tmp_path):
+    """On this host's controller-less cgroup2 mount only cpu.stat's usage,
+    user and system exist: the stats and metrics carry those, and no
+    memory figures."""
+    from test_cgroup_v2 import UNIFIED, cgroup2_mounted, v2_path
+    if not cgroup2_mounted(UNIFIED):
+        pytest.skip(f"no cgroup2 hierarchy at {UNIFIED}")
+    d = daemon_factory({"cgroup_root": UNIFIED})
+    image = busybox_factory(d)
+    ns = {"security_context": {"namespace_options": {"pid": pb.POD}}}
+    pod, cfg = run_pod(d, tmp_path, linux=ns)
+    tick = os.sysconf("SC_CLK_TCK")
+    cid = run_ctr(d, pod, cfg, image,
+                  ["sh", "-c", "while :; do read -r s < /proc/$$/stat; set -- ${s##*) }; "
+                               f"[ $(( ${{12}} )) -ge {tick} ] && break; done; "
+                               "touch /tmp/done; exec sleep 1000"], linux=ns)
+    deadline = time.time() + 120
+    while d.rt.ExecSync(container_id=cid, cmd=["test", "-e", "/tmp/done"]).exit_code != 0:
+        assert time.time() < deadline
+        time.sleep(0.5)
+    cg = "/sys/fs/cgroup/unified" + v2_path(pid_of(d, cid))
+    cpu = dict(line.split() for line in read(f"{cg}/cpu.stat").splitlines())
+    s = d.rt.ContainerStats(container_id=cid).stats
+    assert s.cpu.usage_core_nano_seconds.value == int(cpu["usage_usec"]) * 1000
+    assert int(cpu["usage_usec"]) >= 10**6
+    assert not s.memory.HasField("usage_bytes")
+    descs = {m.name: m for m in d.rt.ListMetricDescriptors().descriptors}
+    pm = [p for p in d.rt.ListPodSandboxMetrics().pod_metrics if p.pod_sandbox_id == pod][0]
+    got = {m.name: m.value.value for c in pm.container_metrics for m in c.metrics}
+    assert got["container_cpu_user_seconds_total"] == int(cpu["user_usec"]) // 10**6 >= 1
+    assert got["container_cpu_system_seconds_total"] == int(cpu["system_usec"]) // 10**6
+    assert "container_memory_usage_bytes" not in got
+    assert set(got) <= set(descs)
