@@ -318,12 +318,14 @@ static void call_run(struct call *c)
 done:;
 	enum srv_code code = r < 0 ? srv_status_from(err.code) : SRV_OK;
 	const char *msg = r < 0 ? husk_error_msg(&err) : "";
+	/* Counted before the status goes out, so a client that got its answer
+	 * finds its call in /metrics. */
+	long long ns = now_mono_ns() - t0;
+	srv_metrics_call_end(c->g->ctx->metrics, m, code, ns);
 	if (r >= 0 && !m->server_streaming)
 		call_finish(c, code, msg, out_data, out_len);
 	else
 		call_finish(c, code, msg, NULL, 0);
-	long long ns = now_mono_ns() - t0;
-	srv_metrics_call_end(c->g->ctx->metrics, m, code, ns);
 	long long us = ns / 1000;
 	if (code == SRV_INTERNAL)
 		log_error("call method=%s status=%s duration_us=%lld error=\"%s\"", c->path,

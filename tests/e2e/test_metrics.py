@@ -242,3 +242,26 @@ def test_http_edges(mdaemon):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host, int(port)))
     assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_stream_sessions_open(mdaemon, registries, tmp_path):  # noqa: F811
+    import time
+
+    from streamclient import SpdyClient, remotecommand_streams
+    d = mdaemon
+    ref = f"{registries.open.host}/test/busybox:latest"
+    d.img.PullImage(image={"image": ref})
+    pod, cfg = run_pod(d, tmp_path)
+    cid = run_ctr(d, pod, cfg, ref, ["sleep", "1000"])
+    assert Metrics(d.metrics_addr).value("husk_stream_sessions_open") == 0
+    url = d.rt.Exec(container_id=cid, cmd=["sleep", "1000"], stdout=True, stderr=True).url
+    c = SpdyClient(url)
+    try:
+        remotecommand_streams(c, False, True, True, False)
+        assert Metrics(d.metrics_addr).value("husk_stream_sessions_open") == 1
+    finally:
+        c.close()
+    deadline = time.time() + 20
+    while Metrics(d.metrics_addr).value("husk_stream_sessions_open") != 0:
+        assert time.time() < deadline, "the session never ended"
+        time.sleep(0.1)
