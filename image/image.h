@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/metrics.h"
 
 /* One registry's settings, keyed by host[:port] as written in references
  * ("docker.io", "127.0.0.1:5000"). */
@@ -106,10 +107,21 @@ int img_list(struct img_store *s, const char *filter, struct img_info ***ret, si
  * made from it exists. */
 int img_remove(struct img_store *s, const char *name, struct husk_error *err);
 
+/* Pull counters for huskd's /metrics. */
+struct img_pull_stats {
+	uint64_t pulls;		      /* img_pull calls finished, failed ones included */
+	uint64_t failures;	      /* ... of which failed */
+	uint64_t bytes;		      /* blob bytes received from registries */
+	struct mx_histogram duration; /* of every finished pull */
+};
+/* A snapshot of the store's pull counters. */
+void img_pull_stats_get(struct img_store *s, struct img_pull_stats *ret);
+
 struct img_fs_usage {
 	char *mountpoint; /* directory whose usage is counted */
 	uint64_t bytes;	  /* allocated bytes, each inode once */
 	uint64_t inodes;
+	long long at; /* when it was measured (wall clock, ns) */
 };
 void img_fs_usage_clear(struct img_fs_usage *u);
 /* Usage of the image store (blobs, layers, records) and of the container
@@ -118,9 +130,17 @@ int img_fs_info(struct img_store *s, struct img_fs_usage *ret_images,
 		struct img_fs_usage *ret_containers, struct husk_error *err);
 
 /* Usage of container id's writable layer (its overlay upper dir); the
- * mountpoint reported is that directory. ENOENT when id has no rootfs. */
+ * mountpoint reported is that directory. ENOENT when id has no rootfs.
+ * The first call walks the directory; later ones answer from a cache that
+ * the thread of img_usage_refresh_start keeps fresh (without it, every call
+ * walks). */
 int img_rootfs_usage(struct img_store *s, const char *id, struct img_fs_usage *ret,
 		     struct husk_error *err);
+
+/* Re-walk every cached writable layer every interval_ms in a thread of
+ * the store's (stopped by img_store_free), so img_rootfs_usage never walks
+ * one on a caller's time after its first answer. */
+int img_usage_refresh_start(struct img_store *s, int interval_ms, struct husk_error *err);
 
 /* The parts of an image config a runtime needs. Vectors are NULL-terminated
  * (never NULL themselves), strings never NULL ("" when unset). */

@@ -286,9 +286,27 @@ struct img_store {
 	size_t n_refs;
 	struct img_user *users;
 	size_t n_users;
-	char **inflight; /* layers/blobs being fetched right now */
-	char **held;	 /* digests pulls in progress rely on (a multiset) */
+	char **inflight;	     /* layers/blobs being fetched right now */
+	char **held;		     /* digests pulls in progress rely on (a multiset) */
+	struct img_pull_stats stats; /* atomics, no lock */
+	/* Writable-layer usage cache (usage.c); usage_lock is a leaf lock. */
+	pthread_mutex_t usage_lock;
+	pthread_cond_t usage_cond;
+	struct img_usage_entry *usage;
+	size_t n_usage;
+	pthread_t usage_thread;
+	bool usage_running, usage_stop;
+	int usage_interval_ms;
 };
+
+/* Usage of the tree at dir (each inode once; skip: a top-level name left
+ * out, or NULL). ret->mountpoint is dir. */
+int img_dir_usage(const char *dir, const char *skip, struct img_fs_usage *ret,
+		  struct husk_error *err);
+/* Forget the cached usage of container id (usage.c). */
+void img_usage_forget(struct img_store *s, const char *id);
+/* Stop the refresh thread and free the cache (img_store_free). */
+void img_usage_stop(struct img_store *s);
 
 /* Under s->lock: the record with this ID, or NULL. */
 struct img_record *img_store_record(struct img_store *s, const char *id);

@@ -47,6 +47,7 @@ static int download_sink(const void *data, size_t len, void *opaque)
 {
 	struct download *dl = opaque;
 	dl->got += len;
+	mx_inc(&dl->p->s->stats.bytes, len);
 	if (dl->got > (uint64_t)dl->d->size)
 		return -EFBIG;
 	EVP_DigestUpdate(dl->md, data, len);
@@ -314,6 +315,8 @@ static int fetch_config(struct img_store *s, struct img_session *sess, const cha
 		size_t len = 0;
 		r = img_fetch_blob(sess, digest, IMG_MAX_CONFIG, &data, &len, err);
 		if (r == 0)
+			mx_inc(&s->stats.bytes, len);
+		if (r == 0)
 			r = fs_write_atomic(path, data, len, 0644, err);
 		if (r == 0) {
 			*ret = steal_ptr(&data);
@@ -469,8 +472,31 @@ static int resolve(struct img_session *sess, const struct img_ref *ref, char **r
 	return 0;
 }
 
+void img_pull_stats_get(struct img_store *s, struct img_pull_stats *ret)
+{
+	ret->pulls = mx_get(&s->stats.pulls);
+	ret->failures = mx_get(&s->stats.failures);
+	ret->bytes = mx_get(&s->stats.bytes);
+	mx_hist_snapshot(&s->stats.duration, &ret->duration);
+}
+
+static int pull_image(struct img_store *s, const char *name, const struct img_auth *auth,
+		      char **ret_id, struct husk_error *err);
+
 int img_pull(struct img_store *s, const char *name, const struct img_auth *auth, char **ret_id,
 	     struct husk_error *err)
+{
+	long long t0 = now_mono_ns();
+	int r = pull_image(s, name, auth, ret_id, err);
+	mx_hist_observe_ns(&s->stats.duration, now_mono_ns() - t0);
+	mx_inc(&s->stats.pulls, 1);
+	if (r < 0)
+		mx_inc(&s->stats.failures, 1);
+	return r;
+}
+
+static int pull_image(struct img_store *s, const char *name, const struct img_auth *auth,
+		      char **ret_id, struct husk_error *err)
 {
 	_cleanup_(img_ref_freep) struct img_ref *ref = NULL;
 	int r = img_ref_parse(name, &ref, err);

@@ -352,6 +352,7 @@ int img_rootfs_remove(struct img_store *s, const char *id, struct husk_error *er
 	pthread_mutex_lock(&s->lock);
 	drop_user(s, id);
 	pthread_mutex_unlock(&s->lock);
+	img_usage_forget(s, id);
 	return 0;
 }
 

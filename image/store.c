@@ -633,8 +633,8 @@ static void walk_dir(int dfd, struct walk *w, int depth)
 	closedir(d);
 }
 
-static int usage_of(const char *dir, const char *skip, struct img_fs_usage *ret,
-		    struct husk_error *err)
+int img_dir_usage(const char *dir, const char *skip, struct img_fs_usage *ret,
+		  struct husk_error *err)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -645,6 +645,7 @@ static int usage_of(const char *dir, const char *skip, struct img_fs_usage *ret,
 	ret->mountpoint = xstrdup(dir);
 	ret->bytes = w.bytes;
 	ret->inodes = w.inodes;
+	ret->at = now_real_ns();
 	return 0;
 }
 
@@ -652,10 +653,10 @@ int img_fs_info(struct img_store *s, struct img_fs_usage *ret_images,
 		struct img_fs_usage *ret_containers, struct husk_error *err)
 {
 	struct img_fs_usage a = {0}, b = {0};
-	int r = usage_of(s->dir, "containers", &a, err);
+	int r = img_dir_usage(s->dir, "containers", &a, err);
 	if (r < 0)
 		return r;
-	r = usage_of(s->containers, NULL, &b, err);
+	r = img_dir_usage(s->containers, NULL, &b, err);
 	if (r < 0) {
 		img_fs_usage_clear(&a);
 		return r;
@@ -663,16 +664,6 @@ int img_fs_info(struct img_store *s, struct img_fs_usage *ret_images,
 	*ret_images = a;
 	*ret_containers = b;
 	return 0;
-}
-
-int img_rootfs_usage(struct img_store *s, const char *id, struct img_fs_usage *ret,
-		     struct husk_error *err)
-{
-	if (isempty(id) || strchr(id, '/') || id[0] == '.')
-		return husk_error_set(err, EINVAL, "rootfs usage: bad container id '%s'",
-				      id ? id : "");
-	_cleanup_free_ char *upper = xasprintf("%s/%s/upper", s->containers, id);
-	return usage_of(upper, NULL, ret, err);
 }
 
 /* ---- open and start-up cleanup ---- */
@@ -828,6 +819,9 @@ void img_store_free(struct img_store *s)
 {
 	if (!s)
 		return;
+	img_usage_stop(s);
+	pthread_mutex_destroy(&s->usage_lock);
+	pthread_cond_destroy(&s->usage_cond);
 	free(s->dir);
 	free(s->tmp);
 	free(s->layers);
@@ -874,6 +868,9 @@ int img_store_open(const struct img_options *opts, struct img_store **ret, struc
 	img_curl_global_init();
 	_cleanup_(img_store_freep) struct img_store *s = xnew(struct img_store, 1);
 	pthread_mutex_init(&s->lock, NULL);
+	s->stats.duration.b = &mx_buckets_slow;
+	pthread_mutex_init(&s->usage_lock, NULL);
+	pthread_cond_init(&s->usage_cond, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->dir = xasprintf("%s/image", opts->root);
 	s->tmp = xasprintf("%s/tmp", s->dir);

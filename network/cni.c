@@ -19,6 +19,7 @@ struct net_cni {
 	char **bin_dirs;
 	char *cache_dir;
 	int timeout_ms;
+	struct net_cni_stats *stats; /* atomics; a pointer so const callers count */
 };
 
 int net_cni_new(const struct net_options *opts, struct net_cni **ret, struct husk_error *err)
@@ -35,6 +36,9 @@ int net_cni_new(const struct net_options *opts, struct net_cni **ret, struct hus
 		n->bin_dirs = strv_append(n->bin_dirs, opts->bin_dirs[i]);
 	n->cache_dir = xstrdup(opts->cache_dir);
 	n->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : NET_DEFAULT_TIMEOUT_MS;
+	n->stats = xnew(struct net_cni_stats, 1);
+	for (int i = 0; i < NET_OP_COUNT; i++)
+		n->stats->duration[i].b = &mx_buckets_default;
 	*ret = n;
 	return 0;
 }
@@ -46,7 +50,31 @@ void net_cni_free(struct net_cni *n)
 	free(n->conf_dir);
 	strv_free(n->bin_dirs);
 	free(n->cache_dir);
+	free(n->stats);
 	free(n);
+}
+
+static const char *const op_names[NET_OP_COUNT] = {"ADD", "DEL", "CHECK"};
+
+const char *net_op_name(enum net_op op)
+{
+	return op < NET_OP_COUNT ? op_names[op] : "?";
+}
+
+void net_cni_stats_get(struct net_cni *n, struct net_cni_stats *ret)
+{
+	for (int i = 0; i < NET_OP_COUNT; i++) {
+		mx_hist_snapshot(&n->stats->duration[i], &ret->duration[i]);
+		ret->failures[i] = mx_get(&n->stats->failures[i]);
+	}
+}
+
+static int op_of(const char *command)
+{
+	for (int i = 0; i < NET_OP_COUNT; i++)
+		if (streq(op_names[i], command))
+			return i;
+	return -1;
 }
 
 bool net_cni_configured(struct net_cni *n)
@@ -251,7 +279,15 @@ static int run_plugin(const struct net_cni *n, const struct net_conflist *c,
 	    .cancel = call->cancel,
 	};
 	_cleanup_free_ char *out = NULL;
-	if (net_plugin_exec(path, &x, in, strlen(in), &out, NULL, err) < 0)
+	long long t0 = now_mono_ns();
+	int r = net_plugin_exec(path, &x, in, strlen(in), &out, NULL, err);
+	int op = op_of(call->command);
+	if (op >= 0) {
+		mx_hist_observe_ns(&n->stats->duration[op], now_mono_ns() - t0);
+		if (r < 0)
+			mx_inc(&n->stats->failures[op], 1);
+	}
+	if (r < 0)
 		return -err->code;
 	if (ret_out)
 		*ret_out = steal_ptr(&out);

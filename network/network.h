@@ -11,6 +11,7 @@
 
 #include "common/cancel.h"
 #include "common/error.h"
+#include "common/metrics.h"
 
 #define NET_DEFAULT_CONF_DIR "/etc/cni/net.d"
 #define NET_DEFAULT_IFNAME "eth0"
@@ -246,6 +247,18 @@ struct net_pod {
 };
 
 struct net_cni;
+
+/* Plugin calls (one per plugin of a chain) by CNI command, for huskd's
+ * /metrics. */
+enum net_op { NET_OP_ADD, NET_OP_DEL, NET_OP_CHECK, NET_OP_COUNT };
+struct net_cni_stats {
+	struct mx_histogram duration[NET_OP_COUNT]; /* every finished call */
+	uint64_t failures[NET_OP_COUNT];
+};
+/* "ADD", "DEL", "CHECK". */
+const char *net_op_name(enum net_op op);
+/* A snapshot of the manager's plugin call counters. */
+void net_cni_stats_get(struct net_cni *n, struct net_cni_stats *ret);
 
 /* True when the manager's conf dir holds a config file (net_config_present). */
 bool net_cni_configured(struct net_cni *n);

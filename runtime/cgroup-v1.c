@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define FREEZE_WAIT_MS 500
 
@@ -218,13 +219,34 @@ static int v1_get(const struct cg_group *g, struct cg_resources *ret, struct hus
 static int v1_stats(const struct cg_group *g, struct cg_stats *s, struct husk_error *err)
 {
 	_cleanup_free_ char *acct = cg_group_dir_bit(g, CG_C_CPUACCT);
+	_cleanup_free_ char *cpu = cg_group_dir_bit(g, CG_C_CPU);
 	_cleanup_free_ char *mem = cg_group_dir_bit(g, CG_C_MEMORY);
 	_cleanup_free_ char *pids = cg_group_dir_bit(g, CG_C_PIDS);
 	int rc = cg_stat_value(acct, "cpuacct.usage", NULL, &s->cpu_usage_ns, err);
 	if (rc < 0)
 		return rc;
-	if (rc > 0)
+	if (rc > 0) {
 		s->valid |= CG_STAT_CPU;
+		/* cpuacct.stat counts USER_HZ ticks (_SC_CLK_TCK). */
+		uint64_t user = 0, sys = 0,
+			 ns_per_tick = 1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK);
+		if ((rc = cg_stat_value(acct, "cpuacct.stat", "user", &user, err)) < 0 ||
+		    (rc = cg_stat_value(acct, "cpuacct.stat", "system", &sys, err)) < 0)
+			return rc;
+		s->cpu_user_ns = user * ns_per_tick;
+		s->cpu_system_ns = sys * ns_per_tick;
+	}
+	rc = cg_stat_value(cpu, "cpu.stat", "nr_periods", &s->cpu_periods, err);
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		s->valid |= CG_STAT_CFS;
+		if ((rc = cg_stat_value(cpu, "cpu.stat", "nr_throttled", &s->cpu_throttled_periods,
+					err)) < 0 ||
+		    (rc = cg_stat_value(cpu, "cpu.stat", "throttled_time", &s->cpu_throttled_ns,
+					err)) < 0)
+			return rc;
+	}
 	rc = cg_stat_value(mem, "memory.usage_in_bytes", NULL, &s->memory_usage, err);
 	if (rc < 0)
 		return rc;
@@ -243,6 +265,7 @@ static int v1_stats(const struct cg_group *g, struct cg_stats *s, struct husk_er
 		    {"total_pgfault", "pgfault", offsetof(struct cg_stats, memory_page_faults)},
 		    {"total_pgmajfault", "pgmajfault",
 		     offsetof(struct cg_stats, memory_major_page_faults)},
+		    {"total_cache", "cache", offsetof(struct cg_stats, memory_cache)},
 		    {"total_inactive_file", "inactive_file", 0},
 		};
 		uint64_t inactive = 0;
@@ -258,6 +281,18 @@ static int v1_stats(const struct cg_group *g, struct cg_stats *s, struct husk_er
 						      mem, keys[i].local);
 		}
 		s->memory_working_set = s->memory_usage > inactive ? s->memory_usage - inactive : 0;
+		/* total_swap is there only with swap accounting (memsw). */
+		rc = cg_parse_keyed(stat, "total_swap", &s->memory_swap);
+		if (rc == 0)
+			s->valid |= CG_STAT_SWAP;
+		uint64_t limit = 0;
+		if ((rc = cg_stat_value(mem, "memory.failcnt", NULL, &s->memory_failcnt, err)) <
+			0 ||
+		    (rc = cg_stat_value(mem, "memory.max_usage_in_bytes", NULL,
+					&s->memory_max_usage, err)) < 0 ||
+		    (rc = cg_stat_value(mem, "memory.limit_in_bytes", NULL, &limit, err)) < 0)
+			return rc;
+		s->memory_limit = v1_limit((int64_t)(limit & INT64_MAX)) == CG_MAX ? 0 : limit;
 	}
 	rc = cg_stat_value(mem, "memory.oom_control", "oom_kill", &s->oom_kill_count, err);
 	if (rc < 0)

@@ -254,6 +254,25 @@ static int v2_stats(const struct cg_group *g, struct cg_stats *s, struct husk_er
 	if (rc > 0) {
 		s->cpu_usage_ns = usec * 1000;
 		s->valid |= CG_STAT_CPU;
+		uint64_t user = 0, sys = 0;
+		if ((rc = cg_stat_value(dir, "cpu.stat", "user_usec", &user, err)) < 0 ||
+		    (rc = cg_stat_value(dir, "cpu.stat", "system_usec", &sys, err)) < 0)
+			return rc;
+		s->cpu_user_ns = user * 1000;
+		s->cpu_system_ns = sys * 1000;
+	}
+	/* nr_periods is in cpu.stat only where the cpu controller is enabled. */
+	rc = cg_stat_value(dir, "cpu.stat", "nr_periods", &s->cpu_periods, err);
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		s->valid |= CG_STAT_CFS;
+		uint64_t throttled = 0;
+		if ((rc = cg_stat_value(dir, "cpu.stat", "nr_throttled", &s->cpu_throttled_periods,
+					err)) < 0 ||
+		    (rc = cg_stat_value(dir, "cpu.stat", "throttled_usec", &throttled, err)) < 0)
+			return rc;
+		s->cpu_throttled_ns = throttled * 1000;
 	}
 	rc = cg_stat_value(dir, "memory.current", NULL, &s->memory_usage, err);
 	if (rc < 0)
@@ -271,6 +290,7 @@ static int v2_stats(const struct cg_group *g, struct cg_stats *s, struct husk_er
 		    {"anon", offsetof(struct cg_stats, memory_rss)},
 		    {"pgfault", offsetof(struct cg_stats, memory_page_faults)},
 		    {"pgmajfault", offsetof(struct cg_stats, memory_major_page_faults)},
+		    {"file", offsetof(struct cg_stats, memory_cache)},
 		    {"inactive_file", 0},
 		};
 		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
@@ -282,6 +302,18 @@ static int v2_stats(const struct cg_group *g, struct cg_stats *s, struct husk_er
 						      dir, keys[i].key);
 		}
 		s->memory_working_set = s->memory_usage > inactive ? s->memory_usage - inactive : 0;
+		rc = cg_stat_value(dir, "memory.swap.current", NULL, &s->memory_swap, err);
+		if (rc < 0)
+			return rc;
+		if (rc > 0)
+			s->valid |= CG_STAT_SWAP;
+		int64_t limit = CG_MAX;
+		if ((rc = cg_stat_value(dir, "memory.events", "max", &s->memory_failcnt, err)) <
+			0 ||
+		    (rc = cg_stat_value(dir, "memory.peak", NULL, &s->memory_max_usage, err)) < 0 ||
+		    (rc = cg_get_num(dir, "memory.max", true, &limit, err)) < 0)
+			return rc;
+		s->memory_limit = limit == CG_MAX || limit == CG_UNSET ? 0 : (uint64_t)limit;
 	}
 	rc = cg_stat_value(dir, "memory.events", "oom_kill", &s->oom_kill_count, err);
 	if (rc < 0)

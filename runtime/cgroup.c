@@ -1228,10 +1228,11 @@ static int procs_fn(const char *dir, void *data)
 	return read_procs(dir, w->set, w->err);
 }
 
-int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n, struct husk_error *err)
+static int pids_in(const struct cg_group *g, size_t n_hiers, pid_t **ret_pids, size_t *ret_n,
+		   struct husk_error *err)
 {
 	struct pidset s = {0};
-	for (size_t i = 0; i < g->m->n_hiers; i++) {
+	for (size_t i = 0; i < n_hiers && i < g->m->n_hiers; i++) {
 		_cleanup_free_ char *dir = cg_group_hier_dir(g, &g->m->hiers[i]);
 		int budget = WALK_DIRS_MAX;
 		struct procs_walk w = {&s, err};
@@ -1250,6 +1251,17 @@ int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n, str
 	*ret_pids = s.v;
 	*ret_n = n;
 	return 0;
+}
+
+int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n, struct husk_error *err)
+{
+	return pids_in(g, g->m->n_hiers, ret_pids, ret_n, err);
+}
+
+int cg_group_pids_counted(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
+			  struct husk_error *err)
+{
+	return pids_in(g, 1, ret_pids, ret_n, err);
 }
 
 static void sleep_ms(int ms)

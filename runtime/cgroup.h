@@ -289,18 +289,30 @@ int cg_group_allow_devices(const struct cg_group *g, const struct cg_device_rule
 /* ---- stats and events ------------------------------------------------- */
 
 enum {
-	CG_STAT_CPU = 1 << 0,	 /* cpu_usage_ns */
+	CG_STAT_CPU = 1 << 0,	 /* cpu_usage_ns, cpu_user_ns, cpu_system_ns */
 	CG_STAT_MEMORY = 1 << 1, /* memory_* */
 	CG_STAT_PIDS = 1 << 2,	 /* pids_current */
 	CG_STAT_OOM = 1 << 3,	 /* oom_kill_count */
+	CG_STAT_CFS = 1 << 4,	 /* cpu_periods, cpu_throttled_* */
+	CG_STAT_SWAP = 1 << 5,	 /* memory_swap */
 };
 
 struct cg_stats {
 	int64_t timestamp_ns;		   /* wall clock when read */
 	uint64_t cpu_usage_ns;		   /* cumulative, core-nanoseconds */
+	uint64_t cpu_user_ns;		   /* ... of which user (v1: tick resolution) */
+	uint64_t cpu_system_ns;		   /* ... and system */
+	uint64_t cpu_periods;		   /* CFS enforcement periods elapsed */
+	uint64_t cpu_throttled_periods;	   /* ... in which the group was throttled */
+	uint64_t cpu_throttled_ns;	   /* time throttled */
 	uint64_t memory_usage;		   /* bytes */
 	uint64_t memory_working_set;	   /* usage - inactive_file, floored at 0 */
 	uint64_t memory_rss;		   /* v1 total_rss, v2 anon */
+	uint64_t memory_cache;		   /* v1 total_cache, v2 file */
+	uint64_t memory_swap;		   /* v1 total_swap, v2 memory.swap.current */
+	uint64_t memory_failcnt;	   /* v1 memory.failcnt, v2 memory.events max */
+	uint64_t memory_max_usage;	   /* v1 max_usage_in_bytes, v2 memory.peak (0: unknown) */
+	uint64_t memory_limit;		   /* bytes; 0 when unlimited */
 	uint64_t memory_page_faults;	   /* pgfault */
 	uint64_t memory_major_page_faults; /* pgmajfault */
 	uint64_t pids_current;
@@ -323,6 +335,11 @@ int cg_group_oom_kill_count(const struct cg_group *g, uint64_t *ret_count, struc
  * *ret_n is 0). */
 int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
 		  struct husk_error *err);
+/* The same from the first hierarchy alone, where husk places every
+ * process too: enough to count them (stats), not to kill them all (a
+ * process could have been moved in one v1 hierarchy only). */
+int cg_group_pids_counted(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
+			  struct husk_error *err);
 
 /* SIGKILL every process in the group and its descendants and wait until
  * none is left: cgroup.kill on v2 when the kernel has it; otherwise rounds

@@ -1209,6 +1209,26 @@ void rt_containers_recover(struct rt *rt)
 	ctr_records_free(v, n);
 }
 
+unsigned rt_shims_running(struct rt *rt)
+{
+	struct ctr_record **v = NULL;
+	size_t n = 0;
+	if (state_ctr_list(rt->store, NULL, &v, &n, NULL) < 0)
+		return 0;
+	unsigned alive = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->state == CTR_STATE_CREATED)
+			continue;
+		_cleanup_free_ char *dir = ctr_dir(rt, v[i]->id);
+		struct ctr_pidinfo shim = {0};
+		if (ctr_shim_read_shim_pid(dir, &shim, NULL) == 0 &&
+		    proc_alive(shim.pid, shim.start_time))
+			alive++;
+	}
+	ctr_records_free(v, n);
+	return alive;
+}
+
 bool rt_ctr_known(struct rt *rt, const char *id)
 {
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;

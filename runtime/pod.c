@@ -562,6 +562,7 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 	pthread_cond_init(&rt->monitor_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	rt->mon_epoll = rt->mon_inotify = rt->mon_wake = -1;
+	pthread_mutex_init(&rt->rate_lock, NULL);
 
 	struct cg_options cgo = {.base = opts->cgroup_base, .driver = opts->cgroup_driver};
 	_cleanup_strv_ char **problems = NULL;
@@ -614,6 +615,8 @@ void rt_free(struct rt *rt)
 	}
 	pthread_mutex_destroy(&rt->monitor_lock);
 	pthread_cond_destroy(&rt->monitor_cond);
+	pthread_mutex_destroy(&rt->rate_lock);
+	free(rt->rates);
 	free(rt->root);
 	free(rt->state);
 	free(rt->shim_path);

@@ -37,6 +37,10 @@ struct rt {
 	pthread_t remover;
 	bool remover_running;
 	char *test_create_hold;
+	/* CPU samples for usage_nano_cores (metrics.c); a leaf lock. */
+	pthread_mutex_t rate_lock;
+	struct rt_rate *rates;
+	size_t n_rates;
 };
 
 /* Kinds of keep entries. */

@@ -265,6 +265,11 @@ int rt_ctr_get(struct rt *rt, const char *ref, struct ctr_record **ret, struct h
 int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret, size_t *ret_n,
 		struct husk_error *err);
 
+/* How many husk-shim processes of known containers are alive (a shim
+ * outlives its container until the container is removed). Reads each
+ * started container's shim pid file. */
+unsigned rt_shims_running(struct rt *rt);
+
 /* True when id (a full id) is a container the manager knows. */
 bool rt_ctr_known(struct rt *rt, const char *id);
 
@@ -301,6 +306,48 @@ int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_reso
  * (*ret_has_oom false when neither is known). */
 int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, bool *ret_has_oom,
 		     int *ret_oom, struct husk_error *err);
+
+/* ---- metrics (runtime/metrics.c) ---- */
+
+/* One interface of a pod's network namespace, as /proc/net/dev counts it. */
+struct rt_net_iface {
+	char name[32];
+	uint64_t rx_bytes, rx_packets, rx_errors, rx_dropped;
+	uint64_t tx_bytes, tx_packets, tx_errors, tx_dropped;
+};
+#define RT_NET_IFACES_MAX 256
+#define RT_NET_DEV_MAX (1 << 20)
+void rt_net_ifaces_free(struct rt_net_iface *v);
+/* Parse /proc/net/dev text, leaving out lo. EIO for a malformed line, E2BIG
+ * beyond RT_NET_IFACES_MAX interfaces. *ret is the caller's. */
+int rt_net_dev_parse(const char *text, struct rt_net_iface **ret, size_t *ret_n,
+		     struct husk_error *err);
+
+/* The interfaces of pod ref's own network namespace, read from
+ * /proc/PID/net/dev of a process in it (the pod's PID-namespace init, else
+ * a running container's process) after checking that the process is the
+ * recorded one and that its namespace is the pod's pin: nothing enters the
+ * namespace. *ret_n 0 (and *ret NULL) when the pod shares the host's
+ * network, is stopped, or has no process to read through. ENOENT for an
+ * unknown pod. *ret is the caller's (rt_net_ifaces_free). */
+int rt_pod_net_stats(struct rt *rt, const char *ref, struct rt_net_iface **ret, size_t *ret_n,
+		     struct husk_error *err);
+
+/* usage_nano_cores of object id (a pod or container) as cAdvisor has it:
+ * the rate of its cumulative CPU time usage_ns between this sample and the
+ * one before. Samples closer than 100 ms to the last one reuse its rate.
+ * False at the first sample (and after the counter went back). */
+bool rt_cpu_nano_cores(struct rt *rt, const char *id, uint64_t usage_ns, uint64_t *ret);
+
+/* Processes, their threads and open fds in a container's (or a pod's, its
+ * containers included) cgroup. */
+struct rt_proc_stats {
+	uint64_t processes, threads, fds;
+};
+int rt_ctr_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
+		      struct husk_error *err);
+int rt_pod_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
+		      struct husk_error *err);
 
 /* ---- streaming (Exec, Attach, PortForward; runtime/stream_exec.c) ---- */
 

@@ -2,10 +2,13 @@
  * Each key is one row of a table that says how to parse and print it. */
 #include "server/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/fs.h"
@@ -46,6 +49,57 @@ static int check_abs_path(const char *v, struct husk_error *err)
 	return 0;
 }
 
+int srv_host_port_parse(const char *addr, struct sockaddr_storage *ret, unsigned *ret_len,
+			struct husk_error *err)
+{
+	const char *colon = strrchr(addr, ':');
+	if (!colon || colon == addr)
+		return husk_error_set(err, EINVAL, "'%s' is not host:port", addr);
+	const char *port_s = colon + 1;
+	if (!*port_s || strspn(port_s, "0123456789") != strlen(port_s) || strlen(port_s) > 5 ||
+	    atoi(port_s) < 1 || atoi(port_s) > 65535)
+		return husk_error_set(err, EINVAL, "'%s': port '%s' is not 1-65535", addr, port_s);
+	_cleanup_free_ char *host = xstrndup(addr, (size_t)(colon - addr));
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	unsigned len;
+	size_t hl = strlen(host);
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return husk_error_set(err, EINVAL, "'%s': '%s' is not an IPv6 address",
+					      addr, host + 1);
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)atoi(port_s));
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		if (streq(host, "localhost"))
+			a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		else if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return husk_error_set(
+			    err, EINVAL,
+			    "'%s': host '%s' is not an IPv4 address, [IPv6 address] or localhost",
+			    addr, host);
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)atoi(port_s));
+		len = sizeof(*a);
+	}
+	if (ret)
+		*ret = ss;
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+static int check_host_port_or_empty(const char *v, struct husk_error *err)
+{
+	if (!*v)
+		return 0;
+	return srv_host_port_parse(v, NULL, NULL, err);
+}
+
 #define OFF(f) offsetof(struct srv_config, f)
 static const struct key keys[] = {
     {"socket", KEY_STRING, OFF(socket), 0, 0, check_abs_path},
@@ -67,6 +121,7 @@ static const struct key keys[] = {
     {"pids_limit", KEY_LLONG, OFF(pids_limit), 0, LLONG_MAX, NULL},
     {"shim_path", KEY_STRING, OFF(shim_path), 0, 0, NULL},
     {"retry_keep_period", KEY_INT, OFF(retry_keep_period), 1, 3600, NULL},
+    {"metrics_address", KEY_STRING, OFF(metrics_address), 0, 0, check_host_port_or_empty},
     {"stream_address", KEY_STRING, OFF(stream_address), 0, 0, NULL},
     {"stream_port", KEY_INT, OFF(stream_port), 0, 65535, NULL},
 };
@@ -122,6 +177,7 @@ static struct srv_config *config_defaults(void)
 	c->pids_limit = 0;
 	c->shim_path = xstrdup("");
 	c->retry_keep_period = 300;
+	c->metrics_address = xstrdup("");
 	c->stream_address = xstrdup("127.0.0.1");
 	c->stream_port = 0;
 	return c;

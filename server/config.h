@@ -56,6 +56,9 @@ struct srv_config {
 	 * caller had gone and no retry collected it). */
 	int retry_keep_period;
 
+	/* Prometheus endpoint: host:port of GET /metrics; "" is off. */
+	char *metrics_address;
+
 	/* Streaming server */
 	char *stream_address;
 	int stream_port; /* 0: a free port */
@@ -84,6 +87,13 @@ static inline void srv_config_freep(struct srv_config **c)
 
 /* The effective config as JSON text (owned by the caller). */
 char *srv_config_to_json(const struct srv_config *c, bool pretty);
+
+/* Parse "host:port" (host an IPv4 address, a bracketed IPv6 address or
+ * "localhost"; port 1-65535) into *ret (a struct sockaddr_in or _in6) and
+ * *ret_len. EINVAL naming what is wrong. */
+struct sockaddr_storage;
+int srv_host_port_parse(const char *addr, struct sockaddr_storage *ret, unsigned *ret_len,
+			struct husk_error *err);
 
 /* The registry entry for host, or NULL. */
 const struct srv_registry *srv_config_registry(const struct srv_config *c, const char *host);

@@ -636,17 +636,27 @@ static Runtime__V1__UInt64Value *u64(uint64_t v)
 	return m;
 }
 
-static void fill_usage(const struct cg_stats *s, Runtime__V1__CpuUsage **cpu,
-		       Runtime__V1__MemoryUsage **mem)
+/* CPU and memory of one cgroup; id keys the CPU rate (usage_nano_cores). */
+static void fill_usage(struct srv_ctx *ctx, const char *id, const struct cg_stats *s,
+		       Runtime__V1__CpuUsage **cpu, Runtime__V1__MemoryUsage **mem)
 {
 	*cpu = srv_new(Runtime__V1__CpuUsage, RUNTIME__V1__CPU_USAGE__INIT);
 	(*cpu)->timestamp = s->timestamp_ns;
-	if (s->valid & CG_STAT_CPU)
+	if (s->valid & CG_STAT_CPU) {
 		(*cpu)->usage_core_nano_seconds = u64(s->cpu_usage_ns);
+		uint64_t rate;
+		if (rt_cpu_nano_cores(ctx->runtime, id, s->cpu_usage_ns, &rate))
+			(*cpu)->usage_nano_cores = u64(rate);
+	}
 	*mem = srv_new(Runtime__V1__MemoryUsage, RUNTIME__V1__MEMORY_USAGE__INIT);
 	(*mem)->timestamp = s->timestamp_ns;
 	if (s->valid & CG_STAT_MEMORY) {
 		(*mem)->working_set_bytes = u64(s->memory_working_set);
+		/* As cAdvisor: only a limited group has memory available. */
+		if (s->memory_limit)
+			(*mem)->available_bytes = u64(s->memory_limit > s->memory_working_set
+							  ? s->memory_limit - s->memory_working_set
+							  : 0);
 		(*mem)->usage_bytes = u64(s->memory_usage);
 		(*mem)->rss_bytes = u64(s->memory_rss);
 		(*mem)->page_faults = u64(s->memory_page_faults);
@@ -668,13 +678,19 @@ static Runtime__V1__ContainerStats *ctr_stats_msg(struct srv_ctx *ctx, const str
 			   &runtime__v1__container_attributes__annotations_entry__descriptor);
 	m->attributes = a;
 	struct cg_stats s = {0};
-	if (rt_ctr_stats(ctx->runtime, c->id, &s, NULL) == 0)
-		fill_usage(&s, &m->cpu, &m->memory);
+	if (rt_ctr_stats(ctx->runtime, c->id, &s, NULL) == 0) {
+		fill_usage(ctx, c->id, &s, &m->cpu, &m->memory);
+		if (s.valid & CG_STAT_SWAP) {
+			m->swap = srv_new(Runtime__V1__SwapUsage, RUNTIME__V1__SWAP_USAGE__INIT);
+			m->swap->timestamp = s.timestamp_ns;
+			m->swap->swap_usage_bytes = u64(s.memory_swap);
+		}
+	}
 	struct img_fs_usage u = {0};
 	if (img_rootfs_usage(ctx->image, c->id, &u, NULL) == 0) {
 		Runtime__V1__FilesystemUsage *fs =
 		    srv_new(Runtime__V1__FilesystemUsage, RUNTIME__V1__FILESYSTEM_USAGE__INIT);
-		fs->timestamp = now_real_ns();
+		fs->timestamp = u.at;
 		fs->fs_id = srv_new(Runtime__V1__FilesystemIdentifier,
 				    RUNTIME__V1__FILESYSTEM_IDENTIFIER__INIT);
 		fs->fs_id->mountpoint = srv_strdup(u.mountpoint);
@@ -728,6 +744,46 @@ int srv_list_container_stats(struct srv_ctx *ctx, const void *in, void **ret_out
 	return 0;
 }
 
+/* The pod's own interfaces; NULL for a pod on the host's network (the
+ * host's counters are not the pod's) or without a process to read them. */
+static Runtime__V1__NetworkUsage *pod_network(struct srv_ctx *ctx, const char *pod_id)
+{
+	struct rt_net_iface *ifs = NULL;
+	size_t n = 0;
+	if (rt_pod_net_stats(ctx->runtime, pod_id, &ifs, &n, NULL) < 0 || n == 0) {
+		rt_net_ifaces_free(ifs);
+		return NULL;
+	}
+	Runtime__V1__NetworkUsage *net =
+	    srv_new(Runtime__V1__NetworkUsage, RUNTIME__V1__NETWORK_USAGE__INIT);
+	net->timestamp = now_real_ns();
+	for (size_t i = 0; i < n; i++) {
+		Runtime__V1__NetworkInterfaceUsage *u = srv_new(
+		    Runtime__V1__NetworkInterfaceUsage, RUNTIME__V1__NETWORK_INTERFACE_USAGE__INIT);
+		u->name = xstrdup(ifs[i].name);
+		u->rx_bytes = u64(ifs[i].rx_bytes);
+		u->rx_errors = u64(ifs[i].rx_errors);
+		u->tx_bytes = u64(ifs[i].tx_bytes);
+		u->tx_errors = u64(ifs[i].tx_errors);
+		srv_repeated_add(&net->interfaces, &net->n_interfaces, u);
+	}
+	/* eth0 is the interface CNI gives a pod; else the first one. */
+	size_t def = 0;
+	for (size_t i = 0; i < n; i++)
+		if (streq(ifs[i].name, "eth0"))
+			def = i;
+	Runtime__V1__NetworkInterfaceUsage *d = net->interfaces[def];
+	net->default_interface =
+	    srv_new(Runtime__V1__NetworkInterfaceUsage, RUNTIME__V1__NETWORK_INTERFACE_USAGE__INIT);
+	net->default_interface->name = xstrdup(d->name);
+	net->default_interface->rx_bytes = u64(ifs[def].rx_bytes);
+	net->default_interface->rx_errors = u64(ifs[def].rx_errors);
+	net->default_interface->tx_bytes = u64(ifs[def].tx_bytes);
+	net->default_interface->tx_errors = u64(ifs[def].tx_errors);
+	rt_net_ifaces_free(ifs);
+	return net;
+}
+
 static Runtime__V1__PodSandboxStats *pod_stats_msg(struct srv_ctx *ctx, const struct pod_record *p)
 {
 	Runtime__V1__PodSandboxStats *m =
@@ -749,15 +805,17 @@ static Runtime__V1__PodSandboxStats *pod_stats_msg(struct srv_ctx *ctx, const st
 	m->linux =
 	    srv_new(Runtime__V1__LinuxPodSandboxStats, RUNTIME__V1__LINUX_POD_SANDBOX_STATS__INIT);
 	struct cg_stats s = {0};
-	if (rt_pod_stats(ctx->runtime, p->id, &s, NULL) == 0) {
-		fill_usage(&s, &m->linux->cpu, &m->linux->memory);
-		if (s.valid & CG_STAT_PIDS) {
-			m->linux->process =
-			    srv_new(Runtime__V1__ProcessUsage, RUNTIME__V1__PROCESS_USAGE__INIT);
-			m->linux->process->timestamp = s.timestamp_ns;
-			m->linux->process->process_count = u64(s.pids_current);
-		}
+	if (rt_pod_stats(ctx->runtime, p->id, &s, NULL) == 0)
+		fill_usage(ctx, p->id, &s, &m->linux->cpu, &m->linux->memory);
+	/* Processes, not tasks: pids.current would count threads too. */
+	struct rt_proc_stats ps;
+	if (rt_pod_proc_stats(ctx->runtime, p->id, &ps, NULL) == 0) {
+		m->linux->process =
+		    srv_new(Runtime__V1__ProcessUsage, RUNTIME__V1__PROCESS_USAGE__INIT);
+		m->linux->process->timestamp = now_real_ns();
+		m->linux->process->process_count = u64(ps.processes);
 	}
+	m->linux->network = pod_network(ctx, p->id);
 	struct ctr_filter f = {.pod_id = p->id, .has_state = true, .state = CTR_STATE_RUNNING};
 	struct ctr_record **v = NULL;
 	size_t n = 0;

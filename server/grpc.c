@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "server/metrics.h"
 
 #define POLLERS 2
 #define MIN_WORKERS 4
@@ -316,6 +317,7 @@ static void call_run(struct call *c)
 	_cleanup_free_ uint8_t *in_data = NULL;
 	size_t out_len = 0, in_len = 0;
 	int r = 0;
+	srv_metrics_call_begin(c->g->ctx->metrics);
 
 	call_arm_close(c);
 	if (!m) {
@@ -354,11 +356,15 @@ static void call_run(struct call *c)
 done:;
 	enum srv_code code = r < 0 ? srv_status_from(err.code) : SRV_OK;
 	const char *msg = r < 0 ? husk_error_msg(&err) : "";
+	/* Counted before the status goes out, so a client that got its answer
+	 * finds its call in /metrics. */
+	long long ns = now_mono_ns() - t0;
+	srv_metrics_call_end(c->g->ctx->metrics, m, code, ns);
 	if (r >= 0 && !m->server_streaming)
 		call_finish(c, code, msg, out_data, out_len);
 	else
 		call_finish(c, code, msg, NULL, 0);
-	long long us = (now_mono_ns() - t0) / 1000;
+	long long us = ns / 1000;
 	if (code == SRV_INTERNAL)
 		log_error("call method=%s status=%s duration_us=%lld error=\"%s\"", c->path,
 			  srv_code_name(code), us, msg);

@@ -57,6 +57,10 @@ SRV_UNARY(srv_list_container_stats);
 SRV_UNARY(srv_pod_sandbox_stats);
 SRV_UNARY(srv_list_pod_sandbox_stats);
 
+/* metrics_service.c: the CRI metrics methods (cAdvisor's names) */
+SRV_UNARY(srv_list_metric_descriptors);
+SRV_UNARY(srv_list_pod_sandbox_metrics);
+
 /* network_service.c: pod networking through CNI (ctx->network). main.c
  * calls srv_network_init before srv_runtime_init, srv_network_gc once the
  * runtime is open (tears down attachments of pods that are gone) and
@@ -91,5 +95,6 @@ SRV_STREAM(srv_stream_pod_sandboxes);
 SRV_STREAM(srv_stream_containers);
 SRV_STREAM(srv_stream_container_stats);
 SRV_STREAM(srv_stream_pod_sandbox_stats);
+SRV_STREAM(srv_stream_pod_sandbox_metrics);
 
 #endif

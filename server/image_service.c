@@ -8,6 +8,9 @@
 #include "image/image.h"
 #include "server/handlers.h"
 
+/* How often the writable layers' usage is walked again. */
+#define SRV_USAGE_REFRESH_MS 10000
+
 int srv_image_init(struct srv_ctx *ctx, struct husk_error *err)
 {
 	const struct srv_config *c = ctx->config;
@@ -41,6 +44,16 @@ int srv_image_init(struct srv_ctx *ctx, struct husk_error *err)
 	if (r < 0)
 		return r;
 	log_info("image store overlay_mount=%s", img_overlay_method(s));
+	/* Stats read writable-layer usage from a cache this thread refreshes
+	 * (HUSK_USAGE_REFRESH_MS overrides the period, for tests). */
+	int interval = SRV_USAGE_REFRESH_MS;
+	const char *env = getenv("HUSK_USAGE_REFRESH_MS");
+	if (env && atoi(env) > 0)
+		interval = atoi(env);
+	if (img_usage_refresh_start(s, interval, err) < 0) {
+		img_store_free(s);
+		return -err->code;
+	}
 	ctx->image = s;
 	return 0;
 }

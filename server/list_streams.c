@@ -1,6 +1,6 @@
 /* The Stream* variants of the List methods (StreamPodSandboxes,
  * StreamContainers, StreamContainerStats, StreamPodSandboxStats,
- * StreamImages): the List handler's answer sent in batches, so that no
+ * StreamPodSandboxMetrics, StreamImages): the List handler's answer sent in batches, so that no
  * message comes near gRPC's size limit however many objects there are. */
 #include <errno.h>
 #include <string.h>
@@ -66,4 +66,6 @@ STREAM_LIST(srv_stream_container_stats, list_container_stats_request, srv_list_c
 	    stream_container_stats_response)
 STREAM_LIST(srv_stream_pod_sandbox_stats, list_pod_sandbox_stats_request,
 	    srv_list_pod_sandbox_stats, stream_pod_sandbox_stats_response)
+STREAM_LIST(srv_stream_pod_sandbox_metrics, list_pod_sandbox_metrics_request,
+	    srv_list_pod_sandbox_metrics, stream_pod_sandbox_metrics_response)
 STREAM_LIST(srv_stream_images, list_images_request, srv_list_images, stream_images_response)

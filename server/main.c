@@ -15,6 +15,7 @@
 #include "server/events.h"
 #include "server/grpc.h"
 #include "server/handlers.h"
+#include "server/metrics.h"
 
 static void usage(FILE *f)
 {
@@ -94,6 +95,8 @@ static const struct {
     /* Needs both: releases attachments of pods the runtime no longer has. */
     {"network gc", network_gc, NULL},
     {"streaming", srv_streaming_init, srv_streaming_shutdown},
+    /* Reads all of the above at each scrape, so it starts last. */
+    {"metrics", srv_metrics_http_start, srv_metrics_http_stop},
 };
 
 static int subsystems_start(struct srv_ctx *ctx, size_t *started, struct husk_error *err)
@@ -149,6 +152,7 @@ static int serve(struct srv_config *config)
 	struct srv_ctx ctx = {.config = config};
 	pthread_mutex_init(&ctx.lock, NULL);
 	ctx.events = srv_events_new();
+	ctx.metrics = srv_metrics_new();
 	srv_pod_cidr_load(&ctx);
 	size_t started = 0;
 	if (subsystems_start(&ctx, &started, &err) < 0) {
@@ -188,6 +192,7 @@ static int serve(struct srv_config *config)
 	subsystems_stop(&ctx, started);
 	unlink(config->socket);
 	srv_events_free(ctx.events);
+	srv_metrics_free(ctx.metrics);
 	free(ctx.pod_cidr);
 	pthread_mutex_destroy(&ctx.lock);
 	log_info("huskd stopped");

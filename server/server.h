@@ -18,16 +18,20 @@
 /* Process-wide daemon state handed to every handler. Subsystems add their
  * handles here (image store, pod manager, network, ...). */
 struct srv_events;
+struct srv_metrics;
+struct srv_metrics_http;
 
 struct srv_ctx {
 	struct srv_config *config;
-	pthread_mutex_t lock;	   /* guards the mutable fields below */
-	char *pod_cidr;		   /* from UpdateRuntimeConfig */
-	void *image;		   /* image layer handle (struct img_store *) */
-	void *runtime;		   /* runtime layer handle */
-	void *network;		   /* network layer handle */
-	void *streamer;		   /* exec/attach/port-forward server (struct srv_streamer *) */
-	struct srv_events *events; /* container events for GetContainerEvents */
+	pthread_mutex_t lock;	     /* guards the mutable fields below */
+	char *pod_cidr;		     /* from UpdateRuntimeConfig */
+	void *image;		     /* image layer handle (struct img_store *) */
+	void *runtime;		     /* runtime layer handle */
+	void *network;		     /* network layer handle */
+	void *streamer;		     /* exec/attach/port-forward server (struct srv_streamer *) */
+	struct srv_events *events;   /* container events for GetContainerEvents */
+	struct srv_metrics *metrics; /* request counters (server/metrics.h) */
+	struct srv_metrics_http *metrics_http; /* the /metrics listener, NULL when off */
 };
 
 /* A server-streaming call: srv_stream_send() blocks until the message is

@@ -1359,6 +1359,14 @@ int srv_streamer_start(const char *address, int port, struct rt *rt, struct srv_
 	return 0;
 }
 
+int srv_streamer_sessions(struct srv_streamer *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int n = s->n_sessions;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 int srv_streamer_port(const struct srv_streamer *s)
 {
 	return s->port;

@@ -46,6 +46,8 @@ int srv_streamer_start(const char *address, int port, struct rt *rt, struct srv_
 /* Stop listening, end every session (their processes are killed and
  * reaped) and free the server. NULL is fine. */
 void srv_streamer_stop(struct srv_streamer *s);
+/* Sessions running now (for /metrics). */
+int srv_streamer_sessions(struct srv_streamer *s);
 /* The port actually listened on. */
 int srv_streamer_port(const struct srv_streamer *s);
 /* Take req and return its URL, http://ADDR:PORT/{exec|attach|portforward}/

@@ -495,8 +495,11 @@ def runtime():
                                           "location": "127.0.0.1:5002"}},
         "cni_conf_dir": "/etc/cni/net.d", "cni_bin_dirs": ["/usr/lib/cni"],
         "cni_plugin_timeout": 30, "pids_limit": 1024, "shim_path": "",
+        "metrics_address": "127.0.0.1:9337",
         "stream_address": "127.0.0.1", "stream_port": 10010})
     put("fuzz_config", "empty.json", "{}")
+    put("fuzz_config", "metrics-ipv6.json", '{"metrics_address": "[::1]:9337"}')
+    put("fuzz_config", "bad-metrics.json", '{"metrics_address": "[::1:99999"}')
     put("fuzz_config", "bad-key.json", '{"socket": "relative"}')
 
 

@@ -961,8 +961,14 @@ static void test_stats_v1(void)
 	put(mem, "memory.stat", v1_memory_stat);
 	put(mem, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
 	put(pids, "pids.current", "7\n");
+	/* The kernel's "unlimited" (PAGE_COUNTER_MAX pages) reads as 0. */
+	put(mem, "memory.limit_in_bytes", "9223372036854771712\n");
 	CU_ASSERT_FATAL(cg_group_stats(g, &s, &err) == 0);
-	CU_ASSERT_EQUAL(s.valid, CG_STAT_CPU | CG_STAT_MEMORY | CG_STAT_PIDS | CG_STAT_OOM);
+	/* total_swap (0) is there, so swap is accounted */
+	CU_ASSERT_EQUAL(s.valid,
+			CG_STAT_CPU | CG_STAT_MEMORY | CG_STAT_PIDS | CG_STAT_OOM | CG_STAT_SWAP);
+	CU_ASSERT_EQUAL(s.memory_limit, 0);
+	CU_ASSERT_EQUAL(s.memory_cache, 540672);
 	CU_ASSERT_EQUAL(s.cpu_usage_ns, 123456789012ULL);
 	CU_ASSERT_EQUAL(s.memory_usage, 3317760);
 	CU_ASSERT_EQUAL(s.memory_working_set, 3317760 - 270336);
@@ -973,6 +979,26 @@ static void test_stats_v1(void)
 	CU_ASSERT_EQUAL(s.oom_kill_count, 2);
 	CU_ASSERT_EQUAL(cg_group_oom_kill_count(g, &ooms, &err), 0);
 	CU_ASSERT_EQUAL(ooms, 2);
+
+	/* user/system in USER_HZ ticks, CFS throttling, failcnt, max usage
+	 * and a real limit. */
+	_cleanup_free_ char *cpu = cg_group_dir(g, "cpu");
+	uint64_t hz = (uint64_t)sysconf(_SC_CLK_TCK);
+	put(acct, "cpuacct.stat", "user 150\nsystem 25\n");
+	put(cpu, "cpu.stat", "nr_periods 40\nnr_throttled 3\nthrottled_time 7000000\n");
+	put(mem, "memory.failcnt", "5\n");
+	put(mem, "memory.max_usage_in_bytes", "4194304\n");
+	put(mem, "memory.limit_in_bytes", "268435456\n");
+	CU_ASSERT_FATAL(cg_group_stats(g, &s, &err) == 0);
+	CU_ASSERT(s.valid & CG_STAT_CFS);
+	CU_ASSERT_EQUAL(s.cpu_user_ns, 150 * (1000000000ULL / hz));
+	CU_ASSERT_EQUAL(s.cpu_system_ns, 25 * (1000000000ULL / hz));
+	CU_ASSERT_EQUAL(s.cpu_periods, 40);
+	CU_ASSERT_EQUAL(s.cpu_throttled_periods, 3);
+	CU_ASSERT_EQUAL(s.cpu_throttled_ns, 7000000);
+	CU_ASSERT_EQUAL(s.memory_failcnt, 5);
+	CU_ASSERT_EQUAL(s.memory_max_usage, 4194304);
+	CU_ASSERT_EQUAL(s.memory_limit, 268435456);
 
 	/* Without total_* keys, the local ones; inactive above usage floors
 	 * the working set at 0. */
@@ -1018,10 +1044,17 @@ static void test_stats_v2(void)
 	put(d, "memory.stat", v2_memory_stat);
 	put(d, "memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n");
 	put(d, "pids.current", "3\n");
+	put(d, "memory.max", "max\n");
 	struct cg_stats s;
 	CU_ASSERT_FATAL(cg_group_stats(g, &s, &err) == 0);
-	CU_ASSERT_EQUAL(s.valid, CG_STAT_CPU | CG_STAT_MEMORY | CG_STAT_PIDS | CG_STAT_OOM);
+	CU_ASSERT_EQUAL(s.valid,
+			CG_STAT_CPU | CG_STAT_MEMORY | CG_STAT_PIDS | CG_STAT_OOM | CG_STAT_CFS);
 	CU_ASSERT_EQUAL(s.cpu_usage_ns, 123456000ULL);
+	CU_ASSERT_EQUAL(s.cpu_user_ns, 100000000ULL);
+	CU_ASSERT_EQUAL(s.cpu_system_ns, 23456000ULL);
+	CU_ASSERT_EQUAL(s.memory_limit, 0);
+	CU_ASSERT_EQUAL(s.memory_failcnt, 3);
+	CU_ASSERT_EQUAL(s.memory_max_usage, 0); /* no memory.peak on this kernel */
 	CU_ASSERT_EQUAL(s.memory_usage, 3317760);
 	CU_ASSERT_EQUAL(s.memory_working_set, 3317760 - 135168);
 	CU_ASSERT_EQUAL(s.memory_rss, 1388544);
@@ -1032,6 +1065,20 @@ static void test_stats_v2(void)
 	uint64_t ooms = 0;
 	CU_ASSERT_EQUAL(cg_group_oom_kill_count(g, &ooms, &err), 0);
 	CU_ASSERT_EQUAL(ooms, 1);
+	put(d, "cpu.stat",
+	    "usage_usec 1\nuser_usec 1\nsystem_usec 0\nnr_periods 9\nnr_throttled 4\n"
+	    "throttled_usec 2500\n");
+	put(d, "memory.max", "1048576\n");
+	put(d, "memory.peak", "2097152\n");
+	put(d, "memory.swap.current", "8192\n");
+	CU_ASSERT_FATAL(cg_group_stats(g, &s, &err) == 0);
+	CU_ASSERT(s.valid & CG_STAT_SWAP);
+	CU_ASSERT_EQUAL(s.cpu_periods, 9);
+	CU_ASSERT_EQUAL(s.cpu_throttled_periods, 4);
+	CU_ASSERT_EQUAL(s.cpu_throttled_ns, 2500000);
+	CU_ASSERT_EQUAL(s.memory_limit, 1048576);
+	CU_ASSERT_EQUAL(s.memory_max_usage, 2097152);
+	CU_ASSERT_EQUAL(s.memory_swap, 8192);
 	put(d, "memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
 	CU_ASSERT_EQUAL(cg_group_oom_kill_count(g, &ooms, &err), 0);
 	CU_ASSERT_EQUAL(ooms, 0);

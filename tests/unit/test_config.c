@@ -1,7 +1,10 @@
 /* Config loading: defaults, main file, drop-ins in order, flag precedence,
  * and errors that name the file and key. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "server/config.h"
 #include "unit.h"
@@ -131,6 +134,35 @@ static void test_errors(void)
 	expect_error("{\"root\": ", (const char *[]){"parse", NULL});
 	expect_error("{\"cgroup_driver\": \"lxc\"}",
 		     (const char *[]){"cgroup_driver", "lxc", NULL});
+	expect_error("{\"metrics_address\": \"9337\"}",
+		     (const char *[]){"metrics_address", "not host:port", NULL});
+	expect_error("{\"metrics_address\": \"127.0.0.1:65536\"}",
+		     (const char *[]){"metrics_address", "1-65535", NULL});
+	expect_error("{\"metrics_address\": \"example.com:80\"}",
+		     (const char *[]){"metrics_address", "not an IPv4 address", NULL});
+}
+
+static void test_host_port(void)
+{
+	struct sockaddr_storage ss;
+	unsigned len = 0;
+	struct husk_error err = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL(srv_host_port_parse("127.0.0.1:9337", &ss, &len, &err), 0);
+	CU_ASSERT_EQUAL(ss.ss_family, AF_INET);
+	CU_ASSERT_EQUAL(ntohs(((struct sockaddr_in *)&ss)->sin_port), 9337);
+	CU_ASSERT_EQUAL(len, sizeof(struct sockaddr_in));
+	CU_ASSERT_EQUAL(srv_host_port_parse("[::1]:80", &ss, &len, &err), 0);
+	CU_ASSERT_EQUAL(ss.ss_family, AF_INET6);
+	CU_ASSERT_EQUAL(len, sizeof(struct sockaddr_in6));
+	CU_ASSERT_EQUAL(srv_host_port_parse("localhost:1", &ss, &len, &err), 0);
+	CU_ASSERT_EQUAL(((struct sockaddr_in *)&ss)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	const char *bad[] = {"",	  ":80",	 "1.2.3.4",	   "1.2.3.4:",
+			     "1.2.3.4:0", "1.2.3.4:+80", "1.2.3.4:080000", "[::1:80",
+			     "::1:80",	  "1.2.3:80",	 "[1.2.3.4]:80"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		CU_ASSERT_EQUAL(srv_host_port_parse(bad[i], &ss, &len, &err), -EINVAL);
+		husk_error_clear(&err);
+	}
 }
 
 static void test_bad_flag(void)
@@ -176,6 +208,7 @@ int main(void)
 	    {"registries", test_registries},
 	    {"errors name file and key", test_errors},
 	    {"bad flag", test_bad_flag},
+	    {"host:port", test_host_port},
 	    {"printed config round-trips", test_to_json_round_trip},
 	};
 	return unit_run("config", tests, ARRAY_SIZE(tests));
