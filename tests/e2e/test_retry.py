@@ -197,8 +197,15 @@ def test_pod_retry_with_another_config_is_refused(gated, cni):  # noqa: F811
     assert ident in details and "different config" in details, details
     gate.open()
     wait_until(lambda: pod in pod_ids(d), "the pod was not made")
-    # ... and once it is kept.
-    details = expect_error(E.ALREADY_EXISTS, d.rt.RunPodSandbox, config=changed)
+    # ... and once it is kept (the pod is listed a moment before the first
+    # call has returned; until then it is still "being created").
+    last = []
+
+    def kept():
+        last[:] = [expect_error(E.ALREADY_EXISTS, d.rt.RunPodSandbox, config=changed)]
+        return "already exists as" in last[0]
+    wait_until(kept, "the first call did not finish")
+    details = last[0]
     assert ident in details and f"already exists as '{pod}'" in details, details
     assert "different config" in details
     # The same config still gets it.
