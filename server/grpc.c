@@ -60,11 +60,13 @@ struct call {
 	struct tag batch_tag, close_tag;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool batch_busy;  /* a batch is in flight; one at a time */
-	bool batch_ok;	  /* how the last batch completed */
-	bool close_armed; /* RECV_CLOSE_ON_SERVER started on its own */
-	bool closed;	  /* ... and completed */
-	int cancelled;	  /* filled by RECV_CLOSE_ON_SERVER */
+	bool batch_busy;	   /* a batch is in flight; one at a time */
+	bool batch_ok;		   /* how the last batch completed */
+	bool close_armed;	   /* RECV_CLOSE_ON_SERVER started on its own */
+	bool closed;		   /* ... and completed */
+	int cancelled;		   /* filled by RECV_CLOSE_ON_SERVER */
+	bool status_sent;	   /* the final batch has been started */
+	struct husk_cancel cancel; /* what srv_call_cancel() returns */
 	bool sent_initial_md;
 	struct call *next; /* work queue link */
 };
@@ -121,8 +123,22 @@ static void generic_arm(struct srv_grpc *g)
 		log_error("arm generic call: grpc error %d", e);
 }
 
+/* The call's deadline as a CLOCK_MONOTONIC instant, 0 for none. gpr's
+ * clocks need not share an epoch with ours, so convert the time left. */
+static long long deadline_mono_ns(gpr_timespec deadline)
+{
+	if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) == 0)
+		return 0;
+	gpr_timespec left = gpr_time_sub(deadline, gpr_now(deadline.clock_type));
+	if (left.tv_sec > 100LL * 365 * 86400)
+		return 0; /* a century away: no deadline, and no overflow */
+	long long ns = (long long)left.tv_sec * 1000000000LL + left.tv_nsec;
+	long long at = now_mono_ns() + ns;
+	return at > 0 ? at : 1; /* already past: still a deadline, not "none" */
+}
+
 static struct call *call_new(struct srv_grpc *g, const struct srv_method *m, const char *path,
-			     grpc_call *gc, grpc_byte_buffer *payload)
+			     grpc_call *gc, grpc_byte_buffer *payload, gpr_timespec deadline)
 {
 	struct call *c = xnew(struct call, 1);
 	c->g = g;
@@ -132,6 +148,7 @@ static struct call *call_new(struct srv_grpc *g, const struct srv_method *m, con
 	c->payload = payload;
 	c->batch_tag = (struct tag){TAG_BATCH, c};
 	c->close_tag = (struct tag){TAG_CLOSE, c};
+	c->cancel.deadline_ns = deadline_mono_ns(deadline);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	return c;
@@ -190,6 +207,9 @@ static void call_finish(struct call *c, enum srv_code code, const char *message,
 		n++;
 	}
 	grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
+	pthread_mutex_lock(&c->lock);
+	c->status_sent = true;
+	pthread_mutex_unlock(&c->lock);
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 	ops[n].data.send_status_from_server.status = (grpc_status_code)code;
 	ops[n].data.send_status_from_server.status_details = &details;
@@ -260,6 +280,33 @@ bool srv_stream_cancelled(struct srv_stream *s)
 	return gone;
 }
 
+static __thread const struct husk_cancel *tls_cancel;
+
+const struct husk_cancel *srv_call_cancel(void)
+{
+	static const struct husk_cancel never;
+	return tls_cancel ? tls_cancel : &never;
+}
+
+/* Learn as soon as the client goes: RECV_CLOSE_ON_SERVER completes when the
+ * call ends, which before our status means the client cancelled, its
+ * deadline passed or its connection dropped. */
+static void call_arm_close(struct call *c)
+{
+	grpc_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->cancelled;
+	pthread_mutex_lock(&c->lock);
+	c->close_armed = true;
+	pthread_mutex_unlock(&c->lock);
+	if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
+		pthread_mutex_lock(&c->lock);
+		c->close_armed = false; /* call_finish asks for it with the status */
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
 static void call_run(struct call *c)
 {
 	long long t0 = now_mono_ns();
@@ -270,6 +317,7 @@ static void call_run(struct call *c)
 	size_t out_len = 0, in_len = 0;
 	int r = 0;
 
+	call_arm_close(c);
 	if (!m) {
 		r = husk_error_set(&err, ENOSYS, "unknown method '%s'", c->path);
 		goto done;
@@ -288,19 +336,8 @@ static void call_run(struct call *c)
 				   m->input->name);
 		goto done;
 	}
+	tls_cancel = &c->cancel;
 	if (m->server_streaming) {
-		grpc_op op;
-		memset(&op, 0, sizeof(op));
-		op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-		op.data.recv_close_on_server.cancelled = &c->cancelled;
-		pthread_mutex_lock(&c->lock);
-		c->close_armed = true;
-		pthread_mutex_unlock(&c->lock);
-		if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
-			pthread_mutex_lock(&c->lock);
-			c->close_armed = false;
-			pthread_mutex_unlock(&c->lock);
-		}
 		struct srv_stream s = {c};
 		r = m->stream(c->g->ctx, req, &s, &err);
 	} else {
@@ -312,6 +349,7 @@ static void call_run(struct call *c)
 		if (r >= 0 && !resp)
 			r = husk_error_set(&err, EIO, "%s: handler returned no response", c->path);
 	}
+	tls_cancel = NULL;
 	srv_message_free(req);
 done:;
 	enum srv_code code = r < 0 ? srv_status_from(err.code) : SRV_OK;
@@ -415,8 +453,8 @@ static void *poller_main(void *arg)
 					grpc_call_unref(s->call);
 				break;
 			}
-			struct call *c =
-			    call_new(g, s->method, s->method->path, s->call, s->payload);
+			struct call *c = call_new(g, s->method, s->method->path, s->call,
+						  s->payload, s->deadline);
 			md_free(&s->md);
 			if (!g->shutting_down)
 				slot_arm(s);
@@ -429,7 +467,8 @@ static void *poller_main(void *arg)
 				size_t len = GRPC_SLICE_LENGTH(gen->details.method);
 				_cleanup_free_ char *path = xstrndup(
 				    (const char *)GRPC_SLICE_START_PTR(gen->details.method), len);
-				struct call *c = call_new(g, NULL, path, gen->call, NULL);
+				struct call *c =
+				    call_new(g, NULL, path, gen->call, NULL, gen->details.deadline);
 				grpc_call_details_destroy(&gen->details);
 				md_free(&gen->md);
 				if (!g->shutting_down)
@@ -452,6 +491,9 @@ static void *poller_main(void *arg)
 				c->batch_busy = false;
 			} else {
 				c->closed = true;
+				if (c->cancelled || !c->status_sent)
+					__atomic_store_n(&c->cancel.cancelled, true,
+							 __ATOMIC_RELEASE);
 			}
 			pthread_cond_broadcast(&c->cond);
 			pthread_mutex_unlock(&c->lock);

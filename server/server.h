@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include "api/cri/v1/api.pb-c.h"
+#include "common/cancel.h"
 #include "common/error.h"
 #include "server/config.h"
 
@@ -35,6 +36,12 @@ struct srv_ctx {
 struct srv_stream;
 int srv_stream_send(struct srv_stream *s, const ProtobufCMessage *msg);
 bool srv_stream_cancelled(struct srv_stream *s);
+
+/* The cancel object of the call the current worker thread runs: set once
+ * its client cancels or its deadline passes. Valid until the handler
+ * returns; never NULL (outside a call, a static one that is never
+ * cancelled). Handlers pass it to lower layers that can wait long. */
+const struct husk_cancel *srv_call_cancel(void);
 
 /* Unary handler: in is the decoded request of the row's input type; on
  * success *ret_out is a new message of the row's output type. A negative

@@ -134,6 +134,24 @@ static void test_handlers(void)
 	ctx_free(ctx);
 }
 
+static void test_cancel(void)
+{
+	CU_ASSERT_FALSE(husk_cancelled(NULL));
+	struct husk_cancel c = {0};
+	CU_ASSERT_FALSE(husk_cancelled(&c));
+	c.deadline_ns = now_mono_ns() + 3600LL * 1000000000LL;
+	CU_ASSERT_FALSE(husk_cancelled(&c));
+	c.deadline_ns = now_mono_ns() - 1;
+	CU_ASSERT(husk_cancelled(&c));
+	c.deadline_ns = 0;
+	__atomic_store_n(&c.cancelled, true, __ATOMIC_RELEASE);
+	CU_ASSERT(husk_cancelled(&c));
+	/* Outside a call: a static object that is never cancelled. */
+	const struct husk_cancel *none = srv_call_cancel();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(none);
+	CU_ASSERT_FALSE(husk_cancelled(none));
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -141,6 +159,7 @@ int main(void)
 	    {"errno to gRPC status", test_status_mapping},
 	    {"codec", test_codec},
 	    {"runtime handlers", test_handlers},
+	    {"call cancellation", test_cancel},
 	};
 	return unit_run("server", tests, ARRAY_SIZE(tests));
 }
