@@ -165,8 +165,9 @@ static int pull_layer(struct pull *p, size_t i, struct husk_error *err)
 	_cleanup_free_ char *final = img_store_layer_path(s, chain);
 	/* One download per layer, whoever asks: later pulls wait here and
 	 * then find the layer in place. */
-	img_store_claim(s, chain);
-	int r = 0;
+	int r = img_store_claim_session(s, chain, p->sess, err);
+	if (r < 0)
+		return r;
 	if (fs_exists(final))
 		goto out;
 	for (int attempt = 1;; attempt++) {
@@ -189,11 +190,14 @@ static int pull_layer(struct pull *p, size_t i, struct husk_error *err)
 		if (r == 0)
 			break;
 		fs_rm_rf(tmp, NULL);
-		if (!retryable(err->code) || attempt >= LAYER_ATTEMPTS || p->cancel)
+		if (!retryable(err->code) || attempt >= LAYER_ATTEMPTS ||
+		    img_session_stopped(p->sess))
 			goto out;
 		husk_error_clear(err);
-		struct timespec ts = {0, 500000000L * attempt};
-		nanosleep(&ts, NULL);
+		for (int k = 0; k < 5 * attempt && !img_session_stopped(p->sess); k++) {
+			struct timespec ts = {0, 100000000L};
+			nanosleep(&ts, NULL);
+		}
 	}
 out:
 	img_store_release(s, chain);
@@ -244,14 +248,16 @@ static int pull_layers(struct pull *p, struct husk_error *err)
 }
 
 /* Store a small blob (manifest, index, config) under its digest. */
-static int store_blob(struct img_store *s, const char *digest, const char *data, size_t len,
-		      struct husk_error *err)
+static int store_blob(struct img_store *s, struct img_session *sess, const char *digest,
+		      const char *data, size_t len, struct husk_error *err)
 {
 	_cleanup_free_ char *path = img_store_blob_path(s, digest);
 	_cleanup_free_ char *key = xasprintf("blob:%s", digest);
 	/* Two pulls of one image would share the temporary file name. */
-	img_store_claim(s, key);
-	int r = fs_exists(path) ? 0 : fs_write_atomic(path, data, len, 0644, err);
+	int r = img_store_claim_session(s, key, sess, err);
+	if (r < 0)
+		return r;
+	r = fs_exists(path) ? 0 : fs_write_atomic(path, data, len, 0644, err);
 	img_store_release(s, key);
 	return r;
 }
@@ -261,8 +267,9 @@ static int fetch_config(struct img_store *s, struct img_session *sess, const cha
 {
 	_cleanup_free_ char *path = img_store_blob_path(s, digest);
 	_cleanup_free_ char *key = xasprintf("blob:%s", digest);
-	img_store_claim(s, key);
-	int r;
+	int r = img_store_claim_session(s, key, sess, err);
+	if (r < 0)
+		return r;
 	if (fs_exists(path)) {
 		r = fs_read_file(path, IMG_MAX_CONFIG, ret, ret_len, err);
 	} else {
@@ -383,7 +390,7 @@ static int resolve(struct img_session *sess, const struct img_ref *ref, char **r
 		return husk_error_prefix(err, "manifest '%s'", reference);
 	_cleanup_strv_ char **blobs = xnew(char *, 1);
 	blobs = strv_append(blobs, top);
-	r = store_blob(s, top, data, len, err);
+	r = store_blob(s, sess, top, data, len, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *mdigest = xstrdup(top);
@@ -413,7 +420,7 @@ static int resolve(struct img_session *sess, const struct img_ref *ref, char **r
 			return husk_error_prefix(err, "manifest '%s'", mdigest);
 		if (m->kind != IMG_KIND_MANIFEST)
 			return husk_error_set(err, EBADMSG, "manifest '%s': nested index", mdigest);
-		r = store_blob(s, mdigest, data, len, err);
+		r = store_blob(s, sess, mdigest, data, len, err);
 		if (r < 0)
 			return r;
 		blobs = strv_append(blobs, mdigest);
@@ -425,8 +432,8 @@ static int resolve(struct img_session *sess, const struct img_ref *ref, char **r
 	return 0;
 }
 
-int img_pull(struct img_store *s, const char *name, const struct img_auth *auth, char **ret_id,
-	     struct husk_error *err)
+int img_pull(struct img_store *s, const char *name, const struct img_auth *auth,
+	     const struct husk_cancel *cancel, char **ret_id, struct husk_error *err)
 {
 	_cleanup_(img_ref_freep) struct img_ref *ref = NULL;
 	int r = img_ref_parse(name, &ref, err);
@@ -436,6 +443,9 @@ int img_pull(struct img_store *s, const char *name, const struct img_auth *auth,
 	    img_session_new(s->regs, s->n_regs, ref, auth, err);
 	struct pull p = {.s = s, .sess = sess};
 	sess->cancel = &p.cancel;
+	sess->caller = cancel;
+	sess->progress_timeout_ns = (long long)s->progress_timeout_s * 1000000000LL;
+	sess->progress_ns = now_mono_ns();
 	pthread_mutex_init(&p.lock, NULL);
 
 	_cleanup_free_ char *top = NULL, *mdigest = NULL, *cfg = NULL;

@@ -199,7 +199,12 @@ static int serve(struct srv_config *config)
 
 	struct srv_grpc *g = NULL;
 	mode_t old = umask(0117);
-	r = srv_grpc_start(&ctx, config->socket, config->max_workers, &g, &err);
+	struct srv_grpc_opts gopts = {
+	    .max_workers = config->max_workers,
+	    .max_pulls = config->max_concurrent_pulls,
+	    .idle_timeout_s = config->worker_idle_timeout,
+	};
+	r = srv_grpc_start(&ctx, config->socket, &gopts, &g, &err);
 	umask(old);
 	if (r < 0) {
 		log_error("start: %s", err.msg);

@@ -52,6 +52,11 @@ typedef int (*srv_unary_fn)(struct srv_ctx *ctx, const void *in, void **ret_out,
 typedef int (*srv_stream_fn)(struct srv_ctx *ctx, const void *in, struct srv_stream *out,
 			     struct husk_error *err);
 
+/* Which worker pool runs a method: pulls wait on registries for minutes, so
+ * they queue to a bounded pool of their own and never take the workers that
+ * serve Version, Status, List* and container calls. */
+enum srv_pool { SRV_POOL_MAIN = 0, SRV_POOL_PULL = 1, SRV_POOL_COUNT };
+
 struct srv_method {
 	const char *path; /* "/runtime.v1.RuntimeService/Version" */
 	const ProtobufCMessageDescriptor *input;
@@ -59,6 +64,7 @@ struct srv_method {
 	srv_unary_fn unary;   /* NULL for streams and unimplemented methods */
 	srv_stream_fn stream; /* server-streaming methods */
 	bool server_streaming;
+	enum srv_pool pool;
 };
 
 /* The one table of every CRI method (server/methods.c). */
