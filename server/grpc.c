@@ -13,12 +13,14 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
+#include <malloc.h>
 #include <string.h>
 
 #include "common/log.h"
 
 #define POLLERS 2
 #define MIN_WORKERS 4
+#define TRIM_BYTES (1 << 20)
 
 enum tag_kind { TAG_SLOT, TAG_GENERIC, TAG_BATCH, TAG_CLOSE, TAG_SHUTDOWN };
 
@@ -100,6 +102,7 @@ struct srv_grpc {
 	pthread_cond_t cond;  /* a worker exited, or shutdown_done */
 	struct pool pools[SRV_POOL_COUNT];
 	int idle_exit_s;
+	long long last_trim_ns;
 	bool stop;
 	bool shutdown_done;
 };
@@ -318,7 +321,9 @@ const struct husk_cancel *srv_call_cancel(void)
 	return tls_cancel ? tls_cancel : &never;
 }
 
-static void call_run(struct call *c)
+/* Run one call to its end and free it. Returns the bytes of its request
+ * and response, so the worker can give big buffers back to the kernel. */
+static size_t call_run(struct call *c)
 {
 	long long t0 = now_mono_ns();
 	const struct srv_method *m = c->method;
@@ -344,6 +349,12 @@ static void call_run(struct call *c)
 	if (husk_cancelled(&c->cancel)) {
 		r = husk_error_set(&err, ECANCELED, "%s: the client went before the call ran",
 				   c->path);
+		goto done;
+	}
+	/* Before any work: a 15 MiB id must not be copied around. */
+	if (srv_request_check(m->input, in_data, in_len, &err) < 0) {
+		const char *slash = strrchr(c->path, '/');
+		r = husk_error_prefix(&err, "%s", slash ? slash + 1 : c->path);
 		goto done;
 	}
 	void *req = srv_decode(m->input, in_data, in_len);
@@ -384,6 +395,7 @@ done:;
 	else
 		log_debug("call method=%s status=OK duration_us=%lld", c->path, us);
 	call_free(c);
+	return in_len + out_len;
 }
 
 static void *worker_main(void *arg)
@@ -416,8 +428,20 @@ static void *worker_main(void *arg)
 			p->tail = NULL;
 		p->queued--;
 		pthread_mutex_unlock(&g->lock);
-		call_run(c);
+		size_t bytes = call_run(c);
 		pthread_mutex_lock(&g->lock);
+		/* glibc keeps freed memory in its arenas: give it back after a
+		 * big message, and when a burst is over (at most once a second),
+		 * so RSS returns near its baseline after load. */
+		long long now = now_mono_ns();
+		bool burst_over =
+		    !p->head && p->idle == p->threads - 1 && now - g->last_trim_ns > 1000000000LL;
+		if (bytes >= TRIM_BYTES || burst_over) {
+			g->last_trim_ns = now;
+			pthread_mutex_unlock(&g->lock);
+			malloc_trim(0);
+			pthread_mutex_lock(&g->lock);
+		}
 	}
 	p->threads--;
 	pthread_cond_broadcast(&g->cond);

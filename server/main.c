@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
@@ -313,5 +314,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(log_level_parse(config->log_level));
+	/* glibc makes up to 8 arenas per core for a pool of up to max_workers
+	 * threads; memory freed in one is not reused by the others, so RSS
+	 * after a burst stays high. A few arenas are enough for huskd. */
+	mallopt(M_ARENA_MAX, 4);
 	return serve(config);
 }

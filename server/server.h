@@ -100,6 +100,13 @@ const char *srv_code_name(enum srv_code code);
 
 /* Codec (server/codec.c): the only place that packs and unpacks. */
 void *srv_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
+/* Check a request's wire bytes before any decoding: no string field may
+ * hold a NUL byte (C strings would cut it short), and ids and names (fields
+ * named id, *_id, name, namespace, uid, runtime_handler) must pass
+ * husk_id_valid. -EINVAL naming the field by its path
+ * ("config.metadata.name"). Malformed input is left to srv_decode. */
+int srv_request_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+		      struct husk_error *err);
 size_t srv_encode(const void *msg, uint8_t **ret_buf);
 void srv_message_free(void *msg);
 
