@@ -88,3 +88,59 @@ def test_idle_workers_exit_after_a_burst(daemon_factory):
     # that took 40 x 2 s here).
     assert settle(lambda: threads(pid, "huskd-main"), 4, timeout=30) == 4
     assert d.rt.Version(version="v1").runtime_name == "husk"
+
+
+# ---- small fields of pods and containers ----
+
+from pods import busybox, cgroup_dirs_named, expect_error, run_ctr, run_pod  # noqa: E402,F401
+from pods import ctr_config, wait_exited  # noqa: E402
+from registry import registries  # noqa: E402,F401
+
+
+def test_relative_log_directory_refused(daemon):
+    m = expect_invalid(daemon.rt.RunPodSandbox,
+                       config={"metadata": {"name": "p", "uid": "u", "namespace": "ns"},
+                               "log_directory": "logs"})
+    assert "log_directory 'logs' is not an absolute path" in m
+    assert list(daemon.rt.ListPodSandbox().items) == []
+    assert not os.path.exists("logs")
+
+
+def test_log_path_dots_only_refused_as_a_component(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    for bad in ("../x.log", "a/../x.log", "..", "a/.."):
+        m = expect_invalid(d.rt.CreateContainer, pod_sandbox_id=pod, sandbox_config=cfg,
+                           config=ctr_config(busybox, ["true"], log_path=bad))
+        assert "must be relative to the pod's log_directory" in m
+    cid = run_ctr(d, pod, cfg, busybox, ["echo", "dots"], log_path="my..log")
+    wait_exited(d, cid)
+    with open(os.path.join(cfg["log_directory"], "my..log")) as f:
+        assert "dots" in f.read()
+
+
+def test_env_or_spec_beyond_the_launcher_limit_refused(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    cgroups = sorted(cgroup_dirs_named(pod))
+    big = "v" * (5 << 20)
+    m = expect_invalid(d.rt.CreateContainer, pod_sandbox_id=pod, sandbox_config=cfg,
+                       config=ctr_config(busybox, ["true"],
+                                         envs=[{"key": "BIG", "value": big.encode()}]))
+    assert "config.envs: 5242885 bytes of environment, more than the 4194304" in m
+    m = expect_invalid(d.rt.CreateContainer, pod_sandbox_id=pod, sandbox_config=cfg,
+                       config=ctr_config(busybox, ["true"],
+                                         envs=[{"key": "K", "value": b"a\0b"}]))
+    assert "config.envs 'K': the value contains a NUL byte" in m
+    # Within the env limit but a spec the launcher would not read: the
+    # runtime refuses it and undoes what it took (rootfs, cgroup, files).
+    m = expect_invalid(d.rt.CreateContainer, pod_sandbox_id=pod, sandbox_config=cfg,
+                       config=ctr_config(busybox, ["true", "a" * (3 << 20), "b" * (2 << 20)]))
+    assert "more than the 4194304 the launcher reads" in m
+    assert list(d.rt.ListContainers().containers) == []
+    assert os.listdir(os.path.join(d.state, "containers")) == []
+    assert os.listdir(os.path.join(d.root, "image", "containers")) == []
+    assert sorted(cgroup_dirs_named(pod)) == cgroups
+    # A container with a normal environment still starts.
+    cid = run_ctr(d, pod, cfg, busybox, ["true"], envs=[{"key": "A", "value": b"1"}])
+    assert wait_exited(d, cid).exit_code == 0
