@@ -125,6 +125,9 @@ int img_store_claim_session(struct img_store *s, const char *key, struct img_ses
 			pthread_mutex_unlock(&s->lock);
 			return img_session_stop_error(sess, key, err);
 		}
+		/* The holder makes progress for both of us, or fails on its own
+		 * deadline and lets us try: waiting is not stalling. */
+		__atomic_store_n(&sess->progress_ns, now_mono_ns(), __ATOMIC_RELAXED);
 		/* Poll: the caller's cancel is not a condition of this store. */
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
