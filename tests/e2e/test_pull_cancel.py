@@ -174,3 +174,33 @@ def test_cancelled_pull_does_not_break_a_concurrent_one(daemon, registries):
         store_empty(d.root)
     finally:
         proxy.stop()
+
+
+def test_cancelled_waiter_leaves_the_downloading_pull_alone(daemon_factory, registries):
+    # pull_progress_timeout shorter than a layer takes: a pull that waits
+    # for the other's layer is not stalled, and neither pull times out.
+    d, reg = daemon_factory({"pull_progress_timeout": 2}), registries
+    im = mti.Image(mti.big_layers(n=2, mb=4))
+    im.push(mti.Registry(reg.open.host), "test/waiter", "latest")
+    proxy = Proxy(reg.open.host, rate=1 << 20)
+    try:
+        ref = f"{proxy.host}/test/waiter:latest"
+        tmp = os.path.join(d.root, "image", "tmp")
+        kept = d.img.PullImage.future(image={"image": ref}, _timeout=120)
+        deadline = time.time() + 30
+        while time.time() < deadline and not os.listdir(tmp):
+            time.sleep(0.05)
+        assert os.listdir(tmp), "the first pull never started a layer"
+        waiter = d.img.PullImage.future(image={"image": ref}, _timeout=120)
+        patient = d.img.PullImage.future(image={"image": ref}, _timeout=120)
+        time.sleep(0.5)
+        waiter.cancel()
+        with pytest.raises(grpc.FutureCancelledError):
+            waiter.result()
+        assert kept.result().image_ref == im.id
+        assert patient.result().image_ref == im.id
+        for digest in im.layer_digests:
+            assert len(proxy.gets(f"/blobs/{digest}")) == 1, digest
+        assert os.listdir(tmp) == []
+    finally:
+        proxy.stop()
