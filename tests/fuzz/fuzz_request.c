@@ -36,11 +36,11 @@ static void walk(const ProtobufCMessage *m, int depth)
 		bool rep = f->label == PROTOBUF_C_LABEL_REPEATED;
 		size_t n = rep ? *(const size_t *)((const char *)m + f->quantifier_offset) : 1;
 		for (size_t k = 0; k < n; k++) {
-			const void *slot = rep ? (*(void *const *)base == NULL
-						      ? NULL
-						      : (const char *)*(void *const *)base +
-							    k * sizeof(void *))
-					       : base;
+			const void *slot =
+			    rep ? (*(void *const *)base == NULL
+				       ? NULL
+				       : (const char *)*(void *const *)base + k * sizeof(void *))
+				: base;
 			if (!slot)
 				break;
 			if (f->type == PROTOBUF_C_TYPE_STRING) {
@@ -48,7 +48,8 @@ static void walk(const ProtobufCMessage *m, int depth)
 				if (s && is_small(f->name))
 					FUZZ_CHECK(strlen(s) <= HUSK_ID_MAX);
 			} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-				const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)slot;
+				const ProtobufCMessage *sub =
+				    *(const ProtobufCMessage *const *)slot;
 				if (sub)
 					walk(sub, depth + 1);
 			}
