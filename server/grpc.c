@@ -21,6 +21,7 @@
 #define POLLERS 2
 #define MIN_WORKERS 4
 #define TRIM_BYTES (1 << 20)
+#define TRIM_DELAY_NS 1000000000LL
 
 enum tag_kind { TAG_SLOT, TAG_GENERIC, TAG_BATCH, TAG_CLOSE, TAG_SHUTDOWN };
 
@@ -102,7 +103,7 @@ struct srv_grpc {
 	pthread_cond_t cond;  /* a worker exited, or shutdown_done */
 	struct pool pools[SRV_POOL_COUNT];
 	int idle_exit_s;
-	long long last_trim_ns;
+	bool trim_due; /* calls ran since the last malloc_trim */
 	bool stop;
 	bool shutdown_done;
 };
@@ -398,6 +399,17 @@ done:;
 	return in_len + out_len;
 }
 
+/* glibc keeps what was freed in its arenas: hand it back to the kernel so
+ * that RSS returns near its baseline after load. Under g->lock, which it
+ * drops while trimming. */
+static void trim_locked(struct srv_grpc *g)
+{
+	g->trim_due = false;
+	pthread_mutex_unlock(&g->lock);
+	malloc_trim(0);
+	pthread_mutex_lock(&g->lock);
+}
+
 static void *worker_main(void *arg)
 {
 	struct pool *p = arg;
@@ -407,14 +419,21 @@ static void *worker_main(void *arg)
 		if (!p->head && !g->stop) {
 			/* One deadline per idle spell: wakeups for other work or
 			 * another worker's exit must not restart it. */
-			struct timespec until;
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_sec += g->idle_exit_s;
+			long long until = now_mono_ns() + g->idle_exit_s * 1000000000LL;
 			bool expired = false;
 			p->idle++;
-			while (!p->head && !g->stop && !expired)
-				expired =
-				    pthread_cond_timedwait(&p->cond, &g->lock, &until) == ETIMEDOUT;
+			while (!p->head && !g->stop && !expired) {
+				/* A second into a lull, one idle worker trims. */
+				long long at = until;
+				if (g->trim_due && now_mono_ns() + TRIM_DELAY_NS < until)
+					at = now_mono_ns() + TRIM_DELAY_NS;
+				struct timespec ts = {at / 1000000000LL, at % 1000000000LL};
+				if (pthread_cond_timedwait(&p->cond, &g->lock, &ts) != ETIMEDOUT)
+					continue;
+				if (g->trim_due && !p->head && !g->stop)
+					trim_locked(g);
+				expired = now_mono_ns() >= until;
+			}
 			p->idle--;
 			if (expired && !p->head && !g->stop && p->threads > p->min_threads)
 				break;
@@ -430,18 +449,12 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&g->lock);
 		size_t bytes = call_run(c);
 		pthread_mutex_lock(&g->lock);
-		/* glibc keeps freed memory in its arenas: give it back after a
-		 * big message, and when a burst is over (at most once a second),
-		 * so RSS returns near its baseline after load. */
-		long long now = now_mono_ns();
-		bool burst_over =
-		    !p->head && p->idle == p->threads - 1 && now - g->last_trim_ns > 1000000000LL;
-		if (bytes >= TRIM_BYTES || burst_over) {
-			g->last_trim_ns = now;
-			pthread_mutex_unlock(&g->lock);
-			malloc_trim(0);
-			pthread_mutex_lock(&g->lock);
-		}
+		/* A big message is given back at once, and again in the next
+		 * lull (above): grpc frees some of a call's buffers later, on
+		 * its own threads. */
+		if (bytes >= TRIM_BYTES)
+			trim_locked(g);
+		g->trim_due = true;
 	}
 	p->threads--;
 	pthread_cond_broadcast(&g->cond);

@@ -316,7 +316,12 @@ int main(int argc, char **argv)
 	log_set_level(log_level_parse(config->log_level));
 	/* glibc makes up to 8 arenas per core for a pool of up to max_workers
 	 * threads; memory freed in one is not reused by the others, so RSS
-	 * after a burst stays high. A few arenas are enough for huskd. */
+	 * after a burst stays high. A few arenas are enough for huskd. A
+	 * fixed mmap threshold keeps big messages out of the arenas: glibc
+	 * would raise it (and the trim threshold to twice that) after the
+	 * first free of one, and then keep up to 32 MiB at the top of each
+	 * arena, where malloc_trim does not reach. */
 	mallopt(M_ARENA_MAX, 4);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	return serve(config);
 }
