@@ -249,5 +249,8 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c tests/fuzz/fuzz.h \
 
 # The session target compiles server/stream.c into itself.
 $(FUZZ_BUILD)/fuzz_stream_session $(BUILD)/tests/fuzz/fuzz_stream_session: server/stream.c
+# The request target compiles server/codec.c and the generated messages in.
+$(FUZZ_BUILD)/fuzz_request $(BUILD)/tests/fuzz/fuzz_request: server/codec.c $(GEN_C)
+$(FUZZ_BUILD)/fuzz_request: FUZZ_LIBS += $(shell pkg-config --libs libprotobuf-c 2>/dev/null)
 
 -include $(shell find $(BUILD) $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

@@ -74,6 +74,11 @@ char *xasprintf(const char *fmt, ...)
 	return r;
 }
 
+bool husk_id_valid(const char *s, size_t len)
+{
+	return len <= HUSK_ID_MAX && !memchr(s, '\0', len);
+}
+
 bool startswith(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;

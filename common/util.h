@@ -73,6 +73,14 @@ static inline bool isempty(const char *s)
 bool startswith(const char *s, const char *prefix);
 bool endswith(const char *s, const char *suffix);
 
+/* Longest id or name a request may carry: pod and container ids are 64 hex
+ * characters, a Kubernetes name at most 253. */
+#define HUSK_ID_MAX 253
+/* Whether the len bytes at s may be an id or a name: at most HUSK_ID_MAX
+ * bytes and no NUL byte (a C string would end there: "a\0b" would be "a").
+ * The one rule for every id and name field the server receives. */
+bool husk_id_valid(const char *s, size_t len);
+
 /* NULL-terminated string vectors. */
 size_t strv_length(char *const *v);
 char **strv_append(char **v, const char *s); /* copies s */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/cancel.h"
 #include "common/error.h"
 #include "common/metrics.h"
 
@@ -28,6 +29,7 @@ struct img_options {
 	uint64_t max_layer_size; /* decompressed bytes per layer (0: 64 GiB) */
 	bool overlay_legacy;	 /* mount overlays with mount(2) even where
 				    lowerdir+ works (tests, benchmarks) */
+	int progress_timeout_s;	 /* a pull with no byte for this long fails (0: none) */
 };
 
 struct img_store;
@@ -65,9 +67,13 @@ struct img_auth {
  * credentials, ENOENT unknown repository/tag/platform, EBADMSG malformed
  * manifest or config or digest mismatch, EPERM a layer entry escaping its
  * directory, EFBIG a limit exceeded, ECONNREFUSED/EAGAIN/ETIMEDOUT registry
- * unreachable, ENOSPC and other errnos from the file system. */
-int img_pull(struct img_store *s, const char *ref, const struct img_auth *auth, char **ret_id,
-	     struct husk_error *err);
+ * unreachable, ENOSPC and other errnos from the file system.
+ * cancel (may be NULL) is polled while the pull waits: once set, the pull
+ * closes its connections, removes its partial downloads and fails with
+ * ECANCELED within a second; concurrent pulls of the same layers go on.
+ * No byte for progress_timeout_s fails it with ETIMEDOUT. */
+int img_pull(struct img_store *s, const char *ref, const struct img_auth *auth,
+	     const struct husk_cancel *cancel, char **ret_id, struct husk_error *err);
 
 /* What is known about one stored image. */
 struct img_info {

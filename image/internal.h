@@ -147,8 +147,19 @@ struct img_session {
 	size_t cur; /* endpoint chosen by the manifest request */
 	char *username, *password, *identity_token, *registry_token;
 	pthread_mutex_t lock;
-	volatile int *cancel; /* set non-zero to abort transfers */
+	volatile int *cancel;		  /* set non-zero to abort transfers */
+	const struct husk_cancel *caller; /* the client of the pull (may be NULL) */
+	long long progress_timeout_ns;	  /* no byte for this long fails (0: none) */
+	long long progress_ns;		  /* last byte received (atomic) */
+	int stalled;			  /* the progress deadline fired (atomic) */
 };
+
+/* Whether transfers of s must stop: a sibling layer failed, the caller went
+ * or the progress deadline passed. */
+bool img_session_stopped(struct img_session *s);
+/* Fill err for a transfer img_session_stopped() aborted: ECANCELED when the
+ * caller went or a sibling failed, ETIMEDOUT when no byte came in time. */
+int img_session_stop_error(struct img_session *s, const char *what, struct husk_error *err);
 
 /* Endpoints for domain/repo from the registry settings: mirrors in order,
  * then location or the registry itself. */
@@ -275,6 +286,7 @@ struct img_store {
 	char *tmp, *layers, *blobs, *images, *containers;
 	int max_downloads;
 	uint64_t max_layer_size;
+	int progress_timeout_s; /* pull_progress_timeout (0: none) */
 	struct img_registry_conf *regs;
 	size_t n_regs;
 	char **pinned; /* normalised references */
@@ -323,6 +335,10 @@ char *img_store_blob_path(struct img_store *s, const char *digest);
 /* Wait until key is not in flight, then mark it in flight (claim) / clear
  * it and wake waiters (release). Not under s->lock. */
 void img_store_claim(struct img_store *s, const char *key);
+/* The same, giving up with -ECANCELED (err filled) when sess is stopped
+ * (img_session_stopped) while another pull holds key. */
+int img_store_claim_session(struct img_store *s, const char *key, struct img_session *sess,
+			    struct husk_error *err);
 void img_store_release(struct img_store *s, const char *key);
 /* Under s->lock: add/drop digests a pull relies on so removal keeps them. */
 void img_store_hold(struct img_store *s, char *const *keys);

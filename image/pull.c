@@ -201,8 +201,9 @@ static int pull_layer(struct pull *p, size_t i, struct husk_error *err)
 	_cleanup_free_ char *final = img_store_layer_path(s, chain);
 	/* One download per layer, whoever asks: later pulls wait here and
 	 * then find the layer in place. */
-	img_store_claim(s, chain);
-	int r = 0;
+	int r = img_store_claim_session(s, chain, p->sess, err);
+	if (r < 0)
+		return r;
 	if (fs_exists(final))
 		goto out;
 	for (int attempt = 1;; attempt++) {
@@ -228,11 +229,14 @@ static int pull_layer(struct pull *p, size_t i, struct husk_error *err)
 		if (r == 0)
 			break;
 		fs_rm_rf(tmp, NULL);
-		if (!retryable(err->code) || attempt >= LAYER_ATTEMPTS || p->cancel)
+		if (!retryable(err->code) || attempt >= LAYER_ATTEMPTS ||
+		    img_session_stopped(p->sess))
 			goto out;
 		husk_error_clear(err);
-		struct timespec ts = {0, 500000000L * attempt};
-		nanosleep(&ts, NULL);
+		for (int k = 0; k < 5 * attempt && !img_session_stopped(p->sess); k++) {
+			struct timespec ts = {0, 100000000L};
+			nanosleep(&ts, NULL);
+		}
 	}
 out:
 	img_store_release(s, chain);
@@ -289,14 +293,16 @@ static int pull_layers(struct pull *p, struct husk_error *err)
 }
 
 /* Store a small blob (manifest, index, config) under its digest. */
-static int store_blob(struct img_store *s, const char *digest, const char *data, size_t len,
-		      struct husk_error *err)
+static int store_blob(struct img_store *s, struct img_session *sess, const char *digest,
+		      const char *data, size_t len, struct husk_error *err)
 {
 	_cleanup_free_ char *path = img_store_blob_path(s, digest);
 	_cleanup_free_ char *key = xasprintf("blob:%s", digest);
 	/* Two pulls of one image would share the temporary file name. */
-	img_store_claim(s, key);
-	int r = fs_exists(path) ? 0 : fs_write_atomic(path, data, len, 0644, err);
+	int r = img_store_claim_session(s, key, sess, err);
+	if (r < 0)
+		return r;
+	r = fs_exists(path) ? 0 : fs_write_atomic(path, data, len, 0644, err);
 	img_store_release(s, key);
 	return r;
 }
@@ -306,8 +312,9 @@ static int fetch_config(struct img_store *s, struct img_session *sess, const cha
 {
 	_cleanup_free_ char *path = img_store_blob_path(s, digest);
 	_cleanup_free_ char *key = xasprintf("blob:%s", digest);
-	img_store_claim(s, key);
-	int r;
+	int r = img_store_claim_session(s, key, sess, err);
+	if (r < 0)
+		return r;
 	if (fs_exists(path)) {
 		r = fs_read_file(path, IMG_MAX_CONFIG, ret, ret_len, err);
 	} else {
@@ -430,7 +437,7 @@ static int resolve(struct img_session *sess, const struct img_ref *ref, char **r
 		return husk_error_prefix(err, "manifest '%s'", reference);
 	_cleanup_strv_ char **blobs = xnew(char *, 1);
 	blobs = strv_append(blobs, top);
-	r = store_blob(s, top, data, len, err);
+	r = store_blob(s, sess, top, data, len, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *mdigest = xstrdup(top);
@@ -460,7 +467,7 @@ static int resolve(struct img_session *sess, const struct img_ref *ref, char **r
 			return husk_error_prefix(err, "manifest '%s'", mdigest);
 		if (m->kind != IMG_KIND_MANIFEST)
 			return husk_error_set(err, EBADMSG, "manifest '%s': nested index", mdigest);
-		r = store_blob(s, mdigest, data, len, err);
+		r = store_blob(s, sess, mdigest, data, len, err);
 		if (r < 0)
 			return r;
 		blobs = strv_append(blobs, mdigest);
@@ -481,13 +488,13 @@ void img_pull_stats_get(struct img_store *s, struct img_pull_stats *ret)
 }
 
 static int pull_image(struct img_store *s, const char *name, const struct img_auth *auth,
-		      char **ret_id, struct husk_error *err);
+		      const struct husk_cancel *cancel, char **ret_id, struct husk_error *err);
 
-int img_pull(struct img_store *s, const char *name, const struct img_auth *auth, char **ret_id,
-	     struct husk_error *err)
+int img_pull(struct img_store *s, const char *name, const struct img_auth *auth,
+	     const struct husk_cancel *cancel, char **ret_id, struct husk_error *err)
 {
 	long long t0 = now_mono_ns();
-	int r = pull_image(s, name, auth, ret_id, err);
+	int r = pull_image(s, name, auth, cancel, ret_id, err);
 	mx_hist_observe_ns(&s->stats.duration, now_mono_ns() - t0);
 	mx_inc(&s->stats.pulls, 1);
 	if (r < 0)
@@ -496,7 +503,7 @@ int img_pull(struct img_store *s, const char *name, const struct img_auth *auth,
 }
 
 static int pull_image(struct img_store *s, const char *name, const struct img_auth *auth,
-		      char **ret_id, struct husk_error *err)
+		      const struct husk_cancel *cancel, char **ret_id, struct husk_error *err)
 {
 	_cleanup_(img_ref_freep) struct img_ref *ref = NULL;
 	int r = img_ref_parse(name, &ref, err);
@@ -506,6 +513,9 @@ static int pull_image(struct img_store *s, const char *name, const struct img_au
 	    img_session_new(s->regs, s->n_regs, ref, auth, err);
 	struct pull p = {.s = s, .sess = sess};
 	sess->cancel = &p.cancel;
+	sess->caller = cancel;
+	sess->progress_timeout_ns = (long long)s->progress_timeout_s * 1000000000LL;
+	sess->progress_ns = now_mono_ns();
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 

@@ -168,7 +168,7 @@ struct xfer {
 	size_t elen;
 	char *www_auth;
 	char *content_type;
-	volatile int *cancel;
+	struct img_session *sess; /* its stop conditions end the transfer */
 };
 
 static void xfer_reset(struct xfer *x)
@@ -196,10 +196,45 @@ static void append(char **buf, size_t *len, size_t *cap, const char *data, size_
 	(*buf)[*len] = '\0';
 }
 
+bool img_session_stopped(struct img_session *s)
+{
+	if (!s)
+		return false;
+	if ((s->cancel && *s->cancel) || __atomic_load_n(&s->stalled, __ATOMIC_RELAXED))
+		return true;
+	if (husk_cancelled(s->caller))
+		return true;
+	if (s->progress_timeout_ns > 0 &&
+	    now_mono_ns() - __atomic_load_n(&s->progress_ns, __ATOMIC_RELAXED) >
+		s->progress_timeout_ns) {
+		__atomic_store_n(&s->stalled, 1, __ATOMIC_RELAXED);
+		return true;
+	}
+	return false;
+}
+
+int img_session_stop_error(struct img_session *s, const char *what, struct husk_error *err)
+{
+	if (__atomic_load_n(&s->stalled, __ATOMIC_RELAXED))
+		return husk_error_set(err, ETIMEDOUT,
+				      "%s: no progress for %lld s (pull_progress_timeout)", what,
+				      s->progress_timeout_ns / 1000000000LL);
+	if (husk_cancelled(s->caller))
+		return husk_error_set(err, ECANCELED, "%s: the client cancelled the pull", what);
+	return husk_error_set(err, ECANCELED, "%s: cancelled", what);
+}
+
+static void progress(struct xfer *x)
+{
+	if (x->sess)
+		__atomic_store_n(&x->sess->progress_ns, now_mono_ns(), __ATOMIC_RELAXED);
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *opaque)
 {
 	struct xfer *x = opaque;
 	size_t n = size * nmemb;
+	progress(x);
 	long code = 0;
 	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || code >= 300) {
@@ -234,6 +269,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *opaque)
 {
 	struct xfer *x = opaque;
 	size_t n = size * nmemb;
+	progress(x);
 	if (n > MAX_HEADER)
 		return n;
 	if (n >= 5 && !strncmp(data, "HTTP/", 5)) {
@@ -270,7 +306,9 @@ static int on_progress(void *opaque, curl_off_t dt _unused_, curl_off_t dn _unus
 		       curl_off_t ut _unused_, curl_off_t un _unused_)
 {
 	struct xfer *x = opaque;
-	return x->cancel && *x->cancel ? 1 : 0;
+	/* curl calls this at least once a second, also while it connects or
+	 * waits for an answer: an abandoned pull closes its connection here. */
+	return img_session_stopped(x->sess) ? 1 : 0;
 }
 
 struct request {
@@ -424,11 +462,17 @@ static int status_errno(long status)
 	return EIO;
 }
 
-static void sleep_ms(long ms)
+/* Back off between attempts, in slices so that a stopped session does not
+ * wait the whole time. */
+static void sleep_ms(struct img_session *s, long ms)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	while (ms > 0 && !img_session_stopped(s)) {
+		long step = ms < 100 ? ms : 100;
+		struct timespec ts = {0, step * 1000000L};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		ms -= step;
+	}
 }
 
 void img_auth_challenge_parse(const char *h, char **scheme, char **realm, char **service,
@@ -517,7 +561,7 @@ static int authenticate(struct img_session *s, struct img_endpoint *ep, const ch
 	curl_free(scp);
 	curl_easy_cleanup(esc);
 
-	struct xfer x = {.max = MAX_TOKEN_BODY, .cancel = s->cancel};
+	struct xfer x = {.max = MAX_TOKEN_BODY, .sess = s};
 	char cmsg[CURL_ERROR_SIZE];
 	long status = 0;
 	struct request rq = {.url = url, .userpwd = userpwd, .post = post, .verify = !ep->insecure};
@@ -529,10 +573,15 @@ static int authenticate(struct img_session *s, struct img_endpoint *ep, const ch
 			break;
 		if (rc != CURLE_OK && !curl_retryable(rc))
 			break;
-		sleep_ms(BACKOFF_MS << attempt);
+		if (img_session_stopped(s))
+			break;
+		sleep_ms(s, BACKOFF_MS << attempt);
 	}
 	int r = 0;
-	if (rc != CURLE_OK) {
+	if (img_session_stopped(s)) {
+		_cleanup_free_ char *what = xasprintf("token server '%s'", realm);
+		r = img_session_stop_error(s, what, err);
+	} else if (rc != CURLE_OK) {
 		r = husk_error_set(err, curl_errno(rc), "token server '%s': %s", realm, cmsg);
 	} else if (status != 200) {
 		_cleanup_free_ char *why = error_reason(&x);
@@ -567,8 +616,10 @@ static int get(struct img_session *s, struct img_endpoint *ep, const char *what,
 {
 	bool authed = false;
 	int attempt = 0;
-	x->cancel = s->cancel;
+	x->sess = s;
 	for (;;) {
+		if (img_session_stopped(s))
+			return img_session_stop_error(s, what, err);
 		pthread_mutex_lock(&s->lock);
 		int scheme = ep->scheme;
 		_cleanup_free_ char *token = ep->token		 ? xstrdup(ep->token)
@@ -590,6 +641,8 @@ static int get(struct img_session *s, struct img_endpoint *ep, const char *what,
 		xfer_reset(x);
 		CURLcode rc = perform(&rq, x, &status, cmsg);
 
+		if (rc == CURLE_ABORTED_BY_CALLBACK && img_session_stopped(s))
+			return img_session_stop_error(s, what, err);
 		if (rc != CURLE_OK && x->sink_error)
 			return husk_error_set(
 			    err, -x->sink_error, "%s from '%s': %s", what, ep->host,
@@ -609,7 +662,7 @@ static int get(struct img_session *s, struct img_endpoint *ep, const char *what,
 		}
 		if (rc != CURLE_OK) {
 			if (curl_retryable(rc) && !x->delivered && ++attempt < MAX_ATTEMPTS) {
-				sleep_ms(BACKOFF_MS << (attempt - 1));
+				sleep_ms(s, BACKOFF_MS << (attempt - 1));
 				continue;
 			}
 			return husk_error_set(err, curl_errno(rc), "%s from '%s': %s", what,
@@ -628,7 +681,7 @@ static int get(struct img_session *s, struct img_endpoint *ep, const char *what,
 			continue;
 		}
 		if ((status >= 500 || status == 429) && ++attempt < MAX_ATTEMPTS) {
-			sleep_ms(BACKOFF_MS << (attempt - 1));
+			sleep_ms(s, BACKOFF_MS << (attempt - 1));
 			continue;
 		}
 		if (status < 200 || status >= 300) {
@@ -664,7 +717,7 @@ int img_fetch_manifest(struct img_session *s, const char *reference, char **ret_
 		/* Report the registry's own answer when every endpoint failed:
 		 * it is the last one, mirrors come first. */
 		husk_error_move(&first, &e);
-		if (e.code == ECANCELED)
+		if (first.code == ECANCELED || img_session_stopped(s))
 			break;
 	}
 	return husk_error_move(err, &first);

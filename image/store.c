@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/fs.h"
 #include "common/json.h"
@@ -113,6 +114,33 @@ void img_store_claim(struct img_store *s, const char *key)
 		pthread_cond_wait(&s->cond, &s->lock);
 	s->inflight = strv_append(s->inflight, key);
 	pthread_mutex_unlock(&s->lock);
+}
+
+int img_store_claim_session(struct img_store *s, const char *key, struct img_session *sess,
+			    struct husk_error *err)
+{
+	pthread_mutex_lock(&s->lock);
+	while (strv_contains(s->inflight, key)) {
+		if (img_session_stopped(sess)) {
+			pthread_mutex_unlock(&s->lock);
+			return img_session_stop_error(sess, key, err);
+		}
+		/* The holder makes progress for both of us, or fails on its own
+		 * deadline and lets us try: waiting is not stalling. */
+		__atomic_store_n(&sess->progress_ns, now_mono_ns(), __ATOMIC_RELAXED);
+		/* Poll: the caller's cancel is not a condition of this store. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	}
+	s->inflight = strv_append(s->inflight, key);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 void img_store_release(struct img_store *s, const char *key)
@@ -883,6 +911,7 @@ int img_store_open(const struct img_options *opts, struct img_store **ret, struc
 		s->max_downloads = 16;
 	s->max_layer_size =
 	    opts->max_layer_size ? opts->max_layer_size : IMG_DEFAULT_MAX_LAYER_SIZE;
+	s->progress_timeout_s = opts->progress_timeout_s > 0 ? opts->progress_timeout_s : 0;
 	s->regs = xnew(struct img_registry_conf, opts->n_registries ? opts->n_registries : 1);
 	for (size_t i = 0; i < opts->n_registries; i++) {
 		const struct img_registry_conf *c = &opts->registries[i];

@@ -713,6 +713,14 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		spec->seccomp_filter = steal_ptr(&bpf);
 	}
 	spec_text = ctr_spec_to_json(spec);
+	/* The launcher reads no more than this: fail now, not at start. */
+	if (strlen(spec_text) > CTR_SPEC_MAX_FILE) {
+		r = husk_error_set(err, E2BIG,
+				   "spec is %zu bytes (args, env, mounts), more than the %u the "
+				   "launcher reads",
+				   strlen(spec_text), CTR_SPEC_MAX_FILE);
+		goto fail;
+	}
 	if ((r = fs_write_atomic(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
 		goto fail;
 

@@ -11,6 +11,98 @@ void *srv_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, si
 	return protobuf_c_message_unpack(desc, NULL, len, data);
 }
 
+#define CHECK_DEPTH 32
+
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*ret = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool small_field(const char *name)
+{
+	return streq(name, "id") || endswith(name, "_id") || streq(name, "name") ||
+	       streq(name, "namespace") || streq(name, "uid") || streq(name, "runtime_handler");
+}
+
+/* Walk one message's fields. Returns 0 when done or when the bytes do not
+ * parse (srv_decode reports that), -EINVAL for a bad string. */
+static int check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+			 const uint8_t *end, const char *path, int depth, struct husk_error *err)
+{
+	if (depth > CHECK_DEPTH)
+		return 0;
+	while (p < end) {
+		uint64_t key, n;
+		if (!read_varint(&p, end, &key))
+			return 0;
+		switch (key & 7) {
+		case 0:
+			if (!read_varint(&p, end, &n))
+				return 0;
+			continue;
+		case 1:
+			if (end - p < 8)
+				return 0;
+			p += 8;
+			continue;
+		case 5:
+			if (end - p < 4)
+				return 0;
+			p += 4;
+			continue;
+		case 2:
+			break;
+		default:
+			return 0;
+		}
+		if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
+			return 0;
+		const uint8_t *val = p;
+		p += n;
+		if (key >> 3 > UINT32_MAX)
+			return 0;
+		const ProtobufCFieldDescriptor *f =
+		    protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3));
+		if (!f)
+			continue;
+		if (f->type == PROTOBUF_C_TYPE_STRING) {
+			const char *s = (const char *)val;
+			if (memchr(s, '\0', n))
+				return husk_error_set(err, EINVAL,
+						      "field '%s%s%s' contains a NUL byte", path,
+						      *path ? "." : "", f->name);
+			if (small_field(f->name) && !husk_id_valid(s, n))
+				return husk_error_set(err, EINVAL,
+						      "field '%s%s%s' is %llu bytes long; an id or "
+						      "name may have at most %d",
+						      path, *path ? "." : "", f->name,
+						      (unsigned long long)n, HUSK_ID_MAX);
+		} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			_cleanup_free_ char *sub =
+			    xasprintf("%s%s%s", path, *path ? "." : "", f->name);
+			int r = check_message(f->descriptor, val, val + n, sub, depth + 1, err);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int srv_request_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+		      struct husk_error *err)
+{
+	return check_message(desc, data, data + len, "", 0, err);
+}
+
 size_t srv_encode(const void *msg, uint8_t **ret_buf)
 {
 	const ProtobufCMessage *m = msg;

@@ -110,9 +110,12 @@ static const struct key keys[] = {
     {"cgroup_root", KEY_STRING, OFF(cgroup_root), 0, 0, check_abs_path},
     {"shutdown_timeout", KEY_INT, OFF(shutdown_timeout), 0, 3600, NULL},
     {"max_workers", KEY_INT, OFF(max_workers), 4, 4096, NULL},
+    {"worker_idle_timeout", KEY_INT, OFF(worker_idle_timeout), 1, 3600, NULL},
     {"sandbox_image", KEY_STRING, OFF(sandbox_image), 0, 0, NULL},
     {"pinned_images", KEY_STRV, OFF(pinned_images), 0, 0, NULL},
     {"max_concurrent_downloads", KEY_INT, OFF(max_concurrent_downloads), 1, 64, NULL},
+    {"max_concurrent_pulls", KEY_INT, OFF(max_concurrent_pulls), 1, 1024, NULL},
+    {"pull_progress_timeout", KEY_INT, OFF(pull_progress_timeout), 0, 86400, NULL},
     {"registries", KEY_REGISTRIES, OFF(registries), 0, 0, NULL},
     {"cni_conf_dir", KEY_STRING, OFF(cni_conf_dir), 0, 0, check_abs_path},
     {"cni_bin_dirs", KEY_STRV, OFF(cni_bin_dirs), 0, 0, check_abs_path},
@@ -167,9 +170,12 @@ static struct srv_config *config_defaults(void)
 	c->cgroup_root = xstrdup("/sys/fs/cgroup");
 	c->shutdown_timeout = 10;
 	c->max_workers = 256;
+	c->worker_idle_timeout = 30;
 	c->sandbox_image = xstrdup("registry.k8s.io/pause:3.10");
 	c->pinned_images = xnew(char *, 1);
 	c->max_concurrent_downloads = 3;
+	c->max_concurrent_pulls = 10;
+	c->pull_progress_timeout = 300;
 	c->cni_conf_dir = xstrdup("/etc/cni/net.d");
 	c->cni_bin_dirs = strv_append(strv_append(NULL, "/opt/cni/bin"), "/usr/lib/cni");
 	c->cni_plugin_timeout = 60;

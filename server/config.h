@@ -27,15 +27,18 @@ struct srv_config {
 	char *socket;
 	char *root;
 	char *state;
-	char *log_level;      /* error, warn, info, debug */
-	char *cgroup_driver;  /* cgroupfs or systemd ("auto" resolved at load) */
-	char *cgroup_root;    /* where the cgroup hierarchy is mounted */
-	int shutdown_timeout; /* seconds to drain in-flight calls */
-	int max_workers;      /* upper bound of the request thread pool */
+	char *log_level;	 /* error, warn, info, debug */
+	char *cgroup_driver;	 /* cgroupfs or systemd ("auto" resolved at load) */
+	char *cgroup_root;	 /* where the cgroup hierarchy is mounted */
+	int shutdown_timeout;	 /* seconds to drain in-flight calls */
+	int max_workers;	 /* upper bound of the request thread pool */
+	int worker_idle_timeout; /* seconds an idle worker above the minimum stays */
 
 	/* Images */
-	char *sandbox_image;  /* reported as pinned */
-	char **pinned_images; /* NULL-terminated */
+	int max_concurrent_pulls;  /* PullImage calls run at once; more queue */
+	int pull_progress_timeout; /* seconds without a byte that fail a pull (0: none) */
+	char *sandbox_image;	   /* reported as pinned */
+	char **pinned_images;	   /* NULL-terminated */
 	int max_concurrent_downloads;
 	struct srv_registry *registries;
 	size_t n_registries;

@@ -200,6 +200,45 @@ static char *create_digest(const Runtime__V1__CreateContainerRequest *req)
 	return digest;
 }
 
+/* Whether a '/'-separated path has a ".." component ("my..log" has none). */
+static bool has_dotdot(const char *p)
+{
+	for (;;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return true;
+		if (!p[n])
+			return false;
+		p += n + 1;
+	}
+}
+
+/* The environment travels to the launcher in the container's spec file,
+ * which it reads only up to CTR_SPEC_MAX_FILE: refuse more at create, not
+ * at start. Values are bytes in husk's proto, so the request check does
+ * not see their NUL bytes: refuse them here. */
+static int check_env_size(const Runtime__V1__ContainerConfig *c, struct husk_error *err)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < c->n_envs; i++) {
+		const Runtime__V1__KeyValue *kv = c->envs[i];
+		/* A value is bytes on the wire; a NUL would cut it short. */
+		if (kv->value.len && memchr(kv->value.data, '\0', kv->value.len))
+			return husk_error_set(err, EINVAL,
+					      "CreateContainer '%s': config.envs '%s': the value "
+					      "contains a NUL byte",
+					      c->metadata->name, kv->key ? kv->key : "");
+		total += strlen(kv->key ? kv->key : "") + kv->value.len + 2;
+	}
+	if (total > CTR_SPEC_MAX_FILE)
+		return husk_error_set(
+		    err, EINVAL,
+		    "CreateContainer '%s': config.envs: %zu bytes of environment, "
+		    "more than the %u a container spec may hold",
+		    c->metadata->name, total, CTR_SPEC_MAX_FILE);
+	return 0;
+}
+
 int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
 			 struct husk_error *err)
 {
@@ -215,6 +254,8 @@ int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
 				      "CreateContainer '%s': config.image.image is empty",
 				      c->metadata->name);
 	const char *name = c->metadata->name;
+	if (check_env_size(c, err) < 0)
+		return -err->code;
 
 	_cleanup_(img_info_freep) struct img_info *img = NULL;
 	int r = img_status(ctx->image, c->image->image, 0, &img, err);
@@ -247,7 +288,7 @@ int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
 			    "CreateContainer '%s': log_path '%s' is given but the "
 			    "pod sandbox has no log_directory",
 			    name, c->log_path);
-		if (c->log_path[0] == '/' || strstr(c->log_path, ".."))
+		if (c->log_path[0] == '/' || has_dotdot(c->log_path))
 			return husk_error_set(
 			    err, EINVAL,
 			    "CreateContainer '%s': log_path '%s' must be relative "

@@ -1,6 +1,7 @@
 /* gRPC C-core loop. Poller threads wait on one completion queue and never
  * run handlers; they hand new calls to a worker pool that grows on demand,
- * so a slow call (a pull, a container start) never holds up a fast one.
+ * so a slow call (a container start) never holds up a fast one. Pulls have
+ * a bounded pool of their own (the method table's pool column).
  * Every registered method keeps one request armed, tagged with its slot;
  * one generic request catches unknown paths and answers UNIMPLEMENTED. */
 #include "server/grpc.h"
@@ -12,6 +13,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
+#include <malloc.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -19,7 +21,8 @@
 
 #define POLLERS 2
 #define MIN_WORKERS 4
-#define IDLE_EXIT_S 30
+#define TRIM_BYTES (1 << 20)
+#define TRIM_DELAY_NS 1000000000LL
 
 enum tag_kind { TAG_SLOT, TAG_GENERIC, TAG_BATCH, TAG_CLOSE, TAG_SHUTDOWN };
 
@@ -76,6 +79,16 @@ struct srv_stream {
 	struct call *c;
 };
 
+/* A set of workers and their queue, under srv_grpc.lock. A worker above
+ * min_threads exits once it has been idle for idle_exit_s. */
+struct pool {
+	struct srv_grpc *g;
+	const char *name;
+	pthread_cond_t cond; /* work queued or stopping (CLOCK_MONOTONIC) */
+	struct call *head, *tail;
+	int queued, threads, idle, min_threads, max_threads;
+};
+
 struct srv_grpc {
 	struct srv_ctx *ctx;
 	grpc_server *server;
@@ -88,9 +101,10 @@ struct srv_grpc {
 	bool shutting_down;
 
 	pthread_mutex_t lock; /* guards everything below */
-	pthread_cond_t cond;
-	struct call *head, *tail;
-	int threads, idle, max_threads;
+	pthread_cond_t cond;  /* a worker exited, or shutdown_done */
+	struct pool pools[SRV_POOL_COUNT];
+	int idle_exit_s;
+	bool trim_due; /* calls ran since the last malloc_trim */
 	bool stop;
 	bool shutdown_done;
 };
@@ -138,6 +152,25 @@ static long long deadline_mono_ns(gpr_timespec deadline)
 	return at > 0 ? at : 1; /* already past: still a deadline, not "none" */
 }
 
+/* Learn as soon as the client goes: RECV_CLOSE_ON_SERVER completes when the
+ * call ends, which before our status means the client cancelled, its
+ * deadline passed or its connection dropped. */
+static void call_arm_close(struct call *c)
+{
+	grpc_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->cancelled;
+	pthread_mutex_lock(&c->lock);
+	c->close_armed = true;
+	pthread_mutex_unlock(&c->lock);
+	if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
+		pthread_mutex_lock(&c->lock);
+		c->close_armed = false; /* call_finish asks for it with the status */
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
 static struct call *call_new(struct srv_grpc *g, const struct srv_method *m, const char *path,
 			     grpc_call *gc, grpc_byte_buffer *payload, gpr_timespec deadline)
 {
@@ -152,6 +185,7 @@ static struct call *call_new(struct srv_grpc *g, const struct srv_method *m, con
 	c->cancel.deadline_ns = deadline_mono_ns(deadline);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
+	call_arm_close(c);
 	return c;
 }
 
@@ -289,26 +323,9 @@ const struct husk_cancel *srv_call_cancel(void)
 	return tls_cancel ? tls_cancel : &never;
 }
 
-/* Learn as soon as the client goes: RECV_CLOSE_ON_SERVER completes when the
- * call ends, which before our status means the client cancelled, its
- * deadline passed or its connection dropped. */
-static void call_arm_close(struct call *c)
-{
-	grpc_op op;
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	op.data.recv_close_on_server.cancelled = &c->cancelled;
-	pthread_mutex_lock(&c->lock);
-	c->close_armed = true;
-	pthread_mutex_unlock(&c->lock);
-	if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
-		pthread_mutex_lock(&c->lock);
-		c->close_armed = false; /* call_finish asks for it with the status */
-		pthread_mutex_unlock(&c->lock);
-	}
-}
-
-static void call_run(struct call *c)
+/* Run one call to its end and free it. Returns the bytes of its request
+ * and response, so the worker can give big buffers back to the kernel. */
+static size_t call_run(struct call *c)
 {
 	long long t0 = now_mono_ns();
 	const struct srv_method *m = c->method;
@@ -330,6 +347,18 @@ static void call_run(struct call *c)
 	}
 	if (!c->payload || !payload_read(c->payload, &in_data, &in_len)) {
 		r = husk_error_set(&err, EINVAL, "%s: no request message", c->path);
+		goto done;
+	}
+	/* Queued while its client went: nobody waits for the answer. */
+	if (husk_cancelled(&c->cancel)) {
+		r = husk_error_set(&err, ECANCELED, "%s: the client went before the call ran",
+				   c->path);
+		goto done;
+	}
+	/* Before any work: a 15 MiB id must not be copied around. */
+	if (srv_request_check(m->input, in_data, in_len, &err) < 0) {
+		const char *slash = strrchr(c->path, '/');
+		r = husk_error_prefix(&err, "%s", slash ? slash + 1 : c->path);
 		goto done;
 	}
 	void *req = srv_decode(m->input, in_data, in_len);
@@ -374,66 +403,112 @@ done:;
 	else
 		log_debug("call method=%s status=OK duration_us=%lld", c->path, us);
 	call_free(c);
+	return in_len + out_len;
+}
+
+/* glibc keeps what was freed in its arenas: hand it back to the kernel so
+ * that RSS returns near its baseline after load. Under g->lock, which it
+ * drops while trimming. */
+static void trim_locked(struct srv_grpc *g)
+{
+	g->trim_due = false;
+	pthread_mutex_unlock(&g->lock);
+	malloc_trim(0);
+	pthread_mutex_lock(&g->lock);
 }
 
 static void *worker_main(void *arg)
 {
-	struct srv_grpc *g = arg;
+	struct pool *p = arg;
+	struct srv_grpc *g = p->g;
 	pthread_mutex_lock(&g->lock);
 	for (;;) {
-		while (!g->head && !g->stop) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += IDLE_EXIT_S;
-			g->idle++;
-			int r = pthread_cond_timedwait(&g->cond, &g->lock, &ts);
-			g->idle--;
-			if (r == ETIMEDOUT && !g->head && g->threads > MIN_WORKERS)
-				goto out;
+		if (!p->head && !g->stop) {
+			/* One deadline per idle spell: wakeups for other work or
+			 * another worker's exit must not restart it. */
+			long long until = now_mono_ns() + g->idle_exit_s * 1000000000LL;
+			bool expired = false;
+			p->idle++;
+			while (!p->head && !g->stop && !expired) {
+				/* A second into a lull, one idle worker trims. */
+				long long at = until;
+				if (g->trim_due && now_mono_ns() + TRIM_DELAY_NS < until)
+					at = now_mono_ns() + TRIM_DELAY_NS;
+				struct timespec ts = {at / 1000000000LL, at % 1000000000LL};
+				if (pthread_cond_timedwait(&p->cond, &g->lock, &ts) != ETIMEDOUT)
+					continue;
+				if (g->trim_due && !p->head && !g->stop)
+					trim_locked(g);
+				expired = now_mono_ns() >= until;
+			}
+			p->idle--;
+			if (expired && !p->head && !g->stop && p->threads > p->min_threads)
+				break;
+			continue;
 		}
-		if (!g->head)
+		if (!p->head)
 			break; /* stopping and nothing left */
-		struct call *c = g->head;
-		g->head = c->next;
-		if (!g->head)
-			g->tail = NULL;
+		struct call *c = p->head;
+		p->head = c->next;
+		if (!p->head)
+			p->tail = NULL;
+		p->queued--;
 		pthread_mutex_unlock(&g->lock);
-		call_run(c);
+		size_t bytes = call_run(c);
 		pthread_mutex_lock(&g->lock);
+		/* A big message is given back at once, and again in the next
+		 * lull (above): grpc frees some of a call's buffers later, on
+		 * its own threads. */
+		if (bytes >= TRIM_BYTES)
+			trim_locked(g);
+		g->trim_due = true;
 	}
-out:
-	g->threads--;
+	p->threads--;
 	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->lock);
 	return NULL;
 }
 
-static void spawn_worker_locked(struct srv_grpc *g)
+static void spawn_worker_locked(struct pool *p)
 {
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, worker_main, g) == 0)
-		g->threads++;
-	else
-		log_warn("worker pool: cannot start a thread (threads=%d)", g->threads);
+	if (pthread_create(&t, &attr, worker_main, p) == 0) {
+		/* Named so that ps and the tests can tell the pools apart. */
+		char name[16];
+		snprintf(name, sizeof(name), "huskd-%s", p->name);
+		pthread_setname_np(t, name);
+		p->threads++;
+	} else
+		log_warn("worker pool %s: cannot start a thread (threads=%d)", p->name, p->threads);
 	pthread_attr_destroy(&attr);
 }
 
 static void enqueue(struct srv_grpc *g, struct call *c)
 {
+	struct pool *p = &g->pools[c->method ? c->method->pool : SRV_POOL_MAIN];
 	pthread_mutex_lock(&g->lock);
-	if (g->tail)
-		g->tail->next = c;
+	if (p->tail)
+		p->tail->next = c;
 	else
-		g->head = c;
-	g->tail = c;
-	/* Grow rather than queue behind a slow call. */
-	if (g->idle == 0 && g->threads < g->max_threads)
-		spawn_worker_locked(g);
-	pthread_cond_signal(&g->cond);
+		p->head = c;
+	p->tail = c;
+	p->queued++;
+	/* Grow rather than queue behind a slow call (up to the pool's bound). */
+	if (p->queued > p->idle && p->threads < p->max_threads)
+		spawn_worker_locked(p);
+	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&g->lock);
+}
+
+static int pool_threads_locked(struct srv_grpc *g)
+{
+	int n = 0;
+	for (int i = 0; i < SRV_POOL_COUNT; i++)
+		n += g->pools[i].threads;
+	return n;
 }
 
 static void *poller_main(void *arg)
@@ -516,15 +591,31 @@ static void *poller_main(void *arg)
 	return NULL;
 }
 
-int srv_grpc_start(struct srv_ctx *ctx, const char *socket_path, int max_workers,
+int srv_grpc_start(struct srv_ctx *ctx, const char *socket_path, const struct srv_grpc_opts *opts,
 		   struct srv_grpc **ret, struct husk_error *err)
 {
 	grpc_init();
 	struct srv_grpc *g = xnew(struct srv_grpc, 1);
 	g->ctx = ctx;
-	g->max_threads = max_workers > MIN_WORKERS ? max_workers : MIN_WORKERS;
+	g->idle_exit_s = opts->idle_timeout_s > 0 ? opts->idle_timeout_s : 30;
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_cond_init(&g->cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	static const char *const names[SRV_POOL_COUNT] = {"main", "pull"};
+	for (int i = 0; i < SRV_POOL_COUNT; i++) {
+		struct pool *p = &g->pools[i];
+		p->g = g;
+		p->name = names[i];
+		pthread_cond_init(&p->cond, &ca);
+	}
+	pthread_condattr_destroy(&ca);
+	g->pools[SRV_POOL_MAIN].min_threads = MIN_WORKERS;
+	g->pools[SRV_POOL_MAIN].max_threads =
+	    opts->max_workers > MIN_WORKERS ? opts->max_workers : MIN_WORKERS;
+	g->pools[SRV_POOL_PULL].min_threads = 0;
+	g->pools[SRV_POOL_PULL].max_threads = opts->max_pulls > 0 ? opts->max_pulls : 1;
 	g->shutdown_tag = (struct tag){TAG_SHUTDOWN, g};
 	g->generic.tag = (struct tag){TAG_GENERIC, &g->generic};
 
@@ -570,7 +661,7 @@ int srv_grpc_start(struct srv_ctx *ctx, const char *socket_path, int max_workers
 	generic_arm(g);
 	pthread_mutex_lock(&g->lock);
 	for (int i = 0; i < MIN_WORKERS; i++)
-		spawn_worker_locked(g);
+		spawn_worker_locked(&g->pools[SRV_POOL_MAIN]);
 	pthread_mutex_unlock(&g->lock);
 	for (int i = 0; i < POLLERS; i++)
 		pthread_create(&g->pollers[i], NULL, poller_main, g);
@@ -620,14 +711,15 @@ void srv_grpc_stop(struct srv_grpc *g, int timeout_s)
 	/* Let the workers finish what they hold, then exit. */
 	pthread_mutex_lock(&g->lock);
 	g->stop = true;
-	pthread_cond_broadcast(&g->cond);
+	for (int i = 0; i < SRV_POOL_COUNT; i++)
+		pthread_cond_broadcast(&g->pools[i].cond);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 5;
-	while (g->threads > 0)
+	while (pool_threads_locked(g) > 0)
 		if (pthread_cond_timedwait(&g->cond, &g->lock, &ts) == ETIMEDOUT)
 			break;
-	int left = g->threads;
+	int left = pool_threads_locked(g);
 	pthread_mutex_unlock(&g->lock);
 	if (left > 0) {
 		/* A handler is stuck in a system call; the process is exiting
@@ -641,6 +733,8 @@ void srv_grpc_stop(struct srv_grpc *g, int timeout_s)
 		pthread_join(g->pollers[i], NULL);
 	grpc_completion_queue_destroy(g->cq);
 	free(g->slots);
+	for (int i = 0; i < SRV_POOL_COUNT; i++)
+		pthread_cond_destroy(&g->pools[i].cond);
 	pthread_mutex_destroy(&g->lock);
 	pthread_cond_destroy(&g->cond);
 	free(g);

@@ -10,9 +10,15 @@
 
 struct srv_grpc;
 
+struct srv_grpc_opts {
+	int max_workers;    /* threads of the main pool (grows on demand) */
+	int max_pulls;	    /* threads of the PullImage pool; more pulls queue */
+	int idle_timeout_s; /* an idle worker above the minimum exits after this */
+};
+
 /* Listen on the unix socket path (which must not exist), with every method
  * of the table registered. Calls run handlers with ctx. */
-int srv_grpc_start(struct srv_ctx *ctx, const char *socket_path, int max_workers,
+int srv_grpc_start(struct srv_ctx *ctx, const char *socket_path, const struct srv_grpc_opts *opts,
 		   struct srv_grpc **ret, struct husk_error *err);
 
 /* Stop accepting calls, let in-flight calls finish for up to timeout_s

@@ -37,6 +37,7 @@ int srv_image_init(struct srv_ctx *ctx, struct husk_error *err)
 	    /* A test and benchmark knob: the fallback for kernels before 6.8. */
 	    .overlay_legacy =
 		getenv("HUSK_OVERLAY_MOUNT") && streq(getenv("HUSK_OVERLAY_MOUNT"), "legacy"),
+	    .progress_timeout_s = c->pull_progress_timeout,
 	};
 	struct img_store *s = NULL;
 	int r = img_store_open(&opts, &s, err);
@@ -125,7 +126,7 @@ int srv_pull_image(struct srv_ctx *ctx, const void *in, void **ret_out, struct h
 	}
 	long long t0 = now_mono_ns();
 	_cleanup_free_ char *id = NULL;
-	int r = img_pull(ctx->image, name, req->auth ? &auth : NULL, &id, err);
+	int r = img_pull(ctx->image, name, req->auth ? &auth : NULL, srv_call_cancel(), &id, err);
 	if (r < 0)
 		return r;
 	log_info("pulled image ref=%s id=%s seconds=%.2f", name, id,

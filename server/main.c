@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
@@ -39,9 +40,14 @@ static void usage(FILE *f)
  * daemon fails here with the holder's pid. */
 static int take_lock(const char *path, const char *what, struct husk_error *err)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd < 0)
 		return husk_error_errno(err, errno, "open lock '%s'", path);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return husk_error_set(err, EEXIST, "lock '%s': not a regular file", path);
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		char pid[32] = "";
@@ -62,18 +68,48 @@ static int take_lock(const char *path, const char *what, struct husk_error *err)
 	return fd; /* deliberately kept open */
 }
 
+/* Create each missing directory of path with mode; directories that exist
+ * are left as they are (a --socket in /tmp must not chmod /tmp). */
+static int mkdir_missing(const char *path, mode_t mode, struct husk_error *err)
+{
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return husk_error_set(err, ENOTDIR,
+					      "socket directory '%s': not a directory", path);
+		return 0;
+	}
+	return fs_mkdir_p(path, mode, err);
+}
+
 static int prepare_dirs(const struct srv_config *c, struct husk_error *err)
 {
 	if (fs_mkdir_p(c->root, 0700, err) < 0 || fs_mkdir_p(c->state, 0700, err) < 0)
 		return -err->code;
 	_cleanup_free_ char *copy = xstrdup(c->socket);
-	const char *dir = dirname(copy);
-	if (fs_mkdir_p(dir, 0700, err) < 0)
+	/* A directory huskd makes for its socket is its own (0700); the
+	 * socket itself is 0660 so a group (e.g. for crictl users) can be
+	 * given access. */
+	if (mkdir_missing(dirname(copy), 0700, err) < 0)
 		return -err->code;
-	/* The socket directory is ours alone; the socket itself is 0660 so a
-	 * group (e.g. for crictl users) can be given access. */
-	if (chmod(dir, 0700) < 0)
-		return husk_error_errno(err, errno, "chmod '%s'", dir);
+	return 0;
+}
+
+/* The socket path may hold only a socket: anything else is someone's data
+ * and is never removed. */
+static int socket_path_check(const char *path, struct husk_error *err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return husk_error_errno(err, errno, "socket '%s'", path);
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return husk_error_set(err, EEXIST,
+				      "socket '%s': the path exists and is not a socket; "
+				      "refusing to replace it",
+				      path);
 	return 0;
 }
 
@@ -122,7 +158,7 @@ static int serve(struct srv_config *config)
 		log_error("%s", err.msg);
 		return 1;
 	}
-	if (prepare_dirs(config, &err) < 0) {
+	if (socket_path_check(config->socket, &err) < 0 || prepare_dirs(config, &err) < 0) {
 		log_error("start: %s", err.msg);
 		return 1;
 	}
@@ -133,7 +169,12 @@ static int serve(struct srv_config *config)
 		log_error("start: %s", err.msg);
 		return 1;
 	}
-	/* We hold the socket lock, so a socket file left here is stale. */
+	/* We hold the socket lock, so a socket left here is stale; check again
+	 * under the lock that it is one. */
+	if (socket_path_check(config->socket, &err) < 0) {
+		log_error("start: %s", err.msg);
+		return 1;
+	}
 	if (unlink(config->socket) < 0 && errno != ENOENT) {
 		log_error("start: remove stale socket '%s': %s", config->socket, strerror(errno));
 		return 1;
@@ -163,14 +204,22 @@ static int serve(struct srv_config *config)
 
 	struct srv_grpc *g = NULL;
 	mode_t old = umask(0117);
-	r = srv_grpc_start(&ctx, config->socket, config->max_workers, &g, &err);
+	struct srv_grpc_opts gopts = {
+	    .max_workers = config->max_workers,
+	    .max_pulls = config->max_concurrent_pulls,
+	    .idle_timeout_s = config->worker_idle_timeout,
+	};
+	r = srv_grpc_start(&ctx, config->socket, &gopts, &g, &err);
 	umask(old);
 	if (r < 0) {
 		log_error("start: %s", err.msg);
 		subsystems_stop(&ctx, started);
 		return 1;
 	}
-	if (chmod(config->socket, 0660) < 0)
+	/* Remember which socket is ours, so that exit removes only it. */
+	struct stat sock_st;
+	bool have_sock = lstat(config->socket, &sock_st) == 0 && S_ISSOCK(sock_st.st_mode);
+	if (have_sock && chmod(config->socket, 0660) < 0)
 		log_warn("chmod socket '%s': %s", config->socket, strerror(errno));
 	log_info("huskd %s serving CRI v1 socket=%s root=%s state=%s cgroup_driver=%s",
 		 HUSK_VERSION, config->socket, config->root, config->state, config->cgroup_driver);
@@ -190,7 +239,10 @@ static int serve(struct srv_config *config)
 		 config->shutdown_timeout);
 	srv_grpc_stop(g, config->shutdown_timeout);
 	subsystems_stop(&ctx, started);
-	unlink(config->socket);
+	struct stat st;
+	if (have_sock && lstat(config->socket, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == sock_st.st_dev && st.st_ino == sock_st.st_ino)
+		unlink(config->socket);
 	srv_events_free(ctx.events);
 	srv_metrics_free(ctx.metrics);
 	free(ctx.pod_cidr);
@@ -267,5 +319,14 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(log_level_parse(config->log_level));
+	/* glibc makes up to 8 arenas per core for a pool of up to max_workers
+	 * threads; memory freed in one is not reused by the others, so RSS
+	 * after a burst stays high. A few arenas are enough for huskd. A
+	 * fixed mmap threshold keeps big messages out of the arenas: glibc
+	 * would raise it (and the trim threshold to twice that) after the
+	 * first free of one, and then keep up to 32 MiB at the top of each
+	 * arena, where malloc_trim does not reach. */
+	mallopt(M_ARENA_MAX, 4);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	return serve(config);
 }

@@ -74,7 +74,8 @@ const struct srv_method srv_methods[] = {
     IMG(ListImages, list_images_request, list_images_response, srv_list_images),
     IMG_STREAM(StreamImages, stream_images_request, stream_images_response, srv_stream_images),
     IMG(ImageStatus, image_status_request, image_status_response, srv_image_status),
-    IMG(PullImage, pull_image_request, pull_image_response, srv_pull_image),
+    {"/runtime.v1.ImageService/PullImage", &runtime__v1__pull_image_request__descriptor,
+     &runtime__v1__pull_image_response__descriptor, srv_pull_image, NULL, false, SRV_POOL_PULL},
     IMG(RemoveImage, remove_image_request, remove_image_response, srv_remove_image),
     IMG(ImageFsInfo, image_fs_info_request, image_fs_info_response, srv_image_fs_info),
 };

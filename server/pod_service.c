@@ -41,6 +41,12 @@ int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, str
 				      "(husk serves the default handler \"\")",
 				      req->runtime_handler);
 
+	/* A relative directory would be taken from huskd's working directory. */
+	if (!isempty(c->log_directory) && c->log_directory[0] != '/')
+		return husk_error_set(
+		    err, EINVAL, "RunPodSandbox '%s': log_directory '%s' is not an absolute path",
+		    c->metadata->name, c->log_directory);
+
 	struct rt_pod_config pc = {
 	    .name = c->metadata->name,
 	    .uid = c->metadata->uid,

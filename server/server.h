@@ -56,6 +56,11 @@ typedef int (*srv_unary_fn)(struct srv_ctx *ctx, const void *in, void **ret_out,
 typedef int (*srv_stream_fn)(struct srv_ctx *ctx, const void *in, struct srv_stream *out,
 			     struct husk_error *err);
 
+/* Which worker pool runs a method: pulls wait on registries for minutes, so
+ * they queue to a bounded pool of their own and never take the workers that
+ * serve Version, Status, List* and container calls. */
+enum srv_pool { SRV_POOL_MAIN = 0, SRV_POOL_PULL = 1, SRV_POOL_COUNT };
+
 struct srv_method {
 	const char *path; /* "/runtime.v1.RuntimeService/Version" */
 	const ProtobufCMessageDescriptor *input;
@@ -63,6 +68,7 @@ struct srv_method {
 	srv_unary_fn unary;   /* NULL for streams and unimplemented methods */
 	srv_stream_fn stream; /* server-streaming methods */
 	bool server_streaming;
+	enum srv_pool pool;
 };
 
 /* The one table of every CRI method (server/methods.c). */
@@ -98,6 +104,13 @@ const char *srv_code_name(enum srv_code code);
 
 /* Codec (server/codec.c): the only place that packs and unpacks. */
 void *srv_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
+/* Check a request's wire bytes before any decoding: no string field may
+ * hold a NUL byte (C strings would cut it short), and ids and names (fields
+ * named id, *_id, name, namespace, uid, runtime_handler) must pass
+ * husk_id_valid. -EINVAL naming the field by its path
+ * ("config.metadata.name"). Malformed input is left to srv_decode. */
+int srv_request_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+		      struct husk_error *err);
 size_t srv_encode(const void *msg, uint8_t **ret_buf);
 void srv_message_free(void *msg);
 /* A deep copy of a message (free with srv_message_free). */

@@ -53,8 +53,9 @@ struct srv_streamer {
 	pthread_t acceptor;
 	pthread_mutex_t lock; /* guards the list below */
 	pthread_cond_t cond;
-	struct session *sessions;
-	int n_sessions;
+	struct session *sessions; /* newest first, pending or upgraded */
+	int n_pending;		  /* connections still in their handshake */
+	int n_sessions;		  /* connections with a session (token taken) */
 	bool stopping;
 };
 
@@ -74,6 +75,8 @@ struct session {
 	int fd;
 	struct srv_stream_req *req;
 	char peer[64];
+	bool upgraded; /* counted in n_sessions, else in n_pending */
+	bool evicted;  /* dropped for a newer pending connection */
 
 	/* transport */
 	bool ws;
@@ -252,6 +255,23 @@ static const char *kind_name(enum srv_stream_kind k)
 
 /* Read the request, spend its token and upgrade. On failure the client
  * got its answer and the session ends. */
+/* The request named a valid token: the connection now takes a session's
+ * place. -EBUSY when every place is taken or the connection was dropped. */
+static int session_promote(struct session *s)
+{
+	struct srv_streamer *srv = s->srv;
+	pthread_mutex_lock(&srv->lock);
+	int r = -EBUSY;
+	if (!s->evicted && srv->n_sessions < SRV_STREAM_MAX_SESSIONS) {
+		srv->n_pending--;
+		srv->n_sessions++;
+		s->upgraded = true;
+		r = 0;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return r;
+}
+
 static int handshake(struct session *s)
 {
 	_cleanup_free_ char *head = NULL;
@@ -297,6 +317,10 @@ static int handshake(struct session *s)
 		goto out;
 	}
 	s->req = req;
+	if (session_promote(s) < 0) {
+		http_error(s->fd, 503, "Service Unavailable", NULL, "too many streaming sessions");
+		goto out;
+	}
 	bool ws = srv_http_has_token(&h, "Upgrade", "websocket");
 	bool spdy = srv_http_has_token(&h, "Upgrade", "SPDY/3.1");
 	if (!srv_http_has_token(&h, "Connection", "Upgrade") || (!ws && !spdy)) {
@@ -1200,17 +1224,39 @@ static void *session_main(void *arg)
 		srv->sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
+	bool upgraded = s->upgraded;
 	pthread_mutex_unlock(&srv->lock);
 	close(s->fd);
 	session_free(s);
 	pthread_mutex_lock(&srv->lock);
-	srv->n_sessions--;
+	if (upgraded)
+		srv->n_sessions--;
+	else
+		srv->n_pending--;
 	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
 	return NULL;
 }
 
 /* ---- the listener ---- */
+
+/* Under srv->lock: drop the connection that has waited longest without
+ * sending its request (the list is newest first). A real client sends its
+ * request at once, so it is never the oldest for long; its thread sees EOF
+ * and ends. */
+static void evict_oldest_pending_locked(struct srv_streamer *srv)
+{
+	struct session *oldest = NULL;
+	for (struct session *s = srv->sessions; s; s = s->next)
+		if (!s->upgraded && !s->evicted)
+			oldest = s;
+	if (!oldest)
+		return;
+	oldest->evicted = true;
+	shutdown(oldest->fd, SHUT_RDWR);
+	log_debug("stream session=%s: dropped, still silent with %d connections waiting",
+		  oldest->peer, srv->n_pending);
+}
 
 static void accept_one(struct srv_streamer *srv)
 {
@@ -1231,9 +1277,12 @@ static void accept_one(struct srv_streamer *srv)
 		    NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(s->peer, sizeof(s->peer), "%s:%s", host, port);
 	pthread_mutex_lock(&srv->lock);
-	if (srv->n_sessions >= SRV_STREAM_MAX_SESSIONS || srv->stopping) {
+	if (srv->n_pending >= SRV_STREAM_MAX_PENDING)
+		evict_oldest_pending_locked(srv);
+	/* Evicted connections are still on their way out: bound the threads. */
+	if (srv->n_pending >= 2 * SRV_STREAM_MAX_PENDING || srv->stopping) {
 		pthread_mutex_unlock(&srv->lock);
-		http_error(fd, 503, "Service Unavailable", NULL, "too many streaming sessions");
+		http_error(fd, 503, "Service Unavailable", NULL, "too many connections");
 		close(fd);
 		free(s);
 		return;
@@ -1242,7 +1291,7 @@ static void accept_one(struct srv_streamer *srv)
 	if (s->next)
 		s->next->prev = s;
 	srv->sessions = s;
-	srv->n_sessions++;
+	srv->n_pending++;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -1253,7 +1302,7 @@ static void accept_one(struct srv_streamer *srv)
 		srv->sessions = s->next;
 		if (s->next)
 			s->next->prev = NULL;
-		srv->n_sessions--;
+		srv->n_pending--;
 		pthread_mutex_unlock(&srv->lock);
 		log_warn("stream server: cannot start a session thread: %s", strerror(r));
 		http_error(fd, 503, "Service Unavailable", NULL, "cannot start a session");
@@ -1386,10 +1435,10 @@ void srv_streamer_stop(struct srv_streamer *srv)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 10;
-	while (srv->n_sessions > 0)
+	while (srv->n_sessions + srv->n_pending > 0)
 		if (pthread_cond_timedwait(&srv->cond, &srv->lock, &ts) == ETIMEDOUT)
 			break;
-	int left = srv->n_sessions;
+	int left = srv->n_sessions + srv->n_pending;
 	pthread_mutex_unlock(&srv->lock);
 	if (left) {
 		/* A session is stuck in a system call; the process is exiting

@@ -30,6 +30,10 @@ static inline void srv_stream_req_freep(struct srv_stream_req **r)
 
 /* Bounds on what clients can make the server hold. */
 #define SRV_STREAM_MAX_SESSIONS 1024
+/* Connections that have not sent their request yet count apart: above this
+ * the oldest of them is dropped for the new one, so silent connections
+ * never take a session's place. */
+#define SRV_STREAM_MAX_PENDING 128
 #define SRV_STREAM_MAX_PAIRS 128 /* port-forward connections per session */
 /* How long a session waits for the client's streams (and port-forward
  * pairs for their second half). */

@@ -145,6 +145,10 @@ def test_kill_during_pull_then_restart(daemon, registries):
             time.sleep(0.05)
         assert busy, "pull never started unpacking"
         time.sleep(0.5)
+        # SIGKILL before the channel closes: the client's cancel would make
+        # the pull clean up its partial downloads first.
+        d.proc.kill()
+        d.proc.wait()
         d.kill()
         with pytest.raises(grpc.RpcError):
             fut.result()

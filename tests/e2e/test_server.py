@@ -249,3 +249,48 @@ def test_start_failure_names_the_cause_and_leaves_no_socket(daemon_factory):
     log = d.logs()
     assert "start: runtime: husk-shim '/nonexistent/husk-shim'" in log, log
     assert not os.path.exists(d.socket)
+
+
+def test_socket_in_existing_dir_keeps_its_mode(daemon_factory, tmp_path):
+    shared = tmp_path / "x"
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    d = daemon_factory(start=False)
+    d.socket = str(shared / "husk.sock")
+    d.start()
+    assert stat.S_ISSOCK(os.lstat(d.socket).st_mode)
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o755
+    assert d.stop() == 0
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o755
+    assert not os.path.exists(d.socket)
+
+
+def test_socket_dir_made_by_huskd_is_private(daemon_factory, tmp_path):
+    d = daemon_factory(start=False)
+    d.socket = str(tmp_path / "new" / "sub" / "husk.sock")
+    d.start()
+    assert stat.S_IMODE(os.stat(tmp_path / "new" / "sub").st_mode) == 0o700
+
+
+def test_socket_path_that_is_a_file_is_refused_and_kept(daemon_factory, tmp_path):
+    victim = tmp_path / "passwd"
+    victim.write_text("root:x:0:0\n")
+    d = daemon_factory(start=False)
+    d.socket = str(victim)
+    d.start(wait=False)
+    rc = d.proc.wait(timeout=20)
+    d.proc = None
+    assert rc == 1
+    assert f"socket '{victim}': the path exists and is not a socket" in d.logs(), d.logs()
+    assert victim.read_text() == "root:x:0:0\n"
+    assert not os.path.exists(str(victim) + ".lock")
+
+
+def test_exit_removes_only_its_own_socket(daemon):
+    # Someone replaced the socket with a file while huskd ran: exit keeps it.
+    os.unlink(daemon.socket)
+    with open(daemon.socket, "w") as f:
+        f.write("data")
+    assert daemon.stop() == 0
+    with open(daemon.socket) as f:
+        assert f.read() == "data"

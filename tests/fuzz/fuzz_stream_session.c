@@ -81,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s->shim = -1;
 	s->proc = RT_EXEC_PROC_INIT;
 	snprintf(s->peer, sizeof(s->peer), "fuzz");
+	srv->n_pending++; /* as accept_one counts it */
 	if (handshake(s) == 0) {
 		FUZZ_CHECK(s->req);
 		if (s->req->kind != SRV_STREAM_PORTFORWARD)
@@ -99,6 +100,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* A token the request did not spend must not pile up. */
 	srv_stream_req_free(srv_tokens_take(srv->tokens, token));
+	/* Give the place back as session_main does. */
+	if (s->upgraded)
+		srv->n_sessions--;
+	else
+		srv->n_pending--;
 	close(s->fd);
 	close(sv[1]);
 	session_free(s);

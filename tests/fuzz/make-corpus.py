@@ -553,6 +553,32 @@ def regressions():
              "args": [{"index": 5, "op": "SCMP_CMP_EQ"}]}]}).encode())
 
 
+def pb_ld(field, data):
+    """A protobuf length-delimited field."""
+    n, v = len(data), b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        v += bytes([b | (0x80 if n else 0)])
+        if not n:
+            break
+    return bytes([(field << 3) | 2]) + v + data
+
+
+def requests():
+    # A selector byte (which request type, see fuzz_request.c), then wire bytes.
+    meta = pb_ld(1, b"pod") + pb_ld(2, b"uid-1") + pb_ld(3, b"ns")
+    t = "fuzz_request"
+    put(t, "run-pod", b"\0" + pb_ld(1, pb_ld(1, meta) + pb_ld(6, pb_ld(1, b"k") + pb_ld(2, b"v"))))
+    put(t, "run-pod-nul-name", b"\0" + pb_ld(1, pb_ld(1, pb_ld(1, b"a\0b"))))
+    put(t, "create-container", b"\1" + pb_ld(1, b"0123456789abcdef") +
+        pb_ld(2, pb_ld(1, pb_ld(1, b"c")) + pb_ld(2, pb_ld(1, b"busybox"))))
+    put(t, "status-long-id", b"\2" + pb_ld(1, b"x" * 300))
+    put(t, "status-cut", b"\2\x0a\x09a")
+    put(t, "pull", b"\3" + pb_ld(1, pb_ld(1, b"docker.io/library/busybox:latest")) +
+        pb_ld(2, pb_ld(1, b"user")))
+    put(t, "exec-varints", b"\4" + pb_ld(1, b"id") + pb_ld(2, b"sh") + b"\x18\x01\x20\x01")
+
+
 def main():
     spdy()
     ws()
@@ -564,6 +590,7 @@ def main():
     runtime()
     json_seeds()
     regressions()
+    requests()
 
 
 if __name__ == "__main__":

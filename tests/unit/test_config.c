@@ -123,6 +123,12 @@ static void test_errors(void)
 	expect_error("{\"log_level\": 3}",
 		     (const char *[]){"log_level", "expected a string", NULL});
 	expect_error("{\"max_workers\": 1}", (const char *[]){"max_workers", "out of range", NULL});
+	expect_error("{\"max_concurrent_pulls\": 0}",
+		     (const char *[]){"max_concurrent_pulls", "out of range", NULL});
+	expect_error("{\"pull_progress_timeout\": -1}",
+		     (const char *[]){"pull_progress_timeout", "out of range", NULL});
+	expect_error("{\"worker_idle_timeout\": 0}",
+		     (const char *[]){"worker_idle_timeout", "out of range", NULL});
 	expect_error("{\"root\": \"rel\"}", (const char *[]){"root", "absolute", NULL});
 	expect_error("{\"cni_bin_dirs\": [\"/ok\", 5]}",
 		     (const char *[]){"cni_bin_dirs", "element 1", NULL});

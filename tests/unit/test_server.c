@@ -188,6 +188,37 @@ static void test_cancel(void)
 	CU_ASSERT_FALSE(husk_cancelled(none));
 }
 
+static void test_request_check(void)
+{
+	CU_ASSERT(husk_id_valid("abc", 3));
+	CU_ASSERT_FALSE(husk_id_valid("a\0b", 3));
+	_cleanup_free_ char *big = xmalloc(HUSK_ID_MAX + 1);
+	memset(big, 'x', HUSK_ID_MAX + 1);
+	CU_ASSERT(husk_id_valid(big, HUSK_ID_MAX));
+	CU_ASSERT_FALSE(husk_id_valid(big, HUSK_ID_MAX + 1));
+
+	/* ContainerStatusRequest{container_id = 1}: field 1, wire type 2. */
+	static const uint8_t ok[] = {0x0a, 3, 'a', 'b', 'c'};
+	static const uint8_t nul[] = {0x0a, 3, 'a', 0, 'b'};
+	static const uint8_t cut[] = {0x0a, 9, 'a'};
+	const ProtobufCMessageDescriptor *d = &runtime__v1__container_status_request__descriptor;
+	struct husk_error err = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL(srv_request_check(d, ok, sizeof(ok), &err), 0);
+	CU_ASSERT_EQUAL(srv_request_check(d, cut, sizeof(cut), &err), 0); /* left to decode */
+	CU_ASSERT_EQUAL(srv_request_check(d, nul, sizeof(nul), &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "'container_id' contains a NUL"));
+	husk_error_clear(&err);
+	size_t n = HUSK_ID_MAX + 1;
+	_cleanup_free_ uint8_t *longer = xmalloc(n + 3);
+	longer[0] = 0x0a;
+	longer[1] = (uint8_t)(0x80 | (n & 0x7f));
+	longer[2] = (uint8_t)(n >> 7);
+	memset(longer + 3, 'x', n);
+	CU_ASSERT_EQUAL(srv_request_check(d, longer, n + 3, &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "'container_id' is 254 bytes long"));
+	husk_error_clear(&err);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -197,6 +228,7 @@ int main(void)
 	    {"request digest ignores map order", test_digest},
 	    {"runtime handlers", test_handlers},
 	    {"call cancellation", test_cancel},
+	    {"request check: ids, names, NUL bytes", test_request_check},
 	};
 	return unit_run("server", tests, ARRAY_SIZE(tests));
 }
