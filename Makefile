@@ -70,7 +70,9 @@ FUZZ_REGRESS_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/%)
 .PHONY: all check unit e2e asan fmt fmt-check proto-check install clean deps fuzz fuzz-regress
 all: $(PROGRAMS)
 
-$(GEN_C) $(GEN_H): $(PROTO)
+# One rule makes both files (a grouped target): two rules, or one with two
+# plain targets, run protoc-c twice under -j, each writing the same files.
+$(GEN_C) $(GEN_H) &: $(PROTO)
 	@mkdir -p $(BUILD)/gen
 	$(say) PROTOC $(PROTO)
 	$(Q)protoc-c --c_out=$(BUILD)/gen $(PROTO)
