@@ -54,6 +54,7 @@ static const struct key keys[] = {
     {"log_level", KEY_STRING, OFF(log_level), 0, 0, check_log_level},
     {"cgroup_driver", KEY_STRING, OFF(cgroup_driver), 0, 0, check_cgroup_driver},
     {"cgroup_root", KEY_STRING, OFF(cgroup_root), 0, 0, check_abs_path},
+    {"pod_cgroup_parent", KEY_STRING, OFF(pod_cgroup_parent), 0, 0, NULL},
     {"shutdown_timeout", KEY_INT, OFF(shutdown_timeout), 0, 3600, NULL},
     {"max_workers", KEY_INT, OFF(max_workers), 4, 4096, NULL},
     {"sandbox_image", KEY_STRING, OFF(sandbox_image), 0, 0, NULL},
@@ -109,6 +110,7 @@ static struct srv_config *config_defaults(void)
 	c->log_level = xstrdup("info");
 	c->cgroup_driver = xstrdup("auto");
 	c->cgroup_root = xstrdup("/sys/fs/cgroup");
+	c->pod_cgroup_parent = xstrdup("");
 	c->shutdown_timeout = 10;
 	c->max_workers = 256;
 	c->sandbox_image = xstrdup("registry.k8s.io/pause:3.10");

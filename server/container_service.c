@@ -77,6 +77,7 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	    .state = c->state,
 	    .cgroup_driver = driver,
 	    .cgroup_base = c->cgroup_root,
+	    .pod_cgroup_parent = c->pod_cgroup_parent,
 	    .shim_path = shim,
 	    .pause_path = pause,
 	    .pids_limit = c->pids_limit,

@@ -3,6 +3,7 @@
 Client messages come from our own api/cri/v1/api.proto, compiled with protoc
 when the test session starts, so the tests speak exactly what husk defines.
 """
+import atexit
 import json
 import os
 import shutil
@@ -18,10 +19,23 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("HUSK_BUILD", os.path.join(REPO, "build"))
 HUSKD = os.path.join(BUILD, "huskd")
 PROTO = os.path.join(REPO, "api", "cri", "v1", "api.proto")
+# What this run makes on the host carries its tag, so that hack/leftovers
+# can tell it from what other runs on the same machine make: temporary
+# directories are /tmp/husk-*-<tag>-*, and pods that name no cgroup parent
+# go under the cgroup POD_CG_PARENT (huskd's pod_cgroup_parent) instead of
+# husk's default "husk". `make check` sets HUSK_RUN_TAG for all its steps.
+RUN_TAG = os.environ.setdefault("HUSK_RUN_TAG", os.urandom(4).hex())
+POD_CG_PARENT = f"husk-e2e-{RUN_TAG}"
+
+
+def run_tmpdir(kind):
+    """A new directory /tmp/husk-<kind>-<tag>-XXXX of this run."""
+    return tempfile.mkdtemp(prefix=f"husk-{kind}-{RUN_TAG}-", dir="/tmp")
 
 
 def _compile_proto():
-    out = tempfile.mkdtemp(prefix="husk-pb-")
+    out = run_tmpdir("pb")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     subprocess.run(["protoc", "--python_out", out, "-I", os.path.dirname(PROTO), PROTO],
                    check=True)
     sys.path.insert(0, out)
@@ -88,7 +102,8 @@ class Daemon:
         self.log_path = os.path.join(base, "huskd.log")
         # This machine has no CNI config; suites that want pod networking
         # write their own (tests/e2e/test_network.py).
-        self.config = {"require_pod_network": False, **(config or {})}
+        self.config = {"require_pod_network": False, "pod_cgroup_parent": POD_CG_PARENT,
+                       **(config or {})}
         self.args = list(args)
         self.proc = None
         self.channel = None
@@ -189,7 +204,7 @@ def daemon_factory():
     made = []
 
     def make(config=None, args=(), start=True):
-        base = tempfile.mkdtemp(prefix="husk-e2e-", dir="/tmp")
+        base = run_tmpdir("e2e")
         d = Daemon(base, config, args)
         made.append(d)
         return d.start() if start else d
