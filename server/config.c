@@ -96,6 +96,7 @@ void srv_config_free(struct srv_config *c)
 			strv_free(*FIELD(c, k, char **));
 	}
 	registries_free(c->registries, c->n_registries);
+	free(c->cgroup_driver_used);
 	free(c->config_path);
 	free(c);
 }
@@ -318,9 +319,15 @@ int srv_config_load(const struct srv_flags *flags, struct srv_config **ret, stru
 	_cleanup_free_ char *copy = xstrdup(main);
 	_cleanup_free_ char *dropdir = xasprintf("%s/husk.d", dirname(copy));
 	_cleanup_strv_ char **names = NULL;
-	if (fs_list_dir(dropdir, ".json", &names, err) < 0)
+	if (fs_list_dir(dropdir, NULL, &names, err) < 0)
 		return husk_error_prefix(err, "config");
 	for (size_t i = 0; names[i]; i++) {
+		if (!endswith(names[i], ".json")) {
+			log_warn(
+			    "config: ignoring '%s/%s': drop-ins are read only from *.json files",
+			    dropdir, names[i]);
+			continue;
+		}
 		_cleanup_free_ char *path = xasprintf("%s/%s", dropdir, names[i]);
 		if (apply_file(c, path, err) < 0)
 			return -err->code;
@@ -334,10 +341,9 @@ int srv_config_load(const struct srv_flags *flags, struct srv_config **ret, stru
 		    apply_flag(c, "cgroup_driver", flags->cgroup_driver, err) < 0)
 			return -err->code;
 	}
-	if (streq(c->cgroup_driver, "auto")) {
-		free(c->cgroup_driver);
-		c->cgroup_driver = xstrdup(host_uses_systemd() ? "systemd" : "cgroupfs");
-	}
+	c->cgroup_driver_used = xstrdup(!streq(c->cgroup_driver, "auto") ? c->cgroup_driver
+					: host_uses_systemd()		 ? "systemd"
+									 : "cgroupfs");
 	cleanup = NULL;
 	*ret = c;
 	return 0;

@@ -58,7 +58,7 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 {
 	const struct srv_config *c = ctx->config;
 	enum cg_driver driver;
-	if (cg_driver_parse(c->cgroup_driver, &driver, err) < 0)
+	if (cg_driver_parse(c->cgroup_driver_used, &driver, err) < 0)
 		return -err->code;
 	_cleanup_free_ char *shim = shim_path(c);
 	if (access(shim, X_OK) < 0)

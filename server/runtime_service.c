@@ -90,7 +90,7 @@ int srv_runtime_config(struct srv_ctx *ctx, const void *in _unused_, void **ret_
 	    srv_new(Runtime__V1__RuntimeConfigResponse, RUNTIME__V1__RUNTIME_CONFIG_RESPONSE__INIT);
 	r->linux = srv_new(Runtime__V1__LinuxRuntimeConfiguration,
 			   RUNTIME__V1__LINUX_RUNTIME_CONFIGURATION__INIT);
-	r->linux->cgroup_driver = streq(ctx->config->cgroup_driver, "systemd")
+	r->linux->cgroup_driver = streq(ctx->config->cgroup_driver_used, "systemd")
 				      ? RUNTIME__V1__CGROUP_DRIVER__SYSTEMD
 				      : RUNTIME__V1__CGROUP_DRIVER__CGROUPFS;
 	*ret_out = r;
