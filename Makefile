@@ -48,6 +48,18 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGRAMS := $(BUILD)/huskd $(BUILD)/husk-shim $(BUILD)/husk-pause
 
+# The suites leave the host as they found it: hack/leftovers snapshots what
+# they could leave behind (mounts, cgroups, netns, links, iptables rules,
+# processes, /tmp and /run files, IPAM leases) and fails listing what is left.
+# HUSK_RUN_TAG marks what this run makes (temporary directories, the test
+# daemons' pod cgroup parent), so that other runs on the machine are told
+# apart; one tag for every step of a `make check`.
+ifndef HUSK_RUN_TAG
+HUSK_RUN_TAG := $(shell od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+endif
+export HUSK_RUN_TAG
+LEFTOVERS_SNAP = $(BUILD)/leftovers-$(HUSK_RUN_TAG)-$@.json
+
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048
@@ -117,13 +129,17 @@ $(BUILD)/tests/%: tests/unit/%.c $(SERVER_OBJS) $(BUILD)/libhusk.a
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ -lcunit $(LIBS)
 
 unit: $(UNIT_BINS) $(PROGRAMS) $(FUZZ_REGRESS_BINS)
+	@hack/leftovers snapshot $(LEFTOVERS_SNAP)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 	@set -e; for t in $(FUZZ_NAMES); do \
 		echo "== $(BUILD)/tests/fuzz/$$t tests/fuzz/corpus/$$t"; \
 		$(BUILD)/tests/fuzz/$$t tests/fuzz/corpus/$$t; done
+	@hack/leftovers check $(LEFTOVERS_SNAP)
 
 e2e: $(PROGRAMS)
+	@hack/leftovers snapshot $(LEFTOVERS_SNAP)
 	HUSK_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/e2e $(PYTEST_ARGS)
+	@hack/leftovers check $(LEFTOVERS_SNAP)
 
 check: deps
 	$(MAKE) fmt-check all unit

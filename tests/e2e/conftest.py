@@ -33,6 +33,19 @@ def run_tmpdir(kind):
     return tempfile.mkdtemp(prefix=f"husk-{kind}-{RUN_TAG}-", dir="/tmp")
 
 
+def hygiene_snapshot():
+    """For the benchmarks: hack/leftovers snapshot of the host before they
+    make anything; returns the snapshot's path for hygiene_check."""
+    path = os.path.join(BUILD, f"leftovers-{RUN_TAG}-{os.getpid()}.json")
+    subprocess.run([os.path.join(REPO, "hack", "leftovers"), "snapshot", path], check=True)
+    return path
+
+
+def hygiene_check(path):
+    """hack/leftovers check: 0 when nothing of this run is left, else 1."""
+    return subprocess.run([os.path.join(REPO, "hack", "leftovers"), "check", path]).returncode
+
+
 def _compile_proto():
     out = run_tmpdir("pb")
     atexit.register(shutil.rmtree, out, ignore_errors=True)
