@@ -79,7 +79,7 @@ FUZZ_LIBS := $(shell pkg-config --libs $(filter-out grpc libprotobuf-c,$(PKGS)) 
 FUZZ_OBJS := $(FUZZ_SERVER_SRCS:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/libhusk.a
 FUZZ_REGRESS_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/%)
 
-.PHONY: all check unit e2e asan fmt fmt-check proto-check install clean deps fuzz fuzz-regress
+.PHONY: all check unit e2e readme-test asan fmt fmt-check proto-check install clean deps fuzz fuzz-regress
 all: $(PROGRAMS)
 
 # One rule makes both files (a grouped target): two rules, or one with two
@@ -144,6 +144,13 @@ e2e: $(PROGRAMS)
 check: deps
 	$(MAKE) fmt-check all unit
 	$(MAKE) e2e
+	$(MAKE) readme-test
+
+# The README's marked usage blocks, run as written against a huskd of their
+# own (crictl from PATH or ../shared/tools/cri-tools; skipped, saying so,
+# without it).
+readme-test: $(PROGRAMS)
+	HUSK_BUILD=$(abspath $(BUILD)) hack/readme-test
 
 deps:
 	@bash hack/install-deps
