@@ -26,6 +26,7 @@ PROTO = os.path.join(REPO, "api", "cri", "v1", "api.proto")
 # husk's default "husk". `make check` sets HUSK_RUN_TAG for all its steps.
 RUN_TAG = os.environ.setdefault("HUSK_RUN_TAG", os.urandom(4).hex())
 POD_CG_PARENT = f"husk-e2e-{RUN_TAG}"
+POD_CG_SLICE = f"husk_e2e_{RUN_TAG}.slice"  # the same for the systemd driver
 
 
 def run_tmpdir(kind):
@@ -115,11 +116,15 @@ class Daemon:
         self.log_path = os.path.join(base, "huskd.log")
         # This machine has no CNI config; suites that want pod networking
         # write their own (tests/e2e/test_network.py).
-        self.config = {"require_pod_network": False, "pod_cgroup_parent": POD_CG_PARENT,
-                       **(config or {})}
+        self.config = {"require_pod_network": False, **(config or {})}
         self.args = list(args)
+        if "pod_cgroup_parent" not in self.config:
+            flag = [v for k, v in zip(self.args, self.args[1:]) if k == "--cgroup-driver"]
+            systemd = (flag or [self.config.get("cgroup_driver")])[-1] == "systemd"
+            self.config["pod_cgroup_parent"] = POD_CG_SLICE if systemd else POD_CG_PARENT
         self.proc = None
         self.channel = None
+        self.was_ready = False
         os.makedirs(os.path.dirname(self.config_path), exist_ok=True)
         self.write_config()
 
@@ -149,6 +154,7 @@ class Daemon:
                 self.channel = make_channel(self.socket)
                 try:
                     self.rt.Version(version="v1", _timeout=2)
+                    self.was_ready = True
                     return
                 except grpc.RpcError:
                     self.channel.close()
@@ -225,6 +231,14 @@ def daemon_factory():
     yield make
     failures = []
     for d in made:
+        if d.proc is None and d.was_ready:
+            # Left stopped or SIGKILLed by the test: what it made is cleaned
+            # up through husk itself (restart, remove all), never by
+            # deleting its files, so that a leak shows.
+            try:
+                d.start()
+            except RuntimeError as e:
+                failures.append(f"restart for cleanup failed: {e}")
         if d.proc is not None and d.channel is not None:
             # Pods outlive huskd by design; a test's pods must not.
             try:
