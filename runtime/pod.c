@@ -378,6 +378,17 @@ int rt_pod_remove(struct rt *rt, const char *ref, struct husk_error *err)
 		return husk_error_prefix(err, "remove pod sandbox '%s': network", pod->id);
 	if (pod_sandbox_destroy(rt->state, pod->id, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	/* The init's group is husk's even in a pod cgroup the kubelet made
+	 * (which the pod's group does not own, so removes nothing of). */
+	_cleanup_free_ char *init_path = NULL;
+	_cleanup_(cg_group_freep) struct cg_group *init_cg = NULL;
+	if (cg &&
+	    cg_manager_container_path(rt->cg, cg_group_path(cg), "init", &init_path, NULL) == 0 &&
+	    cg_group_open(rt->cg, init_path, &init_cg, NULL) == 0) {
+		cg_group_adopt(init_cg);
+		if (cg_group_remove(init_cg, err) < 0)
+			return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	}
 	if (cg && cg_group_remove(cg, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
 	if (cg && isempty(pod->cgroup_parent)) {

@@ -37,3 +37,42 @@ def test_check_lists_what_the_run_left(tmp_path):
     r = leftovers("check", snap, HUSK_LEFTOVERS="shared")
     assert r.returncode == 0, r.stderr
     assert "CLEAN" in r.stdout
+
+
+def test_pod_in_a_kubelet_made_cgroup_leaves_it_empty(daemon, tmp_path):
+    """The kubelet makes a pod's cgroup before RunPodSandbox and removes it
+    after RemovePodSandbox: husk must leave nothing of its own in it (the
+    pod init's group), or the kubelet's rmdir fails."""
+    from pods import run_pod
+    from conftest import pb
+    d = daemon
+    parent = f"{POD_CG_PARENT}/kubelet-pod"
+    made = []
+    for top in sorted(os.listdir("/sys/fs/cgroup")):
+        if top == "unified":  # v1 here; the v2 mount is tested apart
+            continue
+        p = f"/sys/fs/cgroup/{top}/{parent}"
+        if os.path.isdir(f"/sys/fs/cgroup/{top}") and not os.path.exists(p):
+            os.makedirs(p)
+            made.append(p)
+    try:
+        pod, _ = run_pod(d, tmp_path, linux={"cgroup_parent": parent, "security_context": {
+            "namespace_options": {"pid": pb.POD}}})
+        assert any(os.path.isdir(f"{p}/init") for p in made)
+        d.rt.StopPodSandbox(pod_sandbox_id=pod)
+        d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+        left = [os.path.join(p, n) for p in made for n in os.listdir(p)
+                if os.path.isdir(os.path.join(p, n))]
+        assert left == []
+        assert all(os.path.isdir(p) for p in made)  # the kubelet's, not husk's
+    finally:
+        for p in made:
+            for sub in ("init", ""):
+                try:
+                    os.rmdir(os.path.join(p, sub) if sub else p)
+                except OSError:
+                    pass
+            try:
+                os.rmdir(os.path.dirname(p))
+            except OSError:
+                pass
