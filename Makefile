@@ -136,10 +136,11 @@ unit: $(UNIT_BINS) $(PROGRAMS) $(FUZZ_REGRESS_BINS)
 		$(BUILD)/tests/fuzz/$$t tests/fuzz/corpus/$$t; done
 	@hack/leftovers check $(LEFTOVERS_SNAP)
 
+# What is left is listed also when a test failed (and may be why).
 e2e: $(PROGRAMS)
 	@hack/leftovers snapshot $(LEFTOVERS_SNAP)
-	HUSK_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/e2e $(PYTEST_ARGS)
-	@hack/leftovers check $(LEFTOVERS_SNAP)
+	@rc=0; HUSK_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/e2e $(PYTEST_ARGS) \
+		|| rc=$$?; hack/leftovers check $(LEFTOVERS_SNAP) || rc=1; exit $$rc
 
 check: deps
 	$(MAKE) fmt-check all unit

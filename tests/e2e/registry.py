@@ -321,6 +321,14 @@ class Registries:
                                      dir="/tmp")
         self.storage = os.path.join(self.base, "storage")
         self.started = []
+        self.tokens = None
+        try:
+            self._setup()
+        except BaseException:
+            self.stop()  # what started before the failure, and the dir
+            raise
+
+    def _setup(self):
         self.open = self._start("open")
         self.images = mti.build_all(mti.Registry(self.open.host))
         htpasswd = os.path.join(self.base, "htpasswd")
@@ -357,7 +365,8 @@ class Registries:
     def stop(self):
         for r in self.started:
             r.stop()
-        self.tokens.stop()
+        if self.tokens is not None:
+            self.tokens.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
 
