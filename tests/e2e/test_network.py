@@ -20,7 +20,7 @@ import uuid
 import grpc
 import pytest
 
-from conftest import REPO, mounts_under, pb
+from conftest import REPO, RUN_TAG, mounts_under, pb
 from pods import ctr_config, expect_error, leftovers, pod_config
 from registry import registries  # noqa: F401
 
@@ -51,8 +51,11 @@ class Net:
     def __init__(self, base):
         self.x = random.randint(100, 250)
         tag = uuid.uuid4().hex[:6]
-        self.bridge = "hk" + tag
-        self.name = "husk-e2e-" + tag
+        # The run's tag in the bridge's name (at most 15 bytes) and the
+        # network's, which portmap's iptables comments carry: what the
+        # plugins leave on the host can be told from other runs'.
+        self.bridge = "hk" + RUN_TAG[:8] + tag[:4]
+        self.name = f"husk-e2e-{RUN_TAG}-{tag}"
         self.subnet = f"10.244.{self.x}.0/24"
         self.conf_dir = os.path.join(base, "net.d")
         self.bin_dir = os.path.join(base, "cni-bin")
