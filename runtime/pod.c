@@ -129,7 +129,7 @@ static void cg_intents_recover(struct rt *rt)
 			*nl = '\0';
 		_cleanup_(cg_group_freep) struct cg_group *g = NULL;
 		int r = cg_group_open(rt->cg, text, &g, &e);
-		if (r == -ENOENT) {
+		if (r == -ENOENT || r == -EINVAL) { /* nothing made, or not a path */
 			unlink(file);
 			continue;
 		}
