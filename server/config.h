@@ -27,9 +27,13 @@ struct srv_config {
 	char *socket;
 	char *root;
 	char *state;
-	char *log_level;	 /* error, warn, info, debug */
-	char *cgroup_driver;	 /* cgroupfs or systemd ("auto" resolved at load) */
+	char *log_level;     /* error, warn, info, debug */
+	char *cgroup_driver; /* cgroupfs, systemd or auto, as configured */
+	/* What huskd uses: cgroupfs or systemd, "auto" resolved at load (not a
+	 * key: `huskd config` prints cgroup_driver as configured). */
+	char *cgroup_driver_used;
 	char *cgroup_root;	 /* where the cgroup hierarchy is mounted */
+	char *pod_cgroup_parent; /* parent of pods that name none; "": husk's default */
 	int shutdown_timeout;	 /* seconds to drain in-flight calls */
 	int max_workers;	 /* upper bound of the request thread pool */
 	int worker_idle_timeout; /* seconds an idle worker above the minimum stays */

@@ -316,9 +316,19 @@ class Registries:
     """Everything the image tests need, started once per session."""
 
     def __init__(self):
-        self.base = tempfile.mkdtemp(prefix="husk-registry-", dir="/tmp")
+        tag = os.environ.get("HUSK_RUN_TAG")  # conftest.RUN_TAG
+        self.base = tempfile.mkdtemp(prefix=f"husk-registry-{tag}-" if tag else "husk-registry-",
+                                     dir="/tmp")
         self.storage = os.path.join(self.base, "storage")
         self.started = []
+        self.tokens = None
+        try:
+            self._setup()
+        except BaseException:
+            self.stop()  # what started before the failure, and the dir
+            raise
+
+    def _setup(self):
         self.open = self._start("open")
         self.images = mti.build_all(mti.Registry(self.open.host))
         htpasswd = os.path.join(self.base, "htpasswd")
@@ -355,7 +365,8 @@ class Registries:
     def stop(self):
         for r in self.started:
             r.stop()
-        self.tokens.stop()
+        if self.tokens is not None:
+            self.tokens.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
 
