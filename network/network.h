@@ -278,7 +278,9 @@ int net_cni_teardown(struct net_cni *n, const char *id, const char *netns, struc
 
 /* CHECK the pod's attachment through the chain. 0 when it is fine or when
  * the version (< 0.4.0) or disableCheck rules CHECK out; ENOENT when the
- * pod has no attachment; else the plugin's error. */
+ * pod has no attachment; else the plugin's error. A plugin's failure that
+ * is only about an IP family the pod has no address of (portmap looks in
+ * ip6tables for an IPv4-only pod's chain) is not counted. */
 int net_cni_check(struct net_cni *n, const char *id, struct husk_error *err);
 
 /* The ADD result recorded for pod id (ENOENT when none). */

@@ -71,7 +71,11 @@ extern const struct cg_ops cg_v2_ops;
 struct cg_naming {
 	enum cg_driver driver;
 	const char *name;
-	int (*pod_path)(const char *parent, const char *pod_id, char **ret, struct husk_error *err);
+	/* dflt: the parent of pods whose request names none (cgroupfs: a
+	 * path; systemd: a slice name); never NULL. */
+	int (*pod_path)(const char *parent, const char *dflt, const char *pod_id, char **ret,
+			struct husk_error *err);
+	const char *default_parent; /* "husk", "husk.slice" */
 	int (*container_path)(const char *pod_path, const char *ctr_id, char **ret,
 			      struct husk_error *err);
 };
@@ -89,6 +93,7 @@ struct cg_manager {
 	unsigned controllers; /* all CG_C_* bits available and used */
 	const struct cg_ops *ops;
 	const struct cg_naming *naming;
+	char *pod_parent; /* cg_options.pod_parent, or the naming's default */
 };
 
 struct cg_group {

@@ -24,15 +24,15 @@ static int check_id(const char *what, const char *id, struct husk_error *err)
 
 /* cgroupfs: the parent is the path itself. */
 
-static int cgroupfs_pod_path(const char *parent, const char *pod_id, char **ret,
+static int cgroupfs_pod_path(const char *parent, const char *dflt, const char *pod_id, char **ret,
 			     struct husk_error *err)
 {
 	if (isempty(parent)) {
 		int r = check_id("pod", pod_id, err);
 		if (r < 0)
 			return r;
-		*ret = xasprintf("husk/%s", pod_id);
-		return 0;
+		_cleanup_free_ char *p = xasprintf("%s/%s", dflt, pod_id);
+		return cg_path_normalize(p, ret, err);
 	}
 	return cg_path_normalize(parent, ret, err);
 }
@@ -79,14 +79,18 @@ static int expand_slice(const char *name, char **ret, struct husk_error *err)
 	return r;
 }
 
-static int systemd_pod_path(const char *parent, const char *pod_id, char **ret,
+static int systemd_pod_path(const char *parent, const char *dflt, const char *pod_id, char **ret,
 			    struct husk_error *err)
 {
 	if (isempty(parent)) {
 		int r = check_id("pod", pod_id, err);
 		if (r < 0)
 			return r;
-		_cleanup_free_ char *slice = xasprintf("husk-%s.slice", pod_id);
+		if (!endswith(dflt, ".slice") || streq(dflt, ".slice"))
+			return husk_error_set(err, EINVAL, "systemd slice '%s' is invalid", dflt);
+		/* "husk.slice" holds "husk-<id>.slice". */
+		_cleanup_free_ char *slice = xasprintf(
+		    "%.*s-%s.slice", (int)(strlen(dflt) - strlen(".slice")), dflt, pod_id);
 		return expand_slice(slice, ret, err);
 	}
 	/* An already expanded path, as some tools pass it. */
@@ -112,6 +116,7 @@ const struct cg_naming cg_naming_cgroupfs = {
     .driver = CG_DRIVER_CGROUPFS,
     .name = "cgroupfs",
     .pod_path = cgroupfs_pod_path,
+    .default_parent = "husk",
     .container_path = cgroupfs_container_path,
 };
 
@@ -119,5 +124,6 @@ const struct cg_naming cg_naming_systemd = {
     .driver = CG_DRIVER_SYSTEMD,
     .name = "systemd",
     .pod_path = systemd_pod_path,
+    .default_parent = "husk.slice",
     .container_path = systemd_container_path,
 };

@@ -627,6 +627,11 @@ int cg_manager_open(const struct cg_options *opts, struct cg_manager **ret_manag
 	default:
 		return husk_error_set(err, EINVAL, "unknown cgroup driver %d", (int)driver);
 	}
+	m->pod_parent = xstrdup(opts && !isempty(opts->pod_parent) ? opts->pod_parent
+								   : m->naming->default_parent);
+	_cleanup_free_ char *probe = NULL;
+	if (m->naming->pod_path(NULL, m->pod_parent, "x", &probe, err) < 0)
+		return husk_error_prefix(err, "pod cgroup parent '%s'", m->pod_parent);
 	m->base = xstrdup(base);
 	m->hugepages_dir =
 	    xstrdup(opts && opts->hugepages_dir ? opts->hugepages_dir : "/sys/kernel/mm/hugepages");
@@ -662,6 +667,7 @@ void cg_manager_free(struct cg_manager *m)
 	free_hiers(m);
 	free(m->base);
 	free(m->hugepages_dir);
+	free(m->pod_parent);
 	free(m);
 }
 
@@ -707,7 +713,7 @@ const char *cg_driver_name(enum cg_driver driver)
 int cg_manager_pod_path(const struct cg_manager *m, const char *cgroup_parent, const char *pod_id,
 			char **ret_path, struct husk_error *err)
 {
-	return m->naming->pod_path(cgroup_parent, pod_id, ret_path, err);
+	return m->naming->pod_path(cgroup_parent, m->pod_parent, pod_id, ret_path, err);
 }
 
 int cg_manager_container_path(const struct cg_manager *m, const char *pod_path, const char *ctr_id,
@@ -866,6 +872,16 @@ int cg_group_open(struct cg_manager *m, const char *path, struct cg_group **ret_
 		return husk_error_set(err, ENOENT, "cgroup '%s' not found", g->path);
 	*ret_group = steal_ptr(&g);
 	return 0;
+}
+
+void cg_group_adopt(struct cg_group *g)
+{
+	for (size_t i = 0; i < g->m->n_hiers; i++) {
+		_cleanup_free_ char *dir = cg_group_hier_dir(g, &g->m->hiers[i]);
+		struct stat st;
+		if (g->created[i] == 0 && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+			g->created[i] = 1;
+	}
 }
 
 char *cg_group_save(const struct cg_group *g)

@@ -79,6 +79,9 @@ struct cg_options {
 	/* The kernel's hugepage pools, one hugepages-<size>kB directory per
 	 * size; NULL: /sys/kernel/mm/hugepages (tests pass a directory). */
 	const char *hugepages_dir;
+	/* The parent of pods whose cgroup_parent is empty: a path for
+	 * cgroupfs, a slice for systemd. NULL or "": "husk" / "husk.slice". */
+	const char *pod_parent;
 };
 
 /* Detect the hierarchy under opts->base and choose the v1/v2 and naming
@@ -118,7 +121,8 @@ const char *cg_driver_name(enum cg_driver driver);
 
 /* The pod cgroup's path from the kubelet's cgroup_parent (see Drivers
  * above). An empty or NULL parent gives husk's default for pod_id:
- * "husk/<pod_id>" (cgroupfs) or "husk.slice/husk-<pod_id>.slice" (systemd).
+ * "husk/<pod_id>" (cgroupfs) or "husk.slice/husk-<pod_id>.slice" (systemd),
+ * or the same beneath cg_options.pod_parent.
  * With the systemd driver a parent containing '/' is taken as an already
  * expanded path. EINVAL for a malformed parent or id. *ret_path is the
  * caller's. */
@@ -148,6 +152,12 @@ int cg_group_create(struct cg_manager *m, const char *path, struct cg_group **re
  * removes nothing). ENOENT when the path exists in no hierarchy. */
 int cg_group_open(struct cg_manager *m, const char *path, struct cg_group **ret_group,
 		  struct husk_error *err);
+
+/* Make g own its own directory (not its parents) in every hierarchy where
+ * it exists, so that cg_group_remove removes it and what lies beneath it.
+ * For a group whose creation a crash interrupted (its path is known from
+ * an intent record; which directories were new is not). */
+void cg_group_adopt(struct cg_group *g);
 
 /* Persist a group across a daemon restart: cg_group_save returns a one-line
  * string (the path plus which directories husk created per hierarchy) for

@@ -635,8 +635,15 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		r = husk_error_set(err, EBUSY, "pod sandbox '%s' has no cgroup", pod->id);
 		goto fail;
 	}
+	/* The intent first: a crash before the record must not leak the
+	 * cgroup (recovery removes what no record claims). */
 	if (cg_manager_container_path(rt->cg, cg_group_path(pod_cg), id, &cg_path, err) < 0 ||
-	    cg_group_create(rt->cg, cg_path, &cg, err) < 0) {
+	    rt_cg_intent_add(rt, id, cg_path, false, err) < 0) {
+		r = -err->code;
+		goto fail;
+	}
+	if (cg_group_create(rt->cg, cg_path, &cg, err) < 0) {
+		rt_cg_intent_done(rt, id);
 		r = -err->code;
 		goto fail;
 	}
@@ -707,6 +714,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 	free(rec.mounts);
 	if (r < 0)
 		goto fail;
+	rt_cg_intent_done(rt, id);
 	log_info("container created container=%s pod=%s name=%s", id, pod->id, c->name);
 	rt_emit(rt, RT_EVENT_CREATED, id, pod->id);
 	*ret_id = steal_ptr(&id);
@@ -722,6 +730,8 @@ fail:
 		husk_error_clear(&e);
 		if (cg && cg_group_remove(cg, &e) < 0)
 			log_error("container=%s: undo cgroup: %s", id, e.msg);
+		else if (cg)
+			rt_cg_intent_done(rt, id);
 	}
 	return r < 0 ? r : -err->code;
 }

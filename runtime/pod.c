@@ -3,6 +3,7 @@
  * the manager itself. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/fs.h"
 #include "common/json.h"
@@ -80,6 +81,88 @@ struct cg_group *rt_cgroup_from_extra(struct rt *rt, const char *extra)
 	return g;
 }
 
+/* ---- cgroup intents ---- */
+
+static char *intent_path(const struct rt *rt, const char *id)
+{
+	return xasprintf("%s/cgroups-pending/%s", rt->state, id);
+}
+
+int rt_cg_intent_add(struct rt *rt, const char *id, const char *path, bool remove_parent,
+		     struct husk_error *err)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/cgroups-pending", rt->state);
+	_cleanup_free_ char *file = intent_path(rt, id);
+	_cleanup_free_ char *text = xasprintf("%s\n%s", path, remove_parent ? "parent\n" : "");
+	if (fs_mkdir_p(dir, 0700, err) < 0 ||
+	    fs_write_atomic(file, text, strlen(text), 0600, err) < 0)
+		return husk_error_prefix(err, "cgroup intent");
+	return 0;
+}
+
+void rt_cg_intent_done(struct rt *rt, const char *id)
+{
+	_cleanup_free_ char *file = intent_path(rt, id);
+	if (unlink(file) < 0 && errno != ENOENT)
+		log_warn("cgroup intent '%s': %s", file, strerror(errno));
+}
+
+static bool record_exists(struct rt *rt, const char *id)
+{
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	if (state_pod_get(rt->store, id, &pod, NULL) == 0 && streq(pod->id, id))
+		return true;
+	return rt_ctr_known(rt, id);
+}
+
+/* Undo the cgroups of creations a crash interrupted (see rt_cg_intent_add). */
+static void cg_intents_recover(struct rt *rt)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/cgroups-pending", rt->state);
+	_cleanup_strv_ char **names = NULL;
+	if (fs_list_dir(dir, NULL, &names, NULL) < 0)
+		return;
+	for (size_t i = 0; names[i]; i++) {
+		_cleanup_free_ char *file = xasprintf("%s/%s", dir, names[i]);
+		_cleanup_free_ char *text = NULL;
+		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		/* A temporary file of fs_write_atomic: the cgroup came after. */
+		if (strstr(names[i], ".tmp.") || record_exists(rt, names[i]) ||
+		    fs_read_file(file, 4096, &text, NULL, &e) < 0) {
+			unlink(file);
+			continue;
+		}
+		char *nl = strchr(text, '\n');
+		bool parent = nl && streq(nl + 1, "parent\n");
+		if (nl)
+			*nl = '\0';
+		_cleanup_(cg_group_freep) struct cg_group *g = NULL;
+		int r = cg_group_open(rt->cg, text, &g, &e);
+		if (r == -ENOENT) {
+			unlink(file);
+			continue;
+		}
+		log_warn("recover: removing cgroup '%s' of '%s', made without a record", text,
+			 names[i]);
+		if (r == 0) {
+			cg_group_adopt(g);
+			r = cg_group_kill(g, 0, &e);
+		}
+		if (r == 0)
+			r = cg_group_remove(g, &e);
+		if (r < 0) {
+			log_error("recover: cgroup '%s': %s", text, e.msg);
+			continue; /* the intent stays for the next start */
+		}
+		char *slash = strrchr(text, '/');
+		if (parent && slash) {
+			*slash = '\0';
+			cg_manager_remove_empty(rt->cg, text, NULL);
+		}
+		unlink(file);
+	}
+}
+
 enum cg_version rt_cgroup_version(const struct rt *rt)
 {
 	return cg_manager_version(rt->cg);
@@ -134,17 +217,29 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	keep_set_id(rt->keep, ke, id);
 	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, id);
 
-	/* 1. the pod cgroup */
-	_cleanup_free_ char *cg_path = NULL;
+	/* 1. the pod cgroup, its intent recorded first. A parent the kubelet
+	 * names is the kubelet's: only what husk makes beneath it is undone
+	 * (the pod init's group). */
+	_cleanup_free_ char *cg_path = NULL, *intent = NULL;
 	_cleanup_(cg_group_freep) struct cg_group *cg = NULL;
-	if (cg_manager_pod_path(rt->cg, c->cgroup_parent, id, &cg_path, err) < 0 ||
-	    cg_group_create(rt->cg, cg_path, &cg, err) < 0)
+	if (cg_manager_pod_path(rt->cg, c->cgroup_parent, id, &cg_path, err) < 0)
 		return husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+	bool own_parent = isempty(c->cgroup_parent);
+	if (!own_parent && cg_manager_container_path(rt->cg, cg_path, "init", &intent, err) < 0)
+		return husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+	if (rt_cg_intent_add(rt, id, own_parent ? cg_path : intent, own_parent, err) < 0)
+		return husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+	if (cg_group_create(rt->cg, cg_path, &cg, err) < 0) {
+		rt_cg_intent_done(rt, id);
+		return husk_error_prefix(err, "run pod sandbox '%s'", c->name);
+	}
 	if (c->resources && cg_group_set(cg, c->resources, err) < 0) {
 		husk_error_prefix(err, "run pod sandbox '%s': linux.resources", c->name);
 		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 		if (cg_group_remove(cg, &e) < 0)
 			log_error("pod=%s: undo cgroup: %s", id, e.msg);
+		else
+			rt_cg_intent_done(rt, id);
 		return -err->code;
 	}
 
@@ -233,6 +328,7 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 		husk_error_prefix(err, "run pod sandbox '%s'", c->name);
 		goto undo_network;
 	}
+	rt_cg_intent_done(rt, id);
 	log_info("pod started pod=%s name=%s namespace=%s", id, c->name, c->namespace);
 	{
 		/* Recorded now too, for a pod that is stopped before anyone
@@ -264,6 +360,8 @@ undo_cgroup : {
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	if (cg_group_kill(cg, 0, &e) < 0 || cg_group_remove(cg, &e) < 0)
 		log_error("pod=%s: undo cgroup: %s", id, e.msg);
+	else
+		rt_cg_intent_done(rt, id);
 }
 	return -err->code;
 }
@@ -408,6 +506,17 @@ int rt_pod_remove(struct rt *rt, const char *ref, const struct husk_cancel *canc
 		return husk_error_prefix(err, "remove pod sandbox '%s': network", pod->id);
 	if (pod_sandbox_destroy(rt->state, pod->id, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	/* The init's group is husk's even in a pod cgroup the kubelet made
+	 * (which the pod's group does not own, so removes nothing of). */
+	_cleanup_free_ char *init_path = NULL;
+	_cleanup_(cg_group_freep) struct cg_group *init_cg = NULL;
+	if (cg &&
+	    cg_manager_container_path(rt->cg, cg_group_path(cg), "init", &init_path, NULL) == 0 &&
+	    cg_group_open(rt->cg, init_path, &init_cg, NULL) == 0) {
+		cg_group_adopt(init_cg);
+		if (cg_group_remove(init_cg, err) < 0)
+			return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	}
 	if (cg && cg_group_remove(cg, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
 	if (cg && isempty(pod->cgroup_parent)) {
@@ -563,7 +672,9 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 	pthread_condattr_destroy(&ca);
 	rt->mon_epoll = rt->mon_inotify = rt->mon_wake = -1;
 
-	struct cg_options cgo = {.base = opts->cgroup_base, .driver = opts->cgroup_driver};
+	struct cg_options cgo = {.base = opts->cgroup_base,
+				 .driver = opts->cgroup_driver,
+				 .pod_parent = opts->pod_cgroup_parent};
 	_cleanup_strv_ char **problems = NULL;
 	if (cg_manager_open(&cgo, &rt->cg, err) < 0) {
 		husk_error_prefix(err, "cgroups");
@@ -577,6 +688,7 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 		log_warn("records: %s", problems[i]);
 	pods_recover(rt);
 	rt_containers_recover(rt);
+	cg_intents_recover(rt);
 	if (rt_monitor_start(rt, err) < 0)
 		goto fail;
 	if (pthread_create(&rt->remover, NULL, remover_main, rt) != 0) {

@@ -77,6 +77,17 @@ void rt_kview_record(const char *dir, const char *json);
 int rt_kview_recorded(const char *dir, const char *what, const char *id, char **ret_json,
 		      struct husk_error *err);
 
+/* Intent records for cgroups being made (pod.c): <state>/cgroups-pending/<id>
+ * names the cgroup path of pod or container id and is written before the
+ * cgroup is created; it goes once the object's record is written or its
+ * creation undone. At start, the cgroup of every intent that no record
+ * claims is killed and removed: huskd died in between (a SIGKILL inside
+ * RunPodSandbox or CreateContainer). With remove_parent, the path's parent
+ * goes too when empty (husk's shared default parent of pods). */
+int rt_cg_intent_add(struct rt *rt, const char *id, const char *path, bool remove_parent,
+		     struct husk_error *err);
+void rt_cg_intent_done(struct rt *rt, const char *id);
+
 /* container.c: stop and remove every container of a pod (pod lock held). */
 int rt_pod_containers_stop(struct rt *rt, const char *pod_id, struct husk_error *err);
 int rt_pod_containers_remove(struct rt *rt, const char *pod_id, struct husk_error *err);

@@ -21,8 +21,9 @@ struct rt_options {
 	const char *root;  /* persistent data (default /var/lib/husk) */
 	const char *state; /* runtime state (default /run/husk) */
 	enum cg_driver cgroup_driver;
-	const char *cgroup_base; /* NULL: /sys/fs/cgroup */
-	const char *shim_path;	 /* the husk-shim binary */
+	const char *cgroup_base;       /* NULL: /sys/fs/cgroup */
+	const char *pod_cgroup_parent; /* NULL or "": husk's default (cg_options.pod_parent) */
+	const char *shim_path;	       /* the husk-shim binary */
 	/* The init of pods sharing one PID namespace (husk-pause); NULL: a
 	 * fork of huskd does the same job, holding a copy of its memory. */
 	const char *pause_path;

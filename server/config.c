@@ -54,6 +54,7 @@ static const struct key keys[] = {
     {"log_level", KEY_STRING, OFF(log_level), 0, 0, check_log_level},
     {"cgroup_driver", KEY_STRING, OFF(cgroup_driver), 0, 0, check_cgroup_driver},
     {"cgroup_root", KEY_STRING, OFF(cgroup_root), 0, 0, check_abs_path},
+    {"pod_cgroup_parent", KEY_STRING, OFF(pod_cgroup_parent), 0, 0, NULL},
     {"shutdown_timeout", KEY_INT, OFF(shutdown_timeout), 0, 3600, NULL},
     {"max_workers", KEY_INT, OFF(max_workers), 4, 4096, NULL},
     {"sandbox_image", KEY_STRING, OFF(sandbox_image), 0, 0, NULL},
@@ -96,6 +97,7 @@ void srv_config_free(struct srv_config *c)
 			strv_free(*FIELD(c, k, char **));
 	}
 	registries_free(c->registries, c->n_registries);
+	free(c->cgroup_driver_used);
 	free(c->config_path);
 	free(c);
 }
@@ -110,6 +112,7 @@ static struct srv_config *config_defaults(void)
 	c->log_level = xstrdup("info");
 	c->cgroup_driver = xstrdup("auto");
 	c->cgroup_root = xstrdup("/sys/fs/cgroup");
+	c->pod_cgroup_parent = xstrdup("");
 	c->shutdown_timeout = 10;
 	c->max_workers = 256;
 	c->sandbox_image = xstrdup("registry.k8s.io/pause:3.10");
@@ -318,9 +321,15 @@ int srv_config_load(const struct srv_flags *flags, struct srv_config **ret, stru
 	_cleanup_free_ char *copy = xstrdup(main);
 	_cleanup_free_ char *dropdir = xasprintf("%s/husk.d", dirname(copy));
 	_cleanup_strv_ char **names = NULL;
-	if (fs_list_dir(dropdir, ".json", &names, err) < 0)
+	if (fs_list_dir(dropdir, NULL, &names, err) < 0)
 		return husk_error_prefix(err, "config");
 	for (size_t i = 0; names[i]; i++) {
+		if (!endswith(names[i], ".json")) {
+			log_warn(
+			    "config: ignoring '%s/%s': drop-ins are read only from *.json files",
+			    dropdir, names[i]);
+			continue;
+		}
 		_cleanup_free_ char *path = xasprintf("%s/%s", dropdir, names[i]);
 		if (apply_file(c, path, err) < 0)
 			return -err->code;
@@ -334,10 +343,9 @@ int srv_config_load(const struct srv_flags *flags, struct srv_config **ret, stru
 		    apply_flag(c, "cgroup_driver", flags->cgroup_driver, err) < 0)
 			return -err->code;
 	}
-	if (streq(c->cgroup_driver, "auto")) {
-		free(c->cgroup_driver);
-		c->cgroup_driver = xstrdup(host_uses_systemd() ? "systemd" : "cgroupfs");
-	}
+	c->cgroup_driver_used = xstrdup(!streq(c->cgroup_driver, "auto") ? c->cgroup_driver
+					: host_uses_systemd()		 ? "systemd"
+									 : "cgroupfs");
 	cleanup = NULL;
 	*ret = c;
 	return 0;

@@ -27,11 +27,15 @@ struct srv_config {
 	char *socket;
 	char *root;
 	char *state;
-	char *log_level;      /* error, warn, info, debug */
-	char *cgroup_driver;  /* cgroupfs or systemd ("auto" resolved at load) */
-	char *cgroup_root;    /* where the cgroup hierarchy is mounted */
-	int shutdown_timeout; /* seconds to drain in-flight calls */
-	int max_workers;      /* upper bound of the request thread pool */
+	char *log_level;     /* error, warn, info, debug */
+	char *cgroup_driver; /* cgroupfs, systemd or auto, as configured */
+	/* What huskd uses: cgroupfs or systemd, "auto" resolved at load (not a
+	 * key: `huskd config` prints cgroup_driver as configured). */
+	char *cgroup_driver_used;
+	char *cgroup_root;	 /* where the cgroup hierarchy is mounted */
+	char *pod_cgroup_parent; /* parent of pods that name none; "": husk's default */
+	int shutdown_timeout;	 /* seconds to drain in-flight calls */
+	int max_workers;	 /* upper bound of the request thread pool */
 
 	/* Images */
 	char *sandbox_image;  /* reported as pinned */

@@ -58,7 +58,7 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 {
 	const struct srv_config *c = ctx->config;
 	enum cg_driver driver;
-	if (cg_driver_parse(c->cgroup_driver, &driver, err) < 0)
+	if (cg_driver_parse(c->cgroup_driver_used, &driver, err) < 0)
 		return -err->code;
 	_cleanup_free_ char *shim = shim_path(c);
 	if (access(shim, X_OK) < 0)
@@ -77,6 +77,7 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	    .state = c->state,
 	    .cgroup_driver = driver,
 	    .cgroup_base = c->cgroup_root,
+	    .pod_cgroup_parent = c->pod_cgroup_parent,
 	    .shim_path = shim,
 	    .pause_path = pause,
 	    .pids_limit = c->pids_limit,

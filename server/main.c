@@ -28,7 +28,8 @@ static void usage(FILE *f)
 		"  --root DIR             persistent data (default %s)\n"
 		"  --state DIR            runtime state (default %s)\n"
 		"  --log-level LEVEL      error, warn, info or debug\n"
-		"  --cgroup-driver NAME   cgroupfs or systemd\n"
+		"  --cgroup-driver NAME   cgroupfs, systemd or auto (default: auto, which is\n"
+		"                         systemd when systemd is PID 1, else cgroupfs)\n"
 		"  --version              print the version and exit\n"
 		"  --help                 show this help\n",
 		SRV_DEFAULT_CONFIG, SRV_DEFAULT_SOCKET, SRV_DEFAULT_ROOT, SRV_DEFAULT_STATE);
@@ -169,7 +170,8 @@ static int serve(struct srv_config *config)
 	if (chmod(config->socket, 0660) < 0)
 		log_warn("chmod socket '%s': %s", config->socket, strerror(errno));
 	log_info("huskd %s serving CRI v1 socket=%s root=%s state=%s cgroup_driver=%s",
-		 HUSK_VERSION, config->socket, config->root, config->state, config->cgroup_driver);
+		 HUSK_VERSION, config->socket, config->root, config->state,
+		 config->cgroup_driver_used);
 
 	int sig;
 	for (;;) {
@@ -259,6 +261,10 @@ int main(int argc, char **argv)
 	if (print_config) {
 		_cleanup_free_ char *json = srv_config_to_json(config, true);
 		printf("%s\n", json);
+		/* Beside the JSON, so a file written from stdout keeps "auto". */
+		if (streq(config->cgroup_driver, "auto"))
+			fprintf(stderr, "huskd: cgroup_driver \"auto\" is \"%s\" on this host\n",
+				config->cgroup_driver_used);
 		return 0;
 	}
 	log_set_level(log_level_parse(config->log_level));

@@ -69,6 +69,10 @@ int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_
 		_cleanup_free_ char *json = srv_config_to_json(ctx->config, false);
 		srv_map_add(&r->info, &r->n_info,
 			    &runtime__v1__status_response__info_entry__descriptor, "config", json);
+		/* config shows cgroup_driver as configured (maybe "auto"). */
+		srv_map_add(&r->info, &r->n_info,
+			    &runtime__v1__status_response__info_entry__descriptor, "cgroupDriver",
+			    ctx->config->cgroup_driver_used);
 		pthread_mutex_lock(&ctx->lock);
 		srv_map_add(&r->info, &r->n_info,
 			    &runtime__v1__status_response__info_entry__descriptor, "podCIDR",
@@ -90,7 +94,7 @@ int srv_runtime_config(struct srv_ctx *ctx, const void *in _unused_, void **ret_
 	    srv_new(Runtime__V1__RuntimeConfigResponse, RUNTIME__V1__RUNTIME_CONFIG_RESPONSE__INIT);
 	r->linux = srv_new(Runtime__V1__LinuxRuntimeConfiguration,
 			   RUNTIME__V1__LINUX_RUNTIME_CONFIGURATION__INIT);
-	r->linux->cgroup_driver = streq(ctx->config->cgroup_driver, "systemd")
+	r->linux->cgroup_driver = streq(ctx->config->cgroup_driver_used, "systemd")
 				      ? RUNTIME__V1__CGROUP_DRIVER__SYSTEMD
 				      : RUNTIME__V1__CGROUP_DRIVER__CGROUPFS;
 	*ret_out = r;

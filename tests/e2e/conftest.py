@@ -3,6 +3,7 @@
 Client messages come from our own api/cri/v1/api.proto, compiled with protoc
 when the test session starts, so the tests speak exactly what husk defines.
 """
+import atexit
 import json
 import os
 import shutil
@@ -18,10 +19,37 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("HUSK_BUILD", os.path.join(REPO, "build"))
 HUSKD = os.path.join(BUILD, "huskd")
 PROTO = os.path.join(REPO, "api", "cri", "v1", "api.proto")
+# What this run makes on the host carries its tag, so that hack/leftovers
+# can tell it from what other runs on the same machine make: temporary
+# directories are /tmp/husk-*-<tag>-*, and pods that name no cgroup parent
+# go under the cgroup POD_CG_PARENT (huskd's pod_cgroup_parent) instead of
+# husk's default "husk". `make check` sets HUSK_RUN_TAG for all its steps.
+RUN_TAG = os.environ.setdefault("HUSK_RUN_TAG", os.urandom(4).hex())
+POD_CG_PARENT = f"husk-e2e-{RUN_TAG}"
+POD_CG_SLICE = f"husk_e2e_{RUN_TAG}.slice"  # the same for the systemd driver
+
+
+def run_tmpdir(kind):
+    """A new directory /tmp/husk-<kind>-<tag>-XXXX of this run."""
+    return tempfile.mkdtemp(prefix=f"husk-{kind}-{RUN_TAG}-", dir="/tmp")
+
+
+def hygiene_snapshot():
+    """For the benchmarks: hack/leftovers snapshot of the host before they
+    make anything; returns the snapshot's path for hygiene_check."""
+    path = os.path.join(BUILD, f"leftovers-{RUN_TAG}-{os.getpid()}.json")
+    subprocess.run([os.path.join(REPO, "hack", "leftovers"), "snapshot", path], check=True)
+    return path
+
+
+def hygiene_check(path):
+    """hack/leftovers check: 0 when nothing of this run is left, else 1."""
+    return subprocess.run([os.path.join(REPO, "hack", "leftovers"), "check", path]).returncode
 
 
 def _compile_proto():
-    out = tempfile.mkdtemp(prefix="husk-pb-")
+    out = run_tmpdir("pb")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     subprocess.run(["protoc", "--python_out", out, "-I", os.path.dirname(PROTO), PROTO],
                    check=True)
     sys.path.insert(0, out)
@@ -90,8 +118,13 @@ class Daemon:
         # write their own (tests/e2e/test_network.py).
         self.config = {"require_pod_network": False, **(config or {})}
         self.args = list(args)
+        if "pod_cgroup_parent" not in self.config:
+            flag = [v for k, v in zip(self.args, self.args[1:]) if k == "--cgroup-driver"]
+            systemd = (flag or [self.config.get("cgroup_driver")])[-1] == "systemd"
+            self.config["pod_cgroup_parent"] = POD_CG_SLICE if systemd else POD_CG_PARENT
         self.proc = None
         self.channel = None
+        self.was_ready = False
         os.makedirs(os.path.dirname(self.config_path), exist_ok=True)
         self.write_config()
 
@@ -121,6 +154,7 @@ class Daemon:
                 self.channel = make_channel(self.socket)
                 try:
                     self.rt.Version(version="v1", _timeout=2)
+                    self.was_ready = True
                     return
                 except grpc.RpcError:
                     self.channel.close()
@@ -189,7 +223,7 @@ def daemon_factory():
     made = []
 
     def make(config=None, args=(), start=True):
-        base = tempfile.mkdtemp(prefix="husk-e2e-", dir="/tmp")
+        base = run_tmpdir("e2e")
         d = Daemon(base, config, args)
         made.append(d)
         return d.start() if start else d
@@ -197,6 +231,14 @@ def daemon_factory():
     yield make
     failures = []
     for d in made:
+        if d.proc is None and d.was_ready:
+            # Left stopped or SIGKILLed by the test: what it made is cleaned
+            # up through husk itself (restart, remove all), never by
+            # deleting its files, so that a leak shows.
+            try:
+                d.start()
+            except RuntimeError as e:
+                failures.append(f"restart for cleanup failed: {e}")
         if d.proc is not None and d.channel is not None:
             # Pods outlive huskd by design; a test's pods must not.
             try:

@@ -316,7 +316,9 @@ class Registries:
     """Everything the image tests need, started once per session."""
 
     def __init__(self):
-        self.base = tempfile.mkdtemp(prefix="husk-registry-", dir="/tmp")
+        tag = os.environ.get("HUSK_RUN_TAG")  # conftest.RUN_TAG
+        self.base = tempfile.mkdtemp(prefix=f"husk-registry-{tag}-" if tag else "husk-registry-",
+                                     dir="/tmp")
         self.storage = os.path.join(self.base, "storage")
         self.started = []
         self.open = self._start("open")

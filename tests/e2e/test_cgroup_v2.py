@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import pb
+from conftest import POD_CG_PARENT, pb
 from pods import leftovers, pid_of, run_ctr, run_pod, status, wait_exited  # noqa: F401
 from registry import registries  # noqa: F401
 
@@ -37,13 +37,13 @@ def test_v2_tree_placement_devices_and_removal(daemon_factory, registries, tmp_p
     c = run_ctr(d, pod, cfg, ref, ["sleep", "1000"], linux={"security_context": {
         "namespace_options": {"pid": pb.POD}}})
     path = v2_path(pid_of(d, c))
-    assert path == f"/husk/{pod}/{c}"
+    assert path == f"/{POD_CG_PARENT}/{pod}/{c}"
     assert os.path.isdir(UNIFIED + path)
     # The pod's init sits in a child cgroup: on v2 a cgroup with processes
     # of its own cannot have the container cgroups beneath it.
     import json
     init = json.loads(d.rt.PodSandboxStatus(pod_sandbox_id=pod, verbose=True).info["info"])["pid"]
-    assert v2_path(init) == f"/husk/{pod}/init"
+    assert v2_path(init) == f"/{POD_CG_PARENT}/{pod}/init"
     # The eBPF device filter: mknod of a host disk works (CAP_MKNOD), opening
     # it does not; the standard nodes do.
     r = d.rt.ExecSync(container_id=c, cmd=["sh", "-c",
@@ -63,5 +63,5 @@ def test_v2_tree_placement_devices_and_removal(daemon_factory, registries, tmp_p
     assert status(d, c).status.state == pb.CONTAINER_EXITED
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
-    assert not os.path.exists(f"{UNIFIED}/husk/{pod}")
+    assert not os.path.exists(f"{UNIFIED}/{POD_CG_PARENT}/{pod}")
     assert leftovers(d, [pod, c, c2]) == []

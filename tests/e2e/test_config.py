@@ -27,7 +27,21 @@ def test_defaults(tmp_path):
     assert c["socket"] == "/run/husk/husk.sock"
     assert c["root"] == "/var/lib/husk"
     assert c["state"] == "/run/husk"
-    assert c["cgroup_driver"] in ("cgroupfs", "systemd")
+    # As configured, so that a file written from it keeps "auto"; what auto
+    # is on this host goes to stderr.
+    assert c["cgroup_driver"] == "auto"
+    assert 'cgroup_driver "auto" is "cgroupfs"' in r.stderr or \
+        'cgroup_driver "auto" is "systemd"' in r.stderr, r.stderr
+    r = effective(tmp_path, {}, args=["--cgroup-driver", "cgroupfs"])
+    assert json.loads(r.stdout)["cgroup_driver"] == "cgroupfs" and "auto" not in r.stderr
+
+
+def test_help_lists_every_flag_and_driver():
+    r = run("--help")
+    assert r.returncode == 0
+    for word in ("config", "--config", "--socket", "--root", "--state", "--log-level",
+                 "--cgroup-driver", "cgroupfs", "systemd", "auto", "--version", "--help"):
+        assert word in r.stdout, word
 
 
 def test_dropins_in_name_order_then_flags(tmp_path):
@@ -40,6 +54,9 @@ def test_dropins_in_name_order_then_flags(tmp_path):
     assert c["log_level"] == "warn"
     assert c["root"] == "/c"        # 20-b after 10-a
     assert c["state"] == "/flag"    # flags win
+    # A file that is not *.json is not read, and huskd says so.
+    assert "30-ignored.txt" in r.stderr and "ignoring" in r.stderr, r.stderr
+    assert "10-a.json" not in r.stderr
 
 
 def test_registries_merge(tmp_path):
@@ -82,3 +99,14 @@ def test_missing_named_config_is_an_error(tmp_path):
 def test_bad_flag_value(tmp_path):
     r = effective(tmp_path, {}, args=["--log-level", "chatty"])
     assert r.returncode != 0 and "--log_level" in r.stderr or "log_level" in r.stderr
+
+
+def test_kubelet_fragment_leaves_the_driver_to_the_cri():
+    """deploy/kubelet-config.yaml: the kubelet learns the cgroup driver from
+    husk's RuntimeConfig, so the fragment must not pin one."""
+    import os
+    from conftest import REPO
+    with open(os.path.join(REPO, "deploy", "kubelet-config.yaml")) as f:
+        lines = f.read().splitlines()
+    assert not [ln for ln in lines if ln.strip().startswith("cgroupDriver:")]
+    assert any("RuntimeConfig" in ln for ln in lines if ln.startswith("#"))

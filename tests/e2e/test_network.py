@@ -20,7 +20,7 @@ import uuid
 import grpc
 import pytest
 
-from conftest import mounts_under, pb
+from conftest import REPO, mounts_under, pb
 from pods import ctr_config, expect_error, leftovers, pod_config
 from registry import registries  # noqa: F401
 
@@ -528,6 +528,39 @@ def test_restart_checks_running_pods(daemon_factory, cni):
         d.rt.StopPodSandbox(pod_sandbox_id=pod)
         d.rt.RemovePodSandbox(pod_sandbox_id=pod)
     assert_clean(d, cni, [healthy, hurt])
+
+
+def test_restart_check_quiet_for_absent_ip_families(daemon_factory, cni):
+    """The README's example network (bridge, host-local IPv4, portmap) and
+    a pod with a hostPort: portmap's CHECK also looks for the pod's DNAT
+    chain in ip6tables, where an IPv4-only pod has none. That is no fault
+    of the pod's network and must not be reported at restart."""
+    with open(os.path.join(REPO, "deploy", "cni", "10-husk-bridge.conflist")) as f:
+        conf = json.load(f)
+    conf["name"] = cni.name
+    bridge = conf["plugins"][0]
+    bridge.update(bridge=cni.bridge, ipMasq=False)
+    bridge["ipam"].update(ranges=[[{"subnet": cni.subnet}]], dataDir=cni.data_dir)
+    cni.write(conf)
+    d = net_daemon(daemon_factory, cni, write=False)
+    pod, _ = run_pod(d, port_mappings=[{"protocol": pb.TCP, "container_port": 80,
+                                        "host_port": free_port(), "host_ip": "127.0.0.1"}])
+    assert all(":" not in ip for ip in pod_ips(d, pod))
+    d.kill()
+    d.start()
+    logs = d.logs()
+    assert "pod network check" not in logs and "CHECK failed" not in logs, logs[-3000:]
+    # A real fault of the pod's own family is still reported.
+    jumps = [ln.split()[-1] for ln in sh("iptables-save", "-t", "nat").stdout.splitlines()
+             if pod in ln and " -j CNI-DN-" in ln]
+    assert jumps, "portmap made a DNAT chain for the pod"
+    sh("iptables", "-t", "nat", "-F", jumps[0])
+    d.kill()
+    d.start()
+    assert f"pod network check failed pod={pod}" in d.logs()
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert_clean(d, cni, [pod])
 
 
 def test_no_cni_config_refuses_pods_unless_allowed(daemon_factory, tmp_path):

@@ -9,6 +9,7 @@ import time
 import grpc
 import pytest
 
+from conftest import POD_CG_PARENT
 from pods import (busybox, ctr_config, expect_error, leftovers, pid_of, run_ctr,  # noqa: F401
                   run_pod, status, wait_exited)
 from registry import registries  # noqa: F401
@@ -76,7 +77,7 @@ def hugetlb_mounted():
 def child_cgroups(pod):
     out = set()
     for ctl in ("memory", "cpu", "pids", "cpuset"):
-        p = f"{CG}/{ctl}/husk/{pod}"
+        p = f"{CG}/{ctl}/{POD_CG_PARENT}/{pod}"
         if os.path.isdir(p):
             out |= {f"{ctl}/{n}" for n in os.listdir(p) if os.path.isdir(os.path.join(p, n))}
     return out
@@ -114,7 +115,7 @@ def test_container_resources_and_update(daemon_factory, busybox, tmp_path):
                    "memory": str(64 * MiB), "memsw": str(64 * MiB) if got["memsw"] else None,
                    "cpus": "0", "mems": "0", "pids": "77", "oom": "500"}
     # The container's cgroup sits in the pod's.
-    assert cg_path(pid, "memory") == f"{CG}/memory/husk/{pod}/{c}"
+    assert cg_path(pid, "memory") == f"{CG}/memory/{POD_CG_PARENT}/{pod}/{c}"
     st = status(d, c).status.resources.linux
     assert (st.cpu_period, st.cpu_quota, st.cpu_shares) == (100000, 50000, 512)
     assert (st.memory_limit_in_bytes, st.cpuset_cpus, st.cpuset_mems) == (64 * MiB, "0", "0")
@@ -251,7 +252,7 @@ def test_pod_resources_and_update(daemon, busybox, tmp_path):
     overhead = {"cpu_period": 100000, "cpu_quota": 10000, "cpu_shares": 100,
                 "memory_limit_in_bytes": 16 * MiB}
     pod, cfg = run_pod(d, tmp_path, linux={"resources": resources, "overhead": overhead})
-    base = f"husk/{pod}"
+    base = f"{POD_CG_PARENT}/{pod}"
     assert read(f"{CG}/cpu/{base}/cpu.shares") == "1124"
     assert read(f"{CG}/cpu/{base}/cpu.cfs_quota_us") == "110000"
     assert read(f"{CG}/cpu/{base}/cpu.cfs_period_us") == "100000"
@@ -291,8 +292,10 @@ def test_pod_resources_refused_leave_nothing(daemon, tmp_path):
     v1_only()
     d = daemon
     pods_dir = os.path.join(d.state, "pods")
-    husk_dirs = {ctl: set(os.listdir(f"{CG}/{ctl}/husk")) if os.path.isdir(f"{CG}/{ctl}/husk")
-                 else set() for ctl in ("cpu", "memory", "cpuset")}
+    parent = POD_CG_PARENT
+    husk_dirs = {ctl: set(os.listdir(f"{CG}/{ctl}/{parent}"))
+                 if os.path.isdir(f"{CG}/{ctl}/{parent}") else set()
+                 for ctl in ("cpu", "memory", "cpuset")}
     for bad, word in (({"cpuset_cpus": "63"}, "cpuset.cpus"),
                       ({"cpu_shares": 1}, "shares"),
                       ({"unified": {"memory.high": "1"}}, "memory.high"),
@@ -303,5 +306,6 @@ def test_pod_resources_refused_leave_nothing(daemon, tmp_path):
     assert not d.rt.ListPodSandbox().items
     assert not os.path.isdir(pods_dir) or os.listdir(pods_dir) == []
     for ctl, before in husk_dirs.items():
-        now = set(os.listdir(f"{CG}/{ctl}/husk")) if os.path.isdir(f"{CG}/{ctl}/husk") else set()
+        now = (set(os.listdir(f"{CG}/{ctl}/{parent}"))
+               if os.path.isdir(f"{CG}/{ctl}/{parent}") else set())
         assert now <= before, (ctl, now - before)

@@ -7,7 +7,7 @@ import os
 import grpc
 import pytest
 
-from conftest import pb
+from conftest import POD_CG_PARENT, pb
 from pods import (busybox, ctr_config, expect_error, leftovers, ns_inode, pid_of,  # noqa: F401
                   proc_status, run_ctr, run_pod, status, wait_exited)
 from registry import load_images_module, registries  # noqa: F401
@@ -54,7 +54,7 @@ def mount_points(d, cid):
 def child_cgroups(pod):
     out = set()
     for ctl in ("memory", "cpu", "pids", "cpuset"):
-        pod_cg = f"/sys/fs/cgroup/{ctl}/husk/{pod}"
+        pod_cg = f"/sys/fs/cgroup/{ctl}/{POD_CG_PARENT}/{pod}"
         if os.path.isdir(pod_cg):
             out |= {f"{ctl}/{n}" for n in os.listdir(pod_cg)
                     if os.path.isdir(os.path.join(pod_cg, n))}

@@ -339,6 +339,39 @@ static void test_naming_cgroupfs(void)
 	rm_base(b);
 }
 
+/* pod_parent: where pods that name no parent go, per driver; a parent the
+ * driver cannot name refuses the manager. */
+static void test_naming_pod_parent(void)
+{
+	char *b = layout_v1();
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	char *p = NULL;
+	struct cg_options o = {.base = b, .driver = CG_DRIVER_CGROUPFS, .pod_parent = "/e2e/run1/"};
+	struct cg_manager *m = NULL;
+	CU_ASSERT_FATAL(cg_manager_open(&o, &m, &err) == 0);
+	expect_path(cg_manager_pod_path(m, "", "abc", &p, &err), p, "e2e/run1/abc", &err);
+	expect_path(cg_manager_pod_path(m, "kubepods/podA", "abc", &p, &err), p, "kubepods/podA",
+		    &err);
+	cg_manager_free(m);
+	o.driver = CG_DRIVER_SYSTEMD;
+	o.pod_parent = "e2e-run1.slice";
+	CU_ASSERT_FATAL(cg_manager_open(&o, &m, &err) == 0);
+	expect_path(cg_manager_pod_path(m, NULL, "abc", &p, &err), p,
+		    "e2e.slice/e2e-run1.slice/e2e-run1-abc.slice", &err);
+	cg_manager_free(m);
+	m = NULL;
+	const char *bad[][2] = {{"cgroupfs", "/a/../b"}, {"systemd", "e2e"}, {"systemd", "a/b"}};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		o.driver = streq(bad[i][0], "systemd") ? CG_DRIVER_SYSTEMD : CG_DRIVER_CGROUPFS;
+		o.pod_parent = bad[i][1];
+		CU_ASSERT_EQUAL(cg_manager_open(&o, &m, &err), -EINVAL);
+		CU_ASSERT_PTR_NULL(m);
+		CU_ASSERT(strstr(husk_error_msg(&err), "pod cgroup parent") != NULL);
+		husk_error_clear(&err);
+	}
+	rm_base(b);
+}
+
 static void test_naming_systemd(void)
 {
 	char *b = layout_v1();
@@ -1490,6 +1523,7 @@ int main(void)
 	    {"detect from mountinfo", test_detect_mountinfo},
 	    {"naming cgroupfs", test_naming_cgroupfs},
 	    {"naming systemd", test_naming_systemd},
+	    {"naming pod parent", test_naming_pod_parent},
 	    {"create/remove v1", test_create_remove_v1},
 	    {"create/remove v2", test_create_remove_v2},
 	    {"set/get v1", test_set_get_v1},

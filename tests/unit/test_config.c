@@ -29,7 +29,12 @@ static void test_defaults(void)
 	CU_ASSERT_STRING_EQUAL(c->root, "/var/lib/husk");
 	CU_ASSERT_STRING_EQUAL(c->state, "/run/husk");
 	CU_ASSERT_STRING_EQUAL(c->log_level, "info");
-	CU_ASSERT(streq(c->cgroup_driver, "cgroupfs") || streq(c->cgroup_driver, "systemd"));
+	/* "auto" stays as configured; what it resolves to is apart. */
+	CU_ASSERT_STRING_EQUAL(c->cgroup_driver, "auto");
+	CU_ASSERT(streq(c->cgroup_driver_used, "cgroupfs") ||
+		  streq(c->cgroup_driver_used, "systemd"));
+	_cleanup_free_ char *json = srv_config_to_json(c, false);
+	CU_ASSERT(strstr(json, "\"cgroup_driver\":\"auto\"") != NULL);
 	CU_ASSERT_EQUAL(strv_length(c->cni_bin_dirs), 2);
 	srv_config_free(c);
 	unit_rmdir(d);
@@ -67,6 +72,7 @@ static void test_dropins_and_flags(void)
 	CU_ASSERT_STRING_EQUAL(c->log_level, "warn");
 	CU_ASSERT_STRING_EQUAL(c->socket, "/flag.sock");
 	CU_ASSERT_STRING_EQUAL(c->cgroup_driver, "systemd");
+	CU_ASSERT_STRING_EQUAL(c->cgroup_driver_used, "systemd");
 	CU_ASSERT_EQUAL(c->max_workers, 8);
 	CU_ASSERT_EQUAL(strv_length(c->pinned_images), 1);
 	srv_config_free(c);
