@@ -13,31 +13,32 @@
 
 static char *pod_kview_json(struct rt *rt, const struct pod_record *pod);
 
-static unsigned stripe(const char *id)
+static unsigned stripe(const struct rt *rt, const char *id)
 {
 	unsigned h = 5381;
 	for (const char *p = id; p && *p; p++)
 		h = h * 33 + (unsigned char)*p;
-	return h % RT_LOCK_STRIPES;
+	unsigned n = rt->opts.test_stripes;
+	return h % (n > 0 && n < RT_LOCK_STRIPES ? n : RT_LOCK_STRIPES);
 }
 
 pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id)
 {
-	pthread_mutex_t *m = &rt->pod_locks[stripe(id)];
+	pthread_mutex_t *m = &rt->pod_locks[stripe(rt, id)];
 	pthread_mutex_lock(m);
 	return m;
 }
 
 pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id)
 {
-	pthread_mutex_t *m = &rt->ctr_locks[stripe(id)];
+	pthread_mutex_t *m = &rt->ctr_locks[stripe(rt, id)];
 	pthread_mutex_lock(m);
 	return m;
 }
 
 pthread_mutex_t *rt_ctr_trylock(struct rt *rt, const char *id)
 {
-	pthread_mutex_t *m = &rt->ctr_locks[stripe(id)];
+	pthread_mutex_t *m = &rt->ctr_locks[stripe(rt, id)];
 	return pthread_mutex_trylock(m) == 0 ? m : NULL;
 }
 
