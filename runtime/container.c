@@ -593,8 +593,8 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
 		return husk_error_prefix(err, "create container '%s'", c->name);
-	_cleanup_unlock_ pthread_mutex_t *plock = rt_pod_lock(rt, pod->id);
-	/* Read again under the lock: a concurrent stop may have won. */
+	_cleanup_end_ struct rt_busy *pbusy = rt_pod_begin(rt, pod->id);
+	/* Read again under the marker: a concurrent stop may have won. */
 	pod_record_free(steal_ptr(&pod));
 	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
 		return husk_error_prefix(err, "create container '%s'", c->name);
@@ -805,7 +805,7 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_lock(rt, rec->id);
+	_cleanup_end_ struct rt_busy *busy = rt_ctr_begin(rt, rec->id);
 	ctr_record_free(steal_ptr(&rec));
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
@@ -865,7 +865,12 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 	return 0;
 }
 
-/* Stop a container whose lock the caller holds. */
+/* Stop a container whose marker the caller holds, alone or shared with
+ * other stops (rt_ctr_begin_stop): each sends the stop signal and waits for
+ * the exit with its own timeout, then sends SIGKILL. So of stops that
+ * overlap, the one whose timeout ends first kills, and all return once the
+ * container exited (as containerd, whose concurrent stops each escalate at
+ * their own deadline). No lock is held while it waits. */
 static int stop_locked(struct rt *rt, const char *id, long long timeout_s, struct husk_error *err)
 {
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
@@ -905,8 +910,18 @@ int rt_ctr_stop(struct rt *rt, const char *ref, long long timeout_s, struct husk
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_lock(rt, rec->id);
+	_cleanup_end_ struct rt_busy *busy = rt_ctr_begin_stop(rt, rec->id);
 	return stop_locked(rt, rec->id, timeout_s, err);
+}
+
+/* SIGKILL, joining any stop under way. */
+static int kill_joined(struct rt *rt, const char *id, struct husk_error *err)
+{
+	_cleanup_end_ struct rt_busy *busy = rt_ctr_begin_stop(rt, id);
+	int r = stop_locked(rt, id, 0, err);
+	if (r == -ENOENT)
+		husk_error_clear(err);
+	return r == -ENOENT ? 0 : r;
 }
 
 static int remove_locked(struct rt *rt, const char *id, struct husk_error *err)
@@ -959,11 +974,14 @@ int rt_ctr_remove(struct rt *rt, const char *ref, const struct husk_cancel *canc
 	}
 	if (r < 0)
 		return r;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_lock(rt, rec->id);
+	/* A stop in its grace period ends now, rather than hold the remove. */
+	if (kill_joined(rt, rec->id, err) < 0)
+		return husk_error_prefix(err, "remove container '%s'", rec->id);
+	_cleanup_end_ struct rt_busy *busy = rt_ctr_begin(rt, rec->id);
 	return remove_locked(rt, rec->id, err);
 }
 
-static int for_each_pod_container(struct rt *rt, const char *pod_id,
+static int for_each_pod_container(struct rt *rt, const char *pod_id, bool stop,
 				  int (*fn)(struct rt *, const char *, struct husk_error *),
 				  struct husk_error *err)
 {
@@ -976,9 +994,12 @@ static int for_each_pod_container(struct rt *rt, const char *pod_id,
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (!streq(v[i]->pod_id, pod_id))
 			continue;
-		pthread_mutex_t *m = rt_ctr_lock(rt, v[i]->id);
+		if (!stop && (r = kill_joined(rt, v[i]->id, err)) < 0)
+			break;
+		struct rt_busy *b =
+		    stop ? rt_ctr_begin_stop(rt, v[i]->id) : rt_ctr_begin(rt, v[i]->id);
 		r = fn(rt, v[i]->id, err);
-		pthread_mutex_unlock(m);
+		rt_end(b);
 	}
 	ctr_records_free(v, n);
 	return r;
@@ -991,12 +1012,12 @@ static int kill_now(struct rt *rt, const char *id, struct husk_error *err)
 
 int rt_pod_containers_stop(struct rt *rt, const char *pod_id, struct husk_error *err)
 {
-	return for_each_pod_container(rt, pod_id, kill_now, err);
+	return for_each_pod_container(rt, pod_id, true, kill_now, err);
 }
 
 int rt_pod_containers_remove(struct rt *rt, const char *pod_id, struct husk_error *err)
 {
-	return for_each_pod_container(rt, pod_id, remove_locked, err);
+	return for_each_pod_container(rt, pod_id, false, remove_locked, err);
 }
 
 /* ---- queries ---- */
@@ -1201,11 +1222,11 @@ int rt_ctr_kernel_view(struct rt *rt, const char *ref, char **ret_json, bool *re
 		/* ESRCH: it exited just now; the record is what is left. */
 		if (ctr_kview_process_json(rec->pid, rec->pid_start_time, &refs, &json, &e) == 0) {
 			/* Kept for when it has exited (its credentials may have
-			 * changed since start). Not while a stop or remove holds
-			 * the lock: the file must not appear in a directory being
-			 * removed, and status must not wait out a stop. */
-			_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_trylock(rt, rec->id);
-			if (lock && rt_ctr_known(rt, rec->id))
+			 * changed since start). Not while a stop or remove has
+			 * it marked: the file must not appear in a directory
+			 * being removed, and status must not wait out a stop. */
+			_cleanup_end_ struct rt_busy *busy = rt_ctr_try_begin(rt, rec->id);
+			if (busy && rt_ctr_known(rt, rec->id))
 				rt_kview_record(dir, json);
 			*ret_json = json;
 			*ret_live = true;

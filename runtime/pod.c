@@ -22,24 +22,90 @@ static unsigned stripe(const struct rt *rt, const char *id)
 	return h % (n > 0 && n < RT_LOCK_STRIPES ? n : RT_LOCK_STRIPES);
 }
 
-pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id)
+static struct rt_busy *busy_find(struct rt_stripe *st, const char *id, bool pod)
 {
-	pthread_mutex_t *m = &rt->pod_locks[stripe(rt, id)];
-	pthread_mutex_lock(m);
-	return m;
+	for (struct rt_busy *b = st->busy; b; b = b->next)
+		if (b->pod == pod && streq(b->id, id))
+			return b;
+	return NULL;
 }
 
-pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id)
+static struct rt_busy *busy_add(struct rt_stripe *st, const char *id, bool pod, bool stopping)
 {
-	pthread_mutex_t *m = &rt->ctr_locks[stripe(rt, id)];
-	pthread_mutex_lock(m);
-	return m;
+	struct rt_busy *b = xnew(struct rt_busy, 1);
+	b->stripe = st;
+	b->id = xstrdup(id);
+	b->pod = pod;
+	b->stopping = stopping;
+	b->holders = 1;
+	b->next = st->busy;
+	st->busy = b;
+	return b;
 }
 
-pthread_mutex_t *rt_ctr_trylock(struct rt *rt, const char *id)
+/* wait: whether to wait for a step under way, or give up (NULL). */
+static struct rt_busy *begin(struct rt *rt, const char *id, bool pod, bool stop, bool wait)
 {
-	pthread_mutex_t *m = &rt->ctr_locks[stripe(rt, id)];
-	return pthread_mutex_trylock(m) == 0 ? m : NULL;
+	struct rt_stripe *st = &rt->stripes[stripe(rt, id)];
+	pthread_mutex_lock(&st->lock);
+	struct rt_busy *b;
+	while ((b = busy_find(st, id, pod))) {
+		if (stop && b->stopping) {
+			b->holders++;
+			pthread_mutex_unlock(&st->lock);
+			return b;
+		}
+		if (!wait) {
+			pthread_mutex_unlock(&st->lock);
+			return NULL;
+		}
+		pthread_cond_wait(&st->cond, &st->lock);
+	}
+	b = busy_add(st, id, pod, stop);
+	pthread_mutex_unlock(&st->lock);
+	return b;
+}
+
+struct rt_busy *rt_pod_begin(struct rt *rt, const char *id)
+{
+	return begin(rt, id, true, false, true);
+}
+
+struct rt_busy *rt_ctr_begin(struct rt *rt, const char *id)
+{
+	return begin(rt, id, false, false, true);
+}
+
+struct rt_busy *rt_ctr_try_begin(struct rt *rt, const char *id)
+{
+	return begin(rt, id, false, false, false);
+}
+
+struct rt_busy *rt_ctr_begin_stop(struct rt *rt, const char *id)
+{
+	return begin(rt, id, false, true, true);
+}
+
+void rt_end(struct rt_busy *b)
+{
+	if (!b)
+		return;
+	struct rt_stripe *st = b->stripe;
+	pthread_mutex_lock(&st->lock);
+	if (--b->holders > 0) {
+		pthread_mutex_unlock(&st->lock);
+		return;
+	}
+	for (struct rt_busy **p = &st->busy; *p; p = &(*p)->next) {
+		if (*p == b) {
+			*p = b->next;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	free(b->id);
+	free(b);
 }
 
 void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *pod_id)
@@ -215,8 +281,9 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	_cleanup_free_ char *id = NULL;
 	if (state_new_id(rt->store, &id, err) < 0)
 		return -err->code;
+	/* No marker: keep reserves the id, and nobody finds the pod before its
+	 * record (step 4), so the CNI ADD below holds up nothing else. */
 	keep_set_id(rt->keep, ke, id);
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, id);
 
 	/* 1. the pod cgroup, its intent recorded first. A parent the kubelet
 	 * names is the kubelet's: only what husk makes beneath it is undone
@@ -457,7 +524,17 @@ int rt_pod_stop(struct rt *rt, const char *ref, const struct husk_cancel *cancel
 	}
 	if (!pod)
 		return -err->code;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
+	_cleanup_end_ struct rt_busy *busy = rt_pod_begin(rt, pod->id);
+	/* Read again under the marker: a remove may have run meanwhile. */
+	_cleanup_free_ char *id = xstrdup(pod->id);
+	pod_record_free(steal_ptr(&pod));
+	r = state_pod_get(rt->store, id, &pod, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
 	if (pod->state == POD_STATE_READY) {
 		/* What a stopped pod's verbose status shows. */
 		_cleanup_free_ char *view = pod_kview_json(rt, pod);
@@ -496,7 +573,16 @@ int rt_pod_remove(struct rt *rt, const char *ref, const struct husk_cancel *canc
 	}
 	if (r < 0)
 		return r;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
+	_cleanup_end_ struct rt_busy *busy = rt_pod_begin(rt, pod->id);
+	_cleanup_free_ char *id = xstrdup(pod->id);
+	pod_record_free(steal_ptr(&pod));
+	r = state_pod_get(rt->store, id, &pod, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
 	if (rt_pod_containers_remove(rt, pod->id, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
 	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
@@ -567,7 +653,7 @@ int rt_pod_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, ref, &pod, err) < 0)
 		return -err->code;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
+	_cleanup_end_ struct rt_busy *busy = rt_pod_begin(rt, pod->id);
 	if (pod->state != POD_STATE_READY)
 		return husk_error_set(
 		    err, EBUSY, "update resources of pod sandbox '%s': it is not ready", pod->id);
@@ -662,8 +748,8 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 	rt->opts.test_create_hold = rt->test_create_hold;
 	rt->keep = keep_new(rt->opts.keep_period_s * 1000000000LL, RT_KEEP_MAX);
 	for (int i = 0; i < RT_LOCK_STRIPES; i++) {
-		pthread_mutex_init(&rt->pod_locks[i], NULL);
-		pthread_mutex_init(&rt->ctr_locks[i], NULL);
+		pthread_mutex_init(&rt->stripes[i].lock, NULL);
+		pthread_cond_init(&rt->stripes[i].cond, NULL);
 	}
 	pthread_mutex_init(&rt->monitor_lock, NULL);
 	pthread_condattr_t ca;
@@ -722,8 +808,8 @@ void rt_free(struct rt *rt)
 	state_store_free(rt->store);
 	cg_manager_free(rt->cg);
 	for (int i = 0; i < RT_LOCK_STRIPES; i++) {
-		pthread_mutex_destroy(&rt->pod_locks[i]);
-		pthread_mutex_destroy(&rt->ctr_locks[i]);
+		pthread_mutex_destroy(&rt->stripes[i].lock);
+		pthread_cond_destroy(&rt->stripes[i].cond);
 	}
 	pthread_mutex_destroy(&rt->monitor_lock);
 	pthread_cond_destroy(&rt->monitor_cond);

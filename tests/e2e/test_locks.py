@@ -96,7 +96,7 @@ def test_slow_cni_add_blocks_no_other_pod(one_stripe, daemon_factory, cni,  # no
     gate.close()
     slow_cfg = pod_config()
     slow = d.rt.RunPodSandbox.future(config=slow_cfg, _timeout=60)
-    slow_id = gate.wait_add()
+    slow_id = gate.wait_add(2)  # the first ADD was the other pod's
     # The pod being made is not there yet for anyone.
     expect_error(E.NOT_FOUND, d.rt.PodSandboxStatus, pod_sandbox_id=slow_id)
     # Every call on a pod of the same stripe goes on.
