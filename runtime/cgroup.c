@@ -928,6 +928,44 @@ int cg_group_load(struct cg_manager *m, const char *saved, struct cg_group **ret
 	return 0;
 }
 
+size_t cg_group_n_hiers(const struct cg_group *g)
+{
+	return g->m->n_hiers;
+}
+
+const char *cg_group_hier_name(const struct cg_group *g, size_t i)
+{
+	return g->m->hiers[i].name;
+}
+
+int cg_group_hier_created(const struct cg_group *g, size_t i)
+{
+	return g->created[i];
+}
+
+int cg_group_rebuild(struct cg_manager *m, const char *path, const char *const *names,
+		     const int *created, size_t n, struct cg_group **ret_group,
+		     struct husk_error *err)
+{
+	char *norm = NULL;
+	if (cg_path_normalize(path, &norm, err) < 0)
+		return husk_error_prefix(err, "recorded cgroup");
+	_cleanup_(cg_group_freep) struct cg_group *g = group_new(m, norm);
+	int depth = path_depth(g->path);
+	for (size_t j = 0; j < n; j++) {
+		if (created[j] < 0 || created[j] > depth)
+			return husk_error_set(err, EINVAL,
+					      "recorded cgroup '%s': %d directories of %s "
+					      "created, deeper than the path",
+					      path, created[j], names[j]);
+		for (size_t i = 0; i < m->n_hiers; i++)
+			if (streq(m->hiers[i].name, names[j]))
+				g->created[i] = created[j];
+	}
+	*ret_group = steal_ptr(&g);
+	return 0;
+}
+
 int cg_group_enter(const struct cg_group *g, pid_t pid, struct husk_error *err)
 {
 	if (pid < 0)

@@ -164,6 +164,18 @@ void cg_group_adopt(struct cg_group *g);
  * the caller's state file; cg_group_load rebuilds the group from it (no
  * file-system access). EINVAL on a malformed string. */
 char *cg_group_save(const struct cg_group *g);
+/* The same as typed parts, for a record with typed fields: the group's
+ * hierarchies (those of its manager), each hierarchy's name and how many
+ * trailing directories of the path husk created in it. */
+size_t cg_group_n_hiers(const struct cg_group *g);
+const char *cg_group_hier_name(const struct cg_group *g, size_t i);
+int cg_group_hier_created(const struct cg_group *g, size_t i);
+/* cg_group_load from typed parts: created[i] directories in hierarchy
+ * names[i], for n of them; hierarchies gone since (a reboot) are dropped.
+ * EINVAL on a bad path or a count deeper than the path. */
+int cg_group_rebuild(struct cg_manager *m, const char *path, const char *const *names,
+		     const int *created, size_t n, struct cg_group **ret_group,
+		     struct husk_error *err);
 int cg_group_load(struct cg_manager *m, const char *saved, struct cg_group **ret_group,
 		  struct husk_error *err);
 

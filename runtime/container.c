@@ -114,7 +114,7 @@ static bool refresh(struct rt *rt, const struct ctr_record *rec)
 				/* The shim was killed under a live container: nobody
 				 * reads its output or can report its exit any more. */
 				_cleanup_(cg_group_freep) struct cg_group *cg =
-				    rt_cgroup_from_extra(rt, rec->extra);
+				    rt_cgroup_of(rt, &rec->cgroup);
 				if (cg && cg_group_kill(cg, 0, &e) < 0)
 					log_warn("container=%s: %s", rec->id, e.msg);
 				husk_error_clear(&e);
@@ -129,7 +129,7 @@ static bool refresh(struct rt *rt, const struct ctr_record *rec)
 	}
 	log_info("container exited container=%s exit_code=%d", rec->id, ex.exit_code);
 	/* Processes the container left in its cgroup (shared PID namespace). */
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (cg && cg_group_kill(cg, 0, &e) < 0)
 		log_warn("container=%s: %s", rec->id, e.msg);
 	rt_emit(rt, RT_EVENT_STOPPED, rec->id, rec->pod_id);
@@ -553,25 +553,9 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	return 0;
 }
 
-static char *ctr_extra(const struct cg_group *cg, int stop_signal)
-{
-	_cleanup_free_ char *saved = cg_group_save(cg);
-	_cleanup_gen_ yajl_gen g = json_gen_new(false);
-	yajl_gen_map_open(g);
-	json_kv_str(g, "cgroup", saved);
-	json_kv_int(g, "stop_signal", stop_signal);
-	yajl_gen_map_close(g);
-	return json_gen_steal(g);
-}
-
 static int ctr_stop_signal(const struct ctr_record *rec)
 {
-	if (!rec->extra)
-		return SIGTERM;
-	_cleanup_json_ yajl_val t = NULL;
-	if (json_parse(rec->extra, strlen(rec->extra), "record extra", &t, NULL) < 0)
-		return SIGTERM;
-	return (int)json_get_int(t, "stop_signal", SIGTERM);
+	return rec->stop_signal > 0 ? rec->stop_signal : SIGTERM;
 }
 
 /* Tests only (rt_options.test_create_hold): stand for a slow creation. */
@@ -602,7 +586,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		return husk_error_set(err, EBUSY,
 				      "create container '%s': pod sandbox '%s' is not ready",
 				      c->name, pod->id);
-	if (c->privileged && !rt_pod_extra_privileged(pod->extra))
+	if (c->privileged && !pod->privileged)
 		return husk_error_set(err, EINVAL,
 				      "create container '%s': security_context.privileged: pod "
 				      "sandbox '%s' is not privileged (its "
@@ -620,9 +604,9 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 	keep_set_id(rt->keep, ke, id);
 	_cleanup_free_ char *dir = ctr_dir(rt, id);
 	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
-	_cleanup_free_ char *rootfs = NULL, *pod_cg_path = NULL, *cg_path = NULL, *extra = NULL;
+	_cleanup_free_ char *rootfs = NULL, *pod_cg_path = NULL, *cg_path = NULL;
 	_cleanup_free_ char *spec_text = NULL;
-	_cleanup_(cg_group_freep) struct cg_group *pod_cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *pod_cg = rt_cgroup_of(rt, &pod->cgroup);
 	_cleanup_(cg_group_freep) struct cg_group *cg = NULL;
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
 	int r;
@@ -684,7 +668,6 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 
 	if ((r = rt_check_abort(rt, ke, err)) < 0)
 		goto fail;
-	extra = ctr_extra(cg, stop_signal);
 	struct ctr_record rec = {
 	    .id = id,
 	    .pod_id = pod->id,
@@ -696,8 +679,9 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 	    .state = CTR_STATE_CREATED,
 	    .log_path = (char *)c->log_path,
 	    .rootfs = rootfs,
-	    .extra = extra,
+	    .stop_signal = stop_signal,
 	};
+	rt_cgroup_record(cg, &rec.cgroup);
 	if (c->labels)
 		rec.labels = *c->labels;
 	if (c->annotations)
@@ -712,6 +696,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		};
 	r = state_ctr_add(rt->store, &rec, err);
 	free(rec.mounts);
+	state_cgroup_clear(&rec.cgroup);
 	if (r < 0)
 		goto fail;
 	rt_cg_intent_done(rt, id);
@@ -842,8 +827,7 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 		if (state_ctr_modify(rt->store, rec->id, apply_exit, &u, &e) < 0)
 			log_error("container=%s: record start error: %s", rec->id, e.msg);
 		/* The shim failed before exec: kill whatever the launch left. */
-		_cleanup_(cg_group_freep) struct cg_group *cg =
-		    rt_cgroup_from_extra(rt, rec->extra);
+		_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 		husk_error_clear(&e);
 		if (cg && cg_group_kill(cg, 0, &e) < 0)
 			log_warn("container=%s: %s", rec->id, e.msg);
@@ -936,7 +920,7 @@ static int remove_locked(struct rt *rt, const char *id, struct husk_error *err)
 		return r;
 	if (stop_locked(rt, rec->id, 0, err) < 0)
 		return husk_error_prefix(err, "remove container '%s'", rec->id);
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (cg && (cg_group_kill(cg, 0, err) < 0 || cg_group_remove(cg, err) < 0))
 		return husk_error_prefix(err, "remove container '%s'", rec->id);
 	if (rt->opts.release_rootfs(rt->opts.data, rec->id, err) < 0)
@@ -1102,7 +1086,7 @@ static struct cg_group *ctr_cgroup(struct rt *rt, const char *ref, struct husk_e
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return NULL;
-	struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (!cg)
 		husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
 	return cg;
@@ -1127,7 +1111,7 @@ int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, b
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (!cg)
 		return husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
 	int oom = 0;

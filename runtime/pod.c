@@ -114,38 +114,32 @@ void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *po
 		rt->opts.on_event(rt->opts.data, ev, ctr_id, pod_id);
 }
 
-char *rt_extra_with_cgroup(const struct cg_group *g, bool privileged)
+struct cg_group *rt_cgroup_of(struct rt *rt, const struct state_cgroup *c)
 {
-	_cleanup_free_ char *saved = cg_group_save(g);
-	_cleanup_gen_ yajl_gen gen = json_gen_new(false);
-	yajl_gen_map_open(gen);
-	json_kv_str(gen, "cgroup", saved);
-	json_kv_bool(gen, "privileged", privileged);
-	yajl_gen_map_close(gen);
-	return json_gen_steal(gen);
-}
-
-bool rt_pod_extra_privileged(const char *extra)
-{
-	_cleanup_json_ yajl_val tree = NULL;
-	if (!extra || json_parse(extra, strlen(extra), "record extra", &tree, NULL) < 0)
-		return false;
-	return YAJL_IS_TRUE(json_get(tree, "privileged"));
-}
-
-struct cg_group *rt_cgroup_from_extra(struct rt *rt, const char *extra)
-{
-	if (!extra)
+	if (!c->path)
 		return NULL;
-	_cleanup_json_ yajl_val tree = NULL;
-	if (json_parse(extra, strlen(extra), "record extra", &tree, NULL) < 0)
-		return NULL;
-	const char *saved = json_get_string(tree, "cgroup");
+	_cleanup_free_ const char **names = xnew(const char *, c->n_hiers + 1);
+	_cleanup_free_ int *created = xnew(int, c->n_hiers + 1);
+	for (size_t i = 0; i < c->n_hiers; i++) {
+		names[i] = c->hiers[i].name;
+		created[i] = c->hiers[i].created;
+	}
 	struct cg_group *g = NULL;
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	if (saved && cg_group_load(rt->cg, saved, &g, &err) < 0)
-		log_warn("cgroup record '%s': %s", saved, err.msg);
+	if (cg_group_rebuild(rt->cg, c->path, names, created, c->n_hiers, &g, &err) < 0)
+		log_warn("cgroup record '%s': %s", c->path, err.msg);
 	return g;
+}
+
+void rt_cgroup_record(const struct cg_group *g, struct state_cgroup *ret)
+{
+	size_t n = cg_group_n_hiers(g);
+	ret->path = xstrdup(cg_group_path(g));
+	ret->hiers = xnew(struct state_cgroup_hier, n + 1);
+	for (size_t i = 0; i < n; i++)
+		ret->hiers[i] = (struct state_cgroup_hier){xstrdup(cg_group_hier_name(g, i)),
+							   cg_group_hier_created(g, i)};
+	ret->n_hiers = n;
 }
 
 /* ---- cgroup intents ---- */
@@ -327,7 +321,6 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	    .init_path = rt->pause_path,
 	};
 	struct pod_record rec = {0};
-	_cleanup_free_ char *extra = NULL;
 	_cleanup_strv_ char **ips = NULL;
 	int r = pod_sandbox_create(rt->state, &spec, &rec.sandbox, err);
 	if (r < 0) {
@@ -388,10 +381,11 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	rec.hostname = (char *)c->hostname;
 	rec.log_directory = (char *)c->log_directory;
 	rec.cgroup_parent = (char *)c->cgroup_parent;
-	extra = rt_extra_with_cgroup(cg, c->privileged);
-	rec.extra = extra;
+	rt_cgroup_record(cg, &rec.cgroup);
+	rec.privileged = c->privileged;
 	r = state_pod_add(rt->store, &rec, err);
 	pod_sandbox_info_clear(&rec.sandbox);
+	state_cgroup_clear(&rec.cgroup);
 	if (r < 0) {
 		husk_error_prefix(err, "run pod sandbox '%s'", c->name);
 		goto undo_network;
@@ -547,7 +541,7 @@ int rt_pod_stop(struct rt *rt, const char *ref, const struct husk_cancel *cancel
 		return husk_error_prefix(err, "stop pod sandbox '%s': network", pod->id);
 	/* The PID-namespace init goes with the pod's processes; the pinned
 	 * namespaces stay until RemovePodSandbox. */
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (cg && cg_group_kill(cg, 0, err) < 0)
 		return husk_error_prefix(err, "stop pod sandbox '%s'", pod->id);
 	if (pod->state != POD_STATE_NOTREADY) {
@@ -585,7 +579,7 @@ int rt_pod_remove(struct rt *rt, const char *ref, const struct husk_cancel *canc
 		return r;
 	if (rt_pod_containers_remove(rt, pod->id, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (cg && cg_group_kill(cg, 0, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
 	if (pod->sandbox.net_ns && rt->opts.net_teardown &&
@@ -641,7 +635,7 @@ int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct hu
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, ref, &pod, err) < 0)
 		return -err->code;
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (!cg)
 		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
 	return cg_group_stats(cg, ret, err);
@@ -657,7 +651,7 @@ int rt_pod_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 	if (pod->state != POD_STATE_READY)
 		return husk_error_set(
 		    err, EBUSY, "update resources of pod sandbox '%s': it is not ready", pod->id);
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (!cg)
 		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
 	if (cg_group_set(cg, res, err) < 0)
@@ -899,7 +893,7 @@ static char *pod_kview_json(struct rt *rt, const struct pod_record *pod)
 	if (pod->sandbox.init_pid > 0)
 		json_kv_int(g, "initPid", pod->sandbox.init_pid);
 	json_kv_str(g, "cgroupVersion", refs.cgroup_version == 2 ? "v2" : "v1");
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (cg) {
 		json_key(g, "cgroup");
 		yajl_gen_map_open(g);

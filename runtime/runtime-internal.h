@@ -97,13 +97,11 @@ static inline void rt_endp(struct rt_busy **b)
 
 void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *pod_id);
 
-/* The cgroup saved in a pod's or container's extra JSON ({"cgroup": "..."}),
- * or NULL. */
-struct cg_group *rt_cgroup_from_extra(struct rt *rt, const char *extra);
-/* A pod's extra JSON: its cgroup and whether it is privileged. */
-char *rt_extra_with_cgroup(const struct cg_group *g, bool privileged);
-/* Whether a pod's extra JSON says it is privileged. */
-bool rt_pod_extra_privileged(const char *extra);
+/* The cgroup a record names, or NULL when it names none (or one that no
+ * longer loads: logged). */
+struct cg_group *rt_cgroup_of(struct rt *rt, const struct state_cgroup *c);
+/* *ret (cleared first by the caller) set to g's typed parts for a record. */
+void rt_cgroup_record(const struct cg_group *g, struct state_cgroup *ret);
 
 /* pod.c: the namespaces a container's are compared with in its kernel
  * view: the pod's pins and huskd's own. */
