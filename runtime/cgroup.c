@@ -884,50 +884,6 @@ void cg_group_adopt(struct cg_group *g)
 	}
 }
 
-char *cg_group_save(const struct cg_group *g)
-{
-	char *s = xstrdup("");
-	for (size_t i = 0; i < g->m->n_hiers; i++) {
-		char *n =
-		    xasprintf("%s%s%s=%d", s, i ? ";" : "", g->m->hiers[i].name, g->created[i]);
-		free(s);
-		s = n;
-	}
-	char *out = xasprintf("%s@%s", s, g->path);
-	free(s);
-	return out;
-}
-
-int cg_group_load(struct cg_manager *m, const char *saved, struct cg_group **ret_group,
-		  struct husk_error *err)
-{
-	const char *at = saved ? strchr(saved, '@') : NULL;
-	if (!at)
-		return husk_error_set(err, EINVAL, "saved cgroup '%s' is malformed",
-				      saved ? saved : "");
-	char *norm = NULL;
-	int r = cg_path_normalize(at + 1, &norm, err);
-	if (r < 0)
-		return husk_error_prefix(err, "saved cgroup");
-	_cleanup_(cg_group_freep) struct cg_group *g = group_new(m, norm);
-	int depth = path_depth(g->path);
-	_cleanup_free_ char *owned = xstrndup(saved, (size_t)(at - saved));
-	char *save = NULL;
-	for (char *t = strtok_r(owned, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
-		char *eq = strrchr(t, '=');
-		uint64_t n;
-		if (!eq || cg_parse_u64(eq + 1, &n) < 0 || n > (uint64_t)depth)
-			return husk_error_set(err, EINVAL, "saved cgroup '%s' is malformed", saved);
-		*eq = '\0';
-		/* Hierarchies that are gone since (a reboot) are dropped. */
-		for (size_t i = 0; i < m->n_hiers; i++)
-			if (streq(m->hiers[i].name, t))
-				g->created[i] = (int)n;
-	}
-	*ret_group = steal_ptr(&g);
-	return 0;
-}
-
 size_t cg_group_n_hiers(const struct cg_group *g)
 {
 	return g->m->n_hiers;
