@@ -884,45 +884,39 @@ void cg_group_adopt(struct cg_group *g)
 	}
 }
 
-char *cg_group_save(const struct cg_group *g)
+size_t cg_group_n_hiers(const struct cg_group *g)
 {
-	char *s = xstrdup("");
-	for (size_t i = 0; i < g->m->n_hiers; i++) {
-		char *n =
-		    xasprintf("%s%s%s=%d", s, i ? ";" : "", g->m->hiers[i].name, g->created[i]);
-		free(s);
-		s = n;
-	}
-	char *out = xasprintf("%s@%s", s, g->path);
-	free(s);
-	return out;
+	return g->m->n_hiers;
 }
 
-int cg_group_load(struct cg_manager *m, const char *saved, struct cg_group **ret_group,
-		  struct husk_error *err)
+const char *cg_group_hier_name(const struct cg_group *g, size_t i)
 {
-	const char *at = saved ? strchr(saved, '@') : NULL;
-	if (!at)
-		return husk_error_set(err, EINVAL, "saved cgroup '%s' is malformed",
-				      saved ? saved : "");
+	return g->m->hiers[i].name;
+}
+
+int cg_group_hier_created(const struct cg_group *g, size_t i)
+{
+	return g->created[i];
+}
+
+int cg_group_rebuild(struct cg_manager *m, const char *path, const char *const *names,
+		     const int *created, size_t n, struct cg_group **ret_group,
+		     struct husk_error *err)
+{
 	char *norm = NULL;
-	int r = cg_path_normalize(at + 1, &norm, err);
-	if (r < 0)
-		return husk_error_prefix(err, "saved cgroup");
+	if (cg_path_normalize(path, &norm, err) < 0)
+		return husk_error_prefix(err, "recorded cgroup");
 	_cleanup_(cg_group_freep) struct cg_group *g = group_new(m, norm);
 	int depth = path_depth(g->path);
-	_cleanup_free_ char *owned = xstrndup(saved, (size_t)(at - saved));
-	char *save = NULL;
-	for (char *t = strtok_r(owned, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
-		char *eq = strrchr(t, '=');
-		uint64_t n;
-		if (!eq || cg_parse_u64(eq + 1, &n) < 0 || n > (uint64_t)depth)
-			return husk_error_set(err, EINVAL, "saved cgroup '%s' is malformed", saved);
-		*eq = '\0';
-		/* Hierarchies that are gone since (a reboot) are dropped. */
+	for (size_t j = 0; j < n; j++) {
+		if (created[j] < 0 || created[j] > depth)
+			return husk_error_set(err, EINVAL,
+					      "recorded cgroup '%s': %d directories of %s "
+					      "created, deeper than the path",
+					      path, created[j], names[j]);
 		for (size_t i = 0; i < m->n_hiers; i++)
-			if (streq(m->hiers[i].name, t))
-				g->created[i] = (int)n;
+			if (streq(m->hiers[i].name, names[j]))
+				g->created[i] = created[j];
 	}
 	*ret_group = steal_ptr(&g);
 	return 0;

@@ -159,13 +159,19 @@ int cg_group_open(struct cg_manager *m, const char *path, struct cg_group **ret_
  * an intent record; which directories were new is not). */
 void cg_group_adopt(struct cg_group *g);
 
-/* Persist a group across a daemon restart: cg_group_save returns a one-line
- * string (the path plus which directories husk created per hierarchy) for
- * the caller's state file; cg_group_load rebuilds the group from it (no
- * file-system access). EINVAL on a malformed string. */
-char *cg_group_save(const struct cg_group *g);
-int cg_group_load(struct cg_manager *m, const char *saved, struct cg_group **ret_group,
-		  struct husk_error *err);
+/* Persist a group across a daemon restart as typed parts for the caller's
+ * record: the group's hierarchies (those of its manager), each one's name
+ * and how many trailing directories of the path husk created in it. */
+size_t cg_group_n_hiers(const struct cg_group *g);
+const char *cg_group_hier_name(const struct cg_group *g, size_t i);
+int cg_group_hier_created(const struct cg_group *g, size_t i);
+/* The group back from its typed parts: created[i] directories in
+ * hierarchy names[i], for n of them; hierarchies gone since (a reboot) are
+ * dropped. No file-system access. EINVAL on a bad path or a count deeper
+ * than the path. */
+int cg_group_rebuild(struct cg_manager *m, const char *path, const char *const *names,
+		     const int *created, size_t n, struct cg_group **ret_group,
+		     struct husk_error *err);
 
 void cg_group_free(struct cg_group *g); /* accepts NULL; touches no file */
 static inline void cg_group_freep(struct cg_group **g)

@@ -114,7 +114,7 @@ static bool refresh(struct rt *rt, const struct ctr_record *rec)
 				/* The shim was killed under a live container: nobody
 				 * reads its output or can report its exit any more. */
 				_cleanup_(cg_group_freep) struct cg_group *cg =
-				    rt_cgroup_from_extra(rt, rec->extra);
+				    rt_cgroup_of(rt, &rec->cgroup);
 				if (cg && cg_group_kill(cg, 0, &e) < 0)
 					log_warn("container=%s: %s", rec->id, e.msg);
 				husk_error_clear(&e);
@@ -129,7 +129,7 @@ static bool refresh(struct rt *rt, const struct ctr_record *rec)
 	}
 	log_info("container exited container=%s exit_code=%d", rec->id, ex.exit_code);
 	/* Processes the container left in its cgroup (shared PID namespace). */
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (cg && cg_group_kill(cg, 0, &e) < 0)
 		log_warn("container=%s: %s", rec->id, e.msg);
 	rt_emit(rt, RT_EVENT_STOPPED, rec->id, rec->pod_id);
@@ -594,25 +594,9 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	return 0;
 }
 
-static char *ctr_extra(const struct cg_group *cg, int stop_signal)
-{
-	_cleanup_free_ char *saved = cg_group_save(cg);
-	_cleanup_gen_ yajl_gen g = json_gen_new(false);
-	yajl_gen_map_open(g);
-	json_kv_str(g, "cgroup", saved);
-	json_kv_int(g, "stop_signal", stop_signal);
-	yajl_gen_map_close(g);
-	return json_gen_steal(g);
-}
-
 static int ctr_stop_signal(const struct ctr_record *rec)
 {
-	if (!rec->extra)
-		return SIGTERM;
-	_cleanup_json_ yajl_val t = NULL;
-	if (json_parse(rec->extra, strlen(rec->extra), "record extra", &t, NULL) < 0)
-		return SIGTERM;
-	return (int)json_get_int(t, "stop_signal", SIGTERM);
+	return rec->stop_signal > 0 ? rec->stop_signal : SIGTERM;
 }
 
 /* Tests only (rt_options.test_create_hold): stand for a slow creation. */
@@ -634,8 +618,8 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
 		return husk_error_prefix(err, "create container '%s'", c->name);
-	_cleanup_unlock_ pthread_mutex_t *plock = rt_pod_lock(rt, pod->id);
-	/* Read again under the lock: a concurrent stop may have won. */
+	_cleanup_end_ struct rt_busy *pbusy = rt_pod_begin(rt, pod->id);
+	/* Read again under the marker: a concurrent stop may have won. */
 	pod_record_free(steal_ptr(&pod));
 	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
 		return husk_error_prefix(err, "create container '%s'", c->name);
@@ -643,7 +627,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		return husk_error_set(err, EBUSY,
 				      "create container '%s': pod sandbox '%s' is not ready",
 				      c->name, pod->id);
-	if (c->privileged && !rt_pod_extra_privileged(pod->extra))
+	if (c->privileged && !pod->privileged)
 		return husk_error_set(err, EINVAL,
 				      "create container '%s': security_context.privileged: pod "
 				      "sandbox '%s' is not privileged (its "
@@ -661,9 +645,9 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 	keep_set_id(rt->keep, ke, id);
 	_cleanup_free_ char *dir = ctr_dir(rt, id);
 	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
-	_cleanup_free_ char *rootfs = NULL, *pod_cg_path = NULL, *cg_path = NULL, *extra = NULL;
+	_cleanup_free_ char *rootfs = NULL, *pod_cg_path = NULL, *cg_path = NULL;
 	_cleanup_free_ char *spec_text = NULL;
-	_cleanup_(cg_group_freep) struct cg_group *pod_cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *pod_cg = rt_cgroup_of(rt, &pod->cgroup);
 	_cleanup_(cg_group_freep) struct cg_group *cg = NULL;
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
 	int r;
@@ -733,7 +717,6 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 
 	if ((r = rt_check_abort(rt, ke, err)) < 0)
 		goto fail;
-	extra = ctr_extra(cg, stop_signal);
 	struct ctr_record rec = {
 	    .id = id,
 	    .pod_id = pod->id,
@@ -745,8 +728,9 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 	    .state = CTR_STATE_CREATED,
 	    .log_path = (char *)c->log_path,
 	    .rootfs = rootfs,
-	    .extra = extra,
+	    .stop_signal = stop_signal,
 	};
+	rt_cgroup_record(cg, &rec.cgroup);
 	if (c->labels)
 		rec.labels = *c->labels;
 	if (c->annotations)
@@ -761,6 +745,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		};
 	r = state_ctr_add(rt->store, &rec, err);
 	free(rec.mounts);
+	state_cgroup_clear(&rec.cgroup);
 	if (r < 0)
 		goto fail;
 	rt_cg_intent_done(rt, id);
@@ -854,7 +839,7 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_lock(rt, rec->id);
+	_cleanup_end_ struct rt_busy *busy = rt_ctr_begin(rt, rec->id);
 	ctr_record_free(steal_ptr(&rec));
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
@@ -891,8 +876,7 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 		if (state_ctr_modify(rt->store, rec->id, apply_exit, &u, &e) < 0)
 			log_error("container=%s: record start error: %s", rec->id, e.msg);
 		/* The shim failed before exec: kill whatever the launch left. */
-		_cleanup_(cg_group_freep) struct cg_group *cg =
-		    rt_cgroup_from_extra(rt, rec->extra);
+		_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 		husk_error_clear(&e);
 		if (cg && cg_group_kill(cg, 0, &e) < 0)
 			log_warn("container=%s: %s", rec->id, e.msg);
@@ -914,7 +898,12 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 	return 0;
 }
 
-/* Stop a container whose lock the caller holds. */
+/* Stop a container whose marker the caller holds, alone or shared with
+ * other stops (rt_ctr_begin_stop): each sends the stop signal and waits for
+ * the exit with its own timeout, then sends SIGKILL. So of stops that
+ * overlap, the one whose timeout ends first kills, and all return once the
+ * container exited (as containerd, whose concurrent stops each escalate at
+ * their own deadline). No lock is held while it waits. */
 static int stop_locked(struct rt *rt, const char *id, long long timeout_s, struct husk_error *err)
 {
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
@@ -954,8 +943,18 @@ int rt_ctr_stop(struct rt *rt, const char *ref, long long timeout_s, struct husk
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_lock(rt, rec->id);
+	_cleanup_end_ struct rt_busy *busy = rt_ctr_begin_stop(rt, rec->id);
 	return stop_locked(rt, rec->id, timeout_s, err);
+}
+
+/* SIGKILL, joining any stop under way. */
+static int kill_joined(struct rt *rt, const char *id, struct husk_error *err)
+{
+	_cleanup_end_ struct rt_busy *busy = rt_ctr_begin_stop(rt, id);
+	int r = stop_locked(rt, id, 0, err);
+	if (r == -ENOENT)
+		husk_error_clear(err);
+	return r == -ENOENT ? 0 : r;
 }
 
 static int remove_locked(struct rt *rt, const char *id, struct husk_error *err)
@@ -970,7 +969,7 @@ static int remove_locked(struct rt *rt, const char *id, struct husk_error *err)
 		return r;
 	if (stop_locked(rt, rec->id, 0, err) < 0)
 		return husk_error_prefix(err, "remove container '%s'", rec->id);
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (cg && (cg_group_kill(cg, 0, err) < 0 || cg_group_remove(cg, err) < 0))
 		return husk_error_prefix(err, "remove container '%s'", rec->id);
 	if (rt->opts.release_rootfs(rt->opts.data, rec->id, err) < 0)
@@ -1008,11 +1007,14 @@ int rt_ctr_remove(struct rt *rt, const char *ref, const struct husk_cancel *canc
 	}
 	if (r < 0)
 		return r;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_lock(rt, rec->id);
+	/* A stop in its grace period ends now, rather than hold the remove. */
+	if (kill_joined(rt, rec->id, err) < 0)
+		return husk_error_prefix(err, "remove container '%s'", rec->id);
+	_cleanup_end_ struct rt_busy *busy = rt_ctr_begin(rt, rec->id);
 	return remove_locked(rt, rec->id, err);
 }
 
-static int for_each_pod_container(struct rt *rt, const char *pod_id,
+static int for_each_pod_container(struct rt *rt, const char *pod_id, bool stop,
 				  int (*fn)(struct rt *, const char *, struct husk_error *),
 				  struct husk_error *err)
 {
@@ -1025,9 +1027,12 @@ static int for_each_pod_container(struct rt *rt, const char *pod_id,
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (!streq(v[i]->pod_id, pod_id))
 			continue;
-		pthread_mutex_t *m = rt_ctr_lock(rt, v[i]->id);
+		if (!stop && (r = kill_joined(rt, v[i]->id, err)) < 0)
+			break;
+		struct rt_busy *b =
+		    stop ? rt_ctr_begin_stop(rt, v[i]->id) : rt_ctr_begin(rt, v[i]->id);
 		r = fn(rt, v[i]->id, err);
-		pthread_mutex_unlock(m);
+		rt_end(b);
 	}
 	ctr_records_free(v, n);
 	return r;
@@ -1040,12 +1045,12 @@ static int kill_now(struct rt *rt, const char *id, struct husk_error *err)
 
 int rt_pod_containers_stop(struct rt *rt, const char *pod_id, struct husk_error *err)
 {
-	return for_each_pod_container(rt, pod_id, kill_now, err);
+	return for_each_pod_container(rt, pod_id, true, kill_now, err);
 }
 
 int rt_pod_containers_remove(struct rt *rt, const char *pod_id, struct husk_error *err)
 {
-	return for_each_pod_container(rt, pod_id, remove_locked, err);
+	return for_each_pod_container(rt, pod_id, false, remove_locked, err);
 }
 
 /* ---- queries ---- */
@@ -1130,7 +1135,7 @@ static struct cg_group *ctr_cgroup(struct rt *rt, const char *ref, struct husk_e
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return NULL;
-	struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (!cg)
 		husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
 	return cg;
@@ -1155,7 +1160,7 @@ int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, b
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (!cg)
 		return husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
 	int oom = 0;
@@ -1270,11 +1275,11 @@ int rt_ctr_kernel_view(struct rt *rt, const char *ref, char **ret_json, bool *re
 		/* ESRCH: it exited just now; the record is what is left. */
 		if (ctr_kview_process_json(rec->pid, rec->pid_start_time, &refs, &json, &e) == 0) {
 			/* Kept for when it has exited (its credentials may have
-			 * changed since start). Not while a stop or remove holds
-			 * the lock: the file must not appear in a directory being
-			 * removed, and status must not wait out a stop. */
-			_cleanup_unlock_ pthread_mutex_t *lock = rt_ctr_trylock(rt, rec->id);
-			if (lock && rt_ctr_known(rt, rec->id))
+			 * changed since start). Not while a stop or remove has
+			 * it marked: the file must not appear in a directory
+			 * being removed, and status must not wait out a stop. */
+			_cleanup_end_ struct rt_busy *busy = rt_ctr_try_begin(rt, rec->id);
+			if (busy && rt_ctr_known(rt, rec->id))
 				rt_kview_record(dir, json);
 			*ret_json = json;
 			*ret_live = true;

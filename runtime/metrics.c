@@ -268,7 +268,7 @@ int rt_ctr_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (!cg)
 		return husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
 	return group_procs(cg, ret, err);
@@ -280,7 +280,7 @@ int rt_pod_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, ref, &pod, err) < 0)
 		return -err->code;
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (!cg)
 		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
 	return group_procs(cg, ret, err);

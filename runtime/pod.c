@@ -13,32 +13,99 @@
 
 static char *pod_kview_json(struct rt *rt, const struct pod_record *pod);
 
-static unsigned stripe(const char *id)
+static unsigned stripe(const struct rt *rt, const char *id)
 {
 	unsigned h = 5381;
 	for (const char *p = id; p && *p; p++)
 		h = h * 33 + (unsigned char)*p;
-	return h % RT_LOCK_STRIPES;
+	unsigned n = rt->opts.test_stripes;
+	return h % (n > 0 && n < RT_LOCK_STRIPES ? n : RT_LOCK_STRIPES);
 }
 
-pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id)
+static struct rt_busy *busy_find(struct rt_stripe *st, const char *id, bool pod)
 {
-	pthread_mutex_t *m = &rt->pod_locks[stripe(id)];
-	pthread_mutex_lock(m);
-	return m;
+	for (struct rt_busy *b = st->busy; b; b = b->next)
+		if (b->pod == pod && streq(b->id, id))
+			return b;
+	return NULL;
 }
 
-pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id)
+static struct rt_busy *busy_add(struct rt_stripe *st, const char *id, bool pod, bool stopping)
 {
-	pthread_mutex_t *m = &rt->ctr_locks[stripe(id)];
-	pthread_mutex_lock(m);
-	return m;
+	struct rt_busy *b = xnew(struct rt_busy, 1);
+	b->stripe = st;
+	b->id = xstrdup(id);
+	b->pod = pod;
+	b->stopping = stopping;
+	b->holders = 1;
+	b->next = st->busy;
+	st->busy = b;
+	return b;
 }
 
-pthread_mutex_t *rt_ctr_trylock(struct rt *rt, const char *id)
+/* wait: whether to wait for a step under way, or give up (NULL). */
+static struct rt_busy *begin(struct rt *rt, const char *id, bool pod, bool stop, bool wait)
 {
-	pthread_mutex_t *m = &rt->ctr_locks[stripe(id)];
-	return pthread_mutex_trylock(m) == 0 ? m : NULL;
+	struct rt_stripe *st = &rt->stripes[stripe(rt, id)];
+	pthread_mutex_lock(&st->lock);
+	struct rt_busy *b;
+	while ((b = busy_find(st, id, pod))) {
+		if (stop && b->stopping) {
+			b->holders++;
+			pthread_mutex_unlock(&st->lock);
+			return b;
+		}
+		if (!wait) {
+			pthread_mutex_unlock(&st->lock);
+			return NULL;
+		}
+		pthread_cond_wait(&st->cond, &st->lock);
+	}
+	b = busy_add(st, id, pod, stop);
+	pthread_mutex_unlock(&st->lock);
+	return b;
+}
+
+struct rt_busy *rt_pod_begin(struct rt *rt, const char *id)
+{
+	return begin(rt, id, true, false, true);
+}
+
+struct rt_busy *rt_ctr_begin(struct rt *rt, const char *id)
+{
+	return begin(rt, id, false, false, true);
+}
+
+struct rt_busy *rt_ctr_try_begin(struct rt *rt, const char *id)
+{
+	return begin(rt, id, false, false, false);
+}
+
+struct rt_busy *rt_ctr_begin_stop(struct rt *rt, const char *id)
+{
+	return begin(rt, id, false, true, true);
+}
+
+void rt_end(struct rt_busy *b)
+{
+	if (!b)
+		return;
+	struct rt_stripe *st = b->stripe;
+	pthread_mutex_lock(&st->lock);
+	if (--b->holders > 0) {
+		pthread_mutex_unlock(&st->lock);
+		return;
+	}
+	for (struct rt_busy **p = &st->busy; *p; p = &(*p)->next) {
+		if (*p == b) {
+			*p = b->next;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	free(b->id);
+	free(b);
 }
 
 void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *pod_id)
@@ -47,38 +114,32 @@ void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *po
 		rt->opts.on_event(rt->opts.data, ev, ctr_id, pod_id);
 }
 
-char *rt_extra_with_cgroup(const struct cg_group *g, bool privileged)
+struct cg_group *rt_cgroup_of(struct rt *rt, const struct state_cgroup *c)
 {
-	_cleanup_free_ char *saved = cg_group_save(g);
-	_cleanup_gen_ yajl_gen gen = json_gen_new(false);
-	yajl_gen_map_open(gen);
-	json_kv_str(gen, "cgroup", saved);
-	json_kv_bool(gen, "privileged", privileged);
-	yajl_gen_map_close(gen);
-	return json_gen_steal(gen);
-}
-
-bool rt_pod_extra_privileged(const char *extra)
-{
-	_cleanup_json_ yajl_val tree = NULL;
-	if (!extra || json_parse(extra, strlen(extra), "record extra", &tree, NULL) < 0)
-		return false;
-	return YAJL_IS_TRUE(json_get(tree, "privileged"));
-}
-
-struct cg_group *rt_cgroup_from_extra(struct rt *rt, const char *extra)
-{
-	if (!extra)
+	if (!c->path)
 		return NULL;
-	_cleanup_json_ yajl_val tree = NULL;
-	if (json_parse(extra, strlen(extra), "record extra", &tree, NULL) < 0)
-		return NULL;
-	const char *saved = json_get_string(tree, "cgroup");
+	_cleanup_free_ const char **names = xnew(const char *, c->n_hiers + 1);
+	_cleanup_free_ int *created = xnew(int, c->n_hiers + 1);
+	for (size_t i = 0; i < c->n_hiers; i++) {
+		names[i] = c->hiers[i].name;
+		created[i] = c->hiers[i].created;
+	}
 	struct cg_group *g = NULL;
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	if (saved && cg_group_load(rt->cg, saved, &g, &err) < 0)
-		log_warn("cgroup record '%s': %s", saved, err.msg);
+	if (cg_group_rebuild(rt->cg, c->path, names, created, c->n_hiers, &g, &err) < 0)
+		log_warn("cgroup record '%s': %s", c->path, err.msg);
 	return g;
+}
+
+void rt_cgroup_record(const struct cg_group *g, struct state_cgroup *ret)
+{
+	size_t n = cg_group_n_hiers(g);
+	ret->path = xstrdup(cg_group_path(g));
+	ret->hiers = xnew(struct state_cgroup_hier, n + 1);
+	for (size_t i = 0; i < n; i++)
+		ret->hiers[i] = (struct state_cgroup_hier){xstrdup(cg_group_hier_name(g, i)),
+							   cg_group_hier_created(g, i)};
+	ret->n_hiers = n;
 }
 
 /* ---- cgroup intents ---- */
@@ -214,8 +275,9 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	_cleanup_free_ char *id = NULL;
 	if (state_new_id(rt->store, &id, err) < 0)
 		return -err->code;
+	/* No marker: keep reserves the id, and nobody finds the pod before its
+	 * record (step 4), so the CNI ADD below holds up nothing else. */
 	keep_set_id(rt->keep, ke, id);
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, id);
 
 	/* 1. the pod cgroup, its intent recorded first. A parent the kubelet
 	 * names is the kubelet's: only what husk makes beneath it is undone
@@ -259,7 +321,6 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	    .init_path = rt->pause_path,
 	};
 	struct pod_record rec = {0};
-	_cleanup_free_ char *extra = NULL;
 	_cleanup_strv_ char **ips = NULL;
 	int r = pod_sandbox_create(rt->state, &spec, &rec.sandbox, err);
 	if (r < 0) {
@@ -320,10 +381,11 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	rec.hostname = (char *)c->hostname;
 	rec.log_directory = (char *)c->log_directory;
 	rec.cgroup_parent = (char *)c->cgroup_parent;
-	extra = rt_extra_with_cgroup(cg, c->privileged);
-	rec.extra = extra;
+	rt_cgroup_record(cg, &rec.cgroup);
+	rec.privileged = c->privileged;
 	r = state_pod_add(rt->store, &rec, err);
 	pod_sandbox_info_clear(&rec.sandbox);
+	state_cgroup_clear(&rec.cgroup);
 	if (r < 0) {
 		husk_error_prefix(err, "run pod sandbox '%s'", c->name);
 		goto undo_network;
@@ -456,7 +518,17 @@ int rt_pod_stop(struct rt *rt, const char *ref, const struct husk_cancel *cancel
 	}
 	if (!pod)
 		return -err->code;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
+	_cleanup_end_ struct rt_busy *busy = rt_pod_begin(rt, pod->id);
+	/* Read again under the marker: a remove may have run meanwhile. */
+	_cleanup_free_ char *id = xstrdup(pod->id);
+	pod_record_free(steal_ptr(&pod));
+	r = state_pod_get(rt->store, id, &pod, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
 	if (pod->state == POD_STATE_READY) {
 		/* What a stopped pod's verbose status shows. */
 		_cleanup_free_ char *view = pod_kview_json(rt, pod);
@@ -469,7 +541,7 @@ int rt_pod_stop(struct rt *rt, const char *ref, const struct husk_cancel *cancel
 		return husk_error_prefix(err, "stop pod sandbox '%s': network", pod->id);
 	/* The PID-namespace init goes with the pod's processes; the pinned
 	 * namespaces stay until RemovePodSandbox. */
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (cg && cg_group_kill(cg, 0, err) < 0)
 		return husk_error_prefix(err, "stop pod sandbox '%s'", pod->id);
 	if (pod->state != POD_STATE_NOTREADY) {
@@ -495,10 +567,19 @@ int rt_pod_remove(struct rt *rt, const char *ref, const struct husk_cancel *canc
 	}
 	if (r < 0)
 		return r;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
+	_cleanup_end_ struct rt_busy *busy = rt_pod_begin(rt, pod->id);
+	_cleanup_free_ char *id = xstrdup(pod->id);
+	pod_record_free(steal_ptr(&pod));
+	r = state_pod_get(rt->store, id, &pod, err);
+	if (r == -ENOENT) {
+		husk_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
 	if (rt_pod_containers_remove(rt, pod->id, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (cg && cg_group_kill(cg, 0, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
 	if (pod->sandbox.net_ns && rt->opts.net_teardown &&
@@ -554,7 +635,7 @@ int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct hu
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, ref, &pod, err) < 0)
 		return -err->code;
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (!cg)
 		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
 	return cg_group_stats(cg, ret, err);
@@ -566,11 +647,11 @@ int rt_pod_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, ref, &pod, err) < 0)
 		return -err->code;
-	_cleanup_unlock_ pthread_mutex_t *lock = rt_pod_lock(rt, pod->id);
+	_cleanup_end_ struct rt_busy *busy = rt_pod_begin(rt, pod->id);
 	if (pod->state != POD_STATE_READY)
 		return husk_error_set(
 		    err, EBUSY, "update resources of pod sandbox '%s': it is not ready", pod->id);
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (!cg)
 		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
 	if (cg_group_set(cg, res, err) < 0)
@@ -661,8 +742,8 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 	rt->opts.test_create_hold = rt->test_create_hold;
 	rt->keep = keep_new(rt->opts.keep_period_s * 1000000000LL, RT_KEEP_MAX);
 	for (int i = 0; i < RT_LOCK_STRIPES; i++) {
-		pthread_mutex_init(&rt->pod_locks[i], NULL);
-		pthread_mutex_init(&rt->ctr_locks[i], NULL);
+		pthread_mutex_init(&rt->stripes[i].lock, NULL);
+		pthread_cond_init(&rt->stripes[i].cond, NULL);
 	}
 	pthread_mutex_init(&rt->monitor_lock, NULL);
 	pthread_condattr_t ca;
@@ -722,8 +803,8 @@ void rt_free(struct rt *rt)
 	state_store_free(rt->store);
 	cg_manager_free(rt->cg);
 	for (int i = 0; i < RT_LOCK_STRIPES; i++) {
-		pthread_mutex_destroy(&rt->pod_locks[i]);
-		pthread_mutex_destroy(&rt->ctr_locks[i]);
+		pthread_mutex_destroy(&rt->stripes[i].lock);
+		pthread_cond_destroy(&rt->stripes[i].cond);
 	}
 	pthread_mutex_destroy(&rt->monitor_lock);
 	pthread_cond_destroy(&rt->monitor_cond);
@@ -815,7 +896,7 @@ static char *pod_kview_json(struct rt *rt, const struct pod_record *pod)
 	if (pod->sandbox.init_pid > 0)
 		json_kv_int(g, "initPid", pod->sandbox.init_pid);
 	json_kv_str(g, "cgroupVersion", refs.cgroup_version == 2 ? "v2" : "v1");
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, pod->extra);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (cg) {
 		json_key(g, "cgroup");
 		yajl_gen_map_open(g);

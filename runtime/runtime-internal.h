@@ -7,16 +7,48 @@
 #include "runtime/keep.h"
 #include "runtime/runtime.h"
 
+/* Lock order, outermost first; a thread holding one may take only those
+ * below it:
+ *   1. a pod's step marker (rt_pod_begin), then the step markers of its
+ *      containers (rt_ctr_begin...): a pod step may act on its containers,
+ *      a container step never takes its pod's marker.
+ *   2. a stripe's mutex (struct rt_stripe): held only to look up or edit
+ *      the markers of its list, never while calling out of this file.
+ *   3. the record store's lock (state.c), inside state_* calls only.
+ *   4. the monitor's lock (monitor_lock), taken with no stripe held.
+ *   5. keep's lock (keep.c), innermost.
+ * Markers are not mutexes: a step on an object (start, stop, remove, a
+ * pod's creation of a container) marks it busy in a short critical section
+ * and unmarks it at the end; a call that finds the object busy waits on its
+ * stripe's condition variable, which releases the stripe. So a stop's grace
+ * period, a CNI call or an image unpack hold up calls on that one object
+ * only, never other objects that hash to the same stripe. A pod being
+ * created has no marker: keep (keep.h) reserves its identity, and no call
+ * can find it until its record exists. */
 #define RT_LOCK_STRIPES 64
+
+/* A lifecycle step under way on a pod or container (see the lock order). */
+struct rt_busy {
+	struct rt_stripe *stripe;
+	char *id;
+	bool pod;
+	bool stopping;	  /* a container stop: later stops join it */
+	unsigned holders; /* the stops sharing it; 1 for other steps */
+	struct rt_busy *next;
+};
+
+struct rt_stripe {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a marker of this stripe went */
+	struct rt_busy *busy;
+};
 
 struct rt {
 	struct rt_options opts; /* strings below are owned copies */
 	char *root, *state, *shim_path, *pause_path, *records_dir, *containers_dir;
 	struct cg_manager *cg;
 	struct state_store *store;
-	/* Lock order: a pod's stripe before its containers' stripes. */
-	pthread_mutex_t pod_locks[RT_LOCK_STRIPES];
-	pthread_mutex_t ctr_locks[RT_LOCK_STRIPES];
+	struct rt_stripe stripes[RT_LOCK_STRIPES];
 	/* Exit monitor (monitor.c). monitor_lock guards the fields below it;
 	 * it is taken after any stripe and never held across a wait other
 	 * than on monitor_cond (CLOCK_MONOTONIC), which every exit seen wakes. */
@@ -49,27 +81,31 @@ enum { RT_KEEP_POD, RT_KEEP_CTR };
  * id asked it to give up (keep_abort_id). */
 int rt_check_abort(struct rt *rt, struct keep_entry *ke, struct husk_error *err);
 
-pthread_mutex_t *rt_pod_lock(struct rt *rt, const char *id);
-pthread_mutex_t *rt_ctr_lock(struct rt *rt, const char *id);
-/* The container's lock if it is free now, else NULL. */
-pthread_mutex_t *rt_ctr_trylock(struct rt *rt, const char *id);
-
-static inline void rt_unlockp(pthread_mutex_t **m)
+/* Mark pod or container id busy with a step, waiting (no lock held) while
+ * another step has it; rt_end unmarks it and wakes the waiters. */
+struct rt_busy *rt_pod_begin(struct rt *rt, const char *id);
+struct rt_busy *rt_ctr_begin(struct rt *rt, const char *id);
+/* The container's marker if it is free now, else NULL. */
+struct rt_busy *rt_ctr_try_begin(struct rt *rt, const char *id);
+/* A stop: joins a stop under way on id (each stop then waits for the exit
+ * with its own timeout, and the first whose timeout ends sends SIGKILL), or
+ * waits for other steps to end and marks the container stopping. */
+struct rt_busy *rt_ctr_begin_stop(struct rt *rt, const char *id);
+/* Accepts NULL. */
+void rt_end(struct rt_busy *b);
+static inline void rt_endp(struct rt_busy **b)
 {
-	if (*m)
-		pthread_mutex_unlock(*m);
+	rt_end(*b);
 }
-#define _cleanup_unlock_ _cleanup_(rt_unlockp)
+#define _cleanup_end_ _cleanup_(rt_endp)
 
 void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *pod_id);
 
-/* The cgroup saved in a pod's or container's extra JSON ({"cgroup": "..."}),
- * or NULL. */
-struct cg_group *rt_cgroup_from_extra(struct rt *rt, const char *extra);
-/* A pod's extra JSON: its cgroup and whether it is privileged. */
-char *rt_extra_with_cgroup(const struct cg_group *g, bool privileged);
-/* Whether a pod's extra JSON says it is privileged. */
-bool rt_pod_extra_privileged(const char *extra);
+/* The cgroup a record names, or NULL when it names none (or one that no
+ * longer loads: logged). */
+struct cg_group *rt_cgroup_of(struct rt *rt, const struct state_cgroup *c);
+/* *ret (cleared first by the caller) set to g's typed parts for a record. */
+void rt_cgroup_record(const struct cg_group *g, struct state_cgroup *ret);
 
 /* pod.c: the namespaces a container's are compared with in its kernel
  * view: the pod's pins and huskd's own. */
@@ -92,7 +128,7 @@ int rt_cg_intent_add(struct rt *rt, const char *id, const char *path, bool remov
 		     struct husk_error *err);
 void rt_cg_intent_done(struct rt *rt, const char *id);
 
-/* container.c: stop and remove every container of a pod (pod lock held). */
+/* container.c: stop and remove every container of a pod (its marker held). */
 int rt_pod_containers_stop(struct rt *rt, const char *pod_id, struct husk_error *err);
 int rt_pod_containers_remove(struct rt *rt, const char *pod_id, struct husk_error *err);
 /* container.c: reconcile container records at start. */

@@ -61,6 +61,9 @@ struct rt_options {
 	 * RT_TEST_HOLD_MAX_S) after reserving its identity, as a slow image
 	 * unpack would. NULL: never. */
 	const char *test_create_hold;
+	/* Tests only: how many of the 64 lock stripes ids hash to
+	 * (1: every pod and container shares one); 0: all of them. */
+	unsigned test_stripes;
 };
 
 #define RT_KEEP_PERIOD_DEFAULT 300

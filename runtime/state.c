@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
@@ -15,7 +16,9 @@
 #include "common/fs.h"
 #include "common/json.h"
 
-#define RECORD_VERSION 1
+/* 2: typed cgroup, privileged and stop_signal; 1 kept them in "extra". */
+#define RECORD_VERSION 2
+#define RECORD_VERSION_EXTRA 1
 #define ID_MAX 128
 
 /* Both record types start with their id, so the index code can read it
@@ -131,6 +134,29 @@ static char **strv_dup(char *const *v)
 	return out;
 }
 
+void state_cgroup_clear(struct state_cgroup *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	for (size_t i = 0; i < c->n_hiers; i++)
+		free(c->hiers[i].name);
+	free(c->hiers);
+	*c = (struct state_cgroup){0};
+}
+
+void state_cgroup_copy(struct state_cgroup *dst, const struct state_cgroup *src)
+{
+	*dst = (struct state_cgroup){.path = dup_or_null(src->path)};
+	if (!src->n_hiers)
+		return;
+	dst->hiers = xnew(struct state_cgroup_hier, src->n_hiers);
+	for (size_t i = 0; i < src->n_hiers; i++)
+		dst->hiers[i] =
+		    (struct state_cgroup_hier){xstrdup(src->hiers[i].name), src->hiers[i].created};
+	dst->n_hiers = src->n_hiers;
+}
+
 void pod_record_clear(struct pod_record *r)
 {
 	if (!r)
@@ -147,7 +173,7 @@ void pod_record_clear(struct pod_record *r)
 	free(r->cgroup_parent);
 	pod_sandbox_info_clear(&r->sandbox);
 	strv_free(r->ips);
-	free(r->extra);
+	state_cgroup_clear(&r->cgroup);
 	*r = (struct pod_record){0};
 }
 
@@ -172,7 +198,7 @@ static void pod_copy(struct pod_record *dst, const struct pod_record *src)
 	dst->cgroup_parent = dup_or_null(src->cgroup_parent);
 	pod_sandbox_info_copy(&dst->sandbox, &src->sandbox);
 	dst->ips = strv_dup(src->ips);
-	dst->extra = dup_or_null(src->extra);
+	state_cgroup_copy(&dst->cgroup, &src->cgroup);
 }
 
 struct pod_record *pod_record_dup(const struct pod_record *r)
@@ -218,7 +244,7 @@ void ctr_record_clear(struct ctr_record *r)
 	free(r->mounts);
 	free(r->spec_json);
 	free(r->rootfs);
-	free(r->extra);
+	state_cgroup_clear(&r->cgroup);
 	*r = (struct ctr_record){0};
 }
 
@@ -250,7 +276,7 @@ static void ctr_copy(struct ctr_record *dst, const struct ctr_record *src)
 	}
 	dst->spec_json = dup_or_null(src->spec_json);
 	dst->rootfs = dup_or_null(src->rootfs);
-	dst->extra = dup_or_null(src->extra);
+	state_cgroup_copy(&dst->cgroup, &src->cgroup);
 }
 
 struct ctr_record *ctr_record_dup(const struct ctr_record *r)
@@ -427,6 +453,21 @@ static void g_sandbox(struct gen *g, const struct pod_sandbox_info *sb)
 	yajl_gen_map_close(g->g);
 }
 
+static void g_cgroup(struct gen *g, const struct state_cgroup *c)
+{
+	if (!c->path)
+		return;
+	g_key(g, "cgroup");
+	yajl_gen_map_open(g->g);
+	g_str(g, "path", c->path);
+	g_key(g, "created");
+	yajl_gen_map_open(g->g);
+	for (size_t i = 0; i < c->n_hiers; i++)
+		g_int(g, c->hiers[i].name, c->hiers[i].created);
+	yajl_gen_map_close(g->g);
+	yajl_gen_map_close(g->g);
+}
+
 static int pod_encode(struct pod_record *r, char **ret, struct husk_error *err)
 {
 	struct gen g;
@@ -449,7 +490,8 @@ static int pod_encode(struct pod_record *r, char **ret, struct husk_error *err)
 	g_str(&g, "cgroup_parent", r->cgroup_parent);
 	g_sandbox(&g, &r->sandbox);
 	g_strv(&g, "ips", r->ips);
-	g_json(&g, "extra", &r->extra);
+	g_cgroup(&g, &r->cgroup);
+	g_bool(&g, "privileged", r->privileged);
 	return gen_finish(&g, "pod", r->id, ret, err);
 }
 
@@ -498,7 +540,9 @@ static int ctr_encode(struct ctr_record *r, char **ret, struct husk_error *err)
 	}
 	yajl_gen_array_close(g.g);
 	g_json(&g, "spec", &r->spec_json);
-	g_json(&g, "extra", &r->extra);
+	g_cgroup(&g, &r->cgroup);
+	if (r->stop_signal)
+		g_int(&g, "stop_signal", r->stop_signal);
 	return gen_finish(&g, "container", r->id, ret, err);
 }
 
@@ -655,15 +699,92 @@ static void d_sandbox(struct dec *d, yajl_val obj, struct pod_sandbox_info *sb)
 	sb->init_start_time = (unsigned long long)d_int(d, v, "init_start_time");
 }
 
+#define CGROUP_HIERS_MAX 64
+
+static void cgroup_add_hier(struct state_cgroup *c, const char *name, int created)
+{
+	c->hiers = xrealloc(c->hiers, (c->n_hiers + 1) * sizeof(*c->hiers));
+	c->hiers[c->n_hiers++] = (struct state_cgroup_hier){xstrdup(name), created};
+}
+
+static void d_cgroup(struct dec *d, yajl_val obj, struct state_cgroup *c)
+{
+	yajl_val v = d_obj(d, obj, "cgroup");
+	if (!v)
+		return;
+	c->path = d_str(d, v, "path");
+	yajl_val cr = d_obj(d, v, "created");
+	if (!c->path || !cr) {
+		if (d->r == 0)
+			d->r = husk_error_set(d->err, EINVAL, "field 'cgroup': no path or created");
+		return;
+	}
+	if (cr->u.object.len > CGROUP_HIERS_MAX) {
+		d_bad(d, "cgroup.created", "at most 64 hierarchies", cr);
+		return;
+	}
+	for (size_t i = 0; i < cr->u.object.len; i++) {
+		yajl_val n = cr->u.object.values[i];
+		if (!YAJL_IS_INTEGER(n) || n->u.number.i < 0 || n->u.number.i > INT_MAX) {
+			d_bad(d, "cgroup.created", "counts", n);
+			return;
+		}
+		cgroup_add_hier(c, cr->u.object.keys[i], (int)n->u.number.i);
+	}
+}
+
+/* A version 1 cgroup, "name=N;name=N@path". A malformed one reads as none,
+ * as version 1 readers took it. */
+static void d_cgroup_v1(const char *saved, struct state_cgroup *c)
+{
+	const char *at = strchr(saved, '@');
+	if (!at || !at[1])
+		return;
+	c->path = xstrdup(at + 1);
+	_cleanup_free_ char *owned = xstrndup(saved, (size_t)(at - saved));
+	char *save = NULL;
+	for (char *t = strtok_r(owned, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+		char *eq = strrchr(t, '=');
+		char *end = NULL;
+		long n = eq ? strtol(eq + 1, &end, 10) : -1;
+		if (!eq || eq == t || !end || *end || n < 0 || n > INT_MAX ||
+		    c->n_hiers >= CGROUP_HIERS_MAX) {
+			state_cgroup_clear(c);
+			return;
+		}
+		*eq = '\0';
+		cgroup_add_hier(c, t, (int)n);
+	}
+}
+
+/* Version 1 kept what is typed now in an object "extra". */
+static void d_extra_v1(struct dec *d, yajl_val tree, struct state_cgroup *cg, bool *privileged,
+		       int *stop_signal)
+{
+	yajl_val x = d_obj(d, tree, "extra");
+	if (!x)
+		return;
+	const char *saved = json_get_string(x, "cgroup");
+	if (saved)
+		d_cgroup_v1(saved, cg);
+	if (privileged)
+		*privileged = YAJL_IS_TRUE(json_get(x, "privileged"));
+	if (stop_signal) {
+		long long sig = json_get_int(x, "stop_signal", 0);
+		*stop_signal = sig > 0 && sig < 65 ? (int)sig : 0;
+	}
+}
+
+/* The record's version (RECORD_VERSION or RECORD_VERSION_EXTRA). */
 static int check_version(yajl_val tree, struct husk_error *err)
 {
 	if (!YAJL_IS_OBJECT(tree))
 		return husk_error_set(err, EINVAL, "not a JSON object");
 	long long v = json_get_int(tree, "version", -1);
-	if (v != RECORD_VERSION)
-		return husk_error_set(err, EINVAL, "record version %lld: not %d", v,
-				      RECORD_VERSION);
-	return 0;
+	if (v != RECORD_VERSION && v != RECORD_VERSION_EXTRA)
+		return husk_error_set(err, EINVAL, "record version %lld: not %d or %d", v,
+				      RECORD_VERSION_EXTRA, RECORD_VERSION);
+	return (int)v;
 }
 
 static int pod_decode(yajl_val tree, struct pod_record *ret, struct husk_error *err)
@@ -689,7 +810,12 @@ static int pod_decode(yajl_val tree, struct pod_record *ret, struct husk_error *
 	p.cgroup_parent = d_str(&d, tree, "cgroup_parent");
 	d_sandbox(&d, tree, &p.sandbox);
 	p.ips = d_strv(&d, tree, "ips");
-	p.extra = d_json(tree, "extra");
+	if (r == RECORD_VERSION_EXTRA) {
+		d_extra_v1(&d, tree, &p.cgroup, &p.privileged, NULL);
+	} else {
+		d_cgroup(&d, tree, &p.cgroup);
+		p.privileged = d_bool(&d, tree, "privileged");
+	}
 	if (d.r == 0 && (!p.id || !p.name))
 		d.r = husk_error_set(err, EINVAL, "missing id or metadata name");
 	if (d.r < 0) {
@@ -748,7 +874,12 @@ static int ctr_decode(yajl_val tree, struct ctr_record *ret, struct husk_error *
 		}
 	}
 	c.spec_json = d_json(tree, "spec");
-	c.extra = d_json(tree, "extra");
+	if (r == RECORD_VERSION_EXTRA) {
+		d_extra_v1(&d, tree, &c.cgroup, NULL, &c.stop_signal);
+	} else {
+		d_cgroup(&d, tree, &c.cgroup);
+		c.stop_signal = (int)d_int(&d, tree, "stop_signal");
+	}
 	if (d.r == 0 && (!c.id || !c.pod_id || !c.name))
 		d.r = husk_error_set(err, EINVAL, "missing id, pod_id or metadata name");
 	if (d.r < 0) {

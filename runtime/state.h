@@ -57,6 +57,21 @@ void state_map_copy(struct state_map *dst, const struct state_map *src);
 /* Free the items and empty the map; repeated calls are fine. */
 void state_map_clear(struct state_map *m);
 
+/* A cgroup husk made for a pod or container: its path, and per cgroup
+ * hierarchy (by name) how many trailing directories of that path husk
+ * created there (what removing it undoes). path NULL: none. */
+struct state_cgroup_hier {
+	char *name;
+	int created;
+};
+struct state_cgroup {
+	char *path;
+	struct state_cgroup_hier *hiers;
+	size_t n_hiers;
+};
+void state_cgroup_clear(struct state_cgroup *c);
+void state_cgroup_copy(struct state_cgroup *dst, const struct state_cgroup *src);
+
 /* One pod. Every pointer is owned by the record; NULL strings are absent
  * ("" is kept as ""). */
 struct pod_record {
@@ -77,8 +92,9 @@ struct pod_record {
 	/* Namespace modes, pin paths, shm, files and the PID-namespace init, as
 	 * pod_sandbox_create returned them. */
 	struct pod_sandbox_info sandbox;
-	char **ips;  /* NULL-terminated pod addresses, or NULL */
-	char *extra; /* any JSON text other layers keep here, or NULL */
+	char **ips; /* NULL-terminated pod addresses, or NULL */
+	struct state_cgroup cgroup;
+	bool privileged; /* linux.security_context.privileged */
 };
 
 /* CRI MountPropagation values. */
@@ -123,7 +139,8 @@ struct ctr_record {
 	size_t n_mounts;
 	char *spec_json; /* snapshot of the config-derived spec, JSON text, or NULL */
 	char *rootfs;
-	char *extra; /* any JSON text other layers keep here, or NULL */
+	struct state_cgroup cgroup;
+	int stop_signal; /* the signal StopContainer sends first; 0: SIGTERM */
 };
 
 /* Free the members and zero the struct (repeated calls fine); _free also
@@ -177,11 +194,14 @@ int state_new_id(struct state_store *s, char **ret_id, struct husk_error *err);
  * Reads hand out deep copies the caller frees; the store keeps its own.
  * Writes are serialised, reach the disk before the index, and leave both
  * unchanged on failure. ref is a full id or a unique prefix of one. The
- * JSON texts (extra, spec_json) are stored compact, so what a read returns
- * is what a reload of the file gives. */
+ * JSON text spec_json is stored compact, so what a read returns is what a
+ * reload of the file gives. Records of the format before typed fields
+ * (version 1: cgroup, privileged and stop signal inside an "extra" JSON
+ * object, the cgroup as "name=N;...@path") are read into the typed fields;
+ * every write is of the current format. */
 
-/* Store a copy of rec. Errors: EINVAL (missing or malformed id or name, bad
- * JSON in extra, a string not UTF-8, a record over STATE_RECORD_MAX), EEXIST
+/* Store a copy of rec. Errors: EINVAL (missing or malformed id or name, a
+ * string not UTF-8, a record over STATE_RECORD_MAX), EEXIST
  * (the id, or the name tuple: the message names the existing pod's id),
  * ENOSPC (max_pods reached). */
 int state_pod_add(struct state_store *s, const struct pod_record *rec, struct husk_error *err);

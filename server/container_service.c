@@ -41,6 +41,14 @@ static int release_rootfs(void *data, const char *ctr_id, struct husk_error *err
 }
 
 /* husk-shim: the configured path, else beside huskd's own binary. */
+/* Tests only (HUSK_TEST_STRIPES=N): ids share N lock stripes, so a test
+ * sees objects that share one without searching for a colliding id. */
+static unsigned test_stripes(void)
+{
+	const char *v = getenv("HUSK_TEST_STRIPES");
+	return v ? (unsigned)strtoul(v, NULL, 10) : 0;
+}
+
 static char *shim_path(const struct srv_config *c)
 {
 	if (!isempty(c->shim_path))
@@ -84,6 +92,7 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	    .keep_period_s = c->retry_keep_period,
 	    /* Tests only: see README, "Timeouts and retries". */
 	    .test_create_hold = getenv("HUSK_TEST_CREATE_HOLD"),
+	    .test_stripes = test_stripes(),
 	    .on_event = on_event,
 	    .make_rootfs = make_rootfs,
 	    .release_rootfs = release_rootfs,

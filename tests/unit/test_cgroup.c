@@ -539,16 +539,19 @@ static void test_create_remove_v2(void)
 	CU_ASSERT_EQUAL(cg_group_enter(g, 77, &err), 0);
 	CHECK_FILE(want, "cgroup.procs", "77");
 
-	/* Save and load keep ownership across a restart. */
-	char *saved = cg_group_save(g);
-	CU_ASSERT_STRING_EQUAL(saved, "unified=4@kubepods/burstable/pod1/ctr");
+	/* Its typed parts rebuild it with its ownership across a restart. */
+	CU_ASSERT_EQUAL_FATAL(cg_group_n_hiers(g), 1);
+	CU_ASSERT_STRING_EQUAL(cg_group_hier_name(g, 0), "unified");
+	CU_ASSERT_EQUAL(cg_group_hier_created(g, 0), 4);
+	CU_ASSERT_STRING_EQUAL(cg_group_path(g), "kubepods/burstable/pod1/ctr");
 	cg_group_free(g);
 	g = NULL;
-	CU_ASSERT_EQUAL(cg_group_load(m, saved, &g, &err), 0);
-	free(saved);
-	CU_ASSERT_EQUAL(cg_group_load(m, "unified=9@a/b", &g, &err), -EINVAL);
-	CU_ASSERT_EQUAL(cg_group_load(m, "no at sign", &g, &err), -EINVAL);
-	CU_ASSERT_EQUAL(cg_group_load(m, "unified=1@..", &g, &err), -EINVAL);
+	const char *names[] = {"unified", "gone"};
+	const int created[] = {4, 1}, deep[] = {9};
+	CU_ASSERT_EQUAL(cg_group_rebuild(m, "a/b", names, deep, 1, &g, &err), -EINVAL);
+	CU_ASSERT_EQUAL(cg_group_rebuild(m, "..", names, created, 1, &g, &err), -EINVAL);
+	CU_ASSERT_EQUAL(
+	    cg_group_rebuild(m, "kubepods/burstable/pod1/ctr", names, created, 2, &g, &err), 0);
 	CU_ASSERT_EQUAL(cg_group_remove(g, &err), 0);
 	CU_ASSERT(!isdir(b, "kubepods"));
 	CHECK_FILE(b, "cgroup.subtree_control", "+cpuset +pids +io");

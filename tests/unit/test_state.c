@@ -118,8 +118,23 @@ static struct pod_record *full_pod(const char *id)
 	    .init_start_time = 987654321ULL,
 	};
 	p->ips = strv_append(strv_append(xnew(char *, 1), "10.0.0.5"), "fd00::5");
-	p->extra = xstrdup("{\"cni\": {\"iface\": \"eth0\", \"n\": [1, 2.5, true, null]}}");
+	p->cgroup.path = xstrdup("/husk/pod-1");
+	p->cgroup.hiers = xnew(struct state_cgroup_hier, 2);
+	p->cgroup.hiers[0] = (struct state_cgroup_hier){xstrdup("memory"), 2};
+	p->cgroup.hiers[1] = (struct state_cgroup_hier){xstrdup("unified"), 1};
+	p->cgroup.n_hiers = 2;
+	p->privileged = true;
 	return p;
+}
+
+static void assert_cgroup_eq(const struct state_cgroup *a, const struct state_cgroup *b)
+{
+	CU_ASSERT(str_eq(a->path, b->path));
+	CU_ASSERT_EQUAL_FATAL(a->n_hiers, b->n_hiers);
+	for (size_t i = 0; i < a->n_hiers; i++) {
+		CU_ASSERT(str_eq(a->hiers[i].name, b->hiers[i].name));
+		CU_ASSERT_EQUAL(a->hiers[i].created, b->hiers[i].created);
+	}
 }
 
 static void assert_pod_eq(const struct pod_record *a, const struct pod_record *b)
@@ -160,6 +175,8 @@ static void assert_pod_eq(const struct pod_record *a, const struct pod_record *b
 	CU_ASSERT_EQUAL(strv_length(a->ips), strv_length(b->ips));
 	for (size_t i = 0; a->ips && b->ips && a->ips[i]; i++)
 		CU_ASSERT(str_eq(a->ips[i], b->ips[i]));
+	assert_cgroup_eq(&a->cgroup, &b->cgroup);
+	CU_ASSERT_EQUAL(a->privileged, b->privileged);
 }
 
 static void test_pod_round_trip(void)
@@ -176,7 +193,6 @@ static void test_pod_round_trip(void)
 	struct pod_record *got = NULL;
 	CU_ASSERT_EQUAL_FATAL(state_pod_get(s, id, &got, &err), 0);
 	assert_pod_eq(p, got);
-	CU_ASSERT_PTR_NOT_NULL(strstr(got->extra, "\"iface\":\"eth0\""));
 	pod_record_free(got);
 	state_store_free(s);
 
@@ -188,7 +204,6 @@ static void test_pod_round_trip(void)
 	got = NULL;
 	CU_ASSERT_EQUAL_FATAL(state_pod_get(s, id, &got, &err), 0);
 	assert_pod_eq(p, got);
-	CU_ASSERT_PTR_NOT_NULL(strstr(got->extra, "[1,2.5,true,null]"));
 	CU_ASSERT_PTR_NULL(got->sandbox.uts_ns);
 	CU_ASSERT_STRING_EQUAL(got->runtime_handler, "");
 	pod_record_free(got);
@@ -249,7 +264,11 @@ static void test_ctr_round_trip(void)
 				      .propagation = CTR_RECORD_PROPAGATION_BIDIRECTIONAL};
 	c.spec_json = xstrdup("{\"process\":{\"args\":[\"nginx\",\"-g\",\"daemon off;\"],"
 			      "\"env\":[\"A=1\"]},\"big\":12345678901234}");
-	c.extra = xstrdup("[\"shim\", 1]");
+	c.stop_signal = 3;
+	c.cgroup.path = xstrdup("/husk/pod-1/c1");
+	c.cgroup.hiers = xnew(struct state_cgroup_hier, 1);
+	c.cgroup.hiers[0] = (struct state_cgroup_hier){xstrdup("unified"), 1};
+	c.cgroup.n_hiers = 1;
 	struct husk_error err = HUSK_ERROR_INIT;
 	CU_ASSERT_EQUAL_FATAL(state_ctr_add(s, &c, &err), 0);
 	state_store_free(s);
@@ -286,7 +305,8 @@ static void test_ctr_round_trip(void)
 	CU_ASSERT_TRUE(g->mounts[1].recursive_read_only);
 	CU_ASSERT_EQUAL(g->mounts[1].propagation, CTR_RECORD_PROPAGATION_BIDIRECTIONAL);
 	CU_ASSERT_STRING_EQUAL(g->spec_json, c.spec_json);
-	CU_ASSERT_STRING_EQUAL(g->extra, "[\"shim\",1]");
+	CU_ASSERT_EQUAL(g->stop_signal, 3);
+	assert_cgroup_eq(&g->cgroup, &c.cgroup);
 	ctr_record_free(g);
 	ctr_record_clear(&c);
 	ctr_record_clear(&c);
@@ -594,6 +614,87 @@ static void test_filters(void)
 	unit_rmdir(dir);
 }
 
+/* ---- records of version 1 (typed fields inside "extra") ---------------------- */
+
+static void test_version1_records(void)
+{
+	char *dir = unit_tmpdir();
+	_cleanup_free_ char *pods = xasprintf("%s/pods", dir);
+	_cleanup_free_ char *ctrs = xasprintf("%s/containers", dir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(pods, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(ctrs, 0700), 0);
+	/* As huskd wrote them before the records had typed fields. */
+	unit_write(pods, "p1.json",
+		   "{\"version\":1,\"id\":\"p1\",\"metadata\":{\"name\":\"web\",\"uid\":"
+		   "\"u1\",\"namespace\":\"default\",\"attempt\":0},\"state\":\"READY\","
+		   "\"created_at\":5,\"labels\":{},\"annotations\":{},\"sandbox\":{\"id\":"
+		   "\"p1\",\"network\":\"NODE\",\"ipc\":\"POD\",\"uts\":\"NODE\",\"pid\":"
+		   "\"POD\",\"init_pid\":0,\"init_start_time\":0},\"extra\":{\"cgroup\":"
+		   "\"cpu=2;memory=2;unified=1@/husk/pod-p1\",\"privileged\":true}}");
+	unit_write(ctrs, "c1.json",
+		   "{\"version\":1,\"id\":\"c1\",\"pod_id\":\"p1\",\"metadata\":{\"name\":"
+		   "\"app\",\"attempt\":0},\"image\":{\"image\":\"busybox\",\"id\":"
+		   "\"sha256:ab\"},\"state\":\"RUNNING\",\"created_at\":6,\"pid\":42,"
+		   "\"labels\":{},\"annotations\":{},\"mounts\":[],\"extra\":{\"cgroup\":"
+		   "\"cpu=1;memory=1;unified=1@/husk/pod-p1/c1\",\"stop_signal\":9}}");
+	/* A cgroup in no form husk wrote reads as none; the record stays. */
+	unit_write(ctrs, "c2.json",
+		   "{\"version\":1,\"id\":\"c2\",\"pod_id\":\"p1\",\"metadata\":{\"name\":"
+		   "\"b\",\"attempt\":0},\"state\":\"CREATED\",\"created_at\":7,\"extra\":"
+		   "{\"cgroup\":\"memory=x@\"}}");
+	char **problems = NULL;
+	struct state_store *s = open_store(dir, &problems);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(strv_length(problems), 0);
+	strv_free(problems);
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct pod_record *p = NULL;
+	CU_ASSERT_EQUAL_FATAL(state_pod_get(s, "p1", &p, &err), 0);
+	CU_ASSERT_TRUE(p->privileged);
+	CU_ASSERT_STRING_EQUAL(p->cgroup.path, "/husk/pod-p1");
+	CU_ASSERT_EQUAL_FATAL(p->cgroup.n_hiers, 3);
+	CU_ASSERT_STRING_EQUAL(p->cgroup.hiers[0].name, "cpu");
+	CU_ASSERT_EQUAL(p->cgroup.hiers[0].created, 2);
+	CU_ASSERT_STRING_EQUAL(p->cgroup.hiers[2].name, "unified");
+	CU_ASSERT_EQUAL(p->cgroup.hiers[2].created, 1);
+	struct ctr_record *c = NULL;
+	CU_ASSERT_EQUAL_FATAL(state_ctr_get(s, "c1", &c, &err), 0);
+	CU_ASSERT_EQUAL(c->stop_signal, 9);
+	CU_ASSERT_EQUAL(c->pid, 42);
+	CU_ASSERT_STRING_EQUAL(c->cgroup.path, "/husk/pod-p1/c1");
+	CU_ASSERT_EQUAL(c->cgroup.n_hiers, 3);
+	struct ctr_record *c2 = NULL;
+	CU_ASSERT_EQUAL_FATAL(state_ctr_get(s, "c2", &c2, &err), 0);
+	CU_ASSERT_PTR_NULL(c2->cgroup.path);
+	CU_ASSERT_EQUAL(c2->stop_signal, 0);
+	ctr_record_free(c2);
+	/* A write is of the current format: typed, no "extra"; read back the same. */
+	CU_ASSERT_EQUAL(state_ctr_update(s, c, &err), 0);
+	CU_ASSERT_EQUAL(state_pod_update(s, p, &err), 0);
+	state_store_free(s);
+	_cleanup_free_ char *cpath = xasprintf("%s/c1.json", ctrs);
+	_cleanup_free_ char *text = NULL;
+	CU_ASSERT_EQUAL_FATAL(fs_read_file(cpath, 1 << 20, &text, NULL, &err), 0);
+	CU_ASSERT_PTR_NULL(strstr(text, "extra"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"version\":2"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"stop_signal\":9"));
+	s = open_store(dir, NULL);
+	struct pod_record *p2 = NULL;
+	struct ctr_record *c3 = NULL;
+	CU_ASSERT_EQUAL_FATAL(state_pod_get(s, "p1", &p2, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(state_ctr_get(s, "c1", &c3, &err), 0);
+	assert_pod_eq(p, p2);
+	assert_cgroup_eq(&c->cgroup, &c3->cgroup);
+	CU_ASSERT_EQUAL(c3->stop_signal, 9);
+	pod_record_free(p);
+	pod_record_free(p2);
+	ctr_record_free(c);
+	ctr_record_free(c3);
+	state_store_free(s);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
 /* ---- corrupt files ----------------------------------------------------------- */
 
 static void test_corrupt_files(void)
@@ -703,11 +804,6 @@ static void test_invalid_records(void)
 	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EINVAL);
 	pod_record_clear(&p);
 	fill_pod(&p, "ok", "x");
-	p.extra = xstrdup("{not json");
-	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EINVAL);
-	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "extra"));
-	free(p.extra);
-	p.extra = NULL;
 	state_map_set(&p.labels, "bad", "\xff\xfe");
 	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "UTF-8"));
@@ -937,6 +1033,7 @@ int main(void)
 	    {"ids", test_ids},
 	    {"name conflicts", test_name_conflicts},
 	    {"filters", test_filters},
+	    {"version 1 records", test_version1_records},
 	    {"corrupt files", test_corrupt_files},
 	    {"invalid records and limits", test_invalid_records},
 	    {"modify", test_modify},
