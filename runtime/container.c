@@ -4,11 +4,15 @@
  * process. A monitor thread notices exits and records them. */
 #include <errno.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+
+#include <unistd.h>
 
 #include "common/fs.h"
 #include "common/json.h"
@@ -957,6 +961,30 @@ static int kill_joined(struct rt *rt, const char *id, struct husk_error *err)
 	return r == -ENOENT ? 0 : r;
 }
 
+/* The shim of a container that has exited goes soon after it wrote the
+ * exit file (it reaps and closes its log first). Removing its directory
+ * under it races with its last files ("Directory not empty"): wait for it,
+ * and after two seconds end it, its work being done. */
+static void shim_wait_gone(const char *dir)
+{
+	struct ctr_pidinfo sp;
+	if (ctr_shim_read_shim_pid(dir, &sp, NULL) < 0)
+		return;
+	int fd = (int)syscall(SYS_pidfd_open, sp.pid, 0);
+	if (fd < 0)
+		return; /* gone already */
+	if (!proc_alive(sp.pid, sp.start_time)) {
+		close(fd);
+		return; /* the pid is another process's now */
+	}
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 2000) == 0) {
+		syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+		poll(&p, 1, 2000);
+	}
+	close(fd);
+}
+
 static int remove_locked(struct rt *rt, const char *id, struct husk_error *err)
 {
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
@@ -975,6 +1003,7 @@ static int remove_locked(struct rt *rt, const char *id, struct husk_error *err)
 	if (rt->opts.release_rootfs(rt->opts.data, rec->id, err) < 0)
 		return husk_error_prefix(err, "remove container '%s'", rec->id);
 	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	shim_wait_gone(dir);
 	if (fs_rm_rf(dir, err) < 0)
 		return husk_error_prefix(err, "remove container '%s'", rec->id);
 	r = state_ctr_remove(rt->store, rec->id, err);

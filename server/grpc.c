@@ -336,7 +336,6 @@ static size_t call_run(struct call *c)
 	int r = 0;
 	srv_metrics_call_begin(c->g->ctx->metrics);
 
-	call_arm_close(c);
 	if (!m) {
 		r = husk_error_set(&err, ENOSYS, "unknown method '%s'", c->path);
 		goto done;

@@ -295,3 +295,4 @@ def test_exit_removes_only_its_own_socket(daemon):
     assert daemon.stop() == 0
     with open(daemon.socket) as f:
         assert f.read() == "data"
+    os.unlink(daemon.socket)  # so that teardown can restart it and clean up
