@@ -6,7 +6,8 @@ BUILD ?= build
 PREFIX ?= /usr/local
 CC ?= gcc
 
-PKGS := grpc libprotobuf-c yajl libseccomp libcap libcurl libarchive libcrypto libzstd zlib
+PKGS := grpc libprotobuf-c yajl libseccomp libcap libcurl libarchive libcrypto libzstd zlib \
+	libsystemd
 # CFLAGS/LDFLAGS are the user's (optimisation, sanitizers); the flags husk
 # needs live in HUSK_* so that `make CFLAGS=...` cannot drop them. CRI has
 # fields named `linux`, which GNU C predefines: hence -std=c11 and -Ulinux.

@@ -14,6 +14,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/proc.h"
+#include "common/service.h"
 #include "runtime/launcher.h"
 #include "runtime/runtime-internal.h"
 #include "runtime/shim.h"
@@ -1057,6 +1058,7 @@ void rt_containers_recover(struct rt *rt)
 		return;
 	}
 	size_t running = 0;
+	svc_statusf("recovering %zu container records", n);
 	for (size_t i = 0; i < n; i++) {
 		if (v[i]->state == CTR_STATE_RUNNING && !refresh(rt, v[i]))
 			running++;

@@ -7,6 +7,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/service.h"
 #include "runtime/runtime-internal.h"
 
 static unsigned stripe(const char *id)
@@ -350,6 +351,7 @@ static void pods_recover(struct rt *rt)
 		log_error("recover pods: %s", err.msg);
 		return;
 	}
+	svc_statusf("recovering %zu pod records", n);
 	for (size_t i = 0; i < n; i++) {
 		struct pod_sandbox_info info = {0};
 		if (pod_sandbox_load(rt->state, pods[i]->id, &info, &err) < 0) {
