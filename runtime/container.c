@@ -553,13 +553,14 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	return 0;
 }
 
-static char *ctr_extra(const struct cg_group *cg, int stop_signal)
+static char *ctr_extra(const struct cg_group *cg, int stop_signal, bool privileged)
 {
 	_cleanup_free_ char *saved = cg_group_save(cg);
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
 	yajl_gen_map_open(g);
 	json_kv_str(g, "cgroup", saved);
 	json_kv_int(g, "stop_signal", stop_signal);
+	json_kv_bool(g, "privileged", privileged);
 	yajl_gen_map_close(g);
 	return json_gen_steal(g);
 }
@@ -664,7 +665,7 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, char **ret_id,
 	if ((r = fs_write_atomic(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
 		goto fail;
 
-	extra = ctr_extra(cg, stop_signal);
+	extra = ctr_extra(cg, stop_signal, c->privileged);
 	struct ctr_record rec = {
 	    .id = id,
 	    .pod_id = pod->id,
@@ -715,6 +716,32 @@ fail:
 
 /* ---- start, stop, remove ---- */
 
+/* systemd driver: the container's processes entered its cgroup before
+ * exec (the launcher wrote cgroup.procs); now systemd learns of them as the
+ * scope husk-<id>.scope. Only a privileged container (a node, a systemd
+ * inside) gets its subtree delegated: on v1 a delegated unit has its
+ * device cgroup opened to every device by systemd. A container that
+ * already exited leaves nothing to register: no error. */
+static int register_scope(struct rt *rt, const struct ctr_record *rec, const struct ctr_pidinfo *pi,
+			  struct husk_error *err)
+{
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_from_extra(rt, rec->extra);
+	bool delegate = rt_pod_extra_privileged(rec->extra);
+	if (!cg || cg_group_register(cg, pi->pid, delegate, err) == 0)
+		return 0;
+	if (kill(pi->pid, 0) < 0 && errno == ESRCH) {
+		log_debug("container=%s: exited before its scope started: %s", rec->id, err->msg);
+		husk_error_clear(err);
+		return 0;
+	}
+	/* The shim runs: stop it with the container (the error path kills
+	 * the cgroup). */
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	ctr_shim_signal(dir, SIGKILL, &e);
+	return -err->code;
+}
+
 struct start_update {
 	const struct ctr_pidinfo *pi;
 };
@@ -761,7 +788,10 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
 	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
 	struct ctr_pidinfo pi = {0};
-	if (ctr_shim_start(rt->shim_path, spec_path, dir, SHIM_START_TIMEOUT_NS, &pi, err) < 0) {
+	int r = ctr_shim_start(rt->shim_path, spec_path, dir, SHIM_START_TIMEOUT_NS, &pi, err);
+	if (r == 0)
+		r = register_scope(rt, rec, &pi, err);
+	if (r < 0) {
 		husk_error_prefix(err, "start container '%s'", rec->id);
 		struct ctr_exit ex = {.exit_code = 128, .exited_at = now_real_ns()};
 		struct exit_update u = {&ex, "StartError", err->msg};
