@@ -81,8 +81,8 @@ static int bus_open(struct cg_bus *b, struct husk_error *err)
 	}
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	char *version = NULL;
-	int r = sd_bus_get_property_string(bus, SD_DEST, SD_PATH, SD_MANAGER, "Version", &e,
-					   &version);
+	int r =
+	    sd_bus_get_property_string(bus, SD_DEST, SD_PATH, SD_MANAGER, "Version", &e, &version);
 	if (r >= 0)
 		r = sd_bus_match_signal(bus, &b->job_slot, NULL, SD_PATH, SD_MANAGER, "JobRemoved",
 					on_job_removed, b);
@@ -242,8 +242,8 @@ static int append_resources(const struct cg_manager *cm, sd_bus_message *m,
 static int bus_fail(struct husk_error *err, int r, const sd_bus_error *e, const char *what,
 		    const char *unit)
 {
-	return husk_error_set(err, r == -ENOMEM ? ENOMEM : EIO, "systemd: %s '%s': %s", what,
-			      unit, e && e->message ? e->message : strerror(-r));
+	return husk_error_set(err, r == -ENOMEM ? ENOMEM : EIO, "systemd: %s '%s': %s", what, unit,
+			      e && e->message ? e->message : strerror(-r));
 }
 
 /* Wait for JobRemoved of job; its result must be "done". */
@@ -308,7 +308,8 @@ static int start_unit(const struct cg_group *g, pid_t pid, bool delegate,
 		r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)", "Description", "s", desc,
 					  "DefaultDependencies", "b", 0, "CPUAccounting", "b", 1,
 					  "MemoryAccounting", "b", 1, "TasksAccounting", "b", 1);
-	if (r >= 0 && !streq(slice, "-.slice"))
+	/* A slice's parent follows from its name; a scope names its slice. */
+	if (r >= 0 && scope && !streq(slice, "-.slice"))
 		r = sd_bus_message_append(m, "(sv)", "Slice", "s", slice);
 	if (r >= 0 && scope)
 		r = sd_bus_message_append(m, "(sv)", "PIDs", "au", 1, (uint32_t)pid);
@@ -356,8 +357,7 @@ int cg_systemd_start(const struct cg_group *g, pid_t pid, bool delegate, struct 
 	return r;
 }
 
-int cg_systemd_set(const struct cg_group *g, const struct cg_resources *res,
-		   struct husk_error *err)
+int cg_systemd_set(const struct cg_group *g, const struct cg_resources *res, struct husk_error *err)
 {
 	struct cg_bus *b = g->m->bus;
 	const char *unit = unit_of(g->path);
@@ -424,7 +424,7 @@ int cg_systemd_stop(const struct cg_group *g, struct husk_error *err)
 		return bus_fail(err, r, NULL, "stop", unit);
 	r = wait_job(b, jobc, "stop", unit, err);
 	/* A unit that failed stays loaded until reset: collect it. */
-	sd_bus_call_method(b->bus, SD_DEST, SD_PATH, SD_MANAGER, "ResetFailedUnit", NULL, NULL,
-			   "s", unit);
+	sd_bus_call_method(b->bus, SD_DEST, SD_PATH, SD_MANAGER, "ResetFailedUnit", NULL, NULL, "s",
+			   unit);
 	return r;
 }
