@@ -329,6 +329,13 @@ static int start_unit(const struct cg_group *g, pid_t pid, bool delegate,
 	}
 	r = sd_bus_call(b->bus, m, SD_TIMEOUT_USEC, &e, &reply);
 	sd_bus_message_unref(m);
+	/* The kubelet's systemd driver makes the pod's slice itself before
+	 * RunPodSandbox: it is the kubelet's, husk only uses it (and leaves it
+	 * running at removal: its Description is not husk's). */
+	if (r < 0 && !scope && sd_bus_error_has_name(&e, "org.freedesktop.systemd1.UnitExists")) {
+		sd_bus_error_free(&e);
+		return 0;
+	}
 	if (r < 0) {
 		bus_fail(err, r, &e, "start", unit);
 		sd_bus_error_free(&e);
@@ -406,8 +413,32 @@ int cg_systemd_stop(const struct cg_group *g, struct husk_error *err)
 		return -err->code;
 	sd_bus_message *reply = NULL;
 	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_call_method(b->bus, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", &e, &reply,
-				   "ss", unit, "replace");
+	/* Only units husk started: a slice the kubelet made stays. */
+	_cleanup_free_ char *path = NULL;
+	char *desc = NULL;
+	int r = sd_bus_call_method(b->bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &e, &reply, "s",
+				   unit);
+	if (r < 0) {
+		bool gone = sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit");
+		if (!gone)
+			bus_fail(err, r, &e, "stop", unit);
+		sd_bus_error_free(&e);
+		return gone ? 0 : -err->code;
+	}
+	const char *p = NULL;
+	if (sd_bus_message_read(reply, "o", &p) >= 0)
+		path = xstrdup(p);
+	reply = sd_bus_message_unref(reply);
+	if (path &&
+	    sd_bus_get_property_string(b->bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
+				       "Description", NULL, &desc) >= 0 &&
+	    !startswith(desc, "husk ")) {
+		free(desc);
+		return 0;
+	}
+	free(desc);
+	r = sd_bus_call_method(b->bus, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", &e, &reply, "ss",
+			       unit, "replace");
 	if (r < 0) {
 		/* A scope whose processes are gone has stopped by itself. */
 		bool gone = sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit");

@@ -265,3 +265,33 @@ def test_systemd_driver_in_a_node(node, registries):  # noqa: F811
     assert pod_slice not in n.sh("systemctl", "list-units", "--all", "--no-legend", "*.slice")
     for ctrl in ("systemd", "memory", "cpu", "pids"):
         assert not os.path.exists(cg_dir(ctrl, *host_slice)), ctrl
+
+
+def test_kubelet_made_slice_is_used_and_left(node, registries):  # noqa: F811
+    """The kubelet's systemd driver starts the pod slice before
+    RunPodSandbox: husk uses it, and leaves it to the kubelet at removal."""
+    n = node
+    n.sh("systemctl", "start", "huskd")
+    n.connect()
+    uid = uuid.uuid4().hex
+    pod_slice = f"kubepods-besteffort-pod{uid}.slice"
+    # As the kubelet makes it: a transient slice of its own.
+    n.sh("busctl", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+         "org.freedesktop.systemd1.Manager", "StartTransientUnit", "ssa(sv)a(sa(sv))",
+         pod_slice, "replace", "1", "Description", "s", "kubelet pod", "0")
+    for _ in range(100):
+        if n.show(pod_slice, "ActiveState") == "active":
+            break
+    assert n.show(pod_slice, "ActiveState") == "active"
+    pod_cfg = pod_config(linux={"cgroup_parent": pod_slice, "security_context": {
+        "namespace_options": {"network": pb.NODE}}})
+    pod = n.rt.RunPodSandbox(config=pod_cfg).pod_sandbox_id
+    assert n.show(f"husk-{pod}-init.scope", "Slice") == pod_slice
+    assert n.show(pod_slice, "Description") == "kubelet pod"
+    n.rt.StopPodSandbox(pod_sandbox_id=pod)
+    n.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert n.show(pod_slice, "ActiveState") == "active"
+    assert n.show(f"husk-{pod}-init.scope", "LoadState") == "not-found"
+    n.sh("systemctl", "stop", pod_slice)
+    n.channel.close()
+    n.channel = None
