@@ -6,7 +6,8 @@ BUILD ?= build
 PREFIX ?= /usr/local
 CC ?= gcc
 
-PKGS := grpc libprotobuf-c yajl libseccomp libcap libcurl libarchive libcrypto libzstd zlib
+PKGS := grpc libprotobuf-c yajl libseccomp libcap libcurl libarchive libcrypto libzstd zlib \
+	libsystemd
 # CFLAGS/LDFLAGS are the user's (optimisation, sanitizers); the flags husk
 # needs live in HUSK_* so that `make CFLAGS=...` cannot drop them. CRI has
 # fields named `linux`, which GNU C predefines: hence -std=c11 and -Ulinux.
@@ -119,7 +120,7 @@ MUSL_BUILD := $(BUILD)/musl
 MUSL_INC := $(MUSL_BUILD)/include
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 YAJL_STATIC := $(shell $(CC) -print-file-name=libyajl_s.a)
-SHIM_LIB_SRCS := $(sort $(wildcard common/*.c) $(addprefix runtime/,caps.c launcher.c \
+SHIM_LIB_SRCS := $(sort $(filter-out common/service.c,$(wildcard common/*.c)) $(addprefix runtime/,caps.c launcher.c \
 	launcher_exec.c launcher_fs.c launcher_spec.c lsm.c seccomp_bpf.c shim_log.c user.c))
 MUSL_CFLAGS = $(HUSK_CPPFLAGS) -isystem $(MUSL_INC) $(CPPFLAGS) $(HUSK_BASE_CFLAGS) $(CFLAGS) \
 	-ffunction-sections -fdata-sections

@@ -1,6 +1,8 @@
-/* Leveled stderr logging. When JOURNAL_STREAM names our stderr, lines carry
- * a "<N>" priority prefix that journald understands; otherwise they start
- * with an RFC 3339 UTC timestamp and the level. */
+/* Leveled logging. A sink installed by the daemon (the journal) takes each
+ * event first; otherwise, or when it fails, the line goes to stderr. When
+ * JOURNAL_STREAM names our stderr, lines carry a "<N>" priority prefix that
+ * journald understands; otherwise they start with an RFC 3339 UTC timestamp
+ * and the level. */
 #include "common/log.h"
 
 #include <stdatomic.h>
@@ -11,6 +13,8 @@
 
 static atomic_int current_level = LOG_LEVEL_INFO;
 static int journal = -1;
+static _Atomic(log_sink_fn) sink;
+static _Thread_local const char *thread_method;
 
 static const char *const names[] = {"error", "warn", "info", "debug"};
 static const int priorities[] = {3, 4, 6, 7};
@@ -39,6 +43,39 @@ const char *log_level_name(enum log_level level)
 	return level <= LOG_LEVEL_DEBUG ? names[level] : "?";
 }
 
+void log_set_sink(log_sink_fn fn)
+{
+	sink = fn;
+}
+
+void log_set_method(const char *method)
+{
+	thread_method = method;
+}
+
+const char *log_get_method(void)
+{
+	return thread_method;
+}
+
+bool log_field(const char *msg, const char *key, char *buf, size_t len)
+{
+	size_t kl = strlen(key);
+	const char *ok = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/";
+	for (const char *p = msg; (p = strstr(p, key)); p += kl) {
+		if ((p != msg && p[-1] != ' ' && p[-1] != '(') || p[kl] != '=')
+			continue;
+		const char *v = p + kl + 1;
+		size_t n = strspn(v, ok);
+		if (n == 0 || n >= len)
+			continue;
+		memcpy(buf, v, n);
+		buf[n] = '\0';
+		return true;
+	}
+	return false;
+}
+
 static bool stderr_is_journal(void)
 {
 	if (journal < 0) {
@@ -57,6 +94,15 @@ void log_write(enum log_level level, const char *fmt, ...)
 		return;
 	char line[4096];
 	size_t n;
+	log_sink_fn fn = sink;
+	if (fn) {
+		va_list ap;
+		va_start(ap, fmt);
+		int m = vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		if (m >= 0 && fn(level, line) >= 0)
+			return;
+	}
 	if (stderr_is_journal()) {
 		n = (size_t)snprintf(line, sizeof(line), "<%d>", priorities[level]);
 	} else {

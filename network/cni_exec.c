@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "common/service.h"
 #include "network/network.h"
 
 extern char **environ;
@@ -26,7 +27,8 @@ static char **plugin_env(const struct net_exec *x)
 {
 	char **env = xnew(char *, 1);
 	bool have_path = false;
-	for (char **e = environ; e && *e; e++) {
+	_cleanup_strv_ char **base = svc_child_environ();
+	for (char **e = base; *e; e++) {
 		if (startswith(*e, "CNI_"))
 			continue;
 		have_path = have_path || startswith(*e, "PATH=");

@@ -83,6 +83,8 @@ struct cg_naming {
 extern const struct cg_naming cg_naming_cgroupfs;
 extern const struct cg_naming cg_naming_systemd;
 
+struct cg_bus;
+
 struct cg_manager {
 	char *base;
 	char *hugepages_dir; /* the kernel's pools (cg_options.hugepages_dir) */
@@ -94,6 +96,9 @@ struct cg_manager {
 	const struct cg_ops *ops;
 	const struct cg_naming *naming;
 	char *pod_parent; /* cg_options.pod_parent, or the naming's default */
+	/* systemd driver on a real hierarchy: the D-Bus connection to
+	 * systemd (cgroup-systemd.c); NULL otherwise. */
+	struct cg_bus *bus;
 };
 
 struct cg_group {
@@ -101,6 +106,26 @@ struct cg_group {
 	char *path;	      /* normalised, relative */
 	int *created;	      /* per hierarchy: trailing components husk created */
 };
+
+/* ---- the systemd driver's D-Bus half (cgroup-systemd.c) ---- */
+
+/* Connect to systemd (system bus, else /run/systemd/private), check it
+ * answers and subscribe to job results. EHOSTDOWN with a message naming
+ * both ways tried when systemd is not reachable. */
+int cg_systemd_connect(struct cg_manager *m, struct husk_error *err);
+void cg_systemd_disconnect(struct cg_manager *m); /* NULL bus is fine */
+/* StartTransientUnit for the unit g's leaf names: a ".slice" empty (pid
+ * 0), a ".scope" with pid, Delegate=yes when delegate, and the resources in force read
+ * back from the cgroup, in the slice of its parent component. Waits for the
+ * job; a result other than "done" is EIO naming it, as are systemd's
+ * errors (its message quoted). */
+int cg_systemd_start(const struct cg_group *g, pid_t pid, bool delegate, struct husk_error *err);
+/* SetUnitProperties (runtime) with the set fields of res; a unit not
+ * started yet is no error. */
+int cg_systemd_set(const struct cg_group *g, const struct cg_resources *res,
+		   struct husk_error *err);
+/* StopUnit and wait; a unit already gone is success; failed ones are reset. */
+int cg_systemd_stop(const struct cg_group *g, struct husk_error *err);
 
 /* Hierarchy holding controller bit c, NULL when none. */
 const struct cg_hier *cg_hier_for(const struct cg_manager *m, unsigned c);

@@ -647,6 +647,10 @@ int cg_manager_open(const struct cg_options *opts, struct cg_manager **ret_manag
 		return r;
 	m->ops = m->version == CG_V2 ? &cg_v2_ops : &cg_v1_ops;
 	m->emulated = !is_cgroupfs(m->hiers[0].mount);
+	/* The systemd driver places groups through systemd; without it there
+	 * is no such driver (no silent fallback to writing directories). */
+	if (driver == CG_DRIVER_SYSTEMD && !m->emulated && (r = cg_systemd_connect(m, err)) < 0)
+		return r;
 	*ret_manager = steal_ptr(&m);
 	return 0;
 }
@@ -664,6 +668,7 @@ void cg_manager_free(struct cg_manager *m)
 {
 	if (!m)
 		return;
+	cg_systemd_disconnect(m);
 	free_hiers(m);
 	free(m->base);
 	free(m->hugepages_dir);
@@ -850,8 +855,26 @@ int cg_group_create(struct cg_manager *m, const char *path, struct cg_group **re
 			return r;
 		}
 	}
+	/* A slice can be started empty; a scope needs its first process
+	 * (cg_group_register). */
+	if (m->bus && endswith(g->path, ".slice") && (r = cg_systemd_start(g, 0, false, err)) < 0) {
+		_cleanup_error_ struct husk_error rmerr = HUSK_ERROR_INIT;
+		cg_group_remove(g, &rmerr);
+		return husk_error_prefix(err, "create cgroup '%s'", g->path);
+	}
 	*ret_group = steal_ptr(&g);
 	return 0;
+}
+
+int cg_group_register(const struct cg_group *g, pid_t pid, bool delegate, struct husk_error *err)
+{
+	if (!g->m->bus || !endswith(g->path, ".scope"))
+		return 0;
+	if (pid <= 0)
+		return husk_error_set(err, EINVAL, "register cgroup '%s': bad pid %d", g->path,
+				      (int)pid);
+	int r = cg_systemd_start(g, pid, delegate, err);
+	return r < 0 ? husk_error_prefix(err, "register cgroup '%s'", g->path) : 0;
 }
 
 int cg_group_open(struct cg_manager *m, const char *path, struct cg_group **ret_group,
@@ -1074,6 +1097,10 @@ int cg_group_set(const struct cg_group *g, const struct cg_resources *r, struct 
 		if (resources_empty_str(view.cpuset_mems))
 			view.cpuset_mems = NULL;
 		ret = g->m->ops->set(g, &view, err);
+		/* Tell systemd too, or it writes its own values back the next
+		 * time it realizes the unit. */
+		if (ret == 0 && g->m->bus)
+			ret = cg_systemd_set(g, &view, err);
 	}
 	if (ret < 0)
 		return husk_error_prefix(err, "set resources of cgroup '%s'", g->path);
@@ -1418,6 +1445,10 @@ int cg_group_remove(struct cg_group *g, struct husk_error *err)
 {
 	struct rm_ctx c = {g->m, now_mono_ns() + REMOVE_BUSY_MS * 1000000LL, err};
 	int first = 0;
+	/* systemd removes the unit's cgroups; husk then removes what it made
+	 * and systemd did not. */
+	if (g->m->bus)
+		first = cg_systemd_stop(g, err);
 	int depth = path_depth(g->path);
 	for (size_t i = 0; i < g->m->n_hiers; i++) {
 		int owned = g->created[i];

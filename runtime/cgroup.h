@@ -43,9 +43,16 @@
  *                       "kubepods.slice/kubepods-burstable.slice/
  *                        kubepods-burstable-podUID.slice"; a container is
  *                       "<pod path>/husk-<id>.scope".
- * LIMITATION: with the systemd driver husk creates those directories itself,
- * following systemd's naming; it does not talk to systemd over D-Bus (PID 1
- * is not systemd where husk runs), so systemd does not know these units.
+ * With the systemd driver on a real hierarchy the manager talks to systemd
+ * over D-Bus (cgroup-systemd.c; opening fails with EHOSTDOWN when systemd
+ * is not reachable): cg_group_create of a ".slice" path starts that slice
+ * as a transient unit (empty), cg_group_register starts a ".scope" with its
+ * first process (Delegate=yes on request), cg_group_set also sets the unit's
+ * properties (CPUShares/CPUWeight, CPUQuotaPerSecUSec, CPUQuotaPeriodUSec,
+ * MemoryLimit/MemoryMax, TasksMax, AllowedCPUs/AllowedMemoryNodes on v2)
+ * and cg_group_remove stops the unit first. husk still creates the
+ * directories and writes the cgroup files itself, so controllers systemd
+ * does not drive (v1 cpuset, hugetlb, devices, swap) work alike.
  *
  * v2 and the "no internal processes" rule: controllers are enabled in the
  * cgroup.subtree_control of every ancestor of a new cgroup (root included),
@@ -147,6 +154,16 @@ int cg_manager_container_path(const struct cg_manager *m, const char *pod_path, 
  * the directories this call created are removed again. */
 int cg_group_create(struct cg_manager *m, const char *path, struct cg_group **ret_group,
 		    struct husk_error *err);
+
+/* systemd driver: start the ".scope" g names as a transient unit holding
+ * pid (already in the group's directories), with the resources in force as
+ * its properties, in the slice of its parent, Delegate=yes when delegate
+ * (the group's processes manage their own subtree; note that on v1 systemd
+ * then opens the group's device cgroup to all devices); wait for
+ * systemd's job.
+ * No-op (0) for other drivers and paths. EIO with systemd's reason when
+ * the unit does not start. */
+int cg_group_register(const struct cg_group *g, pid_t pid, bool delegate, struct husk_error *err);
 
 /* Open an existing group without owning any directory (cg_group_remove then
  * removes nothing). ENOENT when the path exists in no hierarchy. */

@@ -18,6 +18,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/proc.h"
+#include "common/service.h"
 #include "runtime/kview.h"
 #include "runtime/launcher.h"
 #include "runtime/runtime-internal.h"
@@ -824,6 +825,35 @@ int rt_ctr_create(struct rt *rt, const struct rt_ctr_config *c, const struct hus
 
 /* ---- start, stop, remove ---- */
 
+/* systemd driver: the container's processes entered its cgroup before
+ * exec (the launcher wrote cgroup.procs); now systemd learns of them as the
+ * scope husk-<id>.scope. Only a privileged container (a node, a systemd
+ * inside) gets its subtree delegated: on v1 a delegated unit has its
+ * device cgroup opened to every device by systemd. A container that
+ * already exited leaves nothing to register: no error. */
+static int register_scope(struct rt *rt, const struct ctr_record *rec, const struct ctr_pidinfo *pi,
+			  struct husk_error *err)
+{
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
+	/* The pod's privileged flag: a privileged container makes its pod
+	 * privileged, and records keep the flag on the pod. */
+	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+	bool delegate = state_pod_get(rt->store, rec->pod_id, &pod, NULL) == 0 && pod->privileged;
+	if (!cg || cg_group_register(cg, pi->pid, delegate, err) == 0)
+		return 0;
+	if (kill(pi->pid, 0) < 0 && errno == ESRCH) {
+		log_debug("container=%s: exited before its scope started: %s", rec->id, err->msg);
+		husk_error_clear(err);
+		return 0;
+	}
+	/* The shim runs: stop it with the container (the error path kills
+	 * the cgroup). */
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	ctr_shim_signal(dir, SIGKILL, &e);
+	return -err->code;
+}
+
 struct start_update {
 	const struct ctr_pidinfo *pi;
 };
@@ -872,7 +902,10 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
 	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
 	struct ctr_pidinfo pi = {0};
-	if (ctr_shim_start(rt->shim_path, spec_path, dir, SHIM_START_TIMEOUT_NS, &pi, err) < 0) {
+	int r = ctr_shim_start(rt->shim_path, spec_path, dir, SHIM_START_TIMEOUT_NS, &pi, err);
+	if (r == 0)
+		r = register_scope(rt, rec, &pi, err);
+	if (r < 0) {
 		husk_error_prefix(err, "start container '%s'", rec->id);
 		struct ctr_exit ex = {.exit_code = 128, .exited_at = now_real_ns()};
 		struct exit_update u = {&ex, "StartError", err->msg};
@@ -1233,6 +1266,7 @@ void rt_containers_recover(struct rt *rt)
 		return;
 	}
 	size_t running = 0;
+	svc_statusf("recovering %zu container records", n);
 	for (size_t i = 0; i < n; i++) {
 		if (v[i]->state == CTR_STATE_RUNNING && !refresh(rt, v[i]))
 			running++;

@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/service.h"
 #include "runtime/kview.h"
 #include "runtime/runtime-internal.h"
 
@@ -334,9 +335,14 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 		_cleanup_free_ char *init_path = NULL;
 		_cleanup_(cg_group_freep) struct cg_group *init_cg = NULL;
-		if (cg_manager_container_path(rt->cg, cg_path, "init", &init_path, &e) < 0 ||
+		/* systemd's unit names are global: "husk-<pod>-init.scope". */
+		_cleanup_free_ char *init_id = cg_manager_driver(rt->cg) == CG_DRIVER_SYSTEMD
+						   ? xasprintf("%s-init", id)
+						   : xstrdup("init");
+		if (cg_manager_container_path(rt->cg, cg_path, init_id, &init_path, &e) < 0 ||
 		    cg_group_create(rt->cg, init_path, &init_cg, &e) < 0 ||
-		    cg_group_enter(init_cg, rec.sandbox.init_pid, &e) < 0)
+		    cg_group_enter(init_cg, rec.sandbox.init_pid, &e) < 0 ||
+		    cg_group_register(init_cg, rec.sandbox.init_pid, false, &e) < 0)
 			log_warn("pod=%s: pod init cgroup: %s", id, e.msg);
 	}
 
@@ -669,6 +675,7 @@ static void pods_recover(struct rt *rt)
 		log_error("recover pods: %s", err.msg);
 		return;
 	}
+	svc_statusf("recovering %zu pod records", n);
 	for (size_t i = 0; i < n; i++) {
 		struct pod_sandbox_info info = {0};
 		if (pod_sandbox_load(rt->state, pods[i]->id, &info, &err) < 0) {

@@ -19,6 +19,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/service.h"
 #include "runtime/launcher.h"
 
 #define STATE_FILE_MAX 65536
@@ -320,6 +321,8 @@ int ctr_shim_start(const char *shim_path, const char *spec_path, const char *sta
 	devnull = dn;
 	_cleanup_free_ char *what = xasprintf("exec '%s' failed", shim_path);
 	char *argv[] = {(char *)"husk-shim", (char *)spec_path, (char *)"3", NULL};
+	/* The shim outlives huskd: it must not speak for huskd to systemd. */
+	_cleanup_strv_ char **envp = svc_child_environ();
 
 	pid_t c = fork();
 	if (c < 0)
@@ -336,7 +339,7 @@ int ctr_shim_start(const char *shim_path, const char *spec_path, const char *sta
 		dup2(devnull, 2);
 		dup2(wr, 3);
 		close_range(4, ~0U, 0);
-		execv(shim_path, argv);
+		execve(shim_path, argv, envp);
 		child_write_error(3, what, errno);
 		_exit(127);
 	}

@@ -369,10 +369,14 @@ static size_t call_run(struct call *c)
 	tls_cancel = &c->cancel;
 	if (m->server_streaming) {
 		struct srv_stream s = {c};
+		log_set_method(c->path);
 		r = m->stream(c->g->ctx, req, &s, &err);
+		log_set_method(NULL);
 	} else {
 		void *resp = NULL;
+		log_set_method(c->path);
 		r = m->unary(c->g->ctx, req, &resp, &err);
+		log_set_method(NULL);
 		if (r >= 0 && resp)
 			out_len = srv_encode(resp, &out_data);
 		srv_message_free(resp);

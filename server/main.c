@@ -13,6 +13,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/service.h"
 #include "server/events.h"
 #include "server/grpc.h"
 #include "server/handlers.h"
@@ -114,6 +115,71 @@ static int socket_path_check(const char *path, struct husk_error *err)
 	return 0;
 }
 
+/* Pings the service manager's watchdog at half its interval until stopped.
+ * It runs beside the gRPC workers, so a daemon that can still schedule
+ * threads stays alive; a hung process (or one stuck stopping) is killed. */
+struct watchdog {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t usec;
+	bool stop;
+};
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop) {
+		svc_notify("WATCHDOG=1");
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t ns = (uint64_t)ts.tv_nsec + w->usec / 2 * 1000;
+		ts.tv_sec += (time_t)(ns / 1000000000);
+		ts.tv_nsec = (long)(ns % 1000000000);
+		while (!w->stop && pthread_cond_timedwait(&w->cond, &w->lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static int watchdog_start(struct watchdog *w)
+{
+	*w = (struct watchdog){.usec = svc_watchdog_usec()};
+	if (w->usec == 0)
+		return 0;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	int r = pthread_create(&w->thread, NULL, watchdog_main, w);
+	if (r != 0) {
+		log_warn("watchdog: cannot start its thread: %s", strerror(r));
+		w->usec = 0;
+		return -r;
+	}
+	log_info("watchdog usec=%llu: pinging every %llu ms", (unsigned long long)w->usec,
+		 (unsigned long long)(w->usec / 2000));
+	return 0;
+}
+
+static void watchdog_stop(struct watchdog *w)
+{
+	if (w->usec == 0)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	w->usec = 0;
+}
+
 static int network_gc(struct srv_ctx *ctx, struct husk_error *err _unused_)
 {
 	srv_network_gc(ctx);
@@ -138,9 +204,11 @@ static const struct {
 
 static int subsystems_start(struct srv_ctx *ctx, size_t *started, struct husk_error *err)
 {
-	for (*started = 0; *started < ARRAY_SIZE(subsystems); (*started)++)
+	for (*started = 0; *started < ARRAY_SIZE(subsystems); (*started)++) {
+		svc_statusf("starting %s", subsystems[*started].name);
 		if (subsystems[*started].start(ctx, err) < 0)
 			return husk_error_prefix(err, "%s", subsystems[*started].name);
+	}
 	return 0;
 }
 
@@ -191,6 +259,11 @@ static int serve(struct srv_config *config)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Under systemd the watchdog runs from the start: recovering many
+	 * records takes time but must not look like a hang. */
+	struct watchdog wd;
+	watchdog_start(&wd);
+
 	struct srv_ctx ctx = {.config = config};
 	pthread_mutex_init(&ctx.lock, NULL);
 	ctx.events = srv_events_new();
@@ -199,7 +272,9 @@ static int serve(struct srv_config *config)
 	size_t started = 0;
 	if (subsystems_start(&ctx, &started, &err) < 0) {
 		log_error("start: %s", err.msg);
+		svc_statusf("start failed: %s", err.msg);
 		subsystems_stop(&ctx, started);
+		watchdog_stop(&wd);
 		return 1;
 	}
 
@@ -214,7 +289,9 @@ static int serve(struct srv_config *config)
 	umask(old);
 	if (r < 0) {
 		log_error("start: %s", err.msg);
+		svc_statusf("start failed: %s", err.msg);
 		subsystems_stop(&ctx, started);
+		watchdog_stop(&wd);
 		return 1;
 	}
 	/* Remember which socket is ours, so that exit removes only it. */
@@ -225,6 +302,10 @@ static int serve(struct srv_config *config)
 	log_info("huskd %s serving CRI v1 socket=%s root=%s state=%s cgroup_driver=%s",
 		 HUSK_VERSION, config->socket, config->root, config->state,
 		 config->cgroup_driver_used);
+	/* The socket accepts and serves calls from here on. */
+	_cleanup_free_ char *ready =
+	    xasprintf("READY=1\nSTATUS=serving CRI v1 on %s", config->socket);
+	svc_notify(ready);
 
 	int sig;
 	for (;;) {
@@ -237,6 +318,7 @@ static int serve(struct srv_config *config)
 		}
 		break;
 	}
+	svc_notify("STOPPING=1\nSTATUS=draining calls");
 	log_info("signal %s: draining calls for up to %ds", strsignal(sig),
 		 config->shutdown_timeout);
 	srv_grpc_stop(g, config->shutdown_timeout);
@@ -249,6 +331,7 @@ static int serve(struct srv_config *config)
 	srv_metrics_free(ctx.metrics);
 	free(ctx.pod_cidr);
 	pthread_mutex_destroy(&ctx.lock);
+	watchdog_stop(&wd);
 	log_info("huskd stopped");
 	return 0;
 }
@@ -334,5 +417,7 @@ int main(int argc, char **argv)
 	 * arena, where malloc_trim does not reach. */
 	mallopt(M_ARENA_MAX, 4);
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	if (svc_journal_wanted())
+		svc_journal_enable();
 	return serve(config);
 }

@@ -107,8 +107,10 @@ def make_channel(socket):
 class Daemon:
     """One huskd process with its own socket, root, state and config."""
 
-    def __init__(self, base, config=None, args=()):
+    def __init__(self, base, config=None, args=(), env=None):
         self.base = base
+        # Extra environment variables (NOTIFY_SOCKET, WATCHDOG_USEC, ...).
+        self.env = env
         self.socket = os.path.join(base, "run", "husk.sock")
         self.root = os.path.join(base, "root")
         self.state = os.path.join(base, "state")
@@ -139,8 +141,9 @@ class Daemon:
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
+        env = {**os.environ, **self.env} if self.env else None
         self.proc = subprocess.Popen(self.cmdline(), stdout=self.log, stderr=self.log,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         if wait:
             self.wait_ready()
         return self
@@ -222,9 +225,9 @@ def mounts_under(path):
 def daemon_factory():
     made = []
 
-    def make(config=None, args=(), start=True):
+    def make(config=None, args=(), start=True, env=None):
         base = run_tmpdir("e2e")
-        d = Daemon(base, config, args)
+        d = Daemon(base, config, args, env)
         made.append(d)
         return d.start() if start else d
 
