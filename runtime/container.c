@@ -232,6 +232,8 @@ static int add_mounts(struct ctr_spec *spec, const struct rt_ctr_config *c, stru
 			return husk_error_set(err, EINVAL,
 					      "mount %zu: container_path '%s' is not absolute", i,
 					      m->container_path ? m->container_path : "");
+		if (ctr_mount_destination_check(m->container_path, c->privileged, err) < 0)
+			return husk_error_prefix(err, "mounts[%zu].container_path", i);
 		if (isempty(m->host_path) || m->host_path[0] != '/')
 			return husk_error_set(err, EINVAL,
 					      "mount '%s': host_path '%s' is not absolute",

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -474,17 +475,28 @@ static int exec_search(const struct lc *lc, struct husk_error *err)
 	return husk_error_set(err, ENOENT, "exec '%s': executable file not found in $PATH", file);
 }
 
+int lc_chdir(const char *cwd, struct husk_error *err)
+{
+	if (chdir(cwd) < 0)
+		return husk_error_errno(err, errno, "chdir '%s'", cwd);
+	/* A path through a magic link (/proc/self/fd/N, /proc/N/cwd) can
+	 * reach a directory outside our root (CVE-2024-21626); the kernel
+	 * then has no path for it from the root: getcwd fails with ENOENT
+	 * (glibc turns the kernel's "(unreachable)" into that). */
+	char buf[PATH_MAX] = "";
+	if (!getcwd(buf, sizeof(buf)) && errno != ENOENT)
+		return husk_error_errno(err, errno, "chdir '%s': getcwd", cwd);
+	if (buf[0] != '/')
+		return husk_error_set(err, EINVAL,
+				      "chdir '%s': the directory is not inside the container", cwd);
+	return 0;
+}
+
 int lc_finish_and_exec(const struct lc *lc, struct husk_error *err)
 {
 	const struct ctr_spec *s = lc->spec;
 	int r;
 	umask(022);
-	if (lc->set_oom) {
-		char v[16];
-		snprintf(v, sizeof(v), "%d", lc->oom_score_adj);
-		if ((r = write_file("/proc/self/oom_score_adj", v)) < 0)
-			return husk_error_errno(err, -r, "set oom_score_adj %d", lc->oom_score_adj);
-	}
 	for (size_t i = 0; i < lc->n_rlimits; i++) {
 		struct rlimit rl = {lc->rlimits[i].soft, lc->rlimits[i].hard};
 		if (setrlimit(lc->rlimits[i].resource, &rl) < 0)
@@ -528,17 +540,86 @@ int lc_finish_and_exec(const struct lc *lc, struct husk_error *err)
 		return husk_error_errno(err, -r, "set capabilities");
 	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return husk_error_errno(err, errno, "set no_new_privs");
+	if ((r = lc_chdir(lc->cwd, err)) < 0)
+		return r;
 	if (lc->bpf && s->no_new_privs && (r = ctr_seccomp_install(lc->bpf)) < 0)
 		return husk_error_errno(err, -r, "load seccomp profile");
-	if (chdir(lc->cwd) < 0)
-		return husk_error_errno(err, errno, "chdir '%s'", lc->cwd);
-	/* Nothing of the shim's or huskd's may leak into the container. */
+	/* lc_isolate closed what the caller had; this is for what setup may
+	 * have left open since. */
 	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
 		for (int fd = 3; fd < 65536; fd++)
 			if (fd != lc->sock)
 				close(fd);
 	}
 	return exec_search(lc, err);
+}
+
+/* Close [lo, hi] (hi >= lo), by hand where close_range is missing. */
+static void close_between(unsigned lo, unsigned hi)
+{
+	if (close_range(lo, hi, 0) == 0)
+		return;
+	for (unsigned fd = lo; fd <= hi && fd < 65536; fd++)
+		close((int)fd);
+}
+
+_noreturn_ static void isolate_fail(struct lc *lc, const char *what, int e)
+{
+	struct husk_error err = HUSK_ERROR_INIT;
+	husk_error_errno(&err, e, "%s", what);
+	lc_fail(lc, &err);
+}
+
+void lc_isolate(struct lc *lc)
+{
+	/* Not dumpable: nothing in the container may ptrace us, open our
+	 * /proc/PID/exe (the caller's binary, CVE-2019-5736) or our fds, or
+	 * read our memory until execve, which makes the container's program
+	 * dumpable again. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		isolate_fail(lc, "set non-dumpable", errno);
+	/* The container's stdio becomes 0-2 now: the caller's own 0-2 (its
+	 * log, for huskd) must not reach it either. A tty replaces them later. */
+	if (lc->tty)
+		lc->stdio = CTR_STDIO_NULL;
+	/* Our own fds off 0-2 first (a caller started with those closed
+	 * gets them from socketpair and open). */
+	if (lc->sock < 3 && (lc->sock = fcntl(lc->sock, F_DUPFD_CLOEXEC, 3)) < 0)
+		isolate_fail(lc, "move the sync socket", errno);
+	if (lc->devnull < 3 && (lc->devnull = fcntl(lc->devnull, F_DUPFD_CLOEXEC, 3)) < 0)
+		isolate_fail(lc, "move /dev/null", errno);
+	struct husk_error err = HUSK_ERROR_INIT;
+	if (lc_setup_stdio(lc, &err) < 0)
+		lc_fail(lc, &err);
+	lc->stdio = (struct ctr_stdio){0, 1, 2};
+	/* Everything else the caller had open goes before we join anything
+	 * (CVE-2016-9962, CVE-2024-21626): close-on-exec is too late, as the
+	 * container can reach our fds while we set it up. */
+	int a = lc->sock < lc->devnull ? lc->sock : lc->devnull;
+	int b = lc->sock < lc->devnull ? lc->devnull : lc->sock;
+	unsigned lo = 3;
+	int keep[2] = {a, b};
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] < (int)lo)
+			continue;
+		if ((unsigned)keep[i] > lo)
+			close_between(lo, (unsigned)keep[i] - 1);
+		lo = (unsigned)keep[i] + 1;
+	}
+	close_between(lo, ~0U);
+	/* Before any namespace: in a user namespace of its own, a
+	 * non-dumpable process cannot write its own /proc files. The value is
+	 * inherited by the process that execs. */
+	if (lc->set_oom) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", lc->oom_score_adj);
+		int r = write_file("/proc/self/oom_score_adj", v);
+		if (r < 0) {
+			char what[64];
+			snprintf(what, sizeof(what), "set oom_score_adj %d", lc->oom_score_adj);
+			isolate_fail(lc, what, -r);
+		}
+	}
 }
 
 /* ---- launch ---- */
@@ -610,6 +691,9 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 			lc_fail(lc, &err);
 		}
 	}
+	for (int i = 0; i < CTR_NS_COUNT; i++)
+		if (nsfd[i] >= 0)
+			close(nsfd[i]);
 	int flags = 0;
 	for (int i = 0; i < CTR_NS_COUNT; i++)
 		if (s->ns[i].mode == CTR_NS_NEW)
@@ -684,6 +768,7 @@ int lc_run(struct lc *lc, _noreturn_ void (*stage1)(struct lc *lc, void *arg), v
 	if (s1 == 0) {
 		close(sv[0]);
 		lc->sock = sv[1];
+		lc_isolate(lc);
 		stage1(lc, arg);
 	}
 	close(sv[1]);

@@ -224,6 +224,19 @@ char *ctr_spec_to_json(const struct ctr_spec *spec);
 int ctr_rlimit_from_name(const char *name);
 const char *ctr_rlimit_name(int resource);
 
+/* May dest (absolute) take a container's mount? Not the root, nothing in
+ * /proc but the files lxcfs emulates (/proc/meminfo, ... as runc allows),
+ * and, unless privileged, nothing in /sys: the runtime sets those up, and a
+ * volume there would show the host's or redirect masked paths. Judged on
+ * the path with ".", ".." and repeated slashes folded; the launcher checks
+ * the resolved target again (an image's symlinks). EINVAL "mount '/proc':
+ * ..." naming dest. */
+int ctr_mount_destination_check(const char *dest, bool privileged, struct husk_error *err);
+/* dest folded as above ("/a//b/../c/." -> "/a/c"; caller frees). */
+char *ctr_path_fold(const char *dest);
+/* One of the /proc files a mount may cover (dest folded). */
+bool ctr_proc_mount_allowed(const char *dest);
+
 /* Parse one OCI mount option into m (flags, bind, propagation); false when
  * the option is not a known flag (the caller appends it to m->data). */
 bool ctr_mount_option(struct ctr_mount *m, const char *opt);

@@ -101,6 +101,10 @@ static _noreturn_ void exec_stage1(struct lc *lc, void *arg)
 			lc_fail(lc, &err);
 		}
 	}
+	/* The process that enters the container keeps no namespace fd (one
+	 * may be the host's user namespace). */
+	for (size_t i = 0; i < ARRAY_SIZE(exec_ns); i++)
+		close(fds[i]);
 	pid_t pid = lc_clone_parent();
 	if (pid < 0) {
 		husk_error_errno(&err, errno, "clone the exec process");

@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -26,7 +28,7 @@
 
 static bool have_openat2 = true;
 
-static int walk_in_root(int rootfd, const char *path, int create, int *ret_fd,
+static int walk_in_root(int rootfd, const char *path, int create, bool nofollow, int *ret_fd,
 			struct husk_error *err)
 {
 	int stack[WALK_MAX_DEPTH];
@@ -96,6 +98,11 @@ static int walk_in_root(int rootfd, const char *path, int create, int *ret_fd,
 			close(fd);
 			goto out;
 		}
+		if (S_ISLNK(st.st_mode) && nofollow) {
+			close(fd);
+			r = husk_error_errno(err, ELOOP, "resolve '%s'", path);
+			goto out;
+		}
 		if (S_ISLNK(st.st_mode)) {
 			char target[PATH_MAX];
 			ssize_t n = ++links > WALK_MAX_LINKS
@@ -158,7 +165,29 @@ int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2,
 		/* Missing pieces are created by the walk, which is just as
 		 * strict about staying inside the root. */
 	}
-	return walk_in_root(rootfd, path, create, ret_fd, err);
+	return walk_in_root(rootfd, path, create, false, ret_fd, err);
+}
+
+int ctr_open_in_root_nofollow(int rootfd, const char *path, bool use_openat2, int *ret_fd,
+			      struct husk_error *err)
+{
+	if (use_openat2 && have_openat2) {
+		struct open_how how = {
+		    /* Not O_NOFOLLOW: with it a trailing symlink would be
+		     * opened itself rather than refused. */
+		    .flags = O_PATH | O_CLOEXEC,
+		    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+		if (fd >= 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		if (errno != ENOSYS)
+			return husk_error_errno(err, errno, "resolve '%s'", path);
+		have_openat2 = false;
+	}
+	return walk_in_root(rootfd, path, CTR_CREATE_NONE, true, ret_fd, err);
 }
 
 /* ---- mount helpers ---- */
@@ -238,24 +267,66 @@ static int set_mount_flags(int fd, unsigned long flags, bool recursive)
 	return 0;
 }
 
-/* Mount a file system (not a bind) at dest inside the root. */
-static int mount_fs(int rootfd, const char *dest, const char *src, const char *type,
-		    unsigned long flags, const char *data, struct husk_error *err)
+/* A container's own mount (spec->mounts) may not land where
+ * ctr_mount_destination_check refuses, whatever symlinks the image or an
+ * earlier volume put on the way: fd is the resolved target, the one the
+ * mount then goes on. */
+static int check_user_target(int rootfd, int fd, const char *dest, const struct ctr_spec *s,
+			     struct husk_error *err)
+{
+	struct stat a, b;
+	struct statfs sf;
+	if (fstat(fd, &a) < 0 || fstat(rootfd, &b) < 0 || fstatfs(fd, &sf) < 0)
+		return husk_error_errno(err, errno, "mount '%s'", dest);
+	if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return husk_error_set(
+		    err, EINVAL,
+		    "mount '%s': resolves to the container's root, which a volume "
+		    "cannot replace",
+		    dest);
+	_cleanup_free_ char *f = ctr_path_fold(dest);
+	if (sf.f_type == PROC_SUPER_MAGIC && !ctr_proc_mount_allowed(f))
+		return husk_error_set(
+		    err, EINVAL, "mount '%s': resolves into /proc, which the runtime owns", dest);
+	if (!s->privileged && (sf.f_type == SYSFS_MAGIC || sf.f_type == CGROUP_SUPER_MAGIC ||
+			       sf.f_type == CGROUP2_SUPER_MAGIC))
+		return husk_error_set(err, EINVAL,
+				      "mount '%s': resolves into /sys, which the runtime owns in a "
+				      "non-privileged container",
+				      dest);
+	return 0;
+}
+
+/* Mount a file system (not a bind) at dest inside the root; s: check the
+ * target as a container's own mount. */
+static int mount_fs_checked(int rootfd, const char *dest, const char *src, const char *type,
+			    unsigned long flags, const char *data, const struct ctr_spec *s,
+			    struct husk_error *err)
 {
 	_cleanup_close_ int fd = -1;
 	int r = open_in(rootfd, dest, CTR_CREATE_DIR, &fd, err);
 	if (r < 0)
 		return husk_error_prefix(err, "mount '%s'", dest);
+	if (s && (r = check_user_target(rootfd, fd, dest, s, err)) < 0)
+		return r;
 	char p[64];
 	if (mount(src, FDPATH(p, fd), type, flags, data) < 0)
 		return husk_error_errno(err, errno, "mount '%s' (%s)", dest, type);
 	return 0;
 }
 
+static int mount_fs(int rootfd, const char *dest, const char *src, const char *type,
+		    unsigned long flags, const char *data, struct husk_error *err)
+{
+	return mount_fs_checked(rootfd, dest, src, type, flags, data, NULL, err);
+}
+
 /* Bind src (a host path or a /proc/self/fd path) at dest inside the root,
- * then apply flags and propagation to the new mount. */
-static int bind_at(int rootfd, const char *dest, const char *src, bool recursive,
-		   unsigned long flags, enum ctr_propagation prop, struct husk_error *err)
+ * then apply flags and propagation to the new mount; s: check the target
+ * as a container's own mount. */
+static int bind_checked(int rootfd, const char *dest, const char *src, bool recursive,
+			unsigned long flags, enum ctr_propagation prop, const struct ctr_spec *s,
+			struct husk_error *err)
 {
 	struct stat st;
 	if (stat(src, &st) < 0)
@@ -265,6 +336,8 @@ static int bind_at(int rootfd, const char *dest, const char *src, bool recursive
 	    open_in(rootfd, dest, S_ISDIR(st.st_mode) ? CTR_CREATE_DIR : CTR_CREATE_FILE, &fd, err);
 	if (r < 0)
 		return husk_error_prefix(err, "mount '%s'", dest);
+	if (s && (r = check_user_target(rootfd, fd, dest, s, err)) < 0)
+		return r;
 	char p[64];
 	if (mount(src, FDPATH(p, fd), NULL, MS_BIND | (recursive ? MS_REC : 0), NULL) < 0)
 		return husk_error_errno(err, errno, "mount '%s'", dest);
@@ -278,6 +351,12 @@ static int bind_at(int rootfd, const char *dest, const char *src, bool recursive
 	if (mount(NULL, FDPATH(p, top), NULL, prop_flags(prop), NULL) < 0)
 		return husk_error_errno(err, errno, "mount '%s': set propagation", dest);
 	return 0;
+}
+
+static int bind_at(int rootfd, const char *dest, const char *src, bool recursive,
+		   unsigned long flags, enum ctr_propagation prop, struct husk_error *err)
+{
+	return bind_checked(rootfd, dest, src, recursive, flags, prop, NULL, err);
 }
 
 /* ---- /dev ---- */
@@ -487,17 +566,32 @@ static int apply_sysctls(const struct ctr_spec *s, struct husk_error *err)
 	return 0;
 }
 
+/* Masked and read-only paths are resolved without following any symlink:
+ * what an image or a volume plants there (/proc made a link to a directory
+ * of its own, a link to a file it wants hidden instead) must not move the
+ * mask. A path through a symlink fails the container. */
+static int open_protected(int rootfd, const char *path, const char *what, int *ret_fd,
+			  struct husk_error *err)
+{
+	struct husk_error e = HUSK_ERROR_INIT;
+	if (ctr_open_in_root_nofollow(rootfd, path, true, ret_fd, &e) == 0)
+		return 1;
+	int code = e.code;
+	husk_error_clear(&e);
+	if (code == ENOENT)
+		return 0;
+	if (code == ELOOP)
+		return husk_error_set(err, ELOOP, "%s '%s': the path goes through a symlink", what,
+				      path);
+	return husk_error_errno(err, code, "%s '%s'", what, path);
+}
+
 static int mask_path(int rootfd, const char *path, struct husk_error *err)
 {
 	_cleanup_close_ int fd = -1;
-	struct husk_error e = HUSK_ERROR_INIT;
-	if (ctr_open_in_root(rootfd, path, CTR_CREATE_NONE, true, &fd, &e) < 0) {
-		int code = e.code;
-		husk_error_clear(&e);
-		if (code == ENOENT)
-			return 0;
-		return husk_error_errno(err, code, "mask '%s'", path);
-	}
+	int found = open_protected(rootfd, path, "mask", &fd, err);
+	if (found <= 0)
+		return found;
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return husk_error_errno(err, errno, "mask '%s'", path);
@@ -512,19 +606,16 @@ static int mask_path(int rootfd, const char *path, struct husk_error *err)
 static int readonly_path(int rootfd, const char *path, struct husk_error *err)
 {
 	_cleanup_close_ int fd = -1;
-	struct husk_error e = HUSK_ERROR_INIT;
-	if (ctr_open_in_root(rootfd, path, CTR_CREATE_NONE, true, &fd, &e) < 0) {
-		int code = e.code;
-		husk_error_clear(&e);
-		if (code == ENOENT)
-			return 0;
-		return husk_error_errno(err, code, "make '%s' read-only", path);
-	}
+	int found = open_protected(rootfd, path, "make read-only", &fd, err);
+	if (found <= 0)
+		return found;
 	char p[64];
 	if (mount(FDPATH(p, fd), p, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return husk_error_errno(err, errno, "make '%s' read-only", path);
 	_cleanup_close_ int top = -1;
-	int r = ctr_open_in_root(rootfd, path, CTR_CREATE_NONE, true, &top, err);
+	int r = open_protected(rootfd, path, "make read-only", &top, err);
+	if (r == 0)
+		r = husk_error_set(err, ENOENT, "make read-only '%s': gone", path);
 	if (r < 0)
 		return r;
 	if ((r = set_mount_flags(top, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true)) < 0)
@@ -568,6 +659,15 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 	if (rootfd < 0)
 		return husk_error_errno(err, errno, "open rootfs '%s'", s->rootfs);
 
+	/* An image may not make /proc or /sys a symlink: procfs and sysfs
+	 * would land elsewhere and the masked paths with them (runc refuses
+	 * it too). */
+	static const char *const own[] = {"/proc", "/sys"};
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
+		_cleanup_close_ int fd = -1;
+		if ((r = open_protected(rootfd, own[i], "mount", &fd, err)) < 0)
+			return r;
+	}
 	if ((r = mount_fs(rootfd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
 			  err)) < 0)
 		return r;
@@ -598,11 +698,12 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		const struct ctr_mount *m = &s->mounts[i];
 		if (m->bind) {
-			r = bind_at(rootfd, m->destination, m->source, m->recursive, m->flags,
-				    m->propagation, err);
+			r = bind_checked(rootfd, m->destination, m->source, m->recursive, m->flags,
+					 m->propagation, s, err);
 		} else {
-			r = mount_fs(rootfd, m->destination, m->source ? m->source : m->type,
-				     m->type, m->flags, m->data, err);
+			r = mount_fs_checked(rootfd, m->destination,
+					     m->source ? m->source : m->type, m->type, m->flags,
+					     m->data, s, err);
 			if (r == 0 && m->propagation != CTR_PROP_DEFAULT) {
 				_cleanup_close_ int top = -1;
 				char p[64];

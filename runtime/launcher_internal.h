@@ -72,6 +72,14 @@ int lc_parent_sync(struct lc *lc, int sock, pid_t s1, long long deadline_ns,
 int lc_run(struct lc *lc, _noreturn_ void (*stage1)(struct lc *lc, void *arg), void *arg,
 	   long long timeout_ns, struct ctr_process *ret, struct husk_error *err);
 
+/* Child side, first thing after the fork: non-dumpable until execve, the
+ * container's stdio on 0-2 (lc->stdio becomes {0, 1, 2}), every other fd
+ * closed but lc->sock and lc->devnull, oom_score_adj set. Fails through
+ * lc_fail. */
+void lc_isolate(struct lc *lc);
+/* chdir, then check the directory is reachable from our root (not a host
+ * directory reached through a magic link): EINVAL naming cwd if not. */
+int lc_chdir(const char *cwd, struct husk_error *err);
 /* Child side. lc_fail sends err to the caller and exits; it never returns. */
 _noreturn_ void lc_fail(const struct lc *lc, const struct husk_error *err);
 /* Reset signal dispositions and the mask the caller (shim, huskd) set. */
@@ -87,7 +95,7 @@ int lc_setup_tty(const struct lc *lc, bool console, struct husk_error *err);
 /* The rootfs: propagation, /proc, /sys, /dev, pod files, mounts, devices,
  * pivot_root, sysctls, masked and read-only paths, read-only root. */
 int lc_setup_rootfs(const struct lc *lc, struct husk_error *err);
-/* oom_score_adj, rlimits, seccomp, capabilities, user, no_new_privs, cwd,
+/* rlimits, seccomp, capabilities, user, no_new_privs, cwd,
  * exec. Returns only on failure. */
 int lc_finish_and_exec(const struct lc *lc, struct husk_error *err);
 
@@ -99,5 +107,9 @@ int lc_finish_and_exec(const struct lc *lc, struct husk_error *err);
 enum { CTR_CREATE_NONE, CTR_CREATE_DIR, CTR_CREATE_FILE };
 int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2, int *ret_fd,
 		     struct husk_error *err);
+/* The same without following any symlink at all (ELOOP when the path has
+ * one), for masked and read-only paths. */
+int ctr_open_in_root_nofollow(int rootfd, const char *path, bool use_openat2, int *ret_fd,
+			      struct husk_error *err);
 
 #endif

@@ -147,6 +147,77 @@ void ctr_spec_free(struct ctr_spec *s)
 
 /* ---- validation ---- */
 
+char *ctr_path_fold(const char *dest)
+{
+	size_t n = strlen(dest);
+	char *out = xmalloc(n + 2);
+	size_t len = 0;
+	for (const char *p = dest; *p;) {
+		while (*p == '/')
+			p++;
+		size_t cl = strcspn(p, "/");
+		if (cl == 0)
+			break;
+		if (cl == 1 && p[0] == '.') {
+			/* nothing */
+		} else if (cl == 2 && p[0] == '.' && p[1] == '.') {
+			while (len > 0 && out[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--;
+		} else {
+			out[len++] = '/';
+			memcpy(out + len, p, cl);
+			len += cl;
+		}
+		p += cl;
+	}
+	if (len == 0)
+		out[len++] = '/';
+	out[len] = '\0';
+	return out;
+}
+
+/* The files under /proc runc lets a mount cover: what lxcfs emulates, and
+ * ns_last_pid for checkpoint/restore. */
+static const char *const proc_mount_files[] = {
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo",
+    "/proc/stat",    "/proc/swaps",	"/proc/uptime",
+    "/proc/loadavg", "/proc/slabinfo",	"/proc/sys/kernel/ns_last_pid",
+};
+
+bool ctr_proc_mount_allowed(const char *dest)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(proc_mount_files); i++)
+		if (streq(dest, proc_mount_files[i]))
+			return true;
+	return false;
+}
+
+static bool path_in(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(p, dir, n) == 0 && (p[n] == '\0' || p[n] == '/');
+}
+
+int ctr_mount_destination_check(const char *dest, bool privileged, struct husk_error *err)
+{
+	_cleanup_free_ char *f = ctr_path_fold(dest);
+	if (streq(f, "/"))
+		return husk_error_set(
+		    err, EINVAL, "mount '%s': a volume cannot replace the container's root", dest);
+	if (path_in(f, "/proc") && !ctr_proc_mount_allowed(f))
+		return husk_error_set(err, EINVAL,
+				      "mount '%s': the runtime owns /proc; only a few of its files "
+				      "(as lxcfs provides them) may be covered",
+				      dest);
+	if (!privileged && path_in(f, "/sys"))
+		return husk_error_set(
+		    err, EINVAL, "mount '%s': the runtime owns /sys in a non-privileged container",
+		    dest);
+	return 0;
+}
+
 static bool abs_clean(const char *p)
 {
 	return p && p[0] == '/';
@@ -220,6 +291,9 @@ int ctr_spec_validate(const struct ctr_spec *s, struct husk_error *err)
 					      m->destination, m->source ? m->source : "");
 		if (!m->bind && isempty(m->type))
 			return husk_error_set(err, EINVAL, "mount '%s': no type", m->destination);
+		int r = ctr_mount_destination_check(m->destination, s->privileged, err);
+		if (r < 0)
+			return r;
 	}
 	if (s->n_devices > CTR_SPEC_MAX_DEVICES)
 		return husk_error_set(err, EINVAL, "devices: more than %d", CTR_SPEC_MAX_DEVICES);

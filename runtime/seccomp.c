@@ -21,7 +21,10 @@
 #include "runtime/caps.h"
 
 /* The syscalls every container may make under RuntimeDefault: the list
- * Docker's and containerd's default profiles allow unconditionally. Names
+ * Docker's and containerd's default profiles allow unconditionally (moby's
+ * profiles/seccomp as of 2025; tests/unit/test_seccomp.c keeps the
+ * comparison). Not io_uring_setup/enter/register: refused with EPERM, as
+ * Docker and containerd do since 2023 for io_uring's escape history. Names
  * that do not exist on the running architecture are skipped at compile. */
 /* clang-format off */
 static const char *const default_allow[] = {
@@ -45,7 +48,7 @@ static const char *const default_allow[] = {
 	"getuid32", "getxattr", "inotify_add_watch", "inotify_init", "inotify_init1",
 	"inotify_rm_watch", "io_cancel", "ioctl", "io_destroy", "io_getevents",
 	"io_pgetevents", "io_pgetevents_time64", "ioprio_get", "ioprio_set", "io_setup",
-	"io_submit", "io_uring_enter", "io_uring_register", "io_uring_setup", "ipc", "kill",
+	"io_submit", "ipc", "kill",
 	"landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "lchown",
 	"lchown32", "lgetxattr", "link", "linkat", "listen", "listxattr", "llistxattr",
 	"_llseek", "lremovexattr", "lseek", "lsetxattr", "lstat", "lstat64", "madvise",
@@ -83,6 +86,11 @@ static const char *const default_allow[] = {
 	"times", "tkill", "truncate", "truncate64", "ugetrlimit", "umask", "uname", "unlink",
 	"unlinkat", "utime", "utimensat", "utimensat_time64", "utimes", "vfork", "vmsplice",
 	"wait4", "waitid", "waitpid", "write", "writev",
+	/* Newer than Debian 12's libseccomp knows (kernels 6.5 to 6.13):
+	 * resolved by number, see by_number below. */
+	"cachestat", "fchmodat2", "futex_requeue", "futex_wait", "futex_wake",
+	"getxattrat", "listmount", "listxattrat", "map_shadow_stack", "mseal",
+	"removexattrat", "setxattrat", "statmount", "uretprobe",
 	/* Allowed since kernel 4.8 closed the ptrace seccomp bypass. */
 	"process_vm_readv", "process_vm_writev", "ptrace",
 	NULL,
@@ -103,9 +111,9 @@ static const struct cap_group cap_groups[] = {
     {2 /* DAC_READ_SEARCH */, NAMES("open_by_handle_at")},
     {21 /* SYS_ADMIN */,
      NAMES("bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick",
-	   "lookup_dcookie", "mount", "mount_setattr", "move_mount", "open_tree", "perf_event_open",
-	   "quotactl", "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog", "umount",
-	   "umount2", "unshare")},
+	   "lookup_dcookie", "lsm_get_self_attr", "lsm_list_modules", "lsm_set_self_attr", "mount",
+	   "mount_setattr", "move_mount", "open_tree", "perf_event_open", "quotactl", "quotactl_fd",
+	   "setdomainname", "sethostname", "setns", "syslog", "umount", "umount2", "unshare")},
     {22 /* SYS_BOOT */, NAMES("reboot")},
     {18 /* SYS_CHROOT */, NAMES("chroot")},
     {16 /* SYS_MODULE */, NAMES("delete_module", "init_module", "finit_module")},
@@ -694,6 +702,107 @@ static bool rule_applies(const struct ctr_seccomp_rule *r, uint64_t caps)
 	return true;
 }
 
+/* Syscalls newer than the libseccomp husk builds with (Debian 12's 2.5.4
+ * knows kernel 6.7's): numbers from the kernel's tables. From 4.20 on
+ * (nr 424), every architecture husk runs on shares one numbering; x32 adds
+ * its bit to it. nr_x86_64 is for syscalls of x86-64 alone. */
+static const struct {
+	const char *name;
+	int nr;	       /* generic: x86-64, i386, x32 (with its bit), arm, arm64 */
+	int nr_x86_64; /* x86-64 only */
+} by_number[] = {
+    {"statmount", 457, 0},	   {"listmount", 458, 0},	 {"lsm_get_self_attr", 459, 0},
+    {"lsm_set_self_attr", 460, 0}, {"lsm_list_modules", 461, 0}, {"mseal", 462, 0},
+    {"setxattrat", 463, 0},	   {"getxattrat", 464, 0},	 {"listxattrat", 465, 0},
+    {"removexattrat", 466, 0},	   {"uretprobe", 0, 335},
+};
+
+#define X32_SYSCALL_BIT 0x40000000
+
+/* The number of name on arch (a SCMP_ARCH_* token), or -1. */
+static int by_number_nr(const char *name, uint32_t arch)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(by_number); i++) {
+		if (!streq(by_number[i].name, name))
+			continue;
+		switch (arch) {
+		case SCMP_ARCH_X86_64:
+			return by_number[i].nr ? by_number[i].nr : by_number[i].nr_x86_64;
+		case SCMP_ARCH_X32:
+			return by_number[i].nr ? by_number[i].nr | X32_SYSCALL_BIT : -1;
+		case SCMP_ARCH_X86:
+		case SCMP_ARCH_ARM:
+		case SCMP_ARCH_AARCH64:
+			return by_number[i].nr ? by_number[i].nr : -1;
+		default:
+			return -1;
+		}
+	}
+	return -1;
+}
+
+/* The audit arch the kernel reports in seccomp_data for a SCMP_ARCH_*
+ * token (x32 runs as x86-64, told apart by X32_SYSCALL_BIT). */
+static uint32_t audit_arch(uint32_t arch)
+{
+	return arch == SCMP_ARCH_X32 ? SCMP_ARCH_X86_64 : arch;
+}
+
+/* A prologue for rules on syscalls libseccomp cannot name: per
+ * architecture, the numbers and their actions, checked before the filter
+ * libseccomp made (which starts by loading the architecture again; its
+ * jumps are relative, so it runs unchanged after us). Only rules without
+ * argument comparisons; the first rule for a syscall wins. */
+struct nr_action {
+	uint32_t arch; /* audit arch */
+	uint32_t nr;
+	uint32_t action;
+};
+
+static void nr_action_add(struct nr_action **v, size_t *n, uint32_t arch, uint32_t nr,
+			  uint32_t action)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].arch == arch && (*v)[i].nr == nr)
+			return;
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = (struct nr_action){arch, nr, action};
+}
+
+static struct sock_filter *prologue(const struct nr_action *v, size_t n, size_t *ret_len)
+{
+	/* Per arch: ld arch; jeq arch else next arch; ld nr; per syscall:
+	 * jeq nr, then ret action. */
+	struct sock_filter *f = xnew(struct sock_filter, 4 * n + 2);
+	size_t len = 0;
+	bool done[64] = {false};
+	for (size_t i = 0; i < n && i < ARRAY_SIZE(done); i++) {
+		if (done[i])
+			continue;
+		size_t count = 0;
+		for (size_t j = i; j < n && j < ARRAY_SIZE(done); j++)
+			if (!done[j] && v[j].arch == v[i].arch)
+				count++;
+		f[len++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+							offsetof(struct seccomp_data, arch));
+		/* Skip this arch's block: ld nr and two per syscall. */
+		f[len++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, v[i].arch, 0,
+							(uint8_t)(1 + 2 * count));
+		f[len++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+							offsetof(struct seccomp_data, nr));
+		for (size_t j = i; j < n && j < ARRAY_SIZE(done); j++) {
+			if (done[j] || v[j].arch != v[i].arch)
+				continue;
+			done[j] = true;
+			f[len++] =
+			    (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, v[j].nr, 0, 1);
+			f[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, v[j].action);
+		}
+	}
+	*ret_len = len;
+	return f;
+}
+
 static void seccomp_ctx_release(scmp_filter_ctx *c)
 {
 	if (*c)
@@ -724,10 +833,28 @@ int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps
 			return husk_error_errno(err, -r, "seccomp: add architecture %#x",
 						profile->arches[i]);
 	}
+	uint32_t arches[CTR_SECCOMP_MAX_ARCHES + 1];
+	size_t n_arches = 0;
+	arches[n_arches++] = native_arch();
+	for (size_t i = 0; i < profile->n_arches; i++)
+		if (profile->arches[i] != native_arch())
+			arches[n_arches++] = profile->arches[i];
+	_cleanup_free_ struct nr_action *extra = NULL;
+	size_t n_extra = 0;
 	for (size_t i = 0; i < profile->n_rules; i++) {
 		const struct ctr_seccomp_rule *rule = &profile->rules[i];
 		if (!rule_applies(rule, caps) || rule->action == profile->default_action)
 			continue;
+		for (size_t k = 0; rule->n_args == 0 && rule->names && rule->names[k]; k++) {
+			if (seccomp_syscall_resolve_name(rule->names[k]) != __NR_SCMP_ERROR)
+				continue;
+			for (size_t a = 0; a < n_arches && n_extra < 64; a++) {
+				int nr = by_number_nr(rule->names[k], arches[a]);
+				if (nr >= 0)
+					nr_action_add(&extra, &n_extra, audit_arch(arches[a]),
+						      (uint32_t)nr, rule->action);
+			}
+		}
 		struct scmp_arg_cmp cmps[6 * 8];
 		bool repeated = false;
 		for (size_t a = 0; a < rule->n_args && a < ARRAY_SIZE(cmps); a++) {
@@ -766,16 +893,20 @@ int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps
 	if (r < 0)
 		return husk_error_errno(err, -r, "seccomp: export the filter");
 	off_t size = lseek(fd, 0, SEEK_END);
+	size_t pro_len = 0;
+	_cleanup_free_ struct sock_filter *pro = prologue(extra, n_extra, &pro_len);
 	if (size <= 0 || size % sizeof(struct sock_filter) ||
-	    size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+	    size / sizeof(struct sock_filter) + pro_len > BPF_MAXINSNS)
 		return husk_error_set(err, EINVAL,
 				      "seccomp: filter of %lld bytes is invalid or too long",
 				      (long long)size);
 	struct ctr_seccomp_bpf *b = xnew(struct ctr_seccomp_bpf, 1);
-	b->insns = xmalloc((size_t)size);
-	b->len = (unsigned short)(size / sizeof(struct sock_filter));
+	b->insns = xnew(struct sock_filter, pro_len + (size_t)size / sizeof(struct sock_filter));
+	b->len = (unsigned short)(pro_len + (size_t)size / sizeof(struct sock_filter));
 	b->flags = profile->flags;
-	if (pread(fd, b->insns, (size_t)size, 0) != size) {
+	if (pro_len)
+		memcpy(b->insns, pro, pro_len * sizeof(*pro));
+	if (pread(fd, (struct sock_filter *)b->insns + pro_len, (size_t)size, 0) != size) {
 		ctr_seccomp_bpf_free(b);
 		return husk_error_errno(err, EIO, "seccomp: read the filter back");
 	}

@@ -438,7 +438,79 @@ static void resolve_cases(bool use_openat2)
 	husk_error_clear(&err);
 	CU_ASSERT(ctr_open_in_root(rootfd, "/loop1", CTR_CREATE_NONE, use_openat2, &fd, &err) < 0);
 	CU_ASSERT_EQUAL(err.code, ELOOP);
+	/* Without following symlinks at all: plain paths only, a link
+	 * anywhere (last component included) is ELOOP. */
+	static const struct {
+		const char *path;
+		int code;
+	} nofollow[] = {
+	    {"/etc/file", 0}, {"/a/b", 0},	    {"/../etc", 0},	  {"/abs/file", ELOOP},
+	    {"/abs", ELOOP},  {"/rel/../b", ELOOP}, {"/dangling", ELOOP}, {"/missing", ENOENT},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(nofollow); i++) {
+		husk_error_clear(&err);
+		fd = -1;
+		int r = ctr_open_in_root_nofollow(rootfd, nofollow[i].path, use_openat2, &fd, &err);
+		if (r != -nofollow[i].code)
+			fprintf(stderr, "\nnofollow %s: %d %s\n", nofollow[i].path, r,
+				husk_error_msg(&err));
+		CU_ASSERT_EQUAL(r, -nofollow[i].code);
+		if (fd >= 0)
+			close(fd);
+	}
 	unit_rmdir(base);
+}
+
+static void test_mount_destinations(void)
+{
+	static const char *const fold[][2] = {
+	    {"/", "/"},
+	    {"//", "/"},
+	    {"/a//b/", "/a/b"},
+	    {"/a/./b/.", "/a/b"},
+	    {"/a/../..", "/"},
+	    {"/../proc/self", "/proc/self"},
+	    {"/x/../proc", "/proc"},
+	    {"/proc/..", "/"},
+	    {"/sysfoo/..//sys", "/sys"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(fold); i++) {
+		_cleanup_free_ char *f = ctr_path_fold(fold[i][0]);
+		CU_ASSERT_STRING_EQUAL(f, fold[i][1]);
+	}
+	static const struct {
+		const char *dest;
+		bool privileged, ok;
+	} cases[] = {
+	    {"/data", false, true},
+	    {"/", false, false},
+	    {"/.", true, false},
+	    {"/proc", false, false},
+	    {"/proc", true, false},
+	    {"/proc/self", false, false},
+	    {"//proc//sys/kernel", false, false},
+	    {"/proc/meminfo", false, true},
+	    {"/proc/meminfo/x", false, false},
+	    {"/procx", false, true},
+	    {"/sys", false, false},
+	    {"/sys/fs/cgroup", false, false},
+	    {"/sys/kernel", true, true},
+	    {"/x/../sys/y", false, false},
+	    {"/system", false, true},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+		int r = ctr_mount_destination_check(cases[i].dest, cases[i].privileged, &err);
+		if ((r == 0) != cases[i].ok)
+			fprintf(stderr, "\n'%s' privileged=%d: %d %s\n", cases[i].dest,
+				cases[i].privileged, r, husk_error_msg(&err));
+		CU_ASSERT_EQUAL(r == 0, cases[i].ok);
+		if (r < 0) {
+			_cleanup_free_ char *want = xasprintf("mount '%s': ", cases[i].dest);
+			CU_ASSERT(startswith(husk_error_msg(&err), want));
+			CU_ASSERT_EQUAL(err.code, EINVAL);
+		}
+	}
 }
 
 static void test_resolve_openat2(void)
@@ -460,6 +532,7 @@ int main(void)
 	    {"capability add/drop", test_caps_add_drop},
 	    {"caps ambient", test_caps_ambient},
 	    {"mount options and rlimits", test_mount_options_rlimits},
+	    {"mount destinations: /, /proc, /sys", test_mount_destinations},
 	    {"resolve in root (openat2)", test_resolve_openat2},
 	    {"resolve in root (walk)", test_resolve_walk},
 	};

@@ -48,7 +48,9 @@ static int build_rootfs(const char *dir)
 	    "echo 'root:x:0:0:root:/root:/bin/sh' > $d/etc/passwd;"
 	    "echo 'root:x:0:' > $d/etc/group;"
 	    "echo image > $d/etc/hostname; chmod 700 $d/root; chmod 1777 $d/tmp;"
-	    "ln -s /etc $d/evil-abs; ln -s ../../../../../../../../tmp $d/evil-rel",
+	    "ln -s /etc $d/evil-abs; ln -s ../../../../../../../../tmp $d/evil-rel;"
+	    "ln -s /proc $d/myproc; ln -s / $d/myroot; ln -s /sys/kernel $d/mysys;"
+	    "ln -s /etc/passwd $d/etc/passwd-link",
 	    dir);
 	return system(cmd);
 }
@@ -430,6 +432,77 @@ static void test_launch_user_mounts(void)
 
 /* Pod files, the pod's /dev/shm, and rslave / private propagation of a
  * bind mount whose host side is shared. */
+/* Volumes may not cover the root, /proc or (unless privileged) /sys, by
+ * name or through an image's symlinks; masked and read-only paths never go
+ * through a symlink (issue 10). */
+static void expect_mount_refused(const char *dest, bool dir, const char *want)
+{
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(ARGS("true"));
+	s->n_mounts = 1;
+	s->mounts = xnew(struct ctr_mount, 1);
+	s->mounts[0] = (struct ctr_mount){.destination = xstrdup(dest),
+					  .type = xstrdup("bind"),
+					  .source = dir ? xasprintf("%s/data", g_base)
+							: xasprintf("%s/hosts", g_base),
+					  .bind = true};
+	expect_launch_error(s, EINVAL, want);
+}
+
+static void test_launch_protected_targets(void)
+{
+	NEED_ROOT();
+	_cleanup_free_ char *data = xasprintf("%s/data", g_base);
+	CU_ASSERT_EQUAL(fs_mkdir_p(data, 0755, NULL), 0);
+	unit_write(g_base, "hosts", "127.0.0.1 podhost\n");
+	/* By name. */
+	expect_mount_refused("/", true, "mount '/': a volume cannot replace the container's root");
+	expect_mount_refused("/x/..//.", true,
+			     "mount '/x/..//.': a volume cannot replace the container's root");
+	expect_mount_refused("/proc", true,
+			     "mount '/proc': the runtime owns /proc; only a few of its files (as "
+			     "lxcfs provides them) may be covered");
+	expect_mount_refused("/proc/self", true,
+			     "mount '/proc/self': the runtime owns /proc; only a few of its files "
+			     "(as lxcfs provides them) may be covered");
+	expect_mount_refused("/sys/kernel", true,
+			     "mount '/sys/kernel': the runtime owns /sys in a non-privileged "
+			     "container");
+	/* Through the image's symlinks. */
+	expect_mount_refused("/myroot", true,
+			     "mount '/myroot': resolves to the container's root, which a volume "
+			     "cannot replace");
+	expect_mount_refused("/myproc/uptime", false,
+			     "mount '/myproc/uptime': resolves into /proc, which the runtime owns");
+	expect_mount_refused("/mysys", true,
+			     "mount '/mysys': resolves into /sys, which the runtime owns in a "
+			     "non-privileged container");
+	/* What lxcfs covers is allowed, as in runc. */
+	_cleanup_(ctr_spec_freep) struct ctr_spec *ok = mkspec(ARGS("cat", "/proc/uptime"));
+	ok->n_mounts = 1;
+	ok->mounts = xnew(struct ctr_mount, 1);
+	ok->mounts[0] = (struct ctr_mount){.destination = xstrdup("/proc/uptime"),
+					   .type = xstrdup("bind"),
+					   .source = xasprintf("%s/hosts", g_base),
+					   .bind = true};
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	struct run out = {0};
+	CU_ASSERT_EQUAL(run_capture(ok, &out, &err), 0);
+	CU_ASSERT_STRING_EQUAL(out.out, "127.0.0.1 podhost\n");
+	run_free(&out);
+
+	/* A masked path that is a symlink: not followed (it would hide
+	 * /etc/passwd), the container fails. */
+	_cleanup_(ctr_spec_freep) struct ctr_spec *m = mkspec(ARGS("cat", "/etc/passwd"));
+	m->masked_paths = xnew(char *, 2);
+	m->masked_paths[0] = xstrdup("/etc/passwd-link");
+	expect_launch_error(m, ELOOP, "mask '/etc/passwd-link': the path goes through a symlink");
+	_cleanup_(ctr_spec_freep) struct ctr_spec *ro = mkspec(ARGS("true"));
+	ro->readonly_paths = xnew(char *, 2);
+	ro->readonly_paths[0] = xstrdup("/evil-abs/hostname");
+	expect_launch_error(ro, ELOOP,
+			    "make read-only '/evil-abs/hostname': the path goes through a symlink");
+}
+
 static void test_launch_pod_files_propagation(void)
 {
 	NEED_ROOT();
@@ -943,6 +1016,56 @@ static void test_exec(void)
 	CU_ASSERT_EQUAL(ctr_exec_sync(&o, 10 * SEC, 0, &res, &err), -ESRCH);
 }
 
+/* Nothing of the caller's reaches the container (issue 10): a working
+ * directory through one of the caller's fds (CVE-2024-21626) fails, for a
+ * launch and for an exec, instead of landing in a host directory. */
+static void test_no_caller_fds(void)
+{
+	NEED_SHIM();
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_close_ int dir = open(g_base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int leak = fcntl(dir, F_DUPFD_CLOEXEC, 77);
+	CU_ASSERT_FATAL(leak >= 77);
+	_cleanup_free_ char *cwd = xasprintf("/proc/self/fd/%d", leak);
+	_cleanup_free_ char *want = xasprintf("chdir '%s': No such file or directory", cwd);
+
+	_cleanup_(ctr_spec_freep) struct ctr_spec *l = mkspec(ARGS("pwd"));
+	free(l->cwd);
+	l->cwd = xstrdup(cwd);
+	struct run out = {0};
+	int r = run_capture(l, &out, &err);
+	if (r == 0)
+		fprintf(stderr, "\nthe container ran in '%s'\n", out.out);
+	CU_ASSERT_EQUAL(r, -ENOENT);
+	CU_ASSERT_STRING_EQUAL(husk_error_msg(&err), want);
+	husk_error_clear(&err);
+	run_free(&out);
+
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = shim_spec("leak", ARGS("sleep", "60"));
+	_cleanup_free_ char *spec = write_spec(s, "leak");
+	struct ctr_pidinfo pi;
+	CU_ASSERT_EQUAL_FATAL(ctr_shim_start(g_shim, spec, s->state_dir, 10 * SEC, &pi, &err), 0);
+	char *args[] = {"pwd", NULL};
+	struct ctr_exec_opts o = {.spec = s, .pid = pi.pid, .args = args, .cwd = cwd};
+	struct ctr_exec_result res = {0};
+	r = ctr_exec_sync(&o, 10 * SEC, 0, &res, &err);
+	if (r == 0)
+		fprintf(stderr, "\nthe exec ran in '%s'\n", res.out);
+	CU_ASSERT_EQUAL(r, -ENOENT);
+	CU_ASSERT_STRING_EQUAL(husk_error_msg(&err), want);
+	husk_error_clear(&err);
+	ctr_exec_result_free(&res);
+	/* An exec holds its stdio only (ls's own directory is 3). */
+	char *ls[] = {"ls", "/proc/self/fd", NULL};
+	o = (struct ctr_exec_opts){.spec = s, .pid = pi.pid, .args = ls};
+	CU_ASSERT_EQUAL(ctr_exec_sync(&o, 10 * SEC, 0, &res, &err), 0);
+	CU_ASSERT_STRING_EQUAL(res.out, "0\n1\n2\n3\n");
+	ctr_exec_result_free(&res);
+	CU_ASSERT_EQUAL(ctr_shim_signal(s->state_dir, SIGKILL, &err), 0);
+	struct ctr_exit ex;
+	CU_ASSERT_EQUAL(ctr_shim_wait_exit(s->state_dir, 10 * SEC, &ex, &err), 0);
+}
+
 static char *find_shim(void)
 {
 	char exe[4096];
@@ -982,6 +1105,8 @@ int main(void)
 	    {"launch: rootfs view, masked and read-only paths", test_launch_view},
 	    {"launch: errors reach the caller", test_launch_errors},
 	    {"launch: mounts, symlink escapes, user, devices, sysctls", test_launch_user_mounts},
+	    {"launch: no volume over /, /proc, /sys; masks never through symlinks",
+	     test_launch_protected_targets},
 	    {"launch: pod files, /dev/shm, mount propagation", test_launch_pod_files_propagation},
 	    {"launch: join a namespace, cgroup placement", test_launch_join_and_cgroup},
 	    {"launch: user namespace", test_launch_userns},
@@ -991,6 +1116,7 @@ int main(void)
 	     test_shim_survives_and_control},
 	    {"shim: tty and resize", test_shim_tty},
 	    {"exec: output, exit code, limit, timeout, errors", test_exec},
+	    {"launch, exec: no fd of the caller's reaches the container", test_no_caller_fds},
 	};
 	int r = unit_run("launcher (root)", tests, ARRAY_SIZE(tests));
 	/* HUSK_TEST_KEEP=1 leaves the rootfs, specs, logs and state (the
