@@ -25,6 +25,8 @@ struct img_options {
 	size_t n_registries;
 	char *const *pinned;	 /* references reported pinned (sandbox image...) */
 	uint64_t max_layer_size; /* decompressed bytes per layer (0: 64 GiB) */
+	bool overlay_legacy;	 /* mount overlays with mount(2) even where
+				    lowerdir+ works (tests, benchmarks) */
 };
 
 struct img_store;
@@ -35,6 +37,10 @@ struct img_store;
  * the file system operation that failed. Free with img_store_free. */
 int img_store_open(const struct img_options *opts, struct img_store **ret, struct husk_error *err);
 void img_store_free(struct img_store *s);
+/* How this store mounts overlays: "fsconfig" (lowerdir+ one layer at a
+ * time, Linux 6.8+, up to overlayfs' 500 layers) or "legacy" (one mount(2)
+ * with a page of options, about 200 layers). */
+const char *img_overlay_method(const struct img_store *s);
 static inline void img_store_freep(struct img_store **s)
 {
 	img_store_free(*s);

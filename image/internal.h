@@ -248,8 +248,30 @@ struct img_user {
 	bool readonly;
 };
 
+/* The directories of a container's overlay (caller owns): lowers top layer
+ * first, upper and work dirs. */
+struct img_ovl_dirs {
+	char **lowers;
+	char *upper, *work;
+};
+
+/* One way to mount an overlay (image/rootfs.c): on target, read-only or
+ * not. Errors: E2BIG too many layers for this way, or the errno of the
+ * mount, with overlayfs' own message when it gave one. */
+struct img_overlay_ops {
+	const char *name;
+	int (*mount)(const struct img_ovl_dirs *d, const char *target, bool readonly,
+		     struct husk_error *err);
+};
+extern const struct img_overlay_ops img_overlay_fsconfig; /* lowerdir+, Linux 6.8+ */
+extern const struct img_overlay_ops img_overlay_legacy;	  /* mount(2), a page of options */
+/* fsconfig when this kernel's overlayfs takes "lowerdir+" (tried with the
+ * existing directory dir), else legacy. */
+const struct img_overlay_ops *img_overlay_probe(const char *dir);
+
 struct img_store {
 	char *dir; /* <root>/image */
+	const struct img_overlay_ops *overlay;
 	char *tmp, *layers, *blobs, *images, *containers;
 	int max_downloads;
 	uint64_t max_layer_size;

@@ -2,17 +2,18 @@
  * with a per-container upper and work dir under containers/<id>, recorded
  * in containers/<id>/rootfs.json so the image stays in use across restarts. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/fs.h"
 #include "common/json.h"
 #include "image/internal.h"
 
 #define MAX_ID_LEN 128
-/* mount(2) takes at most one page of options */
-#define MAX_MOUNT_DATA 4000
 
 static bool id_valid(const char *id)
 {
@@ -50,31 +51,143 @@ static void drop_user(struct img_store *s, const char *cid)
 		}
 }
 
-/* Build the overlay options for container cid over chains (bottom first). */
-static int overlay_options(struct img_store *s, const char *cid, char *const *chains, char **ret,
-			   struct husk_error *err)
+/* ---- mounting the overlay ----
+ *
+ * Two ways, chosen once when the store opens (img_store_open):
+ * - fsconfig: the new mount API adds lower layers one at a time with
+ *   "lowerdir+" (Linux 6.8+), so the only limit is overlayfs' own stack
+ *   depth (500 layers);
+ * - legacy: one mount(2) whose options must fit in a page. Each directory
+ *   is named /proc/self/fd/N of an O_PATH fd, about 18 bytes, so some 200
+ *   layers fit where the store's 64-hex-digit layer paths allowed about 40.
+ *   Relative paths after a chdir would not be shorter for those names, and
+ *   a chdir would move every thread of huskd. */
+
+/* mount(2) copies at most one page of options */
+#define MAX_MOUNT_DATA 4095
+/* fsconfig(2) copies at most 256 bytes of a string value */
+#define MAX_FSCONFIG_STRING 255
+
+static int fd_name(const char *path, int *fds, size_t *n_fds, char **ret, struct husk_error *err)
 {
-	size_t n = strv_length(chains);
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "open '%s'", path);
+	fds[(*n_fds)++] = fd;
+	*ret = xasprintf("/proc/self/fd/%d", fd);
+	return 0;
+}
+
+static void close_all(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static int mount_legacy(const struct img_ovl_dirs *d, const char *target, bool readonly,
+			struct husk_error *err)
+{
+	size_t n = strv_length(d->lowers);
+	_cleanup_free_ int *fds = xnew(int, n + 2);
+	size_t n_fds = 0;
 	char *o = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&o, &len);
 	if (!f)
 		abort();
 	fputs("lowerdir=", f);
-	/* overlayfs lists the top layer first */
-	for (size_t i = n; i-- > 0;)
-		fprintf(f, "%s/%s/diff%s", s->layers, img_digest_hex(chains[i]), i ? ":" : "");
-	fprintf(f, ",upperdir=%s/%s/upper,workdir=%s/%s/work", s->containers, cid, s->containers,
-		cid);
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		_cleanup_free_ char *name = NULL;
+		if ((r = fd_name(d->lowers[i], fds, &n_fds, &name, err)) == 0)
+			fprintf(f, "%s%s", i ? ":" : "", name);
+	}
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (r == 0 && d->upper && (r = fd_name(d->upper, fds, &n_fds, &upper, err)) == 0 &&
+	    (r = fd_name(d->work, fds, &n_fds, &work, err)) == 0)
+		fprintf(f, ",upperdir=%s,workdir=%s", upper, work);
 	fclose(f);
 	_cleanup_free_ char *opts = o;
-	if (len > MAX_MOUNT_DATA)
-		return husk_error_set(err, E2BIG,
-				      "rootfs '%s': %zu layers make overlay options longer "
-				      "than a page",
-				      cid, n);
-	*ret = steal_ptr(&opts);
+	if (r == 0 && len > MAX_MOUNT_DATA)
+		r = husk_error_set(err, E2BIG,
+				   "%zu layers make overlay options longer than a page (this "
+				   "kernel has no overlayfs lowerdir+)",
+				   n);
+	if (r == 0 && mount("overlay", target, "overlay", readonly ? MS_RDONLY : 0, opts) < 0)
+		r = husk_error_errno(err, errno, "mount overlay on '%s'", target);
+	close_all(fds, n_fds);
+	return r;
+}
+
+/* Append what the kernel logged on the fs context (overlayfs says which
+ * layer it could not use) to a failure. */
+static int fsctx_error(int fsfd, struct husk_error *err, int code, const char *what,
+		       const char *value)
+{
+	char msg[512] = "";
+	ssize_t k = read(fsfd, msg, sizeof(msg) - 1);
+	msg[k > 0 ? k : 0] = '\0';
+	msg[strcspn(msg, "\n")] = '\0';
+	if (value)
+		return husk_error_set(err, code, "overlay %s '%s': %s%s%s%s", what, value,
+				      strerror(code), *msg ? " (" : "", msg, *msg ? ")" : "");
+	return husk_error_set(err, code, "overlay %s: %s%s%s%s", what, strerror(code),
+			      *msg ? " (" : "", msg, *msg ? ")" : "");
+}
+
+static int set_dir(int fsfd, const char *key, const char *path, int *fds, size_t *n_fds,
+		   struct husk_error *err)
+{
+	_cleanup_free_ char *name = NULL;
+	if (strlen(path) > MAX_FSCONFIG_STRING) {
+		int r = fd_name(path, fds, n_fds, &name, err);
+		if (r < 0)
+			return r;
+	}
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, key, name ? name : path, 0) < 0)
+		return fsctx_error(fsfd, err, errno, key, path);
 	return 0;
+}
+
+static int mount_fsconfig(const struct img_ovl_dirs *d, const char *target, bool readonly,
+			  struct husk_error *err)
+{
+	size_t n = strv_length(d->lowers);
+	_cleanup_close_ int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return husk_error_errno(err, errno, "overlay: fsopen");
+	/* Paths too long for fsconfig go by fd; each is closed once used. */
+	_cleanup_free_ int *fds = xnew(int, n + 2);
+	size_t n_fds = 0;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = set_dir(fsfd, "lowerdir+", d->lowers[i], fds, &n_fds, err);
+	if (r == 0 && d->upper)
+		r = set_dir(fsfd, "upperdir", d->upper, fds, &n_fds, err);
+	if (r == 0 && d->work)
+		r = set_dir(fsfd, "workdir", d->work, fds, &n_fds, err);
+	if (r == 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		r = fsctx_error(fsfd, err, errno, "create", NULL);
+	close_all(fds, n_fds);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, readonly ? MOUNT_ATTR_RDONLY : 0);
+	if (mfd < 0)
+		return fsctx_error(fsfd, err, errno, "fsmount", NULL);
+	if (move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return husk_error_errno(err, errno, "mount overlay on '%s'", target);
+	return 0;
+}
+
+const struct img_overlay_ops img_overlay_fsconfig = {"fsconfig", mount_fsconfig};
+const struct img_overlay_ops img_overlay_legacy = {"legacy", mount_legacy};
+
+const struct img_overlay_ops *img_overlay_probe(const char *dir)
+{
+	_cleanup_close_ int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd >= 0 && fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", dir, 0) == 0)
+		return &img_overlay_fsconfig;
+	return &img_overlay_legacy;
 }
 
 static bool is_mounted(const char *path)
@@ -104,17 +217,24 @@ static int do_mount(struct img_store *s, const char *cid, const char *image_id, 
 	if (!chains[0])
 		return husk_error_set(err, EINVAL, "rootfs '%s': image '%s' has no layers", cid,
 				      image_id);
-	_cleanup_free_ char *opts = NULL;
-	int r = overlay_options(s, cid, chains, &opts, err);
+	size_t n = strv_length(chains);
+	struct img_ovl_dirs d = {
+	    .lowers = xnew(char *, n + 1),
+	    .upper = xasprintf("%s/%s/upper", s->containers, cid),
+	    .work = xasprintf("%s/%s/work", s->containers, cid),
+	};
+	/* overlayfs lists the top layer first */
+	for (size_t i = 0; i < n; i++)
+		d.lowers[i] = xasprintf("%s/%s/diff", s->layers, img_digest_hex(chains[n - 1 - i]));
+	int r = fs_mkdir_p(target, 0755, err);
 	if (r < 0)
-		return r;
-	r = fs_mkdir_p(target, 0755, err);
-	if (r < 0)
-		return husk_error_prefix(err, "rootfs '%s'", cid);
-	if (mount("overlay", target, "overlay", readonly ? MS_RDONLY : 0, opts) < 0)
-		return husk_error_errno(err, errno, "rootfs '%s': mount overlay on '%s'", cid,
-					target);
-	return 0;
+		r = husk_error_prefix(err, "rootfs '%s'", cid);
+	else if ((r = s->overlay->mount(&d, target, readonly, err)) < 0)
+		r = husk_error_prefix(err, "rootfs '%s'", cid);
+	strv_free(d.lowers);
+	free(d.upper);
+	free(d.work);
+	return r;
 }
 
 int img_rootfs_create(struct img_store *s, const char *image, const char *id,

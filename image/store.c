@@ -862,6 +862,11 @@ void img_store_free(struct img_store *s)
 	free(s);
 }
 
+const char *img_overlay_method(const struct img_store *s)
+{
+	return s->overlay->name;
+}
+
 int img_store_open(const struct img_options *opts, struct img_store **ret, struct husk_error *err)
 {
 	if (isempty(opts->root))
@@ -915,6 +920,7 @@ int img_store_open(const struct img_options *opts, struct img_store **ret, struc
 		if (r < 0)
 			return husk_error_prefix(err, "image store");
 	}
+	s->overlay = opts->overlay_legacy ? &img_overlay_legacy : img_overlay_probe(s->layers);
 	/* Whatever an interrupted pull was writing. */
 	int r = fs_rm_rf(s->tmp, err);
 	if (r < 0)

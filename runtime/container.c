@@ -219,6 +219,40 @@ static int set_pid_namespace(struct rt *rt, struct ctr_spec *spec, const struct 
 	return husk_error_set(err, EINVAL, "namespace_options.pid: bad mode %d", (int)c->pid_mode);
 }
 
+/* CRI MountPropagation values in rt_mount.propagation */
+enum { RT_PROP_PRIVATE = 0, RT_PROP_HOST_TO_CONTAINER = 1, RT_PROP_BIDIRECTIONAL = 2 };
+
+/* A volume whose mounts propagate needs a host source that can pass them
+ * on (as runc and containerd check): for BIDIRECTIONAL (rshared) the
+ * source's mount must be shared, so the container's bind joins its peer
+ * group; for HOST_TO_CONTAINER (rslave) shared or a slave itself. Like
+ * Kubernetes, only a privileged container gets BIDIRECTIONAL: its mounts
+ * land on the host. */
+static int check_propagation(const struct rt_mount *m, bool privileged, struct husk_error *err)
+{
+	bool both = m->propagation == RT_PROP_BIDIRECTIONAL;
+	if (both && !privileged)
+		return husk_error_set(err, EINVAL,
+				      "mount '%s': propagation BIDIRECTIONAL needs a privileged "
+				      "container",
+				      m->container_path);
+	_cleanup_free_ char *point = NULL;
+	bool shared, slave;
+	if (rt_mount_of(m->host_path, &point, &shared, &slave, err) < 0)
+		return husk_error_prefix(err, "mount '%s': host_path", m->container_path);
+	if (both && !shared)
+		return husk_error_set(err, EXDEV,
+				      "mount '%s': path '%s' is mounted on '%s' but it is not a "
+				      "shared mount",
+				      m->container_path, m->host_path, point);
+	if (!both && !shared && !slave)
+		return husk_error_set(err, EXDEV,
+				      "mount '%s': path '%s' is mounted on '%s' but it is not a "
+				      "shared or slave mount",
+				      m->container_path, m->host_path, point);
+	return 0;
+}
+
 static int add_mounts(struct ctr_spec *spec, const struct rt_ctr_config *c, struct husk_error *err)
 {
 	static const enum ctr_propagation props[] = {CTR_PROP_RPRIVATE, CTR_PROP_RSLAVE,
@@ -245,6 +279,11 @@ static int add_mounts(struct ctr_spec *spec, const struct rt_ctr_config *c, stru
 		if (m->propagation < 0 || m->propagation > 2)
 			return husk_error_set(err, EINVAL, "mount '%s': bad propagation %d",
 					      m->container_path, m->propagation);
+		if (m->propagation != RT_PROP_PRIVATE &&
+		    check_propagation(m, c->privileged, err) < 0)
+			return -err->code;
+		if (m->propagation == RT_PROP_BIDIRECTIONAL)
+			spec->rootfs_propagation = CTR_PROP_RSHARED;
 		struct ctr_mount *cm = &spec->mounts[spec->n_mounts++];
 		cm->destination = xstrdup(m->container_path);
 		cm->type = xstrdup("bind");

@@ -625,16 +625,57 @@ static int readonly_path(int rootfd, const char *path, struct husk_error *err)
 
 static int pivot(int rootfd, const char *rootfs, struct husk_error *err)
 {
+	_cleanup_close_ int oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (oldroot < 0)
+		return husk_error_errno(err, errno, "open '/'");
 	/* pivot_root(".", ".") stacks the old root on the new one; detaching
 	 * it leaves the new root alone, without a directory for the old. */
 	if (fchdir(rootfd) < 0)
 		return husk_error_errno(err, errno, "chdir to rootfs '%s'", rootfs);
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return husk_error_errno(err, errno, "pivot_root to '%s'", rootfs);
+	/* The old root may hold peers of the host's mounts (rshared root):
+	 * unmounting them would propagate, so make it a slave first. From the
+	 * new root, mount(2) would take "." as the new root (unlike umount2,
+	 * it does not go down to the mount stacked on it): chdir into the old
+	 * root's own mount first. */
+	if (fchdir(oldroot) < 0)
+		return husk_error_errno(err, errno, "chdir to the old root");
+	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		return husk_error_errno(err, errno, "make the old root a slave");
 	if (umount2(".", MNT_DETACH) < 0)
 		return husk_error_errno(err, errno, "detach the old root");
 	if (chdir("/") < 0)
 		return husk_error_errno(err, errno, "chdir '/'");
+	return 0;
+}
+
+/* The mount point path is on: path itself or its nearest parent that is
+ * the root of a mount. */
+static int mount_point_of(const char *path, char **ret, struct husk_error *err)
+{
+	_cleanup_free_ char *p = realpath(path, NULL);
+	if (!p)
+		return husk_error_errno(err, errno, "resolve '%s'", path);
+	while (!streq(p, "/")) {
+		char *slash = strrchr(p, '/');
+		_cleanup_free_ char *parent = slash == p ? xstrdup("/") : xstrndup(p, slash - p);
+		struct statx a, b;
+		if (statx(AT_FDCWD, p, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &a) < 0 ||
+		    statx(AT_FDCWD, parent, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &b) < 0)
+			return husk_error_errno(err, errno, "stat '%s'", p);
+		/* A bind mount of a directory of the same file system shows
+		 * only in the mount id (Linux 5.8+); before, the device. */
+		bool top =
+		    (a.stx_mask & b.stx_mask & STATX_MNT_ID)
+			? a.stx_mnt_id != b.stx_mnt_id
+			: a.stx_dev_major != b.stx_dev_major || a.stx_dev_minor != b.stx_dev_minor;
+		if (top)
+			break;
+		free(p);
+		p = steal_ptr(&parent);
+	}
+	*ret = steal_ptr(&p);
 	return 0;
 }
 
@@ -644,14 +685,33 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 	int r;
 	mode_t old_umask = umask(0);
 
-	/* Nothing we mount may propagate back to the host. */
+	/* The propagation of the copy of the host's mounts, as runc sets it:
+	 * rslave by default (host mounts reach the container, nothing goes
+	 * back); rprivate on request; rshared when a volume propagates both
+	 * ways, so that its source stays a peer of the host's mount and the
+	 * volume's bind joins that peer group. */
+	bool shared_root =
+	    s->rootfs_propagation == CTR_PROP_SHARED || s->rootfs_propagation == CTR_PROP_RSHARED;
 	unsigned long root_prop =
 	    s->rootfs_propagation == CTR_PROP_PRIVATE || s->rootfs_propagation == CTR_PROP_RPRIVATE
 		? MS_PRIVATE | MS_REC
-		: MS_SLAVE | MS_REC;
+	    : shared_root ? prop_flags(s->rootfs_propagation)
+			  : MS_SLAVE | MS_REC;
 	if (mount(NULL, "/", NULL, root_prop, NULL) < 0)
 		return husk_error_errno(err, errno, "make '/' %s",
-					root_prop & MS_PRIVATE ? "private" : "slave");
+					root_prop & MS_PRIVATE	? "private"
+					: root_prop & MS_SHARED ? "shared"
+								: "slave");
+	/* Everything the launcher mounts goes on the rootfs: make the mount it
+	 * is on private so none of it propagates to the host, whatever the
+	 * root's propagation (pivot_root also refuses a shared parent). */
+	{
+		_cleanup_free_ char *point = NULL;
+		if ((r = mount_point_of(s->rootfs, &point, err)) < 0)
+			return husk_error_prefix(err, "rootfs");
+		if (mount(NULL, point, NULL, MS_PRIVATE, NULL) < 0)
+			return husk_error_errno(err, errno, "make '%s' private", point);
+	}
 	/* pivot_root needs the new root to be a mount point. */
 	if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return husk_error_errno(err, errno, "bind rootfs '%s'", s->rootfs);

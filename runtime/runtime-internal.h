@@ -71,6 +71,13 @@ void rt_containers_recover(struct rt *rt);
  * (once: a record no longer RUNNING is left alone); emits STOPPED. */
 void rt_ctr_refresh_id(struct rt *rt, const char *id);
 
+/* The mount point in huskd's mount namespace that path (resolved) is on,
+ * and whether that mount is shared (shared:N in mountinfo) and/or a slave
+ * (master:N). ret_point is the caller's. Errors: the errno of resolving
+ * path or of reading /proc/self/mountinfo. */
+int rt_mount_of(const char *path, char **ret_point, bool *ret_shared, bool *ret_slave,
+		struct husk_error *err);
+
 /* monitor.c: the exit monitor. start watches every RUNNING record and runs
  * the monitor thread; watch adds one container once it runs (its exit is
  * recorded even if it happened before the call); wait_exit waits for the

@@ -381,7 +381,8 @@ int pod_ns_inode(const char *path, ino_t *ret_ino, struct husk_error *err)
 
 struct mnt {
 	char *point;
-	bool shared;
+	bool shared; /* a member of a peer group (shared:N) */
+	bool slave;  /* receives from a master (master:N) */
 };
 
 static void mnts_free(struct mnt *m, size_t n)
@@ -421,7 +422,7 @@ static int read_mounts(struct mnt **ret, size_t *ret_n, struct husk_error *err)
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		/* id parent maj:min root point options [optional...] - type src super */
 		char *fsave = NULL, *point = NULL;
-		bool shared = false;
+		bool shared = false, slave = false;
 		int field = 0;
 		for (char *tok = strtok_r(line, " ", &fsave); tok;
 		     tok = strtok_r(NULL, " ", &fsave)) {
@@ -432,12 +433,15 @@ static int read_mounts(struct mnt **ret, size_t *ret_n, struct husk_error *err)
 				break;
 			else if (field >= 7 && startswith(tok, "shared:"))
 				shared = true;
+			else if (field >= 7 && startswith(tok, "master:"))
+				slave = true;
 		}
 		if (!point)
 			continue;
 		m = xrealloc(m, (n + 1) * sizeof(*m));
 		m[n].point = unescape(point);
 		m[n].shared = shared;
+		m[n].slave = slave;
 		n++;
 	}
 	*ret = m;
@@ -451,6 +455,35 @@ static bool path_under(const char *path, const char *dir)
 	if (streq(dir, "/"))
 		return path[0] == '/';
 	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+int rt_mount_of(const char *path, char **ret_point, bool *ret_shared, bool *ret_slave,
+		struct husk_error *err)
+{
+	_cleanup_free_ char *real = realpath(path, NULL);
+	if (!real)
+		return husk_error_errno(err, errno, "'%s'", path);
+	struct mnt *m;
+	size_t n;
+	int r = read_mounts(&m, &n, err);
+	if (r < 0)
+		return r;
+	/* The deepest mount point above path; of mounts stacked on one point
+	 * the last listed is on top. */
+	const struct mnt *best = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (path_under(real, m[i].point) &&
+		    (!best || strlen(m[i].point) >= strlen(best->point)))
+			best = &m[i];
+	if (!best) {
+		mnts_free(m, n);
+		return husk_error_set(err, ENOENT, "'%s' is on no mount", real);
+	}
+	*ret_point = xstrdup(best->point);
+	*ret_shared = best->shared;
+	*ret_slave = best->slave;
+	mnts_free(m, n);
+	return 0;
 }
 
 static int cmp_depth_desc(const void *a, const void *b)

@@ -50,6 +50,7 @@ enum srv_code srv_status_from(int code)
 	case EBUSY:
 	case ENOTEMPTY:
 	case EALREADY:
+	case EXDEV: /* a volume's host mount cannot propagate as asked */
 		return SRV_FAILED_PRECONDITION;
 	case ENOSYS:
 	case EOPNOTSUPP:

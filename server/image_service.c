@@ -1,6 +1,7 @@
 /* ImageService handlers: translate CRI messages to the image layer
  * (image/image.h) and back, plus the store's start and stop. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -30,12 +31,16 @@ int srv_image_init(struct srv_ctx *ctx, struct husk_error *err)
 	    .registries = regs,
 	    .n_registries = c->n_registries,
 	    .pinned = pinned,
+	    /* A test and benchmark knob: the fallback for kernels before 6.8. */
+	    .overlay_legacy =
+		getenv("HUSK_OVERLAY_MOUNT") && streq(getenv("HUSK_OVERLAY_MOUNT"), "legacy"),
 	};
 	struct img_store *s = NULL;
 	int r = img_store_open(&opts, &s, err);
 	free(regs);
 	if (r < 0)
 		return r;
+	log_info("image store overlay_mount=%s", img_overlay_method(s));
 	ctx->image = s;
 	return 0;
 }

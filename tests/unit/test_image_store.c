@@ -212,6 +212,95 @@ static void test_rootfs_and_in_use(void)
 	free(manifest_digest);
 }
 
+static int open_fds(void)
+{
+	_cleanup_strv_ char **v = NULL;
+	fs_list_dir("/proc/self/fd", NULL, &v, NULL);
+	return (int)strv_length(v);
+}
+
+/* n lower dirs (top first) under a directory whose path is longer than
+ * fsconfig takes as a string; layer i holds file i and "top" saying i. */
+static struct img_ovl_dirs many_lowers(const char *base, size_t n)
+{
+	struct img_ovl_dirs d = {.lowers = xnew(char *, n + 1)};
+	_cleanup_free_ char *deep = xasprintf("%s/%0200d/%0100d", base, 0, 0);
+	fs_mkdir_p(deep, 0755, NULL);
+	for (size_t i = 0; i < n; i++) {
+		size_t layer = n - i;
+		d.lowers[i] = xasprintf("%s/l%zu", deep, layer);
+		fs_mkdir_p(d.lowers[i], 0755, NULL);
+		_cleanup_free_ char *name = xasprintf("%zu", layer);
+		_cleanup_free_ char *text = xasprintf("%zu\n", layer);
+		unit_write(d.lowers[i], name, "x");
+		unit_write(d.lowers[i], "top", text);
+	}
+	d.upper = xasprintf("%s/upper", base);
+	d.work = xasprintf("%s/work", base);
+	fs_mkdir_p(d.upper, 0755, NULL);
+	fs_mkdir_p(d.work, 0755, NULL);
+	return d;
+}
+
+static void ovl_dirs_free(struct img_ovl_dirs *d)
+{
+	strv_free(d->lowers);
+	free(d->upper);
+	free(d->work);
+}
+
+/* Both ways of mounting an overlay take 150 layers (paths longer than
+ * fsconfig's 256 bytes included); the fallback refuses what does not fit
+ * in a page, and failures leave no fd or mount behind. */
+static void test_overlay_ways(void)
+{
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	char *base = unit_tmpdir();
+	struct img_ovl_dirs d = many_lowers(base, 150);
+	_cleanup_free_ char *target = xasprintf("%s/merged", base);
+	fs_mkdir_p(target, 0755, NULL);
+	const struct img_overlay_ops *ways[] = {&img_overlay_legacy, img_overlay_probe(base)};
+	for (size_t w = 0; w < ARRAY_SIZE(ways); w++) {
+		int fds = open_fds();
+		int r = ways[w]->mount(&d, target, false, &err);
+		if (r < 0)
+			fprintf(stderr, "\n%s: %s\n", ways[w]->name, err.msg);
+		CU_ASSERT_EQUAL_FATAL(r, 0);
+		CU_ASSERT_EQUAL(open_fds(), fds);
+		_cleanup_strv_ char **names = NULL;
+		CU_ASSERT_EQUAL(fs_list_dir(target, NULL, &names, NULL), 0);
+		CU_ASSERT_EQUAL(strv_length(names), 151);
+		_cleanup_free_ char *top = NULL, *p = xasprintf("%s/top", target);
+		CU_ASSERT_EQUAL(fs_read_file(p, 64, &top, NULL, NULL), 0);
+		CU_ASSERT_STRING_EQUAL(top ? top : "", "150\n");
+		CU_ASSERT_EQUAL(umount2(target, 0), 0);
+	}
+	if (!streq(img_overlay_probe(base)->name, "fsconfig"))
+		fprintf(stderr, "\n(no lowerdir+ on this kernel: fsconfig not tried)\n");
+	ovl_dirs_free(&d);
+
+	/* 300 /proc/self/fd names pass a page */
+	d = many_lowers(base, 300);
+	int fds = open_fds();
+	CU_ASSERT_EQUAL(img_overlay_legacy.mount(&d, target, false, &err), -E2BIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "300 layers"));
+	CU_ASSERT_EQUAL(open_fds(), fds);
+	husk_error_clear(&err);
+
+	/* a missing layer: named, whichever way */
+	free(d.lowers[7]);
+	d.lowers[7] = xasprintf("%s/missing-layer", base);
+	const struct img_overlay_ops *probed = img_overlay_probe(base);
+	CU_ASSERT_EQUAL(probed->mount(&d, target, false, &err), -ENOENT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "missing-layer"));
+	CU_ASSERT_EQUAL(open_fds(), fds);
+	struct stat a, b;
+	_cleanup_free_ char *parent = xasprintf("%s/..", target);
+	CU_ASSERT_TRUE(stat(target, &a) == 0 && stat(parent, &b) == 0 && a.st_dev == b.st_dev);
+	ovl_dirs_free(&d);
+	unit_rmdir(base);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -221,6 +310,7 @@ int main(void)
 	static const struct unit_test tests[] = {
 	    {"open_lookup_list", test_open_lookup_list},
 	    {"rootfs_and_in_use", test_rootfs_and_in_use},
+	    {"overlay_ways", test_overlay_ways},
 	};
 	return unit_run("image_store", tests, ARRAY_SIZE(tests));
 }

@@ -573,6 +573,112 @@ static void test_launch_pod_files_propagation(void)
 	umount2(vol, MNT_DETACH);
 }
 
+static bool is_mount_point(const char *path)
+{
+	_cleanup_free_ char *parent = xasprintf("%s/..", path);
+	struct statx a, b;
+	return statx(AT_FDCWD, path, 0, STATX_MNT_ID, &a) == 0 &&
+	       statx(AT_FDCWD, parent, 0, STATX_MNT_ID, &b) == 0 && a.stx_mnt_id != b.stx_mnt_id;
+}
+
+/* Mount points under dir in this namespace. */
+static size_t mounts_below(const char *dir)
+{
+	_cleanup_free_ char *text = NULL;
+	fs_read_file("/proc/self/mountinfo", 1 << 22, &text, NULL, NULL);
+	_cleanup_free_ char *prefix = xasprintf(" %s/", dir);
+	size_t n = 0;
+	for (const char *p = text; p && (p = strstr(p, prefix)); p++)
+		n++;
+	return n;
+}
+
+/* An rshared root and an rshared bind of a shared host mount: mounts go
+ * both ways through it, only host to container through an rslave bind of
+ * the same source, and nothing the launcher mounts lands on the host. */
+static void test_launch_bidirectional(void)
+{
+	NEED_ROOT();
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_free_ char *vol = xasprintf("%s/husk-bidi", g_base);
+	_cleanup_free_ char *fromhost = xasprintf("%s/fromhost", vol);
+	_cleanup_free_ char *fromctr = xasprintf("%s/fromctr", vol);
+	_cleanup_free_ char *slave = xasprintf("%s/slave", vol);
+	CU_ASSERT_EQUAL(fs_mkdir_p(fromhost, 0755, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(mount(vol, vol, NULL, MS_BIND, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(mount(NULL, vol, NULL, MS_SHARED, NULL), 0);
+	size_t before = mounts_below(g_base);
+
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(
+	    ARGS("sh", "-c",
+		 "read x; cat /both/fromhost/f /h2c/fromhost/f;"
+		 " mkdir /both/fromctr /both/slave && mount -t tmpfs t /both/fromctr &&"
+		 " echo c > /both/fromctr/f && mount -t tmpfs t /h2c/slave && echo done; read y"));
+	s->stdin_open = true;
+	s->privileged = true;
+	s->seccomp = CTR_SECCOMP_UNCONFINED;
+	ctr_caps_init(&s->caps, ctr_caps_all());
+	s->rootfs_propagation = CTR_PROP_RSHARED;
+	s->n_mounts = 2;
+	s->mounts = xnew(struct ctr_mount, 2);
+	s->mounts[0] = (struct ctr_mount){.destination = xstrdup("/both"),
+					  .type = xstrdup("bind"),
+					  .source = xstrdup(vol),
+					  .bind = true,
+					  .recursive = true,
+					  .propagation = CTR_PROP_RSHARED};
+	s->mounts[1] = (struct ctr_mount){.destination = xstrdup("/h2c"),
+					  .type = xstrdup("bind"),
+					  .source = xstrdup(vol),
+					  .bind = true,
+					  .recursive = true,
+					  .propagation = CTR_PROP_RSLAVE};
+	prep(s);
+	int in[2], o[2];
+	CU_ASSERT_EQUAL_FATAL(pipe2(in, O_CLOEXEC), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe2(o, O_CLOEXEC), 0);
+	struct ctr_stdio io = {in[0], o[1], o[1]};
+	struct ctr_process p;
+	int r = ctr_launch(s, &io, &p, &err);
+	close(in[0]);
+	close(o[1]);
+	if (r < 0)
+		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	/* Nothing of the launcher's (rootfs bind, /proc, /dev...) on the host. */
+	CU_ASSERT_EQUAL(mounts_below(g_base), before);
+	CU_ASSERT_EQUAL(mount("tmpfs", fromhost, "tmpfs", 0, "size=64k"), 0);
+	unit_write(fromhost, "f", "h\n");
+	CU_ASSERT_EQUAL(write(in[1], "go\n", 3), 3);
+	char buf[256];
+	size_t len = 0;
+	while (len < sizeof(buf) - 1 && !memmem(buf, len, "done\n", 5)) {
+		ssize_t n = read(o[0], buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	CU_ASSERT_STRING_EQUAL(buf, "h\nh\ndone\n");
+	/* The container's tmpfs through /both is on the host, a peer; the
+	 * one through /h2c is not. */
+	CU_ASSERT_TRUE(is_mount_point(fromctr));
+	_cleanup_free_ char *f = xasprintf("%s/f", fromctr), *text = NULL;
+	CU_ASSERT_EQUAL(fs_read_file(f, 64, &text, NULL, NULL), 0);
+	CU_ASSERT_STRING_EQUAL(text ? text : "", "c\n");
+	CU_ASSERT_FALSE(is_mount_point(slave));
+	close(in[1]);
+	_cleanup_free_ char *rest = NULL;
+	drain(o[0], &rest);
+	close(o[0]);
+	int st;
+	waitpid(p.pid, &st, 0);
+	umount2(fromctr, MNT_DETACH);
+	umount2(fromhost, MNT_DETACH);
+	umount2(vol, MNT_DETACH);
+	CU_ASSERT_EQUAL(mounts_below(g_base), 0);
+}
+
 static void test_launch_join_and_cgroup(void)
 {
 	NEED_ROOT();
@@ -1108,6 +1214,7 @@ int main(void)
 	    {"launch: no volume over /, /proc, /sys; masks never through symlinks",
 	     test_launch_protected_targets},
 	    {"launch: pod files, /dev/shm, mount propagation", test_launch_pod_files_propagation},
+	    {"launch: bidirectional propagation", test_launch_bidirectional},
 	    {"launch: join a namespace, cgroup placement", test_launch_join_and_cgroup},
 	    {"launch: user namespace", test_launch_userns},
 	    {"shim: run, exit code, CRI log", test_shim_run_and_log},
