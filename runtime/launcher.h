@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <yajl/yajl_gen.h>
 
 #include "common/error.h"
 #include "runtime/caps.h"
@@ -240,6 +241,10 @@ bool ctr_proc_mount_allowed(const char *dest);
 /* Parse one OCI mount option into m (flags, bind, propagation); false when
  * the option is not a known flag (the caller appends it to m->data). */
 bool ctr_mount_option(struct ctr_mount *m, const char *opt);
+
+/* Write m's "options" key and array (OCI mount options: bind or rbind, the
+ * flags, the propagation, then the data split at its commas) into g. */
+void ctr_mount_gen_options(yajl_gen g, const struct ctr_mount *m);
 
 /* The spec's seccomp profile (RuntimeDefault, or the Localhost file)
  * compiled for its bounding set as the launcher will clamp it; *ret is

@@ -884,7 +884,7 @@ static void g_opt_str(yajl_gen g, const char *key, const char *v)
 		json_kv_str(g, key, v);
 }
 
-static void g_mount_options(yajl_gen g, const struct ctr_mount *m)
+void ctr_mount_gen_options(yajl_gen g, const struct ctr_mount *m)
 {
 	static const struct {
 		unsigned long flag;
@@ -1008,7 +1008,7 @@ char *ctr_spec_to_json(const struct ctr_spec *s)
 		g_opt_str(g, "destination", m->destination);
 		g_opt_str(g, "type", m->type ? m->type : (m->bind ? "bind" : NULL));
 		g_opt_str(g, "source", m->source);
-		g_mount_options(g, m);
+		ctr_mount_gen_options(g, m);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);

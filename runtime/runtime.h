@@ -229,6 +229,10 @@ bool rt_ctr_known(struct rt *rt, const char *id);
 
 /* The spec file of the container as JSON text (for verbose status). */
 int rt_ctr_spec_json(struct rt *rt, const char *ref, char **ret, struct husk_error *err);
+/* The container's OCI runtime-spec config (its bundle's config.json) as
+ * JSON text, for verbose status. ENOENT for a container created before
+ * husk wrote one. */
+int rt_ctr_oci_config(struct rt *rt, const char *ref, char **ret, struct husk_error *err);
 
 /* The kernel's view of the container's process (runtime/kview.h), as JSON
  * text the caller frees. Read live from /proc while the container runs

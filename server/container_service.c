@@ -472,9 +472,12 @@ int srv_container_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 		_cleanup_error_ struct husk_error kerr = HUSK_ERROR_INIT;
 		if (rt_ctr_kernel_view(ctx->runtime, r->id, &kview, &live, &kerr) == 0)
 			srv_kernel_view_gen(g, kview, live);
-		if (spec_json) {
+		/* runtimeSpec is the OCI config, as containerd shows it; husk's
+		 * own spec file stays out of the reply. */
+		_cleanup_free_ char *oci = NULL;
+		if (rt_ctr_oci_config(ctx->runtime, r->id, &oci, NULL) == 0) {
 			_cleanup_json_ yajl_val t = NULL;
-			if (json_parse(spec_json, strlen(spec_json), "spec", &t, NULL) == 0) {
+			if (json_parse(oci, strlen(oci), "config.json", &t, NULL) == 0) {
 				json_key(g, "runtimeSpec");
 				json_gen_tree(g, t);
 			}
