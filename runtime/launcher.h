@@ -151,6 +151,13 @@ struct ctr_spec {
 	char *state_dir; /* the shim's files: pid, exit, control.sock, ... */
 	char *log_path;	 /* the CRI log file; NULL: output is dropped */
 	char *oom_file;	 /* memory.events (v2) or memory.oom_control (v1) */
+	/* An OCI runtime (a RuntimeClass handler) that runs the container
+	 * from the bundle <state_dir>/config.json in place of husk's launcher;
+	 * NULL oci_path: husk's launcher. */
+	char *oci_path;	 /* the binary */
+	char *oci_root;	 /* its --root */
+	char **oci_args; /* extra global arguments */
+	bool oci_systemd_cgroup;
 };
 
 /* The default masked and read-only paths of runc and crun. */
@@ -211,7 +218,9 @@ int ctr_spec_validate(const struct ctr_spec *spec, struct husk_error *err);
  *    "resolv_conf": "..."},
  *  "shim": {"state_dir": "/run/husk/containers/c1",
  *    "log_path": "/var/log/pods/.../0.log",
- *    "oom_file": "/sys/fs/cgroup/memory/.../memory.oom_control"}}
+ *    "oom_file": "/sys/fs/cgroup/memory/.../memory.oom_control",
+ *    "oci_runtime": {"path": "/usr/sbin/runc", "root": "/run/husk/runtimes/runc",
+ *      "args": [], "systemd_cgroup": false}}}   missing: husk's launcher
  *
  * Unknown keys are ignored so that newer huskd can add fields. Errors are
  * EINVAL and name the file and the field. */

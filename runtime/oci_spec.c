@@ -9,16 +9,16 @@
 #include "runtime/seccomp.h"
 
 static const char *const oci_ns_types[CTR_NS_COUNT] = {
-    [CTR_NS_USER] = "user",   [CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
-    [CTR_NS_NET] = "network", [CTR_NS_IPC] = "ipc",   [CTR_NS_UTS] = "uts",
+    [CTR_NS_USER] = "user",	[CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
+    [CTR_NS_NET] = "network",	[CTR_NS_IPC] = "ipc",	[CTR_NS_UTS] = "uts",
     [CTR_NS_CGROUP] = "cgroup",
 };
 
 /* rootfsPropagation takes the four names the schema lists; runtimes apply
  * them recursively (runc: MS_REC | MS_SLAVE for "slave"). */
 static const char *const oci_root_props[] = {
-    [CTR_PROP_DEFAULT] = "slave",   [CTR_PROP_PRIVATE] = "private", [CTR_PROP_RPRIVATE] = "private",
-    [CTR_PROP_SLAVE] = "slave",	    [CTR_PROP_RSLAVE] = "slave",    [CTR_PROP_SHARED] = "shared",
+    [CTR_PROP_DEFAULT] = "slave",  [CTR_PROP_PRIVATE] = "private", [CTR_PROP_RPRIVATE] = "private",
+    [CTR_PROP_SLAVE] = "slave",	   [CTR_PROP_RSLAVE] = "slave",	   [CTR_PROP_SHARED] = "shared",
     [CTR_PROP_RSHARED] = "shared",
 };
 
@@ -124,9 +124,11 @@ static void o_mounts(yajl_gen g, const struct ctr_spec *s)
 	else
 		o_mount(g, "/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k");
 	o_mount(g, "/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev");
-	o_mount(g, "/sys", "sysfs", "sysfs", s->privileged ? "nosuid,noexec,nodev,rw" : "nosuid,noexec,nodev,ro");
+	o_mount(g, "/sys", "sysfs", "sysfs",
+		s->privileged ? "nosuid,noexec,nodev,rw" : "nosuid,noexec,nodev,ro");
 	o_mount(g, "/sys/fs/cgroup", "cgroup", "cgroup",
-		s->privileged ? "nosuid,noexec,nodev,relatime,rw" : "nosuid,noexec,nodev,relatime,ro");
+		s->privileged ? "nosuid,noexec,nodev,relatime,rw"
+			      : "nosuid,noexec,nodev,relatime,ro");
 	const char *files[][2] = {{s->hostname_path, "/etc/hostname"},
 				  {s->hosts_path, "/etc/hosts"},
 				  {s->resolv_path, "/etc/resolv.conf"}};
@@ -323,8 +325,9 @@ static int o_linux(yajl_gen g, const struct ctr_spec *s, const struct ctr_oci_ex
 	yajl_gen_map_close(g);
 	o_strv(g, "maskedPaths",
 	       s->masked_paths ? (const char *const *)s->masked_paths : ctr_default_masked_paths);
-	o_strv(g, "readonlyPaths", s->readonly_paths ? (const char *const *)s->readonly_paths
-						     : ctr_default_readonly_paths);
+	o_strv(g, "readonlyPaths",
+	       s->readonly_paths ? (const char *const *)s->readonly_paths
+				 : ctr_default_readonly_paths);
 	yajl_gen_map_close(g);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* Pod sandboxes: the manager's pod lifecycle on top of the state records,
  * the sandbox layer and the cgroup library, plus opening and reconciling
  * the manager itself. */
+#include <dirent.h>
 #include <errno.h>
 #include <string.h>
 
@@ -283,6 +284,32 @@ int rt_pod_stop(struct rt *rt, const char *ref, struct husk_error *err)
 	return 0;
 }
 
+/* On a v1 host an OCI runtime (runc) mirrors each container's cgroupsPath
+ * with mkdir -p in hierarchies husk does not manage (the cgroup2 at
+ * <base>/unified, name=systemd), and its delete removes only the leaf: the
+ * pod's directory there (and husk's default parent, when this pod used it)
+ * go with the pod, each only when empty. */
+static void prune_unmanaged(struct rt *rt, const char *pod_path, bool own_parent)
+{
+	const char *base = cg_manager_base(rt->cg);
+	DIR *d = opendir(base);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *dir = xasprintf("%s/%s/%s", base, e->d_name, pod_path);
+		if (rmdir(dir) < 0 || !own_parent)
+			continue;
+		char *slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = '\0';
+			rmdir(dir);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
 int rt_pod_remove(struct rt *rt, const char *ref, struct husk_error *err)
 {
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
@@ -306,6 +333,8 @@ int rt_pod_remove(struct rt *rt, const char *ref, struct husk_error *err)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
 	if (cg && cg_group_remove(cg, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	if (cg)
+		prune_unmanaged(rt, cg_group_path(cg), isempty(pod->cgroup_parent));
 	if (cg && isempty(pod->cgroup_parent)) {
 		/* husk's own default parent ("husk", "husk.slice") is shared by
 		 * every such pod; the last one out removes it. */

@@ -196,6 +196,12 @@ struct rt_ctr_config {
 	const struct cg_resources *resources; /* NULL: none */
 	bool has_oom_score_adj;
 	int oom_score_adj; /* -1000..1000; below huskd's own it is clamped */
+	/* The pod's RuntimeClass handler when it is an OCI runtime (runc,
+	 * crun): husk-shim runs the container with it from config.json.
+	 * NULL oci_path: husk's launcher. */
+	const char *oci_path, *oci_root;
+	char *const *oci_args;
+	bool oci_systemd_cgroup;
 };
 
 /* Create a container in a READY pod: its cgroup, root file system, spec

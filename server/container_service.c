@@ -264,6 +264,16 @@ int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
 	    .stop_signal =
 		signal_name(c->stop_signal) ? signal_name(c->stop_signal) : ic->stop_signal,
 	};
+	/* A pod's containers all use the pod's handler. */
+	const struct srv_runtime *oci = NULL;
+	if (srv_config_runtime(ctx->config, pod->runtime_handler, &oci, err) < 0)
+		return husk_error_prefix(err, "CreateContainer '%s'", name);
+	if (oci) {
+		rc.oci_path = oci->path;
+		rc.oci_root = oci->root;
+		rc.oci_args = oci->args;
+		rc.oci_systemd_cgroup = oci->systemd_cgroup;
+	}
 	_cleanup_(cg_resources_clear) struct cg_resources res;
 	cg_resources_init(&res);
 	const Runtime__V1__LinuxContainerConfig *lc = c->linux;

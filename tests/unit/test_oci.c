@@ -201,8 +201,8 @@ static void test_everything_set(void)
 	CU_ASSERT_PTR_NULL(json_get(linux, "seccomp"));
 	CU_ASSERT_EQUAL(json_get(linux, "maskedPaths")->u.array.len, 0);
 	CU_ASSERT_EQUAL(json_get(linux, "uidMappings")->u.array.len, 1);
-	CU_ASSERT_STRING_EQUAL(json_get_string(json_get(linux, "sysctl"), "net.ipv4.ping_group_range"),
-			       "0 0");
+	CU_ASSERT_STRING_EQUAL(
+	    json_get_string(json_get(linux, "sysctl"), "net.ipv4.ping_group_range"), "0 0");
 	yajl_val r = json_get(linux, "resources");
 	CU_ASSERT_EQUAL(json_get_int(json_get(r, "memory"), "limit", 0), 64 << 20);
 	CU_ASSERT_EQUAL(json_get_int(json_get(r, "memory"), "swap", 0), -1);
@@ -228,11 +228,12 @@ static void test_everything_set(void)
 static void test_localhost_profile(void)
 {
 	char *dir = unit_tmpdir();
-	unit_write(dir, "p.json",
-		   "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"mkdir\"], "
-		   "\"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13}, {\"names\": [\"ptrace\"], "
-		   "\"action\": \"SCMP_ACT_KILL_PROCESS\", \"includes\": {\"caps\": "
-		   "[\"CAP_SYS_PTRACE\"]}}]}");
+	unit_write(
+	    dir, "p.json",
+	    "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"mkdir\"], "
+	    "\"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13}, {\"names\": [\"ptrace\"], "
+	    "\"action\": \"SCMP_ACT_KILL_PROCESS\", \"includes\": {\"caps\": "
+	    "[\"CAP_SYS_PTRACE\"]}}]}");
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s = base_spec();
 	s->seccomp = CTR_SECCOMP_LOCALHOST;
 	s->seccomp_profile = xasprintf("%s/p.json", dir);
