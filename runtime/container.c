@@ -649,9 +649,22 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cri); i++)
 		ann[n++] = cri[i];
-	/* Absolute: an OCI runtime takes a relative cgroupsPath as relative to
-	 * its own cgroup. */
+	/* cgroupfs: absolute (an OCI runtime takes a relative cgroupsPath as
+	 * relative to its own cgroup). systemd (--systemd-cgroup):
+	 * "slice:prefix:name" for husk's ".../<pod>.slice/husk-<id>.scope". */
 	_cleanup_free_ char *cg_path = xasprintf("/%s", cg_group_path(cg));
+	const char *scope = strrchr(cg_path, '/');
+	if (c->oci_systemd_cgroup && scope > cg_path && endswith(cg_path, ".scope")) {
+		const char *slice_end = scope;
+		const char *slice = slice_end - 1;
+		while (slice > cg_path && *slice != '/')
+			slice--;
+		_cleanup_free_ char *sd =
+		    xasprintf("%.*s:husk:%.*s", (int)(slice_end - slice - 1), slice + 1,
+			      (int)(strlen(scope + 1) - 6 - 5), scope + 1 + 5);
+		free(cg_path);
+		cg_path = steal_ptr(&sd);
+	}
 	struct ctr_oci_extra x = {
 	    .cgroups_path = cg_path,
 	    .resources = &res,

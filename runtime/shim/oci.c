@@ -105,8 +105,8 @@ int shim_oci_launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct
 		return husk_error_prefix(err, "runtime root");
 	_cleanup_free_ char *pidfile = xasprintf("%s/" OCI_PID, s->state_dir);
 	unlink(pidfile);
-	const char *create[] = {"create", "--bundle", s->state_dir, "--pid-file", pidfile,
-				s->id,	  NULL};
+	const char *create[] = {"create", "--bundle", s->state_dir, "--pid-file",
+				pidfile,  s->id,      NULL};
 	int r = run_rt(s, create, io, err);
 	if (r < 0)
 		return r;
@@ -115,8 +115,7 @@ int shim_oci_launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct
 	if (fs_read_file(pidfile, 64, &text, NULL, err) < 0 ||
 	    (pid = strtol(text, NULL, 10)) <= 0) {
 		if (!err->code)
-			husk_error_set(err, EIO, "%s create: no pid in '%s'", s->oci_path,
-				       pidfile);
+			husk_error_set(err, EIO, "%s create: no pid in '%s'", s->oci_path, pidfile);
 		shim_oci_delete(s);
 		return -err->code;
 	}
