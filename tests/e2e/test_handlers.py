@@ -110,6 +110,11 @@ def test_handler_lifecycle(hd, busybox, tmp_path, handler):  # noqa: F811
     # Exec.
     assert exec_out(d, c, ["id", "-u"]).strip() == "1000"
     assert d.rt.ExecSync(container_id=c, cmd=["sh", "-c", "exit 3"], timeout=20).exit_code == 3
+    # huskd restarts; the shim and the runtime's container carry on.
+    d.restart()
+    assert d.rt.ContainerStatus(container_id=c).status.state == pb.CONTAINER_RUNNING
+    if handler != "husk":
+        assert rt_state(d, handler, c)["status"] == "running"
     # Stop: SIGTERM is ignored by PID 1 sleep, so the grace period ends in SIGKILL.
     d.rt.StopContainer(container_id=c, timeout=1)
     st = wait_exited(d, c)
@@ -142,6 +147,15 @@ def test_status_lists_handlers(hd):
     names = [h.name for h in r.runtime_handlers]
     assert names[:2] == ["", "husk"]
     assert set(names[2:]) == {n for n, p in OCI.items() if p}
+    feats = {h.name: h.features for h in r.runtime_handlers}
+    for name, path in OCI.items():
+        if not path:
+            continue
+        out = subprocess.run([path, "features"], capture_output=True, text=True)
+        want = json.loads(out.stdout) if out.returncode == 0 else {}
+        assert feats[name].recursive_read_only_mounts == ("rro" in want.get("mountOptions", []))
+        idmap = want.get("linux", {}).get("mountExtensions", {}).get("idmap", {})
+        assert feats[name].user_namespaces == bool(idmap.get("enabled"))
 
 
 def test_config_errors_name_the_key(daemon_factory):
