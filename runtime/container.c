@@ -599,11 +599,6 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	s->state_dir = ctr_dir(rt, id);
 	s->log_path = c->log_path ? xstrdup(c->log_path) : NULL;
 	if (c->oci_path) {
-		if (c->tty)
-			return husk_error_set(err, EINVAL,
-					      "tty: not yet supported with an OCI runtime handler "
-					      "('%s')",
-					      c->oci_path);
 		s->oci_path = xstrdup(c->oci_path);
 		s->oci_root = xstrdup(c->oci_root);
 		s->oci_args = strv_dup(c->oci_args);

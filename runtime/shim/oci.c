@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #define OCI_LOG "oci.log"
 #define OCI_PID "oci.pid"
 #define OCI_LOG_TAIL 512
+#define OCI_CONSOLE "console.sock"
 
 /* argv: path, the extra args, --root R, --log, [--systemd-cgroup], then
  * the verb's own (NULL-terminated). */
@@ -98,6 +101,44 @@ static int run_rt(const struct ctr_spec *s, const char *const *verb, const struc
 			      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), msg);
 }
 
+/* The pty master the runtime sends over the console socket (SCM_RIGHTS).
+ * It connected and sent during create, which has returned: the connection
+ * waits in the listen queue. */
+static int console_master(int lfd, struct husk_error *err)
+{
+	_cleanup_close_ int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c < 0)
+		return husk_error_errno(err, errno,
+					"console socket: no connection from the runtime");
+	char buf[256];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof(cm.b)};
+	if (recvmsg(c, &m, MSG_CMSG_CLOEXEC) < 0)
+		return husk_error_errno(err, errno, "console socket");
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	if (!h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
+	    h->cmsg_len != CMSG_LEN(sizeof(int)))
+		return husk_error_set(err, EIO, "console socket: no terminal fd from the runtime");
+	int fd;
+	memcpy(&fd, CMSG_DATA(h), sizeof(fd));
+	return fd;
+}
+
+/* Undo a create whose start cannot follow. */
+static void undo_create(const struct ctr_spec *s, pid_t pid, int master)
+{
+	if (master >= 0)
+		close(master);
+	shim_oci_delete(s);
+	if (pid > 0)
+		waitpid(pid, NULL, WNOHANG);
+}
+
 int shim_oci_launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct ctr_process *ret,
 		    struct husk_error *err)
 {
@@ -105,18 +146,43 @@ int shim_oci_launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct
 		return husk_error_prefix(err, "runtime root");
 	_cleanup_free_ char *pidfile = xasprintf("%s/" OCI_PID, s->state_dir);
 	unlink(pidfile);
-	const char *create[] = {"create", "--bundle", s->state_dir, "--pid-file",
-				pidfile,  s->id,      NULL};
+	_cleanup_close_ int lfd = -1;
+	if (s->tty) {
+		/* We run in the state directory, so the name fits sun_path. */
+		unlink(OCI_CONSOLE);
+		struct sockaddr_un a = {.sun_family = AF_UNIX, .sun_path = OCI_CONSOLE};
+		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+		    listen(lfd, 1) < 0)
+			return husk_error_errno(err, errno, "console socket");
+	}
+	const char *create[9] = {"create", "--bundle", s->state_dir, "--pid-file", pidfile};
+	size_t n = 5;
+	if (s->tty) {
+		create[n++] = "--console-socket";
+		/* Relative: the runtime runs in the state directory (also the
+		 * bundle), and the absolute path may not fit sun_path. */
+		create[n++] = OCI_CONSOLE;
+	}
+	create[n++] = s->id;
+	create[n] = NULL;
 	int r = run_rt(s, create, io, err);
+	if (s->tty)
+		unlink(OCI_CONSOLE);
 	if (r < 0)
 		return r;
+	int master = -1;
+	if (s->tty && (master = console_master(lfd, err)) < 0) {
+		undo_create(s, 0, -1);
+		return master;
+	}
 	_cleanup_free_ char *text = NULL;
 	long pid = 0;
 	if (fs_read_file(pidfile, 64, &text, NULL, err) < 0 ||
 	    (pid = strtol(text, NULL, 10)) <= 0) {
 		if (!err->code)
 			husk_error_set(err, EIO, "%s create: no pid in '%s'", s->oci_path, pidfile);
-		shim_oci_delete(s);
+		undo_create(s, 0, master);
 		return -err->code;
 	}
 	/* Into husk's cgroup (where huskd set the limits and device rules)
@@ -132,18 +198,16 @@ int shim_oci_launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct
 		if (fd >= 0)
 			close(fd);
 		if (r < 0) {
-			shim_oci_delete(s);
-			waitpid((pid_t)pid, NULL, WNOHANG);
+			undo_create(s, (pid_t)pid, master);
 			return r;
 		}
 	}
 	const char *start[] = {"start", s->id, NULL};
 	if ((r = run_rt(s, start, NULL, err)) < 0) {
-		shim_oci_delete(s);
-		waitpid((pid_t)pid, NULL, WNOHANG);
+		undo_create(s, (pid_t)pid, master);
 		return r;
 	}
-	*ret = (struct ctr_process){.pid = (pid_t)pid, .pty_master = -1};
+	*ret = (struct ctr_process){.pid = (pid_t)pid, .pty_master = master};
 	return 0;
 }
 

@@ -122,13 +122,20 @@ def test_handler_lifecycle(hd, busybox, tmp_path, handler):  # noqa: F811
     # An exit code of the container's own.
     c2 = run_ctr(d, pod, pcfg, busybox, ["sh", "-c", "exit 7"], log_path="c2.log")
     assert wait_exited(d, c2).exit_code == 7
-    for x in (c, c2):
+    # A terminal: the runtime's pty (runc: over husk-shim's console socket).
+    c3 = run_ctr(d, pod, pcfg, busybox, ["sh", "-c", "tty; exec sleep 1000"],
+                 log_path="c3.log", tty=True, stdin=True)
+    log = read_log(str(tmp_path / "logs" / "c3.log"), "/dev/pts/")
+    assert " stdout " in log and "not a tty" not in log
+    d.rt.StopContainer(container_id=c3, timeout=0)
+    wait_exited(d, c3)
+    for x in (c, c2, c3):
         d.rt.RemoveContainer(container_id=x)
         if handler != "husk":
             assert rt_state(d, handler, x) is None
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
-    assert leftovers(d, [pod, c, c2]) == []
+    assert leftovers(d, [pod, c, c2, c3]) == []
 
 
 def test_unknown_handler_refused_with_nothing_created(hd, tmp_path):
