@@ -454,17 +454,15 @@ int srv_config_runtime(const struct srv_config *c, const char *handler,
 		       const struct srv_runtime **ret, struct husk_error *err)
 {
 	const char *name = handler ? handler : "";
-	if (isempty(name) || streq(name, "husk")) {
-		if (isempty(c->default_runtime) || streq(c->default_runtime, "husk")) {
-			*ret = NULL;
-			return 0;
-		}
-		if (streq(name, "husk")) {
-			*ret = NULL;
-			return 0;
-		}
-		name = c->default_runtime;
+	/* "husk" always names husk's launcher, so a pod can still ask for it
+	 * when default_runtime sends "" elsewhere. */
+	if (streq(name, "husk") ||
+	    (isempty(name) && (isempty(c->default_runtime) || streq(c->default_runtime, "husk")))) {
+		*ret = NULL;
+		return 0;
 	}
+	if (isempty(name))
+		name = c->default_runtime;
 	for (size_t i = 0; i < c->n_runtimes; i++)
 		if (streq(c->runtimes[i].name, name)) {
 			*ret = &c->runtimes[i];

@@ -99,7 +99,7 @@ static inline void srv_config_freep(struct srv_config **c)
 char *srv_config_to_json(const struct srv_config *c, bool pretty);
 
 /* The OCI runtime serving a RunPodSandbox runtime_handler: NULL with 0 for
- * husk's own launcher ("" and "husk", unless default_runtime names an OCI
+ * husk's own launcher ("husk", and "" unless default_runtime names an OCI
  * runtime); ENOENT naming the handler when it is not configured. */
 int srv_config_runtime(const struct srv_config *c, const char *handler,
 		       const struct srv_runtime **ret, struct husk_error *err);

@@ -175,3 +175,19 @@ def test_config_errors_name_the_key(daemon_factory):
         out = subprocess.run(d.cmdline()[:1] + ["config", "--config", d.config_path],
                              capture_output=True, text=True)
         assert out.returncode != 0 and want in out.stderr, (bad, out.stderr)
+
+
+@pytest.mark.skipif(not OCI["runc"], reason="runc is not installed")
+def test_default_runtime(daemon_factory, busybox, tmp_path):  # noqa: F811
+    d = daemon_factory({"runtimes": {"runc": {"path": OCI["runc"]}}, "default_runtime": "runc"})
+    d.img.PullImage(image={"image": busybox})
+    # "" is runc now; "husk" still names husk's launcher.
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, SLEEP)
+    assert rt_state(d, "runc", c)["status"] == "running"
+    hpod = d.rt.RunPodSandbox(config={"metadata": {"name": "h", "uid": "h", "namespace": "e2e"}},
+                              runtime_handler="husk").pod_sandbox_id
+    hc = run_ctr(d, hpod, {"metadata": {"name": "h", "uid": "h", "namespace": "e2e"}}, busybox,
+                 SLEEP)
+    assert rt_state(d, "runc", hc) is None
+    assert d.rt.ContainerStatus(container_id=hc).status.state == pb.CONTAINER_RUNNING
