@@ -21,6 +21,7 @@
 #include "common/service.h"
 #include "runtime/kview.h"
 #include "runtime/launcher.h"
+#include "runtime/oci.h"
 #include "runtime/runtime-internal.h"
 #include "runtime/shim.h"
 #include "runtime/user.h"
@@ -407,13 +408,10 @@ static const struct cg_device_rule default_device_rules[] = {
     {'c', 136, -1, "rwm"},		       /* pts */
 };
 
-/* Limit the devices of a non-privileged container to the defaults and
- * those its config names, with the config's permissions: the v1 devices
- * controller's lists, or on v2 an eBPF filter attached to the cgroup. Done
- * at CreateContainer, before any process of the container (or of an exec
- * into it) can enter the cgroup. */
-static int restrict_devices(const struct cg_group *cg, const struct rt_ctr_config *c,
-			    const struct ctr_spec *spec, struct husk_error *err)
+/* The device rules of a non-privileged container: the defaults and those
+ * its config names, with the config's permissions. */
+static int device_rules(const struct rt_ctr_config *c, const struct ctr_spec *spec,
+			struct cg_device_rule **ret, size_t *ret_n, struct husk_error *err)
 {
 	size_t n = ARRAY_SIZE(default_device_rules);
 	_cleanup_free_ struct cg_device_rule *rules =
@@ -435,6 +433,18 @@ static int restrict_devices(const struct cg_group *cg, const struct rt_ctr_confi
 		*r = (struct cg_device_rule){.type = d->type, .major = d->major, .minor = d->minor};
 		snprintf(r->access, sizeof(r->access), "%s", perm);
 	}
+	*ret = steal_ptr(&rules);
+	*ret_n = n;
+	return 0;
+}
+
+/* Limit the devices of a non-privileged container to rules: the v1
+ * devices controller's lists, or on v2 an eBPF filter attached to the
+ * cgroup. Done at CreateContainer, before any process of the container (or
+ * of an exec into it) can enter the cgroup. */
+static int restrict_devices(const struct cg_group *cg, const struct cg_device_rule *rules, size_t n,
+			    struct husk_error *err)
+{
 	int ret = cg_group_allow_devices(cg, rules, n, err);
 	/* The kernel has no means at all (v1 without the devices controller,
 	 * no bpf(2)): run unrestricted and say so once. */
@@ -593,10 +603,83 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 								       : "memory.oom_control");
 	s->state_dir = ctr_dir(rt, id);
 	s->log_path = c->log_path ? xstrdup(c->log_path) : NULL;
+	if (c->oci_path) {
+		s->oci_path = xstrdup(c->oci_path);
+		s->oci_root = xstrdup(c->oci_root);
+		s->oci_args = strv_dup(c->oci_args);
+		s->oci_systemd_cgroup = c->oci_systemd_cgroup;
+	}
 	if (ctr_spec_validate(s, err) < 0)
 		return -err->code;
 	*ret = steal_ptr(&s);
 	return 0;
+}
+
+/* The bundle's config.json beside spec.json: the same container in the OCI
+ * runtime-spec form, with the annotations containerd sets for CRI. */
+static int write_oci_config(struct rt *rt, const char *dir, const struct pod_record *pod,
+			    const struct rt_ctr_config *c, const struct ctr_spec *spec,
+			    const struct cg_group *cg, const struct cg_device_rule *rules,
+			    size_t n_rules, struct husk_error *err)
+{
+	struct cg_resources res;
+	cg_resources_init(&res);
+	if (c->resources)
+		res = *c->resources; /* a shallow copy: nothing here is freed */
+	if (rt->opts.pids_limit > 0 && res.pids_limit == CG_UNSET)
+		res.pids_limit = rt->opts.pids_limit;
+	size_t n_user = c->annotations ? c->annotations->n : 0;
+	_cleanup_free_ struct ctr_oci_kv *ann = xnew(struct ctr_oci_kv, n_user + 7);
+	size_t n = 0;
+	for (size_t i = 0; i < n_user; i++) {
+		/* The io.kubernetes.cri.* keys are the runtime's to set. */
+		if (startswith(c->annotations->items[i].key, "io.kubernetes.cri."))
+			continue;
+		ann[n++] = (struct ctr_oci_kv){c->annotations->items[i].key,
+					       c->annotations->items[i].value};
+	}
+	const struct ctr_oci_kv cri[] = {
+	    {"io.kubernetes.cri.container-type", "container"},
+	    {"io.kubernetes.cri.container-name", c->name},
+	    {"io.kubernetes.cri.image-name", c->image ? c->image : ""},
+	    {"io.kubernetes.cri.sandbox-id", pod->id},
+	    {"io.kubernetes.cri.sandbox-name", pod->name ? pod->name : ""},
+	    {"io.kubernetes.cri.sandbox-namespace", pod->namespace ? pod->namespace : ""},
+	    {"io.kubernetes.cri.sandbox-uid", pod->uid ? pod->uid : ""},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cri); i++)
+		ann[n++] = cri[i];
+	/* cgroupfs: absolute (an OCI runtime takes a relative cgroupsPath as
+	 * relative to its own cgroup). systemd (--systemd-cgroup):
+	 * "slice:prefix:name" for husk's ".../<pod>.slice/husk-<id>.scope". */
+	_cleanup_free_ char *cg_path = xasprintf("/%s", cg_group_path(cg));
+	const char *scope = strrchr(cg_path, '/');
+	if (c->oci_systemd_cgroup && scope > cg_path && endswith(cg_path, ".scope")) {
+		const char *slice_end = scope;
+		const char *slice = slice_end - 1;
+		while (slice > cg_path && *slice != '/')
+			slice--;
+		_cleanup_free_ char *sd =
+		    xasprintf("%.*s:husk:%.*s", (int)(slice_end - slice - 1), slice + 1,
+			      (int)(strlen(scope + 1) - 6 - 5), scope + 1 + 5);
+		free(cg_path);
+		cg_path = steal_ptr(&sd);
+	}
+	struct ctr_oci_extra x = {
+	    .cgroups_path = cg_path,
+	    .resources = &res,
+	    .device_rules = rules,
+	    .n_device_rules = n_rules,
+	    .allow_all_devices = c->privileged,
+	    .annotations = ann,
+	    .n_annotations = n,
+	};
+	_cleanup_free_ char *text = NULL;
+	int r = ctr_oci_config(spec, &x, &text, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
+	return fs_write_atomic(path, text, strlen(text), 0600, err);
 }
 
 static int ctr_stop_signal(const struct ctr_record *rec)
@@ -655,6 +738,8 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 	_cleanup_(cg_group_freep) struct cg_group *pod_cg = rt_cgroup_of(rt, &pod->cgroup);
 	_cleanup_(cg_group_freep) struct cg_group *cg = NULL;
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
+	_cleanup_free_ struct cg_device_rule *dev_rules = NULL;
+	size_t n_dev_rules = 0;
 	int r;
 
 	if (rt->test_create_hold)
@@ -695,7 +780,8 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 	if ((r = build_spec(rt, id, pod, c, rootfs, cg, &spec, err)) < 0)
 		goto fail;
 	/* Privileged: the device cgroup restricts nothing. */
-	if (!c->privileged && (r = restrict_devices(cg, c, spec, err)) < 0)
+	if (!c->privileged && ((r = device_rules(c, spec, &dev_rules, &n_dev_rules, err)) < 0 ||
+			       (r = restrict_devices(cg, dev_rules, n_dev_rules, err)) < 0))
 		goto fail;
 	if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
 		goto fail;
@@ -718,6 +804,8 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		goto fail;
 	}
 	if ((r = fs_write_atomic(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
+		goto fail;
+	if ((r = write_oci_config(rt, dir, pod, c, spec, cg, dev_rules, n_dev_rules, err)) < 0)
 		goto fail;
 
 	if ((r = rt_check_abort(rt, ke, err)) < 0)
@@ -1143,6 +1231,15 @@ int rt_ctr_spec_json(struct rt *rt, const char *ref, char **ret, struct husk_err
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
 	_cleanup_free_ char *path = xasprintf("%s/%s/spec.json", rt->containers_dir, rec->id);
+	return fs_read_file(path, CTR_SPEC_MAX_FILE, ret, NULL, err);
+}
+
+int rt_ctr_oci_config(struct rt *rt, const char *ref, char **ret, struct husk_error *err)
+{
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *path = xasprintf("%s/%s/config.json", rt->containers_dir, rec->id);
 	return fs_read_file(path, CTR_SPEC_MAX_FILE, ret, NULL, err);
 }
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <yajl/yajl_gen.h>
 
 #include "common/error.h"
 #include "runtime/caps.h"
@@ -150,6 +151,13 @@ struct ctr_spec {
 	char *state_dir; /* the shim's files: pid, exit, control.sock, ... */
 	char *log_path;	 /* the CRI log file; NULL: output is dropped */
 	char *oom_file;	 /* memory.events (v2) or memory.oom_control (v1) */
+	/* An OCI runtime (a RuntimeClass handler) that runs the container
+	 * from the bundle <state_dir>/config.json in place of husk's launcher;
+	 * NULL oci_path: husk's launcher. */
+	char *oci_path;	 /* the binary */
+	char *oci_root;	 /* its --root */
+	char **oci_args; /* extra global arguments */
+	bool oci_systemd_cgroup;
 };
 
 /* The default masked and read-only paths of runc and crun. */
@@ -210,7 +218,9 @@ int ctr_spec_validate(const struct ctr_spec *spec, struct husk_error *err);
  *    "resolv_conf": "..."},
  *  "shim": {"state_dir": "/run/husk/containers/c1",
  *    "log_path": "/var/log/pods/.../0.log",
- *    "oom_file": "/sys/fs/cgroup/memory/.../memory.oom_control"}}
+ *    "oom_file": "/sys/fs/cgroup/memory/.../memory.oom_control",
+ *    "oci_runtime": {"path": "/usr/sbin/runc", "root": "/run/husk/runtimes/runc",
+ *      "args": [], "systemd_cgroup": false}}}   missing: husk's launcher
  *
  * Unknown keys are ignored so that newer huskd can add fields. Errors are
  * EINVAL and name the file and the field. */
@@ -240,6 +250,10 @@ bool ctr_proc_mount_allowed(const char *dest);
 /* Parse one OCI mount option into m (flags, bind, propagation); false when
  * the option is not a known flag (the caller appends it to m->data). */
 bool ctr_mount_option(struct ctr_mount *m, const char *opt);
+
+/* Write m's "options" key and array (OCI mount options: bind or rbind, the
+ * flags, the propagation, then the data split at its commas) into g. */
+void ctr_mount_gen_options(yajl_gen g, const struct ctr_mount *m);
 
 /* The spec's seccomp profile (RuntimeDefault, or the Localhost file)
  * compiled for its bounding set as the launcher will clamp it; *ret is

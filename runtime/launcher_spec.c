@@ -142,6 +142,9 @@ void ctr_spec_free(struct ctr_spec *s)
 	free(s->state_dir);
 	free(s->log_path);
 	free(s->oom_file);
+	free(s->oci_path);
+	free(s->oci_root);
+	strv_free(s->oci_args);
 	free(s);
 }
 
@@ -826,6 +829,19 @@ int ctr_spec_from_json(const char *text, size_t len, const char *what, struct ct
 		    (r = j_str(&c, v, "log_path", "shim.log_path", &s->log_path)) < 0 ||
 		    (r = j_str(&c, v, "oom_file", "shim.oom_file", &s->oom_file)) < 0)
 			return r;
+		yajl_val o = json_get(v, "oci_runtime");
+		if (o && !YAJL_IS_NULL(o)) {
+			if ((r = j_str(&c, o, "path", "shim.oci_runtime.path", &s->oci_path)) < 0 ||
+			    (r = j_str(&c, o, "root", "shim.oci_runtime.root", &s->oci_root)) < 0 ||
+			    (r = j_strv_key(&c, o, "args", "shim.oci_runtime.args", 64,
+					    &s->oci_args)) < 0 ||
+			    (r = j_bool(&c, o, "systemd_cgroup", "shim.oci_runtime.systemd_cgroup",
+					&s->oci_systemd_cgroup)) < 0)
+				return r;
+			if (!abs_clean(s->oci_path) || !abs_clean(s->oci_root))
+				return jerr(&c, "shim.oci_runtime",
+					    "path and root must be absolute paths");
+		}
 	}
 	if ((r = ctr_spec_validate(s, err)) < 0)
 		return husk_error_prefix(err, "spec '%s'", what);
@@ -884,7 +900,7 @@ static void g_opt_str(yajl_gen g, const char *key, const char *v)
 		json_kv_str(g, key, v);
 }
 
-static void g_mount_options(yajl_gen g, const struct ctr_mount *m)
+void ctr_mount_gen_options(yajl_gen g, const struct ctr_mount *m)
 {
 	static const struct {
 		unsigned long flag;
@@ -1008,7 +1024,7 @@ char *ctr_spec_to_json(const struct ctr_spec *s)
 		g_opt_str(g, "destination", m->destination);
 		g_opt_str(g, "type", m->type ? m->type : (m->bind ? "bind" : NULL));
 		g_opt_str(g, "source", m->source);
-		g_mount_options(g, m);
+		ctr_mount_gen_options(g, m);
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
@@ -1056,6 +1072,15 @@ char *ctr_spec_to_json(const struct ctr_spec *s)
 	g_opt_str(g, "state_dir", s->state_dir);
 	g_opt_str(g, "log_path", s->log_path);
 	g_opt_str(g, "oom_file", s->oom_file);
+	if (s->oci_path) {
+		json_key(g, "oci_runtime");
+		yajl_gen_map_open(g);
+		json_kv_str(g, "path", s->oci_path);
+		g_opt_str(g, "root", s->oci_root);
+		g_strv(g, "args", s->oci_args);
+		json_kv_bool(g, "systemd_cgroup", s->oci_systemd_cgroup);
+		yajl_gen_map_close(g);
+	}
 	yajl_gen_map_close(g);
 
 	yajl_gen_map_close(g);

@@ -1,6 +1,7 @@
 /* Pod sandboxes: the manager's pod lifecycle on top of the state records,
  * the sandbox layer and the cgroup library, plus opening and reconciling
  * the manager itself. */
+#include <dirent.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -558,6 +559,32 @@ int rt_pod_stop(struct rt *rt, const char *ref, const struct husk_cancel *cancel
 	return 0;
 }
 
+/* On a v1 host an OCI runtime (runc) mirrors each container's cgroupsPath
+ * with mkdir -p in hierarchies husk does not manage (the cgroup2 at
+ * <base>/unified, name=systemd), and its delete removes only the leaf: the
+ * pod's directory there and husk's default parent (both husk's by name) go
+ * with the pod, each only when empty. */
+static void prune_unmanaged(struct rt *rt, const char *pod_path)
+{
+	const char *base = cg_manager_base(rt->cg);
+	DIR *d = opendir(base);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *dir = xasprintf("%s/%s/%s", base, e->d_name, pod_path);
+		if (rmdir(dir) < 0)
+			continue;
+		char *slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = '\0';
+			rmdir(dir);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
 int rt_pod_remove(struct rt *rt, const char *ref, const struct husk_cancel *cancel,
 		  struct husk_error *err)
 {
@@ -606,6 +633,10 @@ int rt_pod_remove(struct rt *rt, const char *ref, const struct husk_cancel *canc
 	}
 	if (cg && cg_group_remove(cg, err) < 0)
 		return husk_error_prefix(err, "remove pod sandbox '%s'", pod->id);
+	/* Only under husk's own default parent: with the kubelet's, the pod's
+	 * cgroup in every hierarchy is the kubelet's to remove. */
+	if (cg && isempty(pod->cgroup_parent))
+		prune_unmanaged(rt, cg_group_path(cg));
 	if (cg && isempty(pod->cgroup_parent)) {
 		/* husk's own default parent ("husk", "husk.slice") is shared by
 		 * every such pod; the last one out removes it. */

@@ -237,6 +237,12 @@ struct rt_ctr_config {
 	bool has_oom_score_adj;
 	int oom_score_adj;  /* -1000..1000; below huskd's own it is clamped */
 	const char *digest; /* as rt_pod_config's */
+	/* The pod's RuntimeClass handler when it is an OCI runtime (runc,
+	 * crun): husk-shim runs the container with it from config.json.
+	 * NULL oci_path: husk's launcher. */
+	const char *oci_path, *oci_root;
+	char *const *oci_args;
+	bool oci_systemd_cgroup;
 };
 
 /* Create a container in a READY pod: its cgroup, root file system, spec
@@ -279,6 +285,10 @@ bool rt_ctr_known(struct rt *rt, const char *id);
 
 /* The spec file of the container as JSON text (for verbose status). */
 int rt_ctr_spec_json(struct rt *rt, const char *ref, char **ret, struct husk_error *err);
+/* The container's OCI runtime-spec config (its bundle's config.json) as
+ * JSON text, for verbose status. ENOENT for a container created before
+ * husk wrote one. */
+int rt_ctr_oci_config(struct rt *rt, const char *ref, char **ret, struct husk_error *err);
 
 /* The kernel's view of the container's process (runtime/kview.h), as JSON
  * text the caller frees. Read live from /proc while the container runs

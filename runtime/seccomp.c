@@ -936,3 +936,107 @@ int ctr_seccomp_parse_path(const char *s, const char *field, int *ret_mode, cons
 			      "localhost/<absolute path>",
 			      field, s);
 }
+
+/* ---- the OCI form ---- */
+
+static const struct {
+	uint32_t arch;
+	const char *name;
+} oci_arches[] = {
+    {SCMP_ARCH_X86_64, "SCMP_ARCH_X86_64"},   {SCMP_ARCH_X86, "SCMP_ARCH_X86"},
+    {SCMP_ARCH_X32, "SCMP_ARCH_X32"},	      {SCMP_ARCH_AARCH64, "SCMP_ARCH_AARCH64"},
+    {SCMP_ARCH_ARM, "SCMP_ARCH_ARM"},	      {SCMP_ARCH_PPC64LE, "SCMP_ARCH_PPC64LE"},
+    {SCMP_ARCH_PPC64, "SCMP_ARCH_PPC64"},     {SCMP_ARCH_PPC, "SCMP_ARCH_PPC"},
+    {SCMP_ARCH_S390X, "SCMP_ARCH_S390X"},     {SCMP_ARCH_S390, "SCMP_ARCH_S390"},
+    {SCMP_ARCH_RISCV64, "SCMP_ARCH_RISCV64"},
+};
+
+static void oci_action(yajl_gen g, const char *key, const char *errno_key, uint32_t a)
+{
+	const char *name = NULL;
+	bool with_errno = false;
+	if ((a & 0xffff0000u) == SCMP_ACT_ERRNO(0)) {
+		name = "SCMP_ACT_ERRNO";
+		with_errno = true;
+	} else if ((a & 0xffff0000u) == SCMP_ACT_TRACE(0)) {
+		name = "SCMP_ACT_TRACE";
+		with_errno = true;
+	} else {
+		for (size_t i = 0; i < ARRAY_SIZE(actions) && !name; i++)
+			if (!actions[i].takes_errno && actions[i].action == a)
+				name = actions[i].name;
+	}
+	json_kv_str(g, key, name ? name : "SCMP_ACT_KILL_PROCESS");
+	if (with_errno)
+		json_kv_int(g, errno_key, a & 0xffff);
+}
+
+static void oci_u64(yajl_gen g, const char *key, uint64_t v)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	json_key(g, key);
+	yajl_gen_number(g, buf, (size_t)n);
+}
+
+void ctr_seccomp_gen_oci(yajl_gen g, const struct ctr_seccomp_profile *p, uint64_t caps)
+{
+	yajl_gen_map_open(g);
+	oci_action(g, "defaultAction", "defaultErrnoRet", p->default_action);
+	json_key(g, "architectures");
+	yajl_gen_array_open(g);
+	uint32_t native = native_arch();
+	size_t n_arches = p->n_arches ? p->n_arches : 1;
+	for (size_t i = 0; i < n_arches; i++) {
+		uint32_t a = p->n_arches ? p->arches[i] : native;
+		for (size_t k = 0; k < ARRAY_SIZE(oci_arches); k++)
+			if (oci_arches[k].arch == a)
+				json_str(g, oci_arches[k].name);
+	}
+	yajl_gen_array_close(g);
+	if (p->flags) {
+		json_key(g, "flags");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < ARRAY_SIZE(filter_flags); i++)
+			if (p->flags & filter_flags[i].flag)
+				json_str(g, filter_flags[i].name);
+		yajl_gen_array_close(g);
+	}
+	json_key(g, "syscalls");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct ctr_seccomp_rule *r = &p->rules[i];
+		/* Conditions are resolved here, as at compile: the OCI form has
+		 * no includes/excludes. */
+		if (!r->names || !r->names[0] || !rule_applies(r, caps))
+			continue;
+		yajl_gen_map_open(g);
+		json_key(g, "names");
+		yajl_gen_array_open(g);
+		for (size_t k = 0; r->names[k]; k++)
+			json_str(g, r->names[k]);
+		yajl_gen_array_close(g);
+		oci_action(g, "action", "errnoRet", r->action);
+		if (r->n_args) {
+			json_key(g, "args");
+			yajl_gen_array_open(g);
+			for (size_t k = 0; k < r->n_args; k++) {
+				const struct ctr_seccomp_arg *a = &r->args[k];
+				const char *op = "SCMP_CMP_EQ";
+				for (size_t o = 0; o < ARRAY_SIZE(ops); o++)
+					if (ops[o].op == a->op)
+						op = ops[o].name;
+				yajl_gen_map_open(g);
+				json_kv_int(g, "index", a->index);
+				oci_u64(g, "value", a->value);
+				oci_u64(g, "valueTwo", a->value_two);
+				json_kv_str(g, "op", op);
+				yajl_gen_map_close(g);
+			}
+			yajl_gen_array_close(g);
+		}
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+}

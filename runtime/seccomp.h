@@ -7,6 +7,7 @@
 #define HUSK_RUNTIME_SECCOMP_H
 
 #include <stdint.h>
+#include <yajl/yajl_gen.h>
 
 #include "common/error.h"
 
@@ -102,6 +103,14 @@ static inline void ctr_seccomp_bpf_freep(struct ctr_seccomp_bpf **b)
  * libseccomp refuses a rule (the message names it). */
 int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps,
 			struct ctr_seccomp_bpf **ret, struct husk_error *err);
+
+/* Write profile as the OCI runtime-spec's linux.seccomp object (one map
+ * into g): defaultAction and defaultErrnoRet, architectures (the native one
+ * when the profile names none), flags, and syscalls with names, action,
+ * errnoRet and args. Rule conditions (capabilities, arches, kernel) are
+ * resolved against caps and the running kernel as ctr_seccomp_compile
+ * resolves them, so an OCI runtime gets the same rules. */
+void ctr_seccomp_gen_oci(yajl_gen g, const struct ctr_seccomp_profile *profile, uint64_t caps);
 
 /* The rest (runtime/seccomp_bpf.c) does not need libseccomp. */
 

@@ -17,7 +17,7 @@
 
 #define CONFIG_MAX_SIZE (1 << 20)
 
-enum key_type { KEY_STRING, KEY_INT, KEY_LLONG, KEY_BOOL, KEY_STRV, KEY_REGISTRIES };
+enum key_type { KEY_STRING, KEY_INT, KEY_LLONG, KEY_BOOL, KEY_STRV, KEY_REGISTRIES, KEY_RUNTIMES };
 
 struct key {
 	const char *name;
@@ -123,6 +123,8 @@ static const struct key keys[] = {
     {"cni_plugin_timeout", KEY_INT, OFF(cni_plugin_timeout), 1, 3600, NULL},
     {"require_pod_network", KEY_BOOL, OFF(require_pod_network), 0, 0, NULL},
     {"pids_limit", KEY_LLONG, OFF(pids_limit), 0, LLONG_MAX, NULL},
+    {"runtimes", KEY_RUNTIMES, OFF(runtimes), 0, 0, NULL},
+    {"default_runtime", KEY_STRING, OFF(default_runtime), 0, 0, NULL},
     {"shim_path", KEY_STRING, OFF(shim_path), 0, 0, NULL},
     {"retry_keep_period", KEY_INT, OFF(retry_keep_period), 1, 3600, NULL},
     {"metrics_address", KEY_STRING, OFF(metrics_address), 0, 0, check_host_port_or_empty},
@@ -143,6 +145,17 @@ static void registries_free(struct srv_registry *r, size_t n)
 	free(r);
 }
 
+static void runtimes_free(struct srv_runtime *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].name);
+		free(r[i].path);
+		free(r[i].root);
+		strv_free(r[i].args);
+	}
+	free(r);
+}
+
 void srv_config_free(struct srv_config *c)
 {
 	if (!c)
@@ -156,6 +169,7 @@ void srv_config_free(struct srv_config *c)
 	}
 	registries_free(c->registries, c->n_registries);
 	free(c->cgroup_driver_used);
+	runtimes_free(c->runtimes, c->n_runtimes);
 	free(c->config_path);
 	free(c);
 }
@@ -187,6 +201,7 @@ static struct srv_config *config_defaults(void)
 	c->shim_path = xstrdup("");
 	c->retry_keep_period = 300;
 	c->metrics_address = xstrdup("");
+	c->default_runtime = xstrdup("");
 	c->stream_address = xstrdup("127.0.0.1");
 	c->stream_port = 0;
 	return c;
@@ -270,6 +285,80 @@ static int parse_registries(struct srv_config *c, yajl_val v, struct husk_error 
 	return 0;
 }
 
+static bool handler_name_ok(const char *n)
+{
+	/* A RuntimeClass handler is a DNS label. */
+	size_t len = strlen(n);
+	if (len == 0 || len > 63 || n[0] == '-' || n[len - 1] == '-')
+		return false;
+	for (const char *p = n; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return false;
+	return true;
+}
+
+static struct srv_runtime *runtime_get(struct srv_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_runtimes; i++)
+		if (streq(c->runtimes[i].name, name))
+			return &c->runtimes[i];
+	c->runtimes = xrealloc(c->runtimes, (c->n_runtimes + 1) * sizeof(*c->runtimes));
+	struct srv_runtime *r = &c->runtimes[c->n_runtimes++];
+	*r = (struct srv_runtime){.name = xstrdup(name), .args = xnew(char *, 1)};
+	return r;
+}
+
+/* "runtimes": {"runc": {"path": "/usr/sbin/runc", "root": "...", "args": [..],
+ * "systemd_cgroup": false}}; a drop-in's entry replaces the keys it names. */
+static int parse_runtimes(struct srv_config *c, yajl_val v, struct husk_error *err)
+{
+	if (!YAJL_IS_OBJECT(v))
+		return husk_error_set(err, EINVAL, "expected an object, got %s", json_type_name(v));
+	for (size_t i = 0; i < v->u.object.len; i++) {
+		const char *name = v->u.object.keys[i];
+		yajl_val r = v->u.object.values[i];
+		if (!handler_name_ok(name) || streq(name, "husk"))
+			return husk_error_set(err, EINVAL,
+					      "'%s' is not a handler name (a DNS label other "
+					      "than husk)",
+					      name);
+		if (!YAJL_IS_OBJECT(r))
+			return husk_error_set(err, EINVAL, "%s: expected an object, got %s", name,
+					      json_type_name(r));
+		struct srv_runtime *rt = runtime_get(c, name);
+		for (size_t j = 0; j < r->u.object.len; j++) {
+			const char *key = r->u.object.keys[j];
+			yajl_val val = r->u.object.values[j];
+			if (streq(key, "path") || streq(key, "root")) {
+				if (!YAJL_IS_STRING(val) || val->u.string[0] != '/')
+					return husk_error_set(err, EINVAL,
+							      "%s.%s: expected an absolute path",
+							      name, key);
+				char **f = streq(key, "path") ? &rt->path : &rt->root;
+				free(*f);
+				*f = xstrdup(val->u.string);
+			} else if (streq(key, "args")) {
+				char **a;
+				if (strv_from_json(val, NULL, &a, err) < 0)
+					return husk_error_prefix(err, "%s.args", name);
+				strv_free(rt->args);
+				rt->args = a;
+			} else if (streq(key, "systemd_cgroup")) {
+				if (!YAJL_IS_TRUE(val) && !YAJL_IS_FALSE(val))
+					return husk_error_set(
+					    err, EINVAL,
+					    "%s.systemd_cgroup: expected a boolean, got %s", name,
+					    json_type_name(val));
+				rt->systemd_cgroup = YAJL_IS_TRUE(val);
+			} else {
+				return husk_error_set(err, EINVAL, "%s: unknown key '%s'", name,
+						      key);
+			}
+		}
+	}
+	return 0;
+}
+
 static int apply_value(struct srv_config *c, const struct key *k, yajl_val v,
 		       struct husk_error *err)
 {
@@ -312,6 +401,8 @@ static int apply_value(struct srv_config *c, const struct key *k, yajl_val v,
 	}
 	case KEY_REGISTRIES:
 		return parse_registries(c, v, err);
+	case KEY_RUNTIMES:
+		return parse_runtimes(c, v, err);
 	}
 	return husk_error_set(err, EINVAL, "unsupported key type");
 }
@@ -408,9 +499,55 @@ int srv_config_load(const struct srv_flags *flags, struct srv_config **ret, stru
 	c->cgroup_driver_used = xstrdup(!streq(c->cgroup_driver, "auto") ? c->cgroup_driver
 					: host_uses_systemd()		 ? "systemd"
 									 : "cgroupfs");
+	for (size_t i = 0; i < c->n_runtimes; i++) {
+		struct srv_runtime *rt = &c->runtimes[i];
+		if (!rt->path)
+			return husk_error_set(err, EINVAL, "config: key 'runtimes': %s: no path",
+					      rt->name);
+		if (!rt->root)
+			rt->root = xasprintf("%s/runtimes/%s", c->state, rt->name);
+	}
+	if (!isempty(c->default_runtime) && !streq(c->default_runtime, "husk")) {
+		bool found = false;
+		for (size_t i = 0; i < c->n_runtimes; i++)
+			found |= streq(c->runtimes[i].name, c->default_runtime);
+		if (!found)
+			return husk_error_set(err, EINVAL,
+					      "config: key 'default_runtime': '%s' is not one of "
+					      "runtimes",
+					      c->default_runtime);
+	}
 	cleanup = NULL;
 	*ret = c;
 	return 0;
+}
+
+int srv_config_runtime(const struct srv_config *c, const char *handler,
+		       const struct srv_runtime **ret, struct husk_error *err)
+{
+	const char *name = handler ? handler : "";
+	/* "husk" always names husk's launcher, so a pod can still ask for it
+	 * when default_runtime sends "" elsewhere. */
+	if (streq(name, "husk") ||
+	    (isempty(name) && (isempty(c->default_runtime) || streq(c->default_runtime, "husk")))) {
+		*ret = NULL;
+		return 0;
+	}
+	if (isempty(name))
+		name = c->default_runtime;
+	for (size_t i = 0; i < c->n_runtimes; i++)
+		if (streq(c->runtimes[i].name, name)) {
+			*ret = &c->runtimes[i];
+			return 0;
+		}
+	_cleanup_free_ char *known = xstrdup("\"\", husk");
+	for (size_t i = 0; i < c->n_runtimes; i++) {
+		char *k = xasprintf("%s, %s", known, c->runtimes[i].name);
+		free(known);
+		known = k;
+	}
+	return husk_error_set(err, ENOENT, "runtime handler '%s' is not configured (handlers: %s)",
+			      name, known);
 }
 
 const struct srv_registry *srv_config_registry(const struct srv_config *c, const char *host)
@@ -463,6 +600,22 @@ char *srv_config_to_json(const struct srv_config *c, bool pretty)
 				gen_strv(g, r->mirrors);
 				if (r->location)
 					json_kv_str(g, "location", r->location);
+				yajl_gen_map_close(g);
+			}
+			yajl_gen_map_close(g);
+			break;
+		case KEY_RUNTIMES:
+			yajl_gen_map_open(g);
+			for (size_t j = 0; j < c->n_runtimes; j++) {
+				const struct srv_runtime *r = &c->runtimes[j];
+				json_key(g, r->name);
+				yajl_gen_map_open(g);
+				json_kv_str(g, "path", r->path);
+				if (r->root)
+					json_kv_str(g, "root", r->root);
+				json_key(g, "args");
+				gen_strv(g, r->args);
+				json_kv_bool(g, "systemd_cgroup", r->systemd_cgroup);
 				yajl_gen_map_close(g);
 			}
 			yajl_gen_map_close(g);

@@ -22,6 +22,18 @@ struct srv_registry {
 	char *location; /* replaces the registry entirely, no fallback (NULL: none) */
 };
 
+/* An OCI runtime a RuntimeClass handler names ("runtimes": {"runc": {...}}). */
+struct srv_runtime {
+	char *name;	     /* the handler name */
+	char *path;	     /* the runtime binary, absolute */
+	char *root;	     /* its --root; NULL until load: <state>/runtimes/<name> */
+	char **args;	     /* extra global arguments, before --root */
+	bool systemd_cgroup; /* pass --systemd-cgroup; cgroupsPath slice:prefix:name */
+	/* What `<path> features` reports, read once by Status (under the
+	 * server's lock); false when the runtime has no features command. */
+	bool probed, rro_mounts, user_namespaces;
+};
+
 struct srv_config {
 	char *config_path; /* main file; drop-ins come from <dir>/husk.d */
 	char *socket;
@@ -57,7 +69,12 @@ struct srv_config {
 
 	/* Containers */
 	long long pids_limit; /* 0: none */
-	char *shim_path;      /* "": husk-shim beside huskd */
+	/* RuntimeClass handlers: "" and "husk" are husk's own launcher unless
+	 * default_runtime names one of runtimes. */
+	struct srv_runtime *runtimes;
+	size_t n_runtimes;
+	char *default_runtime; /* "" or "husk": husk's launcher */
+	char *shim_path;       /* "": husk-shim beside huskd */
 	/* Seconds the result of a RunPodSandbox or CreateContainer is kept for
 	 * a retry whose first call's client gave up (then removed, if the
 	 * caller had gone and no retry collected it). */
@@ -101,6 +118,11 @@ char *srv_config_to_json(const struct srv_config *c, bool pretty);
 struct sockaddr_storage;
 int srv_host_port_parse(const char *addr, struct sockaddr_storage *ret, unsigned *ret_len,
 			struct husk_error *err);
+/* The OCI runtime serving a RunPodSandbox runtime_handler: NULL with 0 for
+ * husk's own launcher ("husk", and "" unless default_runtime names an OCI
+ * runtime); ENOENT naming the handler when it is not configured. */
+int srv_config_runtime(const struct srv_config *c, const char *handler,
+		       const struct srv_runtime **ret, struct husk_error *err);
 
 /* The registry entry for host, or NULL. */
 const struct srv_registry *srv_config_registry(const struct srv_config *c, const char *host);

@@ -342,6 +342,16 @@ int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
 	    .stop_signal =
 		signal_name(c->stop_signal) ? signal_name(c->stop_signal) : ic->stop_signal,
 	};
+	/* A pod's containers all use the pod's handler. */
+	const struct srv_runtime *oci = NULL;
+	if (srv_config_runtime(ctx->config, pod->runtime_handler, &oci, err) < 0)
+		return husk_error_prefix(err, "CreateContainer '%s'", name);
+	if (oci) {
+		rc.oci_path = oci->path;
+		rc.oci_root = oci->root;
+		rc.oci_args = oci->args;
+		rc.oci_systemd_cgroup = oci->systemd_cgroup;
+	}
 	_cleanup_(cg_resources_clear) struct cg_resources res;
 	cg_resources_init(&res);
 	const Runtime__V1__LinuxContainerConfig *lc = c->linux;
@@ -552,9 +562,12 @@ int srv_container_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 		_cleanup_error_ struct husk_error kerr = HUSK_ERROR_INIT;
 		if (rt_ctr_kernel_view(ctx->runtime, r->id, &kview, &live, &kerr) == 0)
 			srv_kernel_view_gen(g, kview, live);
-		if (spec_json) {
+		/* runtimeSpec is the OCI config, as containerd shows it; husk's
+		 * own spec file stays out of the reply. */
+		_cleanup_free_ char *oci = NULL;
+		if (rt_ctr_oci_config(ctx->runtime, r->id, &oci, NULL) == 0) {
 			_cleanup_json_ yajl_val t = NULL;
-			if (json_parse(spec_json, strlen(spec_json), "spec", &t, NULL) == 0) {
+			if (json_parse(oci, strlen(oci), "config.json", &t, NULL) == 0) {
 				json_key(g, "runtimeSpec");
 				json_gen_tree(g, t);
 			}

@@ -35,11 +35,9 @@ int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, str
 	const Runtime__V1__PodSandboxConfig *c = req->config;
 	if (!c || !c->metadata)
 		return husk_error_set(err, EINVAL, "RunPodSandbox: config.metadata is required");
-	if (!isempty(req->runtime_handler) && !streq(req->runtime_handler, "husk"))
-		return husk_error_set(err, EINVAL,
-				      "RunPodSandbox: runtime handler '%s' is not configured "
-				      "(husk serves the default handler \"\")",
-				      req->runtime_handler);
+	const struct srv_runtime *oci = NULL;
+	if (srv_config_runtime(ctx->config, req->runtime_handler, &oci, err) < 0)
+		return husk_error_prefix(err, "RunPodSandbox");
 
 	/* A relative directory would be taken from huskd's working directory. */
 	if (!isempty(c->log_directory) && c->log_directory[0] != '/')

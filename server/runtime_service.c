@@ -2,9 +2,13 @@
  * UpdateRuntimeConfig. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/fs.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "server/events.h"
 #include "server/handlers.h"
@@ -38,6 +42,65 @@ static Runtime__V1__RuntimeCondition *condition(const char *type, bool ok, const
 	return c;
 }
 
+static Runtime__V1__RuntimeHandler *handler_msg(const char *name, bool rro, bool userns)
+{
+	Runtime__V1__RuntimeHandler *h =
+	    srv_new(Runtime__V1__RuntimeHandler, RUNTIME__V1__RUNTIME_HANDLER__INIT);
+	h->name = xstrdup(name);
+	h->features = srv_new(Runtime__V1__RuntimeHandlerFeatures,
+			      RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT);
+	h->features->recursive_read_only_mounts = rro;
+	h->features->user_namespaces = userns;
+	return h;
+}
+
+/* `<rt> features` (runtime-spec features.md): recursive read-only mounts
+ * when mountOptions has "rro", user namespaces when idmapped mounts are
+ * enabled. A runtime without the command (crun 1.8.1) reports neither. */
+static void probe_features(struct srv_runtime *rt)
+{
+	rt->probed = true;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (dup2(p[1], 1) < 0 || dup2(null, 0) < 0 || dup2(null, 2) < 0)
+			_exit(127);
+		execl(rt->path, rt->path, "features", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	_cleanup_free_ char *out = xmalloc(1 << 16);
+	size_t len = 0;
+	ssize_t n;
+	while (pid > 0 && len < (1 << 16) - 1 &&
+	       (n = read(p[0], out + len, (1 << 16) - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	close(p[0]);
+	int st = 1;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return;
+	_cleanup_json_ yajl_val t = NULL;
+	if (json_parse(out, len, "features", &t, NULL) < 0)
+		return;
+	yajl_val opts = json_get(t, "mountOptions");
+	for (size_t i = 0; YAJL_IS_ARRAY(opts) && i < opts->u.array.len; i++)
+		if (YAJL_IS_STRING(opts->u.array.values[i]) &&
+		    streq(opts->u.array.values[i]->u.string, "rro"))
+			rt->rro_mounts = true;
+	yajl_val idmap = json_get(json_get(json_get(t, "linux"), "mountExtensions"), "idmap");
+	rt->user_namespaces = YAJL_IS_TRUE(json_get(idmap, "enabled"));
+}
+
 int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err _unused_)
 {
 	const Runtime__V1__StatusRequest *req = in;
@@ -56,11 +119,21 @@ int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_
 	    &st->conditions, &st->n_conditions,
 	    condition("NetworkReady", net_ok, "NetworkPluginNotReady", husk_error_msg(&net_err)));
 
-	Runtime__V1__RuntimeHandler *h =
-	    srv_new(Runtime__V1__RuntimeHandler, RUNTIME__V1__RUNTIME_HANDLER__INIT);
-	h->features = srv_new(Runtime__V1__RuntimeHandlerFeatures,
-			      RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT);
-	srv_repeated_add(&r->runtime_handlers, &r->n_runtime_handlers, h);
+	/* "" and "husk": husk's launcher (or default_runtime's), then every
+	 * configured OCI runtime. */
+	const char *builtin[] = {"", "husk"};
+	for (size_t i = 0; i < ARRAY_SIZE(builtin); i++)
+		srv_repeated_add(&r->runtime_handlers, &r->n_runtime_handlers,
+				 handler_msg(builtin[i], false, false));
+	pthread_mutex_lock(&ctx->lock);
+	for (size_t i = 0; i < ctx->config->n_runtimes; i++) {
+		struct srv_runtime *rt = &ctx->config->runtimes[i];
+		if (!rt->probed)
+			probe_features(rt);
+		srv_repeated_add(&r->runtime_handlers, &r->n_runtime_handlers,
+				 handler_msg(rt->name, rt->rro_mounts, rt->user_namespaces));
+	}
+	pthread_mutex_unlock(&ctx->lock);
 	r->features = srv_new(Runtime__V1__RuntimeFeatures, RUNTIME__V1__RUNTIME_FEATURES__INIT);
 	/* Merge and Strict, and ContainerStatus.user filled from the spec. */
 	r->features->supplemental_groups_policy = true;

@@ -28,6 +28,7 @@
 #include "common/proc.h"
 #include "runtime/launcher.h"
 #include "runtime/shim.h"
+#include "runtime/shim/oci.h"
 #include "runtime/shim_log.h"
 
 #define MAX_CLIENTS 8
@@ -601,7 +602,9 @@ int main(int argc, char **argv)
 		io.in = inp[0];
 	}
 	struct ctr_process proc;
-	if (ctr_launch(s.spec, &io, &proc, &err) < 0)
+	int lr = s.spec->oci_path ? shim_oci_launch(s.spec, &io, &proc, &err)
+				  : ctr_launch(s.spec, &io, &proc, &err);
+	if (lr < 0)
 		fail(&s, &err);
 	long long started_at = now_real_ns();
 	s.pid = proc.pid;
@@ -633,6 +636,8 @@ int main(int argc, char **argv)
 
 	run(&s);
 	record_exit(&s);
+	if (s.spec->oci_path)
+		shim_oci_delete(s.spec);
 	reap(&s);
 	ctr_log_free(s.log);
 	ctr_spec_free(s.spec);

@@ -1,0 +1,364 @@
+/* struct ctr_spec as an OCI runtime-spec config.json: one description of
+ * the container for crictl inspect and for OCI runtimes (runc, crun). The
+ * layout follows what husk's launcher does with the same spec. */
+#include <errno.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "runtime/oci.h"
+#include "runtime/seccomp.h"
+
+static const char *const oci_ns_types[CTR_NS_COUNT] = {
+    [CTR_NS_USER] = "user",	[CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
+    [CTR_NS_NET] = "network",	[CTR_NS_IPC] = "ipc",	[CTR_NS_UTS] = "uts",
+    [CTR_NS_CGROUP] = "cgroup",
+};
+
+/* rootfsPropagation takes the four names the schema lists; runtimes apply
+ * them recursively (runc: MS_REC | MS_SLAVE for "slave"). */
+static const char *const oci_root_props[] = {
+    [CTR_PROP_DEFAULT] = "slave",  [CTR_PROP_PRIVATE] = "private", [CTR_PROP_RPRIVATE] = "private",
+    [CTR_PROP_SLAVE] = "slave",	   [CTR_PROP_RSLAVE] = "slave",	   [CTR_PROP_SHARED] = "shared",
+    [CTR_PROP_RSHARED] = "shared",
+};
+
+static void o_strv(yajl_gen g, const char *key, const char *const *v)
+{
+	json_key(g, key);
+	yajl_gen_array_open(g);
+	for (size_t i = 0; v && v[i]; i++)
+		json_str(g, v[i]);
+	yajl_gen_array_close(g);
+}
+
+static void o_u64(yajl_gen g, const char *key, uint64_t x)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)x);
+	json_key(g, key);
+	yajl_gen_number(g, buf, (size_t)n);
+}
+
+/* A mount given by its fields; options is a comma-separated list or NULL. */
+static void o_mount(yajl_gen g, const char *dest, const char *type, const char *source,
+		    const char *options)
+{
+	yajl_gen_map_open(g);
+	json_kv_str(g, "destination", dest);
+	json_kv_str(g, "type", type);
+	json_kv_str(g, "source", source);
+	json_key(g, "options");
+	yajl_gen_array_open(g);
+	if (options) {
+		_cleanup_free_ char *copy = xstrdup(options);
+		char *save = NULL;
+		for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+			json_str(g, o);
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+}
+
+static void o_process(yajl_gen g, const struct ctr_spec *s)
+{
+	json_key(g, "process");
+	yajl_gen_map_open(g);
+	json_kv_bool(g, "terminal", s->tty);
+	json_key(g, "user");
+	yajl_gen_map_open(g);
+	json_kv_int(g, "uid", s->uid);
+	json_kv_int(g, "gid", s->gid);
+	if (s->n_additional_gids) {
+		json_key(g, "additionalGids");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < s->n_additional_gids; i++)
+			yajl_gen_integer(g, s->additional_gids[i]);
+		yajl_gen_array_close(g);
+	}
+	yajl_gen_map_close(g);
+	o_strv(g, "args", (const char *const *)s->args);
+	o_strv(g, "env", (const char *const *)s->env);
+	json_kv_str(g, "cwd", s->cwd ? s->cwd : "/");
+	json_key(g, "capabilities");
+	yajl_gen_map_open(g);
+	const char *keys[] = {"bounding", "effective", "permitted", "inheritable", "ambient"};
+	const uint64_t sets[] = {s->caps.bounding, s->caps.effective, s->caps.permitted,
+				 s->caps.inheritable, s->caps.ambient};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		_cleanup_strv_ char **names = ctr_caps_to_names(sets[i]);
+		o_strv(g, keys[i], (const char *const *)names);
+	}
+	yajl_gen_map_close(g);
+	if (s->n_rlimits) {
+		json_key(g, "rlimits");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < s->n_rlimits; i++) {
+			yajl_gen_map_open(g);
+			json_kv_str(g, "type", ctr_rlimit_name(s->rlimits[i].resource));
+			o_u64(g, "hard", s->rlimits[i].hard);
+			o_u64(g, "soft", s->rlimits[i].soft);
+			yajl_gen_map_close(g);
+		}
+		yajl_gen_array_close(g);
+	}
+	json_kv_bool(g, "noNewPrivileges", s->no_new_privs);
+	if (s->apparmor_profile)
+		json_kv_str(g, "apparmorProfile", s->apparmor_profile);
+	if (s->has_oom_score_adj)
+		json_kv_int(g, "oomScoreAdj", s->oom_score_adj);
+	yajl_gen_map_close(g);
+}
+
+static void o_mounts(yajl_gen g, const struct ctr_spec *s)
+{
+	json_key(g, "mounts");
+	yajl_gen_array_open(g);
+	/* What husk's launcher mounts itself (runtime/launcher_fs.c), which an
+	 * OCI runtime mounts only when the config lists it. */
+	o_mount(g, "/proc", "proc", "proc", "nosuid,noexec,nodev");
+	o_mount(g, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
+	o_mount(g, "/dev/pts", "devpts", "devpts",
+		"nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5");
+	if (s->shm_path)
+		o_mount(g, "/dev/shm", "bind", s->shm_path, "rbind,rprivate");
+	else
+		o_mount(g, "/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k");
+	o_mount(g, "/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev");
+	o_mount(g, "/sys", "sysfs", "sysfs",
+		s->privileged ? "nosuid,noexec,nodev,rw" : "nosuid,noexec,nodev,ro");
+	o_mount(g, "/sys/fs/cgroup", "cgroup", "cgroup",
+		s->privileged ? "nosuid,noexec,nodev,relatime,rw"
+			      : "nosuid,noexec,nodev,relatime,ro");
+	const char *files[][2] = {{s->hostname_path, "/etc/hostname"},
+				  {s->hosts_path, "/etc/hosts"},
+				  {s->resolv_path, "/etc/resolv.conf"}};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i][0])
+			o_mount(g, files[i][1], "bind", files[i][0],
+				s->readonly_rootfs ? "bind,rprivate,ro" : "bind,rprivate");
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct ctr_mount *m = &s->mounts[i];
+		yajl_gen_map_open(g);
+		json_kv_str(g, "destination", m->destination);
+		json_kv_str(g, "type", m->type ? m->type : (m->bind ? "bind" : "none"));
+		json_kv_str(g, "source", m->source ? m->source : (m->type ? m->type : "none"));
+		ctr_mount_gen_options(g, m);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+}
+
+static void o_idmaps(yajl_gen g, const char *key, const struct ctr_idmap *m, size_t n)
+{
+	if (!n)
+		return;
+	json_key(g, key);
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < n; i++) {
+		yajl_gen_map_open(g);
+		json_kv_int(g, "containerID", m[i].container_id);
+		json_kv_int(g, "hostID", m[i].host_id);
+		json_kv_int(g, "size", m[i].size);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+}
+
+static void o_device_rule(yajl_gen g, bool allow, char type, int64_t major, int64_t minor,
+			  const char *access)
+{
+	yajl_gen_map_open(g);
+	json_kv_bool(g, "allow", allow);
+	if (type && type != 'a') {
+		char t[2] = {type, '\0'};
+		json_kv_str(g, "type", t);
+	}
+	if (major >= 0)
+		json_kv_int(g, "major", major);
+	if (minor >= 0)
+		json_kv_int(g, "minor", minor);
+	json_kv_str(g, "access", access);
+	yajl_gen_map_close(g);
+}
+
+static void o_resources(yajl_gen g, const struct ctr_oci_extra *x)
+{
+	const struct cg_resources *r = x->resources;
+	json_key(g, "resources");
+	yajl_gen_map_open(g);
+	json_key(g, "devices");
+	yajl_gen_array_open(g);
+	if (x->allow_all_devices) {
+		o_device_rule(g, true, 'a', -1, -1, "rwm");
+	} else {
+		o_device_rule(g, false, 'a', -1, -1, "rwm");
+		for (size_t i = 0; i < x->n_device_rules; i++) {
+			const struct cg_device_rule *d = &x->device_rules[i];
+			o_device_rule(g, true, d->type, d->major, d->minor, d->access);
+		}
+	}
+	yajl_gen_array_close(g);
+	if (!r) {
+		yajl_gen_map_close(g);
+		return;
+	}
+	if (r->memory_limit != CG_UNSET || r->memory_swap_limit != CG_UNSET) {
+		json_key(g, "memory");
+		yajl_gen_map_open(g);
+		if (r->memory_limit != CG_UNSET)
+			json_kv_int(g, "limit", r->memory_limit); /* CG_MAX is -1, as OCI */
+		if (r->memory_swap_limit != CG_UNSET)
+			json_kv_int(g, "swap", r->memory_swap_limit);
+		yajl_gen_map_close(g);
+	}
+	if (r->cpu_shares != CG_UNSET || r->cpu_quota != CG_UNSET || r->cpu_period != CG_UNSET ||
+	    r->cpuset_cpus || r->cpuset_mems) {
+		json_key(g, "cpu");
+		yajl_gen_map_open(g);
+		if (r->cpu_shares != CG_UNSET && r->cpu_shares >= 0)
+			o_u64(g, "shares", (uint64_t)r->cpu_shares);
+		if (r->cpu_quota != CG_UNSET)
+			json_kv_int(g, "quota", r->cpu_quota);
+		if (r->cpu_period != CG_UNSET && r->cpu_period >= 0)
+			o_u64(g, "period", (uint64_t)r->cpu_period);
+		if (r->cpuset_cpus)
+			json_kv_str(g, "cpus", r->cpuset_cpus);
+		if (r->cpuset_mems)
+			json_kv_str(g, "mems", r->cpuset_mems);
+		yajl_gen_map_close(g);
+	}
+	if (r->pids_limit != CG_UNSET) {
+		json_key(g, "pids");
+		yajl_gen_map_open(g);
+		json_kv_int(g, "limit", r->pids_limit);
+		yajl_gen_map_close(g);
+	}
+	if (r->n_hugepages) {
+		json_key(g, "hugepageLimits");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < r->n_hugepages; i++) {
+			if (r->hugepages[i].limit < 0)
+				continue; /* CG_MAX: no limit is the default */
+			yajl_gen_map_open(g);
+			json_kv_str(g, "pageSize", r->hugepages[i].page_size);
+			o_u64(g, "limit", (uint64_t)r->hugepages[i].limit);
+			yajl_gen_map_close(g);
+		}
+		yajl_gen_array_close(g);
+	}
+	if (r->n_unified) {
+		json_key(g, "unified");
+		yajl_gen_map_open(g);
+		for (size_t i = 0; i < r->n_unified; i++)
+			json_kv_str(g, r->unified[i].key, r->unified[i].value);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_map_close(g);
+}
+
+static int o_seccomp(yajl_gen g, const struct ctr_spec *s, struct husk_error *err)
+{
+	if (s->seccomp == CTR_SECCOMP_UNCONFINED)
+		return 0;
+	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p = NULL;
+	if (s->seccomp == CTR_SECCOMP_RUNTIME_DEFAULT) {
+		p = ctr_seccomp_runtime_default();
+	} else {
+		int r = ctr_seccomp_parse_file(s->seccomp_profile, &p, err);
+		if (r < 0)
+			return r;
+	}
+	json_key(g, "seccomp");
+	ctr_seccomp_gen_oci(g, p, s->caps.bounding);
+	return 0;
+}
+
+static int o_linux(yajl_gen g, const struct ctr_spec *s, const struct ctr_oci_extra *x,
+		   struct husk_error *err)
+{
+	json_key(g, "linux");
+	yajl_gen_map_open(g);
+	json_key(g, "namespaces");
+	yajl_gen_array_open(g);
+	for (int i = 0; i < CTR_NS_COUNT; i++) {
+		const struct ctr_namespace *ns = &s->ns[i];
+		if (ns->mode == CTR_NS_HOST)
+			continue;
+		yajl_gen_map_open(g);
+		json_kv_str(g, "type", oci_ns_types[i]);
+		if (ns->mode == CTR_NS_JOIN)
+			json_kv_str(g, "path", ns->path);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	o_idmaps(g, "uidMappings", s->uid_map, s->n_uid_map);
+	o_idmaps(g, "gidMappings", s->gid_map, s->n_gid_map);
+	json_key(g, "devices");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < s->n_devices; i++) {
+		const struct ctr_device *d = &s->devices[i];
+		char type[2] = {d->type, '\0'};
+		yajl_gen_map_open(g);
+		json_kv_str(g, "path", d->path);
+		json_kv_str(g, "type", type);
+		if (d->type != 'p') {
+			json_kv_int(g, "major", d->major);
+			json_kv_int(g, "minor", d->minor);
+		}
+		json_kv_int(g, "fileMode", d->file_mode & 0777);
+		json_kv_int(g, "uid", d->uid);
+		json_kv_int(g, "gid", d->gid);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	if (x->cgroups_path)
+		json_kv_str(g, "cgroupsPath", x->cgroups_path);
+	o_resources(g, x);
+	json_kv_str(g, "rootfsPropagation", oci_root_props[s->rootfs_propagation]);
+	int r = o_seccomp(g, s, err);
+	if (r < 0)
+		return r;
+	json_key(g, "sysctl");
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < s->n_sysctls; i++)
+		json_kv_str(g, s->sysctls[i].key, s->sysctls[i].value);
+	yajl_gen_map_close(g);
+	o_strv(g, "maskedPaths",
+	       s->masked_paths ? (const char *const *)s->masked_paths : ctr_default_masked_paths);
+	o_strv(g, "readonlyPaths",
+	       s->readonly_paths ? (const char *const *)s->readonly_paths
+				 : ctr_default_readonly_paths);
+	yajl_gen_map_close(g);
+	return 0;
+}
+
+int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char **ret,
+		   struct husk_error *err)
+{
+	static const struct ctr_oci_extra none = {0};
+	if (!x)
+		x = &none;
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	json_kv_str(g, "ociVersion", CTR_OCI_VERSION);
+	o_process(g, s);
+	json_key(g, "root");
+	yajl_gen_map_open(g);
+	json_kv_str(g, "path", s->rootfs);
+	json_kv_bool(g, "readonly", s->readonly_rootfs);
+	yajl_gen_map_close(g);
+	if (!isempty(s->hostname))
+		json_kv_str(g, "hostname", s->hostname);
+	o_mounts(g, s);
+	json_key(g, "annotations");
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < x->n_annotations; i++)
+		json_kv_str(g, x->annotations[i].key, x->annotations[i].value);
+	yajl_gen_map_close(g);
+	int r = o_linux(g, s, x, err);
+	if (r < 0)
+		return husk_error_prefix(err, "OCI config");
+	yajl_gen_map_close(g);
+	*ret = json_gen_steal(g);
+	return 0;
+}
