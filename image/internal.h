@@ -253,6 +253,7 @@ struct img_user {
 struct img_ovl_dirs {
 	char **lowers;
 	char *upper, *work;
+	int userns_fd; /* >= 0: idmap every layer with this user namespace */
 };
 
 /* One way to mount an overlay (image/rootfs.c): on target, read-only or

@@ -151,6 +151,7 @@ static void add_pod_namespaces(struct ctr_spec *spec, const struct pod_record *p
 		enum ctr_ns_kind kind;
 		const char *pin;
 	} ns[] = {
+	    {CTR_NS_USER, pod->sandbox.user_ns},
 	    {CTR_NS_NET, pod->sandbox.net_ns},
 	    {CTR_NS_IPC, pod->sandbox.ipc_ns},
 	    {CTR_NS_UTS, pod->sandbox.uts_ns},
@@ -165,6 +166,8 @@ static void add_pod_namespaces(struct ctr_spec *spec, const struct pod_record *p
 			spec->ns[ns[i].kind].mode = CTR_NS_HOST;
 		}
 	}
+	/* Files keep their host owners on disk and read as the pod's ids. */
+	spec->idmapped_mounts = pod->sandbox.user_ns != NULL;
 }
 
 static int set_pid_namespace(struct rt *rt, struct ctr_spec *spec, const struct pod_record *pod,
@@ -694,7 +697,8 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 			goto fail;
 		}
 	}
-	if ((r = rt->opts.make_rootfs(rt->opts.data, id, c->image_id, false, &rootfs, err)) < 0)
+	if ((r = rt->opts.make_rootfs(rt->opts.data, id, c->image_id, false, pod->sandbox.user_ns,
+				      &rootfs, err)) < 0)
 		goto fail;
 	if ((r = build_spec(rt, id, pod, c, rootfs, cg, &spec, err)) < 0)
 		goto fail;

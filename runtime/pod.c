@@ -107,6 +107,17 @@ static int check_pod_config(const struct rt_pod_config *c, struct husk_error *er
 		return husk_error_set(
 		    err, EINVAL, "pod sandbox '%s': namespace_options.pid TARGET is for containers",
 		    c->name);
+	/* As the kubelet validates: root of a privileged pod is the host's. */
+	if (c->userns && c->privileged)
+		return husk_error_set(err, EINVAL,
+				      "pod sandbox '%s': linux.security_context.privileged: a "
+				      "privileged pod cannot have a user namespace "
+				      "(namespace_options.userns_options mode POD)",
+				      c->name);
+	if (c->userns &&
+	    (pod_idmaps_check(c->uid_map, c->n_uid_map, "userns_options.uids", err) < 0 ||
+	     pod_idmaps_check(c->gid_map, c->n_gid_map, "userns_options.gids", err) < 0))
+		return husk_error_prefix(err, "pod sandbox '%s'", c->name);
 	return 0;
 }
 
@@ -162,6 +173,11 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	    .dns_searches = c->dns_searches,
 	    .dns_options = c->dns_options,
 	    .init_path = rt->pause_path,
+	    .userns = c->userns,
+	    .uid_map = c->uid_map,
+	    .gid_map = c->gid_map,
+	    .n_uid_map = c->n_uid_map,
+	    .n_gid_map = c->n_gid_map,
 	};
 	struct pod_record rec = {0};
 	_cleanup_free_ char *extra = NULL;

@@ -60,6 +60,8 @@ int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_
 	    srv_new(Runtime__V1__RuntimeHandler, RUNTIME__V1__RUNTIME_HANDLER__INIT);
 	h->features = srv_new(Runtime__V1__RuntimeHandlerFeatures,
 			      RUNTIME__V1__RUNTIME_HANDLER_FEATURES__INIT);
+	/* userns_options mode POD: a pod user namespace, idmapped mounts. */
+	h->features->user_namespaces = true;
 	srv_repeated_add(&r->runtime_handlers, &r->n_runtime_handlers, h);
 	r->features = srv_new(Runtime__V1__RuntimeFeatures, RUNTIME__V1__RUNTIME_FEATURES__INIT);
 	/* Merge and Strict, and ContainerStatus.user filled from the spec. */

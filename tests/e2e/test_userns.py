@@ -1,0 +1,190 @@
+"""Pods in user namespaces (CRI userns_options mode POD, hostUsers: false):
+the kubelet's mappings validated and written, the pod's namespaces owned by
+its user namespace, idmapped rootfs and volumes, namespaced capabilities,
+and exec, logs and a huskd restart in such a pod."""
+import os
+import socket
+import time
+
+import grpc
+
+from conftest import pb
+from pods import (busybox, expect_error, leftovers, ns_inode, pid_of,  # noqa: F401
+                  proc_status, run_ctr, run_pod, status)
+from registry import registries  # noqa: F401
+
+E = grpc.StatusCode
+SLEEP = ["sleep", "1000"]
+HOST_BASE = 1 << 20  # what a kubelet would allocate: 65536 ids from a multiple of 65536
+SIZE = 65536
+
+
+def userns(uids=None, gids=None, mode="POD", **ns):
+    m = [{"host_id": HOST_BASE, "container_id": 0, "length": SIZE}]
+    opts = {"mode": mode, "uids": m if uids is None else uids,
+            "gids": m if gids is None else gids}
+    ns["userns_options"] = opts
+    return {"security_context": {"namespace_options": ns}}
+
+
+def exec_out(d, cid, cmd, code=0):
+    r = d.rt.ExecSync(container_id=cid, cmd=cmd, timeout=20)
+    assert r.exit_code == code, (cmd, r.exit_code, r.stdout, r.stderr)
+    return r.stdout.decode()
+
+
+def test_validation_refusals_leave_nothing(daemon, tmp_path):
+    d = daemon
+    bad = [
+        (userns(mode="CONTAINER"), "userns_options.mode CONTAINER"),
+        (userns(uids=[{"host_id": HOST_BASE, "container_id": 0, "length": 0}]),
+         "userns_options.uids[0]: length 0"),
+        (userns(gids=[{"host_id": HOST_BASE, "container_id": 0, "length": 1000},
+                      {"host_id": HOST_BASE + 500, "container_id": 1000, "length": 1000}]),
+         "userns_options.gids[1]: overlaps userns_options.gids[0] (host ids)"),
+        (userns(uids=[{"host_id": HOST_BASE, "container_id": 0, "length": 1000},
+                      {"host_id": HOST_BASE + 5000, "container_id": 999, "length": 10}]),
+         "userns_options.uids[1]: overlaps userns_options.uids[0] (container ids)"),
+        (userns(uids=[{"host_id": 0, "container_id": 0, "length": SIZE}]),
+         "userns_options.uids[0]: maps the host's root"),
+        (userns(uids=[]), "userns_options.uids: no mapping"),
+        (userns(uids=[{"host_id": 4294967295 - 10, "container_id": 0, "length": SIZE}]),
+         "userns_options.uids[0]: range past id"),
+        (userns(network=pb.NODE), "network and IPC namespaces"),
+    ]
+    for linux, want in bad:
+        details = expect_error(E.INVALID_ARGUMENT, run_pod, d, tmp_path, linux=linux)
+        assert want in details, details
+    linux = userns()
+    linux["security_context"]["privileged"] = True
+    details = expect_error(E.INVALID_ARGUMENT, run_pod, d, tmp_path, linux=linux)
+    assert "privileged pod cannot have a user namespace" in details
+    assert not d.rt.ListPodSandbox().items
+    pods = os.path.join(d.state, "pods")
+    assert not os.path.isdir(pods) or os.listdir(pods) == []
+
+
+def test_mode_node_is_the_hosts(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path, linux=userns(mode="NODE"))
+    c = run_ctr(d, pod, cfg, busybox, SLEEP)
+    pid = pid_of(d, c)
+    assert ns_inode(pid, "user") == ns_inode(os.getpid(), "user")
+    assert proc_status(pid)["Uid"].split()[0] == "0"
+
+
+def test_pod_user_namespace_owns_the_pod(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path, linux=userns())
+    pins = os.path.join(d.state, "pods", pod, "ns")
+    a = run_ctr(d, pod, cfg, busybox, SLEEP)
+    b = run_ctr(d, pod, cfg, busybox, SLEEP)
+    pa, pb_ = pid_of(d, a), pid_of(d, b)
+    # Every container is in the pod's user namespace, not the host's.
+    user = os.stat(os.path.join(pins, "user")).st_ino
+    assert ns_inode(pa, "user") == ns_inode(pb_, "user") == user
+    assert user != ns_inode(os.getpid(), "user")
+    for kind in ("net", "ipc", "uts"):
+        assert ns_inode(pa, kind) == os.stat(os.path.join(pins, kind)).st_ino
+    # The kubelet's mapping, exactly; root inside is HOST_BASE outside.
+    for f in ("uid_map", "gid_map"):
+        with open(f"/proc/{pa}/{f}") as fh:
+            assert fh.read().split() == ["0", str(HOST_BASE), str(SIZE)]
+    st = proc_status(pa)
+    assert st["Uid"].split() == [str(HOST_BASE)] * 4
+    assert st["Gid"].split() == [str(HOST_BASE)] * 4
+    assert exec_out(d, a, ["id", "-u"]).strip() == "0"
+    # An exec'd process joins the same user namespace.
+    ps = exec_out(d, a, ["sh", "-c", "cat /proc/self/uid_map"]).split()
+    assert ps == ["0", str(HOST_BASE), str(SIZE)]
+
+
+def test_files_look_right_without_chown(daemon, busybox, tmp_path):
+    d = daemon
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    os.chmod(vol, 0o777)
+    (vol / "host-file").write_text("x")  # owned by host root
+    pod, cfg = run_pod(d, tmp_path, linux=userns())
+    mounts = [{"container_path": "/data", "host_path": str(vol)}]
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=mounts)
+    # The image's root-owned files, the volume and the pod files read as root.
+    for path in ("/etc/passwd", "/bin", "/data", "/data/host-file", "/etc/hosts",
+                 "/etc/resolv.conf", "/etc/hostname", "/dev/shm"):
+        assert exec_out(d, c, ["stat", "-c", "%u:%g", path]).strip() == "0:0", path
+    # What container root writes in the volume is host root's on disk.
+    exec_out(d, c, ["sh", "-c", "echo hi > /data/by-root"])
+    st = os.stat(vol / "by-root")
+    assert (st.st_uid, st.st_gid) == (0, 0)
+    # root inside may chown in its rootfs, and to ids of the pod only.
+    exec_out(d, c, ["sh", "-c", "touch /tmp/f && chown 1000:1000 /tmp/f"])
+    assert exec_out(d, c, ["stat", "-c", "%u:%g", "/tmp/f"]).strip() == "1000:1000"
+    # A non-root container user: its files are uid 1000 on the host's disk.
+    u = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=mounts,
+                linux={"security_context": {"run_as_user": {"value": 1000},
+                                            "run_as_group": {"value": 1000}}})
+    pu = pid_of(d, u)
+    assert proc_status(pu)["Uid"].split()[0] == str(HOST_BASE + 1000)
+    exec_out(d, u, ["sh", "-c", "echo hi > /data/by-1000"])
+    st = os.stat(vol / "by-1000")
+    assert (st.st_uid, st.st_gid) == (1000, 1000)
+    assert exec_out(d, u, ["stat", "-c", "%u:%g", "/data/by-1000"]).strip() == "1000:1000"
+
+
+def test_capabilities_are_namespaced(daemon, busybox, tmp_path):
+    d = daemon
+    host_name = socket.gethostname()
+    with open("/proc/self/mountinfo") as f:
+        host_mounts = len(f.read().splitlines())
+    pod, cfg = run_pod(d, tmp_path, linux=userns())
+    c = run_ctr(d, pod, cfg, busybox, SLEEP,
+                linux={"security_context": {"capabilities": {"add_capabilities": [
+                    "CAP_MKNOD", "CAP_SYS_ADMIN", "CAP_SYS_MODULE"]}}})
+    # Block devices: not in a user namespace, whatever the capabilities.
+    r = d.rt.ExecSync(container_id=c, cmd=["mknod", "/tmp/sda", "b", "8", "0"], timeout=10)
+    assert r.exit_code != 0
+    assert b"ermitted" in r.stderr, r.stderr
+    # Its hostname is the pod's UTS namespace's; the host keeps its own.
+    exec_out(d, c, ["hostname", "evil"])
+    assert socket.gethostname() == host_name
+    # Modules: CAP_SYS_MODULE counts only in the initial user namespace.
+    r = d.rt.ExecSync(container_id=c, cmd=["sh", "-c", "echo | insmod /dev/stdin"],
+                      timeout=10)
+    assert r.exit_code != 0
+    # A mount it makes stays in its own mount namespace.
+    exec_out(d, c, ["sh", "-c", "mkdir -p /tmp/m && mount -t tmpfs x /tmp/m"])
+    with open("/proc/self/mountinfo") as f:
+        assert len(f.read().splitlines()) == host_mounts
+    # Remounting the host-owned /proc/sys read-write is refused.
+    r = d.rt.ExecSync(container_id=c, cmd=["mount", "-o", "remount,rw", "/sys"], timeout=10)
+    assert r.exit_code != 0
+
+
+def test_exec_logs_restart(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path, linux=userns())
+    c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "id -u; echo started; sleep 1000"],
+                log_path="l.log")
+    log = os.path.join(cfg["log_directory"], "l.log")
+    deadline = time.time() + 20
+    while time.time() < deadline and "started" not in open(log).read():
+        time.sleep(0.05)
+    lines = [ln.split(" ", 3)[-1] for ln in open(log).read().splitlines()]
+    assert lines[:2] == ["0", "started"]
+    pid = pid_of(d, c)
+    d.restart()
+    assert status(d, c).status.state == pb.CONTAINER_RUNNING
+    assert pid_of(d, c) == pid
+    assert exec_out(d, c, ["id", "-u"]).strip() == "0"
+    # A container created after the restart joins the same user namespace.
+    c2 = run_ctr(d, pod, cfg, busybox, SLEEP)
+    assert ns_inode(pid_of(d, c2), "user") == ns_inode(pid, "user")
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, [pod, c, c2]) == []
+
+
+def test_status_reports_user_namespaces(daemon):
+    r = daemon.rt.Status()
+    husk = [h for h in r.runtime_handlers if h.name == ""]
+    assert husk and husk[0].features.user_namespaces
