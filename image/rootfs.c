@@ -87,7 +87,7 @@ static void close_all(int *fds, size_t n)
 static int mount_legacy(const struct img_ovl_dirs *d, const char *target, bool readonly,
 			struct husk_error *err)
 {
-	if (d->userns_fd >= 0)
+	if (d->idmapped)
 		return husk_error_set(err, EOPNOTSUPP,
 				      "idmapped layers need overlayfs layers given by fd "
 				      "(Linux 6.13+)");
@@ -229,13 +229,13 @@ static int mount_fsconfig(const struct img_ovl_dirs *d, const char *target, bool
 	_cleanup_free_ int *fds = xnew(int, n + 4);
 	size_t n_fds = 0;
 	int r = 0;
-	if (d->userns_fd >= 0)
+	if (d->idmapped)
 		r = set_idmapped_dirs(fsfd, d, fds, &n_fds, err);
-	for (size_t i = 0; d->userns_fd < 0 && r == 0 && i < n; i++)
+	for (size_t i = 0; !d->idmapped && r == 0 && i < n; i++)
 		r = set_dir(fsfd, "lowerdir+", d->lowers[i], fds, &n_fds, err);
-	if (d->userns_fd < 0 && r == 0 && d->upper)
+	if (!d->idmapped && r == 0 && d->upper)
 		r = set_dir(fsfd, "upperdir", d->upper, fds, &n_fds, err);
-	if (d->userns_fd < 0 && r == 0 && d->work)
+	if (!d->idmapped && r == 0 && d->work)
 		r = set_dir(fsfd, "workdir", d->work, fds, &n_fds, err);
 	if (r == 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		r = fsctx_error(fsfd, err, errno, "create", NULL);
@@ -299,8 +299,11 @@ static int do_mount(struct img_store *s, const char *cid, const char *image_id, 
 	for (size_t i = 0; i < n; i++)
 		d.lowers[i] = xasprintf("%s/%s/diff", s->layers, img_digest_hex(chains[n - 1 - i]));
 	int r = fs_mkdir_p(target, 0755, err);
-	if (r == 0 && userns && (d.userns_fd = open(userns, O_RDONLY | O_CLOEXEC)) < 0)
-		r = husk_error_errno(err, errno, "open user namespace '%s'", userns);
+	if (r == 0 && userns) {
+		d.idmapped = true;
+		if ((d.userns_fd = open(userns, O_RDONLY | O_CLOEXEC)) < 0)
+			r = husk_error_errno(err, errno, "open user namespace '%s'", userns);
+	}
 	if (r < 0)
 		r = husk_error_prefix(err, "rootfs '%s'", cid);
 	else if ((r = s->overlay->mount(&d, target, readonly, err)) < 0)
