@@ -253,7 +253,7 @@ struct img_user {
 struct img_ovl_dirs {
 	char **lowers;
 	char *upper, *work;
-	bool idmapped;	/* the lowers idmapped with userns_fd (a user namespace) */
+	bool idmapped; /* the lowers idmapped with userns_fd (a user namespace) */
 	int userns_fd;
 };
 

@@ -248,8 +248,9 @@ int pod_idmaps_check(const struct pod_idmap *m, size_t n, const char *field, str
 		uint64_t hend = (uint64_t)m[i].host_id + m[i].size;
 		if (m[i].size == 0)
 			return husk_error_set(err, EINVAL, "%s[%zu]: length 0", field, i);
-		if (cend > (1ULL << 32) || hend > (1ULL << 32))
-			return husk_error_set(err, EINVAL, "%s[%zu]: range past id 4294967295",
+		/* (uid_t)-1 is no id: the kernel refuses a range over it. */
+		if (cend > UINT32_MAX || hend > UINT32_MAX)
+			return husk_error_set(err, EINVAL, "%s[%zu]: range past id 4294967294",
 					      field, i);
 		if (m[i].host_id == 0)
 			return husk_error_set(

@@ -56,7 +56,7 @@ struct pod_idmap {
 
 /* Check one kind of id mappings (field names it in messages, e.g.
  * "userns_options.uids"): 1..POD_MAX_IDMAPS ranges, none empty, none past
- * 2^32, none overlapping another on either side, and none that maps the
+ * id 4294967294, none overlapping another on either side, and none that maps the
  * host's root (host id 0) into the pod. EINVAL naming field[i]. */
 int pod_idmaps_check(const struct pod_idmap *m, size_t n, const char *field,
 		     struct husk_error *err);
