@@ -2,16 +2,20 @@
 the kubelet's mappings validated and written, the pod's namespaces owned by
 its user namespace, idmapped rootfs and volumes, namespaced capabilities,
 and exec, logs and a huskd restart in such a pod."""
+import fcntl
 import os
 import socket
 import time
 
 import grpc
+import pytest
 
 from conftest import pb
 from pods import (busybox, expect_error, leftovers, ns_inode, pid_of,  # noqa: F401
                   proc_status, run_ctr, run_pod, status)
 from registry import registries  # noqa: F401
+from test_network import (CNI_BIN, PLUGINS, assert_clean, busybox_in, cni,  # noqa: F401
+                          net_daemon, pod_ips, wait_http)
 
 E = grpc.StatusCode
 SLEEP = ["sleep", "1000"]
@@ -25,6 +29,17 @@ def userns(uids=None, gids=None, mode="POD", **ns):
             "gids": m if gids is None else gids}
     ns["userns_options"] = opts
     return {"security_context": {"namespace_options": ns}}
+
+
+def owner_userns_inode(ns_path):
+    """The inode of the user namespace that owns the namespace at ns_path."""
+    NS_GET_USERNS = 0xb701
+    with open(ns_path) as f:
+        fd = fcntl.ioctl(f.fileno(), NS_GET_USERNS)
+    try:
+        return os.fstat(fd).st_ino
+    finally:
+        os.close(fd)
 
 
 def exec_out(d, cid, cmd, code=0):
@@ -188,3 +203,29 @@ def test_status_reports_user_namespaces(daemon):
     r = daemon.rt.Status()
     husk = [h for h in r.runtime_handlers if h.name == ""]
     assert husk and husk[0].features.user_namespaces
+
+
+@pytest.mark.skipif(not all(os.access(os.path.join(CNI_BIN, p), os.X_OK) for p in PLUGINS),
+                    reason="containernetworking-plugins not installed")
+def test_cni_network_in_a_user_namespace(daemon_factory, registries, cni):  # noqa: F811
+    """The plugins (host root) set up a netns the pod's user namespace owns;
+    container root binds port 80 in it and the host reaches it."""
+    d = net_daemon(daemon_factory, cni)
+    image = busybox_in(d, registries)
+    cfg = {"metadata": {"name": "web", "uid": "u-web", "namespace": "e2e"},
+           "hostname": "web", "linux": userns()}
+    pod = d.rt.RunPodSandbox(config=cfg).pod_sandbox_id
+    pins = os.path.join(d.state, "pods", pod, "ns")
+    assert owner_userns_inode(os.path.join(pins, "net")) == \
+        os.stat(os.path.join(pins, "user")).st_ino
+    ips = pod_ips(d, pod)
+    assert ips and ips[0].startswith(f"10.244.{cni.x}.")
+    cmd = ["sh", "-c", "echo hi > /tmp/index.html && exec httpd -f -p 80 -h /tmp"]
+    cid = d.rt.CreateContainer(pod_sandbox_id=pod, sandbox_config=cfg, config={
+        "metadata": {"name": "httpd"}, "image": {"image": image},
+        "command": cmd}).container_id
+    d.rt.StartContainer(container_id=cid)
+    assert wait_http(f"http://{ips[0]}:80/index.html") == "hi\n"
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert_clean(d, cni, [pod, cid])
