@@ -229,3 +229,26 @@ def test_cni_network_in_a_user_namespace(daemon_factory, registries, cni):  # no
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
     assert_clean(d, cni, [pod, cid])
+
+
+def test_resources_seccomp_stats(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path, linux=userns())
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, linux={
+        "resources": {"memory_limit_in_bytes": 64 << 20},
+        "security_context": {"seccomp": {"profile_type": pb.SecurityProfile.RuntimeDefault}}})
+    pid = pid_of(d, c)
+    assert proc_status(pid)["Seccomp"] == "2"
+    with open(f"/proc/{pid}/cgroup") as f:
+        mem = [ln.split(":", 2)[2].strip() for ln in f if ":memory:" in ln]
+    if mem:  # cgroup v1
+        limit = open(f"/sys/fs/cgroup/memory{mem[0]}/memory.limit_in_bytes").read().strip()
+        assert int(limit) == 64 << 20
+    d.rt.UpdateContainerResources(container_id=c, linux={"memory_limit_in_bytes": 96 << 20})
+    assert status(d, c).status.resources.linux.memory_limit_in_bytes == 96 << 20
+    exec_out(d, c, ["sh", "-c", "head -c 4000000 /dev/zero > /tmp/fill"])
+    s = d.rt.ContainerStats(container_id=c).stats
+    assert s.attributes.id == c
+    assert s.memory.working_set_bytes.value > 0
+    ps = d.rt.PodSandboxStats(pod_sandbox_id=pod).stats
+    assert ps.attributes.id == pod
