@@ -14,6 +14,8 @@ from conftest import pb
 from pods import (busybox, expect_error, leftovers, ns_inode, pid_of,  # noqa: F401
                   proc_status, run_ctr, run_pod, status)
 from registry import registries  # noqa: F401
+from streamclient import SpdyClient, remotecommand_streams
+from test_stream import http_get_over
 from test_network import (CNI_BIN, PLUGINS, assert_clean, busybox_in, cni,  # noqa: F401
                           net_daemon, pod_ips, wait_http)
 
@@ -252,3 +254,27 @@ def test_resources_seccomp_stats(daemon, busybox, tmp_path):
     assert s.memory.working_set_bytes.value > 0
     ps = d.rt.PodSandboxStats(pod_sandbox_id=pod).stats
     assert ps.attributes.id == pod
+
+
+def test_attach_and_port_forward(daemon, busybox, tmp_path):
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path, linux=userns())
+    c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", 'while read l; do echo "got $l"; done'],
+                stdin=True)
+    cl = SpdyClient(d.rt.Attach(container_id=c, stdin=True, stdout=True, stderr=True).url)
+    ids = remotecommand_streams(cl, True, True, True, False)
+    cl.send(ids["stdin"], b"hello\n")
+    cl.wait(lambda: b"got hello" in cl.streams[ids["stdout"]].data, 15)
+    cl.close()
+    run_ctr(d, pod, cfg, busybox, ["sh", "-c", "echo hello-userns > /tmp/index.html && "
+                                   "exec httpd -f -p 8080 -h /tmp"])
+    pf = SpdyClient(d.rt.PortForward(pod_sandbox_id=pod, port=[8080]).url,
+                    ("portforward.k8s.io",))
+    body = b""
+    for attempt in range(50):  # until httpd listens
+        body, err = http_get_over(pf, 8080, attempt)
+        if b"hello-userns" in body:
+            break
+        time.sleep(0.1)
+    pf.close()
+    assert b"200 OK" in body and b"hello-userns" in body, (body, err)
