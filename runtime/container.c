@@ -572,6 +572,10 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 		}
 	}
 
+	if (pod->sandbox.user_ns && c->pid_mode == POD_NS_NODE)
+		return husk_error_set(err, EINVAL,
+				      "namespace_options.pid NODE: the pod has a user namespace, "
+				      "which cannot share the host's PID namespace");
 	add_pod_namespaces(s, pod);
 	if (set_pid_namespace(rt, s, pod, c, err) < 0 || add_mounts(s, c, err) < 0 ||
 	    add_devices(s, c, err) < 0)

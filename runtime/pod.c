@@ -114,6 +114,12 @@ static int check_pod_config(const struct rt_pod_config *c, struct husk_error *er
 				      "privileged pod cannot have a user namespace "
 				      "(namespace_options.userns_options mode POD)",
 				      c->name);
+	if (c->userns && (c->net != POD_NS_POD || c->ipc != POD_NS_POD || c->pid == POD_NS_NODE))
+		return husk_error_set(err, EINVAL,
+				      "pod sandbox '%s': namespace_options.userns_options mode POD "
+				      "needs the pod's own network and IPC namespaces and not the "
+				      "host's PID namespace (namespace_options.network, ipc, pid)",
+				      c->name);
 	if (c->userns &&
 	    (pod_idmaps_check(c->uid_map, c->n_uid_map, "userns_options.uids", err) < 0 ||
 	     pod_idmaps_check(c->gid_map, c->n_gid_map, "userns_options.gids", err) < 0))

@@ -10,7 +10,7 @@ import time
 import grpc
 import pytest
 
-from conftest import pb
+from conftest import mounts_under, pb
 from pods import (busybox, expect_error, leftovers, ns_inode, pid_of,  # noqa: F401
                   proc_status, run_ctr, run_pod, status)
 from registry import registries  # noqa: F401
@@ -68,6 +68,7 @@ def test_validation_refusals_leave_nothing(daemon, tmp_path):
         (userns(uids=[{"host_id": 4294967295 - 10, "container_id": 0, "length": SIZE}]),
          "userns_options.uids[0]: range past id"),
         (userns(network=pb.NODE), "network and IPC namespaces"),
+        (userns(pid=pb.NODE), "not the host's PID namespace"),
     ]
     for linux, want in bad:
         details = expect_error(E.INVALID_ARGUMENT, run_pod, d, tmp_path, linux=linux)
@@ -78,6 +79,7 @@ def test_validation_refusals_leave_nothing(daemon, tmp_path):
     assert "privileged pod cannot have a user namespace" in details
     assert not d.rt.ListPodSandbox().items
     pods = os.path.join(d.state, "pods")
+    assert [m for m in mounts_under(d.base) if m != pods] == []
     assert not os.path.isdir(pods) or os.listdir(pods) == []
 
 
