@@ -592,11 +592,13 @@ static void test_user_namespace(void)
 	struct pod_sandbox_info info = {0};
 	struct pod_idmap uids[] = {{0, 400000, 65536}};
 	struct pod_idmap gids[] = {{0, 500000, 65536}};
-	struct pod_sysctl sysctls[] = {{"net.ipv4.ip_unprivileged_port_start", "80"}};
+	struct pod_sysctl sysctls[] = {{"net.ipv4.ip_unprivileged_port_start", "80"},
+				       {"kernel.shmmni", "1234"},
+				       {"fs.mqueue.queues_max", "77"}};
 	struct pod_sandbox_spec spec = {.id = "user1",
 					.pid = POD_NS_POD,
 					.sysctls = sysctls,
-					.n_sysctls = 1,
+					.n_sysctls = ARRAY_SIZE(sysctls),
 					.userns = true,
 					.uid_map = uids,
 					.gid_map = gids,
@@ -637,6 +639,7 @@ static void test_user_namespace(void)
 	struct pod_sysctl bad[] = {{"net.ipv4.ip_forward", "banana"}};
 	spec.id = "user2";
 	spec.sysctls = bad;
+	spec.n_sysctls = 1;
 	CU_ASSERT_EQUAL(pod_sandbox_create(state, &spec, &info, &err), -EINVAL);
 	assert_clean(state, "user2");
 	husk_error_clear(&err);
