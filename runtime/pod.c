@@ -673,9 +673,8 @@ int rt_kview_recorded(const char *dir, const char *what, const char *id, char **
 void rt_pod_kview_refs(struct rt *rt, const struct pod_record *pod, struct ctr_kview_refs *ret)
 {
 	const char *pins[CTR_KVIEW_N_NS] = {
-	    [CTR_KVIEW_NS_NET] = pod->sandbox.net_ns,
-	    [CTR_KVIEW_NS_IPC] = pod->sandbox.ipc_ns,
-	    [CTR_KVIEW_NS_UTS] = pod->sandbox.uts_ns,
+	    [CTR_KVIEW_NS_USER] = pod->sandbox.user_ns, [CTR_KVIEW_NS_NET] = pod->sandbox.net_ns,
+	    [CTR_KVIEW_NS_IPC] = pod->sandbox.ipc_ns,	[CTR_KVIEW_NS_UTS] = pod->sandbox.uts_ns,
 	    [CTR_KVIEW_NS_PID] = pod->sandbox.pid_ns,
 	};
 	ctr_kview_refs_init(ret, pins, rt_cgroup_version(rt) == CG_V2 ? 2 : 1);
@@ -694,7 +693,8 @@ static char *pod_kview_json(struct rt *rt, const struct pod_record *pod)
 	const struct {
 		int type;
 		const char *pin;
-	} ns[] = {{CTR_KVIEW_NS_NET, pod->sandbox.net_ns},
+	} ns[] = {{CTR_KVIEW_NS_USER, pod->sandbox.user_ns},
+		  {CTR_KVIEW_NS_NET, pod->sandbox.net_ns},
 		  {CTR_KVIEW_NS_IPC, pod->sandbox.ipc_ns},
 		  {CTR_KVIEW_NS_UTS, pod->sandbox.uts_ns},
 		  {CTR_KVIEW_NS_PID, pod->sandbox.pid_ns}};

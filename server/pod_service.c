@@ -254,6 +254,7 @@ static char *pod_info_json(struct srv_ctx *ctx, const struct pod_record *p)
 	json_kv_int(g, "pid", p->sandbox.init_pid);
 	json_key(g, "namespaces");
 	yajl_gen_map_open(g);
+	json_kv_str(g, "user", p->sandbox.user_ns ? p->sandbox.user_ns : "host");
 	json_kv_str(g, "network", p->sandbox.net_ns ? p->sandbox.net_ns : "host");
 	json_kv_str(g, "ipc", p->sandbox.ipc_ns ? p->sandbox.ipc_ns : "host");
 	json_kv_str(g, "uts", p->sandbox.uts_ns ? p->sandbox.uts_ns : "host");
@@ -307,6 +308,10 @@ int srv_pod_sandbox_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 	no->network = cri_ns_mode(p->sandbox.net);
 	no->ipc = cri_ns_mode(p->sandbox.ipc);
 	no->pid = cri_ns_mode(p->sandbox.pid);
+	/* The mode only: the mappings are the kernel's (/proc/PID/uid_map). */
+	no->userns_options = srv_new(Runtime__V1__UserNamespace, RUNTIME__V1__USER_NAMESPACE__INIT);
+	no->userns_options->mode = p->sandbox.user_ns ? RUNTIME__V1__NAMESPACE_MODE__POD
+						      : RUNTIME__V1__NAMESPACE_MODE__NODE;
 	st->linux->namespaces->options = no;
 	srv_map_from_state(&p->labels, &st->labels, &st->n_labels,
 			   &runtime__v1__pod_sandbox_status__labels_entry__descriptor);

@@ -3,6 +3,7 @@ the kubelet's mappings validated and written, the pod's namespaces owned by
 its user namespace, idmapped rootfs and volumes, namespaced capabilities,
 and exec, logs and a huskd restart in such a pod."""
 import fcntl
+import json
 import os
 import socket
 import time
@@ -89,6 +90,8 @@ def test_mode_node_is_the_hosts(daemon, busybox, tmp_path):
     c = run_ctr(d, pod, cfg, busybox, SLEEP)
     pid = pid_of(d, c)
     assert ns_inode(pid, "user") == ns_inode(os.getpid(), "user")
+    st = d.rt.PodSandboxStatus(pod_sandbox_id=pod).status
+    assert st.linux.namespaces.options.userns_options.mode == pb.NODE
     assert proc_status(pid)["Uid"].split()[0] == "0"
 
 
@@ -113,6 +116,9 @@ def test_pod_user_namespace_owns_the_pod(daemon, busybox, tmp_path):
     assert st["Uid"].split() == [str(HOST_BASE)] * 4
     assert st["Gid"].split() == [str(HOST_BASE)] * 4
     assert exec_out(d, a, ["id", "-u"]).strip() == "0"
+    st = d.rt.PodSandboxStatus(pod_sandbox_id=pod, verbose=True)
+    assert st.status.linux.namespaces.options.userns_options.mode == pb.POD
+    assert json.loads(st.info["info"])["namespaces"]["user"] == os.path.join(pins, "user")
     # An exec'd process joins the same user namespace.
     ps = exec_out(d, a, ["sh", "-c", "cat /proc/self/uid_map"]).split()
     assert ps == ["0", str(HOST_BASE), str(SIZE)]
