@@ -323,9 +323,8 @@ static int mount_fs(int rootfd, const char *dest, const char *src, const char *t
 
 /* Bind src (a host path or a /proc/self/fd path) at dest inside the root,
  * then apply flags and propagation to the new mount; s: check the target
- * as a container's own mount. */
-/* tree >= 0: an idmapped clone of src (lc_idmap_prepare) to move there
- * instead of binding src. */
+ * as a container's own mount; tree >= 0: an idmapped clone of src
+ * (lc_idmap_prepare) to move there instead of binding src. */
 static int bind_checked(int rootfd, const char *dest, const char *src, int tree, bool recursive,
 			unsigned long flags, enum ctr_propagation prop, const struct ctr_spec *s,
 			struct husk_error *err)
