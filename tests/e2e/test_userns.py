@@ -171,8 +171,10 @@ def test_capabilities_are_namespaced(daemon, busybox, tmp_path):
     exec_out(d, c, ["hostname", "evil"])
     assert socket.gethostname() == host_name
     # Modules: CAP_SYS_MODULE counts only in the initial user namespace.
-    r = d.rt.ExecSync(container_id=c, cmd=["sh", "-c", "echo | insmod /dev/stdin"],
-                      timeout=10)
+    # (This test kernel answers ENOSYS before that check, so this only
+    # shows no module gets in.)
+    r = d.rt.ExecSync(container_id=c, cmd=[
+        "sh", "-c", "head -c 4096 /dev/zero > /tmp/m.ko && insmod /tmp/m.ko"], timeout=10)
     assert r.exit_code != 0
     # A mount it makes stays in its own mount namespace.
     with open("/proc/self/mountinfo") as f:
