@@ -51,4 +51,15 @@ static inline int mount_setattr(int dfd, const char *path, unsigned int flags,
 {
 	return (int)syscall(SYS_mount_setattr, dfd, path, flags, attr, size);
 }
+
+static inline int open_tree(int dfd, const char *path, unsigned int flags)
+{
+	return (int)syscall(SYS_open_tree, dfd, path, flags);
+}
+
+static inline int move_mount(int from_dfd, const char *from, int to_dfd, const char *to,
+			     unsigned int flags)
+{
+	return (int)syscall(SYS_move_mount, from_dfd, from, to_dfd, to, flags);
+}
 #endif

@@ -178,6 +178,12 @@ int img_config_get(struct img_store *s, const char *name, struct img_config **re
 struct img_rootfs_opts {
 	bool readonly;	    /* mount the overlay read-only */
 	const char *target; /* mount point; NULL: <root>/image/containers/<id>/merged */
+	/* A user namespace (its /proc/PID/ns/user or a pin of it): the layers
+	 * and the upper dir are idmapped mounts with its mapping, so that the
+	 * ids on disk read as its ids (a file of host root is its root's, and
+	 * what its root writes is host root's on disk). Needs overlayfs layers
+	 * given by fd (Linux 6.13+): EOPNOTSUPP otherwise. NULL: none. */
+	const char *idmap_userns;
 };
 
 /* Make the root filesystem of container id from image (name as for

@@ -264,6 +264,8 @@ struct img_user {
 struct img_ovl_dirs {
 	char **lowers;
 	char *upper, *work;
+	bool idmapped; /* the lowers idmapped with userns_fd (a user namespace) */
+	int userns_fd;
 };
 
 /* One way to mount an overlay (image/rootfs.c): on target, read-only or

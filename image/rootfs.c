@@ -87,6 +87,10 @@ static void close_all(int *fds, size_t n)
 static int mount_legacy(const struct img_ovl_dirs *d, const char *target, bool readonly,
 			struct husk_error *err)
 {
+	if (d->idmapped)
+		return husk_error_set(err, EOPNOTSUPP,
+				      "idmapped layers need overlayfs layers given by fd "
+				      "(Linux 6.13+)");
 	size_t n = strv_length(d->lowers);
 	_cleanup_free_ int *fds = xnew(int, n + 2);
 	size_t n_fds = 0;
@@ -149,6 +153,71 @@ static int set_dir(int fsfd, const char *key, const char *path, int *fds, size_t
 	return 0;
 }
 
+/* What an id the mount's idmapping does not map reads as (the kernel's
+ * default overflowuid and overflowgid). */
+#define OVERFLOW_ID 65534
+
+/* A detached clone of the mount at dir, idmapped with userns. */
+static int idmapped_tree(const char *dir, int userns, int *ret_fd, struct husk_error *err)
+{
+	_cleanup_close_ int fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "clone mount of '%s'", dir);
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+	if (mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+		return husk_error_errno(err, errno, "idmapped mount of '%s'", dir);
+	*ret_fd = steal_fd(&fd);
+	return 0;
+}
+
+static int set_fd(int fsfd, const char *key, int fd, const char *path, struct husk_error *err)
+{
+	if (fsconfig(fsfd, FSCONFIG_SET_FD, key, NULL, fd) < 0) {
+		if (errno == EINVAL)
+			return fsctx_error(fsfd, err, EOPNOTSUPP,
+					   "idmapped layer (layers by fd need Linux 6.13+)", path);
+		return fsctx_error(fsfd, err, errno, key, path);
+	}
+	return 0;
+}
+
+/* Lower layers as idmapped clones handed over by fd (kept in fds until
+ * create: overlayfs clones them only then, and a detached tree is gone
+ * once its open_tree fd closes). The upper dir cannot be idmapped (the
+ * mounter, host root, has no id in the mapping to write work files as):
+ * it is a plain dir owned by the namespace's root instead, as containerd
+ * does, so copies-up land with the ids the lowers show. */
+static int set_idmapped_dirs(int fsfd, const struct img_ovl_dirs *d, int *fds, size_t *n_fds,
+			     struct husk_error *err)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && d->lowers[i]; i++) {
+		int t = -1;
+		if ((r = idmapped_tree(d->lowers[i], d->userns_fd, &t, err)) == 0) {
+			fds[(*n_fds)++] = t;
+			r = set_fd(fsfd, "lowerdir+", t, d->lowers[i], err);
+		}
+	}
+	if (r < 0 || !d->upper)
+		return r;
+	/* Which host ids root inside is: how root's new upper dir looks
+	 * through an idmapped clone of it. */
+	_cleanup_close_ int t = -1;
+	if ((r = idmapped_tree(d->upper, d->userns_fd, &t, err)) < 0)
+		return r;
+	struct stat st;
+	if (fstat(t, &st) < 0)
+		return husk_error_errno(err, errno, "stat '%s'", d->upper);
+	if (st.st_uid == OVERFLOW_ID || st.st_gid == OVERFLOW_ID)
+		return husk_error_set(err, EINVAL,
+				      "the user namespace does not map root (container id 0)");
+	if (chown(d->upper, st.st_uid, st.st_gid) < 0)
+		return husk_error_errno(err, errno, "chown '%s'", d->upper);
+	if ((r = set_dir(fsfd, "upperdir", d->upper, fds, n_fds, err)) < 0)
+		return r;
+	return set_dir(fsfd, "workdir", d->work, fds, n_fds, err);
+}
+
 static int mount_fsconfig(const struct img_ovl_dirs *d, const char *target, bool readonly,
 			  struct husk_error *err)
 {
@@ -157,14 +226,16 @@ static int mount_fsconfig(const struct img_ovl_dirs *d, const char *target, bool
 	if (fsfd < 0)
 		return husk_error_errno(err, errno, "overlay: fsopen");
 	/* Paths too long for fsconfig go by fd; each is closed once used. */
-	_cleanup_free_ int *fds = xnew(int, n + 2);
+	_cleanup_free_ int *fds = xnew(int, n + 4);
 	size_t n_fds = 0;
 	int r = 0;
-	for (size_t i = 0; r == 0 && i < n; i++)
+	if (d->idmapped)
+		r = set_idmapped_dirs(fsfd, d, fds, &n_fds, err);
+	for (size_t i = 0; !d->idmapped && r == 0 && i < n; i++)
 		r = set_dir(fsfd, "lowerdir+", d->lowers[i], fds, &n_fds, err);
-	if (r == 0 && d->upper)
+	if (!d->idmapped && r == 0 && d->upper)
 		r = set_dir(fsfd, "upperdir", d->upper, fds, &n_fds, err);
-	if (r == 0 && d->work)
+	if (!d->idmapped && r == 0 && d->work)
 		r = set_dir(fsfd, "workdir", d->work, fds, &n_fds, err);
 	if (r == 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		r = fsctx_error(fsfd, err, errno, "create", NULL);
@@ -200,7 +271,7 @@ static bool is_mounted(const char *path)
 }
 
 static int do_mount(struct img_store *s, const char *cid, const char *image_id, const char *target,
-		    bool readonly, struct husk_error *err)
+		    bool readonly, const char *userns, struct husk_error *err)
 {
 	pthread_mutex_lock(&s->lock);
 	struct img_record *rec = img_store_record(s, image_id);
@@ -222,15 +293,23 @@ static int do_mount(struct img_store *s, const char *cid, const char *image_id, 
 	    .lowers = xnew(char *, n + 1),
 	    .upper = xasprintf("%s/%s/upper", s->containers, cid),
 	    .work = xasprintf("%s/%s/work", s->containers, cid),
+	    .userns_fd = -1,
 	};
 	/* overlayfs lists the top layer first */
 	for (size_t i = 0; i < n; i++)
 		d.lowers[i] = xasprintf("%s/%s/diff", s->layers, img_digest_hex(chains[n - 1 - i]));
 	int r = fs_mkdir_p(target, 0755, err);
+	if (r == 0 && userns) {
+		d.idmapped = true;
+		if ((d.userns_fd = open(userns, O_RDONLY | O_CLOEXEC)) < 0)
+			r = husk_error_errno(err, errno, "open user namespace '%s'", userns);
+	}
 	if (r < 0)
 		r = husk_error_prefix(err, "rootfs '%s'", cid);
 	else if ((r = s->overlay->mount(&d, target, readonly, err)) < 0)
 		r = husk_error_prefix(err, "rootfs '%s'", cid);
+	if (d.userns_fd >= 0)
+		close(d.userns_fd);
 	strv_free(d.lowers);
 	free(d.upper);
 	free(d.work);
@@ -273,7 +352,10 @@ int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 
 	_cleanup_free_ char *upper = xasprintf("%s/upper", dir);
 	_cleanup_free_ char *work = xasprintf("%s/work", dir);
-	if (mkdir(dir, 0700) < 0) {
+	/* Root of a user namespace is nobody here: it must be able to walk
+	 * to its rootfs (merged) by name, though not list the directory. */
+	bool userns = opts && opts->idmap_userns;
+	if (mkdir(dir, userns ? 0711 : 0700) < 0 || (userns && chmod(dir, 0711) < 0)) {
 		r = husk_error_errno(err, errno, "rootfs '%s': create '%s'", id, dir);
 		goto fail;
 	}
@@ -294,7 +376,7 @@ int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 		if (r < 0)
 			goto fail;
 	}
-	r = do_mount(s, id, image_id, target, readonly, err);
+	r = do_mount(s, id, image_id, target, readonly, opts ? opts->idmap_userns : NULL, err);
 	if (r < 0)
 		goto fail;
 	if (ret_path)
@@ -319,7 +401,7 @@ int img_rootfs_mount(struct img_store *s, const char *id, char **ret_path, struc
 	if (!u)
 		return husk_error_set(err, ENOENT, "rootfs '%s' not found", id);
 	if (!is_mounted(target)) {
-		int r = do_mount(s, id, image_id, target, readonly, err);
+		int r = do_mount(s, id, image_id, target, readonly, NULL, err);
 		if (r < 0)
 			return r;
 	}

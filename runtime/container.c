@@ -157,6 +157,7 @@ static void add_pod_namespaces(struct ctr_spec *spec, const struct pod_record *p
 		enum ctr_ns_kind kind;
 		const char *pin;
 	} ns[] = {
+	    {CTR_NS_USER, pod->sandbox.user_ns},
 	    {CTR_NS_NET, pod->sandbox.net_ns},
 	    {CTR_NS_IPC, pod->sandbox.ipc_ns},
 	    {CTR_NS_UTS, pod->sandbox.uts_ns},
@@ -171,6 +172,8 @@ static void add_pod_namespaces(struct ctr_spec *spec, const struct pod_record *p
 			spec->ns[ns[i].kind].mode = CTR_NS_HOST;
 		}
 	}
+	/* Files keep their host owners on disk and read as the pod's ids. */
+	spec->idmapped_mounts = pod->sandbox.user_ns != NULL;
 }
 
 static int set_pid_namespace(struct rt *rt, struct ctr_spec *spec, const struct pod_record *pod,
@@ -584,6 +587,10 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 		}
 	}
 
+	if (pod->sandbox.user_ns && c->pid_mode == POD_NS_NODE)
+		return husk_error_set(err, EINVAL,
+				      "namespace_options.pid NODE: the pod has a user namespace, "
+				      "which cannot share the host's PID namespace");
 	add_pod_namespaces(s, pod);
 	if (set_pid_namespace(rt, s, pod, c, err) < 0 || add_mounts(s, c, err) < 0 ||
 	    add_devices(s, c, err) < 0)
@@ -775,7 +782,8 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 			goto fail;
 		}
 	}
-	if ((r = rt->opts.make_rootfs(rt->opts.data, id, c->image_id, false, &rootfs, err)) < 0)
+	if ((r = rt->opts.make_rootfs(rt->opts.data, id, c->image_id, false, pod->sandbox.user_ns,
+				      &rootfs, err)) < 0)
 		goto fail;
 	if ((r = build_spec(rt, id, pod, c, rootfs, cg, &spec, err)) < 0)
 		goto fail;

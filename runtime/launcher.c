@@ -130,7 +130,11 @@ int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, ch
 			  .tty = tty,
 			  .devnull = -1,
 			  .sock = -1,
-			  .stdio = stdio ? *stdio : CTR_STDIO_NULL};
+			  .stdio = stdio ? *stdio : CTR_STDIO_NULL,
+			  .idmap_files = {-1, -1, -1, -1}};
+	lc->idmap_mounts = xnew(int, spec->n_mounts + 1);
+	for (size_t i = 0; i < spec->n_mounts; i++)
+		lc->idmap_mounts[i] = -1;
 	lc->last_cap = ctr_caps_last_cap();
 
 	/* Capabilities husk does not hold cannot be granted (capset fails):
@@ -213,6 +217,8 @@ void lc_release(struct lc *lc)
 	lc->bpf = NULL;
 	free(lc->rlimits);
 	lc->rlimits = NULL;
+	free(lc->idmap_mounts);
+	lc->idmap_mounts = NULL;
 	if (lc->devnull >= 0)
 		close(lc->devnull);
 	lc->devnull = -1;
@@ -672,6 +678,17 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 	lc_reset_signals();
 	if (lc_join_cgroups(s->cgroup_procs, &err) < 0)
 		lc_fail(lc, &err);
+	/* Only the user namespace's owner outside (husk, root) may idmap a
+	 * mount: before joining it. */
+	if (lc_idmap_prepare(lc, &err) < 0)
+		lc_fail(lc, &err);
+	if (s->ns[CTR_NS_USER].mode == CTR_NS_JOIN) {
+		if (chdir(s->rootfs) < 0) {
+			husk_error_errno(&err, errno, "chdir to rootfs '%s'", s->rootfs);
+			lc_fail(lc, &err);
+		}
+		lc->root_by_cwd = true;
+	}
 	for (int i = 0; i < CTR_NS_COUNT; i++) {
 		nsfd[i] = -1;
 		if (s->ns[i].mode != CTR_NS_JOIN)
@@ -694,6 +711,15 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 	for (int i = 0; i < CTR_NS_COUNT; i++)
 		if (nsfd[i] >= 0)
 			close(nsfd[i]);
+	/* Host root is nobody in a joined user namespace (a pod's): become
+	 * its root, keeping the capabilities setns gave, so that what the
+	 * launcher creates is owned by root inside. */
+	if (s->ns[CTR_NS_USER].mode == CTR_NS_JOIN &&
+	    (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
+		husk_error_errno(&err, errno, "user namespace '%s': become root",
+				 s->ns[CTR_NS_USER].path);
+		lc_fail(lc, &err);
+	}
 	int flags = 0;
 	for (int i = 0; i < CTR_NS_COUNT; i++)
 		if (s->ns[i].mode == CTR_NS_NEW)

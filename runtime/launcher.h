@@ -130,6 +130,12 @@ struct ctr_spec {
 	struct ctr_namespace ns[CTR_NS_COUNT];
 	struct ctr_idmap *uid_map, *gid_map; /* for a NEW user namespace */
 	size_t n_uid_map, n_gid_map;
+	/* With a JOIN user namespace (a pod's): the pod files and every bind
+	 * mount are idmapped mounts with that namespace's mapping
+	 * (made before joining it), so ids on disk read as the host's ids
+	 * mapped back: a file of host root shows as root inside, and what
+	 * root inside writes is owned by host root. */
+	bool idmapped_mounts;
 	struct ctr_mount *mounts;
 	size_t n_mounts;
 	struct ctr_device *devices;
@@ -203,6 +209,7 @@ int ctr_spec_validate(const struct ctr_spec *spec, struct husk_error *err);
  *                           a missing key keeps the ctr_spec_new default
  *  "uid_mappings": [{"container_id": 0, "host_id": 100000, "size": 65536}],
  *  "gid_mappings": [...],
+ *  "idmapped_mounts": false,
  *  "mounts": [{"destination": "/data", "type": "bind", "source": "/srv/d",
  *    "options": ["rbind", "ro", "nosuid", "rslave"]}],   OCI-style options:
  *      bind rbind ro rw nosuid suid nodev dev noexec exec relatime

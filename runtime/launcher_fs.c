@@ -323,13 +323,14 @@ static int mount_fs(int rootfd, const char *dest, const char *src, const char *t
 
 /* Bind src (a host path or a /proc/self/fd path) at dest inside the root,
  * then apply flags and propagation to the new mount; s: check the target
- * as a container's own mount. */
-static int bind_checked(int rootfd, const char *dest, const char *src, bool recursive,
+ * as a container's own mount; tree >= 0: an idmapped clone of src
+ * (lc_idmap_prepare) to move there instead of binding src. */
+static int bind_checked(int rootfd, const char *dest, const char *src, int tree, bool recursive,
 			unsigned long flags, enum ctr_propagation prop, const struct ctr_spec *s,
 			struct husk_error *err)
 {
 	struct stat st;
-	if (stat(src, &st) < 0)
+	if ((tree >= 0 ? fstat(tree, &st) : stat(src, &st)) < 0)
 		return husk_error_errno(err, errno, "mount '%s': source '%s'", dest, src);
 	_cleanup_close_ int fd = -1;
 	int r =
@@ -339,8 +340,14 @@ static int bind_checked(int rootfd, const char *dest, const char *src, bool recu
 	if (s && (r = check_user_target(rootfd, fd, dest, s, err)) < 0)
 		return r;
 	char p[64];
-	if (mount(src, FDPATH(p, fd), NULL, MS_BIND | (recursive ? MS_REC : 0), NULL) < 0)
+	if (tree >= 0) {
+		if (move_mount(tree, "", fd, "",
+			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			return husk_error_errno(err, errno, "mount '%s': move idmapped mount",
+						dest);
+	} else if (mount(src, FDPATH(p, fd), NULL, MS_BIND | (recursive ? MS_REC : 0), NULL) < 0) {
 		return husk_error_errno(err, errno, "mount '%s'", dest);
+	}
 	/* fd names the directory under the new mount; look again to get the
 	 * mount itself. */
 	_cleanup_close_ int top = -1;
@@ -353,10 +360,57 @@ static int bind_checked(int rootfd, const char *dest, const char *src, bool recu
 	return 0;
 }
 
-static int bind_at(int rootfd, const char *dest, const char *src, bool recursive,
+static int bind_at(int rootfd, const char *dest, const char *src, int tree, bool recursive,
 		   unsigned long flags, enum ctr_propagation prop, struct husk_error *err)
 {
-	return bind_checked(rootfd, dest, src, recursive, flags, prop, NULL, err);
+	return bind_checked(rootfd, dest, src, tree, recursive, flags, prop, NULL, err);
+}
+
+/* ---- idmapped mounts ---- */
+
+static int idmap_clone(const char *src, bool recursive, int userns, int *ret_fd,
+		       struct husk_error *err)
+{
+	unsigned rec = recursive ? AT_RECURSIVE : 0;
+	_cleanup_close_ int fd =
+	    open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "clone mount of '%s'", src);
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+	if (mount_setattr(fd, "", AT_EMPTY_PATH | rec, &a, sizeof(a)) < 0) {
+		if (errno == EINVAL)
+			return husk_error_set(err, EINVAL,
+					      "idmapped mount of '%s': its file system (or one "
+					      "mounted below it) does not support idmapped mounts",
+					      src);
+		return husk_error_errno(err, errno, "idmapped mount of '%s'", src);
+	}
+	*ret_fd = steal_fd(&fd);
+	return 0;
+}
+
+int lc_idmap_prepare(struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	if (!s->idmapped_mounts)
+		return 0;
+	const char *path = s->ns[CTR_NS_USER].path;
+	_cleanup_close_ int userns = open(path, O_RDONLY | O_CLOEXEC);
+	if (userns < 0)
+		return husk_error_errno(err, errno, "open user namespace '%s'", path);
+	int r = 0;
+	const char *files[] = {s->shm_path, s->hostname_path, s->hosts_path, s->resolv_path};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i] &&
+		    (r = idmap_clone(files[i], false, userns, &lc->idmap_files[i], err)) < 0)
+			return r;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct ctr_mount *m = &s->mounts[i];
+		if (m->bind && (r = idmap_clone(m->source, m->recursive, userns,
+						&lc->idmap_mounts[i], err)) < 0)
+			return husk_error_prefix(err, "mount '%s'", m->destination);
+	}
+	return 0;
 }
 
 /* ---- /dev ---- */
@@ -427,7 +481,8 @@ static int setup_dev(int rootfd, const struct lc *lc, struct husk_error *err)
 	if (symlinkat("pts/ptmx", dev, "ptmx") < 0)
 		return husk_error_errno(err, errno, "create '/dev/ptmx'");
 	if (s->shm_path)
-		r = bind_at(rootfd, "/dev/shm", s->shm_path, false, 0, CTR_PROP_RPRIVATE, err);
+		r = bind_at(rootfd, "/dev/shm", s->shm_path, lc->idmap_files[0], false, 0,
+			    CTR_PROP_RPRIVATE, err);
 	else
 		r = mount_fs(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 			     "mode=1777,size=65536k", err);
@@ -484,7 +539,7 @@ static int setup_devices(int rootfd, const struct lc *lc, struct husk_error *err
  * containers with a user namespace of their own go without. */
 static int setup_cgroupfs(int rootfd, const struct ctr_spec *s, struct husk_error *err)
 {
-	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW || s->ns[CTR_NS_USER].mode == CTR_NS_NEW)
+	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW || s->ns[CTR_NS_USER].mode != CTR_NS_HOST)
 		return 0;
 	unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	unsigned long ro = s->privileged ? 0 : MS_RDONLY;
@@ -705,17 +760,32 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 	/* Everything the launcher mounts goes on the rootfs: make the mount it
 	 * is on private so none of it propagates to the host, whatever the
 	 * root's propagation (pivot_root also refuses a shared parent). */
-	{
+	_cleanup_close_ int rootfd = -1;
+	if (lc->root_by_cwd) {
+		/* "." is the root of the rootfs mount itself (see root_by_cwd),
+		 * copied from the host's namespace and so locked, which
+		 * pivot_root refuses: put a clone of our own on top of it, and
+		 * keep its fd, as the path cannot be walked. */
+		if (mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0)
+			return husk_error_errno(err, errno, "make rootfs '%s' private", s->rootfs);
+		rootfd =
+		    open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+		if (rootfd < 0)
+			return husk_error_errno(err, errno, "clone rootfs '%s'", s->rootfs);
+		if (move_mount(rootfd, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return husk_error_errno(err, errno, "mount rootfs '%s'", s->rootfs);
+	} else {
 		_cleanup_free_ char *point = NULL;
 		if ((r = mount_point_of(s->rootfs, &point, err)) < 0)
 			return husk_error_prefix(err, "rootfs");
 		if (mount(NULL, point, NULL, MS_PRIVATE, NULL) < 0)
 			return husk_error_errno(err, errno, "make '%s' private", point);
+		/* pivot_root needs the new root to be a mount point. */
+		if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return husk_error_errno(err, errno, "bind rootfs '%s'", s->rootfs);
 	}
-	/* pivot_root needs the new root to be a mount point. */
-	if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return husk_error_errno(err, errno, "bind rootfs '%s'", s->rootfs);
-	_cleanup_close_ int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return husk_error_errno(err, errno, "open rootfs '%s'", s->rootfs);
 
@@ -737,7 +807,7 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 		/* sysfs needs a network namespace of our own user namespace;
 		 * otherwise show the host's, read-only. */
 		husk_error_clear(err);
-		r = bind_at(rootfd, "/sys", "/sys", true, sysflags, CTR_PROP_RPRIVATE, err);
+		r = bind_at(rootfd, "/sys", "/sys", -1, true, sysflags, CTR_PROP_RPRIVATE, err);
 	}
 	if (r < 0)
 		return r;
@@ -751,15 +821,16 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 				  {s->hosts_path, "/etc/hosts"},
 				  {s->resolv_path, "/etc/resolv.conf"}};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-		if (files[i][0] && (r = bind_at(rootfd, files[i][1], files[i][0], false, etc_flags,
-						CTR_PROP_RPRIVATE, err)) < 0)
+		if (files[i][0] &&
+		    (r = bind_at(rootfd, files[i][1], files[i][0], lc->idmap_files[i + 1], false,
+				 etc_flags, CTR_PROP_RPRIVATE, err)) < 0)
 			return r;
 
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		const struct ctr_mount *m = &s->mounts[i];
 		if (m->bind) {
-			r = bind_checked(rootfd, m->destination, m->source, m->recursive, m->flags,
-					 m->propagation, s, err);
+			r = bind_checked(rootfd, m->destination, m->source, lc->idmap_mounts[i],
+					 m->recursive, m->flags, m->propagation, s, err);
 		} else {
 			r = mount_fs_checked(rootfd, m->destination,
 					     m->source ? m->source : m->type, m->type, m->flags,

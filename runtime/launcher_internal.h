@@ -32,6 +32,17 @@ struct lc {
 	/* An exec'd process dies with the huskd thread that runs its session
 	 * (SIGKILL of huskd included); a container outlives its shim. */
 	bool die_with_parent;
+	/* Idmapped clones (open_tree) of the pod files (shm, hostname, hosts,
+	 * resolv.conf) and of each bind mount's source, made by stage 1 before
+	 * it joins the user namespace (spec idmapped_mounts), moved into place
+	 * by lc_setup_rootfs; -1: none. The rootfs overlay is idmapped by the
+	 * image layer (its layers; overlayfs cannot be idmapped itself). */
+	int idmap_files[4];
+	/* Stage 1 chdir'd into the rootfs (a mount root) before joining a
+	 * user namespace whose root may not walk to it by name: unshare keeps
+	 * the cwd on the new namespace's copy of that mount. */
+	bool root_by_cwd;
+	int *idmap_mounts; /* one per spec mount */
 };
 
 int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, char *const *env,
@@ -92,6 +103,10 @@ int lc_setup_stdio(const struct lc *lc, struct husk_error *err);
  * slave becomes the controlling terminal and fds 0-2; console: also
  * bind it to /dev/console. */
 int lc_setup_tty(const struct lc *lc, bool console, struct husk_error *err);
+/* Stage 1, still in the caller's user and mount namespaces: fill the
+ * lc->idmap_* fds when the spec asks for idmapped mounts (a no-op
+ * otherwise). EINVAL naming the source a file system cannot idmap. */
+int lc_idmap_prepare(struct lc *lc, struct husk_error *err);
 /* The rootfs: propagation, /proc, /sys, /dev, pod files, mounts, devices,
  * pivot_root, sysctls, masked and read-only paths, read-only root. */
 int lc_setup_rootfs(const struct lc *lc, struct husk_error *err);

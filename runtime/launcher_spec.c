@@ -273,6 +273,10 @@ int ctr_spec_validate(const struct ctr_spec *s, struct husk_error *err)
 		if (s->ns[i].mode == CTR_NS_JOIN && !abs_clean(s->ns[i].path))
 			return husk_error_set(err, EINVAL, "namespaces.%s: no absolute path",
 					      ns_keys[i]);
+	if (s->idmapped_mounts && s->ns[CTR_NS_USER].mode != CTR_NS_JOIN)
+		return husk_error_set(err, EINVAL,
+				      "idmapped_mounts: needs a user namespace to join "
+				      "(namespaces.user with a path)");
 	if ((s->n_uid_map || s->n_gid_map) && s->ns[CTR_NS_USER].mode != CTR_NS_NEW)
 		return husk_error_set(err, EINVAL, "uid/gid mappings need a new user namespace");
 	if (s->ns[CTR_NS_USER].mode == CTR_NS_NEW && (!s->n_uid_map || !s->n_gid_map))
@@ -761,7 +765,8 @@ int ctr_spec_from_json(const char *text, size_t len, const char *what, struct ct
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s = ctr_spec_new();
 	if ((r = j_str(&c, root, "id", "id", &s->id)) < 0 ||
 	    (r = j_str(&c, root, "hostname", "hostname", &s->hostname)) < 0 ||
-	    (r = j_bool(&c, root, "privileged", "privileged", &s->privileged)) < 0)
+	    (r = j_bool(&c, root, "privileged", "privileged", &s->privileged)) < 0 ||
+	    (r = j_bool(&c, root, "idmapped_mounts", "idmapped_mounts", &s->idmapped_mounts)) < 0)
 		return r;
 	yajl_val v = json_get(root, "root");
 	if (!YAJL_IS_OBJECT(v))
@@ -1015,6 +1020,7 @@ char *ctr_spec_to_json(const struct ctr_spec *s)
 	yajl_gen_map_close(g);
 	g_idmaps(g, "uid_mappings", s->uid_map, s->n_uid_map);
 	g_idmaps(g, "gid_mappings", s->gid_map, s->n_gid_map);
+	json_kv_bool(g, "idmapped_mounts", s->idmapped_mounts);
 
 	json_key(g, "mounts");
 	yajl_gen_array_open(g);

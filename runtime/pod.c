@@ -253,6 +253,23 @@ static int check_pod_config(const struct rt_pod_config *c, struct husk_error *er
 		return husk_error_set(
 		    err, EINVAL, "pod sandbox '%s': namespace_options.pid TARGET is for containers",
 		    c->name);
+	/* As the kubelet validates: root of a privileged pod is the host's. */
+	if (c->userns && c->privileged)
+		return husk_error_set(err, EINVAL,
+				      "pod sandbox '%s': linux.security_context.privileged: a "
+				      "privileged pod cannot have a user namespace "
+				      "(namespace_options.userns_options mode POD)",
+				      c->name);
+	if (c->userns && (c->net != POD_NS_POD || c->ipc != POD_NS_POD || c->pid == POD_NS_NODE))
+		return husk_error_set(err, EINVAL,
+				      "pod sandbox '%s': namespace_options.userns_options mode POD "
+				      "needs the pod's own network and IPC namespaces and not the "
+				      "host's PID namespace (namespace_options.network, ipc, pid)",
+				      c->name);
+	if (c->userns &&
+	    (pod_idmaps_check(c->uid_map, c->n_uid_map, "userns_options.uids", err) < 0 ||
+	     pod_idmaps_check(c->gid_map, c->n_gid_map, "userns_options.gids", err) < 0))
+		return husk_error_prefix(err, "pod sandbox '%s'", c->name);
 	return 0;
 }
 
@@ -321,6 +338,11 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	    .dns_searches = c->dns_searches,
 	    .dns_options = c->dns_options,
 	    .init_path = rt->pause_path,
+	    .userns = c->userns,
+	    .uid_map = c->uid_map,
+	    .gid_map = c->gid_map,
+	    .n_uid_map = c->n_uid_map,
+	    .n_gid_map = c->n_gid_map,
 	};
 	struct pod_record rec = {0};
 	_cleanup_strv_ char **ips = NULL;
@@ -885,9 +907,8 @@ int rt_kview_recorded(const char *dir, const char *what, const char *id, char **
 void rt_pod_kview_refs(struct rt *rt, const struct pod_record *pod, struct ctr_kview_refs *ret)
 {
 	const char *pins[CTR_KVIEW_N_NS] = {
-	    [CTR_KVIEW_NS_NET] = pod->sandbox.net_ns,
-	    [CTR_KVIEW_NS_IPC] = pod->sandbox.ipc_ns,
-	    [CTR_KVIEW_NS_UTS] = pod->sandbox.uts_ns,
+	    [CTR_KVIEW_NS_USER] = pod->sandbox.user_ns, [CTR_KVIEW_NS_NET] = pod->sandbox.net_ns,
+	    [CTR_KVIEW_NS_IPC] = pod->sandbox.ipc_ns,	[CTR_KVIEW_NS_UTS] = pod->sandbox.uts_ns,
 	    [CTR_KVIEW_NS_PID] = pod->sandbox.pid_ns,
 	};
 	ctr_kview_refs_init(ret, pins, rt_cgroup_version(rt) == CG_V2 ? 2 : 1);
@@ -906,7 +927,8 @@ static char *pod_kview_json(struct rt *rt, const struct pod_record *pod)
 	const struct {
 		int type;
 		const char *pin;
-	} ns[] = {{CTR_KVIEW_NS_NET, pod->sandbox.net_ns},
+	} ns[] = {{CTR_KVIEW_NS_USER, pod->sandbox.user_ns},
+		  {CTR_KVIEW_NS_NET, pod->sandbox.net_ns},
 		  {CTR_KVIEW_NS_IPC, pod->sandbox.ipc_ns},
 		  {CTR_KVIEW_NS_UTS, pod->sandbox.uts_ns},
 		  {CTR_KVIEW_NS_PID, pod->sandbox.pid_ns}};

@@ -32,9 +32,11 @@ struct rt_options {
 	void (*on_event)(void *data, enum rt_event ev, const char *ctr_id, const char *pod_id);
 	/* Root file systems come from the image layer: make_rootfs mounts
 	 * image's layers for container ctr_id and returns the mount point;
-	 * release_rootfs undoes it (an unknown id is success). */
+	 * with userns (the pin of a pod's user namespace; NULL: none) the
+	 * layers are idmapped with its mapping. release_rootfs undoes it (an
+	 * unknown id is success). */
 	int (*make_rootfs)(void *data, const char *ctr_id, const char *image, bool readonly,
-			   char **ret_path, struct husk_error *err);
+			   const char *userns, char **ret_path, struct husk_error *err);
 	int (*release_rootfs)(void *data, const char *ctr_id, struct husk_error *err);
 	/* Pod networking (CNI): net_setup runs for a pod with its own network
 	 * namespace after the namespace exists and before the pod is recorded;
@@ -110,6 +112,12 @@ struct rt_pod_config {
 	/* LinuxSandboxSecurityContext.privileged: only such a pod may hold
 	 * privileged containers. */
 	bool privileged;
+	/* NamespaceOption.userns_options mode POD: a user namespace of the
+	 * pod's own with these mappings (see pod_sandbox_spec); refused with
+	 * privileged. false: the host's. */
+	bool userns;
+	const struct pod_idmap *uid_map, *gid_map;
+	size_t n_uid_map, n_gid_map;
 	/* Limits of the pod cgroup (the server folds CRI's resources and
 	 * overhead into one); NULL: none. */
 	const struct cg_resources *resources;

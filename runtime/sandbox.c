@@ -66,6 +66,7 @@ void pod_sandbox_info_clear(struct pod_sandbox_info *info)
 		return;
 	free(info->id);
 	free(info->dir);
+	free(info->user_ns);
 	free(info->net_ns);
 	free(info->ipc_ns);
 	free(info->uts_ns);
@@ -88,6 +89,7 @@ void pod_sandbox_info_copy(struct pod_sandbox_info *dst, const struct pod_sandbo
 	*dst = *src;
 	dst->id = dup_or_null(src->id);
 	dst->dir = dup_or_null(src->dir);
+	dst->user_ns = dup_or_null(src->user_ns);
 	dst->net_ns = dup_or_null(src->net_ns);
 	dst->ipc_ns = dup_or_null(src->ipc_ns);
 	dst->uts_ns = dup_or_null(src->uts_ns);
@@ -234,6 +236,38 @@ int pod_sysctl_check(const char *name, const char *value, enum pod_ns_mode net,
 	return 0;
 }
 
+int pod_idmaps_check(const struct pod_idmap *m, size_t n, const char *field, struct husk_error *err)
+{
+	if (n == 0)
+		return husk_error_set(err, EINVAL, "%s: no mapping", field);
+	if (n > POD_MAX_IDMAPS)
+		return husk_error_set(err, EINVAL, "%s: more than %d mappings", field,
+				      POD_MAX_IDMAPS);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t cend = (uint64_t)m[i].container_id + m[i].size;
+		uint64_t hend = (uint64_t)m[i].host_id + m[i].size;
+		if (m[i].size == 0)
+			return husk_error_set(err, EINVAL, "%s[%zu]: length 0", field, i);
+		/* (uid_t)-1 is no id: the kernel refuses a range over it. */
+		if (cend > UINT32_MAX || hend > UINT32_MAX)
+			return husk_error_set(err, EINVAL, "%s[%zu]: range past id 4294967294",
+					      field, i);
+		if (m[i].host_id == 0)
+			return husk_error_set(
+			    err, EINVAL, "%s[%zu]: maps the host's root (host_id 0)", field, i);
+		for (size_t j = 0; j < i; j++) {
+			uint64_t cj = m[j].container_id, hj = m[j].host_id;
+			bool c_over = m[i].container_id < cj + m[j].size && cj < cend;
+			bool h_over = m[i].host_id < hj + m[j].size && hj < hend;
+			if (c_over || h_over)
+				return husk_error_set(err, EINVAL,
+						      "%s[%zu]: overlaps %s[%zu] (%s ids)", field,
+						      i, field, j, c_over ? "container" : "host");
+		}
+	}
+	return 0;
+}
+
 static bool mode_is_pod_or_node(enum pod_ns_mode m)
 {
 	return m == POD_NS_POD || m == POD_NS_NODE;
@@ -289,7 +323,22 @@ static int spec_check(const struct pod_sandbox_spec *s, struct husk_error *err)
 		return r;
 	if (s->init_path && s->init_path[0] != '/')
 		return husk_error_set(err, EINVAL, "init path '%s': not absolute", s->init_path);
-	return 0;
+	if (!s->userns)
+		return 0;
+	/* The user namespace owns the others: the host's cannot be among them
+	 * (the kubelet refuses hostNetwork, hostIPC and hostPID with it too). */
+	if (s->net != POD_NS_POD || s->ipc != POD_NS_POD || s->uts != POD_NS_POD)
+		return husk_error_set(err, EINVAL,
+				      "userns_options: a pod with a user namespace needs its own "
+				      "network and IPC namespaces (namespace_options.network and "
+				      "ipc must be POD)");
+	if (s->pid == POD_NS_NODE)
+		return husk_error_set(err, EINVAL,
+				      "userns_options: a pod with a user namespace cannot use the "
+				      "host PID namespace (namespace_options.pid NODE)");
+	if ((r = pod_idmaps_check(s->uid_map, s->n_uid_map, "userns_options.uids", err)) < 0)
+		return r;
+	return pod_idmaps_check(s->gid_map, s->n_gid_map, "userns_options.gids", err);
 }
 
 /* ---- file contents ------------------------------------------------------- */
@@ -583,6 +632,7 @@ static int pods_dir(const char *state_dir, bool create, char **ret, struct husk_
 static void fill_paths(struct pod_sandbox_info *info, const char *dir)
 {
 	info->dir = xstrdup(dir);
+	info->user_ns = info->userns ? xasprintf("%s/ns/user", dir) : NULL;
 	info->net_ns = info->net == POD_NS_POD ? xasprintf("%s/ns/net", dir) : NULL;
 	info->ipc_ns = info->ipc == POD_NS_POD ? xasprintf("%s/ns/ipc", dir) : NULL;
 	info->uts_ns = info->uts == POD_NS_POD ? xasprintf("%s/ns/uts", dir) : NULL;
@@ -604,6 +654,7 @@ static int record_write(const struct pod_sandbox_info *info, struct husk_error *
 	json_kv_str(g, "ipc", pod_ns_mode_name(info->ipc));
 	json_kv_str(g, "uts", pod_ns_mode_name(info->uts));
 	json_kv_str(g, "pid", pod_ns_mode_name(info->pid));
+	json_kv_str(g, "user", pod_ns_mode_name(info->userns ? POD_NS_POD : POD_NS_NODE));
 	json_kv_int(g, "init_pid", info->init_pid);
 	json_kv_int(g, "init_start_time", (long long)info->init_start_time);
 	yajl_gen_map_close(g);
@@ -637,6 +688,8 @@ static int record_read(const char *dir, struct pod_sandbox_info *ret, struct hus
 	    .ipc = modes[1],
 	    .uts = modes[2],
 	    .pid = modes[3],
+	    /* Records from before user namespaces have no "user". */
+	    .userns = streq(json_get_string(tree, "user"), "POD"),
 	    .init_pid = (pid_t)json_get_int(tree, "init_pid", 0),
 	    .init_start_time = (unsigned long long)json_get_int(tree, "init_start_time", 0),
 	};
@@ -786,6 +839,7 @@ int pod_sandbox_destroy(const char *state_dir, const char *id, struct husk_error
 struct child_report {
 	int code;
 	int sys_errno;
+	bool map_me; /* in a new user namespace: write its maps, then send 'M' */
 	pid_t init_pid;
 	char msg[512];
 };
@@ -793,6 +847,7 @@ struct child_report {
 struct ns_child {
 	pid_t parent;
 	int flags;
+	bool userns;	      /* unshare a user namespace first, mapped by the parent */
 	const char *hostname; /* NULL: leave as is */
 	char **sysctl_paths;  /* /proc/sys/... */
 	const struct pod_sysctl *sysctls;
@@ -936,6 +991,23 @@ static _noreturn_ void ns_child_main(struct ns_child *c)
 	int keep[4] = {c->report[1], c->release[0], c->go[0], c->exec[1]};
 	close_all_but(keep, ARRAY_SIZE(keep));
 	int rep = c->report[1];
+	if (c->userns) {
+		/* First, so that it owns the others; the parent (root outside)
+		 * writes the maps, then we are root inside it. */
+		if (unshare(CLONE_NEWUSER) < 0)
+			child_fail(rep, EIO, errno, "unshare user namespace");
+		struct child_report ask = {.map_me = true};
+		write_full(rep, &ask, sizeof(ask));
+		char m = 0;
+		ssize_t n;
+		do
+			n = read(c->release[0], &m, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1 || m != 'M')
+			_exit(1);
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			child_fail(rep, EIO, errno, "user namespace: become root");
+	}
 	if (unshare(c->flags) < 0)
 		child_fail(rep, EIO, errno, "unshare namespaces");
 	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
@@ -1080,6 +1152,32 @@ static int pin(const char *src, const char *dst, struct husk_error *err)
 	return 0;
 }
 
+static int write_idmap(pid_t pid, const char *file, const struct pod_idmap *m, size_t n,
+		       struct husk_error *err)
+{
+	char buf[POD_MAX_IDMAPS * 33 + 1];
+	size_t len = 0;
+	for (size_t i = 0; i < n && i < POD_MAX_IDMAPS; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n",
+					m[i].container_id, m[i].host_id, m[i].size);
+	_cleanup_free_ char *path = xasprintf("/proc/%d/%s", (int)pid, file);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "user namespace: open '%s'", path);
+	/* The kernel takes the whole map in one write or not at all. */
+	if (write(fd, buf, len) != (ssize_t)len)
+		return husk_error_errno(err, errno, "user namespace: write %s", file);
+	return 0;
+}
+
+static int write_idmaps(pid_t child, const struct pod_sandbox_spec *spec, struct husk_error *err)
+{
+	int r = write_idmap(child, "uid_map", spec->uid_map, spec->n_uid_map, err);
+	if (r == 0)
+		r = write_idmap(child, "gid_map", spec->gid_map, spec->n_gid_map, err);
+	return r;
+}
+
 /* Fork the namespace child, pin what it made, start the init. */
 static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 			   struct pod_sandbox_info *info, struct husk_error *err)
@@ -1093,7 +1191,7 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 		flags |= CLONE_NEWUTS;
 	if (spec->pid == POD_NS_POD)
 		flags |= CLONE_NEWPID;
-	if (!flags)
+	if (!flags && !spec->userns)
 		return 0;
 
 	_cleanup_strv_ char **paths = xnew(char *, spec->n_sysctls + 1);
@@ -1107,6 +1205,7 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 	struct ns_child c = {
 	    .parent = getpid(),
 	    .flags = flags,
+	    .userns = spec->userns,
 	    .hostname = spec->uts == POD_NS_POD ? info->hostname : NULL,
 	    .sysctl_paths = paths,
 	    .sysctls = spec->sysctls,
@@ -1147,6 +1246,13 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 
 	struct child_report rep;
 	ssize_t n = read_timeout(b->report_rd, &rep, sizeof(rep));
+	if (spec->userns && n == (ssize_t)sizeof(rep) && rep.map_me) {
+		r = write_idmaps(b->child, spec, err);
+		if (r < 0)
+			return r;
+		write_full(b->release_wr, "M", 1);
+		n = read_timeout(b->report_rd, &rep, sizeof(rep));
+	}
 	if (n == -ETIMEDOUT)
 		return husk_error_set(err, ETIMEDOUT, "namespace child: no answer in %d ms",
 				      CHILD_TIMEOUT_MS);
@@ -1179,11 +1285,12 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 		const char *name;
 		const char *dst;
 	} pins[] = {
-	    {CLONE_NEWNET, "net", info->net_ns},
-	    {CLONE_NEWIPC, "ipc", info->ipc_ns},
-	    {CLONE_NEWUTS, "uts", info->uts_ns},
+	    {CLONE_NEWUSER, "user", info->user_ns}, {CLONE_NEWNET, "net", info->net_ns},
+	    {CLONE_NEWIPC, "ipc", info->ipc_ns},    {CLONE_NEWUTS, "uts", info->uts_ns},
 	    {CLONE_NEWPID, "pid", info->pid_ns},
 	};
+	if (spec->userns)
+		flags |= CLONE_NEWUSER;
 	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
 		if (!(flags & pins[i].flag))
 			continue;
@@ -1273,8 +1380,8 @@ static int build_sandbox(struct build *b, const struct pod_sandbox_spec *spec,
 			 struct pod_sandbox_info *info, struct husk_error *err)
 {
 	int r = 0;
-	if (spec->net == POD_NS_POD || spec->ipc == POD_NS_POD || spec->uts == POD_NS_POD ||
-	    spec->pid == POD_NS_POD) {
+	if (spec->userns || spec->net == POD_NS_POD || spec->ipc == POD_NS_POD ||
+	    spec->uts == POD_NS_POD || spec->pid == POD_NS_POD) {
 		_cleanup_free_ char *ns = xasprintf("%s/ns", info->dir);
 		if (mkdir(ns, 0711) < 0)
 			return husk_error_errno(err, errno, "mkdir '%s'", ns);
@@ -1314,6 +1421,7 @@ int pod_sandbox_create(const char *state_dir, const struct pod_sandbox_spec *spe
 	    .ipc = spec->ipc,
 	    .uts = spec->uts,
 	    .pid = spec->pid,
+	    .userns = spec->userns,
 	};
 	if (spec->uts == POD_NS_NODE) {
 		char host[HOST_NAME_MAX + 1] = "";

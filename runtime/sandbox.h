@@ -15,7 +15,7 @@
 /* Layout under a state dir S (all paths are built from S; nothing is
  * hard-coded):
  *   S/pods/                  private mount when S's mount is shared
- *   S/pods/ID/ns/{net,ipc,uts,pid}   namespace pins (new namespaces only)
+ *   S/pods/ID/ns/{user,net,ipc,uts,pid}   namespace pins (new namespaces only)
  *   S/pods/ID/shm/           the pod's /dev/shm tmpfs (not for host IPC)
  *   S/pods/ID/{hostname,hosts,resolv.conf}
  *   S/pods/ID/sandbox.json   what pod_sandbox_load() and teardown read;
@@ -45,6 +45,21 @@ int pod_ns_mode_parse(const char *name);
 #define POD_SHM_SIZE_DEFAULT (64ULL << 20)
 /* Bound on the host files copied into the pod (hosts, resolv.conf). */
 #define POD_HOST_FILE_MAX (1U << 20)
+
+/* One line of a uid_map or gid_map: size ids from container_id inside
+ * the pod's user namespace are host_id... on the host. */
+struct pod_idmap {
+	uint32_t container_id, host_id, size;
+};
+/* The most lines the kernel takes in one uid_map or gid_map. */
+#define POD_MAX_IDMAPS 340
+
+/* Check one kind of id mappings (field names it in messages, e.g.
+ * "userns_options.uids"): 1..POD_MAX_IDMAPS ranges, none empty, none past
+ * id 4294967294, none overlapping another on either side, and none that maps the
+ * host's root (host id 0) into the pod. EINVAL naming field[i]. */
+int pod_idmaps_check(const struct pod_idmap *m, size_t n, const char *field,
+		     struct husk_error *err);
 
 struct pod_sysctl {
 	const char *name; /* "net.ipv4.ip_forward" or "net/ipv4/conf/eth0.1/rp_filter" */
@@ -83,12 +98,20 @@ struct pod_sandbox_spec {
 	 * file gives an empty copy. */
 	const char *host_hosts;
 	const char *host_resolv;
+	/* A user namespace of the pod's own (CRI userns_options mode POD) with
+	 * these mappings, written by create from outside. It is made first and
+	 * owns the pod's network, IPC, UTS and PID namespaces, so net, ipc and
+	 * uts must be POD and pid not NODE. false: the host's. */
+	bool userns;
+	const struct pod_idmap *uid_map, *gid_map;
+	size_t n_uid_map, n_gid_map;
 };
 
 /* What a sandbox is made of; every string is owned by the struct. */
 struct pod_sandbox_info {
 	char *id;
 	char *dir;	     /* S/pods/ID */
+	char *user_ns;	     /* pin path; NULL when the pod uses the host's */
 	char *net_ns;	     /* pin path; NULL when the pod uses the host's */
 	char *ipc_ns;	     /* pin path; NULL for host IPC */
 	char *uts_ns;	     /* pin path; NULL for host UTS */
@@ -99,6 +122,7 @@ struct pod_sandbox_info {
 	char *hosts_file;    /* for /etc/hosts */
 	char *resolv_file;   /* for /etc/resolv.conf */
 	enum pod_ns_mode net, ipc, uts, pid;
+	bool userns;	/* a user namespace of its own, pinned at user_ns */
 	pid_t init_pid; /* the PID namespace's init, in husk's PID ns; 0: none */
 	unsigned long long init_start_time; /* its /proc/PID/stat start time (ticks) */
 };

@@ -435,6 +435,7 @@ static void g_sandbox(struct gen *g, const struct pod_sandbox_info *sb)
 	yajl_gen_map_open(g->g);
 	g_str(g, "id", sb->id);
 	g_str(g, "dir", sb->dir);
+	g_str(g, "user_ns", sb->user_ns);
 	g_str(g, "net_ns", sb->net_ns);
 	g_str(g, "ipc_ns", sb->ipc_ns);
 	g_str(g, "uts_ns", sb->uts_ns);
@@ -682,6 +683,8 @@ static void d_sandbox(struct dec *d, yajl_val obj, struct pod_sandbox_info *sb)
 		return;
 	sb->id = d_str(d, v, "id");
 	sb->dir = d_str(d, v, "dir");
+	sb->user_ns = d_str(d, v, "user_ns");
+	sb->userns = sb->user_ns != NULL;
 	sb->net_ns = d_str(d, v, "net_ns");
 	sb->ipc_ns = d_str(d, v, "ipc_ns");
 	sb->uts_ns = d_str(d, v, "uts_ns");

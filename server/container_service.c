@@ -27,10 +27,10 @@ static void on_event(void *data, enum rt_event ev, const char *ctr_id, const cha
 }
 
 static int make_rootfs(void *data, const char *ctr_id, const char *image, bool readonly,
-		       char **ret_path, struct husk_error *err)
+		       const char *userns, char **ret_path, struct husk_error *err)
 {
 	struct srv_ctx *ctx = data;
-	struct img_rootfs_opts o = {.readonly = readonly};
+	struct img_rootfs_opts o = {.readonly = readonly, .idmap_userns = userns};
 	return img_rootfs_create(ctx->image, image, ctr_id, &o, ret_path, err);
 }
 

@@ -29,6 +29,46 @@ static int ns_mode(Runtime__V1__NamespaceMode m, enum pod_ns_mode *ret, const ch
 	}
 }
 
+static struct pod_idmap *idmaps_from_cri(Runtime__V1__IDMapping *const *v, size_t n)
+{
+	struct pod_idmap *m = xnew(struct pod_idmap, n + 1);
+	for (size_t i = 0; i < n; i++)
+		m[i] = (struct pod_idmap){v[i]->container_id, v[i]->host_id, v[i]->length};
+	return m;
+}
+
+/* userns_options: NODE (or absent) is the host's user namespace; POD takes
+ * the kubelet's mappings (checked by the runtime); CONTAINER is not a mode
+ * the kubelet sends. */
+static int userns_from_cri(const Runtime__V1__UserNamespace *u, struct rt_pod_config *pc,
+			   struct pod_idmap **ret_uids, struct pod_idmap **ret_gids,
+			   struct husk_error *err)
+{
+	if (!u || u->mode == RUNTIME__V1__NAMESPACE_MODE__NODE)
+		return 0;
+	if (u->mode != RUNTIME__V1__NAMESPACE_MODE__POD)
+		return husk_error_set(err, EINVAL,
+				      "namespace_options.userns_options.mode %s: only POD (a user "
+				      "namespace for the pod) or NODE (the host's) are supported",
+				      u->mode == RUNTIME__V1__NAMESPACE_MODE__CONTAINER
+					  ? "CONTAINER"
+				      : u->mode == RUNTIME__V1__NAMESPACE_MODE__TARGET ? "TARGET"
+										       : "unknown");
+	/* The limit is the runtime's; this only bounds the copy. */
+	if (u->n_uids > POD_MAX_IDMAPS || u->n_gids > POD_MAX_IDMAPS)
+		return husk_error_set(err, EINVAL,
+				      "namespace_options.userns_options: more than %d mappings",
+				      POD_MAX_IDMAPS);
+	*ret_uids = idmaps_from_cri(u->uids, u->n_uids);
+	*ret_gids = idmaps_from_cri(u->gids, u->n_gids);
+	pc->userns = true;
+	pc->uid_map = *ret_uids;
+	pc->gid_map = *ret_gids;
+	pc->n_uid_map = u->n_uids;
+	pc->n_gid_map = u->n_gids;
+	return 0;
+}
+
 int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_error *err)
 {
 	const Runtime__V1__RunPodSandboxRequest *req = in;
@@ -65,6 +105,7 @@ int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, str
 	pc.annotations = &annotations;
 
 	_cleanup_free_ struct pod_sysctl *sysctls = NULL;
+	_cleanup_free_ struct pod_idmap *uids = NULL, *gids = NULL;
 	_cleanup_(cg_resources_clear) struct cg_resources res;
 	cg_resources_init(&res);
 	const Runtime__V1__LinuxPodSandboxConfig *lc = c->linux;
@@ -85,12 +126,17 @@ int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, str
 			    ns_mode(no->ipc, &pc.ipc, "namespace_options.ipc", err) < 0 ||
 			    ns_mode(no->pid, &pc.pid, "namespace_options.pid", err) < 0)
 				return husk_error_prefix(err, "RunPodSandbox '%s'", pc.name);
-			if (no->userns_options &&
-			    no->userns_options->mode == RUNTIME__V1__NAMESPACE_MODE__POD)
-				return husk_error_set(err, EINVAL,
-						      "RunPodSandbox '%s': user namespaces "
-						      "(userns_options.mode POD) are not supported",
-						      pc.name);
+			if (userns_from_cri(no->userns_options, &pc, &uids, &gids, err) < 0)
+				return husk_error_prefix(err, "RunPodSandbox '%s'", pc.name);
+			/* husk-shim does not yet hand an OCI runtime the pod's user
+			 * namespace (linux.uidMappings): refuse rather than run the
+			 * pod with host ids. */
+			if (pc.userns && oci)
+				return husk_error_set(
+				    err, ENOSYS,
+				    "RunPodSandbox '%s': namespace_options.userns_options: user "
+				    "namespaces are not supported with runtime handler '%s' yet",
+				    pc.name, req->runtime_handler);
 		}
 		sysctls = xnew(struct pod_sysctl, lc->n_sysctls + 1);
 		for (size_t i = 0; i < lc->n_sysctls; i++)
@@ -221,6 +267,7 @@ static char *pod_info_json(struct srv_ctx *ctx, const struct pod_record *p)
 	json_kv_int(g, "pid", p->sandbox.init_pid);
 	json_key(g, "namespaces");
 	yajl_gen_map_open(g);
+	json_kv_str(g, "user", p->sandbox.user_ns ? p->sandbox.user_ns : "host");
 	json_kv_str(g, "network", p->sandbox.net_ns ? p->sandbox.net_ns : "host");
 	json_kv_str(g, "ipc", p->sandbox.ipc_ns ? p->sandbox.ipc_ns : "host");
 	json_kv_str(g, "uts", p->sandbox.uts_ns ? p->sandbox.uts_ns : "host");
@@ -274,6 +321,10 @@ int srv_pod_sandbox_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 	no->network = cri_ns_mode(p->sandbox.net);
 	no->ipc = cri_ns_mode(p->sandbox.ipc);
 	no->pid = cri_ns_mode(p->sandbox.pid);
+	/* The mode only: the mappings are the kernel's (/proc/PID/uid_map). */
+	no->userns_options = srv_new(Runtime__V1__UserNamespace, RUNTIME__V1__USER_NAMESPACE__INIT);
+	no->userns_options->mode = p->sandbox.user_ns ? RUNTIME__V1__NAMESPACE_MODE__POD
+						      : RUNTIME__V1__NAMESPACE_MODE__NODE;
 	st->linux->namespaces->options = no;
 	srv_map_from_state(&p->labels, &st->labels, &st->n_labels,
 			   &runtime__v1__pod_sandbox_status__labels_entry__descriptor);

@@ -162,6 +162,23 @@ static void test_spec_full_roundtrip(void)
 	CU_ASSERT_STRING_EQUAL(json, json2);
 }
 
+/* A pod's user namespace: joined, with idmapped mounts, and back. */
+static void test_spec_idmapped_mounts(void)
+{
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s =
+	    parse("{" MINIMAL ", \"namespaces\": {\"user\": {\"path\": \"/run/p/ns/user\"}},"
+		  " \"idmapped_mounts\": true}",
+		  &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_TRUE(s->idmapped_mounts);
+	CU_ASSERT_EQUAL(s->ns[CTR_NS_USER].mode, CTR_NS_JOIN);
+	_cleanup_free_ char *json = ctr_spec_to_json(s);
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s2 = parse(json, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+	CU_ASSERT_TRUE(s2->idmapped_mounts);
+}
+
 static void expect_error(const char *json, const char *needle)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
@@ -198,6 +215,8 @@ static void test_spec_errors(void)
 		     "namespaces.mount must be \"new\"");
 	expect_error("{" MINIMAL ", \"namespaces\": {\"time\": \"new\"}}",
 		     "namespaces.time: unknown namespace");
+	expect_error("{" MINIMAL ", \"idmapped_mounts\": true}",
+		     "idmapped_mounts: needs a user namespace to join");
 	expect_error("{" MINIMAL ", \"namespaces\": {\"user\": \"new\"}}",
 		     "a new user namespace needs uid and gid mappings");
 	expect_error("{" MINIMAL
@@ -527,6 +546,7 @@ int main(void)
 	static const struct unit_test tests[] = {
 	    {"spec defaults", test_spec_defaults},
 	    {"spec full and round trip", test_spec_full_roundtrip},
+	    {"spec idmapped mounts", test_spec_idmapped_mounts},
 	    {"spec errors", test_spec_errors},
 	    {"capability names", test_caps_names},
 	    {"capability add/drop", test_caps_add_drop},

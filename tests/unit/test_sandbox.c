@@ -541,6 +541,111 @@ static int children_of(pid_t ppid)
 	return n;
 }
 
+static void test_idmaps_check(void)
+{
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct pod_idmap one[] = {{0, 1U << 20, 65536}};
+	CU_ASSERT_EQUAL(pod_idmaps_check(one, 1, "uids", &err), 0);
+	struct pod_idmap split[] = {{0, 200000, 1000}, {1000, 300000, 64536}};
+	CU_ASSERT_EQUAL(pod_idmaps_check(split, 2, "uids", &err), 0);
+	struct {
+		struct pod_idmap m[2];
+		size_t n;
+		const char *msg;
+	} bad[] = {
+	    {{{0, 0, 0}}, 0, "uids: no mapping"},
+	    {{{0, 200000, 0}}, 1, "uids[0]: length 0"},
+	    {{{0, 0, 65536}}, 1, "uids[0]: maps the host's root"},
+	    {{{0, 4294967295U, 2}}, 1, "uids[0]: range past"},
+	    {{{0, 4294967295U, 1}}, 1, "uids[0]: range past"}, /* (uid_t)-1 is no id */
+	    {{{0, 200000, 100}, {99, 300000, 1}}, 2, "uids[1]: overlaps uids[0] (container ids)"},
+	    {{{0, 200000, 100}, {100, 200099, 1}}, 2, "uids[1]: overlaps uids[0] (host ids)"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		CU_ASSERT_EQUAL(pod_idmaps_check(bad[i].m, bad[i].n, "uids", &err), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), bad[i].msg));
+		husk_error_clear(&err);
+	}
+	/* The host's namespaces cannot belong to the pod's user namespace. */
+	struct pod_sandbox_spec spec = {.id = "u1",
+					.userns = true,
+					.net = POD_NS_NODE,
+					.uid_map = one,
+					.gid_map = one,
+					.n_uid_map = 1,
+					.n_gid_map = 1};
+	struct pod_sandbox_info info = {0};
+	CU_ASSERT_EQUAL(pod_sandbox_create("/nonexistent", &spec, &info, &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "namespace_options.network"));
+	husk_error_clear(&err);
+}
+
+/* A pod user namespace: made first, mapped as asked, owning the others
+ * (the net pin's sysctls are its root's); failure and destroy leave
+ * nothing. */
+static void test_user_namespace(void)
+{
+	if (!have_root())
+		return;
+	char *state = unit_tmpdir();
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct pod_sandbox_info info = {0};
+	struct pod_idmap uids[] = {{0, 400000, 65536}};
+	struct pod_idmap gids[] = {{0, 500000, 65536}};
+	struct pod_sysctl sysctls[] = {{"net.ipv4.ip_unprivileged_port_start", "80"},
+				       {"kernel.shmmni", "1234"},
+				       {"fs.mqueue.queues_max", "77"}};
+	struct pod_sandbox_spec spec = {.id = "user1",
+					.pid = POD_NS_POD,
+					.sysctls = sysctls,
+					.n_sysctls = ARRAY_SIZE(sysctls),
+					.userns = true,
+					.uid_map = uids,
+					.gid_map = gids,
+					.n_uid_map = 1,
+					.n_gid_map = 1};
+	CU_ASSERT_EQUAL_FATAL(pod_sandbox_create(state, &spec, &info, &err), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(info.user_ns);
+	ino_t user, host;
+	CU_ASSERT_EQUAL(pod_ns_inode(info.user_ns, &user, &err), 0);
+	CU_ASSERT_EQUAL(pod_ns_inode("/proc/self/ns/user", &host, &err), 0);
+	CU_ASSERT_NOT_EQUAL(user, host);
+	/* The init runs in it, with root inside being 400000 outside. */
+	_cleanup_free_ char *map_path = xasprintf("/proc/%d/uid_map", (int)info.init_pid);
+	_cleanup_free_ char *gmap_path = xasprintf("/proc/%d/gid_map", (int)info.init_pid);
+	_cleanup_free_ char *map = slurp(map_path), *gmap = slurp(gmap_path);
+	unsigned a = 1, b = 0, c = 0;
+	CU_ASSERT(map && sscanf(map, "%u %u %u", &a, &b, &c) == 3 && a == 0 && b == 400000 &&
+		  c == 65536);
+	CU_ASSERT(gmap && sscanf(gmap, "%u %u %u", &a, &b, &c) == 3 && b == 500000);
+	/* Its network namespace's sysctls belong to the pod's root. */
+	int fd = open(info.net_ns, O_RDONLY | O_CLOEXEC);
+	CU_ASSERT_FATAL(fd >= 0);
+	int owner = ioctl(fd, _IO(0xb7, 0x1)); /* NS_GET_USERNS */
+	close(fd);
+	struct stat st;
+	CU_ASSERT(owner >= 0 && fstat(owner, &st) == 0 && st.st_ino == user);
+	if (owner >= 0)
+		close(owner);
+	pod_sandbox_info_clear(&info);
+	struct pod_sandbox_info loaded = {0};
+	CU_ASSERT_EQUAL(pod_sandbox_load(state, "user1", &loaded, &err), 0);
+	CU_ASSERT(loaded.userns && loaded.user_ns);
+	pod_sandbox_info_clear(&loaded);
+	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "user1", &err), 0);
+	assert_clean(state, "user1");
+
+	/* Fails in the kernel after the user namespace is pinned. */
+	struct pod_sysctl bad[] = {{"net.ipv4.ip_forward", "banana"}};
+	spec.id = "user2";
+	spec.sysctls = bad;
+	spec.n_sysctls = 1;
+	CU_ASSERT_EQUAL(pod_sandbox_create(state, &spec, &info, &err), -EINVAL);
+	assert_clean(state, "user2");
+	husk_error_clear(&err);
+	release_state(state);
+}
+
 static void test_pid_namespace_init(void)
 {
 	if (!have_root())
@@ -812,6 +917,8 @@ int main(void)
 	    {"create and destroy", test_create_and_destroy},
 	    {"host namespaces", test_host_namespaces},
 	    {"failure midway leaves nothing", test_failure_midway_leaves_nothing},
+	    {"id maps check", test_idmaps_check},
+	    {"user namespace", test_user_namespace},
 	    {"pid namespace init", test_pid_namespace_init},
 	    {"init outlives its creator", test_init_outlives_creator},
 	    {"half-created pod", test_half_created_pod},
