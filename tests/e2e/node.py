@@ -242,4 +242,8 @@ class Node:
                 except OSError:
                     if os.path.exists(root):
                         left.append(root)
+            try:
+                os.rmdir(os.path.dirname(d))  # husk/, once no node or pod is left
+            except OSError:
+                pass
         return left

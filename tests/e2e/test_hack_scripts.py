@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import HUSKD, make_channel, CRIClient
+from conftest import HUSKD, POD_CG_PARENT, make_channel, CRIClient
 from test_network import cni, PLUGINS, CNI_BIN  # noqa: F401
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -37,7 +37,7 @@ class Node:
         with open(self.config, "w") as f:
             json.dump({"socket": self.socket, "root": os.path.join(base, "root"),
                        "state": os.path.join(base, "state"), "cni_conf_dir": self.cni_dir,
-                       "cni_bin_dirs": [CNI_BIN]}, f)
+                       "cni_bin_dirs": [CNI_BIN], "pod_cgroup_parent": POD_CG_PARENT}, f)
         self.log = os.path.join(base, "huskd.log")
 
     def run(self, script, *args, **env):

@@ -447,12 +447,12 @@ def test_sigkill_during_add_is_cleaned_up_at_restart(daemon_factory, cni):
     assert not d.rt.ListPodSandbox().items
 
 
-@pytest.mark.parametrize("cycles", [50])
 def dnat_chains():
     return {line.split()[0] for line in sh("iptables-save", "-t", "nat").stdout.splitlines()
             if line.startswith(":CNI-DN-")}
 
 
+@pytest.mark.parametrize("cycles", [50])
 def test_many_cycles_leave_nothing(daemon_factory, cni, cycles):
     before = dnat_chains()  # another run's, on a shared machine
     d = net_daemon(daemon_factory, cni)

@@ -328,19 +328,16 @@ def test_20_pods_leave_nothing(daemon, busybox, tmp_path):
 
 def test_long_root_path(daemon_factory, registries, tmp_path):
     # Overlay options grow with the root's path; a long one must still fit.
-    root = "/tmp/" + "husk-long-root-" + "x" * 120
-    d = daemon_factory(args=["--root", root])
-    try:
-        ref = f"{registries.open.host}/test/busybox:latest"
-        d.img.PullImage(image={"image": ref})
-        pod, cfg = run_pod(d, tmp_path)
-        c = run_ctr(d, pod, cfg, ref, ["true"])
-        assert wait_exited(d, c).exit_code == 0
-        d.rt.RemovePodSandbox(pod_sandbox_id=pod)
-    finally:
-        d.stop()
-        import shutil
-        shutil.rmtree(root, ignore_errors=True)
+    d = daemon_factory(start=False)
+    # Inside the daemon's base, which the fixture removes after its teardown.
+    d.args += ["--root", os.path.join(d.base, "husk-long-root-" + "x" * 120)]
+    d.start()
+    ref = f"{registries.open.host}/test/busybox:latest"
+    d.img.PullImage(image={"image": ref})
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, ref, ["true"])
+    assert wait_exited(d, c).exit_code == 0
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
 
 
 def test_config_merge_mounts_devices_user(daemon, registries, busybox, tmp_path):
