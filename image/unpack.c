@@ -849,6 +849,23 @@ static int copy_up_dirs(const char *dest, char *const *search, const char *rel_d
 	return 0;
 }
 
+/* The parent directories of rel (a path in the layer) made in dest as the
+ * lower view has them; for a file at the layer root, dest's own times are
+ * noted so that writing into it does not change them. */
+static int copy_up_parents(const char *dest, char *const *search, const char *rel,
+			   struct dir_times *times, struct husk_error *err)
+{
+	const char *slash = strrchr(rel, '/');
+	if (slash) {
+		_cleanup_free_ char *dir = xstrndup(rel, (size_t)(slash - rel));
+		return copy_up_dirs(dest, search, dir, times, err);
+	}
+	struct stat st;
+	if (lstat(dest, &st) == 0)
+		dir_times_note(times, dest, &st);
+	return 0;
+}
+
 static int copy_file(const char *src, const char *dst, const char *what, struct husk_error *err)
 {
 	_cleanup_close_ int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -906,13 +923,7 @@ static int resolve_link(const char *dest, char *const *search, char *const *l,
 	if (at > 0) {
 		/* A link to a lower file makes a copy of it in this layer
 		 * first, as overlayfs copies a file up before linking it. */
-		const char *slash = strrchr(lrel, '/');
-		_cleanup_free_ char *dir = slash ? xstrndup(lrel, (size_t)(slash - lrel)) : NULL;
-		if (dir)
-			r = copy_up_dirs(dest, search, dir, times, err);
-		else if (lstat(dest, &st) == 0)
-			dir_times_note(times, dest, &st);
-		if (r < 0)
+		if (copy_up_parents(dest, search, lrel, times, err) < 0)
 			return husk_error_prefix(err, "hard link '%s'", member);
 		_cleanup_free_ char *src = xasprintf("%s/%s", search[at], lrel);
 		r = copy_file(src, target, written, err);
@@ -921,13 +932,7 @@ static int resolve_link(const char *dest, char *const *search, char *const *l,
 			return husk_error_prefix(err, "hard link '%s'", member);
 		}
 	}
-	const char *slash = strrchr(rel, '/');
-	_cleanup_free_ char *dir = slash ? xstrndup(rel, (size_t)(slash - rel)) : NULL;
-	if (dir)
-		r = copy_up_dirs(dest, search, dir, times, err);
-	else if (lstat(dest, &st) == 0)
-		dir_times_note(times, dest, &st);
-	if (r < 0)
+	if (copy_up_parents(dest, search, rel, times, err) < 0)
 		return husk_error_prefix(err, "hard link '%s'", member);
 	if (link(target, full) < 0)
 		return husk_error_errno(err, errno, "hard link '%s' to '%s'", member, written);

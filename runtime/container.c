@@ -1297,7 +1297,7 @@ int rt_ctr_exec_sync(struct rt *rt, const char *ref, char *const *cmd, long long
 	return 0;
 }
 
-static struct cg_group *ctr_cgroup(struct rt *rt, const char *ref, struct husk_error *err)
+struct cg_group *rt_ctr_cgroup(struct rt *rt, const char *ref, struct husk_error *err)
 {
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
@@ -1310,14 +1310,14 @@ static struct cg_group *ctr_cgroup(struct rt *rt, const char *ref, struct husk_e
 
 int rt_ctr_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err)
 {
-	_cleanup_(cg_group_freep) struct cg_group *cg = ctr_cgroup(rt, ref, err);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_ctr_cgroup(rt, ref, err);
 	return cg ? cg_group_stats(cg, ret, err) : -err->code;
 }
 
 int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_resources *res,
 			    struct husk_error *err)
 {
-	_cleanup_(cg_group_freep) struct cg_group *cg = ctr_cgroup(rt, ref, err);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_ctr_cgroup(rt, ref, err);
 	return cg ? cg_group_set(cg, res, err) : -err->code;
 }
 

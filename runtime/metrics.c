@@ -265,23 +265,13 @@ static int group_procs(struct cg_group *cg, struct rt_proc_stats *ret, struct hu
 int rt_ctr_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
 		      struct husk_error *err)
 {
-	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
-	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
-		return -err->code;
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
-	if (!cg)
-		return husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
-	return group_procs(cg, ret, err);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_ctr_cgroup(rt, ref, err);
+	return cg ? group_procs(cg, ret, err) : -err->code;
 }
 
 int rt_pod_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
 		      struct husk_error *err)
 {
-	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
-	if (state_pod_get(rt->store, ref, &pod, err) < 0)
-		return -err->code;
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
-	if (!cg)
-		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
-	return group_procs(cg, ret, err);
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_pod_cgroup(rt, ref, err);
+	return cg ? group_procs(cg, ret, err) : -err->code;
 }

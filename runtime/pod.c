@@ -689,15 +689,21 @@ int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***
 	return state_pod_list(rt->store, f, ret, ret_n, err);
 }
 
-int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err)
+struct cg_group *rt_pod_cgroup(struct rt *rt, const char *ref, struct husk_error *err)
 {
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, ref, &pod, err) < 0)
-		return -err->code;
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
+		return NULL;
+	struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (!cg)
-		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
-	return cg_group_stats(cg, ret, err);
+		husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
+	return cg;
+}
+
+int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err)
+{
+	_cleanup_(cg_group_freep) struct cg_group *cg = rt_pod_cgroup(rt, ref, err);
+	return cg ? cg_group_stats(cg, ret, err) : -err->code;
 }
 
 int rt_pod_update_resources(struct rt *rt, const char *ref, const struct cg_resources *res,

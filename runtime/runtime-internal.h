@@ -106,6 +106,10 @@ void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *po
 struct cg_group *rt_cgroup_of(struct rt *rt, const struct state_cgroup *c);
 /* *ret (cleared first by the caller) set to g's typed parts for a record. */
 void rt_cgroup_record(const struct cg_group *g, struct state_cgroup *ret);
+/* The cgroup of container (pod) ref, or NULL with err set: ENOENT for an
+ * unknown object or one without a cgroup. */
+struct cg_group *rt_ctr_cgroup(struct rt *rt, const char *ref, struct husk_error *err);
+struct cg_group *rt_pod_cgroup(struct rt *rt, const char *ref, struct husk_error *err);
 
 /* pod.c: the namespaces a container's are compared with in its kernel
  * view: the pod's pins and huskd's own. */
