@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,32 +27,35 @@ static char *v1_fmt(int64_t v)
 	return v == CG_MAX ? xstrdup("-1") : xasprintf("%" PRId64, v);
 }
 
+/* Serialises the cpuset copies of concurrent creations: a level another
+ * thread has just made may not have its cpus and mems yet. */
+static pthread_mutex_t cpuset_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int v1_prepare_level(const struct cg_manager *m, const struct cg_hier *h, const char *dir,
-			    bool created, bool leaf _unused_, struct husk_error *err)
+			    bool created _unused_, bool leaf _unused_, struct husk_error *err)
 {
 	/* A new cpuset cgroup starts with no cpus and no mems and refuses
-	 * tasks until it has both: copy them from the parent. */
-	if (!created || !(h->controllers & CG_C_CPUSET))
+	 * tasks until it has both: copy them from the parent. Levels made by
+	 * another creation are checked too: it may still be copying, and a
+	 * child copied from an empty parent stays empty (ENOSPC at join). */
+	if (!(h->controllers & CG_C_CPUSET))
 		return 0;
 	_cleanup_free_ char *copy = xstrdup(dir);
 	const char *parent = dirname(copy);
 	static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+	pthread_mutex_lock(&cpuset_lock);
+	int r = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(files) && r >= 0; i++) {
 		_cleanup_free_ char *cur = NULL;
-		int r = cg_get_str(dir, files[i], &cur, err);
-		if (r < 0)
-			return r;
-		if (cur)
-			continue;
 		_cleanup_free_ char *val = NULL;
-		r = cg_read_line(parent, files[i], &val, err);
-		if (r < 0)
-			return husk_error_prefix(err, "copy cpuset to '%s'", dir);
-		r = cg_write(m, dir, files[i], val, err);
-		if (r < 0)
-			return husk_error_prefix(err, "copy cpuset to '%s'", dir);
+		if ((r = cg_get_str(dir, files[i], &cur, err)) < 0 || cur)
+			continue;
+		if ((r = cg_read_line(parent, files[i], &val, err)) < 0 ||
+		    (r = cg_write(m, dir, files[i], val, err)) < 0)
+			husk_error_prefix(err, "copy cpuset to '%s'", dir);
 	}
-	return 0;
+	pthread_mutex_unlock(&cpuset_lock);
+	return r;
 }
 
 static int v1_set_cpu(const struct cg_group *g, const struct cg_resources *r,

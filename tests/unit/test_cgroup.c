@@ -426,6 +426,24 @@ static void test_naming_systemd(void)
 
 /* ---- create / remove -------------------------------------------------- */
 
+/* A level another creation has just made, before it copied the cpuset in:
+ * this creation fills it rather than copying its emptiness further down. */
+static void test_cpuset_level_of_another(void)
+{
+	char *b = layout_v1();
+	mkdirs(b, "cpuset/kubepods");
+	put(b, "cpuset/kubepods/cpuset.cpus", "\n");
+	put(b, "cpuset/kubepods/cpuset.mems", "\n");
+	struct cg_manager *m = open_at(b, CG_DRIVER_CGROUPFS);
+	struct cg_group *pod = create(m, "kubepods/pod1");
+	CHECK_FILE(b, "cpuset/kubepods/cpuset.cpus", "0-1");
+	CHECK_FILE(b, "cpuset/kubepods/cpuset.mems", "0");
+	CHECK_FILE(b, "cpuset/kubepods/pod1/cpuset.mems", "0");
+	cg_group_free(pod);
+	cg_manager_free(m);
+	rm_base(b);
+}
+
 static void test_create_remove_v1(void)
 {
 	char *b = layout_v1();
@@ -1574,6 +1592,7 @@ int main(void)
 	    {"naming cgroupfs", test_naming_cgroupfs},
 	    {"naming systemd", test_naming_systemd},
 	    {"naming pod parent", test_naming_pod_parent},
+	    {"cpuset of a level another creation made", test_cpuset_level_of_another},
 	    {"create/remove v1", test_create_remove_v1},
 	    {"create/remove v2", test_create_remove_v2},
 	    {"set/get v1", test_set_get_v1},
