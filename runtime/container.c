@@ -660,17 +660,12 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 	 * relative to its own cgroup). systemd (--systemd-cgroup):
 	 * "slice:prefix:name" for husk's ".../<pod>.slice/husk-<id>.scope". */
 	_cleanup_free_ char *cg_path = xasprintf("/%s", cg_group_path(cg));
-	const char *scope = strrchr(cg_path, '/');
-	if (c->oci_systemd_cgroup && scope > cg_path && endswith(cg_path, ".scope")) {
-		const char *slice_end = scope;
-		const char *slice = slice_end - 1;
-		while (slice > cg_path && *slice != '/')
-			slice--;
-		_cleanup_free_ char *sd =
-		    xasprintf("%.*s:husk:%.*s", (int)(slice_end - slice - 1), slice + 1,
-			      (int)(strlen(scope + 1) - 6 - 5), scope + 1 + 5);
-		free(cg_path);
-		cg_path = steal_ptr(&sd);
+	if (c->oci_systemd_cgroup) {
+		char *sd = ctr_oci_systemd_cgroups_path(cg_path);
+		if (sd) {
+			free(cg_path);
+			cg_path = sd;
+		}
 	}
 	struct ctr_oci_extra x = {
 	    .cgroups_path = cg_path,
@@ -1284,7 +1279,10 @@ int rt_ctr_exec_sync(struct rt *rt, const char *ref, char *const *cmd, long long
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
 	if (ctr_spec_read_file(path, &spec, err) < 0)
 		return -err->code;
-	struct ctr_exec_opts o = {.spec = spec, .pid = rec->pid, .args = (char **)cmd};
+	struct ctr_exec_opts o = {.spec = spec,
+				  .pid = rec->pid,
+				  .args = (char **)cmd,
+				  .spawn = spec->oci_path ? ctr_oci_exec_spawn : NULL};
 	struct ctr_exec_result res = {0};
 	if (ctr_exec_sync(&o, timeout_s * 1000000000LL, 0, &res, err) < 0)
 		return -err->code;
@@ -1314,11 +1312,57 @@ int rt_ctr_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct hu
 	return cg ? cg_group_stats(cg, ret, err) : -err->code;
 }
 
+/* config.json holds the seccomp profile too. */
+#define OCI_CONFIG_MAX (16u << 20)
+
+/* config.json with res written over its linux.resources, so that it
+ * (and crictl inspect) says what is in force. */
+static int rewrite_oci_resources(const char *dir, const struct cg_resources *res,
+				 struct husk_error *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
+	_cleanup_free_ char *text = NULL, *out = NULL;
+	size_t len = 0;
+	if (fs_read_file(path, OCI_CONFIG_MAX, &text, &len, err) < 0 ||
+	    ctr_oci_config_set_resources(text, len, res, &out, err) < 0 ||
+	    fs_write_atomic(path, out, strlen(out), 0600, err) < 0)
+		return -err->code;
+	return 0;
+}
+
 int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_resources *res,
 			    struct husk_error *err)
 {
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_ctr_cgroup(rt, ref, err);
-	return cg ? cg_group_set(cg, res, err) : -err->code;
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (rt_ctr_get(rt, ref, &rec, err) < 0)
+		return -err->code;
+	/* One update, start or stop of the container at a time: config.json
+	 * is read, changed and written back. */
+	_cleanup_end_ struct rt_busy *busy = rt_ctr_begin(rt, rec->id);
+	ctr_record_free(steal_ptr(&rec));
+	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
+	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
+	if (ctr_spec_read_file(spec_path, &spec, err) < 0)
+		return husk_error_prefix(err, "update container '%s'", rec->id);
+	int r;
+	if (spec->oci_path && rec->state == CTR_STATE_RUNNING) {
+		/* The runtime's cgroup manager writes the limits (and keeps
+		 * its own state of them). */
+		_cleanup_free_ char *json = ctr_oci_resources(res);
+		r = ctr_oci_update(spec, json, err);
+	} else {
+		_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
+		r = cg ? cg_group_set(cg, res, err)
+		       : husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
+	}
+	if (r < 0)
+		return r;
+	if (rewrite_oci_resources(dir, res, err) < 0)
+		return husk_error_prefix(err, "update container '%s': limits set, but", rec->id);
+	return 0;
 }
 
 int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, bool *ret_has_oom,

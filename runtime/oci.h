@@ -46,4 +46,53 @@ struct ctr_oci_extra {
 int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char **ret,
 		   struct husk_error *err);
 
+/* The OCI process object (the JSON of `<rt> exec --process`) for running
+ * args in s's container: s's user, groups, capabilities, rlimits,
+ * noNewPrivileges, apparmorProfile and oomScoreAdj; env and cwd NULL for
+ * s's own; terminal when tty. Caller frees. */
+char *ctr_oci_process(const struct ctr_spec *s, char *const *args, char *const *env,
+		      const char *cwd, bool tty);
+
+/* The limits of r (memory, cpu, pids, hugepageLimits, unified: those set)
+ * as an OCI linux.resources object without devices: what `<rt> update
+ * --resources` reads. Caller frees. */
+char *ctr_oci_resources(const struct cg_resources *r);
+
+/* config (a config.json's text) with the limits set in r written over its
+ * linux.resources, key by key (memory.limit replaced, memory.swap kept
+ * when r has none; devices kept). EINVAL when it is not an OCI config. */
+int ctr_oci_config_set_resources(const char *config, size_t len, const struct cg_resources *r,
+				 char **ret, struct husk_error *err);
+
+/* ---- the runtime's command line (runtime/oci_cli.c) ---- */
+
+/* argv of `<rt> [s->oci_args] --root R --log LOG [--systemd-cgroup] VERB...`
+ * (verb NULL-terminated; caller frees with strv_free). */
+char **ctr_oci_argv(const struct ctr_spec *s, const char *log, const char *const *verb);
+
+/* The cgroupsPath a runtime given --systemd-cgroup takes for the cgroup
+ * husk made at cg_path ("/.../<slice>.slice/husk-<id>.scope"):
+ * "<slice>.slice:husk:<id>". NULL when cg_path is not of that form (the
+ * caller keeps the path as it is). Caller frees. */
+char *ctr_oci_systemd_cgroups_path(const char *cg_path);
+
+/* ---- exec and update through the runtime (runtime/oci_exec.c) ---- */
+
+/* Run o->args in the container of o->spec (whose oci_path is set) through
+ * `<rt> exec --process P --pid-file F ID` in the foreground: on return
+ * the runtime is the caller's child (ret->pid; it exits with the
+ * process's status, 128 + signal when killed) and the process runs in
+ * the container (ret->target, its start time ret->target_start). The
+ * process gets stdio as it is (pipes pass through), or with o->tty a
+ * terminal of the runtime's whose other side the runtime copies to and
+ * from a pty of ours (ret->pty_master; resizing it resizes the
+ * container's). Errors: the runtime's message when it fails before the
+ * process runs, ENOENT for a command it cannot find. */
+int ctr_oci_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *stdio,
+		       struct ctr_process *ret, struct husk_error *err);
+
+/* `<rt> update --resources - ID` with resources_json (an OCI
+ * linux.resources object) on its stdin. EIO with the runtime's message. */
+int ctr_oci_update(const struct ctr_spec *s, const char *resources_json, struct husk_error *err);
+
 #endif

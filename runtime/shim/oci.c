@@ -14,29 +14,17 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "runtime/oci.h"
 
 #define OCI_LOG "oci.log"
 #define OCI_PID "oci.pid"
 #define OCI_LOG_TAIL 512
 #define OCI_CONSOLE "console.sock"
 
-/* argv: path, the extra args, --root R, --log, [--systemd-cgroup], then
- * the verb's own (NULL-terminated). */
 static char **oci_argv(const struct ctr_spec *s, const char *const *verb)
 {
-	char **v = strv_append(xnew(char *, 1), s->oci_path);
-	for (size_t i = 0; s->oci_args && s->oci_args[i]; i++)
-		v = strv_append(v, s->oci_args[i]);
-	v = strv_append(v, "--root");
-	v = strv_append(v, s->oci_root);
-	v = strv_append(v, "--log");
 	_cleanup_free_ char *log = xasprintf("%s/" OCI_LOG, s->state_dir);
-	v = strv_append(v, log);
-	if (s->oci_systemd_cgroup)
-		v = strv_append(v, "--systemd-cgroup");
-	for (size_t i = 0; verb[i]; i++)
-		v = strv_append(v, verb[i]);
-	return v;
+	return ctr_oci_argv(s, log, verb);
 }
 
 /* The last line the runtime logged, for an error message. */
