@@ -667,7 +667,21 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 			cg_path = sd;
 		}
 	}
+	/* A pod's user namespace, for an OCI runtime: the mappings it wants
+	 * beside the path it joins, and bind sources it can take as they are
+	 * (idmapped by husk-shim, see ctr_oci_idmap_prepare). */
+	_cleanup_free_ struct ctr_idmap *uid_map = NULL, *gid_map = NULL;
+	size_t n_uid_map = 0, n_gid_map = 0;
+	if (spec->oci_path && spec->idmapped_mounts &&
+	    ctr_oci_userns_maps(spec->ns[CTR_NS_USER].path, &uid_map, &n_uid_map, &gid_map,
+				&n_gid_map, err) < 0)
+		return -err->code;
 	struct ctr_oci_extra x = {
+	    .uid_map = uid_map,
+	    .gid_map = gid_map,
+	    .n_uid_map = n_uid_map,
+	    .n_gid_map = n_gid_map,
+	    .idmapped_sources = spec->oci_path && spec->idmapped_mounts,
 	    .cgroups_path = cg_path,
 	    .resources = &res,
 	    .device_rules = rules,
@@ -682,6 +696,34 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 		return r;
 	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
 	return fs_write_atomic(path, text, strlen(text), 0600, err);
+}
+
+/* Let the ids of a pod's user namespace walk to path: the search bit for
+ * others on it and on each parent up to top (husk's root or state
+ * directory), listing still refused. An OCI runtime reaches the rootfs
+ * and the bind sources after it has joined the user namespace, as a uid
+ * that is "other" to them (husk's launcher opens them before); containerd
+ * asks the same of its directories (0711). */
+static int open_search_path(const char *path, const char *top, struct husk_error *err)
+{
+	if (!path || !top || !startswith(path, top))
+		return 0;
+	_cleanup_free_ char *p = xstrdup(path);
+	size_t top_len = strlen(top);
+	for (;;) {
+		struct stat st;
+		if (stat(p, &st) < 0)
+			return husk_error_errno(err, errno, "stat '%s'", p);
+		if (S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH) &&
+		    chmod(p, (st.st_mode & 07777) | S_IXOTH) < 0)
+			return husk_error_errno(err, errno, "chmod '%s'", p);
+		char *slash = strrchr(p, '/');
+		if (strlen(p) <= top_len || !slash || slash == p)
+			return 0;
+		*slash = '\0';
+		if (strlen(p) < top_len)
+			return 0;
+	}
 }
 
 static int ctr_stop_signal(const struct ctr_record *rec)
@@ -810,6 +852,10 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		goto fail;
 	if ((r = write_oci_config(rt, dir, pod, c, spec, cg, dev_rules, n_dev_rules, err)) < 0)
 		goto fail;
+	if (spec->oci_path && spec->idmapped_mounts &&
+	    ((r = open_search_path(dir, rt->state, err)) < 0 ||
+	     (r = open_search_path(spec->rootfs, rt->root, err)) < 0))
+		goto fail;
 
 	if ((r = rt_check_abort(rt, ke, err)) < 0)
 		goto fail;
@@ -854,6 +900,7 @@ fail:
 	husk_error_prefix(err, "create container '%s'", c->name);
 	{
 		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		ctr_oci_idmap_release(dir);
 		fs_rm_rf(dir, NULL);
 		if (rootfs && rt->opts.release_rootfs(rt->opts.data, id, &e) < 0)
 			log_error("container=%s: undo rootfs: %s", id, e.msg);
@@ -1128,6 +1175,9 @@ static int remove_locked(struct rt *rt, const char *id, struct husk_error *err)
 		return husk_error_prefix(err, "remove container '%s'", rec->id);
 	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
 	shim_wait_gone(dir);
+	/* An OCI handler's idmapped bind sources, when its shim did not
+	 * live to release them. */
+	ctr_oci_idmap_release(dir);
 	if (fs_rm_rf(dir, err) < 0)
 		return husk_error_prefix(err, "remove container '%s'", rec->id);
 	r = state_ctr_remove(rt->store, rec->id, err);

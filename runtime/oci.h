@@ -30,6 +30,13 @@ struct ctr_oci_extra {
 	bool allow_all_devices;
 	const struct ctr_oci_kv *annotations;
 	size_t n_annotations;
+	/* A joined user namespace's mappings (linux.uidMappings and
+	 * gidMappings, which runtimes want even when they join one). */
+	const struct ctr_idmap *uid_map, *gid_map;
+	size_t n_uid_map, n_gid_map;
+	/* Bind sources are the idmapped mounts husk-shim makes in the state
+	 * directory (ctr_oci_idmap_prepare), not the host paths. */
+	bool idmapped_sources;
 };
 
 /* The OCI config of s as JSON text (caller frees): process (terminal, user
@@ -94,5 +101,29 @@ int ctr_oci_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *st
 /* `<rt> update --resources - ID` with resources_json (an OCI
  * linux.resources object) on its stdin. EIO with the runtime's message. */
 int ctr_oci_update(const struct ctr_spec *s, const char *resources_json, struct husk_error *err);
+
+/* ---- a pod's user namespace (runtime/oci_userns.c) ---- */
+
+#define CTR_OCI_IDMAP_DIR "idmap"
+
+/* The uid and gid maps of the user namespace pinned at userns_path, as the
+ * host sees them. Caller frees both arrays. EIO when they cannot be read. */
+int ctr_oci_userns_maps(const char *userns_path, struct ctr_idmap **ret_uid, size_t *ret_n_uid,
+			struct ctr_idmap **ret_gid, size_t *ret_n_gid, struct husk_error *err);
+
+/* Where the idmapped mount of a bind source sits: <state_dir>/idmap/NAME,
+ * NAME "shm", "hostname", "hosts", "resolv.conf", or
+ * ctr_oci_idmap_mount_name(i) for s->mounts[i]. Caller frees. */
+char *ctr_oci_idmap_source(const char *state_dir, const char *name);
+char *ctr_oci_idmap_mount_name(size_t i);
+
+/* With s->idmapped_mounts: make those mounts, each an idmapped clone
+ * (MOUNT_ATTR_IDMAP with s's user namespace) of its source, attached on
+ * the host, for the runtime to bind into the container. On failure none
+ * is left; EINVAL for a file system without idmapped mounts. */
+int ctr_oci_idmap_prepare(const struct ctr_spec *s, struct husk_error *err);
+
+/* Detach and remove what ctr_oci_idmap_prepare made (none is fine). */
+void ctr_oci_idmap_release(const char *state_dir);
 
 #endif

@@ -117,6 +117,9 @@ static int console_master(int lfd, struct husk_error *err)
 	return fd;
 }
 
+static int launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct ctr_process *ret,
+		  struct husk_error *err);
+
 /* Undo a create whose start cannot follow. */
 static void undo_create(const struct ctr_spec *s, pid_t pid, int master)
 {
@@ -132,6 +135,18 @@ int shim_oci_launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct
 {
 	if (fs_mkdir_p(s->oci_root, 0700, err) < 0)
 		return husk_error_prefix(err, "runtime root");
+	/* A pod's user namespace: config.json names these as bind sources. */
+	if (ctr_oci_idmap_prepare(s, err) < 0)
+		return -err->code;
+	int r = launch(s, io, ret, err);
+	if (r < 0)
+		ctr_oci_idmap_release(s->state_dir);
+	return r;
+}
+
+static int launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct ctr_process *ret,
+		  struct husk_error *err)
+{
 	_cleanup_free_ char *pidfile = xasprintf("%s/" OCI_PID, s->state_dir);
 	unlink(pidfile);
 	_cleanup_close_ int lfd = -1;
@@ -206,4 +221,5 @@ void shim_oci_delete(const struct ctr_spec *s)
 	if (run_rt(s, del, NULL, &e) < 0)
 		log_warn("container=%s runtime delete: %s", s->id, husk_error_msg(&e));
 	husk_error_clear(&e);
+	ctr_oci_idmap_release(s->state_dir);
 }

@@ -163,22 +163,11 @@ def test_status_lists_handlers(hd):
         out = subprocess.run([path, "features"], capture_output=True, text=True)
         want = json.loads(out.stdout) if out.returncode == 0 else {}
         assert feats[name].recursive_read_only_mounts == ("rro" in want.get("mountOptions", []))
-        # husk-shim does not hand an OCI runtime a pod user namespace yet,
-        # whatever the runtime could do (runc 1.1.5 and crun 1.8.1: no idmap).
-        assert not feats[name].user_namespaces
+        # husk-shim makes the idmapped mounts and the runtime joins the
+        # pod's user namespace: no idmap support of the runtime's needed
+        # (runc 1.1.5 and crun 1.8.1 have none). test_userns.py runs it.
+        assert feats[name].user_namespaces
     assert feats[""].user_namespaces and feats["husk"].user_namespaces
-
-
-@pytest.mark.skipif(not OCI["runc"], reason="runc is not installed")
-def test_user_namespace_pod_refused_for_oci_handler(hd, tmp_path):
-    ids = [{"container_id": 0, "host_id": 1 << 20, "length": 65536}]
-    cfg = pod_config(linux={"security_context": {"namespace_options": {"userns_options": {
-        "mode": pb.POD, "uids": ids, "gids": ids}}}})
-    with pytest.raises(grpc.RpcError) as e:
-        hd.rt.RunPodSandbox(config=cfg, runtime_handler="runc")
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, e.value.details()
-    assert "runtime handler 'runc'" in e.value.details()
-    assert not hd.rt.ListPodSandbox().items
 
 
 def test_config_errors_name_the_key(daemon_factory):

@@ -143,8 +143,7 @@ static void test_resources_and_rewrite(void)
 	/* No resources yet: added. */
 	const char *bare = "{\"linux\":{}}";
 	_cleanup_free_ char *out2 = NULL;
-	CU_ASSERT_EQUAL_FATAL(ctr_oci_config_set_resources(bare, strlen(bare), &r, &out2, &err),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(ctr_oci_config_set_resources(bare, strlen(bare), &r, &out2, &err), 0);
 	CU_ASSERT_STRING_EQUAL(out2, "{\"linux\":{\"resources\":{\"memory\":{\"limit\":100663296},"
 				     "\"cpu\":{\"quota\":20000,\"period\":100000}}}}");
 	/* Not an OCI config. */
@@ -156,6 +155,56 @@ static void test_resources_and_rewrite(void)
 	husk_error_clear(&err);
 }
 
+static void test_userns_config(void)
+{
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = oci_spec(false);
+	s->rootfs = xstrdup("/r/rootfs");
+	s->state_dir = xstrdup("/s/containers/c1");
+	s->hosts_path = xstrdup("/s/pods/p1/hosts");
+	s->shm_path = xstrdup("/s/pods/p1/shm");
+	s->mounts = xnew(struct ctr_mount, 2);
+	s->mounts[0] = (struct ctr_mount){.destination = xstrdup("/data"),
+					  .type = xstrdup("bind"),
+					  .source = xstrdup("/host/data"),
+					  .bind = true};
+	s->mounts[1] = (struct ctr_mount){
+	    .destination = xstrdup("/scratch"), .type = xstrdup("tmpfs"), .source = NULL};
+	s->n_mounts = 2;
+	const struct ctr_idmap map[] = {{0, 1 << 20, 65536}};
+	struct ctr_oci_extra x = {.uid_map = map,
+				  .gid_map = map,
+				  .n_uid_map = 1,
+				  .n_gid_map = 1,
+				  .idmapped_sources = true};
+	struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_free_ char *text = NULL;
+	CU_ASSERT_EQUAL_FATAL(ctr_oci_config(s, &x, &text, &err), 0);
+	_cleanup_json_ yajl_val t = NULL;
+	CU_ASSERT_EQUAL_FATAL(json_parse(text, strlen(text), "config", &t, &err), 0);
+	yajl_val um = json_get(json_get(t, "linux"), "uidMappings");
+	CU_ASSERT_FATAL(YAJL_IS_ARRAY(um) && um->u.array.len == 1);
+	CU_ASSERT_EQUAL(json_get_int(um->u.array.values[0], "hostID", 0), 1 << 20);
+	CU_ASSERT_EQUAL(json_get_int(um->u.array.values[0], "size", 0), 65536);
+	CU_ASSERT_PTR_NOT_NULL(json_get(json_get(t, "linux"), "gidMappings"));
+	/* Bind sources are the idmapped mounts in the state directory; other
+	 * mounts keep theirs. */
+	yajl_val mounts = json_get(t, "mounts");
+	int seen = 0;
+	for (size_t i = 0; i < mounts->u.array.len; i++) {
+		const char *dst = json_get_string(mounts->u.array.values[i], "destination");
+		const char *src = json_get_string(mounts->u.array.values[i], "source");
+		if (streq(dst, "/data"))
+			seen += streq(src, "/s/containers/c1/idmap/m0");
+		else if (streq(dst, "/etc/hosts"))
+			seen += streq(src, "/s/containers/c1/idmap/hosts");
+		else if (streq(dst, "/dev/shm"))
+			seen += streq(src, "/s/containers/c1/idmap/shm");
+		else if (streq(dst, "/scratch"))
+			seen += streq(src, "tmpfs");
+	}
+	CU_ASSERT_EQUAL(seen, 4);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -163,6 +212,7 @@ int main(void)
 	    {"systemd cgroupsPath", test_systemd_cgroups_path},
 	    {"exec process.json", test_process_json},
 	    {"update resources and config.json", test_resources_and_rewrite},
+	    {"user namespace in config.json", test_userns_config},
 	};
 	return unit_run("oci_run", tests, ARRAY_SIZE(tests));
 }
