@@ -328,3 +328,24 @@ def test_update_resources_through_the_runtime(hd, busybox, tmp_path, handler):  
         assert json.load(f)["linux"]["resources"] == res
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+
+
+@pytest.mark.skipif(not os.path.isdir("/run/systemd/system"),
+                    reason="PID 1 is not systemd here: runc --systemd-cgroup asks systemd over "
+                    "D-Bus for the container's scope (its argv and cgroupsPath are checked in "
+                    "tests/unit/test_oci_run.c)")
+@pytest.mark.skipif(not OCI["runc"], reason="runc is not installed")
+def test_runc_systemd_cgroup(daemon_factory, busybox, tmp_path):  # noqa: F811
+    d = daemon_factory({"cgroup_driver": "systemd", "default_runtime": "runc",
+                        "runtimes": {"runc": {"path": OCI["runc"], "systemd_cgroup": True}}})
+    d.img.PullImage(image={"image": busybox})
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, SLEEP)
+    info = json.loads(d.rt.ContainerStatus(container_id=c, verbose=True).info["info"])
+    slice_, prefix, name = info["runtimeSpec"]["linux"]["cgroupsPath"].split(":")
+    assert slice_.endswith(".slice") and (prefix, name) == ("husk", c)
+    assert f"/{slice_}/husk-{c}.scope" in open(f"/proc/{info['pid']}/cgroup").read()
+    assert rt_state(d, "runc", c)["status"] == "running"
+    assert exec_out(d, c, ["true"]) == ""
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
