@@ -13,7 +13,7 @@ import time
 import grpc
 import pytest
 
-from conftest import pb
+from conftest import mounts_under, pb
 from pods import (busybox, expect_error, leftovers, pod_config, run_ctr, run_pod,  # noqa: F401
                   wait_exited)
 from registry import registries  # noqa: F401
@@ -324,8 +324,16 @@ def test_update_resources_through_the_runtime(hd, busybox, tmp_path, handler):  
     assert res["cpu"]["quota"] == 20000 and res["cpu"]["period"] == 100000
     assert res["cpu"]["shares"] == 512
     assert res["devices"][0] == {"allow": False, "access": "rwm"}
-    with open(os.path.join(d.state, "containers", c, "config.json")) as f:
+    config = os.path.join(d.state, "containers", c, "config.json")
+    with open(config) as f:
         assert json.load(f)["linux"]["resources"] == res
+    # A refused update changes neither, and leaves nothing behind.
+    before = open(config).read()
+    with pytest.raises(grpc.RpcError):
+        d.rt.UpdateContainerResources(container_id=c, linux={"cpuset_cpus": "4095"})
+    assert open(config).read() == before
+    assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(96 << 20)
+    assert not [n for n in os.listdir(os.path.dirname(config)) if n.startswith("update-")]
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
 
@@ -349,3 +357,40 @@ def test_runc_systemd_cgroup(daemon_factory, busybox, tmp_path):  # noqa: F811
     assert exec_out(d, c, ["true"]) == ""
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+
+
+@pytest.mark.skipif(not OCI["runc"], reason="runc is not installed")
+def test_runc_userns_idmap_failure_leaves_nothing(daemon_factory, busybox, tmp_path):  # noqa: F811
+    d = daemon_factory({"runtimes": {"runc": {"path": OCI["runc"]}}, "default_runtime": "runc"})
+    os.chmod(d.base, 0o711)
+    d.img.PullImage(image={"image": busybox})
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    ids = [{"container_id": 0, "host_id": 1 << 20, "length": 65536}]
+    pod, cfg = run_pod(d, tmp_path, linux={"security_context": {"namespace_options": {
+        "userns_options": {"mode": pb.POD, "uids": ids, "gids": ids}}}})
+    # The second volume's file system (sysfs) has no idmapped mounts: the
+    # start fails naming it, after the first one was made.
+    mounts = [{"container_path": "/data", "host_path": str(vol)},
+              {"container_path": "/k", "host_path": "/sys/kernel/mm"}]
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=mounts, start=False)
+    with pytest.raises(grpc.RpcError) as e:
+        d.rt.StartContainer(container_id=c)
+    assert "/sys/kernel/mm" in e.value.details() and "idmapped" in e.value.details()
+    cdir = os.path.join(d.state, "containers", c)
+    assert mounts_under(cdir) == []
+    assert not os.path.exists(os.path.join(cdir, "idmap"))
+    assert rt_state(d, "runc", c) is None
+    # A good one runs, and its idmapped sources go with it.
+    c2 = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=mounts[:1])
+    assert len(mounts_under(os.path.join(d.state, "containers", c2, "idmap"))) >= 2
+    d.rt.StopContainer(container_id=c2, timeout=0)
+    wait_exited(d, c2)
+    # The shim releases them after `runc delete`, once it has recorded the exit.
+    deadline = time.time() + 20
+    while mounts_under(os.path.join(d.state, "containers", c2)) and time.time() < deadline:
+        time.sleep(0.05)
+    assert mounts_under(os.path.join(d.state, "containers", c2)) == []
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, [pod, c, c2]) == []
