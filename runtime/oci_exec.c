@@ -53,14 +53,13 @@ static char *rt_message(const char *log)
 		text[--len] = '\0';
 	char *nl = strrchr(text, '\n');
 	const char *line = nl ? nl + 1 : text;
-	const char *m = strstr(line, " msg=\"");
-	if (!m)
-		m = startswith(line, "msg=\"") ? line - 1 : NULL;
+	const char *m = startswith(line, "msg=\"") ? line : strstr(line, " msg=\"");
 	if (!m)
 		return xasprintf("%.*s", RT_MSG_MAX, line);
+	m = strchr(m, '"') + 1;
 	char *out = xmalloc(RT_MSG_MAX + 1);
 	size_t n = 0;
-	for (const char *p = m + 6; *p && *p != '"' && n < RT_MSG_MAX; p++) {
+	for (const char *p = m; *p && *p != '"' && n < RT_MSG_MAX; p++) {
 		if (*p == '\\' && p[1])
 			p++;
 		out[n++] = *p;
@@ -129,22 +128,23 @@ static int open_pty(int *ret_master, int *ret_slave, struct husk_error *err)
 }
 
 /* Wait until the runtime has written the pid file (the process runs) or
- * has exited (it failed to start it), up to the setup timeout. */
+ * has exited (it failed to start it), up to the setup timeout. The pid, or
+ * 0 with *ret_exited saying whether the runtime is gone. */
 static pid_t wait_started(int ino, int pidfd, const char *pidfile, bool *ret_exited)
 {
 	long long deadline = now_mono_ns() + EXEC_SETUP_TIMEOUT_NS;
-	bool exited = false;
+	*ret_exited = false;
 	for (;;) {
 		pid_t target = read_pid_file(pidfile);
-		if (target > 0 || exited)
-			return *ret_exited = exited, target;
+		if (target > 0 || *ret_exited)
+			return target;
 		long long left = deadline - now_mono_ns();
 		if (left <= 0)
-			return *ret_exited = false, 0;
+			return 0;
 		struct pollfd pf[2] = {{ino, POLLIN, 0}, {pidfd, POLLIN, 0}};
 		int pr = poll(pf, 2, (int)(left / 1000000) + 1);
 		if (pr < 0 && errno != EINTR)
-			return *ret_exited = false, 0;
+			return 0;
 		if (pr > 0 && pf[0].revents) {
 			char buf[4096];
 			while (read(ino, buf, sizeof(buf)) > 0)
@@ -153,7 +153,7 @@ static pid_t wait_started(int ino, int pidfd, const char *pidfile, bool *ret_exi
 		/* One more look at the pid file: a process that ends at once
 		 * lets the runtime exit right after writing it. */
 		if (pr > 0 && pf[1].revents)
-			exited = true;
+			*ret_exited = true;
 	}
 }
 

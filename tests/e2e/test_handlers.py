@@ -242,7 +242,7 @@ def test_exec_through_the_runtime(hd, busybox, tmp_path, handler):  # noqa: F811
     # A command that is not there: an error naming it, as with husk's launcher.
     with pytest.raises(grpc.RpcError) as e:
         d.rt.ExecSync(container_id=c, cmd=["/bin/nope"], timeout=20)
-    assert "nope" in e.value.details()
+    assert "nope" in e.value.details(), e.value.details()
 
     # A long exec: the runtime runs it (its `ps` lists it), as the child
     # of its `exec`, itself huskd's child; the exec timeout kills it.
