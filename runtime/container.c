@@ -699,11 +699,11 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 }
 
 /* Let the ids of a pod's user namespace walk to path: the search bit for
- * others on it and on each parent up to top (husk's root or state
- * directory), listing still refused. An OCI runtime reaches the rootfs
- * and the bind sources after it has joined the user namespace, as a uid
- * that is "other" to them (husk's launcher opens them before); containerd
- * asks the same of its directories (0711). */
+ * others on it and on each parent up to top (husk's root directory),
+ * listing still refused. An OCI runtime mounts the rootfs after it has
+ * joined the user namespace, as a uid that is "other" to it (husk's
+ * launcher opens it before; runc opens bind sources from the host);
+ * containerd asks the same of its directories (0711). */
 static int open_search_path(const char *path, const char *top, struct husk_error *err)
 {
 	if (!path || !top || !startswith(path, top))
@@ -853,8 +853,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 	if ((r = write_oci_config(rt, dir, pod, c, spec, cg, dev_rules, n_dev_rules, err)) < 0)
 		goto fail;
 	if (spec->oci_path && spec->idmapped_mounts &&
-	    ((r = open_search_path(dir, rt->state, err)) < 0 ||
-	     (r = open_search_path(spec->rootfs, rt->root, err)) < 0))
+	    (r = open_search_path(spec->rootfs, rt->root, err)) < 0)
 		goto fail;
 
 	if ((r = rt_check_abort(rt, ke, err)) < 0)

@@ -37,9 +37,9 @@ def daemon(daemon_factory, request):
     if request.param == "husk":
         return daemon_factory()
     d = daemon_factory({"runtimes": {"runc": {"path": RUNC}}, "default_runtime": "runc"})
-    # runc reaches the rootfs and the bind sources as the pod's root: the
-    # directories above huskd's root and state must be searchable (huskd
-    # opens its own, 0711, as containerd asks of /var/lib/containerd).
+    # runc mounts the rootfs as the pod's root: the directories above
+    # huskd's root must be searchable (huskd opens its own, 0711, as
+    # containerd asks of /var/lib/containerd).
     os.chmod(d.base, 0o711)
     return d
 
