@@ -668,8 +668,8 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 		}
 	}
 	/* A pod's user namespace, for an OCI runtime: the mappings it wants
-	 * beside the path it joins, and bind sources it can take as they are
-	 * (idmapped by husk-shim, see ctr_oci_idmap_prepare). */
+	 * beside the path it joins (husk-shim gives it idmapped bind sources,
+	 * see ctr_oci_idmap_prepare). */
 	_cleanup_free_ struct ctr_idmap *uid_map = NULL, *gid_map = NULL;
 	size_t n_uid_map = 0, n_gid_map = 0;
 	if (spec->oci_path && spec->idmapped_mounts &&
@@ -681,7 +681,6 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 	    .gid_map = gid_map,
 	    .n_uid_map = n_uid_map,
 	    .n_gid_map = n_gid_map,
-	    .idmapped_sources = spec->oci_path && spec->idmapped_mounts,
 	    .cgroups_path = cg_path,
 	    .resources = &res,
 	    .device_rules = rules,

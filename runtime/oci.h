@@ -34,9 +34,6 @@ struct ctr_oci_extra {
 	 * gidMappings, which runtimes want even when they join one). */
 	const struct ctr_idmap *uid_map, *gid_map;
 	size_t n_uid_map, n_gid_map;
-	/* Bind sources are the idmapped mounts husk-shim makes in the state
-	 * directory (ctr_oci_idmap_prepare), not the host paths. */
-	bool idmapped_sources;
 };
 
 /* The OCI config of s as JSON text (caller frees): process (terminal, user
@@ -111,19 +108,25 @@ int ctr_oci_update(const struct ctr_spec *s, const char *resources_json, struct 
 int ctr_oci_userns_maps(const char *userns_path, struct ctr_idmap **ret_uid, size_t *ret_n_uid,
 			struct ctr_idmap **ret_gid, size_t *ret_n_gid, struct husk_error *err);
 
-/* Where the idmapped mount of a bind source sits: <state_dir>/idmap/NAME,
- * NAME "shm", "hostname", "hosts", "resolv.conf", or
- * ctr_oci_idmap_mount_name(i) for s->mounts[i]. Caller frees. */
-char *ctr_oci_idmap_source(const char *state_dir, const char *name);
-char *ctr_oci_idmap_mount_name(size_t i);
-
-/* With s->idmapped_mounts: make those mounts, each an idmapped clone
- * (MOUNT_ATTR_IDMAP with s's user namespace) of its source, attached on
- * the host, for the runtime to bind into the container. On failure none
- * is left; EINVAL for a file system without idmapped mounts. */
-int ctr_oci_idmap_prepare(const struct ctr_spec *s, struct husk_error *err);
+/* With s->idmapped_mounts: an idmapped clone (MOUNT_ATTR_IDMAP with s's
+ * user namespace) of every bind source (s's /dev/shm, /etc/hostname,
+ * /etc/hosts, /etc/resolv.conf, bind mounts) attached on the host at
+ * <state_dir>/idmap/NAME, and the runtime's bundle <state_dir>/bundle
+ * whose config.json is <state_dir>/config.json with those as the bind
+ * sources (the container's own keeps the host paths). *ret_bundle: that
+ * bundle, or s->state_dir itself without s->idmapped_mounts; caller
+ * frees. On failure nothing is left; EINVAL for a file system without
+ * idmapped mounts, naming the mount. */
+int ctr_oci_idmap_prepare(const struct ctr_spec *s, char **ret_bundle, struct husk_error *err);
 
 /* Detach and remove what ctr_oci_idmap_prepare made (none is fine). */
 void ctr_oci_idmap_release(const char *state_dir);
+
+/* config (a config.json's text) with the source of each bind mount whose
+ * source is from[i] replaced by to[i] (n pairs). EINVAL when config is
+ * not an OCI config. */
+int ctr_oci_config_bind_sources(const char *config, size_t len, const char *const *from,
+				const char *const *to, size_t n, char **ret,
+				struct husk_error *err);
 
 #endif

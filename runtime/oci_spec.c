@@ -111,20 +111,7 @@ static void o_process(yajl_gen g, const struct ctr_spec *s, char *const *args, c
 	yajl_gen_map_close(g);
 }
 
-/* A bind source: the host path, or its idmapped mount in the state
- * directory (named name, or mount i's when name is NULL). */
-static char *bind_source(const struct ctr_spec *s, const struct ctr_oci_extra *x, const char *src,
-			 const char *name, size_t i)
-{
-	if (!x->idmapped_sources)
-		return xstrdup(src);
-	if (name)
-		return ctr_oci_idmap_source(s->state_dir, name);
-	_cleanup_free_ char *n = ctr_oci_idmap_mount_name(i);
-	return ctr_oci_idmap_source(s->state_dir, n);
-}
-
-static void o_mounts(yajl_gen g, const struct ctr_spec *s, const struct ctr_oci_extra *x)
+static void o_mounts(yajl_gen g, const struct ctr_spec *s)
 {
 	json_key(g, "mounts");
 	yajl_gen_array_open(g);
@@ -134,10 +121,9 @@ static void o_mounts(yajl_gen g, const struct ctr_spec *s, const struct ctr_oci_
 	o_mount(g, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
 	o_mount(g, "/dev/pts", "devpts", "devpts",
 		"nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5");
-	if (s->shm_path) {
-		_cleanup_free_ char *src = bind_source(s, x, s->shm_path, "shm", 0);
-		o_mount(g, "/dev/shm", "bind", src, "rbind,rprivate");
-	} else
+	if (s->shm_path)
+		o_mount(g, "/dev/shm", "bind", s->shm_path, "rbind,rprivate");
+	else
 		o_mount(g, "/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k");
 	o_mount(g, "/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev");
 	o_mount(g, "/sys", "sysfs", "sysfs",
@@ -145,28 +131,19 @@ static void o_mounts(yajl_gen g, const struct ctr_spec *s, const struct ctr_oci_
 	o_mount(g, "/sys/fs/cgroup", "cgroup", "cgroup",
 		s->privileged ? "nosuid,noexec,nodev,relatime,rw"
 			      : "nosuid,noexec,nodev,relatime,ro");
-	const char *files[][3] = {{s->hostname_path, "/etc/hostname", "hostname"},
-				  {s->hosts_path, "/etc/hosts", "hosts"},
-				  {s->resolv_path, "/etc/resolv.conf", "resolv.conf"}};
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		if (!files[i][0])
-			continue;
-		_cleanup_free_ char *src = bind_source(s, x, files[i][0], files[i][2], 0);
-		o_mount(g, files[i][1], "bind", src,
-			s->readonly_rootfs ? "bind,rprivate,ro" : "bind,rprivate");
-	}
+	const char *files[][2] = {{s->hostname_path, "/etc/hostname"},
+				  {s->hosts_path, "/etc/hosts"},
+				  {s->resolv_path, "/etc/resolv.conf"}};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i][0])
+			o_mount(g, files[i][1], "bind", files[i][0],
+				s->readonly_rootfs ? "bind,rprivate,ro" : "bind,rprivate");
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		const struct ctr_mount *m = &s->mounts[i];
 		yajl_gen_map_open(g);
 		json_kv_str(g, "destination", m->destination);
 		json_kv_str(g, "type", m->type ? m->type : (m->bind ? "bind" : "none"));
-		if (m->bind) {
-			_cleanup_free_ char *src = bind_source(s, x, m->source, NULL, i);
-			json_kv_str(g, "source", src);
-		} else {
-			json_kv_str(g, "source",
-				    m->source ? m->source : (m->type ? m->type : "none"));
-		}
+		json_kv_str(g, "source", m->source ? m->source : (m->type ? m->type : "none"));
 		ctr_mount_gen_options(g, m);
 		yajl_gen_map_close(g);
 	}
@@ -385,7 +362,7 @@ int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char
 	yajl_gen_map_close(g);
 	if (!isempty(s->hostname))
 		json_kv_str(g, "hostname", s->hostname);
-	o_mounts(g, s, x);
+	o_mounts(g, s);
 	json_key(g, "annotations");
 	yajl_gen_map_open(g);
 	for (size_t i = 0; i < x->n_annotations; i++)

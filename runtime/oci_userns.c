@@ -15,6 +15,7 @@
 
 #include "common/compat.h"
 #include "common/fs.h"
+#include "common/json.h"
 #include "runtime/oci.h"
 
 #define MAP_TEXT_MAX 4096
@@ -114,15 +115,8 @@ int ctr_oci_userns_maps(const char *userns_path, struct ctr_idmap **ret_uid, siz
 
 /* ---- the idmapped bind sources ---- */
 
-char *ctr_oci_idmap_source(const char *state_dir, const char *name)
-{
-	return xasprintf("%s/" CTR_OCI_IDMAP_DIR "/%s", state_dir, name);
-}
-
-char *ctr_oci_idmap_mount_name(size_t i)
-{
-	return xasprintf("m%zu", i);
-}
+#define BUNDLE_DIR "bundle"
+#define CONFIG_MAX (16u << 20)
 
 /* An idmapped clone of src attached at dst (made as src's kind). */
 static int idmap_mount(const char *src, bool recursive, int userns, const char *dst,
@@ -154,10 +148,102 @@ static int idmap_mount(const char *src, bool recursive, int userns, const char *
 	return 0;
 }
 
-int ctr_oci_idmap_prepare(const struct ctr_spec *s, struct husk_error *err)
+static bool is_bind(yajl_val m)
 {
-	if (!s->idmapped_mounts)
+	const char *type = json_get_string(m, "type");
+	if (type && streq(type, "bind"))
+		return true;
+	yajl_val o = json_get(m, "options");
+	for (size_t i = 0; YAJL_IS_ARRAY(o) && i < o->u.array.len; i++) {
+		const char *v =
+		    YAJL_IS_STRING(o->u.array.values[i]) ? o->u.array.values[i]->u.string : NULL;
+		if (v && (streq(v, "bind") || streq(v, "rbind")))
+			return true;
+	}
+	return false;
+}
+
+static void gen_mount(yajl_gen g, yajl_val m, const char *const *from, const char *const *to,
+		      size_t n)
+{
+	const char *src = json_get_string(m, "source");
+	const char *repl = NULL;
+	for (size_t i = 0; src && i < n && !repl; i++)
+		if (streq(src, from[i]))
+			repl = to[i];
+	if (!repl || !is_bind(m)) {
+		json_gen_tree(g, m);
+		return;
+	}
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < m->u.object.len; i++) {
+		json_key(g, m->u.object.keys[i]);
+		if (streq(m->u.object.keys[i], "source"))
+			json_str(g, repl);
+		else
+			json_gen_tree(g, m->u.object.values[i]);
+	}
+	yajl_gen_map_close(g);
+}
+
+int ctr_oci_config_bind_sources(const char *config, size_t len, const char *const *from,
+				const char *const *to, size_t n, char **ret, struct husk_error *err)
+{
+	_cleanup_json_ yajl_val root = NULL;
+	if (json_parse(config, len, "config.json", &root, err) < 0)
+		return -err->code;
+	if (!YAJL_IS_OBJECT(root))
+		return husk_error_set(err, EINVAL, "config.json: not an object");
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < root->u.object.len; i++) {
+		yajl_val v = root->u.object.values[i];
+		json_key(g, root->u.object.keys[i]);
+		if (!streq(root->u.object.keys[i], "mounts") || !YAJL_IS_ARRAY(v)) {
+			json_gen_tree(g, v);
+			continue;
+		}
+		yajl_gen_array_open(g);
+		for (size_t j = 0; j < v->u.array.len; j++)
+			gen_mount(g, v->u.array.values[j], from, to, n);
+		yajl_gen_array_close(g);
+	}
+	yajl_gen_map_close(g);
+	*ret = json_gen_steal(g);
+	return 0;
+}
+
+/* The runtime's bundle: config.json with the idmapped sources. */
+static int write_bundle(const struct ctr_spec *s, const char *const *from, const char *const *to,
+			size_t n, char **ret, struct husk_error *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/config.json", s->state_dir);
+	_cleanup_free_ char *text = NULL, *out = NULL;
+	size_t len = 0;
+	if (fs_read_file(path, CONFIG_MAX, &text, &len, err) < 0 ||
+	    ctr_oci_config_bind_sources(text, len, from, to, n, &out, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *dir = xasprintf("%s/" BUNDLE_DIR, s->state_dir);
+	_cleanup_free_ char *bpath = xasprintf("%s/config.json", dir);
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST))
+		return husk_error_errno(err, errno, "make '%s'", dir);
+	if (fs_write_atomic(bpath, out, strlen(out), 0600, err) < 0)
+		return -err->code;
+	/* husk-shim's console socket (a relative name, as sun_path is short)
+	 * from the bundle too, where runc has moved by the time it dials it. */
+	_cleanup_free_ char *console = xasprintf("%s/console.sock", dir);
+	if (symlink("../console.sock", console) < 0 && errno != EEXIST)
+		return husk_error_errno(err, errno, "make '%s'", console);
+	*ret = steal_ptr(&dir);
+	return 0;
+}
+
+int ctr_oci_idmap_prepare(const struct ctr_spec *s, char **ret_bundle, struct husk_error *err)
+{
+	if (!s->idmapped_mounts) {
+		*ret_bundle = xstrdup(s->state_dir);
 		return 0;
+	}
 	const char *path = s->ns[CTR_NS_USER].path;
 	_cleanup_close_ int userns = open(path, O_RDONLY | O_CLOEXEC);
 	if (userns < 0)
@@ -171,11 +257,16 @@ int ctr_oci_idmap_prepare(const struct ctr_spec *s, struct husk_error *err)
 		     {s->hostname_path, "hostname"},
 		     {s->hosts_path, "hosts"},
 		     {s->resolv_path, "resolv.conf"}};
+	size_t cap = ARRAY_SIZE(files) + s->n_mounts, n = 0;
+	_cleanup_free_ const char **from = xnew(const char *, cap);
+	_cleanup_strv_ char **to = xnew(char *, cap + 1);
 	int r;
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		if (!files[i].src)
 			continue;
-		_cleanup_free_ char *dst = ctr_oci_idmap_source(s->state_dir, files[i].name);
+		char *dst = xasprintf("%s/%s", dir, files[i].name);
+		from[n] = files[i].src;
+		to[n++] = dst;
 		if ((r = idmap_mount(files[i].src, false, userns, dst, err)) < 0)
 			goto undo;
 	}
@@ -183,13 +274,16 @@ int ctr_oci_idmap_prepare(const struct ctr_spec *s, struct husk_error *err)
 		const struct ctr_mount *m = &s->mounts[i];
 		if (!m->bind)
 			continue;
-		_cleanup_free_ char *name = ctr_oci_idmap_mount_name(i);
-		_cleanup_free_ char *dst = ctr_oci_idmap_source(s->state_dir, name);
+		char *dst = xasprintf("%s/m%zu", dir, i);
+		from[n] = m->source;
+		to[n++] = dst;
 		if ((r = idmap_mount(m->source, m->recursive, userns, dst, err)) < 0) {
 			husk_error_prefix(err, "mount '%s'", m->destination);
 			goto undo;
 		}
 	}
+	if ((r = write_bundle(s, from, (const char *const *)to, n, ret_bundle, err)) < 0)
+		goto undo;
 	return 0;
 undo:
 	ctr_oci_idmap_release(s->state_dir);
@@ -198,6 +292,8 @@ undo:
 
 void ctr_oci_idmap_release(const char *state_dir)
 {
+	_cleanup_free_ char *bundle = xasprintf("%s/" BUNDLE_DIR, state_dir);
+	fs_rm_rf(bundle, NULL);
 	_cleanup_free_ char *dir = xasprintf("%s/" CTR_OCI_IDMAP_DIR, state_dir);
 	_cleanup_strv_ char **names = NULL;
 	if (fs_list_dir(dir, NULL, &names, NULL) < 0)
@@ -208,8 +304,7 @@ void ctr_oci_idmap_release(const char *state_dir)
 		 * (a mount namespace that lives on). */
 		while (umount2(p, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
 			;
-		if (remove(p) < 0 && errno != ENOENT)
-			continue;
+		remove(p);
 	}
 	rmdir(dir);
 }

@@ -117,8 +117,8 @@ static int console_master(int lfd, struct husk_error *err)
 	return fd;
 }
 
-static int launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct ctr_process *ret,
-		  struct husk_error *err);
+static int launch(const struct ctr_spec *s, const char *bundle, const struct ctr_stdio *io,
+		  struct ctr_process *ret, struct husk_error *err);
 
 /* Undo a create whose start cannot follow. */
 static void undo_create(const struct ctr_spec *s, pid_t pid, int master)
@@ -135,17 +135,19 @@ int shim_oci_launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct
 {
 	if (fs_mkdir_p(s->oci_root, 0700, err) < 0)
 		return husk_error_prefix(err, "runtime root");
-	/* A pod's user namespace: config.json names these as bind sources. */
-	if (ctr_oci_idmap_prepare(s, err) < 0)
+	/* A pod's user namespace: the bundle the runtime gets has idmapped
+	 * bind sources. */
+	_cleanup_free_ char *bundle = NULL;
+	if (ctr_oci_idmap_prepare(s, &bundle, err) < 0)
 		return -err->code;
-	int r = launch(s, io, ret, err);
+	int r = launch(s, bundle, io, ret, err);
 	if (r < 0)
 		ctr_oci_idmap_release(s->state_dir);
 	return r;
 }
 
-static int launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct ctr_process *ret,
-		  struct husk_error *err)
+static int launch(const struct ctr_spec *s, const char *bundle, const struct ctr_stdio *io,
+		  struct ctr_process *ret, struct husk_error *err)
 {
 	_cleanup_free_ char *pidfile = xasprintf("%s/" OCI_PID, s->state_dir);
 	unlink(pidfile);
@@ -159,7 +161,7 @@ static int launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct c
 		    listen(lfd, 1) < 0)
 			return husk_error_errno(err, errno, "console socket");
 	}
-	const char *create[9] = {"create", "--bundle", s->state_dir, "--pid-file", pidfile};
+	const char *create[9] = {"create", "--bundle", bundle, "--pid-file", pidfile};
 	size_t n = 5;
 	if (s->tty) {
 		create[n++] = "--console-socket";

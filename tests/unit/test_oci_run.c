@@ -2,6 +2,7 @@
  * runtime after create: the argv of a verb (--systemd-cgroup included),
  * the systemd cgroupsPath, exec's process.json, update's resources and
  * config.json rewritten after an update. */
+#include <errno.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -171,11 +172,7 @@ static void test_userns_config(void)
 	    .destination = xstrdup("/scratch"), .type = xstrdup("tmpfs"), .source = NULL};
 	s->n_mounts = 2;
 	const struct ctr_idmap map[] = {{0, 1 << 20, 65536}};
-	struct ctr_oci_extra x = {.uid_map = map,
-				  .gid_map = map,
-				  .n_uid_map = 1,
-				  .n_gid_map = 1,
-				  .idmapped_sources = true};
+	struct ctr_oci_extra x = {.uid_map = map, .gid_map = map, .n_uid_map = 1, .n_gid_map = 1};
 	struct husk_error err = HUSK_ERROR_INIT;
 	_cleanup_free_ char *text = NULL;
 	CU_ASSERT_EQUAL_FATAL(ctr_oci_config(s, &x, &text, &err), 0);
@@ -186,9 +183,18 @@ static void test_userns_config(void)
 	CU_ASSERT_EQUAL(json_get_int(um->u.array.values[0], "hostID", 0), 1 << 20);
 	CU_ASSERT_EQUAL(json_get_int(um->u.array.values[0], "size", 0), 65536);
 	CU_ASSERT_PTR_NOT_NULL(json_get(json_get(t, "linux"), "gidMappings"));
-	/* Bind sources are the idmapped mounts in the state directory; other
-	 * mounts keep theirs. */
-	yajl_val mounts = json_get(t, "mounts");
+
+	/* The runtime's bundle: bind mounts of the given sources read from
+	 * their idmapped mounts; the rest, and every other key, as they were. */
+	const char *from[] = {"/host/data", "/s/pods/p1/hosts", "/s/pods/p1/shm"};
+	const char *to[] = {"/s/containers/c1/idmap/m0", "/s/containers/c1/idmap/hosts",
+			    "/s/containers/c1/idmap/shm"};
+	_cleanup_free_ char *out = NULL;
+	CU_ASSERT_EQUAL_FATAL(
+	    ctr_oci_config_bind_sources(text, strlen(text), from, to, 3, &out, &err), 0);
+	_cleanup_json_ yajl_val b = NULL;
+	CU_ASSERT_EQUAL_FATAL(json_parse(out, strlen(out), "bundle", &b, &err), 0);
+	yajl_val mounts = json_get(b, "mounts");
 	int seen = 0;
 	for (size_t i = 0; i < mounts->u.array.len; i++) {
 		const char *dst = json_get_string(mounts->u.array.values[i], "destination");
@@ -201,8 +207,22 @@ static void test_userns_config(void)
 			seen += streq(src, "/s/containers/c1/idmap/shm");
 		else if (streq(dst, "/scratch"))
 			seen += streq(src, "tmpfs");
+		else if (streq(dst, "/proc"))
+			seen += streq(src, "proc");
 	}
-	CU_ASSERT_EQUAL(seen, 4);
+	CU_ASSERT_EQUAL(seen, 5);
+	CU_ASSERT_PTR_NOT_NULL(json_get(json_get(b, "linux"), "uidMappings"));
+	CU_ASSERT_STRING_EQUAL(json_get_string(json_get(b, "root"), "path"), "/r/rootfs");
+	/* A tmpfs whose source happens to be a listed path is not a bind. */
+	const char *tricky = "{\"mounts\":[{\"destination\":\"/x\",\"type\":\"tmpfs\","
+			     "\"source\":\"/host/data\"}]}";
+	_cleanup_free_ char *out2 = NULL;
+	CU_ASSERT_EQUAL_FATAL(
+	    ctr_oci_config_bind_sources(tricky, strlen(tricky), from, to, 3, &out2, &err), 0);
+	CU_ASSERT_STRING_EQUAL(out2, tricky);
+	_cleanup_free_ char *out3 = NULL;
+	CU_ASSERT_EQUAL(ctr_oci_config_bind_sources("[]", 2, from, to, 3, &out3, &err), -EINVAL);
+	husk_error_clear(&err);
 }
 
 int main(void)
