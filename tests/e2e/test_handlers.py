@@ -381,6 +381,11 @@ def test_runc_userns_idmap_failure_leaves_nothing(daemon_factory, busybox, tmp_p
     assert mounts_under(cdir) == []
     assert not os.path.exists(os.path.join(cdir, "idmap"))
     assert rt_state(d, "runc", c) is None
+    # A terminal: runc dials husk-shim's console socket from its own bundle.
+    c3 = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "tty; exec sleep 1000"], log_path="t.log",
+                 tty=True, stdin=True)
+    log = read_log(os.path.join(cfg["log_directory"], "t.log"), "/dev/pts/")
+    assert "not a tty" not in log
     # A good one runs, and its idmapped sources go with it.
     c2 = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=mounts[:1])
     assert len(mounts_under(os.path.join(d.state, "containers", c2, "idmap"))) >= 2
@@ -393,4 +398,4 @@ def test_runc_userns_idmap_failure_leaves_nothing(daemon_factory, busybox, tmp_p
     assert mounts_under(os.path.join(d.state, "containers", c2)) == []
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
-    assert leftovers(d, [pod, c, c2]) == []
+    assert leftovers(d, [pod, c, c2, c3]) == []
