@@ -20,11 +20,11 @@
 #include "common/proc.h"
 #include "common/service.h"
 #include "runtime/kview.h"
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
+#include "runtime/launcher/user.h"
 #include "runtime/oci.h"
 #include "runtime/runtime-internal.h"
 #include "runtime/shim.h"
-#include "runtime/user.h"
 
 #define SHIM_START_TIMEOUT_NS (30LL * 1000000000LL)
 #define KILL_WAIT_NS (10LL * 1000000000LL)

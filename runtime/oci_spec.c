@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "runtime/launcher/seccomp.h"
 #include "runtime/oci.h"
-#include "runtime/seccomp.h"
 
 static const char *const oci_ns_types[CTR_NS_COUNT] = {
     [CTR_NS_USER] = "user",	[CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
@@ -113,7 +113,7 @@ static void o_mounts(yajl_gen g, const struct ctr_spec *s)
 {
 	json_key(g, "mounts");
 	yajl_gen_array_open(g);
-	/* What husk's launcher mounts itself (runtime/launcher_fs.c), which an
+	/* What husk's launcher mounts itself (runtime/launcher/fs.c), which an
 	 * OCI runtime mounts only when the config lists it. */
 	o_mount(g, "/proc", "proc", "proc", "nosuid,noexec,nodev");
 	o_mount(g, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");

@@ -8,9 +8,9 @@
 
 #include "common/cancel.h"
 #include "common/error.h"
-#include "runtime/cgroup.h"
+#include "runtime/cgroup/cgroup.h"
 #include "runtime/sandbox.h"
-#include "runtime/state.h"
+#include "runtime/state/state.h"
 
 /* Container lifecycle events, values as CRI's ContainerEventType. */
 enum rt_event { RT_EVENT_CREATED, RT_EVENT_STARTED, RT_EVENT_STOPPED, RT_EVENT_DELETED };

@@ -980,7 +980,7 @@ static void close_all_but(int *keep, size_t n)
 static _noreturn_ void ns_child_main(struct ns_child *c)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* Like every process forked to enter a container (runtime/launcher.c):
+	/* Like every process forked to enter a container (runtime/launcher/launch.c):
 	 * until the pod's init execs, nothing in the pod may ptrace it or open
 	 * huskd's binary through /proc/PID/exe. */
 	prctl(PR_SET_DUMPABLE, 0);

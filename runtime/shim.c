@@ -20,7 +20,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/service.h"
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 
 #define STATE_FILE_MAX 65536
 #define REPLY_MAX 1024

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <termios.h>
 
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/runtime-internal.h"
 #include "runtime/shim.h"
 

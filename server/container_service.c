@@ -11,7 +11,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "image/image.h"
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/runtime.h"
 #include "server/events.h"
 #include "server/handlers.h"

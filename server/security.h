@@ -7,8 +7,8 @@
 #ifndef HUSK_SERVER_SECURITY_H
 #define HUSK_SERVER_SECURITY_H
 
-#include "runtime/cgroup.h"
-#include "runtime/lsm.h"
+#include "runtime/cgroup/cgroup.h"
+#include "runtime/launcher/lsm.h"
 #include "runtime/runtime.h"
 #include "server/server.h"
 

@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/caps.h"
-#include "runtime/launcher.h"
-#include "runtime/launcher_internal.h"
+#include "runtime/launcher/caps.h"
+#include "runtime/launcher/internal.h"
+#include "runtime/launcher/launcher.h"
 #include "unit.h"
 
 static struct ctr_spec *parse(const char *json, struct husk_error *err)

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "common/proc.h"
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/shim.h"
 #include "unit.h"
 

@@ -7,7 +7,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 
 const char *const ctr_default_masked_paths[] = {
     "/proc/acpi",

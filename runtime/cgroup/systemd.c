@@ -1,7 +1,7 @@
 /* The systemd cgroup driver's half that talks to systemd over D-Bus
  * (sd-bus): pod slices and container scopes as transient units, resources
  * as unit properties, jobs waited for until systemd reports their result. */
-#include "runtime/cgroup-internal.h"
+#include "runtime/cgroup/internal.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -12,8 +12,8 @@
 #include <yajl/yajl_gen.h>
 
 #include "common/error.h"
-#include "runtime/caps.h"
-#include "runtime/seccomp.h"
+#include "runtime/launcher/caps.h"
+#include "runtime/launcher/seccomp.h"
 
 /* Limits on what a spec may hold (each is user-growable through CRI). */
 #define CTR_SPEC_MAX_FILE (4u << 20)

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
-#include "runtime/seccomp.h"
+#include "runtime/launcher/seccomp.h"
 
 #define FILTER_MAGIC "HUSKBPF1"
 

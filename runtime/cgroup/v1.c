@@ -1,7 +1,7 @@
 /* cgroup v1: one hierarchy per controller mount. Resources go to the
  * controllers' own files (cpu.cfs_*, memory.limit_in_bytes and memsw, ...),
  * stats come from cpuacct and memory.stat, freezing from the freezer. */
-#include "runtime/cgroup-internal.h"
+#include "runtime/cgroup/internal.h"
 
 #include <errno.h>
 #include <inttypes.h>

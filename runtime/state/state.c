@@ -1,7 +1,7 @@
 /* Pod and container records: JSON encoding and decoding, one file per
  * record written with fs_write_atomic, and the in-memory index (arrays
  * sorted by id, so a prefix resolves with one binary search). */
-#include "runtime/state.h"
+#include "runtime/state/state.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* AppArmor and SELinux for containers: detection under a root directory,
  * CRI's AppArmor profiles resolved against the loaded ones, and SELinux
  * options checked against what this host (and husk) can honour. */
-#include "runtime/lsm.h"
+#include "runtime/launcher/lsm.h"
 
 #include <errno.h>
 #include <string.h>

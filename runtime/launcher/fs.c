@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "common/compat.h"
-#include "runtime/launcher_internal.h"
+#include "runtime/launcher/internal.h"
 
 #define WALK_MAX_DEPTH 256
 #define WALK_MAX_LINKS 40

@@ -1,7 +1,7 @@
 /* The cgroup manager: hierarchy detection from mountinfo (or a directory's
  * layout), group lifecycle (create, enter, kill, remove, pids), persistence
  * of ownership, and the file and parsing helpers the v1/v2 tables share. */
-#include "runtime/cgroup-internal.h"
+#include "runtime/cgroup/internal.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* cgroup v2 device control: the device rules compiled into an eBPF program
  * of type BPF_PROG_TYPE_CGROUP_DEVICE (raw instructions, no libbpf), loaded
  * with bpf(2) and attached to the group's directory in place of the old one. */
-#include "runtime/cgroup-internal.h"
+#include "runtime/cgroup/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

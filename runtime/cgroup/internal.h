@@ -5,7 +5,7 @@
 #ifndef HUSK_RUNTIME_CGROUP_INTERNAL_H
 #define HUSK_RUNTIME_CGROUP_INTERNAL_H
 
-#include "runtime/cgroup.h"
+#include "runtime/cgroup/cgroup.h"
 
 /* Controllers husk knows, as bits. */
 enum {
@@ -97,7 +97,7 @@ struct cg_manager {
 	const struct cg_naming *naming;
 	char *pod_parent; /* cg_options.pod_parent, or the naming's default */
 	/* systemd driver on a real hierarchy: the D-Bus connection to
-	 * systemd (cgroup-systemd.c); NULL otherwise. */
+	 * systemd (systemd.c); NULL otherwise. */
 	struct cg_bus *bus;
 };
 
@@ -107,7 +107,7 @@ struct cg_group {
 	int *created;	      /* per hierarchy: trailing components husk created */
 };
 
-/* ---- the systemd driver's D-Bus half (cgroup-systemd.c) ---- */
+/* ---- the systemd driver's D-Bus half (systemd.c) ---- */
 
 /* Connect to systemd (system bus, else /run/systemd/private), check it
  * answers and subscribe to job results. EHOSTDOWN with a message naming
@@ -204,7 +204,7 @@ int cg_hugepages_without_controller(const struct cg_manager *m, const struct cg_
 uint64_t cg_shares_to_weight(uint64_t shares);
 uint64_t cg_weight_to_shares(uint64_t weight);
 
-/* ---- device rules and the v2 device filter (cgroup-bpf.c) ---- */
+/* ---- device rules and the v2 device filter (bpf.c) ---- */
 
 struct bpf_insn;
 

@@ -1,5 +1,5 @@
 /* User and group resolution inside a container's root file system. */
-#include "runtime/user.h"
+#include "runtime/launcher/user.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  * neither this nor libseccomp. */
 #include <errno.h>
 
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 
 int ctr_spec_seccomp_compile(const struct ctr_spec *spec, struct ctr_seccomp_bpf **ret,
 			     struct husk_error *err)

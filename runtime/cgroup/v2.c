@@ -2,7 +2,7 @@
  * ancestors' cgroup.subtree_control; resources map onto cpu.max, cpu.weight,
  * memory.max/swap.max and friends; cgroup.kill and cgroup.freeze when the
  * kernel has them. */
-#include "runtime/cgroup-internal.h"
+#include "runtime/cgroup/internal.h"
 
 #include <errno.h>
 #include <inttypes.h>

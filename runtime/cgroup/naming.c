@@ -1,7 +1,7 @@
 /* Cgroup naming per driver: the cgroupfs driver takes the kubelet's
  * cgroup_parent as a path, the systemd driver expands slice names
  * ("a-b.slice" -> "a.slice/a-b.slice") and puts containers in scopes. */
-#include "runtime/cgroup-internal.h"
+#include "runtime/cgroup/internal.h"
 
 #include <errno.h>
 #include <string.h>

@@ -21,7 +21,7 @@
 #include "common/compat.h"
 #include "common/fs.h"
 #include "common/log.h"
-#include "runtime/launcher_internal.h"
+#include "runtime/launcher/internal.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define LAUNCH_TIMEOUT_NS (120LL * 1000000000LL)

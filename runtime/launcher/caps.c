@@ -1,6 +1,6 @@
 /* Capability names, sets and the CRI add/drop rules; the child-side calls
  * use raw capset(2) and prctl(2) so the launcher needs no libcap. */
-#include "runtime/caps.h"
+#include "runtime/launcher/caps.h"
 
 #include <errno.h>
 #include <linux/capability.h>

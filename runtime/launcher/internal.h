@@ -1,5 +1,5 @@
-/* Internals shared by launcher.c (launch and the child's last steps),
- * launcher_fs.c (rootfs, mounts, pivot_root) and launcher_exec.c (exec in
+/* Internals shared by launch.c (launch and the child's last steps),
+ * fs.c (rootfs, mounts, pivot_root) and exec.c (exec in
  * a running container). Not an API: only the launcher files and its unit
  * tests include it. */
 #ifndef HUSK_RUNTIME_LAUNCHER_INTERNAL_H
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 
 /* Everything the children need, computed in the parent before fork so the
  * last child mostly makes syscalls. */

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/proc.h"
-#include "runtime/launcher_internal.h"
+#include "runtime/launcher/internal.h"
 
 #define EXEC_SETUP_TIMEOUT_NS (60LL * 1000000000LL)
 /* After the process ends, how long to keep reading output that a

@@ -1,6 +1,6 @@
 /* CRI log records: timestamps, stream names, P/F tags, and buffering of
  * partial lines, each line buffer bounded by max_line. */
-#include "runtime/shim_log.h"
+#include "runtime/launcher/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -44,7 +44,7 @@
  *                        kubepods-burstable-podUID.slice"; a container is
  *                       "<pod path>/husk-<id>.scope".
  * With the systemd driver on a real hierarchy the manager talks to systemd
- * over D-Bus (cgroup-systemd.c; opening fails with EHOSTDOWN when systemd
+ * over D-Bus (systemd.c; opening fails with EHOSTDOWN when systemd
  * is not reachable): cg_group_create of a ".slice" path starts that slice
  * as a transient unit (empty), cg_group_register starts a ".scope" with its
  * first process (Delegate=yes on request), cg_group_set also sets the unit's

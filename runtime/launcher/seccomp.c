@@ -1,7 +1,7 @@
 /* Seccomp profiles: the built-in RuntimeDefault allow-list, the OCI/Docker
  * JSON loader, and compilation to BPF with libseccomp (done before fork, so
  * the child only makes the seccomp(2) call). */
-#include "runtime/seccomp.h"
+#include "runtime/launcher/seccomp.h"
 
 #include <errno.h>
 #include <linux/filter.h>
@@ -18,7 +18,7 @@
 
 #include "common/fs.h"
 #include "common/json.h"
-#include "runtime/caps.h"
+#include "runtime/launcher/caps.h"
 
 /* The syscalls every container may make under RuntimeDefault: the list
  * Docker's and containerd's default profiles allow unconditionally (moby's
