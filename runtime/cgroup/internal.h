@@ -97,8 +97,9 @@ struct cg_manager {
 	const struct cg_naming *naming;
 	char *pod_parent; /* cg_options.pod_parent, or the naming's default */
 	/* systemd driver on a real hierarchy: the D-Bus connection to
-	 * systemd (systemd.c); NULL otherwise. */
+	 * systemd and its calls (systemd.c); NULL otherwise. */
 	struct cg_bus *bus;
+	const struct cg_bus_ops *bus_ops;
 };
 
 struct cg_group {
@@ -109,23 +110,30 @@ struct cg_group {
 
 /* ---- the systemd driver's D-Bus half (systemd.c) ---- */
 
-/* Connect to systemd (system bus, else /run/systemd/private), check it
- * answers and subscribe to job results. EHOSTDOWN with a message naming
- * both ways tried when systemd is not reachable. */
-int cg_systemd_connect(struct cg_manager *m, struct husk_error *err);
-void cg_systemd_disconnect(struct cg_manager *m); /* NULL bus is fine */
-/* StartTransientUnit for the unit g's leaf names: a ".slice" empty (pid
- * 0), a ".scope" with pid, Delegate=yes when delegate, and the resources in force read
- * back from the cgroup, in the slice of its parent component. Waits for the
- * job; a result other than "done" is EIO naming it, as are systemd's
- * errors (its message quoted). */
-int cg_systemd_start(const struct cg_group *g, pid_t pid, bool delegate, struct husk_error *err);
-/* SetUnitProperties (runtime) with the set fields of res; a unit not
- * started yet is no error. */
-int cg_systemd_set(const struct cg_group *g, const struct cg_resources *res,
+/* Reached through this table (cg_manager.bus_ops), like the v1/v2 tables:
+ * the driver is built on the core and the core never calls up into it. */
+struct cg_bus_ops {
+	/* Connect to systemd (system bus, else /run/systemd/private), check
+	 * it answers and subscribe to job results. EHOSTDOWN with a message
+	 * naming both ways tried when systemd is not reachable. */
+	int (*connect)(struct cg_manager *m, struct husk_error *err);
+	void (*disconnect)(struct cg_manager *m); /* NULL bus is fine */
+	/* StartTransientUnit for the unit g's leaf names: a ".slice" empty
+	 * (pid 0), a ".scope" with pid, Delegate=yes when delegate, and the
+	 * resources in force read back from the cgroup, in the slice of its
+	 * parent component. Waits for the job; a result other than "done" is
+	 * EIO naming it, as are systemd's errors (its message quoted). */
+	int (*start)(const struct cg_group *g, pid_t pid, bool delegate, struct husk_error *err);
+	/* SetUnitProperties (runtime) with the set fields of res; a unit not
+	 * started yet is no error. */
+	int (*set)(const struct cg_group *g, const struct cg_resources *res,
 		   struct husk_error *err);
-/* StopUnit and wait; a unit already gone is success; failed ones are reset. */
-int cg_systemd_stop(const struct cg_group *g, struct husk_error *err);
+	/* StopUnit and wait; a unit already gone is success; failed ones are
+	 * reset. */
+	int (*stop)(const struct cg_group *g, struct husk_error *err);
+};
+
+extern const struct cg_bus_ops cg_systemd_bus_ops;
 
 /* Hierarchy holding controller bit c, NULL when none. */
 const struct cg_hier *cg_hier_for(const struct cg_manager *m, unsigned c);

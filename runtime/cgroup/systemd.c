@@ -108,7 +108,7 @@ static int bus_open(struct cg_bus *b, struct husk_error *err)
 	return 0;
 }
 
-int cg_systemd_connect(struct cg_manager *m, struct husk_error *err)
+static int cg_systemd_connect(struct cg_manager *m, struct husk_error *err)
 {
 	struct cg_bus *b = xnew(struct cg_bus, 1);
 	pthread_mutex_init(&b->lock, NULL);
@@ -122,7 +122,7 @@ int cg_systemd_connect(struct cg_manager *m, struct husk_error *err)
 	return 0;
 }
 
-void cg_systemd_disconnect(struct cg_manager *m)
+static void cg_systemd_disconnect(struct cg_manager *m)
 {
 	struct cg_bus *b = m->bus;
 	if (!b)
@@ -350,7 +350,8 @@ static int start_unit(const struct cg_group *g, pid_t pid, bool delegate,
 	return wait_job(b, jobc, "start", unit, err);
 }
 
-int cg_systemd_start(const struct cg_group *g, pid_t pid, bool delegate, struct husk_error *err)
+static int cg_systemd_start(const struct cg_group *g, pid_t pid, bool delegate,
+			    struct husk_error *err)
 {
 	struct cg_resources res;
 	cg_resources_init(&res);
@@ -364,7 +365,8 @@ int cg_systemd_start(const struct cg_group *g, pid_t pid, bool delegate, struct 
 	return r;
 }
 
-int cg_systemd_set(const struct cg_group *g, const struct cg_resources *res, struct husk_error *err)
+static int cg_systemd_set(const struct cg_group *g, const struct cg_resources *res,
+			  struct husk_error *err)
 {
 	struct cg_bus *b = g->m->bus;
 	const char *unit = unit_of(g->path);
@@ -402,7 +404,7 @@ int cg_systemd_set(const struct cg_group *g, const struct cg_resources *res, str
 	return 0;
 }
 
-int cg_systemd_stop(const struct cg_group *g, struct husk_error *err)
+static int cg_systemd_stop(const struct cg_group *g, struct husk_error *err)
 {
 	struct cg_bus *b = g->m->bus;
 	const char *unit = unit_of(g->path);
@@ -459,3 +461,11 @@ int cg_systemd_stop(const struct cg_group *g, struct husk_error *err)
 			   unit);
 	return r;
 }
+
+const struct cg_bus_ops cg_systemd_bus_ops = {
+    .connect = cg_systemd_connect,
+    .disconnect = cg_systemd_disconnect,
+    .start = cg_systemd_start,
+    .set = cg_systemd_set,
+    .stop = cg_systemd_stop,
+};
