@@ -1,7 +1,7 @@
-/* Internals shared by launch.c (launch and the child's last steps),
- * fs.c (rootfs, mounts, pivot_root) and exec.c (exec in
- * a running container). Not an API: only the launcher files and its unit
- * tests include it. */
+/* Internals shared by the launcher's files: launch.c (launch and the
+ * child's last steps), fs.c (rootfs, mounts, pivot_root), exec.c (exec in
+ * a running container) and sync.c (the messages between them). Not an
+ * API: only the launcher files and its unit tests include it. */
 #ifndef HUSK_RUNTIME_LAUNCHER_INTERNAL_H
 #define HUSK_RUNTIME_LAUNCHER_INTERNAL_H
 
