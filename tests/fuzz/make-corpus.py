@@ -522,7 +522,7 @@ def regressions():
         "root": {"path": "/r"}, "process": {"args": ["sh"]},
         "mounts": [{"destination": "/d", "type": "bind", "source": "/s",
                     "options": ["r,bind", "ro"]}]})
-    # runtime/state/state.c: records that add refuses were loaded, then could
+    # runtime/state/store.c: records that add refuses were loaded, then could
     # not be saved (an id that is no id, a mount without a path).
     pod = {"version": 1, "id": "bad id", "metadata": {"name": "b"}}
     ctr = {"version": 1, "id": "c", "pod_id": "bad id", "metadata": {"name": "c"},
