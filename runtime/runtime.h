@@ -233,7 +233,7 @@ struct rt_ctr_config {
 	char *const *caps_ambient; /* also added to every other set */
 	bool no_new_privs;
 	bool readonly_rootfs;
-	int seccomp_mode; /* enum ctr_seccomp_mode */
+	int seccomp_mode; /* enum lc_seccomp_mode */
 	const char *seccomp_profile;
 	const char *apparmor_profile; /* a loaded profile; NULL: none */
 	char *const *masked_paths;    /* NULL: the defaults; empty: none */

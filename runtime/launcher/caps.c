@@ -55,23 +55,23 @@ static const char *const cap_names[] = {
     [40] = "CAP_CHECKPOINT_RESTORE",
 };
 
-void ctr_caps_init(struct ctr_caps *caps, uint64_t mask)
+void lc_caps_init(struct lc_caps *caps, uint64_t mask)
 {
-	*caps = (struct ctr_caps){
+	*caps = (struct lc_caps){
 	    .bounding = mask,
 	    .effective = mask,
 	    .permitted = mask,
 	};
 }
 
-const char *ctr_cap_name(int cap)
+const char *lc_cap_name(int cap)
 {
 	if (cap < 0 || (size_t)cap >= ARRAY_SIZE(cap_names))
 		return NULL;
 	return cap_names[cap];
 }
 
-int ctr_cap_from_name(const char *name, int *ret_cap, struct husk_error *err)
+int lc_cap_from_name(const char *name, int *ret_cap, struct husk_error *err)
 {
 	const char *bare = name;
 	if (name && strncasecmp(name, "CAP_", 4) == 0)
@@ -85,7 +85,7 @@ int ctr_cap_from_name(const char *name, int *ret_cap, struct husk_error *err)
 	return husk_error_set(err, EINVAL, "unknown capability '%s'", name ? name : "");
 }
 
-int ctr_caps_last_cap(void)
+int lc_caps_last_cap(void)
 {
 	static int cached = -1;
 	if (cached >= 0)
@@ -102,10 +102,10 @@ int ctr_caps_last_cap(void)
 	return last;
 }
 
-uint64_t ctr_caps_all(void)
+uint64_t lc_caps_all(void)
 {
-	int last = ctr_caps_last_cap();
-	return last >= 63 ? UINT64_MAX : CTR_CAP_BIT(last + 1) - 1;
+	int last = lc_caps_last_cap();
+	return last >= 63 ? UINT64_MAX : LC_CAP_BIT(last + 1) - 1;
 }
 
 static bool is_all(const char *name)
@@ -113,31 +113,31 @@ static bool is_all(const char *name)
 	return name && strcasecmp(name, "ALL") == 0;
 }
 
-int ctr_caps_from_names(char *const *names, uint64_t *ret_mask, struct husk_error *err)
+int lc_caps_from_names(char *const *names, uint64_t *ret_mask, struct husk_error *err)
 {
 	uint64_t mask = 0;
 	for (size_t i = 0; names && names[i]; i++) {
 		if (is_all(names[i])) {
-			mask |= ctr_caps_all();
+			mask |= lc_caps_all();
 			continue;
 		}
 		int cap;
-		int r = ctr_cap_from_name(names[i], &cap, err);
+		int r = lc_cap_from_name(names[i], &cap, err);
 		if (r < 0)
 			return r;
-		mask |= CTR_CAP_BIT(cap);
+		mask |= LC_CAP_BIT(cap);
 	}
 	*ret_mask = mask;
 	return 0;
 }
 
-char **ctr_caps_to_names(uint64_t mask)
+char **lc_caps_to_names(uint64_t mask)
 {
 	char **v = xnew(char *, 1);
 	for (int i = 0; i < 64; i++) {
-		if (!(mask & CTR_CAP_BIT(i)))
+		if (!(mask & LC_CAP_BIT(i)))
 			continue;
-		const char *n = ctr_cap_name(i);
+		const char *n = lc_cap_name(i);
 		if (n) {
 			v = strv_append(v, n);
 		} else {
@@ -148,13 +148,13 @@ char **ctr_caps_to_names(uint64_t mask)
 	return v;
 }
 
-int ctr_caps_add_drop(uint64_t base, char *const *add, char *const *drop, uint64_t *ret_mask,
-		      struct husk_error *err)
+int lc_caps_add_drop(uint64_t base, char *const *add, char *const *drop, uint64_t *ret_mask,
+		     struct husk_error *err)
 {
 	uint64_t mask = base;
 	for (size_t i = 0; add && add[i]; i++)
 		if (is_all(add[i]))
-			mask = ctr_caps_all();
+			mask = lc_caps_all();
 	for (size_t i = 0; drop && drop[i]; i++)
 		if (is_all(drop[i]))
 			mask = 0;
@@ -162,56 +162,56 @@ int ctr_caps_add_drop(uint64_t base, char *const *add, char *const *drop, uint64
 		int cap;
 		if (is_all(add[i]))
 			continue;
-		int r = ctr_cap_from_name(add[i], &cap, err);
+		int r = lc_cap_from_name(add[i], &cap, err);
 		if (r < 0)
 			return husk_error_prefix(err, "add capability");
-		mask |= CTR_CAP_BIT(cap);
+		mask |= LC_CAP_BIT(cap);
 	}
 	for (size_t i = 0; drop && drop[i]; i++) {
 		int cap;
 		if (is_all(drop[i]))
 			continue;
-		int r = ctr_cap_from_name(drop[i], &cap, err);
+		int r = lc_cap_from_name(drop[i], &cap, err);
 		if (r < 0)
 			return husk_error_prefix(err, "drop capability");
-		mask &= ~CTR_CAP_BIT(cap);
+		mask &= ~LC_CAP_BIT(cap);
 	}
 	*ret_mask = mask;
 	return 0;
 }
 
-int ctr_caps_container(uint64_t mask, char *const *ambient, struct ctr_caps *ret,
-		       struct husk_error *err)
+int lc_caps_container(uint64_t mask, char *const *ambient, struct lc_caps *ret,
+		      struct husk_error *err)
 {
 	uint64_t amb = 0;
-	if (ctr_caps_from_names(ambient, &amb, err) < 0)
+	if (lc_caps_from_names(ambient, &amb, err) < 0)
 		return husk_error_prefix(err, "ambient capability");
-	ctr_caps_init(ret, mask | amb);
+	lc_caps_init(ret, mask | amb);
 	ret->inheritable = amb;
 	ret->ambient = amb;
 	return 0;
 }
 
-int ctr_caps_get_own(uint64_t *ret_permitted, uint64_t *ret_bounding)
+int lc_caps_get_own(uint64_t *ret_permitted, uint64_t *ret_bounding)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2] = {0};
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		return -errno;
 	uint64_t bnd = 0;
-	int last = ctr_caps_last_cap();
+	int last = lc_caps_last_cap();
 	for (int i = 0; i <= last; i++)
 		if (prctl(PR_CAPBSET_READ, i, 0, 0, 0) == 1)
-			bnd |= CTR_CAP_BIT(i);
+			bnd |= LC_CAP_BIT(i);
 	*ret_permitted = (uint64_t)data[0].permitted | ((uint64_t)data[1].permitted << 32);
 	*ret_bounding = bnd;
 	return 0;
 }
 
-int ctr_caps_drop_bounding(uint64_t keep, int last_cap)
+int lc_caps_drop_bounding(uint64_t keep, int last_cap)
 {
 	for (int i = 0; i <= last_cap; i++) {
-		if (keep & CTR_CAP_BIT(i))
+		if (keep & LC_CAP_BIT(i))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, i, 0, 0, 0) < 0 && errno != EINVAL)
 			return -errno;
@@ -219,7 +219,7 @@ int ctr_caps_drop_bounding(uint64_t keep, int last_cap)
 	return 0;
 }
 
-int ctr_caps_apply(const struct ctr_caps *caps, int last_cap)
+int lc_caps_apply(const struct lc_caps *caps, int last_cap)
 {
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2] = {
@@ -234,7 +234,7 @@ int ctr_caps_apply(const struct ctr_caps *caps, int last_cap)
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -errno;
 	for (int i = 0; i <= last_cap; i++)
-		if ((caps->ambient & CTR_CAP_BIT(i)) &&
+		if ((caps->ambient & LC_CAP_BIT(i)) &&
 		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, i, 0, 0) < 0)
 			return -errno;
 	return 0;

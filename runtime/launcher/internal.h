@@ -18,11 +18,11 @@ struct lc {
 	char *const *envp;
 	const char *cwd;
 	bool tty;
-	struct ctr_caps caps; /* clamped to what the caller holds */
+	struct lc_caps caps; /* clamped to what the caller holds */
 	int last_cap;
-	struct ctr_seccomp_bpf *bpf; /* NULL: unconfined or not compiled yet */
-	bool need_compile;	     /* confined, but no filter file */
-	struct ctr_rlimit *rlimits;  /* clamped */
+	struct lc_seccomp_bpf *bpf; /* NULL: unconfined or not compiled yet */
+	bool need_compile;	    /* confined, but no filter file */
+	struct ctr_rlimit *rlimits; /* clamped */
 	size_t n_rlimits;
 	bool set_oom;
 	int oom_score_adj; /* clamped */

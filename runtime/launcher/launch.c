@@ -66,20 +66,20 @@ int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, ch
 	lc->idmap_mounts = xnew(int, spec->n_mounts + 1);
 	for (size_t i = 0; i < spec->n_mounts; i++)
 		lc->idmap_mounts[i] = -1;
-	lc->last_cap = ctr_caps_last_cap();
+	lc->last_cap = lc_caps_last_cap();
 
 	/* Capabilities husk does not hold cannot be granted (capset fails):
 	 * drop them with a warning rather than fail privileged containers. */
 	lc->caps = spec->caps;
 	uint64_t own_perm, own_bnd;
-	if (ctr_caps_get_own(&own_perm, &own_bnd) == 0) {
+	if (lc_caps_get_own(&own_perm, &own_bnd) == 0) {
 		uint64_t missing = (spec->caps.bounding & ~own_bnd) |
 				   ((spec->caps.permitted | spec->caps.effective |
 				     spec->caps.inheritable | spec->caps.ambient) &
 				    ~own_perm);
-		missing &= ctr_caps_all();
+		missing &= lc_caps_all();
 		if (missing) {
-			_cleanup_strv_ char **names = ctr_caps_to_names(missing);
+			_cleanup_strv_ char **names = lc_caps_to_names(missing);
 			_cleanup_free_ char *list = xstrdup("");
 			for (size_t i = 0; names[i]; i++) {
 				char *n = xasprintf("%s%s%s", list, i ? "," : "", names[i]);
@@ -94,7 +94,7 @@ int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, ch
 		lc->caps.inheritable &= own_perm;
 		lc->caps.ambient &= own_perm;
 	}
-	lc->caps.bounding &= ctr_caps_all();
+	lc->caps.bounding &= lc_caps_all();
 
 	/* Raising a hard limit needs CAP_SYS_RESOURCE, which husk may lack:
 	 * clamp to our own limits. */
@@ -128,11 +128,11 @@ int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, ch
 		}
 	}
 
-	if (spec->seccomp != CTR_SECCOMP_UNCONFINED) {
+	if (spec->seccomp != LC_SECCOMP_UNCONFINED) {
 		int r;
 		if (!spec->seccomp_filter)
 			lc->need_compile = true;
-		else if ((r = ctr_seccomp_bpf_read(spec->seccomp_filter, &lc->bpf, err)) < 0)
+		else if ((r = lc_seccomp_bpf_read(spec->seccomp_filter, &lc->bpf, err)) < 0)
 			return r;
 	}
 
@@ -144,7 +144,7 @@ int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, ch
 
 void lc_release(struct lc *lc)
 {
-	ctr_seccomp_bpf_free(lc->bpf);
+	lc_seccomp_bpf_free(lc->bpf);
 	lc->bpf = NULL;
 	free(lc->rlimits);
 	lc->rlimits = NULL;
@@ -454,9 +454,9 @@ int lc_finish_and_exec(const struct lc *lc, struct husk_error *err)
 	/* Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes on
 	 * while we still have it; the profile then has to allow the calls
 	 * below (RuntimeDefault does). */
-	if (lc->bpf && !s->no_new_privs && (r = ctr_seccomp_install(lc->bpf)) < 0)
+	if (lc->bpf && !s->no_new_privs && (r = lc_seccomp_install(lc->bpf)) < 0)
 		return husk_error_errno(err, -r, "load seccomp profile");
-	if ((r = ctr_caps_drop_bounding(lc->caps.bounding, lc->last_cap)) < 0)
+	if ((r = lc_caps_drop_bounding(lc->caps.bounding, lc->last_cap)) < 0)
 		return husk_error_errno(err, -r, "drop bounding capabilities");
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return husk_error_errno(err, errno, "keep capabilities");
@@ -473,13 +473,13 @@ int lc_finish_and_exec(const struct lc *lc, struct husk_error *err)
 		return husk_error_errno(err, errno, "setuid %u", s->uid);
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
 		return husk_error_errno(err, errno, "keep capabilities");
-	if ((r = ctr_caps_apply(&lc->caps, lc->last_cap)) < 0)
+	if ((r = lc_caps_apply(&lc->caps, lc->last_cap)) < 0)
 		return husk_error_errno(err, -r, "set capabilities");
 	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return husk_error_errno(err, errno, "set no_new_privs");
 	if ((r = lc_chdir(lc->cwd, err)) < 0)
 		return r;
-	if (lc->bpf && s->no_new_privs && (r = ctr_seccomp_install(lc->bpf)) < 0)
+	if (lc->bpf && s->no_new_privs && (r = lc_seccomp_install(lc->bpf)) < 0)
 		return husk_error_errno(err, -r, "load seccomp profile");
 	/* lc_isolate closed what the caller had; this is for what setup may
 	 * have left open since. */

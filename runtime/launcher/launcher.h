@@ -111,8 +111,8 @@ struct ctr_spec {
 	bool stdin_open; /* keep stdin open (a pipe the caller holds) */
 	bool stdin_once;
 	bool no_new_privs;
-	struct ctr_caps caps;
-	enum ctr_seccomp_mode seccomp;
+	struct lc_caps caps;
+	enum lc_seccomp_mode seccomp;
 	char *seccomp_profile;	/* LOCALHOST: the JSON profile file */
 	char *seccomp_filter;	/* the compiled filter (ctr_spec_seccomp_write);
 				   ctr_launch needs it unless UNCONFINED */
@@ -267,7 +267,7 @@ void ctr_mount_gen_options(yajl_gen g, const struct ctr_mount *m);
  * NULL when unconfined. EINVAL for a bad profile (the message locates the
  * problem), ENOENT for a missing Localhost file. Uses libseccomp; huskd
  * calls it at CreateContainer so a bad profile fails there. */
-int ctr_spec_seccomp_compile(const struct ctr_spec *spec, struct ctr_seccomp_bpf **ret,
+int ctr_spec_seccomp_compile(const struct ctr_spec *spec, struct lc_seccomp_bpf **ret,
 			     struct husk_error *err);
 /* Compile and write the filter file at path (then set spec->seccomp_filter
  * to path). Nothing is written for an unconfined spec. */

@@ -14,7 +14,7 @@ struct pending {
 	size_t len;
 };
 
-struct ctr_log {
+struct lc_log {
 	char *path;
 	int fd;
 	size_t max_line;
@@ -23,17 +23,17 @@ struct ctr_log {
 	long long (*clock)(void);
 };
 
-struct ctr_log *ctr_log_new(const char *path, size_t max_line)
+struct lc_log *lc_log_new(const char *path, size_t max_line)
 {
-	struct ctr_log *l = xnew(struct ctr_log, 1);
+	struct lc_log *l = xnew(struct lc_log, 1);
 	l->path = path ? xstrdup(path) : NULL;
 	l->fd = -1;
-	l->max_line = max_line ? max_line : CTR_LOG_MAX_LINE;
+	l->max_line = max_line ? max_line : LC_LOG_MAX_LINE;
 	l->clock = now_real_ns;
 	return l;
 }
 
-void ctr_log_free(struct ctr_log *l)
+void lc_log_free(struct lc_log *l)
 {
 	if (!l)
 		return;
@@ -45,17 +45,17 @@ void ctr_log_free(struct ctr_log *l)
 	free(l);
 }
 
-void ctr_log_set_clock(struct ctr_log *l, long long (*clock)(void))
+void lc_log_set_clock(struct lc_log *l, long long (*clock)(void))
 {
 	l->clock = clock;
 }
 
-unsigned long long ctr_log_dropped(const struct ctr_log *l)
+unsigned long long lc_log_dropped(const struct lc_log *l)
 {
 	return l->dropped;
 }
 
-int ctr_log_reopen(struct ctr_log *l, struct husk_error *err)
+int lc_log_reopen(struct lc_log *l, struct husk_error *err)
 {
 	if (!l->path)
 		return 0;
@@ -68,7 +68,7 @@ int ctr_log_reopen(struct ctr_log *l, struct husk_error *err)
 	return 0;
 }
 
-size_t ctr_log_format_time(long long ns, char *buf)
+size_t lc_log_format_time(long long ns, char *buf)
 {
 	time_t sec = (time_t)(ns / 1000000000LL);
 	long frac = (long)(ns % 1000000000LL);
@@ -78,22 +78,22 @@ size_t ctr_log_format_time(long long ns, char *buf)
 	}
 	struct tm tm;
 	gmtime_r(&sec, &tm);
-	size_t n = strftime(buf, CTR_LOG_TIME_LEN + 1, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(buf + n, CTR_LOG_TIME_LEN + 1 - n, ".%09ldZ", frac);
+	size_t n = strftime(buf, LC_LOG_TIME_LEN + 1, "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(buf + n, LC_LOG_TIME_LEN + 1 - n, ".%09ldZ", frac);
 	return n;
 }
 
-static void emit(struct ctr_log *l, enum ctr_log_stream s, bool partial, const char *a, size_t alen,
+static void emit(struct lc_log *l, enum lc_log_stream s, bool partial, const char *a, size_t alen,
 		 const char *b, size_t blen)
 {
 	if (l->fd < 0) {
 		l->dropped++;
 		return;
 	}
-	char head[CTR_LOG_TIME_LEN + 16];
-	size_t hl = ctr_log_format_time(l->clock(), head);
-	const char *tag = s == CTR_LOG_STDOUT ? (partial ? " stdout P " : " stdout F ")
-					      : (partial ? " stderr P " : " stderr F ");
+	char head[LC_LOG_TIME_LEN + 16];
+	size_t hl = lc_log_format_time(l->clock(), head);
+	const char *tag = s == LC_LOG_STDOUT ? (partial ? " stdout P " : " stdout F ")
+					     : (partial ? " stderr P " : " stderr F ");
 	memcpy(head + hl, tag, 10);
 	hl += 10;
 	struct iovec iov[4] = {{head, hl}, {(void *)a, alen}, {(void *)b, blen}, {(void *)"\n", 1}};
@@ -121,7 +121,7 @@ static void emit(struct ctr_log *l, enum ctr_log_stream s, bool partial, const c
 	}
 }
 
-void ctr_log_write(struct ctr_log *l, enum ctr_log_stream s, const char *data, size_t len)
+void lc_log_write(struct lc_log *l, enum lc_log_stream s, const char *data, size_t len)
 {
 	struct pending *p = &l->p[s];
 	while (len > 0) {
@@ -155,7 +155,7 @@ void ctr_log_write(struct ctr_log *l, enum ctr_log_stream s, const char *data, s
 	}
 }
 
-void ctr_log_flush(struct ctr_log *l, enum ctr_log_stream s)
+void lc_log_flush(struct lc_log *l, enum lc_log_stream s)
 {
 	struct pending *p = &l->p[s];
 	if (p->len == 0)

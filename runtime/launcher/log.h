@@ -6,42 +6,42 @@
 
 #include "common/error.h"
 
-#define CTR_LOG_MAX_LINE (16u * 1024)
-#define CTR_LOG_TIME_LEN 30 /* "2016-10-06T00:17:09.669794202Z" */
+#define LC_LOG_MAX_LINE (16u * 1024)
+#define LC_LOG_TIME_LEN 30 /* "2016-10-06T00:17:09.669794202Z" */
 
-enum ctr_log_stream { CTR_LOG_STDOUT, CTR_LOG_STDERR };
+enum lc_log_stream { LC_LOG_STDOUT, LC_LOG_STDERR };
 
-struct ctr_log;
+struct lc_log;
 
 /* A writer for path (NULL: records are dropped) cutting lines at max_line
- * bytes (0: CTR_LOG_MAX_LINE). The file is opened by ctr_log_reopen. */
-struct ctr_log *ctr_log_new(const char *path, size_t max_line);
-void ctr_log_free(struct ctr_log *l);
-static inline void ctr_log_freep(struct ctr_log **l)
+ * bytes (0: LC_LOG_MAX_LINE). The file is opened by lc_log_reopen. */
+struct lc_log *lc_log_new(const char *path, size_t max_line);
+void lc_log_free(struct lc_log *l);
+static inline void lc_log_freep(struct lc_log **l)
 {
-	ctr_log_free(*l);
+	lc_log_free(*l);
 }
 
 /* (Re)open the file for appending, creating it 0640 (ReopenContainerLog,
  * after the kubelet rotated it). The old fd is closed only on success. */
-int ctr_log_reopen(struct ctr_log *l, struct husk_error *err);
+int lc_log_reopen(struct lc_log *l, struct husk_error *err);
 
 /* Feed output of a stream. Complete lines become F records at once; the
  * rest waits for its newline, except that every max_line bytes without
  * one become a P record. */
-void ctr_log_write(struct ctr_log *l, enum ctr_log_stream s, const char *data, size_t len);
+void lc_log_write(struct lc_log *l, enum lc_log_stream s, const char *data, size_t len);
 
 /* The stream ended: a pending unterminated line becomes an F record. */
-void ctr_log_flush(struct ctr_log *l, enum ctr_log_stream s);
+void lc_log_flush(struct lc_log *l, enum lc_log_stream s);
 
 /* Records that could not be written (disk full, no file). */
-unsigned long long ctr_log_dropped(const struct ctr_log *l);
+unsigned long long lc_log_dropped(const struct lc_log *l);
 
 /* RFC 3339 with nanoseconds in UTC: always 9 fraction digits and "Z".
- * buf must hold CTR_LOG_TIME_LEN + 1 bytes. Returns the length. */
-size_t ctr_log_format_time(long long realtime_ns, char *buf);
+ * buf must hold LC_LOG_TIME_LEN + 1 bytes. Returns the length. */
+size_t lc_log_format_time(long long realtime_ns, char *buf);
 
 /* For tests: the clock used for records (default now_real_ns). */
-void ctr_log_set_clock(struct ctr_log *l, long long (*clock)(void));
+void lc_log_set_clock(struct lc_log *l, long long (*clock)(void));
 
 #endif

@@ -10,14 +10,14 @@
 
 #define PROFILES_MAX (8u << 20)
 
-static char *at_root(const struct ctr_lsm *lsm, const char *path)
+static char *at_root(const struct lc_lsm *lsm, const char *path)
 {
 	return xasprintf("%s%s", lsm->root ? lsm->root : "", path);
 }
 
-void ctr_lsm_detect(const char *root, struct ctr_lsm *ret)
+void lc_lsm_detect(const char *root, struct lc_lsm *ret)
 {
-	*ret = (struct ctr_lsm){.root = xstrdup(root ? root : "")};
+	*ret = (struct lc_lsm){.root = xstrdup(root ? root : "")};
 	_cleanup_free_ char *en = at_root(ret, "/sys/module/apparmor/parameters/enabled");
 	_cleanup_free_ char *text = NULL;
 	if (fs_read_file(en, 64, &text, NULL, NULL) == 0)
@@ -26,19 +26,19 @@ void ctr_lsm_detect(const char *root, struct ctr_lsm *ret)
 	ret->selinux = fs_exists(enforce);
 }
 
-void ctr_lsm_clear(struct ctr_lsm *lsm)
+void lc_lsm_clear(struct lc_lsm *lsm)
 {
 	if (!lsm)
 		return;
 	free(lsm->root);
-	*lsm = (struct ctr_lsm){0};
+	*lsm = (struct lc_lsm){0};
 }
 
 /* Profile names are printable, without spaces or control characters (the
  * kernel's list separates the mode with a space). */
 static bool name_ok(const char *s)
 {
-	if (isempty(s) || strlen(s) > CTR_APPARMOR_NAME_MAX)
+	if (isempty(s) || strlen(s) > LC_APPARMOR_NAME_MAX)
 		return false;
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
@@ -48,7 +48,7 @@ static bool name_ok(const char *s)
 
 /* True when the kernel's list of loaded profiles ("name (mode)" lines)
  * holds name. */
-static bool profile_loaded(const struct ctr_lsm *lsm, const char *name)
+static bool profile_loaded(const struct lc_lsm *lsm, const char *name)
 {
 	_cleanup_free_ char *path = at_root(lsm, "/sys/kernel/security/apparmor/profiles");
 	_cleanup_free_ char *text = NULL;
@@ -64,19 +64,19 @@ static bool profile_loaded(const struct ctr_lsm *lsm, const char *name)
 	return false;
 }
 
-int ctr_apparmor_profile(const struct ctr_lsm *lsm, const char *field, int type, const char *ref,
-			 char **ret_profile, struct husk_error *err)
+int lc_apparmor_profile(const struct lc_lsm *lsm, const char *field, int type, const char *ref,
+			char **ret_profile, struct husk_error *err)
 {
 	switch (type) {
-	case CTR_LSM_UNCONFINED:
+	case LC_LSM_UNCONFINED:
 		*ret_profile = NULL;
 		return 0;
-	case CTR_LSM_RUNTIME_DEFAULT:
-		*ret_profile = lsm->apparmor && profile_loaded(lsm, CTR_APPARMOR_DEFAULT_PROFILE)
-				   ? xstrdup(CTR_APPARMOR_DEFAULT_PROFILE)
+	case LC_LSM_RUNTIME_DEFAULT:
+		*ret_profile = lsm->apparmor && profile_loaded(lsm, LC_APPARMOR_DEFAULT_PROFILE)
+				   ? xstrdup(LC_APPARMOR_DEFAULT_PROFILE)
 				   : NULL;
 		return 0;
-	case CTR_LSM_LOCALHOST:
+	case LC_LSM_LOCALHOST:
 		if (!lsm->apparmor)
 			return husk_error_set(err, EBUSY,
 					      "%s: profile '%s': AppArmor is not enabled on this "
@@ -84,7 +84,7 @@ int ctr_apparmor_profile(const struct ctr_lsm *lsm, const char *field, int type,
 					      field, ref ? ref : "");
 		if (!name_ok(ref))
 			return husk_error_set(err, EINVAL, "%s: '%.*s' is not a profile name",
-					      field, CTR_APPARMOR_NAME_MAX, ref ? ref : "");
+					      field, LC_APPARMOR_NAME_MAX, ref ? ref : "");
 		if (!profile_loaded(lsm, ref))
 			return husk_error_set(
 			    err, EINVAL, "%s: AppArmor profile '%s' is not loaded", field, ref);
@@ -95,31 +95,31 @@ int ctr_apparmor_profile(const struct ctr_lsm *lsm, const char *field, int type,
 	}
 }
 
-int ctr_apparmor_parse_path(const char *s, const char *field, int *ret_type, const char **ret_ref,
-			    struct husk_error *err)
+int lc_apparmor_parse_path(const char *s, const char *field, int *ret_type, const char **ret_ref,
+			   struct husk_error *err)
 {
 	*ret_ref = NULL;
 	if (isempty(s) || streq(s, "runtime/default")) {
-		*ret_type = CTR_LSM_RUNTIME_DEFAULT;
+		*ret_type = LC_LSM_RUNTIME_DEFAULT;
 		return 0;
 	}
 	if (streq(s, "unconfined")) {
-		*ret_type = CTR_LSM_UNCONFINED;
+		*ret_type = LC_LSM_UNCONFINED;
 		return 0;
 	}
 	if (startswith(s, "localhost/")) {
-		*ret_type = CTR_LSM_LOCALHOST;
+		*ret_type = LC_LSM_LOCALHOST;
 		*ret_ref = s + strlen("localhost/");
 		return 0;
 	}
 	return husk_error_set(err, EINVAL,
 			      "%s: '%.*s' is not one of runtime/default, unconfined, "
 			      "localhost/<profile>",
-			      field, CTR_APPARMOR_NAME_MAX, s);
+			      field, LC_APPARMOR_NAME_MAX, s);
 }
 
-int ctr_selinux_check(const struct ctr_lsm *lsm, const char *field, const char *user,
-		      const char *role, const char *type, const char *level, struct husk_error *err)
+int lc_selinux_check(const struct lc_lsm *lsm, const char *field, const char *user,
+		     const char *role, const char *type, const char *level, struct husk_error *err)
 {
 	const char *names[] = {"user", "role", "type", "level"};
 	const char *vals[] = {user, role, type, level};

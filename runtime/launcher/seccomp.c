@@ -137,24 +137,24 @@ static char **strv_from_const(const char *const *names)
 	return v;
 }
 
-static struct ctr_seccomp_rule *add_rule(struct ctr_seccomp_profile *p, uint32_t action)
+static struct lc_seccomp_rule *add_rule(struct lc_seccomp_profile *p, uint32_t action)
 {
 	p->rules = xrealloc(p->rules, (p->n_rules + 1) * sizeof(*p->rules));
-	struct ctr_seccomp_rule *r = &p->rules[p->n_rules++];
-	*r = (struct ctr_seccomp_rule){.action = action};
+	struct lc_seccomp_rule *r = &p->rules[p->n_rules++];
+	*r = (struct lc_seccomp_rule){.action = action};
 	return r;
 }
 
-static void rule_add_arg(struct ctr_seccomp_rule *r, unsigned index, uint64_t value,
+static void rule_add_arg(struct lc_seccomp_rule *r, unsigned index, uint64_t value,
 			 uint64_t value_two, int op)
 {
 	r->args = xrealloc(r->args, (r->n_args + 1) * sizeof(*r->args));
-	r->args[r->n_args++] = (struct ctr_seccomp_arg){index, value, value_two, op};
+	r->args[r->n_args++] = (struct lc_seccomp_arg){index, value, value_two, op};
 }
 
-struct ctr_seccomp_profile *ctr_seccomp_runtime_default(void)
+struct lc_seccomp_profile *lc_seccomp_runtime_default(void)
 {
-	struct ctr_seccomp_profile *p = xnew(struct ctr_seccomp_profile, 1);
+	struct lc_seccomp_profile *p = xnew(struct lc_seccomp_profile, 1);
 	p->default_action = SCMP_ACT_ERRNO(EPERM);
 #if defined(__x86_64__)
 	p->arches[p->n_arches++] = SCMP_ARCH_X86_64;
@@ -164,7 +164,7 @@ struct ctr_seccomp_profile *ctr_seccomp_runtime_default(void)
 	p->arches[p->n_arches++] = SCMP_ARCH_AARCH64;
 	p->arches[p->n_arches++] = SCMP_ARCH_ARM;
 #endif
-	struct ctr_seccomp_rule *r = add_rule(p, SCMP_ACT_ALLOW);
+	struct lc_seccomp_rule *r = add_rule(p, SCMP_ACT_ALLOW);
 	r->names = strv_from_const(default_allow);
 
 	/* socket: every family but AF_VSOCK (40). */
@@ -195,28 +195,28 @@ struct ctr_seccomp_profile *ctr_seccomp_runtime_default(void)
 	for (size_t i = 0; i < ARRAY_SIZE(cap_groups); i++) {
 		r = add_rule(p, SCMP_ACT_ALLOW);
 		r->names = strv_from_const(cap_groups[i].names);
-		r->caps_all = CTR_CAP_BIT(cap_groups[i].cap);
+		r->caps_all = LC_CAP_BIT(cap_groups[i].cap);
 	}
 
 	/* Without CAP_SYS_ADMIN: clone without namespace flags, and clone3
 	 * answers ENOSYS so libcs fall back to clone, whose flags we can see. */
 	r = add_rule(p, SCMP_ACT_ALLOW);
 	r->names = strv_from_const(NAMES("clone"));
-	r->caps_none = CTR_CAP_BIT(21);
+	r->caps_none = LC_CAP_BIT(21);
 	r->not_arches = strv_from_const(NAMES("s390", "s390x"));
 	rule_add_arg(r, 0, CLONE_NS_FLAGS, 0, SCMP_CMP_MASKED_EQ);
 	r = add_rule(p, SCMP_ACT_ERRNO(ENOSYS));
 	r->names = strv_from_const(NAMES("clone3"));
-	r->caps_none = CTR_CAP_BIT(21);
+	r->caps_none = LC_CAP_BIT(21);
 	return p;
 }
 
-void ctr_seccomp_profile_free(struct ctr_seccomp_profile *p)
+void lc_seccomp_profile_free(struct lc_seccomp_profile *p)
 {
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->n_rules; i++) {
-		struct ctr_seccomp_rule *r = &p->rules[i];
+		struct lc_seccomp_rule *r = &p->rules[i];
 		strv_free(r->names);
 		free(r->args);
 		strv_free(r->arches);
@@ -338,7 +338,7 @@ static int parse_arch(struct pctx *c, const char *where, const char *name, uint3
 	return 0;
 }
 
-static int add_arch(struct pctx *c, struct ctr_seccomp_profile *p, const char *where,
+static int add_arch(struct pctx *c, struct lc_seccomp_profile *p, const char *where,
 		    const char *name)
 {
 	uint32_t a;
@@ -348,8 +348,8 @@ static int add_arch(struct pctx *c, struct ctr_seccomp_profile *p, const char *w
 	for (size_t i = 0; i < p->n_arches; i++)
 		if (p->arches[i] == a)
 			return 0;
-	if (p->n_arches == CTR_SECCOMP_MAX_ARCHES)
-		return perr(c, where, "more than %d architectures", CTR_SECCOMP_MAX_ARCHES);
+	if (p->n_arches == LC_SECCOMP_MAX_ARCHES)
+		return perr(c, where, "more than %d architectures", LC_SECCOMP_MAX_ARCHES);
 	p->arches[p->n_arches++] = a;
 	return 0;
 }
@@ -374,7 +374,7 @@ static int parse_strv(struct pctx *c, const char *where, yajl_val v, size_t max,
 
 /* Docker "includes" / "excludes": caps, arches, minKernel. */
 static int parse_cond(struct pctx *c, const char *where, yajl_val v, bool include,
-		      struct ctr_seccomp_rule *rule)
+		      struct lc_seccomp_rule *rule)
 {
 	if (!YAJL_IS_OBJECT(v))
 		return perr(c, where, "expected an object, got %s", json_type_name(v));
@@ -388,7 +388,7 @@ static int parse_cond(struct pctx *c, const char *where, yajl_val v, bool includ
 			return r;
 		uint64_t mask;
 		struct husk_error e = HUSK_ERROR_INIT;
-		if (ctr_caps_from_names(names, &mask, &e) < 0) {
+		if (lc_caps_from_names(names, &mask, &e) < 0) {
 			r = perr(c, w, "%s", husk_error_msg(&e));
 			husk_error_clear(&e);
 			return r;
@@ -417,7 +417,7 @@ static int parse_cond(struct pctx *c, const char *where, yajl_val v, bool includ
 	return 0;
 }
 
-static int parse_args(struct pctx *c, const char *where, yajl_val v, struct ctr_seccomp_rule *rule)
+static int parse_args(struct pctx *c, const char *where, yajl_val v, struct lc_seccomp_rule *rule)
 {
 	if (YAJL_IS_NULL(v))
 		return 0;
@@ -451,7 +451,7 @@ static int parse_args(struct pctx *c, const char *where, yajl_val v, struct ctr_
 	return 0;
 }
 
-static int parse_rule(struct pctx *c, size_t idx, yajl_val v, struct ctr_seccomp_profile *p)
+static int parse_rule(struct pctx *c, size_t idx, yajl_val v, struct lc_seccomp_profile *p)
 {
 	_cleanup_free_ char *where = xasprintf("syscalls[%zu]", idx);
 	if (!YAJL_IS_OBJECT(v))
@@ -461,13 +461,13 @@ static int parse_rule(struct pctx *c, size_t idx, yajl_val v, struct ctr_seccomp
 	int r = parse_action(c, w, json_get(v, "action"), json_get(v, "errnoRet"), EPERM, &action);
 	if (r < 0)
 		return r;
-	struct ctr_seccomp_rule *rule = add_rule(p, action);
+	struct lc_seccomp_rule *rule = add_rule(p, action);
 	yajl_val names = json_get(v, "names");
 	yajl_val name = json_get(v, "name");
 	if (names && !YAJL_IS_NULL(names)) {
 		free(w);
 		w = xasprintf("%s.names", where);
-		r = parse_strv(c, w, names, CTR_SECCOMP_MAX_NAMES, &rule->names);
+		r = parse_strv(c, w, names, LC_SECCOMP_MAX_NAMES, &rule->names);
 		if (r < 0)
 			return r;
 	} else if (YAJL_IS_STRING(name)) {
@@ -521,8 +521,8 @@ static uint32_t native_arch(void)
 	return seccomp_arch_native();
 }
 
-int ctr_seccomp_parse(const char *text, size_t len, const char *what,
-		      struct ctr_seccomp_profile **ret, struct husk_error *err)
+int lc_seccomp_parse(const char *text, size_t len, const char *what,
+		     struct lc_seccomp_profile **ret, struct husk_error *err)
 {
 	struct pctx c = {what, err};
 	_cleanup_json_ yajl_val root = NULL;
@@ -538,8 +538,8 @@ int ctr_seccomp_parse(const char *text, size_t len, const char *what,
 	if (!YAJL_IS_OBJECT(root))
 		return perr(&c, "top level", "expected an object, got %s", json_type_name(root));
 
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
-	    xnew(struct ctr_seccomp_profile, 1);
+	_cleanup_(lc_seccomp_profile_freep) struct lc_seccomp_profile *p =
+	    xnew(struct lc_seccomp_profile, 1);
 	yajl_val de = json_get(root, "defaultErrnoRet");
 	uint64_t dflt_errno = EPERM;
 	if (de && !YAJL_IS_NULL(de) && (!json_u64(de, &dflt_errno) || dflt_errno > 0xffff))
@@ -553,7 +553,7 @@ int ctr_seccomp_parse(const char *text, size_t len, const char *what,
 	yajl_val archmap = json_get(root, "archMap");
 	if (arches && !YAJL_IS_NULL(arches)) {
 		_cleanup_strv_ char **names = NULL;
-		if ((r = parse_strv(&c, "architectures", arches, CTR_SECCOMP_MAX_ARCHES, &names)) <
+		if ((r = parse_strv(&c, "architectures", arches, LC_SECCOMP_MAX_ARCHES, &names)) <
 		    0)
 			return r;
 		for (size_t i = 0; names[i]; i++)
@@ -580,7 +580,7 @@ int ctr_seccomp_parse(const char *text, size_t len, const char *what,
 			if (!subs || YAJL_IS_NULL(subs))
 				continue;
 			_cleanup_strv_ char **names = NULL;
-			if ((r = parse_strv(&c, w, subs, CTR_SECCOMP_MAX_ARCHES, &names)) < 0)
+			if ((r = parse_strv(&c, w, subs, LC_SECCOMP_MAX_ARCHES, &names)) < 0)
 				return r;
 			for (size_t k = 0; names[k]; k++)
 				if ((r = add_arch(&c, p, w, names[k])) < 0)
@@ -611,8 +611,8 @@ int ctr_seccomp_parse(const char *text, size_t len, const char *what,
 		if (!YAJL_IS_ARRAY(sys))
 			return perr(&c, "syscalls", "expected an array, got %s",
 				    json_type_name(sys));
-		if (sys->u.array.len > CTR_SECCOMP_MAX_RULES)
-			return perr(&c, "syscalls", "more than %d rules", CTR_SECCOMP_MAX_RULES);
+		if (sys->u.array.len > LC_SECCOMP_MAX_RULES)
+			return perr(&c, "syscalls", "more than %d rules", LC_SECCOMP_MAX_RULES);
 		for (size_t i = 0; i < sys->u.array.len; i++)
 			if ((r = parse_rule(&c, i, sys->u.array.values[i], p)) < 0)
 				return r;
@@ -621,22 +621,21 @@ int ctr_seccomp_parse(const char *text, size_t len, const char *what,
 	return 0;
 }
 
-int ctr_seccomp_parse_file(const char *path, struct ctr_seccomp_profile **ret,
-			   struct husk_error *err)
+int lc_seccomp_parse_file(const char *path, struct lc_seccomp_profile **ret, struct husk_error *err)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len;
 	struct husk_error e = HUSK_ERROR_INIT;
-	if (fs_read_file(path, CTR_SECCOMP_MAX_FILE, &text, &len, &e) < 0) {
+	if (fs_read_file(path, LC_SECCOMP_MAX_FILE, &text, &len, &e) < 0) {
 		int code = e.code;
 		husk_error_clear(&e);
 		if (code == EFBIG)
 			return husk_error_set(err, EINVAL,
 					      "seccomp profile '%s': larger than %u bytes", path,
-					      CTR_SECCOMP_MAX_FILE);
+					      LC_SECCOMP_MAX_FILE);
 		return husk_error_errno(err, code, "seccomp profile '%s'", path);
 	}
-	return ctr_seccomp_parse(text, len, path, ret, err);
+	return lc_seccomp_parse(text, len, path, ret, err);
 }
 
 /* ---- compiling ---- */
@@ -686,7 +685,7 @@ static bool kernel_at_least(const char *min)
 	return kmaj > maj || (kmaj == maj && kmnr >= mnr);
 }
 
-static bool rule_applies(const struct ctr_seccomp_rule *r, uint64_t caps)
+static bool rule_applies(const struct lc_seccomp_rule *r, uint64_t caps)
 {
 	const char *arch = docker_arch_name(native_arch());
 	if ((r->caps_all & caps) != r->caps_all)
@@ -809,7 +808,7 @@ static void seccomp_ctx_release(scmp_filter_ctx *c)
 		seccomp_release(*c);
 }
 
-static int add_one(scmp_filter_ctx ctx, const struct ctr_seccomp_rule *rule, const char *name,
+static int add_one(scmp_filter_ctx ctx, const struct lc_seccomp_rule *rule, const char *name,
 		   int nr, const struct scmp_arg_cmp *cmps, unsigned n, struct husk_error *err)
 {
 	int r = seccomp_rule_add_array(ctx, rule->action, nr, n, cmps);
@@ -819,8 +818,8 @@ static int add_one(scmp_filter_ctx ctx, const struct ctr_seccomp_rule *rule, con
 	return 0;
 }
 
-int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps,
-			struct ctr_seccomp_bpf **ret, struct husk_error *err)
+int lc_seccomp_compile(const struct lc_seccomp_profile *profile, uint64_t caps,
+		       struct lc_seccomp_bpf **ret, struct husk_error *err)
 {
 	_cleanup_(seccomp_ctx_release) scmp_filter_ctx ctx = seccomp_init(profile->default_action);
 	if (!ctx)
@@ -833,7 +832,7 @@ int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps
 			return husk_error_errno(err, -r, "seccomp: add architecture %#x",
 						profile->arches[i]);
 	}
-	uint32_t arches[CTR_SECCOMP_MAX_ARCHES + 1];
+	uint32_t arches[LC_SECCOMP_MAX_ARCHES + 1];
 	size_t n_arches = 0;
 	arches[n_arches++] = native_arch();
 	for (size_t i = 0; i < profile->n_arches; i++)
@@ -842,7 +841,7 @@ int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps
 	_cleanup_free_ struct nr_action *extra = NULL;
 	size_t n_extra = 0;
 	for (size_t i = 0; i < profile->n_rules; i++) {
-		const struct ctr_seccomp_rule *rule = &profile->rules[i];
+		const struct lc_seccomp_rule *rule = &profile->rules[i];
 		if (!rule_applies(rule, caps) || rule->action == profile->default_action)
 			continue;
 		for (size_t k = 0; rule->n_args == 0 && rule->names && rule->names[k]; k++) {
@@ -858,7 +857,7 @@ int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps
 		struct scmp_arg_cmp cmps[6 * 8];
 		bool repeated = false;
 		for (size_t a = 0; a < rule->n_args && a < ARRAY_SIZE(cmps); a++) {
-			const struct ctr_seccomp_arg *x = &rule->args[a];
+			const struct lc_seccomp_arg *x = &rule->args[a];
 			cmps[a] = (struct scmp_arg_cmp){x->index, (enum scmp_compare)x->op,
 							x->value, x->value_two};
 			for (size_t b = 0; b < a; b++)
@@ -900,34 +899,34 @@ int ctr_seccomp_compile(const struct ctr_seccomp_profile *profile, uint64_t caps
 		return husk_error_set(err, EINVAL,
 				      "seccomp: filter of %lld bytes is invalid or too long",
 				      (long long)size);
-	struct ctr_seccomp_bpf *b = xnew(struct ctr_seccomp_bpf, 1);
+	struct lc_seccomp_bpf *b = xnew(struct lc_seccomp_bpf, 1);
 	b->insns = xnew(struct sock_filter, pro_len + (size_t)size / sizeof(struct sock_filter));
 	b->len = (unsigned short)(pro_len + (size_t)size / sizeof(struct sock_filter));
 	b->flags = profile->flags;
 	if (pro_len)
 		memcpy(b->insns, pro, pro_len * sizeof(*pro));
 	if (pread(fd, (struct sock_filter *)b->insns + pro_len, (size_t)size, 0) != size) {
-		ctr_seccomp_bpf_free(b);
+		lc_seccomp_bpf_free(b);
 		return husk_error_errno(err, EIO, "seccomp: read the filter back");
 	}
 	*ret = b;
 	return 0;
 }
 
-int ctr_seccomp_parse_path(const char *s, const char *field, int *ret_mode, const char **ret_path,
-			   struct husk_error *err)
+int lc_seccomp_parse_path(const char *s, const char *field, int *ret_mode, const char **ret_path,
+			  struct husk_error *err)
 {
 	*ret_path = NULL;
 	if (isempty(s) || streq(s, "unconfined")) {
-		*ret_mode = CTR_SECCOMP_UNCONFINED;
+		*ret_mode = LC_SECCOMP_UNCONFINED;
 		return 0;
 	}
 	if (streq(s, "runtime/default") || streq(s, "docker/default")) {
-		*ret_mode = CTR_SECCOMP_RUNTIME_DEFAULT;
+		*ret_mode = LC_SECCOMP_RUNTIME_DEFAULT;
 		return 0;
 	}
 	if (startswith(s, "localhost/") && s[strlen("localhost/")] == '/') {
-		*ret_mode = CTR_SECCOMP_LOCALHOST;
+		*ret_mode = LC_SECCOMP_LOCALHOST;
 		*ret_path = s + strlen("localhost/");
 		return 0;
 	}
@@ -979,7 +978,7 @@ static void oci_u64(yajl_gen g, const char *key, uint64_t v)
 	yajl_gen_number(g, buf, (size_t)n);
 }
 
-void ctr_seccomp_gen_oci(yajl_gen g, const struct ctr_seccomp_profile *p, uint64_t caps)
+void lc_seccomp_gen_oci(yajl_gen g, const struct lc_seccomp_profile *p, uint64_t caps)
 {
 	yajl_gen_map_open(g);
 	oci_action(g, "defaultAction", "defaultErrnoRet", p->default_action);
@@ -1005,7 +1004,7 @@ void ctr_seccomp_gen_oci(yajl_gen g, const struct ctr_seccomp_profile *p, uint64
 	json_key(g, "syscalls");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct ctr_seccomp_rule *r = &p->rules[i];
+		const struct lc_seccomp_rule *r = &p->rules[i];
 		/* Conditions are resolved here, as at compile: the OCI form has
 		 * no includes/excludes. */
 		if (!r->names || !r->names[0] || !rule_applies(r, caps))
@@ -1021,7 +1020,7 @@ void ctr_seccomp_gen_oci(yajl_gen g, const struct ctr_seccomp_profile *p, uint64
 			json_key(g, "args");
 			yajl_gen_array_open(g);
 			for (size_t k = 0; k < r->n_args; k++) {
-				const struct ctr_seccomp_arg *a = &r->args[k];
+				const struct lc_seccomp_arg *a = &r->args[k];
 				const char *op = "SCMP_CMP_EQ";
 				for (size_t o = 0; o < ARRAY_SIZE(ops); o++)
 					if (ops[o].op == a->op)

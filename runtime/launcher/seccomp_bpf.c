@@ -21,7 +21,7 @@ struct filter_header {
 	uint32_t len; /* instructions */
 };
 
-void ctr_seccomp_bpf_free(struct ctr_seccomp_bpf *b)
+void lc_seccomp_bpf_free(struct lc_seccomp_bpf *b)
 {
 	if (!b)
 		return;
@@ -29,7 +29,7 @@ void ctr_seccomp_bpf_free(struct ctr_seccomp_bpf *b)
 	free(b);
 }
 
-int ctr_seccomp_install(const struct ctr_seccomp_bpf *b)
+int lc_seccomp_install(const struct lc_seccomp_bpf *b)
 {
 	struct sock_fprog prog = {.len = b->len, .filter = b->insns};
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, b->flags, &prog) < 0)
@@ -37,7 +37,7 @@ int ctr_seccomp_install(const struct ctr_seccomp_bpf *b)
 	return 0;
 }
 
-int ctr_seccomp_bpf_write(const struct ctr_seccomp_bpf *b, const char *path, struct husk_error *err)
+int lc_seccomp_bpf_write(const struct lc_seccomp_bpf *b, const char *path, struct husk_error *err)
 {
 	size_t n = b->len * sizeof(struct sock_filter);
 	struct filter_header h = {.flags = b->flags, .len = b->len};
@@ -48,7 +48,7 @@ int ctr_seccomp_bpf_write(const struct ctr_seccomp_bpf *b, const char *path, str
 	return fs_write_atomic(path, buf, sizeof(h) + n, 0600, err);
 }
 
-int ctr_seccomp_bpf_read(const char *path, struct ctr_seccomp_bpf **ret, struct husk_error *err)
+int lc_seccomp_bpf_read(const char *path, struct lc_seccomp_bpf **ret, struct husk_error *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
@@ -64,7 +64,7 @@ int ctr_seccomp_bpf_read(const char *path, struct ctr_seccomp_bpf **ret, struct 
 	    h.len > BPF_MAXINSNS || len != sizeof(h) + h.len * sizeof(struct sock_filter))
 		return husk_error_set(err, EINVAL, "seccomp filter '%s': not a husk filter file",
 				      path);
-	struct ctr_seccomp_bpf *b = xnew(struct ctr_seccomp_bpf, 1);
+	struct lc_seccomp_bpf *b = xnew(struct lc_seccomp_bpf, 1);
 	b->len = (unsigned short)h.len;
 	b->flags = h.flags;
 	b->insns = xmalloc(h.len * sizeof(struct sock_filter));
@@ -74,12 +74,12 @@ int ctr_seccomp_bpf_read(const char *path, struct ctr_seccomp_bpf **ret, struct 
 }
 
 static const char *const mode_names[] = {
-    [CTR_SECCOMP_UNCONFINED] = "unconfined",
-    [CTR_SECCOMP_RUNTIME_DEFAULT] = "runtime_default",
-    [CTR_SECCOMP_LOCALHOST] = "localhost",
+    [LC_SECCOMP_UNCONFINED] = "unconfined",
+    [LC_SECCOMP_RUNTIME_DEFAULT] = "runtime_default",
+    [LC_SECCOMP_LOCALHOST] = "localhost",
 };
 
-int ctr_seccomp_mode_parse(const char *s)
+int lc_seccomp_mode_parse(const char *s)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(mode_names); i++)
 		if (streq(s, mode_names[i]))
@@ -87,7 +87,7 @@ int ctr_seccomp_mode_parse(const char *s)
 	return -1;
 }
 
-const char *ctr_seccomp_mode_name(int mode)
+const char *lc_seccomp_mode_name(int mode)
 {
 	if (mode < 0 || (size_t)mode >= ARRAY_SIZE(mode_names))
 		return NULL;

@@ -86,8 +86,8 @@ struct ctr_spec *ctr_spec_new(void)
 	struct ctr_spec *s = xnew(struct ctr_spec, 1);
 	s->cwd = xstrdup("/");
 	s->env = xnew(char *, 1);
-	ctr_caps_init(&s->caps, CTR_CAPS_DEFAULT);
-	s->seccomp = CTR_SECCOMP_RUNTIME_DEFAULT;
+	lc_caps_init(&s->caps, LC_CAPS_DEFAULT);
+	s->seccomp = LC_SECCOMP_RUNTIME_DEFAULT;
 	s->ns[CTR_NS_MNT].mode = CTR_NS_NEW;
 	s->ns[CTR_NS_PID].mode = CTR_NS_NEW;
 	s->ns[CTR_NS_IPC].mode = CTR_NS_NEW;
@@ -324,7 +324,7 @@ int ctr_spec_validate(const struct ctr_spec *s, struct husk_error *err)
 		if (!sysctl_key_ok(s->sysctls[i].key) || !s->sysctls[i].value)
 			return husk_error_set(err, EINVAL, "sysctl '%s': invalid name",
 					      s->sysctls[i].key ? s->sysctls[i].key : "");
-	if (s->seccomp == CTR_SECCOMP_LOCALHOST && !abs_clean(s->seccomp_profile))
+	if (s->seccomp == LC_SECCOMP_LOCALHOST && !abs_clean(s->seccomp_profile))
 		return husk_error_set(err, EINVAL,
 				      "seccomp: localhost needs an absolute profile path");
 	if (s->seccomp_filter && !abs_clean(s->seccomp_filter))
@@ -511,7 +511,7 @@ static int j_prop(struct jctx *c, const char *s, const char *field, enum ctr_pro
 	return jerr(c, field, "unknown propagation '%s'", s);
 }
 
-static int parse_caps(struct jctx *c, yajl_val v, struct ctr_caps *caps)
+static int parse_caps(struct jctx *c, yajl_val v, struct lc_caps *caps)
 {
 	if (!YAJL_IS_OBJECT(v))
 		return jerr(c, "process.capabilities", "expected an object");
@@ -531,7 +531,7 @@ static int parse_caps(struct jctx *c, yajl_val v, struct ctr_caps *caps)
 		if (r < 0)
 			return r;
 		struct husk_error e = HUSK_ERROR_INIT;
-		if (ctr_caps_from_names(names, dst[i], &e) < 0) {
+		if (lc_caps_from_names(names, dst[i], &e) < 0) {
 			r = jerr(c, field, "%s", husk_error_msg(&e));
 			husk_error_clear(&e);
 			return r;
@@ -582,11 +582,11 @@ static int parse_process(struct jctx *c, yajl_val p, struct ctr_spec *s)
 	v = json_get(p, "seccomp");
 	if (v && !YAJL_IS_NULL(v)) {
 		const char *mode = json_get_string(v, "mode");
-		int m = ctr_seccomp_mode_parse(mode);
+		int m = lc_seccomp_mode_parse(mode);
 		if (m < 0)
 			return jerr(c, "process.seccomp.mode", "unknown mode '%s'",
 				    mode ? mode : "");
-		s->seccomp = (enum ctr_seccomp_mode)m;
+		s->seccomp = (enum lc_seccomp_mode)m;
 		if ((r = j_str(c, v, "profile", "process.seccomp.profile", &s->seccomp_profile)) <
 			0 ||
 		    (r = j_str(c, v, "filter", "process.seccomp.filter", &s->seccomp_filter)) < 0)
@@ -978,13 +978,13 @@ char *ctr_spec_to_json(const struct ctr_spec *s)
 	const uint64_t cv[] = {s->caps.bounding, s->caps.effective, s->caps.permitted,
 			       s->caps.inheritable, s->caps.ambient};
 	for (size_t i = 0; i < ARRAY_SIZE(ck); i++) {
-		_cleanup_strv_ char **names = ctr_caps_to_names(cv[i]);
+		_cleanup_strv_ char **names = lc_caps_to_names(cv[i]);
 		g_strv(g, ck[i], names);
 	}
 	yajl_gen_map_close(g);
 	json_key(g, "seccomp");
 	yajl_gen_map_open(g);
-	json_kv_str(g, "mode", ctr_seccomp_mode_name(s->seccomp));
+	json_kv_str(g, "mode", lc_seccomp_mode_name(s->seccomp));
 	g_opt_str(g, "profile", s->seccomp_profile);
 	g_opt_str(g, "filter", s->seccomp_filter);
 	yajl_gen_map_close(g);

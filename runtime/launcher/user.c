@@ -75,7 +75,7 @@ static bool db_find(char *db, const char *name, long long id, char **f, size_t n
 	return false;
 }
 
-static void add_group(struct ctr_user *u, uint32_t g)
+static void add_group(struct lc_user *u, uint32_t g)
 {
 	for (size_t i = 0; i < u->n_groups; i++)
 		if (u->groups[i] == g)
@@ -84,15 +84,15 @@ static void add_group(struct ctr_user *u, uint32_t g)
 	u->groups[u->n_groups++] = g;
 }
 
-void ctr_user_clear(struct ctr_user *u)
+void lc_user_clear(struct lc_user *u)
 {
 	free(u->groups);
 	free(u->home);
-	*u = (struct ctr_user){0};
+	*u = (struct lc_user){0};
 }
 
-int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, struct ctr_user *ret,
-		     struct husk_error *err)
+int lc_user_resolve(const char *rootfs, const struct lc_user_request *req, struct lc_user *ret,
+		    struct husk_error *err)
 {
 	_cleanup_free_ char *passwd = NULL, *group = NULL;
 	if (read_in_root(rootfs, "/etc/passwd", &passwd, err) < 0 ||
@@ -119,7 +119,7 @@ int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, str
 		group_part = xasprintf("%lld", req->gid);
 	}
 
-	struct ctr_user u = {0};
+	struct lc_user u = {0};
 	long long id;
 	char *f[7];
 	_cleanup_free_ char *pw = xstrdup(passwd);
@@ -149,7 +149,7 @@ int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, str
 		} else {
 			_cleanup_free_ char *gr = xstrdup(group);
 			if (!db_find(gr, group_part, -1, f, 4) || !parse_id(f[2], &g)) {
-				ctr_user_clear(&u);
+				lc_user_clear(&u);
 				return husk_error_set(
 				    err, EINVAL, "group '%s' is not in the container's /etc/group",
 				    group_part);
@@ -188,17 +188,17 @@ int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, str
 	for (size_t i = 0; i < req->n_supplemental_groups; i++) {
 		long long g = req->supplemental_groups[i];
 		if (g < 0 || g > UINT32_MAX - 1) {
-			ctr_user_clear(&u);
+			lc_user_clear(&u);
 			return husk_error_set(err, EINVAL,
 					      "supplemental group %lld is out of range", g);
 		}
 		add_group(&u, (uint32_t)g);
 	}
-	if (u.n_groups > CTR_USER_MAX_GROUPS) {
+	if (u.n_groups > LC_USER_MAX_GROUPS) {
 		size_t n = u.n_groups;
-		ctr_user_clear(&u);
+		lc_user_clear(&u);
 		return husk_error_set(err, EINVAL, "%zu groups, more than the %d allowed", n,
-				      CTR_USER_MAX_GROUPS);
+				      LC_USER_MAX_GROUPS);
 	}
 	*ret = u;
 	return 0;

@@ -10,9 +10,9 @@
 #include "common/error.h"
 
 /* At most this many additional gids (the launcher's spec limit). */
-#define CTR_USER_MAX_GROUPS 256
+#define LC_USER_MAX_GROUPS 256
 
-struct ctr_user_request {
+struct lc_user_request {
 	bool has_uid;
 	long long uid;
 	const char *username; /* used when !has_uid and not empty */
@@ -26,7 +26,7 @@ struct ctr_user_request {
 	bool groups_strict;
 };
 
-struct ctr_user {
+struct lc_user {
 	uint32_t uid, gid;
 	uint32_t *groups; /* additional gids, each once: the primary gid, the
 			     user's groups from /etc/group (unless
@@ -39,9 +39,9 @@ struct ctr_user {
 /* Resolve req against the rootfs at rootfs. A numeric uid unknown to
  * /etc/passwd is fine (gid 0 unless given); a user or group name that is
  * not there is EINVAL naming it and the file, as are a supplemental group
- * out of range and more than CTR_USER_MAX_GROUPS groups in all. */
-int ctr_user_resolve(const char *rootfs, const struct ctr_user_request *req, struct ctr_user *ret,
-		     struct husk_error *err);
-void ctr_user_clear(struct ctr_user *u);
+ * out of range and more than LC_USER_MAX_GROUPS groups in all. */
+int lc_user_resolve(const char *rootfs, const struct lc_user_request *req, struct lc_user *ret,
+		    struct husk_error *err);
+void lc_user_clear(struct lc_user *u);
 
 #endif
