@@ -24,7 +24,7 @@
 #include "runtime/launcher/user.h"
 #include "runtime/oci.h"
 #include "runtime/runtime-internal.h"
-#include "runtime/shim.h"
+#include "runtime/shim_client.h"
 
 #define SHIM_START_TIMEOUT_NS (30LL * 1000000000LL)
 #define KILL_WAIT_NS (10LL * 1000000000LL)

@@ -17,7 +17,7 @@
 #include "common/log.h"
 #include "common/proc.h"
 #include "runtime/runtime-internal.h"
-#include "runtime/shim.h"
+#include "runtime/shim_client.h"
 
 /* epoll tags below this are fds of the monitor itself, not entries. */
 enum { TAG_INOTIFY = 1, TAG_WAKE = 2 };

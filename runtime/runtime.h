@@ -407,7 +407,7 @@ void rt_exec_proc_release(struct rt_exec_proc *p);
 
 /* Attach to the running container's own stdio through its husk-shim. On
  * success *ret_fd is a SOCK_SEQPACKET connection carrying the shim's
- * attach packets (see runtime/shim.h), and *ret_tty / *ret_stdin say
+ * attach packets (see runtime/shim_client.h), and *ret_tty / *ret_stdin say
  * whether the container has a terminal and an open stdin. EBUSY when it is
  * not running. */
 int rt_ctr_attach(struct rt *rt, const char *ref, int *ret_fd, bool *ret_tty, bool *ret_stdin,

@@ -18,7 +18,7 @@
 
 #include "runtime/launcher/launcher.h"
 #include "runtime/runtime-internal.h"
-#include "runtime/shim.h"
+#include "runtime/shim_client.h"
 
 static int running_ctr(struct rt *rt, const char *ref, const char *what, struct ctr_record **ret,
 		       struct husk_error *err)

@@ -223,19 +223,6 @@ int cg_hugepage_sizes(const char *dir, const char *suffix, char ***ret, struct h
 	return 0;
 }
 
-int cg_need_dir(const struct cg_group *g, unsigned bit, const char *what, char **ret_dir,
-		struct husk_error *err)
-{
-	char *dir = cg_group_dir_bit(g, bit);
-	if (!dir) {
-		_cleanup_free_ char *name = cg_controller_names(bit, false);
-		return husk_error_set(err, EINVAL, "%s: the %s controller is not available", what,
-				      name);
-	}
-	*ret_dir = dir;
-	return 0;
-}
-
 bool cg_hugepage_size_valid(const char *s)
 {
 	if (isempty(s) || strlen(s) > 16)

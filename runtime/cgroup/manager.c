@@ -663,6 +663,19 @@ int cg_group_enter(const struct cg_group *g, pid_t pid, struct husk_error *err)
 	return 0;
 }
 
+int cg_need_dir(const struct cg_group *g, unsigned bit, const char *what, char **ret_dir,
+		struct husk_error *err)
+{
+	char *dir = cg_group_dir_bit(g, bit);
+	if (!dir) {
+		_cleanup_free_ char *name = cg_controller_names(bit, false);
+		return husk_error_set(err, EINVAL, "%s: the %s controller is not available", what,
+				      name);
+	}
+	*ret_dir = dir;
+	return 0;
+}
+
 /* ---- resources -------------------------------------------------------- */
 
 void cg_resources_init(struct cg_resources *r)

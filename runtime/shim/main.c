@@ -28,8 +28,8 @@
 #include "common/proc.h"
 #include "runtime/launcher/launcher.h"
 #include "runtime/launcher/log.h"
-#include "runtime/shim.h"
 #include "runtime/shim/oci.h"
+#include "runtime/shim_client.h"
 
 #define MAX_CLIENTS 8
 #define MAX_ATTACH CTR_SHIM_MAX_ATTACH

@@ -19,7 +19,7 @@
 
 #include "common/proc.h"
 #include "runtime/launcher/launcher.h"
-#include "runtime/shim.h"
+#include "runtime/shim_client.h"
 #include "unit.h"
 
 #define SEC 1000000000LL

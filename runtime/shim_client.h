@@ -37,8 +37,8 @@
  *                       not keep up (its socket buffer full) is dropped, so
  *                       the container never waits for one. The shim closes
  *                       them all when the container's output ends. */
-#ifndef HUSK_RUNTIME_SHIM_H
-#define HUSK_RUNTIME_SHIM_H
+#ifndef HUSK_RUNTIME_SHIM_CLIENT_H
+#define HUSK_RUNTIME_SHIM_CLIENT_H
 
 #include <stdint.h>
 #include <sys/types.h>

@@ -1,6 +1,6 @@
 /* huskd's side of husk-shim: double-fork it, wait for its report, read the
  * files it keeps in its state directory and send it control requests. */
-#include "runtime/shim.h"
+#include "runtime/shim_client.h"
 
 #include "common/proc.h"
 
