@@ -21,7 +21,6 @@
 #include "common/service.h"
 #include "runtime/kview.h"
 #include "runtime/launcher/launcher.h"
-#include "runtime/launcher/user.h"
 #include "runtime/oci.h"
 #include "runtime/runtime-internal.h"
 #include "runtime/shim_client.h"

@@ -17,7 +17,7 @@
 #include "common/json.h"
 #include "common/proc.h"
 #include "common/util.h"
-#include "runtime/launcher/caps.h"
+#include "runtime/launcher/launcher.h"
 
 /* /proc/PID/status is a few KiB; /proc/PID/cgroup one line per hierarchy,
  * each bounded by the cgroup path length. */

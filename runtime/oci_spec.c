@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/json.h"
-#include "runtime/launcher/seccomp.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/oci.h"
 
 static const char *const oci_ns_types[CTR_NS_COUNT] = {

@@ -9,7 +9,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
-#include "runtime/launcher/seccomp.h"
+#include "runtime/launcher/launcher.h"
 #include "server/translate.h"
 
 /* CRI keeps the string forms of seccomp and AppArmor profiles, deprecated;

@@ -8,7 +8,7 @@
 #define HUSK_SERVER_SECURITY_H
 
 #include "runtime/cgroup/cgroup.h"
-#include "runtime/launcher/lsm.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/runtime.h"
 #include "server/server.h"
 

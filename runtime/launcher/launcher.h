@@ -12,8 +12,13 @@
 #include <yajl/yajl_gen.h>
 
 #include "common/error.h"
-#include "runtime/launcher/caps.h"
-#include "runtime/launcher/seccomp.h"
+/* The folder's contract is this header: code outside runtime/launcher/
+ * includes only it. Its parts, each with its own contracts: */
+#include "runtime/launcher/caps.h"    /* capabilities (lc_caps_) */
+#include "runtime/launcher/log.h"     /* the container log file (lc_log_) */
+#include "runtime/launcher/lsm.h"     /* AppArmor, SELinux (lc_lsm_) */
+#include "runtime/launcher/seccomp.h" /* profiles and filters (lc_seccomp_) */
+#include "runtime/launcher/user.h"    /* the process's user (lc_user_) */
 
 /* Limits on what a spec may hold (each is user-growable through CRI). */
 #define CTR_SPEC_MAX_FILE (4u << 20)

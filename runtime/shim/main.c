@@ -27,7 +27,6 @@
 #include "common/log.h"
 #include "common/proc.h"
 #include "runtime/launcher/launcher.h"
-#include "runtime/launcher/log.h"
 #include "runtime/shim/oci.h"
 #include "runtime/shim_client.h"
 

@@ -3,8 +3,7 @@
  * would (lc_seccomp_compile; nothing is installed). The first input byte
  * picks the bounding set the rule conditions are checked against; the
  * deprecated seccomp_profile_path form is parsed from the same text. */
-#include "runtime/launcher/caps.h"
-#include "runtime/launcher/seccomp.h"
+#include "runtime/launcher/launcher.h"
 #include "tests/fuzz/fuzz.h"
 
 /* libseccomp 2.5.4 (Debian 12) leaks inside seccomp_rule_add_array when

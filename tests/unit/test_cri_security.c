@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "runtime/launcher/seccomp.h"
+#include "runtime/launcher/launcher.h"
 #include "server/security.h"
 #include "unit.h"
 

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/launcher/caps.h"
 #include "runtime/launcher/internal.h"
 #include "runtime/launcher/launcher.h"
 #include "unit.h"

@@ -1,7 +1,7 @@
 /* CUnit tests of the CRI log writer husk-shim uses: timestamps, F and P
  * records, lines split across writes, the maximum line length, empty
  * lines, flush at end of stream, and reopening after rotation. */
-#include "runtime/launcher/log.h"
+#include "runtime/launcher/launcher.h"
 
 #include <string.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 /* CUnit tests of runtime/lsm: AppArmor and SELinux detection against a
  * directory laid out like /sys, CRI profiles resolved (or refused) with and
  * without AppArmor, the deprecated string form, and SELinux options. */
-#include "runtime/launcher/lsm.h"
+#include "runtime/launcher/launcher.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* CUnit tests of runtime/seccomp: parsing OCI and Docker profiles, errors
  * that locate the problem, the RuntimeDefault profile's conditions, and
  * filters installed in a forked child (no root needed: no_new_privs). */
-#include "runtime/launcher/seccomp.h"
+#include "runtime/launcher/launcher.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/launcher/caps.h"
 #include "unit.h"
 
 static struct lc_seccomp_profile *parse(const char *json, struct husk_error *err)

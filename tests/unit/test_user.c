@@ -1,7 +1,7 @@
 /* CUnit tests of runtime/user: who a container runs as, from CRI's
  * run_as_user / run_as_username / run_as_group or the image's User, and its
  * groups under the Merge and Strict supplemental groups policies. */
-#include "runtime/launcher/user.h"
+#include "runtime/launcher/launcher.h"
 
 #include <errno.h>
 #include <string.h>
