@@ -17,20 +17,24 @@
 
 /* Process-wide daemon state handed to every handler. Subsystems add their
  * handles here (image store, pod manager, network, ...). */
+struct img_store;
+struct net_cni;
+struct rt;
 struct srv_events;
 struct srv_metrics;
+struct srv_streamer;
 struct srv_metrics_http;
 
 struct srv_ctx {
 	struct srv_config *config;
-	pthread_mutex_t lock;	     /* guards the mutable fields below */
-	char *pod_cidr;		     /* from UpdateRuntimeConfig */
-	void *image;		     /* image layer handle (struct img_store *) */
-	void *runtime;		     /* runtime layer handle */
-	void *network;		     /* network layer handle */
-	void *streamer;		     /* exec/attach/port-forward server (struct srv_streamer *) */
-	struct srv_events *events;   /* container events for GetContainerEvents */
-	struct srv_metrics *metrics; /* request counters (server/metrics.h) */
+	pthread_mutex_t lock;		       /* guards the mutable fields below */
+	char *pod_cidr;			       /* from UpdateRuntimeConfig */
+	struct img_store *image;	       /* the image store (image/) */
+	struct rt *runtime;		       /* the pod and container manager (runtime/) */
+	struct net_cni *network;	       /* CNI (network/) */
+	struct srv_streamer *streamer;	       /* exec/attach/port-forward server (stream.h) */
+	struct srv_events *events;	       /* container events for GetContainerEvents */
+	struct srv_metrics *metrics;	       /* request counters (server/metrics.h) */
 	struct srv_metrics_http *metrics_http; /* the /metrics listener, NULL when off */
 };
 
