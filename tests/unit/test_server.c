@@ -197,6 +197,23 @@ static void test_request_check(void)
 	CU_ASSERT(husk_id_valid(big, HUSK_ID_MAX));
 	CU_ASSERT_FALSE(husk_id_valid(big, HUSK_ID_MAX + 1));
 
+	/* The rule of ids that name files and cgroups, shared by runtime/,
+	 * image/ and the record store. */
+	CU_ASSERT(husk_obj_id_valid("0123abcdef"));
+	CU_ASSERT(husk_obj_id_valid("web-1_a.b"));
+	CU_ASSERT_FALSE(husk_obj_id_valid(NULL));
+	CU_ASSERT_FALSE(husk_obj_id_valid(""));
+	CU_ASSERT_FALSE(husk_obj_id_valid("."));
+	CU_ASSERT_FALSE(husk_obj_id_valid(".."));
+	CU_ASSERT_FALSE(husk_obj_id_valid(".hidden"));
+	CU_ASSERT_FALSE(husk_obj_id_valid("a/b"));
+	CU_ASSERT_FALSE(husk_obj_id_valid("a b"));
+	big[HUSK_OBJ_ID_MAX] = '\0';
+	CU_ASSERT(husk_obj_id_valid(big));
+	big[HUSK_OBJ_ID_MAX] = 'x';
+	big[HUSK_ID_MAX] = '\0';
+	CU_ASSERT_FALSE(husk_obj_id_valid(big));
+
 	/* ContainerStatusRequest{container_id = 1}: field 1, wire type 2. */
 	static const uint8_t ok[] = {0x0a, 3, 'a', 'b', 'c'};
 	static const uint8_t nul[] = {0x0a, 3, 'a', 0, 'b'};
