@@ -53,7 +53,7 @@ const struct husk_cancel *srv_call_cancel(void);
 
 /* Unary handler: in is the decoded request of the row's input type; on
  * success *ret_out is a new message of the row's output type. A negative
- * return with err filled becomes the gRPC status (see srv_status_from). */
+ * return with err filled becomes the gRPC status (see srv_status_of). */
 typedef int (*srv_unary_fn)(struct srv_ctx *ctx, const void *in, void **ret_out,
 			    struct husk_error *err);
 /* Server-streaming handler: sends any number of messages, then returns. */
@@ -104,6 +104,9 @@ enum srv_code {
 };
 /* Map an errno-style husk_error code to a gRPC status. */
 enum srv_code srv_status_from(int code);
+/* The status of a failed call: srv_status_from, except that a system
+ * call's ENOENT (err->sys) is FAILED_PRECONDITION, not NOT_FOUND. */
+enum srv_code srv_status_of(const struct husk_error *err);
 const char *srv_code_name(enum srv_code code);
 
 /* Codec (server/codec.c): the only place that packs and unpacks. */

@@ -31,6 +31,22 @@ static void test_status_mapping(void)
 	CU_ASSERT_EQUAL(srv_status_from(ENOSYS), SRV_UNIMPLEMENTED);
 	CU_ASSERT_EQUAL(srv_status_from(ETIMEDOUT), SRV_DEADLINE_EXCEEDED);
 	CU_ASSERT_EQUAL(srv_status_from(EIO), SRV_INTERNAL);
+	/* ENOENT is NOT_FOUND for an unknown object only: from a system call
+	 * (here the child's report of a failed exec) it is FAILED_PRECONDITION. */
+	struct husk_error e = HUSK_ERROR_INIT;
+	husk_error_set(&e, ENOENT, "container 'x': not found");
+	CU_ASSERT_EQUAL(srv_status_of(&e), SRV_NOT_FOUND);
+	husk_error_errno(&e, ENOENT, "open '/data'");
+	husk_error_prefix(&e, "create container 'web'");
+	CU_ASSERT_EQUAL(srv_status_of(&e), SRV_FAILED_PRECONDITION);
+	husk_error_sys(&e, ENOENT, "exec '/bin/nope': No such file or directory");
+	CU_ASSERT_EQUAL(srv_status_of(&e), SRV_FAILED_PRECONDITION);
+	struct husk_error moved = HUSK_ERROR_INIT;
+	husk_error_move(&moved, &e);
+	CU_ASSERT_EQUAL(srv_status_of(&moved), SRV_FAILED_PRECONDITION);
+	husk_error_set(&moved, ENOENT, "pod 'p': not found");
+	CU_ASSERT_EQUAL(srv_status_of(&moved), SRV_NOT_FOUND);
+	husk_error_clear(&moved);
 	CU_ASSERT_STRING_EQUAL(srv_code_name(SRV_NOT_FOUND), "NOT_FOUND");
 }
 
