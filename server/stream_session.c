@@ -126,8 +126,7 @@ static int port_number(const char *s)
 	return n <= 65535 ? n : 0;
 }
 
-void srv_session_syn(struct session *s, const struct spdy_frame *f,
-			  const struct spdy_headers *h)
+void srv_session_syn(struct session *s, const struct spdy_frame *f, const struct spdy_headers *h)
 {
 	struct spdy_headers empty = {0};
 	const char *type = spdy_headers_get(h, "streamtype");
@@ -321,7 +320,8 @@ void srv_session_read_shim(struct session *s)
 		if (pkt[0] == '1' && s->req->out)
 			srv_channel_emit(s, CH_STDOUT, pkt + 1, (size_t)n - 1);
 		else if (pkt[0] == '2' && (s->req->err || s->req->out))
-			srv_channel_emit(s, s->req->err ? CH_STDERR : CH_STDOUT, pkt + 1, (size_t)n - 1);
+			srv_channel_emit(s, s->req->err ? CH_STDERR : CH_STDOUT, pkt + 1,
+					 (size_t)n - 1);
 	}
 }
 
