@@ -1349,7 +1349,7 @@ struct cg_group *rt_ctr_cgroup(struct rt *rt, const char *ref, struct husk_error
 		return NULL;
 	struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (!cg)
-		husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
+		husk_error_set(err, EBUSY, "container '%s' has no cgroup", rec->id);
 	return cg;
 }
 
@@ -1420,7 +1420,7 @@ int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, b
 		return -err->code;
 	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (!cg)
-		return husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
+		return husk_error_set(err, EBUSY, "container '%s' has no cgroup", rec->id);
 	int oom = 0;
 	bool has_oom = false;
 	if (rec->state == CTR_STATE_RUNNING && proc_alive(rec->pid, rec->pid_start_time))
