@@ -854,6 +854,7 @@ struct ns_child {
 	size_t n_sysctls;
 	const char *init_path;
 	int report[2], release[2], go[2], exec[2];
+	pid_t init_pid; /* the fast path's init (init_spawn) */
 };
 
 static void write_full(int fd, const void *buf, size_t len)
@@ -953,6 +954,32 @@ static void set_loopback_up(int rep)
 	close(s);
 }
 
+/* Inside the new namespaces: hostname, loopback, sysctls. */
+static void configure(const struct ns_child *c, int rep)
+{
+	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+		child_fail(rep, EIO, errno, "set hostname '%s'", c->hostname);
+	if (c->flags & CLONE_NEWNET)
+		set_loopback_up(rep);
+	for (size_t i = 0; i < c->n_sysctls; i++) {
+		const struct pod_sysctl *s = &c->sysctls[i];
+		int fd = open(c->sysctl_paths[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 && errno == ENOENT)
+			child_fail(rep, EINVAL, 0,
+				   "sysctl '%s': not available in the pod's namespaces", s->name);
+		if (fd < 0)
+			child_fail(rep, EINVAL, errno, "sysctl '%s'", s->name);
+		size_t len = strlen(s->value);
+		ssize_t n;
+		do
+			n = write(fd, s->value, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			child_fail(rep, EINVAL, errno, "sysctl '%s' = '%s'", s->name, s->value);
+		close(fd);
+	}
+}
+
 /* close_range() around the descriptors in keep (which it sorts; by hand,
  * as this runs in a forked child). */
 static void close_all_but(int *keep, size_t n)
@@ -1010,27 +1037,7 @@ static _noreturn_ void ns_child_main(struct ns_child *c)
 	}
 	if (unshare(c->flags) < 0)
 		child_fail(rep, EIO, errno, "unshare namespaces");
-	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
-		child_fail(rep, EIO, errno, "set hostname '%s'", c->hostname);
-	if (c->flags & CLONE_NEWNET)
-		set_loopback_up(rep);
-	for (size_t i = 0; i < c->n_sysctls; i++) {
-		const struct pod_sysctl *s = &c->sysctls[i];
-		int fd = open(c->sysctl_paths[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 && errno == ENOENT)
-			child_fail(rep, EINVAL, 0,
-				   "sysctl '%s': not available in the pod's namespaces", s->name);
-		if (fd < 0)
-			child_fail(rep, EINVAL, errno, "sysctl '%s'", s->name);
-		size_t len = strlen(s->value);
-		ssize_t n;
-		do
-			n = write(fd, s->value, len);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			child_fail(rep, EINVAL, errno, "sysctl '%s' = '%s'", s->name, s->value);
-		close(fd);
-	}
+	configure(c, rep);
 	pid_t init = 0;
 	if (c->flags & CLONE_NEWPID) {
 		init = fork();
@@ -1050,6 +1057,56 @@ static _noreturn_ void ns_child_main(struct ns_child *c)
 	while (read(c->release[0], &b, 1) < 0 && errno == EINTR)
 		;
 	_exit(0);
+}
+
+/* The fast path (no user namespace, a PID namespace and an init binary):
+ * the init is cloned straight into the pod's new namespaces, configures
+ * them and execs, all before proc_clone_vm returns; huskd pins the
+ * namespaces from the running init afterwards. No fork of huskd, whose page
+ * tables and copy-on-write faults cost more than the rest of a pod start
+ * (issue 12). Nothing but the init is in these namespaces until huskd has
+ * pinned them, so there is nothing to keep out while it shares huskd's
+ * memory (and PR_SET_DUMPABLE would mark huskd's own memory). */
+static int init_exec(void *p)
+{
+	const struct ns_child *c = p;
+	int rep = c->report[1];
+	if (rep < 3)
+		rep = fcntl(rep, F_DUPFD_CLOEXEC, 3);
+	configure(c, rep);
+	setsid();
+	if (chdir("/") < 0)
+		child_fail(rep, EIO, errno, "pod init: chdir /");
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0)
+		for (int fd = 0; fd < 3; fd++)
+			dup2(null, fd);
+	if (rep > 3)
+		close_range(3, (unsigned)rep - 1, 0);
+	close_range((unsigned)rep + 1, ~0U, 0);
+	/* A pod init starts with no signal ignored or blocked. */
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	for (int s = 1; s < NSIG; s++)
+		sigaction(s, &dfl, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	char *const argv[] = {(char *)c->init_path, NULL};
+	char *const envp[] = {NULL};
+	execve(c->init_path, argv, envp);
+	child_fail(rep, errno, errno, "exec pod init '%s'", c->init_path);
+}
+
+/* Between huskd and the init, so that the init is nobody's child in huskd
+ * (init or the subreaper reaps it, as with the forked path). */
+static int init_spawn(void *p)
+{
+	struct ns_child *c = p;
+	pid_t pid = proc_clone_vm((unsigned long)c->flags, init_exec, c);
+	if (pid < 0)
+		child_fail(c->report[1], EIO, -pid, "clone pod init");
+	c->init_pid = pid; /* our memory is huskd's */
+	return 0;
 }
 
 /* ---- create ---------------------------------------------------------------- */
@@ -1178,6 +1235,74 @@ static int write_idmaps(pid_t child, const struct pod_sandbox_spec *spec, struct
 	return r;
 }
 
+/* Bind-mount each new namespace of flags (the PID namespace from init, the
+ * others from child) onto its file in info. */
+static int pin_namespaces(int flags, pid_t child, pid_t init, const struct pod_sandbox_info *info,
+			  struct husk_error *err)
+{
+	char src[64];
+	const struct {
+		int flag;
+		const char *name;
+		const char *dst;
+	} pins[] = {
+	    {CLONE_NEWUSER, "user", info->user_ns}, {CLONE_NEWNET, "net", info->net_ns},
+	    {CLONE_NEWIPC, "ipc", info->ipc_ns},    {CLONE_NEWUTS, "uts", info->uts_ns},
+	    {CLONE_NEWPID, "pid", info->pid_ns},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+		if (!(flags & pins[i].flag))
+			continue;
+		pid_t owner = pins[i].flag == CLONE_NEWPID ? init : child;
+		snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)owner, pins[i].name);
+		int r = pin(src, pins[i].dst, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The fast path of make_namespaces (init_exec): when this returns, the init
+ * has exec'd in its new namespaces or failed and said why. */
+static int spawn_init(struct build *b, struct ns_child *c, struct pod_sandbox_info *info,
+		      struct husk_error *err)
+{
+	int r = make_pipe(c->report, err);
+	if (r < 0)
+		return r;
+	b->report_rd = steal_fd(&c->report[0]);
+	pid_t mid = proc_clone_vm(0, init_spawn, c);
+	close_fd(&c->report[1]);
+	if (mid < 0)
+		return husk_error_errno(err, (int)-mid, "clone namespace child");
+	int status = 0;
+	pid_t w;
+	while ((w = waitpid(mid, &status, 0)) < 0 && errno == EINTR)
+		;
+	/* Both children are past exec or exit: a report, if any, is written. */
+	if (fcntl(b->report_rd, F_SETFL, O_NONBLOCK) < 0)
+		return husk_error_errno(err, errno, "read from namespace child");
+	struct child_report rep;
+	ssize_t n = read(b->report_rd, &rep, sizeof(rep));
+	close_fd(&b->report_rd);
+	if (n == (ssize_t)sizeof(rep)) {
+		rep.msg[sizeof(rep.msg) - 1] = '\0';
+		if (rep.sys_errno)
+			return husk_error_set(err, rep.code ? rep.code : EIO, "%s: %s", rep.msg,
+					      strerror(rep.sys_errno));
+		return husk_error_set(err, rep.code ? rep.code : EIO, "%s", rep.msg);
+	}
+	if (w != mid || c->init_pid <= 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return husk_error_set(err, EIO, "namespace child did not exit cleanly");
+	b->init = c->init_pid;
+	r = proc_start_time(b->init, &b->init_start, err);
+	if (r < 0)
+		return husk_error_prefix(err, "pod init");
+	info->init_pid = b->init;
+	info->init_start_time = b->init_start;
+	return pin_namespaces(c->flags, b->init, b->init, info, err);
+}
+
 /* Fork the namespace child, pin what it made, start the init. */
 static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 			   struct pod_sandbox_info *info, struct husk_error *err)
@@ -1216,6 +1341,8 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 	    .go = {-1, -1},
 	    .exec = {-1, -1},
 	};
+	if (!spec->userns && (flags & CLONE_NEWPID) && spec->init_path)
+		return spawn_init(b, &c, info, err);
 	int r = make_pipe(c.report, err);
 	if (r == 0)
 		r = make_pipe(c.release, err);
@@ -1279,27 +1406,11 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 		info->init_start_time = b->init_start;
 	}
 
-	char src[64];
-	const struct {
-		int flag;
-		const char *name;
-		const char *dst;
-	} pins[] = {
-	    {CLONE_NEWUSER, "user", info->user_ns}, {CLONE_NEWNET, "net", info->net_ns},
-	    {CLONE_NEWIPC, "ipc", info->ipc_ns},    {CLONE_NEWUTS, "uts", info->uts_ns},
-	    {CLONE_NEWPID, "pid", info->pid_ns},
-	};
 	if (spec->userns)
 		flags |= CLONE_NEWUSER;
-	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
-		if (!(flags & pins[i].flag))
-			continue;
-		pid_t owner = pins[i].flag == CLONE_NEWPID ? b->init : b->child;
-		snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)owner, pins[i].name);
-		r = pin(src, pins[i].dst, err);
-		if (r < 0)
-			return r;
-	}
+	r = pin_namespaces(flags, b->child, b->init, info, err);
+	if (r < 0)
+		return r;
 
 	write_full(b->release_wr, "R", 1);
 	close_fd(&b->release_wr);
