@@ -158,7 +158,7 @@ int rt_cg_intent_add(struct rt *rt, const char *id, const char *path, bool remov
 	_cleanup_free_ char *file = intent_path(rt, id);
 	_cleanup_free_ char *text = xasprintf("%s\n%s", path, remove_parent ? "parent\n" : "");
 	if (fs_mkdir_p(dir, 0700, err) < 0 ||
-	    fs_write_atomic(file, text, strlen(text), 0600, err) < 0)
+	    fs_write_replace(file, text, strlen(text), 0600, err) < 0)
 		return husk_error_prefix(err, "cgroup intent");
 	return 0;
 }
@@ -189,7 +189,7 @@ static void cg_intents_recover(struct rt *rt)
 		_cleanup_free_ char *file = xasprintf("%s/%s", dir, names[i]);
 		_cleanup_free_ char *text = NULL;
 		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
-		/* A temporary file of fs_write_atomic: the cgroup came after. */
+		/* A temporary file of fs_write_replace: the cgroup came after. */
 		if (strstr(names[i], ".tmp.") || record_exists(rt, names[i]) ||
 		    fs_read_file(file, 4096, &text, NULL, &e) < 0) {
 			unlink(file);
@@ -896,7 +896,7 @@ void rt_kview_record(const char *dir, const char *json)
 {
 	_cleanup_free_ char *path = xasprintf("%s/" KVIEW_FILE, dir);
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
-	if (fs_write_atomic(path, json, strlen(json), 0600, &e) < 0)
+	if (fs_write_replace(path, json, strlen(json), 0600, &e) < 0)
 		log_warn("record kernel view: %s", e.msg);
 }
 

@@ -660,7 +660,7 @@ static int record_write(const struct pod_sandbox_info *info, struct husk_error *
 	yajl_gen_map_close(g);
 	_cleanup_free_ char *text = json_gen_steal(g);
 	_cleanup_free_ char *path = xasprintf("%s/" SANDBOX_RECORD, info->dir);
-	return fs_write_atomic(path, text, strlen(text), 0644, err);
+	return fs_write_replace(path, text, strlen(text), 0644, err);
 }
 
 static int record_read(const char *dir, struct pod_sandbox_info *ret, struct husk_error *err)
@@ -1442,7 +1442,7 @@ static int write_files(const struct pod_sandbox_spec *spec, const struct pod_san
 {
 	_cleanup_free_ char *hostname_line = xasprintf("%s\n", info->hostname);
 	int r =
-	    fs_write_atomic(info->hostname_file, hostname_line, strlen(hostname_line), 0644, err);
+	    fs_write_replace(info->hostname_file, hostname_line, strlen(hostname_line), 0644, err);
 	if (r < 0)
 		return r;
 
@@ -1457,7 +1457,7 @@ static int write_files(const struct pod_sandbox_spec *spec, const struct pod_san
 		hosts = hosts_text(info->hostname, NULL);
 		len = strlen(hosts);
 	}
-	r = fs_write_atomic(info->hosts_file, hosts, len, 0644, err);
+	r = fs_write_replace(info->hosts_file, hosts, len, 0644, err);
 	if (r < 0)
 		return r;
 
@@ -1473,7 +1473,7 @@ static int write_files(const struct pod_sandbox_spec *spec, const struct pod_san
 		resolv = resolv_text(spec);
 		len = strlen(resolv);
 	}
-	return fs_write_atomic(info->resolv_file, resolv, len, 0644, err);
+	return fs_write_replace(info->resolv_file, resolv, len, 0644, err);
 }
 
 static int mount_shm(const char *path, uint64_t size, struct husk_error *err)
@@ -1684,7 +1684,7 @@ int pod_sandbox_set_ips(const char *state_dir, const char *id, char *const *ips,
 		return husk_error_set(err, EBUSY, "pod '%s': uses the host network", id);
 	}
 	_cleanup_free_ char *text = hosts_text(info.hostname, ips);
-	r = fs_write_atomic(info.hosts_file, text, strlen(text), 0644, err);
+	r = fs_write_replace(info.hosts_file, text, strlen(text), 0644, err);
 	pod_sandbox_info_clear(&info);
 	return r;
 }

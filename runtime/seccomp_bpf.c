@@ -45,7 +45,7 @@ int ctr_seccomp_bpf_write(const struct ctr_seccomp_bpf *b, const char *path, str
 	_cleanup_free_ char *buf = xmalloc(sizeof(h) + n);
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), b->insns, n);
-	return fs_write_atomic(path, buf, sizeof(h) + n, 0600, err);
+	return fs_write_replace(path, buf, sizeof(h) + n, 0600, err);
 }
 
 int ctr_seccomp_bpf_read(const char *path, struct ctr_seccomp_bpf **ret, struct husk_error *err)
