@@ -559,12 +559,75 @@ static int mounts_under(const char *dir, char ***ret, struct husk_error *err)
 	return 0;
 }
 
+static bool is_mount_root(int dfd, const char *name, mode_t *ret_mode)
+{
+	struct statx stx;
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &stx) < 0) {
+		*ret_mode = 0;
+		return false;
+	}
+	*ret_mode = stx.stx_mode;
+	return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+/* Append the mount points below the directory dfd (named path) to v; a
+ * mount is not entered (a pod's shm holds what its containers wrote). */
+static void find_mounts(int dfd, const char *path, int depth, char ***v)
+{
+	int fd = dup(dfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
+			continue;
+		mode_t mode;
+		_cleanup_free_ char *child = xasprintf("%s/%s", path, e->d_name);
+		if (is_mount_root(dfd, e->d_name, &mode)) {
+			*v = strv_append(*v, child);
+		} else if (S_ISDIR(mode) && depth < 8) {
+			_cleanup_close_ int c =
+			    openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (c >= 0)
+				find_mounts(c, child, depth + 1, v);
+		}
+	}
+	closedir(d);
+}
+
+/* Mount points at or below dir, deepest first, found by walking dir: huskd's
+ * own few files, where /proc/self/mountinfo lists every mount of every pod
+ * on the node and made each teardown cost O(pods) (issue 12). */
+static int mounts_in_tree(const char *dir, char ***ret, struct husk_error *err)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		*ret = xnew(char *, 1);
+		return 0;
+	}
+	if (fd < 0)
+		return husk_error_errno(err, errno, "open '%s'", dir);
+	char **v = xnew(char *, 1);
+	mode_t mode;
+	if (is_mount_root(AT_FDCWD, dir, &mode))
+		v = strv_append(v, dir);
+	find_mounts(fd, dir, 0, &v);
+	qsort(v, strv_length(v), sizeof(char *), cmp_depth_desc);
+	*ret = v;
+	return 0;
+}
+
 static int unmount_under(const char *dir, struct husk_error *err)
 {
 	/* Stacked mounts show up once per layer; a few rounds clear them. */
 	for (int round = 0; round < 16; round++) {
 		_cleanup_strv_ char **points = NULL;
-		int r = mounts_under(dir, &points, err);
+		int r = mounts_in_tree(dir, &points, err);
 		if (r < 0)
 			return r;
 		if (!points[0])
@@ -582,12 +645,18 @@ static int unmount_under(const char *dir, struct husk_error *err)
 }
 
 static pthread_mutex_t root_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *root_ensured; /* the pods dir ensure_root last checked, under root_lock */
 
 /* Make sure pins under pods do not propagate: if the mount pods sits on is
- * shared, turn pods into a private bind mount of itself. */
+ * shared, turn pods into a private bind mount of itself. Checked once per
+ * pods dir until pod_sandbox_root_release: mountinfo grows with every pod. */
 static int ensure_root(const char *pods, struct husk_error *err)
 {
 	pthread_mutex_lock(&root_lock);
+	if (root_ensured && streq(root_ensured, pods) && fs_exists(pods)) {
+		pthread_mutex_unlock(&root_lock);
+		return 0;
+	}
 	int r = fs_mkdir_p(pods, 0711, err);
 	struct mnt *m = NULL;
 	size_t n = 0;
@@ -605,6 +674,10 @@ static int ensure_root(const char *pods, struct husk_error *err)
 			r = husk_error_errno(err, errno, "make '%s' private", pods);
 	}
 	mnts_free(m, n);
+	if (r == 0) {
+		free(root_ensured);
+		root_ensured = xstrdup(pods);
+	}
 	pthread_mutex_unlock(&root_lock);
 	return r;
 }
@@ -761,20 +834,35 @@ static size_t pidns_members(ino_t ino, pid_t *pids, unsigned long long *starts, 
 
 static int kill_init(const char *dir, const struct pod_sandbox_info *rec, struct husk_error *err)
 {
+	_cleanup_free_ char *pin = xasprintf("%s/ns/pid", dir);
+	ino_t ino = 0;
+	bool pinned = pod_ns_inode(pin, &ino, NULL) == 0;
+	/* The record is written after the pins, from the init they were taken
+	 * from; a live init is checked against the pin all the same. */
+	bool ns_init = rec && rec->init_pid > 0;
 	if (rec && rec->init_pid > 0) {
-		if (proc_alive(rec->init_pid, rec->init_start_time))
+		if (proc_alive(rec->init_pid, rec->init_start_time)) {
+			char link[64];
+			struct stat st;
+			snprintf(link, sizeof(link), "/proc/%d/ns/pid", (int)rec->init_pid);
+			if (stat(link, &st) == 0 && proc_alive(rec->init_pid, rec->init_start_time))
+				ns_init = pinned && st.st_ino == ino;
 			kill(rec->init_pid, SIGKILL);
+		}
 		int r = wait_gone(rec->init_pid, rec->init_start_time, err);
 		if (r < 0)
 			return r;
 	}
+	/* The kernel kills what runs in a PID namespace before its init is
+	 * gone, and nothing enters it after: with the recorded init of the
+	 * pinned namespace gone, nothing is left, and the scan of every
+	 * process on the node below (O(pods) per teardown, issue 12) is not
+	 * needed. */
+	if (!pinned || ns_init)
+		return 0;
 	/* Whatever still runs in the pinned PID namespace goes too: after a
 	 * crash before the record was written, or with a stale record. Killing
 	 * the namespace's init takes the rest with it, so this is one round. */
-	_cleanup_free_ char *pin = xasprintf("%s/ns/pid", dir);
-	ino_t ino;
-	if (pod_ns_inode(pin, &ino, NULL) < 0)
-		return 0;
 	pid_t pids[256];
 	unsigned long long starts[256];
 	for (int round = 0; round < 4; round++) {
@@ -1709,6 +1797,8 @@ int pod_sandbox_root_release(const char *state_dir, struct husk_error *err)
 		return husk_error_set(err, EBUSY, "release '%s': %zu pods remain", pods,
 				      strv_length(names));
 	pthread_mutex_lock(&root_lock);
+	free(root_ensured);
+	root_ensured = NULL;
 	r = unmount_under(pods, err);
 	if (r == 0 && rmdir(pods) < 0 && errno != ENOENT)
 		r = husk_error_errno(err, errno, "remove '%s'", pods);

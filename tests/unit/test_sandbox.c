@@ -884,6 +884,32 @@ static void test_busy_shm(void)
 	release_state(state);
 }
 
+static void test_foreign_mounts(void)
+{
+	if (!have_root())
+		return;
+	/* Destroy finds mounts by walking the pod's directory, not mountinfo:
+	 * one it did not make, one stacked on a pin, one inside shm (which the
+	 * walk does not enter) all go. */
+	char *state = unit_tmpdir();
+	struct pod_sandbox_spec spec = {.id = "foreign"};
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct pod_sandbox_info info = {0};
+	CU_ASSERT_EQUAL_FATAL(pod_sandbox_create(state, &spec, &info, &err), 0);
+	_cleanup_free_ char *extra = xasprintf("%s/extra", info.dir);
+	CU_ASSERT_EQUAL(mkdir(extra, 0700), 0);
+	CU_ASSERT_EQUAL(mount("husk-unit", extra, "tmpfs", 0, "size=1m"), 0);
+	CU_ASSERT_EQUAL(mount(info.net_ns, info.ipc_ns, NULL, MS_BIND, NULL), 0);
+	_cleanup_free_ char *inner = xasprintf("%s/inner", info.shm);
+	CU_ASSERT_EQUAL(mkdir(inner, 0700), 0);
+	CU_ASSERT_EQUAL(mount("husk-unit", inner, "tmpfs", 0, "size=1m"), 0);
+	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "foreign", &err), 0);
+	assert_clean(state, "foreign");
+	pod_sandbox_info_clear(&info);
+	husk_error_clear(&err);
+	release_state(state);
+}
+
 static void test_shared_parent_mount(void)
 {
 	if (!have_root())
@@ -998,6 +1024,7 @@ int main(void)
 	    {"init outlives its creator", test_init_outlives_creator},
 	    {"half-created pod", test_half_created_pod},
 	    {"busy shm", test_busy_shm},
+	    {"foreign mounts", test_foreign_mounts},
 	    {"shared parent mount", test_shared_parent_mount},
 	    {"parallel pods", test_parallel_pods},
 	};
