@@ -693,7 +693,7 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
-	return fs_write_atomic(path, text, strlen(text), 0600, err);
+	return fs_write_replace(path, text, strlen(text), 0600, err);
 }
 
 /* Let the ids of a pod's user namespace walk to path: the search bit for
@@ -846,7 +846,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 				   strlen(spec_text), CTR_SPEC_MAX_FILE);
 		goto fail;
 	}
-	if ((r = fs_write_atomic(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
+	if ((r = fs_write_replace(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
 		goto fail;
 	if ((r = write_oci_config(rt, dir, pod, c, spec, cg, dev_rules, n_dev_rules, err)) < 0)
 		goto fail;
