@@ -17,6 +17,7 @@ from pods import (busybox, expect_error, leftovers, ns_inode, pid_of,  # noqa: F
 from registry import registries  # noqa: F401
 from streamclient import SpdyClient, remotecommand_streams
 from test_stream import http_get_over
+from test_propagation import mountinfo, sh, shared_dir, tag, vol  # noqa: F401
 from test_network import (CNI_BIN, PLUGINS, assert_clean, busybox_in, cni,  # noqa: F401
                           net_daemon, pod_ips, wait_http)
 
@@ -288,3 +289,43 @@ def test_attach_and_port_forward(daemon, busybox, tmp_path):
         time.sleep(0.1)
     pf.close()
     assert b"200 OK" in body and b"hello-userns" in body, (body, err)
+
+
+def test_idmapped_volume_keeps_propagation(daemon, busybox, tmp_path, shared_dir):  # noqa: F811
+    """HOST_TO_CONTAINER on an idmapped volume: the container's mount is a
+    slave of the host's peer group, and a mount made on the host after the
+    start shows inside (owned by root there too); PRIVATE gets nothing.
+    BIDIRECTIONAL is refused: it needs a privileged container, which a pod
+    with a user namespace cannot have."""
+    d = daemon
+    src = shared_dir / "vol"
+    peer = tag(mountinfo(os.getpid())[str(shared_dir)], "shared")
+    assert peer
+    pod, cfg = run_pod(d, tmp_path, linux=userns())
+    details = expect_error(E.INVALID_ARGUMENT, run_ctr, d, pod, cfg, busybox, SLEEP,
+                           mounts=[vol("/both", src, pb.PROPAGATION_BIDIRECTIONAL)])
+    assert "BIDIRECTIONAL" in details and "user namespace" in details, details
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=[
+        vol("/h2c", src, pb.PROPAGATION_HOST_TO_CONTAINER),
+        vol("/none", src, pb.PROPAGATION_PRIVATE)])
+    pid = pid_of(d, c)
+    mi = mountinfo(pid)
+    assert tag(mi["/h2c"], "master") == peer, mi["/h2c"]
+    assert tag(mi["/none"], "master") is None and tag(mi["/none"], "shared") != peer
+    (src / "fromhost").mkdir()
+    sh("mount", "-t", "tmpfs", "-o", "size=64k", "fromhost", str(src / "fromhost"))
+    try:
+        (src / "fromhost" / "f").write_text("from host\n")
+        mi = mountinfo(pid)
+        assert "/h2c/fromhost" in mi and "/none/fromhost" not in mi
+        assert exec_out(d, c, ["cat", "/h2c/fromhost/f"]) == "from host\n"
+        assert exec_out(d, c, ["ls", "/none/fromhost"]) == ""
+        # The idmapping still holds on the volume itself.
+        assert exec_out(d, c, ["stat", "-c", "%u:%g", "/h2c", "/none"]).split() == \
+            ["0:0", "0:0"]
+    finally:
+        sh("umount", str(src / "fromhost"))
+    assert "/h2c/fromhost" not in mountinfo(pid)
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, [pod, c]) == []
