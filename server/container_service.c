@@ -557,6 +557,10 @@ int srv_container_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 		json_kv_int(g, "pid", r->pid);
 		json_kv_str(g, "sandboxID", r->pod_id);
 		json_kv_str(g, "rootfs", r->rootfs);
+		/* The pod's: every container of it is in its user namespace. */
+		_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+		if (rt_pod_get(ctx->runtime, r->pod_id, &pod, NULL) == 0)
+			srv_userns_info_gen(g, &pod->sandbox);
 		_cleanup_free_ char *kview = NULL;
 		bool live = false;
 		_cleanup_error_ struct husk_error kerr = HUSK_ERROR_INIT;

@@ -46,6 +46,32 @@ def owner_userns_inode(ns_path):
         os.close(fd)
 
 
+def check_reported(d, pod, ctrs, uids, gids):
+    """PodSandboxStatus gives userns_options as RunPodSandbox got them, its
+    verbose info and that of each container the same, and ContainerStatus
+    the ids inside (root)."""
+    def pairs(v):
+        return [(m.container_id, m.host_id, m.length) for m in v]
+
+    def info_pairs(v):
+        return [(m["containerID"], m["hostID"], m["length"]) for m in v]
+    want_u = [(m["container_id"], m["host_id"], m["length"]) for m in uids]
+    want_g = [(m["container_id"], m["host_id"], m["length"]) for m in gids]
+    st = d.rt.PodSandboxStatus(pod_sandbox_id=pod, verbose=True)
+    u = st.status.linux.namespaces.options.userns_options
+    assert u.mode == pb.POD
+    assert (pairs(u.uids), pairs(u.gids)) == (want_u, want_g)
+    infos = [json.loads(st.info["info"])["userNamespace"]]
+    for c in ctrs:
+        cs = d.rt.ContainerStatus(container_id=c, verbose=True)
+        assert cs.status.user.linux.uid == 0 and cs.status.user.linux.gid == 0
+        infos.append(json.loads(cs.info["info"])["userNamespace"])
+    pins = os.path.join(d.state, "pods", pod, "ns", "user")
+    for i in infos:
+        assert (i["mode"], i["path"]) == ("POD", pins)
+        assert (info_pairs(i["uids"]), info_pairs(i["gids"])) == (want_u, want_g)
+
+
 def exec_out(d, cid, cmd, code=0):
     r = d.rt.ExecSync(container_id=cid, cmd=cmd, timeout=20)
     assert r.exit_code == code, (cmd, r.exit_code, r.stdout, r.stderr)
@@ -91,8 +117,10 @@ def test_mode_node_is_the_hosts(daemon, busybox, tmp_path):
     c = run_ctr(d, pod, cfg, busybox, SLEEP)
     pid = pid_of(d, c)
     assert ns_inode(pid, "user") == ns_inode(os.getpid(), "user")
-    st = d.rt.PodSandboxStatus(pod_sandbox_id=pod).status
-    assert st.linux.namespaces.options.userns_options.mode == pb.NODE
+    st = d.rt.PodSandboxStatus(pod_sandbox_id=pod, verbose=True)
+    assert st.status.linux.namespaces.options.userns_options.mode == pb.NODE
+    assert not st.status.linux.namespaces.options.userns_options.uids
+    assert json.loads(st.info["info"])["userNamespace"] == {"mode": "NODE"}
     assert proc_status(pid)["Uid"].split()[0] == "0"
 
 
@@ -118,8 +146,9 @@ def test_pod_user_namespace_owns_the_pod(daemon, busybox, tmp_path):
     assert st["Gid"].split() == [str(HOST_BASE)] * 4
     assert exec_out(d, a, ["id", "-u"]).strip() == "0"
     st = d.rt.PodSandboxStatus(pod_sandbox_id=pod, verbose=True)
-    assert st.status.linux.namespaces.options.userns_options.mode == pb.POD
     assert json.loads(st.info["info"])["namespaces"]["user"] == os.path.join(pins, "user")
+    m = [{"host_id": HOST_BASE, "container_id": 0, "length": SIZE}]
+    check_reported(d, pod, [a, b], m, m)
     # An exec'd process joins the same user namespace.
     ps = exec_out(d, a, ["sh", "-c", "cat /proc/self/uid_map"]).split()
     assert ps == ["0", str(HOST_BASE), str(SIZE)]
