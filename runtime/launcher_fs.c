@@ -530,17 +530,64 @@ static int setup_devices(int rootfd, const struct lc *lc, struct husk_error *err
 
 /* ---- /sys/fs/cgroup ---- */
 
+/* v1 controllers as /proc/self/cgroup lists them ("cpu,cpuacct",
+ * "name=systemd") to the directory they get under /sys/fs/cgroup. */
+static const char *cgroup_v1_dir(const char *ctrls)
+{
+	return startswith(ctrls, "name=") ? ctrls + 5 : ctrls;
+}
+
+int lc_cgroup_prepare(struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW || s->ns[CTR_NS_USER].mode == CTR_NS_HOST)
+		return 0;
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return husk_error_errno(err, errno, "read '/proc/self/cgroup'");
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+					   MOUNT_ATTR_NOEXEC |
+					   (s->privileged ? 0 : MOUNT_ATTR_RDONLY)};
+	char line[PATH_MAX + 128];
+	while (fgets(line, sizeof(line), f) && lc->n_cgroup_trees < LC_CGROUP_TREES_MAX) {
+		char *c = strchr(line, ':'), *p = c ? strchr(c + 1, ':') : NULL;
+		if (!p || p == c + 1 || p[1] != '/')
+			continue; /* v2 (mounted in the namespace itself) or not a line */
+		*p++ = '\0';
+		p[strcspn(p, "\n")] = '\0';
+		const char *ctrls = c + 1;
+		_cleanup_free_ char *top = xasprintf("/sys/fs/cgroup/%s", cgroup_v1_dir(ctrls));
+		struct statfs sf;
+		if (statfs(top, &sf) < 0 || sf.f_type != CGROUP_SUPER_MAGIC)
+			continue;
+		_cleanup_free_ char *dir = xasprintf("%s%s", top, streq(p, "/") ? "" : p);
+		_cleanup_close_ int fd = open_tree(
+		    AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+		if (fd < 0)
+			return husk_error_errno(err, errno, "cgroup: clone mount of '%s'", dir);
+		if (mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+			return husk_error_errno(err, errno, "cgroup: set flags of '%s'", dir);
+		lc->cgroup_ctrls[lc->n_cgroup_trees] = xstrdup(ctrls);
+		lc->cgroup_trees[lc->n_cgroup_trees++] = steal_fd(&fd);
+	}
+	return 0;
+}
+
 /* The container's own cgroups at /sys/fs/cgroup, read-only unless
  * privileged: with a cgroup namespace of its own, a cgroup file system
  * mounted here shows the container's cgroup as its root. v2 alone: one
  * cgroup2 mount; v1 (or hybrid): a tmpfs with one mount per hierarchy as
  * /proc/self/cgroup lists them, and symlinks for co-mounted controllers.
- * v1 hierarchies can only be mounted from the initial user namespace, so
- * containers with a user namespace of their own go without. */
-static int setup_cgroupfs(int rootfd, const struct ctr_spec *s, struct husk_error *err)
+ * v1 hierarchies can only be mounted from the initial user namespace: in
+ * a user namespace of its own the container gets the clones stage 1 made
+ * of its cgroup directories instead (lc_cgroup_prepare). cgroup2 mounts
+ * in a cgroup namespace its user namespace owns. */
+static int setup_cgroupfs(int rootfd, const struct lc *lc, struct husk_error *err)
 {
-	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW || s->ns[CTR_NS_USER].mode != CTR_NS_HOST)
+	const struct ctr_spec *s = lc->spec;
+	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW)
 		return 0;
+	bool userns = s->ns[CTR_NS_USER].mode != CTR_NS_HOST;
 	unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	unsigned long ro = s->privileged ? 0 : MS_RDONLY;
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
@@ -574,10 +621,18 @@ static int setup_cgroupfs(int rootfd, const struct ctr_spec *s, struct husk_erro
 	for (size_t i = 0; i < n; i++) {
 		const char *ctrls = v1[i];
 		bool named = startswith(ctrls, "name=");
-		const char *name = named ? ctrls + 5 : ctrls;
+		const char *name = cgroup_v1_dir(ctrls);
 		_cleanup_free_ char *dest = xasprintf("/sys/fs/cgroup/%s", name);
 		_cleanup_free_ char *data = named ? xasprintf("none,%s", ctrls) : xstrdup(ctrls);
-		if (r == 0)
+		int tree = -1;
+		for (size_t k = 0; userns && k < lc->n_cgroup_trees; k++)
+			if (streq(lc->cgroup_ctrls[k], ctrls))
+				tree = lc->cgroup_trees[k];
+		if (userns && tree < 0)
+			continue; /* not mounted on the host where husk looks */
+		if (r == 0 && userns)
+			r = bind_at(rootfd, dest, dest, tree, false, 0, CTR_PROP_RPRIVATE, err);
+		else if (r == 0)
 			r = mount_fs(rootfd, dest, "cgroup", "cgroup", fl | ro, data, err);
 		/* "cpu,cpuacct" is also reachable as cpu and cpuacct. */
 		if (r == 0 && !named && strchr(ctrls, ',')) {
@@ -811,7 +866,7 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 	}
 	if (r < 0)
 		return r;
-	if ((r = setup_cgroupfs(rootfd, s, err)) < 0)
+	if ((r = setup_cgroupfs(rootfd, lc, err)) < 0)
 		return r;
 	if ((r = setup_dev(rootfd, lc, err)) < 0)
 		return r;

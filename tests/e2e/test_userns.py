@@ -358,3 +358,56 @@ def test_idmapped_volume_keeps_propagation(daemon, busybox, tmp_path, shared_dir
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
     assert leftovers(d, [pod, c]) == []
+
+
+def test_sys_fs_cgroup_in_a_user_namespace(daemon, busybox, tmp_path):
+    """/sys/fs/cgroup shows the container's own cgroups read-only, as for a
+    container without a user namespace: on cgroup v1 each hierarchy is a
+    bind of its cgroup directory made from the host side."""
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path, linux=userns())
+    c = run_ctr(d, pod, cfg, busybox, SLEEP,
+                linux={"resources": {"memory_limit_in_bytes": 48 << 20}})
+    pid = pid_of(d, c)
+    with open(f"/proc/{pid}/cgroup") as f:
+        host = {}
+        for ln in f:
+            _, ctrls, path = ln.rstrip("\n").split(":", 2)
+            host[ctrls] = path
+    v1 = {k: v for k, v in host.items() if k}
+    if not v1:
+        # cgroup v2 only: the namespace's own cgroup2 mount
+        out = exec_out(d, c, ["cat", "/sys/fs/cgroup/memory.max"]).strip()
+        assert int(out) == 48 << 20
+        return
+    assert "memory" in v1
+    out = exec_out(d, c, ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+    assert int(out) == 48 << 20
+    # The container's own cgroup is the root of what it sees: its pid is
+    # there, and nothing of the host's other cgroups.
+    procs = exec_out(d, c, ["cat", "/sys/fs/cgroup/memory/cgroup.procs"]).split()
+    assert "1" in procs
+    host_dir = f"/sys/fs/cgroup/memory{v1['memory']}"
+    assert sorted(os.listdir(host_dir)) == sorted(
+        exec_out(d, c, ["ls", "-A", "/sys/fs/cgroup/memory"]).split())
+    # Every hierarchy it is in, co-mounted ones reachable by each name.
+    for ctrls in v1:
+        name = ctrls[5:] if ctrls.startswith("name=") else ctrls
+        if os.path.isdir(f"/sys/fs/cgroup/{name}"):
+            exec_out(d, c, ["test", "-f", f"/sys/fs/cgroup/{name}/cgroup.procs"])
+            for part in ([] if ctrls.startswith("name=") else ctrls.split(",")):
+                exec_out(d, c, ["test", "-f", f"/sys/fs/cgroup/{part}/cgroup.procs"])
+    # Read-only, and container root cannot make it writable.
+    r = d.rt.ExecSync(container_id=c, cmd=[
+        "sh", "-c", "echo 1 > /sys/fs/cgroup/memory/memory.limit_in_bytes"], timeout=10)
+    assert r.exit_code != 0
+    with open(f"/proc/{pid}/mountinfo") as f:
+        opts = [ln.split()[5] for ln in f if ln.split()[4] == "/sys/fs/cgroup/memory"]
+    assert opts and opts[-1].split(",")[0] == "ro", opts
+    # Updates show inside.
+    d.rt.UpdateContainerResources(container_id=c, linux={"memory_limit_in_bytes": 80 << 20})
+    out = exec_out(d, c, ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+    assert int(out) == 80 << 20
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, [pod, c]) == []
