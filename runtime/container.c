@@ -1003,6 +1003,8 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 							 rec->id);
 		}
 	}
+	if (rt->opts.remount_rootfs && rt->opts.remount_rootfs(rt->opts.data, rec->id, err) < 0)
+		return husk_error_prefix(err, "start container '%s'", rec->id);
 	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
 	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
 	struct ctr_pidinfo pi = {0};

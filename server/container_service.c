@@ -40,6 +40,12 @@ static int release_rootfs(void *data, const char *ctr_id, struct husk_error *err
 	return img_rootfs_remove(ctx->image, ctr_id, err);
 }
 
+static int remount_rootfs(void *data, const char *ctr_id, struct husk_error *err)
+{
+	struct srv_ctx *ctx = data;
+	return img_rootfs_mount(ctx->image, ctr_id, NULL, err);
+}
+
 /* husk-shim: the configured path, else beside huskd's own binary. */
 /* Tests only (HUSK_TEST_STRIPES=N): ids share N lock stripes, so a test
  * sees objects that share one without searching for a colliding id. */
@@ -96,6 +102,7 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	    .on_event = on_event,
 	    .make_rootfs = make_rootfs,
 	    .release_rootfs = release_rootfs,
+	    .remount_rootfs = remount_rootfs,
 	    .net_setup = srv_net_setup,
 	    .net_teardown = srv_net_teardown,
 	    .data = ctx,

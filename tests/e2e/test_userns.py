@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import socket
+import subprocess
 import time
 
 import grpc
@@ -411,3 +412,52 @@ def test_sys_fs_cgroup_in_a_user_namespace(daemon, busybox, tmp_path):
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
     assert leftovers(d, [pod, c]) == []
+
+
+def test_sigkill_restart_keeps_the_idmapping(daemon, busybox, tmp_path):
+    """After huskd is SIGKILLed and started again: the pod still reports its
+    mappings, an exec in a running container and a new container see root's
+    files as root (rootfs and volume) and write them as host root; a created
+    container whose rootfs mount was lost gets it mounted again at start
+    with the pod's idmapping, not plainly."""
+    d = daemon
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    os.chmod(vol, 0o777)
+    (vol / "host-file").write_text("x")
+    uids = [{"host_id": HOST_BASE, "container_id": 0, "length": SIZE}]
+    gids = [{"host_id": HOST_BASE + SIZE, "container_id": 0, "length": SIZE}]
+    pod, cfg = run_pod(d, tmp_path, linux=userns(uids=uids, gids=gids))
+    mounts = [{"container_path": "/data", "host_path": str(vol)}]
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=mounts)
+    later = run_ctr(d, pod, cfg, busybox, SLEEP, start=False, mounts=mounts)
+    d.restart(kill=True)
+    check_reported(d, pod, [c, later], uids, gids)
+
+    def owners_right(cid, name):
+        for path in ("/etc/passwd", "/bin", "/data/host-file", "/etc/hosts"):
+            assert exec_out(d, cid, ["stat", "-c", "%u:%g", path]).strip() == "0:0", path
+        exec_out(d, cid, ["sh", "-c", f"echo hi > /data/{name}"])
+        st = os.stat(vol / name)
+        assert (st.st_uid, st.st_gid) == (0, 0)
+
+    owners_right(c, "by-old")
+    c2 = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=mounts)
+    owners_right(c2, "by-new")
+    assert ns_inode(pid_of(d, c2), "user") == ns_inode(pid_of(d, c), "user")
+
+    # The created container's rootfs mount is gone (as after a reboot
+    # with the state kept): StartContainer mounts it again, idmapped.
+    rootfs = json.loads(status(d, later, verbose=True).info["info"])["rootfs"]
+    subprocess.run(["umount", "-l", rootfs], check=True)
+    assert rootfs not in mounts_under(d.base)
+    d.rt.StartContainer(container_id=later)
+    assert rootfs in mounts_under(d.base)
+    owners_right(later, "by-later")
+    exec_out(d, later, ["touch", "/by-later-root"])
+    upper = os.path.join(os.path.dirname(rootfs), "upper", "by-later-root")
+    st = os.stat(upper)
+    assert (st.st_uid, st.st_gid) == (HOST_BASE, HOST_BASE + SIZE)
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, [pod, c, c2, later]) == []
