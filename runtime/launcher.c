@@ -689,6 +689,8 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 		}
 		lc->root_by_cwd = true;
 	}
+	if (lc_stage_clones(lc, &err) < 0)
+		lc_fail(lc, &err);
 	for (int i = 0; i < CTR_NS_COUNT; i++) {
 		nsfd[i] = -1;
 		if (s->ns[i].mode != CTR_NS_JOIN)

@@ -125,9 +125,16 @@ int lc_idmap_prepare(struct lc *lc, struct husk_error *err);
  * directory shows what a cgroup namespace's mount would). Hierarchies not
  * mounted at the host's /sys/fs/cgroup/<name> are left out. */
 int lc_cgroup_prepare(struct lc *lc, struct husk_error *err);
+/* Stage 1, after the two above and the chdir into the rootfs, still in the
+ * caller's user namespace: when there are clones, move them into a mount
+ * namespace of stage 1's own under a tmpfs on the rootfs' /proc, so that
+ * the container's namespace copied from it has their flags locked (a
+ * read-only volume stays read-only for container root); their slots are
+ * then taken again by lc_setup_rootfs. */
+int lc_stage_clones(struct lc *lc, struct husk_error *err);
 /* The rootfs: propagation, /proc, /sys, /dev, pod files, mounts, devices,
  * pivot_root, sysctls, masked and read-only paths, read-only root. */
-int lc_setup_rootfs(const struct lc *lc, struct husk_error *err);
+int lc_setup_rootfs(struct lc *lc, struct husk_error *err);
 /* rlimits, seccomp, capabilities, user, no_new_privs, cwd,
  * exec. Returns only on failure. */
 int lc_finish_and_exec(const struct lc *lc, struct husk_error *err);

@@ -461,3 +461,41 @@ def test_sigkill_restart_keeps_the_idmapping(daemon, busybox, tmp_path):
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
     assert leftovers(d, [pod, c, c2, later]) == []
+
+
+def test_read_only_volume_stays_read_only(daemon, busybox, tmp_path):
+    """Container root with CAP_SYS_ADMIN in its user namespace cannot
+    remount a read-only idmapped volume (nor a /sys/fs/cgroup clone)
+    writable: their flags are locked (the kernel's view: the remount fails
+    and nothing is written on the host's disk, which would be as host root)."""
+    d = daemon
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    os.chmod(vol, 0o777)
+    pod, cfg = run_pod(d, tmp_path, linux=userns())
+    c = run_ctr(d, pod, cfg, busybox, SLEEP,
+                mounts=[{"container_path": "/data", "host_path": str(vol), "readonly": True},
+                        {"container_path": "/rw", "host_path": str(vol)}],
+                linux={"security_context": {"capabilities": {
+                    "add_capabilities": ["CAP_SYS_ADMIN"]}}})
+    pid = pid_of(d, c)
+    with open(f"/proc/{pid}/mountinfo") as f:
+        opts = {ln.split()[4]: ln.split()[5] for ln in f}
+    assert opts["/data"].split(",")[0] == "ro" and opts["/rw"].split(",")[0] == "rw"
+    assert "/proc" in opts  # the staging tmpfs under it is covered
+    for target in ("/data", "/sys/fs/cgroup/memory"):
+        r = d.rt.ExecSync(container_id=c, cmd=[
+            "mount", "-o", "remount,bind,rw", target], timeout=10)
+        assert r.exit_code != 0, target
+    r = d.rt.ExecSync(container_id=c, cmd=["touch", "/data/x"], timeout=10)
+    assert r.exit_code != 0
+    assert not os.path.exists(vol / "x")
+    # It still has its namespaced CAP_SYS_ADMIN: a tmpfs of its own.
+    exec_out(d, c, ["sh", "-c", "mkdir -p /tmp/m && mount -t tmpfs x /tmp/m"])
+    # The writable volume is the same directory, idmapped.
+    exec_out(d, c, ["touch", "/rw/y"])
+    st = os.stat(vol / "y")
+    assert (st.st_uid, st.st_gid) == (0, 0)
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, [pod, c]) == []
