@@ -458,9 +458,20 @@ def test_sigkill_restart_keeps_the_idmapping(daemon, busybox, tmp_path):
     upper = os.path.join(os.path.dirname(rootfs), "upper", "by-later-root")
     st = os.stat(upper)
     assert (st.st_uid, st.st_gid) == (HOST_BASE, HOST_BASE + SIZE)
+
+    # With the pin no longer a user namespace (as after a reboot), such a
+    # start fails saying so: no plain mount with host ids.
+    last = run_ctr(d, pod, cfg, busybox, SLEEP, start=False)
+    rootfs = json.loads(status(d, last, verbose=True).info["info"])["rootfs"]
+    subprocess.run(["umount", "-l", rootfs], check=True)
+    subprocess.run(["umount", "-l", os.path.join(d.state, "pods", pod, "ns", "user")],
+                   check=True)
+    details = expect_error(E.FAILED_PRECONDITION, d.rt.StartContainer, container_id=last)
+    assert "is not a user namespace" in details, details
+    assert rootfs not in mounts_under(d.base)
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
-    assert leftovers(d, [pod, c, c2, later]) == []
+    assert leftovers(d, [pod, c, c2, later, last]) == []
 
 
 def test_read_only_volume_stays_read_only(daemon, busybox, tmp_path):
