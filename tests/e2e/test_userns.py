@@ -510,3 +510,36 @@ def test_read_only_volume_stays_read_only(daemon, busybox, tmp_path):
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
     assert leftovers(d, [pod, c]) == []
+
+
+def test_idmapped_volume_from_a_slave_source(daemon, busybox, tmp_path, shared_dir):  # noqa: F811
+    """HOST_TO_CONTAINER from a source that is a slave (of the shared host
+    mount): the volume is a slave of the same master, so a mount made on
+    the shared side reaches the container through the idmapped volume."""
+    d = daemon
+    peer = tag(mountinfo(os.getpid())[str(shared_dir)], "shared")
+    slave = tmp_path / "slave"
+    slave.mkdir()
+    sh("mount", "--bind", str(shared_dir), str(slave))
+    sh("mount", "--make-slave", str(slave))
+    assert tag(mountinfo(os.getpid())[str(slave)], "master") == peer
+    pod, cfg = run_pod(d, tmp_path, linux=userns())
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, mounts=[
+        vol("/h2c", slave / "vol", pb.PROPAGATION_HOST_TO_CONTAINER)])
+    pid = pid_of(d, c)
+    assert tag(mountinfo(pid)["/h2c"], "master") == peer
+    src = shared_dir / "vol"
+    (src / "late").mkdir()
+    sh("mount", "-t", "tmpfs", "-o", "size=64k", "late", str(src / "late"))
+    try:
+        (src / "late" / "f").write_text("late\n")
+        assert exec_out(d, c, ["cat", "/h2c/late/f"]) == "late\n"
+        # The kernel propagates the host's mount as it is, not idmapped:
+        # host root's file reads as the overflow id inside.
+        assert exec_out(d, c, ["stat", "-c", "%u:%g", "/h2c/late/f"]).strip() == \
+            "65534:65534"
+    finally:
+        sh("umount", str(src / "late"))
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, [pod, c]) == []
