@@ -1,0 +1,264 @@
+"""A kind-style node run by husk itself: deploy/node/build-image's image
+pushed to the test registry, pulled by the host huskd and run as a
+privileged pod in systemd mode (private cgroup namespace, its own
+writable cgroup tree, tmpfs /run and /tmp, SIGRTMIN+3 to stop), with
+/var/lib/husk and the inner socket directory as host directories. The
+node's huskd (the systemd driver) is then driven over its socket, and the
+node pod's removal must leave nothing on the host."""
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import BUILD, REPO, CRIClient, make_channel, mounts_under, pb, run_tmpdir
+from pods import ctr_config, pod_config, pid_of
+from registry import registries  # noqa: F401  (fixture)
+
+CGROUP = "/sys/fs/cgroup"
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def node_image(registries):  # noqa: F811
+    out = run_tmpdir("node-image")
+    p = subprocess.run(["bash", os.path.join(REPO, "deploy", "node", "build-image"),
+                        os.path.join(out, "layout"), BUILD], capture_output=True, text=True)
+    if p.returncode == 3:
+        pytest.skip(f"node rootfs: {p.stderr.strip()}")
+    assert p.returncode == 0, f"build-image failed:\n{p.stderr}"
+    ref = f"{registries.open.host}/husk/node:test"
+    subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                    f"oci:{out}/layout:node", f"docker://{ref}"], check=True,
+                   capture_output=True)
+    subprocess.run(["rm", "-rf", "--one-file-system", out], check=True)
+    return ref
+
+
+def host_cgroup_dirs(pid):
+    """The host directory of each hierarchy pid is in."""
+    out = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            name = "unified" if ctrls == "" else ctrls.replace("name=", "")
+            d = os.path.join(CGROUP, name)
+            if os.path.isdir(d):
+                out[name] = d + path
+    return out
+
+
+def pids_in_tree(d):
+    pids = set()
+    for root, _dirs, files in os.walk(d):
+        if "cgroup.procs" in files:
+            with open(os.path.join(root, "cgroup.procs")) as f:
+                pids.update(int(x) for x in f.read().split())
+    return pids
+
+
+class NodePod:
+    def __init__(self, d, image, registry_host):
+        self.d = d
+        self.base = run_tmpdir("node-pod")
+        self.lib = os.path.join(self.base, "lib")
+        self.run = os.path.join(self.base, "run")
+        os.makedirs(self.lib)
+        os.makedirs(self.run)
+        self.config = os.path.join(self.base, "husk.json")
+        with open(self.config, "w") as f:
+            json.dump({"cgroup_driver": "systemd", "require_pod_network": False,
+                       "log_level": "debug", "registries": {registry_host: {"insecure": True}}},
+                      f)
+        self.socket = os.path.join(self.run, "husk.sock")
+        self.image = image
+        self.channel = None
+
+    def start(self):
+        self.pod_cfg = pod_config(linux={"security_context": {
+            "privileged": True, "namespace_options": {"network": pb.NODE}}},
+            log_directory=os.path.join(self.base, "logs"))
+        self.pod = self.d.rt.RunPodSandbox(config=self.pod_cfg).pod_sandbox_id
+        cfg = ctr_config(self.image, [], name="node", log_path="node.log",
+                         linux={"security_context": {"privileged": True}},
+                         mounts=[{"container_path": "/var/lib/husk", "host_path": self.lib},
+                                 {"container_path": "/run/husk", "host_path": self.run},
+                                 {"container_path": "/etc/husk/husk.json",
+                                  "host_path": self.config, "readonly": True}])
+        del cfg["command"]
+        self.cid = self.d.rt.CreateContainer(pod_sandbox_id=self.pod, config=cfg,
+                                             sandbox_config=self.pod_cfg).container_id
+        self.d.rt.StartContainer(container_id=self.cid)
+        self.pid = pid_of(self.d, self.cid)
+        return self
+
+    def sh(self, *cmd, check=True, timeout=120):
+        r = self.d.rt.ExecSync(container_id=self.cid, cmd=list(cmd), timeout=timeout,
+                               _timeout=timeout + 30)
+        out = r.stdout.decode(errors="replace")
+        self.last_err = r.stderr.decode(errors="replace")
+        if check:
+            assert r.exit_code == 0, f"{cmd}: {r.exit_code}\n{out}\n{r.stderr.decode()}"
+        return out
+
+    def show(self, unit, prop):
+        return self.sh("systemctl", "show", "-P", prop, unit, check=False).strip()
+
+    def log(self):
+        try:
+            with open(os.path.join(self.base, "logs", "node.log"), errors="replace") as f:
+                return f.read()[-6000:]
+        except OSError:
+            return ""
+
+    def connect(self):
+        if self.channel is not None:
+            self.channel.close()
+        self.channel = make_channel(self.socket)
+        return self
+
+    @property
+    def rt(self):
+        return CRIClient(self.channel, "RuntimeService")
+
+    @property
+    def img(self):
+        return CRIClient(self.channel, "ImageService")
+
+
+def test_node_as_a_pod(daemon_factory, registries, node_image):  # noqa: F811
+    d = daemon_factory()
+    host = registries.open.host
+    d.img.PullImage(image={"image": node_image})
+    n = NodePod(d, node_image, host).start()
+    cgdirs = host_cgroup_dirs(n.pid)
+    try:
+        _drive(n, host, cgdirs)
+    except BaseException:
+        print(n.log())
+        raise
+    finally:
+        if n.channel is not None:
+            n.channel.close()
+    # The node stops as systemd wants (SIGRTMIN+3: a clean shutdown, its
+    # own units stopped), and nothing of it stays on the host.
+    d.rt.StopContainer(container_id=n.cid, timeout=60)
+    st = d.rt.ContainerStatus(container_id=n.cid).status
+    assert st.state == pb.CONTAINER_EXITED
+    # systemd halts: in a PID namespace reboot(2) ends its init with
+    # SIGINT (128 + 2); SIGKILL (137) would mean the grace period ran out.
+    assert st.exit_code == 130, n.log()
+    d.rt.RemoveContainer(container_id=n.cid)
+    d.rt.StopPodSandbox(pod_sandbox_id=n.pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=n.pod)
+    for name, path in cgdirs.items():
+        assert not os.path.exists(path), f"{name}: {path} left on the host"
+    assert not mounts_under(n.base), mounts_under(n.base)
+    assert not os.path.exists(f"/proc/{n.pid}")
+    subprocess.run(["rm", "-rf", "--one-file-system", n.base], check=False)
+
+
+def _drive(n, host, cgdirs):
+    # The kernel's view of the node's PID 1: systemd, in a cgroup namespace
+    # of its own whose root is its cgroup on the host, in every hierarchy
+    # (the ones husk manages and name=systemd and the cgroup2).
+    assert os.readlink(f"/proc/{n.pid}/exe").endswith("/systemd")
+    assert os.readlink(f"/proc/{n.pid}/ns/cgroup") != os.readlink("/proc/self/ns/cgroup")
+    assert "systemd" in cgdirs and "memory" in cgdirs
+    for name, path in cgdirs.items():
+        assert os.path.isdir(path), name
+        assert path != os.path.join(CGROUP, name) + "/", name
+    env = open(f"/proc/{n.pid}/environ", "rb").read().split(b"\0")
+    assert b"container=husk" in env
+
+    # systemctl answers once systemd's private socket is up; --wait then
+    # returns when the boot is done. The deadline bounds a hang only.
+    deadline = time.time() + 180
+    state = ""
+    while state not in ("running", "degraded") and time.time() < deadline:
+        state = n.sh("systemctl", "is-system-running", "--wait", check=False).strip()
+        if not state:
+            time.sleep(0.2)
+    assert state in ("running", "degraded"), (state, n.last_err, n.log(),
+                                              n.sh("systemctl", "--failed", check=False))
+    inner_cg = n.sh("cat", "/proc/1/cgroup")
+    assert "name=systemd:/init.scope" in inner_cg
+    # /run, /tmp tmpfs; /var/lib/husk the host directory (not overlay);
+    # the cgroup tree writable.
+    mounts = {}
+    for line in n.sh("cat", "/proc/1/mountinfo").splitlines():
+        pre, post = line.split(" - ")
+        mounts[pre.split()[4]] = (post.split()[0], pre.split()[5])
+    assert mounts["/run"][0] == "tmpfs" and mounts["/tmp"][0] == "tmpfs"
+    assert mounts["/run/lock"][0] == "tmpfs"
+    assert mounts["/var/lib/husk"][0] != "overlay"
+    assert mounts["/sys/fs/cgroup/systemd"][1].startswith("rw")
+    assert mounts["/sys"][1].startswith("rw")
+
+    # The inner huskd (Type=notify: active means it said READY=1).
+    assert n.sh("systemctl", "is-active", "huskd", check=False).strip() == "active", \
+        n.sh("journalctl", "--no-pager", "-u", "huskd", check=False)
+    n.connect()
+    assert n.rt.RuntimeConfig().linux.cgroup_driver == pb.SYSTEMD
+    ref = f"{host}/test/busybox:latest"
+    n.img.PullImage(image={"image": ref})
+
+    uid = uuid.uuid4().hex
+    pod_slice = f"kubepods-burstable-pod{uid}.slice"
+    pod_cfg = pod_config(linux={"cgroup_parent": pod_slice, "security_context": {
+        "namespace_options": {"network": pb.NODE}}},
+        log_directory=f"/var/lib/husk/logs/{uid}")
+    pod = n.rt.RunPodSandbox(config=pod_cfg).pod_sandbox_id
+    slice_path = ["kubepods.slice", "kubepods-burstable.slice", pod_slice]
+    assert n.show(pod_slice, "ActiveState") == "active"
+    ids = []
+    for name in ("one", "two"):
+        cfg = ctr_config(ref, ["sh", "-c", f"echo hello from {name}; exec sleep 1000"],
+                         name=name, log_path=f"{name}.log",
+                         linux={"resources": {"memory_limit_in_bytes": 64 * MiB}})
+        cid = n.rt.CreateContainer(pod_sandbox_id=pod, config=cfg,
+                                   sandbox_config=pod_cfg).container_id
+        n.rt.StartContainer(container_id=cid)
+        ids.append(cid)
+    for cid in ids:
+        scope = f"husk-{cid}.scope"
+        assert n.show(scope, "ActiveState") == "active"
+        assert n.show(scope, "Slice") == pod_slice
+        assert "sleep 1000" in n.sh("systemctl", "status", "--no-pager", scope)
+        # On the host: below the node's own cgroup, with the limit.
+        for ctrl in ("systemd", "memory"):
+            d = os.path.join(cgdirs[ctrl], *slice_path, scope)
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                assert f.read().split(), (ctrl, scope)
+        with open(os.path.join(cgdirs["memory"], *slice_path, scope,
+                               "memory.limit_in_bytes")) as f:
+            assert int(f.read()) == 64 * MiB
+
+    r = n.rt.ExecSync(container_id=ids[0], cmd=["sh", "-c", "echo exec-ok"], timeout=30)
+    assert r.exit_code == 0 and r.stdout == b"exec-ok\n"
+    with open(os.path.join(n.lib, "logs", uid, "two.log")) as f:
+        assert "hello from two" in f.read()
+
+    # A restart of the inner huskd keeps its pods and their units.
+    n.channel.close()
+    n.channel = None
+    n.sh("systemctl", "restart", "huskd")
+    n.connect()
+    st = {c.id: c.state for c in n.rt.ListContainers().containers}
+    assert st == {ids[0]: pb.CONTAINER_RUNNING, ids[1]: pb.CONTAINER_RUNNING}
+
+    n.rt.StopContainer(container_id=ids[0], timeout=0)
+    n.rt.RemoveContainer(container_id=ids[0])
+    assert n.show(f"husk-{ids[0]}.scope", "LoadState") == "not-found"
+    # The second one stays running: the node's stop takes it down.
+    n.rt.StopPodSandbox(pod_sandbox_id=pod)
+    n.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert n.show(f"husk-{ids[1]}.scope", "LoadState") == "not-found"
+    assert not os.path.exists(os.path.join(cgdirs["memory"], *slice_path))
+    # A pod left running inside: the node's stop must take it down too.
+    pod2 = n.rt.RunPodSandbox(config=pod_config(linux={"security_context": {
+        "namespace_options": {"network": pb.NODE}}})).pod_sandbox_id
+    assert pod2
+    assert pids_in_tree(cgdirs["memory"])
