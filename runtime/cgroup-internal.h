@@ -124,6 +124,21 @@ int cg_systemd_start(const struct cg_group *g, pid_t pid, bool delegate, struct 
  * started yet is no error. */
 int cg_systemd_set(const struct cg_group *g, const struct cg_resources *res,
 		   struct husk_error *err);
+/* One unit property of a resource: a u64 ('t') or a byte mask ('y'). */
+#define CG_UNIT_PROPS_MAX 16
+struct cg_unit_prop {
+	const char *name; /* "CPUShares", "IOWeight", "AllowedCPUs", ... */
+	char type;
+	uint64_t u64;
+	uint8_t mask[128];
+	size_t n_mask;
+};
+/* The set fields of r as systemd unit properties with version's names
+ * (CPUWeight or CPUShares, MemoryMax or MemoryLimit, IOWeight or
+ * BlockIOWeight, ...). io_weight (0: none) is the weight in force; a v2
+ * unified "io.weight" in r overrides it. EINVAL for a bad cpuset list. */
+int cg_systemd_props(enum cg_version version, const struct cg_resources *r, uint64_t io_weight,
+		     struct cg_unit_prop ret[CG_UNIT_PROPS_MAX], size_t *ret_n);
 /* StopUnit and wait; a unit already gone is success; failed ones are reset. */
 int cg_systemd_stop(const struct cg_group *g, struct husk_error *err);
 
