@@ -13,8 +13,10 @@ import uuid
 
 import pytest
 
+import grpc
+
 from conftest import BUILD, REPO, CRIClient, make_channel, mounts_under, pb, run_tmpdir
-from pods import ctr_config, pod_config, pid_of
+from pods import busybox, ctr_config, pod_config, pid_of, run_pod  # noqa: F401
 from registry import registries  # noqa: F401  (fixture)
 
 CGROUP = "/sys/fs/cgroup"
@@ -77,17 +79,22 @@ class NodePod:
         self.channel = None
 
     def start(self):
-        self.pod_cfg = pod_config(linux={"security_context": {
-            "privileged": True, "namespace_options": {"network": pb.NODE}}},
-            log_directory=os.path.join(self.base, "logs"))
+        """The pod and container of deploy/node/*.json (the README's), with
+        this run's names, image and host directories."""
+        with open(os.path.join(REPO, "deploy", "node", "pod.json")) as f:
+            self.pod_cfg = json.load(f)
+        self.pod_cfg["metadata"].update(name="node-" + uuid.uuid4().hex[:8],
+                                        uid=uuid.uuid4().hex)
+        self.pod_cfg["log_directory"] = os.path.join(self.base, "logs")
+        with open(os.path.join(REPO, "deploy", "node", "container.json")) as f:
+            cfg = json.load(f)
+        cfg["image"]["image"] = self.image
+        hosts = {"/var/lib/husk": self.lib, "/run/husk": self.run}
+        for m in cfg["mounts"]:
+            m["host_path"] = hosts[m["container_path"]]
+        cfg["mounts"].append({"container_path": "/etc/husk/husk.json",
+                              "host_path": self.config, "readonly": True})
         self.pod = self.d.rt.RunPodSandbox(config=self.pod_cfg).pod_sandbox_id
-        cfg = ctr_config(self.image, [], name="node", log_path="node.log",
-                         linux={"security_context": {"privileged": True}},
-                         mounts=[{"container_path": "/var/lib/husk", "host_path": self.lib},
-                                 {"container_path": "/run/husk", "host_path": self.run},
-                                 {"container_path": "/etc/husk/husk.json",
-                                  "host_path": self.config, "readonly": True}])
-        del cfg["command"]
         self.cid = self.d.rt.CreateContainer(pod_sandbox_id=self.pod, config=cfg,
                                              sandbox_config=self.pod_cfg).container_id
         self.d.rt.StartContainer(container_id=self.cid)
@@ -262,3 +269,57 @@ def _drive(n, host, cgdirs):
         "namespace_options": {"network": pb.NODE}}})).pod_sandbox_id
     assert pod2
     assert pids_in_tree(cgdirs["memory"])
+
+
+def runtime_spec(d, cid):
+    info = json.loads(d.rt.ContainerStatus(container_id=cid, verbose=True).info["info"])
+    return info["runtimeSpec"]
+
+
+def test_systemd_mode(daemon, busybox, tmp_path):
+    """systemd mode: asked by the annotation or by init as the command;
+    tmpfs where systemd keeps its state (a CRI mount there wins),
+    container= in the environment; "false" turns it off; another value is
+    refused naming the annotation."""
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    vol = tmp_path / "tmp"
+    vol.mkdir()
+
+    def create(cmd, annotations=None, **kw):
+        c = ctr_config(busybox, cmd, annotations=annotations or {}, **kw)
+        return d.rt.CreateContainer(pod_sandbox_id=pod, config=c, sandbox_config=cfg).container_id
+
+    def tmpfs(spec):
+        return {m["destination"] for m in spec["mounts"] if m["type"] == "tmpfs"}
+
+    on = create(["sleep", "1000"], {"io.husk.systemd": "true"},
+                mounts=[{"container_path": "/tmp", "host_path": str(vol)}])
+    spec = runtime_spec(d, on)
+    assert {"/run", "/run/lock", "/var/log/journal"} <= tmpfs(spec)
+    assert "/tmp" not in tmpfs(spec)  # the CRI mount's
+    assert "container=husk" in spec["process"]["env"]
+    assert "cgroup" in [ns["type"] for ns in spec["linux"]["namespaces"]]
+    # Running: the kernel's view of its mounts.
+    d.rt.StartContainer(container_id=on)
+    mounts = {}
+    with open(f"/proc/{pid_of(d, on)}/mountinfo") as f:
+        for line in f:
+            pre, post = line.split(" - ")
+            mounts[pre.split()[4]] = post.split()[0]
+    assert mounts["/run"] == "tmpfs" and mounts["/run/lock"] == "tmpfs"
+    assert mounts["/tmp"] != "tmpfs"
+
+    auto = create(["/sbin/init"])
+    assert "/run" in tmpfs(runtime_spec(d, auto))
+    off = create(["/lib/systemd/systemd"], {"io.husk.systemd": "false"})
+    spec = runtime_spec(d, off)
+    assert "/run" not in tmpfs(spec)
+    assert "container=husk" not in spec["process"]["env"]
+    plain = create(["sleep", "1"])
+    assert "/run" not in tmpfs(runtime_spec(d, plain))
+
+    with pytest.raises(grpc.RpcError) as e:
+        create(["sleep", "1"], {"io.husk.systemd": "yes"})
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "io.husk.systemd" in e.value.details()
