@@ -323,3 +323,39 @@ def test_systemd_mode(daemon, busybox, tmp_path):
         create(["sleep", "1"], {"io.husk.systemd": "yes"})
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "io.husk.systemd" in e.value.details()
+
+    # Its own cgroup in the hierarchies husk does not manage (name=systemd,
+    # the v1 host's cgroup2), gone with it; none for a plain container.
+    mine = host_cgroup_dirs(pid_of(d, on))
+    unmanaged = [mine[k] for k in ("systemd", "unified") if k in mine]
+    if not unmanaged:
+        return  # a v2 host: husk manages the one hierarchy
+    pod_dirs = [os.path.dirname(u.rstrip("/")) for u in unmanaged]
+    for u in unmanaged:
+        assert u.rstrip("/") not in (os.path.join(CGROUP, "systemd"),
+                                     os.path.join(CGROUP, "unified"))
+        with open(os.path.join(u, "cgroup.procs")) as f:
+            assert str(pid_of(d, on)) in f.read().split()
+
+    def subdirs():
+        return sorted(e for p in pod_dirs for e in os.listdir(p)
+                      if os.path.isdir(os.path.join(p, e)))
+
+    # on, auto and off in systemd mode or not: on and auto have theirs.
+    assert len(subdirs()) == 2 * len(pod_dirs)
+    # A creation that fails after they were made (the launcher's limit on
+    # arguments) leaves none; a start that fails, none after removal.
+    with pytest.raises(grpc.RpcError) as e:
+        create(["sleep"] + ["1"] * 5000, {"io.husk.systemd": "true"})
+    assert "args" in e.value.details()
+    assert len(subdirs()) == 2 * len(pod_dirs)
+    bad = create(["/nonexistent/systemd"])
+    assert len(subdirs()) == 3 * len(pod_dirs)
+    with pytest.raises(grpc.RpcError):
+        d.rt.StartContainer(container_id=bad)
+    for cid in (bad, on, auto, off, plain):
+        d.rt.StopContainer(container_id=cid, timeout=0)
+        d.rt.RemoveContainer(container_id=cid)
+    assert subdirs() == []
+    for u in unmanaged:
+        assert not os.path.exists(u)
