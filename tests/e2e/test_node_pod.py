@@ -190,6 +190,9 @@ def _drive(n, host, cgdirs):
             time.sleep(0.2)
     assert state in ("running", "degraded"), (state, n.last_err, n.log(),
                                               n.sh("systemctl", "--failed", check=False))
+    # A tty (as kind gives its nodes) is systemd's /dev/console: its boot
+    # messages are the pod's log.
+    assert "Reached target" in n.log(), n.log()
     inner_cg = n.sh("cat", "/proc/1/cgroup")
     assert "name=systemd:/init.scope" in inner_cg
     # /run, /tmp tmpfs; /var/lib/husk the host directory (not overlay);
