@@ -489,75 +489,6 @@ static bool holds_cap(int cap)
 	return lc_caps_get_own(&perm, &bnd) == 0 && (perm & LC_CAP_BIT(cap));
 }
 
-/* systemd mode (README, "systemd in a container"), as Podman and CRI-O
- * define it: the annotation io.husk.systemd "true" or "false" decides;
- * without it, a command that is init or systemd asks for it. */
-#define RT_SYSTEMD_ANNOTATION "io.husk.systemd"
-
-static int systemd_mode(const struct rt_ctr_config *c, bool *ret, struct husk_error *err)
-{
-	const char *v =
-	    c->annotations ? state_map_get(c->annotations, RT_SYSTEMD_ANNOTATION) : NULL;
-	if (v) {
-		if (!streq(v, "true") && !streq(v, "false"))
-			return husk_error_set(err, EINVAL,
-					      "annotation '" RT_SYSTEMD_ANNOTATION
-					      "': '%s' is neither true nor false",
-					      v);
-		*ret = streq(v, "true");
-		return 0;
-	}
-	const char *cmd = c->args ? c->args[0] : NULL;
-	const char *base = cmd ? strrchr(cmd, '/') : NULL;
-	base = base ? base + 1 : cmd;
-	*ret = cmd && (streq(cmd, "/sbin/init") || streq(cmd, "/usr/sbin/init") ||
-		       streq(cmd, "/usr/local/sbin/init") || streq(base, "systemd"));
-	return 0;
-}
-
-/* What systemd as PID 1 needs of its container: tmpfs where it keeps run
- * state (before the CRI mounts, which may go below /run), unless a CRI
- * mount takes the place, and container= in its environment. */
-static void add_systemd_mode(struct ctr_spec *s, const struct rt_ctr_config *c)
-{
-	static const struct {
-		const char *dest, *data;
-		unsigned long flags;
-	} fs[] = {
-	    {"/run", "mode=755", MS_NOSUID | MS_NODEV},
-	    {"/run/lock", "mode=1777,size=5m", MS_NOSUID | MS_NODEV | MS_NOEXEC},
-	    {"/tmp", "mode=1777", MS_NOSUID | MS_NODEV},
-	    {"/var/log/journal", "mode=755", MS_NOSUID | MS_NODEV | MS_NOEXEC},
-	};
-	struct ctr_mount *m = xnew(struct ctr_mount, s->n_mounts + ARRAY_SIZE(fs) + 1);
-	size_t n = 0;
-	for (size_t i = 0; i < ARRAY_SIZE(fs); i++) {
-		bool taken = false;
-		for (size_t k = 0; k < c->n_mounts && !taken; k++) {
-			_cleanup_free_ char *f = ctr_path_fold(c->mounts[k].container_path);
-			taken = streq(f, fs[i].dest);
-		}
-		if (taken)
-			continue;
-		m[n++] = (struct ctr_mount){
-		    .destination = xstrdup(fs[i].dest),
-		    .type = xstrdup("tmpfs"),
-		    .source = xstrdup("tmpfs"),
-		    .data = xstrdup(fs[i].data),
-		    .flags = fs[i].flags,
-		};
-	}
-	memcpy(m + n, s->mounts, s->n_mounts * sizeof(*m));
-	free(s->mounts);
-	s->mounts = m;
-	s->n_mounts += n;
-	bool has_container = false;
-	for (size_t i = 0; s->env[i]; i++)
-		has_container |= startswith(s->env[i], "container=");
-	if (!has_container)
-		s->env = strv_append(s->env, "container=husk");
-}
-
 static int build_spec(struct rt *rt, const char *id, const struct pod_record *pod,
 		      const struct rt_ctr_config *c, const char *rootfs, const struct cg_group *cg,
 		      struct ctr_spec **ret, struct husk_error *err)
@@ -672,10 +603,10 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	strv_free(s->cgroup_procs);
 	s->cgroup_procs = cg_group_procs_files(cg);
 	bool systemd = false;
-	if (systemd_mode(c, &systemd, err) < 0)
+	if (rt_systemd_mode(c, &systemd, err) < 0)
 		return -err->code;
 	if (systemd)
-		add_systemd_mode(s, c);
+		rt_systemd_mode_apply(s, c);
 	/* Its cgroup mounts show its own cgroups as roots (a private cgroup
 	 * namespace): with write access they must be its own everywhere. */
 	if ((systemd || c->privileged) && cg_group_add_unmanaged(cg, &s->cgroup_procs, err) < 0)
@@ -788,7 +719,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 				      "create container '%s': unknown stop signal '%s'", c->name,
 				      c->stop_signal);
 	bool systemd = false;
-	if (systemd_mode(c, &systemd, err) < 0)
+	if (rt_systemd_mode(c, &systemd, err) < 0)
 		return husk_error_prefix(err, "create container '%s'", c->name);
 	/* systemd shuts down on SIGRTMIN+3 (SIGTERM only re-executes it). */
 	if (systemd && isempty(c->stop_signal))
