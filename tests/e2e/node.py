@@ -104,7 +104,10 @@ class NodePod:
                                              sandbox_config=self.pod_cfg).container_id
         self.d.rt.StartContainer(container_id=self.cid)
         self.pid = pid_of(self.d, self.cid)
-        self.cgdirs = host_cgroup_dirs(self.pid)
+        # The container's cgroup: systemd may have moved itself to its
+        # init.scope below it already.
+        self.cgdirs = {k: v[:-len("/init.scope")] if v.endswith("/init.scope") else v
+                       for k, v in host_cgroup_dirs(self.pid).items()}
         return self
 
     def wait_running(self, timeout=180):
@@ -166,7 +169,9 @@ class NodePod:
         if self.channel is not None:
             self.channel.close()
             self.channel = None
-        self.d.rt.StopContainer(container_id=self.cid, timeout=60)
+        # systemd's grace period, then the kill: the call may take longer
+        # than the client's default deadline.
+        self.d.rt.StopContainer(container_id=self.cid, timeout=60, _timeout=180)
         st = self.d.rt.ContainerStatus(container_id=self.cid).status
         self.exit_code = st.exit_code
         self.d.rt.RemoveContainer(container_id=self.cid)

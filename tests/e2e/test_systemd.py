@@ -142,11 +142,17 @@ def node(registries, node_image):  # noqa: F811
     finally:
         # Stopping the node leaves nothing on the host: no process, no
         # cgroup in any hierarchy, no mount.
-        left = n.remove() if n is not None else []
-        for p in d.rt.ListPodSandbox().items:
-            d.rt.StopPodSandbox(pod_sandbox_id=p.id)
-            d.rt.RemovePodSandbox(pod_sandbox_id=p.id)
-        rc = d.stop()
+        try:
+            left = n.remove() if n is not None else []
+        finally:
+            # Whatever happened to the node, huskd removes what it has.
+            for c in d.rt.ListContainers().containers:
+                d.rt.StopContainer(container_id=c.id, timeout=0, _timeout=180)
+                d.rt.RemoveContainer(container_id=c.id)
+            for p in d.rt.ListPodSandbox().items:
+                d.rt.StopPodSandbox(pod_sandbox_id=p.id)
+                d.rt.RemovePodSandbox(pod_sandbox_id=p.id)
+            rc = d.stop()
         base_mounts = mounts_under(d.base)
         if not base_mounts:
             shutil.rmtree(d.base, ignore_errors=True)
