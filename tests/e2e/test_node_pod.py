@@ -34,6 +34,7 @@ def test_node_as_a_pod(daemon_factory, registries, node_image):  # noqa: F811
         _drive(n, host, n.cgdirs)
     except BaseException:
         print(n.log())
+        n.remove()  # its host directories too
         raise
     # The node stops as systemd wants (SIGRTMIN+3: a clean shutdown, its
     # own units stopped), and nothing of it stays on the host.
