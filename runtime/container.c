@@ -610,6 +610,15 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 
 	strv_free(s->cgroup_procs);
 	s->cgroup_procs = cg_group_procs_files(cg);
+	bool systemd = false;
+	if (rt_systemd_mode(c, &systemd, err) < 0)
+		return -err->code;
+	if (systemd)
+		rt_systemd_mode_apply(s, c);
+	/* Its cgroup mounts show its own cgroups as roots (a private cgroup
+	 * namespace): with write access they must be its own everywhere. */
+	if ((systemd || c->privileged) && cg_group_add_unmanaged(cg, &s->cgroup_procs, err) < 0)
+		return -err->code;
 	_cleanup_free_ char *mem = cg_group_dir(cg, "memory");
 	if (mem)
 		s->oom_file = xasprintf("%s/%s", mem,
@@ -753,6 +762,12 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		return husk_error_set(err, EINVAL,
 				      "create container '%s': unknown stop signal '%s'", c->name,
 				      c->stop_signal);
+	bool systemd = false;
+	if (rt_systemd_mode(c, &systemd, err) < 0)
+		return husk_error_prefix(err, "create container '%s'", c->name);
+	/* systemd shuts down on SIGRTMIN+3 (SIGTERM only re-executes it). */
+	if (systemd && isempty(c->stop_signal))
+		stop_signal = SIGRTMIN + 3;
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
 		return husk_error_prefix(err, "create container '%s'", c->name);
