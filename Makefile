@@ -121,7 +121,7 @@ MUSL_INC := $(MUSL_BUILD)/include
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 YAJL_STATIC := $(shell $(CC) -print-file-name=libyajl_s.a)
 SHIM_LIB_SRCS := $(sort $(filter-out common/service.c,$(wildcard common/*.c)) $(addprefix runtime/,caps.c launcher.c \
-	launcher_exec.c launcher_fs.c launcher_spec.c lsm.c seccomp_bpf.c shim_log.c user.c))
+	launcher_exec.c launcher_fs.c launcher_oci.c launcher_spec.c lsm.c seccomp_bpf.c shim_log.c user.c))
 MUSL_CFLAGS = $(HUSK_CPPFLAGS) -isystem $(MUSL_INC) $(CPPFLAGS) $(HUSK_BASE_CFLAGS) $(CFLAGS) \
 	-ffunction-sections -fdata-sections
 

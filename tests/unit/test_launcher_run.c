@@ -19,6 +19,7 @@
 
 #include "common/proc.h"
 #include "runtime/launcher.h"
+#include "runtime/oci.h"
 #include "runtime/shim.h"
 #include "unit.h"
 
@@ -778,7 +779,9 @@ static void test_launch_userns(void)
 static char *write_spec(struct ctr_spec *s, const char *name)
 {
 	prep(s);
-	_cleanup_free_ char *json = ctr_spec_to_json(s);
+	_cleanup_free_ char *json = NULL;
+	struct husk_error e = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL_FATAL(ctr_oci_config(s, NULL, &json, &e), 0);
 	char *path = xasprintf("%s/%s.json", g_base, name);
 	unit_write(g_base, strrchr(path, '/') + 1, json);
 	return path;
@@ -906,7 +909,7 @@ static void test_shim_launch_error(void)
 	husk_error_clear(&err);
 	/* A bad spec file and a missing shim binary report too. */
 	_cleanup_free_ char *state = xasprintf("%s/state-bad", g_base);
-	unit_write(g_base, "bad.json", "{\"root\": 3}");
+	unit_write(g_base, "bad.json", "{\"ociVersion\": \"1.0.2-dev\", \"root\": 3}");
 	_cleanup_free_ char *bad = xasprintf("%s/bad.json", g_base);
 	r = ctr_shim_start(g_shim, bad, state, 10 * SEC, &pi, &err);
 	CU_ASSERT_EQUAL(r, -EINVAL);
@@ -1048,7 +1051,7 @@ static void test_exec(void)
 	CU_ASSERT_EQUAL_FATAL(r, 0);
 	/* huskd reads the spec back from the file, as after a restart. */
 	_cleanup_(ctr_spec_freep) struct ctr_spec *cs = NULL;
-	CU_ASSERT_EQUAL_FATAL(ctr_spec_read_file(spec, &cs, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(ctr_spec_read_oci_file(spec, &cs, &err), 0);
 
 	char *args1[] = {
 	    "sh", "-c",
