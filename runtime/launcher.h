@@ -107,6 +107,10 @@ struct ctr_spec {
 	uint32_t uid, gid;
 	uint32_t *additional_gids;
 	size_t n_additional_gids;
+	bool has_umask;
+	uint32_t umask; /* process.user.umask; without: 022 */
+	/* process.consoleSize: the tty's first size (0: the kernel's). */
+	uint32_t console_height, console_width;
 	bool tty;	 /* a pty from the container's own devpts */
 	bool stdin_open; /* keep stdin open (a pipe the caller holds) */
 	bool stdin_once;

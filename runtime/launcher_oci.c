@@ -24,10 +24,10 @@ struct husk_ann {
 };
 
 static const char *const ann_keys[] = {
-    CTR_ANN_ID,		    CTR_ANN_RUNTIME_MOUNTS, CTR_ANN_PRIVILEGED,	    CTR_ANN_IDMAPPED,
-    CTR_ANN_STDIN,	    CTR_ANN_STDIN_ONCE,	    CTR_ANN_SECCOMP_PROFILE, CTR_ANN_SECCOMP_FILTER,
-    CTR_ANN_CGROUP_PROCS,   CTR_ANN_DEVICE_SOURCES, CTR_ANN_STATE_DIR,	    CTR_ANN_LOG_PATH,
-    CTR_ANN_OOM_FILE,	    CTR_ANN_OCI_RUNTIME,
+    CTR_ANN_ID,		  CTR_ANN_RUNTIME_MOUNTS, CTR_ANN_PRIVILEGED,	   CTR_ANN_IDMAPPED,
+    CTR_ANN_STDIN,	  CTR_ANN_STDIN_ONCE,	  CTR_ANN_SECCOMP_PROFILE, CTR_ANN_SECCOMP_FILTER,
+    CTR_ANN_CGROUP_PROCS, CTR_ANN_DEVICE_SOURCES, CTR_ANN_STATE_DIR,	   CTR_ANN_LOG_PATH,
+    CTR_ANN_OOM_FILE,	  CTR_ANN_OCI_RUNTIME,
 };
 
 static int ann_collect(struct lcj *c, yajl_val root, struct husk_ann *a)
@@ -112,6 +112,14 @@ static int parse_user(struct lcj *c, yajl_val u, struct ctr_spec *s)
 		return lcj_err(c, "process.user", "expected an object, got %s", json_type_name(u));
 	int r;
 	yajl_val v;
+	yajl_val m = json_get(u, "umask");
+	if (m && !YAJL_IS_NULL(m)) {
+		uint64_t x;
+		if ((r = lcj_u64v(c, m, "process.user.umask", 0777, &x)) < 0)
+			return r;
+		s->has_umask = true;
+		s->umask = (uint32_t)x;
+	}
 	if ((r = lcj_u32(c, u, "uid", "process.user.uid", &s->uid)) < 0 ||
 	    (r = lcj_u32(c, u, "gid", "process.user.gid", &s->gid)) < 0 ||
 	    (r = lcj_array(c, u, "additionalGids", "process.user.additionalGids",
@@ -157,6 +165,20 @@ static int parse_process(struct lcj *c, yajl_val p, struct ctr_spec *s)
 	v = json_get(p, "rlimits");
 	if (v && !YAJL_IS_NULL(v) && (r = lcj_rlimits(c, v, s)) < 0)
 		return r;
+	v = json_get(p, "consoleSize");
+	if (v && !YAJL_IS_NULL(v)) {
+		if (!YAJL_IS_OBJECT(v))
+			return lcj_err(c, "process.consoleSize", "expected an object, got %s",
+				       json_type_name(v));
+		if ((r = lcj_u32(c, v, "height", "process.consoleSize.height",
+				 &s->console_height)) < 0 ||
+		    (r = lcj_u32(c, v, "width", "process.consoleSize.width", &s->console_width)) <
+			0)
+			return r;
+		if (s->console_height > UINT16_MAX || s->console_width > UINT16_MAX)
+			return lcj_err(c, "process.consoleSize", "more than %u rows or columns",
+				       UINT16_MAX);
+	}
 	v = json_get(p, "oomScoreAdj");
 	if (v && !YAJL_IS_NULL(v)) {
 		if (!YAJL_IS_INTEGER(v) || v->u.number.i < -1000 || v->u.number.i > 1000)
@@ -246,9 +268,9 @@ static int runtime_mount(struct lcj *c, yajl_val m, const char *field, struct ct
 	if (r < 0)
 		return r;
 	const char *dest = cm.destination ? cm.destination : "";
-	char **file = streq(dest, "/dev/shm")	      ? &s->shm_path
-		      : streq(dest, "/etc/hostname")  ? &s->hostname_path
-		      : streq(dest, "/etc/hosts")     ? &s->hosts_path
+	char **file = streq(dest, "/dev/shm")		? &s->shm_path
+		      : streq(dest, "/etc/hostname")	? &s->hostname_path
+		      : streq(dest, "/etc/hosts")	? &s->hosts_path
 		      : streq(dest, "/etc/resolv.conf") ? &s->resolv_path
 							: NULL;
 	if (file && cm.bind) {
@@ -338,8 +360,8 @@ static int parse_devices(struct lcj *c, yajl_val l, const struct husk_ann *a, st
 			return r;
 		if (cd->host_path && cd->host_path[0] != '/')
 			return lcj_err(c, CTR_ANN_DEVICE_SOURCES,
-				       "'%.256s': source '%.256s' is not an absolute path", cd->path,
-				       cd->host_path);
+				       "'%.256s': source '%.256s' is not an absolute path",
+				       cd->path, cd->host_path);
 	}
 	return 0;
 }
@@ -435,8 +457,7 @@ static int parse_oci_runtime(struct lcj *c, const struct husk_ann *a, struct ctr
 			       json_type_name(o));
 	if ((r = lcj_str(c, o, "path", CTR_ANN_OCI_RUNTIME ".path", &s->oci_path)) < 0 ||
 	    (r = lcj_str(c, o, "root", CTR_ANN_OCI_RUNTIME ".root", &s->oci_root)) < 0 ||
-	    (r = lcj_strv_key(c, o, "args", CTR_ANN_OCI_RUNTIME ".args", 64, &s->oci_args)) <
-		0 ||
+	    (r = lcj_strv_key(c, o, "args", CTR_ANN_OCI_RUNTIME ".args", 64, &s->oci_args)) < 0 ||
 	    (r = lcj_bool(c, o, "systemd_cgroup", CTR_ANN_OCI_RUNTIME ".systemd_cgroup",
 			  &s->oci_systemd_cgroup)) < 0)
 		return r;

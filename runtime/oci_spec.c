@@ -80,7 +80,16 @@ static void o_process(yajl_gen g, const struct ctr_spec *s)
 			yajl_gen_integer(g, s->additional_gids[i]);
 		yajl_gen_array_close(g);
 	}
+	if (s->has_umask)
+		json_kv_int(g, "umask", s->umask);
 	yajl_gen_map_close(g);
+	if (s->console_height || s->console_width) {
+		json_key(g, "consoleSize");
+		yajl_gen_map_open(g);
+		json_kv_int(g, "height", s->console_height);
+		json_kv_int(g, "width", s->console_width);
+		yajl_gen_map_close(g);
+	}
 	o_strv(g, "args", (const char *const *)s->args);
 	o_strv(g, "env", (const char *const *)s->env);
 	json_kv_str(g, "cwd", s->cwd ? s->cwd : "/");

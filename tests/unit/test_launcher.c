@@ -78,7 +78,8 @@ static const char *full_fmt =
     "{\"ociVersion\": \"1.0.2-dev\", \"hostname\": \"web-1\","
     " \"root\": {\"path\": \"/var/lib/husk/c/rootfs\", \"readonly\": true},"
     " \"process\": {\"terminal\": true,"
-    "   \"user\": {\"uid\": 1000, \"gid\": 100, \"additionalGids\": [10, 20]},"
+    "   \"user\": {\"uid\": 1000, \"gid\": 100, \"additionalGids\": [10, 20], \"umask\": 63},"
+    "   \"consoleSize\": {\"height\": 24, \"width\": 80},"
     "   \"args\": [\"sh\", \"-c\", \"echo hi\"], \"env\": [\"PATH=/bin\", \"A=b c\"],"
     "   \"cwd\": \"/work\", \"noNewPrivileges\": true, \"apparmorProfile\": \"my-prof\","
     "   \"capabilities\": {\"bounding\": [\"CAP_CHOWN\", \"CAP_NET_RAW\"],"
@@ -138,6 +139,10 @@ static void check_full(const struct ctr_spec *s, const char *profile)
 	CU_ASSERT_EQUAL(s->gid, 100);
 	CU_ASSERT_EQUAL_FATAL(s->n_additional_gids, 2);
 	CU_ASSERT_EQUAL(s->additional_gids[1], 20);
+	CU_ASSERT_TRUE(s->has_umask);
+	CU_ASSERT_EQUAL(s->umask, 077);
+	CU_ASSERT_EQUAL(s->console_height, 24);
+	CU_ASSERT_EQUAL(s->console_width, 80);
 	CU_ASSERT_TRUE(s->tty && s->stdin_open && s->stdin_once && s->no_new_privs);
 	CU_ASSERT_EQUAL(s->caps.bounding, CTR_CAP_BIT(0) | CTR_CAP_BIT(13));
 	CU_ASSERT_EQUAL(s->caps.effective, CTR_CAP_BIT(5));
@@ -269,6 +274,10 @@ static void assert_same_spec(const struct ctr_spec *a, const struct ctr_spec *b)
 	SAME(n_additional_gids);
 	for (size_t i = 0; i < a->n_additional_gids && i < b->n_additional_gids; i++)
 		SAME(additional_gids[i]);
+	SAME(has_umask);
+	SAME(umask);
+	SAME(console_height);
+	SAME(console_width);
 	SAME(tty);
 	SAME(stdin_open);
 	SAME(stdin_once);
@@ -410,6 +419,8 @@ static struct ctr_spec *husk_spec(void)
 	s->additional_gids[0] = 4;
 	s->additional_gids[1] = 4294967294u;
 	s->n_additional_gids = 2;
+	s->has_umask = true;
+	s->umask = 027;
 	s->stdin_open = true;
 	s->no_new_privs = true;
 	s->caps.ambient = CTR_CAP_BIT(10);
@@ -491,6 +502,10 @@ static void test_spec_husk_roundtrip(void)
 	c->n_gid_map = 1;
 	c->privileged = true;
 	c->tty = true;
+	c->console_height = 50;
+	c->console_width = 132;
+	c->has_umask = false;
+	c->umask = 0;
 	c->stdin_once = true;
 	c->seccomp = CTR_SECCOMP_UNCONFINED;
 	free(steal_ptr(&c->seccomp_filter));
@@ -641,6 +656,10 @@ static void test_spec_errors(void)
 		     "process.user.uid: integer out of range");
 	expect_error(PROC("\"user\": {\"additionalGids\": [1, 1.5]}"),
 		     "process.user.additionalGids");
+	expect_error(PROC("\"user\": {\"umask\": 512}"),
+		     "process.user.umask: integer out of range");
+	expect_error(PROC("\"consoleSize\": {\"height\": 70000, \"width\": 1}"),
+		     "process.consoleSize: more than 65535 rows or columns");
 	expect_error(PROC("\"terminal\": \"yes\""),
 		     "process.terminal: expected a boolean, got string");
 	expect_error(PROC("\"capabilities\": {\"bounding\": [\"CAP_NOPE\"]}"),

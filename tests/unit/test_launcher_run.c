@@ -1036,6 +1036,37 @@ static void test_shim_tty(void)
 	CU_ASSERT_TRUE(contains(log, "33 101"));
 }
 
+/* process.consoleSize and process.user.umask of config.json reach the
+ * container's first process. */
+static void test_shim_console_umask(void)
+{
+	NEED_SHIM();
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = shim_spec(
+	    "console", ARGS("sh", "-c", "stty size; umask; touch /tmp/f; stat -c %a /tmp/f"));
+	s->tty = true;
+	s->console_height = 24;
+	s->console_width = 77;
+	s->has_umask = true;
+	s->umask = 027;
+	_cleanup_free_ char *spec = write_spec(s, "console");
+	struct ctr_pidinfo pi;
+	int r = ctr_shim_start(g_shim, spec, s->state_dir, 10 * SEC, &pi, &err);
+	if (r < 0)
+		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	struct ctr_exit ex;
+	CU_ASSERT_EQUAL_FATAL(ctr_shim_wait_exit(s->state_dir, 10 * SEC, &ex, &err), 0);
+	CU_ASSERT_EQUAL(ex.exit_code, 0);
+	_cleanup_free_ char *log = NULL;
+	fs_read_file(s->log_path, 1 << 20, &log, NULL, NULL);
+	if (!contains(log, "24 77") || !contains(log, "0027") || !contains(log, "640"))
+		fprintf(stderr, "\n%s\n", log ? log : "");
+	CU_ASSERT_TRUE(contains(log, "24 77"));
+	CU_ASSERT_TRUE(contains(log, "0027"));
+	CU_ASSERT_TRUE(contains(log, "640"));
+}
+
 /* ---- exec ---- */
 
 static void test_exec(void)
@@ -1224,6 +1255,7 @@ int main(void)
 	    {"shim: launch errors", test_shim_launch_error},
 	    {"shim: survives its parent, control, reopen, oom, RSS",
 	     test_shim_survives_and_control},
+	    {"shim: consoleSize and umask", test_shim_console_umask},
 	    {"shim: tty and resize", test_shim_tty},
 	    {"exec: output, exit code, limit, timeout, errors", test_exec},
 	    {"launch, exec: no fd of the caller's reaches the container", test_no_caller_fds},
