@@ -160,7 +160,8 @@ def test_launcher_runs_from_config_json(daemon, busybox, tmp_path):
 
     d = daemon
     pod, cfg = run_pod(d, tmp_path)
-    c = run_ctr(d, pod, cfg, busybox, SLEEP, start=False,
+    RD = {"profile_type": pb.SecurityProfile.RuntimeDefault}
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, start=False, **sc(seccomp=RD),
                 annotations={"io.husk.seccomp-filter": "/nonexistent.bpf",
                              "io.husk.privileged": "true",
                              "io.husk.cgroup-procs": '["/sys/fs/cgroup/pids/cgroup.procs"]'})
