@@ -1,5 +1,6 @@
-/* struct ctr_spec: defaults, validation, and the JSON spec file huskd writes
- * for husk-shim (format documented in runtime/launcher.h). */
+/* struct ctr_spec: defaults, validation, mount options, the JSON readers
+ * shared with the config.json reader (launcher_oci.c), and the spec.json an
+ * older huskd wrote, still read for its containers (runtime/launcher.h). */
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
