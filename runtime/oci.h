@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 #include "common/error.h"
-#include "runtime/cgroup.h"
-#include "runtime/launcher.h"
+#include "runtime/cgroup/cgroup.h"
+#include "runtime/launcher/launcher.h"
 
 /* The highest version both Debian 12 runtimes state: runc 1.1.5's
  * `features` gives ociVersionMax "1.0.2-dev"; crun 1.8.1 has no `features`

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/oci.h"
-#include "runtime/seccomp.h"
 
 static const char *const oci_ns_types[CTR_NS_COUNT] = {
     [CTR_NS_USER] = "user",	[CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
@@ -99,7 +99,7 @@ static void o_process(yajl_gen g, const struct ctr_spec *s)
 	const uint64_t sets[] = {s->caps.bounding, s->caps.effective, s->caps.permitted,
 				 s->caps.inheritable, s->caps.ambient};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		_cleanup_strv_ char **names = ctr_caps_to_names(sets[i]);
+		_cleanup_strv_ char **names = lc_caps_to_names(sets[i]);
 		o_strv(g, keys[i], (const char *const *)names);
 	}
 	yajl_gen_map_close(g);
@@ -129,7 +129,7 @@ static size_t o_mounts(yajl_gen g, const struct ctr_spec *s)
 	size_t own = 7;
 	json_key(g, "mounts");
 	yajl_gen_array_open(g);
-	/* What husk's launcher mounts itself (runtime/launcher_fs.c), which an
+	/* What husk's launcher mounts itself (runtime/launcher/fs.c), which an
 	 * OCI runtime mounts only when the config lists it. */
 	o_mount(g, "/proc", "proc", "proc", "nosuid,noexec,nodev");
 	o_mount(g, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
@@ -277,18 +277,18 @@ static void o_resources(yajl_gen g, const struct ctr_oci_extra *x)
 
 static int o_seccomp(yajl_gen g, const struct ctr_spec *s, struct husk_error *err)
 {
-	if (s->seccomp == CTR_SECCOMP_UNCONFINED)
+	if (s->seccomp == LC_SECCOMP_UNCONFINED)
 		return 0;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p = NULL;
-	if (s->seccomp == CTR_SECCOMP_RUNTIME_DEFAULT) {
-		p = ctr_seccomp_runtime_default();
+	_cleanup_(lc_seccomp_profile_freep) struct lc_seccomp_profile *p = NULL;
+	if (s->seccomp == LC_SECCOMP_RUNTIME_DEFAULT) {
+		p = lc_seccomp_runtime_default();
 	} else {
-		int r = ctr_seccomp_parse_file(s->seccomp_profile, &p, err);
+		int r = lc_seccomp_parse_file(s->seccomp_profile, &p, err);
 		if (r < 0)
 			return r;
 	}
 	json_key(g, "seccomp");
-	ctr_seccomp_gen_oci(g, p, s->caps.bounding);
+	lc_seccomp_gen_oci(g, p, s->caps.bounding);
 	return 0;
 }
 
@@ -374,9 +374,9 @@ static void o_husk_annotations(yajl_gen g, const struct ctr_spec *s, size_t own)
 	o_ann_bool(g, CTR_ANN_IDMAPPED, s->idmapped_mounts);
 	o_ann_bool(g, CTR_ANN_STDIN, s->stdin_open);
 	o_ann_bool(g, CTR_ANN_STDIN_ONCE, s->stdin_once);
-	if (s->seccomp == CTR_SECCOMP_LOCALHOST)
+	if (s->seccomp == LC_SECCOMP_LOCALHOST)
 		o_ann_str(g, CTR_ANN_SECCOMP_PROFILE, s->seccomp_profile);
-	if (s->seccomp != CTR_SECCOMP_UNCONFINED)
+	if (s->seccomp != LC_SECCOMP_UNCONFINED)
 		o_ann_str(g, CTR_ANN_SECCOMP_FILTER, s->seccomp_filter);
 	if (s->cgroup_procs) {
 		_cleanup_gen_ yajl_gen l = json_gen_new(false);

@@ -2,7 +2,7 @@
  * (ctr_spec_from_oci): anything is refused with EINVAL or gives a valid
  * spec, and a valid spec written out again (ctr_oci_config) reads back to
  * the same config text. */
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/oci.h"
 #include "tests/fuzz/fuzz.h"
 

@@ -120,7 +120,7 @@ static void test_everything_set(void)
 	s->additional_gids[1] = 20;
 	s->n_additional_gids = 2;
 	s->no_new_privs = true;
-	s->seccomp = CTR_SECCOMP_UNCONFINED;
+	s->seccomp = LC_SECCOMP_UNCONFINED;
 	s->apparmor_profile = xstrdup("husk-default");
 	s->rlimits = xnew(struct ctr_rlimit, 1);
 	s->rlimits[0] = (struct ctr_rlimit){RLIMIT_NOFILE, 1024, UINT64_MAX};
@@ -235,7 +235,7 @@ static void test_localhost_profile(void)
 	    "\"action\": \"SCMP_ACT_KILL_PROCESS\", \"includes\": {\"caps\": "
 	    "[\"CAP_SYS_PTRACE\"]}}]}");
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s = base_spec();
-	s->seccomp = CTR_SECCOMP_LOCALHOST;
+	s->seccomp = LC_SECCOMP_LOCALHOST;
 	s->seccomp_profile = xasprintf("%s/p.json", dir);
 	{
 		_cleanup_json_ yajl_val t = gen(s, NULL);
