@@ -1,7 +1,7 @@
 /* The launcher's spec read from the container's OCI runtime-spec config
  * (config.json, written by runtime/oci_spec.c): the one description husk-shim
  * and exec run from. What OCI has no field for comes from io.husk.*
- * annotations (listed in runtime/launcher.h). */
+ * annotations (listed in runtime/launcher/launcher.h). */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
