@@ -363,7 +363,7 @@ static void o_ann_str(yajl_gen g, const char *key, const char *v)
 		json_kv_str(g, key, v);
 }
 
-/* What husk's launcher needs and OCI has no field for (runtime/launcher.h
+/* What husk's launcher needs and OCI has no field for (runtime/launcher/launcher.h
  * lists the keys). */
 static void o_husk_annotations(yajl_gen g, const struct ctr_spec *s, size_t own)
 {

@@ -1,6 +1,6 @@
 /* struct ctr_spec: defaults, validation, mount options, the JSON readers
  * shared with the config.json reader (config.c), and the spec.json an
- * older huskd wrote, still read for its containers (runtime/launcher.h). */
+ * older huskd wrote, still read for its containers (launcher.h). */
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
