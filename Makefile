@@ -71,8 +71,8 @@ FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/%.c=%)
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 # The grpc-free server/ code the targets reach (fuzz_stream_session.c
 # includes server/stream.c itself, for its static functions).
-FUZZ_SERVER_SRCS := server/config.c server/stream_http.c server/stream_spdy.c \
-	server/stream_token.c server/stream_ws.c
+FUZZ_SERVER_SRCS := server/config.c server/stream_channel.c server/stream_http.c \
+	server/stream_session.c server/stream_spdy.c server/stream_token.c server/stream_ws.c
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # clang counts a variable held only for its cleanup (a lock guard) as unused.
 FUZZ_CFLAGS := $(HUSK_CPPFLAGS) $(HUSK_BASE_CFLAGS) -Wno-unused-variable -O1 -g \
@@ -123,10 +123,12 @@ MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 YAJL_STATIC := $(shell $(CC) -print-file-name=libyajl_s.a)
 # husk-shim links runtime/launcher/ and common/, nothing of the manager; of
 # the launcher it leaves out the seccomp profile compiler (libseccomp):
-# the shim only installs the filter files huskd compiled.
+# the shim only installs the filter files huskd compiled. It also runs OCI
+# runtimes: their command line and the idmapped bind sources it makes for
+# them (runtime/oci_cli.c, runtime/oci_userns.c, shared with huskd).
 SHIM_LIB_SRCS := $(sort $(filter-out common/service.c,$(wildcard common/*.c)) \
 	$(filter-out runtime/launcher/seccomp.c runtime/launcher/seccomp_spec.c, \
-	$(wildcard runtime/launcher/*.c)))
+	$(wildcard runtime/launcher/*.c)) runtime/oci_cli.c runtime/oci_userns.c)
 MUSL_CFLAGS = $(HUSK_CPPFLAGS) -isystem $(MUSL_INC) $(CPPFLAGS) $(HUSK_BASE_CFLAGS) $(CFLAGS) \
 	-ffunction-sections -fdata-sections
 

@@ -511,7 +511,7 @@ static int teardown(const char *dir, struct husk_error *err)
 
 int pod_sandbox_destroy(const char *state_dir, const char *id, struct husk_error *err)
 {
-	if (!pod_id_valid(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "destroy pod '%.*s': invalid id", POD_ID_MAX,
 				      id ? id : "");
 	_cleanup_free_ char *pods = NULL;
@@ -1162,7 +1162,7 @@ int pod_sandbox_create(const char *state_dir, const struct pod_sandbox_spec *spe
 int pod_sandbox_load(const char *state_dir, const char *id, struct pod_sandbox_info *ret_info,
 		     struct husk_error *err)
 {
-	if (!pod_id_valid(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "load pod '%.*s': invalid id", POD_ID_MAX,
 				      id ? id : "");
 	_cleanup_free_ char *pods = NULL;
@@ -1203,7 +1203,7 @@ int pod_sandbox_list(const char *state_dir, char ***ret_ids, struct husk_error *
 	for (size_t i = 0; names[i]; i++) {
 		_cleanup_free_ char *p = xasprintf("%s/%s", pods, names[i]);
 		struct stat st;
-		if (pod_id_valid(names[i]) && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+		if (husk_obj_id_valid(names[i]) && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
 			ids = strv_append(ids, names[i]);
 	}
 	*ret_ids = ids;
@@ -1213,7 +1213,7 @@ int pod_sandbox_list(const char *state_dir, char ***ret_ids, struct husk_error *
 int pod_sandbox_leftovers(const char *state_dir, const char *id, char ***ret_items,
 			  struct husk_error *err)
 {
-	if (!pod_id_valid(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "pod '%.*s': invalid id", POD_ID_MAX,
 				      id ? id : "");
 	_cleanup_free_ char *pods = NULL;

@@ -164,7 +164,7 @@ int ctr_shim_request(const char *dir, const char *request, char **ret_reply, str
 	}
 	int code = EIO, off = 0;
 	if (sscanf(buf, "error %d %n", &code, &off) >= 1 && off > 0)
-		return husk_error_set(err, code > 0 ? code : EIO, "%s", buf + off);
+		return husk_error_sys(err, code > 0 ? code : EIO, "%s", buf + off);
 	return husk_error_set(err, EIO, "bad answer from the shim: '%s'", buf);
 }
 
@@ -200,7 +200,7 @@ int ctr_shim_attach(const char *dir, int *ret_fd, bool *ret_tty, bool *ret_stdin
 		return 0;
 	}
 	if (sscanf(buf, "error %d %n", &code, &off) >= 1 && off > 0)
-		return husk_error_set(err, code > 0 ? code : EIO, "attach: %s", buf + off);
+		return husk_error_sys(err, code > 0 ? code : EIO, "attach: %s", buf + off);
 	return husk_error_set(err, EIO, "attach: bad answer from the shim: '%s'", buf);
 }
 
@@ -392,11 +392,11 @@ int ctr_shim_start(const char *shim_path, const char *spec_path, const char *sta
 	}
 	int code = EIO, off = 0;
 	if (sscanf(buf, "error %d %n", &code, &off) >= 1 && off > 0)
-		return husk_error_set(err, code > 0 ? code : EIO, "%s", buf + off);
+		return husk_error_sys(err, code > 0 ? code : EIO, "%s", buf + off);
 	/* The shim died before it could report; it may have left the file. */
 	_cleanup_free_ char *msg = NULL;
 	if (ctr_shim_read_error(state_dir, &code, &msg, NULL) == 0)
-		return husk_error_set(err, code, "%s", msg);
+		return husk_error_sys(err, code, "%s", msg);
 	return husk_error_set(err, EIO, "start shim: exited without a report (see '%s/shim.log')",
 			      state_dir);
 }

@@ -18,21 +18,9 @@
 
 /* ---- validation ----------------------------------------------------------------- */
 
-/* Ids name files: the rules of pod sandbox ids. */
-static bool id_valid(const char *id)
-{
-	size_t n = id ? strlen(id) : 0;
-	if (n == 0 || n > ID_MAX || id[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)id[i]) && !strchr("_.-", id[i]))
-			return false;
-	return true;
-}
-
 static int pod_check(const struct pod_record *r, struct husk_error *err)
 {
-	if (!id_valid(r->id))
+	if (!husk_obj_id_valid(r->id))
 		return husk_error_set(err, EINVAL, "pod id '%.*s': invalid", ID_MAX,
 				      r->id ? r->id : "");
 	if (isempty(r->name))
@@ -49,7 +37,7 @@ static int pod_check(const struct pod_record *r, struct husk_error *err)
 
 static int ctr_check(const struct ctr_record *r, struct husk_error *err)
 {
-	if (!id_valid(r->id))
+	if (!husk_obj_id_valid(r->id))
 		return husk_error_set(err, EINVAL, "container id '%.*s': invalid", ID_MAX,
 				      r->id ? r->id : "");
 	if (isempty(r->name))

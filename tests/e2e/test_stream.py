@@ -1,9 +1,11 @@
 """Streaming: Exec, Attach and PortForward through husk's stream server with
 the test clients of streamclient.py (SPDY/3.1 and WebSocket), on real
-containers."""
+containers: once with husk's launcher and once with runc as the pods'
+handler (its exec run as `runc exec --process`), when runc is installed."""
 import json
 import os
 import re
+import shutil
 import threading
 import time
 
@@ -18,6 +20,15 @@ from streamclient import (HandshakeError, SpdyClient, WsClient, portforward_pair
 
 SLEEP = ["sleep", "1000"]
 URL = re.compile(r"^http://127\.0\.0\.1:(\d+)/(exec|attach|portforward)/[A-Za-z0-9_-]{8}$")
+RUNC = shutil.which("runc")
+
+
+@pytest.fixture(params=["husk"] + (["runc"] if RUNC else []))
+def daemon(daemon_factory, request):
+    """huskd whose pods run with husk's launcher, or with runc."""
+    if request.param == "husk":
+        return daemon_factory()
+    return daemon_factory({"runtimes": {"runc": {"path": RUNC}}, "default_runtime": "runc"})
 
 
 @pytest.fixture

@@ -566,6 +566,17 @@ static void test_spec_idmapped_mounts(void)
 	CU_ASSERT_TRUE(s->idmapped_mounts);
 	CU_ASSERT_EQUAL(s->ns[CTR_NS_USER].mode, CTR_NS_JOIN);
 	CU_ASSERT_STRING_EQUAL(s->ns[CTR_NS_USER].path, "/run/p/ns/user");
+	/* The joined namespace's maps, as an OCI config lists them for runc:
+	 * accepted, and not the launcher's to write. */
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s3 =
+	    parse("{" OCI_HEAD OCI_ARGS "\"linux\": {\"namespaces\": [{\"type\": \"mount\"},"
+		  " {\"type\": \"user\", \"path\": \"/run/p/ns/user\"}],"
+		  " \"uidMappings\": [{\"containerID\": 0, \"hostID\": 100000, \"size\": 10}],"
+		  " \"gidMappings\": [{\"containerID\": 0, \"hostID\": 100000, \"size\": 10}]}}",
+		  &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s3);
+	CU_ASSERT_EQUAL(s3->n_uid_map, 1);
+	CU_ASSERT_EQUAL(s3->ns[CTR_NS_USER].mode, CTR_NS_JOIN);
 }
 
 /* The spec.json of an older huskd is still read (exec in, or start of, a
@@ -697,6 +708,8 @@ static void test_spec_errors(void)
 	expect_error(LINUX("\"maskedPaths\": [\"proc/kcore\"]"),
 		     "masked_paths: path 'proc/kcore' is not absolute");
 	expect_error(LINUX("\"seccomp\": []"), "linux.seccomp: expected an object, got array");
+	expect_error(LINUX("\"uidMappings\": [{\"containerID\": 0, \"hostID\": 1, \"size\": 1}]"),
+		     "uid/gid mappings need a user namespace");
 	expect_error("{" MINIMAL
 		     ", \"mounts\": [{\"destination\": \"data\", \"type\": \"tmpfs\"}]}",
 		     "mount 'data': destination is not absolute");
