@@ -638,8 +638,9 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	return 0;
 }
 
-/* The bundle's config.json beside spec.json: the same container in the OCI
- * runtime-spec form, with the annotations containerd sets for CRI. */
+/* The bundle's config.json: the container's one description, which husk's
+ * launcher and OCI runtimes run from, with the annotations containerd sets
+ * for CRI and husk's own (io.husk.*, added by ctr_oci_config). */
 static int write_oci_config(struct rt *rt, const char *dir, const struct pod_record *pod,
 			    const struct rt_ctr_config *c, const struct ctr_spec *spec,
 			    const struct cg_group *cg, const struct cg_device_rule *rules,
@@ -709,7 +710,13 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 	int r = ctr_oci_config(spec, &x, &text, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
+	/* The launcher reads no more than this: fail now, not at start. */
+	if (strlen(text) > CTR_SPEC_MAX_FILE)
+		return husk_error_set(err, E2BIG,
+				      "config.json is %zu bytes (args, env, mounts, devices), more "
+				      "than the %u the launcher reads",
+				      strlen(text), CTR_SPEC_MAX_FILE);
+	_cleanup_free_ char *path = xasprintf("%s/" CTR_CONFIG_FILE, dir);
 	return fs_write_replace(path, text, strlen(text), 0600, err);
 }
 
@@ -797,9 +804,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		return -err->code;
 	keep_set_id(rt->keep, ke, id);
 	_cleanup_free_ char *dir = ctr_dir(rt, id);
-	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
 	_cleanup_free_ char *rootfs = NULL, *pod_cg_path = NULL, *cg_path = NULL;
-	_cleanup_free_ char *spec_text = NULL;
 	_cleanup_(cg_group_freep) struct cg_group *pod_cg = rt_cgroup_of(rt, &pod->cgroup);
 	_cleanup_(cg_group_freep) struct cg_group *cg = NULL;
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
@@ -860,17 +865,6 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		free(spec->seccomp_filter);
 		spec->seccomp_filter = steal_ptr(&bpf);
 	}
-	spec_text = ctr_spec_to_json(spec);
-	/* The launcher reads no more than this: fail now, not at start. */
-	if (strlen(spec_text) > CTR_SPEC_MAX_FILE) {
-		r = husk_error_set(err, E2BIG,
-				   "spec is %zu bytes (args, env, mounts), more than the %u the "
-				   "launcher reads",
-				   strlen(spec_text), CTR_SPEC_MAX_FILE);
-		goto fail;
-	}
-	if ((r = fs_write_replace(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
-		goto fail;
 	if ((r = write_oci_config(rt, dir, pod, c, spec, cg, dev_rules, n_dev_rules, err)) < 0)
 		goto fail;
 	if (spec->oci_path && spec->idmapped_mounts &&
@@ -1060,7 +1054,8 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 	if (rt->opts.remount_rootfs && rt->opts.remount_rootfs(rt->opts.data, rec->id, err) < 0)
 		return husk_error_prefix(err, "start container '%s'", rec->id);
 	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
-	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
+	/* config.json, or the spec.json of a container an older huskd made. */
+	_cleanup_free_ char *spec_path = ctr_spec_path(dir);
 	struct ctr_pidinfo pi = {0};
 	int r = ctr_shim_start(rt->shim_path, spec_path, dir, SHIM_START_TIMEOUT_NS, &pi, err);
 	if (r == 0)
@@ -1300,13 +1295,13 @@ int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***
 	return state_ctr_list(rt->store, f, ret, ret_n, err);
 }
 
-int rt_ctr_spec_json(struct rt *rt, const char *ref, char **ret, struct husk_error *err)
+int rt_ctr_spec(struct rt *rt, const char *ref, struct ctr_spec **ret, struct husk_error *err)
 {
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
-	_cleanup_free_ char *path = xasprintf("%s/%s/spec.json", rt->containers_dir, rec->id);
-	return fs_read_file(path, CTR_SPEC_MAX_FILE, ret, NULL, err);
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	return ctr_spec_load(dir, ret, err);
 }
 
 int rt_ctr_oci_config(struct rt *rt, const char *ref, char **ret, struct husk_error *err)
@@ -1314,7 +1309,8 @@ int rt_ctr_oci_config(struct rt *rt, const char *ref, char **ret, struct husk_er
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
-	_cleanup_free_ char *path = xasprintf("%s/%s/config.json", rt->containers_dir, rec->id);
+	_cleanup_free_ char *path =
+	    xasprintf("%s/%s/" CTR_CONFIG_FILE, rt->containers_dir, rec->id);
 	return fs_read_file(path, CTR_SPEC_MAX_FILE, ret, NULL, err);
 }
 
@@ -1347,9 +1343,9 @@ int rt_ctr_exec_sync(struct rt *rt, const char *ref, char *const *cmd, long long
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (running_record(rt, ref, "exec in container", &rec, err) < 0)
 		return -err->code;
-	_cleanup_free_ char *path = xasprintf("%s/%s/spec.json", rt->containers_dir, rec->id);
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
-	if (ctr_spec_read_file(path, &spec, err) < 0)
+	if (ctr_spec_load(dir, &spec, err) < 0)
 		return -err->code;
 	struct ctr_exec_opts o = {.spec = spec,
 				  .pid = rec->pid,
@@ -1415,9 +1411,8 @@ int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
 	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
-	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
-	if (ctr_spec_read_file(spec_path, &spec, err) < 0)
+	if (ctr_spec_load(dir, &spec, err) < 0)
 		return husk_error_prefix(err, "update container '%s'", rec->id);
 	int r;
 	if (spec->oci_path && rec->state == CTR_STATE_RUNNING) {
@@ -1451,10 +1446,9 @@ int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, b
 	if (rec->state == CTR_STATE_RUNNING && proc_alive(rec->pid, rec->pid_start_time))
 		has_oom = proc_oom_score_adj(rec->pid, &oom);
 	if (!has_oom) {
-		_cleanup_free_ char *path =
-		    xasprintf("%s/%s/spec.json", rt->containers_dir, rec->id);
+		_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
 		_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
-		if (ctr_spec_read_file(path, &spec, NULL) == 0 && spec->has_oom_score_adj) {
+		if (ctr_spec_load(dir, &spec, NULL) == 0 && spec->has_oom_score_adj) {
 			has_oom = true;
 			oom = spec->oom_score_adj;
 		}

@@ -22,13 +22,18 @@ static const char *const oci_root_props[] = {
     [CTR_PROP_RSHARED] = "shared",
 };
 
-static void o_strv(yajl_gen g, const char *key, const char *const *v)
+static void o_strv_bare(yajl_gen g, const char *const *v)
 {
-	json_key(g, key);
 	yajl_gen_array_open(g);
 	for (size_t i = 0; v && v[i]; i++)
 		json_str(g, v[i]);
 	yajl_gen_array_close(g);
+}
+
+static void o_strv(yajl_gen g, const char *key, const char *const *v)
+{
+	json_key(g, key);
+	o_strv_bare(g, v);
 }
 
 static void o_u64(yajl_gen g, const char *key, uint64_t x)
@@ -77,7 +82,18 @@ static void o_process(yajl_gen g, const struct ctr_spec *s, char *const *args, c
 			yajl_gen_integer(g, s->additional_gids[i]);
 		yajl_gen_array_close(g);
 	}
+	if (s->has_umask)
+		json_kv_int(g, "umask", s->umask);
 	yajl_gen_map_close(g);
+	/* The container's own process only: an exec's tty takes the size
+	 * its client sends. */
+	if (args == s->args && (s->console_height || s->console_width)) {
+		json_key(g, "consoleSize");
+		yajl_gen_map_open(g);
+		json_kv_int(g, "height", s->console_height);
+		json_kv_int(g, "width", s->console_width);
+		yajl_gen_map_close(g);
+	}
 	o_strv(g, "args", (const char *const *)args);
 	o_strv(g, "env", (const char *const *)env);
 	json_kv_str(g, "cwd", cwd ? cwd : "/");
@@ -111,8 +127,10 @@ static void o_process(yajl_gen g, const struct ctr_spec *s, char *const *args, c
 	yajl_gen_map_close(g);
 }
 
-static void o_mounts(yajl_gen g, const struct ctr_spec *s)
+/* The runtime's own mounts come first; returns how many. */
+static size_t o_mounts(yajl_gen g, const struct ctr_spec *s)
 {
+	size_t own = 7;
 	json_key(g, "mounts");
 	yajl_gen_array_open(g);
 	/* What husk's launcher mounts itself (runtime/launcher/fs.c), which an
@@ -135,9 +153,11 @@ static void o_mounts(yajl_gen g, const struct ctr_spec *s)
 				  {s->hosts_path, "/etc/hosts"},
 				  {s->resolv_path, "/etc/resolv.conf"}};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-		if (files[i][0])
+		if (files[i][0]) {
 			o_mount(g, files[i][1], "bind", files[i][0],
 				s->readonly_rootfs ? "bind,rprivate,ro" : "bind,rprivate");
+			own++;
+		}
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		const struct ctr_mount *m = &s->mounts[i];
 		yajl_gen_map_open(g);
@@ -148,6 +168,7 @@ static void o_mounts(yajl_gen g, const struct ctr_spec *s)
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
+	return own;
 }
 
 static void o_idmaps(yajl_gen g, const char *key, const struct ctr_idmap *m, size_t n)
@@ -344,6 +365,69 @@ static int o_linux(yajl_gen g, const struct ctr_spec *s, const struct ctr_oci_ex
 	return 0;
 }
 
+static void o_ann_bool(yajl_gen g, const char *key, bool v)
+{
+	if (v)
+		json_kv_str(g, key, "true");
+}
+
+static void o_ann_str(yajl_gen g, const char *key, const char *v)
+{
+	if (v)
+		json_kv_str(g, key, v);
+}
+
+/* What husk's launcher needs and OCI has no field for (runtime/launcher/launcher.h
+ * lists the keys). */
+static void o_husk_annotations(yajl_gen g, const struct ctr_spec *s, size_t own)
+{
+	o_ann_str(g, CTR_ANN_ID, s->id);
+	_cleanup_free_ char *n = xasprintf("%zu", own);
+	json_kv_str(g, CTR_ANN_RUNTIME_MOUNTS, n);
+	o_ann_bool(g, CTR_ANN_PRIVILEGED, s->privileged);
+	o_ann_bool(g, CTR_ANN_IDMAPPED, s->idmapped_mounts);
+	o_ann_bool(g, CTR_ANN_STDIN, s->stdin_open);
+	o_ann_bool(g, CTR_ANN_STDIN_ONCE, s->stdin_once);
+	if (s->seccomp == LC_SECCOMP_LOCALHOST)
+		o_ann_str(g, CTR_ANN_SECCOMP_PROFILE, s->seccomp_profile);
+	if (s->seccomp != LC_SECCOMP_UNCONFINED)
+		o_ann_str(g, CTR_ANN_SECCOMP_FILTER, s->seccomp_filter);
+	if (s->cgroup_procs) {
+		_cleanup_gen_ yajl_gen l = json_gen_new(false);
+		o_strv_bare(l, (const char *const *)s->cgroup_procs);
+		_cleanup_free_ char *text = json_gen_steal(l);
+		json_kv_str(g, CTR_ANN_CGROUP_PROCS, text);
+	}
+	bool sources = false;
+	for (size_t i = 0; i < s->n_devices; i++)
+		sources = sources || s->devices[i].host_path;
+	if (sources) {
+		_cleanup_gen_ yajl_gen m = json_gen_new(false);
+		yajl_gen_map_open(m);
+		for (size_t i = 0; i < s->n_devices; i++)
+			if (s->devices[i].host_path)
+				json_kv_str(m, s->devices[i].path, s->devices[i].host_path);
+		yajl_gen_map_close(m);
+		_cleanup_free_ char *text = json_gen_steal(m);
+		json_kv_str(g, CTR_ANN_DEVICE_SOURCES, text);
+	}
+	o_ann_str(g, CTR_ANN_STATE_DIR, s->state_dir);
+	o_ann_str(g, CTR_ANN_LOG_PATH, s->log_path);
+	o_ann_str(g, CTR_ANN_OOM_FILE, s->oom_file);
+	if (s->oci_path) {
+		_cleanup_gen_ yajl_gen o = json_gen_new(false);
+		yajl_gen_map_open(o);
+		json_kv_str(o, "path", s->oci_path);
+		if (s->oci_root)
+			json_kv_str(o, "root", s->oci_root);
+		o_strv(o, "args", (const char *const *)s->oci_args);
+		json_kv_bool(o, "systemd_cgroup", s->oci_systemd_cgroup);
+		yajl_gen_map_close(o);
+		_cleanup_free_ char *text = json_gen_steal(o);
+		json_kv_str(g, CTR_ANN_OCI_RUNTIME, text);
+	}
+}
+
 int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char **ret,
 		   struct husk_error *err)
 {
@@ -362,11 +446,13 @@ int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char
 	yajl_gen_map_close(g);
 	if (!isempty(s->hostname))
 		json_kv_str(g, "hostname", s->hostname);
-	o_mounts(g, s);
+	size_t own = o_mounts(g, s);
 	json_key(g, "annotations");
 	yajl_gen_map_open(g);
 	for (size_t i = 0; i < x->n_annotations; i++)
-		json_kv_str(g, x->annotations[i].key, x->annotations[i].value);
+		if (!startswith(x->annotations[i].key, CTR_ANN_PREFIX))
+			json_kv_str(g, x->annotations[i].key, x->annotations[i].value);
+	o_husk_annotations(g, s, own);
 	yajl_gen_map_close(g);
 	int r = o_linux(g, s, x, err);
 	if (r < 0)

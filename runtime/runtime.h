@@ -295,8 +295,10 @@ unsigned rt_shims_running(struct rt *rt);
 /* True when id (a full id) is a container the manager knows. */
 bool rt_ctr_known(struct rt *rt, const char *id);
 
-/* The spec file of the container as JSON text (for verbose status). */
-int rt_ctr_spec_json(struct rt *rt, const char *ref, char **ret, struct husk_error *err);
+/* The container's launcher spec as read back from its config.json (or the
+ * spec.json of an older huskd), for status: caller frees. */
+struct ctr_spec;
+int rt_ctr_spec(struct rt *rt, const char *ref, struct ctr_spec **ret, struct husk_error *err);
 /* The container's OCI runtime-spec config (its bundle's config.json) as
  * JSON text, for verbose status. ENOENT for a container created before
  * husk wrote one. */

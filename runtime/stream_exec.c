@@ -51,9 +51,9 @@ int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (running_ctr(rt, ref, "exec in container", &rec, err) < 0)
 		return -err->code;
-	_cleanup_free_ char *path = xasprintf("%s/%s/spec.json", rt->containers_dir, rec->id);
+	_cleanup_free_ char *dir = xasprintf("%s/%s", rt->containers_dir, rec->id);
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
-	if (ctr_spec_read_file(path, &spec, err) < 0)
+	if (ctr_spec_load(dir, &spec, err) < 0)
 		return -err->code;
 
 	/* Our ends and the child's, in that order. */
@@ -181,9 +181,8 @@ int rt_ctr_attach(struct rt *rt, const char *ref, int *ret_fd, bool *ret_tty, bo
 	if (running_ctr(rt, ref, "attach to container", &rec, err) < 0)
 		return -err->code;
 	_cleanup_free_ char *dir = xasprintf("%s/%s", rt->containers_dir, rec->id);
-	_cleanup_free_ char *path = xasprintf("%s/spec.json", dir);
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
-	if (ctr_spec_read_file(path, &spec, err) < 0)
+	if (ctr_spec_load(dir, &spec, err) < 0)
 		return -err->code;
 	if (ctr_shim_attach(dir, ret_fd, ret_tty, ret_stdin, err) < 0)
 		return husk_error_prefix(err, "attach to container '%s'", rec->id);

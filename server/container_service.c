@@ -539,10 +539,8 @@ int srv_container_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 					RUNTIME__V1__CONTAINER_RESOURCES__INIT);
 		st->resources->linux = resources_msg(&res, has_oom, oom);
 	}
-	_cleanup_free_ char *spec_json = NULL;
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
-	if (rt_ctr_spec_json(ctx->runtime, r->id, &spec_json, NULL) == 0 &&
-	    ctr_spec_from_json(spec_json, strlen(spec_json), "spec", &spec, NULL) == 0) {
+	if (rt_ctr_spec(ctx->runtime, r->id, &spec, NULL) == 0) {
 		st->user = srv_new(Runtime__V1__ContainerUser, RUNTIME__V1__CONTAINER_USER__INIT);
 		Runtime__V1__LinuxContainerUser *u = srv_new(
 		    Runtime__V1__LinuxContainerUser, RUNTIME__V1__LINUX_CONTAINER_USER__INIT);
@@ -573,8 +571,7 @@ int srv_container_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 		_cleanup_error_ struct husk_error kerr = HUSK_ERROR_INIT;
 		if (rt_ctr_kernel_view(ctx->runtime, r->id, &kview, &live, &kerr) == 0)
 			srv_kernel_view_gen(g, kview, live);
-		/* runtimeSpec is the OCI config, as containerd shows it; husk's
-		 * own spec file stays out of the reply. */
+		/* runtimeSpec is the OCI config, as containerd shows it. */
 		_cleanup_free_ char *oci = NULL;
 		if (rt_ctr_oci_config(ctx->runtime, r->id, &oci, NULL) == 0) {
 			_cleanup_json_ yajl_val t = NULL;

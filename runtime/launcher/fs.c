@@ -1076,6 +1076,11 @@ int lc_setup_tty(const struct lc *lc, bool console, struct husk_error *err)
 		snprintf(q, sizeof(q), "/proc/self/fd/%d", slave);
 		if (mount(q, FDPATH(p, fd), NULL, MS_BIND, NULL) < 0)
 			return husk_error_errno(err, errno, "bind '/dev/console'");
+		const struct ctr_spec *sp = lc->spec;
+		struct winsize ws = {.ws_row = (unsigned short)sp->console_height,
+				     .ws_col = (unsigned short)sp->console_width};
+		if ((ws.ws_row || ws.ws_col) && ioctl(slave, TIOCSWINSZ, &ws) < 0)
+			return husk_error_errno(err, errno, "set the console size");
 	}
 	int r = lc_send(lc->sock, LC_MSG_PTY, 0, 0, NULL, master);
 	if (r < 0)

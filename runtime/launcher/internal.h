@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/json.h"
 #include "runtime/launcher/launcher.h"
 
 /* The most v1 hierarchies /sys/fs/cgroup shows in a container. */
@@ -151,5 +152,36 @@ int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2,
  * one), for masked and read-only paths. */
 int ctr_open_in_root_nofollow(int rootfd, const char *path, bool use_openat2, int *ret_fd,
 			      struct husk_error *err);
+
+/* ---- JSON readers shared by the two spec formats: the OCI config
+ * (config.c) and the spec file of an older huskd (spec.c) ---- */
+
+/* Where a value comes from, for messages: "<kind> '<what>': <field>: ...". */
+struct lcj {
+	const char *kind; /* "config" or "spec" */
+	const char *what; /* the file */
+	struct husk_error *err;
+};
+
+/* EINVAL "<kind> '<what>': <field>: <message>". */
+_printf_(3, 4) int lcj_err(struct lcj *c, const char *field, const char *fmt, ...);
+/* Typed members of obj; a missing or null key leaves *out as it is. */
+int lcj_str(struct lcj *c, yajl_val obj, const char *key, const char *field, char **out);
+int lcj_bool(struct lcj *c, yajl_val obj, const char *key, const char *field, bool *out);
+int lcj_u32(struct lcj *c, yajl_val obj, const char *key, const char *field, uint32_t *out);
+int lcj_u64v(struct lcj *c, yajl_val v, const char *field, uint64_t max, uint64_t *out);
+int lcj_strv(struct lcj *c, yajl_val v, const char *field, size_t max, char ***out);
+int lcj_strv_key(struct lcj *c, yajl_val obj, const char *key, const char *field, size_t max,
+		 char ***out);
+/* *out: the array at key, or NULL when missing or null. */
+int lcj_array(struct lcj *c, yajl_val obj, const char *key, const char *field, size_t max,
+	      yajl_val *out);
+/* The five capability sets of process.capabilities (missing ones empty). */
+int lcj_caps(struct lcj *c, yajl_val v, struct lc_caps *caps);
+/* process.rlimits: [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 2}]. */
+int lcj_rlimits(struct lcj *c, yajl_val v, struct ctr_spec *s);
+/* One mount {"destination", "type", "source", "options"} into cm (zeroed
+ * by the caller), options as ctr_mount_option reads them, the rest data. */
+int lcj_mount(struct lcj *c, yajl_val m, const char *field, struct ctr_mount *cm);
 
 #endif

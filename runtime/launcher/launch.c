@@ -432,7 +432,7 @@ int lc_finish_and_exec(const struct lc *lc, struct husk_error *err)
 {
 	const struct ctr_spec *s = lc->spec;
 	int r;
-	umask(022);
+	umask(s->has_umask ? (mode_t)(s->umask & 0777) : 022);
 	for (size_t i = 0; i < lc->n_rlimits; i++) {
 		struct rlimit rl = {lc->rlimits[i].soft, lc->rlimits[i].hard};
 		if (setrlimit(lc->rlimits[i].resource, &rl) < 0)

@@ -1,8 +1,8 @@
 /* The container launcher: husk's own code that turns a struct ctr_spec into
  * a confined process (namespaces, pivot_root, mounts, cgroup placement,
  * rlimits, capabilities, no_new_privs, seccomp, user, exec), runs further
- * processes inside a running container (exec), and reads and writes the
- * spec as the JSON file huskd hands to husk-shim. */
+ * processes inside a running container (exec), and reads the spec from the
+ * container's OCI config.json that huskd writes for husk-shim. */
 #ifndef HUSK_RUNTIME_LAUNCHER_H
 #define HUSK_RUNTIME_LAUNCHER_H
 
@@ -112,6 +112,10 @@ struct ctr_spec {
 	uint32_t uid, gid;
 	uint32_t *additional_gids;
 	size_t n_additional_gids;
+	bool has_umask;
+	uint32_t umask; /* process.user.umask; without: 022 */
+	/* process.consoleSize: the tty's first size (0: the kernel's). */
+	uint32_t console_height, console_width;
 	bool tty;	 /* a pty from the container's own devpts */
 	bool stdin_open; /* keep stdin open (a pipe the caller holds) */
 	bool stdin_once;
@@ -190,7 +194,73 @@ static inline void ctr_spec_freep(struct ctr_spec **s)
  * with a NEW user namespace, limits. EINVAL naming the field. */
 int ctr_spec_validate(const struct ctr_spec *spec, struct husk_error *err);
 
-/* The spec file (huskd writes it, husk-shim reads it). JSON, one object:
+/* The container's description is its OCI runtime-spec config, config.json
+ * in its state directory (written by ctr_oci_config, runtime/oci.h); husk's
+ * launcher, husk-shim and exec read it back into a struct ctr_spec:
+ *
+ *   process: terminal, user (uid, gid, additionalGids), args, env, cwd,
+ *     capabilities (5 sets; none when missing), rlimits, noNewPrivileges,
+ *     apparmorProfile, oomScoreAdj
+ *   root: path, readonly; hostname
+ *   mounts: the first io.husk.runtime-mounts entries are the runtime's own
+ *     (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys, /sys/fs/cgroup
+ *     and the pod's /etc files): the launcher sets them up itself and takes
+ *     from them only the sources of the pod's /dev/shm, /etc/hostname,
+ *     /etc/hosts and /etc/resolv.conf binds; the rest are the container's
+ *     mounts (options as ctr_mount_option reads them, others are data)
+ *   linux: namespaces (type, path: a missing type is the host's),
+ *     uidMappings, gidMappings, devices, sysctl, maskedPaths, readonlyPaths
+ *     (missing: none), rootfsPropagation (slave, private, shared and their
+ *     r-forms), seccomp (present: confined; the profile itself is compiled
+ *     by huskd into the filter file below); cgroupsPath and resources are
+ *     huskd's to apply and are not read.
+ *
+ * What OCI has no field for, as annotations (string values; the io.husk.*
+ * keys of a CRI request never reach the config):
+ */
+#define CTR_ANN_PREFIX "io.husk."
+#define CTR_ANN_ID "io.husk.container-id"		  /* ctr_spec.id */
+#define CTR_ANN_RUNTIME_MOUNTS "io.husk.runtime-mounts"	  /* a count, see above */
+#define CTR_ANN_PRIVILEGED "io.husk.privileged"		  /* "true" / "false" */
+#define CTR_ANN_IDMAPPED "io.husk.idmapped-mounts"	  /* "true" / "false" */
+#define CTR_ANN_STDIN "io.husk.stdin"			  /* "true" / "false" */
+#define CTR_ANN_STDIN_ONCE "io.husk.stdin-once"		  /* "true" / "false" */
+#define CTR_ANN_SECCOMP_PROFILE "io.husk.seccomp-profile" /* Localhost: the file */
+#define CTR_ANN_SECCOMP_FILTER "io.husk.seccomp-filter"	  /* the compiled BPF file */
+#define CTR_ANN_CGROUP_PROCS "io.husk.cgroup-procs"	  /* JSON list of cgroup.procs files */
+/* JSON map from a device's path in the container to the host node it is
+ * bind-mounted from when mknod is refused (a user namespace). */
+#define CTR_ANN_DEVICE_SOURCES "io.husk.device-sources"
+#define CTR_ANN_STATE_DIR "io.husk.state-dir" /* husk-shim's directory */
+#define CTR_ANN_LOG_PATH "io.husk.log-path"   /* the CRI log file */
+#define CTR_ANN_OOM_FILE "io.husk.oom-file"   /* memory.events or memory.oom_control */
+/* JSON {"path", "root", "args", "systemd_cgroup"}: the OCI runtime (a
+ * RuntimeClass handler) husk-shim runs the bundle with. */
+#define CTR_ANN_OCI_RUNTIME "io.husk.oci-runtime"
+
+#define CTR_CONFIG_FILE "config.json"
+/* The spec file of a huskd before config.json was the only description;
+ * still read for its containers (exec, start after an upgrade). */
+#define CTR_LEGACY_SPEC_FILE "spec.json"
+
+/* Parse a config.json text. Unknown keys and unknown io.husk.* annotations
+ * are ignored (a newer huskd's). EINVAL naming the file and the key:
+ * "config 'F': process.user.uid: expected a non-negative integer, got
+ * string", and then whatever ctr_spec_validate refuses. */
+int ctr_spec_from_oci(const char *text, size_t len, const char *what, struct ctr_spec **ret,
+		      struct husk_error *err);
+int ctr_spec_read_oci_file(const char *path, struct ctr_spec **ret, struct husk_error *err);
+/* The file a container's spec is read from in its state directory dir:
+ * spec.json when an older huskd wrote one, else config.json (caller frees). */
+char *ctr_spec_path(const char *dir);
+/* Read the spec of the container whose state directory is dir (the file
+ * ctr_spec_path names). */
+int ctr_spec_load(const char *dir, struct ctr_spec **ret, struct husk_error *err);
+/* Read path as config.json, or as the legacy spec file when it is named
+ * spec.json (husk-shim is handed either). */
+int ctr_spec_read_any(const char *path, struct ctr_spec **ret, struct husk_error *err);
+
+/* The legacy spec file (spec.json, no longer written), JSON, one object:
  *
  * {"version": 1, "id": "c1",
  *  "root": {"path": "/var/lib/husk/.../rootfs", "readonly": false,
@@ -239,8 +309,6 @@ int ctr_spec_validate(const struct ctr_spec *spec, struct husk_error *err);
 int ctr_spec_from_json(const char *text, size_t len, const char *what, struct ctr_spec **ret,
 		       struct husk_error *err);
 int ctr_spec_read_file(const char *path, struct ctr_spec **ret, struct husk_error *err);
-/* The spec as JSON text (caller frees); round-trips ctr_spec_from_json. */
-char *ctr_spec_to_json(const struct ctr_spec *spec);
 
 /* Parse "RLIMIT_NOFILE" / "nofile"; -1 when unknown. */
 int ctr_rlimit_from_name(const char *name);

@@ -529,7 +529,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < MAX_ATTACH; k++)
 		s.attach[k] = -1;
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: husk-shim SPEC_FILE [SYNC_FD]\n");
+		fprintf(stderr, "usage: husk-shim CONFIG_FILE [SYNC_FD]\n");
 		return 2;
 	}
 	if (argc == 3) {
@@ -551,10 +551,11 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	s.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	if (ctr_spec_read_file(argv[1], &s.spec, &err) < 0)
+	if (ctr_spec_read_any(argv[1], &s.spec, &err) < 0)
 		fail(&s, &err);
 	if (isempty(s.spec->state_dir)) {
-		husk_error_set(&err, EINVAL, "spec '%s': no shim.state_dir", argv[1]);
+		husk_error_set(&err, EINVAL, "config '%s': no " CTR_ANN_STATE_DIR " annotation",
+			       argv[1]);
 		ctr_spec_free(steal_ptr(&s.spec));
 		fail(&s, &err);
 	}

@@ -147,3 +147,64 @@ def test_oci_config_valid_for_cri_combinations(daemon, busybox, tmp_path):
     own = [s for s in specs if s["linux"].get("maskedPaths") == []
            and "seccomp" not in s["linux"] and s is not priv][0]
     assert {"type": "pid"} in own["linux"]["namespaces"]
+
+
+def test_launcher_runs_from_config_json(daemon, busybox, tmp_path):
+    """husk's own launcher runs from config.json and nothing else: no second
+    spec file is written, an edit of a created container's config.json is
+    what the kernel then shows, io.husk.* annotations of a CRI request never
+    reach the config, and a broken config fails StartContainer naming the
+    key."""
+    import grpc
+    from pods import expect_error, pid_of, proc_status
+
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    RD = {"profile_type": pb.SecurityProfile.RuntimeDefault}
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, start=False, **sc(seccomp=RD),
+                annotations={"io.husk.seccomp-filter": "/nonexistent.bpf",
+                             "io.husk.privileged": "true",
+                             "io.husk.cgroup-procs": '["/sys/fs/cgroup/pids/cgroup.procs"]'})
+    cdir = os.path.join(d.state, "containers", c)
+    assert sorted(os.listdir(cdir)) == ["config.json", "seccomp.bpf"]
+    path = os.path.join(cdir, "config.json")
+
+    def edit(fn):
+        with open(path) as f:
+            conf = json.load(f)
+        fn(conf)
+        with open(path + ".new", "w") as f:
+            json.dump(conf, f)
+        os.rename(path + ".new", path)
+        return conf
+
+    def change(conf):
+        a = conf["annotations"]
+        assert a["io.husk.seccomp-filter"] == os.path.join(cdir, "seccomp.bpf")
+        assert "io.husk.privileged" not in a
+        assert "/sys/fs/cgroup/pids/cgroup.procs" not in a["io.husk.cgroup-procs"]
+        conf["process"]["env"].append("FROM_CONFIG=yes")
+        conf["process"]["user"]["uid"] = 4321
+        conf["process"]["capabilities"]["bounding"].remove("CAP_KILL")
+
+    edit(change)
+    d.rt.StartContainer(container_id=c)
+    pid = pid_of(d, c)
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        assert b"FROM_CONFIG=yes" in f.read().split(b"\0")
+    st = proc_status(pid)
+    assert st["Uid"].split()[0] == "4321"
+    assert not int(st["CapBnd"], 16) & (1 << 5)  # CAP_KILL
+    assert st["Seccomp"] == "2"
+    # exec reads the same file.
+    r = d.rt.ExecSync(container_id=c, cmd=["id", "-u"], timeout=10)
+    assert r.stdout.strip() == b"4321"
+
+    c2 = run_ctr(d, pod, cfg, busybox, SLEEP, start=False)
+    path = os.path.join(d.state, "containers", c2, "config.json")
+    edit(lambda conf: conf["process"]["user"].update(uid="root"))
+    msg = expect_error(grpc.StatusCode.INVALID_ARGUMENT, d.rt.StartContainer, container_id=c2)
+    assert f"config '{path}': process.user.uid: expected a non-negative integer, got string" \
+        in msg, msg
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)

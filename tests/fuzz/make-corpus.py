@@ -416,43 +416,58 @@ def runtime():
                      {"names": ["ptrace"], "action": "SCMP_ACT_LOG"}]}).encode())
     put("fuzz_seccomp", "profile-path", b"\0localhost//var/lib/kubelet/seccomp/p.json")
 
+    linux_min = {"namespaces": [{"type": "mount"}]}
     spec = {
-        "version": 1, "id": "c1",
-        "root": {"path": "/var/lib/husk/image/containers/c1/merged", "readonly": True,
-                 "propagation": "rslave"},
-        "process": {"args": ["sh", "-c", "echo hi"], "env": ["PATH=/bin", "A=b"],
-                    "cwd": "/srv",
-                    "user": {"uid": 1000, "gid": 1000, "additional_gids": [10, 20]},
-                    "tty": True, "stdin": True, "stdin_once": False, "no_new_privs": True,
+        "ociVersion": "1.0.2-dev", "hostname": "web",
+        "root": {"path": "/var/lib/husk/image/containers/c1/merged", "readonly": True},
+        "process": {"terminal": True, "args": ["sh", "-c", "echo hi"],
+                    "env": ["PATH=/bin", "A=b"], "cwd": "/srv",
+                    "user": {"uid": 1000, "gid": 1000, "additionalGids": [10, 20]},
+                    "noNewPrivileges": True,
                     "capabilities": {"bounding": ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
                                      "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"],
                                      "inheritable": [], "ambient": []},
-                    "seccomp": {"mode": "localhost", "profile": "/p.json",
-                                "filter": "/run/husk/containers/c1/seccomp.bpf"},
-                    "apparmor_profile": "my-profile",
+                    "apparmorProfile": "my-profile",
                     "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096},
-                                {"type": "core", "soft": 0, "hard": 18446744073709551615}],
-                    "oom_score_adj": -999},
-        "hostname": "web",
-        "namespaces": {"net": {"path": "/run/husk/pods/p/ns/net"}, "pid": "new",
-                       "ipc": "host", "user": "new"},
-        "uid_mappings": [{"container_id": 0, "host_id": 100000, "size": 65536}],
-        "gid_mappings": [{"container_id": 0, "host_id": 100000, "size": 65536}],
-        "mounts": [{"destination": "/data", "type": "bind", "source": "/srv/d",
+                                {"type": "RLIMIT_CORE", "soft": 0,
+                                 "hard": 18446744073709551615}],
+                    "oomScoreAdj": -999},
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc",
+                    "options": ["nosuid", "noexec", "nodev"]},
+                   {"destination": "/dev/shm", "type": "bind", "source": "/run/husk/pods/p/shm",
+                    "options": ["rbind", "rprivate"]},
+                   {"destination": "/etc/hosts", "type": "bind",
+                    "source": "/run/husk/pods/p/hosts", "options": ["bind", "rprivate"]},
+                   {"destination": "/data", "type": "bind", "source": "/srv/d",
                     "options": ["rbind", "ro", "nosuid", "rslave"]},
                    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                     "options": ["size=64m", "mode=1777", "noexec"]}],
-        "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
-                     "file_mode": 438, "uid": 0, "gid": 0, "host_path": "/dev/fuse"}],
-        "masked_paths": ["/proc/kcore"], "readonly_paths": [],
-        "sysctls": {"net.ipv4.ping_group_range": "0 0"},
-        "cgroup_procs": ["/sys/fs/cgroup/memory/husk/p/c1/cgroup.procs"],
-        "privileged": False,
-        "pod_files": {"shm": "/run/husk/pods/p/shm", "hosts": "/run/husk/pods/p/hosts"},
-        "shim": {"state_dir": "/run/husk/containers/c1", "log_path": "/var/log/pods/x/0.log",
-                 "oom_file": "/sys/fs/cgroup/memory/husk/p/c1/memory.oom_control"}}
+        "annotations": {
+            "io.kubernetes.cri.container-type": "container",
+            "io.husk.container-id": "c1", "io.husk.runtime-mounts": "3",
+            "io.husk.stdin": "true", "io.husk.seccomp-filter":
+            "/run/husk/containers/c1/seccomp.bpf",
+            "io.husk.cgroup-procs": '["/sys/fs/cgroup/memory/husk/p/c1/cgroup.procs"]',
+            "io.husk.device-sources": '{"/dev/fuse": "/dev/fuse"}',
+            "io.husk.state-dir": "/run/husk/containers/c1",
+            "io.husk.log-path": "/var/log/pods/x/0.log",
+            "io.husk.oom-file": "/sys/fs/cgroup/memory/husk/p/c1/memory.oom_control",
+            "io.husk.oci-runtime": '{"path": "/usr/sbin/runc", "root": "/run/r", "args": []}'},
+        "linux": {
+            "namespaces": [{"type": "network", "path": "/run/husk/pods/p/ns/net"},
+                           {"type": "pid"}, {"type": "mount"}, {"type": "user"}],
+            "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+            "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+            "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
+                         "fileMode": 438, "uid": 0, "gid": 0}],
+            "cgroupsPath": "/husk/p/c1", "rootfsPropagation": "slave",
+            "seccomp": {"defaultAction": "SCMP_ACT_ERRNO"},
+            "sysctl": {"net.ipv4.ping_group_range": "0 0"},
+            "maskedPaths": ["/proc/kcore"], "readonlyPaths": []}}
     put("fuzz_spec", "full.json", spec)
-    put("fuzz_spec", "minimal.json", {"root": {"path": "/r"}, "process": {"args": ["/pause"]}})
+    put("fuzz_spec", "minimal.json", {"ociVersion": "1.0.2-dev", "root": {"path": "/r"},
+                                      "process": {"args": ["/pause"], "cwd": "/"},
+                                      "linux": linux_min})
 
     pod = {"version": 1, "id": "p1", "metadata": {"name": "web", "uid": "u1",
                                                   "namespace": "default", "attempt": 0},
@@ -519,7 +534,9 @@ def regressions():
     # runtime/launcher/spec.c: an option with a comma read as data, written
     # back as two options, read again as a flag.
     put("fuzz_spec", "regress-comma-option", {
-        "root": {"path": "/r"}, "process": {"args": ["sh"]},
+        "ociVersion": "1.0.2-dev", "root": {"path": "/r"},
+        "process": {"args": ["sh"], "cwd": "/"},
+        "linux": {"namespaces": [{"type": "mount"}]},
         "mounts": [{"destination": "/d", "type": "bind", "source": "/s",
                     "options": ["r,bind", "ro"]}]})
     # runtime/state/store.c: records that add refuses were loaded, then could

@@ -1,7 +1,9 @@
-/* CUnit tests of the launcher's pure parts: the spec file (defaults, round
- * trip, errors), capability names and the CRI add/drop rules, mount
- * options, rlimit names, and resolving paths inside a root (both openat2
- * and the fallback walk) against symlinks that try to escape. No root. */
+/* CUnit tests of the launcher's pure parts: its spec read from an OCI
+ * config.json (what the config leaves out, every field, a config husk
+ * wrote read back to the same spec, hostile values), the spec.json of an
+ * older huskd, capability names and the CRI add/drop rules, mount options,
+ * rlimit names, and resolving paths inside a root (both openat2 and the
+ * fallback walk) against symlinks that try to escape. No root. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -11,80 +13,124 @@
 
 #include "runtime/launcher/internal.h"
 #include "runtime/launcher/launcher.h"
+#include "runtime/oci.h"
 #include "unit.h"
 
 static struct ctr_spec *parse(const char *json, struct husk_error *err)
 {
 	struct ctr_spec *s = NULL;
-	if (ctr_spec_from_json(json, strlen(json), "t.json", &s, err) < 0)
+	if (ctr_spec_from_oci(json, strlen(json), "t.json", &s, err) < 0)
 		return NULL;
 	return s;
 }
 
-#define MINIMAL "\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": [\"sh\"]}"
+#define OCI_HEAD "\"ociVersion\": \"1.0.2-dev\", \"root\": {\"path\": \"/r\"}, "
+#define OCI_ARGS "\"process\": {\"args\": [\"sh\"], \"cwd\": \"/\"}, "
+#define OCI_LINUX "\"linux\": {\"namespaces\": [{\"type\": \"mount\"}]}"
+#define MINIMAL OCI_HEAD OCI_ARGS OCI_LINUX
 
 static void test_spec_defaults(void)
 {
+	/* A spec built by huskd starts from ctr_spec_new. */
+	_cleanup_(ctr_spec_freep) struct ctr_spec *n = ctr_spec_new();
+	CU_ASSERT_STRING_EQUAL(n->cwd, "/");
+	CU_ASSERT_EQUAL(n->caps.bounding, LC_CAPS_DEFAULT);
+	CU_ASSERT_EQUAL(n->caps.effective, LC_CAPS_DEFAULT);
+	CU_ASSERT_EQUAL(n->caps.inheritable, 0);
+	CU_ASSERT_EQUAL(n->seccomp, LC_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_EQUAL(n->ns[CTR_NS_MNT].mode, CTR_NS_NEW);
+	CU_ASSERT_EQUAL(n->ns[CTR_NS_PID].mode, CTR_NS_NEW);
+	CU_ASSERT_EQUAL(n->ns[CTR_NS_NET].mode, CTR_NS_HOST);
+	CU_ASSERT_EQUAL(n->ns[CTR_NS_USER].mode, CTR_NS_HOST);
+	CU_ASSERT_PTR_NULL(n->masked_paths);
+	CU_ASSERT_EQUAL(strv_length((char **)ctr_default_masked_paths), 10);
+	CU_ASSERT_EQUAL(strv_length((char **)ctr_default_readonly_paths), 6);
+
+	/* What a config leaves out is off, as an OCI runtime reads it: host
+	 * namespaces, no capabilities, no seccomp, nothing masked. */
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s = parse("{" MINIMAL "}", &err);
+	if (!s)
+		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_STRING_EQUAL(s->rootfs, "/r");
 	CU_ASSERT_STRING_EQUAL(s->cwd, "/");
-	CU_ASSERT_EQUAL(s->caps.bounding, LC_CAPS_DEFAULT);
-	CU_ASSERT_EQUAL(s->caps.effective, LC_CAPS_DEFAULT);
-	CU_ASSERT_EQUAL(s->caps.inheritable, 0);
-	CU_ASSERT_EQUAL(s->seccomp, LC_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_EQUAL(s->caps.bounding, 0);
+	CU_ASSERT_EQUAL(s->caps.effective, 0);
+	CU_ASSERT_EQUAL(s->seccomp, LC_SECCOMP_UNCONFINED);
 	CU_ASSERT_EQUAL(s->ns[CTR_NS_MNT].mode, CTR_NS_NEW);
-	CU_ASSERT_EQUAL(s->ns[CTR_NS_PID].mode, CTR_NS_NEW);
-	CU_ASSERT_EQUAL(s->ns[CTR_NS_NET].mode, CTR_NS_HOST);
-	CU_ASSERT_EQUAL(s->ns[CTR_NS_USER].mode, CTR_NS_HOST);
-	CU_ASSERT_PTR_NULL(s->masked_paths);
-	CU_ASSERT_PTR_NULL(s->readonly_paths);
-	CU_ASSERT_FALSE(s->has_oom_score_adj);
-	CU_ASSERT_EQUAL(strv_length((char **)ctr_default_masked_paths), 10);
-	CU_ASSERT_EQUAL(strv_length((char **)ctr_default_readonly_paths), 6);
+	CU_ASSERT_EQUAL(s->ns[CTR_NS_PID].mode, CTR_NS_HOST);
+	CU_ASSERT_EQUAL(s->ns[CTR_NS_UTS].mode, CTR_NS_HOST);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s->masked_paths);
+	CU_ASSERT_EQUAL(strv_length(s->masked_paths), 0);
+	CU_ASSERT_EQUAL(strv_length(s->readonly_paths), 0);
+	CU_ASSERT_EQUAL(s->rootfs_propagation, CTR_PROP_DEFAULT);
+	CU_ASSERT_FALSE(s->has_oom_score_adj || s->tty || s->stdin_open || s->privileged);
+	CU_ASSERT_PTR_NULL(s->state_dir);
+	CU_ASSERT_PTR_NULL(s->oci_path);
+	CU_ASSERT_EQUAL(s->n_mounts, 0);
 }
 
-static const char *full_spec =
-    "{\"version\": 1, \"id\": \"web\","
-    " \"root\": {\"path\": \"/var/lib/husk/c/rootfs\", \"readonly\": true,"
-    "   \"propagation\": \"rslave\"},"
-    " \"process\": {\"args\": [\"sh\", \"-c\", \"echo hi\"], \"env\": [\"PATH=/bin\", \"A=b c\"],"
-    "   \"cwd\": \"/work\", \"user\": {\"uid\": 1000, \"gid\": 100, \"additional_gids\": [10, 20]},"
-    "   \"tty\": true, \"stdin\": true, \"stdin_once\": true, \"no_new_privs\": true,"
-    "   \"capabilities\": {\"bounding\": [\"CAP_CHOWN\", \"net_raw\"], \"effective\": [\"KILL\"],"
-    "     \"permitted\": [\"CAP_KILL\"], \"inheritable\": [], \"ambient\": [\"CAP_KILL\"]},"
-    "   \"seccomp\": {\"mode\": \"localhost\", \"profile\": \"/p.json\", \"filter\": \"/f.bpf\"},"
-    "   \"apparmor_profile\": \"my-prof\","
-    "   \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": 1024, \"hard\": 4096},"
-    "                 {\"type\": \"core\", \"soft\": 18446744073709551615,"
-    "                  \"hard\": 18446744073709551615}],"
-    "   \"oom_score_adj\": -500},"
-    " \"hostname\": \"web-1\","
-    " \"namespaces\": {\"net\": {\"path\": \"/run/husk/pods/p/ns/net\"}, \"ipc\": \"host\","
-    "   \"user\": \"new\"},"
-    " \"uid_mappings\": [{\"container_id\": 0, \"host_id\": 100000, \"size\": 65536}],"
-    " \"gid_mappings\": [{\"container_id\": 0, \"host_id\": 100000, \"size\": 65536}],"
-    " \"mounts\": [{\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"/srv/d\","
-    "   \"options\": [\"rbind\", \"ro\", \"nosuid\", \"rslave\"]},"
+/* Every field the launcher reads, in the OCI form; %s is the Localhost
+ * seccomp profile. */
+static const char *full_fmt =
+    "{\"ociVersion\": \"1.0.2-dev\", \"hostname\": \"web-1\","
+    " \"root\": {\"path\": \"/var/lib/husk/c/rootfs\", \"readonly\": true},"
+    " \"process\": {\"terminal\": true,"
+    "   \"user\": {\"uid\": 1000, \"gid\": 100, \"additionalGids\": [10, 20], \"umask\": 63},"
+    "   \"consoleSize\": {\"height\": 24, \"width\": 80},"
+    "   \"args\": [\"sh\", \"-c\", \"echo hi\"], \"env\": [\"PATH=/bin\", \"A=b c\"],"
+    "   \"cwd\": \"/work\", \"noNewPrivileges\": true, \"apparmorProfile\": \"my-prof\","
+    "   \"capabilities\": {\"bounding\": [\"CAP_CHOWN\", \"CAP_NET_RAW\"],"
+    "     \"effective\": [\"CAP_KILL\"], \"permitted\": [\"CAP_KILL\"], \"inheritable\": [],"
+    "     \"ambient\": [\"CAP_KILL\"]},"
+    "   \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": 4096, \"soft\": 1024},"
+    "                 {\"type\": \"RLIMIT_CORE\", \"hard\": 18446744073709551615,"
+    "                  \"soft\": 18446744073709551615}],"
+    "   \"oomScoreAdj\": -500},"
+    " \"mounts\": ["
+    "   {\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"},"
+    "   {\"destination\": \"/dev/shm\", \"type\": \"bind\", \"source\": \"/run/husk/pods/p/shm\","
+    "    \"options\": [\"rbind\", \"rprivate\"]},"
+    "   {\"destination\": \"/etc/hosts\", \"type\": \"bind\", \"source\": "
+    "\"/run/husk/pods/p/hosts\","
+    "    \"options\": [\"bind\", \"rprivate\", \"ro\"]},"
+    "   {\"destination\": \"/etc/hosts\", \"type\": \"bind\", \"source\": \"/srv/hosts\","
+    "    \"options\": [\"rbind\", \"ro\"]},"
+    "   {\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"/srv/d\","
+    "    \"options\": [\"rbind\", \"ro\", \"nosuid\", \"rslave\"]},"
     "   {\"destination\": \"/scratch\", \"type\": \"tmpfs\", \"source\": \"tmpfs\","
     "    \"options\": [\"nodev\", \"size=1m\", \"mode=700\"]}],"
-    " \"devices\": [{\"path\": \"/dev/fuse\", \"type\": \"c\", \"major\": 10, \"minor\": 229,"
-    "   \"file_mode\": 438, \"uid\": 0, \"gid\": 0}],"
-    " \"masked_paths\": [], \"readonly_paths\": [\"/proc/sys\"],"
-    " \"sysctls\": {\"net.ipv4.ping_group_range\": \"0 0\"},"
-    " \"cgroup_procs\": [\"/sys/fs/cgroup/pids/husk/c/cgroup.procs\"],"
-    " \"privileged\": false,"
-    " \"pod_files\": {\"shm\": \"/run/husk/pods/p/shm\", \"hosts\": \"/run/husk/pods/p/hosts\"},"
-    " \"shim\": {\"state_dir\": \"/run/husk/c/web\", \"log_path\": \"/var/log/pods/x/0.log\","
-    "   \"oom_file\": \"/sys/fs/cgroup/memory/x/memory.oom_control\"},"
+    " \"annotations\": {\"io.kubernetes.cri.container-type\": \"container\","
+    "   \"io.husk.container-id\": \"web\", \"io.husk.runtime-mounts\": \"3\","
+    "   \"io.husk.stdin\": \"true\", \"io.husk.stdin-once\": \"true\","
+    "   \"io.husk.seccomp-profile\": \"%s\", \"io.husk.seccomp-filter\": \"/f.bpf\","
+    "   \"io.husk.cgroup-procs\": \"[\\\"/sys/fs/cgroup/pids/husk/c/cgroup.procs\\\"]\","
+    "   \"io.husk.device-sources\": \"{\\\"/dev/fuse\\\": \\\"/dev/fuse\\\"}\","
+    "   \"io.husk.state-dir\": \"/run/husk/c/web\", \"io.husk.log-path\": "
+    "\"/var/log/pods/x/0.log\","
+    "   \"io.husk.oom-file\": \"/sys/fs/cgroup/memory/x/memory.oom_control\","
+    "   \"io.husk.some-future-key\": \"ignored\"},"
+    " \"linux\": {\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"network\","
+    "     \"path\": \"/run/husk/pods/p/ns/net\"}, {\"type\": \"mount\"}, {\"type\": \"uts\"},"
+    "     {\"type\": \"cgroup\"}, {\"type\": \"user\"}],"
+    "   \"uidMappings\": [{\"containerID\": 0, \"hostID\": 100000, \"size\": 65536}],"
+    "   \"gidMappings\": [{\"containerID\": 0, \"hostID\": 100000, \"size\": 65536}],"
+    "   \"devices\": [{\"path\": \"/dev/fuse\", \"type\": \"c\", \"major\": 10, \"minor\": 229,"
+    "     \"fileMode\": 438, \"uid\": 0, \"gid\": 0}],"
+    "   \"cgroupsPath\": \"/husk/p/c\", \"resources\": {\"devices\": []},"
+    "   \"rootfsPropagation\": \"shared\","
+    "   \"seccomp\": {\"defaultAction\": \"SCMP_ACT_ERRNO\"},"
+    "   \"sysctl\": {\"net.ipv4.ping_group_range\": \"0 0\"},"
+    "   \"maskedPaths\": [], \"readonlyPaths\": [\"/proc/sys\"]},"
     " \"future_field\": {\"ignored\": true}}";
 
-static void check_full(const struct ctr_spec *s)
+static void check_full(const struct ctr_spec *s, const char *profile)
 {
 	CU_ASSERT_STRING_EQUAL(s->id, "web");
+	CU_ASSERT_STRING_EQUAL(s->rootfs, "/var/lib/husk/c/rootfs");
 	CU_ASSERT_TRUE(s->readonly_rootfs);
-	CU_ASSERT_EQUAL(s->rootfs_propagation, CTR_PROP_RSLAVE);
+	CU_ASSERT_EQUAL(s->rootfs_propagation, CTR_PROP_RSHARED);
 	CU_ASSERT_EQUAL(strv_length(s->args), 3);
 	CU_ASSERT_STRING_EQUAL(s->env[1], "A=b c");
 	CU_ASSERT_STRING_EQUAL(s->cwd, "/work");
@@ -92,18 +138,23 @@ static void check_full(const struct ctr_spec *s)
 	CU_ASSERT_EQUAL(s->gid, 100);
 	CU_ASSERT_EQUAL_FATAL(s->n_additional_gids, 2);
 	CU_ASSERT_EQUAL(s->additional_gids[1], 20);
+	CU_ASSERT_TRUE(s->has_umask);
+	CU_ASSERT_EQUAL(s->umask, 077);
+	CU_ASSERT_EQUAL(s->console_height, 24);
+	CU_ASSERT_EQUAL(s->console_width, 80);
 	CU_ASSERT_TRUE(s->tty && s->stdin_open && s->stdin_once && s->no_new_privs);
 	CU_ASSERT_EQUAL(s->caps.bounding, LC_CAP_BIT(0) | LC_CAP_BIT(13));
 	CU_ASSERT_EQUAL(s->caps.effective, LC_CAP_BIT(5));
 	CU_ASSERT_EQUAL(s->caps.ambient, LC_CAP_BIT(5));
 	CU_ASSERT_EQUAL(s->caps.inheritable, 0);
 	CU_ASSERT_EQUAL(s->seccomp, LC_SECCOMP_LOCALHOST);
-	CU_ASSERT_STRING_EQUAL(s->seccomp_profile, "/p.json");
+	CU_ASSERT_STRING_EQUAL(s->seccomp_profile, profile);
 	CU_ASSERT_STRING_EQUAL(s->seccomp_filter, "/f.bpf");
 	CU_ASSERT_STRING_EQUAL(s->apparmor_profile, "my-prof");
 	CU_ASSERT_EQUAL_FATAL(s->n_rlimits, 2);
 	CU_ASSERT_EQUAL(s->rlimits[0].resource, RLIMIT_NOFILE);
 	CU_ASSERT_EQUAL(s->rlimits[0].hard, 4096);
+	CU_ASSERT_EQUAL(s->rlimits[0].soft, 1024);
 	CU_ASSERT_EQUAL(s->rlimits[1].resource, RLIMIT_CORE);
 	CU_ASSERT_EQUAL(s->rlimits[1].soft, UINT64_MAX);
 	CU_ASSERT_TRUE(s->has_oom_score_adj);
@@ -114,77 +165,464 @@ static void check_full(const struct ctr_spec *s)
 	CU_ASSERT_EQUAL(s->ns[CTR_NS_IPC].mode, CTR_NS_HOST);
 	CU_ASSERT_EQUAL(s->ns[CTR_NS_USER].mode, CTR_NS_NEW);
 	CU_ASSERT_EQUAL(s->ns[CTR_NS_UTS].mode, CTR_NS_NEW);
+	CU_ASSERT_EQUAL(s->ns[CTR_NS_PID].mode, CTR_NS_NEW);
+	CU_ASSERT_EQUAL(s->ns[CTR_NS_CGROUP].mode, CTR_NS_NEW);
 	CU_ASSERT_EQUAL_FATAL(s->n_uid_map, 1);
 	CU_ASSERT_EQUAL(s->uid_map[0].host_id, 100000);
-	CU_ASSERT_EQUAL_FATAL(s->n_mounts, 2);
+	CU_ASSERT_EQUAL(s->uid_map[0].size, 65536);
+	CU_ASSERT_EQUAL_FATAL(s->n_gid_map, 1);
+	/* The runtime's mounts give the pod files; the container's own
+	 * /etc/hosts after them stays a mount. */
+	CU_ASSERT_STRING_EQUAL(s->shm_path, "/run/husk/pods/p/shm");
+	CU_ASSERT_STRING_EQUAL(s->hosts_path, "/run/husk/pods/p/hosts");
+	CU_ASSERT_PTR_NULL(s->hostname_path);
+	CU_ASSERT_PTR_NULL(s->resolv_path);
+	CU_ASSERT_EQUAL_FATAL(s->n_mounts, 3);
 	const struct ctr_mount *m = &s->mounts[0];
+	CU_ASSERT_STRING_EQUAL(m->destination, "/etc/hosts");
+	CU_ASSERT_STRING_EQUAL(m->source, "/srv/hosts");
+	m = &s->mounts[1];
 	CU_ASSERT_STRING_EQUAL(m->destination, "/data");
 	CU_ASSERT_TRUE(m->bind && m->recursive);
 	CU_ASSERT_EQUAL(m->flags, MS_RDONLY | MS_NOSUID);
 	CU_ASSERT_EQUAL(m->propagation, CTR_PROP_RSLAVE);
-	m = &s->mounts[1];
+	m = &s->mounts[2];
 	CU_ASSERT_FALSE(m->bind);
 	CU_ASSERT_STRING_EQUAL(m->type, "tmpfs");
 	CU_ASSERT_EQUAL(m->flags, MS_NODEV);
 	CU_ASSERT_STRING_EQUAL(m->data, "size=1m,mode=700");
 	CU_ASSERT_EQUAL_FATAL(s->n_devices, 1);
 	CU_ASSERT_EQUAL(s->devices[0].type, 'c');
+	CU_ASSERT_EQUAL(s->devices[0].major, 10);
 	CU_ASSERT_EQUAL(s->devices[0].minor, 229);
 	CU_ASSERT_EQUAL(s->devices[0].file_mode, 0666);
+	CU_ASSERT_STRING_EQUAL(s->devices[0].host_path, "/dev/fuse");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s->masked_paths);
 	CU_ASSERT_EQUAL(strv_length(s->masked_paths), 0);
 	CU_ASSERT_EQUAL(strv_length(s->readonly_paths), 1);
 	CU_ASSERT_EQUAL_FATAL(s->n_sysctls, 1);
+	CU_ASSERT_STRING_EQUAL(s->sysctls[0].key, "net.ipv4.ping_group_range");
 	CU_ASSERT_STRING_EQUAL(s->sysctls[0].value, "0 0");
-	CU_ASSERT_EQUAL(strv_length(s->cgroup_procs), 1);
-	CU_ASSERT_STRING_EQUAL(s->shm_path, "/run/husk/pods/p/shm");
-	CU_ASSERT_PTR_NULL(s->resolv_path);
+	CU_ASSERT_EQUAL_FATAL(strv_length(s->cgroup_procs), 1);
+	CU_ASSERT_STRING_EQUAL(s->cgroup_procs[0], "/sys/fs/cgroup/pids/husk/c/cgroup.procs");
+	CU_ASSERT_FALSE(s->privileged || s->idmapped_mounts);
 	CU_ASSERT_STRING_EQUAL(s->state_dir, "/run/husk/c/web");
+	CU_ASSERT_STRING_EQUAL(s->log_path, "/var/log/pods/x/0.log");
 	CU_ASSERT_STRING_EQUAL(s->oom_file, "/sys/fs/cgroup/memory/x/memory.oom_control");
+	CU_ASSERT_PTR_NULL(s->oci_path);
 }
 
-static void test_spec_full_roundtrip(void)
+static void test_spec_full(void)
 {
+	char *dir = unit_tmpdir();
+	unit_write(dir, "p.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\"}");
+	_cleanup_free_ char *profile = xasprintf("%s/p.json", dir);
+	_cleanup_free_ char *json = xasprintf(full_fmt, profile);
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_spec_freep) struct ctr_spec *s = parse(full_spec, &err);
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = parse(json, &err);
 	if (!s)
 		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	check_full(s);
-	_cleanup_free_ char *json = ctr_spec_to_json(s);
-	_cleanup_(ctr_spec_freep) struct ctr_spec *s2 = parse(json, &err);
+	check_full(s, profile);
+	/* Written again by huskd's writer, read again: the same spec, and
+	 * the same text the second time. */
+	_cleanup_free_ char *out = NULL;
+	CU_ASSERT_EQUAL_FATAL(ctr_oci_config(s, NULL, &out, &err), 0);
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s2 = parse(out, &err);
 	if (!s2)
-		fprintf(stderr, "\n%s\n%s\n", husk_error_msg(&err), json);
+		fprintf(stderr, "\n%s\n%s\n", husk_error_msg(&err), out);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
-	check_full(s2);
-	_cleanup_free_ char *json2 = ctr_spec_to_json(s2);
-	CU_ASSERT_STRING_EQUAL(json, json2);
+	check_full(s2, profile);
+	_cleanup_free_ char *out2 = NULL;
+	CU_ASSERT_EQUAL_FATAL(ctr_oci_config(s2, NULL, &out2, &err), 0);
+	CU_ASSERT_STRING_EQUAL(out, out2);
+	unit_rmdir(dir);
 }
 
-/* A pod's user namespace: joined, with idmapped mounts, and back. */
+/* ---- a config husk wrote reads back to the spec it was written from ---- */
+
+static bool strv_same(char *const *a, char *const *b)
+{
+	size_t n = strv_length((char **)a);
+	if (n != strv_length((char **)b))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!streq(a[i], b[i]))
+			return false;
+	return true;
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && streq(a, b));
+}
+
+#define SAME_STR(f) CU_ASSERT_TRUE(str_same(a->f, b->f))
+#define SAME(f) CU_ASSERT_EQUAL(a->f, b->f)
+
+/* b read back from the config written from a: every field the same (NULL
+ * masked and read-only paths mean the defaults, which the config lists). */
+static void assert_same_spec(const struct ctr_spec *a, const struct ctr_spec *b)
+{
+	SAME_STR(id);
+	CU_ASSERT_TRUE(strv_same(a->args, b->args));
+	CU_ASSERT_TRUE(strv_same(a->env, b->env));
+	SAME_STR(cwd);
+	SAME(uid);
+	SAME(gid);
+	SAME(n_additional_gids);
+	for (size_t i = 0; i < a->n_additional_gids && i < b->n_additional_gids; i++)
+		SAME(additional_gids[i]);
+	SAME(has_umask);
+	SAME(umask);
+	SAME(console_height);
+	SAME(console_width);
+	SAME(tty);
+	SAME(stdin_open);
+	SAME(stdin_once);
+	SAME(no_new_privs);
+	SAME(caps.bounding);
+	SAME(caps.effective);
+	SAME(caps.permitted);
+	SAME(caps.inheritable);
+	SAME(caps.ambient);
+	SAME(seccomp);
+	SAME_STR(seccomp_profile);
+	SAME_STR(seccomp_filter);
+	SAME_STR(apparmor_profile);
+	SAME(n_rlimits);
+	for (size_t i = 0; i < a->n_rlimits && i < b->n_rlimits; i++) {
+		SAME(rlimits[i].resource);
+		SAME(rlimits[i].soft);
+		SAME(rlimits[i].hard);
+	}
+	SAME(has_oom_score_adj);
+	SAME(oom_score_adj);
+	SAME_STR(rootfs);
+	SAME(readonly_rootfs);
+	SAME(rootfs_propagation);
+	SAME_STR(hostname);
+	for (int i = 0; i < CTR_NS_COUNT; i++) {
+		SAME(ns[i].mode);
+		SAME_STR(ns[i].path);
+	}
+	SAME(n_uid_map);
+	SAME(n_gid_map);
+	for (size_t i = 0; i < a->n_uid_map && i < b->n_uid_map; i++)
+		CU_ASSERT_EQUAL(memcmp(&a->uid_map[i], &b->uid_map[i], sizeof(a->uid_map[i])), 0);
+	for (size_t i = 0; i < a->n_gid_map && i < b->n_gid_map; i++)
+		CU_ASSERT_EQUAL(memcmp(&a->gid_map[i], &b->gid_map[i], sizeof(a->gid_map[i])), 0);
+	SAME(idmapped_mounts);
+	SAME(n_mounts);
+	for (size_t i = 0; i < a->n_mounts && i < b->n_mounts; i++) {
+		SAME_STR(mounts[i].destination);
+		SAME_STR(mounts[i].type);
+		SAME_STR(mounts[i].source);
+		SAME_STR(mounts[i].data);
+		SAME(mounts[i].flags);
+		SAME(mounts[i].bind);
+		SAME(mounts[i].recursive);
+		SAME(mounts[i].propagation);
+	}
+	SAME(n_devices);
+	for (size_t i = 0; i < a->n_devices && i < b->n_devices; i++) {
+		SAME_STR(devices[i].path);
+		SAME(devices[i].type);
+		SAME(devices[i].major);
+		SAME(devices[i].minor);
+		SAME(devices[i].file_mode);
+		SAME(devices[i].uid);
+		SAME(devices[i].gid);
+		SAME_STR(devices[i].host_path);
+	}
+	CU_ASSERT_TRUE(
+	    strv_same(a->masked_paths ? a->masked_paths : (char *const *)ctr_default_masked_paths,
+		      b->masked_paths));
+	CU_ASSERT_TRUE(strv_same(a->readonly_paths ? a->readonly_paths
+						   : (char *const *)ctr_default_readonly_paths,
+				 b->readonly_paths));
+	SAME(n_sysctls);
+	for (size_t i = 0; i < a->n_sysctls && i < b->n_sysctls; i++) {
+		SAME_STR(sysctls[i].key);
+		SAME_STR(sysctls[i].value);
+	}
+	CU_ASSERT_TRUE(strv_same(a->cgroup_procs, b->cgroup_procs));
+	SAME(privileged);
+	SAME_STR(shm_path);
+	SAME_STR(hostname_path);
+	SAME_STR(hosts_path);
+	SAME_STR(resolv_path);
+	SAME_STR(state_dir);
+	SAME_STR(log_path);
+	SAME_STR(oom_file);
+	SAME_STR(oci_path);
+	SAME_STR(oci_root);
+	CU_ASSERT_TRUE(strv_same(a->oci_args, b->oci_args));
+	SAME(oci_systemd_cgroup);
+}
+
+static char **strv_dup(char *const *v)
+{
+	char **r = xnew(char *, 1);
+	for (size_t i = 0; v[i]; i++)
+		r = strv_append(r, v[i]);
+	return r;
+}
+
+static struct ctr_spec *roundtrip(const struct ctr_spec *a)
+{
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_free_ char *text = NULL;
+	if (ctr_oci_config(a, NULL, &text, &err) < 0) {
+		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
+		return NULL;
+	}
+	struct ctr_spec *b = parse(text, &err);
+	if (!b)
+		fprintf(stderr, "\n%s\n%s\n", husk_error_msg(&err), text);
+	return b;
+}
+
+static void add_mount(struct ctr_spec *s, const char *dest, const char *type, const char *src,
+		      const char *data, unsigned long flags, bool bind, bool rec,
+		      enum ctr_propagation prop)
+{
+	s->mounts = xrealloc(s->mounts, (s->n_mounts + 1) * sizeof(*s->mounts));
+	s->mounts[s->n_mounts++] = (struct ctr_mount){
+	    .destination = xstrdup(dest),
+	    .type = xstrdup(type),
+	    .source = xstrdup(src),
+	    .data = data ? xstrdup(data) : NULL,
+	    .flags = flags,
+	    .bind = bind,
+	    .recursive = rec,
+	    .propagation = prop,
+	};
+}
+
+/* The spec as huskd builds one (runtime/container.c), every field set. */
+static struct ctr_spec *husk_spec(void)
+{
+	struct ctr_spec *s = ctr_spec_new();
+	s->id = xstrdup("0123abcd");
+	char *args[] = {"/bin/sh", "-c", "echo 'a b' \"c\"", NULL};
+	s->args = strv_dup(args);
+	char *env[] = {"PATH=/usr/bin:/bin", "EMPTY=", "UTF=\xc3\xa9", NULL};
+	strv_free(s->env);
+	s->env = strv_dup(env);
+	free(s->cwd);
+	s->cwd = xstrdup("/srv/app");
+	s->uid = 65534;
+	s->gid = 65533;
+	s->additional_gids = xnew(uint32_t, 3);
+	s->additional_gids[0] = 4;
+	s->additional_gids[1] = 4294967294u;
+	s->n_additional_gids = 2;
+	s->has_umask = true;
+	s->umask = 027;
+	s->stdin_open = true;
+	s->no_new_privs = true;
+	s->caps.ambient = LC_CAP_BIT(10);
+	s->caps.inheritable = LC_CAP_BIT(10);
+	s->seccomp_filter = xstrdup("/run/husk/containers/0123abcd/seccomp.bpf");
+	s->apparmor_profile = xstrdup("husk-default");
+	s->rlimits = xnew(struct ctr_rlimit, 2);
+	s->rlimits[0] = (struct ctr_rlimit){RLIMIT_NOFILE, 1024, 1048576};
+	s->rlimits[1] = (struct ctr_rlimit){RLIMIT_NPROC, 0, UINT64_MAX};
+	s->n_rlimits = 2;
+	s->has_oom_score_adj = true;
+	s->oom_score_adj = 1000;
+	s->rootfs = xstrdup("/var/lib/husk/overlay/0123abcd/merged");
+	s->readonly_rootfs = true;
+	s->hostname = xstrdup("pod-a");
+	s->ns[CTR_NS_NET] = (struct ctr_namespace){CTR_NS_JOIN, xstrdup("/run/husk/pods/p/ns/net")};
+	s->ns[CTR_NS_IPC] = (struct ctr_namespace){CTR_NS_JOIN, xstrdup("/run/husk/pods/p/ns/ipc")};
+	s->ns[CTR_NS_UTS] = (struct ctr_namespace){CTR_NS_JOIN, xstrdup("/run/husk/pods/p/ns/uts")};
+	s->ns[CTR_NS_USER] =
+	    (struct ctr_namespace){CTR_NS_JOIN, xstrdup("/run/husk/pods/p/ns/user")};
+	s->ns[CTR_NS_CGROUP].mode = CTR_NS_HOST;
+	s->idmapped_mounts = true;
+	add_mount(s, "/data", "bind", "/srv/data", NULL, MS_RDONLY | MS_NOSUID | MS_NODEV, true,
+		  true, CTR_PROP_RPRIVATE);
+	add_mount(s, "/etc/hosts", "bind", "/var/lib/kubelet/pods/x/etc-hosts", NULL, 0, true, true,
+		  CTR_PROP_DEFAULT);
+	add_mount(s, "/dev/termination-log", "bind", "/var/lib/kubelet/t", NULL, 0, true, false,
+		  CTR_PROP_RSLAVE);
+	add_mount(s, "/cache", "tmpfs", "tmpfs", "size=1m,mode=1777", MS_NOEXEC, false, false,
+		  CTR_PROP_DEFAULT);
+	s->devices = xnew(struct ctr_device, 3);
+	s->devices[0] = (struct ctr_device){xstrdup("/dev/fuse"), 'c', 10, 229, 0666, 0, 0,
+					    xstrdup("/dev/fuse")};
+	s->devices[1] =
+	    (struct ctr_device){xstrdup("/dev/xvda"), 'b', 202, 0, 0660, 0, 6, xstrdup("/dev/sda")};
+	s->devices[2] = (struct ctr_device){xstrdup("/dev/fifo"), 'p', 0, 0, 0600, 1, 1, NULL};
+	s->n_devices = 3;
+	char *masked[] = {"/proc/kcore", NULL};
+	s->masked_paths = strv_dup(masked);
+	s->sysctls = xnew(struct ctr_sysctl, 1);
+	s->sysctls[0] =
+	    (struct ctr_sysctl){xstrdup("net.ipv4.ip_unprivileged_port_start"), xstrdup("0")};
+	s->n_sysctls = 1;
+	char *procs[] = {"/sys/fs/cgroup/cpu,cpuacct/husk/p/c/cgroup.procs",
+			 "/sys/fs/cgroup/name=systemd/husk/p/c/cgroup.procs", NULL};
+	s->cgroup_procs = strv_dup(procs);
+	s->shm_path = xstrdup("/run/husk/pods/p/shm");
+	s->hostname_path = xstrdup("/run/husk/pods/p/hostname");
+	s->hosts_path = xstrdup("/run/husk/pods/p/hosts");
+	s->resolv_path = xstrdup("/run/husk/pods/p/resolv.conf");
+	s->state_dir = xstrdup("/run/husk/containers/0123abcd");
+	s->log_path = xstrdup("/var/log/pods/ns_pod_uid/c/0.log");
+	s->oom_file = xstrdup("/sys/fs/cgroup/memory/husk/p/c/memory.oom_control");
+	return s;
+}
+
+static void test_spec_husk_roundtrip(void)
+{
+	_cleanup_(ctr_spec_freep) struct ctr_spec *a = husk_spec();
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL_FATAL(ctr_spec_validate(a, &err), 0);
+	_cleanup_(ctr_spec_freep) struct ctr_spec *b = roundtrip(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	assert_same_spec(a, b);
+
+	/* The other side of each choice: a new user namespace with its
+	 * mappings, a privileged unconfined container with a tty and no pod
+	 * files, an OCI runtime handler, default masked paths. */
+	_cleanup_(ctr_spec_freep) struct ctr_spec *c = husk_spec();
+	free(c->ns[CTR_NS_USER].path);
+	c->ns[CTR_NS_USER] = (struct ctr_namespace){CTR_NS_NEW, NULL};
+	c->idmapped_mounts = false;
+	c->uid_map = xnew(struct ctr_idmap, 2);
+	c->uid_map[0] = (struct ctr_idmap){0, 100000, 65536};
+	c->uid_map[1] = (struct ctr_idmap){65536, 1000, 1};
+	c->n_uid_map = 2;
+	c->gid_map = xnew(struct ctr_idmap, 1);
+	c->gid_map[0] = (struct ctr_idmap){0, 100000, 65536};
+	c->n_gid_map = 1;
+	c->privileged = true;
+	c->tty = true;
+	c->console_height = 50;
+	c->console_width = 132;
+	c->has_umask = false;
+	c->umask = 0;
+	c->stdin_once = true;
+	c->seccomp = LC_SECCOMP_UNCONFINED;
+	free(steal_ptr(&c->seccomp_filter));
+	free(steal_ptr(&c->apparmor_profile));
+	c->has_oom_score_adj = false;
+	c->oom_score_adj = 0;
+	c->readonly_rootfs = false;
+	c->rootfs_propagation = CTR_PROP_RSHARED;
+	free(steal_ptr(&c->shm_path));
+	free(steal_ptr(&c->hostname_path));
+	free(steal_ptr(&c->hosts_path));
+	free(steal_ptr(&c->resolv_path));
+	free(steal_ptr(&c->hostname));
+	strv_free(steal_ptr(&c->masked_paths));
+	c->oci_path = xstrdup("/usr/sbin/runc");
+	c->oci_root = xstrdup("/run/husk/runtimes/runc");
+	char *oargs[] = {"--debug", NULL};
+	c->oci_args = strv_dup(oargs);
+	c->oci_systemd_cgroup = true;
+	CU_ASSERT_EQUAL_FATAL(ctr_spec_validate(c, &err), 0);
+	_cleanup_(ctr_spec_freep) struct ctr_spec *d = roundtrip(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	assert_same_spec(c, d);
+}
+
+/* A CRI annotation may not pose as one of husk's: ctr_oci_config drops
+ * it, and husk's own is the only one in the config. */
+static void test_spec_annotation_spoof(void)
+{
+	_cleanup_(ctr_spec_freep) struct ctr_spec *a = husk_spec();
+	const struct ctr_oci_kv ann[] = {
+	    {"io.husk.seccomp-filter", "/tmp/allow-all.bpf"},
+	    {"io.husk.cgroup-procs", "[\"/sys/fs/cgroup/cpu/cgroup.procs\"]"},
+	    {"io.husk.privileged", "true"},
+	    {"example.com/x", "kept"},
+	};
+	struct ctr_oci_extra x = {.annotations = ann, .n_annotations = ARRAY_SIZE(ann)};
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_free_ char *text = NULL;
+	CU_ASSERT_EQUAL_FATAL(ctr_oci_config(a, &x, &text, &err), 0);
+	CU_ASSERT_PTR_NULL(strstr(text, "allow-all"));
+	CU_ASSERT_PTR_NULL(strstr(text, "/sys/fs/cgroup/cpu/cgroup.procs"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"example.com/x\":\"kept\""));
+	_cleanup_(ctr_spec_freep) struct ctr_spec *b = parse(text, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	assert_same_spec(a, b);
+}
+
+/* A pod's user namespace: joined, with idmapped mounts. */
 static void test_spec_idmapped_mounts(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s =
-	    parse("{" MINIMAL ", \"namespaces\": {\"user\": {\"path\": \"/run/p/ns/user\"}},"
-		  " \"idmapped_mounts\": true}",
+	    parse("{" OCI_HEAD OCI_ARGS "\"linux\": {\"namespaces\": [{\"type\": \"mount\"},"
+		  " {\"type\": \"user\", \"path\": \"/run/p/ns/user\"}]},"
+		  " \"annotations\": {\"io.husk.idmapped-mounts\": \"true\"}}",
 		  &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_TRUE(s->idmapped_mounts);
 	CU_ASSERT_EQUAL(s->ns[CTR_NS_USER].mode, CTR_NS_JOIN);
-	_cleanup_free_ char *json = ctr_spec_to_json(s);
-	_cleanup_(ctr_spec_freep) struct ctr_spec *s2 = parse(json, &err);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
-	CU_ASSERT_TRUE(s2->idmapped_mounts);
+	CU_ASSERT_STRING_EQUAL(s->ns[CTR_NS_USER].path, "/run/p/ns/user");
 	/* The joined namespace's maps, as an OCI config lists them for runc:
 	 * accepted, and not the launcher's to write. */
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s3 =
-	    parse("{" MINIMAL ", \"namespaces\": {\"user\": {\"path\": \"/run/p/ns/user\"}},"
-		  " \"uid_mappings\": [{\"container_id\": 0, \"host_id\": 100000, \"size\": 10}],"
-		  " \"gid_mappings\": [{\"container_id\": 0, \"host_id\": 100000, \"size\": 10}]}",
+	    parse("{" OCI_HEAD OCI_ARGS "\"linux\": {\"namespaces\": [{\"type\": \"mount\"},"
+		  " {\"type\": \"user\", \"path\": \"/run/p/ns/user\"}],"
+		  " \"uidMappings\": [{\"containerID\": 0, \"hostID\": 100000, \"size\": 10}],"
+		  " \"gidMappings\": [{\"containerID\": 0, \"hostID\": 100000, \"size\": 10}]}}",
 		  &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s3);
 	CU_ASSERT_EQUAL(s3->n_uid_map, 1);
+	CU_ASSERT_EQUAL(s3->ns[CTR_NS_USER].mode, CTR_NS_JOIN);
+}
+
+/* The spec.json of an older huskd is still read (exec in, or start of, a
+ * container it made). */
+static void test_spec_legacy(void)
+{
+	static const char legacy[] =
+	    "{\"version\": 1, \"id\": \"old\", \"root\": {\"path\": \"/r\"},"
+	    " \"process\": {\"args\": [\"sh\"], \"user\": {\"uid\": 7, \"additional_gids\": [3]},"
+	    "   \"seccomp\": {\"mode\": \"runtime_default\", \"filter\": \"/c/seccomp.bpf\"},"
+	    "   \"rlimits\": [{\"type\": \"nofile\", \"soft\": 1, \"hard\": 2}]},"
+	    " \"namespaces\": {\"net\": {\"path\": \"/p/ns/net\"}},"
+	    " \"mounts\": [{\"destination\": \"/d\", \"type\": \"bind\", \"source\": \"/s\","
+	    "   \"options\": [\"ro\"]}],"
+	    " \"cgroup_procs\": [\"/sys/fs/cgroup/pids/x/cgroup.procs\"],"
+	    " \"pod_files\": {\"hosts\": \"/p/hosts\"},"
+	    " \"shim\": {\"state_dir\": \"/c\", \"log_path\": \"/l\"}}";
+	char *dir = unit_tmpdir();
+	unit_write(dir, "spec.json", legacy);
+	unit_write(dir, "config.json", "{\"ociVersion\": \"1.0.2-dev\"}");
+	_cleanup_free_ char *want = xasprintf("%s/spec.json", dir);
+	_cleanup_free_ char *path = ctr_spec_path(dir);
+	CU_ASSERT_STRING_EQUAL(path, want);
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = NULL;
+	CU_ASSERT_EQUAL_FATAL(ctr_spec_load(dir, &s, &err), 0);
+	CU_ASSERT_STRING_EQUAL(s->id, "old");
+	CU_ASSERT_EQUAL(s->uid, 7);
+	CU_ASSERT_EQUAL(s->n_additional_gids, 1);
+	CU_ASSERT_EQUAL(s->seccomp, LC_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_STRING_EQUAL(s->seccomp_filter, "/c/seccomp.bpf");
+	CU_ASSERT_EQUAL(s->n_rlimits, 1);
+	CU_ASSERT_EQUAL(s->ns[CTR_NS_NET].mode, CTR_NS_JOIN);
+	CU_ASSERT_EQUAL_FATAL(s->n_mounts, 1);
+	CU_ASSERT_EQUAL(s->mounts[0].flags, MS_RDONLY);
+	CU_ASSERT_STRING_EQUAL(s->hosts_path, "/p/hosts");
+	CU_ASSERT_STRING_EQUAL(s->state_dir, "/c");
+	/* Without spec.json: config.json, here refused naming its key. */
+	_cleanup_free_ char *old = xasprintf("%s/spec.json", dir);
+	unlink(old);
+	_cleanup_free_ char *cfg = ctr_spec_path(dir);
+	CU_ASSERT_PTR_NOT_NULL(strstr(cfg, "/config.json"));
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s2 = NULL;
+	CU_ASSERT_TRUE(ctr_spec_load(dir, &s2, &err) < 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "config.json': root: missing"));
+	unit_rmdir(dir);
 }
 
 static void expect_error(const char *json, const char *needle)
@@ -198,37 +636,79 @@ static void expect_error(const char *json, const char *needle)
 	CU_ASSERT_PTR_NOT_NULL(err.msg && strstr(err.msg, needle));
 }
 
+#define ANN(k, v) "{" MINIMAL ", \"annotations\": {\"" k "\": \"" v "\"}}"
+#define LINUX(x) \
+	"{" OCI_HEAD OCI_ARGS "\"linux\": {\"namespaces\": [{\"type\": \"mount\"}], " x "}}"
+#define PROC(x) \
+	"{" OCI_HEAD "\"process\": {\"args\": [\"sh\"], \"cwd\": \"/\", " x "}, " OCI_LINUX "}"
+
+/* Hostile or broken values: refused, the message naming the file and the key. */
 static void test_spec_errors(void)
 {
-	expect_error("{", "t.json");
-	expect_error("[]", "top level");
-	expect_error("{\"process\": {\"args\": [\"sh\"]}}", "root");
-	expect_error("{\"root\": {\"path\": \"rel\"}, \"process\": {\"args\": [\"sh\"]}}",
-		     "root.path must be an absolute path");
-	expect_error("{\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": []}}",
+	expect_error("{", "config: parse 't.json'");
+	expect_error("[]", "config 't.json': top level: expected an object, got array");
+	expect_error("{\"root\": {\"path\": \"/r\"}}", "ociVersion: missing or not a string");
+	expect_error("{\"ociVersion\": \"2.0.0\"}", "ociVersion: unsupported version '2.0.0'");
+	expect_error("{\"ociVersion\": \"1.0.2\", " OCI_ARGS OCI_LINUX "}", "root: missing");
+	expect_error("{" OCI_HEAD OCI_LINUX "}", "process: missing");
+	expect_error("{" OCI_HEAD OCI_ARGS "\"x\": 1}", "linux: missing");
+	expect_error(
+	    "{\"ociVersion\": \"1.0.2\", \"root\": {\"path\": \"rel\"}, " OCI_ARGS OCI_LINUX "}",
+	    "root.path must be an absolute path");
+	expect_error("{" OCI_HEAD "\"process\": {\"args\": [], \"cwd\": \"/\"}, " OCI_LINUX "}",
 		     "process.args is empty");
-	expect_error("{\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": [\"sh\", 3]}}",
-		     "process.args: entry 1: expected a string, got number");
-	expect_error("{" MINIMAL ", \"version\": 2}", "unsupported version 2");
-	expect_error("{\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": [\"sh\"],"
-		     " \"capabilities\": {\"bounding\": [\"CAP_NOPE\"]}}}",
+	expect_error(PROC("\"env\": [\"A=1\", 3]"),
+		     "process.env: entry 1: expected a string, got number");
+	expect_error(PROC("\"user\": {\"uid\": \"0\"}"),
+		     "process.user.uid: expected a non-negative integer, got string");
+	expect_error(PROC("\"user\": {\"uid\": -1}"), "process.user.uid: expected a non-negative");
+	expect_error(PROC("\"user\": {\"uid\": 4294967296}"),
+		     "process.user.uid: integer out of range");
+	expect_error(PROC("\"user\": {\"additionalGids\": [1, 1.5]}"),
+		     "process.user.additionalGids");
+	expect_error(PROC("\"user\": {\"umask\": 512}"),
+		     "process.user.umask: integer out of range");
+	expect_error(PROC("\"consoleSize\": {\"height\": 70000, \"width\": 1}"),
+		     "process.consoleSize: more than 65535 rows or columns");
+	expect_error(PROC("\"terminal\": \"yes\""),
+		     "process.terminal: expected a boolean, got string");
+	expect_error(PROC("\"capabilities\": {\"bounding\": [\"CAP_NOPE\"]}"),
 		     "process.capabilities.bounding: unknown capability 'CAP_NOPE'");
-	expect_error("{\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": [\"sh\"],"
-		     " \"rlimits\": [{\"type\": \"RLIMIT_BOGUS\", \"soft\": 1, \"hard\": 1}]}}",
-		     "unknown rlimit 'RLIMIT_BOGUS'");
-	expect_error("{\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": [\"sh\"],"
-		     " \"oom_score_adj\": 5000}}",
-		     "process.oom_score_adj");
-	expect_error("{" MINIMAL ", \"namespaces\": {\"mount\": \"host\"}}",
-		     "namespaces.mount must be \"new\"");
-	expect_error("{" MINIMAL ", \"namespaces\": {\"time\": \"new\"}}",
-		     "namespaces.time: unknown namespace");
-	expect_error("{" MINIMAL ", \"idmapped_mounts\": true}",
-		     "idmapped_mounts: needs a user namespace to join");
-	expect_error("{" MINIMAL ", \"namespaces\": {\"user\": \"new\"}}",
+	expect_error(PROC("\"rlimits\": [{\"type\": \"RLIMIT_BOGUS\", \"soft\": 1, \"hard\": 1}]"),
+		     "process.rlimits: unknown rlimit 'RLIMIT_BOGUS'");
+	expect_error(PROC("\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": 1}]"),
+		     "process.rlimits: 'RLIMIT_NOFILE' needs soft and hard");
+	expect_error(PROC("\"oomScoreAdj\": 5000"), "process.oomScoreAdj: expected an integer");
+	expect_error("{" OCI_HEAD OCI_ARGS "\"linux\": {}}", "namespaces.mount must be \"new\"");
+	expect_error("{" OCI_HEAD OCI_ARGS "\"linux\": {\"namespaces\": [{\"type\": \"time\"}]}}",
+		     "linux.namespaces[0]: unknown namespace type 'time'");
+	expect_error("{" OCI_HEAD OCI_ARGS "\"linux\": {\"namespaces\": [{\"type\": \"mount\"},"
+		     " {\"type\": \"mount\"}]}}",
+		     "linux.namespaces[1]: namespace 'mount' given twice");
+	expect_error("{" OCI_HEAD OCI_ARGS "\"linux\": {\"namespaces\": [{\"type\": \"mount\"},"
+		     " {\"type\": \"network\", \"path\": 7}]}}",
+		     "linux.namespaces[1]: expected a string, got number");
+	expect_error("{" OCI_HEAD OCI_ARGS "\"linux\": {\"namespaces\": [{\"type\": \"mount\"},"
+		     " {\"type\": \"user\"}]}}",
 		     "a new user namespace needs uid and gid mappings");
-	expect_error("{" MINIMAL ", \"uid_mappings\": [{\"container_id\": 0, \"host_id\": 1,"
-		     " \"size\": 1}]}",
+	expect_error("{" OCI_HEAD OCI_ARGS "\"linux\": {\"namespaces\": [{\"type\": \"mount\"},"
+		     " {\"type\": \"user\"}], \"uidMappings\": [{\"containerID\": 0,"
+		     " \"hostID\": 1, \"size\": 0}]}}",
+		     "linux.uidMappings[0]: size is 0");
+	expect_error(LINUX("\"devices\": [{\"path\": \"/dev/x\", \"type\": \"z\"}]"),
+		     "type must be c, b or p");
+	expect_error(
+	    LINUX("\"devices\": [{\"path\": \"/dev/x\", \"type\": \"c\", \"major\": \"1\"}]"),
+	    "linux.devices[0]: expected a non-negative integer, got string");
+	expect_error(LINUX("\"sysctl\": {\"../../etc\": \"1\"}"), "sysctl '../../etc'");
+	expect_error(LINUX("\"sysctl\": {\"kernel.x\": 1}"),
+		     "linux.sysctl: 'kernel.x': expected a string, got number");
+	expect_error(LINUX("\"rootfsPropagation\": \"unbindable\""),
+		     "linux.rootfsPropagation: unsupported propagation 'unbindable'");
+	expect_error(LINUX("\"maskedPaths\": [\"proc/kcore\"]"),
+		     "masked_paths: path 'proc/kcore' is not absolute");
+	expect_error(LINUX("\"seccomp\": []"), "linux.seccomp: expected an object, got array");
+	expect_error(LINUX("\"uidMappings\": [{\"containerID\": 0, \"hostID\": 1, \"size\": 1}]"),
 		     "uid/gid mappings need a user namespace");
 	expect_error("{" MINIMAL
 		     ", \"mounts\": [{\"destination\": \"data\", \"type\": \"tmpfs\"}]}",
@@ -236,15 +716,47 @@ static void test_spec_errors(void)
 	expect_error("{" MINIMAL ", \"mounts\": [{\"destination\": \"/d\", \"type\": \"bind\","
 		     " \"source\": \"rel\"}]}",
 		     "bind source 'rel' is not absolute");
-	expect_error("{" MINIMAL ", \"sysctls\": {\"../../etc\": \"1\"}}", "sysctl '../../etc'");
-	expect_error("{" MINIMAL ", \"devices\": [{\"path\": \"/dev/x\", \"type\": \"z\"}]}",
-		     "type must be c, b or p");
-	expect_error("{\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": [\"sh\"],"
-		     " \"seccomp\": {\"mode\": \"localhost\"}}}",
-		     "localhost needs an absolute profile path");
-	expect_error("{\"root\": {\"path\": \"/r\"}, \"process\": {\"args\": [\"sh\"],"
-		     " \"seccomp\": {\"mode\": \"weird\"}}}",
-		     "unknown mode 'weird'");
+	expect_error("{" MINIMAL
+		     ", \"mounts\": [{\"destination\": \"/proc\", \"type\": \"proc\"}]}",
+		     "mount '/proc': the runtime owns /proc");
+	expect_error("{" MINIMAL ", \"mounts\": [{\"destination\": \"/x\", \"type\": \"tmpfs\","
+		     " \"options\": \"ro\"}]}",
+		     "mounts[0]: expected an array, got string");
+	/* The annotations. */
+	expect_error("{" MINIMAL ", \"annotations\": []}", "annotations: expected an object");
+	expect_error("{" MINIMAL ", \"annotations\": {\"a\": 1}}",
+		     "annotations: 'a': expected a string, got number");
+	expect_error("{" MINIMAL ", \"annotations\": {\"io.husk.stdin\": \"true\","
+		     " \"io.husk.stdin\": \"true\"}}",
+		     "annotations: 'io.husk.stdin' given twice");
+	expect_error(ANN("io.husk.privileged", "yes"),
+		     "io.husk.privileged: expected \"true\" or \"false\", got 'yes'");
+	expect_error(ANN("io.husk.seccomp-filter", "f.bpf"),
+		     "io.husk.seccomp-filter: 'f.bpf' is not an absolute path");
+	expect_error(ANN("io.husk.seccomp-profile", "/p.json"),
+		     "io.husk.seccomp-profile: given without linux.seccomp");
+	expect_error(ANN("io.husk.cgroup-procs", "/sys/fs/cgroup/x"), "io.husk.cgroup-procs");
+	expect_error(ANN("io.husk.cgroup-procs", "[1]"),
+		     "io.husk.cgroup-procs: entry 0: expected a string, got number");
+	expect_error(ANN("io.husk.cgroup-procs", "[\\\"x/cgroup.procs\\\"]"),
+		     "cgroup_procs: path 'x/cgroup.procs' is not absolute");
+	expect_error(ANN("io.husk.oci-runtime", "{\\\"path\\\": \\\"runc\\\"}"),
+		     "io.husk.oci-runtime: path and root must be absolute paths");
+	expect_error(ANN("io.husk.runtime-mounts", "1"),
+		     "io.husk.runtime-mounts: '1' is not a count of mounts (0 to 0)");
+	expect_error(ANN("io.husk.runtime-mounts", "-0"), "io.husk.runtime-mounts");
+	expect_error("{" MINIMAL
+		     ", \"mounts\": [{\"destination\": \"/etc/passwd\", \"type\": \"bind\","
+		     " \"source\": \"/x\"}], \"annotations\": {\"io.husk.runtime-mounts\": \"1\"}}",
+		     "mounts[0]: '/etc/passwd' is not a mount the runtime sets up");
+	expect_error("{" MINIMAL
+		     ", \"mounts\": [{\"destination\": \"/etc/hosts\", \"type\": \"bind\","
+		     " \"source\": \"x\"}], \"annotations\": {\"io.husk.runtime-mounts\": \"1\"}}",
+		     "mounts[0]: source of '/etc/hosts' is not an absolute path");
+	expect_error(LINUX("\"devices\": [{\"path\": \"/dev/x\", \"type\": \"c\"}]}, "
+			   "\"annotations\": {\"io.husk.device-sources\": \"{\\\"/dev/x\\\": "
+			   "\\\"x\\\"}\"}, \"z\": {"),
+		     "io.husk.device-sources: '/dev/x': source 'x' is not an absolute path");
 }
 
 static void test_caps_names(void)
@@ -372,11 +884,9 @@ static void test_mount_options_rlimits(void)
 	CU_ASSERT_TRUE(s->mounts[0].bind && !s->mounts[0].recursive);
 	CU_ASSERT_EQUAL(s->mounts[0].flags, MS_RDONLY);
 	CU_ASSERT_STRING_EQUAL(s->mounts[0].data, "x=1,y");
-	_cleanup_free_ char *json = ctr_spec_to_json(s);
-	_cleanup_(ctr_spec_freep) struct ctr_spec *s2 = parse(json, &err);
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s2 = roundtrip(s);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
-	_cleanup_free_ char *json2 = ctr_spec_to_json(s2);
-	CU_ASSERT_STRING_EQUAL(json, json2);
+	assert_same_spec(s, s2);
 	CU_ASSERT_EQUAL(ctr_rlimit_from_name("RLIMIT_NPROC"), RLIMIT_NPROC);
 	CU_ASSERT_EQUAL(ctr_rlimit_from_name("nofile"), RLIMIT_NOFILE);
 	CU_ASSERT_EQUAL(ctr_rlimit_from_name("RLIMIT_X"), -1);
@@ -556,9 +1066,12 @@ int main(void)
 {
 	static const struct unit_test tests[] = {
 	    {"spec defaults", test_spec_defaults},
-	    {"spec full and round trip", test_spec_full_roundtrip},
-	    {"spec idmapped mounts", test_spec_idmapped_mounts},
-	    {"spec errors", test_spec_errors},
+	    {"config: every field", test_spec_full},
+	    {"config husk wrote reads back to its spec", test_spec_husk_roundtrip},
+	    {"config: io.husk annotations of a CRI request dropped", test_spec_annotation_spoof},
+	    {"config: idmapped mounts", test_spec_idmapped_mounts},
+	    {"spec.json of an older huskd", test_spec_legacy},
+	    {"config errors name the key", test_spec_errors},
 	    {"capability names", test_caps_names},
 	    {"capability add/drop", test_caps_add_drop},
 	    {"caps ambient", test_caps_ambient},

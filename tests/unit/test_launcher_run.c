@@ -19,6 +19,7 @@
 
 #include "common/proc.h"
 #include "runtime/launcher/launcher.h"
+#include "runtime/oci.h"
 #include "runtime/shim_client.h"
 #include "unit.h"
 
@@ -780,7 +781,9 @@ static void test_launch_userns(void)
 static char *write_spec(struct ctr_spec *s, const char *name)
 {
 	prep(s);
-	_cleanup_free_ char *json = ctr_spec_to_json(s);
+	_cleanup_free_ char *json = NULL;
+	struct husk_error e = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL_FATAL(ctr_oci_config(s, NULL, &json, &e), 0);
 	char *path = xasprintf("%s/%s.json", g_base, name);
 	unit_write(g_base, strrchr(path, '/') + 1, json);
 	return path;
@@ -908,7 +911,7 @@ static void test_shim_launch_error(void)
 	husk_error_clear(&err);
 	/* A bad spec file and a missing shim binary report too. */
 	_cleanup_free_ char *state = xasprintf("%s/state-bad", g_base);
-	unit_write(g_base, "bad.json", "{\"root\": 3}");
+	unit_write(g_base, "bad.json", "{\"ociVersion\": \"1.0.2-dev\", \"root\": 3}");
 	_cleanup_free_ char *bad = xasprintf("%s/bad.json", g_base);
 	r = ctr_shim_start(g_shim, bad, state, 10 * SEC, &pi, &err);
 	CU_ASSERT_EQUAL(r, -EINVAL);
@@ -1035,6 +1038,37 @@ static void test_shim_tty(void)
 	CU_ASSERT_TRUE(contains(log, "33 101"));
 }
 
+/* process.consoleSize and process.user.umask of config.json reach the
+ * container's first process. */
+static void test_shim_console_umask(void)
+{
+	NEED_SHIM();
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = shim_spec(
+	    "console", ARGS("sh", "-c", "stty size; umask; touch /tmp/f; stat -c %a /tmp/f"));
+	s->tty = true;
+	s->console_height = 24;
+	s->console_width = 77;
+	s->has_umask = true;
+	s->umask = 027;
+	_cleanup_free_ char *spec = write_spec(s, "console");
+	struct ctr_pidinfo pi;
+	int r = ctr_shim_start(g_shim, spec, s->state_dir, 10 * SEC, &pi, &err);
+	if (r < 0)
+		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	struct ctr_exit ex;
+	CU_ASSERT_EQUAL_FATAL(ctr_shim_wait_exit(s->state_dir, 10 * SEC, &ex, &err), 0);
+	CU_ASSERT_EQUAL(ex.exit_code, 0);
+	_cleanup_free_ char *log = NULL;
+	fs_read_file(s->log_path, 1 << 20, &log, NULL, NULL);
+	if (!contains(log, "24 77") || !contains(log, "0027") || !contains(log, "640"))
+		fprintf(stderr, "\n%s\n", log ? log : "");
+	CU_ASSERT_TRUE(contains(log, "24 77"));
+	CU_ASSERT_TRUE(contains(log, "0027"));
+	CU_ASSERT_TRUE(contains(log, "640"));
+}
+
 /* ---- exec ---- */
 
 static void test_exec(void)
@@ -1050,7 +1084,7 @@ static void test_exec(void)
 	CU_ASSERT_EQUAL_FATAL(r, 0);
 	/* huskd reads the spec back from the file, as after a restart. */
 	_cleanup_(ctr_spec_freep) struct ctr_spec *cs = NULL;
-	CU_ASSERT_EQUAL_FATAL(ctr_spec_read_file(spec, &cs, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(ctr_spec_read_oci_file(spec, &cs, &err), 0);
 
 	char *args1[] = {
 	    "sh", "-c",
@@ -1223,6 +1257,7 @@ int main(void)
 	    {"shim: launch errors", test_shim_launch_error},
 	    {"shim: survives its parent, control, reopen, oom, RSS",
 	     test_shim_survives_and_control},
+	    {"shim: consoleSize and umask", test_shim_console_umask},
 	    {"shim: tty and resize", test_shim_tty},
 	    {"exec: output, exit code, limit, timeout, errors", test_exec},
 	    {"launch, exec: no fd of the caller's reaches the container", test_no_caller_fds},
