@@ -138,7 +138,8 @@ int rt_cg_intent_add(struct rt *rt, const char *id, const char *path, bool remov
 		     struct husk_error *err);
 void rt_cg_intent_done(struct rt *rt, const char *id);
 
-/* ---- container.c ---- */
+/* ---- container.c (lifecycle), container_ops.c (queries, calls on a
+ * container, recovery) ---- */
 
 /* The cgroup of container (pod, in pod.c) ref, or NULL with err set:
  * ENOENT for an unknown object, EBUSY for one without a cgroup (NOT_FOUND
@@ -154,6 +155,13 @@ void rt_containers_recover(struct rt *rt);
 /* Record the exit of container id if its shim has seen one
  * (once: a record no longer RUNNING is left alone); emits STOPPED. */
 void rt_ctr_refresh_id(struct rt *rt, const char *id);
+/* <containers>/ID. */
+char *rt_ctr_dir(struct rt *rt, const char *id);
+/* Records the exit of a RUNNING container whose shim reported one, or whose
+ * shim is gone (255, killing what is left); true when the record changed. */
+bool rt_ctr_refresh(struct rt *rt, const struct ctr_record *rec);
+/* The oom_score_adj of a running pid (the kernel's, after any clamp). */
+bool rt_oom_score_adj(pid_t pid, int *ret);
 
 /* ---- systemd_mode.c ---- */
 

@@ -198,6 +198,13 @@ int pod_sandbox_root_release(const char *state_dir, struct husk_error *err);
  * missing, ENXIO when it is not a namespace (a pin file whose mount is gone). */
 int pod_ns_inode(const char *path, ino_t *ret_ino, struct husk_error *err);
 
+/* ---- sandbox_files.c, for sandbox.c ---- */
+
+/* Write info's hostname, hosts and resolv.conf files from spec (the host's
+ * hosts for a node-network pod, the host's resolv.conf without DNS config). */
+int pod_sandbox_write_files(const struct pod_sandbox_spec *spec,
+			    const struct pod_sandbox_info *info, struct husk_error *err);
+
 /* ---- sandbox_check.c, for sandbox.c ---- */
 
 /* An IPv4 or IPv6 address (with an optional %zone). */
