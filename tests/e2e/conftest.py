@@ -221,6 +221,10 @@ def mounts_under(path):
     return out
 
 
+# Started once per session (see registry.registries).
+from registry import registries_session  # noqa: E402,F401
+
+
 @pytest.fixture
 def daemon_factory():
     made = []
