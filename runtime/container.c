@@ -635,6 +635,13 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 		res = *c->resources; /* a shallow copy: nothing here is freed */
 	if (rt->opts.pids_limit > 0 && res.pids_limit == CG_UNSET)
 		res.pids_limit = rt->opts.pids_limit;
+	/* Without a hugetlb controller in the container's cgroup, husk took
+	 * the hugepage limits only where they hold anyway (a limit of 0 on a
+	 * size the host has no pages of); an OCI runtime given them fails to
+	 * find the controller ("cannot set hugetlb limit"). */
+	_cleanup_free_ char *hugetlb = cg_group_dir(cg, "hugetlb");
+	if (!hugetlb)
+		res.n_hugepages = 0;
 	size_t n_user = c->annotations ? c->annotations->n : 0;
 	_cleanup_free_ struct ctr_oci_kv *ann = xnew(struct ctr_oci_kv, n_user + 7);
 	size_t n = 0;
@@ -672,7 +679,21 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 		free(cg_path);
 		cg_path = steal_ptr(&sd);
 	}
+	/* Capabilities huskd does not hold cannot be granted: husk's launcher
+	 * drops them (runtime/launcher.c), an OCI runtime fails with EPERM
+	 * ("unable to apply caps"). The config asks for what can be had, and
+	 * crictl inspect shows what applies. */
+	struct ctr_caps caps = spec->caps;
+	uint64_t own_perm, own_bnd;
+	if (ctr_caps_get_own(&own_perm, &own_bnd) == 0) {
+		caps.bounding &= own_bnd;
+		caps.permitted &= own_perm;
+		caps.effective &= own_perm;
+		caps.inheritable &= own_perm;
+		caps.ambient &= own_perm;
+	}
 	struct ctr_oci_extra x = {
+	    .caps = &caps,
 	    .cgroups_path = cg_path,
 	    .resources = &res,
 	    .device_rules = rules,
