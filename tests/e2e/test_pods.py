@@ -14,6 +14,9 @@ from pods import (busybox, ctr_config, expect_error, leftovers, ns_inode, pid_of
                   proc_status, run_ctr, run_pod, status, wait_exited)
 from registry import registries  # noqa: F401
 
+# The tests that make containers run once per RuntimeClass handler.
+pytestmark = pytest.mark.per_handler
+
 SLEEP = ["sleep", "1000"]
 DEFAULT_CAPS = "00000000a80425fb"
 # As the kubelet sends it: a security context carries the masked and

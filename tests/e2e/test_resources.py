@@ -14,6 +14,9 @@ from pods import (busybox, ctr_config, expect_error, leftovers, pid_of, run_ctr,
                   run_pod, status, wait_exited)
 from registry import registries  # noqa: F401
 
+# The tests that make containers run once per RuntimeClass handler.
+pytestmark = pytest.mark.per_handler
+
 E = grpc.StatusCode
 SLEEP = ["sleep", "1000"]
 CG = "/sys/fs/cgroup"

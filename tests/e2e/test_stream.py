@@ -13,6 +13,9 @@ import pytest
 from conftest import pb
 from pods import busybox, expect_error, run_ctr, run_pod, status, wait_exited  # noqa: F401
 from registry import registries  # noqa: F401
+
+# The tests that make containers run once per RuntimeClass handler.
+pytestmark = pytest.mark.per_handler
 from streamclient import (HandshakeError, SpdyClient, WsClient, portforward_pair,
                           remotecommand_streams, spdy_exec)
 
