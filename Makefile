@@ -34,7 +34,8 @@ GEN_C := $(BUILD)/gen/api/cri/v1/api.pb-c.c
 GEN_H := $(GEN_C:.c=.h)
 
 # Lower layers: one static library, no grpc or protobuf inside.
-LIB_SRCS := $(sort $(wildcard common/*.c runtime/*.c image/*.c network/*.c))
+LIB_SRCS := $(sort $(wildcard common/*.c runtime/*.c runtime/cgroup/*.c runtime/launcher/*.c \
+	runtime/state/*.c image/*.c network/*.c))
 # Programs with a main of their own live in a directory of their own file name.
 SHIM_SRCS := $(sort $(wildcard runtime/shim/*.c))
 PAUSE_SRCS := $(sort $(wildcard runtime/pause/*.c))
@@ -120,8 +121,12 @@ MUSL_BUILD := $(BUILD)/musl
 MUSL_INC := $(MUSL_BUILD)/include
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 YAJL_STATIC := $(shell $(CC) -print-file-name=libyajl_s.a)
-SHIM_LIB_SRCS := $(sort $(filter-out common/service.c,$(wildcard common/*.c)) $(addprefix runtime/,caps.c launcher.c \
-	launcher_exec.c launcher_fs.c launcher_spec.c lsm.c seccomp_bpf.c shim_log.c user.c))
+# husk-shim links runtime/launcher/ and common/, nothing of the manager; of
+# the launcher it leaves out the seccomp profile compiler (libseccomp):
+# the shim only installs the filter files huskd compiled.
+SHIM_LIB_SRCS := $(sort $(filter-out common/service.c,$(wildcard common/*.c)) \
+	$(filter-out runtime/launcher/seccomp.c runtime/launcher/seccomp_spec.c, \
+	$(wildcard runtime/launcher/*.c)))
 MUSL_CFLAGS = $(HUSK_CPPFLAGS) -isystem $(MUSL_INC) $(CPPFLAGS) $(HUSK_BASE_CFLAGS) $(CFLAGS) \
 	-ffunction-sections -fdata-sections
 

@@ -20,11 +20,10 @@
 #include "common/proc.h"
 #include "common/service.h"
 #include "runtime/kview.h"
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/oci.h"
 #include "runtime/runtime-internal.h"
-#include "runtime/shim.h"
-#include "runtime/user.h"
+#include "runtime/shim_client.h"
 
 #define SHIM_START_TIMEOUT_NS (30LL * 1000000000LL)
 #define KILL_WAIT_NS (10LL * 1000000000LL)
@@ -487,7 +486,7 @@ static bool proc_oom_score_adj(pid_t pid, int *ret)
 static bool holds_cap(int cap)
 {
 	uint64_t perm = 0, bnd = 0;
-	return ctr_caps_get_own(&perm, &bnd) == 0 && (perm & CTR_CAP_BIT(cap));
+	return lc_caps_get_own(&perm, &bnd) == 0 && (perm & LC_CAP_BIT(cap));
 }
 
 static int build_spec(struct rt *rt, const char *id, const struct pod_record *pod,
@@ -509,7 +508,7 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	if (s->cwd[0] != '/')
 		return husk_error_set(err, EINVAL, "working_dir '%s' is not absolute", s->cwd);
 
-	struct ctr_user_request ureq = {
+	struct lc_user_request ureq = {
 	    .has_uid = c->has_uid,
 	    .uid = c->uid,
 	    .username = c->username,
@@ -520,8 +519,8 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	    .n_supplemental_groups = c->n_supplemental_groups,
 	    .groups_strict = c->groups_strict,
 	};
-	struct ctr_user u = {0};
-	if (ctr_user_resolve(rootfs, &ureq, &u, err) < 0)
+	struct lc_user u = {0};
+	if (lc_user_resolve(rootfs, &ureq, &u, err) < 0)
 		return -err->code;
 	s->uid = u.uid;
 	s->gid = u.gid;
@@ -534,7 +533,7 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 		_cleanup_free_ char *home = xasprintf("HOME=%s", u.home);
 		s->env = strv_append(s->env, home);
 	}
-	ctr_user_clear(&u);
+	lc_user_clear(&u);
 
 	s->tty = c->tty;
 	s->stdin_open = c->stdin_open;
@@ -542,15 +541,15 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	s->readonly_rootfs = c->readonly_rootfs;
 	s->no_new_privs = c->no_new_privs;
 	s->privileged = c->privileged;
-	uint64_t caps = CTR_CAPS_DEFAULT;
+	uint64_t caps = LC_CAPS_DEFAULT;
 	if (c->privileged)
-		caps = ctr_caps_all();
-	if (ctr_caps_add_drop(caps, c->caps_add, c->caps_drop, &caps, err) < 0 ||
-	    ctr_caps_container(caps, c->caps_ambient, &s->caps, err) < 0)
+		caps = lc_caps_all();
+	if (lc_caps_add_drop(caps, c->caps_add, c->caps_drop, &caps, err) < 0 ||
+	    lc_caps_container(caps, c->caps_ambient, &s->caps, err) < 0)
 		return husk_error_prefix(err, "capabilities");
 	/* Privileged means no seccomp and no AppArmor, whatever was asked. */
 	if (c->privileged) {
-		s->seccomp = CTR_SECCOMP_UNCONFINED;
+		s->seccomp = LC_SECCOMP_UNCONFINED;
 	} else {
 		s->seccomp = c->seccomp_mode;
 		if (c->seccomp_profile)
@@ -680,12 +679,12 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 		cg_path = steal_ptr(&sd);
 	}
 	/* Capabilities huskd does not hold cannot be granted: husk's launcher
-	 * drops them (runtime/launcher.c), an OCI runtime fails with EPERM
+	 * drops them (runtime/launcher/launch.c), an OCI runtime fails with EPERM
 	 * ("unable to apply caps"). The config asks for what can be had, and
 	 * crictl inspect shows what applies. */
-	struct ctr_caps caps = spec->caps;
+	struct lc_caps caps = spec->caps;
 	uint64_t own_perm, own_bnd;
-	if (ctr_caps_get_own(&own_perm, &own_bnd) == 0) {
+	if (lc_caps_get_own(&own_perm, &own_bnd) == 0) {
 		caps.bounding &= own_bnd;
 		caps.permitted &= own_perm;
 		caps.effective &= own_perm;
@@ -814,7 +813,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		goto fail;
 	if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
 		goto fail;
-	if (spec->seccomp != CTR_SECCOMP_UNCONFINED) {
+	if (spec->seccomp != LC_SECCOMP_UNCONFINED) {
 		/* Compiled here, so a bad profile fails CreateContainer and the
 		 * shim needs no libseccomp. */
 		_cleanup_free_ char *bpf = xasprintf("%s/seccomp.bpf", dir);

@@ -17,7 +17,7 @@
 #include "common/json.h"
 #include "common/proc.h"
 #include "common/util.h"
-#include "runtime/caps.h"
+#include "runtime/launcher/launcher.h"
 
 /* /proc/PID/status is a few KiB; /proc/PID/cgroup one line per hierarchy,
  * each bounded by the cgroup path length. */
@@ -150,9 +150,9 @@ char **ctr_kview_cap_names(uint64_t mask)
 {
 	char **v = xnew(char *, 1);
 	for (int i = 0; i < 64; i++) {
-		if (!(mask & CTR_CAP_BIT(i)))
+		if (!(mask & LC_CAP_BIT(i)))
 			continue;
-		const char *n = ctr_cap_name(i);
+		const char *n = lc_cap_name(i);
 		_cleanup_free_ char *num = n ? NULL : xasprintf("%d", i);
 		v = strv_append(v, n ? n : num);
 	}

@@ -17,7 +17,7 @@
 #include "common/log.h"
 #include "common/proc.h"
 #include "runtime/runtime-internal.h"
-#include "runtime/shim.h"
+#include "runtime/shim_client.h"
 
 /* epoll tags below this are fds of the monitor itself, not entries. */
 enum { TAG_INOTIFY = 1, TAG_WAKE = 2 };
@@ -73,7 +73,7 @@ static void exit_seen(struct rt *rt, const char *id_in)
 	pthread_cond_broadcast(&rt->monitor_cond);
 	watch_drop_locked(rt, id);
 	pthread_mutex_unlock(&rt->monitor_lock);
-	rt_ctr_refresh_id(rt, id);
+	rt->mon_on_exit(rt, id);
 }
 
 void rt_monitor_watch(struct rt *rt, const char *id)
@@ -207,8 +207,10 @@ static void *monitor_main(void *arg)
 	}
 }
 
-int rt_monitor_start(struct rt *rt, struct husk_error *err)
+int rt_monitor_start(struct rt *rt, void (*on_exit)(struct rt *rt, const char *id),
+		     struct husk_error *err)
 {
+	rt->mon_on_exit = on_exit;
 	/* Each running container holds a pidfd here: the soft fd limit (1024
 	 * by default) would cap huskd near a thousand containers. */
 	struct rlimit rl;

@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 #include "common/error.h"
-#include "runtime/cgroup.h"
-#include "runtime/launcher.h"
+#include "runtime/cgroup/cgroup.h"
+#include "runtime/launcher/launcher.h"
 
 /* The highest version both Debian 12 runtimes state: runc 1.1.5's
  * `features` gives ociVersionMax "1.0.2-dev"; crun 1.8.1 has no `features`
@@ -33,7 +33,7 @@ struct ctr_oci_extra {
 	/* process.capabilities (and the capabilities seccomp rules depend
 	 * on) when not the spec's: what the runtime can grant. NULL: the
 	 * spec's. */
-	const struct ctr_caps *caps;
+	const struct lc_caps *caps;
 };
 
 /* The OCI config of s as JSON text (caller frees): process (terminal, user

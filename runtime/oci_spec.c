@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/oci.h"
-#include "runtime/seccomp.h"
 
 static const char *const oci_ns_types[CTR_NS_COUNT] = {
     [CTR_NS_USER] = "user",	[CTR_NS_MNT] = "mount", [CTR_NS_PID] = "pid",
@@ -59,7 +59,7 @@ static void o_mount(yajl_gen g, const char *dest, const char *type, const char *
 	yajl_gen_map_close(g);
 }
 
-static void o_process(yajl_gen g, const struct ctr_spec *s, const struct ctr_caps *caps)
+static void o_process(yajl_gen g, const struct ctr_spec *s, const struct lc_caps *caps)
 {
 	json_key(g, "process");
 	yajl_gen_map_open(g);
@@ -85,7 +85,7 @@ static void o_process(yajl_gen g, const struct ctr_spec *s, const struct ctr_cap
 	const uint64_t sets[] = {caps->bounding, caps->effective, caps->permitted,
 				 caps->inheritable, caps->ambient};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		_cleanup_strv_ char **names = ctr_caps_to_names(sets[i]);
+		_cleanup_strv_ char **names = lc_caps_to_names(sets[i]);
 		o_strv(g, keys[i], (const char *const *)names);
 	}
 	yajl_gen_map_close(g);
@@ -113,7 +113,7 @@ static void o_mounts(yajl_gen g, const struct ctr_spec *s)
 {
 	json_key(g, "mounts");
 	yajl_gen_array_open(g);
-	/* What husk's launcher mounts itself (runtime/launcher_fs.c), which an
+	/* What husk's launcher mounts itself (runtime/launcher/fs.c), which an
 	 * OCI runtime mounts only when the config lists it. */
 	o_mount(g, "/proc", "proc", "proc", "nosuid,noexec,nodev");
 	o_mount(g, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
@@ -259,18 +259,18 @@ static void o_resources(yajl_gen g, const struct ctr_oci_extra *x)
 static int o_seccomp(yajl_gen g, const struct ctr_spec *s, uint64_t bounding,
 		     struct husk_error *err)
 {
-	if (s->seccomp == CTR_SECCOMP_UNCONFINED)
+	if (s->seccomp == LC_SECCOMP_UNCONFINED)
 		return 0;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p = NULL;
-	if (s->seccomp == CTR_SECCOMP_RUNTIME_DEFAULT) {
-		p = ctr_seccomp_runtime_default();
+	_cleanup_(lc_seccomp_profile_freep) struct lc_seccomp_profile *p = NULL;
+	if (s->seccomp == LC_SECCOMP_RUNTIME_DEFAULT) {
+		p = lc_seccomp_runtime_default();
 	} else {
-		int r = ctr_seccomp_parse_file(s->seccomp_profile, &p, err);
+		int r = lc_seccomp_parse_file(s->seccomp_profile, &p, err);
 		if (r < 0)
 			return r;
 	}
 	json_key(g, "seccomp");
-	ctr_seccomp_gen_oci(g, p, bounding);
+	lc_seccomp_gen_oci(g, p, bounding);
 	return 0;
 }
 

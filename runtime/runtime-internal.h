@@ -1,4 +1,7 @@
-/* Internals shared by the manager's files (pod.c, container.c). */
+/* Internals shared by the manager's files. From the top down: manager.c
+ * (open, close, recovery), pod.c, container.c, then monitor.c, locks.c
+ * (markers, events) and objects.c (cgroups of records, kernel views); a
+ * file calls only those below it. */
 #ifndef HUSK_RUNTIME_RUNTIME_INTERNAL_H
 #define HUSK_RUNTIME_RUNTIME_INTERNAL_H
 
@@ -13,8 +16,8 @@
  *      containers (rt_ctr_begin...): a pod step may act on its containers,
  *      a container step never takes its pod's marker.
  *   2. a stripe's mutex (struct rt_stripe): held only to look up or edit
- *      the markers of its list, never while calling out of this file.
- *   3. the record store's lock (state.c), inside state_* calls only.
+ *      the markers of its list, never while calling out of locks.c.
+ *   3. the record store's lock (state/store.c), inside state_* calls only.
  *   4. the monitor's lock (monitor_lock), taken with no stripe held.
  *   5. keep's lock (keep.c), innermost.
  * Markers are not mutexes: a step on an object (start, stop, remove, a
@@ -60,6 +63,9 @@ struct rt {
 	int mon_epoll, mon_inotify, mon_wake;
 	struct rt_watch *mon_watches;
 	size_t mon_count;
+	/* Records the exit of container id (container.c's rt_ctr_refresh_id,
+	 * handed over by rt_monitor_start: the monitor sits below containers). */
+	void (*mon_on_exit)(struct rt *rt, const char *id);
 	unsigned long long mon_exits; /* exits seen so far: waiters' generation */
 	/* Creations by identity and their kept results (keep.h); the remover
 	 * thread removes what nobody collected. keep's own lock is innermost:
@@ -77,6 +83,9 @@ struct rt {
 
 /* Kinds of keep entries. */
 enum { RT_KEEP_POD, RT_KEEP_CTR };
+
+/* ---- locks.c ---- */
+
 /* Between the steps of a creation: ECANCELED once a Stop or Remove of its
  * id asked it to give up (keep_abort_id). */
 int rt_check_abort(struct rt *rt, struct keep_entry *ke, struct husk_error *err);
@@ -101,27 +110,24 @@ static inline void rt_endp(struct rt_busy **b)
 
 void rt_emit(struct rt *rt, enum rt_event ev, const char *ctr_id, const char *pod_id);
 
+/* ---- objects.c ---- */
+
 /* The cgroup a record names, or NULL when it names none (or one that no
  * longer loads: logged). */
 struct cg_group *rt_cgroup_of(struct rt *rt, const struct state_cgroup *c);
 /* *ret (cleared first by the caller) set to g's typed parts for a record. */
 void rt_cgroup_record(const struct cg_group *g, struct state_cgroup *ret);
-/* The cgroup of container (pod) ref, or NULL with err set: ENOENT for an
- * unknown object or one without a cgroup. */
-struct cg_group *rt_ctr_cgroup(struct rt *rt, const char *ref, struct husk_error *err);
-struct cg_group *rt_pod_cgroup(struct rt *rt, const char *ref, struct husk_error *err);
-
-/* pod.c: the namespaces a container's are compared with in its kernel
+/* The namespaces a container's are compared with in its kernel
  * view: the pod's pins and huskd's own. */
 struct ctr_kview_refs;
 void rt_pod_kview_refs(struct rt *rt, const struct pod_record *pod, struct ctr_kview_refs *ret);
-/* pod.c: the view in dir/kernel.json: write json there (live), or read the
+/* The view in dir/kernel.json: write json there (live), or read the
  * one recorded. */
 void rt_kview_record(const char *dir, const char *json);
 int rt_kview_recorded(const char *dir, const char *what, const char *id, char **ret_json,
 		      struct husk_error *err);
 
-/* Intent records for cgroups being made (pod.c): <state>/cgroups-pending/<id>
+/* Intent records for cgroups being made: <state>/cgroups-pending/<id>
  * names the cgroup path of pod or container id and is written before the
  * cgroup is created; it goes once the object's record is written or its
  * creation undone. At start, the cgroup of every intent that no record
@@ -132,14 +138,28 @@ int rt_cg_intent_add(struct rt *rt, const char *id, const char *path, bool remov
 		     struct husk_error *err);
 void rt_cg_intent_done(struct rt *rt, const char *id);
 
-/* container.c: stop and remove every container of a pod (its marker held). */
+/* ---- container.c ---- */
+
+/* The cgroup of container (pod, in pod.c) ref, or NULL with err set:
+ * ENOENT for an unknown object or one without a cgroup. */
+struct cg_group *rt_ctr_cgroup(struct rt *rt, const char *ref, struct husk_error *err);
+struct cg_group *rt_pod_cgroup(struct rt *rt, const char *ref, struct husk_error *err);
+
+/* Stop and remove every container of a pod (its marker held). */
 int rt_pod_containers_stop(struct rt *rt, const char *pod_id, struct husk_error *err);
 int rt_pod_containers_remove(struct rt *rt, const char *pod_id, struct husk_error *err);
-/* container.c: reconcile container records at start. */
+/* Reconcile container records at start. */
 void rt_containers_recover(struct rt *rt);
-/* container.c: record the exit of container id if its shim has seen one
+/* Record the exit of container id if its shim has seen one
  * (once: a record no longer RUNNING is left alone); emits STOPPED. */
 void rt_ctr_refresh_id(struct rt *rt, const char *id);
+
+/* ---- pod.c ---- */
+
+/* Reconcile pod records and sandboxes at start. */
+void rt_pods_recover(struct rt *rt);
+
+/* ---- sandbox.c ---- */
 
 /* The mount point in huskd's mount namespace that path (resolved) is on,
  * and whether that mount is shared (shared:N in mountinfo) and/or a slave
@@ -148,11 +168,15 @@ void rt_ctr_refresh_id(struct rt *rt, const char *id);
 int rt_mount_of(const char *path, char **ret_point, bool *ret_shared, bool *ret_slave,
 		struct husk_error *err);
 
-/* monitor.c: the exit monitor. start watches every RUNNING record and runs
- * the monitor thread; watch adds one container once it runs (its exit is
- * recorded even if it happened before the call); wait_exit waits for the
- * exit file of the shim directory dir, woken by the monitor's events. */
-int rt_monitor_start(struct rt *rt, struct husk_error *err);
+/* ---- monitor.c ---- */
+
+/* The exit monitor. start watches every RUNNING record and runs the
+ * monitor thread, which calls on_exit(rt, id) for each exit it sees;
+ * watch adds one container once it runs (its exit is recorded even if it
+ * happened before the call); wait_exit waits for the exit file of the shim
+ * directory dir, woken by the monitor's events. */
+int rt_monitor_start(struct rt *rt, void (*on_exit)(struct rt *rt, const char *id),
+		     struct husk_error *err);
 void rt_monitor_stop(struct rt *rt);
 void rt_monitor_watch(struct rt *rt, const char *id);
 struct ctr_exit;

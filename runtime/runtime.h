@@ -8,9 +8,9 @@
 
 #include "common/cancel.h"
 #include "common/error.h"
-#include "runtime/cgroup.h"
+#include "runtime/cgroup/cgroup.h"
 #include "runtime/sandbox.h"
-#include "runtime/state.h"
+#include "runtime/state/state.h"
 
 /* Container lifecycle events, values as CRI's ContainerEventType. */
 enum rt_event { RT_EVENT_CREATED, RT_EVENT_STARTED, RT_EVENT_STOPPED, RT_EVENT_DELETED };
@@ -233,7 +233,7 @@ struct rt_ctr_config {
 	char *const *caps_ambient; /* also added to every other set */
 	bool no_new_privs;
 	bool readonly_rootfs;
-	int seccomp_mode; /* enum ctr_seccomp_mode */
+	int seccomp_mode; /* enum lc_seccomp_mode */
 	const char *seccomp_profile;
 	const char *apparmor_profile; /* a loaded profile; NULL: none */
 	char *const *masked_paths;    /* NULL: the defaults; empty: none */
@@ -407,7 +407,7 @@ void rt_exec_proc_release(struct rt_exec_proc *p);
 
 /* Attach to the running container's own stdio through its husk-shim. On
  * success *ret_fd is a SOCK_SEQPACKET connection carrying the shim's
- * attach packets (see runtime/shim.h), and *ret_tty / *ret_stdin say
+ * attach packets (see runtime/shim_client.h), and *ret_tty / *ret_stdin say
  * whether the container has a terminal and an open stdin. EBUSY when it is
  * not running. */
 int rt_ctr_attach(struct rt *rt, const char *ref, int *ret_fd, bool *ret_tty, bool *ret_stdin,

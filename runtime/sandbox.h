@@ -194,4 +194,19 @@ int pod_sandbox_root_release(const char *state_dir, struct husk_error *err);
  * missing, ENXIO when it is not a namespace (a pin file whose mount is gone). */
 int pod_ns_inode(const char *path, ino_t *ret_ino, struct husk_error *err);
 
+/* ---- sandbox_check.c, for sandbox.c ---- */
+
+/* Ids name directories: letters, digits, "_.-", not starting with ".". */
+bool pod_id_valid(const char *id);
+/* An IPv4 or IPv6 address (with an optional %zone). */
+bool pod_ip_valid(const char *s);
+enum sysctl_ns { SYSCTL_NONE, SYSCTL_NET, SYSCTL_IPC };
+/* Split a sysctl name into /proc/sys path components. Dots separate, unless
+ * the name uses slashes, in which case dots are part of a component (an
+ * interface name like "eth0.100"). Returns the /proc/sys path or NULL. */
+char *pod_sysctl_path(const char *name, enum sysctl_ns *ret_ns);
+/* Every field of a spec create would use, checked before anything is
+ * made; EINVAL naming the field. */
+int pod_spec_check(const struct pod_sandbox_spec *s, struct husk_error *err);
+
 #endif

@@ -16,9 +16,9 @@
 #include <sys/wait.h>
 #include <termios.h>
 
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/runtime-internal.h"
-#include "runtime/shim.h"
+#include "runtime/shim_client.h"
 
 static int running_ctr(struct rt *rt, const char *ref, const char *what, struct ctr_record **ret,
 		       struct husk_error *err)

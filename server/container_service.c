@@ -11,7 +11,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "image/image.h"
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/runtime.h"
 #include "server/events.h"
 #include "server/handlers.h"
@@ -362,8 +362,8 @@ int srv_create_container(struct srv_ctx *ctx, const void *in, void **ret_out,
 		rc.has_oom_score_adj = true;
 	}
 	_cleanup_(srv_ctr_security_clear) struct srv_ctr_security sec = {0};
-	_cleanup_(ctr_lsm_clear) struct ctr_lsm lsm;
-	ctr_lsm_detect(NULL, &lsm);
+	_cleanup_(lc_lsm_clear) struct lc_lsm lsm;
+	lc_lsm_detect(NULL, &lsm);
 	if (srv_ctr_security_from_cri(lc ? lc->security_context : NULL, &lsm, pod->sandbox.net,
 				      pod->sandbox.ipc, &rc, &sec, err) < 0)
 		return husk_error_prefix(err, "CreateContainer '%s'", name);

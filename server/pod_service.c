@@ -112,8 +112,8 @@ int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, str
 	if (lc) {
 		pc.cgroup_parent = lc->cgroup_parent;
 		const Runtime__V1__LinuxSandboxSecurityContext *sc = lc->security_context;
-		_cleanup_(ctr_lsm_clear) struct ctr_lsm lsm;
-		ctr_lsm_detect(NULL, &lsm);
+		_cleanup_(lc_lsm_clear) struct lc_lsm lsm;
+		lc_lsm_detect(NULL, &lsm);
 		bool any = false;
 		if (srv_pod_security_from_cri(sc, &lsm, &pc.privileged, err) < 0 ||
 		    srv_pod_resources_from_cri(lc->resources, lc->overhead, &res, &any, err) < 0)

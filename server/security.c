@@ -9,12 +9,12 @@
 
 #include "common/fs.h"
 #include "common/log.h"
-#include "runtime/seccomp.h"
+#include "runtime/launcher/launcher.h"
 #include "server/translate.h"
 
 /* CRI keeps the string forms of seccomp and AppArmor profiles, deprecated;
  * the kubelet no longer sends them but older clients may. */
-static const char *ctr_seccomp_path_field(const Runtime__V1__LinuxContainerSecurityContext *sc)
+static const char *lc_seccomp_path_field(const Runtime__V1__LinuxContainerSecurityContext *sc)
 {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -22,7 +22,7 @@ static const char *ctr_seccomp_path_field(const Runtime__V1__LinuxContainerSecur
 #pragma GCC diagnostic pop
 }
 
-static const char *ctr_apparmor_path_field(const Runtime__V1__LinuxContainerSecurityContext *sc)
+static const char *lc_apparmor_path_field(const Runtime__V1__LinuxContainerSecurityContext *sc)
 {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -179,18 +179,18 @@ static int groups_policy(Runtime__V1__SupplementalGroupsPolicy p, const char *fi
 static int seccomp_choice(const Runtime__V1__SecurityProfile *p, const char *path_form,
 			  int *ret_mode, const char **ret_path, struct husk_error *err)
 {
-	*ret_mode = CTR_SECCOMP_UNCONFINED;
+	*ret_mode = LC_SECCOMP_UNCONFINED;
 	*ret_path = NULL;
 	const char *field = "security_context.seccomp";
 	if (p) {
 		switch (p->profile_type) {
 		case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault:
-			*ret_mode = CTR_SECCOMP_RUNTIME_DEFAULT;
+			*ret_mode = LC_SECCOMP_RUNTIME_DEFAULT;
 			return 0;
 		case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined:
 			return 0;
 		case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost:
-			*ret_mode = CTR_SECCOMP_LOCALHOST;
+			*ret_mode = LC_SECCOMP_LOCALHOST;
 			*ret_path = p->localhost_ref;
 			field = "security_context.seccomp.localhost_ref";
 			break;
@@ -200,9 +200,9 @@ static int seccomp_choice(const Runtime__V1__SecurityProfile *p, const char *pat
 		}
 	} else {
 		field = "security_context.seccomp_profile_path";
-		if (ctr_seccomp_parse_path(path_form, field, ret_mode, ret_path, err) < 0)
+		if (lc_seccomp_parse_path(path_form, field, ret_mode, ret_path, err) < 0)
 			return -err->code;
-		if (*ret_mode != CTR_SECCOMP_LOCALHOST)
+		if (*ret_mode != LC_SECCOMP_LOCALHOST)
 			return 0;
 	}
 	if (isempty(*ret_path) || (*ret_path)[0] != '/')
@@ -214,7 +214,7 @@ static int seccomp_choice(const Runtime__V1__SecurityProfile *p, const char *pat
 	return 0;
 }
 
-static int apparmor_choice(const struct ctr_lsm *lsm, const Runtime__V1__SecurityProfile *p,
+static int apparmor_choice(const struct lc_lsm *lsm, const Runtime__V1__SecurityProfile *p,
 			   const char *path_form, char **ret_profile, struct husk_error *err)
 {
 	int type;
@@ -225,25 +225,25 @@ static int apparmor_choice(const struct ctr_lsm *lsm, const Runtime__V1__Securit
 		ref = p->localhost_ref;
 	} else {
 		field = "security_context.apparmor_profile";
-		if (ctr_apparmor_parse_path(path_form, field, &type, &ref, err) < 0)
+		if (lc_apparmor_parse_path(path_form, field, &type, &ref, err) < 0)
 			return -err->code;
 	}
-	if (ctr_apparmor_profile(lsm, field, type, ref, ret_profile, err) < 0)
+	if (lc_apparmor_profile(lsm, field, type, ref, ret_profile, err) < 0)
 		return -err->code;
-	if (type == CTR_LSM_RUNTIME_DEFAULT && lsm->apparmor && !*ret_profile)
+	if (type == LC_LSM_RUNTIME_DEFAULT && lsm->apparmor && !*ret_profile)
 		log_warn("AppArmor is enabled but profile '%s' is not loaded: the container runs "
 			 "without one",
-			 CTR_APPARMOR_DEFAULT_PROFILE);
+			 LC_APPARMOR_DEFAULT_PROFILE);
 	return 0;
 }
 
-static int selinux_check(const struct ctr_lsm *lsm, const Runtime__V1__SELinuxOption *o,
+static int selinux_check(const struct lc_lsm *lsm, const Runtime__V1__SELinuxOption *o,
 			 struct husk_error *err)
 {
 	if (!o)
 		return 0;
-	return ctr_selinux_check(lsm, "security_context.selinux_options", o->user, o->role, o->type,
-				 o->level, err);
+	return lc_selinux_check(lsm, "security_context.selinux_options", o->user, o->role, o->type,
+				o->level, err);
 }
 
 /* A container shares its pod's network and IPC namespaces: POD is that,
@@ -270,12 +270,12 @@ static int pod_level_ns(Runtime__V1__NamespaceMode m, enum pod_ns_mode pod, cons
 }
 
 int srv_ctr_security_from_cri(const Runtime__V1__LinuxContainerSecurityContext *sc,
-			      const struct ctr_lsm *lsm, enum pod_ns_mode pod_net,
+			      const struct lc_lsm *lsm, enum pod_ns_mode pod_net,
 			      enum pod_ns_mode pod_ipc, struct rt_ctr_config *rc,
 			      struct srv_ctr_security *h, struct husk_error *err)
 {
 	rc->pid_mode = POD_NS_CONTAINER;
-	rc->seccomp_mode = CTR_SECCOMP_UNCONFINED;
+	rc->seccomp_mode = LC_SECCOMP_UNCONFINED;
 	if (!sc)
 		return 0;
 	rc->privileged = sc->privileged;
@@ -332,9 +332,9 @@ int srv_ctr_security_from_cri(const Runtime__V1__LinuxContainerSecurityContext *
 	/* Privileged containers get neither seccomp nor an LSM profile, so
 	 * what was asked for those cannot fail them. */
 	if (!sc->privileged) {
-		if (seccomp_choice(sc->seccomp, ctr_seccomp_path_field(sc), &rc->seccomp_mode,
+		if (seccomp_choice(sc->seccomp, lc_seccomp_path_field(sc), &rc->seccomp_mode,
 				   &rc->seccomp_profile, err) < 0 ||
-		    apparmor_choice(lsm, sc->apparmor, ctr_apparmor_path_field(sc), &h->apparmor,
+		    apparmor_choice(lsm, sc->apparmor, lc_apparmor_path_field(sc), &h->apparmor,
 				    err) < 0 ||
 		    selinux_check(lsm, sc->selinux_options, err) < 0)
 			return -err->code;
@@ -362,7 +362,7 @@ int srv_ctr_security_from_cri(const Runtime__V1__LinuxContainerSecurityContext *
 }
 
 int srv_pod_security_from_cri(const Runtime__V1__LinuxSandboxSecurityContext *sc,
-			      const struct ctr_lsm *lsm, bool *ret_privileged,
+			      const struct lc_lsm *lsm, bool *ret_privileged,
 			      struct husk_error *err)
 {
 	*ret_privileged = false;
@@ -394,18 +394,18 @@ int srv_pod_security_from_cri(const Runtime__V1__LinuxSandboxSecurityContext *sc
 		_cleanup_free_ char *apparmor = NULL;
 		if (seccomp_choice(sc->seccomp, pod_seccomp_path_field(sc), &mode, &path, err) < 0)
 			return -err->code;
-		if (mode == CTR_SECCOMP_LOCALHOST) {
+		if (mode == LC_SECCOMP_LOCALHOST) {
 			/* Nothing runs under it, but a profile that would fail
 			 * a container fails its pod the same way. */
-			struct ctr_seccomp_profile *p = NULL;
-			if (ctr_seccomp_parse_file(path, &p, err) < 0)
+			struct lc_seccomp_profile *p = NULL;
+			if (lc_seccomp_parse_file(path, &p, err) < 0)
 				return husk_error_prefix(err, "security_context.seccomp");
-			ctr_seccomp_profile_free(p);
+			lc_seccomp_profile_free(p);
 		}
 		if (sc->apparmor &&
-		    ctr_apparmor_profile(lsm, "security_context.apparmor",
-					 (int)sc->apparmor->profile_type,
-					 sc->apparmor->localhost_ref, &apparmor, err) < 0)
+		    lc_apparmor_profile(lsm, "security_context.apparmor",
+					(int)sc->apparmor->profile_type,
+					sc->apparmor->localhost_ref, &apparmor, err) < 0)
 			return -err->code;
 		if (selinux_check(lsm, sc->selinux_options, err) < 0)
 			return -err->code;

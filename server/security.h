@@ -7,8 +7,8 @@
 #ifndef HUSK_SERVER_SECURITY_H
 #define HUSK_SERVER_SECURITY_H
 
-#include "runtime/cgroup.h"
-#include "runtime/lsm.h"
+#include "runtime/cgroup/cgroup.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/runtime.h"
 #include "server/server.h"
 
@@ -48,7 +48,7 @@ void srv_ctr_security_clear(struct srv_ctr_security *h);
  * EINVAL for what is malformed or contradictory, EBUSY for what this host
  * cannot do (AppArmor or SELinux not enabled). */
 int srv_ctr_security_from_cri(const Runtime__V1__LinuxContainerSecurityContext *sc,
-			      const struct ctr_lsm *lsm, enum pod_ns_mode pod_net,
+			      const struct lc_lsm *lsm, enum pod_ns_mode pod_net,
 			      enum pod_ns_mode pod_ipc, struct rt_ctr_config *rc,
 			      struct srv_ctr_security *h, struct husk_error *err);
 
@@ -56,7 +56,7 @@ int srv_ctr_security_from_cri(const Runtime__V1__LinuxContainerSecurityContext *
  * the pod's own besides a PID-namespace init, so there is nothing else to
  * apply); *ret_privileged is whether privileged containers may run in it. */
 int srv_pod_security_from_cri(const Runtime__V1__LinuxSandboxSecurityContext *sc,
-			      const struct ctr_lsm *lsm, bool *ret_privileged,
+			      const struct lc_lsm *lsm, bool *ret_privileged,
 			      struct husk_error *err);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <yajl/yajl_gen.h>
 
-#include "runtime/state.h"
+#include "runtime/state/state.h"
 #include "server/server.h"
 
 /* Copy a protobuf map<string,string> (entries of {base, key, value}) into m. */

@@ -26,10 +26,9 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/proc.h"
-#include "runtime/launcher.h"
-#include "runtime/shim.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/shim/oci.h"
-#include "runtime/shim_log.h"
+#include "runtime/shim_client.h"
 
 #define MAX_CLIENTS 8
 #define MAX_ATTACH CTR_SHIM_MAX_ATTACH
@@ -45,7 +44,7 @@
 struct shim {
 	struct ctr_spec *spec;
 	int sync_fd;
-	struct ctr_log *log;
+	struct lc_log *log;
 	pid_t pid;
 	int fds[2];   /* stdout, stderr read ends (the pty master as stdout) */
 	int pty;      /* -1 unless tty */
@@ -312,7 +311,7 @@ static void close_stream(struct shim *s, int i)
 {
 	if (s->fds[i] < 0)
 		return;
-	ctr_log_flush(s->log, (enum ctr_log_stream)i);
+	lc_log_flush(s->log, (enum lc_log_stream)i);
 	close(s->fds[i]);
 	s->fds[i] = -1;
 }
@@ -328,7 +327,7 @@ static void read_stream(struct shim *s, int i)
 		close_stream(s, i);
 		return;
 	}
-	ctr_log_write(s->log, (enum ctr_log_stream)i, buf, (size_t)n);
+	lc_log_write(s->log, (enum lc_log_stream)i, buf, (size_t)n);
 	attach_broadcast(s, i, buf, (size_t)n);
 }
 
@@ -358,7 +357,7 @@ static void handle_request(struct shim *s, int fd)
 		else
 			snprintf(reply, sizeof(reply), "ok");
 	} else if (streq(req, "reopen")) {
-		if (ctr_log_reopen(s->log, &e) < 0)
+		if (lc_log_reopen(s->log, &e) < 0)
 			snprintf(reply, sizeof(reply), "error %d %s", e.code, husk_error_msg(&e));
 		else
 			snprintf(reply, sizeof(reply), "ok");
@@ -415,7 +414,7 @@ static void handle_signal(struct shim *s)
 			break;
 		case SIGUSR1: {
 			struct husk_error e = HUSK_ERROR_INIT;
-			if (ctr_log_reopen(s->log, &e) < 0)
+			if (lc_log_reopen(s->log, &e) < 0)
 				log_warn("container=%s reopen log: %s", cid(s), husk_error_msg(&e));
 			husk_error_clear(&e);
 			break;
@@ -582,8 +581,8 @@ int main(int argc, char **argv)
 	}
 	if (setup_control(&s, &err) < 0)
 		fail(&s, &err);
-	s.log = ctr_log_new(s.spec->log_path, 0);
-	if (ctr_log_reopen(s.log, &err) < 0)
+	s.log = lc_log_new(s.spec->log_path, 0);
+	if (lc_log_reopen(s.log, &err) < 0)
 		fail(&s, &err);
 	if (s.spec->oom_file)
 		s.have_oom = read_oom_count(s.spec->oom_file, &s.oom_base) == 0;
@@ -639,7 +638,7 @@ int main(int argc, char **argv)
 	if (s.spec->oci_path)
 		shim_oci_delete(s.spec);
 	reap(&s);
-	ctr_log_free(s.log);
+	lc_log_free(s.log);
 	ctr_spec_free(s.spec);
 	return 0;
 }

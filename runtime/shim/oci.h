@@ -4,7 +4,7 @@
 #ifndef HUSK_RUNTIME_SHIM_OCI_H
 #define HUSK_RUNTIME_SHIM_OCI_H
 
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 
 /* `<rt> [args] --root R create --bundle <state_dir> --pid-file oci.pid ID`
  * with stdio as the container's stdio, then `<rt> start ID`. On return the

@@ -2,7 +2,7 @@
  * (ctr_spec_from_json): anything is refused with EINVAL or gives a valid
  * spec, and a valid spec written out (ctr_spec_to_json) reads back to the
  * same text. */
-#include "runtime/launcher.h"
+#include "runtime/launcher/launcher.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -6,7 +6,7 @@
  * writes it), else "x<n>.json". Whatever loads must be storable again:
  * every loaded record re-saves unchanged (state_*_modify without edits). */
 #include "common/json.h"
-#include "runtime/state.h"
+#include "runtime/state/state.h"
 #include "tests/fuzz/fuzz.h"
 
 #define MAX_FILES 16

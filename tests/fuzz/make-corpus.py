@@ -516,13 +516,13 @@ def regressions():
     # common/json.c: a '"' in a comment hid the brackets after it from the
     # depth bound (a stack overflow in yajl_tree_free at ~10^5 levels).
     put("fuzz_json", "regress-comment-hides-depth", '/*"*/' + "[" * 100 + "]" * 100)
-    # runtime/launcher_spec.c: an option with a comma read as data, written
+    # runtime/launcher/spec.c: an option with a comma read as data, written
     # back as two options, read again as a flag.
     put("fuzz_spec", "regress-comma-option", {
         "root": {"path": "/r"}, "process": {"args": ["sh"]},
         "mounts": [{"destination": "/d", "type": "bind", "source": "/s",
                     "options": ["r,bind", "ro"]}]})
-    # runtime/state.c: records that add refuses were loaded, then could
+    # runtime/state/store.c: records that add refuses were loaded, then could
     # not be saved (an id that is no id, a mount without a path).
     pod = {"version": 1, "id": "bad id", "metadata": {"name": "b"}}
     ctr = {"version": 1, "id": "c", "pod_id": "bad id", "metadata": {"name": "c"},

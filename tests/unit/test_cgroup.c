@@ -1,7 +1,7 @@
 /* CUnit tests of runtime/cgroup: detection, naming, create/remove, resource
  * files, stats and kill against temporary directories laid out like v1 and
  * v2 mounts (no root needed), plus one test on this machine's real v1. */
-#include "runtime/cgroup.h"
+#include "runtime/cgroup/cgroup.h"
 
 #include <CUnit/Basic.h>
 #include <errno.h>

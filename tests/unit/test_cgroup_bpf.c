@@ -2,7 +2,7 @@
  * meaning (run by a small interpreter against a model of v1's exception
  * list), the emulated record, and, as root, the kernel's verifier and a real
  * cgroup2 directory where a child process meets the filter. */
-#include "runtime/cgroup-internal.h"
+#include "runtime/cgroup/internal.h"
 
 #include <CUnit/Basic.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "runtime/seccomp.h"
+#include "runtime/launcher/launcher.h"
 #include "server/security.h"
 #include "unit.h"
 
@@ -15,7 +15,7 @@ static Runtime__V1__LinuxContainerSecurityContext new_sc(void)
 	    RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
 }
 
-static const struct ctr_lsm no_lsm = {0};
+static const struct lc_lsm no_lsm = {0};
 
 static int translate(const Runtime__V1__LinuxContainerSecurityContext *sc, struct rt_ctr_config *rc,
 		     struct srv_ctr_security *h, struct husk_error *err)
@@ -36,7 +36,7 @@ static void test_no_context(void)
 	 * namespace. */
 	CU_ASSERT_PTR_NULL(rc.masked_paths);
 	CU_ASSERT_PTR_NULL(rc.readonly_paths);
-	CU_ASSERT_EQUAL(rc.seccomp_mode, CTR_SECCOMP_UNCONFINED);
+	CU_ASSERT_EQUAL(rc.seccomp_mode, LC_SECCOMP_UNCONFINED);
 	CU_ASSERT_EQUAL(rc.pid_mode, POD_NS_CONTAINER);
 	CU_ASSERT_FALSE(rc.privileged);
 }
@@ -106,7 +106,7 @@ static void test_seccomp_apparmor_selinux(void)
 	Runtime__V1__SecurityProfile p = RUNTIME__V1__SECURITY_PROFILE__INIT;
 	sc.seccomp = &p;
 	CU_ASSERT_EQUAL(translate(&sc, &rc, &h, &err), 0);
-	CU_ASSERT_EQUAL(rc.seccomp_mode, CTR_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_EQUAL(rc.seccomp_mode, LC_SECCOMP_RUNTIME_DEFAULT);
 	p.profile_type = RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost;
 	p.localhost_ref = "/nonexistent/p.json";
 	CU_ASSERT_EQUAL(translate(&sc, &rc, &h, &err), -EINVAL);
@@ -126,11 +126,11 @@ static void test_seccomp_apparmor_selinux(void)
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 	sc.seccomp_profile_path = path;
 	CU_ASSERT_EQUAL(translate(&sc, &rc, &h, &err), 0);
-	CU_ASSERT_EQUAL(rc.seccomp_mode, CTR_SECCOMP_LOCALHOST);
+	CU_ASSERT_EQUAL(rc.seccomp_mode, LC_SECCOMP_LOCALHOST);
 	CU_ASSERT_STRING_EQUAL(rc.seccomp_profile, path + strlen("localhost/"));
 	sc.seccomp_profile_path = "runtime/default";
 	CU_ASSERT_EQUAL(translate(&sc, &rc, &h, &err), 0);
-	CU_ASSERT_EQUAL(rc.seccomp_mode, CTR_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_EQUAL(rc.seccomp_mode, LC_SECCOMP_RUNTIME_DEFAULT);
 	sc.seccomp_profile_path = "";
 	/* AppArmor without AppArmor: default fine, Localhost refused. */
 	sc.apparmor_profile = "localhost/x";

@@ -9,9 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/caps.h"
-#include "runtime/launcher.h"
-#include "runtime/launcher_internal.h"
+#include "runtime/launcher/internal.h"
+#include "runtime/launcher/launcher.h"
 #include "unit.h"
 
 static struct ctr_spec *parse(const char *json, struct husk_error *err)
@@ -31,10 +30,10 @@ static void test_spec_defaults(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_STRING_EQUAL(s->rootfs, "/r");
 	CU_ASSERT_STRING_EQUAL(s->cwd, "/");
-	CU_ASSERT_EQUAL(s->caps.bounding, CTR_CAPS_DEFAULT);
-	CU_ASSERT_EQUAL(s->caps.effective, CTR_CAPS_DEFAULT);
+	CU_ASSERT_EQUAL(s->caps.bounding, LC_CAPS_DEFAULT);
+	CU_ASSERT_EQUAL(s->caps.effective, LC_CAPS_DEFAULT);
 	CU_ASSERT_EQUAL(s->caps.inheritable, 0);
-	CU_ASSERT_EQUAL(s->seccomp, CTR_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_EQUAL(s->seccomp, LC_SECCOMP_RUNTIME_DEFAULT);
 	CU_ASSERT_EQUAL(s->ns[CTR_NS_MNT].mode, CTR_NS_NEW);
 	CU_ASSERT_EQUAL(s->ns[CTR_NS_PID].mode, CTR_NS_NEW);
 	CU_ASSERT_EQUAL(s->ns[CTR_NS_NET].mode, CTR_NS_HOST);
@@ -94,11 +93,11 @@ static void check_full(const struct ctr_spec *s)
 	CU_ASSERT_EQUAL_FATAL(s->n_additional_gids, 2);
 	CU_ASSERT_EQUAL(s->additional_gids[1], 20);
 	CU_ASSERT_TRUE(s->tty && s->stdin_open && s->stdin_once && s->no_new_privs);
-	CU_ASSERT_EQUAL(s->caps.bounding, CTR_CAP_BIT(0) | CTR_CAP_BIT(13));
-	CU_ASSERT_EQUAL(s->caps.effective, CTR_CAP_BIT(5));
-	CU_ASSERT_EQUAL(s->caps.ambient, CTR_CAP_BIT(5));
+	CU_ASSERT_EQUAL(s->caps.bounding, LC_CAP_BIT(0) | LC_CAP_BIT(13));
+	CU_ASSERT_EQUAL(s->caps.effective, LC_CAP_BIT(5));
+	CU_ASSERT_EQUAL(s->caps.ambient, LC_CAP_BIT(5));
 	CU_ASSERT_EQUAL(s->caps.inheritable, 0);
-	CU_ASSERT_EQUAL(s->seccomp, CTR_SECCOMP_LOCALHOST);
+	CU_ASSERT_EQUAL(s->seccomp, LC_SECCOMP_LOCALHOST);
 	CU_ASSERT_STRING_EQUAL(s->seccomp_profile, "/p.json");
 	CU_ASSERT_STRING_EQUAL(s->seccomp_filter, "/f.bpf");
 	CU_ASSERT_STRING_EQUAL(s->apparmor_profile, "my-prof");
@@ -240,17 +239,17 @@ static void test_caps_names(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	int cap = -1;
-	CU_ASSERT_EQUAL(ctr_cap_from_name("CAP_SYS_ADMIN", &cap, &err), 0);
+	CU_ASSERT_EQUAL(lc_cap_from_name("CAP_SYS_ADMIN", &cap, &err), 0);
 	CU_ASSERT_EQUAL(cap, 21);
-	CU_ASSERT_EQUAL(ctr_cap_from_name("net_bind_service", &cap, &err), 0);
+	CU_ASSERT_EQUAL(lc_cap_from_name("net_bind_service", &cap, &err), 0);
 	CU_ASSERT_EQUAL(cap, 10);
-	CU_ASSERT_EQUAL(ctr_cap_from_name("cap_bpf", &cap, &err), 0);
+	CU_ASSERT_EQUAL(lc_cap_from_name("cap_bpf", &cap, &err), 0);
 	CU_ASSERT_EQUAL(cap, 39);
-	CU_ASSERT_EQUAL(ctr_cap_from_name("CAP_", &cap, &err), -EINVAL);
-	CU_ASSERT_EQUAL(ctr_cap_from_name("FLY", &cap, &err), -EINVAL);
+	CU_ASSERT_EQUAL(lc_cap_from_name("CAP_", &cap, &err), -EINVAL);
+	CU_ASSERT_EQUAL(lc_cap_from_name("FLY", &cap, &err), -EINVAL);
 	CU_ASSERT_STRING_EQUAL(err.msg, "unknown capability 'FLY'");
-	CU_ASSERT_STRING_EQUAL(ctr_cap_name(0), "CAP_CHOWN");
-	CU_ASSERT_PTR_NULL(ctr_cap_name(63));
+	CU_ASSERT_STRING_EQUAL(lc_cap_name(0), "CAP_CHOWN");
+	CU_ASSERT_PTR_NULL(lc_cap_name(63));
 
 	char *defaults[] = {"CHOWN",
 			    "DAC_OVERRIDE",
@@ -268,19 +267,19 @@ static void test_caps_names(void)
 			    "AUDIT_WRITE",
 			    NULL};
 	uint64_t mask = 0;
-	CU_ASSERT_EQUAL(ctr_caps_from_names(defaults, &mask, &err), 0);
-	CU_ASSERT_EQUAL(mask, CTR_CAPS_DEFAULT);
+	CU_ASSERT_EQUAL(lc_caps_from_names(defaults, &mask, &err), 0);
+	CU_ASSERT_EQUAL(mask, LC_CAPS_DEFAULT);
 	CU_ASSERT_EQUAL(mask, UINT64_C(0xa80425fb));
-	_cleanup_strv_ char **names = ctr_caps_to_names(mask);
+	_cleanup_strv_ char **names = lc_caps_to_names(mask);
 	CU_ASSERT_EQUAL(strv_length(names), 14);
 	CU_ASSERT_STRING_EQUAL(names[0], "CAP_CHOWN");
 	CU_ASSERT_STRING_EQUAL(names[13], "CAP_SETFCAP");
 
 	char *all[] = {"ALL", NULL};
-	CU_ASSERT_EQUAL(ctr_caps_from_names(all, &mask, &err), 0);
-	CU_ASSERT_EQUAL(mask, ctr_caps_all());
-	CU_ASSERT_TRUE((mask & CTR_CAP_BIT(ctr_caps_last_cap())) != 0);
-	CU_ASSERT_TRUE((mask & CTR_CAP_BIT(ctr_caps_last_cap() + 1)) == 0);
+	CU_ASSERT_EQUAL(lc_caps_from_names(all, &mask, &err), 0);
+	CU_ASSERT_EQUAL(mask, lc_caps_all());
+	CU_ASSERT_TRUE((mask & LC_CAP_BIT(lc_caps_last_cap())) != 0);
+	CU_ASSERT_TRUE((mask & LC_CAP_BIT(lc_caps_last_cap() + 1)) == 0);
 }
 
 static void test_caps_add_drop(void)
@@ -289,49 +288,49 @@ static void test_caps_add_drop(void)
 	uint64_t m;
 	char *add[] = {"SYS_ADMIN", "CAP_NET_ADMIN", NULL};
 	char *drop[] = {"chown", "NET_RAW", NULL};
-	CU_ASSERT_EQUAL(ctr_caps_add_drop(CTR_CAPS_DEFAULT, add, drop, &m, &err), 0);
-	CU_ASSERT_EQUAL(m, (CTR_CAPS_DEFAULT | CTR_CAP_BIT(21) | CTR_CAP_BIT(12)) &
-			       ~(CTR_CAP_BIT(0) | CTR_CAP_BIT(13)));
+	CU_ASSERT_EQUAL(lc_caps_add_drop(LC_CAPS_DEFAULT, add, drop, &m, &err), 0);
+	CU_ASSERT_EQUAL(m, (LC_CAPS_DEFAULT | LC_CAP_BIT(21) | LC_CAP_BIT(12)) &
+			       ~(LC_CAP_BIT(0) | LC_CAP_BIT(13)));
 	/* ALL then drop one. */
 	char *add_all[] = {"ALL", NULL};
 	char *drop_chown[] = {"CHOWN", NULL};
-	CU_ASSERT_EQUAL(ctr_caps_add_drop(CTR_CAPS_DEFAULT, add_all, drop_chown, &m, &err), 0);
-	CU_ASSERT_EQUAL(m, ctr_caps_all() & ~CTR_CAP_BIT(0));
+	CU_ASSERT_EQUAL(lc_caps_add_drop(LC_CAPS_DEFAULT, add_all, drop_chown, &m, &err), 0);
+	CU_ASSERT_EQUAL(m, lc_caps_all() & ~LC_CAP_BIT(0));
 	/* Drop ALL then add one. */
 	char *drop_all[] = {"all", NULL};
 	char *add_kill[] = {"KILL", NULL};
-	CU_ASSERT_EQUAL(ctr_caps_add_drop(CTR_CAPS_DEFAULT, add_kill, drop_all, &m, &err), 0);
-	CU_ASSERT_EQUAL(m, CTR_CAP_BIT(5));
+	CU_ASSERT_EQUAL(lc_caps_add_drop(LC_CAPS_DEFAULT, add_kill, drop_all, &m, &err), 0);
+	CU_ASSERT_EQUAL(m, LC_CAP_BIT(5));
 	char *bad[] = {"CAP_WHAT", NULL};
-	CU_ASSERT_EQUAL(ctr_caps_add_drop(CTR_CAPS_DEFAULT, bad, NULL, &m, &err), -EINVAL);
+	CU_ASSERT_EQUAL(lc_caps_add_drop(LC_CAPS_DEFAULT, bad, NULL, &m, &err), -EINVAL);
 	CU_ASSERT_STRING_EQUAL(err.msg, "add capability: unknown capability 'CAP_WHAT'");
 	husk_error_clear(&err);
 	/* "CAP_" is optional and case does not matter, in add and drop. */
 	char *add_lc[] = {"cap_sys_time", "net_admin", NULL};
 	char *drop_lc[] = {"Cap_Kill", NULL};
-	CU_ASSERT_EQUAL(ctr_caps_add_drop(0, add_lc, drop_lc, &m, &err), 0);
-	CU_ASSERT_EQUAL(m, CTR_CAP_BIT(25) | CTR_CAP_BIT(12));
+	CU_ASSERT_EQUAL(lc_caps_add_drop(0, add_lc, drop_lc, &m, &err), 0);
+	CU_ASSERT_EQUAL(m, LC_CAP_BIT(25) | LC_CAP_BIT(12));
 }
 
 static void test_caps_ambient(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	struct ctr_caps c;
+	struct lc_caps c;
 	/* Ambient ones join every set, even when add/drop left them out. */
 	char *amb[] = {"NET_BIND_SERVICE", "CAP_NET_ADMIN", NULL};
-	CU_ASSERT_EQUAL(ctr_caps_container(CTR_CAP_BIT(0), amb, &c, &err), 0);
-	uint64_t a = CTR_CAP_BIT(10) | CTR_CAP_BIT(12);
+	CU_ASSERT_EQUAL(lc_caps_container(LC_CAP_BIT(0), amb, &c, &err), 0);
+	uint64_t a = LC_CAP_BIT(10) | LC_CAP_BIT(12);
 	CU_ASSERT_EQUAL(c.ambient, a);
 	CU_ASSERT_EQUAL(c.inheritable, a);
-	CU_ASSERT_EQUAL(c.permitted, a | CTR_CAP_BIT(0));
-	CU_ASSERT_EQUAL(c.effective, a | CTR_CAP_BIT(0));
-	CU_ASSERT_EQUAL(c.bounding, a | CTR_CAP_BIT(0));
+	CU_ASSERT_EQUAL(c.permitted, a | LC_CAP_BIT(0));
+	CU_ASSERT_EQUAL(c.effective, a | LC_CAP_BIT(0));
+	CU_ASSERT_EQUAL(c.bounding, a | LC_CAP_BIT(0));
 	/* None: the plain sets. */
-	CU_ASSERT_EQUAL(ctr_caps_container(CTR_CAPS_DEFAULT, NULL, &c, &err), 0);
+	CU_ASSERT_EQUAL(lc_caps_container(LC_CAPS_DEFAULT, NULL, &c, &err), 0);
 	CU_ASSERT_EQUAL(c.ambient | c.inheritable, 0);
-	CU_ASSERT_EQUAL(c.bounding, CTR_CAPS_DEFAULT);
+	CU_ASSERT_EQUAL(c.bounding, LC_CAPS_DEFAULT);
 	char *bad[] = {"NOPE", NULL};
-	CU_ASSERT_EQUAL(ctr_caps_container(0, bad, &c, &err), -EINVAL);
+	CU_ASSERT_EQUAL(lc_caps_container(0, bad, &c, &err), -EINVAL);
 	CU_ASSERT_STRING_EQUAL(err.msg, "ambient capability: unknown capability 'NOPE'");
 }
 

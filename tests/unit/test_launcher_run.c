@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "common/proc.h"
-#include "runtime/launcher.h"
-#include "runtime/shim.h"
+#include "runtime/launcher/launcher.h"
+#include "runtime/shim_client.h"
 #include "unit.h"
 
 #define SEC 1000000000LL
@@ -60,7 +60,7 @@ static int build_rootfs(const char *dir)
 static void prep(struct ctr_spec *s)
 {
 	static int n;
-	if (s->seccomp == CTR_SECCOMP_UNCONFINED)
+	if (s->seccomp == LC_SECCOMP_UNCONFINED)
 		return;
 	free(s->seccomp_filter);
 	s->seccomp_filter = xasprintf("%s/filter-%d.bpf", g_base, n++);
@@ -326,10 +326,10 @@ static void test_launch_errors(void)
 	/* A missing Localhost profile fails when the filter is compiled (at
 	 * create); a launch without the filter file is refused. */
 	s = mkspec(ARGS("true"));
-	s->seccomp = CTR_SECCOMP_LOCALHOST;
+	s->seccomp = LC_SECCOMP_LOCALHOST;
 	s->seccomp_profile = xstrdup("/nonexistent/profile.json");
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
-	struct ctr_seccomp_bpf *b = NULL;
+	struct lc_seccomp_bpf *b = NULL;
 	CU_ASSERT_EQUAL(ctr_spec_seccomp_compile(s, &b, &e), -ENOENT);
 	CU_ASSERT_STRING_EQUAL(
 	    husk_error_msg(&e),
@@ -616,8 +616,8 @@ static void test_launch_bidirectional(void)
 		 " echo c > /both/fromctr/f && mount -t tmpfs t /h2c/slave && echo done; read y"));
 	s->stdin_open = true;
 	s->privileged = true;
-	s->seccomp = CTR_SECCOMP_UNCONFINED;
-	ctr_caps_init(&s->caps, ctr_caps_all());
+	s->seccomp = LC_SECCOMP_UNCONFINED;
+	lc_caps_init(&s->caps, lc_caps_all());
 	s->rootfs_propagation = CTR_PROP_RSHARED;
 	s->n_mounts = 2;
 	s->mounts = xnew(struct ctr_mount, 2);

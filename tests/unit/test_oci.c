@@ -120,7 +120,7 @@ static void test_everything_set(void)
 	s->additional_gids[1] = 20;
 	s->n_additional_gids = 2;
 	s->no_new_privs = true;
-	s->seccomp = CTR_SECCOMP_UNCONFINED;
+	s->seccomp = LC_SECCOMP_UNCONFINED;
 	s->apparmor_profile = xstrdup("husk-default");
 	s->rlimits = xnew(struct ctr_rlimit, 1);
 	s->rlimits[0] = (struct ctr_rlimit){RLIMIT_NOFILE, 1024, UINT64_MAX};
@@ -235,7 +235,7 @@ static void test_localhost_profile(void)
 	    "\"action\": \"SCMP_ACT_KILL_PROCESS\", \"includes\": {\"caps\": "
 	    "[\"CAP_SYS_PTRACE\"]}}]}");
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s = base_spec();
-	s->seccomp = CTR_SECCOMP_LOCALHOST;
+	s->seccomp = LC_SECCOMP_LOCALHOST;
 	s->seccomp_profile = xasprintf("%s/p.json", dir);
 	{
 		_cleanup_json_ yajl_val t = gen(s, NULL);
@@ -284,9 +284,9 @@ static void test_host_uts_has_no_hostname(void)
 static void test_caps_override(void)
 {
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s = base_spec();
-	ctr_caps_init(&s->caps, ctr_caps_all());
-	struct ctr_caps held;
-	ctr_caps_init(&held, CTR_CAP_BIT(0) | CTR_CAP_BIT(5)); /* CHOWN, KILL */
+	lc_caps_init(&s->caps, lc_caps_all());
+	struct lc_caps held;
+	lc_caps_init(&held, LC_CAP_BIT(0) | LC_CAP_BIT(5)); /* CHOWN, KILL */
 	struct ctr_oci_extra x = {.caps = &held};
 	_cleanup_json_ yajl_val t = gen(s, &x);
 	yajl_val caps = json_get(json_get(t, "process"), "capabilities");

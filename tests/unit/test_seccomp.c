@@ -1,7 +1,7 @@
 /* CUnit tests of runtime/seccomp: parsing OCI and Docker profiles, errors
  * that locate the problem, the RuntimeDefault profile's conditions, and
  * filters installed in a forked child (no root needed: no_new_privs). */
-#include "runtime/seccomp.h"
+#include "runtime/launcher/launcher.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,13 +15,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/caps.h"
 #include "unit.h"
 
-static struct ctr_seccomp_profile *parse(const char *json, struct husk_error *err)
+static struct lc_seccomp_profile *parse(const char *json, struct husk_error *err)
 {
-	struct ctr_seccomp_profile *p = NULL;
-	if (ctr_seccomp_parse(json, strlen(json), "p.json", &p, err) < 0)
+	struct lc_seccomp_profile *p = NULL;
+	if (lc_seccomp_parse(json, strlen(json), "p.json", &p, err) < 0)
 		return NULL;
 	return p;
 }
@@ -29,7 +28,7 @@ static struct ctr_seccomp_profile *parse(const char *json, struct husk_error *er
 static void test_parse_oci(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
+	_cleanup_(lc_seccomp_profile_freep) struct lc_seccomp_profile *p =
 	    parse("{\"defaultAction\": \"SCMP_ACT_ALLOW\","
 		  " \"architectures\": [\"SCMP_ARCH_X86_64\", \"SCMP_ARCH_X86\"],"
 		  " \"flags\": [\"SECCOMP_FILTER_FLAG_LOG\"],"
@@ -61,7 +60,7 @@ static void test_parse_oci(void)
 static void test_parse_docker(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
+	_cleanup_(lc_seccomp_profile_freep) struct lc_seccomp_profile *p =
 	    parse("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": 38,"
 		  " \"archMap\": [{\"architecture\": \"SCMP_ARCH_X86_64\","
 		  "   \"subArchitectures\": [\"SCMP_ARCH_X86\", \"SCMP_ARCH_X32\"]},"
@@ -79,7 +78,7 @@ static void test_parse_docker(void)
 	CU_ASSERT_EQUAL(p->n_arches, 3);
 #endif
 	CU_ASSERT_EQUAL_FATAL(p->n_rules, 1);
-	CU_ASSERT_EQUAL(p->rules[0].caps_all, CTR_CAP_BIT(22));
+	CU_ASSERT_EQUAL(p->rules[0].caps_all, LC_CAP_BIT(22));
 	CU_ASSERT_STRING_EQUAL(p->rules[0].min_kernel, "4.8");
 	CU_ASSERT_STRING_EQUAL(p->rules[0].not_arches[0], "s390x");
 }
@@ -87,7 +86,7 @@ static void test_parse_docker(void)
 static void expect_error(const char *json, const char *needle)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p = parse(json, &err);
+	_cleanup_(lc_seccomp_profile_freep) struct lc_seccomp_profile *p = parse(json, &err);
 	CU_ASSERT_PTR_NULL(p);
 	CU_ASSERT_EQUAL(err.code, EINVAL);
 	if (!err.msg || !strstr(err.msg, needle))
@@ -132,18 +131,18 @@ static void test_parse_errors(void)
 		     "syscalls[0].includes.caps: unknown capability 'CAP_WHAT'");
 
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	struct ctr_seccomp_profile *p = NULL;
-	CU_ASSERT_EQUAL(ctr_seccomp_parse_file("/nonexistent/p.json", &p, &err), -ENOENT);
+	struct lc_seccomp_profile *p = NULL;
+	CU_ASSERT_EQUAL(lc_seccomp_parse_file("/nonexistent/p.json", &p, &err), -ENOENT);
 	CU_ASSERT_STRING_EQUAL(err.msg,
 			       "seccomp profile '/nonexistent/p.json': No such file or directory");
 }
 
 /* Run fn in a child under the filter; the child's exit code is returned. */
-static int in_child(const struct ctr_seccomp_bpf *b, int (*fn)(void))
+static int in_child(const struct lc_seccomp_bpf *b, int (*fn)(void))
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || ctr_seccomp_install(b) < 0)
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || lc_seccomp_install(b) < 0)
 			_exit(99);
 		_exit(fn());
 	}
@@ -228,11 +227,11 @@ static int try_fork(void)
 static void test_runtime_default(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
-	    ctr_seccomp_runtime_default();
+	_cleanup_(lc_seccomp_profile_freep) struct lc_seccomp_profile *p =
+	    lc_seccomp_runtime_default();
 	CU_ASSERT_EQUAL(p->default_action, SCMP_ACT_ERRNO(EPERM));
-	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b = NULL;
-	int r = ctr_seccomp_compile(p, CTR_CAPS_DEFAULT, &b, &err);
+	_cleanup_(lc_seccomp_bpf_freep) struct lc_seccomp_bpf *b = NULL;
+	int r = lc_seccomp_compile(p, LC_CAPS_DEFAULT, &b, &err);
 	if (r < 0)
 		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
 	CU_ASSERT_EQUAL_FATAL(r, 0);
@@ -260,8 +259,8 @@ static void test_runtime_default(void)
 	CU_ASSERT_EQUAL(in_child(b, try_lsm_list_modules), EPERM);
 
 	/* With CAP_SYS_ADMIN, unshare and clone3 are in the list. */
-	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b2 = NULL;
-	CU_ASSERT_EQUAL_FATAL(ctr_seccomp_compile(p, CTR_CAPS_DEFAULT | CTR_CAP_BIT(21), &b2, &err),
+	_cleanup_(lc_seccomp_bpf_freep) struct lc_seccomp_bpf *b2 = NULL;
+	CU_ASSERT_EQUAL_FATAL(lc_seccomp_compile(p, LC_CAPS_DEFAULT | LC_CAP_BIT(21), &b2, &err),
 			      0);
 	CU_ASSERT_EQUAL(in_child(b2, try_unshare_user), 0);
 	CU_ASSERT_NOT_EQUAL(in_child(b2, try_clone3), ENOSYS);
@@ -393,7 +392,7 @@ static bool is_difference(const char *name)
 	return false;
 }
 
-static bool unconditional(const struct ctr_seccomp_rule *r)
+static bool unconditional(const struct lc_seccomp_rule *r)
 {
 	return r->action == SCMP_ACT_ALLOW && r->n_args == 0 && !r->caps_all && !r->caps_none &&
 	       !(r->arches && r->arches[0]) && !(r->not_arches && r->not_arches[0]) &&
@@ -401,16 +400,16 @@ static bool unconditional(const struct ctr_seccomp_rule *r)
 }
 
 /* Does husk's profile allow name with no condition, or with cap (-1: none)? */
-static bool husk_allows(const struct ctr_seccomp_profile *p, const char *name, int cap)
+static bool husk_allows(const struct lc_seccomp_profile *p, const char *name, int cap)
 {
 	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct ctr_seccomp_rule *r = &p->rules[i];
+		const struct lc_seccomp_rule *r = &p->rules[i];
 		if (!has_name((const char *const *)r->names, name) || r->action != SCMP_ACT_ALLOW ||
 		    r->n_args)
 			continue;
 		if (unconditional(r))
 			return true;
-		if (cap >= 0 && r->caps_all == CTR_CAP_BIT(cap) && !r->caps_none && !r->arches &&
+		if (cap >= 0 && r->caps_all == LC_CAP_BIT(cap) && !r->caps_none && !r->arches &&
 		    !r->not_arches)
 			return true;
 	}
@@ -419,8 +418,8 @@ static bool husk_allows(const struct ctr_seccomp_profile *p, const char *name, i
 
 static void test_docker_comparison(void)
 {
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
-	    ctr_seccomp_runtime_default();
+	_cleanup_(lc_seccomp_profile_freep) struct lc_seccomp_profile *p =
+	    lc_seccomp_runtime_default();
 	size_t missing = 0, extra = 0;
 	for (size_t i = 0; docker_allow[i]; i++)
 		if (!is_difference(docker_allow[i]) && !husk_allows(p, docker_allow[i], -1)) {
@@ -436,7 +435,7 @@ static void test_docker_comparison(void)
 			}
 	/* And nothing more: every name husk allows, Docker allows alike. */
 	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct ctr_seccomp_rule *r = &p->rules[i];
+		const struct lc_seccomp_rule *r = &p->rules[i];
 		if (r->action != SCMP_ACT_ALLOW || r->n_args)
 			continue;
 		for (size_t k = 0; r->names[k]; k++) {
@@ -448,7 +447,7 @@ static void test_docker_comparison(void)
 				ok = true; /* arch_prctl, modify_ldt, arm's: as Docker's */
 			} else {
 				for (size_t g = 0; g < ARRAY_SIZE(docker_caps); g++)
-					if (r->caps_all == CTR_CAP_BIT(docker_caps[g].cap) &&
+					if (r->caps_all == LC_CAP_BIT(docker_caps[g].cap) &&
 					    has_name(docker_caps[g].names, n))
 						ok = true;
 			}
@@ -472,7 +471,7 @@ static void test_docker_comparison(void)
 static void test_localhost_compile(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p = parse(
+	_cleanup_(lc_seccomp_profile_freep) struct lc_seccomp_profile *p = parse(
 	    "{\"defaultAction\": \"SCMP_ACT_ALLOW\","
 	    " \"syscalls\": [{\"names\": [\"mkdir\", \"mkdirat\", \"no_such_syscall\"],"
 	    "   \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13},"
@@ -481,42 +480,42 @@ static void test_localhost_compile(void)
 	    "              {\"index\": 0, \"value\": 2, \"op\": \"SCMP_CMP_EQ\"}]}]}",
 	    &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b = NULL;
-	int r = ctr_seccomp_compile(p, 0, &b, &err);
+	_cleanup_(lc_seccomp_bpf_freep) struct lc_seccomp_bpf *b = NULL;
+	int r = lc_seccomp_compile(p, 0, &b, &err);
 	if (r < 0)
 		fprintf(stderr, "\n%s\n", husk_error_msg(&err));
 	CU_ASSERT_EQUAL_FATAL(r, 0);
 	CU_ASSERT_EQUAL(in_child(b, try_mkdir), EACCES);
 	CU_ASSERT_EQUAL(in_child(b, try_personality), EINVAL);
 	CU_ASSERT_EQUAL(in_child(b, try_getpid), 0);
-	CU_ASSERT_EQUAL(ctr_seccomp_mode_parse("runtime_default"), CTR_SECCOMP_RUNTIME_DEFAULT);
-	CU_ASSERT_EQUAL(ctr_seccomp_mode_parse("nope"), -1);
-	CU_ASSERT_STRING_EQUAL(ctr_seccomp_mode_name(CTR_SECCOMP_LOCALHOST), "localhost");
+	CU_ASSERT_EQUAL(lc_seccomp_mode_parse("runtime_default"), LC_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_EQUAL(lc_seccomp_mode_parse("nope"), -1);
+	CU_ASSERT_STRING_EQUAL(lc_seccomp_mode_name(LC_SECCOMP_LOCALHOST), "localhost");
 }
 
 static void test_filter_file(void)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
-	_cleanup_(ctr_seccomp_profile_freep) struct ctr_seccomp_profile *p =
-	    ctr_seccomp_runtime_default();
-	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b = NULL;
-	CU_ASSERT_EQUAL_FATAL(ctr_seccomp_compile(p, CTR_CAPS_DEFAULT, &b, &err), 0);
+	_cleanup_(lc_seccomp_profile_freep) struct lc_seccomp_profile *p =
+	    lc_seccomp_runtime_default();
+	_cleanup_(lc_seccomp_bpf_freep) struct lc_seccomp_bpf *b = NULL;
+	CU_ASSERT_EQUAL_FATAL(lc_seccomp_compile(p, LC_CAPS_DEFAULT, &b, &err), 0);
 	char *dir = unit_tmpdir();
 	_cleanup_free_ char *path = xasprintf("%s/f.bpf", dir);
-	CU_ASSERT_EQUAL_FATAL(ctr_seccomp_bpf_write(b, path, &err), 0);
-	_cleanup_(ctr_seccomp_bpf_freep) struct ctr_seccomp_bpf *b2 = NULL;
-	CU_ASSERT_EQUAL_FATAL(ctr_seccomp_bpf_read(path, &b2, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(lc_seccomp_bpf_write(b, path, &err), 0);
+	_cleanup_(lc_seccomp_bpf_freep) struct lc_seccomp_bpf *b2 = NULL;
+	CU_ASSERT_EQUAL_FATAL(lc_seccomp_bpf_read(path, &b2, &err), 0);
 	CU_ASSERT_EQUAL(b2->len, b->len);
 	CU_ASSERT_EQUAL(memcmp(b2->insns, b->insns, b->len * sizeof(struct sock_filter)), 0);
 	CU_ASSERT_EQUAL(in_child(b2, try_keyctl), EPERM);
 	unit_write(dir, "junk.bpf", "not a filter at all");
 	_cleanup_free_ char *junk = xasprintf("%s/junk.bpf", dir);
-	struct ctr_seccomp_bpf *b3 = NULL;
-	CU_ASSERT_EQUAL(ctr_seccomp_bpf_read(junk, &b3, &err), -EINVAL);
+	struct lc_seccomp_bpf *b3 = NULL;
+	CU_ASSERT_EQUAL(lc_seccomp_bpf_read(junk, &b3, &err), -EINVAL);
 	CU_ASSERT_TRUE(strstr(husk_error_msg(&err), "not a husk filter file") != NULL);
 	husk_error_clear(&err);
 	_cleanup_free_ char *missing = xasprintf("%s/missing.bpf", dir);
-	CU_ASSERT_EQUAL(ctr_seccomp_bpf_read(missing, &b3, &err), -ENOENT);
+	CU_ASSERT_EQUAL(lc_seccomp_bpf_read(missing, &b3, &err), -ENOENT);
 	unit_rmdir(dir);
 }
 
@@ -525,24 +524,23 @@ static void test_parse_path(void)
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	int mode = -1;
 	const char *path = "x";
-	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("", "f", &mode, &path, &err), 0);
-	CU_ASSERT_EQUAL(mode, CTR_SECCOMP_UNCONFINED);
+	CU_ASSERT_EQUAL(lc_seccomp_parse_path("", "f", &mode, &path, &err), 0);
+	CU_ASSERT_EQUAL(mode, LC_SECCOMP_UNCONFINED);
 	CU_ASSERT_PTR_NULL(path);
-	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("unconfined", "f", &mode, &path, &err), 0);
-	CU_ASSERT_EQUAL(mode, CTR_SECCOMP_UNCONFINED);
-	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("runtime/default", "f", &mode, &path, &err), 0);
-	CU_ASSERT_EQUAL(mode, CTR_SECCOMP_RUNTIME_DEFAULT);
-	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("docker/default", "f", &mode, &path, &err), 0);
-	CU_ASSERT_EQUAL(mode, CTR_SECCOMP_RUNTIME_DEFAULT);
-	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("localhost//var/p.json", "f", &mode, &path, &err),
-			0);
-	CU_ASSERT_EQUAL(mode, CTR_SECCOMP_LOCALHOST);
+	CU_ASSERT_EQUAL(lc_seccomp_parse_path("unconfined", "f", &mode, &path, &err), 0);
+	CU_ASSERT_EQUAL(mode, LC_SECCOMP_UNCONFINED);
+	CU_ASSERT_EQUAL(lc_seccomp_parse_path("runtime/default", "f", &mode, &path, &err), 0);
+	CU_ASSERT_EQUAL(mode, LC_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_EQUAL(lc_seccomp_parse_path("docker/default", "f", &mode, &path, &err), 0);
+	CU_ASSERT_EQUAL(mode, LC_SECCOMP_RUNTIME_DEFAULT);
+	CU_ASSERT_EQUAL(lc_seccomp_parse_path("localhost//var/p.json", "f", &mode, &path, &err), 0);
+	CU_ASSERT_EQUAL(mode, LC_SECCOMP_LOCALHOST);
 	CU_ASSERT_STRING_EQUAL(path, "/var/p.json");
-	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("localhost/rel.json", "f", &mode, &path, &err),
+	CU_ASSERT_EQUAL(lc_seccomp_parse_path("localhost/rel.json", "f", &mode, &path, &err),
 			-EINVAL);
 	CU_ASSERT_TRUE(strstr(husk_error_msg(&err), "f: 'localhost/rel.json'") != NULL);
 	husk_error_clear(&err);
-	CU_ASSERT_EQUAL(ctr_seccomp_parse_path("default", "f", &mode, &path, &err), -EINVAL);
+	CU_ASSERT_EQUAL(lc_seccomp_parse_path("default", "f", &mode, &path, &err), -EINVAL);
 }
 
 int main(void)

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime/state.h"
+#include "runtime/state/state.h"
 #include "unit.h"
 
 static struct state_store *open_store(const char *dir, char ***problems)

@@ -1,0 +1,924 @@
+/* The container's file system, set up by the launcher's stage 2 in its new
+ * mount namespace: every target is resolved inside the rootfs (openat2
+ * RESOLVE_IN_ROOT, or a careful walk) and mounted through /proc/self/fd/N,
+ * so a symlink in an image can never redirect a mount onto the host. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "common/compat.h"
+#include "runtime/launcher/internal.h"
+
+#define WALK_MAX_DEPTH 256
+#define WALK_MAX_LINKS 40
+
+/* ---- resolving paths inside the rootfs ---- */
+
+static bool have_openat2 = true;
+
+static int walk_in_root(int rootfd, const char *path, int create, bool nofollow, int *ret_fd,
+			struct husk_error *err)
+{
+	int stack[WALK_MAX_DEPTH];
+	size_t depth = 0, pos = 0;
+	int links = 0, r = 0;
+	_cleanup_free_ char *rest = xstrdup(path);
+
+	stack[depth] = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (stack[depth] < 0)
+		return husk_error_errno(err, errno, "resolve '%s'", path);
+	depth++;
+	for (;;) {
+		while (rest[pos] == '/')
+			pos++;
+		if (!rest[pos])
+			break;
+		size_t len = strcspn(rest + pos, "/");
+		char comp[NAME_MAX + 1];
+		if (len > NAME_MAX) {
+			r = husk_error_errno(err, ENAMETOOLONG, "resolve '%s'", path);
+			goto out;
+		}
+		memcpy(comp, rest + pos, len);
+		comp[len] = '\0';
+		pos += len;
+		size_t after = pos;
+		while (rest[after] == '/')
+			after++;
+		bool last = rest[after] == '\0';
+
+		if (streq(comp, "."))
+			continue;
+		if (streq(comp, "..")) {
+			/* ".." at the root stays at the root, as in chroot. */
+			if (depth > 1)
+				close(stack[--depth]);
+			continue;
+		}
+		int top = stack[depth - 1];
+		int fd = openat(top, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT && create != CTR_CREATE_NONE) {
+			if (!last || create == CTR_CREATE_DIR) {
+				if (mkdirat(top, comp, 0755) < 0 && errno != EEXIST) {
+					r = husk_error_errno(err, errno, "create '%s'", path);
+					goto out;
+				}
+			} else {
+				int f = openat(top, comp,
+					       O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+					       0644);
+				if (f < 0 && errno != EEXIST) {
+					r = husk_error_errno(err, errno, "create '%s'", path);
+					goto out;
+				}
+				if (f >= 0)
+					close(f);
+			}
+			fd = openat(top, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (fd < 0) {
+			r = husk_error_errno(err, errno, "resolve '%s'", path);
+			goto out;
+		}
+		struct stat st;
+		if (fstat(fd, &st) < 0) {
+			r = husk_error_errno(err, errno, "resolve '%s'", path);
+			close(fd);
+			goto out;
+		}
+		if (S_ISLNK(st.st_mode) && nofollow) {
+			close(fd);
+			r = husk_error_errno(err, ELOOP, "resolve '%s'", path);
+			goto out;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t n = ++links > WALK_MAX_LINKS
+					? (errno = ELOOP, -1)
+					: readlinkat(fd, "", target, sizeof(target) - 1);
+			close(fd);
+			if (n <= 0) {
+				r = husk_error_errno(err, n < 0 ? errno : ENOENT, "resolve '%s'",
+						     path);
+				goto out;
+			}
+			target[n] = '\0';
+			/* An absolute target starts again from the root of the
+			 * container, never from the host's. */
+			if (target[0] == '/')
+				while (depth > 1)
+					close(stack[--depth]);
+			char *nr = xasprintf("%s/%s", target, rest + pos);
+			free(rest);
+			rest = nr;
+			pos = 0;
+			continue;
+		}
+		if (!last && !S_ISDIR(st.st_mode)) {
+			close(fd);
+			r = husk_error_errno(err, ENOTDIR, "resolve '%s'", path);
+			goto out;
+		}
+		if (depth == WALK_MAX_DEPTH) {
+			close(fd);
+			r = husk_error_errno(err, ENAMETOOLONG, "resolve '%s'", path);
+			goto out;
+		}
+		stack[depth++] = fd;
+	}
+	*ret_fd = stack[--depth];
+out:
+	while (depth > 0)
+		close(stack[--depth]);
+	return r;
+}
+
+int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2, int *ret_fd,
+		     struct husk_error *err)
+{
+	if (use_openat2 && have_openat2) {
+		struct open_how how = {
+		    .flags = O_PATH | O_CLOEXEC,
+		    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+		if (fd >= 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		if (errno == ENOSYS)
+			have_openat2 = false;
+		else if (errno != ENOENT || create == CTR_CREATE_NONE)
+			return husk_error_errno(err, errno, "resolve '%s'", path);
+		/* Missing pieces are created by the walk, which is just as
+		 * strict about staying inside the root. */
+	}
+	return walk_in_root(rootfd, path, create, false, ret_fd, err);
+}
+
+int ctr_open_in_root_nofollow(int rootfd, const char *path, bool use_openat2, int *ret_fd,
+			      struct husk_error *err)
+{
+	if (use_openat2 && have_openat2) {
+		struct open_how how = {
+		    /* Not O_NOFOLLOW: with it a trailing symlink would be
+		     * opened itself rather than refused. */
+		    .flags = O_PATH | O_CLOEXEC,
+		    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+		if (fd >= 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		if (errno != ENOSYS)
+			return husk_error_errno(err, errno, "resolve '%s'", path);
+		have_openat2 = false;
+	}
+	return walk_in_root(rootfd, path, CTR_CREATE_NONE, true, ret_fd, err);
+}
+
+/* ---- mount helpers ---- */
+
+#define FDPATH(buf, fd) (snprintf((buf), sizeof(buf), "/proc/self/fd/%d", (fd)), (buf))
+
+static int open_in(int rootfd, const char *path, int create, int *ret_fd, struct husk_error *err)
+{
+	return ctr_open_in_root(rootfd, path, create, true, ret_fd, err);
+}
+
+static unsigned long prop_flags(enum ctr_propagation p)
+{
+	switch (p) {
+	case CTR_PROP_PRIVATE:
+		return MS_PRIVATE;
+	case CTR_PROP_SLAVE:
+		return MS_SLAVE;
+	case CTR_PROP_RSLAVE:
+		return MS_SLAVE | MS_REC;
+	case CTR_PROP_SHARED:
+		return MS_SHARED;
+	case CTR_PROP_RSHARED:
+		return MS_SHARED | MS_REC;
+	case CTR_PROP_RPRIVATE:
+	case CTR_PROP_DEFAULT:
+	default:
+		return MS_PRIVATE | MS_REC;
+	}
+}
+
+#define ATTR_FLAGS                                                                 \
+	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_RELATIME | \
+	 MS_STRICTATIME | MS_NODIRATIME)
+
+/* Apply per-mount flags to the mount whose root fd is (recursively for a
+ * recursive bind). mount_setattr does it for a whole tree; the old remount
+ * only for the top mount and must repeat the locked flags. */
+static int set_mount_flags(int fd, unsigned long flags, bool recursive)
+{
+	struct mount_attr a = {0};
+	if (flags & MS_RDONLY)
+		a.attr_set |= MOUNT_ATTR_RDONLY;
+	if (flags & MS_NOSUID)
+		a.attr_set |= MOUNT_ATTR_NOSUID;
+	if (flags & MS_NODEV)
+		a.attr_set |= MOUNT_ATTR_NODEV;
+	if (flags & MS_NOEXEC)
+		a.attr_set |= MOUNT_ATTR_NOEXEC;
+	if (flags & MS_NODIRATIME)
+		a.attr_set |= MOUNT_ATTR_NODIRATIME;
+	if (flags & (MS_NOATIME | MS_RELATIME | MS_STRICTATIME)) {
+		a.attr_clr |= MOUNT_ATTR__ATIME;
+		a.attr_set |= flags & MS_NOATIME    ? MOUNT_ATTR_NOATIME
+			      : flags & MS_RELATIME ? MOUNT_ATTR_RELATIME
+						    : MOUNT_ATTR_STRICTATIME;
+	}
+	if (mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof(a)) ==
+	    0)
+		return 0;
+	if (errno != ENOSYS)
+		return -errno;
+	struct statvfs sv;
+	unsigned long keep = 0;
+	if (fstatvfs(fd, &sv) == 0) {
+		if (sv.f_flag & ST_NOSUID)
+			keep |= MS_NOSUID;
+		if (sv.f_flag & ST_NODEV)
+			keep |= MS_NODEV;
+		if (sv.f_flag & ST_NOEXEC)
+			keep |= MS_NOEXEC;
+	}
+	char p[64];
+	if (mount(NULL, FDPATH(p, fd), NULL, MS_BIND | MS_REMOUNT | keep | (flags & ATTR_FLAGS),
+		  NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A container's own mount (spec->mounts) may not land where
+ * ctr_mount_destination_check refuses, whatever symlinks the image or an
+ * earlier volume put on the way: fd is the resolved target, the one the
+ * mount then goes on. */
+static int check_user_target(int rootfd, int fd, const char *dest, const struct ctr_spec *s,
+			     struct husk_error *err)
+{
+	struct stat a, b;
+	struct statfs sf;
+	if (fstat(fd, &a) < 0 || fstat(rootfd, &b) < 0 || fstatfs(fd, &sf) < 0)
+		return husk_error_errno(err, errno, "mount '%s'", dest);
+	if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return husk_error_set(
+		    err, EINVAL,
+		    "mount '%s': resolves to the container's root, which a volume "
+		    "cannot replace",
+		    dest);
+	_cleanup_free_ char *f = ctr_path_fold(dest);
+	if (sf.f_type == PROC_SUPER_MAGIC && !ctr_proc_mount_allowed(f))
+		return husk_error_set(
+		    err, EINVAL, "mount '%s': resolves into /proc, which the runtime owns", dest);
+	if (!s->privileged && (sf.f_type == SYSFS_MAGIC || sf.f_type == CGROUP_SUPER_MAGIC ||
+			       sf.f_type == CGROUP2_SUPER_MAGIC))
+		return husk_error_set(err, EINVAL,
+				      "mount '%s': resolves into /sys, which the runtime owns in a "
+				      "non-privileged container",
+				      dest);
+	return 0;
+}
+
+/* Mount a file system (not a bind) at dest inside the root; s: check the
+ * target as a container's own mount. */
+static int mount_fs_checked(int rootfd, const char *dest, const char *src, const char *type,
+			    unsigned long flags, const char *data, const struct ctr_spec *s,
+			    struct husk_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	int r = open_in(rootfd, dest, CTR_CREATE_DIR, &fd, err);
+	if (r < 0)
+		return husk_error_prefix(err, "mount '%s'", dest);
+	if (s && (r = check_user_target(rootfd, fd, dest, s, err)) < 0)
+		return r;
+	char p[64];
+	if (mount(src, FDPATH(p, fd), type, flags, data) < 0)
+		return husk_error_errno(err, errno, "mount '%s' (%s)", dest, type);
+	return 0;
+}
+
+static int mount_fs(int rootfd, const char *dest, const char *src, const char *type,
+		    unsigned long flags, const char *data, struct husk_error *err)
+{
+	return mount_fs_checked(rootfd, dest, src, type, flags, data, NULL, err);
+}
+
+/* Bind src (a host path or a /proc/self/fd path) at dest inside the root,
+ * then apply flags and propagation to the new mount; s: check the target
+ * as a container's own mount; tree >= 0: an idmapped clone of src
+ * (lc_idmap_prepare) to move there instead of binding src. */
+static int bind_checked(int rootfd, const char *dest, const char *src, int tree, bool recursive,
+			unsigned long flags, enum ctr_propagation prop, const struct ctr_spec *s,
+			struct husk_error *err)
+{
+	struct stat st;
+	if ((tree >= 0 ? fstat(tree, &st) : stat(src, &st)) < 0)
+		return husk_error_errno(err, errno, "mount '%s': source '%s'", dest, src);
+	_cleanup_close_ int fd = -1;
+	int r =
+	    open_in(rootfd, dest, S_ISDIR(st.st_mode) ? CTR_CREATE_DIR : CTR_CREATE_FILE, &fd, err);
+	if (r < 0)
+		return husk_error_prefix(err, "mount '%s'", dest);
+	if (s && (r = check_user_target(rootfd, fd, dest, s, err)) < 0)
+		return r;
+	char p[64];
+	if (tree >= 0) {
+		if (move_mount(tree, "", fd, "",
+			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			return husk_error_errno(err, errno, "mount '%s': move idmapped mount",
+						dest);
+	} else if (mount(src, FDPATH(p, fd), NULL, MS_BIND | (recursive ? MS_REC : 0), NULL) < 0) {
+		return husk_error_errno(err, errno, "mount '%s'", dest);
+	}
+	/* fd names the directory under the new mount; look again to get the
+	 * mount itself. */
+	_cleanup_close_ int top = -1;
+	if ((r = open_in(rootfd, dest, CTR_CREATE_NONE, &top, err)) < 0)
+		return husk_error_prefix(err, "mount '%s'", dest);
+	if ((flags & ATTR_FLAGS) && (r = set_mount_flags(top, flags, recursive)) < 0)
+		return husk_error_errno(err, -r, "mount '%s': set flags", dest);
+	if (mount(NULL, FDPATH(p, top), NULL, prop_flags(prop), NULL) < 0)
+		return husk_error_errno(err, errno, "mount '%s': set propagation", dest);
+	return 0;
+}
+
+static int bind_at(int rootfd, const char *dest, const char *src, int tree, bool recursive,
+		   unsigned long flags, enum ctr_propagation prop, struct husk_error *err)
+{
+	return bind_checked(rootfd, dest, src, tree, recursive, flags, prop, NULL, err);
+}
+
+/* ---- idmapped mounts ---- */
+
+static int idmap_clone(const char *src, bool recursive, int userns, int *ret_fd,
+		       struct husk_error *err)
+{
+	unsigned rec = recursive ? AT_RECURSIVE : 0;
+	_cleanup_close_ int fd =
+	    open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+	if (fd < 0)
+		return husk_error_errno(err, errno, "clone mount of '%s'", src);
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+	if (mount_setattr(fd, "", AT_EMPTY_PATH | rec, &a, sizeof(a)) < 0) {
+		if (errno == EINVAL)
+			return husk_error_set(err, EINVAL,
+					      "idmapped mount of '%s': its file system (or one "
+					      "mounted below it) does not support idmapped mounts",
+					      src);
+		return husk_error_errno(err, errno, "idmapped mount of '%s'", src);
+	}
+	*ret_fd = steal_fd(&fd);
+	return 0;
+}
+
+int lc_idmap_prepare(struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	if (!s->idmapped_mounts)
+		return 0;
+	const char *path = s->ns[CTR_NS_USER].path;
+	_cleanup_close_ int userns = open(path, O_RDONLY | O_CLOEXEC);
+	if (userns < 0)
+		return husk_error_errno(err, errno, "open user namespace '%s'", path);
+	int r = 0;
+	const char *files[] = {s->shm_path, s->hostname_path, s->hosts_path, s->resolv_path};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i] &&
+		    (r = idmap_clone(files[i], false, userns, &lc->idmap_files[i], err)) < 0)
+			return r;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct ctr_mount *m = &s->mounts[i];
+		if (m->bind && (r = idmap_clone(m->source, m->recursive, userns,
+						&lc->idmap_mounts[i], err)) < 0)
+			return husk_error_prefix(err, "mount '%s'", m->destination);
+	}
+	return 0;
+}
+
+/* ---- /dev ---- */
+
+static const struct {
+	const char *name;
+	unsigned major, minor;
+} std_devices[] = {
+    {"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+};
+
+/* Create a device node in dirfd, or bind the host's node over an empty
+ * file when mknod is refused (in a user namespace). */
+static int make_node(int dirfd, const char *name, const char *where, mode_t type, dev_t dev,
+		     mode_t perm, uid_t uid, gid_t gid, const char *host_path,
+		     struct husk_error *err)
+{
+	unlinkat(dirfd, name, 0);
+	if (mknodat(dirfd, name, type | perm, dev) == 0) {
+		if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return husk_error_errno(err, errno, "chown device '%s'", where);
+		return 0;
+	}
+	if (errno != EPERM || !host_path)
+		return husk_error_errno(err, errno, "create device '%s'", where);
+	int f = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (f < 0)
+		return husk_error_errno(err, errno, "create device '%s'", where);
+	char p[64];
+	int r = mount(host_path, FDPATH(p, f), NULL, MS_BIND, NULL);
+	int e = errno;
+	close(f);
+	if (r < 0)
+		return husk_error_errno(err, e, "bind device '%s'", where);
+	return 0;
+}
+
+static int setup_dev(int rootfd, const struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	int r = mount_fs(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+			 "mode=755,size=65536k", err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int dev = -1;
+	if ((r = open_in(rootfd, "/dev", CTR_CREATE_NONE, &dev, err)) < 0)
+		return r;
+	for (size_t i = 0; i < ARRAY_SIZE(std_devices); i++) {
+		_cleanup_free_ char *where = xasprintf("/dev/%s", std_devices[i].name);
+		r = make_node(dev, std_devices[i].name, where, S_IFCHR,
+			      makedev(std_devices[i].major, std_devices[i].minor), 0666, 0, 0,
+			      where, err);
+		if (r < 0)
+			return r;
+	}
+	/* A devpts of the container's own, so its ptys are not the host's. */
+	r = mount_fs(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+		     "newinstance,ptmxmode=0666,mode=0620,gid=5", err);
+	if (r < 0) {
+		/* gid 5 may not be mapped in a user namespace. */
+		husk_error_clear(err);
+		r = mount_fs(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+			     "newinstance,ptmxmode=0666,mode=0620", err);
+		if (r < 0)
+			return r;
+	}
+	if (symlinkat("pts/ptmx", dev, "ptmx") < 0)
+		return husk_error_errno(err, errno, "create '/dev/ptmx'");
+	if (s->shm_path)
+		r = bind_at(rootfd, "/dev/shm", s->shm_path, lc->idmap_files[0], false, 0,
+			    CTR_PROP_RPRIVATE, err);
+	else
+		r = mount_fs(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			     "mode=1777,size=65536k", err);
+	if (r < 0)
+		return r;
+	r = mount_fs(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		     NULL, err);
+	if (r < 0)
+		return r;
+	static const char *const links[][2] = {
+	    {"/proc/self/fd", "fd"},
+	    {"/proc/self/fd/0", "stdin"},
+	    {"/proc/self/fd/1", "stdout"},
+	    {"/proc/self/fd/2", "stderr"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
+			return husk_error_errno(err, errno, "create '/dev/%s'", links[i][1]);
+	return 0;
+}
+
+static int setup_devices(int rootfd, const struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	for (size_t i = 0; i < s->n_devices; i++) {
+		const struct ctr_device *d = &s->devices[i];
+		_cleanup_free_ char *dir = xstrdup(d->path);
+		char *slash = strrchr(dir, '/');
+		const char *name = d->path + (slash - dir) + 1;
+		*slash = '\0';
+		if (!*name)
+			return husk_error_set(err, EINVAL, "device '%s': no file name", d->path);
+		_cleanup_close_ int dfd = -1;
+		int r = open_in(rootfd, *dir ? dir : "/", CTR_CREATE_DIR, &dfd, err);
+		if (r < 0)
+			return husk_error_prefix(err, "device '%s'", d->path);
+		mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+		r = make_node(dfd, name, d->path, type, makedev(d->major, d->minor), d->file_mode,
+			      d->uid, d->gid, d->host_path, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- /sys/fs/cgroup ---- */
+
+/* The container's own cgroups at /sys/fs/cgroup, read-only unless
+ * privileged: with a cgroup namespace of its own, a cgroup file system
+ * mounted here shows the container's cgroup as its root. v2 alone: one
+ * cgroup2 mount; v1 (or hybrid): a tmpfs with one mount per hierarchy as
+ * /proc/self/cgroup lists them, and symlinks for co-mounted controllers.
+ * v1 hierarchies can only be mounted from the initial user namespace, so
+ * containers with a user namespace of their own go without. */
+static int setup_cgroupfs(int rootfd, const struct ctr_spec *s, struct husk_error *err)
+{
+	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW || s->ns[CTR_NS_USER].mode != CTR_NS_HOST)
+		return 0;
+	unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	unsigned long ro = s->privileged ? 0 : MS_RDONLY;
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return husk_error_errno(err, errno, "read '/proc/self/cgroup'");
+	char line[512];
+	char *v1[32];
+	size_t n = 0;
+	bool v2 = false;
+	while (fgets(line, sizeof(line), f)) {
+		char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+		if (!b)
+			continue;
+		*b = '\0';
+		if (b == a + 1)
+			v2 = true;
+		else if (n < ARRAY_SIZE(v1))
+			v1[n++] = xstrdup(a + 1);
+	}
+	int r = 0;
+	if (n == 0) {
+		if (v2)
+			r = mount_fs(rootfd, "/sys/fs/cgroup", "cgroup2", "cgroup2", fl | ro, NULL,
+				     err);
+		return r;
+	}
+	r = mount_fs(rootfd, "/sys/fs/cgroup", "tmpfs", "tmpfs", fl, "mode=755,size=64k", err);
+	_cleanup_close_ int dir = -1;
+	if (r == 0)
+		r = open_in(rootfd, "/sys/fs/cgroup", CTR_CREATE_NONE, &dir, err);
+	for (size_t i = 0; i < n; i++) {
+		const char *ctrls = v1[i];
+		bool named = startswith(ctrls, "name=");
+		const char *name = named ? ctrls + 5 : ctrls;
+		_cleanup_free_ char *dest = xasprintf("/sys/fs/cgroup/%s", name);
+		_cleanup_free_ char *data = named ? xasprintf("none,%s", ctrls) : xstrdup(ctrls);
+		if (r == 0)
+			r = mount_fs(rootfd, dest, "cgroup", "cgroup", fl | ro, data, err);
+		/* "cpu,cpuacct" is also reachable as cpu and cpuacct. */
+		if (r == 0 && !named && strchr(ctrls, ',')) {
+			_cleanup_free_ char *copy = xstrdup(ctrls);
+			char *save = NULL;
+			for (char *c = strtok_r(copy, ",", &save); c;
+			     c = strtok_r(NULL, ",", &save))
+				if (symlinkat(name, dir, c) < 0 && errno != EEXIST)
+					r = husk_error_errno(err, errno, "link '/sys/fs/cgroup/%s'",
+							     c);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v1[i]);
+	if (r == 0 && v2)
+		r = mount_fs(rootfd, "/sys/fs/cgroup/unified", "cgroup2", "cgroup2", fl | ro, NULL,
+			     err);
+	if (r == 0 && ro && (r = set_mount_flags(dir, fl | MS_RDONLY, false)) < 0)
+		r = husk_error_errno(err, -r, "make '/sys/fs/cgroup' read-only");
+	return r;
+}
+
+/* ---- after pivot_root ---- */
+
+static int apply_sysctls(const struct ctr_spec *s, struct husk_error *err)
+{
+	for (size_t i = 0; i < s->n_sysctls; i++) {
+		const struct ctr_sysctl *c = &s->sysctls[i];
+		_cleanup_free_ char *path = xasprintf("/proc/sys/%s", c->key);
+		/* Dotted names map to directories unless the name already
+		 * uses slashes (for interface names with dots). */
+		if (!strchr(c->key, '/'))
+			for (char *p = path + 10; *p; p++)
+				if (*p == '.')
+					*p = '/';
+		_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		size_t n = strlen(c->value);
+		if (fd < 0 || write(fd, c->value, n) != (ssize_t)n)
+			return husk_error_errno(err, errno, "sysctl '%s'", c->key);
+	}
+	return 0;
+}
+
+/* Masked and read-only paths are resolved without following any symlink:
+ * what an image or a volume plants there (/proc made a link to a directory
+ * of its own, a link to a file it wants hidden instead) must not move the
+ * mask. A path through a symlink fails the container. */
+static int open_protected(int rootfd, const char *path, const char *what, int *ret_fd,
+			  struct husk_error *err)
+{
+	struct husk_error e = HUSK_ERROR_INIT;
+	if (ctr_open_in_root_nofollow(rootfd, path, true, ret_fd, &e) == 0)
+		return 1;
+	int code = e.code;
+	husk_error_clear(&e);
+	if (code == ENOENT)
+		return 0;
+	if (code == ELOOP)
+		return husk_error_set(err, ELOOP, "%s '%s': the path goes through a symlink", what,
+				      path);
+	return husk_error_errno(err, code, "%s '%s'", what, path);
+}
+
+static int mask_path(int rootfd, const char *path, struct husk_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	int found = open_protected(rootfd, path, "mask", &fd, err);
+	if (found <= 0)
+		return found;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return husk_error_errno(err, errno, "mask '%s'", path);
+	char p[64];
+	int r = S_ISDIR(st.st_mode) ? mount("tmpfs", FDPATH(p, fd), "tmpfs", MS_RDONLY, "size=0")
+				    : mount("/dev/null", FDPATH(p, fd), NULL, MS_BIND, NULL);
+	if (r < 0)
+		return husk_error_errno(err, errno, "mask '%s'", path);
+	return 0;
+}
+
+static int readonly_path(int rootfd, const char *path, struct husk_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	int found = open_protected(rootfd, path, "make read-only", &fd, err);
+	if (found <= 0)
+		return found;
+	char p[64];
+	if (mount(FDPATH(p, fd), p, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return husk_error_errno(err, errno, "make '%s' read-only", path);
+	_cleanup_close_ int top = -1;
+	int r = open_protected(rootfd, path, "make read-only", &top, err);
+	if (r == 0)
+		r = husk_error_set(err, ENOENT, "make read-only '%s': gone", path);
+	if (r < 0)
+		return r;
+	if ((r = set_mount_flags(top, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true)) < 0)
+		return husk_error_errno(err, -r, "make '%s' read-only", path);
+	return 0;
+}
+
+static int pivot(int rootfd, const char *rootfs, struct husk_error *err)
+{
+	_cleanup_close_ int oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (oldroot < 0)
+		return husk_error_errno(err, errno, "open '/'");
+	/* pivot_root(".", ".") stacks the old root on the new one; detaching
+	 * it leaves the new root alone, without a directory for the old. */
+	if (fchdir(rootfd) < 0)
+		return husk_error_errno(err, errno, "chdir to rootfs '%s'", rootfs);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return husk_error_errno(err, errno, "pivot_root to '%s'", rootfs);
+	/* The old root may hold peers of the host's mounts (rshared root):
+	 * unmounting them would propagate, so make it a slave first. From the
+	 * new root, mount(2) would take "." as the new root (unlike umount2,
+	 * it does not go down to the mount stacked on it): chdir into the old
+	 * root's own mount first. */
+	if (fchdir(oldroot) < 0)
+		return husk_error_errno(err, errno, "chdir to the old root");
+	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		return husk_error_errno(err, errno, "make the old root a slave");
+	if (umount2(".", MNT_DETACH) < 0)
+		return husk_error_errno(err, errno, "detach the old root");
+	if (chdir("/") < 0)
+		return husk_error_errno(err, errno, "chdir '/'");
+	return 0;
+}
+
+/* The mount point path is on: path itself or its nearest parent that is
+ * the root of a mount. */
+static int mount_point_of(const char *path, char **ret, struct husk_error *err)
+{
+	_cleanup_free_ char *p = realpath(path, NULL);
+	if (!p)
+		return husk_error_errno(err, errno, "resolve '%s'", path);
+	while (!streq(p, "/")) {
+		char *slash = strrchr(p, '/');
+		_cleanup_free_ char *parent = slash == p ? xstrdup("/") : xstrndup(p, slash - p);
+		struct statx a, b;
+		if (statx(AT_FDCWD, p, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &a) < 0 ||
+		    statx(AT_FDCWD, parent, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &b) < 0)
+			return husk_error_errno(err, errno, "stat '%s'", p);
+		/* A bind mount of a directory of the same file system shows
+		 * only in the mount id (Linux 5.8+); before, the device. */
+		bool top =
+		    (a.stx_mask & b.stx_mask & STATX_MNT_ID)
+			? a.stx_mnt_id != b.stx_mnt_id
+			: a.stx_dev_major != b.stx_dev_major || a.stx_dev_minor != b.stx_dev_minor;
+		if (top)
+			break;
+		free(p);
+		p = steal_ptr(&parent);
+	}
+	*ret = steal_ptr(&p);
+	return 0;
+}
+
+int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	int r;
+	mode_t old_umask = umask(0);
+
+	/* The propagation of the copy of the host's mounts, as runc sets it:
+	 * rslave by default (host mounts reach the container, nothing goes
+	 * back); rprivate on request; rshared when a volume propagates both
+	 * ways, so that its source stays a peer of the host's mount and the
+	 * volume's bind joins that peer group. */
+	bool shared_root =
+	    s->rootfs_propagation == CTR_PROP_SHARED || s->rootfs_propagation == CTR_PROP_RSHARED;
+	unsigned long root_prop =
+	    s->rootfs_propagation == CTR_PROP_PRIVATE || s->rootfs_propagation == CTR_PROP_RPRIVATE
+		? MS_PRIVATE | MS_REC
+	    : shared_root ? prop_flags(s->rootfs_propagation)
+			  : MS_SLAVE | MS_REC;
+	if (mount(NULL, "/", NULL, root_prop, NULL) < 0)
+		return husk_error_errno(err, errno, "make '/' %s",
+					root_prop & MS_PRIVATE	? "private"
+					: root_prop & MS_SHARED ? "shared"
+								: "slave");
+	/* Everything the launcher mounts goes on the rootfs: make the mount it
+	 * is on private so none of it propagates to the host, whatever the
+	 * root's propagation (pivot_root also refuses a shared parent). */
+	_cleanup_close_ int rootfd = -1;
+	if (lc->root_by_cwd) {
+		/* "." is the root of the rootfs mount itself (see root_by_cwd),
+		 * copied from the host's namespace and so locked, which
+		 * pivot_root refuses: put a clone of our own on top of it, and
+		 * keep its fd, as the path cannot be walked. */
+		if (mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0)
+			return husk_error_errno(err, errno, "make rootfs '%s' private", s->rootfs);
+		rootfd =
+		    open_tree(AT_FDCWD, ".", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+		if (rootfd < 0)
+			return husk_error_errno(err, errno, "clone rootfs '%s'", s->rootfs);
+		if (move_mount(rootfd, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return husk_error_errno(err, errno, "mount rootfs '%s'", s->rootfs);
+	} else {
+		_cleanup_free_ char *point = NULL;
+		if ((r = mount_point_of(s->rootfs, &point, err)) < 0)
+			return husk_error_prefix(err, "rootfs");
+		if (mount(NULL, point, NULL, MS_PRIVATE, NULL) < 0)
+			return husk_error_errno(err, errno, "make '%s' private", point);
+		/* pivot_root needs the new root to be a mount point. */
+		if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return husk_error_errno(err, errno, "bind rootfs '%s'", s->rootfs);
+	}
+	if (rootfd < 0)
+		rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return husk_error_errno(err, errno, "open rootfs '%s'", s->rootfs);
+
+	/* An image may not make /proc or /sys a symlink: procfs and sysfs
+	 * would land elsewhere and the masked paths with them (runc refuses
+	 * it too). */
+	static const char *const own[] = {"/proc", "/sys"};
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
+		_cleanup_close_ int fd = -1;
+		if ((r = open_protected(rootfd, own[i], "mount", &fd, err)) < 0)
+			return r;
+	}
+	if ((r = mount_fs(rootfd, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+			  err)) < 0)
+		return r;
+	unsigned long sysflags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (s->privileged ? 0 : MS_RDONLY);
+	r = mount_fs(rootfd, "/sys", "sysfs", "sysfs", sysflags, NULL, err);
+	if (r < 0 && err->code == EPERM) {
+		/* sysfs needs a network namespace of our own user namespace;
+		 * otherwise show the host's, read-only. */
+		husk_error_clear(err);
+		r = bind_at(rootfd, "/sys", "/sys", -1, true, sysflags, CTR_PROP_RPRIVATE, err);
+	}
+	if (r < 0)
+		return r;
+	if ((r = setup_cgroupfs(rootfd, s, err)) < 0)
+		return r;
+	if ((r = setup_dev(rootfd, lc, err)) < 0)
+		return r;
+
+	unsigned long etc_flags = s->readonly_rootfs ? MS_RDONLY : 0;
+	const char *files[][2] = {{s->hostname_path, "/etc/hostname"},
+				  {s->hosts_path, "/etc/hosts"},
+				  {s->resolv_path, "/etc/resolv.conf"}};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i][0] &&
+		    (r = bind_at(rootfd, files[i][1], files[i][0], lc->idmap_files[i + 1], false,
+				 etc_flags, CTR_PROP_RPRIVATE, err)) < 0)
+			return r;
+
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct ctr_mount *m = &s->mounts[i];
+		if (m->bind) {
+			r = bind_checked(rootfd, m->destination, m->source, lc->idmap_mounts[i],
+					 m->recursive, m->flags, m->propagation, s, err);
+		} else {
+			r = mount_fs_checked(rootfd, m->destination,
+					     m->source ? m->source : m->type, m->type, m->flags,
+					     m->data, s, err);
+			if (r == 0 && m->propagation != CTR_PROP_DEFAULT) {
+				_cleanup_close_ int top = -1;
+				char p[64];
+				if ((r = open_in(rootfd, m->destination, CTR_CREATE_NONE, &top,
+						 err)) == 0 &&
+				    mount(NULL, FDPATH(p, top), NULL, prop_flags(m->propagation),
+					  NULL) < 0)
+					r = husk_error_errno(err, errno,
+							     "mount '%s': set propagation",
+							     m->destination);
+			}
+		}
+		if (r < 0)
+			return r;
+	}
+	if ((r = setup_devices(rootfd, lc, err)) < 0)
+		return r;
+	{
+		/* runc creates a missing working directory; do the same, as
+		 * root and inside the rootfs. A failure shows at chdir. */
+		_cleanup_close_ int cwd = -1;
+		struct husk_error e = HUSK_ERROR_INIT;
+		ctr_open_in_root(rootfd, lc->cwd, CTR_CREATE_DIR, true, &cwd, &e);
+		husk_error_clear(&e);
+	}
+
+	if ((r = pivot(rootfd, s->rootfs, err)) < 0)
+		return r;
+	_cleanup_close_ int newroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (newroot < 0)
+		return husk_error_errno(err, errno, "open '/'");
+
+	if ((r = apply_sysctls(s, err)) < 0)
+		return r;
+	char *const *masked =
+	    s->masked_paths ? s->masked_paths : (char *const *)ctr_default_masked_paths;
+	char *const *ro =
+	    s->readonly_paths ? s->readonly_paths : (char *const *)ctr_default_readonly_paths;
+	for (size_t i = 0; masked[i]; i++)
+		if ((r = mask_path(newroot, masked[i], err)) < 0)
+			return r;
+	for (size_t i = 0; ro[i]; i++)
+		if ((r = readonly_path(newroot, ro[i], err)) < 0)
+			return r;
+	if (s->readonly_rootfs && (r = set_mount_flags(newroot, MS_RDONLY, false)) < 0)
+		return husk_error_errno(err, -r, "make the rootfs read-only");
+	if (s->rootfs_propagation == CTR_PROP_SHARED || s->rootfs_propagation == CTR_PROP_RSHARED) {
+		if (mount(NULL, "/", NULL, prop_flags(s->rootfs_propagation), NULL) < 0)
+			return husk_error_errno(err, errno, "make '/' shared");
+	}
+	umask(old_umask);
+	return 0;
+}
+
+int lc_setup_tty(const struct lc *lc, bool console, struct husk_error *err)
+{
+	_cleanup_close_ int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return husk_error_errno(err, errno, "open '/dev/ptmx'");
+	int unlock = 0;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		return husk_error_errno(err, errno, "unlock the pty");
+	_cleanup_close_ int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0)
+		return husk_error_errno(err, errno, "open the pty");
+	if (console) {
+		_cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		_cleanup_close_ int fd = -1;
+		char p[64], q[64];
+		int r = root < 0 ? husk_error_errno(err, errno, "open '/'")
+				 : open_in(root, "/dev/console", CTR_CREATE_FILE, &fd, err);
+		if (r < 0)
+			return r;
+		snprintf(q, sizeof(q), "/proc/self/fd/%d", slave);
+		if (mount(q, FDPATH(p, fd), NULL, MS_BIND, NULL) < 0)
+			return husk_error_errno(err, errno, "bind '/dev/console'");
+	}
+	int r = lc_send(lc->sock, LC_MSG_PTY, 0, 0, NULL, master);
+	if (r < 0)
+		return husk_error_errno(err, -r, "pass the pty");
+	if (ioctl(slave, TIOCSCTTY, 0) < 0)
+		return husk_error_errno(err, errno, "set the controlling terminal");
+	for (int i = 0; i < 3; i++)
+		if (dup2(slave, i) < 0)
+			return husk_error_errno(err, errno, "set up the terminal");
+	return 0;
+}

@@ -1,0 +1,130 @@
+/* Internals shared by the launcher's files: launch.c (launch and the
+ * child's last steps), fs.c (rootfs, mounts, pivot_root), exec.c (exec in
+ * a running container) and sync.c (the messages between them). Not an
+ * API: only the launcher files and its unit tests include it. */
+#ifndef HUSK_RUNTIME_LAUNCHER_INTERNAL_H
+#define HUSK_RUNTIME_LAUNCHER_INTERNAL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "runtime/launcher/launcher.h"
+
+/* Everything the children need, computed in the parent before fork so the
+ * last child mostly makes syscalls. */
+struct lc {
+	const struct ctr_spec *spec;
+	char *const *args;
+	char *const *envp;
+	const char *cwd;
+	bool tty;
+	struct lc_caps caps; /* clamped to what the caller holds */
+	int last_cap;
+	struct lc_seccomp_bpf *bpf; /* NULL: unconfined or not compiled yet */
+	bool need_compile;	    /* confined, but no filter file */
+	struct ctr_rlimit *rlimits; /* clamped */
+	size_t n_rlimits;
+	bool set_oom;
+	int oom_score_adj; /* clamped */
+	int devnull;
+	int sock; /* the child's end of the sync socket */
+	struct ctr_stdio stdio;
+	/* An exec'd process dies with the huskd thread that runs its session
+	 * (SIGKILL of huskd included); a container outlives its shim. */
+	bool die_with_parent;
+	/* Idmapped clones (open_tree) of the pod files (shm, hostname, hosts,
+	 * resolv.conf) and of each bind mount's source, made by stage 1 before
+	 * it joins the user namespace (spec idmapped_mounts), moved into place
+	 * by lc_setup_rootfs; -1: none. The rootfs overlay is idmapped by the
+	 * image layer (its layers; overlayfs cannot be idmapped itself). */
+	int idmap_files[4];
+	/* Stage 1 chdir'd into the rootfs (a mount root) before joining a
+	 * user namespace whose root may not walk to it by name: unshare keeps
+	 * the cwd on the new namespace's copy of that mount. */
+	bool root_by_cwd;
+	int *idmap_mounts; /* one per spec mount */
+};
+
+int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, char *const *env,
+	       const char *cwd, bool tty, const struct ctr_stdio *stdio, struct husk_error *err);
+void lc_release(struct lc *lc);
+
+/* The sync socket (SOCK_SEQPACKET) between the caller and its children. */
+enum lc_msg_type {
+	LC_MSG_PID = 1,	    /* stage 1 -> caller: the pid of the process */
+	LC_MSG_USERNS,	    /* stage 1 -> caller: write my id maps */
+	LC_MSG_USERNS_DONE, /* caller -> stage 1: maps written (code = errno) */
+	LC_MSG_PTY,	    /* child -> caller: the pty master (SCM_RIGHTS) */
+	LC_MSG_READY,	    /* child -> caller: setup done, about to exec */
+	LC_MSG_ERROR,	    /* child -> caller: code + message */
+};
+
+#define LC_MSG_TEXT 1024
+struct lc_msg {
+	int32_t type;
+	int32_t code;
+	int32_t pid;
+	char text[LC_MSG_TEXT];
+};
+
+int lc_send(int sock, int type, int code, pid_t pid, const char *text, int fd);
+/* Receive one message; *ret_fd gets a passed fd or -1. 0 on EOF, 1 on a
+ * message, -errno on error. */
+int lc_recv(int sock, struct lc_msg *m, int *ret_fd);
+
+/* The caller's side of a launch or exec: read messages until the children
+ * are done (EOF), writing id maps when asked, then reap stage 1 (s1). On
+ * success ret holds the process (and pty). deadline_ns is CLOCK_MONOTONIC. */
+int lc_parent_sync(struct lc *lc, int sock, pid_t s1, long long deadline_ns,
+		   struct ctr_process *ret, struct husk_error *err);
+
+/* Fork stage 1 with a sync socket, run stage1(lc, arg) in it (it never
+ * returns) and do the caller's side with lc_parent_sync. Releases lc. */
+int lc_run(struct lc *lc, _noreturn_ void (*stage1)(struct lc *lc, void *arg), void *arg,
+	   long long timeout_ns, struct ctr_process *ret, struct husk_error *err);
+
+/* Child side, first thing after the fork: non-dumpable until execve, the
+ * container's stdio on 0-2 (lc->stdio becomes {0, 1, 2}), every other fd
+ * closed but lc->sock and lc->devnull, oom_score_adj set. Fails through
+ * lc_fail. */
+void lc_isolate(struct lc *lc);
+/* chdir, then check the directory is reachable from our root (not a host
+ * directory reached through a magic link): EINVAL naming cwd if not. */
+int lc_chdir(const char *cwd, struct husk_error *err);
+/* Child side. lc_fail sends err to the caller and exits; it never returns. */
+_noreturn_ void lc_fail(const struct lc *lc, const struct husk_error *err);
+/* Reset signal dispositions and the mask the caller (shim, huskd) set. */
+void lc_reset_signals(void);
+int lc_join_cgroups(char *const *procs, struct husk_error *err);
+pid_t lc_clone_parent(void);
+/* stdin/stdout/stderr from lc->stdio (non-tty). */
+int lc_setup_stdio(const struct lc *lc, struct husk_error *err);
+/* A pty from the devpts at /dev/pts: the master goes to the caller, the
+ * slave becomes the controlling terminal and fds 0-2; console: also
+ * bind it to /dev/console. */
+int lc_setup_tty(const struct lc *lc, bool console, struct husk_error *err);
+/* Stage 1, still in the caller's user and mount namespaces: fill the
+ * lc->idmap_* fds when the spec asks for idmapped mounts (a no-op
+ * otherwise). EINVAL naming the source a file system cannot idmap. */
+int lc_idmap_prepare(struct lc *lc, struct husk_error *err);
+/* The rootfs: propagation, /proc, /sys, /dev, pod files, mounts, devices,
+ * pivot_root, sysctls, masked and read-only paths, read-only root. */
+int lc_setup_rootfs(const struct lc *lc, struct husk_error *err);
+/* rlimits, seccomp, capabilities, user, no_new_privs, cwd,
+ * exec. Returns only on failure. */
+int lc_finish_and_exec(const struct lc *lc, struct husk_error *err);
+
+/* Resolve path inside the tree rooted at rootfd, so that neither symlinks
+ * nor ".." can leave it; returns an O_PATH fd in *ret_fd. create makes the
+ * missing components (directories, and a file or a directory for the last
+ * one). use_openat2 false forces the component-by-component walk used on
+ * kernels without openat2(2). Exposed for the unit tests. */
+enum { CTR_CREATE_NONE, CTR_CREATE_DIR, CTR_CREATE_FILE };
+int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2, int *ret_fd,
+		     struct husk_error *err);
+/* The same without following any symlink at all (ELOOP when the path has
+ * one), for masked and read-only paths. */
+int ctr_open_in_root_nofollow(int rootfd, const char *path, bool use_openat2, int *ret_fd,
+			      struct husk_error *err);
+
+#endif
