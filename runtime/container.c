@@ -547,6 +547,21 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	if (lc_caps_add_drop(caps, c->caps_add, c->caps_drop, &caps, err) < 0 ||
 	    lc_caps_container(caps, c->caps_ambient, &s->caps, err) < 0)
 		return husk_error_prefix(err, "capabilities");
+	if (c->oci_path) {
+		/* Capabilities huskd does not hold cannot be granted: husk's
+		 * launcher drops them (runtime/launcher/launch.c, with a
+		 * warning), an OCI runtime fails ("unable to apply caps", EPERM).
+		 * The runtime is asked for what can be had, in config.json and
+		 * for every process run in the container. */
+		uint64_t own_perm, own_bnd;
+		if (lc_caps_get_own(&own_perm, &own_bnd) == 0) {
+			s->caps.bounding &= own_bnd;
+			s->caps.permitted &= own_perm;
+			s->caps.effective &= own_perm;
+			s->caps.inheritable &= own_perm;
+			s->caps.ambient &= own_perm;
+		}
+	}
 	/* Privileged means no seccomp and no AppArmor, whatever was asked. */
 	if (c->privileged) {
 		s->seccomp = LC_SECCOMP_UNCONFINED;
@@ -678,21 +693,7 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 		free(cg_path);
 		cg_path = steal_ptr(&sd);
 	}
-	/* Capabilities huskd does not hold cannot be granted: husk's launcher
-	 * drops them (runtime/launcher/launch.c), an OCI runtime fails with EPERM
-	 * ("unable to apply caps"). The config asks for what can be had, and
-	 * crictl inspect shows what applies. */
-	struct lc_caps caps = spec->caps;
-	uint64_t own_perm, own_bnd;
-	if (lc_caps_get_own(&own_perm, &own_bnd) == 0) {
-		caps.bounding &= own_bnd;
-		caps.permitted &= own_perm;
-		caps.effective &= own_perm;
-		caps.inheritable &= own_perm;
-		caps.ambient &= own_perm;
-	}
 	struct ctr_oci_extra x = {
-	    .caps = &caps,
 	    .cgroups_path = cg_path,
 	    .resources = &res,
 	    .device_rules = rules,

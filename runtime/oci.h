@@ -30,10 +30,6 @@ struct ctr_oci_extra {
 	bool allow_all_devices;
 	const struct ctr_oci_kv *annotations;
 	size_t n_annotations;
-	/* process.capabilities (and the capabilities seccomp rules depend
-	 * on) when not the spec's: what the runtime can grant. NULL: the
-	 * spec's. */
-	const struct lc_caps *caps;
 };
 
 /* The OCI config of s as JSON text (caller frees): process (terminal, user

@@ -59,7 +59,7 @@ static void o_mount(yajl_gen g, const char *dest, const char *type, const char *
 	yajl_gen_map_close(g);
 }
 
-static void o_process(yajl_gen g, const struct ctr_spec *s, const struct lc_caps *caps)
+static void o_process(yajl_gen g, const struct ctr_spec *s)
 {
 	json_key(g, "process");
 	yajl_gen_map_open(g);
@@ -82,8 +82,8 @@ static void o_process(yajl_gen g, const struct ctr_spec *s, const struct lc_caps
 	json_key(g, "capabilities");
 	yajl_gen_map_open(g);
 	const char *keys[] = {"bounding", "effective", "permitted", "inheritable", "ambient"};
-	const uint64_t sets[] = {caps->bounding, caps->effective, caps->permitted,
-				 caps->inheritable, caps->ambient};
+	const uint64_t sets[] = {s->caps.bounding, s->caps.effective, s->caps.permitted,
+				 s->caps.inheritable, s->caps.ambient};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		_cleanup_strv_ char **names = lc_caps_to_names(sets[i]);
 		o_strv(g, keys[i], (const char *const *)names);
@@ -256,8 +256,7 @@ static void o_resources(yajl_gen g, const struct ctr_oci_extra *x)
 	yajl_gen_map_close(g);
 }
 
-static int o_seccomp(yajl_gen g, const struct ctr_spec *s, uint64_t bounding,
-		     struct husk_error *err)
+static int o_seccomp(yajl_gen g, const struct ctr_spec *s, struct husk_error *err)
 {
 	if (s->seccomp == LC_SECCOMP_UNCONFINED)
 		return 0;
@@ -270,7 +269,7 @@ static int o_seccomp(yajl_gen g, const struct ctr_spec *s, uint64_t bounding,
 			return r;
 	}
 	json_key(g, "seccomp");
-	lc_seccomp_gen_oci(g, p, bounding);
+	lc_seccomp_gen_oci(g, p, s->caps.bounding);
 	return 0;
 }
 
@@ -316,7 +315,7 @@ static int o_linux(yajl_gen g, const struct ctr_spec *s, const struct ctr_oci_ex
 		json_kv_str(g, "cgroupsPath", x->cgroups_path);
 	o_resources(g, x);
 	json_kv_str(g, "rootfsPropagation", oci_root_props[s->rootfs_propagation]);
-	int r = o_seccomp(g, s, (x->caps ? x->caps : &s->caps)->bounding, err);
+	int r = o_seccomp(g, s, err);
 	if (r < 0)
 		return r;
 	json_key(g, "sysctl");
@@ -342,7 +341,7 @@ int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
 	yajl_gen_map_open(g);
 	json_kv_str(g, "ociVersion", CTR_OCI_VERSION);
-	o_process(g, s, x->caps ? x->caps : &s->caps);
+	o_process(g, s);
 	json_key(g, "root");
 	yajl_gen_map_open(g);
 	json_kv_str(g, "path", s->rootfs);

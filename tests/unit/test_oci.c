@@ -257,15 +257,6 @@ static void test_localhost_profile(void)
 	unit_rmdir(dir);
 }
 
-static bool has_string(yajl_val arr, const char *want)
-{
-	for (size_t i = 0; arr && YAJL_IS_ARRAY(arr) && i < arr->u.array.len; i++)
-		if (YAJL_IS_STRING(arr->u.array.values[i]) &&
-		    streq(YAJL_GET_STRING(arr->u.array.values[i]), want))
-			return true;
-	return false;
-}
-
 /* A host-network pod's container shares the host's UTS namespace: no
  * hostname (runc refuses one without a private UTS namespace). */
 static void test_host_uts_has_no_hostname(void)
@@ -280,26 +271,6 @@ static void test_host_uts_has_no_hostname(void)
 	CU_ASSERT_STRING_EQUAL(json_get_string(j, "hostname"), "web");
 }
 
-/* extra.caps replaces the spec's capabilities (what huskd can grant). */
-static void test_caps_override(void)
-{
-	_cleanup_(ctr_spec_freep) struct ctr_spec *s = base_spec();
-	lc_caps_init(&s->caps, lc_caps_all());
-	struct lc_caps held;
-	lc_caps_init(&held, LC_CAP_BIT(0) | LC_CAP_BIT(5)); /* CHOWN, KILL */
-	struct ctr_oci_extra x = {.caps = &held};
-	_cleanup_json_ yajl_val t = gen(s, &x);
-	yajl_val caps = json_get(json_get(t, "process"), "capabilities");
-	const char *sets[] = {"bounding", "effective", "permitted"};
-	for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
-		yajl_val v = json_get(caps, sets[i]);
-		CU_ASSERT_FATAL(v && YAJL_IS_ARRAY(v));
-		CU_ASSERT_EQUAL(v->u.array.len, 2);
-		CU_ASSERT(has_string(v, "CAP_CHOWN") && has_string(v, "CAP_KILL"));
-		CU_ASSERT(!has_string(v, "CAP_SYS_ADMIN"));
-	}
-}
-
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -308,7 +279,6 @@ int main(void)
 	    {"everything set", test_everything_set},
 	    {"localhost profile", test_localhost_profile},
 	    {"host UTS: no hostname", test_host_uts_has_no_hostname},
-	    {"capabilities override", test_caps_override},
 	};
 	return unit_run("oci", tests, ARRAY_SIZE(tests));
 }
