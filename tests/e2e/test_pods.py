@@ -281,8 +281,14 @@ def test_stats(daemon, busybox, tmp_path):
     d = daemon
     pod, cfg = run_pod(d, tmp_path)
     c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "head -c 20000000 /dev/zero > /tmp/f; sleep 1000"])
-    time.sleep(1)
-    s = d.rt.ContainerStats(container_id=c).stats
+    # The write takes a while on a loaded machine: wait for the layer to
+    # show it rather than for a fixed time.
+    deadline = time.time() + 60
+    while True:
+        s = d.rt.ContainerStats(container_id=c).stats
+        if s.writable_layer.used_bytes.value >= 20000000 or time.time() > deadline:
+            break
+        time.sleep(0.2)
     assert s.attributes.id == c
     assert s.cpu.usage_core_nano_seconds.value > 0
     assert s.memory.usage_bytes.value > 0
