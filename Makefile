@@ -123,10 +123,12 @@ MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 YAJL_STATIC := $(shell $(CC) -print-file-name=libyajl_s.a)
 # husk-shim links runtime/launcher/ and common/, nothing of the manager; of
 # the launcher it leaves out the seccomp profile compiler (libseccomp):
-# the shim only installs the filter files huskd compiled.
+# the shim only installs the filter files huskd compiled. It also runs OCI
+# runtimes: their command line and the idmapped bind sources it makes for
+# them (runtime/oci_cli.c, runtime/oci_userns.c, shared with huskd).
 SHIM_LIB_SRCS := $(sort $(filter-out common/service.c,$(wildcard common/*.c)) \
 	$(filter-out runtime/launcher/seccomp.c runtime/launcher/seccomp_spec.c, \
-	$(wildcard runtime/launcher/*.c)))
+	$(wildcard runtime/launcher/*.c)) runtime/oci_cli.c runtime/oci_userns.c)
 MUSL_CFLAGS = $(HUSK_CPPFLAGS) -isystem $(MUSL_INC) $(CPPFLAGS) $(HUSK_BASE_CFLAGS) $(CFLAGS) \
 	-ffunction-sections -fdata-sections
 

@@ -681,19 +681,27 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 	 * relative to its own cgroup). systemd (--systemd-cgroup):
 	 * "slice:prefix:name" for husk's ".../<pod>.slice/husk-<id>.scope". */
 	_cleanup_free_ char *cg_path = xasprintf("/%s", cg_group_path(cg));
-	const char *scope = strrchr(cg_path, '/');
-	if (c->oci_systemd_cgroup && scope > cg_path && endswith(cg_path, ".scope")) {
-		const char *slice_end = scope;
-		const char *slice = slice_end - 1;
-		while (slice > cg_path && *slice != '/')
-			slice--;
-		_cleanup_free_ char *sd =
-		    xasprintf("%.*s:husk:%.*s", (int)(slice_end - slice - 1), slice + 1,
-			      (int)(strlen(scope + 1) - 6 - 5), scope + 1 + 5);
-		free(cg_path);
-		cg_path = steal_ptr(&sd);
+	if (c->oci_systemd_cgroup) {
+		char *sd = ctr_oci_systemd_cgroups_path(cg_path);
+		if (sd) {
+			free(cg_path);
+			cg_path = sd;
+		}
 	}
+	/* A pod's user namespace, for an OCI runtime: the mappings it wants
+	 * beside the path it joins (husk-shim gives it idmapped bind sources,
+	 * see ctr_oci_idmap_prepare). */
+	_cleanup_free_ struct ctr_idmap *uid_map = NULL, *gid_map = NULL;
+	size_t n_uid_map = 0, n_gid_map = 0;
+	if (spec->oci_path && spec->idmapped_mounts &&
+	    ctr_oci_userns_maps(spec->ns[CTR_NS_USER].path, &uid_map, &n_uid_map, &gid_map,
+				&n_gid_map, err) < 0)
+		return -err->code;
 	struct ctr_oci_extra x = {
+	    .uid_map = uid_map,
+	    .gid_map = gid_map,
+	    .n_uid_map = n_uid_map,
+	    .n_gid_map = n_gid_map,
 	    .cgroups_path = cg_path,
 	    .resources = &res,
 	    .device_rules = rules,
@@ -708,6 +716,34 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 		return r;
 	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
 	return fs_write_atomic(path, text, strlen(text), 0600, err);
+}
+
+/* Let the ids of a pod's user namespace walk to path: the search bit for
+ * others on it and on each parent up to top (husk's root directory),
+ * listing still refused. An OCI runtime mounts the rootfs after it has
+ * joined the user namespace, as a uid that is "other" to it (husk's
+ * launcher opens it before; runc opens bind sources from the host);
+ * containerd asks the same of its directories (0711). */
+static int open_search_path(const char *path, const char *top, struct husk_error *err)
+{
+	if (!path || !top || !startswith(path, top))
+		return 0;
+	_cleanup_free_ char *p = xstrdup(path);
+	size_t top_len = strlen(top);
+	for (;;) {
+		struct stat st;
+		if (stat(p, &st) < 0)
+			return husk_error_errno(err, errno, "stat '%s'", p);
+		if (S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH) &&
+		    chmod(p, (st.st_mode & 07777) | S_IXOTH) < 0)
+			return husk_error_errno(err, errno, "chmod '%s'", p);
+		char *slash = strrchr(p, '/');
+		if (strlen(p) <= top_len || !slash || slash == p)
+			return 0;
+		*slash = '\0';
+		if (strlen(p) < top_len)
+			return 0;
+	}
 }
 
 static int ctr_stop_signal(const struct ctr_record *rec)
@@ -836,6 +872,9 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		goto fail;
 	if ((r = write_oci_config(rt, dir, pod, c, spec, cg, dev_rules, n_dev_rules, err)) < 0)
 		goto fail;
+	if (spec->oci_path && spec->idmapped_mounts &&
+	    (r = open_search_path(spec->rootfs, rt->root, err)) < 0)
+		goto fail;
 
 	if ((r = rt_check_abort(rt, ke, err)) < 0)
 		goto fail;
@@ -880,6 +919,7 @@ fail:
 	husk_error_prefix(err, "create container '%s'", c->name);
 	{
 		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		ctr_oci_idmap_release(dir);
 		fs_rm_rf(dir, NULL);
 		if (rootfs && rt->opts.release_rootfs(rt->opts.data, id, &e) < 0)
 			log_error("container=%s: undo rootfs: %s", id, e.msg);
@@ -1154,6 +1194,9 @@ static int remove_locked(struct rt *rt, const char *id, struct husk_error *err)
 		return husk_error_prefix(err, "remove container '%s'", rec->id);
 	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
 	shim_wait_gone(dir);
+	/* An OCI handler's idmapped bind sources, when its shim did not
+	 * live to release them. */
+	ctr_oci_idmap_release(dir);
 	if (fs_rm_rf(dir, err) < 0)
 		return husk_error_prefix(err, "remove container '%s'", rec->id);
 	r = state_ctr_remove(rt->store, rec->id, err);
@@ -1305,7 +1348,10 @@ int rt_ctr_exec_sync(struct rt *rt, const char *ref, char *const *cmd, long long
 	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
 	if (ctr_spec_read_file(path, &spec, err) < 0)
 		return -err->code;
-	struct ctr_exec_opts o = {.spec = spec, .pid = rec->pid, .args = (char **)cmd};
+	struct ctr_exec_opts o = {.spec = spec,
+				  .pid = rec->pid,
+				  .args = (char **)cmd,
+				  .spawn = spec->oci_path ? ctr_oci_exec_spawn : NULL};
 	struct ctr_exec_result res = {0};
 	if (ctr_exec_sync(&o, timeout_s * 1000000000LL, 0, &res, err) < 0)
 		return -err->code;
@@ -1335,11 +1381,57 @@ int rt_ctr_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct hu
 	return cg ? cg_group_stats(cg, ret, err) : -err->code;
 }
 
+/* config.json holds the seccomp profile too. */
+#define OCI_CONFIG_MAX (16u << 20)
+
+/* config.json with res written over its linux.resources, so that it
+ * (and crictl inspect) says what is in force. */
+static int rewrite_oci_resources(const char *dir, const struct cg_resources *res,
+				 struct husk_error *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
+	_cleanup_free_ char *text = NULL, *out = NULL;
+	size_t len = 0;
+	if (fs_read_file(path, OCI_CONFIG_MAX, &text, &len, err) < 0 ||
+	    ctr_oci_config_set_resources(text, len, res, &out, err) < 0 ||
+	    fs_write_atomic(path, out, strlen(out), 0600, err) < 0)
+		return -err->code;
+	return 0;
+}
+
 int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_resources *res,
 			    struct husk_error *err)
 {
-	_cleanup_(cg_group_freep) struct cg_group *cg = rt_ctr_cgroup(rt, ref, err);
-	return cg ? cg_group_set(cg, res, err) : -err->code;
+	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
+	if (rt_ctr_get(rt, ref, &rec, err) < 0)
+		return -err->code;
+	/* One update, start or stop of the container at a time: config.json
+	 * is read, changed and written back. */
+	_cleanup_end_ struct rt_busy *busy = rt_ctr_begin(rt, rec->id);
+	ctr_record_free(steal_ptr(&rec));
+	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
+		return -err->code;
+	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
+	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
+	_cleanup_(ctr_spec_freep) struct ctr_spec *spec = NULL;
+	if (ctr_spec_read_file(spec_path, &spec, err) < 0)
+		return husk_error_prefix(err, "update container '%s'", rec->id);
+	int r;
+	if (spec->oci_path && rec->state == CTR_STATE_RUNNING) {
+		/* The runtime's cgroup manager writes the limits (and keeps
+		 * its own state of them). */
+		_cleanup_free_ char *json = ctr_oci_resources(res);
+		r = ctr_oci_update(spec, json, err);
+	} else {
+		_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
+		r = cg ? cg_group_set(cg, res, err)
+		       : husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
+	}
+	if (r < 0)
+		return r;
+	if (rewrite_oci_resources(dir, res, err) < 0)
+		return husk_error_prefix(err, "update container '%s': limits set, but", rec->id);
+	return 0;
 }
 
 int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, bool *ret_has_oom,

@@ -59,11 +59,13 @@ static void o_mount(yajl_gen g, const char *dest, const char *type, const char *
 	yajl_gen_map_close(g);
 }
 
-static void o_process(yajl_gen g, const struct ctr_spec *s)
+/* The process object: s's own, or with args, env, cwd and the terminal
+ * replaced (a process run in the container later). */
+static void o_process(yajl_gen g, const struct ctr_spec *s, char *const *args, char *const *env,
+		      const char *cwd, bool tty)
 {
-	json_key(g, "process");
 	yajl_gen_map_open(g);
-	json_kv_bool(g, "terminal", s->tty);
+	json_kv_bool(g, "terminal", tty);
 	json_key(g, "user");
 	yajl_gen_map_open(g);
 	json_kv_int(g, "uid", s->uid);
@@ -76,9 +78,9 @@ static void o_process(yajl_gen g, const struct ctr_spec *s)
 		yajl_gen_array_close(g);
 	}
 	yajl_gen_map_close(g);
-	o_strv(g, "args", (const char *const *)s->args);
-	o_strv(g, "env", (const char *const *)s->env);
-	json_kv_str(g, "cwd", s->cwd ? s->cwd : "/");
+	o_strv(g, "args", (const char *const *)args);
+	o_strv(g, "env", (const char *const *)env);
+	json_kv_str(g, "cwd", cwd ? cwd : "/");
 	json_key(g, "capabilities");
 	yajl_gen_map_open(g);
 	const char *keys[] = {"bounding", "effective", "permitted", "inheritable", "ambient"};
@@ -181,6 +183,8 @@ static void o_device_rule(yajl_gen g, bool allow, char type, int64_t major, int6
 	yajl_gen_map_close(g);
 }
 
+static void o_resource_limits(yajl_gen g, const struct cg_resources *r);
+
 static void o_resources(yajl_gen g, const struct ctr_oci_extra *x)
 {
 	const struct cg_resources *r = x->resources;
@@ -198,10 +202,14 @@ static void o_resources(yajl_gen g, const struct ctr_oci_extra *x)
 		}
 	}
 	yajl_gen_array_close(g);
-	if (!r) {
-		yajl_gen_map_close(g);
-		return;
-	}
+	if (r)
+		o_resource_limits(g, r);
+	yajl_gen_map_close(g);
+}
+
+/* The keys of linux.resources after devices: those set in r. */
+static void o_resource_limits(yajl_gen g, const struct cg_resources *r)
+{
 	if (r->memory_limit != CG_UNSET || r->memory_swap_limit != CG_UNSET) {
 		json_key(g, "memory");
 		yajl_gen_map_open(g);
@@ -253,7 +261,6 @@ static void o_resources(yajl_gen g, const struct ctr_oci_extra *x)
 			json_kv_str(g, r->unified[i].key, r->unified[i].value);
 		yajl_gen_map_close(g);
 	}
-	yajl_gen_map_close(g);
 }
 
 static int o_seccomp(yajl_gen g, const struct ctr_spec *s, struct husk_error *err)
@@ -291,8 +298,13 @@ static int o_linux(yajl_gen g, const struct ctr_spec *s, const struct ctr_oci_ex
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
-	o_idmaps(g, "uidMappings", s->uid_map, s->n_uid_map);
-	o_idmaps(g, "gidMappings", s->gid_map, s->n_gid_map);
+	if (s->n_uid_map || s->n_gid_map) {
+		o_idmaps(g, "uidMappings", s->uid_map, s->n_uid_map);
+		o_idmaps(g, "gidMappings", s->gid_map, s->n_gid_map);
+	} else {
+		o_idmaps(g, "uidMappings", x->uid_map, x->n_uid_map);
+		o_idmaps(g, "gidMappings", x->gid_map, x->n_gid_map);
+	}
 	json_key(g, "devices");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < s->n_devices; i++) {
@@ -341,7 +353,8 @@ int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
 	yajl_gen_map_open(g);
 	json_kv_str(g, "ociVersion", CTR_OCI_VERSION);
-	o_process(g, s);
+	json_key(g, "process");
+	o_process(g, s, s->args, s->env, s->cwd, s->tty);
 	json_key(g, "root");
 	yajl_gen_map_open(g);
 	json_kv_str(g, "path", s->rootfs);
@@ -361,6 +374,91 @@ int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char
 	int r = o_linux(g, s, x, err);
 	if (r < 0)
 		return husk_error_prefix(err, "OCI config");
+	yajl_gen_map_close(g);
+	*ret = json_gen_steal(g);
+	return 0;
+}
+
+char *ctr_oci_process(const struct ctr_spec *s, char *const *args, char *const *env,
+		      const char *cwd, bool tty)
+{
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	o_process(g, s, args, env ? env : s->env, cwd ? cwd : s->cwd, tty);
+	return json_gen_steal(g);
+}
+
+char *ctr_oci_resources(const struct cg_resources *r)
+{
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	o_resource_limits(g, r);
+	yajl_gen_map_close(g);
+	return json_gen_steal(g);
+}
+
+/* old with upd's keys over it, objects merged key by key. */
+static void gen_merged(yajl_gen g, yajl_val old, yajl_val upd)
+{
+	if (!YAJL_IS_OBJECT(old) || !YAJL_IS_OBJECT(upd)) {
+		json_gen_tree(g, upd);
+		return;
+	}
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < old->u.object.len; i++) {
+		const char *k = old->u.object.keys[i];
+		json_key(g, k);
+		yajl_val u = json_get(upd, k);
+		if (u)
+			gen_merged(g, old->u.object.values[i], u);
+		else
+			json_gen_tree(g, old->u.object.values[i]);
+	}
+	for (size_t i = 0; i < upd->u.object.len; i++) {
+		if (json_get(old, upd->u.object.keys[i]))
+			continue;
+		json_key(g, upd->u.object.keys[i]);
+		json_gen_tree(g, upd->u.object.values[i]);
+	}
+	yajl_gen_map_close(g);
+}
+
+int ctr_oci_config_set_resources(const char *config, size_t len, const struct cg_resources *r,
+				 char **ret, struct husk_error *err)
+{
+	_cleanup_json_ yajl_val root = NULL;
+	if (json_parse(config, len, "config.json", &root, err) < 0)
+		return -err->code;
+	yajl_val linux = json_get(root, "linux");
+	if (!YAJL_IS_OBJECT(root) || !YAJL_IS_OBJECT(linux))
+		return husk_error_set(err, EINVAL, "config.json: no linux object");
+	_cleanup_free_ char *text = ctr_oci_resources(r);
+	_cleanup_json_ yajl_val upd = NULL;
+	if (json_parse(text, strlen(text), "resources", &upd, err) < 0)
+		return -err->code;
+	yajl_val old = json_get(linux, "resources");
+	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	yajl_gen_map_open(g);
+	for (size_t i = 0; i < root->u.object.len; i++) {
+		yajl_val v = root->u.object.values[i];
+		json_key(g, root->u.object.keys[i]);
+		if (v != linux) {
+			json_gen_tree(g, v);
+			continue;
+		}
+		yajl_gen_map_open(g);
+		for (size_t j = 0; j < linux->u.object.len; j++) {
+			json_key(g, linux->u.object.keys[j]);
+			if (linux->u.object.values[j] == old)
+				gen_merged(g, old, upd);
+			else
+				json_gen_tree(g, linux->u.object.values[j]);
+		}
+		if (!old) {
+			json_key(g, "resources");
+			json_gen_tree(g, upd);
+		}
+		yajl_gen_map_close(g);
+	}
 	yajl_gen_map_close(g);
 	*ret = json_gen_steal(g);
 	return 0;

@@ -384,8 +384,12 @@ struct rt_exec_proc {
 	int pty;
 	bool reaped;
 	int exit_code; /* once reaped: 128 + signal when killed */
+	/* An OCI handler's: pid is the runtime's exec, this the process it
+	 * runs in the container (and its start time); 0 otherwise. */
+	pid_t target;
+	unsigned long long target_start;
 };
-#define RT_EXEC_PROC_INIT ((struct rt_exec_proc){0, -1, -1, -1, -1, -1, false, 0})
+#define RT_EXEC_PROC_INIT ((struct rt_exec_proc){0, -1, -1, -1, -1, -1, false, 0, 0, 0})
 
 /* Start cmd in the running container ref as ExecSync runs it (all its
  * namespaces, cgroup, user, capabilities, seccomp), on a pty when tty.

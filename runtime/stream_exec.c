@@ -17,6 +17,7 @@
 #include <termios.h>
 
 #include "runtime/launcher/launcher.h"
+#include "runtime/oci.h"
 #include "runtime/runtime-internal.h"
 #include "runtime/shim_client.h"
 
@@ -66,7 +67,8 @@ int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty
 	struct ctr_stdio io = {pin[0], pout[1], perr[1]};
 	struct ctr_exec_opts o = {.spec = spec, .pid = rec->pid, .args = (char **)cmd, .tty = tty};
 	struct ctr_process p;
-	r = ctr_exec_spawn(&o, &io, &p, err);
+	r = spec->oci_path ? ctr_oci_exec_spawn(&o, &io, &p, err)
+			   : ctr_exec_spawn(&o, &io, &p, err);
 	close_fd(&pin[0]);
 	close_fd(&pout[1]);
 	close_fd(&perr[1]);
@@ -74,6 +76,8 @@ int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty
 		goto fail;
 	struct rt_exec_proc x = RT_EXEC_PROC_INIT;
 	x.pid = p.pid;
+	x.target = p.target;
+	x.target_start = p.target_start;
 	x.pidfd = pidfd_open(p.pid, 0);
 	if (x.pidfd < 0) {
 		r = husk_error_errno(err, errno, "exec: pidfd of process %d", (int)p.pid);
@@ -149,6 +153,11 @@ void rt_exec_proc_close_stdin(struct rt_exec_proc *p)
 void rt_exec_proc_release(struct rt_exec_proc *p)
 {
 	if (p->pid > 0 && !p->reaped) {
+		/* The process in the container first (an OCI runtime's exec
+		 * stands between): its runtime, our child, is not reaped yet. */
+		struct ctr_process cp = {
+		    .pid = 0, .target = p->target, .target_start = p->target_start};
+		ctr_exec_kill(&cp);
 		/* The process leads a session of its own: kill all of it. The
 		 * pidfd names it even if it was reaped meanwhile. */
 		kill(-p->pid, SIGKILL);

@@ -128,15 +128,6 @@ int srv_run_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out, str
 				return husk_error_prefix(err, "RunPodSandbox '%s'", pc.name);
 			if (userns_from_cri(no->userns_options, &pc, &uids, &gids, err) < 0)
 				return husk_error_prefix(err, "RunPodSandbox '%s'", pc.name);
-			/* husk-shim does not yet hand an OCI runtime the pod's user
-			 * namespace (linux.uidMappings): refuse rather than run the
-			 * pod with host ids. */
-			if (pc.userns && oci)
-				return husk_error_set(
-				    err, ENOSYS,
-				    "RunPodSandbox '%s': namespace_options.userns_options: user "
-				    "namespaces are not supported with runtime handler '%s' yet",
-				    pc.name, req->runtime_handler);
 		}
 		sysctls = xnew(struct pod_sysctl, lc->n_sysctls + 1);
 		for (size_t i = 0; i < lc->n_sysctls; i++)

@@ -122,22 +122,25 @@ int srv_status(struct srv_ctx *ctx, const void *in, void **ret_out, struct husk_
 	/* "" and "husk": husk's launcher (or default_runtime's), then every
 	 * configured OCI runtime. */
 	pthread_mutex_lock(&ctx->lock);
-	/* husk's launcher: pods in user namespaces (userns_options mode POD,
-	 * idmapped mounts). "" is husk's unless default_runtime names another. */
+	/* Pods in user namespaces (userns_options mode POD) with every
+	 * handler: husk's launcher makes the idmapped mounts itself; for an
+	 * OCI runtime husk-shim makes them on the host and the runtime joins
+	 * the pod's user namespace by path, so it needs no idmap support of
+	 * its own (`features` idmap, which runc 1.1.5 lacks). "" is husk's
+	 * unless default_runtime names another. */
 	const char *builtin[] = {"", "husk"};
 	for (size_t i = 0; i < ARRAY_SIZE(builtin); i++) {
 		const struct srv_runtime *oci = NULL;
 		srv_config_runtime(ctx->config, builtin[i], &oci, NULL);
 		srv_repeated_add(&r->runtime_handlers, &r->n_runtime_handlers,
-				 handler_msg(builtin[i], false, !oci));
+				 handler_msg(builtin[i], false, true));
 	}
 	for (size_t i = 0; i < ctx->config->n_runtimes; i++) {
 		struct srv_runtime *rt = &ctx->config->runtimes[i];
 		if (!rt->probed)
 			probe_features(rt);
 		srv_repeated_add(&r->runtime_handlers, &r->n_runtime_handlers,
-				 /* user namespaces: not handed to OCI runtimes yet. */
-				 handler_msg(rt->name, rt->rro_mounts, false));
+				 handler_msg(rt->name, rt->rro_mounts, true));
 	}
 	pthread_mutex_unlock(&ctx->lock);
 	r->features = srv_new(Runtime__V1__RuntimeFeatures, RUNTIME__V1__RUNTIME_FEATURES__INIT);

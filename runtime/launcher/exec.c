@@ -137,6 +137,20 @@ int ctr_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *stdio,
 	return lc_run(&lc, exec_stage1, &(pid_t){o->pid}, EXEC_SETUP_TIMEOUT_NS, ret, err);
 }
 
+void ctr_exec_kill(const struct ctr_process *p)
+{
+	/* The target first: a runtime killed first would leave it running.
+	 * Its pid is stable while the runtime, its parent, is not reaped. */
+	if (p->target > 0 && p->target_start && proc_alive(p->target, p->target_start)) {
+		kill(-p->target, SIGKILL);
+		kill(p->target, SIGKILL);
+	}
+	if (p->pid > 0) {
+		kill(-p->pid, SIGKILL);
+		kill(p->pid, SIGKILL);
+	}
+}
+
 void ctr_exec_result_free(struct ctr_exec_result *r)
 {
 	if (!r)
@@ -220,7 +234,7 @@ int ctr_exec_sync(const struct ctr_exec_opts *o, long long timeout_ns, size_t ma
 	struct ctr_stdio io = {-1, outp[1], errp[1]};
 	struct ctr_process p;
 	long long start = now_mono_ns();
-	int r = ctr_exec_spawn(o, &io, &p, err);
+	int r = o->spawn ? o->spawn(o, &io, &p, err) : ctr_exec_spawn(o, &io, &p, err);
 	close(outp[1]);
 	close(errp[1]);
 	if (r < 0) {
@@ -254,8 +268,7 @@ int ctr_exec_sync(const struct ctr_exec_opts *o, long long timeout_ns, size_t ma
 			break;
 		if (!exited && deadline && now >= deadline) {
 			/* Kill the whole session the process leads. */
-			kill(-p.pid, SIGKILL);
-			kill(p.pid, SIGKILL);
+			ctr_exec_kill(&p);
 			timed_out = true;
 			while (waitpid(p.pid, &status, 0) < 0 && errno == EINTR)
 				;

@@ -278,8 +278,7 @@ int lc_parent_sync(struct lc *lc, int sock, pid_t s1, long long deadline_ns,
 		kill_and_reap(child);
 		return r;
 	}
-	ret->pid = child;
-	ret->pty_master = steal_fd(&pty);
+	*ret = (struct ctr_process){.pid = child, .pty_master = steal_fd(&pty)};
 	return 0;
 }
 

@@ -291,6 +291,10 @@ struct ctr_stdio {
 struct ctr_process {
 	pid_t pid;	/* in the caller's PID namespace; the caller's child */
 	int pty_master; /* -1 unless tty; the caller owns it */
+	/* When pid is an OCI runtime standing between (its exec): the process
+	 * in the container, pid's child, and its start time; 0 otherwise. */
+	pid_t target;
+	unsigned long long target_start;
 };
 
 /* Launch the container described by spec: everything from namespaces to
@@ -318,12 +322,21 @@ struct ctr_exec_opts {
 	char **env;	 /* NULL: spec->env */
 	const char *cwd; /* NULL: spec->cwd */
 	bool tty;	 /* a pty from the container's devpts */
+	/* NULL: ctr_exec_spawn; another way to start it (an OCI runtime's
+	 * exec, ctr_oci_exec_spawn). */
+	int (*spawn)(const struct ctr_exec_opts *opts, const struct ctr_stdio *stdio,
+		     struct ctr_process *ret, struct husk_error *err);
 };
 
 /* Start the process; like ctr_launch it is the caller's child on return.
  * The same errors as ctr_launch, and ESRCH "container process N is gone". */
 int ctr_exec_spawn(const struct ctr_exec_opts *opts, const struct ctr_stdio *stdio,
 		   struct ctr_process *ret, struct husk_error *err);
+
+/* SIGKILL for a process ctr_exec_spawn or opts->spawn started, and for the
+ * session it leads: p->pid's, and p->target's when it is still the
+ * process that started at p->target_start. */
+void ctr_exec_kill(const struct ctr_process *p);
 
 struct ctr_exec_result {
 	int exit_code;	     /* 128 + signal when killed by a signal */

@@ -277,8 +277,11 @@ int ctr_spec_validate(const struct ctr_spec *s, struct husk_error *err)
 		return husk_error_set(err, EINVAL,
 				      "idmapped_mounts: needs a user namespace to join "
 				      "(namespaces.user with a path)");
-	if ((s->n_uid_map || s->n_gid_map) && s->ns[CTR_NS_USER].mode != CTR_NS_NEW)
-		return husk_error_set(err, EINVAL, "uid/gid mappings need a new user namespace");
+	/* With a joined one they are that namespace's, as an OCI config lists
+	 * them for a runtime that wants them (runc); the launcher writes maps
+	 * only for a namespace it makes. */
+	if ((s->n_uid_map || s->n_gid_map) && s->ns[CTR_NS_USER].mode == CTR_NS_HOST)
+		return husk_error_set(err, EINVAL, "uid/gid mappings need a user namespace");
 	if (s->ns[CTR_NS_USER].mode == CTR_NS_NEW && (!s->n_uid_map || !s->n_gid_map))
 		return husk_error_set(err, EINVAL,
 				      "a new user namespace needs uid and gid mappings");

@@ -14,29 +14,17 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "runtime/oci.h"
 
 #define OCI_LOG "oci.log"
 #define OCI_PID "oci.pid"
 #define OCI_LOG_TAIL 512
 #define OCI_CONSOLE "console.sock"
 
-/* argv: path, the extra args, --root R, --log, [--systemd-cgroup], then
- * the verb's own (NULL-terminated). */
 static char **oci_argv(const struct ctr_spec *s, const char *const *verb)
 {
-	char **v = strv_append(xnew(char *, 1), s->oci_path);
-	for (size_t i = 0; s->oci_args && s->oci_args[i]; i++)
-		v = strv_append(v, s->oci_args[i]);
-	v = strv_append(v, "--root");
-	v = strv_append(v, s->oci_root);
-	v = strv_append(v, "--log");
 	_cleanup_free_ char *log = xasprintf("%s/" OCI_LOG, s->state_dir);
-	v = strv_append(v, log);
-	if (s->oci_systemd_cgroup)
-		v = strv_append(v, "--systemd-cgroup");
-	for (size_t i = 0; verb[i]; i++)
-		v = strv_append(v, verb[i]);
-	return v;
+	return ctr_oci_argv(s, log, verb);
 }
 
 /* The last line the runtime logged, for an error message. */
@@ -143,6 +131,9 @@ static int console_master(int lfd, struct husk_error *err)
 	return fd;
 }
 
+static int launch(const struct ctr_spec *s, const char *bundle, const struct ctr_stdio *io,
+		  struct ctr_process *ret, struct husk_error *err);
+
 /* Undo a create whose start cannot follow. */
 static void undo_create(const struct ctr_spec *s, pid_t pid, int master)
 {
@@ -158,6 +149,20 @@ int shim_oci_launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct
 {
 	if (fs_mkdir_p(s->oci_root, 0700, err) < 0)
 		return husk_error_prefix(err, "runtime root");
+	/* A pod's user namespace: the bundle the runtime gets has idmapped
+	 * bind sources. */
+	_cleanup_free_ char *bundle = NULL;
+	if (ctr_oci_idmap_prepare(s, &bundle, err) < 0)
+		return -err->code;
+	int r = launch(s, bundle, io, ret, err);
+	if (r < 0)
+		ctr_oci_idmap_release(s->state_dir);
+	return r;
+}
+
+static int launch(const struct ctr_spec *s, const char *bundle, const struct ctr_stdio *io,
+		  struct ctr_process *ret, struct husk_error *err)
+{
 	_cleanup_free_ char *pidfile = xasprintf("%s/" OCI_PID, s->state_dir);
 	unlink(pidfile);
 	_cleanup_close_ int lfd = -1;
@@ -170,7 +175,7 @@ int shim_oci_launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct
 		    listen(lfd, 1) < 0)
 			return husk_error_errno(err, errno, "console socket");
 	}
-	const char *create[9] = {"create", "--bundle", s->state_dir, "--pid-file", pidfile};
+	const char *create[9] = {"create", "--bundle", bundle, "--pid-file", pidfile};
 	size_t n = 5;
 	if (s->tty) {
 		create[n++] = "--console-socket";
@@ -232,4 +237,5 @@ void shim_oci_delete(const struct ctr_spec *s)
 	if (run_rt(s, del, NULL, &e) < 0)
 		log_warn("container=%s runtime delete: %s", s->id, husk_error_msg(&e));
 	husk_error_clear(&e);
+	ctr_oci_idmap_release(s->state_dir);
 }

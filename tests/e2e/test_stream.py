@@ -1,6 +1,7 @@
 """Streaming: Exec, Attach and PortForward through husk's stream server with
 the test clients of streamclient.py (SPDY/3.1 and WebSocket), on real
-containers."""
+containers: once per RuntimeClass handler, husk's launcher and the OCI
+runtimes (runc's exec run as `runc exec --process`), see conftest.py."""
 import json
 import os
 import re
@@ -13,11 +14,11 @@ import pytest
 from conftest import pb
 from pods import busybox, expect_error, run_ctr, run_pod, status, wait_exited  # noqa: F401
 from registry import registries  # noqa: F401
+from streamclient import (HandshakeError, SpdyClient, WsClient, portforward_pair,
+                          remotecommand_streams, spdy_exec)
 
 # The tests that make containers run once per RuntimeClass handler.
 pytestmark = pytest.mark.per_handler
-from streamclient import (HandshakeError, SpdyClient, WsClient, portforward_pair,
-                          remotecommand_streams, spdy_exec)
 
 SLEEP = ["sleep", "1000"]
 URL = re.compile(r"^http://127\.0\.0\.1:(\d+)/(exec|attach|portforward)/[A-Za-z0-9_-]{8}$")

@@ -1,10 +1,14 @@
 """Pods in user namespaces (CRI userns_options mode POD, hostUsers: false):
 the kubelet's mappings validated and written, the pod's namespaces owned by
 its user namespace, idmapped rootfs and volumes, namespaced capabilities,
-and exec, logs and a huskd restart in such a pod."""
+and exec, logs and a huskd restart in such a pod: with husk's launcher,
+and with runc as the pods' handler when it is installed (husk-shim makes
+the idmapped bind sources on the host, runc joins the pod's user namespace
+by path)."""
 import fcntl
 import json
 import os
+import shutil
 import socket
 import time
 
@@ -24,6 +28,20 @@ E = grpc.StatusCode
 SLEEP = ["sleep", "1000"]
 HOST_BASE = 1 << 20  # what a kubelet would allocate: 65536 ids from a multiple of 65536
 SIZE = 65536
+RUNC = shutil.which("runc")
+
+
+@pytest.fixture(params=["husk"] + (["runc"] if RUNC else []))
+def daemon(daemon_factory, request):
+    """huskd whose pods run with husk's launcher, or with runc."""
+    if request.param == "husk":
+        return daemon_factory()
+    d = daemon_factory({"runtimes": {"runc": {"path": RUNC}}, "default_runtime": "runc"})
+    # runc mounts the rootfs as the pod's root: the directories above
+    # huskd's root must be searchable (huskd opens its own, 0711, as
+    # containerd asks of /var/lib/containerd).
+    os.chmod(d.base, 0o711)
+    return d
 
 
 def userns(uids=None, gids=None, mode="POD", **ns):

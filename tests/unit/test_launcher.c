@@ -176,6 +176,15 @@ static void test_spec_idmapped_mounts(void)
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s2 = parse(json, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
 	CU_ASSERT_TRUE(s2->idmapped_mounts);
+	/* The joined namespace's maps, as an OCI config lists them for runc:
+	 * accepted, and not the launcher's to write. */
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s3 =
+	    parse("{" MINIMAL ", \"namespaces\": {\"user\": {\"path\": \"/run/p/ns/user\"}},"
+		  " \"uid_mappings\": [{\"container_id\": 0, \"host_id\": 100000, \"size\": 10}],"
+		  " \"gid_mappings\": [{\"container_id\": 0, \"host_id\": 100000, \"size\": 10}]}",
+		  &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s3);
+	CU_ASSERT_EQUAL(s3->n_uid_map, 1);
 }
 
 static void expect_error(const char *json, const char *needle)
@@ -218,6 +227,9 @@ static void test_spec_errors(void)
 		     "idmapped_mounts: needs a user namespace to join");
 	expect_error("{" MINIMAL ", \"namespaces\": {\"user\": \"new\"}}",
 		     "a new user namespace needs uid and gid mappings");
+	expect_error("{" MINIMAL ", \"uid_mappings\": [{\"container_id\": 0, \"host_id\": 1,"
+		     " \"size\": 1}]}",
+		     "uid/gid mappings need a user namespace");
 	expect_error("{" MINIMAL
 		     ", \"mounts\": [{\"destination\": \"data\", \"type\": \"tmpfs\"}]}",
 		     "mount 'data': destination is not absolute");
