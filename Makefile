@@ -71,8 +71,8 @@ FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/%.c=%)
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 # The grpc-free server/ code the targets reach (fuzz_stream_session.c
 # includes server/stream.c itself, for its static functions).
-FUZZ_SERVER_SRCS := server/config.c server/stream_http.c server/stream_spdy.c \
-	server/stream_token.c server/stream_ws.c
+FUZZ_SERVER_SRCS := server/config.c server/stream_channel.c server/stream_http.c \
+	server/stream_session.c server/stream_spdy.c server/stream_token.c server/stream_ws.c
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # clang counts a variable held only for its cleanup (a lock guard) as unused.
 FUZZ_CFLAGS := $(HUSK_CPPFLAGS) $(HUSK_BASE_CFLAGS) -Wno-unused-variable -O1 -g \

@@ -4,7 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
-static int set_va(struct husk_error *err, int code, bool with_errno, const char *fmt, va_list ap)
+static int set_va(struct husk_error *err, int code, bool with_errno, bool sys, const char *fmt,
+		  va_list ap)
 {
 	if (code <= 0)
 		code = EIO;
@@ -19,6 +20,7 @@ static int set_va(struct husk_error *err, int code, bool with_errno, const char 
 	free(err->msg);
 	err->msg = msg;
 	err->code = code;
+	err->sys = sys;
 	return -code;
 }
 
@@ -26,7 +28,7 @@ int husk_error_set(struct husk_error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int r = set_va(err, code, false, fmt, ap);
+	int r = set_va(err, code, false, false, fmt, ap);
 	va_end(ap);
 	return r;
 }
@@ -35,7 +37,16 @@ int husk_error_errno(struct husk_error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int r = set_va(err, code, true, fmt, ap);
+	int r = set_va(err, code, true, true, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int husk_error_sys(struct husk_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = set_va(err, code, false, true, fmt, ap);
 	va_end(ap);
 	return r;
 }
@@ -64,6 +75,7 @@ int husk_error_move(struct husk_error *dst, struct husk_error *src)
 		free(dst->msg);
 		dst->msg = steal_ptr(&src->msg);
 		dst->code = code;
+		dst->sys = src->sys;
 	}
 	husk_error_clear(src);
 	return -code;
@@ -76,4 +88,5 @@ void husk_error_clear(struct husk_error *err)
 	free(err->msg);
 	err->msg = NULL;
 	err->code = 0;
+	err->sys = false;
 }

@@ -16,10 +16,15 @@
  *   ETIMEDOUT                              -> DEADLINE_EXCEEDED
  *   ENOSPC, EMFILE                         -> RESOURCE_EXHAUSTED
  *   EAGAIN, ECONNREFUSED                   -> UNAVAILABLE
- *   anything else                          -> INTERNAL */
+ *   anything else                          -> INTERNAL
+ * A code that a system call returned (husk_error_errno, husk_error_sys)
+ * keeps the kernel's meaning: its ENOENT is a missing file inside a step
+ * on a known object, not an unknown object, and maps to
+ * FAILED_PRECONDITION (the message names the path). */
 struct husk_error {
 	int code;
 	char *msg;
+	bool sys; /* code is a system call's errno (see above) */
 };
 
 #define HUSK_ERROR_INIT \
@@ -34,6 +39,9 @@ int husk_error_set(struct husk_error *err, int code, const char *fmt, ...) _prin
 /* Like husk_error_set, with ": strerror(code)" appended. */
 int husk_error_errno(struct husk_error *err, int code, const char *fmt, ...) _printf_(3, 4);
 
+/* Like husk_error_set, for an error another process reported with its
+ * errno (a launcher child, husk-shim): code is a system call's. */
+int husk_error_sys(struct husk_error *err, int code, const char *fmt, ...) _printf_(3, 4);
 /* Prepend "context: " to the message; returns -err->code. */
 int husk_error_prefix(struct husk_error *err, const char *fmt, ...) _printf_(2, 3);
 

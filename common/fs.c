@@ -60,19 +60,17 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-		    struct husk_error *err)
+static int write_renamed(const char *path, const void *data, size_t len, mode_t mode, bool durable,
+			 struct husk_error *err)
 {
 	/* pid and thread id: two threads writing one path must not share a
 	 * temporary file. */
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d.%d", path, (int)getpid(), (int)gettid());
-	_cleanup_free_ char *dircopy = xstrdup(path);
-	const char *dir = dirname(dircopy);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return husk_error_errno(err, errno, "create '%s'", tmp);
 	int r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && durable && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
@@ -82,10 +80,26 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		unlink(tmp);
 		return husk_error_errno(err, -r, "write '%s'", path);
 	}
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0)
-		fsync(dfd);
+	if (durable) {
+		_cleanup_free_ char *dircopy = xstrdup(path);
+		_cleanup_close_ int dfd =
+		    open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0)
+			fsync(dfd);
+	}
 	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		    struct husk_error *err)
+{
+	return write_renamed(path, data, len, mode, true, err);
+}
+
+int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode,
+		     struct husk_error *err)
+{
+	return write_renamed(path, data, len, mode, false, err);
 }
 
 int fs_mkdir_p(const char *path, mode_t mode, struct husk_error *err)

@@ -17,6 +17,17 @@ int fs_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		    struct husk_error *err);
 
+/* fs_write_atomic without the fsyncs, for files that describe only this
+ * boot's kernel objects (the state directory: records of running pods and
+ * containers, pids, pins, cgroup intents, generated /etc files). A crash of
+ * the process still leaves the old or the new file, as the page cache
+ * survives it; a crash of the machine ends every object such a file
+ * describes, and the default state directory is a tmpfs where fsync does
+ * nothing. Each fsync cost a disk write, under the record store's one
+ * writer lock for records (issue 12). */
+int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode,
+		     struct husk_error *err);
+
 /* mkdir -p with mode for the directories it creates. */
 int fs_mkdir_p(const char *path, mode_t mode, struct husk_error *err);
 

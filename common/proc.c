@@ -1,11 +1,14 @@
-/* /proc/PID/stat readers. Kept free of allocation so forked children and
- * the statically linked shim may call them. */
+/* /proc/PID/stat readers and proc_clone_vm. Kept free of allocation so
+ * forked children and the statically linked shim may call them. */
 #include "common/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 int proc_stat_read(pid_t pid, char *ret_state, unsigned long long *ret_start,
 		   struct husk_error *err)
@@ -62,4 +65,50 @@ bool proc_alive(pid_t pid, unsigned long long start_time)
 {
 	unsigned long long st = 0;
 	return proc_start_time(pid, &st, NULL) == 0 && st == start_time;
+}
+
+/* Enough for fn's locals and a vsnprintf of an error message; pages the
+ * child never touches cost nothing. */
+#define CLONE_VM_STACK (256 * 1024)
+
+struct clone_vm {
+	int (*fn)(void *);
+	void *arg;
+};
+
+static int clone_vm_main(void *p)
+{
+	const struct clone_vm *c = p;
+	/* Our handlers would run on huskd's memory in a process that is not
+	 * huskd: back to the default for every caught signal. */
+	for (int s = 1; s < NSIG; s++) {
+		struct sigaction sa;
+		if (s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &sa) < 0)
+			continue;
+		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN) {
+			struct sigaction dfl = {.sa_handler = SIG_DFL};
+			sigaction(s, &dfl, NULL);
+		}
+	}
+	_exit(c->fn(c->arg));
+}
+
+pid_t proc_clone_vm(unsigned long flags, int (*fn)(void *), void *arg)
+{
+	void *stack = mmap(NULL, CLONE_VM_STACK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	struct clone_vm c = {.fn = fn, .arg = arg};
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	/* CLONE_VFORK: this thread sleeps until the child execs or exits, so
+	 * the stack can go and the child never runs beside our caller. */
+	pid_t pid = clone(clone_vm_main, (char *)stack + CLONE_VM_STACK,
+			  (int)(flags | CLONE_VM | CLONE_VFORK | SIGCHLD), &c);
+	int e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	munmap(stack, CLONE_VM_STACK);
+	return pid < 0 ? -e : pid;
 }

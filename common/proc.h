@@ -1,8 +1,9 @@
 /* Naming a process without the risk of pid reuse: its pid plus its start
- * time, read from /proc/PID/stat. */
+ * time, read from /proc/PID/stat; and starting one without fork()'s cost. */
 #ifndef HUSK_COMMON_PROC_H
 #define HUSK_COMMON_PROC_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -18,5 +19,18 @@ int proc_start_time(pid_t pid, unsigned long long *ret, struct husk_error *err);
 /* True when pid is alive (not a zombie) and still the process that started
  * at start_time. */
 bool proc_alive(pid_t pid, unsigned long long start_time);
+
+/* Runs fn(arg) in a child that shares this process's memory (clone with
+ * CLONE_VM | CLONE_VFORK, plus the namespace and parent flags given) on a
+ * stack of its own, and returns once the child has exec'd or exited: the
+ * child's pid, or -errno when clone failed. Unlike fork() it copies no page
+ * tables and leaves nothing copy-on-write, whose faults (each with a TLB
+ * shootdown) every thread of huskd paid after each pod and container start
+ * (issue 12). The child runs with every signal blocked and every caught
+ * signal back at SIG_DFL; fn may make async-signal-safe calls only (it
+ * writes to huskd's memory), unblocks what it wants, and ends in execve or
+ * _exit (returning from fn exits with its value). The exit signal is
+ * SIGCHLD. Async-signal-safe itself, so a child may nest it. */
+pid_t proc_clone_vm(unsigned long flags, int (*fn)(void *), void *arg);
 
 #endif

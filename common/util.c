@@ -79,6 +79,20 @@ bool husk_id_valid(const char *s, size_t len)
 	return len <= HUSK_ID_MAX && !memchr(s, '\0', len);
 }
 
+bool husk_obj_id_valid(const char *id)
+{
+	size_t n = id ? strnlen(id, HUSK_OBJ_ID_MAX + 1) : 0;
+	if (n == 0 || n > HUSK_OBJ_ID_MAX || id[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
 bool startswith(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;

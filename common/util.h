@@ -80,6 +80,13 @@ bool endswith(const char *s, const char *suffix);
  * bytes and no NUL byte (a C string would end there: "a\0b" would be "a").
  * The one rule for every id and name field the server receives. */
 bool husk_id_valid(const char *s, size_t len);
+/* Longest id of an object that husk names a file, directory or cgroup
+ * after (husk's own ids are 64 hex characters). */
+#define HUSK_OBJ_ID_MAX 128
+/* The one rule for such an id (pod sandbox, container, rootfs, record),
+ * wherever a library takes one: 1..HUSK_OBJ_ID_MAX bytes of [A-Za-z0-9_.-],
+ * not starting with '.' (so never ".", ".." or a hidden name). */
+bool husk_obj_id_valid(const char *id);
 
 /* NULL-terminated string vectors. */
 size_t strv_length(char *const *v);

@@ -13,22 +13,6 @@
 #include "common/json.h"
 #include "image/internal.h"
 
-#define MAX_ID_LEN 128
-
-static bool id_valid(const char *id)
-{
-	size_t n = id ? strlen(id) : 0;
-	if (n == 0 || n > MAX_ID_LEN || streq(id, ".") || streq(id, ".."))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = id[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
 static struct img_user *find_user(struct img_store *s, const char *cid)
 {
 	for (size_t i = 0; i < s->n_users; i++)
@@ -319,7 +303,7 @@ static int do_mount(struct img_store *s, const char *cid, const char *image_id, 
 int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 		      const struct img_rootfs_opts *opts, char **ret_path, struct husk_error *err)
 {
-	if (!id_valid(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "rootfs: invalid container id '%s'",
 				      id ? id : "");
 	bool readonly = opts && opts->readonly;
@@ -412,7 +396,7 @@ int img_rootfs_mount(struct img_store *s, const char *id, char **ret_path, struc
 
 int img_rootfs_remove(struct img_store *s, const char *id, struct husk_error *err)
 {
-	if (!id_valid(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "rootfs: invalid container id '%s'",
 				      id ? id : "");
 	pthread_mutex_lock(&s->lock);

@@ -110,17 +110,6 @@ static inline void record_freep(struct record **r)
 	record_free(*r);
 }
 
-static bool valid_id(const char *id)
-{
-	if (isempty(id) || strlen(id) > 128 || id[0] == '.')
-		return false;
-	for (const char *p = id; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || strchr("_.-", *p)))
-			return false;
-	return true;
-}
-
 static char *record_path(const struct net_cni *n, const char *id)
 {
 	return xasprintf("%s/%s.json", n->cache_dir, id);
@@ -384,7 +373,7 @@ static int load_ready_config(const struct net_cni *n, struct net_conflist **ret,
 int net_cni_setup(struct net_cni *n, const struct net_pod *pod, struct net_result **ret,
 		  struct husk_error *err)
 {
-	if (!valid_id(pod->id))
+	if (!husk_obj_id_valid(pod->id))
 		return husk_error_set(err, EINVAL, "pod id '%s' is not valid for CNI",
 				      pod->id ? pod->id : "");
 	if (isempty(pod->netns))
@@ -439,7 +428,7 @@ int net_cni_setup(struct net_cni *n, const struct net_pod *pod, struct net_resul
 
 int net_cni_teardown(struct net_cni *n, const char *id, const char *netns, struct husk_error *err)
 {
-	if (!valid_id(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "pod id '%s' is not valid for CNI",
 				      id ? id : "");
 	_cleanup_(record_freep) struct record *rec = NULL;
@@ -493,7 +482,7 @@ static bool check_failure_moot(yajl_val result, const char *msg)
 
 int net_cni_check(struct net_cni *n, const char *id, struct husk_error *err)
 {
-	if (!valid_id(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "pod id '%s' is not valid for CNI",
 				      id ? id : "");
 	_cleanup_(record_freep) struct record *rec = NULL;
@@ -526,7 +515,7 @@ int net_cni_check(struct net_cni *n, const char *id, struct husk_error *err)
 int net_cni_result(struct net_cni *n, const char *id, struct net_result **ret,
 		   struct husk_error *err)
 {
-	if (!valid_id(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "pod id '%s' is not valid for CNI",
 				      id ? id : "");
 	_cleanup_(record_freep) struct record *rec = NULL;
@@ -545,7 +534,7 @@ int net_cni_list(struct net_cni *n, char ***ret_ids, struct husk_error *err)
 	char **ids = xnew(char *, 1);
 	for (size_t i = 0; names[i]; i++) {
 		_cleanup_free_ char *id = xstrndup(names[i], strlen(names[i]) - strlen(".json"));
-		if (valid_id(id))
+		if (husk_obj_id_valid(id))
 			ids = strv_append(ids, id);
 	}
 	*ret_ids = ids;

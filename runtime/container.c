@@ -715,7 +715,7 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *path = xasprintf("%s/config.json", dir);
-	return fs_write_atomic(path, text, strlen(text), 0600, err);
+	return fs_write_replace(path, text, strlen(text), 0600, err);
 }
 
 /* Let the ids of a pod's user namespace walk to path: the search bit for
@@ -868,7 +868,7 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 				   strlen(spec_text), CTR_SPEC_MAX_FILE);
 		goto fail;
 	}
-	if ((r = fs_write_atomic(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
+	if ((r = fs_write_replace(spec_path, spec_text, strlen(spec_text), 0600, err)) < 0)
 		goto fail;
 	if ((r = write_oci_config(rt, dir, pod, c, spec, cg, dev_rules, n_dev_rules, err)) < 0)
 		goto fail;
@@ -1371,7 +1371,7 @@ struct cg_group *rt_ctr_cgroup(struct rt *rt, const char *ref, struct husk_error
 		return NULL;
 	struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (!cg)
-		husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
+		husk_error_set(err, EBUSY, "container '%s' has no cgroup", rec->id);
 	return cg;
 }
 
@@ -1442,7 +1442,7 @@ int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, b
 		return -err->code;
 	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &rec->cgroup);
 	if (!cg)
-		return husk_error_set(err, ENOENT, "container '%s' has no cgroup", rec->id);
+		return husk_error_set(err, EBUSY, "container '%s' has no cgroup", rec->id);
 	int oom = 0;
 	bool has_oom = false;
 	if (rec->state == CTR_STATE_RUNNING && proc_alive(rec->pid, rec->pid_start_time))

@@ -29,7 +29,7 @@ static void cg_intents_recover(struct rt *rt)
 		_cleanup_free_ char *file = xasprintf("%s/%s", dir, names[i]);
 		_cleanup_free_ char *text = NULL;
 		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
-		/* A temporary file of fs_write_atomic: the cgroup came after. */
+		/* A temporary file of fs_write_replace: the cgroup came after. */
 		if (strstr(names[i], ".tmp.") || record_exists(rt, names[i]) ||
 		    fs_read_file(file, 4096, &text, NULL, &e) < 0) {
 			unlink(file);

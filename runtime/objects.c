@@ -52,7 +52,7 @@ int rt_cg_intent_add(struct rt *rt, const char *id, const char *path, bool remov
 	_cleanup_free_ char *file = intent_path(rt, id);
 	_cleanup_free_ char *text = xasprintf("%s\n%s", path, remove_parent ? "parent\n" : "");
 	if (fs_mkdir_p(dir, 0700, err) < 0 ||
-	    fs_write_atomic(file, text, strlen(text), 0600, err) < 0)
+	    fs_write_replace(file, text, strlen(text), 0600, err) < 0)
 		return husk_error_prefix(err, "cgroup intent");
 	return 0;
 }
@@ -78,7 +78,7 @@ void rt_kview_record(const char *dir, const char *json)
 {
 	_cleanup_free_ char *path = xasprintf("%s/" KVIEW_FILE, dir);
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
-	if (fs_write_atomic(path, json, strlen(json), 0600, &e) < 0)
+	if (fs_write_replace(path, json, strlen(json), 0600, &e) < 0)
 		log_warn("record kernel view: %s", e.msg);
 }
 

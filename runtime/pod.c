@@ -473,7 +473,7 @@ struct cg_group *rt_pod_cgroup(struct rt *rt, const char *ref, struct husk_error
 		return NULL;
 	struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (!cg)
-		husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
+		husk_error_set(err, EBUSY, "pod sandbox '%s' has no cgroup", pod->id);
 	return cg;
 }
 
@@ -495,7 +495,7 @@ int rt_pod_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 		    err, EBUSY, "update resources of pod sandbox '%s': it is not ready", pod->id);
 	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (!cg)
-		return husk_error_set(err, ENOENT, "pod sandbox '%s' has no cgroup", pod->id);
+		return husk_error_set(err, EBUSY, "pod sandbox '%s' has no cgroup", pod->id);
 	if (cg_group_set(cg, res, err) < 0)
 		return husk_error_prefix(err, "update resources of pod sandbox '%s'", pod->id);
 	return 0;

@@ -141,7 +141,8 @@ void rt_cg_intent_done(struct rt *rt, const char *id);
 /* ---- container.c ---- */
 
 /* The cgroup of container (pod, in pod.c) ref, or NULL with err set:
- * ENOENT for an unknown object or one without a cgroup. */
+ * ENOENT for an unknown object, EBUSY for one without a cgroup (NOT_FOUND
+ * is kept for unknown objects). */
 struct cg_group *rt_ctr_cgroup(struct rt *rt, const char *ref, struct husk_error *err);
 struct cg_group *rt_pod_cgroup(struct rt *rt, const char *ref, struct husk_error *err);
 

@@ -256,12 +256,71 @@ static int mounts_under(const char *dir, char ***ret, struct husk_error *err)
 	return 0;
 }
 
+static bool is_mount_root(int dfd, const char *name, mode_t *ret_mode)
+{
+	struct statx stx;
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &stx) < 0) {
+		*ret_mode = 0;
+		return false;
+	}
+	*ret_mode = stx.stx_mode;
+	return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+/* Append the mount points below the directory fd (named path; closed here)
+ * to v; a mount is not entered (a pod's shm holds what its containers wrote). */
+static void find_mounts(int fd, const char *path, int depth, char ***v)
+{
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	int dfd = dirfd(d);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (streq(e->d_name, ".") || streq(e->d_name, ".."))
+			continue;
+		mode_t mode;
+		_cleanup_free_ char *child = xasprintf("%s/%s", path, e->d_name);
+		if (is_mount_root(dfd, e->d_name, &mode)) {
+			*v = strv_append(*v, child);
+		} else if (S_ISDIR(mode) && depth < 8) {
+			int c =
+			    openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (c >= 0)
+				find_mounts(c, child, depth + 1, v);
+		}
+	}
+	closedir(d);
+}
+
+/* Mount points at or below dir, deepest first, found by walking dir: huskd's
+ * own few files, where /proc/self/mountinfo lists every mount of every pod
+ * on the node and made each teardown cost O(pods) (issue 12). */
+static int mounts_in_tree(const char *dir, char ***ret, struct husk_error *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT)
+		return husk_error_errno(err, errno, "open '%s'", dir);
+	char **v = xnew(char *, 1);
+	mode_t mode;
+	if (fd >= 0 && is_mount_root(AT_FDCWD, dir, &mode))
+		v = strv_append(v, dir);
+	if (fd >= 0)
+		find_mounts(fd, dir, 0, &v);
+	qsort(v, strv_length(v), sizeof(char *), cmp_depth_desc);
+	*ret = v;
+	return 0;
+}
+
 static int unmount_under(const char *dir, struct husk_error *err)
 {
 	/* Stacked mounts show up once per layer; a few rounds clear them. */
 	for (int round = 0; round < 16; round++) {
 		_cleanup_strv_ char **points = NULL;
-		int r = mounts_under(dir, &points, err);
+		int r = mounts_in_tree(dir, &points, err);
 		if (r < 0)
 			return r;
 		if (!points[0])
@@ -279,12 +338,18 @@ static int unmount_under(const char *dir, struct husk_error *err)
 }
 
 static pthread_mutex_t root_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *root_ensured; /* the pods dir ensure_root last checked, under root_lock */
 
 /* Make sure pins under pods do not propagate: if the mount pods sits on is
- * shared, turn pods into a private bind mount of itself. */
+ * shared, turn pods into a private bind mount of itself. Checked once per
+ * pods dir until pod_sandbox_root_release: mountinfo grows with every pod. */
 static int ensure_root(const char *pods, struct husk_error *err)
 {
 	pthread_mutex_lock(&root_lock);
+	if (root_ensured && streq(root_ensured, pods) && fs_exists(pods)) {
+		pthread_mutex_unlock(&root_lock);
+		return 0;
+	}
 	int r = fs_mkdir_p(pods, 0711, err);
 	struct mnt *m = NULL;
 	size_t n = 0;
@@ -302,6 +367,10 @@ static int ensure_root(const char *pods, struct husk_error *err)
 			r = husk_error_errno(err, errno, "make '%s' private", pods);
 	}
 	mnts_free(m, n);
+	if (r == 0) {
+		free(root_ensured);
+		root_ensured = xstrdup(pods);
+	}
 	pthread_mutex_unlock(&root_lock);
 	return r;
 }
@@ -357,7 +426,7 @@ static int record_write(const struct pod_sandbox_info *info, struct husk_error *
 	yajl_gen_map_close(g);
 	_cleanup_free_ char *text = json_gen_steal(g);
 	_cleanup_free_ char *path = xasprintf("%s/" SANDBOX_RECORD, info->dir);
-	return fs_write_atomic(path, text, strlen(text), 0644, err);
+	return fs_write_replace(path, text, strlen(text), 0644, err);
 }
 
 static int record_read(const char *dir, struct pod_sandbox_info *ret, struct husk_error *err)
@@ -458,20 +527,35 @@ static size_t pidns_members(ino_t ino, pid_t *pids, unsigned long long *starts, 
 
 static int kill_init(const char *dir, const struct pod_sandbox_info *rec, struct husk_error *err)
 {
+	_cleanup_free_ char *pin = xasprintf("%s/ns/pid", dir);
+	ino_t ino = 0;
+	bool pinned = pod_ns_inode(pin, &ino, NULL) == 0;
+	/* The record is written after the pins, from the init they were taken
+	 * from; a live init is checked against the pin all the same. */
+	bool ns_init = rec && rec->init_pid > 0;
 	if (rec && rec->init_pid > 0) {
-		if (proc_alive(rec->init_pid, rec->init_start_time))
+		if (proc_alive(rec->init_pid, rec->init_start_time)) {
+			char link[64];
+			struct stat st;
+			snprintf(link, sizeof(link), "/proc/%d/ns/pid", (int)rec->init_pid);
+			if (stat(link, &st) == 0 && proc_alive(rec->init_pid, rec->init_start_time))
+				ns_init = pinned && st.st_ino == ino;
 			kill(rec->init_pid, SIGKILL);
+		}
 		int r = wait_gone(rec->init_pid, rec->init_start_time, err);
 		if (r < 0)
 			return r;
 	}
+	/* The kernel kills what runs in a PID namespace before its init is
+	 * gone, and nothing enters it after: with the recorded init of the
+	 * pinned namespace gone, nothing is left, and the scan of every
+	 * process on the node below (O(pods) per teardown, issue 12) is not
+	 * needed. */
+	if (!pinned || ns_init)
+		return 0;
 	/* Whatever still runs in the pinned PID namespace goes too: after a
 	 * crash before the record was written, or with a stale record. Killing
 	 * the namespace's init takes the rest with it, so this is one round. */
-	_cleanup_free_ char *pin = xasprintf("%s/ns/pid", dir);
-	ino_t ino;
-	if (pod_ns_inode(pin, &ino, NULL) < 0)
-		return 0;
 	pid_t pids[256];
 	unsigned long long starts[256];
 	for (int round = 0; round < 4; round++) {
@@ -511,7 +595,7 @@ static int teardown(const char *dir, struct husk_error *err)
 
 int pod_sandbox_destroy(const char *state_dir, const char *id, struct husk_error *err)
 {
-	if (!pod_id_valid(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "destroy pod '%.*s': invalid id", POD_ID_MAX,
 				      id ? id : "");
 	_cleanup_free_ char *pods = NULL;
@@ -551,6 +635,7 @@ struct ns_child {
 	size_t n_sysctls;
 	const char *init_path;
 	int report[2], release[2], go[2], exec[2];
+	pid_t init_pid; /* the fast path's init (init_spawn) */
 };
 
 static void write_full(int fd, const void *buf, size_t len)
@@ -650,6 +735,32 @@ static void set_loopback_up(int rep)
 	close(s);
 }
 
+/* Inside the new namespaces: hostname, loopback, sysctls. */
+static void configure(const struct ns_child *c, int rep)
+{
+	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+		child_fail(rep, EIO, errno, "set hostname '%s'", c->hostname);
+	if (c->flags & CLONE_NEWNET)
+		set_loopback_up(rep);
+	for (size_t i = 0; i < c->n_sysctls; i++) {
+		const struct pod_sysctl *s = &c->sysctls[i];
+		int fd = open(c->sysctl_paths[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 && errno == ENOENT)
+			child_fail(rep, EINVAL, 0,
+				   "sysctl '%s': not available in the pod's namespaces", s->name);
+		if (fd < 0)
+			child_fail(rep, EINVAL, errno, "sysctl '%s'", s->name);
+		size_t len = strlen(s->value);
+		ssize_t n;
+		do
+			n = write(fd, s->value, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			child_fail(rep, EINVAL, errno, "sysctl '%s' = '%s'", s->name, s->value);
+		close(fd);
+	}
+}
+
 /* close_range() around the descriptors in keep (which it sorts; by hand,
  * as this runs in a forked child). */
 static void close_all_but(int *keep, size_t n)
@@ -707,27 +818,7 @@ static _noreturn_ void ns_child_main(struct ns_child *c)
 	}
 	if (unshare(c->flags) < 0)
 		child_fail(rep, EIO, errno, "unshare namespaces");
-	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
-		child_fail(rep, EIO, errno, "set hostname '%s'", c->hostname);
-	if (c->flags & CLONE_NEWNET)
-		set_loopback_up(rep);
-	for (size_t i = 0; i < c->n_sysctls; i++) {
-		const struct pod_sysctl *s = &c->sysctls[i];
-		int fd = open(c->sysctl_paths[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 && errno == ENOENT)
-			child_fail(rep, EINVAL, 0,
-				   "sysctl '%s': not available in the pod's namespaces", s->name);
-		if (fd < 0)
-			child_fail(rep, EINVAL, errno, "sysctl '%s'", s->name);
-		size_t len = strlen(s->value);
-		ssize_t n;
-		do
-			n = write(fd, s->value, len);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			child_fail(rep, EINVAL, errno, "sysctl '%s' = '%s'", s->name, s->value);
-		close(fd);
-	}
+	configure(c, rep);
 	pid_t init = 0;
 	if (c->flags & CLONE_NEWPID) {
 		init = fork();
@@ -747,6 +838,53 @@ static _noreturn_ void ns_child_main(struct ns_child *c)
 	while (read(c->release[0], &b, 1) < 0 && errno == EINTR)
 		;
 	_exit(0);
+}
+
+/* The fast path (a PID namespace, an init binary, no user namespace): the
+ * init is cloned into the pod's new namespaces, configures them and execs
+ * before proc_clone_vm returns; huskd then pins them from it. No fork of
+ * huskd (issue 12). Nothing else is in these namespaces yet, so nothing to
+ * keep out while it shares huskd's memory (PR_SET_DUMPABLE would mark it). */
+static int init_exec(void *p)
+{
+	const struct ns_child *c = p;
+	int rep = c->report[1];
+	if (rep < 3)
+		rep = fcntl(rep, F_DUPFD_CLOEXEC, 3);
+	configure(c, rep);
+	setsid();
+	if (chdir("/") < 0)
+		child_fail(rep, EIO, errno, "pod init: chdir /");
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0)
+		for (int fd = 0; fd < 3; fd++)
+			dup2(null, fd);
+	if (rep > 3)
+		close_range(3, (unsigned)rep - 1, 0);
+	close_range((unsigned)rep + 1, ~0U, 0);
+	/* A pod init starts with no signal ignored or blocked. */
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	for (int s = 1; s < NSIG; s++)
+		sigaction(s, &dfl, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	char *const argv[] = {(char *)c->init_path, NULL};
+	char *const envp[] = {NULL};
+	execve(c->init_path, argv, envp);
+	child_fail(rep, errno, errno, "exec pod init '%s'", c->init_path);
+}
+
+/* Between huskd and the init, so that the init is nobody's child in huskd
+ * (init or the subreaper reaps it, as with the forked path). */
+static int init_spawn(void *p)
+{
+	struct ns_child *c = p;
+	pid_t pid = proc_clone_vm((unsigned long)c->flags, init_exec, c);
+	if (pid < 0)
+		child_fail(c->report[1], EIO, -pid, "clone pod init");
+	c->init_pid = pid; /* our memory is huskd's */
+	return 0;
 }
 
 /* ---- create ---------------------------------------------------------------- */
@@ -875,6 +1013,74 @@ static int write_idmaps(pid_t child, const struct pod_sandbox_spec *spec, struct
 	return r;
 }
 
+/* Bind-mount each new namespace of flags (the PID namespace from init, the
+ * others from child) onto its file in info. */
+static int pin_namespaces(int flags, pid_t child, pid_t init, const struct pod_sandbox_info *info,
+			  struct husk_error *err)
+{
+	char src[64];
+	const struct {
+		int flag;
+		const char *name;
+		const char *dst;
+	} pins[] = {
+	    {CLONE_NEWUSER, "user", info->user_ns}, {CLONE_NEWNET, "net", info->net_ns},
+	    {CLONE_NEWIPC, "ipc", info->ipc_ns},    {CLONE_NEWUTS, "uts", info->uts_ns},
+	    {CLONE_NEWPID, "pid", info->pid_ns},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+		if (!(flags & pins[i].flag))
+			continue;
+		pid_t owner = pins[i].flag == CLONE_NEWPID ? init : child;
+		snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)owner, pins[i].name);
+		int r = pin(src, pins[i].dst, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The fast path of make_namespaces (init_exec): when this returns, the init
+ * has exec'd in its new namespaces or failed and said why. */
+static int spawn_init(struct build *b, struct ns_child *c, struct pod_sandbox_info *info,
+		      struct husk_error *err)
+{
+	int r = make_pipe(c->report, err);
+	if (r < 0)
+		return r;
+	b->report_rd = steal_fd(&c->report[0]);
+	pid_t mid = proc_clone_vm(0, init_spawn, c);
+	close_fd(&c->report[1]);
+	if (mid < 0)
+		return husk_error_errno(err, (int)-mid, "clone namespace child");
+	int status = 0;
+	pid_t w;
+	while ((w = waitpid(mid, &status, 0)) < 0 && errno == EINTR)
+		;
+	/* Both children are past exec or exit: a report, if any, is written. */
+	if (fcntl(b->report_rd, F_SETFL, O_NONBLOCK) < 0)
+		return husk_error_errno(err, errno, "read from namespace child");
+	struct child_report rep;
+	ssize_t n = read(b->report_rd, &rep, sizeof(rep));
+	close_fd(&b->report_rd);
+	if (n == (ssize_t)sizeof(rep)) {
+		rep.msg[sizeof(rep.msg) - 1] = '\0';
+		if (rep.sys_errno)
+			return husk_error_set(err, rep.code ? rep.code : EIO, "%s: %s", rep.msg,
+					      strerror(rep.sys_errno));
+		return husk_error_set(err, rep.code ? rep.code : EIO, "%s", rep.msg);
+	}
+	if (w != mid || c->init_pid <= 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return husk_error_set(err, EIO, "namespace child did not exit cleanly");
+	b->init = c->init_pid;
+	r = proc_start_time(b->init, &b->init_start, err);
+	if (r < 0)
+		return husk_error_prefix(err, "pod init");
+	info->init_pid = b->init;
+	info->init_start_time = b->init_start;
+	return pin_namespaces(c->flags, b->init, b->init, info, err);
+}
+
 /* Fork the namespace child, pin what it made, start the init. */
 static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 			   struct pod_sandbox_info *info, struct husk_error *err)
@@ -913,6 +1119,8 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 	    .go = {-1, -1},
 	    .exec = {-1, -1},
 	};
+	if (!spec->userns && (flags & CLONE_NEWPID) && spec->init_path)
+		return spawn_init(b, &c, info, err);
 	int r = make_pipe(c.report, err);
 	if (r == 0)
 		r = make_pipe(c.release, err);
@@ -976,27 +1184,11 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 		info->init_start_time = b->init_start;
 	}
 
-	char src[64];
-	const struct {
-		int flag;
-		const char *name;
-		const char *dst;
-	} pins[] = {
-	    {CLONE_NEWUSER, "user", info->user_ns}, {CLONE_NEWNET, "net", info->net_ns},
-	    {CLONE_NEWIPC, "ipc", info->ipc_ns},    {CLONE_NEWUTS, "uts", info->uts_ns},
-	    {CLONE_NEWPID, "pid", info->pid_ns},
-	};
 	if (spec->userns)
 		flags |= CLONE_NEWUSER;
-	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
-		if (!(flags & pins[i].flag))
-			continue;
-		pid_t owner = pins[i].flag == CLONE_NEWPID ? b->init : b->child;
-		snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)owner, pins[i].name);
-		r = pin(src, pins[i].dst, err);
-		if (r < 0)
-			return r;
-	}
+	r = pin_namespaces(flags, b->child, b->init, info, err);
+	if (r < 0)
+		return r;
 
 	write_full(b->release_wr, "R", 1);
 	close_fd(&b->release_wr);
@@ -1028,7 +1220,7 @@ static int write_files(const struct pod_sandbox_spec *spec, const struct pod_san
 {
 	_cleanup_free_ char *hostname_line = xasprintf("%s\n", info->hostname);
 	int r =
-	    fs_write_atomic(info->hostname_file, hostname_line, strlen(hostname_line), 0644, err);
+	    fs_write_replace(info->hostname_file, hostname_line, strlen(hostname_line), 0644, err);
 	if (r < 0)
 		return r;
 
@@ -1043,7 +1235,7 @@ static int write_files(const struct pod_sandbox_spec *spec, const struct pod_san
 		hosts = hosts_text(info->hostname, NULL);
 		len = strlen(hosts);
 	}
-	r = fs_write_atomic(info->hosts_file, hosts, len, 0644, err);
+	r = fs_write_replace(info->hosts_file, hosts, len, 0644, err);
 	if (r < 0)
 		return r;
 
@@ -1059,7 +1251,7 @@ static int write_files(const struct pod_sandbox_spec *spec, const struct pod_san
 		resolv = resolv_text(spec);
 		len = strlen(resolv);
 	}
-	return fs_write_atomic(info->resolv_file, resolv, len, 0644, err);
+	return fs_write_replace(info->resolv_file, resolv, len, 0644, err);
 }
 
 static int mount_shm(const char *path, uint64_t size, struct husk_error *err)
@@ -1162,7 +1354,7 @@ int pod_sandbox_create(const char *state_dir, const struct pod_sandbox_spec *spe
 int pod_sandbox_load(const char *state_dir, const char *id, struct pod_sandbox_info *ret_info,
 		     struct husk_error *err)
 {
-	if (!pod_id_valid(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "load pod '%.*s': invalid id", POD_ID_MAX,
 				      id ? id : "");
 	_cleanup_free_ char *pods = NULL;
@@ -1203,7 +1395,7 @@ int pod_sandbox_list(const char *state_dir, char ***ret_ids, struct husk_error *
 	for (size_t i = 0; names[i]; i++) {
 		_cleanup_free_ char *p = xasprintf("%s/%s", pods, names[i]);
 		struct stat st;
-		if (pod_id_valid(names[i]) && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+		if (husk_obj_id_valid(names[i]) && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
 			ids = strv_append(ids, names[i]);
 	}
 	*ret_ids = ids;
@@ -1213,7 +1405,7 @@ int pod_sandbox_list(const char *state_dir, char ***ret_ids, struct husk_error *
 int pod_sandbox_leftovers(const char *state_dir, const char *id, char ***ret_items,
 			  struct husk_error *err)
 {
-	if (!pod_id_valid(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "pod '%.*s': invalid id", POD_ID_MAX,
 				      id ? id : "");
 	_cleanup_free_ char *pods = NULL;
@@ -1270,7 +1462,7 @@ int pod_sandbox_set_ips(const char *state_dir, const char *id, char *const *ips,
 		return husk_error_set(err, EBUSY, "pod '%s': uses the host network", id);
 	}
 	_cleanup_free_ char *text = hosts_text(info.hostname, ips);
-	r = fs_write_atomic(info.hosts_file, text, strlen(text), 0644, err);
+	r = fs_write_replace(info.hosts_file, text, strlen(text), 0644, err);
 	pod_sandbox_info_clear(&info);
 	return r;
 }
@@ -1295,6 +1487,8 @@ int pod_sandbox_root_release(const char *state_dir, struct husk_error *err)
 		return husk_error_set(err, EBUSY, "release '%s': %zu pods remain", pods,
 				      strv_length(names));
 	pthread_mutex_lock(&root_lock);
+	free(root_ensured);
+	root_ensured = NULL;
 	r = unmount_under(pods, err);
 	if (r == 0 && rmdir(pods) < 0 && errno != ENOENT)
 		r = husk_error_errno(err, errno, "remove '%s'", pods);

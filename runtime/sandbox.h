@@ -34,7 +34,7 @@ const char *pod_ns_mode_name(enum pod_ns_mode mode);
 /* The inverse; -1 for an unknown name. */
 int pod_ns_mode_parse(const char *name);
 
-#define POD_ID_MAX 128
+#define POD_ID_MAX HUSK_OBJ_ID_MAX
 #define POD_HOSTNAME_MAX 64
 #define POD_MAX_SYSCTLS 256
 #define POD_SYSCTL_NAME_MAX 256
@@ -69,7 +69,7 @@ struct pod_sysctl {
 /* Everything a pod sandbox is made from. The spec is borrowed: create reads
  * it and keeps no pointer into it. */
 struct pod_sandbox_spec {
-	const char *id; /* required; 1..POD_ID_MAX of [A-Za-z0-9_.-], no leading '.' */
+	const char *id; /* required; husk_obj_id_valid (common/util.h) */
 	/* Hostname for a new UTS namespace and /etc/hostname. NULL or "": the first
 	 * 12 characters of the id. With uts NODE the host's name is used instead. */
 	const char *hostname;
@@ -196,8 +196,6 @@ int pod_ns_inode(const char *path, ino_t *ret_ino, struct husk_error *err);
 
 /* ---- sandbox_check.c, for sandbox.c ---- */
 
-/* Ids name directories: letters, digits, "_.-", not starting with ".". */
-bool pod_id_valid(const char *id);
 /* An IPv4 or IPv6 address (with an optional %zone). */
 bool pod_ip_valid(const char *s);
 enum sysctl_ns { SYSCTL_NONE, SYSCTL_NET, SYSCTL_IPC };

@@ -75,17 +75,6 @@ void pod_sandbox_info_copy(struct pod_sandbox_info *dst, const struct pod_sandbo
 
 /* ---- validation ---------------------------------------------------------- */
 
-bool pod_id_valid(const char *id)
-{
-	size_t n = id ? strlen(id) : 0;
-	if (n == 0 || n > POD_ID_MAX || id[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)id[i]) && !strchr("_.-", id[i]))
-			return false;
-	return true;
-}
-
 static bool hostname_valid(const char *h)
 {
 	size_t n = strlen(h);
@@ -255,7 +244,7 @@ static int check_list(char *const *v, size_t max, const char *what, bool ip, str
 
 int pod_spec_check(const struct pod_sandbox_spec *s, struct husk_error *err)
 {
-	if (!pod_id_valid(s->id))
+	if (!husk_obj_id_valid(s->id))
 		return husk_error_set(err, EINVAL, "pod id '%.*s': invalid", POD_ID_MAX,
 				      s->id ? s->id : "");
 	if (!mode_is_pod_or_node(s->net))

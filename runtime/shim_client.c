@@ -1,5 +1,5 @@
-/* huskd's side of husk-shim: double-fork it, wait for its report, read the
- * files it keeps in its state directory and send it control requests. */
+/* huskd's side of husk-shim: start it detached (two spawned children, no fork), wait for its
+ * report, read the files it keeps in its state directory and send it control requests. */
 #include "runtime/shim_client.h"
 
 #include "common/proc.h"
@@ -164,7 +164,7 @@ int ctr_shim_request(const char *dir, const char *request, char **ret_reply, str
 	}
 	int code = EIO, off = 0;
 	if (sscanf(buf, "error %d %n", &code, &off) >= 1 && off > 0)
-		return husk_error_set(err, code > 0 ? code : EIO, "%s", buf + off);
+		return husk_error_sys(err, code > 0 ? code : EIO, "%s", buf + off);
 	return husk_error_set(err, EIO, "bad answer from the shim: '%s'", buf);
 }
 
@@ -200,7 +200,7 @@ int ctr_shim_attach(const char *dir, int *ret_fd, bool *ret_tty, bool *ret_stdin
 		return 0;
 	}
 	if (sscanf(buf, "error %d %n", &code, &off) >= 1 && off > 0)
-		return husk_error_set(err, code > 0 ? code : EIO, "attach: %s", buf + off);
+		return husk_error_sys(err, code > 0 ? code : EIO, "attach: %s", buf + off);
 	return husk_error_set(err, EIO, "attach: bad answer from the shim: '%s'", buf);
 }
 
@@ -294,6 +294,40 @@ static void child_write_error(int fd, const char *what, int e)
 	r = write(fd, what, strlen(what));
 }
 
+/* What the shim's two spawned children need (ctr_shim_start). */
+struct shim_exec {
+	int devnull, wr;
+	const char *path;
+	char **argv, **envp;
+	const char *what;
+};
+
+/* The grandchild: becomes husk-shim, fd 3 its report pipe. */
+static int shim_exec(void *p)
+{
+	const struct shim_exec *x = p;
+	dup2(x->devnull, 0);
+	dup2(x->devnull, 1);
+	dup2(x->devnull, 2);
+	dup2(x->wr, 3);
+	close_range(4, ~0U, 0);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execve(x->path, x->argv, x->envp);
+	child_write_error(3, x->what, errno);
+	return 127;
+}
+
+/* The child: a session of its own, then the shim in it, then gone, so that
+ * the shim is nobody's child in huskd (init or the subreaper reaps it). Both
+ * share huskd's memory until they exec or exit (proc_clone_vm). */
+static int shim_session(void *p)
+{
+	setsid();
+	return proc_clone_vm(0, shim_exec, p) < 0 ? 1 : 0;
+}
+
 int ctr_shim_start(const char *shim_path, const char *spec_path, const char *state_dir,
 		   long long timeout_ns, struct ctr_pidinfo *ret, struct husk_error *err)
 {
@@ -324,25 +358,15 @@ int ctr_shim_start(const char *shim_path, const char *spec_path, const char *sta
 	/* The shim outlives huskd: it must not speak for huskd to systemd. */
 	_cleanup_strv_ char **envp = svc_child_environ();
 
-	pid_t c = fork();
+	struct shim_exec x = {.devnull = devnull,
+			      .wr = wr,
+			      .path = shim_path,
+			      .argv = argv,
+			      .envp = envp,
+			      .what = what};
+	pid_t c = proc_clone_vm(0, shim_session, &x);
 	if (c < 0)
-		return husk_error_errno(err, errno, "start shim: fork");
-	if (c == 0) {
-		/* Async-signal-safe calls only until exec: we may be one thread
-		 * of many. */
-		setsid();
-		pid_t g = fork();
-		if (g != 0)
-			_exit(g < 0 ? 1 : 0);
-		dup2(devnull, 0);
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		dup2(wr, 3);
-		close_range(4, ~0U, 0);
-		execve(shim_path, argv, envp);
-		child_write_error(3, what, errno);
-		_exit(127);
-	}
+		return husk_error_errno(err, (int)-c, "start shim: clone");
 	close(wr);
 	wr = -1;
 	int st;
@@ -392,11 +416,11 @@ int ctr_shim_start(const char *shim_path, const char *spec_path, const char *sta
 	}
 	int code = EIO, off = 0;
 	if (sscanf(buf, "error %d %n", &code, &off) >= 1 && off > 0)
-		return husk_error_set(err, code > 0 ? code : EIO, "%s", buf + off);
+		return husk_error_sys(err, code > 0 ? code : EIO, "%s", buf + off);
 	/* The shim died before it could report; it may have left the file. */
 	_cleanup_free_ char *msg = NULL;
 	if (ctr_shim_read_error(state_dir, &code, &msg, NULL) == 0)
-		return husk_error_set(err, code, "%s", msg);
+		return husk_error_sys(err, code, "%s", msg);
 	return husk_error_set(err, EIO, "start shim: exited without a report (see '%s/shim.log')",
 			      state_dir);
 }

@@ -196,6 +196,15 @@ char *srv_strdup(const char *s)
 	return xstrdup(s ? s : "");
 }
 
+enum srv_code srv_status_of(const struct husk_error *err)
+{
+	/* NOT_FOUND is for unknown objects: a file a step on a known object
+	 * missed is the state of the host or the image. */
+	if (err->sys && err->code == ENOENT)
+		return SRV_FAILED_PRECONDITION;
+	return srv_status_from(err->code);
+}
+
 enum srv_code srv_status_from(int code)
 {
 	switch (code) {

@@ -386,7 +386,7 @@ static size_t call_run(struct call *c)
 	tls_cancel = NULL;
 	srv_message_free(req);
 done:;
-	enum srv_code code = r < 0 ? srv_status_from(err.code) : SRV_OK;
+	enum srv_code code = r < 0 ? srv_status_of(&err) : SRV_OK;
 	const char *msg = r < 0 ? husk_error_msg(&err) : "";
 	/* Counted before the status goes out, so a client that got its answer
 	 * finds its call in /metrics. */

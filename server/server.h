@@ -17,20 +17,24 @@
 
 /* Process-wide daemon state handed to every handler. Subsystems add their
  * handles here (image store, pod manager, network, ...). */
+struct img_store;
+struct net_cni;
+struct rt;
 struct srv_events;
 struct srv_metrics;
+struct srv_streamer;
 struct srv_metrics_http;
 
 struct srv_ctx {
 	struct srv_config *config;
-	pthread_mutex_t lock;	     /* guards the mutable fields below */
-	char *pod_cidr;		     /* from UpdateRuntimeConfig */
-	void *image;		     /* image layer handle (struct img_store *) */
-	void *runtime;		     /* runtime layer handle */
-	void *network;		     /* network layer handle */
-	void *streamer;		     /* exec/attach/port-forward server (struct srv_streamer *) */
-	struct srv_events *events;   /* container events for GetContainerEvents */
-	struct srv_metrics *metrics; /* request counters (server/metrics.h) */
+	pthread_mutex_t lock;		       /* guards the mutable fields below */
+	char *pod_cidr;			       /* from UpdateRuntimeConfig */
+	struct img_store *image;	       /* the image store (image/) */
+	struct rt *runtime;		       /* the pod and container manager (runtime/) */
+	struct net_cni *network;	       /* CNI (network/) */
+	struct srv_streamer *streamer;	       /* exec/attach/port-forward server (stream.h) */
+	struct srv_events *events;	       /* container events for GetContainerEvents */
+	struct srv_metrics *metrics;	       /* request counters (server/metrics.h) */
 	struct srv_metrics_http *metrics_http; /* the /metrics listener, NULL when off */
 };
 
@@ -49,7 +53,7 @@ const struct husk_cancel *srv_call_cancel(void);
 
 /* Unary handler: in is the decoded request of the row's input type; on
  * success *ret_out is a new message of the row's output type. A negative
- * return with err filled becomes the gRPC status (see srv_status_from). */
+ * return with err filled becomes the gRPC status (see srv_status_of). */
 typedef int (*srv_unary_fn)(struct srv_ctx *ctx, const void *in, void **ret_out,
 			    struct husk_error *err);
 /* Server-streaming handler: sends any number of messages, then returns. */
@@ -100,6 +104,9 @@ enum srv_code {
 };
 /* Map an errno-style husk_error code to a gRPC status. */
 enum srv_code srv_status_from(int code);
+/* The status of a failed call: srv_status_from, except that a system
+ * call's ENOENT (err->sys) is FAILED_PRECONDITION, not NOT_FOUND. */
+enum srv_code srv_status_of(const struct husk_error *err);
 const char *srv_code_name(enum srv_code code);
 
 /* Codec (server/codec.c): the only place that packs and unpacks. */

@@ -1,8 +1,9 @@
-/* The streaming server: a TCP listener whose connections each get a
- * thread. A connection sends one HTTP/1.1 request naming a token, is
+/* The streaming server's transport: a TCP listener whose connections each
+ * get a thread. A connection sends one HTTP/1.1 request naming a token, is
  * upgraded to SPDY/3.1 or WebSocket, and then runs one session (exec,
- * attach or port-forward) in a poll loop over the client socket and the
- * session's process, shim connection or TCP connections. */
+ * attach or port-forward: stream_session.c) in a poll loop over the client
+ * socket and the session's process, shim connection or TCP connections;
+ * this file decodes the client's frames and hands them to the session. */
 #include "server/stream.h"
 
 #include <arpa/inet.h>
@@ -20,95 +21,8 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "runtime/runtime.h"
+#include "server/stream-internal.h"
 #include "server/stream_proto.h"
-
-#define HTTP_MAX_REQUEST (16u << 10)
-#define HTTP_TIMEOUT_MS 10000
-#define READ_CHUNK (32u << 10)
-/* Output waiting for a slow client: the session stops reading its
- * process (or shim, or connections) above this. */
-#define OUT_HIGH (1u << 20)
-/* Input from the client waiting for the process: the session stops
- * reading the client above this. */
-#define IN_HIGH (1u << 20)
-/* After the exec'd process ends, how long to wait for output that a
- * background child may still hold. */
-#define DRAIN_MS 200
-/* After the session's last frame, how long to wait for the client to
- * close before closing ourselves. */
-#define LINGER_MS 5000
-#define CONNECT_TIMEOUT_MS 5000
-#define SHIM_PACKET (8192 + 1)
-
-enum { CH_STDIN, CH_STDOUT, CH_STDERR, CH_ERROR, CH_RESIZE, CH_COUNT };
-static const char *const ch_names[CH_COUNT] = {"stdin", "stdout", "stderr", "error", "resize"};
-
-struct srv_streamer {
-	struct rt *rt;
-	int listen_fd;
-	int wake[2];
-	char *url_base; /* http://ADDR:PORT */
-	int port;
-	struct srv_tokens *tokens;
-	pthread_t acceptor;
-	pthread_mutex_t lock; /* guards the list below */
-	pthread_cond_t cond;
-	struct session *sessions; /* newest first, pending or upgraded */
-	int n_pending;		  /* connections still in their handshake */
-	int n_sessions;		  /* connections with a session (token taken) */
-	bool stopping;
-};
-
-struct pf_pair {
-	char *request_id;
-	int port;
-	uint32_t data_id, error_id;
-	int fd;
-	struct srv_buf to_tcp;
-	bool client_fin, shut_wr;
-	long long created;
-};
-
-struct session {
-	struct srv_streamer *srv;
-	struct session *prev, *next;
-	int fd;
-	struct srv_stream_req *req;
-	char peer[64];
-	bool upgraded; /* counted in n_sessions, else in n_pending */
-	bool evicted;  /* dropped for a newer pending connection */
-
-	/* transport */
-	bool ws;
-	bool b64;
-	int version; /* remotecommand protocol 1..5; port forward: 0 */
-	struct spdy_zlib *z;
-	struct srv_buf in, out;
-	struct srv_buf wsmsg;
-	uint8_t wsop;
-	bool client_gone; /* EOF, error, GOAWAY or close frame */
-	bool finished;	  /* the last frames are queued */
-	bool shut;	  /* ... and written, SHUT_WR done */
-	long long deadline;
-
-	/* exec and attach */
-	uint32_t sid[CH_COUNT];
-	bool fin_sent[CH_COUNT];
-	int expected, have;
-	bool started;
-	struct srv_buf stdin_buf;
-	bool stdin_eof, stdin_closed;
-	struct srv_buf resize_buf;
-	struct rt_exec_proc proc;
-	bool out_open[2];
-	long long drain_until;
-	int shim;
-	bool shim_eof;
-
-	/* port forward */
-	struct pf_pair *pairs[SRV_STREAM_MAX_PAIRS];
-	size_t n_pairs;
-};
 
 void srv_stream_req_free(struct srv_stream_req *r)
 {
@@ -390,327 +304,7 @@ out:
 	return r;
 }
 
-/* ---- output to the client ---- */
-
-static void emit(struct session *s, int ch, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	if (s->ws) {
-		do {
-			size_t take = len > READ_CHUNK ? READ_CHUNK : len;
-			if (s->b64) {
-				size_t bl;
-				_cleanup_free_ char *enc = srv_base64_encode(p, take, &bl);
-				_cleanup_free_ char *msg = xmalloc(bl + 1);
-				msg[0] = (char)('0' + ch);
-				memcpy(msg + 1, enc, bl);
-				ws_put_frame(&s->out, WS_OP_TEXT, msg, bl + 1, NULL);
-			} else {
-				_cleanup_free_ uint8_t *msg = xmalloc(take + 1);
-				msg[0] = (uint8_t)ch;
-				memcpy(msg + 1, p, take);
-				ws_put_frame(&s->out, WS_OP_BINARY, msg, take + 1, NULL);
-			}
-			p += take;
-			len -= take;
-		} while (len);
-		return;
-	}
-	if (!s->sid[ch] || s->fin_sent[ch])
-		return;
-	while (len) {
-		size_t take = len > READ_CHUNK ? READ_CHUNK : len;
-		spdy_put_data(&s->out, s->sid[ch], 0, p, take);
-		p += take;
-		len -= take;
-	}
-}
-
-static void emit_fin(struct session *s, int ch)
-{
-	if (s->ws || !s->sid[ch] || s->fin_sent[ch])
-		return;
-	spdy_put_data(&s->out, s->sid[ch], SPDY_FLAG_FIN, NULL, 0);
-	s->fin_sent[ch] = true;
-}
-
-/* The metav1.Status the v4 protocols end the error stream with. */
-static char *status_json(int exit_code, const char *error)
-{
-	_cleanup_gen_ yajl_gen g = json_gen_new(false);
-	yajl_gen_map_open(g);
-	json_key(g, "metadata");
-	yajl_gen_map_open(g);
-	yajl_gen_map_close(g);
-	if (!error && exit_code == 0) {
-		json_kv_str(g, "status", "Success");
-		yajl_gen_map_close(g);
-		return json_gen_steal(g);
-	}
-	json_kv_str(g, "status", "Failure");
-	_cleanup_free_ char *code = xasprintf("%d", exit_code);
-	if (error) {
-		_cleanup_free_ char *msg = xasprintf("Internal error occurred: %s", error);
-		json_kv_str(g, "message", msg);
-		json_kv_str(g, "reason", "InternalError");
-		json_key(g, "details");
-		yajl_gen_map_open(g);
-		json_key(g, "causes");
-		yajl_gen_array_open(g);
-		yajl_gen_map_open(g);
-		json_kv_str(g, "message", error);
-		yajl_gen_map_close(g);
-		yajl_gen_array_close(g);
-		yajl_gen_map_close(g);
-		json_kv_int(g, "code", 500);
-	} else {
-		_cleanup_free_ char *msg = xasprintf(
-		    "command terminated with non-zero exit code: error executing command, exit "
-		    "code %d",
-		    exit_code);
-		json_kv_str(g, "message", msg);
-		json_kv_str(g, "reason", "NonZeroExitCode");
-		json_key(g, "details");
-		yajl_gen_map_open(g);
-		json_key(g, "causes");
-		yajl_gen_array_open(g);
-		yajl_gen_map_open(g);
-		json_kv_str(g, "reason", "ExitCode");
-		json_kv_str(g, "message", code);
-		yajl_gen_map_close(g);
-		yajl_gen_array_close(g);
-		yajl_gen_map_close(g);
-	}
-	yajl_gen_map_close(g);
-	return json_gen_steal(g);
-}
-
-/* Queue the session's last frames: the status on the error stream, then
- * the end of every stream we opened. error: a failure of the runtime. */
-static void finish(struct session *s, int exit_code, const char *error)
-{
-	if (s->finished)
-		return;
-	if (s->version >= 4) {
-		_cleanup_free_ char *st = status_json(exit_code, error);
-		emit(s, CH_ERROR, st, strlen(st));
-	} else if (error || exit_code) {
-		_cleanup_free_ char *msg =
-		    error ? xstrdup(error)
-			  : xasprintf("command terminated with non-zero exit code: exit code %d",
-				      exit_code);
-		emit(s, CH_ERROR, msg, strlen(msg));
-	}
-	if (s->ws) {
-		uint8_t close_body[2] = {0x03, 0xe8}; /* 1000: normal closure */
-		ws_put_frame(&s->out, WS_OP_CLOSE, close_body, 2, NULL);
-	} else {
-		for (int ch = 0; ch < CH_COUNT; ch++)
-			emit_fin(s, ch);
-	}
-	s->finished = true;
-	s->deadline = now_mono_ns() + LINGER_MS * 1000000LL;
-}
-
 /* ---- input from the client ---- */
-
-static void on_resize_data(struct session *s, const uint8_t *data, size_t len)
-{
-	srv_buf_add(&s->resize_buf, data, len);
-	if (s->resize_buf.len > 4096) {
-		s->resize_buf.len = 0;
-		return;
-	}
-	/* Each resize is one JSON object; take every complete one. (The
-	 * buffer has no memory yet after an empty first frame.) */
-	for (;;) {
-		uint8_t *close_ =
-		    s->resize_buf.len ? memchr(s->resize_buf.data, '}', s->resize_buf.len) : NULL;
-		if (!close_)
-			return;
-		size_t n = (size_t)(close_ - s->resize_buf.data) + 1;
-		_cleanup_json_ yajl_val v = NULL;
-		if (json_parse((const char *)s->resize_buf.data, n, "resize", &v, NULL) == 0) {
-			long long w = json_get_int(v, "Width", 0), h = json_get_int(v, "Height", 0);
-			if (w > 0 && h > 0 && w < 65536 && h < 65536) {
-				if (s->req->kind == SRV_STREAM_EXEC && s->started)
-					rt_exec_proc_resize(&s->proc, (unsigned)h, (unsigned)w,
-							    NULL);
-				else if (s->shim >= 0) {
-					char pkt[64];
-					int l = snprintf(pkt, sizeof(pkt), "r %lld %lld", h, w);
-					send(s->shim, pkt, (size_t)l, MSG_DONTWAIT | MSG_NOSIGNAL);
-				}
-			}
-		}
-		srv_buf_consume(&s->resize_buf, n);
-	}
-}
-
-static void on_channel_data(struct session *s, int ch, const uint8_t *data, size_t len)
-{
-	if (ch == CH_STDIN && !s->stdin_eof && s->req->in)
-		srv_buf_add(&s->stdin_buf, data, len);
-	else if (ch == CH_RESIZE)
-		on_resize_data(s, data, len);
-}
-
-static void on_channel_close(struct session *s, int ch)
-{
-	if (ch == CH_STDIN)
-		s->stdin_eof = true;
-}
-
-static int channel_of(struct session *s, uint32_t id)
-{
-	for (int ch = 0; ch < CH_COUNT; ch++)
-		if (s->sid[ch] == id)
-			return ch;
-	return -1;
-}
-
-static struct pf_pair *pair_by_stream(struct session *s, uint32_t id, size_t *ret_i)
-{
-	for (size_t i = 0; i < s->n_pairs; i++)
-		if (s->pairs[i]->data_id == id || s->pairs[i]->error_id == id) {
-			if (ret_i)
-				*ret_i = i;
-			return s->pairs[i];
-		}
-	return NULL;
-}
-
-static void pair_free(struct pf_pair *p)
-{
-	if (p->fd >= 0)
-		close(p->fd);
-	srv_buf_clear(&p->to_tcp);
-	free(p->request_id);
-	free(p);
-}
-
-static void pair_remove(struct session *s, size_t i)
-{
-	pair_free(s->pairs[i]);
-	s->pairs[i] = s->pairs[--s->n_pairs];
-}
-
-/* Both halves of a pair are here: connect inside the pod. */
-static void pair_connect(struct session *s, struct pf_pair *p, size_t i)
-{
-	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
-	int fd = -1;
-	if (rt_pod_port_connect(s->srv->rt, s->req->target, p->port, CONNECT_TIMEOUT_MS, &fd, &e) <
-	    0) {
-		_cleanup_free_ char *msg = xasprintf("error forwarding port %d to pod %s: %s",
-						     p->port, s->req->target, husk_error_msg(&e));
-		log_debug("stream session=%s %s", s->peer, msg);
-		spdy_put_data(&s->out, p->error_id, 0, msg, strlen(msg));
-		spdy_put_data(&s->out, p->error_id, SPDY_FLAG_FIN, NULL, 0);
-		spdy_put_data(&s->out, p->data_id, SPDY_FLAG_FIN, NULL, 0);
-		pair_remove(s, i);
-		return;
-	}
-	p->fd = fd;
-}
-
-/* A port header: decimal digits only, 1 to 65535; 0 for anything else
- * (atoi would take "4294967376" as 80). */
-static int port_number(const char *s)
-{
-	if (isempty(s) || strlen(s) > 5 || strspn(s, "0123456789") != strlen(s))
-		return 0;
-	int n = atoi(s);
-	return n <= 65535 ? n : 0;
-}
-
-static void on_syn_stream(struct session *s, const struct spdy_frame *f,
-			  const struct spdy_headers *h)
-{
-	struct spdy_headers empty = {0};
-	const char *type = spdy_headers_get(h, "streamtype");
-	if (f->stream_id == 0 || !type) {
-		spdy_put_rst_stream(&s->out, f->stream_id, SPDY_RST_PROTOCOL_ERROR);
-		return;
-	}
-	if (s->req->kind == SRV_STREAM_PORTFORWARD) {
-		const char *port = spdy_headers_get(h, "port");
-		const char *rid = spdy_headers_get(h, "requestid");
-		bool data = streq(type, "data"), error = streq(type, "error");
-		int portn = port_number(port);
-		if ((!data && !error) || portn <= 0 || portn > 65535) {
-			spdy_put_rst_stream(&s->out, f->stream_id, SPDY_RST_PROTOCOL_ERROR);
-			return;
-		}
-		/* Old clients send no requestID: then the port pairs them. */
-		_cleanup_free_ char *key = rid ? xstrdup(rid) : xasprintf("port-%d", portn);
-		struct pf_pair *p = NULL;
-		size_t idx = 0;
-		for (size_t i = 0; i < s->n_pairs && !p; i++)
-			if (streq(s->pairs[i]->request_id, key)) {
-				p = s->pairs[i];
-				idx = i;
-			}
-		if (!p) {
-			if (s->n_pairs >= SRV_STREAM_MAX_PAIRS) {
-				spdy_put_rst_stream(&s->out, f->stream_id, SPDY_RST_REFUSED_STREAM);
-				return;
-			}
-			p = xnew(struct pf_pair, 1);
-			p->request_id = steal_ptr(&key);
-			p->port = portn;
-			p->fd = -1;
-			p->created = now_mono_ns();
-			idx = s->n_pairs;
-			s->pairs[s->n_pairs++] = p;
-		}
-		uint32_t *slot = data ? &p->data_id : &p->error_id;
-		if (*slot) {
-			spdy_put_rst_stream(&s->out, f->stream_id, SPDY_RST_PROTOCOL_ERROR);
-			return;
-		}
-		*slot = f->stream_id;
-		spdy_put_syn_reply(s->z, &s->out, f->stream_id, 0, &empty);
-		if (data && (f->flags & SPDY_FLAG_FIN))
-			p->client_fin = true;
-		if (p->data_id && p->error_id)
-			pair_connect(s, p, idx);
-		return;
-	}
-	int ch = -1;
-	for (int k = 0; k < CH_COUNT; k++)
-		if (streq(type, ch_names[k]))
-			ch = k;
-	spdy_put_syn_reply(s->z, &s->out, f->stream_id, 0, &empty);
-	if (ch < 0 || s->sid[ch]) {
-		log_debug("stream session=%s unexpected stream type '%s'", s->peer, type);
-		return;
-	}
-	s->sid[ch] = f->stream_id;
-	s->have++;
-	if (f->flags & SPDY_FLAG_FIN)
-		on_channel_close(s, ch);
-}
-
-static void on_spdy_data(struct session *s, const struct spdy_frame *f)
-{
-	if (s->req->kind == SRV_STREAM_PORTFORWARD) {
-		struct pf_pair *p = pair_by_stream(s, f->stream_id, NULL);
-		if (!p || f->stream_id != p->data_id)
-			return;
-		if (!p->client_fin)
-			srv_buf_add(&p->to_tcp, f->data, f->len);
-		if (f->flags & SPDY_FLAG_FIN)
-			p->client_fin = true;
-		return;
-	}
-	int ch = channel_of(s, f->stream_id);
-	if (ch < 0)
-		return;
-	on_channel_data(s, ch, f->data, f->len);
-	if (f->flags & SPDY_FLAG_FIN)
-		on_channel_close(s, ch);
-}
 
 static int on_spdy_input(struct session *s)
 {
@@ -727,7 +321,7 @@ static int on_spdy_input(struct session *s)
 			return 0;
 		switch (f.type) {
 		case SPDY_DATA:
-			on_spdy_data(s, &f);
+			srv_session_spdy_data(s, &f);
 			break;
 		case SPDY_SYN_STREAM:
 		case SPDY_SYN_REPLY:
@@ -739,22 +333,12 @@ static int on_spdy_input(struct session *s)
 				return -EINVAL;
 			}
 			if (f.type == SPDY_SYN_STREAM && !s->finished)
-				on_syn_stream(s, &f, &h);
+				srv_session_syn(s, &f, &h);
 			spdy_headers_clear(&h);
 			break;
 		}
 		case SPDY_RST_STREAM:
-			if (s->req->kind == SRV_STREAM_PORTFORWARD) {
-				size_t i;
-				if (pair_by_stream(s, f.stream_id, &i))
-					pair_remove(s, i);
-			} else {
-				int ch = channel_of(s, f.stream_id);
-				if (ch >= 0) {
-					s->fin_sent[ch] = true;
-					on_channel_close(s, ch);
-				}
-			}
+			srv_session_rst(s, f.stream_id);
 			break;
 		case SPDY_PING:
 			spdy_put_ping(&s->out, f.value);
@@ -775,20 +359,20 @@ static void on_ws_message(struct session *s, const uint8_t *data, size_t len)
 		return;
 	if (s->version >= 5 && data[0] == 255) {
 		if (len == 2 && data[1] < CH_COUNT)
-			on_channel_close(s, data[1]);
+			srv_session_close(s, data[1]);
 		return;
 	}
 	int ch = s->b64 ? data[0] - '0' : data[0];
 	if (ch < 0 || ch >= CH_COUNT)
 		return;
 	if (!s->b64) {
-		on_channel_data(s, ch, data + 1, len - 1);
+		srv_session_data(s, ch, data + 1, len - 1);
 		return;
 	}
 	_cleanup_free_ uint8_t *raw = NULL;
 	size_t rl = 0;
 	if (srv_base64_decode((const char *)data + 1, len - 1, &raw, &rl) == 0)
-		on_channel_data(s, ch, raw, rl);
+		srv_session_data(s, ch, raw, rl);
 }
 
 static int on_ws_input(struct session *s)
@@ -868,155 +452,6 @@ static void write_client(struct session *s)
 	}
 }
 
-/* ---- the backends ---- */
-
-static void exec_start(struct session *s)
-{
-	s->started = true;
-	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
-	const struct srv_stream_req *q = s->req;
-	if (rt_ctr_exec_start(s->srv->rt, q->target, q->cmd, q->tty, q->in, q->out,
-			      q->err && !q->tty, &s->proc, &e) < 0) {
-		log_debug("stream session=%s exec: %s", s->peer, e.msg);
-		finish(s, 0, husk_error_msg(&e));
-		return;
-	}
-	s->out_open[0] = s->proc.out >= 0;
-	s->out_open[1] = s->proc.err >= 0;
-}
-
-static void attach_start(struct session *s)
-{
-	s->started = true;
-	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
-	bool tty = false, in = false, once = false;
-	if (rt_ctr_attach(s->srv->rt, s->req->target, &s->shim, &tty, &in, &once, &e) < 0) {
-		log_debug("stream session=%s attach: %s", s->peer, e.msg);
-		finish(s, 0, husk_error_msg(&e));
-		return;
-	}
-	fcntl(s->shim, F_SETFL, O_NONBLOCK);
-	if (!in)
-		s->stdin_eof = true;
-}
-
-static void read_output(struct session *s, int i)
-{
-	int fd = i == 0 ? s->proc.out : s->proc.err;
-	uint8_t buf[READ_CHUNK];
-	ssize_t n = read(fd, buf, sizeof(buf));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		/* EOF, or EIO from a pty master once the process side closed. */
-		s->out_open[i] = false;
-		return;
-	}
-	emit(s, i == 0 ? CH_STDOUT : CH_STDERR, buf, (size_t)n);
-}
-
-static void feed_exec_stdin(struct session *s)
-{
-	while (s->stdin_buf.len && s->proc.in >= 0) {
-		ssize_t w = write(s->proc.in, s->stdin_buf.data, s->stdin_buf.len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN)
-			return;
-		if (w < 0) {
-			s->stdin_buf.len = 0; /* the process closed its stdin */
-			break;
-		}
-		srv_buf_consume(&s->stdin_buf, (size_t)w);
-	}
-	if (!s->stdin_buf.len && s->stdin_eof && !s->stdin_closed) {
-		rt_exec_proc_close_stdin(&s->proc);
-		s->stdin_closed = true;
-	}
-}
-
-static void feed_shim(struct session *s)
-{
-	uint8_t pkt[SHIM_PACKET];
-	while (s->stdin_buf.len) {
-		size_t take =
-		    s->stdin_buf.len > SHIM_PACKET - 1 ? SHIM_PACKET - 1 : s->stdin_buf.len;
-		pkt[0] = '0';
-		memcpy(pkt + 1, s->stdin_buf.data, take);
-		ssize_t w = send(s->shim, pkt, take + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN)
-			return;
-		if (w < 0) {
-			s->stdin_buf.len = 0;
-			break;
-		}
-		srv_buf_consume(&s->stdin_buf, take);
-	}
-	if (s->stdin_eof && !s->stdin_closed) {
-		if (send(s->shim, "0", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EAGAIN)
-			return;
-		s->stdin_closed = true;
-	}
-}
-
-static void read_shim(struct session *s)
-{
-	uint8_t pkt[SHIM_PACKET + 1];
-	for (int round = 0; round < 16 && s->out.len < OUT_HIGH; round++) {
-		ssize_t n = recv(s->shim, pkt, sizeof(pkt), MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0) {
-			s->shim_eof = true;
-			return;
-		}
-		if (pkt[0] == '1' && s->req->out)
-			emit(s, CH_STDOUT, pkt + 1, (size_t)n - 1);
-		else if (pkt[0] == '2' && (s->req->err || s->req->out))
-			emit(s, s->req->err ? CH_STDERR : CH_STDOUT, pkt + 1, (size_t)n - 1);
-	}
-}
-
-static void pair_read(struct session *s, size_t i)
-{
-	struct pf_pair *p = s->pairs[i];
-	uint8_t buf[READ_CHUNK];
-	ssize_t n = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		spdy_put_data(&s->out, p->data_id, SPDY_FLAG_FIN, NULL, 0);
-		spdy_put_data(&s->out, p->error_id, SPDY_FLAG_FIN, NULL, 0);
-		pair_remove(s, i);
-		return;
-	}
-	spdy_put_data(&s->out, p->data_id, 0, buf, (size_t)n);
-}
-
-static void pair_write(struct pf_pair *p)
-{
-	while (p->to_tcp.len) {
-		ssize_t w = send(p->fd, p->to_tcp.data, p->to_tcp.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN)
-			return;
-		if (w < 0) {
-			p->to_tcp.len = 0;
-			break;
-		}
-		srv_buf_consume(&p->to_tcp, (size_t)w);
-	}
-	if (p->client_fin && !p->shut_wr) {
-		shutdown(p->fd, SHUT_WR);
-		p->shut_wr = true;
-	}
-}
-
 /* ---- the session loop ---- */
 
 static size_t pending_input(const struct session *s)
@@ -1052,22 +487,22 @@ static void session_run(struct session *s)
 		if (!s->started && !s->finished && kind != SRV_STREAM_PORTFORWARD &&
 		    (s->ws || s->have >= s->expected)) {
 			if (kind == SRV_STREAM_EXEC)
-				exec_start(s);
+				srv_session_exec_start(s);
 			else
-				attach_start(s);
+				srv_session_attach_start(s);
 		}
 		if (s->started && !s->finished) {
 			if (kind == SRV_STREAM_EXEC) {
-				feed_exec_stdin(s);
+				srv_session_feed_exec_stdin(s);
 				if (!s->proc.reaped && rt_exec_proc_reap(&s->proc, false))
 					s->drain_until = now + DRAIN_MS * 1000000LL;
 				if (s->proc.reaped &&
 				    ((!s->out_open[0] && !s->out_open[1]) || now >= s->drain_until))
-					finish(s, s->proc.exit_code, NULL);
+					srv_channel_finish(s, s->proc.exit_code, NULL);
 			} else {
-				feed_shim(s);
+				srv_session_feed_shim(s);
 				if (s->shim_eof)
-					finish(s, 0, NULL);
+					srv_channel_finish(s, 0, NULL);
 			}
 		}
 		if (s->finished && !s->out.len && !s->shut) {
@@ -1093,7 +528,7 @@ static void session_run(struct session *s)
 			    now - p->created > SRV_STREAM_CREATE_TIMEOUT_MS * 1000000LL) {
 				spdy_put_rst_stream(&s->out, p->data_id ? p->data_id : p->error_id,
 						    SPDY_RST_CANCEL);
-				pair_remove(s, i);
+				srv_session_pair_remove(s, i);
 			} else {
 				i++;
 			}
@@ -1163,14 +598,14 @@ static void session_run(struct session *s)
 		if (pf[0].revents & (POLLIN | POLLHUP))
 			read_client(s);
 		if (i_out >= 0 && pf[i_out].revents)
-			read_output(s, 0);
+			srv_session_read_output(s, 0);
 		if (i_err >= 0 && pf[i_err].revents)
-			read_output(s, 1);
+			srv_session_read_output(s, 1);
 		if (i_pid >= 0 && pf[i_pid].revents && rt_exec_proc_reap(&s->proc, false))
 			s->drain_until = now_mono_ns() + DRAIN_MS * 1000000LL;
 		(void)i_in; /* stdin is fed at the top of the loop */
 		if (i_shim >= 0 && (pf[i_shim].revents & (POLLIN | POLLHUP | POLLERR)))
-			read_shim(s);
+			srv_session_read_shim(s);
 		if (kind == SRV_STREAM_PORTFORWARD) {
 			/* Walk backwards: pair_read may remove the current pair and
 			 * move the last one into its place. */
@@ -1179,9 +614,9 @@ static void session_run(struct session *s)
 					continue;
 				struct pf_pair *p = s->pairs[k];
 				if (pf[i_pairs + k].revents & POLLOUT)
-					pair_write(p);
+					srv_session_pair_write(p);
 				if (pf[i_pairs + k].revents & (POLLIN | POLLHUP | POLLERR))
-					pair_read(s, k);
+					srv_session_pair_read(s, k);
 			}
 		}
 		if (s->out.len)
@@ -1195,7 +630,7 @@ static void session_free(struct session *s)
 	if (s->shim >= 0)
 		close(s->shim);
 	for (size_t i = 0; i < s->n_pairs; i++)
-		pair_free(s->pairs[i]);
+		srv_session_pair_free(s->pairs[i]);
 	spdy_zlib_free(s->z);
 	srv_buf_clear(&s->in);
 	srv_buf_clear(&s->out);

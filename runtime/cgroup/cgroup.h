@@ -72,7 +72,7 @@ enum cg_driver { CG_DRIVER_CGROUPFS, CG_DRIVER_SYSTEMD };
 #define CG_DEFAULT_BASE "/sys/fs/cgroup"
 #define CG_PATH_MAX 1024
 #define CG_DEPTH_MAX 32
-#define CG_ID_MAX 128
+#define CG_ID_MAX HUSK_OBJ_ID_MAX
 
 struct cg_manager;
 struct cg_group;
@@ -137,7 +137,7 @@ int cg_manager_pod_path(const struct cg_manager *m, const char *cgroup_parent, c
 			char **ret_path, struct husk_error *err);
 
 /* The path of container ctr_id's cgroup beneath pod_path (a path as
- * returned above). Ids are 1..CG_ID_MAX of [A-Za-z0-9_.-]. EINVAL on bad
+ * returned above). Ids follow husk_obj_id_valid (common/util.h). EINVAL on bad
  * input. */
 int cg_manager_container_path(const struct cg_manager *m, const char *pod_path, const char *ctr_id,
 			      char **ret_path, struct husk_error *err);

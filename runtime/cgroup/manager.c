@@ -1067,7 +1067,7 @@ int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *e
 	if (r < 0)
 		return husk_error_prefix(err, "kill cgroup '%s'", g->path);
 	bool by_kernel = r > 0;
-	for (int delay = 5;; delay = delay < 50 ? delay * 2 : 50) {
+	for (int round = 0, delay = 5;; round++, delay = delay < 50 ? delay * 2 : 50) {
 		size_t left = 0;
 		r = live_count(g, &left, err);
 		if (r < 0)
@@ -1080,9 +1080,14 @@ int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *e
 					      g->path, left, timeout_ms);
 		if (!by_kernel) {
 			/* Frozen, nothing can fork between listing and killing;
-			 * the kill lands at the thaw. */
+			 * the kill lands at the thaw. Not in the first round: a
+			 * v1 freeze flips a static key (text patching on every
+			 * CPU, serialised machine-wide) when no other group is
+			 * frozen, which was a third of huskd's CPU in a pod
+			 * teardown (issue 12), and a group rarely forks while
+			 * it is killed; one that did is frozen next round. */
 			_cleanup_error_ struct husk_error ferr = HUSK_ERROR_INIT;
-			bool frozen = g->m->ops->freeze(g, true, &ferr) == 0;
+			bool frozen = round > 0 && g->m->ops->freeze(g, true, &ferr) == 0;
 			r = kill_round(g, err);
 			if (frozen)
 				g->m->ops->freeze(g, false, &ferr);

@@ -6,17 +6,9 @@
 #include <errno.h>
 #include <string.h>
 
-static bool id_valid(const char *id)
-{
-	if (isempty(id) || strlen(id) > CG_ID_MAX || streq(id, ".") || streq(id, ".."))
-		return false;
-	const char *ok = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
-	return strspn(id, ok) == strlen(id);
-}
-
 static int check_id(const char *what, const char *id, struct husk_error *err)
 {
-	if (!id_valid(id))
+	if (!husk_obj_id_valid(id))
 		return husk_error_set(err, EINVAL, "%s id '%.*s' is invalid", what, CG_ID_MAX,
 				      id ? id : "");
 	return 0;

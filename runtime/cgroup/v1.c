@@ -4,6 +4,7 @@
 #include "runtime/cgroup/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -32,7 +33,7 @@ static char *v1_fmt(int64_t v)
 static pthread_mutex_t cpuset_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int v1_prepare_level(const struct cg_manager *m, const struct cg_hier *h, const char *dir,
-			    bool created _unused_, bool leaf _unused_, struct husk_error *err)
+			    bool created, bool leaf _unused_, struct husk_error *err)
 {
 	/* A new cpuset cgroup starts with no cpus and no mems and refuses
 	 * tasks until it has both: copy them from the parent. Levels made by
@@ -53,6 +54,18 @@ static int v1_prepare_level(const struct cg_manager *m, const struct cg_hier *h,
 		if ((r = cg_read_line(parent, files[i], &val, err)) < 0 ||
 		    (r = cg_write(m, dir, files[i], val, err)) < 0)
 			husk_error_prefix(err, "copy cpuset to '%s'", dir);
+	}
+	/* The children of a level husk made are born with its cpus and mems
+	 * (a container's cgroup under its pod's): each write of cpuset.cpus
+	 * rebuilds the scheduler domains, a walk of every cpuset on the node,
+	 * O(pods) per start (issue 12). Best effort: a child without them is
+	 * filled above. */
+	if (r >= 0 && created) {
+		_cleanup_free_ char *f = xasprintf("%s/cgroup.clone_children", dir);
+		_cleanup_close_ int fd = open(f, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t w _unused_ = write(fd, "1", 1);
+		}
 	}
 	pthread_mutex_unlock(&cpuset_lock);
 	return r;

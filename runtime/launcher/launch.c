@@ -244,7 +244,7 @@ int lc_parent_sync(struct lc *lc, int sock, pid_t s1, long long deadline_ns,
 			break;
 		case LC_MSG_ERROR:
 			if (!failed)
-				husk_error_set(&child_err, m.code ? m.code : EIO, "%s", m.text);
+				husk_error_sys(&child_err, m.code ? m.code : EIO, "%s", m.text);
 			failed = true;
 			break;
 		}

@@ -45,7 +45,7 @@ int lc_seccomp_bpf_write(const struct lc_seccomp_bpf *b, const char *path, struc
 	_cleanup_free_ char *buf = xmalloc(sizeof(h) + n);
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), b->insns, n);
-	return fs_write_atomic(path, buf, sizeof(h) + n, 0600, err);
+	return fs_write_replace(path, buf, sizeof(h) + n, 0600, err);
 }
 
 int lc_seccomp_bpf_read(const char *path, struct lc_seccomp_bpf **ret, struct husk_error *err)

@@ -86,7 +86,7 @@ static void sync_report(struct shim *s, const char *fmt, ...)
 static void write_state(const char *name, char *json)
 {
 	struct husk_error e = HUSK_ERROR_INIT;
-	if (fs_write_atomic(name, json, strlen(json), 0644, &e) < 0)
+	if (fs_write_replace(name, json, strlen(json), 0644, &e) < 0)
 		log_error("write state file: %s", husk_error_msg(&e));
 	husk_error_clear(&e);
 	free(json);

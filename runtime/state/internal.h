@@ -11,7 +11,7 @@
 /* 2: typed cgroup, privileged and stop_signal; 1 kept them in "extra". */
 #define RECORD_VERSION 2
 #define RECORD_VERSION_EXTRA 1
-#define ID_MAX 128
+#define ID_MAX HUSK_OBJ_ID_MAX
 
 /* Both record types start with their id, so the index code can read it
  * through a pointer to either. */

@@ -19,8 +19,8 @@
  * until a reboot and no longer, so a tmpfs that a reboot clears keeps the
  * two in step, while a SIGKILL of huskd loses nothing. They must not share
  * <state>/pods, which belongs to the sandbox layer. Each write is a temp
- * file, fsync, rename (fs_write_atomic): a reader or a crash sees the old
- * record or the new one, never a mix. */
+ * file and a rename, no fsync (fs_write_replace): a reader or a crash of
+ * huskd sees the old record or the new one, never a mix. */
 
 #define STATE_ID_LEN 64		     /* hex digits of a generated id */
 #define STATE_RECORD_MAX (16U << 20) /* bytes of one record file */
@@ -170,7 +170,7 @@ struct state_options {
 };
 
 /* Open the store in dir (created if missing) and load every record. Files a
- * crash left half-written (the *.tmp.* of fs_write_atomic) are removed.
+ * crash left half-written (the *.tmp.* of fs_write_replace) are removed.
  * A record that cannot be read or parsed, that add would refuse (a bad id,
  * an empty name, a mount without a path...), or whose id does not match its
  * file name, is skipped and left in place; so is a record whose name is

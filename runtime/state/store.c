@@ -1,4 +1,4 @@
-/* The record store: one file per record written with fs_write_atomic, and
+/* The record store: one file per record written with fs_write_replace, and
  * the in-memory index (arrays sorted by id, so a prefix resolves with one
  * binary search). */
 #include "runtime/state/internal.h"
@@ -18,21 +18,9 @@
 
 /* ---- validation ----------------------------------------------------------------- */
 
-/* Ids name files: the rules of pod sandbox ids. */
-static bool id_valid(const char *id)
-{
-	size_t n = id ? strlen(id) : 0;
-	if (n == 0 || n > ID_MAX || id[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)id[i]) && !strchr("_.-", id[i]))
-			return false;
-	return true;
-}
-
 static int pod_check(const struct pod_record *r, struct husk_error *err)
 {
-	if (!id_valid(r->id))
+	if (!husk_obj_id_valid(r->id))
 		return husk_error_set(err, EINVAL, "pod id '%.*s': invalid", ID_MAX,
 				      r->id ? r->id : "");
 	if (isempty(r->name))
@@ -49,7 +37,7 @@ static int pod_check(const struct pod_record *r, struct husk_error *err)
 
 static int ctr_check(const struct ctr_record *r, struct husk_error *err)
 {
-	if (!id_valid(r->id))
+	if (!husk_obj_id_valid(r->id))
 		return husk_error_set(err, EINVAL, "container id '%.*s': invalid", ID_MAX,
 				      r->id ? r->id : "");
 	if (isempty(r->name))
@@ -165,11 +153,13 @@ static char *record_path(const char *dir, const char *id)
 	return xasprintf("%s/%s.json", dir, id);
 }
 
-/* Records may hold secrets (env in the spec snapshot): owner only. */
+/* Records may hold secrets (env in the spec snapshot): owner only. They
+ * live in the state directory: renamed into place, not fsynced
+ * (common/fs.h fs_write_replace says why). */
 static int write_record(const char *dir, const char *id, const char *text, struct husk_error *err)
 {
 	_cleanup_free_ char *path = record_path(dir, id);
-	return fs_write_atomic(path, text, strlen(text), 0600, err);
+	return fs_write_replace(path, text, strlen(text), 0600, err);
 }
 
 static int remove_record(const char *dir, const char *id, struct husk_error *err)
@@ -177,9 +167,6 @@ static int remove_record(const char *dir, const char *id, struct husk_error *err
 	_cleanup_free_ char *path = record_path(dir, id);
 	if (unlink(path) < 0 && errno != ENOENT)
 		return husk_error_errno(err, errno, "remove '%s'", path);
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0)
-		fsync(dfd);
 	return 0;
 }
 
@@ -251,7 +238,7 @@ static int read_dir(const char *dir, bool pods, struct loaded **ret, size_t *ret
 		_cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]);
 		struct husk_error e = HUSK_ERROR_INIT;
 		if (strstr(names[i], ".json.tmp.")) {
-			/* fs_write_atomic's temp file of a write a crash cut short */
+			/* fs_write_replace's temp file of a write a crash cut short */
 			if (unlink(path) < 0 && errno != ENOENT) {
 				husk_error_errno(&e, errno, "remove");
 				problem(problems, path, &e);

@@ -253,8 +253,10 @@ def test_errors(daemon, busybox, tmp_path, registries):
     expect_error(E.NOT_FOUND, d.rt.CreateContainer, pod_sandbox_id="0" * 64,
                  config=ctr_config(busybox, SLEEP), sandbox_config=cfg)
     # Start of a missing binary: the launcher's error, and the container EXITED.
+    # The exec's ENOENT is not an unknown container: FAILED_PRECONDITION, not
+    # NOT_FOUND, which is kept for unknown objects.
     c = run_ctr(d, pod, cfg, busybox, ["/bin/nope"], start=False)
-    msg = expect_error(E.NOT_FOUND, d.rt.StartContainer, container_id=c)
+    msg = expect_error(E.FAILED_PRECONDITION, d.rt.StartContainer, container_id=c)
     assert "/bin/nope" in msg
     st = status(d, c).status
     assert st.state == pb.CONTAINER_EXITED and st.reason == "StartError"

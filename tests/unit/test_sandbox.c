@@ -509,6 +509,17 @@ static void test_failure_midway_leaves_nothing(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "exec pod init"));
 	assert_clean(state, "fail3");
 
+	/* The same in the init cloned straight into its namespaces (a PID
+	 * namespace and an init binary): it fails before it execs. */
+	spec = (struct pod_sandbox_spec){.id = "fail5",
+					 .pid = POD_NS_POD,
+					 .init_path = "/bin/true",
+					 .sysctls = missing,
+					 .n_sysctls = 2};
+	CU_ASSERT_EQUAL(pod_sandbox_create(state, &spec, &info, &err), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), "net.ipv4.husk_no_such_knob"));
+	assert_clean(state, "fail5");
+
 	/* Fails on the last file, after shm is mounted. */
 	_cleanup_free_ char *a_dir = xasprintf("%s/a-dir", state);
 	mkdir(a_dir, 0755);
@@ -710,6 +721,69 @@ static void test_pid_namespace_init(void)
 	release_state(state);
 }
 
+static void test_init_binary(void)
+{
+	if (!have_root())
+		return;
+	/* With an init binary the init is cloned into the pod's namespaces and
+	 * execs at once (no fork of the caller): PID 1 of its namespace, in
+	 * all the pod's namespaces, its own session, nothing blocked. */
+	char *state = unit_tmpdir();
+	unit_write(state, "init", "#!/bin/sh\nexec sleep 1000\n");
+	_cleanup_free_ char *init = xasprintf("%s/init", state);
+	CU_ASSERT_EQUAL_FATAL(chmod(init, 0755), 0);
+	struct pod_sysctl sysctls[] = {{"kernel.shmmni", "1234"}};
+	struct pod_sandbox_spec spec = {.id = "initpod",
+					.hostname = "i",
+					.pid = POD_NS_POD,
+					.init_path = init,
+					.sysctls = sysctls,
+					.n_sysctls = 1};
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct pod_sandbox_info info = {0};
+	int r = pod_sandbox_create(state, &spec, &info, &err);
+	if (r < 0)
+		printf("\n    create: %s", husk_error_msg(&err));
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	CU_ASSERT(proc_alive(info.init_pid, info.init_start_time));
+	CU_ASSERT_EQUAL(getsid(info.init_pid), info.init_pid);
+	_cleanup_free_ char *status_path = xasprintf("/proc/%d/status", (int)info.init_pid);
+	_cleanup_free_ char *status = slurp(status_path);
+	_cleanup_free_ char *nspid = xasprintf("NSpid:\t%d\t1\n", (int)info.init_pid);
+	CU_ASSERT_PTR_NOT_NULL(strstr(status, nspid));
+	CU_ASSERT_PTR_NOT_NULL(strstr(status, "SigBlk:\t0000000000000000\n"));
+	const char *names[] = {"pid", "net", "ipc", "uts"};
+	const char *pins[] = {info.pid_ns, info.net_ns, info.ipc_ns, info.uts_ns};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		_cleanup_free_ char *ns = xasprintf("/proc/%d/ns/%s", (int)info.init_pid, names[i]);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(pins[i]);
+		CU_ASSERT_EQUAL(ns_ino(ns), ns_ino(pins[i]));
+		_cleanup_free_ char *self = xasprintf("/proc/self/ns/%s", names[i]);
+		CU_ASSERT(ns_ino(ns) != ns_ino(self));
+	}
+	/* The sysctl was written in the pod's IPC namespace, before the exec. */
+	int fd = open(info.ipc_ns, O_RDONLY | O_CLOEXEC);
+	pid_t c = fork();
+	if (c == 0) {
+		if (setns(fd, CLONE_NEWIPC) < 0)
+			_exit(1);
+		_cleanup_free_ char *v = slurp("/proc/sys/kernel/shmmni");
+		_exit(v && strcmp(v, "1234\n") == 0 ? 0 : 2);
+	}
+	close(fd);
+	int st = -1;
+	waitpid(c, &st, 0);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	pid_t pid = info.init_pid;
+	unsigned long long start = info.init_start_time;
+	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "initpod", &err), 0);
+	CU_ASSERT_FALSE(proc_alive(pid, start));
+	assert_clean(state, "initpod");
+	pod_sandbox_info_clear(&info);
+	husk_error_clear(&err);
+	release_state(state);
+}
+
 static void test_init_outlives_creator(void)
 {
 	if (!have_root())
@@ -805,6 +879,32 @@ static void test_busy_shm(void)
 	assert_clean(state, "busy");
 	CU_ASSERT_EQUAL(write(fd, "x", 1), 1); /* still usable, just detached */
 	close(fd);
+	pod_sandbox_info_clear(&info);
+	husk_error_clear(&err);
+	release_state(state);
+}
+
+static void test_foreign_mounts(void)
+{
+	if (!have_root())
+		return;
+	/* Destroy finds mounts by walking the pod's directory, not mountinfo:
+	 * one it did not make, one stacked on a pin, one inside shm (which the
+	 * walk does not enter) all go. */
+	char *state = unit_tmpdir();
+	struct pod_sandbox_spec spec = {.id = "foreign"};
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct pod_sandbox_info info = {0};
+	CU_ASSERT_EQUAL_FATAL(pod_sandbox_create(state, &spec, &info, &err), 0);
+	_cleanup_free_ char *extra = xasprintf("%s/extra", info.dir);
+	CU_ASSERT_EQUAL(mkdir(extra, 0700), 0);
+	CU_ASSERT_EQUAL(mount("husk-unit", extra, "tmpfs", 0, "size=1m"), 0);
+	CU_ASSERT_EQUAL(mount(info.net_ns, info.ipc_ns, NULL, MS_BIND, NULL), 0);
+	_cleanup_free_ char *inner = xasprintf("%s/inner", info.shm);
+	CU_ASSERT_EQUAL(mkdir(inner, 0700), 0);
+	CU_ASSERT_EQUAL(mount("husk-unit", inner, "tmpfs", 0, "size=1m"), 0);
+	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "foreign", &err), 0);
+	assert_clean(state, "foreign");
 	pod_sandbox_info_clear(&info);
 	husk_error_clear(&err);
 	release_state(state);
@@ -920,9 +1020,11 @@ int main(void)
 	    {"id maps check", test_idmaps_check},
 	    {"user namespace", test_user_namespace},
 	    {"pid namespace init", test_pid_namespace_init},
+	    {"init binary", test_init_binary},
 	    {"init outlives its creator", test_init_outlives_creator},
 	    {"half-created pod", test_half_created_pod},
 	    {"busy shm", test_busy_shm},
+	    {"foreign mounts", test_foreign_mounts},
 	    {"shared parent mount", test_shared_parent_mount},
 	    {"parallel pods", test_parallel_pods},
 	};

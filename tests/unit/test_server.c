@@ -31,6 +31,22 @@ static void test_status_mapping(void)
 	CU_ASSERT_EQUAL(srv_status_from(ENOSYS), SRV_UNIMPLEMENTED);
 	CU_ASSERT_EQUAL(srv_status_from(ETIMEDOUT), SRV_DEADLINE_EXCEEDED);
 	CU_ASSERT_EQUAL(srv_status_from(EIO), SRV_INTERNAL);
+	/* ENOENT is NOT_FOUND for an unknown object only: from a system call
+	 * (here the child's report of a failed exec) it is FAILED_PRECONDITION. */
+	struct husk_error e = HUSK_ERROR_INIT;
+	husk_error_set(&e, ENOENT, "container 'x': not found");
+	CU_ASSERT_EQUAL(srv_status_of(&e), SRV_NOT_FOUND);
+	husk_error_errno(&e, ENOENT, "open '/data'");
+	husk_error_prefix(&e, "create container 'web'");
+	CU_ASSERT_EQUAL(srv_status_of(&e), SRV_FAILED_PRECONDITION);
+	husk_error_sys(&e, ENOENT, "exec '/bin/nope': No such file or directory");
+	CU_ASSERT_EQUAL(srv_status_of(&e), SRV_FAILED_PRECONDITION);
+	struct husk_error moved = HUSK_ERROR_INIT;
+	husk_error_move(&moved, &e);
+	CU_ASSERT_EQUAL(srv_status_of(&moved), SRV_FAILED_PRECONDITION);
+	husk_error_set(&moved, ENOENT, "pod 'p': not found");
+	CU_ASSERT_EQUAL(srv_status_of(&moved), SRV_NOT_FOUND);
+	husk_error_clear(&moved);
 	CU_ASSERT_STRING_EQUAL(srv_code_name(SRV_NOT_FOUND), "NOT_FOUND");
 }
 
@@ -196,6 +212,23 @@ static void test_request_check(void)
 	memset(big, 'x', HUSK_ID_MAX + 1);
 	CU_ASSERT(husk_id_valid(big, HUSK_ID_MAX));
 	CU_ASSERT_FALSE(husk_id_valid(big, HUSK_ID_MAX + 1));
+
+	/* The rule of ids that name files and cgroups, shared by runtime/,
+	 * image/ and the record store. */
+	CU_ASSERT(husk_obj_id_valid("0123abcdef"));
+	CU_ASSERT(husk_obj_id_valid("web-1_a.b"));
+	CU_ASSERT_FALSE(husk_obj_id_valid(NULL));
+	CU_ASSERT_FALSE(husk_obj_id_valid(""));
+	CU_ASSERT_FALSE(husk_obj_id_valid("."));
+	CU_ASSERT_FALSE(husk_obj_id_valid(".."));
+	CU_ASSERT_FALSE(husk_obj_id_valid(".hidden"));
+	CU_ASSERT_FALSE(husk_obj_id_valid("a/b"));
+	CU_ASSERT_FALSE(husk_obj_id_valid("a b"));
+	big[HUSK_OBJ_ID_MAX] = '\0';
+	CU_ASSERT(husk_obj_id_valid(big));
+	big[HUSK_OBJ_ID_MAX] = 'x';
+	big[HUSK_ID_MAX] = '\0';
+	CU_ASSERT_FALSE(husk_obj_id_valid(big));
 
 	/* ContainerStatusRequest{container_id = 1}: field 1, wire type 2. */
 	static const uint8_t ok[] = {0x0a, 3, 'a', 'b', 'c'};
