@@ -10,6 +10,16 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+/* A child's stack is memory ASan does not know as a stack: its frames
+ * leave poisoned shadow behind, which a later mmap at the same address
+ * would inherit. Clear it on both ends. */
+#define stack_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define stack_unpoison(p, n) ((void)(p), (void)(n))
+#endif
+
 int proc_stat_read(pid_t pid, char *ret_state, unsigned long long *ret_start,
 		   struct husk_error *err)
 {
@@ -99,6 +109,7 @@ pid_t proc_clone_vm(unsigned long flags, int (*fn)(void *), void *arg)
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED)
 		return -errno;
+	stack_unpoison(stack, CLONE_VM_STACK);
 	struct clone_vm c = {.fn = fn, .arg = arg};
 	sigset_t all, old;
 	sigfillset(&all);
@@ -109,6 +120,7 @@ pid_t proc_clone_vm(unsigned long flags, int (*fn)(void *), void *arg)
 			  (int)(flags | CLONE_VM | CLONE_VFORK | SIGCHLD), &c);
 	int e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	stack_unpoison(stack, CLONE_VM_STACK);
 	munmap(stack, CLONE_VM_STACK);
 	return pid < 0 ? -e : pid;
 }

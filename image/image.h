@@ -196,8 +196,10 @@ struct img_rootfs_opts {
 int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 		      const struct img_rootfs_opts *opts, char **ret_path, struct husk_error *err);
 
-/* Mount the rootfs of id again if it is not mounted (after a reboot). ENOENT
- * when id has none. *ret_path as for img_rootfs_create (may be NULL). */
+/* Mount the rootfs of id again if it is not mounted (after a reboot), with
+ * the idmapping it was made with (idmap_userns, recorded with it). ENOENT
+ * when id has none; ESTALE when its user namespace is gone (the pin is no
+ * longer one). *ret_path as for img_rootfs_create (may be NULL). */
 int img_rootfs_mount(struct img_store *s, const char *id, char **ret_path, struct husk_error *err);
 
 /* Unmount and delete the rootfs of id (upper dir included) and drop its use

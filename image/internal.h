@@ -257,6 +257,7 @@ struct img_user {
 	char *id;
 	char *mountpoint;
 	bool readonly;
+	char *idmap_userns; /* img_rootfs_opts.idmap_userns it was made with */
 };
 
 /* The directories of a container's overlay (caller owns): lowers top layer

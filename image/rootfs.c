@@ -3,10 +3,15 @@
  * in containers/<id>/rootfs.json so the image stays in use across restarts. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/nsfs.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "common/fs.h"
@@ -28,6 +33,7 @@ static void drop_user(struct img_store *s, const char *cid)
 			free(s->users[i].cid);
 			free(s->users[i].id);
 			free(s->users[i].mountpoint);
+			free(s->users[i].idmap_userns);
 			memmove(&s->users[i], &s->users[i + 1],
 				(s->n_users - i - 1) * sizeof(*s->users));
 			s->n_users--;
@@ -184,14 +190,22 @@ static int set_idmapped_dirs(int fsfd, const struct img_ovl_dirs *d, int *fds, s
 	}
 	if (r < 0 || !d->upper)
 		return r;
-	/* Which host ids root inside is: how root's new upper dir looks
-	 * through an idmapped clone of it. */
-	_cleanup_close_ int t = -1;
-	if ((r = idmapped_tree(d->upper, d->userns_fd, &t, err)) < 0)
-		return r;
+	/* Which host ids root inside is: how a directory of host root looks
+	 * through an idmapped clone of it. Not the upper dir itself, which a
+	 * mount again (after a reboot) finds chowned already: the container's
+	 * directory above it, which husk made and never chowns. */
+	_cleanup_free_ char *probe = xstrdup(d->upper);
+	*strrchr(probe, '/') = '\0';
 	struct stat st;
+	if (lstat(probe, &st) < 0)
+		return husk_error_errno(err, errno, "stat '%s'", probe);
+	if (st.st_uid != 0 || st.st_gid != 0)
+		return husk_error_set(err, EPERM, "'%s' is not owned by root", probe);
+	_cleanup_close_ int t = -1;
+	if ((r = idmapped_tree(probe, d->userns_fd, &t, err)) < 0)
+		return r;
 	if (fstat(t, &st) < 0)
-		return husk_error_errno(err, errno, "stat '%s'", d->upper);
+		return husk_error_errno(err, errno, "stat '%s'", probe);
 	if (st.st_uid == OVERFLOW_ID || st.st_gid == OVERFLOW_ID)
 		return husk_error_set(err, EINVAL,
 				      "the user namespace does not map root (container id 0)");
@@ -285,8 +299,17 @@ static int do_mount(struct img_store *s, const char *cid, const char *image_id, 
 	int r = fs_mkdir_p(target, 0755, err);
 	if (r == 0 && userns) {
 		d.idmapped = true;
+		struct statfs sf;
 		if ((d.userns_fd = open(userns, O_RDONLY | O_CLOEXEC)) < 0)
 			r = husk_error_errno(err, errno, "open user namespace '%s'", userns);
+		/* A pin outlives its namespace only as an empty file (after a
+		 * reboot): refuse it rather than mount without the mapping. */
+		else if (fstatfs(d.userns_fd, &sf) < 0 || sf.f_type != NSFS_MAGIC ||
+			 ioctl(d.userns_fd, NS_GET_NSTYPE) != CLONE_NEWUSER)
+			r = husk_error_set(err, ESTALE,
+					   "'%s' is not a user namespace (any more): the layers "
+					   "cannot be idmapped with it",
+					   userns);
 	}
 	if (r < 0)
 		r = husk_error_prefix(err, "rootfs '%s'", cid);
@@ -331,6 +354,7 @@ int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 	    .id = xstrdup(image_id),
 	    .mountpoint = xstrdup(target),
 	    .readonly = readonly,
+	    .idmap_userns = opts && opts->idmap_userns ? xstrdup(opts->idmap_userns) : NULL,
 	};
 	pthread_mutex_unlock(&s->lock);
 
@@ -353,6 +377,9 @@ int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 		json_kv_str(g, "image", image_id);
 		json_kv_str(g, "mountpoint", target);
 		json_kv_bool(g, "readonly", readonly);
+		/* For a mount again after a reboot: the same idmapping. */
+		if (opts && opts->idmap_userns)
+			json_kv_str(g, "idmap_userns", opts->idmap_userns);
 		yajl_gen_map_close(g);
 		_cleanup_free_ char *text = json_gen_steal(g);
 		_cleanup_free_ char *path = xasprintf("%s/rootfs.json", dir);
@@ -380,12 +407,13 @@ int img_rootfs_mount(struct img_store *s, const char *id, char **ret_path, struc
 	struct img_user *u = find_user(s, id);
 	_cleanup_free_ char *target = u ? xstrdup(u->mountpoint) : NULL;
 	_cleanup_free_ char *image_id = u ? xstrdup(u->id) : NULL;
+	_cleanup_free_ char *userns = u && u->idmap_userns ? xstrdup(u->idmap_userns) : NULL;
 	bool readonly = u && u->readonly;
 	pthread_mutex_unlock(&s->lock);
 	if (!u)
 		return husk_error_set(err, ENOENT, "rootfs '%s' not found", id);
 	if (!is_mounted(target)) {
-		int r = do_mount(s, id, image_id, target, readonly, NULL, err);
+		int r = do_mount(s, id, image_id, target, readonly, userns, err);
 		if (r < 0)
 			return r;
 	}

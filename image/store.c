@@ -740,6 +740,7 @@ static void load_users(struct img_store *s)
 			continue;
 		}
 		const char *mp = json_get_string(root, "mountpoint");
+		const char *userns = json_get_string(root, "idmap_userns");
 		yajl_val ro = json_get(root, "readonly");
 		s->users = xrealloc(s->users, (s->n_users + 1) * sizeof(*s->users));
 		s->users[s->n_users++] = (struct img_user){
@@ -747,6 +748,7 @@ static void load_users(struct img_store *s)
 		    .id = xstrdup(id),
 		    .mountpoint = xstrdup(mp ? mp : ""),
 		    .readonly = YAJL_IS_TRUE(ro),
+		    .idmap_userns = userns ? xstrdup(userns) : NULL,
 		};
 	}
 }
@@ -875,6 +877,7 @@ void img_store_free(struct img_store *s)
 		free(s->users[i].cid);
 		free(s->users[i].id);
 		free(s->users[i].mountpoint);
+		free(s->users[i].idmap_userns);
 	}
 	free(s->users);
 	strv_free(s->inflight);

@@ -235,10 +235,18 @@ enum { RT_PROP_PRIVATE = 0, RT_PROP_HOST_TO_CONTAINER = 1, RT_PROP_BIDIRECTIONAL
  * source's mount must be shared, so the container's bind joins its peer
  * group; for HOST_TO_CONTAINER (rslave) shared or a slave itself. Like
  * Kubernetes, only a privileged container gets BIDIRECTIONAL: its mounts
- * land on the host. */
-static int check_propagation(const struct rt_mount *m, bool privileged, struct husk_error *err)
+ * land on the host. A pod with a user namespace is never privileged (and
+ * its mounts could not reach the host's namespace anyway): say so. */
+static int check_propagation(const struct rt_mount *m, bool privileged, bool userns,
+			     struct husk_error *err)
 {
 	bool both = m->propagation == RT_PROP_BIDIRECTIONAL;
+	if (both && userns)
+		return husk_error_set(err, EINVAL,
+				      "mount '%s': propagation BIDIRECTIONAL needs a privileged "
+				      "container, which a pod with a user namespace "
+				      "(userns_options mode POD) cannot have",
+				      m->container_path);
 	if (both && !privileged)
 		return husk_error_set(err, EINVAL,
 				      "mount '%s': propagation BIDIRECTIONAL needs a privileged "
@@ -288,7 +296,7 @@ static int add_mounts(struct ctr_spec *spec, const struct rt_ctr_config *c, stru
 			return husk_error_set(err, EINVAL, "mount '%s': bad propagation %d",
 					      m->container_path, m->propagation);
 		if (m->propagation != RT_PROP_PRIVATE &&
-		    check_propagation(m, c->privileged, err) < 0)
+		    check_propagation(m, c->privileged, spec->idmapped_mounts, err) < 0)
 			return -err->code;
 		if (m->propagation == RT_PROP_BIDIRECTIONAL)
 			spec->rootfs_propagation = CTR_PROP_RSHARED;
@@ -617,6 +625,15 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 
 	strv_free(s->cgroup_procs);
 	s->cgroup_procs = cg_group_procs_files(cg);
+	bool systemd = false;
+	if (rt_systemd_mode(c, &systemd, err) < 0)
+		return -err->code;
+	if (systemd)
+		rt_systemd_mode_apply(s, c);
+	/* Its cgroup mounts show its own cgroups as roots (a private cgroup
+	 * namespace): with write access they must be its own everywhere. */
+	if ((systemd || c->privileged) && cg_group_add_unmanaged(cg, &s->cgroup_procs, err) < 0)
+		return -err->code;
 	_cleanup_free_ char *mem = cg_group_dir(cg, "memory");
 	if (mem)
 		s->oom_file = xasprintf("%s/%s", mem,
@@ -767,6 +784,12 @@ static int ctr_create(struct rt *rt, const struct rt_ctr_config *c, struct keep_
 		return husk_error_set(err, EINVAL,
 				      "create container '%s': unknown stop signal '%s'", c->name,
 				      c->stop_signal);
+	bool systemd = false;
+	if (rt_systemd_mode(c, &systemd, err) < 0)
+		return husk_error_prefix(err, "create container '%s'", c->name);
+	/* systemd shuts down on SIGRTMIN+3 (SIGTERM only re-executes it). */
+	if (systemd && isempty(c->stop_signal))
+		stop_signal = SIGRTMIN + 3;
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, c->pod_id, &pod, err) < 0)
 		return husk_error_prefix(err, "create container '%s'", c->name);
@@ -1056,6 +1079,8 @@ int rt_ctr_start(struct rt *rt, const char *ref, struct husk_error *err)
 							 rec->id);
 		}
 	}
+	if (rt->opts.remount_rootfs && rt->opts.remount_rootfs(rt->opts.data, rec->id, err) < 0)
+		return husk_error_prefix(err, "start container '%s'", rec->id);
 	_cleanup_free_ char *dir = ctr_dir(rt, rec->id);
 	_cleanup_free_ char *spec_path = xasprintf("%s/spec.json", dir);
 	struct ctr_pidinfo pi = {0};

@@ -118,8 +118,12 @@ int ctr_oci_userns_maps(const char *userns_path, struct ctr_idmap **ret_uid, siz
 #define BUNDLE_DIR "bundle"
 #define CONFIG_MAX (16u << 20)
 
-/* An idmapped clone of src attached at dst (made as src's kind). */
-static int idmap_mount(const char *src, bool recursive, int userns, const char *dst,
+/* An idmapped clone of src attached at dst (made as src's kind). rdonly:
+ * read-only on the host already, so that the runtime's container mount
+ * namespace (a copy made inside the pod's user namespace) has the flag
+ * locked and its binds keep it: container root with CAP_SYS_ADMIN cannot
+ * remount a read-only volume writable (and write as host root). */
+static int idmap_mount(const char *src, bool recursive, bool rdonly, int userns, const char *dst,
 		       struct husk_error *err)
 {
 	struct stat st;
@@ -133,7 +137,8 @@ static int idmap_mount(const char *src, bool recursive, int userns, const char *
 	    open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
 	if (fd < 0)
 		return husk_error_errno(err, errno, "clone mount of '%s'", src);
-	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | (rdonly ? MOUNT_ATTR_RDONLY : 0),
+			       .userns_fd = (uint64_t)userns};
 	if (mount_setattr(fd, "", AT_EMPTY_PATH | rec, &a, sizeof(a)) < 0) {
 		if (errno == EINVAL)
 			return husk_error_set(err, EINVAL,
@@ -163,14 +168,18 @@ static bool is_bind(yajl_val m)
 	return false;
 }
 
+/* Each pair is taken once, in order: two volumes of one source (one
+ * read-only, one not) have clones of their own. */
 static void gen_mount(yajl_gen g, yajl_val m, const char *const *from, const char *const *to,
-		      size_t n)
+		      bool *used, size_t n)
 {
 	const char *src = json_get_string(m, "source");
 	const char *repl = NULL;
-	for (size_t i = 0; src && i < n && !repl; i++)
-		if (streq(src, from[i]))
+	for (size_t i = 0; src && is_bind(m) && i < n && !repl; i++)
+		if (!used[i] && streq(src, from[i])) {
+			used[i] = true;
 			repl = to[i];
+		}
 	if (!repl || !is_bind(m)) {
 		json_gen_tree(g, m);
 		return;
@@ -195,6 +204,7 @@ int ctr_oci_config_bind_sources(const char *config, size_t len, const char *cons
 	if (!YAJL_IS_OBJECT(root))
 		return husk_error_set(err, EINVAL, "config.json: not an object");
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
+	_cleanup_free_ bool *used = xnew(bool, n + 1);
 	yajl_gen_map_open(g);
 	for (size_t i = 0; i < root->u.object.len; i++) {
 		yajl_val v = root->u.object.values[i];
@@ -205,7 +215,7 @@ int ctr_oci_config_bind_sources(const char *config, size_t len, const char *cons
 		}
 		yajl_gen_array_open(g);
 		for (size_t j = 0; j < v->u.array.len; j++)
-			gen_mount(g, v->u.array.values[j], from, to, n);
+			gen_mount(g, v->u.array.values[j], from, to, used, n);
 		yajl_gen_array_close(g);
 	}
 	yajl_gen_map_close(g);
@@ -267,7 +277,8 @@ int ctr_oci_idmap_prepare(const struct ctr_spec *s, char **ret_bundle, struct hu
 		char *dst = xasprintf("%s/%s", dir, files[i].name);
 		from[n] = files[i].src;
 		to[n++] = dst;
-		if ((r = idmap_mount(files[i].src, false, userns, dst, err)) < 0)
+		if ((r = idmap_mount(files[i].src, false, i > 0 && s->readonly_rootfs, userns, dst,
+				     err)) < 0)
 			goto undo;
 	}
 	for (size_t i = 0; i < s->n_mounts; i++) {
@@ -277,7 +288,8 @@ int ctr_oci_idmap_prepare(const struct ctr_spec *s, char **ret_bundle, struct hu
 		char *dst = xasprintf("%s/m%zu", dir, i);
 		from[n] = m->source;
 		to[n++] = dst;
-		if ((r = idmap_mount(m->source, m->recursive, userns, dst, err)) < 0) {
+		if ((r = idmap_mount(m->source, m->recursive, m->flags & MS_RDONLY, userns, dst,
+				     err)) < 0) {
 			husk_error_prefix(err, "mount '%s'", m->destination);
 			goto undo;
 		}

@@ -372,7 +372,8 @@ static void prune_unmanaged(struct rt *rt, const char *pod_path)
 		if (e->d_type != DT_DIR || e->d_name[0] == '.')
 			continue;
 		_cleanup_free_ char *dir = xasprintf("%s/%s/%s", base, e->d_name, pod_path);
-		if (rmdir(dir) < 0)
+		/* Gone already: cg_group_remove removes the pod's own trees. */
+		if (rmdir(dir) < 0 && errno != ENOENT)
 			continue;
 		char *slash = strrchr(dir, '/');
 		if (slash) {

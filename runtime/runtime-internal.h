@@ -155,6 +155,21 @@ void rt_containers_recover(struct rt *rt);
  * (once: a record no longer RUNNING is left alone); emits STOPPED. */
 void rt_ctr_refresh_id(struct rt *rt, const char *id);
 
+/* ---- systemd_mode.c ---- */
+
+struct ctr_spec;
+
+/* *ret: whether c runs in systemd mode: the annotation io.husk.systemd
+ * "true" or "false" decides; without it, a command that is init
+ * (/sbin/init, /usr/sbin/init, /usr/local/sbin/init) or a file named
+ * systemd. EINVAL naming the annotation for another value. */
+int rt_systemd_mode(const struct rt_ctr_config *c, bool *ret, struct husk_error *err);
+/* What systemd as PID 1 needs of its spec s: tmpfs on /run, /run/lock,
+ * /tmp and /var/log/journal before the CRI mounts (which may go below
+ * /run), each unless a CRI mount takes its place, and container=husk in
+ * the environment unless it has container=. */
+void rt_systemd_mode_apply(struct ctr_spec *s, const struct rt_ctr_config *c);
+
 /* ---- pod.c ---- */
 
 /* Reconcile pod records and sandboxes at start. */

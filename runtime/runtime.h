@@ -38,6 +38,10 @@ struct rt_options {
 	int (*make_rootfs)(void *data, const char *ctr_id, const char *image, bool readonly,
 			   const char *userns, char **ret_path, struct husk_error *err);
 	int (*release_rootfs)(void *data, const char *ctr_id, struct husk_error *err);
+	/* Mount the rootfs of ctr_id again when it is not mounted (a reboot
+	 * with the state kept, someone's umount), as make_rootfs made it,
+	 * idmapping included; called by StartContainer. NULL: not done. */
+	int (*remount_rootfs)(void *data, const char *ctr_id, struct husk_error *err);
 	/* Pod networking (CNI): net_setup runs for a pod with its own network
 	 * namespace after the namespace exists and before the pod is recorded;
 	 * on success *ret_ips (NULL-terminated, caller frees; may be empty)

@@ -1312,6 +1312,12 @@ int pod_sandbox_create(const char *state_dir, const struct pod_sandbox_spec *spe
 	    .pid = spec->pid,
 	    .userns = spec->userns,
 	};
+	if (spec->userns) {
+		info.uid_map = pod_idmaps_dup(spec->uid_map, spec->n_uid_map);
+		info.gid_map = pod_idmaps_dup(spec->gid_map, spec->n_gid_map);
+		info.n_uid_map = info.uid_map ? spec->n_uid_map : 0;
+		info.n_gid_map = info.gid_map ? spec->n_gid_map : 0;
+	}
 	if (spec->uts == POD_NS_NODE) {
 		char host[HOST_NAME_MAX + 1] = "";
 		if (gethostname(host, sizeof(host)) < 0)

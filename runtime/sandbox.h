@@ -122,7 +122,11 @@ struct pod_sandbox_info {
 	char *hosts_file;    /* for /etc/hosts */
 	char *resolv_file;   /* for /etc/resolv.conf */
 	enum pod_ns_mode net, ipc, uts, pid;
-	bool userns;	/* a user namespace of its own, pinned at user_ns */
+	bool userns; /* a user namespace of its own, pinned at user_ns */
+	/* Its mappings as the spec gave them (NULL and 0 without userns, or
+	 * in records from before they were kept). */
+	struct pod_idmap *uid_map, *gid_map;
+	size_t n_uid_map, n_gid_map;
 	pid_t init_pid; /* the PID namespace's init, in husk's PID ns; 0: none */
 	unsigned long long init_start_time; /* its /proc/PID/stat start time (ticks) */
 };
@@ -206,5 +210,7 @@ char *pod_sysctl_path(const char *name, enum sysctl_ns *ret_ns);
 /* Every field of a spec create would use, checked before anything is
  * made; EINVAL naming the field. */
 int pod_spec_check(const struct pod_sandbox_spec *s, struct husk_error *err);
+/* A copy of n mappings (NULL when there are none). */
+struct pod_idmap *pod_idmaps_dup(const struct pod_idmap *m, size_t n);
 
 #endif

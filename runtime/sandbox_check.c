@@ -48,12 +48,23 @@ void pod_sandbox_info_clear(struct pod_sandbox_info *info)
 	free(info->hostname_file);
 	free(info->hosts_file);
 	free(info->resolv_file);
+	free(info->uid_map);
+	free(info->gid_map);
 	*info = (struct pod_sandbox_info){0};
 }
 
 static char *dup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;
+}
+
+struct pod_idmap *pod_idmaps_dup(const struct pod_idmap *m, size_t n)
+{
+	if (!m || !n)
+		return NULL;
+	struct pod_idmap *c = xnew(struct pod_idmap, n);
+	memcpy(c, m, n * sizeof(*m));
+	return c;
 }
 
 void pod_sandbox_info_copy(struct pod_sandbox_info *dst, const struct pod_sandbox_info *src)
@@ -71,6 +82,10 @@ void pod_sandbox_info_copy(struct pod_sandbox_info *dst, const struct pod_sandbo
 	dst->hostname_file = dup_or_null(src->hostname_file);
 	dst->hosts_file = dup_or_null(src->hosts_file);
 	dst->resolv_file = dup_or_null(src->resolv_file);
+	dst->uid_map = pod_idmaps_dup(src->uid_map, src->n_uid_map);
+	dst->gid_map = pod_idmaps_dup(src->gid_map, src->n_gid_map);
+	dst->n_uid_map = dst->uid_map ? src->n_uid_map : 0;
+	dst->n_gid_map = dst->gid_map ? src->n_gid_map : 0;
 }
 
 /* ---- validation ---------------------------------------------------------- */

@@ -222,7 +222,8 @@ enum srv_code srv_status_from(int code)
 	case EBUSY:
 	case ENOTEMPTY:
 	case EALREADY:
-	case EXDEV: /* a volume's host mount cannot propagate as asked */
+	case EXDEV:  /* a volume's host mount cannot propagate as asked */
+	case ESTALE: /* a pod's user namespace is gone (after a reboot) */
 		return SRV_FAILED_PRECONDITION;
 	case ENOSYS:
 	case EOPNOTSUPP:

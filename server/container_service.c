@@ -40,6 +40,12 @@ static int release_rootfs(void *data, const char *ctr_id, struct husk_error *err
 	return img_rootfs_remove(ctx->image, ctr_id, err);
 }
 
+static int remount_rootfs(void *data, const char *ctr_id, struct husk_error *err)
+{
+	struct srv_ctx *ctx = data;
+	return img_rootfs_mount(ctx->image, ctr_id, NULL, err);
+}
+
 /* husk-shim: the configured path, else beside huskd's own binary. */
 /* Tests only (HUSK_TEST_STRIPES=N): ids share N lock stripes, so a test
  * sees objects that share one without searching for a colliding id. */
@@ -96,6 +102,7 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	    .on_event = on_event,
 	    .make_rootfs = make_rootfs,
 	    .release_rootfs = release_rootfs,
+	    .remount_rootfs = remount_rootfs,
 	    .net_setup = srv_net_setup,
 	    .net_teardown = srv_net_teardown,
 	    .data = ctx,
@@ -557,6 +564,10 @@ int srv_container_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 		json_kv_int(g, "pid", r->pid);
 		json_kv_str(g, "sandboxID", r->pod_id);
 		json_kv_str(g, "rootfs", r->rootfs);
+		/* The pod's: every container of it is in its user namespace. */
+		_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
+		if (rt_pod_get(ctx->runtime, r->pod_id, &pod, NULL) == 0)
+			srv_userns_info_gen(g, &pod->sandbox);
 		_cleanup_free_ char *kview = NULL;
 		bool live = false;
 		_cleanup_error_ struct husk_error kerr = HUSK_ERROR_INIT;

@@ -248,6 +248,35 @@ static Runtime__V1__NamespaceMode cri_ns_mode(enum pod_ns_mode m)
 	return (Runtime__V1__NamespaceMode)m; /* same values */
 }
 
+static Runtime__V1__IDMapping **idmaps_to_cri(const struct pod_idmap *m, size_t n)
+{
+	Runtime__V1__IDMapping **v = xnew(Runtime__V1__IDMapping *, n + 1);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = srv_new(Runtime__V1__IDMapping, RUNTIME__V1__IDMAPPING__INIT);
+		v[i]->container_id = m[i].container_id;
+		v[i]->host_id = m[i].host_id;
+		v[i]->length = m[i].size;
+	}
+	return v;
+}
+
+/* userns_options as RunPodSandbox got them: the mode and, for POD, the
+ * kubelet's mappings (which /proc/PID/uid_map of its processes shows). */
+static Runtime__V1__UserNamespace *userns_to_cri(const struct pod_sandbox_info *sb)
+{
+	Runtime__V1__UserNamespace *u =
+	    srv_new(Runtime__V1__UserNamespace, RUNTIME__V1__USER_NAMESPACE__INIT);
+	u->mode =
+	    sb->user_ns ? RUNTIME__V1__NAMESPACE_MODE__POD : RUNTIME__V1__NAMESPACE_MODE__NODE;
+	if (!sb->user_ns)
+		return u;
+	u->uids = idmaps_to_cri(sb->uid_map, sb->n_uid_map);
+	u->n_uids = sb->n_uid_map;
+	u->gids = idmaps_to_cri(sb->gid_map, sb->n_gid_map);
+	u->n_gids = sb->n_gid_map;
+	return u;
+}
+
 static char *pod_info_json(struct srv_ctx *ctx, const struct pod_record *p)
 {
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
@@ -265,6 +294,7 @@ static char *pod_info_json(struct srv_ctx *ctx, const struct pod_record *p)
 	if (p->sandbox.pid_ns)
 		json_kv_str(g, "pid", p->sandbox.pid_ns);
 	yajl_gen_map_close(g);
+	srv_userns_info_gen(g, &p->sandbox);
 	json_kv_str(g, "shm", p->sandbox.shm);
 	json_kv_str(g, "resolvConf", p->sandbox.resolv_file);
 	json_kv_str(g, "hosts", p->sandbox.hosts_file);
@@ -312,10 +342,7 @@ int srv_pod_sandbox_status(struct srv_ctx *ctx, const void *in, void **ret_out,
 	no->network = cri_ns_mode(p->sandbox.net);
 	no->ipc = cri_ns_mode(p->sandbox.ipc);
 	no->pid = cri_ns_mode(p->sandbox.pid);
-	/* The mode only: the mappings are the kernel's (/proc/PID/uid_map). */
-	no->userns_options = srv_new(Runtime__V1__UserNamespace, RUNTIME__V1__USER_NAMESPACE__INIT);
-	no->userns_options->mode = p->sandbox.user_ns ? RUNTIME__V1__NAMESPACE_MODE__POD
-						      : RUNTIME__V1__NAMESPACE_MODE__NODE;
+	no->userns_options = userns_to_cri(&p->sandbox);
 	st->linux->namespaces->options = no;
 	srv_map_from_state(&p->labels, &st->labels, &st->n_labels,
 			   &runtime__v1__pod_sandbox_status__labels_entry__descriptor);

@@ -35,6 +35,33 @@ char **srv_strv(char *const *v, size_t n)
 	return out;
 }
 
+static void idmaps_gen(yajl_gen g, const char *key, const struct pod_idmap *m, size_t n)
+{
+	json_key(g, key);
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < n; i++) {
+		yajl_gen_map_open(g);
+		json_kv_int(g, "containerID", m[i].container_id);
+		json_kv_int(g, "hostID", m[i].host_id);
+		json_kv_int(g, "length", m[i].size);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+}
+
+void srv_userns_info_gen(yajl_gen g, const struct pod_sandbox_info *sb)
+{
+	json_key(g, "userNamespace");
+	yajl_gen_map_open(g);
+	json_kv_str(g, "mode", sb->user_ns ? "POD" : "NODE");
+	if (sb->user_ns) {
+		json_kv_str(g, "path", sb->user_ns);
+		idmaps_gen(g, "uids", sb->uid_map, sb->n_uid_map);
+		idmaps_gen(g, "gids", sb->gid_map, sb->n_gid_map);
+	}
+	yajl_gen_map_close(g);
+}
+
 void srv_kernel_view_gen(yajl_gen g, const char *json, bool live)
 {
 	_cleanup_json_ yajl_val t = NULL;

@@ -22,4 +22,9 @@ char **srv_strv(char *const *v, size_t n);
  * first. Nothing when the text is not a JSON object. */
 void srv_kernel_view_gen(yajl_gen g, const char *json, bool live);
 
+/* The pod's user namespace in verbose info, under "userNamespace": mode
+ * ("POD" or "NODE"), the pin, and the mappings as RunPodSandbox got them
+ * ({containerID, hostID, length}, as containerd names them). */
+void srv_userns_info_gen(yajl_gen g, const struct pod_sandbox_info *sb);
+
 #endif

@@ -210,6 +210,16 @@ char *cg_group_dir(const struct cg_group *g, const char *controller);
  * allocating. */
 char **cg_group_procs_files(const struct cg_group *g);
 
+/* A container that owns a cgroup tree (systemd in it, a private cgroup
+ * namespace, writable cgroup mounts) must have its own cgroup in every
+ * hierarchy it sees, not only in those husk manages: on a v1 host with the
+ * cgroupfs driver, make g's path in the other hierarchies mounted under the
+ * base (name=systemd, the cgroup2 at <base>/unified, controllers husk does
+ * not use) and add their cgroup.procs files to *procs (a strv, grown).
+ * cg_group_remove removes these trees too. A no-op on v2, with the systemd
+ * driver (systemd owns those hierarchies) and on an emulated tree. */
+int cg_group_add_unmanaged(const struct cg_group *g, char ***procs, struct husk_error *err);
+
 /* Move process pid (0: the caller) into the group in every hierarchy.
  * The error names the cgroup.procs file; ESRCH for a gone pid. */
 int cg_group_enter(const struct cg_group *g, pid_t pid, struct husk_error *err);

@@ -135,6 +135,23 @@ struct cg_bus_ops {
 
 extern const struct cg_bus_ops cg_systemd_bus_ops;
 
+/* One unit property of a resource: a u64 ('t') or a byte mask ('y'). */
+#define CG_UNIT_PROPS_MAX 16
+struct cg_unit_prop {
+	const char *name; /* "CPUShares", "IOWeight", "AllowedCPUs", ... */
+	char type;
+	uint64_t u64;
+	uint8_t mask[128];
+	size_t n_mask;
+};
+/* The set fields of r as systemd unit properties with version's names
+ * (CPUWeight or CPUShares, MemoryMax or MemoryLimit, IOWeight or
+ * BlockIOWeight, ...). io_weight (0: none) is the weight in force; a v2
+ * unified "io.weight" in r overrides it. EINVAL for a bad cpuset list.
+ * (systemd.c; pure, for the unit tests.) */
+int cg_systemd_props(enum cg_version version, const struct cg_resources *r, uint64_t io_weight,
+		     struct cg_unit_prop ret[CG_UNIT_PROPS_MAX], size_t *ret_n);
+
 /* Hierarchy holding controller bit c, NULL when none. */
 const struct cg_hier *cg_hier_for(const struct cg_manager *m, unsigned c);
 /* "<mount>/<path>" of g in h. */

@@ -1161,6 +1161,69 @@ static int rm_fn(const char *dir, void *data)
 	return 0;
 }
 
+/* The cgroup hierarchies mounted under a v1 base that the manager does
+ * not manage, as mount directories; NULL when there is nothing to do (v2,
+ * systemd driver, emulated tree). */
+static char **unmanaged_mounts(const struct cg_manager *m)
+{
+	if (m->version != CG_V1 || m->bus || m->emulated)
+		return NULL;
+	DIR *d = opendir(m->base);
+	if (!d)
+		return NULL;
+	char **v = xnew(char *, 1);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		/* Symlinks name co-mounted controllers ("cpu -> cpu,cpuacct"). */
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *mp = xasprintf("%s/%s", m->base, de->d_name);
+		bool managed = false;
+		for (size_t i = 0; i < m->n_hiers && !managed; i++)
+			managed = streq(m->hiers[i].mount, mp);
+		if (!managed && is_cgroupfs(mp))
+			v = strv_append(v, mp);
+	}
+	closedir(d);
+	return v;
+}
+
+int cg_group_add_unmanaged(const struct cg_group *g, char ***procs, struct husk_error *err)
+{
+	_cleanup_strv_ char **mounts = unmanaged_mounts(g->m);
+	for (char **mp = mounts; mp && *mp; mp++) {
+		_cleanup_free_ char *dir = xasprintf("%s/%s", *mp, g->path);
+		if (fs_mkdir_p(dir, 0755, err) < 0)
+			return husk_error_prefix(err, "cgroup '%s'", g->path);
+		_cleanup_free_ char *p = xasprintf("%s/cgroup.procs", dir);
+		*procs = strv_append(*procs, p);
+	}
+	return 0;
+}
+
+/* What cg_group_add_unmanaged made, and what a process in it made below
+ * (systemd's slices and scopes), deepest first; the first error is kept. */
+static int remove_unmanaged(const struct cg_group *g, struct rm_ctx *c, int first,
+			    struct husk_error *err)
+{
+	/* A group husk did not make (a kubelet's pod cgroup) is not its to
+	 * remove in any hierarchy. */
+	bool owned = false;
+	for (size_t i = 0; i < g->m->n_hiers; i++)
+		owned |= g->created[i] > 0;
+	_cleanup_strv_ char **mounts = owned ? unmanaged_mounts(g->m) : NULL;
+	for (char **mp = mounts; mp && *mp; mp++) {
+		_cleanup_free_ char *dir = xasprintf("%s/%s", *mp, g->path);
+		int budget = WALK_DIRS_MAX;
+		struct husk_error herr = HUSK_ERROR_INIT;
+		c->err = &herr;
+		if (walk_dirs(dir, 0, true, &budget, rm_fn, c, &herr) < 0 && first == 0)
+			first = husk_error_move(err, &herr);
+		husk_error_clear(&herr);
+	}
+	return first;
+}
+
 int cg_group_remove(struct cg_group *g, struct husk_error *err)
 {
 	struct rm_ctx c = {g->m, now_mono_ns() + REMOVE_BUSY_MS * 1000000LL, err};
@@ -1195,7 +1258,7 @@ int cg_group_remove(struct cg_group *g, struct husk_error *err)
 				break;
 		}
 	}
-	return first;
+	return remove_unmanaged(g, &c, first, err);
 }
 
 int cg_manager_remove_empty(struct cg_manager *m, const char *path, struct husk_error *err)

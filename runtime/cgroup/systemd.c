@@ -163,18 +163,13 @@ static char *parent_slice(const char *path)
 	return xstrndup(p, (size_t)(s - p));
 }
 
-static int append_prop_u64(sd_bus_message *m, const char *name, uint64_t v)
+/* "0-3,5" as the little-endian bitmask AllowedCPUs= takes, into p. */
+static int cpuset_mask(struct cg_unit_prop *p, const char *name, const char *list)
 {
-	return sd_bus_message_append(m, "(sv)", name, "t", v);
-}
-
-/* "0-3,5" as the little-endian bitmask AllowedCPUs= takes. */
-static int append_cpuset(sd_bus_message *m, const char *name, const char *list)
-{
-	uint8_t mask[128] = {0};
-	size_t used = 0;
 	_cleanup_free_ char *copy = xstrdup(list);
 	char *save = NULL;
+	size_t used = 0;
+	memset(p, 0, sizeof(*p));
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		unsigned a, b;
 		int n = 0;
@@ -184,24 +179,16 @@ static int append_cpuset(sd_bus_message *m, const char *name, const char *list)
 			b = a;
 		else
 			return -EINVAL;
-		if (a > b || b >= sizeof(mask) * 8)
+		if (a > b || b >= sizeof(p->mask) * 8)
 			return -EINVAL;
 		for (unsigned i = a; i <= b; i++)
-			mask[i / 8] |= (uint8_t)(1u << (i % 8));
+			p->mask[i / 8] |= (uint8_t)(1u << (i % 8));
 		used = used > b / 8 + 1 ? used : b / 8 + 1;
 	}
-	int r = sd_bus_message_open_container(m, 'r', "sv");
-	if (r >= 0)
-		r = sd_bus_message_append(m, "s", name);
-	if (r >= 0)
-		r = sd_bus_message_open_container(m, 'v', "ay");
-	if (r >= 0)
-		r = sd_bus_message_append_array(m, 'y', mask, used);
-	if (r >= 0)
-		r = sd_bus_message_close_container(m);
-	if (r >= 0)
-		r = sd_bus_message_close_container(m);
-	return r;
+	p->name = name;
+	p->type = 'y';
+	p->n_mask = used;
+	return 0;
 }
 
 static uint64_t limit(int64_t v)
@@ -209,33 +196,107 @@ static uint64_t limit(int64_t v)
 	return v == CG_MAX ? UINT64_MAX : (uint64_t)v;
 }
 
-/* The set fields of r as unit properties, v1 or v2 names. */
-static int append_resources(const struct cg_manager *cm, sd_bus_message *m,
-			    const struct cg_resources *r)
+/* io.weight's default line ("default 100", or a bare "100"); 0 when there
+ * is none (per-device lines only, or not a number in 1..10000). */
+static uint64_t parse_io_weight(const char *text)
 {
-	bool v2 = cm->version == CG_V2;
-	int ret = 0;
-	if (r->cpu_shares != CG_UNSET && ret >= 0)
-		ret = v2 ? append_prop_u64(m, "CPUWeight",
-					   cg_shares_to_weight((uint64_t)r->cpu_shares))
-			 : append_prop_u64(m, "CPUShares", (uint64_t)r->cpu_shares);
-	if (r->cpu_quota != CG_UNSET && ret >= 0) {
-		uint64_t period = r->cpu_period > 0 ? (uint64_t)r->cpu_period : 100000;
-		uint64_t per_sec =
-		    r->cpu_quota == CG_MAX ? UINT64_MAX : (uint64_t)r->cpu_quota * 1000000 / period;
-		ret = append_prop_u64(m, "CPUQuotaPerSecUSec", per_sec);
+	const char *p = text;
+	if (startswith(p, "default "))
+		p += 8;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p, &end, 10);
+	if (errno || end == p || (*end && *end != '\n') || v < 1 || v > 10000)
+		return 0;
+	return v;
+}
+
+int cg_systemd_props(enum cg_version version, const struct cg_resources *r, uint64_t io_weight,
+		     struct cg_unit_prop ret[CG_UNIT_PROPS_MAX], size_t *ret_n)
+{
+	bool v2 = version == CG_V2;
+	size_t n = 0;
+#define U64(nm, v) (ret[n++] = (struct cg_unit_prop){.name = (nm), .type = 't', .u64 = (v)})
+	if (r->cpu_shares != CG_UNSET) {
+		if (v2)
+			U64("CPUWeight", cg_shares_to_weight((uint64_t)r->cpu_shares));
+		else
+			U64("CPUShares", (uint64_t)r->cpu_shares);
 	}
-	if (r->cpu_period > 0 && ret >= 0)
-		ret = append_prop_u64(m, "CPUQuotaPeriodUSec", (uint64_t)r->cpu_period);
-	if (r->memory_limit != CG_UNSET && ret >= 0)
-		ret = append_prop_u64(m, v2 ? "MemoryMax" : "MemoryLimit", limit(r->memory_limit));
-	if (r->pids_limit != CG_UNSET && ret >= 0)
-		ret = append_prop_u64(m, "TasksMax", limit(r->pids_limit));
+	if (r->cpu_quota != CG_UNSET) {
+		uint64_t period = r->cpu_period > 0 ? (uint64_t)r->cpu_period : 100000;
+		U64("CPUQuotaPerSecUSec", r->cpu_quota == CG_MAX
+					      ? UINT64_MAX
+					      : (uint64_t)r->cpu_quota * 1000000 / period);
+	}
+	if (r->cpu_period > 0)
+		U64("CPUQuotaPeriodUSec", (uint64_t)r->cpu_period);
+	if (r->memory_limit != CG_UNSET)
+		U64(v2 ? "MemoryMax" : "MemoryLimit", limit(r->memory_limit));
+	if (r->pids_limit != CG_UNSET)
+		U64("TasksMax", limit(r->pids_limit));
+	/* The IO weight: given as io.weight (v2 unified; CRI has no field of
+	 * its own) or read back from the cgroup. v1's blkio.weight range is
+	 * 10..1000. */
+	for (size_t i = 0; v2 && i < r->n_unified; i++)
+		if (streq(r->unified[i].key, "io.weight"))
+			io_weight = parse_io_weight(r->unified[i].value);
+	if (io_weight && (v2 || (io_weight >= 10 && io_weight <= 1000)))
+		U64(v2 ? "IOWeight" : "BlockIOWeight", io_weight);
+#undef U64
 	/* systemd drives cpuset on v2 only; on v1 husk writes it itself. */
-	if (v2 && !isempty(r->cpuset_cpus) && ret >= 0)
-		ret = append_cpuset(m, "AllowedCPUs", r->cpuset_cpus);
-	if (v2 && !isempty(r->cpuset_mems) && ret >= 0)
-		ret = append_cpuset(m, "AllowedMemoryNodes", r->cpuset_mems);
+	if (v2 && !isempty(r->cpuset_cpus)) {
+		if (cpuset_mask(&ret[n], "AllowedCPUs", r->cpuset_cpus) < 0)
+			return -EINVAL;
+		n++;
+	}
+	if (v2 && !isempty(r->cpuset_mems)) {
+		if (cpuset_mask(&ret[n], "AllowedMemoryNodes", r->cpuset_mems) < 0)
+			return -EINVAL;
+		n++;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+/* The IO weight in force in g's cgroup (v2 io.weight, v1 blkio.weight);
+ * 0 when unknown. */
+static uint64_t io_weight_in_force(const struct cg_group *g)
+{
+	_cleanup_free_ char *dir = cg_group_dir_bit(g, CG_C_BLKIO);
+	if (!dir)
+		dir = cg_group_dir_bit(g, CG_C_IO);
+	_cleanup_free_ char *text = NULL;
+	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+	if (!dir ||
+	    cg_read_line(dir, g->m->version == CG_V2 ? "io.weight" : "blkio.weight", &text, &e) < 0)
+		return 0;
+	return parse_io_weight(text);
+}
+
+static int append_resources(const struct cg_manager *cm, sd_bus_message *m,
+			    const struct cg_resources *r, uint64_t io_weight)
+{
+	struct cg_unit_prop p[CG_UNIT_PROPS_MAX];
+	size_t n = 0;
+	int ret = cg_systemd_props(cm->version, r, io_weight, p, &n);
+	for (size_t i = 0; i < n && ret >= 0; i++) {
+		if (p[i].type == 't') {
+			ret = sd_bus_message_append(m, "(sv)", p[i].name, "t", p[i].u64);
+			continue;
+		}
+		ret = sd_bus_message_open_container(m, 'r', "sv");
+		if (ret >= 0)
+			ret = sd_bus_message_append(m, "s", p[i].name);
+		if (ret >= 0)
+			ret = sd_bus_message_open_container(m, 'v', "ay");
+		if (ret >= 0)
+			ret = sd_bus_message_append_array(m, 'y', p[i].mask, p[i].n_mask);
+		if (ret >= 0)
+			ret = sd_bus_message_close_container(m);
+		if (ret >= 0)
+			ret = sd_bus_message_close_container(m);
+	}
 	return ret;
 }
 
@@ -318,7 +379,7 @@ static int start_unit(const struct cg_group *g, pid_t pid, bool delegate,
 	if (r >= 0 && scope && delegate)
 		r = sd_bus_message_append(m, "(sv)", "Delegate", "b", 1);
 	if (r >= 0 && res)
-		r = append_resources(g->m, m, res);
+		r = append_resources(g->m, m, res, io_weight_in_force(g));
 	if (r >= 0)
 		r = sd_bus_message_close_container(m);
 	if (r >= 0)
@@ -384,7 +445,7 @@ static int cg_systemd_set(const struct cg_group *g, const struct cg_resources *r
 	if (r >= 0)
 		r = sd_bus_message_open_container(m, 'a', "(sv)");
 	if (r >= 0)
-		r = append_resources(g->m, m, res);
+		r = append_resources(g->m, m, res, 0);
 	if (r >= 0)
 		r = sd_bus_message_close_container(m);
 	if (r < 0) {

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -368,7 +369,9 @@ static int bind_at(int rootfd, const char *dest, const char *src, int tree, bool
 
 /* ---- idmapped mounts ---- */
 
-static int idmap_clone(const char *src, bool recursive, int userns, int *ret_fd,
+/* rdonly: read-only from the start, so that the flag is locked with the
+ * clone (lc_stage_clones) and container root cannot remount it writable. */
+static int idmap_clone(const char *src, bool recursive, bool rdonly, int userns, int *ret_fd,
 		       struct husk_error *err)
 {
 	unsigned rec = recursive ? AT_RECURSIVE : 0;
@@ -376,7 +379,8 @@ static int idmap_clone(const char *src, bool recursive, int userns, int *ret_fd,
 	    open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
 	if (fd < 0)
 		return husk_error_errno(err, errno, "clone mount of '%s'", src);
-	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | (rdonly ? MOUNT_ATTR_RDONLY : 0),
+			       .userns_fd = (uint64_t)userns};
 	if (mount_setattr(fd, "", AT_EMPTY_PATH | rec, &a, sizeof(a)) < 0) {
 		if (errno == EINVAL)
 			return husk_error_set(err, EINVAL,
@@ -401,14 +405,118 @@ int lc_idmap_prepare(struct lc *lc, struct husk_error *err)
 	int r = 0;
 	const char *files[] = {s->shm_path, s->hostname_path, s->hosts_path, s->resolv_path};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-		if (files[i] &&
-		    (r = idmap_clone(files[i], false, userns, &lc->idmap_files[i], err)) < 0)
+		if (files[i] && (r = idmap_clone(files[i], false, i > 0 && s->readonly_rootfs,
+						 userns, &lc->idmap_files[i], err)) < 0)
 			return r;
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		const struct ctr_mount *m = &s->mounts[i];
-		if (m->bind && (r = idmap_clone(m->source, m->recursive, userns,
-						&lc->idmap_mounts[i], err)) < 0)
+		if (m->bind && (r = idmap_clone(m->source, m->recursive, m->flags & MS_RDONLY,
+						userns, &lc->idmap_mounts[i], err)) < 0)
 			return husk_error_prefix(err, "mount '%s'", m->destination);
+	}
+	return 0;
+}
+
+/* ---- locking the clones' flags ----
+ *
+ * A mount's flags are locked (MNT_LOCK_READONLY and the like) only when a
+ * mount namespace is copied into one that a less privileged user namespace
+ * owns. Clones moved straight into the container's namespace (which the
+ * pod's user namespace owns) are not: container root with CAP_SYS_ADMIN
+ * could remount a read-only volume writable and, through the idmapping,
+ * write as host root. So stage 1 parks them, still in the host's user
+ * namespace, in a mount namespace of its own (M1) under a tmpfs on the
+ * rootfs' /proc; the container's namespace, copied from M1 after joining
+ * the user namespace, then has them locked, and lc_setup_rootfs takes
+ * clones of those (which keep the locks) before /proc covers the tmpfs. */
+
+#define LC_STAGE_DIR "/proc"
+#define LC_STAGED (-2) /* a slot whose clone waits under LC_STAGE_DIR */
+
+/* The clone fd slots of lc, always in the same order. */
+static size_t clone_slots(struct lc *lc, int ***ret)
+{
+	size_t n = ARRAY_SIZE(lc->idmap_files) + lc->spec->n_mounts + lc->n_cgroup_trees, k = 0;
+	int **v = xnew(int *, n + 1);
+	for (size_t i = 0; i < ARRAY_SIZE(lc->idmap_files); i++)
+		v[k++] = &lc->idmap_files[i];
+	for (size_t i = 0; i < lc->spec->n_mounts; i++)
+		v[k++] = &lc->idmap_mounts[i];
+	for (size_t i = 0; i < lc->n_cgroup_trees; i++)
+		v[k++] = &lc->cgroup_trees[i];
+	*ret = v;
+	return k;
+}
+
+static int open_protected(int rootfd, const char *path, const char *what, int *ret_fd,
+			  struct husk_error *err);
+
+int lc_stage_clones(struct lc *lc, struct husk_error *err)
+{
+	_cleanup_free_ int **slots = NULL;
+	size_t n = clone_slots(lc, &slots), any = 0;
+	for (size_t i = 0; i < n; i++)
+		any += *slots[i] >= 0;
+	if (!any || !lc->root_by_cwd)
+		return 0;
+	/* Private, so nothing mounted here reaches the host; the clones keep
+	 * the propagation of their sources. */
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return husk_error_errno(err, errno, "stage idmapped mounts: mount namespace");
+	_cleanup_close_ int root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return husk_error_errno(err, errno, "open rootfs '%s'", lc->spec->rootfs);
+	_cleanup_close_ int dir = -1, top = -1;
+	int r = open_protected(root, LC_STAGE_DIR, "mount", &dir, err);
+	if (r == 0)
+		r = open_in(root, LC_STAGE_DIR, CTR_CREATE_DIR, &dir, err);
+	if (r < 0)
+		return r;
+	/* Host root's: the user namespace's root may only walk through. */
+	char p[64];
+	if (mount("husk-stage", FDPATH(p, dir), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "mode=711,size=16k") < 0)
+		return husk_error_errno(err, errno, "stage idmapped mounts: mount tmpfs");
+	if ((r = open_in(root, LC_STAGE_DIR, CTR_CREATE_NONE, &top, err)) < 0)
+		return r;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (*slots[i] < 0)
+			continue;
+		char name[24];
+		snprintf(name, sizeof(name), "%zu", k++);
+		struct stat st;
+		if (fstat(*slots[i], &st) < 0 ||
+		    (S_ISDIR(st.st_mode) ? mkdirat(top, name, 0700)
+					 : mknodat(top, name, S_IFREG | 0600, 0)) < 0 ||
+		    move_mount(*slots[i], "", top, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return husk_error_errno(err, errno, "stage idmapped mount %s", name);
+		close(*slots[i]);
+		*slots[i] = LC_STAGED;
+	}
+	return 0;
+}
+
+/* In the container's mount namespace, before anything covers
+ * LC_STAGE_DIR: a detached clone of each staged mount into its slot. */
+static int unstage_clones(struct lc *lc, int rootfd, struct husk_error *err)
+{
+	_cleanup_free_ int **slots = NULL;
+	size_t n = clone_slots(lc, &slots), k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (*slots[i] != LC_STAGED)
+			continue;
+		char path[64];
+		snprintf(path, sizeof(path), LC_STAGE_DIR "/%zu", k++);
+		_cleanup_close_ int fd = -1;
+		int r = open_in(rootfd, path, CTR_CREATE_NONE, &fd, err);
+		if (r < 0)
+			return husk_error_prefix(err, "staged idmapped mount");
+		int t = open_tree(
+		    fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+		if (t < 0)
+			return husk_error_errno(err, errno, "clone staged idmapped mount %s", path);
+		*slots[i] = t;
 	}
 	return 0;
 }
@@ -530,17 +638,64 @@ static int setup_devices(int rootfd, const struct lc *lc, struct husk_error *err
 
 /* ---- /sys/fs/cgroup ---- */
 
+/* v1 controllers as /proc/self/cgroup lists them ("cpu,cpuacct",
+ * "name=systemd") to the directory they get under /sys/fs/cgroup. */
+static const char *cgroup_v1_dir(const char *ctrls)
+{
+	return startswith(ctrls, "name=") ? ctrls + 5 : ctrls;
+}
+
+int lc_cgroup_prepare(struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW || s->ns[CTR_NS_USER].mode == CTR_NS_HOST)
+		return 0;
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return husk_error_errno(err, errno, "read '/proc/self/cgroup'");
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+					   MOUNT_ATTR_NOEXEC |
+					   (s->privileged ? 0 : MOUNT_ATTR_RDONLY)};
+	char line[PATH_MAX + 128];
+	while (fgets(line, sizeof(line), f) && lc->n_cgroup_trees < LC_CGROUP_TREES_MAX) {
+		char *c = strchr(line, ':'), *p = c ? strchr(c + 1, ':') : NULL;
+		if (!p || p == c + 1 || p[1] != '/')
+			continue; /* v2 (mounted in the namespace itself) or not a line */
+		*p++ = '\0';
+		p[strcspn(p, "\n")] = '\0';
+		const char *ctrls = c + 1;
+		_cleanup_free_ char *top = xasprintf("/sys/fs/cgroup/%s", cgroup_v1_dir(ctrls));
+		struct statfs sf;
+		if (statfs(top, &sf) < 0 || sf.f_type != CGROUP_SUPER_MAGIC)
+			continue;
+		_cleanup_free_ char *dir = xasprintf("%s%s", top, streq(p, "/") ? "" : p);
+		_cleanup_close_ int fd = open_tree(
+		    AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+		if (fd < 0)
+			return husk_error_errno(err, errno, "cgroup: clone mount of '%s'", dir);
+		if (mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+			return husk_error_errno(err, errno, "cgroup: set flags of '%s'", dir);
+		lc->cgroup_ctrls[lc->n_cgroup_trees] = xstrdup(ctrls);
+		lc->cgroup_trees[lc->n_cgroup_trees++] = steal_fd(&fd);
+	}
+	return 0;
+}
+
 /* The container's own cgroups at /sys/fs/cgroup, read-only unless
  * privileged: with a cgroup namespace of its own, a cgroup file system
  * mounted here shows the container's cgroup as its root. v2 alone: one
  * cgroup2 mount; v1 (or hybrid): a tmpfs with one mount per hierarchy as
  * /proc/self/cgroup lists them, and symlinks for co-mounted controllers.
- * v1 hierarchies can only be mounted from the initial user namespace, so
- * containers with a user namespace of their own go without. */
-static int setup_cgroupfs(int rootfd, const struct ctr_spec *s, struct husk_error *err)
+ * v1 hierarchies can only be mounted from the initial user namespace: in
+ * a user namespace of its own the container gets the clones stage 1 made
+ * of its cgroup directories instead (lc_cgroup_prepare). cgroup2 mounts
+ * in a cgroup namespace its user namespace owns. */
+static int setup_cgroupfs(int rootfd, const struct lc *lc, struct husk_error *err)
 {
-	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW || s->ns[CTR_NS_USER].mode != CTR_NS_HOST)
+	const struct ctr_spec *s = lc->spec;
+	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW)
 		return 0;
+	bool userns = s->ns[CTR_NS_USER].mode != CTR_NS_HOST;
 	unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	unsigned long ro = s->privileged ? 0 : MS_RDONLY;
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
@@ -574,10 +729,18 @@ static int setup_cgroupfs(int rootfd, const struct ctr_spec *s, struct husk_erro
 	for (size_t i = 0; i < n; i++) {
 		const char *ctrls = v1[i];
 		bool named = startswith(ctrls, "name=");
-		const char *name = named ? ctrls + 5 : ctrls;
+		const char *name = cgroup_v1_dir(ctrls);
 		_cleanup_free_ char *dest = xasprintf("/sys/fs/cgroup/%s", name);
 		_cleanup_free_ char *data = named ? xasprintf("none,%s", ctrls) : xstrdup(ctrls);
-		if (r == 0)
+		int tree = -1;
+		for (size_t k = 0; userns && k < lc->n_cgroup_trees; k++)
+			if (streq(lc->cgroup_ctrls[k], ctrls))
+				tree = lc->cgroup_trees[k];
+		if (userns && tree < 0)
+			continue; /* not mounted on the host where husk looks */
+		if (r == 0 && userns)
+			r = bind_at(rootfd, dest, dest, tree, false, 0, CTR_PROP_RPRIVATE, err);
+		else if (r == 0)
 			r = mount_fs(rootfd, dest, "cgroup", "cgroup", fl | ro, data, err);
 		/* "cpu,cpuacct" is also reachable as cpu and cpuacct. */
 		if (r == 0 && !named && strchr(ctrls, ',')) {
@@ -734,7 +897,7 @@ static int mount_point_of(const char *path, char **ret, struct husk_error *err)
 	return 0;
 }
 
-int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
+int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 {
 	const struct ctr_spec *s = lc->spec;
 	int r;
@@ -788,6 +951,8 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 		rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return husk_error_errno(err, errno, "open rootfs '%s'", s->rootfs);
+	if ((r = unstage_clones(lc, rootfd, err)) < 0)
+		return r;
 
 	/* An image may not make /proc or /sys a symlink: procfs and sysfs
 	 * would land elsewhere and the masked paths with them (runc refuses
@@ -811,7 +976,7 @@ int lc_setup_rootfs(const struct lc *lc, struct husk_error *err)
 	}
 	if (r < 0)
 		return r;
-	if ((r = setup_cgroupfs(rootfd, s, err)) < 0)
+	if ((r = setup_cgroupfs(rootfd, lc, err)) < 0)
 		return r;
 	if ((r = setup_dev(rootfd, lc, err)) < 0)
 		return r;

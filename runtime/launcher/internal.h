@@ -10,6 +10,9 @@
 
 #include "runtime/launcher/launcher.h"
 
+/* The most v1 hierarchies /sys/fs/cgroup shows in a container. */
+#define LC_CGROUP_TREES_MAX 32
+
 /* Everything the children need, computed in the parent before fork so the
  * last child mostly makes syscalls. */
 struct lc {
@@ -43,6 +46,14 @@ struct lc {
 	 * the cwd on the new namespace's copy of that mount. */
 	bool root_by_cwd;
 	int *idmap_mounts; /* one per spec mount */
+	/* Read-only clones of the container's own cgroup directory in each
+	 * v1 hierarchy, made by stage 1 before it joins a user namespace
+	 * (lc_cgroup_prepare), with the controllers as /proc/self/cgroup
+	 * names them ("cpu,cpuacct", "name=systemd"); moved into place under
+	 * /sys/fs/cgroup by lc_setup_rootfs. */
+	int cgroup_trees[LC_CGROUP_TREES_MAX];
+	char *cgroup_ctrls[LC_CGROUP_TREES_MAX];
+	size_t n_cgroup_trees;
 };
 
 int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, char *const *env,
@@ -107,9 +118,23 @@ int lc_setup_tty(const struct lc *lc, bool console, struct husk_error *err);
  * lc->idmap_* fds when the spec asks for idmapped mounts (a no-op
  * otherwise). EINVAL naming the source a file system cannot idmap. */
 int lc_idmap_prepare(struct lc *lc, struct husk_error *err);
+/* Stage 1, in its cgroups and still in the caller's user and mount
+ * namespaces: when the container gets a user namespace and a cgroup
+ * namespace, fill lc->cgroup_trees (v1 hierarchies can only be mounted
+ * from the initial user namespace; a bind of the container's own cgroup
+ * directory shows what a cgroup namespace's mount would). Hierarchies not
+ * mounted at the host's /sys/fs/cgroup/<name> are left out. */
+int lc_cgroup_prepare(struct lc *lc, struct husk_error *err);
+/* Stage 1, after the two above and the chdir into the rootfs, still in the
+ * caller's user namespace: when there are clones, move them into a mount
+ * namespace of stage 1's own under a tmpfs on the rootfs' /proc, so that
+ * the container's namespace copied from it has their flags locked (a
+ * read-only volume stays read-only for container root); their slots are
+ * then taken again by lc_setup_rootfs. */
+int lc_stage_clones(struct lc *lc, struct husk_error *err);
 /* The rootfs: propagation, /proc, /sys, /dev, pod files, mounts, devices,
  * pivot_root, sysctls, masked and read-only paths, read-only root. */
-int lc_setup_rootfs(const struct lc *lc, struct husk_error *err);
+int lc_setup_rootfs(struct lc *lc, struct husk_error *err);
 /* rlimits, seccomp, capabilities, user, no_new_privs, cwd,
  * exec. Returns only on failure. */
 int lc_finish_and_exec(const struct lc *lc, struct husk_error *err);

@@ -610,7 +610,7 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 		lc_fail(lc, &err);
 	/* Only the user namespace's owner outside (husk, root) may idmap a
 	 * mount: before joining it. */
-	if (lc_idmap_prepare(lc, &err) < 0)
+	if (lc_idmap_prepare(lc, &err) < 0 || lc_cgroup_prepare(lc, &err) < 0)
 		lc_fail(lc, &err);
 	if (s->ns[CTR_NS_USER].mode == CTR_NS_JOIN) {
 		if (chdir(s->rootfs) < 0) {
@@ -619,6 +619,8 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 		}
 		lc->root_by_cwd = true;
 	}
+	if (lc_stage_clones(lc, &err) < 0)
+		lc_fail(lc, &err);
 	for (int i = 0; i < CTR_NS_COUNT; i++) {
 		nsfd[i] = -1;
 		if (s->ns[i].mode != CTR_NS_JOIN)

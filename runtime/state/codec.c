@@ -143,6 +143,22 @@ static int gen_finish(struct gen *g, const char *what, const char *id, char **re
 	return r;
 }
 
+static void g_idmaps(struct gen *g, const char *key, const struct pod_idmap *m, size_t n)
+{
+	if (!m || !n)
+		return;
+	g_key(g, key);
+	yajl_gen_array_open(g->g);
+	for (size_t i = 0; i < n; i++) {
+		yajl_gen_map_open(g->g);
+		g_int(g, "container_id", m[i].container_id);
+		g_int(g, "host_id", m[i].host_id);
+		g_int(g, "length", m[i].size);
+		yajl_gen_map_close(g->g);
+	}
+	yajl_gen_array_close(g->g);
+}
+
 static void g_sandbox(struct gen *g, const struct pod_sandbox_info *sb)
 {
 	g_key(g, "sandbox");
@@ -165,6 +181,8 @@ static void g_sandbox(struct gen *g, const struct pod_sandbox_info *sb)
 	g_str(g, "pid", pod_ns_mode_name(sb->pid));
 	g_int(g, "init_pid", sb->init_pid);
 	g_int(g, "init_start_time", (long long)sb->init_start_time);
+	g_idmaps(g, "uid_mappings", sb->uid_map, sb->n_uid_map);
+	g_idmaps(g, "gid_mappings", sb->gid_map, sb->n_gid_map);
 	yajl_gen_map_close(g->g);
 }
 
@@ -390,6 +408,41 @@ static int d_enum(struct dec *d, yajl_val obj, const char *key, int (*parse)(con
 	return e < 0 ? dflt : e;
 }
 
+static uint32_t d_id(struct dec *d, yajl_val obj, const char *key)
+{
+	long long v = d_int(d, obj, key);
+	if ((v < 0 || v > UINT32_MAX) && d->r == 0)
+		d->r = husk_error_set(d->err, EINVAL, "field '%s': %lld is not an id", key, v);
+	return (uint32_t)v;
+}
+
+/* Records from before the mappings were kept have none. */
+static struct pod_idmap *d_idmaps(struct dec *d, yajl_val obj, const char *key, size_t *ret_n)
+{
+	yajl_val v = d_arr(d, obj, key);
+	*ret_n = 0;
+	if (!v || !v->u.array.len)
+		return NULL;
+	if (v->u.array.len > POD_MAX_IDMAPS) {
+		if (d->r == 0)
+			d->r = husk_error_set(d->err, EINVAL, "field '%s': more than %d mappings",
+					      key, POD_MAX_IDMAPS);
+		return NULL;
+	}
+	struct pod_idmap *m = xnew(struct pod_idmap, v->u.array.len);
+	for (size_t i = 0; i < v->u.array.len; i++) {
+		yajl_val e = v->u.array.values[i];
+		if (!YAJL_IS_OBJECT(e)) {
+			d_bad(d, key, "objects", e);
+			break;
+		}
+		m[i] = (struct pod_idmap){d_id(d, e, "container_id"), d_id(d, e, "host_id"),
+					  d_id(d, e, "length")};
+	}
+	*ret_n = v->u.array.len;
+	return m;
+}
+
 static void d_sandbox(struct dec *d, yajl_val obj, struct pod_sandbox_info *sb)
 {
 	yajl_val v = d_obj(d, obj, "sandbox");
@@ -414,6 +467,8 @@ static void d_sandbox(struct dec *d, yajl_val obj, struct pod_sandbox_info *sb)
 	sb->pid = d_enum(d, v, "pid", pod_ns_mode_parse, POD_NS_POD);
 	sb->init_pid = (pid_t)d_int(d, v, "init_pid");
 	sb->init_start_time = (unsigned long long)d_int(d, v, "init_start_time");
+	sb->uid_map = d_idmaps(d, v, "uid_mappings", &sb->n_uid_map);
+	sb->gid_map = d_idmaps(d, v, "gid_mappings", &sb->n_gid_map);
 }
 
 #define CGROUP_HIERS_MAX 64

@@ -1,207 +1,154 @@
-"""A kind-style node booted for the tests: systemd as PID 1 of new PID,
-mount, UTS, IPC and cgroup namespaces over the Debian rootfs that
-deploy/node/build-rootfs caches, with husk's fresh binaries, unit and
-config copied in and huskd enabled. The node shares the host's network
-(pods inside use the node's network), so it reaches the test registries
-on loopback. Its socket, /var/lib/husk and huskd's state are host
-directories (ext4, not overlay) bound in; its cgroups are husk/<name> in
-every hierarchy, removed when it stops."""
+"""A kind-style node for the tests, run by husk itself: deploy/node's
+image (build-image over build-rootfs' cached rootfs, with this build's
+binaries) pushed to the test registry, pulled by a host huskd and run as
+the privileged pod of deploy/node/pod.json and container.json (systemd
+mode: a private cgroup namespace, its own writable cgroup tree, tmpfs /run
+and /tmp, SIGRTMIN+3 to stop) on the host's network, so it reaches the
+test registries on loopback. /var/lib/husk and the inner socket's
+directory are host directories (ext4, not overlay); the inner huskd runs
+with the systemd driver and its config from a host file."""
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 
 import pytest
 
-from conftest import BUILD, REPO, make_channel, CRIClient
+from conftest import BUILD, REPO, CRIClient, make_channel, mounts_under, run_tmpdir
+from pods import pid_of
+from registry import registries  # noqa: F401  (fixture)
 
-CACHE = os.environ.get("HUSK_NODE_CACHE", "/var/cache/husk-node")
 CGROUP = "/sys/fs/cgroup"
 
 
-def build_rootfs():
-    p = subprocess.run(["bash", os.path.join(REPO, "deploy", "node", "build-rootfs"), CACHE],
-                       capture_output=True, text=True)
-    if p.returncode == 3:
-        pytest.skip(f"node rootfs: {p.stderr.strip()}")
-    assert p.returncode == 0, f"build-rootfs failed:\n{p.stderr}"
-    return p.stdout.strip().splitlines()[-1]
+@pytest.fixture(scope="session")
+def node_image(registries):  # noqa: F811
+    """The node image in the open test registry, built once a session."""
+    out = run_tmpdir("node-image")
+    try:
+        p = subprocess.run(["bash", os.path.join(REPO, "deploy", "node", "build-image"),
+                            os.path.join(out, "layout"), BUILD], capture_output=True, text=True)
+        if p.returncode == 3:
+            pytest.skip(f"node rootfs: {p.stderr.strip()}")
+        assert p.returncode == 0, f"build-image failed:\n{p.stderr}"
+        ref = f"{registries.open.host}/husk/node:test"
+        subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                        f"oci:{out}/layout:node", f"docker://{ref}"], check=True,
+                       capture_output=True)
+    finally:
+        subprocess.run(["rm", "-rf", "--one-file-system", out], check=False)
+    return ref
 
 
-def cgroup_mounts():
-    """(directory, fstype, options) of the host's cgroup hierarchies."""
-    out = []
-    with open("/proc/self/mountinfo") as f:
+def host_cgroup_dirs(pid):
+    """The host directory of each hierarchy pid is in."""
+    out = {}
+    with open(f"/proc/{pid}/cgroup") as f:
         for line in f:
-            pre, post = line.split(" - ")
-            mp = pre.split()[4]
-            fstype, _src, opts = post.split()[:3]
-            if fstype in ("cgroup", "cgroup2") and mp.startswith(CGROUP + "/"):
-                out.append((mp, fstype, opts))
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            name = "unified" if ctrls == "" else ctrls.replace("name=", "")
+            d = os.path.join(CGROUP, name)
+            if os.path.isdir(d):
+                out[name] = d + path
     return out
 
 
-BOOT = r"""
-set -eu
-mount --make-rprivate /
-R=$NODE_MERGED
-mount -t overlay overlay -o "lowerdir=$NODE_LOWER,upperdir=$NODE_UPPER,workdir=$NODE_WORK" "$R"
-mount -t proc proc "$R/proc"
-mount --rbind /sys "$R/sys"
-mount --make-rslave "$R/sys"
-mount -t tmpfs -o nosuid,nodev,noexec,mode=755 tmpfs "$R/sys/fs/cgroup"
-for m in $NODE_CGROUPS; do
-	name=${m%%:*}; opts=${m#*:}
-	mkdir -p "$R/sys/fs/cgroup/$name"
-	if [ "$name" = unified ]; then
-		mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup/unified"
-	else
-		mount -t cgroup -o "$opts" cgroup "$R/sys/fs/cgroup/$name"
-	fi
-done
-mount -t tmpfs -o nosuid,nodev,mode=755 tmpfs "$R/run"
-mkdir -p "$R/run/husk" "$R/run/lock"
-mount --bind "$NODE_RUN" "$R/run/husk"
-mount --bind "$NODE_LIB" "$R/var/lib/husk"
-mount -t tmpfs -o nosuid,mode=755 tmpfs "$R/dev"
-for n in null zero full random urandom tty; do
-	touch "$R/dev/$n"; mount --bind "/dev/$n" "$R/dev/$n"
-done
-touch "$R/dev/console"; mount --bind /dev/null "$R/dev/console"
-mkdir -p "$R/dev/pts" "$R/dev/shm"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$R/dev/pts"
-ln -s pts/ptmx "$R/dev/ptmx"
-mount -t tmpfs -o nosuid,nodev tmpfs "$R/dev/shm"
-cd "$R"
-mkdir -p .oldroot
-pivot_root . .oldroot
-umount -l /.oldroot
-rmdir /.oldroot
-exec env container=husk-node /lib/systemd/systemd --log-target=console
-"""
+def pids_in_tree(d):
+    pids = set()
+    for root, _dirs, files in os.walk(d):
+        if "cgroup.procs" in files:
+            with open(os.path.join(root, "cgroup.procs")) as f:
+                pids.update(int(x) for x in f.read().split())
+    return pids
 
 
-class Node:
-    def __init__(self, lower, config):
-        self.name = "node-" + uuid.uuid4().hex[:8]
-        self.base = tempfile.mkdtemp(prefix="husk-node-", dir="/tmp")
-        self.lower = lower
-        self.upper = os.path.join(self.base, "upper")
-        self.work = os.path.join(self.base, "work")
-        self.merged = os.path.join(self.base, "merged")
-        self.run = os.path.join(self.base, "run")
+class NodePod:
+    """One node pod of the host huskd d; the inner huskd's config is
+    config (husk.json)."""
+
+    def __init__(self, d, image, config):
+        self.d = d
+        self.base = run_tmpdir("node-pod")
         self.lib = os.path.join(self.base, "lib")
-        for d in (self.upper, self.work, self.merged, self.run, self.lib):
-            os.makedirs(d)
-        self.socket = os.path.join(self.run, "husk.sock")
-        self.cgroups = []
-        self.proc = None
-        self.channel = None
-        self._install(config)
-
-    def _install(self, config):
-        u = self.upper
-        os.makedirs(os.path.join(u, "usr/local/bin"))
-        for b in ("huskd", "husk-shim", "husk-pause"):
-            shutil.copy2(os.path.join(BUILD, b), os.path.join(u, "usr/local/bin", b))
-        # Libraries the build links that the rootfs lacks (an ASan build's
-        # runtime, say) come from the host, which is the same Debian.
-        out = subprocess.run(["ldd", os.path.join(BUILD, "huskd")], capture_output=True,
-                             text=True, check=True).stdout
-        for line in out.splitlines():
-            parts = line.split("=>")
-            path = (parts[1] if len(parts) == 2 else parts[0]).split("(")[0].strip()
-            if not path.startswith("/"):
-                continue
-            real = os.path.realpath(path)
-            for p in {path, real}:
-                if os.path.lexists(self.lower + p):
-                    continue
-                os.makedirs(os.path.dirname(u + p), exist_ok=True)
-                shutil.copy2(real, u + p)
-        os.makedirs(os.path.join(u, "etc/husk"))
-        with open(os.path.join(u, "etc/husk/husk.json"), "w") as f:
+        self.run = os.path.join(self.base, "run")
+        os.makedirs(self.lib)
+        os.makedirs(self.run)
+        self.config = os.path.join(self.base, "husk.json")
+        with open(self.config, "w") as f:
             json.dump(config, f)
-        sysd = os.path.join(u, "etc/systemd/system")
-        os.makedirs(os.path.join(sysd, "multi-user.target.wants"))
-        shutil.copy2(os.path.join(REPO, "deploy", "huskd.service"),
-                     os.path.join(sysd, "huskd.service"))
-        os.symlink("/etc/systemd/system/huskd.service",
-                   os.path.join(sysd, "multi-user.target.wants", "huskd.service"))
+        self.socket = os.path.join(self.run, "husk.sock")
+        self.image = image
+        self.channel = None
+        self.cid = self.pod = self.pid = None
+        self.last_err = ""
 
-    def _make_cgroups(self):
-        spec = []
-        for mp, fstype, opts in cgroup_mounts():
-            d = os.path.join(mp, "husk", self.name)
-            os.makedirs(d, exist_ok=True)
-            self.cgroups.append(d)
-            name = os.path.basename(mp)
-            if fstype == "cgroup2":
-                spec.append("unified:")
-                continue
-            if "cpuset" in opts.split(","):
-                for f in ("cpuset.cpus", "cpuset.mems"):
-                    for child in (os.path.join(mp, "husk"), d):
-                        with open(os.path.join(os.path.dirname(child), f)) as src:
-                            v = src.read().strip()
-                        with open(os.path.join(child, f)) as cur:
-                            if cur.read().strip():
-                                continue
-                        with open(os.path.join(child, f), "w") as dst:
-                            dst.write(v)
-            keep = [o for o in opts.split(",") if o not in ("rw", "ro") and "=" not in o
-                    or o.startswith("name=")]
-            if any(o.startswith("name=") for o in keep):
-                keep = ["none"] + keep
-            spec.append(f"{name}:{','.join(keep)}")
-        return spec
-
-    def boot(self):
-        spec = self._make_cgroups()
-        procs = " ".join(os.path.join(d, "cgroup.procs") for d in self.cgroups)
-        env = {**os.environ, "NODE_MERGED": self.merged, "NODE_LOWER": self.lower,
-               "NODE_UPPER": self.upper, "NODE_WORK": self.work, "NODE_RUN": self.run,
-               "NODE_LIB": self.lib, "NODE_CGROUPS": " ".join(spec)}
-        self.log = open(os.path.join(self.base, "console.log"), "ab")
-        script = (f"for f in {procs}; do echo $$ > $f; done; exec unshare --pid --mount --uts "
-                  f"--ipc --cgroup --fork --kill-child sh -c '{BOOT}'")
-        self.proc = subprocess.Popen(["sh", "-c", script], env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=self.log)
+    def start(self):
+        """The pod and container of deploy/node/*.json (the README's), with
+        this run's names, image and host directories."""
+        with open(os.path.join(REPO, "deploy", "node", "pod.json")) as f:
+            self.pod_cfg = json.load(f)
+        self.pod_cfg["metadata"].update(name="node-" + uuid.uuid4().hex[:8],
+                                        uid=uuid.uuid4().hex)
+        self.pod_cfg["log_directory"] = os.path.join(self.base, "logs")
+        with open(os.path.join(REPO, "deploy", "node", "container.json")) as f:
+            cfg = json.load(f)
+        cfg["image"]["image"] = self.image
+        hosts = {"/var/lib/husk": self.lib, "/run/husk": self.run}
+        for m in cfg["mounts"]:
+            m["host_path"] = hosts[m["container_path"]]
+        cfg["mounts"].append({"container_path": "/etc/husk/husk.json",
+                              "host_path": self.config, "readonly": True})
+        self.pod = self.d.rt.RunPodSandbox(config=self.pod_cfg).pod_sandbox_id
+        self.cid = self.d.rt.CreateContainer(pod_sandbox_id=self.pod, config=cfg,
+                                             sandbox_config=self.pod_cfg).container_id
+        self.d.rt.StartContainer(container_id=self.cid)
+        self.pid = pid_of(self.d, self.cid)
+        # The container's cgroup: systemd may have moved itself to its
+        # init.scope below it already.
+        self.cgdirs = {k: v[:-len("/init.scope")] if v.endswith("/init.scope") else v
+                       for k, v in host_cgroup_dirs(self.pid).items()}
         return self
 
-    @property
-    def pid(self):
-        """The node's systemd (PID 1 inside), from the host."""
-        with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
-            return int(f.read().split()[0])
-
-    def sh(self, *cmd, check=True):
-        p = subprocess.run(["nsenter", "-t", str(self.pid), "-a", *cmd], capture_output=True,
-                           text=True, timeout=120)
-        if check:
-            assert p.returncode == 0, f"{cmd}: {p.returncode}\n{p.stdout}\n{p.stderr}"
-        return p.stdout
-
-    def wait_running(self, timeout=120):
-        """Waits for systemd's boot to finish; the timeout bounds a hang only."""
+    def wait_running(self, timeout=180):
+        """systemctl answers once systemd's private socket is up; --wait
+        then returns when the boot is done. The deadline bounds a hang."""
         deadline = time.time() + timeout
         state = ""
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node exited {self.proc.returncode}:\n{self.console()}")
-            try:
-                state = self.sh("systemctl", "is-system-running", check=False).strip()
-            except (FileNotFoundError, IndexError, subprocess.TimeoutExpired):
-                state = ""
-            if state in ("running", "degraded"):
-                return state
-            time.sleep(0.2)
-        raise RuntimeError(f"node not running ({state}):\n{self.console()[-4000:]}")
+        while state not in ("running", "degraded") and time.time() < deadline:
+            state = self.sh("systemctl", "is-system-running", "--wait", check=False).strip()
+            if not state:
+                time.sleep(0.2)
+        assert state in ("running", "degraded"), (state, self.last_err, self.log(),
+                                                  self.sh("systemctl", "--failed", check=False))
+        return state
+
+    def sh(self, *cmd, check=True, timeout=120):
+        r = self.d.rt.ExecSync(container_id=self.cid, cmd=list(cmd), timeout=timeout,
+                               _timeout=timeout + 30)
+        out = r.stdout.decode(errors="replace")
+        self.last_err = r.stderr.decode(errors="replace")
+        if check:
+            assert r.exit_code == 0, f"{cmd}: {r.exit_code}\n{out}\n{self.last_err}"
+        return out
+
+    def show(self, unit, prop):
+        return self.sh("systemctl", "show", "-P", prop, unit, check=False).strip()
+
+    def host_dir(self, ctrl, *parts):
+        """A cgroup of the node, as the host sees it."""
+        return os.path.join(self.cgdirs[ctrl], *parts)
+
+    def log(self):
+        try:
+            with open(os.path.join(self.base, "logs", "node.log"), errors="replace") as f:
+                return f.read()[-6000:]
+        except OSError:
+            return ""
 
     def connect(self):
+        if self.channel is not None:
+            self.channel.close()
         self.channel = make_channel(self.socket)
         return self
 
@@ -213,37 +160,27 @@ class Node:
     def img(self):
         return CRIClient(self.channel, "ImageService")
 
-    def console(self):
-        with open(os.path.join(self.base, "console.log"), errors="replace") as f:
-            return f.read()
-
-    def show(self, unit, prop):
-        return self.sh("systemctl", "show", "-P", prop, unit, check=False).strip()
-
-    def stop(self):
+    def remove(self):
+        """Stop (SIGRTMIN+3: systemd halts; in a PID namespace reboot(2)
+        ends its init with SIGINT, 128 + 2 = 130, where SIGKILL's 137 would
+        mean the grace period ran out) and remove the node pod; returns
+        what it left on the host (cgroups in any hierarchy, mounts, its
+        PID 1)."""
         if self.channel is not None:
             self.channel.close()
             self.channel = None
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                self.sh("systemctl", "poweroff", check=False)
-                self.proc.wait(timeout=90)
-            except (subprocess.TimeoutExpired, IndexError, FileNotFoundError):
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self.log.close()
-        left = []
-        for d in self.cgroups:
-            # Children first; whatever stays is reported.
-            for root, dirs, _ in sorted(os.walk(d, topdown=False), key=lambda t: -len(t[0])):
-                try:
-                    os.rmdir(root)
-                except OSError:
-                    if os.path.exists(root):
-                        left.append(root)
-            try:
-                os.rmdir(os.path.dirname(d))  # husk/, once no node or pod is left
-            except OSError:
-                pass
+        # systemd's grace period, then the kill: the call may take longer
+        # than the client's default deadline.
+        self.d.rt.StopContainer(container_id=self.cid, timeout=60, _timeout=180)
+        st = self.d.rt.ContainerStatus(container_id=self.cid).status
+        self.exit_code = st.exit_code
+        self.d.rt.RemoveContainer(container_id=self.cid)
+        self.d.rt.StopPodSandbox(pod_sandbox_id=self.pod)
+        self.d.rt.RemovePodSandbox(pod_sandbox_id=self.pod)
+        left = [p for p in self.cgdirs.values() if os.path.exists(p)]
+        left += mounts_under(self.base)
+        if os.path.exists(f"/proc/{self.pid}"):
+            left.append(f"pid {self.pid}")
+        if not mounts_under(self.base):
+            subprocess.run(["rm", "-rf", "--one-file-system", self.base], check=False)
         return left

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import mounts_under, pb
 from pods import ctr_config, pod_config, run_ctr, run_pod
+from node import node_image  # noqa: F401  (fixture)
 from registry import registries  # noqa: F401  (fixture)
 
 
@@ -124,28 +125,40 @@ MiB = 1 << 20
 
 
 @pytest.fixture(scope="module")
-def node(registries):  # noqa: F811
-    from node import Node, build_rootfs
-    lower = build_rootfs()
-    host = registries.open.host
-    n = Node(lower, {"cgroup_driver": "systemd", "require_pod_network": False,
-                     "log_level": "debug", "registries": {host: {"insecure": True}}})
-    n.boot()
+def node(registries, node_image):  # noqa: F811
+    """A node pod (tests/e2e/node.py) of a host huskd of this module's."""
+    from conftest import Daemon, run_tmpdir
+    from node import NodePod
+    d = Daemon(run_tmpdir("e2e")).start()
+    n = None
     try:
+        d.img.PullImage(image={"image": node_image})
+        host = registries.open.host
+        n = NodePod(d, node_image, {"cgroup_driver": "systemd", "require_pod_network": False,
+                                    "log_level": "debug",
+                                    "registries": {host: {"insecure": True}}}).start()
         n.wait_running()
         yield n
     finally:
-        # Stopping the node leaves nothing on the host: no process (its
-        # cgroups would not go), no cgroup, no mount.
-        left = n.stop()
-        base_mounts = mounts_under(n.base)
-        shutil.rmtree(n.base, ignore_errors=True)
-        assert not left, f"node cgroups left on the host: {left}"
-        assert not base_mounts, f"node mounts left on the host: {base_mounts}"
-
-
-def cg_dir(ctrl, *parts):
-    return os.path.join("/sys/fs/cgroup", ctrl, *parts)
+        # Stopping the node leaves nothing on the host: no process, no
+        # cgroup in any hierarchy, no mount.
+        try:
+            left = n.remove() if n is not None else []
+        finally:
+            # Whatever happened to the node, huskd removes what it has.
+            for c in d.rt.ListContainers().containers:
+                d.rt.StopContainer(container_id=c.id, timeout=0, _timeout=180)
+                d.rt.RemoveContainer(container_id=c.id)
+            for p in d.rt.ListPodSandbox().items:
+                d.rt.StopPodSandbox(pod_sandbox_id=p.id)
+                d.rt.RemovePodSandbox(pod_sandbox_id=p.id)
+            rc = d.stop()
+        base_mounts = mounts_under(d.base)
+        if not base_mounts:
+            shutil.rmtree(d.base, ignore_errors=True)
+        assert not left, f"the node left on the host: {left}"
+        assert not base_mounts, f"huskd's mounts left on the host: {base_mounts}"
+        assert rc == 0, d.logs()[-4000:]
 
 
 def test_systemd_driver_in_a_node(node, registries):  # noqa: F811
@@ -171,8 +184,8 @@ def test_systemd_driver_in_a_node(node, registries):  # noqa: F811
         log_directory=f"/var/lib/husk/logs/{uid}")
     pod = n.rt.RunPodSandbox(config=pod_cfg).pod_sandbox_id
     slice_path = ["kubepods.slice", "kubepods-burstable.slice", pod_slice]
-    # The node's cgroups start at husk/<node> on the host.
-    host_slice = ["husk", n.name, *slice_path]
+    # The node's cgroups start at its container's cgroup on the host.
+    host_slice = slice_path
     assert n.show(pod_slice, "ActiveState") == "active"
     assert n.show(f"husk-{pod}-init.scope", "ActiveState") == "active"
     assert n.show(f"husk-{pod}-init.scope", "Slice") == pod_slice
@@ -204,17 +217,17 @@ def test_systemd_driver_in_a_node(node, registries):  # noqa: F811
         # in the scope's cgroup in systemd's hierarchy and the memory one,
         # with the limit in force.
         for ctrl in ("systemd", "memory", "cpu"):
-            with open(os.path.join(cg_dir(ctrl, *host_slice, scope), "cgroup.procs")) as f:
+            with open(os.path.join(n.host_dir(ctrl, *host_slice, scope), "cgroup.procs")) as f:
                 assert f.read().split(), (ctrl, scope)
-        with open(os.path.join(cg_dir("memory", *host_slice, scope),
+        with open(os.path.join(n.host_dir("memory", *host_slice, scope),
                                "memory.limit_in_bytes")) as f:
             assert int(f.read()) == 64 * MiB
-        with open(os.path.join(cg_dir("cpu", *host_slice, scope), "cpu.cfs_quota_us")) as f:
+        with open(os.path.join(n.host_dir("cpu", *host_slice, scope), "cpu.cfs_quota_us")) as f:
             assert int(f.read()) == 50000
-        with open(os.path.join(cg_dir("cpu", *host_slice, scope), "cpu.shares")) as f:
+        with open(os.path.join(n.host_dir("cpu", *host_slice, scope), "cpu.shares")) as f:
             assert int(f.read()) == 512
         # systemd left husk's device rules alone.
-        with open(os.path.join(cg_dir("devices", *host_slice, scope), "devices.list")) as f:
+        with open(os.path.join(n.host_dir("devices", *host_slice, scope), "devices.list")) as f:
             devices = f.read()
         assert "a *:* rwm" not in devices and "c 1:3 rwm" in devices
 
@@ -228,7 +241,7 @@ def test_systemd_driver_in_a_node(node, registries):  # noqa: F811
     # UpdateContainerResources reaches systemd and the kernel.
     n.rt.UpdateContainerResources(container_id=ids[1], linux={"memory_limit_in_bytes": 128 * MiB})
     assert n.show(f"husk-{ids[1]}.scope", "MemoryLimit") == str(128 * MiB)
-    with open(os.path.join(cg_dir("memory", *host_slice, f"husk-{ids[1]}.scope"),
+    with open(os.path.join(n.host_dir("memory", *host_slice, f"husk-{ids[1]}.scope"),
                            "memory.limit_in_bytes")) as f:
         assert int(f.read()) == 128 * MiB
 
@@ -254,7 +267,7 @@ def test_systemd_driver_in_a_node(node, registries):  # noqa: F811
     n.rt.StopContainer(container_id=ids[0], timeout=0)
     n.rt.RemoveContainer(container_id=ids[0])
     assert n.show(f"husk-{ids[0]}.scope", "LoadState") == "not-found"
-    assert not os.path.exists(cg_dir("memory", *host_slice, f"husk-{ids[0]}.scope"))
+    assert not os.path.exists(n.host_dir("memory", *host_slice, f"husk-{ids[0]}.scope"))
     n.rt.StopPodSandbox(pod_sandbox_id=pod)
     n.rt.RemovePodSandbox(pod_sandbox_id=pod)
     for unit in (f"husk-{ids[1]}.scope", f"husk-{pod}-init.scope"):
@@ -264,7 +277,7 @@ def test_systemd_driver_in_a_node(node, registries):  # noqa: F811
     assert n.show(pod_slice, "ActiveState") == "inactive"
     assert pod_slice not in n.sh("systemctl", "list-units", "--all", "--no-legend", "*.slice")
     for ctrl in ("systemd", "memory", "cpu", "pids"):
-        assert not os.path.exists(cg_dir(ctrl, *host_slice)), ctrl
+        assert not os.path.exists(n.host_dir(ctrl, *host_slice)), ctrl
 
 
 def test_kubelet_made_slice_is_used_and_left(node, registries):  # noqa: F811

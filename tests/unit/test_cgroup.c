@@ -2,6 +2,7 @@
  * files, stats and kill against temporary directories laid out like v1 and
  * v2 mounts (no root needed), plus one test on this machine's real v1. */
 #include "runtime/cgroup/cgroup.h"
+#include "runtime/cgroup/internal.h"
 
 #include <CUnit/Basic.h>
 #include <errno.h>
@@ -1577,6 +1578,77 @@ static void test_devices(void)
 	rm_base(b);
 }
 
+/* ---- systemd unit properties ------------------------------------------ */
+
+static const struct cg_unit_prop *find_prop(const struct cg_unit_prop *p, size_t n,
+					    const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(p[i].name, name))
+			return &p[i];
+	return NULL;
+}
+
+static void test_systemd_props(void)
+{
+	struct cg_resources r;
+	cg_resources_init(&r);
+	struct cg_unit_prop p[CG_UNIT_PROPS_MAX];
+	size_t n = 99;
+	/* Nothing set, no weight in force: no property. */
+	CU_ASSERT_EQUAL(cg_systemd_props(CG_V2, &r, 0, p, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+
+	r.cpu_shares = 1024;
+	r.memory_limit = 64 << 20;
+	r.pids_limit = CG_MAX;
+	/* v1: the weight in force is passed as BlockIOWeight. */
+	CU_ASSERT_EQUAL(cg_systemd_props(CG_V1, &r, 500, p, &n), 0);
+	CU_ASSERT_EQUAL(find_prop(p, n, "CPUShares")->u64, 1024);
+	CU_ASSERT_EQUAL(find_prop(p, n, "MemoryLimit")->u64, 64 << 20);
+	CU_ASSERT_EQUAL(find_prop(p, n, "TasksMax")->u64, UINT64_MAX);
+	CU_ASSERT_EQUAL(find_prop(p, n, "BlockIOWeight")->u64, 500);
+	CU_ASSERT_PTR_NULL(find_prop(p, n, "IOWeight"));
+	/* Out of v1's 10..1000: not passed. */
+	CU_ASSERT_EQUAL(cg_systemd_props(CG_V1, &r, 5000, p, &n), 0);
+	CU_ASSERT_PTR_NULL(find_prop(p, n, "BlockIOWeight"));
+
+	/* v2: IOWeight from the weight in force, overridden by io.weight. */
+	CU_ASSERT_EQUAL(cg_systemd_props(CG_V2, &r, 100, p, &n), 0);
+	CU_ASSERT_EQUAL(find_prop(p, n, "IOWeight")->u64, 100);
+	CU_ASSERT_PTR_NOT_NULL(find_prop(p, n, "CPUWeight"));
+	CU_ASSERT_EQUAL(find_prop(p, n, "MemoryMax")->u64, 64 << 20);
+	cg_resources_add_unified(&r, "io.weight", "default 250");
+	CU_ASSERT_EQUAL(cg_systemd_props(CG_V2, &r, 100, p, &n), 0);
+	CU_ASSERT_EQUAL(find_prop(p, n, "IOWeight")->u64, 250);
+	cg_resources_clear(&r);
+	cg_resources_init(&r);
+	cg_resources_add_unified(&r, "io.weight", "7000");
+	CU_ASSERT_EQUAL(cg_systemd_props(CG_V2, &r, 0, p, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(find_prop(p, n, "IOWeight")->u64, 7000);
+	/* Per-device lines only, or out of range: no IOWeight. */
+	cg_resources_clear(&r);
+	cg_resources_init(&r);
+	cg_resources_add_unified(&r, "io.weight", "8:0 200");
+	CU_ASSERT_EQUAL(cg_systemd_props(CG_V2, &r, 0, p, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	cg_resources_clear(&r);
+
+	/* AllowedCPUs as a little-endian mask; a bad list is EINVAL. */
+	cg_resources_init(&r);
+	r.cpuset_cpus = xstrdup("0-1,9");
+	CU_ASSERT_EQUAL(cg_systemd_props(CG_V2, &r, 0, p, &n), 0);
+	const struct cg_unit_prop *cpus = find_prop(p, n, "AllowedCPUs");
+	CU_ASSERT_EQUAL(cpus->n_mask, 2);
+	CU_ASSERT_EQUAL(cpus->mask[0], 0x03);
+	CU_ASSERT_EQUAL(cpus->mask[1], 0x02);
+	free(r.cpuset_cpus);
+	r.cpuset_cpus = xstrdup("3-1");
+	CU_ASSERT_EQUAL(cg_systemd_props(CG_V2, &r, 0, p, &n), -EINVAL);
+	cg_resources_clear(&r);
+}
+
 int main(void)
 {
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -1607,6 +1679,7 @@ int main(void)
 	    {"kill v2", test_kill_v2},
 	    {"kill v1", test_kill_v1},
 	    {"real v1 hierarchy (root)", test_real_v1},
+	    {"systemd unit properties", test_systemd_props},
 	};
 	CU_pSuite suite = CU_add_suite("cgroup", NULL, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(tests); i++)

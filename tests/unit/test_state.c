@@ -116,7 +116,17 @@ static struct pod_record *full_pod(const char *id)
 	    .pid = POD_NS_POD,
 	    .init_pid = 4242,
 	    .init_start_time = 987654321ULL,
+	    .userns = true,
+	    .user_ns = xstrdup("/run/husk/pods/x/ns/user"),
 	};
+	/* Two uid ranges (the kernel takes up to 340), one gid range. */
+	p->sandbox.uid_map = xnew(struct pod_idmap, 2);
+	p->sandbox.uid_map[0] = (struct pod_idmap){0, 1 << 20, 1000};
+	p->sandbox.uid_map[1] = (struct pod_idmap){1000, (1 << 20) + 5000, 64536};
+	p->sandbox.n_uid_map = 2;
+	p->sandbox.gid_map = xnew(struct pod_idmap, 1);
+	p->sandbox.gid_map[0] = (struct pod_idmap){0, 4294901760U, 65535};
+	p->sandbox.n_gid_map = 1;
 	p->ips = strv_append(strv_append(xnew(char *, 1), "10.0.0.5"), "fd00::5");
 	p->cgroup.path = xstrdup("/husk/pod-1");
 	p->cgroup.hiers = xnew(struct state_cgroup_hier, 2);
@@ -172,6 +182,14 @@ static void assert_pod_eq(const struct pod_record *a, const struct pod_record *b
 	CU_ASSERT_EQUAL(x->pid, y->pid);
 	CU_ASSERT_EQUAL(x->init_pid, y->init_pid);
 	CU_ASSERT_EQUAL(x->init_start_time, y->init_start_time);
+	CU_ASSERT(str_eq(x->user_ns, y->user_ns));
+	CU_ASSERT_EQUAL(x->userns, y->userns);
+	CU_ASSERT_EQUAL_FATAL(x->n_uid_map, y->n_uid_map);
+	CU_ASSERT_EQUAL_FATAL(x->n_gid_map, y->n_gid_map);
+	for (size_t i = 0; i < x->n_uid_map; i++)
+		CU_ASSERT(memcmp(&x->uid_map[i], &y->uid_map[i], sizeof(x->uid_map[i])) == 0);
+	for (size_t i = 0; i < x->n_gid_map; i++)
+		CU_ASSERT(memcmp(&x->gid_map[i], &y->gid_map[i], sizeof(x->gid_map[i])) == 0);
 	CU_ASSERT_EQUAL(strv_length(a->ips), strv_length(b->ips));
 	for (size_t i = 0; a->ips && b->ips && a->ips[i]; i++)
 		CU_ASSERT(str_eq(a->ips[i], b->ips[i]));
