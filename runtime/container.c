@@ -555,6 +555,21 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 	if (lc_caps_add_drop(caps, c->caps_add, c->caps_drop, &caps, err) < 0 ||
 	    lc_caps_container(caps, c->caps_ambient, &s->caps, err) < 0)
 		return husk_error_prefix(err, "capabilities");
+	if (c->oci_path) {
+		/* Capabilities huskd does not hold cannot be granted: husk's
+		 * launcher drops them (runtime/launcher/launch.c, with a
+		 * warning), an OCI runtime fails ("unable to apply caps", EPERM).
+		 * The runtime is asked for what can be had, in config.json and
+		 * for every process run in the container. */
+		uint64_t own_perm, own_bnd;
+		if (lc_caps_get_own(&own_perm, &own_bnd) == 0) {
+			s->caps.bounding &= own_bnd;
+			s->caps.permitted &= own_perm;
+			s->caps.effective &= own_perm;
+			s->caps.inheritable &= own_perm;
+			s->caps.ambient &= own_perm;
+		}
+	}
 	/* Privileged means no seccomp and no AppArmor, whatever was asked. */
 	if (c->privileged) {
 		s->seccomp = LC_SECCOMP_UNCONFINED;
@@ -652,6 +667,13 @@ static int write_oci_config(struct rt *rt, const char *dir, const struct pod_rec
 		res = *c->resources; /* a shallow copy: nothing here is freed */
 	if (rt->opts.pids_limit > 0 && res.pids_limit == CG_UNSET)
 		res.pids_limit = rt->opts.pids_limit;
+	/* Without a hugetlb controller in the container's cgroup, husk took
+	 * the hugepage limits only where they hold anyway (a limit of 0 on a
+	 * size the host has no pages of); an OCI runtime given them fails to
+	 * find the controller ("cannot set hugetlb limit"). */
+	_cleanup_free_ char *hugetlb = cg_group_dir(cg, "hugetlb");
+	if (!hugetlb)
+		res.n_hugepages = 0;
 	size_t n_user = c->annotations ? c->annotations->n : 0;
 	_cleanup_free_ struct ctr_oci_kv *ann = xnew(struct ctr_oci_kv, n_user + 7);
 	size_t n = 0;

@@ -444,7 +444,10 @@ int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char
 	json_kv_str(g, "path", s->rootfs);
 	json_kv_bool(g, "readonly", s->readonly_rootfs);
 	yajl_gen_map_close(g);
-	if (!isempty(s->hostname))
+	/* A hostname needs a UTS namespace other than the host's (a
+	 * host-network pod shares the host's): runc refuses it otherwise,
+	 * and husk's launcher does not set it then either. */
+	if (!isempty(s->hostname) && s->ns[CTR_NS_UTS].mode != CTR_NS_HOST)
 		json_kv_str(g, "hostname", s->hostname);
 	size_t own = o_mounts(g, s);
 	json_key(g, "annotations");

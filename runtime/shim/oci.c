@@ -42,6 +42,20 @@ static char *log_tail(const struct ctr_spec *s)
 	return xasprintf("%.*s", OCI_LOG_TAIL, line);
 }
 
+/* The errno a runtime's failure stands for, read from its message, so that
+ * CRI gets the status husk's own launcher gives for the same cause (a
+ * missing executable is NOT_FOUND): runc says "exec: \"X\": stat X: no
+ * such file or directory" or "executable file not found in $PATH", crun
+ * "executable file `X` not found in $PATH: No such file or directory". */
+static int rt_errno(const char *msg)
+{
+	if (strcasestr(msg, "no such file or directory") || strstr(msg, "not found in $PATH"))
+		return ENOENT;
+	if (strcasestr(msg, "permission denied"))
+		return EACCES;
+	return EIO;
+}
+
 static int dup_or_null(int fd, int target)
 {
 	if (fd < 0) {
@@ -84,7 +98,7 @@ static int run_rt(const struct ctr_spec *s, const char *const *verb, const struc
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
 		return husk_error_set(err, ENOENT, "%s %s: cannot execute '%s'", s->oci_path,
 				      verb[0], s->oci_path);
-	return husk_error_set(err, EIO, "%s %s: %s %d: %s", s->oci_path, verb[0],
+	return husk_error_set(err, rt_errno(msg), "%s %s: %s %d: %s", s->oci_path, verb[0],
 			      WIFEXITED(st) ? "exit status" : "signal",
 			      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), msg);
 }

@@ -1,7 +1,9 @@
 """Helpers for the pod and container suites: a pulled busybox image, pods
 and containers with sensible defaults, and views of the kernel's state."""
 import glob
+import json
 import os
+import subprocess
 import time
 import uuid
 
@@ -29,11 +31,16 @@ def pod_config(name=None, **kw):
     return cfg
 
 
-def run_pod(d, tmp_path=None, **kw):
+def run_pod(d, tmp_path=None, runtime_handler=None, **kw):
+    """A pod with the daemon's handler (d.handler: "" for husk's own
+    launcher, as the kubelet sends it without a RuntimeClass) unless
+    runtime_handler names one."""
     if tmp_path is not None and "log_directory" not in kw:
         kw["log_directory"] = str(tmp_path / ("logs-" + uuid.uuid4().hex[:6]))
+    if runtime_handler is None:
+        runtime_handler = "" if d.handler == "husk" else d.handler
     cfg = pod_config(**kw)
-    pid = d.rt.RunPodSandbox(config=cfg).pod_sandbox_id
+    pid = d.rt.RunPodSandbox(config=cfg, runtime_handler=runtime_handler).pod_sandbox_id
     return pid, cfg
 
 
@@ -52,7 +59,45 @@ def run_ctr(d, pod, pod_cfg, image, cmd, start=True, **kw):
                                sandbox_config=pod_cfg).container_id
     if start:
         d.rt.StartContainer(container_id=cid)
+        check_runtime_ran(d, pod, cid)
     return cid
+
+
+def pod_runtime(d, pod):
+    """The OCI runtime handler that runs pod's containers, None for husk's
+    own launcher."""
+    h = d.rt.PodSandboxStatus(pod_sandbox_id=pod).status.runtime_handler
+    h = h or d.config.get("default_runtime", "husk")
+    return None if h == "husk" else h
+
+
+def rt_state(d, handler, cid):
+    """`<runtime> --root <root> state <cid>` as a dict, None when the
+    runtime does not know the container."""
+    conf = d.config["runtimes"][handler]
+    root = conf.get("root") or os.path.join(d.state, "runtimes", handler)
+    out = subprocess.run([conf["path"], "--root", root, "state", cid], capture_output=True,
+                         text=True)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def check_runtime_ran(d, pod, cid):
+    """For a pod whose handler is an OCI runtime: the runtime itself ran the
+    started container and says it runs, with the pid CRI reports. One that
+    ended already is EXITED for CRI, and its runtime says stopped or has
+    forgotten it (husk-shim runs `<runtime> delete` once it records the
+    exit)."""
+    if not d.config.get("runtimes"):
+        return  # husk's own launcher is the only handler
+    handler = pod_runtime(d, pod)
+    if handler is None:
+        return
+    s = rt_state(d, handler, cid)
+    if s is not None and s["status"] == "running":
+        assert s["pid"] == pid_of(d, cid), (s, pid_of(d, cid))
+        return
+    assert s is None or s["status"] == "stopped", s
+    wait_exited(d, cid)
 
 
 def status(d, cid, verbose=False):
@@ -70,7 +115,6 @@ def wait_exited(d, cid, timeout=20):
 
 
 def pid_of(d, cid):
-    import json
     info = json.loads(status(d, cid, verbose=True).info["info"])
     return info["pid"]
 

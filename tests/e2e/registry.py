@@ -371,10 +371,21 @@ class Registries:
 
 
 @pytest.fixture(scope="session")
-def registries():
+def registries_session():
     r = Registries()
     yield r
     r.stop()
+
+
+@pytest.fixture(scope="module")
+def registries(registries_session):
+    """The session's registries. Test modules import this fixture, and
+    pytest makes an imported fixture anew for each module that imports it;
+    this one is a cheap handle onto registries_session, which conftest.py
+    imports, so that the registries and their images start once per session
+    (each start was a docker-registry process per registry and a push of
+    every test image: 5 to 20 s per module)."""
+    return registries_session
 
 
 def layer_dir(root, chain_id):

@@ -5,7 +5,6 @@ create/start/delete, the same lifecycle checks for every installed handler
 nothing created."""
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -13,15 +12,13 @@ import time
 import grpc
 import pytest
 
-from conftest import mounts_under, pb
-from pods import (busybox, expect_error, leftovers, pod_config, run_ctr, run_pod,  # noqa: F401
-                  wait_exited)
+from conftest import OCI_RUNTIMES as OCI, hybrid_with_v2_controllers, mounts_under, pb
+from pods import (busybox, expect_error, leftovers, pod_config, rt_state, run_ctr,  # noqa: F401
+                  run_pod, wait_exited)
 from registry import registries  # noqa: F401
 
 E = grpc.StatusCode
 SLEEP = ["sleep", "1000"]
-OCI = {name: shutil.which(name) for name in ("runc", "crun")}
-HANDLERS = ["husk"] + [n for n, p in OCI.items() if p]
 
 
 @pytest.fixture
@@ -32,13 +29,6 @@ def hd(daemon_factory, busybox, request):  # noqa: F811
     d = daemon_factory({"runtimes": runtimes})
     d.img.PullImage(image={"image": busybox})
     return d
-
-
-def rt_state(d, handler, cid):
-    root = os.path.join(d.state, "runtimes", handler)
-    out = subprocess.run([OCI[handler], "--root", root, "state", cid], capture_output=True,
-                         text=True)
-    return json.loads(out.stdout) if out.returncode == 0 else None
 
 
 def exec_out(d, cid, cmd, code=0):
@@ -56,18 +46,8 @@ def read_log(path, want, timeout=10):
     raise AssertionError(f"{want!r} not in {path}")
 
 
-def hybrid_with_v2_controllers():
-    path = "/sys/fs/cgroup/unified/cgroup.controllers"
-    return os.path.exists(path) and open(path).read().strip() != ""
-
-
-@pytest.mark.parametrize("handler", HANDLERS)
+@pytest.mark.per_handler  # skips crun on a hybrid host (conftest.handler_skip_reason)
 def test_handler_lifecycle(hd, busybox, tmp_path, handler):  # noqa: F811
-    if handler == "crun" and hybrid_with_v2_controllers():
-        # crun 1.8.1 refuses to run at all ("cgroups in hybrid mode not
-        # supported, drop all controllers from cgroupv2"), whatever its
-        # --cgroup-manager; the host's cgroup2 is not husk's to change.
-        pytest.skip("crun 1.8.1 refuses a hybrid host whose cgroup2 has controllers")
     d = hd
     pod = d.rt.RunPodSandbox(config={
         "metadata": {"name": f"p-{handler}", "uid": handler, "namespace": "e2e"},
@@ -300,7 +280,7 @@ def cgroup_file(pid, controller, name):
 
 
 @pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup/memory"), reason="needs cgroup v1 memory")
-@pytest.mark.parametrize("handler", HANDLERS)
+@pytest.mark.per_handler
 def test_update_resources_through_the_runtime(hd, busybox, tmp_path, handler):  # noqa: F811
     skip_crun(handler)
     d = hd

@@ -9,9 +9,14 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 from conftest import pb
 from pods import busybox, proc_status, run_ctr, run_pod, wait_exited  # noqa: F401
 from registry import registries  # noqa: F401
+
+# The tests that make containers run once per RuntimeClass handler.
+pytestmark = pytest.mark.per_handler
 
 SLEEP = ["sleep", "1000"]
 NS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")

@@ -12,6 +12,9 @@ from conftest import pb
 from pods import busybox, run_ctr, run_pod  # noqa: F401
 from registry import registries  # noqa: F401
 
+# The tests that make containers run once per RuntimeClass handler.
+pytestmark = pytest.mark.per_handler
+
 jsonschema = pytest.importorskip("jsonschema")
 
 SCHEMA_DIR = "/usr/share/gocode/src/github.com/opencontainers/runtime-spec/schema"

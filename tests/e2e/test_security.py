@@ -12,6 +12,9 @@ from pods import (busybox, ctr_config, expect_error, leftovers, ns_inode, pid_of
                   proc_status, run_ctr, run_pod, status, wait_exited)
 from registry import load_images_module, registries  # noqa: F401
 
+# The tests that make containers run once per RuntimeClass handler.
+pytestmark = pytest.mark.per_handler
+
 E = grpc.StatusCode
 SLEEP = ["sleep", "1000"]
 DEFAULT_CAPS = 0xa80425fb
@@ -303,6 +306,7 @@ def push_groups_image(registries):  # noqa: F811
     return f"{registries.open.host}/test/busybox-groups:latest"
 
 
+@pytest.mark.per_handler  # makes containers of an image of its own, not busybox
 def test_supplemental_groups_policy(daemon, registries, tmp_path):  # noqa: F811
     d = daemon
     assert d.rt.Status().features.supplemental_groups_policy

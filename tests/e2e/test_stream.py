@@ -1,11 +1,10 @@
 """Streaming: Exec, Attach and PortForward through husk's stream server with
 the test clients of streamclient.py (SPDY/3.1 and WebSocket), on real
-containers: once with husk's launcher and once with runc as the pods'
-handler (its exec run as `runc exec --process`), when runc is installed."""
+containers: once per RuntimeClass handler, husk's launcher and the OCI
+runtimes (runc's exec run as `runc exec --process`), see conftest.py."""
 import json
 import os
 import re
-import shutil
 import threading
 import time
 
@@ -18,17 +17,11 @@ from registry import registries  # noqa: F401
 from streamclient import (HandshakeError, SpdyClient, WsClient, portforward_pair,
                           remotecommand_streams, spdy_exec)
 
+# The tests that make containers run once per RuntimeClass handler.
+pytestmark = pytest.mark.per_handler
+
 SLEEP = ["sleep", "1000"]
 URL = re.compile(r"^http://127\.0\.0\.1:(\d+)/(exec|attach|portforward)/[A-Za-z0-9_-]{8}$")
-RUNC = shutil.which("runc")
-
-
-@pytest.fixture(params=["husk"] + (["runc"] if RUNC else []))
-def daemon(daemon_factory, request):
-    """huskd whose pods run with husk's launcher, or with runc."""
-    if request.param == "husk":
-        return daemon_factory()
-    return daemon_factory({"runtimes": {"runc": {"path": RUNC}}, "default_runtime": "runc"})
 
 
 @pytest.fixture

@@ -257,6 +257,20 @@ static void test_localhost_profile(void)
 	unit_rmdir(dir);
 }
 
+/* A host-network pod's container shares the host's UTS namespace: no
+ * hostname (runc refuses one without a private UTS namespace). */
+static void test_host_uts_has_no_hostname(void)
+{
+	_cleanup_(ctr_spec_freep) struct ctr_spec *s = base_spec();
+	s->ns[CTR_NS_UTS].mode = CTR_NS_HOST;
+	_cleanup_json_ yajl_val t = gen(s, NULL);
+	CU_ASSERT_PTR_NULL(json_get(t, "hostname"));
+	s->ns[CTR_NS_UTS].mode = CTR_NS_JOIN;
+	s->ns[CTR_NS_UTS].path = xstrdup("/run/husk/pods/p1/ns/uts");
+	_cleanup_json_ yajl_val j = gen(s, NULL);
+	CU_ASSERT_STRING_EQUAL(json_get_string(j, "hostname"), "web");
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -264,6 +278,7 @@ int main(void)
 	    {"default spec", test_default_spec},
 	    {"everything set", test_everything_set},
 	    {"localhost profile", test_localhost_profile},
+	    {"host UTS: no hostname", test_host_uts_has_no_hostname},
 	};
 	return unit_run("oci", tests, ARRAY_SIZE(tests));
 }
