@@ -169,7 +169,11 @@ int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 	int r;
 	if (spec->oci_path && rec->state == CTR_STATE_RUNNING) {
 		/* The runtime's cgroup manager writes the limits (and keeps
-		 * its own state of them). */
+		 * its own state of them); what husk refuses itself is refused
+		 * with the same words. */
+		if (res->n_unified && rt_cgroup_version(rt) != CG_V2)
+			return husk_error_set(err, EINVAL, "unified key '%s': needs cgroup v2",
+					      res->unified[0].key);
 		_cleanup_free_ char *json = ctr_oci_resources(res);
 		r = ctr_oci_update(spec, json, err);
 	} else {

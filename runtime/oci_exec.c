@@ -282,5 +282,11 @@ int ctr_oci_update(const struct ctr_spec *s, const char *resources_json, struct 
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
 		return husk_error_set(err, ENOENT, "update: cannot execute '%s'", s->oci_path);
 	_cleanup_free_ char *msg = rt_message(log_path);
-	return husk_error_set(err, EIO, "%s update: %s", s->oci_path, msg);
+	/* A value the kernel refused (EINVAL, ERANGE for a cpu it lacks,
+	 * EBUSY for a memory limit below what the container holds) is the
+	 * caller's, as with husk's own cgroup writes. */
+	bool refused = strstr(msg, "invalid argument") || strstr(msg, "invalid configuration") ||
+		       strstr(msg, "out of range") || strstr(msg, "device or resource busy") ||
+		       strstr(msg, "unable to set");
+	return husk_error_set(err, refused ? EINVAL : EIO, "%s update: %s", s->oci_path, msg);
 }

@@ -72,8 +72,8 @@ static int read_host_file(const char *path, char **ret, size_t *ret_len, struct 
 	return r;
 }
 
-int pod_sandbox_write_files(const struct pod_sandbox_spec *spec, const struct pod_sandbox_info *info,
-			    struct husk_error *err)
+int pod_sandbox_write_files(const struct pod_sandbox_spec *spec,
+			    const struct pod_sandbox_info *info, struct husk_error *err)
 {
 	_cleanup_free_ char *hostname_line = xasprintf("%s\n", info->hostname);
 	int r =

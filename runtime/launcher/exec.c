@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/proc.h"
@@ -144,6 +145,18 @@ void ctr_exec_kill(const struct ctr_process *p)
 	if (p->target > 0 && p->target_start && proc_alive(p->target, p->target_start)) {
 		kill(-p->target, SIGKILL);
 		kill(p->target, SIGKILL);
+		/* Give its parent (an OCI runtime's exec) a moment to reap it:
+		 * orphaned, it would go to the container's PID 1, which need
+		 * not reap anything, and stay there as a zombie. The parent
+		 * stays unreaped for the caller (WNOWAIT). */
+		for (int i = 0; p->pid > 0 && p->pid != p->target && i < 200; i++) {
+			siginfo_t si = {0};
+			if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+			    si.si_pid == p->pid)
+				break;
+			struct timespec ts = {0, 10 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
 	}
 	if (p->pid > 0) {
 		kill(-p->pid, SIGKILL);

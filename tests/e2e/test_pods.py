@@ -134,8 +134,6 @@ def test_confinement_caps_nnp_seccomp_masked(daemon, busybox, tmp_path):
     assert w.exit_code != 0
 
 
-@pytest.mark.xfail_handler("runc", reason="ExecSync through `runc exec`: the process of an "
-                         "exec that timed out is still in the container after the call")
 def test_exec_sync_output_exit_code_timeout(daemon, busybox, tmp_path):
     d = daemon
     pod, cfg = run_pod(d, tmp_path)

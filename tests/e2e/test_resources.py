@@ -182,8 +182,6 @@ def test_oom_score_adj_clamped(daemon, busybox, tmp_path):
     assert "oom_score_adj" in msg
 
 
-@pytest.mark.xfail_handler("runc", reason="UpdateContainerResources through `runc update`: "
-                         "a value the kernel refuses is INTERNAL, not INVALID_ARGUMENT")
 def test_refused_resources_leave_nothing(daemon, busybox, tmp_path):
     v1_only()
     d = daemon
