@@ -23,8 +23,9 @@ CGROUP = "/sys/fs/cgroup"
 
 
 @pytest.fixture(scope="session")
-def node_image(registries):  # noqa: F811
-    """The node image in the open test registry, built once a session."""
+def node_image(registries_session):
+    """The node image in the open test registry, built once a session (so
+    from the session's registries: `registries` is per module)."""
     out = run_tmpdir("node-image")
     try:
         p = subprocess.run(["bash", os.path.join(REPO, "deploy", "node", "build-image"),
@@ -32,7 +33,7 @@ def node_image(registries):  # noqa: F811
         if p.returncode == 3:
             pytest.skip(f"node rootfs: {p.stderr.strip()}")
         assert p.returncode == 0, f"build-image failed:\n{p.stderr}"
-        ref = f"{registries.open.host}/husk/node:test"
+        ref = f"{registries_session.open.host}/husk/node:test"
         subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
                         f"oci:{out}/layout:node", f"docker://{ref}"], check=True,
                        capture_output=True)
