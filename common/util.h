@@ -19,10 +19,12 @@ static inline void freep(void *p)
 {
 	free(*(void **)p);
 }
+/* Close *fd if open and mark it closed (also a cleanup handler). */
 static inline void closep(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd);
+	*fd = -1;
 }
 static inline void fclosep(FILE **f)
 {

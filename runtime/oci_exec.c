@@ -23,13 +23,6 @@
 #define RT_MSG_MAX 512
 #define RT_INPUT_MAX (1 << 20)
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 /* A private directory for one call's files (process.json, pid file, log),
  * removed with everything in it. */
 static void exec_dir_freep(char **dir)
@@ -80,8 +73,20 @@ static pid_t read_pid_file(const char *path)
 
 /* The forked child, in a multi-threaded huskd: async-signal-safe calls
  * only, every argument made before the fork. */
-static _noreturn_ void exec_runtime(char **argv, const int fds[3], int ctty)
+struct runtime_call {
+	char **argv;
+	const int *fds;
+	int ctty;
+};
+
+/* In a child that shares huskd's memory until execv (proc_clone_vm): only
+ * async-signal-safe calls. */
+static int exec_runtime(void *p)
 {
+	const struct runtime_call *c = p;
+	char **argv = c->argv;
+	const int *fds = c->fds;
+	int ctty = c->ctty;
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -199,13 +204,11 @@ int ctr_oci_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *io
 	const char *verb[] = {"exec", "--process", proc_path, "--pid-file", pid_path, s->id, NULL};
 	_cleanup_strv_ char **argv = ctr_oci_argv(s, log_path, verb);
 
-	pid_t pid = fork();
+	pid_t pid = proc_clone_vm(0, exec_runtime, &(struct runtime_call){argv, fds, slave});
 	if (pid < 0)
-		return husk_error_errno(err, errno, "exec: fork '%s'", s->oci_path);
-	if (pid == 0)
-		exec_runtime(argv, fds, slave);
+		return husk_error_errno(err, -pid, "exec: start '%s'", s->oci_path);
 	/* The runtime holds the slave now: its exit hangs the master up. */
-	close_fd(&slave);
+	closep(&slave);
 	_cleanup_close_ int pidfd = pidfd_open(pid, 0);
 	if (pidfd < 0) {
 		int e = errno;
@@ -268,11 +271,9 @@ int ctr_oci_update(const struct ctr_spec *s, const char *resources_json, struct 
 	const char *verb[] = {"update", "--resources", "-", s->id, NULL};
 	_cleanup_strv_ char **argv = ctr_oci_argv(s, log_path, verb);
 	int fds[3] = {in, null, null};
-	pid_t pid = fork();
+	pid_t pid = proc_clone_vm(0, exec_runtime, &(struct runtime_call){argv, fds, -1});
 	if (pid < 0)
-		return husk_error_errno(err, errno, "update: fork '%s'", s->oci_path);
-	if (pid == 0)
-		exec_runtime(argv, fds, -1);
+		return husk_error_errno(err, -pid, "update: start '%s'", s->oci_path);
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)

@@ -833,19 +833,12 @@ struct build {
 	int report_rd, release_wr, go_wr, exec_rd;
 };
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 static void build_close(struct build *b)
 {
-	close_fd(&b->release_wr);
-	close_fd(&b->go_wr); /* an init still waiting exits when it reads EOF here */
-	close_fd(&b->report_rd);
-	close_fd(&b->exec_rd);
+	closep(&b->release_wr);
+	closep(&b->go_wr); /* an init still waiting exits when it reads EOF here */
+	closep(&b->report_rd);
+	closep(&b->exec_rd);
 }
 
 static void build_abort(struct build *b)
@@ -986,7 +979,7 @@ static int spawn_init(struct build *b, struct ns_child *c, struct pod_sandbox_in
 		return r;
 	b->report_rd = steal_fd(&c->report[0]);
 	pid_t mid = proc_clone_vm(0, init_spawn, c);
-	close_fd(&c->report[1]);
+	closep(&c->report[1]);
 	if (mid < 0)
 		return husk_error_errno(err, (int)-mid, "clone namespace child");
 	int status = 0;
@@ -998,7 +991,7 @@ static int spawn_init(struct build *b, struct ns_child *c, struct pod_sandbox_in
 		return husk_error_errno(err, errno, "read from namespace child");
 	struct child_report rep;
 	ssize_t n = read(b->report_rd, &rep, sizeof(rep));
-	close_fd(&b->report_rd);
+	closep(&b->report_rd);
 	if (n == (ssize_t)sizeof(rep)) {
 		rep.msg[sizeof(rep.msg) - 1] = '\0';
 		if (rep.sys_errno)
@@ -1078,10 +1071,10 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 	b->release_wr = steal_fd(&c.release[1]);
 	b->go_wr = steal_fd(&c.go[1]);
 	b->exec_rd = steal_fd(&c.exec[0]);
-	close_fd(&c.report[1]);
-	close_fd(&c.release[0]);
-	close_fd(&c.go[0]);
-	close_fd(&c.exec[1]);
+	closep(&c.report[1]);
+	closep(&c.release[0]);
+	closep(&c.go[0]);
+	closep(&c.exec[1]);
 	if (r < 0)
 		return r;
 
@@ -1127,7 +1120,7 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 		return r;
 
 	write_full(b->release_wr, "R", 1);
-	close_fd(&b->release_wr);
+	closep(&b->release_wr);
 	pid_t child = b->child;
 	b->child = 0;
 	int status;
@@ -1136,18 +1129,18 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 
 	if (flags & CLONE_NEWPID) {
 		write_full(b->go_wr, "G", 1);
-		close_fd(&b->go_wr);
+		closep(&b->go_wr);
 		int e = 0;
 		n = read_timeout(b->exec_rd, &e, sizeof(e));
-		close_fd(&b->exec_rd);
+		closep(&b->exec_rd);
 		if (n == -ETIMEDOUT)
 			return husk_error_set(err, ETIMEDOUT, "pod init: no answer in %d ms",
 					      CHILD_TIMEOUT_MS);
 		if (n == (ssize_t)sizeof(e))
 			return husk_error_errno(err, e, "exec pod init '%s'", spec->init_path);
 	}
-	close_fd(&b->report_rd);
-	close_fd(&b->exec_rd);
+	closep(&b->report_rd);
+	closep(&b->exec_rd);
 	return 0;
 }
 

@@ -34,13 +34,6 @@ static int running_ctr(struct rt *rt, const char *ref, const char *what, struct 
 	return 0;
 }
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 /* ---- exec ---- */
 
 int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty, bool in, bool out,
@@ -69,9 +62,9 @@ int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty
 	struct ctr_process p;
 	r = spec->oci_path ? ctr_oci_exec_spawn(&o, &io, &p, err)
 			   : ctr_exec_spawn(&o, &io, &p, err);
-	close_fd(&pin[0]);
-	close_fd(&pout[1]);
-	close_fd(&perr[1]);
+	closep(&pin[0]);
+	closep(&pout[1]);
+	closep(&perr[1]);
 	if (r < 0)
 		goto fail;
 	struct rt_exec_proc x = RT_EXEC_PROC_INIT;
@@ -103,9 +96,9 @@ int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty
 	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {
-		close_fd(&pin[i]);
-		close_fd(&pout[i]);
-		close_fd(&perr[i]);
+		closep(&pin[i]);
+		closep(&pout[i]);
+		closep(&perr[i]);
 	}
 	return r;
 }
@@ -147,7 +140,7 @@ void rt_exec_proc_close_stdin(struct rt_exec_proc *p)
 {
 	/* A terminal has no end of input short of hanging it up. */
 	if (p->pty < 0)
-		close_fd(&p->in);
+		closep(&p->in);
 }
 
 void rt_exec_proc_release(struct rt_exec_proc *p)
@@ -165,11 +158,11 @@ void rt_exec_proc_release(struct rt_exec_proc *p)
 			pidfd_send_signal(p->pidfd, SIGKILL, NULL, 0);
 		rt_exec_proc_reap(p, true);
 	}
-	close_fd(&p->pidfd);
-	close_fd(&p->in);
-	close_fd(&p->out);
-	close_fd(&p->err);
-	close_fd(&p->pty);
+	closep(&p->pidfd);
+	closep(&p->in);
+	closep(&p->out);
+	closep(&p->err);
+	closep(&p->pty);
 }
 
 /* ---- attach ---- */
