@@ -496,6 +496,11 @@ static void record_exit(struct shim *s)
 	    s->have_oom && read_oom_count(s->spec->oom_file, &count) == 0 && count > s->oom_base;
 	int sig = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
 	int code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : 128 + sig;
+	/* An OCI runtime's container is deleted (its cgroup with it) before
+	 * the exit is recorded, after the OOM count was read: a client that
+	 * sees the container exited sees the runtime done with it. */
+	if (s->spec->oci_path)
+		shim_oci_delete(s->spec);
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
 	yajl_gen_map_open(g);
 	json_kv_int(g, "exit_code", code);
@@ -636,8 +641,6 @@ int main(int argc, char **argv)
 
 	run(&s);
 	record_exit(&s);
-	if (s.spec->oci_path)
-		shim_oci_delete(s.spec);
 	reap(&s);
 	lc_log_free(s.log);
 	ctr_spec_free(s.spec);
