@@ -143,6 +143,12 @@ def cgroup_dirs_named(ident):
     return hits
 
 
+def mount_dirs(d):
+    """The directories huskd mounts below, each a private bind mount of
+    itself while huskd runs or pods and containers remain."""
+    return [os.path.join(d.state, "pods-mnt"), os.path.join(d.root, "image", "mnt")]
+
+
 def leftovers(d, ids):
     """What the given pod/container ids left on the host."""
     left = []
@@ -153,8 +159,8 @@ def leftovers(d, ids):
                 for n in dirs + files:
                     if i in n:
                         left.append(f"file {os.path.join(root, n)}")
-    pods_dir = os.path.join(d.state, "pods")  # huskd's own private self-bind
-    left += [f"mount {m}" for m in mounts_under(d.base) if m != pods_dir]
+    own = mount_dirs(d)  # huskd's own private self-binds
+    left += [f"mount {m}" for m in mounts_under(d.base) if m not in own]
     return left
 
 
