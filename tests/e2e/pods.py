@@ -119,6 +119,19 @@ def pid_of(d, cid):
     return info["pid"]
 
 
+def run_trapping(d, pod, pod_cfg, image, trap, loop="while :; do sleep 0.1; done", **kw):
+    """A shell container that sets a SIGTERM trap, started and known to have
+    set it: PID 1 ignores a signal it has no handler for, so a stop that
+    came before the trap would be lost under load."""
+    c = run_ctr(d, pod, pod_cfg, image, ["sh", "-c", f"{trap}; touch /trapped; {loop}"], **kw)
+    pid = pid_of(d, c)
+    deadline = time.time() + 60
+    while not os.path.exists(f"/proc/{pid}/root/trapped"):
+        assert time.time() < deadline, f"container {c} did not set its trap"
+        time.sleep(0.05)
+    return c
+
+
 def ns_inode(pid, kind):
     return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
 
