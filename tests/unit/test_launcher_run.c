@@ -28,6 +28,8 @@
 static char *g_base;   /* temp dir for everything */
 static char *g_rootfs; /* busybox rootfs */
 static char *g_shim;   /* husk-shim beside the tests dir, or NULL */
+/* The second run: containers' mount namespaces copied from a template. */
+static char *g_template;
 static bool g_root;
 
 #define NEED_ROOT()                                               \
@@ -83,6 +85,8 @@ static struct ctr_spec *mkspec(const char *const *args)
 	for (size_t i = 0; args[i]; i++)
 		s->args = strv_append(s->args, args[i]);
 	s->env = strv_append(s->env, "PATH=/bin");
+	if (g_template)
+		s->mount_template = xstrdup(g_template);
 	return s;
 }
 
@@ -615,7 +619,7 @@ static void test_launch_bidirectional(void)
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(
 	    ARGS("sh", "-c",
 		 "read x; cat /both/fromhost/f /h2c/fromhost/f;"
-		 " mkdir /both/fromctr /both/slave && mount -t tmpfs t /both/fromctr &&"
+		 " mkdir -p /both/fromctr /both/slave && mount -t tmpfs t /both/fromctr &&"
 		 " echo c > /both/fromctr/f && mount -t tmpfs t /h2c/slave && echo done; read y"));
 	s->stdin_open = true;
 	s->privileged = true;
@@ -1263,12 +1267,37 @@ int main(void)
 	    {"launch, exec: no fd of the caller's reaches the container", test_no_caller_fds},
 	};
 	int r = unit_run("launcher (root)", tests, ARRAY_SIZE(tests));
+	/* Again with a template mount namespace, as huskd makes one, in a
+	 * fresh base directory (the tests count the mounts below it) with the
+	 * same rootfs. */
+	char *first = g_base;
+	if (g_root) {
+		g_template = xasprintf("%s/template/mnt", first);
+		g_base = xstrdup("/tmp/husk-ln-XXXXXX");
+		if (!mkdtemp(g_base))
+			abort();
+		chmod(g_base, 0755);
+		struct husk_error e = HUSK_ERROR_INIT;
+		if (ctr_mount_template_make(g_template, &e) < 0) {
+			fprintf(stderr, "mount template: %s\n", e.msg);
+			return 2;
+		}
+		r |= unit_run("launcher in a template mount namespace (root)", tests,
+			      ARRAY_SIZE(tests));
+		if (ctr_mount_template_release(g_template, &e) < 0) {
+			fprintf(stderr, "mount template: %s\n", e.msg);
+			r |= 1;
+		}
+		free(g_template);
+	}
 	/* HUSK_TEST_KEEP=1 leaves the rootfs, specs, logs and state (the
 	 * shims' own logs) for a look. */
 	if (getenv("HUSK_TEST_KEEP"))
-		fprintf(stderr, "kept %s\n", g_base);
-	else
+		fprintf(stderr, "kept %s %s\n", first, g_base);
+	else if (g_base != first)
 		unit_rmdir(g_base);
+	if (!getenv("HUSK_TEST_KEEP"))
+		unit_rmdir(first);
 	free(g_rootfs);
 	free(g_shim);
 	return r;
