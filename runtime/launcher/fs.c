@@ -1019,31 +1019,17 @@ static int mount_point_of(const char *path, char **ret, struct husk_error *err)
 	return 0;
 }
 
-int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
+/* The rootfs in a copy of the caller's namespace, as a mount of its own;
+ * *ret_rootfd: its root. */
+static int root_in_copy(struct lc *lc, int *ret_rootfd, struct husk_error *err)
 {
 	const struct ctr_spec *s = lc->spec;
 	int r;
-	mode_t old_umask = umask(0);
-
 	/* The propagation of the copy of the host's mounts, as runc sets it:
 	 * rslave by default (host mounts reach the container, nothing goes
 	 * back); rprivate on request; rshared when a volume propagates both
 	 * ways, so that its source stays a peer of the host's mount and the
 	 * volume's bind joins that peer group. */
-	_cleanup_close_ int rootfd = -1;
-	if (lc->in_template) {
-		/* A copy of the template: the propagation of the clones was
-		 * set by stage 1; the rootfs goes on the template's /rootfs. */
-		_cleanup_close_ int top = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (top < 0)
-			return husk_error_errno(err, errno, "open '/'");
-		if ((r = unstage_clones(lc, top, LC_TEMPLATE_STAGE_DIR, err)) < 0)
-			return r;
-		if (move_mount(lc->rootfs_tree, "", top, "rootfs", MOVE_MOUNT_F_EMPTY_PATH) < 0)
-			return husk_error_errno(err, errno, "mount rootfs '%s'", s->rootfs);
-		rootfd = steal_fd(&lc->rootfs_tree);
-		goto mounts;
-	}
 	bool shared_root =
 	    s->rootfs_propagation == CTR_PROP_SHARED || s->rootfs_propagation == CTR_PROP_RSHARED;
 	unsigned long root_prop =
@@ -1059,6 +1045,7 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 	/* Everything the launcher mounts goes on the rootfs: make the mount it
 	 * is on private so none of it propagates to the host, whatever the
 	 * root's propagation (pivot_root also refuses a shared parent). */
+	_cleanup_close_ int rootfd = -1;
 	if (lc->root_by_cwd) {
 		/* "." is the root of the rootfs mount itself (see root_by_cwd),
 		 * copied from the host's namespace and so locked, which
@@ -1088,8 +1075,37 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 		return husk_error_errno(err, errno, "open rootfs '%s'", s->rootfs);
 	if ((r = unstage_clones(lc, rootfd, LC_STAGE_DIR, err)) < 0)
 		return r;
+	*ret_rootfd = steal_fd(&rootfd);
+	return 0;
+}
 
-mounts:
+/* The rootfs in a copy of the template: stage 1's clone (its propagation
+ * and that of every other clone set by lc_template_prepare) on the
+ * template's /rootfs. */
+static int root_in_template(struct lc *lc, int *ret_rootfd, struct husk_error *err)
+{
+	_cleanup_close_ int top = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0)
+		return husk_error_errno(err, errno, "open '/'");
+	int r = unstage_clones(lc, top, LC_TEMPLATE_STAGE_DIR, err);
+	if (r < 0)
+		return r;
+	if (move_mount(lc->rootfs_tree, "", top, "rootfs", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return husk_error_errno(err, errno, "mount rootfs '%s'", lc->spec->rootfs);
+	*ret_rootfd = steal_fd(&lc->rootfs_tree);
+	return 0;
+}
+
+int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	int r;
+	mode_t old_umask = umask(0);
+
+	_cleanup_close_ int rootfd = -1;
+	if ((r = lc->in_template ? root_in_template(lc, &rootfd, err)
+				 : root_in_copy(lc, &rootfd, err)) < 0)
+		return r;
 
 	/* An image may not make /proc or /sys a symlink: procfs and sysfs
 	 * would land elsewhere and the masked paths with them (runc refuses

@@ -48,8 +48,7 @@ static char *template_dir(const char *path)
 
 /* The child that builds the namespace: only syscalls (huskd may have
  * threads). dir: where its tmpfs goes before it becomes the root. */
-static _noreturn_ void template_child(const char *dir, const char *const *sub, int ready,
-				      int hold)
+static _noreturn_ void template_child(const char *dir, const char *const *sub, int ready, int hold)
 {
 	char c = 0;
 	int fd = -1;
@@ -73,8 +72,8 @@ static _noreturn_ void template_child(const char *dir, const char *const *sub, i
 	if (fchdir(fd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
 	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
 		_exit(4);
-	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
-			     MS_NOEXEC, NULL) < 0)
+	if (mount(NULL, "/", NULL,
+		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		_exit(5);
 	if (write(ready, &c, 1) != 1)
 		_exit(6);
@@ -113,7 +112,8 @@ int ctr_mount_template_make(const char *path, struct husk_error *err)
 		return husk_error_prefix(err, "mount template");
 	/* An nsfs pin may not propagate (the kernel refuses it in a peer):
 	 * the directory becomes a private mount of its own. */
-	if (mount(dir, dir, NULL, MS_BIND, NULL) < 0 || mount(NULL, dir, NULL, MS_PRIVATE, NULL) < 0)
+	if (mount(dir, dir, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, dir, NULL, MS_PRIVATE, NULL) < 0)
 		return husk_error_errno(err, errno, "mount template: private mount '%s'", dir);
 	_cleanup_close_ int pin = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 	if (pin < 0) {
