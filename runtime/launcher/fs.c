@@ -623,6 +623,15 @@ int lc_stage_clones(struct lc *lc, struct husk_error *err)
 	return 0;
 }
 
+static void close_clones(struct lc *lc)
+{
+	_cleanup_free_ int **slots = NULL;
+	size_t n = clone_slots(lc, &slots);
+	for (size_t i = 0; i < n; i++)
+		if (*slots[i] >= 0)
+			closep(slots[i]);
+}
+
 /* In the container's mount namespace, before anything covers
  * LC_STAGE_DIR: a detached clone of each staged mount into its slot. */
 static int unstage_clones(struct lc *lc, int rootfd, const char *stage, struct husk_error *err)
@@ -1182,6 +1191,10 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 
 	if ((r = pivot(rootfd, s->rootfs, err)) < 0)
 		return r;
+	/* The clones are in place or unused (a detached clone of the host's
+	 * /sys or a device node): none may stay open for the process to
+	 * reach through /proc/self/fd (a working_dir there, CVE-2024-21626). */
+	close_clones(lc);
 	_cleanup_close_ int newroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (newroot < 0)
 		return husk_error_errno(err, errno, "open '/'");
