@@ -5,10 +5,12 @@
  * shim outliving its parent, and exec into a running container. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -687,6 +689,54 @@ static void test_launch_bidirectional(void)
 	CU_ASSERT_EQUAL(mounts_below(g_base), 0);
 }
 
+/* The template huskd pins: a mount namespace at the pin, on a private
+ * bind of its directory; made again over itself without piling up; a
+ * make that fails leaves no mount; release leaves nothing. */
+static void test_mount_template(void)
+{
+	NEED_ROOT();
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_free_ char *dir = xasprintf("%s/tmpl", g_base);
+	_cleanup_free_ char *pin = xasprintf("%s/mnt", dir);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL_FATAL(ctr_mount_template_make(pin, &err), 0);
+		/* The pin, on one bind of the directory. */
+		CU_ASSERT_EQUAL(mounts_below(dir), 1);
+		CU_ASSERT_TRUE(is_mount_point(dir));
+		_cleanup_free_ char *parent = xasprintf("%s/..", dir);
+		CU_ASSERT_FALSE(is_mount_point(parent));
+	}
+	_cleanup_close_ int fd = open(pin, O_RDONLY | O_CLOEXEC);
+	CU_ASSERT(fd >= 0 && ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNS);
+	/* Its root: read-only, with /proc, /sys and the launcher's two
+	 * directories. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct stat st;
+		_exit(setns(fd, CLONE_NEWNS) == 0 && stat("/rootfs", &st) == 0 &&
+			      stat("/stage", &st) == 0 && stat("/proc/self/status", &st) == 0 &&
+			      stat("/sys/kernel", &st) == 0 && mkdir("/x", 0755) < 0 &&
+			      errno == EROFS
+			  ? 0
+			  : 1);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT_EQUAL(ctr_mount_template_release(pin, &err), 0);
+	CU_ASSERT_EQUAL(mounts_below(g_base), 0);
+	CU_ASSERT_FALSE(fs_exists(dir));
+	CU_ASSERT_EQUAL(ctr_mount_template_release(pin, &err), 0);
+	/* A pin path that is a directory with something in it: refused,
+	 * nothing mounted. */
+	_cleanup_free_ char *in = xasprintf("%s/x", pin);
+	CU_ASSERT_EQUAL(fs_mkdir_p(in, 0755, NULL), 0);
+	CU_ASSERT(ctr_mount_template_make(pin, &err) < 0);
+	husk_error_clear(&err);
+	CU_ASSERT_EQUAL(mounts_below(g_base), 0);
+	fs_rm_rf(dir, NULL);
+}
+
 static void test_launch_join_and_cgroup(void)
 {
 	NEED_ROOT();
@@ -1256,6 +1306,7 @@ int main(void)
 	     test_launch_protected_targets},
 	    {"launch: pod files, /dev/shm, mount propagation", test_launch_pod_files_propagation},
 	    {"launch: bidirectional propagation", test_launch_bidirectional},
+	    {"mount template: pinned, replaced, released", test_mount_template},
 	    {"launch: join a namespace, cgroup placement", test_launch_join_and_cgroup},
 	    {"launch: user namespace", test_launch_userns},
 	    {"shim: run, exit code, CRI log", test_shim_run_and_log},
