@@ -137,15 +137,17 @@ int img_fs_info(struct img_store *s, struct img_fs_usage *ret_images,
 
 /* Usage of container id's writable layer (its overlay upper dir); the
  * mountpoint reported is that directory. ENOENT when id has no rootfs.
- * The first call walks the directory; later ones answer from a cache that
- * the thread of img_usage_refresh_start keeps fresh (without it, every call
- * walks). */
+ * The first call walks the directory; later ones answer from a cache, and
+ * one that finds its figure older than the interval of
+ * img_usage_refresh_start has the thread walk it again (without the
+ * thread, every call walks). */
 int img_rootfs_usage(struct img_store *s, const char *id, struct img_fs_usage *ret,
 		     struct husk_error *err);
 
-/* Re-walk every cached writable layer every interval_ms in a thread of
- * the store's (stopped by img_store_free), so img_rootfs_usage never walks
- * one on a caller's time after its first answer. */
+/* Start the thread of the store's (stopped by img_store_free) that walks
+ * again a cached writable layer when img_rootfs_usage finds it older than
+ * interval_ms, so that no caller waits for a walk after the first. It has
+ * no timer: with no stats asked for it never wakes. */
 int img_usage_refresh_start(struct img_store *s, int interval_ms, struct husk_error *err);
 
 /* The parts of an image config a runtime needs. Vectors are NULL-terminated

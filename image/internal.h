@@ -312,6 +312,7 @@ struct img_store {
 	pthread_t usage_thread;
 	bool usage_running, usage_stop;
 	int usage_interval_ms;
+	size_t usage_queued; /* entries a request found stale */
 };
 
 /* Usage of the tree at dir (each inode once; skip: a top-level name left

@@ -1,7 +1,9 @@
 /* The writable layers' usage, cached: the stats calls ask for every running
  * container's usage each time, and walking 200 upper dirs per call is what
  * made them slow. A layer is walked on its first request and then by the
- * refresh thread only. */
+ * refresh thread only, when a request finds its figure older than the
+ * interval: nothing is walked for containers nobody asks about, and the
+ * thread sleeps while no stats are asked for. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +14,8 @@ struct img_usage_entry {
 	char *id;
 	uint64_t bytes, inodes;
 	long long at;
+	long long walked_ns; /* monotonic time of the walk */
+	bool queued;	     /* for the refresh thread */
 };
 
 static struct img_usage_entry *find(struct img_store *s, const char *id)
@@ -53,12 +57,19 @@ int img_rootfs_usage(struct img_store *s, const char *id, struct img_fs_usage *r
 	struct img_usage_entry *e = find(s, id);
 	if (e) {
 		*ret = (struct img_fs_usage){xstrdup(upper), e->bytes, e->inodes, e->at};
+		if (!e->queued &&
+		    now_mono_ns() - e->walked_ns >= s->usage_interval_ms * 1000000LL) {
+			e->queued = true;
+			s->usage_queued++;
+			pthread_cond_signal(&s->usage_cond);
+		}
 		pthread_mutex_unlock(&s->usage_lock);
 		return 0;
 	}
 	bool cache = s->usage_running;
 	pthread_mutex_unlock(&s->usage_lock);
 	struct img_fs_usage u = {0};
+	long long walked = now_mono_ns();
 	int r = img_dir_usage(upper, NULL, &u, err);
 	if (r < 0)
 		return r;
@@ -66,8 +77,8 @@ int img_rootfs_usage(struct img_store *s, const char *id, struct img_fs_usage *r
 		pthread_mutex_lock(&s->usage_lock);
 		if (!find(s, id)) {
 			s->usage = xrealloc(s->usage, (s->n_usage + 1) * sizeof(*s->usage));
-			s->usage[s->n_usage++] =
-			    (struct img_usage_entry){xstrdup(id), u.bytes, u.inodes, u.at};
+			s->usage[s->n_usage++] = (struct img_usage_entry){
+			    xstrdup(id), u.bytes, u.inodes, u.at, walked, false};
 		}
 		pthread_mutex_unlock(&s->usage_lock);
 	}
@@ -75,25 +86,33 @@ int img_rootfs_usage(struct img_store *s, const char *id, struct img_fs_usage *r
 	return 0;
 }
 
-static void refresh_all(struct img_store *s)
+/* Walk the layers requests queued. Called and returns with usage_lock
+ * held; drops it while walking. */
+static void refresh_queued(struct img_store *s)
 {
-	pthread_mutex_lock(&s->usage_lock);
-	_cleanup_strv_ char **ids = xnew(char *, 1);
+	_cleanup_strv_ char **ids = xnew(char *, s->n_usage + 1);
+	size_t n = 0;
 	for (size_t i = 0; i < s->n_usage; i++)
-		ids = strv_append(ids, s->usage[i].id);
+		if (s->usage[i].queued)
+			ids[n++] = xstrdup(s->usage[i].id);
+	s->usage_queued = 0;
 	pthread_mutex_unlock(&s->usage_lock);
 	for (size_t i = 0; ids[i]; i++) {
 		_cleanup_free_ char *upper = upper_of(s, ids[i]);
 		struct img_fs_usage u = {0};
 		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
+		long long walked = now_mono_ns();
 		int r = img_dir_usage(upper, NULL, &u, &e);
 		pthread_mutex_lock(&s->usage_lock);
 		struct img_usage_entry *ent = find(s, ids[i]);
 		bool stop = s->usage_stop;
+		if (ent)
+			ent->queued = false;
 		if (ent && r == 0) {
 			ent->bytes = u.bytes;
 			ent->inodes = u.inodes;
 			ent->at = u.at;
+			ent->walked_ns = walked;
 		} else if (ent && e.code == ENOENT) {
 			drop_at(s, ent); /* the container went without img_rootfs_remove */
 		}
@@ -102,6 +121,7 @@ static void refresh_all(struct img_store *s)
 		if (stop)
 			break;
 	}
+	pthread_mutex_lock(&s->usage_lock);
 }
 
 static void *refresh_main(void *arg)
@@ -109,19 +129,12 @@ static void *refresh_main(void *arg)
 	struct img_store *s = arg;
 	pthread_mutex_lock(&s->usage_lock);
 	while (!s->usage_stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		long long ns = ts.tv_nsec + (long long)s->usage_interval_ms % 1000 * 1000000;
-		ts.tv_sec += s->usage_interval_ms / 1000 + ns / 1000000000;
-		ts.tv_nsec = ns % 1000000000;
-		while (!s->usage_stop &&
-		       pthread_cond_timedwait(&s->usage_cond, &s->usage_lock, &ts) != ETIMEDOUT)
-			;
-		if (s->usage_stop)
-			break;
-		pthread_mutex_unlock(&s->usage_lock);
-		refresh_all(s);
-		pthread_mutex_lock(&s->usage_lock);
+		/* No timer: woken by a request that found a stale figure. */
+		if (!s->usage_queued) {
+			pthread_cond_wait(&s->usage_cond, &s->usage_lock);
+			continue;
+		}
+		refresh_queued(s);
 	}
 	pthread_mutex_unlock(&s->usage_lock);
 	return NULL;

@@ -41,10 +41,10 @@ int rt_ctr_get(struct rt *rt, const char *ref, struct ctr_record **ret, struct h
 	return 0;
 }
 
-int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret, size_t *ret_n,
-		struct husk_error *err)
+int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, const struct ctr_record ***ret,
+		size_t *ret_n, struct husk_error *err)
 {
-	return state_ctr_list(rt->store, f, ret, ret_n, err);
+	return state_ctr_list_shared(rt->store, f, ret, ret_n, err);
 }
 
 int rt_ctr_spec(struct rt *rt, const char *ref, struct ctr_spec **ret, struct husk_error *err)

@@ -461,10 +461,10 @@ int rt_pod_get(struct rt *rt, const char *ref, struct pod_record **ret, struct h
 	return state_pod_get(rt->store, ref, ret, err);
 }
 
-int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***ret, size_t *ret_n,
-		struct husk_error *err)
+int rt_pod_list(struct rt *rt, const struct pod_filter *f, const struct pod_record ***ret,
+		size_t *ret_n, struct husk_error *err)
 {
-	return state_pod_list(rt->store, f, ret, ret_n, err);
+	return state_pod_list_shared(rt->store, f, ret, ret_n, err);
 }
 
 struct cg_group *rt_pod_cgroup(struct rt *rt, const char *ref, struct husk_error *err)

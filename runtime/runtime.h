@@ -167,8 +167,11 @@ int rt_pod_remove(struct rt *rt, const char *ref, const struct husk_cancel *canc
  * prefix. */
 int rt_pod_get(struct rt *rt, const char *ref, struct pod_record **ret, struct husk_error *err);
 
-int rt_pod_list(struct rt *rt, const struct pod_filter *f, struct pod_record ***ret, size_t *ret_n,
-		struct husk_error *err);
+/* The pods matching f (NULL: all), oldest first: the store's records,
+ * shared and read-only, released with pod_records_release
+ * (runtime/state/state.h says why they stay valid). */
+int rt_pod_list(struct rt *rt, const struct pod_filter *f, const struct pod_record ***ret,
+		size_t *ret_n, struct husk_error *err);
 
 /* Usage counters of the pod's cgroup (containers included). */
 /* The kernel's view of the pod as JSON text the caller frees: readAt, its
@@ -288,8 +291,10 @@ int rt_ctr_remove(struct rt *rt, const char *ref, const struct husk_cancel *canc
 
 /* A copy of the container's record, brought up to date with its shim. */
 int rt_ctr_get(struct rt *rt, const char *ref, struct ctr_record **ret, struct husk_error *err);
-int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, struct ctr_record ***ret, size_t *ret_n,
-		struct husk_error *err);
+/* The containers matching f, as rt_pod_list; release with
+ * ctr_records_release. */
+int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, const struct ctr_record ***ret,
+		size_t *ret_n, struct husk_error *err);
 
 /* How many husk-shim processes of known containers are alive (a shim
  * outlives its container until the container is removed). Reads each

@@ -183,6 +183,33 @@ char *srv_digest(void *msg)
 	return hex;
 }
 
+void srv_repeated_add_packed(void *msg, unsigned field, const void *item)
+{
+	ProtobufCMessage *m = msg;
+	size_t len = protobuf_c_message_get_packed_size(item);
+	/* A length-delimited unknown field holds its length prefix too. */
+	uint8_t prefix[10];
+	size_t np = 0;
+	for (size_t v = len; np == 0 || v; v >>= 7)
+		prefix[np++] = (uint8_t)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
+	uint8_t *data = xmalloc(np + len);
+	memcpy(data, prefix, np);
+	protobuf_c_message_pack(item, data + np);
+	/* Capacity doubles at each power of two: thousands of items must not
+	 * mean thousands of reallocs. */
+	unsigned n = m->n_unknown_fields;
+	if (n == 0 || (n >= 8 && !(n & (n - 1))))
+		m->unknown_fields =
+		    xrealloc(m->unknown_fields, (n ? 2 * n : 8) * sizeof(*m->unknown_fields));
+	m->unknown_fields[n] = (ProtobufCMessageUnknownField){
+	    .tag = field,
+	    .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+	    .len = np + len,
+	    .data = data,
+	};
+	m->n_unknown_fields = n + 1;
+}
+
 void srv_message_free(void *msg)
 {
 	/* Works for decoded messages and for responses the handlers built from

@@ -620,31 +620,40 @@ int srv_list_containers(struct srv_ctx *ctx, const void *in, void **ret_out, str
 		srv_map_to_state(req->filter->label_selector, req->filter->n_label_selector, &want);
 		f.labels = &want;
 	}
-	struct ctr_record **v = NULL;
+	const struct ctr_record **v = NULL;
 	size_t n = 0;
 	if (rt_ctr_list(ctx->runtime, &f, &v, &n, err) < 0)
 		return -err->code;
 	Runtime__V1__ListContainersResponse *resp = srv_new(
 	    Runtime__V1__ListContainersResponse, RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT);
+	/* Each item is packed from the shared record it borrows from: with
+	 * 1000 containers, copying their strings twice (record, then
+	 * message) was most of the call. */
 	for (size_t i = 0; i < n; i++) {
 		const struct ctr_record *c = v[i];
-		Runtime__V1__Container *m =
-		    srv_new(Runtime__V1__Container, RUNTIME__V1__CONTAINER__INIT);
-		m->id = srv_strdup(c->id);
-		m->pod_sandbox_id = srv_strdup(c->pod_id);
-		m->metadata = ctr_metadata(c);
-		m->image = image_spec(c);
-		m->image_ref = srv_strdup(c->image_ref);
-		m->image_id = srv_strdup(c->image_id);
-		m->state = cri_state(c->state);
-		m->created_at = c->created_at;
-		srv_map_from_state(&c->labels, &m->labels, &m->n_labels,
+		Runtime__V1__ContainerMetadata md = RUNTIME__V1__CONTAINER_METADATA__INIT;
+		md.name = c->name;
+		md.attempt = c->attempt;
+		Runtime__V1__ImageSpec im = RUNTIME__V1__IMAGE_SPEC__INIT;
+		im.image = c->image;
+		Runtime__V1__Container m = RUNTIME__V1__CONTAINER__INIT;
+		m.id = c->id;
+		m.pod_sandbox_id = c->pod_id;
+		m.metadata = &md;
+		m.image = &im;
+		m.image_ref = c->image_ref;
+		m.image_id = c->image_id;
+		m.state = cri_state(c->state);
+		m.created_at = c->created_at;
+		_cleanup_free_ void *labels =
+		    srv_map_borrow(&c->labels, &m.labels, &m.n_labels,
 				   &runtime__v1__container__labels_entry__descriptor);
-		srv_map_from_state(&c->annotations, &m->annotations, &m->n_annotations,
+		_cleanup_free_ void *annotations =
+		    srv_map_borrow(&c->annotations, &m.annotations, &m.n_annotations,
 				   &runtime__v1__container__annotations_entry__descriptor);
-		srv_repeated_add(&resp->containers, &resp->n_containers, m);
+		srv_repeated_add_packed(resp, 1, &m);
 	}
-	ctr_records_free(v, n);
+	ctr_records_release(v, n);
 	*ret_out = resp;
 	return 0;
 }
@@ -803,7 +812,7 @@ int srv_list_container_stats(struct srv_ctx *ctx, const void *in, void **ret_out
 		srv_map_to_state(req->filter->label_selector, req->filter->n_label_selector, &want);
 		f.labels = &want;
 	}
-	struct ctr_record **v = NULL;
+	const struct ctr_record **v = NULL;
 	size_t n = 0;
 	if (rt_ctr_list(ctx->runtime, &f, &v, &n, err) < 0)
 		return -err->code;
@@ -813,7 +822,7 @@ int srv_list_container_stats(struct srv_ctx *ctx, const void *in, void **ret_out
 	for (size_t i = 0; i < n; i++)
 		if (v[i]->state == CTR_STATE_RUNNING)
 			srv_repeated_add(&resp->stats, &resp->n_stats, ctr_stats_msg(ctx, v[i]));
-	ctr_records_free(v, n);
+	ctr_records_release(v, n);
 	*ret_out = resp;
 	return 0;
 }
@@ -891,13 +900,13 @@ static Runtime__V1__PodSandboxStats *pod_stats_msg(struct srv_ctx *ctx, const st
 	}
 	m->linux->network = pod_network(ctx, p->id);
 	struct ctr_filter f = {.pod_id = p->id, .has_state = true, .state = CTR_STATE_RUNNING};
-	struct ctr_record **v = NULL;
+	const struct ctr_record **v = NULL;
 	size_t n = 0;
 	if (rt_ctr_list(ctx->runtime, &f, &v, &n, NULL) == 0) {
 		for (size_t i = 0; i < n; i++)
 			srv_repeated_add(&m->linux->containers, &m->linux->n_containers,
 					 ctr_stats_msg(ctx, v[i]));
-		ctr_records_free(v, n);
+		ctr_records_release(v, n);
 	}
 	return m;
 }
@@ -929,7 +938,7 @@ int srv_list_pod_sandbox_stats(struct srv_ctx *ctx, const void *in, void **ret_o
 		srv_map_to_state(req->filter->label_selector, req->filter->n_label_selector, &want);
 		f.labels = &want;
 	}
-	struct pod_record **v = NULL;
+	const struct pod_record **v = NULL;
 	size_t n = 0;
 	if (rt_pod_list(ctx->runtime, &f, &v, &n, err) < 0)
 		return -err->code;
@@ -938,7 +947,7 @@ int srv_list_pod_sandbox_stats(struct srv_ctx *ctx, const void *in, void **ret_o
 		    RUNTIME__V1__LIST_POD_SANDBOX_STATS_RESPONSE__INIT);
 	for (size_t i = 0; i < n; i++)
 		srv_repeated_add(&resp->stats, &resp->n_stats, pod_stats_msg(ctx, v[i]));
-	pod_records_free(v, n);
+	pod_records_release(v, n);
 	*ret_out = resp;
 	return 0;
 }

@@ -222,8 +222,10 @@ static bool call_batch(struct call *c, const grpc_op *ops, size_t n)
 	return ok;
 }
 
-static void call_finish(struct call *c, enum srv_code code, const char *message,
-			const uint8_t *data, size_t len)
+/* Answer and close the call; the response bytes *data (or NULL) go to
+ * gRPC as they are, not copied. */
+static void call_finish(struct call *c, enum srv_code code, const char *message, uint8_t **data,
+			size_t len)
 {
 	grpc_op ops[4];
 	size_t n = 0;
@@ -233,8 +235,8 @@ static void call_finish(struct call *c, enum srv_code code, const char *message,
 		n++;
 	}
 	grpc_byte_buffer *bb = NULL;
-	if (data) {
-		grpc_slice sl = grpc_slice_from_copied_buffer((const char *)data, len);
+	if (data && *data) {
+		grpc_slice sl = grpc_slice_new(steal_ptr(data), len, free);
 		bb = grpc_raw_byte_buffer_create(&sl, 1);
 		grpc_slice_unref(sl);
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
@@ -286,9 +288,9 @@ int srv_stream_send(struct srv_stream *s, const ProtobufCMessage *msg)
 	struct call *c = s->c;
 	if (srv_stream_cancelled(s))
 		return -ECANCELED;
-	_cleanup_free_ uint8_t *data = NULL;
+	uint8_t *data = NULL;
 	size_t len = srv_encode(msg, &data);
-	grpc_slice sl = grpc_slice_from_copied_buffer((const char *)data, len);
+	grpc_slice sl = grpc_slice_new(data, len, free);
 	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
 	grpc_slice_unref(sl);
 	grpc_op ops[2];
@@ -393,7 +395,7 @@ done:;
 	long long ns = now_mono_ns() - t0;
 	srv_metrics_call_end(c->g->ctx->metrics, m, code, ns);
 	if (r >= 0 && !m->server_streaming)
-		call_finish(c, code, msg, out_data, out_len);
+		call_finish(c, code, msg, &out_data, out_len);
 	else
 		call_finish(c, code, msg, NULL, 0);
 	long long us = ns / 1000;

@@ -45,8 +45,9 @@ int srv_image_init(struct srv_ctx *ctx, struct husk_error *err)
 	if (r < 0)
 		return r;
 	log_info("image store overlay_mount=%s", img_overlay_method(s));
-	/* Stats read writable-layer usage from a cache this thread refreshes
-	 * (HUSK_USAGE_REFRESH_MS overrides the period, for tests). */
+	/* Stats read writable-layer usage from a cache; a figure older than
+	 * this has the store's thread walk the layer again
+	 * (HUSK_USAGE_REFRESH_MS overrides the age, for tests). */
 	int interval = SRV_USAGE_REFRESH_MS;
 	const char *env = getenv("HUSK_USAGE_REFRESH_MS");
 	if (env && atoi(env) > 0)

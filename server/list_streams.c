@@ -43,6 +43,15 @@ static int stream_list(struct srv_ctx *ctx, const void *in, struct srv_stream *o
 		*(void ***)((char *)batch + sf->offset) = items + i;
 		r = srv_stream_send(out, batch);
 	}
+	*(size_t *)((char *)batch + sf->quantifier_offset) = 0;
+	/* Items a List handler packed at once (srv_repeated_add_packed) are
+	 * its unknown fields, all of field 1: batched the same way. */
+	for (size_t i = 0; i < resp->n_unknown_fields && r >= 0; i += BATCH) {
+		size_t left = resp->n_unknown_fields - i;
+		batch->n_unknown_fields = left < BATCH ? (unsigned)left : BATCH;
+		batch->unknown_fields = resp->unknown_fields + i;
+		r = srv_stream_send(out, batch);
+	}
 	free(batch); /* borrowed the items; resp still owns them */
 	srv_message_free(resp);
 	if (r < 0)

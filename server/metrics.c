@@ -152,21 +152,21 @@ static void render_cni(struct net_cni *n, struct mx_text *t)
 static void render_objects(struct rt *rt, struct mx_text *t)
 {
 	unsigned pods[2] = {0}, ctrs[4] = {0};
-	struct pod_record **pv = NULL;
+	const struct pod_record **pv = NULL;
 	size_t pn = 0;
 	if (rt_pod_list(rt, NULL, &pv, &pn, NULL) == 0) {
 		for (size_t i = 0; i < pn; i++)
 			if ((unsigned)pv[i]->state < ARRAY_SIZE(pods))
 				pods[pv[i]->state]++;
-		pod_records_free(pv, pn);
+		pod_records_release(pv, pn);
 	}
-	struct ctr_record **cv = NULL;
+	const struct ctr_record **cv = NULL;
 	size_t cn = 0;
 	if (rt_ctr_list(rt, NULL, &cv, &cn, NULL) == 0) {
 		for (size_t i = 0; i < cn; i++)
 			if ((unsigned)cv[i]->state < ARRAY_SIZE(ctrs))
 				ctrs[cv[i]->state]++;
-		ctr_records_free(cv, cn);
+		ctr_records_release(cv, cn);
 	}
 	mx_family(t, "husk_pods", "gauge", "Pod sandboxes by state.");
 	for (unsigned s = 0; s < ARRAY_SIZE(pods); s++) {

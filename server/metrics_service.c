@@ -245,13 +245,13 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct srv_ctx *ctx, const st
 		rt_net_ifaces_free(ifs);
 	}
 	struct ctr_filter f = {.pod_id = p->id, .has_state = true, .state = CTR_STATE_RUNNING};
-	struct ctr_record **v = NULL;
+	const struct ctr_record **v = NULL;
 	size_t n = 0;
 	if (rt_ctr_list(ctx->runtime, &f, &v, &n, NULL) == 0) {
 		for (size_t i = 0; i < n; i++)
 			srv_repeated_add(&pm->container_metrics, &pm->n_container_metrics,
 					 ctr_metrics(ctx, v[i]));
-		ctr_records_free(v, n);
+		ctr_records_release(v, n);
 	}
 	return pm;
 }
@@ -260,7 +260,7 @@ int srv_list_pod_sandbox_metrics(struct srv_ctx *ctx, const void *in _unused_, v
 				 struct husk_error *err)
 {
 	struct pod_filter f = {.has_state = true, .state = POD_STATE_READY};
-	struct pod_record **v = NULL;
+	const struct pod_record **v = NULL;
 	size_t n = 0;
 	if (rt_pod_list(ctx->runtime, &f, &v, &n, err) < 0)
 		return -err->code;
@@ -269,7 +269,7 @@ int srv_list_pod_sandbox_metrics(struct srv_ctx *ctx, const void *in _unused_, v
 		    RUNTIME__V1__LIST_POD_SANDBOX_METRICS_RESPONSE__INIT);
 	for (size_t i = 0; i < n; i++)
 		srv_repeated_add(&resp->pod_metrics, &resp->n_pod_metrics, pod_metrics(ctx, v[i]));
-	pod_records_free(v, n);
+	pod_records_release(v, n);
 	*ret_out = resp;
 	return 0;
 }

@@ -144,7 +144,7 @@ void srv_network_gc(struct srv_ctx *ctx)
 		return;
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
 	struct pod_filter f = {0};
-	struct pod_record **pods = NULL;
+	const struct pod_record **pods = NULL;
 	size_t n = 0;
 	if (rt_pod_list(ctx->runtime, &f, &pods, &n, &err) < 0) {
 		log_warn("pod network cleanup: list pods: %s", err.msg);
@@ -156,7 +156,7 @@ void srv_network_gc(struct srv_ctx *ctx)
 		if (pods[i]->state == POD_STATE_READY && pods[i]->sandbox.net_ns)
 			ready = strv_append(ready, pods[i]->id);
 	}
-	pod_records_free(pods, n);
+	pod_records_release(pods, n);
 	_cleanup_strv_ char **problems = NULL;
 	if (net_cni_gc(ctx->network, valid, &problems, &err) < 0) {
 		log_warn("pod network cleanup: %s", err.msg);

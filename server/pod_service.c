@@ -382,28 +382,36 @@ int srv_list_pod_sandbox(struct srv_ctx *ctx, const void *in, void **ret_out,
 		srv_map_to_state(req->filter->label_selector, req->filter->n_label_selector, &want);
 		f.labels = &want;
 	}
-	struct pod_record **pods = NULL;
+	const struct pod_record **pods = NULL;
 	size_t n = 0;
 	if (rt_pod_list(ctx->runtime, &f, &pods, &n, err) < 0)
 		return -err->code;
 	Runtime__V1__ListPodSandboxResponse *resp = srv_new(
 	    Runtime__V1__ListPodSandboxResponse, RUNTIME__V1__LIST_POD_SANDBOX_RESPONSE__INIT);
+	/* Packed from the shared records, no string copied (as
+	 * ListContainers). */
 	for (size_t i = 0; i < n; i++) {
 		const struct pod_record *p = pods[i];
-		Runtime__V1__PodSandbox *ps =
-		    srv_new(Runtime__V1__PodSandbox, RUNTIME__V1__POD_SANDBOX__INIT);
-		ps->id = srv_strdup(p->id);
-		ps->metadata = pod_metadata(p);
-		ps->state = pod_state(p);
-		ps->created_at = p->created_at;
-		srv_map_from_state(&p->labels, &ps->labels, &ps->n_labels,
+		Runtime__V1__PodSandboxMetadata md = RUNTIME__V1__POD_SANDBOX_METADATA__INIT;
+		md.name = p->name;
+		md.uid = p->uid;
+		md.namespace_ = p->namespace;
+		md.attempt = p->attempt;
+		Runtime__V1__PodSandbox ps = RUNTIME__V1__POD_SANDBOX__INIT;
+		ps.id = p->id;
+		ps.metadata = &md;
+		ps.state = pod_state(p);
+		ps.created_at = p->created_at;
+		_cleanup_free_ void *labels =
+		    srv_map_borrow(&p->labels, &ps.labels, &ps.n_labels,
 				   &runtime__v1__pod_sandbox__labels_entry__descriptor);
-		srv_map_from_state(&p->annotations, &ps->annotations, &ps->n_annotations,
+		_cleanup_free_ void *annotations =
+		    srv_map_borrow(&p->annotations, &ps.annotations, &ps.n_annotations,
 				   &runtime__v1__pod_sandbox__annotations_entry__descriptor);
-		ps->runtime_handler = srv_strdup(p->runtime_handler);
-		srv_repeated_add(&resp->items, &resp->n_items, ps);
+		ps.runtime_handler = p->runtime_handler;
+		srv_repeated_add_packed(resp, 1, &ps);
 	}
-	pod_records_free(pods, n);
+	pod_records_release(pods, n);
 	*ret_out = resp;
 	return 0;
 }

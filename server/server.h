@@ -135,6 +135,14 @@ void srv_map_add(void *entries_field, size_t *n, const ProtobufCMessageDescripto
 		 const char *key, const char *value);
 /* Append a message pointer to a repeated message field. */
 void srv_repeated_add(void *field, size_t *n, void *msg);
+/* Append item to the repeated message field number `field` of msg, packed
+ * at once: its bytes are kept as a field protobuf-c does not know, which
+ * it packs as they are, so the wire carries the same repeated field. item
+ * may point at strings the caller holds only until this returns (nothing
+ * of item is kept), which spares a list reply a copy of every string of
+ * every record. The items are seen in C only after a pack and unpack
+ * (srv_message_copy); msg's unknown fields must all come from here. */
+void srv_repeated_add_packed(void *msg, unsigned field, const void *item);
 #define srv_new(type, init)               \
 	({                                \
 		type *_m = xnew(type, 1); \

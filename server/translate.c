@@ -27,6 +27,34 @@ void srv_map_from_state(const struct state_map *m, void *entries_field, size_t *
 		srv_map_add(entries_field, n, entry, m->items[i].key, m->items[i].value);
 }
 
+void *srv_map_borrow(const struct state_map *m, void *entries_field, size_t *n,
+		     const ProtobufCMessageDescriptor *entry)
+{
+	*(void **)entries_field = NULL;
+	*n = 0;
+	if (m->n == 0)
+		return NULL;
+	/* The pointer array first, then the entries (sizes are multiples of
+	 * the pointer size, so the entries stay aligned). */
+	size_t size =
+	    (entry->sizeof_message + sizeof(void *) - 1) / sizeof(void *) * sizeof(void *);
+	char *block = xmalloc(m->n * (sizeof(void *) + size));
+	void **ptrs = (void **)block;
+	const ProtobufCFieldDescriptor *fk = protobuf_c_message_descriptor_get_field(entry, 1);
+	const ProtobufCFieldDescriptor *fv = protobuf_c_message_descriptor_get_field(entry, 2);
+	for (size_t i = 0; i < m->n; i++) {
+		ProtobufCMessage *e =
+		    (ProtobufCMessage *)(block + m->n * sizeof(void *) + i * size);
+		protobuf_c_message_init(entry, e);
+		*(const char **)((char *)e + fk->offset) = m->items[i].key;
+		*(const char **)((char *)e + fv->offset) = m->items[i].value;
+		ptrs[i] = e;
+	}
+	*(void ***)entries_field = ptrs;
+	*n = m->n;
+	return block;
+}
+
 char **srv_strv(char *const *v, size_t n)
 {
 	char **out = xnew(char *, n + 1);

@@ -14,6 +14,12 @@ void srv_map_to_state(const void *entries, size_t n, struct state_map *m);
 /* Append the pairs of m to a map field of a response. */
 void srv_map_from_state(const struct state_map *m, void *entries_field, size_t *n,
 			const ProtobufCMessageDescriptor *entry);
+/* Point a map field of a message that is packed and never freed (an item
+ * for srv_repeated_add_packed) at the pairs of m, copying no string.
+ * Returns the one block holding the entries, to free after the packing;
+ * NULL when m is empty. */
+void *srv_map_borrow(const struct state_map *m, void *entries_field, size_t *n,
+		     const ProtobufCMessageDescriptor *entry);
 /* A NULL-terminated copy of a repeated string field. */
 char **srv_strv(char *const *v, size_t n);
 

@@ -242,6 +242,16 @@ struct pod_filter {
 int state_pod_list(struct state_store *s, const struct pod_filter *f, struct pod_record ***ret,
 		   size_t *ret_n, struct husk_error *err);
 
+/* The pods matching f (NULL: all), oldest first, as the store's own records
+ * instead of copies: what a list for a reply needs, with no copying. A
+ * stored record is never changed (a write stores a new one), so each stays
+ * as it was when listed, even past a modify or remove of its pod, until
+ * pod_records_release, which also frees the array. Safe from any thread;
+ * the records are read-only. */
+int state_pod_list_shared(struct state_store *s, const struct pod_filter *f,
+			  const struct pod_record ***ret, size_t *ret_n, struct husk_error *err);
+void pod_records_release(const struct pod_record **v, size_t n);
+
 /* ---- containers ---- (same rules as pods) */
 
 /* Errors as state_pod_add, plus ENOENT when rec->pod_id is not a pod of the
@@ -270,5 +280,9 @@ struct ctr_filter {
 /* Copies of the containers matching f (NULL: all), oldest first. */
 int state_ctr_list(struct state_store *s, const struct ctr_filter *f, struct ctr_record ***ret,
 		   size_t *ret_n, struct husk_error *err);
+/* As state_pod_list_shared, for containers. */
+int state_ctr_list_shared(struct state_store *s, const struct ctr_filter *f,
+			  const struct ctr_record ***ret, size_t *ret_n, struct husk_error *err);
+void ctr_records_release(const struct ctr_record **v, size_t n);
 
 #endif

@@ -72,6 +72,87 @@ static bool same_ctr_name(const struct ctr_record *a, const struct ctr_record *b
 	return streq(a->pod_id, b->pod_id) && streq(a->name, b->name) && a->attempt == b->attempt;
 }
 
+/* ---- shared records ------------------------------------------------------------- */
+
+/* A stored record and how many hold it: the index, and each shared list
+ * that handed it out. A stored record is never changed (a write stores a
+ * new one and drops the index's hold on the old), so holders read it with
+ * no lock. */
+struct pod_node {
+	struct pod_record rec; /* first: the index holds &node->rec */
+	unsigned refs;
+};
+struct ctr_node {
+	struct ctr_record rec;
+	unsigned refs;
+};
+
+static struct pod_record *pod_node_new(void)
+{
+	struct pod_node *n = xnew(struct pod_node, 1);
+	n->refs = 1;
+	return &n->rec;
+}
+
+static struct ctr_record *ctr_node_new(void)
+{
+	struct ctr_node *n = xnew(struct ctr_node, 1);
+	n->refs = 1;
+	return &n->rec;
+}
+
+static void pod_node_ref(const struct pod_record *r)
+{
+	__atomic_add_fetch(&((struct pod_node *)r)->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void ctr_node_ref(const struct ctr_record *r)
+{
+	__atomic_add_fetch(&((struct ctr_node *)r)->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void pod_node_unref(const struct pod_record *r)
+{
+	struct pod_node *n = (struct pod_node *)r;
+	if (n && __atomic_sub_fetch(&n->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		pod_record_clear(&n->rec);
+		free(n);
+	}
+}
+
+static void ctr_node_unref(const struct ctr_record *r)
+{
+	struct ctr_node *n = (struct ctr_node *)r;
+	if (n && __atomic_sub_fetch(&n->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		ctr_record_clear(&n->rec);
+		free(n);
+	}
+}
+
+static void pod_node_unrefp(struct pod_record **r)
+{
+	pod_node_unref(*r);
+}
+
+static void ctr_node_unrefp(struct ctr_record **r)
+{
+	ctr_node_unref(*r);
+}
+
+void pod_records_release(const struct pod_record **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		pod_node_unref(v[i]);
+	free(v);
+}
+
+void ctr_records_release(const struct ctr_record **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		ctr_node_unref(v[i]);
+	free(v);
+}
+
 /* ---- the store ----------------------------------------------------------------- */
 
 struct state_store {
@@ -254,12 +335,12 @@ static int read_dir(const char *dir, bool pods, struct loaded **ret, size_t *ret
 		void *rec = NULL;
 		const char *id = NULL;
 		if (r == 0 && pods) {
-			struct pod_record *p = xnew(struct pod_record, 1);
+			struct pod_record *p = pod_node_new();
 			r = state_pod_decode(tree, p, &e);
 			rec = p;
 			id = p->id;
 		} else if (r == 0) {
-			struct ctr_record *c = xnew(struct ctr_record, 1);
+			struct ctr_record *c = ctr_node_new();
 			r = state_ctr_decode(tree, c, &e);
 			rec = c;
 			id = c->id;
@@ -274,9 +355,9 @@ static int read_dir(const char *dir, bool pods, struct loaded **ret, size_t *ret
 		if (r < 0) {
 			problem(problems, path, &e);
 			if (pods)
-				pod_record_free(rec);
+				pod_node_unref(rec);
 			else
-				ctr_record_free(rec);
+				ctr_node_unref(rec);
 		} else {
 			v[n].path = steal_ptr(&path);
 			v[n++].rec = rec;
@@ -309,7 +390,7 @@ static int load_dir(struct state_store *s, const char *dir, bool pods, char ***p
 				husk_error_set(&e, EEXIST, "pod name '%s' taken by '%s'", p->name,
 					       o->id);
 				problem(problems, v[i].path, &e);
-				pod_record_free(p);
+				pod_node_unref(p);
 			} else {
 				index_insert((void ***)&s->pods, &s->n_pods, p);
 			}
@@ -320,7 +401,7 @@ static int load_dir(struct state_store *s, const char *dir, bool pods, char ***p
 				husk_error_set(&e, EEXIST, "container name '%s' taken by '%s'",
 					       c->name, o->id);
 				problem(problems, v[i].path, &e);
-				ctr_record_free(c);
+				ctr_node_unref(c);
 			} else {
 				if (!find_exact((void **)s->pods, s->n_pods, c->pod_id, &at)) {
 					husk_error_set(&e, ENOENT,
@@ -342,8 +423,8 @@ void state_store_free(struct state_store *s)
 {
 	if (!s)
 		return;
-	pod_records_free(s->pods, s->n_pods);
-	ctr_records_free(s->ctrs, s->n_ctrs);
+	pod_records_release((const struct pod_record **)s->pods, s->n_pods);
+	ctr_records_release((const struct ctr_record **)s->ctrs, s->n_ctrs);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->wlock);
 	free(s->dir);
@@ -438,7 +519,7 @@ int state_pod_add(struct state_store *s, const struct pod_record *rec, struct hu
 		return r;
 	pthread_mutex_lock(&s->wlock);
 	size_t at;
-	_cleanup_(pod_record_freep) struct pod_record *copy = NULL;
+	_cleanup_(pod_node_unrefp) struct pod_record *copy = NULL;
 	_cleanup_free_ char *text = NULL;
 	if (find_exact((void **)s->pods, s->n_pods, rec->id, &at)) {
 		r = husk_error_set(err, EEXIST, "pod '%s': already exists", rec->id);
@@ -452,7 +533,8 @@ int state_pod_add(struct state_store *s, const struct pod_record *rec, struct hu
 				   s->max_pods);
 		goto out;
 	}
-	copy = pod_record_dup(rec);
+	copy = pod_node_new();
+	state_pod_copy(copy, rec);
 	if (!copy->created_at)
 		copy->created_at = now_real_ns();
 	r = state_pod_encode(copy, &text, err);
@@ -509,13 +591,14 @@ int state_pod_modify(struct state_store *s, const char *id,
 	pthread_mutex_lock(&s->wlock);
 	size_t i;
 	int r = 0;
-	_cleanup_(pod_record_freep) struct pod_record *copy = NULL;
+	_cleanup_(pod_node_unrefp) struct pod_record *copy = NULL;
 	_cleanup_free_ char *text = NULL;
 	if (isempty(id) || !find_exact((void **)s->pods, s->n_pods, id, &i)) {
 		r = husk_error_set(err, ENOENT, "pod '%.*s': not found", ID_MAX, id ? id : "");
 		goto out;
 	}
-	copy = pod_record_dup(s->pods[i]);
+	copy = pod_node_new();
+	state_pod_copy(copy, s->pods[i]);
 	if (fn) {
 		r = fn(copy, data, err);
 		if (r < 0) {
@@ -543,7 +626,7 @@ int state_pod_modify(struct state_store *s, const char *id,
 	struct pod_record *old = s->pods[i];
 	s->pods[i] = steal_ptr(&copy);
 	pthread_rwlock_unlock(&s->lock);
-	pod_record_free(old);
+	pod_node_unref(old);
 out:
 	pthread_mutex_unlock(&s->wlock);
 	return r;
@@ -585,7 +668,7 @@ int state_pod_remove(struct state_store *s, const char *id, struct husk_error *e
 	struct pod_record *old = s->pods[i];
 	index_remove((void **)s->pods, &s->n_pods, i);
 	pthread_rwlock_unlock(&s->lock);
-	pod_record_free(old);
+	pod_node_unref(old);
 out:
 	pthread_mutex_unlock(&s->wlock);
 	return r;
@@ -632,6 +715,25 @@ int state_pod_list(struct state_store *s, const struct pod_filter *f, struct pod
 	return 0;
 }
 
+int state_pod_list_shared(struct state_store *s, const struct pod_filter *f,
+			  const struct pod_record ***ret, size_t *ret_n,
+			  struct husk_error *err _unused_)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	const struct pod_record **v = xnew(const struct pod_record *, s->n_pods + 1);
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_pods; i++)
+		if (pod_matches(s->pods[i], f)) {
+			pod_node_ref(s->pods[i]);
+			v[n++] = s->pods[i];
+		}
+	pthread_rwlock_unlock(&s->lock);
+	qsort(v, n, sizeof(*v), cmp_pod);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 /* ---- containers ---------------------------------------------------------------- */
 
 static int ctr_name_conflict(struct state_store *s, const struct ctr_record *rec,
@@ -653,7 +755,7 @@ int state_ctr_add(struct state_store *s, const struct ctr_record *rec, struct hu
 		return r;
 	pthread_mutex_lock(&s->wlock);
 	size_t at;
-	_cleanup_(ctr_record_freep) struct ctr_record *copy = NULL;
+	_cleanup_(ctr_node_unrefp) struct ctr_record *copy = NULL;
 	_cleanup_free_ char *text = NULL;
 	if (find_exact((void **)s->ctrs, s->n_ctrs, rec->id, &at)) {
 		r = husk_error_set(err, EEXIST, "container '%s': already exists", rec->id);
@@ -672,7 +774,8 @@ int state_ctr_add(struct state_store *s, const struct ctr_record *rec, struct hu
 				   rec->name, s->max_ctrs);
 		goto out;
 	}
-	copy = ctr_record_dup(rec);
+	copy = ctr_node_new();
+	state_ctr_copy(copy, rec);
 	if (!copy->created_at)
 		copy->created_at = now_real_ns();
 	r = state_ctr_encode(copy, &text, err);
@@ -727,14 +830,15 @@ int state_ctr_modify(struct state_store *s, const char *id,
 	pthread_mutex_lock(&s->wlock);
 	size_t i, at;
 	int r = 0;
-	_cleanup_(ctr_record_freep) struct ctr_record *copy = NULL;
+	_cleanup_(ctr_node_unrefp) struct ctr_record *copy = NULL;
 	_cleanup_free_ char *text = NULL;
 	if (isempty(id) || !find_exact((void **)s->ctrs, s->n_ctrs, id, &i)) {
 		r = husk_error_set(err, ENOENT, "container '%.*s': not found", ID_MAX,
 				   id ? id : "");
 		goto out;
 	}
-	copy = ctr_record_dup(s->ctrs[i]);
+	copy = ctr_node_new();
+	state_ctr_copy(copy, s->ctrs[i]);
 	if (fn) {
 		r = fn(copy, data, err);
 		if (r < 0) {
@@ -766,7 +870,7 @@ int state_ctr_modify(struct state_store *s, const char *id,
 	struct ctr_record *old = s->ctrs[i];
 	s->ctrs[i] = steal_ptr(&copy);
 	pthread_rwlock_unlock(&s->lock);
-	ctr_record_free(old);
+	ctr_node_unref(old);
 out:
 	pthread_mutex_unlock(&s->wlock);
 	return r;
@@ -801,7 +905,7 @@ int state_ctr_remove(struct state_store *s, const char *id, struct husk_error *e
 	struct ctr_record *old = s->ctrs[i];
 	index_remove((void **)s->ctrs, &s->n_ctrs, i);
 	pthread_rwlock_unlock(&s->lock);
-	ctr_record_free(old);
+	ctr_node_unref(old);
 out:
 	pthread_mutex_unlock(&s->wlock);
 	return r;
@@ -829,6 +933,25 @@ int state_ctr_list(struct state_store *s, const struct ctr_filter *f, struct ctr
 	for (size_t i = 0; i < s->n_ctrs; i++)
 		if (ctr_matches(s->ctrs[i], f))
 			v[n++] = ctr_record_dup(s->ctrs[i]);
+	pthread_rwlock_unlock(&s->lock);
+	qsort(v, n, sizeof(*v), cmp_ctr);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int state_ctr_list_shared(struct state_store *s, const struct ctr_filter *f,
+			  const struct ctr_record ***ret, size_t *ret_n,
+			  struct husk_error *err _unused_)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	const struct ctr_record **v = xnew(const struct ctr_record *, s->n_ctrs + 1);
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_ctrs; i++)
+		if (ctr_matches(s->ctrs[i], f)) {
+			ctr_node_ref(s->ctrs[i]);
+			v[n++] = s->ctrs[i];
+		}
 	pthread_rwlock_unlock(&s->lock);
 	qsort(v, n, sizeof(*v), cmp_ctr);
 	*ret = v;

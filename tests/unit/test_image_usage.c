@@ -80,6 +80,26 @@ static void test_cache(void)
 	img_fs_usage_clear(&u1);
 	img_fs_usage_clear(&u2);
 
+	/* Nothing walks while nobody asks: six intervals later the first call
+	 * still answers from the last walk (and has the thread walk again). */
+	u1 = usage(s, &r);
+	put(root, "d", 100000);
+	nanosleep(&(struct timespec){0, 300000000}, NULL);
+	u2 = usage(s, &r);
+	CU_ASSERT_EQUAL(u2.inodes, u1.inodes);
+	CU_ASSERT_EQUAL(u2.at, u1.at);
+	img_fs_usage_clear(&u2);
+	for (int i = 0; i < 500; i++) {
+		u2 = usage(s, &r);
+		if (u2.inodes == u1.inodes + 1)
+			break;
+		img_fs_usage_clear(&u2);
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	}
+	CU_ASSERT_EQUAL(u2.inodes, u1.inodes + 1);
+	img_fs_usage_clear(&u1);
+	img_fs_usage_clear(&u2);
+
 	/* the layer goes: the refresh drops it, and the call says ENOENT */
 	_cleanup_free_ char *dir = xasprintf("%s/image/containers/c1", root);
 	fs_rm_rf(dir, NULL);

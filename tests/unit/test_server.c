@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "server/handlers.h"
+#include "server/translate.h"
 #include "unit.h"
 
 static void test_table_matches_proto(void)
@@ -65,6 +66,63 @@ static void test_codec(void)
 	CU_ASSERT_STRING_EQUAL(back->version, "v1");
 	srv_message_free(back);
 	free(buf);
+}
+
+/* List items packed at once from borrowed strings read back as the
+ * ordinary repeated field, in order, maps and empty strings included. */
+static void test_packed_items(void)
+{
+	Runtime__V1__ListContainersResponse *resp = srv_new(
+	    Runtime__V1__ListContainersResponse, RUNTIME__V1__LIST_CONTAINERS_RESPONSE__INIT);
+	struct state_map labels = {0};
+	state_map_set(&labels, "app", "web");
+	state_map_set(&labels, "tier", "");
+	struct state_map none = {0};
+	_cleanup_free_ char *big = xmalloc(300);
+	memset(big, 'x', 299);
+	big[299] = '\0';
+	for (int i = 0; i < 20; i++) {
+		_cleanup_free_ char *id = xasprintf("c%d", i);
+		Runtime__V1__ContainerMetadata md = RUNTIME__V1__CONTAINER_METADATA__INIT;
+		md.name = i % 2 ? big : "short"; /* a length prefix of two bytes */
+		md.attempt = (uint32_t)i;
+		Runtime__V1__Container m = RUNTIME__V1__CONTAINER__INIT;
+		m.id = id;
+		m.metadata = &md;
+		m.image_ref = NULL; /* absent: packed as "" */
+		m.state = RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+		m.created_at = 1000 + i;
+		_cleanup_free_ void *lb =
+		    srv_map_borrow(i % 3 ? &labels : &none, &m.labels, &m.n_labels,
+				   &runtime__v1__container__labels_entry__descriptor);
+		CU_ASSERT_EQUAL(m.n_labels, i % 3 ? 2 : 0);
+		CU_ASSERT((lb == NULL) == !(i % 3));
+		srv_repeated_add_packed(resp, 1, &m);
+	}
+	state_map_clear(&labels);
+	CU_ASSERT_EQUAL(resp->n_containers, 0);
+	Runtime__V1__ListContainersResponse *back = srv_message_copy(resp);
+	srv_message_free(resp);
+	CU_ASSERT_EQUAL_FATAL(back->n_containers, 20);
+	CU_ASSERT_EQUAL(back->base.n_unknown_fields, 0);
+	for (size_t i = 0; i < back->n_containers; i++) {
+		const Runtime__V1__Container *c = back->containers[i];
+		_cleanup_free_ char *id = xasprintf("c%zu", i);
+		CU_ASSERT_STRING_EQUAL(c->id, id);
+		CU_ASSERT_STRING_EQUAL(c->metadata->name, i % 2 ? big : "short");
+		CU_ASSERT_EQUAL(c->metadata->attempt, i);
+		CU_ASSERT_STRING_EQUAL(c->image_ref, "");
+		CU_ASSERT_EQUAL(c->state, RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING);
+		CU_ASSERT_EQUAL(c->created_at, 1000 + (int64_t)i);
+		CU_ASSERT_EQUAL_FATAL(c->n_labels, i % 3 ? 2 : 0);
+		if (i % 3) {
+			CU_ASSERT_STRING_EQUAL(c->labels[0]->key, "app");
+			CU_ASSERT_STRING_EQUAL(c->labels[0]->value, "web");
+			CU_ASSERT_STRING_EQUAL(c->labels[1]->key, "tier");
+			CU_ASSERT_STRING_EQUAL(c->labels[1]->value, "");
+		}
+	}
+	srv_message_free(back);
 }
 
 static Runtime__V1__RunPodSandboxRequest *pod_request(const char *const *labels)
@@ -258,6 +316,7 @@ int main(void)
 	    {"method table matches the proto", test_table_matches_proto},
 	    {"errno to gRPC status", test_status_mapping},
 	    {"codec", test_codec},
+	    {"list items packed from borrowed strings", test_packed_items},
 	    {"request digest ignores map order", test_digest},
 	    {"runtime handlers", test_handlers},
 	    {"call cancellation", test_cancel},

@@ -1019,6 +1019,216 @@ static void test_concurrent_use(void)
 	unit_rmdir(dir);
 }
 
+/* Shared lists: the same records and order as the copies for each filter,
+ * and a listed record stays whole past a modify, a remove and the store's
+ * own end. */
+static void ids_of_shared(struct state_store *s, const struct ctr_filter *f, char *out, size_t size)
+{
+	const struct ctr_record **v = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL(state_ctr_list_shared(s, f, &v, &n, NULL), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), size - strlen(out), "%s,", v[i]->id);
+	ctr_records_release(v, n);
+}
+
+static void ids_of_copies(struct state_store *s, const struct ctr_filter *f, char *out, size_t size)
+{
+	struct ctr_record **v = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL(state_ctr_list(s, f, &v, &n, NULL), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), size - strlen(out), "%s,", v[i]->id);
+	ctr_records_free(v, n);
+}
+
+static int relabel(struct ctr_record *c, void *data, struct husk_error *err _unused_)
+{
+	state_map_set(&c->labels, "app", data);
+	free(c->name);
+	c->name = xstrdup(data);
+	return 0;
+}
+
+static void test_shared_lists(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	struct husk_error err = HUSK_ERROR_INIT;
+	add_pod(s, "p1", "one");
+	add_pod(s, "p2", "two");
+	for (int i = 0; i < 6; i++) {
+		struct ctr_record c;
+		_cleanup_free_ char *id = xasprintf("c%d", 5 - i);
+		_cleanup_free_ char *name = xasprintf("n%d", i);
+		fill_ctr(&c, id, i < 4 ? "p1" : "p2", name);
+		c.state = (enum ctr_state)(i % 3);
+		c.created_at = 1000 + i; /* c5 is the oldest */
+		state_map_set(&c.labels, "even", i % 2 ? "no" : "yes");
+		CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), 0);
+		ctr_record_clear(&c);
+	}
+	struct state_map even = {0};
+	state_map_set(&even, "even", "yes");
+	const struct ctr_filter filters[] = {
+	    {0},
+	    {.pod_id = "p1"},
+	    {.has_state = true, .state = CTR_STATE_RUNNING},
+	    {.labels = &even},
+	    {.id = "c", .pod_id = "p2"},
+	    {.id = "c9"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(filters); i++) {
+		char shared[128], copies[128];
+		ids_of_shared(s, &filters[i], shared, sizeof(shared));
+		ids_of_copies(s, &filters[i], copies, sizeof(copies));
+		CU_ASSERT_STRING_EQUAL(shared, copies);
+	}
+	char all[128];
+	ids_of_shared(s, NULL, all, sizeof(all));
+	CU_ASSERT_STRING_EQUAL(all, "c5,c4,c3,c2,c1,c0,");
+	state_map_clear(&even);
+
+	/* Listed, then changed and removed: the list still holds what was. */
+	const struct ctr_record **v = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL(state_ctr_list_shared(s, &(struct ctr_filter){.id = "c5"}, &v, &n, &err),
+			0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	const struct ctr_record **later = NULL;
+	size_t n_later = 0;
+	CU_ASSERT_EQUAL(state_ctr_modify(s, "c5", relabel, "changed", &err), 0);
+	CU_ASSERT_EQUAL(
+	    state_ctr_list_shared(s, &(struct ctr_filter){.id = "c5"}, &later, &n_later, &err), 0);
+	CU_ASSERT_EQUAL(state_ctr_remove(s, "c5", &err), 0);
+	CU_ASSERT_STRING_EQUAL(v[0]->name, "n0");
+	CU_ASSERT_PTR_NULL(state_map_get(&v[0]->labels, "app"));
+	CU_ASSERT_STRING_EQUAL(state_map_get(&v[0]->labels, "even"), "yes");
+	CU_ASSERT_EQUAL_FATAL(n_later, 1);
+	CU_ASSERT_STRING_EQUAL(later[0]->name, "changed");
+	CU_ASSERT_STRING_EQUAL(state_map_get(&later[0]->labels, "app"), "changed");
+	ctr_records_release(v, n);
+	ids_of_shared(s, NULL, all, sizeof(all));
+	CU_ASSERT_STRING_EQUAL(all, "c4,c3,c2,c1,c0,");
+
+	/* Pods too, and past the store's end. */
+	const struct pod_record **pv = NULL;
+	CU_ASSERT_EQUAL(state_pod_list_shared(s, &(struct pod_filter){.id = "p2"}, &pv, &n, &err),
+			0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	state_store_free(s);
+	CU_ASSERT_STRING_EQUAL(pv[0]->name, "two");
+	CU_ASSERT_STRING_EQUAL(later[0]->id, "c5");
+	pod_records_release(pv, n);
+	ctr_records_release(later, n_later);
+	pod_records_release(NULL, 0);
+	ctr_records_release(NULL, 0);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
+/* Readers of shared lists while writers modify and remove: every record a
+ * reader sees is one whole write (its label matches its exit code), never
+ * a mix nor freed memory (make asan checks the latter). */
+struct churn {
+	struct state_store *s;
+	int n;
+	int failures;
+	bool *stop;
+};
+
+static int set_gen(struct ctr_record *c, void *data, struct husk_error *err _unused_)
+{
+	int gen = *(int *)data;
+	c->exit_code = gen;
+	_cleanup_free_ char *v = xasprintf("%d", gen);
+	state_map_set(&c->labels, "gen", v);
+	free(c->reason);
+	c->reason = xasprintf("generation %d", gen);
+	return 0;
+}
+
+static void *churn_writer(void *arg)
+{
+	struct churn *w = arg;
+	struct husk_error err = HUSK_ERROR_INIT;
+	for (int i = 0; i < 40; i++) {
+		_cleanup_free_ char *id = xasprintf("w%d-%d", w->n, i);
+		struct ctr_record c;
+		fill_ctr(&c, id, "shared", id);
+		state_map_set(&c.labels, "gen", "0");
+		c.reason = xstrdup("generation 0");
+		if (state_ctr_add(w->s, &c, &err) < 0)
+			w->failures++;
+		ctr_record_clear(&c);
+		for (int gen = 1; gen <= 3; gen++)
+			if (state_ctr_modify(w->s, id, set_gen, &gen, &err) < 0)
+				w->failures++;
+		if (i % 2 == 0 && state_ctr_remove(w->s, id, &err) < 0)
+			w->failures++;
+	}
+	husk_error_clear(&err);
+	return NULL;
+}
+
+static void *churn_reader(void *arg)
+{
+	struct churn *r = arg;
+	while (!__atomic_load_n(r->stop, __ATOMIC_ACQUIRE)) {
+		const struct ctr_record **v = NULL;
+		size_t n = 0;
+		if (state_ctr_list_shared(r->s, NULL, &v, &n, NULL) < 0)
+			r->failures++;
+		for (size_t i = 0; i < n; i++) {
+			_cleanup_free_ char *gen = xasprintf("%d", v[i]->exit_code);
+			_cleanup_free_ char *reason = xasprintf("generation %d", v[i]->exit_code);
+			if (!streq(state_map_get(&v[i]->labels, "gen"), gen) ||
+			    !streq(v[i]->reason, reason) || !streq(v[i]->id, v[i]->name))
+				r->failures++;
+		}
+		ctr_records_release(v, n);
+	}
+	return NULL;
+}
+
+static void test_shared_lists_under_writes(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	add_pod(s, "shared", "web");
+	bool stop = false;
+	struct churn w[4], r[4];
+	pthread_t tw[4], tr[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct churn){.s = s, .n = i, .stop = &stop};
+		pthread_create(&tr[i], NULL, churn_reader, &r[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct churn){.s = s, .n = i, .stop = &stop};
+		pthread_create(&tw[i], NULL, churn_writer, &w[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(tw[i], NULL);
+		CU_ASSERT_EQUAL(w[i].failures, 0);
+	}
+	__atomic_store_n(&stop, true, __ATOMIC_RELEASE);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(tr[i], NULL);
+		CU_ASSERT_EQUAL(r[i].failures, 0);
+	}
+	const struct ctr_record **v = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL(state_ctr_list_shared(s, NULL, &v, &n, NULL), 0);
+	CU_ASSERT_EQUAL(n, 4 * 20);
+	for (size_t i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(v[i]->exit_code, 3);
+	ctr_records_release(v, n);
+	state_store_free(s);
+	unit_rmdir(dir);
+}
+
 static void test_names(void)
 {
 	CU_ASSERT_STRING_EQUAL(pod_state_name(POD_STATE_NOTREADY), "NOTREADY");
@@ -1056,6 +1266,8 @@ int main(void)
 	    {"invalid records and limits", test_invalid_records},
 	    {"modify", test_modify},
 	    {"concurrent use", test_concurrent_use},
+	    {"shared lists", test_shared_lists},
+	    {"shared lists under writes", test_shared_lists_under_writes},
 	};
 	return unit_run("state", tests, ARRAY_SIZE(tests));
 }
