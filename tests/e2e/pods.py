@@ -166,9 +166,17 @@ def leftovers(d, ids):
                 for n in dirs + files:
                     if i in n:
                         left.append(f"file {os.path.join(root, n)}")
-    pods_dir = os.path.join(d.state, "pods")  # huskd's own private self-bind
-    left += [f"mount {m}" for m in mounts_under(d.base) if m != pods_dir]
+    own = huskd_own_mounts(d)
+    left += [f"mount {m}" for m in mounts_under(d.base) if m not in own]
     return left
+
+
+def huskd_own_mounts(d):
+    """What a running huskd keeps mounted whatever its pods: the pods dir's
+    private self-bind, the mount template's and its pin
+    (runtime/launcher/template.c)."""
+    template = os.path.join(d.state, "mount-template")
+    return {os.path.join(d.state, "pods"), template, os.path.join(template, "mnt")}
 
 
 def expect_error(code, fn, *args, **kw):
