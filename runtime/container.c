@@ -646,6 +646,8 @@ static int build_spec(struct rt *rt, const char *id, const struct pod_record *po
 		s->oci_root = xstrdup(c->oci_root);
 		s->oci_args = strv_dup(c->oci_args);
 		s->oci_systemd_cgroup = c->oci_systemd_cgroup;
+	} else if (rt->mount_template) {
+		s->mount_template = xstrdup(rt->mount_template);
 	}
 	if (ctr_spec_validate(s, err) < 0)
 		return -err->code;

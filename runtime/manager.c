@@ -8,6 +8,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "runtime/launcher/launcher.h"
 #include "runtime/runtime-internal.h"
 
 static bool record_exists(struct rt *rt, const char *id)
@@ -141,6 +142,18 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 	}
 	if (state_store_open(rt->records_dir, NULL, &rt->store, &problems, err) < 0)
 		goto fail;
+	if (!opts->no_mount_template) {
+		/* Made again at each start: one left by a huskd that died is
+		 * replaced. Without one the launcher works as before. */
+		_cleanup_free_ char *pin = xasprintf("%s/mount-template/mnt", rt->state);
+		struct husk_error e = HUSK_ERROR_INIT;
+		if (ctr_mount_template_make(pin, &e) == 0)
+			rt->mount_template = steal_ptr(&pin);
+		else
+			log_warn("mount template: %s; containers copy huskd's mount namespace",
+				 e.msg);
+		husk_error_clear(&e);
+	}
 	for (size_t i = 0; problems && problems[i]; i++)
 		log_warn("records: %s", problems[i]);
 	rt_pods_recover(rt);
@@ -175,6 +188,15 @@ void rt_free(struct rt *rt)
 	 * while pods remain: they keep it). */
 	if (rt->state)
 		pod_sandbox_root_release(rt->state, NULL);
+	if (rt->mount_template) {
+		/* Containers still running keep their copies: nothing needs
+		 * the template once huskd is gone. */
+		struct husk_error e = HUSK_ERROR_INIT;
+		if (ctr_mount_template_release(rt->mount_template, &e) < 0)
+			log_warn("mount template: %s", e.msg);
+		husk_error_clear(&e);
+		free(rt->mount_template);
+	}
 	state_store_free(rt->store);
 	cg_manager_free(rt->cg);
 	for (int i = 0; i < RT_LOCK_STRIPES; i++) {

@@ -414,6 +414,7 @@ static void o_husk_annotations(yajl_gen g, const struct ctr_spec *s, size_t own)
 	o_ann_str(g, CTR_ANN_STATE_DIR, s->state_dir);
 	o_ann_str(g, CTR_ANN_LOG_PATH, s->log_path);
 	o_ann_str(g, CTR_ANN_OOM_FILE, s->oom_file);
+	o_ann_str(g, CTR_ANN_MOUNT_TEMPLATE, s->mount_template);
 	if (s->oci_path) {
 		_cleanup_gen_ yajl_gen o = json_gen_new(false);
 		yajl_gen_map_open(o);

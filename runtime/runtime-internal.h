@@ -49,6 +49,9 @@ struct rt_stripe {
 struct rt {
 	struct rt_options opts; /* strings below are owned copies */
 	char *root, *state, *shim_path, *pause_path, *records_dir, *containers_dir;
+	/* The pin of the template mount namespace husk's launcher copies
+	 * (ctr_mount_template_make); NULL: none, the launcher copies its own. */
+	char *mount_template;
 	struct cg_manager *cg;
 	struct state_store *store;
 	struct rt_stripe stripes[RT_LOCK_STRIPES];

@@ -70,6 +70,10 @@ struct rt_options {
 	/* Tests only: how many of the 64 lock stripes ids hash to
 	 * (1: every pod and container shares one); 0: all of them. */
 	unsigned test_stripes;
+	/* No template mount namespace: husk's launcher copies the caller's
+	 * namespace for each container, as before (for A/B measurements;
+	 * HUSK_MOUNT_TEMPLATE=off). */
+	bool no_mount_template;
 };
 
 #define RT_KEEP_PERIOD_DEFAULT 300

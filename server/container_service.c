@@ -99,6 +99,8 @@ int srv_runtime_init(struct srv_ctx *ctx, struct husk_error *err)
 	    /* Tests only: see README, "Timeouts and retries". */
 	    .test_create_hold = getenv("HUSK_TEST_CREATE_HOLD"),
 	    .test_stripes = test_stripes(),
+	    .no_mount_template =
+		getenv("HUSK_MOUNT_TEMPLATE") && streq(getenv("HUSK_MOUNT_TEMPLATE"), "off"),
 	    .on_event = on_event,
 	    .make_rootfs = make_rootfs,
 	    .release_rootfs = release_rootfs,

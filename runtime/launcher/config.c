@@ -27,7 +27,7 @@ static const char *const ann_keys[] = {
     CTR_ANN_ID,		  CTR_ANN_RUNTIME_MOUNTS, CTR_ANN_PRIVILEGED,	   CTR_ANN_IDMAPPED,
     CTR_ANN_STDIN,	  CTR_ANN_STDIN_ONCE,	  CTR_ANN_SECCOMP_PROFILE, CTR_ANN_SECCOMP_FILTER,
     CTR_ANN_CGROUP_PROCS, CTR_ANN_DEVICE_SOURCES, CTR_ANN_STATE_DIR,	   CTR_ANN_LOG_PATH,
-    CTR_ANN_OOM_FILE,	  CTR_ANN_OCI_RUNTIME,
+    CTR_ANN_OOM_FILE,	  CTR_ANN_OCI_RUNTIME,	  CTR_ANN_MOUNT_TEMPLATE,
 };
 
 static int ann_collect(struct lcj *c, yajl_val root, struct husk_ann *a)
@@ -478,6 +478,7 @@ static int parse_annotations(struct lcj *c, const struct husk_ann *a, struct ctr
 	    (r = ann_str(c, a, CTR_ANN_STATE_DIR, true, &s->state_dir)) < 0 ||
 	    (r = ann_str(c, a, CTR_ANN_LOG_PATH, true, &s->log_path)) < 0 ||
 	    (r = ann_str(c, a, CTR_ANN_OOM_FILE, true, &s->oom_file)) < 0 ||
+	    (r = ann_str(c, a, CTR_ANN_MOUNT_TEMPLATE, true, &s->mount_template)) < 0 ||
 	    (r = parse_oci_runtime(c, a, s)) < 0)
 		return r;
 	if (ann_get(a, CTR_ANN_SECCOMP_PROFILE)) {

@@ -369,20 +369,24 @@ static int bind_at(int rootfd, const char *dest, const char *src, int tree, bool
 
 /* ---- idmapped mounts ---- */
 
-/* rdonly: read-only from the start, so that the flag is locked with the
- * clone (lc_stage_clones) and container root cannot remount it writable. */
-static int idmap_clone(const char *src, bool recursive, bool rdonly, int userns, int *ret_fd,
-		       struct husk_error *err)
+/* A detached clone of src (open_tree). rdonly: read-only from the start,
+ * so that the flag is locked with the clone (lc_stage_clones) and container
+ * root cannot remount it writable. userns >= 0: idmapped with its mapping.
+ * prop: a propagation to give the whole clone (0: keep the source's). */
+static int tree_clone(const char *src, bool recursive, bool rdonly, int userns, unsigned long prop,
+		      int *ret_fd, struct husk_error *err)
 {
 	unsigned rec = recursive ? AT_RECURSIVE : 0;
 	_cleanup_close_ int fd =
 	    open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
 	if (fd < 0)
 		return husk_error_errno(err, errno, "clone mount of '%s'", src);
-	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP | (rdonly ? MOUNT_ATTR_RDONLY : 0),
-			       .userns_fd = (uint64_t)userns};
-	if (mount_setattr(fd, "", AT_EMPTY_PATH | rec, &a, sizeof(a)) < 0) {
-		if (errno == EINVAL)
+	struct mount_attr a = {.attr_set = (userns >= 0 ? MOUNT_ATTR_IDMAP : 0) |
+					   (rdonly ? MOUNT_ATTR_RDONLY : 0),
+			       .userns_fd = userns >= 0 ? (uint64_t)userns : 0,
+			       .propagation = prop};
+	if ((a.attr_set || prop) && mount_setattr(fd, "", AT_EMPTY_PATH | rec, &a, sizeof(a)) < 0) {
+		if (errno == EINVAL && userns >= 0)
 			return husk_error_set(err, EINVAL,
 					      "idmapped mount of '%s': its file system (or one "
 					      "mounted below it) does not support idmapped mounts",
@@ -405,15 +409,121 @@ int lc_idmap_prepare(struct lc *lc, struct husk_error *err)
 	int r = 0;
 	const char *files[] = {s->shm_path, s->hostname_path, s->hosts_path, s->resolv_path};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-		if (files[i] && (r = idmap_clone(files[i], false, i > 0 && s->readonly_rootfs,
-						 userns, &lc->idmap_files[i], err)) < 0)
+		if (files[i] && (r = tree_clone(files[i], false, i > 0 && s->readonly_rootfs,
+						userns, 0, &lc->idmap_files[i], err)) < 0)
 			return r;
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		const struct ctr_mount *m = &s->mounts[i];
-		if (m->bind && (r = idmap_clone(m->source, m->recursive, m->flags & MS_RDONLY,
-						userns, &lc->idmap_mounts[i], err)) < 0)
+		if (m->bind && (r = tree_clone(m->source, m->recursive, m->flags & MS_RDONLY,
+					       userns, 0, &lc->idmap_mounts[i], err)) < 0)
 			return husk_error_prefix(err, "mount '%s'", m->destination);
 	}
+	return 0;
+}
+
+/* ---- the template mount namespace ---- */
+
+static const struct {
+	const char *name;
+	unsigned major, minor;
+} std_devices[LC_STD_DEVICES] = {
+    {"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+};
+
+/* A mount that is not a bind takes its source and data as paths in the
+ * namespace it is made in, where the template has none of the host's:
+ * only these types are mounted in a copy of the template. */
+static bool template_fits(const struct ctr_spec *s)
+{
+	static const char *const pathless[] = {"tmpfs", "ramfs", "mqueue", "devpts",
+					       "proc",	"sysfs", "cgroup", "cgroup2"};
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct ctr_mount *m = &s->mounts[i];
+		bool ok = m->bind;
+		for (size_t k = 0; !ok && k < ARRAY_SIZE(pathless); k++)
+			ok = m->type && streq(m->type, pathless[k]);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* What the copy of the caller's namespace had, for the clones that replace
+ * it: its root rslave by default, so a mount the host makes below a
+ * source later shows in the container; rprivate on request; rshared (the
+ * clones stay peers of the host's mounts) when a volume propagates both
+ * ways. 0: keep the clone's. */
+static unsigned long copy_propagation(const struct ctr_spec *s)
+{
+	switch (s->rootfs_propagation) {
+	case CTR_PROP_PRIVATE:
+	case CTR_PROP_RPRIVATE:
+		return MS_PRIVATE;
+	case CTR_PROP_SHARED:
+	case CTR_PROP_RSHARED:
+		return 0;
+	default:
+		return MS_SLAVE;
+	}
+}
+
+int lc_template_prepare(struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	if (!s->mount_template || !template_fits(s))
+		return 0;
+	_cleanup_close_ int ns = lc_template_open(s->mount_template);
+	if (ns < 0)
+		return 0; /* gone (huskd stopped, or made none): the caller's */
+	unsigned long prop = copy_propagation(s);
+	int r;
+	/* The rootfs mount itself is private (nothing mounted on it goes back
+	 * to the host), what is mounted below it as the copy had it. */
+	if ((r = tree_clone(s->rootfs, true, false, -1, prop, &lc->rootfs_tree, err)) < 0)
+		return husk_error_prefix(err, "rootfs");
+	struct mount_attr priv = {.propagation = MS_PRIVATE};
+	if (mount_setattr(lc->rootfs_tree, "", AT_EMPTY_PATH, &priv, sizeof(priv)) < 0)
+		return husk_error_errno(err, errno, "make rootfs '%s' private", s->rootfs);
+	const char *files[] = {s->shm_path, s->hostname_path, s->hosts_path, s->resolv_path};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i] && lc->idmap_files[i] < 0 &&
+		    (r = tree_clone(files[i], false, i > 0 && s->readonly_rootfs, -1, prop,
+				    &lc->idmap_files[i], err)) < 0)
+			return r;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct ctr_mount *m = &s->mounts[i];
+		if (!m->bind || lc->idmap_mounts[i] >= 0)
+			continue;
+		if (tree_clone(m->source, m->recursive, m->flags & MS_RDONLY, -1, prop,
+			       &lc->idmap_mounts[i], err) < 0) {
+			int e = err->code;
+			husk_error_clear(err);
+			return husk_error_errno(err, e, "mount '%s': source '%s'", m->destination,
+						m->source);
+		}
+	}
+	if (s->ns[CTR_NS_USER].mode != CTR_NS_HOST) {
+		/* What a user namespace binds from the host when it may not
+		 * mount sysfs or make device nodes; a missing one fails only
+		 * when needed, as the bind did. */
+		struct husk_error e = HUSK_ERROR_INIT;
+		tree_clone("/sys", true, false, -1, prop, &lc->sys_tree, &e);
+		for (size_t i = 0; i < LC_STD_DEVICES; i++) {
+			_cleanup_free_ char *p = xasprintf("/dev/%s", std_devices[i].name);
+			tree_clone(p, false, false, -1, prop, &lc->std_dev_trees[i], &e);
+		}
+		for (size_t i = 0; i < s->n_devices; i++)
+			if (s->devices[i].host_path)
+				tree_clone(s->devices[i].host_path, false, false, -1, prop,
+					   &lc->dev_trees[i], &e);
+		husk_error_clear(&e);
+	}
+	/* setns takes the cwd and root with it. */
+	if (setns(ns, CLONE_NEWNS) < 0)
+		return husk_error_errno(err, errno, "enter the mount template '%s'",
+					s->mount_template);
+	lc->in_template = true;
 	return 0;
 }
 
@@ -431,12 +541,15 @@ int lc_idmap_prepare(struct lc *lc, struct husk_error *err)
  * clones of those (which keep the locks) before /proc covers the tmpfs. */
 
 #define LC_STAGE_DIR "/proc"
-#define LC_STAGED (-2) /* a slot whose clone waits under LC_STAGE_DIR */
+#define LC_TEMPLATE_STAGE_DIR "/stage" /* made by ctr_mount_template_make */
+#define LC_STAGED (-2)		       /* a slot whose clone waits under LC_STAGE_DIR */
 
 /* The clone fd slots of lc, always in the same order. */
 static size_t clone_slots(struct lc *lc, int ***ret)
 {
-	size_t n = ARRAY_SIZE(lc->idmap_files) + lc->spec->n_mounts + lc->n_cgroup_trees, k = 0;
+	size_t n = ARRAY_SIZE(lc->idmap_files) + lc->spec->n_mounts + lc->n_cgroup_trees + 2 +
+		   LC_STD_DEVICES + lc->spec->n_devices,
+	       k = 0;
 	int **v = xnew(int *, n + 1);
 	for (size_t i = 0; i < ARRAY_SIZE(lc->idmap_files); i++)
 		v[k++] = &lc->idmap_files[i];
@@ -444,6 +557,12 @@ static size_t clone_slots(struct lc *lc, int ***ret)
 		v[k++] = &lc->idmap_mounts[i];
 	for (size_t i = 0; i < lc->n_cgroup_trees; i++)
 		v[k++] = &lc->cgroup_trees[i];
+	v[k++] = &lc->rootfs_tree;
+	v[k++] = &lc->sys_tree;
+	for (size_t i = 0; i < LC_STD_DEVICES; i++)
+		v[k++] = &lc->std_dev_trees[i];
+	for (size_t i = 0; i < lc->spec->n_devices; i++)
+		v[k++] = &lc->dev_trees[i];
 	*ret = v;
 	return k;
 }
@@ -457,19 +576,26 @@ int lc_stage_clones(struct lc *lc, struct husk_error *err)
 	size_t n = clone_slots(lc, &slots), any = 0;
 	for (size_t i = 0; i < n; i++)
 		any += *slots[i] >= 0;
-	if (!any || !lc->root_by_cwd)
+	/* In the template, a user namespace's container gets all its clones
+	 * through here (its namespace is made after joining that user
+	 * namespace); they wait on its LC_TEMPLATE_STAGE_DIR. */
+	bool userns = lc->spec->ns[CTR_NS_USER].mode != CTR_NS_HOST;
+	if (!any || !(lc->root_by_cwd || (lc->in_template && userns)))
 		return 0;
 	/* Private, so nothing mounted here reaches the host; the clones keep
 	 * the propagation of their sources. */
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    (!lc->in_template && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
 		return husk_error_errno(err, errno, "stage idmapped mounts: mount namespace");
-	_cleanup_close_ int root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	const char *stage = lc->in_template ? LC_TEMPLATE_STAGE_DIR : LC_STAGE_DIR;
+	_cleanup_close_ int root =
+	    open(lc->in_template ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return husk_error_errno(err, errno, "open rootfs '%s'", lc->spec->rootfs);
 	_cleanup_close_ int dir = -1, top = -1;
-	int r = open_protected(root, LC_STAGE_DIR, "mount", &dir, err);
+	int r = open_protected(root, stage, "mount", &dir, err);
 	if (r == 0)
-		r = open_in(root, LC_STAGE_DIR, CTR_CREATE_DIR, &dir, err);
+		r = open_in(root, stage, CTR_CREATE_DIR, &dir, err);
 	if (r < 0)
 		return r;
 	/* Host root's: the user namespace's root may only walk through. */
@@ -477,7 +603,7 @@ int lc_stage_clones(struct lc *lc, struct husk_error *err)
 	if (mount("husk-stage", FDPATH(p, dir), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "mode=711,size=16k") < 0)
 		return husk_error_errno(err, errno, "stage idmapped mounts: mount tmpfs");
-	if ((r = open_in(root, LC_STAGE_DIR, CTR_CREATE_NONE, &top, err)) < 0)
+	if ((r = open_in(root, stage, CTR_CREATE_NONE, &top, err)) < 0)
 		return r;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -497,9 +623,18 @@ int lc_stage_clones(struct lc *lc, struct husk_error *err)
 	return 0;
 }
 
+static void close_clones(struct lc *lc)
+{
+	_cleanup_free_ int **slots = NULL;
+	size_t n = clone_slots(lc, &slots);
+	for (size_t i = 0; i < n; i++)
+		if (*slots[i] >= 0)
+			closep(slots[i]);
+}
+
 /* In the container's mount namespace, before anything covers
  * LC_STAGE_DIR: a detached clone of each staged mount into its slot. */
-static int unstage_clones(struct lc *lc, int rootfd, struct husk_error *err)
+static int unstage_clones(struct lc *lc, int rootfd, const char *stage, struct husk_error *err)
 {
 	_cleanup_free_ int **slots = NULL;
 	size_t n = clone_slots(lc, &slots), k = 0;
@@ -507,7 +642,7 @@ static int unstage_clones(struct lc *lc, int rootfd, struct husk_error *err)
 		if (*slots[i] != LC_STAGED)
 			continue;
 		char path[64];
-		snprintf(path, sizeof(path), LC_STAGE_DIR "/%zu", k++);
+		snprintf(path, sizeof(path), "%s/%zu", stage, k++);
 		_cleanup_close_ int fd = -1;
 		int r = open_in(rootfd, path, CTR_CREATE_NONE, &fd, err);
 		if (r < 0)
@@ -523,18 +658,11 @@ static int unstage_clones(struct lc *lc, int rootfd, struct husk_error *err)
 
 /* ---- /dev ---- */
 
-static const struct {
-	const char *name;
-	unsigned major, minor;
-} std_devices[] = {
-    {"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
-    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
-};
-
 /* Create a device node in dirfd, or bind the host's node over an empty
- * file when mknod is refused (in a user namespace). */
+ * file when mknod is refused (in a user namespace): tree, its clone from
+ * the host (lc_template_prepare), or else host_path. */
 static int make_node(int dirfd, const char *name, const char *where, mode_t type, dev_t dev,
-		     mode_t perm, uid_t uid, gid_t gid, const char *host_path,
+		     mode_t perm, uid_t uid, gid_t gid, int tree, const char *host_path,
 		     struct husk_error *err)
 {
 	unlinkat(dirfd, name, 0);
@@ -543,13 +671,15 @@ static int make_node(int dirfd, const char *name, const char *where, mode_t type
 			return husk_error_errno(err, errno, "chown device '%s'", where);
 		return 0;
 	}
-	if (errno != EPERM || !host_path)
+	if (errno != EPERM || (tree < 0 && !host_path))
 		return husk_error_errno(err, errno, "create device '%s'", where);
 	int f = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (f < 0)
 		return husk_error_errno(err, errno, "create device '%s'", where);
 	char p[64];
-	int r = mount(host_path, FDPATH(p, f), NULL, MS_BIND, NULL);
+	int r = tree >= 0
+		    ? move_mount(tree, "", f, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+		    : mount(host_path, FDPATH(p, f), NULL, MS_BIND, NULL);
 	int e = errno;
 	close(f);
 	if (r < 0)
@@ -571,7 +701,7 @@ static int setup_dev(int rootfd, const struct lc *lc, struct husk_error *err)
 		_cleanup_free_ char *where = xasprintf("/dev/%s", std_devices[i].name);
 		r = make_node(dev, std_devices[i].name, where, S_IFCHR,
 			      makedev(std_devices[i].major, std_devices[i].minor), 0666, 0, 0,
-			      where, err);
+			      lc->std_dev_trees[i], lc->in_template ? NULL : where, err);
 		if (r < 0)
 			return r;
 	}
@@ -629,7 +759,8 @@ static int setup_devices(int rootfd, const struct lc *lc, struct husk_error *err
 			return husk_error_prefix(err, "device '%s'", d->path);
 		mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
 		r = make_node(dfd, name, d->path, type, makedev(d->major, d->minor), d->file_mode,
-			      d->uid, d->gid, d->host_path, err);
+			      d->uid, d->gid, lc->dev_trees[i],
+			      lc->in_template ? NULL : d->host_path, err);
 		if (r < 0)
 			return r;
 	}
@@ -897,12 +1028,12 @@ static int mount_point_of(const char *path, char **ret, struct husk_error *err)
 	return 0;
 }
 
-int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
+/* The rootfs in a copy of the caller's namespace, as a mount of its own;
+ * *ret_rootfd: its root. */
+static int root_in_copy(struct lc *lc, int *ret_rootfd, struct husk_error *err)
 {
 	const struct ctr_spec *s = lc->spec;
 	int r;
-	mode_t old_umask = umask(0);
-
 	/* The propagation of the copy of the host's mounts, as runc sets it:
 	 * rslave by default (host mounts reach the container, nothing goes
 	 * back); rprivate on request; rshared when a volume propagates both
@@ -951,7 +1082,38 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 		rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return husk_error_errno(err, errno, "open rootfs '%s'", s->rootfs);
-	if ((r = unstage_clones(lc, rootfd, err)) < 0)
+	if ((r = unstage_clones(lc, rootfd, LC_STAGE_DIR, err)) < 0)
+		return r;
+	*ret_rootfd = steal_fd(&rootfd);
+	return 0;
+}
+
+/* The rootfs in a copy of the template: stage 1's clone (its propagation
+ * and that of every other clone set by lc_template_prepare) on the
+ * template's /rootfs. */
+static int root_in_template(struct lc *lc, int *ret_rootfd, struct husk_error *err)
+{
+	_cleanup_close_ int top = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0)
+		return husk_error_errno(err, errno, "open '/'");
+	int r = unstage_clones(lc, top, LC_TEMPLATE_STAGE_DIR, err);
+	if (r < 0)
+		return r;
+	if (move_mount(lc->rootfs_tree, "", top, "rootfs", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return husk_error_errno(err, errno, "mount rootfs '%s'", lc->spec->rootfs);
+	*ret_rootfd = steal_fd(&lc->rootfs_tree);
+	return 0;
+}
+
+int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	int r;
+	mode_t old_umask = umask(0);
+
+	_cleanup_close_ int rootfd = -1;
+	if ((r = lc->in_template ? root_in_template(lc, &rootfd, err)
+				 : root_in_copy(lc, &rootfd, err)) < 0)
 		return r;
 
 	/* An image may not make /proc or /sys a symlink: procfs and sysfs
@@ -968,11 +1130,12 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 		return r;
 	unsigned long sysflags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (s->privileged ? 0 : MS_RDONLY);
 	r = mount_fs(rootfd, "/sys", "sysfs", "sysfs", sysflags, NULL, err);
-	if (r < 0 && err->code == EPERM) {
+	if (r < 0 && err->code == EPERM && (!lc->in_template || lc->sys_tree >= 0)) {
 		/* sysfs needs a network namespace of our own user namespace;
 		 * otherwise show the host's, read-only. */
 		husk_error_clear(err);
-		r = bind_at(rootfd, "/sys", "/sys", -1, true, sysflags, CTR_PROP_RPRIVATE, err);
+		r = bind_at(rootfd, "/sys", "/sys", lc->sys_tree, true, sysflags, CTR_PROP_RPRIVATE,
+			    err);
 	}
 	if (r < 0)
 		return r;
@@ -1028,6 +1191,10 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 
 	if ((r = pivot(rootfd, s->rootfs, err)) < 0)
 		return r;
+	/* The clones are in place or unused (a detached clone of the host's
+	 * /sys or a device node): none may stay open for the process to
+	 * reach through /proc/self/fd (a working_dir there, CVE-2024-21626). */
+	close_clones(lc);
 	_cleanup_close_ int newroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (newroot < 0)
 		return husk_error_errno(err, errno, "open '/'");

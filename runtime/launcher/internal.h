@@ -11,6 +11,9 @@
 #include "common/json.h"
 #include "runtime/launcher/launcher.h"
 
+/* The device nodes every container gets (/dev/null ... /dev/tty). */
+#define LC_STD_DEVICES 6
+
 /* The most v1 hierarchies /sys/fs/cgroup shows in a container. */
 #define LC_CGROUP_TREES_MAX 32
 
@@ -55,6 +58,16 @@ struct lc {
 	int cgroup_trees[LC_CGROUP_TREES_MAX];
 	char *cgroup_ctrls[LC_CGROUP_TREES_MAX];
 	size_t n_cgroup_trees;
+	/* Stage 1 entered the template mount namespace (spec mount_template,
+	 * lc_template_prepare): the container's namespace is a copy of it,
+	 * not of the caller's. Stage 1 cloned every source from the caller's
+	 * namespace before: idmap_files and idmap_mounts hold plain clones
+	 * where not idmapped, and (-1: none): */
+	bool in_template;
+	int rootfs_tree;		   /* the rootfs */
+	int sys_tree;			   /* /sys, for a user namespace's fallback */
+	int std_dev_trees[LC_STD_DEVICES]; /* the host's /dev/null ... (userns) */
+	int *dev_trees;			   /* one per spec device with a host path */
 };
 
 int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, char *const *env,
@@ -119,6 +132,16 @@ int lc_setup_tty(const struct lc *lc, bool console, struct husk_error *err);
  * lc->idmap_* fds when the spec asks for idmapped mounts (a no-op
  * otherwise). EINVAL naming the source a file system cannot idmap. */
 int lc_idmap_prepare(struct lc *lc, struct husk_error *err);
+/* Open the template mount namespace pinned at path: an fd, or -ENOENT,
+ * -ENXIO (not a mount namespace) and the like. */
+int lc_template_open(const char *path);
+/* Stage 1, after lc_idmap_prepare and lc_cgroup_prepare, in the caller's
+ * namespaces: when the spec names a usable template, open it and clone the
+ * rootfs, the pod files, every bind source, /sys and the device nodes a
+ * user namespace binds (propagation as the old copy of the caller's
+ * namespace had it), then enter the template (the cwd and root with it).
+ * Nothing done without one. */
+int lc_template_prepare(struct lc *lc, struct husk_error *err);
 /* Stage 1, in its cgroups and still in the caller's user and mount
  * namespaces: when the container gets a user namespace and a cgroup
  * namespace, fill lc->cgroup_trees (v1 hierarchies can only be mounted

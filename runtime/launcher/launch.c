@@ -62,10 +62,17 @@ int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, ch
 			  .devnull = -1,
 			  .sock = -1,
 			  .stdio = stdio ? *stdio : CTR_STDIO_NULL,
-			  .idmap_files = {-1, -1, -1, -1}};
+			  .idmap_files = {-1, -1, -1, -1},
+			  .rootfs_tree = -1,
+			  .sys_tree = -1};
 	lc->idmap_mounts = xnew(int, spec->n_mounts + 1);
 	for (size_t i = 0; i < spec->n_mounts; i++)
 		lc->idmap_mounts[i] = -1;
+	for (size_t i = 0; i < LC_STD_DEVICES; i++)
+		lc->std_dev_trees[i] = -1;
+	lc->dev_trees = xnew(int, spec->n_devices + 1);
+	for (size_t i = 0; i < spec->n_devices; i++)
+		lc->dev_trees[i] = -1;
 	lc->last_cap = lc_caps_last_cap();
 
 	/* Capabilities husk does not hold cannot be granted (capset fails):
@@ -150,6 +157,8 @@ void lc_release(struct lc *lc)
 	lc->rlimits = NULL;
 	free(lc->idmap_mounts);
 	lc->idmap_mounts = NULL;
+	free(lc->dev_trees);
+	lc->dev_trees = NULL;
 	if (lc->devnull >= 0)
 		close(lc->devnull);
 	lc->devnull = -1;
@@ -612,15 +621,7 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 	 * mount: before joining it. */
 	if (lc_idmap_prepare(lc, &err) < 0 || lc_cgroup_prepare(lc, &err) < 0)
 		lc_fail(lc, &err);
-	if (s->ns[CTR_NS_USER].mode == CTR_NS_JOIN) {
-		if (chdir(s->rootfs) < 0) {
-			husk_error_errno(&err, errno, "chdir to rootfs '%s'", s->rootfs);
-			lc_fail(lc, &err);
-		}
-		lc->root_by_cwd = true;
-	}
-	if (lc_stage_clones(lc, &err) < 0)
-		lc_fail(lc, &err);
+	/* Opened by path while the caller's mount namespace shows them. */
 	for (int i = 0; i < CTR_NS_COUNT; i++) {
 		nsfd[i] = -1;
 		if (s->ns[i].mode != CTR_NS_JOIN)
@@ -632,6 +633,17 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 			lc_fail(lc, &err);
 		}
 	}
+	if (lc_template_prepare(lc, &err) < 0)
+		lc_fail(lc, &err);
+	if (s->ns[CTR_NS_USER].mode == CTR_NS_JOIN && !lc->in_template) {
+		if (chdir(s->rootfs) < 0) {
+			husk_error_errno(&err, errno, "chdir to rootfs '%s'", s->rootfs);
+			lc_fail(lc, &err);
+		}
+		lc->root_by_cwd = true;
+	}
+	if (lc_stage_clones(lc, &err) < 0)
+		lc_fail(lc, &err);
 	for (size_t k = 0; k < ARRAY_SIZE(join_order); k++) {
 		int i = join_order[k];
 		if (nsfd[i] >= 0 && setns(nsfd[i], ns_clone_flag[i]) < 0) {

@@ -161,6 +161,10 @@ struct ctr_spec {
 	char *hostname_path; /* -> /etc/hostname */
 	char *hosts_path;    /* -> /etc/hosts */
 	char *resolv_path;   /* -> /etc/resolv.conf */
+	/* The pinned template mount namespace (ctr_mount_template_make) the
+	 * container's namespace is copied from instead of the launcher's own;
+	 * NULL, or a file that is not a mount namespace: the launcher's. */
+	char *mount_template;
 
 	/* For husk-shim only. */
 	char *state_dir; /* the shim's files: pid, exit, control.sock, ... */
@@ -237,6 +241,7 @@ int ctr_spec_validate(const struct ctr_spec *spec, struct husk_error *err);
 /* JSON {"path", "root", "args", "systemd_cgroup"}: the OCI runtime (a
  * RuntimeClass handler) husk-shim runs the bundle with. */
 #define CTR_ANN_OCI_RUNTIME "io.husk.oci-runtime"
+#define CTR_ANN_MOUNT_TEMPLATE "io.husk.mount-template" /* ctr_spec.mount_template */
 
 #define CTR_CONFIG_FILE "config.json"
 /* The spec file of a huskd before config.json was the only description;
@@ -345,6 +350,26 @@ int ctr_spec_seccomp_compile(const struct ctr_spec *spec, struct lc_seccomp_bpf 
 /* Compile and write the filter file at path (then set spec->seccomp_filter
  * to path). Nothing is written for an unconfined spec. */
 int ctr_spec_seccomp_write(const struct ctr_spec *spec, const char *path, struct husk_error *err);
+
+/* ---- the template mount namespace ----
+ *
+ * unshare(CLONE_NEWNS) copies every mount of the caller's namespace, and
+ * the launcher then walks them all again (propagation, pivot_root, the old
+ * root's detach): on a node with many pods that is thousands of mounts per
+ * container start. Instead, huskd makes one small namespace at start (a
+ * read-only tmpfs root with /proc, /sys, and empty /rootfs and /stage for
+ * the launcher) and pins it; the launcher clones what it needs from the
+ * host (open_tree), enters the template and copies it. Its proc and sysfs
+ * are there for the kernel's mount_too_revealing rule (a user namespace
+ * may mount proc or sysfs only where one is fully visible). */
+
+/* Make the template and pin it at path (a file, created; its directory is
+ * made a private bind mount of itself so the pin does not propagate). A
+ * template already pinned there is replaced (a huskd restart). */
+int ctr_mount_template_make(const char *path, struct husk_error *err);
+/* Unpin the template at path and undo what make did; nothing there is
+ * success. */
+int ctr_mount_template_release(const char *path, struct husk_error *err);
 
 /* ---- running containers ---- */
 

@@ -140,6 +140,7 @@ void ctr_spec_free(struct ctr_spec *s)
 	free(s->hostname_path);
 	free(s->hosts_path);
 	free(s->resolv_path);
+	free(s->mount_template);
 	free(s->state_dir);
 	free(s->log_path);
 	free(s->oom_file);

@@ -119,6 +119,19 @@ def pid_of(d, cid):
     return info["pid"]
 
 
+def run_trapping(d, pod, pod_cfg, image, trap, loop="while :; do sleep 0.1; done", **kw):
+    """A shell container that sets a SIGTERM trap, started and known to have
+    set it: PID 1 ignores a signal it has no handler for, so a stop that
+    came before the trap would be lost under load."""
+    c = run_ctr(d, pod, pod_cfg, image, ["sh", "-c", f"{trap}; touch /trapped; {loop}"], **kw)
+    pid = pid_of(d, c)
+    deadline = time.time() + 60
+    while not os.path.exists(f"/proc/{pid}/root/trapped"):
+        assert time.time() < deadline, f"container {c} did not set its trap"
+        time.sleep(0.05)
+    return c
+
+
 def ns_inode(pid, kind):
     return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
 
@@ -159,9 +172,19 @@ def leftovers(d, ids):
                 for n in dirs + files:
                     if i in n:
                         left.append(f"file {os.path.join(root, n)}")
-    own = mount_dirs(d)  # huskd's own private self-binds
+    own = huskd_own_mounts(d)
     left += [f"mount {m}" for m in mounts_under(d.base) if m not in own]
     return left
+
+
+def huskd_own_mounts(d):
+    """What a running huskd keeps mounted whatever its pods: the private
+    self-binds of the dirs it mounts pins, shm and rootfs below (and of the
+    pods dir, by a huskd from before those), the mount template's and its
+    pin (runtime/launcher/template.c)."""
+    template = os.path.join(d.state, "mount-template")
+    return {os.path.join(d.state, "pods"), template, os.path.join(template, "mnt"),
+            *mount_dirs(d)}
 
 
 def expect_error(code, fn, *args, **kw):

@@ -9,7 +9,8 @@ import grpc
 import pytest
 
 from conftest import pb
-from pods import ctr_config, expect_error, pid_of, pod_config, run_ctr, run_pod, status
+from pods import (ctr_config, expect_error, pid_of, pod_config, run_ctr, run_pod, run_trapping,
+                  status)
 from registry import registries  # noqa: F401
 from test_network import busybox_in, cni, exec_ok  # noqa: F401
 from test_retry import Gate
@@ -17,7 +18,11 @@ from test_retry import Gate
 E = grpc.StatusCode
 QUICK = 15  # client deadline of the calls that must not wait out the stop
 # Notes SIGTERM in its root but ignores it otherwise.
-STUBBORN = ["sh", "-c", "trap 'touch /got-term' TERM; while :; do sleep 0.1; done"]
+STUBBORN_TRAP = "trap 'touch /got-term' TERM"
+
+
+def run_stubborn(d, pod, cfg, image):
+    return run_trapping(d, pod, cfg, image, STUBBORN_TRAP)
 SLEEP = ["sleep", "1000"]
 
 
@@ -38,7 +43,7 @@ def test_stop_in_grace_period_blocks_no_other_container(one_stripe, daemon_facto
     d = daemon_factory()
     image = busybox_in(d, registries)
     pod, cfg = run_pod(d, tmp_path)
-    slow = run_ctr(d, pod, cfg, image, STUBBORN)
+    slow = run_stubborn(d, pod, cfg, image)
     other = run_ctr(d, pod, cfg, image, SLEEP)
     third = run_ctr(d, pod, cfg, image, SLEEP)
     slow_pid = pid_of(d, slow)
@@ -75,7 +80,7 @@ def test_stop_of_a_container_being_stopped_waits_for_its_exit(one_stripe, daemon
     d = daemon_factory()
     image = busybox_in(d, registries)
     pod, cfg = run_pod(d, tmp_path)
-    slow = run_ctr(d, pod, cfg, image, STUBBORN)
+    slow = run_stubborn(d, pod, cfg, image)
     slow_pid = pid_of(d, slow)
     first = d.rt.StopContainer.future(container_id=slow, timeout=2, _timeout=60)
     wait_for(lambda: os.path.exists(f"/proc/{slow_pid}/root/got-term"), "no SIGTERM came")

@@ -8,7 +8,7 @@ import threading
 import time
 
 from conftest import pb
-from pods import busybox, pid_of, run_ctr, run_pod, status  # noqa: F401
+from pods import busybox, pid_of, run_ctr, run_pod, run_trapping, status  # noqa: F401
 from registry import registries  # noqa: F401
 
 SLEEP = ["sleep", "1000"]
@@ -96,8 +96,7 @@ def test_stop_wakes_on_exit(daemon, busybox, tmp_path):
     generous grace period, and a second concurrent stop agrees."""
     d = daemon
     pod, cfg = run_pod(d, tmp_path)
-    c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"])
-    time.sleep(0.5)
+    c = run_trapping(d, pod, cfg, busybox, "trap 'exit 143' TERM", loop="sleep 1000 & wait")
     futs = [d.rt.StopContainer.future(container_id=c, timeout=120) for _ in range(2)]
     for f in futs:
         f.result(timeout=60)

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import pb
 from pods import (busybox, ctr_config, expect_error, leftovers, ns_inode, pid_of,  # noqa: F401
-                  proc_status, run_ctr, run_pod, status, wait_exited)
+                  proc_status, run_ctr, run_pod, run_trapping, status, wait_exited)
 from registry import registries  # noqa: F401
 
 # The tests that make containers run once per RuntimeClass handler.
@@ -184,8 +184,7 @@ def test_stop_timeout_then_sigkill(daemon, busybox, tmp_path):
     d = daemon
     pod, cfg = run_pod(d, tmp_path)
     # Ignores SIGTERM: only SIGKILL ends it.
-    c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"])
-    time.sleep(0.5)
+    c = run_trapping(d, pod, cfg, busybox, "trap '' TERM")
     t0 = time.time()
     d.rt.StopContainer(container_id=c, timeout=2)
     took = time.time() - t0
@@ -194,8 +193,7 @@ def test_stop_timeout_then_sigkill(daemon, busybox, tmp_path):
     assert st.exit_code == 137
     assert 1.5 < took < 12, took
     # A well-behaved one stops at once on SIGTERM.
-    c2 = run_ctr(d, pod, cfg, busybox, ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"])
-    time.sleep(0.5)
+    c2 = run_trapping(d, pod, cfg, busybox, "trap 'exit 0' TERM")
     t0 = time.time()
     d.rt.StopContainer(container_id=c2, timeout=30)
     assert time.time() - t0 < 5

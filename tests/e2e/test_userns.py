@@ -17,8 +17,8 @@ import grpc
 import pytest
 
 from conftest import mounts_under, pb
-from pods import (busybox, expect_error, leftovers, mount_dirs, ns_inode, pid_of,  # noqa: F401
-                  proc_status, run_ctr, run_pod, status)
+from pods import (busybox, expect_error, huskd_own_mounts, leftovers, ns_inode,  # noqa: F401
+                  pid_of, proc_status, run_ctr, run_pod, status)
 from registry import registries  # noqa: F401
 from streamclient import SpdyClient, remotecommand_streams
 from test_stream import http_get_over
@@ -126,7 +126,7 @@ def test_validation_refusals_leave_nothing(daemon, tmp_path):
     assert "privileged pod cannot have a user namespace" in details
     assert not d.rt.ListPodSandbox().items
     pods = os.path.join(d.state, "pods")
-    assert [m for m in mounts_under(d.base) if m not in mount_dirs(d)] == []
+    assert [m for m in mounts_under(d.base) if m not in huskd_own_mounts(d)] == []
     assert not os.path.isdir(pods) or os.listdir(pods) == []
 
 

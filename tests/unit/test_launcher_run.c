@@ -5,10 +5,12 @@
  * shim outliving its parent, and exec into a running container. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -28,6 +30,8 @@
 static char *g_base;   /* temp dir for everything */
 static char *g_rootfs; /* busybox rootfs */
 static char *g_shim;   /* husk-shim beside the tests dir, or NULL */
+/* The second run: containers' mount namespaces copied from a template. */
+static char *g_template;
 static bool g_root;
 
 #define NEED_ROOT()                                               \
@@ -83,6 +87,8 @@ static struct ctr_spec *mkspec(const char *const *args)
 	for (size_t i = 0; args[i]; i++)
 		s->args = strv_append(s->args, args[i]);
 	s->env = strv_append(s->env, "PATH=/bin");
+	if (g_template)
+		s->mount_template = xstrdup(g_template);
 	return s;
 }
 
@@ -616,7 +622,7 @@ static void test_launch_bidirectional(void)
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s = mkspec(
 	    ARGS("sh", "-c",
 		 "read x; cat /both/fromhost/f /h2c/fromhost/f;"
-		 " mkdir /both/fromctr /both/slave && mount -t tmpfs t /both/fromctr &&"
+		 " mkdir -p /both/fromctr /both/slave && mount -t tmpfs t /both/fromctr &&"
 		 " echo c > /both/fromctr/f && mount -t tmpfs t /h2c/slave && echo done; read y"));
 	s->stdin_open = true;
 	s->privileged = true;
@@ -681,6 +687,54 @@ static void test_launch_bidirectional(void)
 	umount2(fromhost, MNT_DETACH);
 	umount2(vol, MNT_DETACH);
 	CU_ASSERT_EQUAL(mounts_below(g_base), 0);
+}
+
+/* The template huskd pins: a mount namespace at the pin, on a private
+ * bind of its directory; made again over itself without piling up; a
+ * make that fails leaves no mount; release leaves nothing. */
+static void test_mount_template(void)
+{
+	NEED_ROOT();
+	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_free_ char *dir = xasprintf("%s/tmpl", g_base);
+	_cleanup_free_ char *pin = xasprintf("%s/mnt", dir);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL_FATAL(ctr_mount_template_make(pin, &err), 0);
+		/* The pin, on one bind of the directory. */
+		CU_ASSERT_EQUAL(mounts_below(dir), 1);
+		CU_ASSERT_TRUE(is_mount_point(dir));
+		_cleanup_free_ char *parent = xasprintf("%s/..", dir);
+		CU_ASSERT_FALSE(is_mount_point(parent));
+	}
+	_cleanup_close_ int fd = open(pin, O_RDONLY | O_CLOEXEC);
+	CU_ASSERT(fd >= 0 && ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNS);
+	/* Its root: read-only, with /proc, /sys and the launcher's two
+	 * directories. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct stat st;
+		_exit(setns(fd, CLONE_NEWNS) == 0 && stat("/rootfs", &st) == 0 &&
+			      stat("/stage", &st) == 0 && stat("/proc/self/status", &st) == 0 &&
+			      stat("/sys/kernel", &st) == 0 && mkdir("/x", 0755) < 0 &&
+			      errno == EROFS
+			  ? 0
+			  : 1);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT_EQUAL(ctr_mount_template_release(pin, &err), 0);
+	CU_ASSERT_EQUAL(mounts_below(g_base), 0);
+	CU_ASSERT_FALSE(fs_exists(dir));
+	CU_ASSERT_EQUAL(ctr_mount_template_release(pin, &err), 0);
+	/* A pin path that is a directory with something in it: refused,
+	 * nothing mounted. */
+	_cleanup_free_ char *in = xasprintf("%s/x", pin);
+	CU_ASSERT_EQUAL(fs_mkdir_p(in, 0755, NULL), 0);
+	CU_ASSERT(ctr_mount_template_make(pin, &err) < 0);
+	husk_error_clear(&err);
+	CU_ASSERT_EQUAL(mounts_below(g_base), 0);
+	fs_rm_rf(dir, NULL);
 }
 
 static void test_launch_join_and_cgroup(void)
@@ -1252,6 +1306,7 @@ int main(void)
 	     test_launch_protected_targets},
 	    {"launch: pod files, /dev/shm, mount propagation", test_launch_pod_files_propagation},
 	    {"launch: bidirectional propagation", test_launch_bidirectional},
+	    {"mount template: pinned, replaced, released", test_mount_template},
 	    {"launch: join a namespace, cgroup placement", test_launch_join_and_cgroup},
 	    {"launch: user namespace", test_launch_userns},
 	    {"shim: run, exit code, CRI log", test_shim_run_and_log},
@@ -1264,12 +1319,37 @@ int main(void)
 	    {"launch, exec: no fd of the caller's reaches the container", test_no_caller_fds},
 	};
 	int r = unit_run("launcher (root)", tests, ARRAY_SIZE(tests));
+	/* Again with a template mount namespace, as huskd makes one, in a
+	 * fresh base directory (the tests count the mounts below it) with the
+	 * same rootfs. */
+	char *first = g_base;
+	if (g_root) {
+		g_template = xasprintf("%s/template/mnt", first);
+		g_base = xstrdup("/tmp/husk-ln-XXXXXX");
+		if (!mkdtemp(g_base))
+			abort();
+		chmod(g_base, 0755);
+		struct husk_error e = HUSK_ERROR_INIT;
+		if (ctr_mount_template_make(g_template, &e) < 0) {
+			fprintf(stderr, "mount template: %s\n", e.msg);
+			return 2;
+		}
+		r |= unit_run("launcher in a template mount namespace (root)", tests,
+			      ARRAY_SIZE(tests));
+		if (ctr_mount_template_release(g_template, &e) < 0) {
+			fprintf(stderr, "mount template: %s\n", e.msg);
+			r |= 1;
+		}
+		free(g_template);
+	}
 	/* HUSK_TEST_KEEP=1 leaves the rootfs, specs, logs and state (the
 	 * shims' own logs) for a look. */
 	if (getenv("HUSK_TEST_KEEP"))
-		fprintf(stderr, "kept %s\n", g_base);
-	else
+		fprintf(stderr, "kept %s %s\n", first, g_base);
+	else if (g_base != first)
 		unit_rmdir(g_base);
+	if (!getenv("HUSK_TEST_KEEP"))
+		unit_rmdir(first);
 	free(g_rootfs);
 	free(g_shim);
 	return r;
