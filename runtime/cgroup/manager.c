@@ -945,6 +945,12 @@ static int walk_dirs(const char *dir, int depth, bool post, int *budget,
 	int r;
 	if (!post && (r = fn(dir, data)) < 0)
 		return r;
+	/* A directory's link count is 2 plus its subdirectories (cgroupfs,
+	 * tmpfs, ext4; btrfs says 1): a leaf, most of a teardown's walks of
+	 * every hierarchy, is not listed. */
+	struct stat st;
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_nlink == 2)
+		return post ? fn(dir, data) : 0;
 	DIR *d = opendir(dir);
 	if (!d) {
 		if (errno == ENOENT)
@@ -1350,6 +1356,12 @@ int cg_manager_remove_empty(struct cg_manager *m, const char *path, struct husk_
 	struct rm_ctx c = {m, 0, err};
 	for (size_t i = 0; i < m->n_hiers; i++) {
 		_cleanup_free_ char *dir = xasprintf("%s/%s", m->hiers[i].mount, norm);
+		/* With subdirectories (more than 2 links) it is in use: no
+		 * rmdir, which takes the kernel's cgroup mutex to say EBUSY
+		 * (every pod's removal asked it of the shared parent). */
+		struct stat st;
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_nlink > 2)
+			continue;
 		r = rmdir_busy(&c, dir, false);
 		/* In use (children or processes) is the expected answer. */
 		if (r < 0 && r != -EBUSY && r != -ENOTEMPTY && r != -EEXIST)
