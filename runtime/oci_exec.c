@@ -230,13 +230,13 @@ int ctr_oci_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *io
 			    err, ETIMEDOUT, "exec '%s': %s exec did not start it in %llds",
 			    o->args[0], s->oci_path, EXEC_SETUP_TIMEOUT_NS / 1000000000LL);
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-			return husk_error_set(err, ENOENT, "exec '%s': cannot execute '%s'",
+			return husk_error_sys(err, ENOENT, "exec '%s': cannot execute '%s'",
 					      o->args[0], s->oci_path);
 		_cleanup_free_ char *msg = rt_message(log_path);
 		/* runc: `exec: "x": executable file not found in $PATH`, or
 		 * the kernel's ENOENT for a path. */
 		int code = strstr(msg, "not found") || strstr(msg, "no such file") ? ENOENT : EIO;
-		return husk_error_set(err, code, "exec '%s': %s exec: %s", o->args[0], s->oci_path,
+		return husk_error_sys(err, code, "exec '%s': %s exec: %s", o->args[0], s->oci_path,
 				      msg);
 	}
 	unsigned long long start = 0;

@@ -19,7 +19,7 @@
 
 #include "common/fs.h"
 
-#define MOUNTINFO_MAX (4u << 20)
+#define MOUNTINFO_MAX (64u << 20) /* a node with many pods has many mounts */
 #define KILL_TIMEOUT_MS_DEFAULT 5000
 #define REMOVE_BUSY_MS 1000
 #define WALK_DIRS_MAX 4096

@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,14 +149,11 @@ void ctr_exec_kill(const struct ctr_process *p)
 		/* Give its parent (an OCI runtime's exec) a moment to reap it:
 		 * orphaned, it would go to the container's PID 1, which need
 		 * not reap anything, and stay there as a zombie. The parent
-		 * stays unreaped for the caller (WNOWAIT). */
-		for (int i = 0; p->pid > 0 && p->pid != p->target && i < 200; i++) {
-			siginfo_t si = {0};
-			if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
-			    si.si_pid == p->pid)
-				break;
-			struct timespec ts = {0, 10 * 1000000L};
-			nanosleep(&ts, NULL);
+		 * stays unreaped for the caller: its pidfd only says it exited. */
+		if (p->pid > 0 && p->pid != p->target) {
+			_cleanup_close_ int pfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+			if (pfd >= 0)
+				poll(&(struct pollfd){.fd = pfd, .events = POLLIN}, 1, 2000);
 		}
 	}
 	if (p->pid > 0) {
@@ -257,6 +255,9 @@ int ctr_exec_sync(const struct ctr_exec_opts *o, long long timeout_ns, size_t ma
 	}
 	fcntl(outp[0], F_SETFL, O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	/* The exit wakes the poll below through the process's pidfd; without
+	 * one (an old kernel), a short timeout notices it. */
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, p.pid, 0);
 
 	long long deadline = timeout_ns > 0 ? start + timeout_ns : 0;
 	long long drain_until = 0;
@@ -287,24 +288,30 @@ int ctr_exec_sync(const struct ctr_exec_opts *o, long long timeout_ns, size_t ma
 				;
 			break;
 		}
-		/* Wake up now and then to notice the exit: the pipes may stay
-		 * open in a background child. */
-		int wait_ms = 50;
-		if (deadline && !exited && (deadline - now) / 1000000 < wait_ms)
+		/* The pipes may stay open in a background child after the exit:
+		 * the exit itself must wake us. */
+		int wait_ms = exited	   ? (int)((drain_until - now) / 1000000) + 1
+			      : pidfd >= 0 ? -1
+					   : 50;
+		if (deadline && !exited && (wait_ms < 0 || (deadline - now) / 1000000 < wait_ms))
 			wait_ms = (int)((deadline - now) / 1000000) + 1;
-		struct pollfd pf[2];
+		struct pollfd pf[3];
 		nfds_t n = 0;
-		int idx[2];
+		int idx[3];
 		for (int i = 0; i < 2; i++)
 			if (open_[i]) {
 				pf[n] = (struct pollfd){cap[i].fd, POLLIN, 0};
 				idx[n++] = i;
 			}
+		if (!exited && pidfd >= 0) {
+			pf[n] = (struct pollfd){pidfd, POLLIN, 0};
+			idx[n++] = 2;
+		}
 		int pr = poll(pf, n, wait_ms);
 		if (pr < 0 && errno != EINTR)
 			break;
 		for (nfds_t k = 0; pr > 0 && k < n; k++)
-			if (pf[k].revents && !capture_read(&cap[idx[k]]))
+			if (idx[k] < 2 && pf[k].revents && !capture_read(&cap[idx[k]]))
 				open_[idx[k]] = false;
 	}
 	close(outp[0]);

@@ -6,6 +6,7 @@ Each test has its own bridge, pod subnet (10.244.X.0/24), host-local data
 dir and CNI dirs. The bridge plugin turns on ip_forward for its gateway:
 the fixture saves and restores it and drops forwarded traffic leaving the
 pod subnet, so pods reach only each other and the host."""
+import hashlib
 import json
 import os
 import random
@@ -448,13 +449,18 @@ def test_sigkill_during_add_is_cleaned_up_at_restart(daemon_factory, cni):
 
 
 def dnat_chains():
-    return {line.split()[0] for line in sh("iptables-save", "-t", "nat").stdout.splitlines()
+    return {line.split()[0][1:] for line in sh("iptables-save", "-t", "nat").stdout.splitlines()
             if line.startswith(":CNI-DN-")}
+
+
+def dnat_chain(net, pod):
+    """portmap's DNAT chain of a pod: CNI-DN- and the hex SHA-512 of the
+    network's name and the container id, cut to iptables' 28 characters."""
+    return ("CNI-DN-" + hashlib.sha512((net + pod).encode()).hexdigest())[:28]
 
 
 @pytest.mark.parametrize("cycles", [50])
 def test_many_cycles_leave_nothing(daemon_factory, cni, cycles):
-    before = dnat_chains()  # another run's, on a shared machine
     d = net_daemon(daemon_factory, cni)
     ids = []
     seen = set()
@@ -464,12 +470,14 @@ def test_many_cycles_leave_nothing(daemon_factory, cni, cycles):
                                             "host_port": port}])
         ids.append(pod)
         seen.update(pod_ips(d, pod))
+        if i == 0:  # the pods' own chains are told apart from other runs' by name
+            assert dnat_chain(cni.name, pod) in dnat_chains()
         if i % 2:
             d.rt.StopPodSandbox(pod_sandbox_id=pod)
         d.rt.RemovePodSandbox(pod_sandbox_id=pod)
     assert len(seen) >= 2  # host-local hands out new addresses, then reuses
     assert_clean(d, cni, ids)
-    assert dnat_chains() <= before
+    assert dnat_chains() & {dnat_chain(cni.name, p) for p in ids} == set()
 
 
 def test_parallel_pods_get_distinct_addresses(daemon_factory, cni):

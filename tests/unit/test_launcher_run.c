@@ -588,7 +588,8 @@ static bool is_mount_point(const char *path)
 static size_t mounts_below(const char *dir)
 {
 	_cleanup_free_ char *text = NULL;
-	fs_read_file("/proc/self/mountinfo", 1 << 22, &text, NULL, NULL);
+	/* Unread, every count would be 0 and every leak check pass. */
+	CU_ASSERT_EQUAL_FATAL(fs_read_file("/proc/self/mountinfo", 64 << 20, &text, NULL, NULL), 0);
 	_cleanup_free_ char *prefix = xasprintf(" %s/", dir);
 	size_t n = 0;
 	for (const char *p = text; p && (p = strstr(p, prefix)); p++)
