@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/fs.h"
@@ -377,9 +378,14 @@ static void prune_unmanaged(struct rt *rt, const char *pod_path)
 		if (rmdir(dir) < 0 && errno != ENOENT)
 			continue;
 		char *slash = strrchr(dir, '/');
+		struct stat st;
 		if (slash) {
 			*slash = '\0';
-			rmdir(dir);
+			/* Not while it has subdirectories (more than 2 links):
+			 * the rmdir would take the kernel's cgroup mutex only to
+			 * fail. */
+			if (stat(dir, &st) == 0 && st.st_nlink <= 2)
+				rmdir(dir);
 		}
 	}
 	if (d)

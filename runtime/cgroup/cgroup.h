@@ -386,7 +386,9 @@ int cg_group_pids_counted(const struct cg_group *g, pid_t **ret_pids, size_t *re
 
 /* SIGKILL every process in the group and its descendants and wait until
  * none is left: cgroup.kill on v2 when the kernel has it; otherwise rounds
- * of freeze, SIGKILL of each pid, thaw. timeout_ms <= 0 means 5000.
+ * of SIGKILL of each pid listed (frozen from the second round on). Between
+ * rounds it waits on pidfds of the processes listed, for their exits, up to
+ * 5-50 ms. timeout_ms <= 0 means 5000.
  * ETIMEDOUT when processes remain (zombies are not listed by the kernel, so
  * the caller need not have reaped its children). */
 int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *err);

@@ -8,11 +8,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/fs.h"
 
@@ -942,6 +945,12 @@ static int walk_dirs(const char *dir, int depth, bool post, int *budget,
 	int r;
 	if (!post && (r = fn(dir, data)) < 0)
 		return r;
+	/* A directory's link count is 2 plus its subdirectories (cgroupfs,
+	 * tmpfs, ext4; btrfs says 1): a leaf, most of a teardown's walks of
+	 * every hierarchy, is not listed. */
+	struct stat st;
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_nlink == 2)
+		return post ? fn(dir, data) : 0;
 	DIR *d = opendir(dir);
 	if (!d) {
 		if (errno == ENOENT)
@@ -1023,27 +1032,9 @@ static void sleep_ms(int ms)
 		;
 }
 
-static int kill_round(const struct cg_group *g, struct husk_error *err)
-{
-	_cleanup_free_ pid_t *pids = NULL;
-	size_t n = 0;
-	int r = cg_group_pids(g, &pids, &n, err);
-	if (r < 0)
-		return r;
-	pid_t self = getpid();
-	for (size_t i = 0; i < n; i++) {
-		/* Never signal init, a process group or ourselves, whatever a
-		 * cgroup.procs file may say. */
-		if (pids[i] <= 1 || pids[i] == self)
-			continue;
-		if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH)
-			return husk_error_errno(err, errno, "kill pid %d", (int)pids[i]);
-	}
-	return 0;
-}
-
-/* Processes left in the group, not counting ourselves. */
-static int live_count(const struct cg_group *g, size_t *ret, struct husk_error *err)
+/* Processes in the group, not counting ourselves: one listing of every
+ * hierarchy (a process moved in one of them is still found). */
+static int live_pids(const struct cg_group *g, pid_t **ret, size_t *ret_n, struct husk_error *err)
 {
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;
@@ -1053,9 +1044,89 @@ static int live_count(const struct cg_group *g, size_t *ret, struct husk_error *
 	pid_t self = getpid();
 	size_t live = 0;
 	for (size_t i = 0; i < n; i++)
-		live += pids[i] != self;
-	*ret = live;
+		if (pids[i] != self)
+			pids[live++] = pids[i];
+	*ret = steal_ptr(&pids);
+	*ret_n = live;
 	return 0;
+}
+
+/* At most this many exits are waited for by pidfd in one round; the rest
+ * of a larger group is signalled by pid and found by the next listing. */
+#define KILL_WAIT_FDS 256
+
+struct kill_wait {
+	struct pollfd fds[KILL_WAIT_FDS];
+	size_t n;
+};
+
+static void kill_wait_clear(struct kill_wait *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		close(w->fds[i].fd);
+	w->n = 0;
+}
+
+/* Signal pid (sig 0: the kernel kills) and keep a pidfd of it to wait on
+ * while it runs. One that has exited already (a zombie, which the kernel
+ * does not list) is not waited for. */
+static int kill_one(struct kill_wait *w, pid_t pid, int sig, struct husk_error *err)
+{
+	/* Never signal init, a process group or ourselves, whatever a
+	 * cgroup.procs file may say. */
+	if (pid <= 1 || pid == getpid())
+		return 0;
+	int fd = w->n < KILL_WAIT_FDS ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (fd < 0) {
+		if (sig && kill(pid, sig) < 0 && errno != ESRCH)
+			return husk_error_errno(err, errno, "kill pid %d", (int)pid);
+		return 0;
+	}
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 0) > 0) {
+		close(fd);
+		return 0;
+	}
+	if (sig && syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 && errno != ESRCH) {
+		int e = errno;
+		close(fd);
+		return husk_error_errno(err, e, "kill pid %d", (int)pid);
+	}
+	w->fds[w->n++] = p;
+	return 0;
+}
+
+/* Until every process waited for has exited, or ms have passed. With none
+ * to wait for (all exited, or listed by an emulated tree that does not
+ * update itself) it sleeps ms, so a listing that still shows them is not
+ * read again at once. */
+static void kill_wait_exits(struct kill_wait *w, int ms)
+{
+	if (w->n == 0) {
+		sleep_ms(ms);
+		return;
+	}
+	long long deadline = now_mono_ns() + (long long)ms * 1000000LL;
+	for (;;) {
+		size_t left = 0;
+		for (size_t i = 0; i < w->n; i++) {
+			/* A negative fd is one poll skips: this one has exited. */
+			if (w->fds[i].fd >= 0 && (w->fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				w->fds[i].fd = ~w->fds[i].fd;
+			w->fds[i].revents = 0;
+			left += w->fds[i].fd >= 0;
+		}
+		long long now = now_mono_ns();
+		if (left == 0 || now >= deadline)
+			break;
+		if (poll(w->fds, w->n, (int)((deadline - now + 999999) / 1000000)) < 0 &&
+		    errno != EINTR)
+			break;
+	}
+	for (size_t i = 0; i < w->n; i++)
+		if (w->fds[i].fd < 0)
+			w->fds[i].fd = ~w->fds[i].fd;
+	kill_wait_clear(w);
 }
 
 int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *err)
@@ -1067,17 +1138,21 @@ int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *e
 	if (r < 0)
 		return husk_error_prefix(err, "kill cgroup '%s'", g->path);
 	bool by_kernel = r > 0;
+	struct kill_wait w = {.n = 0};
+	/* One listing a round. The wait between rounds ends with the exits
+	 * (pidfds), not after a sleep: the delay only bounds it. */
 	for (int round = 0, delay = 5;; round++, delay = delay < 50 ? delay * 2 : 50) {
-		size_t left = 0;
-		r = live_count(g, &left, err);
-		if (r < 0)
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+		if (live_pids(g, &pids, &n, err) < 0)
 			return husk_error_prefix(err, "kill cgroup '%s'", g->path);
-		if (left == 0)
+		if (n == 0)
 			return 0;
 		if (now_mono_ns() > deadline)
 			return husk_error_set(err, ETIMEDOUT,
 					      "kill cgroup '%s': %zu processes left after %d ms",
-					      g->path, left, timeout_ms);
+					      g->path, n, timeout_ms);
+		r = 0;
 		if (!by_kernel) {
 			/* Frozen, nothing can fork between listing and killing;
 			 * the kill lands at the thaw. Not in the first round: a
@@ -1085,16 +1160,27 @@ int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *e
 			 * CPU, serialised machine-wide) when no other group is
 			 * frozen, which was a third of huskd's CPU in a pod
 			 * teardown (issue 12), and a group rarely forks while
-			 * it is killed; one that did is frozen next round. */
+			 * it is killed; one that did is frozen next round, and
+			 * listed again under the freeze. */
 			_cleanup_error_ struct husk_error ferr = HUSK_ERROR_INIT;
 			bool frozen = round > 0 && g->m->ops->freeze(g, true, &ferr) == 0;
-			r = kill_round(g, err);
+			if (frozen) {
+				free(steal_ptr(&pids));
+				r = live_pids(g, &pids, &n, err);
+			}
+			for (size_t i = 0; r == 0 && i < n; i++)
+				r = kill_one(&w, pids[i], SIGKILL, err);
 			if (frozen)
 				g->m->ops->freeze(g, false, &ferr);
-			if (r < 0)
-				return husk_error_prefix(err, "kill cgroup '%s'", g->path);
+		} else {
+			for (size_t i = 0; i < n; i++)
+				kill_one(&w, pids[i], 0, NULL);
 		}
-		sleep_ms(delay);
+		if (r < 0) {
+			kill_wait_clear(&w);
+			return husk_error_prefix(err, "kill cgroup '%s'", g->path);
+		}
+		kill_wait_exits(&w, delay);
 	}
 }
 
@@ -1270,6 +1356,12 @@ int cg_manager_remove_empty(struct cg_manager *m, const char *path, struct husk_
 	struct rm_ctx c = {m, 0, err};
 	for (size_t i = 0; i < m->n_hiers; i++) {
 		_cleanup_free_ char *dir = xasprintf("%s/%s", m->hiers[i].mount, norm);
+		/* With subdirectories (more than 2 links) it is in use: no
+		 * rmdir, which takes the kernel's cgroup mutex to say EBUSY
+		 * (every pod's removal asked it of the shared parent). */
+		struct stat st;
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_nlink > 2)
+			continue;
 		r = rmdir_busy(&c, dir, false);
 		/* In use (children or processes) is the expected answer. */
 		if (r < 0 && r != -EBUSY && r != -ENOTEMPTY && r != -EEXIST)

@@ -32,6 +32,16 @@ static char *v1_fmt(int64_t v)
  * thread has just made may not have its cpus and mems yet. */
 static pthread_mutex_t cpuset_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Whether the node's top cpuset balances every CPU (its
+ * sched_load_balance is 1): then the scheduler has one domain whatever the
+ * flag of any cpuset below says. */
+static bool top_balances(const struct cg_hier *h)
+{
+	_cleanup_free_ char *v = NULL;
+	return cg_read_line(h->mount, "cpuset.sched_load_balance", &v, NULL) == 0 && v &&
+	       streq(v, "1");
+}
+
 static int v1_prepare_level(const struct cg_manager *m, const struct cg_hier *h, const char *dir,
 			    bool created, bool leaf _unused_, struct husk_error *err)
 {
@@ -46,6 +56,26 @@ static int v1_prepare_level(const struct cg_manager *m, const struct cg_hier *h,
 	static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
 	pthread_mutex_lock(&cpuset_lock);
 	int r = 0;
+	/* A cpuset that balances, with cpus, rebuilds the scheduler domains
+	 * (a walk of every cpuset on the node, under the kernel's cgroup
+	 * mutex) when its cpus are written and again when it is removed:
+	 * O(pods) per start and per teardown, some 3 ms a cgroup with a
+	 * thousand pods (issue 12). A level husk makes gets the flag off
+	 * before it has cpus (so no rebuild at all) when the top cpuset
+	 * balances every CPU, where the flag below changes nothing; and no
+	 * clone_children, so its own children are born empty and do the same
+	 * (a level born with cpus pays one rebuild here instead of one at
+	 * its removal). Best effort: a level that keeps the flag on works as
+	 * before. */
+	if (created) {
+		_cleanup_free_ char *f = xasprintf("%s/cgroup.clone_children", dir);
+		_cleanup_close_ int fd = open(f, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t w _unused_ = write(fd, "0", 1);
+		}
+		if (top_balances(h))
+			cg_write(m, dir, "cpuset.sched_load_balance", "0", NULL);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(files) && r >= 0; i++) {
 		_cleanup_free_ char *cur = NULL;
 		_cleanup_free_ char *val = NULL;
@@ -54,18 +84,6 @@ static int v1_prepare_level(const struct cg_manager *m, const struct cg_hier *h,
 		if ((r = cg_read_line(parent, files[i], &val, err)) < 0 ||
 		    (r = cg_write(m, dir, files[i], val, err)) < 0)
 			husk_error_prefix(err, "copy cpuset to '%s'", dir);
-	}
-	/* The children of a level husk made are born with its cpus and mems
-	 * (a container's cgroup under its pod's): each write of cpuset.cpus
-	 * rebuilds the scheduler domains, a walk of every cpuset on the node,
-	 * O(pods) per start (issue 12). Best effort: a child without them is
-	 * filled above. */
-	if (r >= 0 && created) {
-		_cleanup_free_ char *f = xasprintf("%s/cgroup.clone_children", dir);
-		_cleanup_close_ int fd = open(f, O_WRONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ssize_t w _unused_ = write(fd, "1", 1);
-		}
 	}
 	pthread_mutex_unlock(&cpuset_lock);
 	return r;

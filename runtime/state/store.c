@@ -155,19 +155,35 @@ void ctr_records_release(const struct ctr_record **v, size_t n)
 
 /* ---- the store ----------------------------------------------------------------- */
 
+#define STORE_ID_LOCKS 64
+
 struct state_store {
 	char *dir;
 	char *pod_dir;
 	char *ctr_dir;
 	size_t max_pods;
 	size_t max_ctrs;
-	pthread_rwlock_t lock;	  /* the index arrays */
-	pthread_mutex_t wlock;	  /* one writer at a time: disk, then index */
+	pthread_rwlock_t lock; /* the index arrays */
+	pthread_mutex_t wlock; /* one writer of the index at a time */
+	/* Writes of one record, in order: taken before wlock by a modify or
+	 * remove, held across its file's write, which goes without wlock (a
+	 * teardown's four writes a pod, each behind every other pod's, were a
+	 * convoy on a busy disk, issue 12). The lock order is idlock, wlock,
+	 * lock. */
+	pthread_mutex_t idlock[STORE_ID_LOCKS];
 	struct pod_record **pods; /* sorted by id */
 	size_t n_pods;
 	struct ctr_record **ctrs; /* sorted by id */
 	size_t n_ctrs;
 };
+
+static pthread_mutex_t *id_lock(struct state_store *s, const char *id)
+{
+	unsigned h = 5381;
+	for (const char *p = id; p && *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	return &s->idlock[h % STORE_ID_LOCKS];
+}
 
 /* First index whose id is not less than key. */
 static size_t lower_bound(void *const *v, size_t n, const char *key)
@@ -427,6 +443,8 @@ void state_store_free(struct state_store *s)
 	ctr_records_release((const struct ctr_record **)s->ctrs, s->n_ctrs);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->wlock);
+	for (size_t i = 0; i < STORE_ID_LOCKS; i++)
+		pthread_mutex_destroy(&s->idlock[i]);
 	free(s->dir);
 	free(s->pod_dir);
 	free(s->ctr_dir);
@@ -441,6 +459,8 @@ int state_store_open(const char *dir, const struct state_options *opts,
 	_cleanup_(state_store_freep) struct state_store *s = xnew(struct state_store, 1);
 	pthread_rwlock_init(&s->lock, NULL);
 	pthread_mutex_init(&s->wlock, NULL);
+	for (size_t i = 0; i < STORE_ID_LOCKS; i++)
+		pthread_mutex_init(&s->idlock[i], NULL);
 	s->dir = xstrdup(dir);
 	s->pod_dir = xasprintf("%s/pods", dir);
 	s->ctr_dir = xasprintf("%s/containers", dir);
@@ -588,6 +608,8 @@ int state_pod_modify(struct state_store *s, const char *id,
 		     int (*fn)(struct pod_record *rec, void *data, struct husk_error *err),
 		     void *data, struct husk_error *err)
 {
+	pthread_mutex_t *il = id_lock(s, id);
+	pthread_mutex_lock(il);
 	pthread_mutex_lock(&s->wlock);
 	size_t i;
 	int r = 0;
@@ -619,8 +641,16 @@ int state_pod_modify(struct state_store *s, const char *id,
 	r = state_pod_encode(copy, &text, err);
 	if (r < 0)
 		goto out;
+	/* A new name is checked and written under wlock, so no other record
+	 * takes it meanwhile; the same name needs only idlock. */
+	bool same_name = same_pod_name(copy, s->pods[i]);
+	if (same_name)
+		pthread_mutex_unlock(&s->wlock);
 	r = write_record(s->pod_dir, id, text, err);
-	if (r < 0)
+	if (same_name)
+		pthread_mutex_lock(&s->wlock);
+	/* Still there (a remove takes idlock), maybe at another index. */
+	if (r < 0 || !find_exact((void **)s->pods, s->n_pods, id, &i))
 		goto out;
 	pthread_rwlock_wrlock(&s->lock);
 	struct pod_record *old = s->pods[i];
@@ -629,6 +659,7 @@ int state_pod_modify(struct state_store *s, const char *id,
 	pod_node_unref(old);
 out:
 	pthread_mutex_unlock(&s->wlock);
+	pthread_mutex_unlock(il);
 	return r;
 }
 
@@ -646,6 +677,10 @@ int state_pod_update(struct state_store *s, const struct pod_record *rec, struct
 
 int state_pod_remove(struct state_store *s, const char *id, struct husk_error *err)
 {
+	/* All under wlock: a container added to the pod meanwhile would
+	 * outlive it. */
+	pthread_mutex_t *il = id_lock(s, id);
+	pthread_mutex_lock(il);
 	pthread_mutex_lock(&s->wlock);
 	size_t i;
 	int r = 0;
@@ -671,6 +706,7 @@ int state_pod_remove(struct state_store *s, const char *id, struct husk_error *e
 	pod_node_unref(old);
 out:
 	pthread_mutex_unlock(&s->wlock);
+	pthread_mutex_unlock(il);
 	return r;
 }
 
@@ -827,6 +863,8 @@ int state_ctr_modify(struct state_store *s, const char *id,
 		     int (*fn)(struct ctr_record *rec, void *data, struct husk_error *err),
 		     void *data, struct husk_error *err)
 {
+	pthread_mutex_t *il = id_lock(s, id);
+	pthread_mutex_lock(il);
 	pthread_mutex_lock(&s->wlock);
 	size_t i, at;
 	int r = 0;
@@ -863,8 +901,14 @@ int state_ctr_modify(struct state_store *s, const char *id,
 	r = state_ctr_encode(copy, &text, err);
 	if (r < 0)
 		goto out;
+	/* As state_pod_modify: a new name or pod is written under wlock. */
+	bool same_name = same_ctr_name(copy, s->ctrs[i]);
+	if (same_name)
+		pthread_mutex_unlock(&s->wlock);
 	r = write_record(s->ctr_dir, id, text, err);
-	if (r < 0)
+	if (same_name)
+		pthread_mutex_lock(&s->wlock);
+	if (r < 0 || !find_exact((void **)s->ctrs, s->n_ctrs, id, &i))
 		goto out;
 	pthread_rwlock_wrlock(&s->lock);
 	struct ctr_record *old = s->ctrs[i];
@@ -873,6 +917,7 @@ int state_ctr_modify(struct state_store *s, const char *id,
 	ctr_node_unref(old);
 out:
 	pthread_mutex_unlock(&s->wlock);
+	pthread_mutex_unlock(il);
 	return r;
 }
 
@@ -890,6 +935,8 @@ int state_ctr_update(struct state_store *s, const struct ctr_record *rec, struct
 
 int state_ctr_remove(struct state_store *s, const char *id, struct husk_error *err)
 {
+	pthread_mutex_t *il = id_lock(s, id);
+	pthread_mutex_lock(il);
 	pthread_mutex_lock(&s->wlock);
 	size_t i;
 	int r = 0;
@@ -898,8 +945,11 @@ int state_ctr_remove(struct state_store *s, const char *id, struct husk_error *e
 				   id ? id : "");
 		goto out;
 	}
+	/* Listed until its file is gone: its pod cannot be removed before. */
+	pthread_mutex_unlock(&s->wlock);
 	r = remove_record(s->ctr_dir, id, err);
-	if (r < 0)
+	pthread_mutex_lock(&s->wlock);
+	if (r < 0 || !find_exact((void **)s->ctrs, s->n_ctrs, id, &i))
 		goto out;
 	pthread_rwlock_wrlock(&s->lock);
 	struct ctr_record *old = s->ctrs[i];
@@ -908,6 +958,7 @@ int state_ctr_remove(struct state_store *s, const char *id, struct husk_error *e
 	ctr_node_unref(old);
 out:
 	pthread_mutex_unlock(&s->wlock);
+	pthread_mutex_unlock(il);
 	return r;
 }
 

@@ -499,15 +499,19 @@ def test_exec_processes_die_with_huskd(daemon, busybox, tmp_path):
         with pytest.raises(grpc.RpcError):  # the daemon goes away under it
             d.rt.ExecSync(container_id=c, cmd=["sleep", "555"], timeout=60)
 
+    ctr_pid = pid_of(d, c)
+    ctr_mnt = ns_inode(ctr_pid, "mnt")
     t = threading.Thread(target=exec_long, daemon=True)
     t.start()
 
     def sleepers():
+        """The exec's sleep, in this container (not another run's)."""
         out = []
         for p in os.listdir("/proc"):
             if p.isdigit():
                 try:
-                    if open(f"/proc/{p}/cmdline", "rb").read() == b"sleep\x00555\x00":
+                    if (open(f"/proc/{p}/cmdline", "rb").read() == b"sleep\x00555\x00"
+                            and ns_inode(p, "mnt") == ctr_mnt):
                         out.append(p)
                 except OSError:
                     pass
@@ -517,7 +521,6 @@ def test_exec_processes_die_with_huskd(daemon, busybox, tmp_path):
     while not sleepers() and time.time() < deadline:
         time.sleep(0.05)
     assert sleepers()
-    ctr_pid = pid_of(d, c)
     d.kill()
     t.join(10)
     deadline = time.time() + 5

@@ -163,6 +163,35 @@ def test_unlimited_reads_as_unset(daemon, busybox, tmp_path):
                  linux={"cpu_shares": 2})
 
 
+def test_cpuset_levels_do_not_balance(daemon, busybox, tmp_path):
+    """Each cpuset level husk makes (pod, container) has sched_load_balance
+    0 and no clone_children, and its parent's cpus and mems: a level that
+    balances rebuilds the scheduler domains, a walk of every cpuset on the
+    node, when its cpus are written and again when it is removed (O(pods)
+    per teardown, issue 12). The top cpuset balances every CPU, so the
+    scheduler's domains are the same."""
+    v1_only()
+    top = f"{CG}/cpuset"
+    if read(f"{top}/cpuset.sched_load_balance") != "1":
+        pytest.skip("the top cpuset does not balance: husk leaves the flag on")
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, SLEEP)
+    ctr = cg_path(pid_of(d, c), "cpuset")
+    pod_dir = os.path.dirname(ctr)
+    assert os.path.basename(pod_dir) == pod
+    for level in (ctr, pod_dir):
+        assert read(f"{level}/cpuset.sched_load_balance") == "0", level
+        assert read(f"{level}/cgroup.clone_children") == "0", level
+        parent = os.path.dirname(level)
+        for f in ("cpuset.cpus", "cpuset.mems"):
+            assert read(f"{level}/{f}") == read(f"{parent}/{f}") != "", (level, f)
+    # The container runs there, and may be given cpus of its own.
+    d.rt.UpdateContainerResources(container_id=c, linux={"cpuset_cpus": "0"})
+    assert read(f"{ctr}/cpuset.cpus") == "0"
+    assert status(d, c).status.state == 1  # CONTAINER_RUNNING
+
+
 def test_oom_score_adj_clamped(daemon, busybox, tmp_path):
     d = daemon
     own = int(read(f"/proc/{d.proc.pid}/oom_score_adj"))

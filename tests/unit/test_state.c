@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "runtime/state/state.h"
 #include "unit.h"
@@ -1229,6 +1230,79 @@ static void test_shared_lists_under_writes(void)
 	unit_rmdir(dir);
 }
 
+struct racer {
+	struct state_store *s;
+	int ok, gone, other;
+};
+
+static void *modify_loop(void *arg)
+{
+	struct racer *r = arg;
+	for (int i = 0; i < 200; i++) {
+		struct husk_error err = HUSK_ERROR_INIT;
+		int rc = state_ctr_modify(r->s, "victim", bump, NULL, &err);
+		if (rc == 0)
+			r->ok++;
+		else if (rc == -ENOENT)
+			r->gone++;
+		else
+			r->other++;
+		husk_error_clear(&err);
+	}
+	return NULL;
+}
+
+/* A record's file is written without the store's writer lock, in order
+ * per record: a modify racing the remove of its record never writes the
+ * file back after the remove (a record that came back after a restart). */
+static void test_modify_races_remove(void)
+{
+	char *dir = unit_tmpdir();
+	struct state_store *s = open_store(dir, NULL);
+	add_pod(s, "pod", "web");
+	add_ctr(s, "victim", "pod", "victim");
+	add_ctr(s, "bystander", "pod", "bystander");
+	struct racer r[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct racer){.s = s};
+		pthread_create(&th[i], NULL, modify_loop, &r[i]);
+	}
+	struct husk_error err = HUSK_ERROR_INIT;
+	for (int i = 0; i < 50; i++)
+		CU_ASSERT_EQUAL(state_ctr_modify(s, "bystander", bump, NULL, &err), 0);
+	CU_ASSERT_EQUAL(state_ctr_remove(s, "victim", &err), 0);
+	/* The pod's remove waits for its containers' records. */
+	CU_ASSERT_EQUAL(state_pod_remove(s, "pod", &err), -EBUSY);
+	husk_error_clear(&err);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CU_ASSERT_EQUAL(r[i].other, 0);
+		CU_ASSERT_EQUAL(r[i].ok + r[i].gone, 200);
+	}
+	struct ctr_record *c = NULL;
+	CU_ASSERT_EQUAL(state_ctr_get(s, "victim", &c, &err), -ENOENT);
+	husk_error_clear(&err);
+	CU_ASSERT_EQUAL(state_ctr_get(s, "bystander", &c, &err), 0);
+	CU_ASSERT_EQUAL(c->exit_code, 50);
+	ctr_record_free(c);
+	_cleanup_free_ char *file = xasprintf("%s/containers/victim.json", dir);
+	CU_ASSERT_EQUAL(access(file, F_OK), -1);
+	state_store_free(s);
+
+	char **problems = NULL;
+	s = open_store(dir, &problems);
+	CU_ASSERT_EQUAL(strv_length(problems), 0);
+	strv_free(problems);
+	CU_ASSERT_EQUAL(state_ctr_get(s, "victim", &c, &err), -ENOENT);
+	CU_ASSERT_EQUAL(state_ctr_get(s, "bystander", &c, &err), 0);
+	CU_ASSERT_EQUAL(c->exit_code, 50);
+	ctr_record_free(c);
+	husk_error_clear(&err);
+	state_store_free(s);
+	unit_rmdir(dir);
+}
+
 static void test_names(void)
 {
 	CU_ASSERT_STRING_EQUAL(pod_state_name(POD_STATE_NOTREADY), "NOTREADY");
@@ -1268,6 +1342,7 @@ int main(void)
 	    {"concurrent use", test_concurrent_use},
 	    {"shared lists", test_shared_lists},
 	    {"shared lists under writes", test_shared_lists_under_writes},
+	    {"a modify racing a remove", test_modify_races_remove},
 	};
 	return unit_run("state", tests, ARRAY_SIZE(tests));
 }
