@@ -45,6 +45,9 @@ static inline int statx(int dfd, const char *path, int flags, unsigned int mask,
 	return (int)syscall(SYS_statx, dfd, path, flags, mask, buf);
 }
 #endif
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
 
 static inline int mount_setattr(int dfd, const char *path, unsigned int flags,
 				struct mount_attr *attr, size_t size)

@@ -8,7 +8,10 @@
 #include <ftw.h>
 #include <libgen.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+
+#include "common/compat.h"
 
 int fs_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
 		 struct husk_error *err)
@@ -150,6 +153,55 @@ int fs_rm_rf(const char *path, struct husk_error *err)
 bool fs_exists(const char *path)
 {
 	return access(path, F_OK) == 0;
+}
+
+bool fs_is_mount_root(int dfd, const char *name)
+{
+	struct statx stx;
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &stx) < 0)
+		return false;
+	return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+int fs_private_mount_ensure(const char *dir, mode_t mode, struct husk_error *err)
+{
+	int r = fs_mkdir_p(dir, mode, err);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (lstat(dir, &st) < 0)
+		return husk_error_errno(err, errno, "stat '%s'", dir);
+	if (!S_ISDIR(st.st_mode))
+		return husk_error_set(err, ENOTDIR, "'%s' is not a directory", dir);
+	if (!fs_is_mount_root(AT_FDCWD, dir) && mount(dir, dir, NULL, MS_BIND, NULL) < 0)
+		return husk_error_errno(err, errno, "bind mount '%s' on itself", dir);
+	/* Also when the mount was there: on a shared parent (systemd hosts)
+	 * the bind joined its peer group, and what is mounted below must not
+	 * propagate to other mount namespaces. */
+	if (mount(NULL, dir, NULL, MS_PRIVATE, NULL) < 0)
+		return husk_error_errno(err, errno, "make '%s' private", dir);
+	return 0;
+}
+
+int fs_private_mount_release(const char *dir, struct husk_error *err)
+{
+	_cleanup_strv_ char **names = NULL;
+	int r = fs_list_dir(dir, NULL, &names, err);
+	if (r < 0)
+		return r;
+	if (names[0])
+		return husk_error_set(err, EBUSY, "release '%s': %zu entries remain", dir,
+				      strv_length(names));
+	/* Stacked mounts (a bind made twice by hand) go one at a time. */
+	for (int i = 0; i < 16 && fs_is_mount_root(AT_FDCWD, dir); i++)
+		if (umount2(dir, UMOUNT_NOFOLLOW) < 0 &&
+		    umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL &&
+		    errno != ENOENT)
+			return husk_error_errno(err, errno, "unmount '%s'", dir);
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		return husk_error_errno(err, errno, "remove '%s'", dir);
+	return 0;
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -3,6 +3,7 @@
 #ifndef HUSK_COMMON_FS_H
 #define HUSK_COMMON_FS_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -36,6 +37,25 @@ int fs_mkdir_p(const char *path, mode_t mode, struct husk_error *err);
 int fs_rm_rf(const char *path, struct husk_error *err);
 
 bool fs_exists(const char *path);
+
+/* Whether name (relative to dfd, or absolute) is the root of a mount; a
+ * symlink is not followed. False when it is missing. */
+bool fs_is_mount_root(int dfd, const char *name);
+
+/* Make dir (created with mode when missing) a mount of its own: a bind
+ * mount of itself unless something is mounted at dir already, then made
+ * private. Idempotent: a restarted daemon finds its mount and stacks no
+ * second one. Mounts made below dir are then children of that mount, not
+ * of the one that holds dir: the kernel walks every child of a bind or
+ * overlay source's mount (has_locked_children), so a directory where a
+ * daemon mounts per object must not share its mount with the files it
+ * uses as sources, or each new mount costs O(objects) (issue 12). */
+int fs_private_mount_ensure(const char *dir, mode_t mode, struct husk_error *err);
+
+/* Undo fs_private_mount_ensure once dir is empty: unmount what is mounted
+ * at dir and remove it. EBUSY (dir left as it is) while it has entries; a
+ * missing dir is success. */
+int fs_private_mount_release(const char *dir, struct husk_error *err);
 
 /* Sorted names in dir ending with suffix (NULL for all but "." and "..").
  * A missing dir gives an empty vector. */

@@ -34,10 +34,14 @@ struct img_options {
 
 struct img_store;
 
-/* Open (creating if needed) the store under opts->root/image. Removes what
- * an interrupted pull left behind: temporary downloads, layers and records
- * no image references. Everything in opts is copied. Errors: the errno of
- * the file system operation that failed. Free with img_store_free. */
+/* Open (creating if needed) the store under opts->root/image, with
+ * image/mnt a private bind mount of itself where root filesystems are
+ * mounted (needs CAP_SYS_ADMIN). Removes what an interrupted pull or
+ * rootfs creation left behind: temporary downloads, layers and records no
+ * image references, mount points of no rootfs. Everything in opts is
+ * copied. Errors: the errno of the file system operation or mount that
+ * failed. Free with img_store_free, which unmounts image/mnt once no
+ * rootfs is left in it. */
 int img_store_open(const struct img_options *opts, struct img_store **ret, struct husk_error *err);
 void img_store_free(struct img_store *s);
 /* How this store mounts overlays: "fsconfig" (lowerdir+ one layer at a
@@ -179,7 +183,7 @@ int img_config_get(struct img_store *s, const char *name, struct img_config **re
 /* Root filesystems for containers. */
 struct img_rootfs_opts {
 	bool readonly;	    /* mount the overlay read-only */
-	const char *target; /* mount point; NULL: <root>/image/containers/<id>/merged */
+	const char *target; /* mount point; NULL: <root>/image/mnt/<id> */
 	/* A user namespace (its /proc/PID/ns/user or a pin of it): the layers
 	 * and the upper dir are idmapped mounts with its mapping, so that the
 	 * ids on disk read as its ids (a file of host root is its root's, and
@@ -190,7 +194,9 @@ struct img_rootfs_opts {
 
 /* Make the root filesystem of container id from image (name as for
  * img_status): an overlay mount with the image layers as lowers and
- * <root>/image/containers/<id>/{upper,work} as upper and work dirs. The
+ * <root>/image/containers/<id>/{upper,work} as upper and work dirs, at
+ * <root>/image/mnt/<id> (a private mount of its own, made by img_store_open
+ * and released by img_store_free when empty). The
  * image is recorded as in use by id (persistently) until
  * img_rootfs_remove. *ret_path (caller owns) is the mount point.
  * Errors: ENOENT unknown image, EEXIST id already has a rootfs, EINVAL bad

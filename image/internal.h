@@ -287,6 +287,10 @@ struct img_store {
 	char *dir; /* <root>/image */
 	const struct img_overlay_ops *overlay;
 	char *tmp, *layers, *blobs, *images, *containers;
+	/* <dir>/mnt: a private mount of its own where the rootfs overlays are
+	 * mounted (<mnt>/<id>), apart from the layers and upper dirs they are
+	 * made of (fs_private_mount_ensure says why). */
+	char *mnt;
 	int max_downloads;
 	uint64_t max_layer_size;
 	int progress_timeout_s; /* pull_progress_timeout (0: none) */
@@ -315,9 +319,9 @@ struct img_store {
 	size_t usage_queued; /* entries a request found stale */
 };
 
-/* Usage of the tree at dir (each inode once; skip: a top-level name left
- * out, or NULL). ret->mountpoint is dir. */
-int img_dir_usage(const char *dir, const char *skip, struct img_fs_usage *ret,
+/* Usage of the tree at dir (each inode once; skip: top-level names left
+ * out, NULL-terminated, or NULL). ret->mountpoint is dir. */
+int img_dir_usage(const char *dir, const char *const *skip, struct img_fs_usage *ret,
 		  struct husk_error *err);
 /* Forget the cached usage of container id (usage.c). */
 void img_usage_forget(struct img_store *s, const char *id);

@@ -1,6 +1,7 @@
 /* Container root filesystems: an overlay of the image's layer directories
- * with a per-container upper and work dir under containers/<id>, recorded
- * in containers/<id>/rootfs.json so the image stays in use across restarts. */
+ * with a per-container upper and work dir under containers/<id>, mounted at
+ * mnt/<id>, recorded in containers/<id>/rootfs.json so the image stays in
+ * use across restarts. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -259,6 +260,14 @@ const struct img_overlay_ops *img_overlay_probe(const char *dir)
 	return &img_overlay_legacy;
 }
 
+/* A mount point of the store's own, <mnt>/<name>. */
+static bool img_in_mnt(const struct img_store *s, const char *path)
+{
+	size_t n = strlen(s->mnt);
+	return strncmp(path, s->mnt, n) == 0 && path[n] == '/' && path[n + 1] &&
+	       !strchr(path + n + 1, '/');
+}
+
 static bool is_mounted(const char *path)
 {
 	struct stat a, b;
@@ -331,8 +340,11 @@ int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 				      id ? id : "");
 	bool readonly = opts && opts->readonly;
 	_cleanup_free_ char *dir = xasprintf("%s/%s", s->containers, id);
+	/* Records from before mnt/ name containers/<id>/merged: they are read
+	 * back as they are, this is only for a new one. */
+	bool own_target = !opts || isempty(opts->target);
 	_cleanup_free_ char *target =
-	    opts && !isempty(opts->target) ? xstrdup(opts->target) : xasprintf("%s/merged", dir);
+	    own_target ? xasprintf("%s/%s", s->mnt, id) : xstrdup(opts->target);
 
 	/* Claim the image under the lock so a removal cannot slip between
 	 * the lookup and the record. */
@@ -343,7 +355,7 @@ int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 		pthread_mutex_unlock(&s->lock);
 		return husk_error_prefix(err, "rootfs '%s'", id);
 	}
-	if (find_user(s, id) || fs_exists(dir)) {
+	if (find_user(s, id) || fs_exists(dir) || (own_target && fs_exists(target))) {
 		pthread_mutex_unlock(&s->lock);
 		return husk_error_set(err, EEXIST, "rootfs '%s' already exists", id);
 	}
@@ -395,6 +407,8 @@ int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 	return 0;
 fail:
 	fs_rm_rf(dir, NULL);
+	if (own_target)
+		rmdir(target);
 	pthread_mutex_lock(&s->lock);
 	drop_user(s, id);
 	pthread_mutex_unlock(&s->lock);
@@ -439,6 +453,9 @@ int img_rootfs_remove(struct img_store *s, const char *id, struct husk_error *er
 		if (errno != EINVAL && errno != ENOENT)
 			return husk_error_errno(err, errno, "rootfs '%s': unmount '%s'", id,
 						target);
+		/* Its own directory under mnt/ (one in dir goes with dir). */
+		if (img_in_mnt(s, target) && rmdir(target) < 0 && errno != ENOENT)
+			return husk_error_errno(err, errno, "rootfs '%s': remove '%s'", id, target);
 	}
 	int r = fs_rm_rf(dir, err);
 	if (r < 0)

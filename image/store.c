@@ -599,7 +599,7 @@ struct walk {
 		ino_t ino;
 	} * seen;
 	size_t n_seen, cap;
-	const char *skip; /* a subdirectory name at top level not to count */
+	const char *const *skip; /* subdirectory names at top level not to count */
 };
 
 static bool seen_before(struct walk *w, dev_t dev, ino_t ino)
@@ -642,7 +642,10 @@ static void walk_dir(int dfd, struct walk *w, int depth)
 	while ((de = readdir(d))) {
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
-		if (depth == 0 && w->skip && streq(de->d_name, w->skip))
+		bool skipped = false;
+		for (size_t i = 0; depth == 0 && w->skip && w->skip[i] && !skipped; i++)
+			skipped = streq(de->d_name, w->skip[i]);
+		if (skipped)
 			continue;
 		struct stat st;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -661,7 +664,7 @@ static void walk_dir(int dfd, struct walk *w, int depth)
 	closedir(d);
 }
 
-int img_dir_usage(const char *dir, const char *skip, struct img_fs_usage *ret,
+int img_dir_usage(const char *dir, const char *const *skip, struct img_fs_usage *ret,
 		  struct husk_error *err)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -681,7 +684,10 @@ int img_fs_info(struct img_store *s, struct img_fs_usage *ret_images,
 		struct img_fs_usage *ret_containers, struct husk_error *err)
 {
 	struct img_fs_usage a = {0}, b = {0};
-	int r = img_dir_usage(s->dir, "containers", &a, err);
+	/* The containers' upper dirs are counted apart, and mnt/ holds their
+	 * mounted root filesystems: the layers seen again. */
+	static const char *const skip[] = {"containers", "mnt", NULL};
+	int r = img_dir_usage(s->dir, skip, &a, err);
 	if (r < 0)
 		return r;
 	r = img_dir_usage(s->containers, NULL, &b, err);
@@ -715,10 +721,12 @@ static int load_index(struct img_store *s, struct husk_error *err)
 	return 0;
 }
 
-static void umount2_quiet(const char *dir)
+/* Unmount whatever is stacked at path and remove it (an empty directory). */
+static void unmount_rmdir(const char *path)
 {
-	_cleanup_free_ char *merged = xasprintf("%s/merged", dir);
-	umount2(merged, MNT_DETACH);
+	for (int i = 0; i < 16 && umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0; i++)
+		;
+	rmdir(path);
 }
 
 static void load_users(struct img_store *s)
@@ -734,8 +742,12 @@ static void load_users(struct img_store *s)
 		if (json_parse_file(path, MAX_RECORD_SIZE, &root, NULL) == 0)
 			id = json_get_string(root, "image");
 		if (!img_digest_valid(id)) {
-			/* a rootfs whose creation never finished */
-			umount2_quiet(dir);
+			/* a rootfs whose creation never finished (mounted where
+			 * huskd mounts them, or in dir before mnt/ was) */
+			_cleanup_free_ char *merged = xasprintf("%s/merged", dir);
+			_cleanup_free_ char *mp = xasprintf("%s/%s", s->mnt, names[i]);
+			unmount_rmdir(mp);
+			unmount_rmdir(merged);
 			fs_rm_rf(dir, NULL);
 			continue;
 		}
@@ -750,6 +762,19 @@ static void load_users(struct img_store *s)
 		    .readonly = YAJL_IS_TRUE(ro),
 		    .idmap_userns = userns ? xstrdup(userns) : NULL,
 		};
+	}
+	/* Mount points of no rootfs: a creation cut short before its record. */
+	_cleanup_strv_ char **points = NULL;
+	if (fs_list_dir(s->mnt, NULL, &points, NULL) < 0)
+		return;
+	for (size_t i = 0; points[i]; i++) {
+		bool used = false;
+		for (size_t j = 0; j < s->n_users && !used; j++)
+			used = streq(s->users[j].cid, points[i]);
+		if (!used) {
+			_cleanup_free_ char *mp = xasprintf("%s/%s", s->mnt, points[i]);
+			unmount_rmdir(mp);
+		}
 	}
 }
 
@@ -858,6 +883,11 @@ void img_store_free(struct img_store *s)
 	free(s->blobs);
 	free(s->images);
 	free(s->containers);
+	/* Once no rootfs is left under it (containers keep it across a
+	 * restart of huskd). */
+	if (s->mnt)
+		fs_private_mount_release(s->mnt, NULL);
+	free(s->mnt);
 	for (size_t i = 0; i < s->n_regs; i++) {
 		free((char *)s->regs[i].host);
 		strv_free((char **)s->regs[i].mirrors);
@@ -909,6 +939,7 @@ int img_store_open(const struct img_options *opts, struct img_store **ret, struc
 	s->blobs = xasprintf("%s/blobs/sha256", s->dir);
 	s->images = xasprintf("%s/images", s->dir);
 	s->containers = xasprintf("%s/containers", s->dir);
+	s->mnt = xasprintf("%s/mnt", s->dir);
 	s->max_downloads = opts->max_concurrent_downloads > 0 ? opts->max_concurrent_downloads : 3;
 	if (s->max_downloads > 16)
 		s->max_downloads = 16;
@@ -944,14 +975,18 @@ int img_store_open(const struct img_options *opts, struct img_store **ret, struc
 	s->held = xnew(char *, 1);
 
 	const char *dirs[] = {s->dir, s->layers, s->blobs, s->images, s->containers};
+	int r;
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-		int r = fs_mkdir_p(dirs[i], 0700, err);
+		r = fs_mkdir_p(dirs[i], 0700, err);
 		if (r < 0)
 			return husk_error_prefix(err, "image store");
 	}
+	r = fs_private_mount_ensure(s->mnt, 0700, err);
+	if (r < 0)
+		return husk_error_prefix(err, "image store");
 	s->overlay = opts->overlay_legacy ? &img_overlay_legacy : img_overlay_probe(s->layers);
 	/* Whatever an interrupted pull was writing. */
-	int r = fs_rm_rf(s->tmp, err);
+	r = fs_rm_rf(s->tmp, err);
 	if (r < 0)
 		return husk_error_prefix(err, "image store: clean up");
 	r = fs_mkdir_p(s->tmp, 0700, err);

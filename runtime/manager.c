@@ -134,6 +134,12 @@ int rt_open(const struct rt_options *opts, struct rt **ret, struct husk_error *e
 	}
 	if (fs_mkdir_p(rt->containers_dir, 0700, err) < 0)
 		goto fail;
+	/* Where the pods' pins and shm go, before any pod is made or
+	 * recovered. */
+	if (pod_sandbox_root_ensure(rt->state, err) < 0) {
+		husk_error_prefix(err, "runtime: pod mounts");
+		goto fail;
+	}
 	if (state_store_open(rt->records_dir, NULL, &rt->store, &problems, err) < 0)
 		goto fail;
 	if (!opts->no_mount_template) {

@@ -124,11 +124,13 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	};
 	struct pod_record rec = {0};
 	_cleanup_strv_ char **ips = NULL;
+	_cleanup_free_ char *netns = NULL; /* for the undo: rec.sandbox may be cleared */
 	int r = pod_sandbox_create(rt->state, &spec, &rec.sandbox, err);
 	if (r < 0) {
 		husk_error_prefix(err, "run pod sandbox '%s'", c->name);
 		goto undo_cgroup;
 	}
+	netns = rec.sandbox.net_ns ? xstrdup(rec.sandbox.net_ns) : NULL;
 	/* The PID-namespace init belongs in the pod's cgroup too. */
 	if (rec.sandbox.init_pid > 0) {
 		/* In a child cgroup: on v2 a cgroup with processes of its own
@@ -213,9 +215,8 @@ static int pod_create(struct rt *rt, const struct rt_pod_config *c, struct keep_
 	return 0;
 
 undo_network:
-	if (ips && rt->opts.net_teardown) {
+	if (ips && netns && rt->opts.net_teardown) {
 		_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
-		_cleanup_free_ char *netns = xasprintf("%s/pods/%s/ns/net", rt->state, id);
 		if (rt->opts.net_teardown(rt->opts.data, id, netns, &e) < 0)
 			log_error("pod=%s: undo network: %s", id, e.msg);
 	}

@@ -34,6 +34,9 @@
 
 #define SANDBOX_RECORD "sandbox.json"
 #define SANDBOX_RECORD_MAX (64 * 1024)
+/* 2: pins and shm under S/pods-mnt/ID; 1: under S/pods/ID */
+#define SANDBOX_RECORD_VERSION 2
+#define PODS_MNT_SUFFIX "-mnt"
 #define CHILD_TIMEOUT_MS 10000
 #define KILL_TIMEOUT_MS 5000
 #define MOUNTINFO_MAX (64U << 20)
@@ -168,6 +171,11 @@ int rt_mount_of(const char *path, char **ret_point, bool *ret_shared, bool *ret_
 	return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int cmp_depth_desc(const void *a, const void *b)
 {
 	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
@@ -274,38 +282,21 @@ static int unmount_under(const char *dir, struct husk_error *err)
 }
 
 static pthread_mutex_t root_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *root_ensured; /* the pods dir ensure_root last checked, under root_lock */
+static char *root_ensured; /* the mounts dir ensure_root last made, under root_lock */
 
-/* Make sure pins under pods do not propagate: if the mount pods sits on is
- * shared, turn pods into a private bind mount of itself. Checked once per
- * pods dir until pod_sandbox_root_release: mountinfo grows with every pod. */
-static int ensure_root(const char *pods, struct husk_error *err)
+/* Make mnts (S/pods-mnt) the private mount of its own that every pin and
+ * shm is mounted below (fs_private_mount_ensure says why). Checked once
+ * per dir until pod_sandbox_root_release, and again if it was unmounted. */
+static int ensure_root(const char *mnts, struct husk_error *err)
 {
 	pthread_mutex_lock(&root_lock);
-	if (root_ensured && streq(root_ensured, pods) && fs_exists(pods)) {
-		pthread_mutex_unlock(&root_lock);
-		return 0;
-	}
-	int r = fs_mkdir_p(pods, 0711, err);
-	struct mnt *m = NULL;
-	size_t n = 0;
-	if (r == 0)
-		r = read_mounts(&m, &n, err);
-	const struct mnt *best = NULL;
-	for (size_t i = 0; r == 0 && i < n; i++)
-		if (path_under(pods, m[i].point) &&
-		    (!best || strlen(m[i].point) >= strlen(best->point)))
-			best = &m[i];
-	if (r == 0 && best && best->shared) {
-		if (!streq(best->point, pods) && mount(pods, pods, NULL, MS_BIND, NULL) < 0)
-			r = husk_error_errno(err, errno, "bind mount '%s'", pods);
-		if (r == 0 && mount(NULL, pods, NULL, MS_PRIVATE, NULL) < 0)
-			r = husk_error_errno(err, errno, "make '%s' private", pods);
-	}
-	mnts_free(m, n);
-	if (r == 0) {
-		free(root_ensured);
-		root_ensured = xstrdup(pods);
+	int r = 0;
+	if (!root_ensured || !streq(root_ensured, mnts) || !fs_is_mount_root(AT_FDCWD, mnts)) {
+		r = fs_private_mount_ensure(mnts, 0711, err);
+		if (r == 0) {
+			free(root_ensured);
+			root_ensured = xstrdup(mnts);
+		}
 	}
 	pthread_mutex_unlock(&root_lock);
 	return r;
@@ -331,15 +322,26 @@ static int pods_dir(const char *state_dir, bool create, char **ret, struct husk_
 
 /* ---- the sandbox record ---------------------------------------------------- */
 
-static void fill_paths(struct pod_sandbox_info *info, const char *dir)
+/* Where pod dir S/pods/ID mounts its pins and shm: S/pods-mnt/ID, apart
+ * from the pod's files (the launcher's bind sources) so that a new mount
+ * walks none of the other pods' mounts (issue 12). */
+static char *mounts_dir_of(const char *dir)
+{
+	const char *slash = strrchr(dir, '/');
+	return xasprintf("%.*s" PODS_MNT_SUFFIX "%s", (int)(slash - dir), dir, slash);
+}
+
+/* mnt: where the pins and shm are (the pod's own dir in records of
+ * version 1, before they moved). */
+static void fill_paths(struct pod_sandbox_info *info, const char *dir, const char *mnt)
 {
 	info->dir = xstrdup(dir);
-	info->user_ns = info->userns ? xasprintf("%s/ns/user", dir) : NULL;
-	info->net_ns = info->net == POD_NS_POD ? xasprintf("%s/ns/net", dir) : NULL;
-	info->ipc_ns = info->ipc == POD_NS_POD ? xasprintf("%s/ns/ipc", dir) : NULL;
-	info->uts_ns = info->uts == POD_NS_POD ? xasprintf("%s/ns/uts", dir) : NULL;
-	info->pid_ns = info->pid == POD_NS_POD ? xasprintf("%s/ns/pid", dir) : NULL;
-	info->shm = info->ipc == POD_NS_POD ? xasprintf("%s/shm", dir) : xstrdup("/dev/shm");
+	info->user_ns = info->userns ? xasprintf("%s/ns/user", mnt) : NULL;
+	info->net_ns = info->net == POD_NS_POD ? xasprintf("%s/ns/net", mnt) : NULL;
+	info->ipc_ns = info->ipc == POD_NS_POD ? xasprintf("%s/ns/ipc", mnt) : NULL;
+	info->uts_ns = info->uts == POD_NS_POD ? xasprintf("%s/ns/uts", mnt) : NULL;
+	info->pid_ns = info->pid == POD_NS_POD ? xasprintf("%s/ns/pid", mnt) : NULL;
+	info->shm = info->ipc == POD_NS_POD ? xasprintf("%s/shm", mnt) : xstrdup("/dev/shm");
 	info->hostname_file = xasprintf("%s/hostname", dir);
 	info->hosts_file = xasprintf("%s/hosts", dir);
 	info->resolv_file = xasprintf("%s/resolv.conf", dir);
@@ -349,7 +351,7 @@ static int record_write(const struct pod_sandbox_info *info, struct husk_error *
 {
 	_cleanup_gen_ yajl_gen g = json_gen_new(true);
 	yajl_gen_map_open(g);
-	json_kv_int(g, "version", 1);
+	json_kv_int(g, "version", SANDBOX_RECORD_VERSION);
 	json_kv_str(g, "id", info->id);
 	json_kv_str(g, "hostname", info->hostname);
 	json_kv_str(g, "network", pod_ns_mode_name(info->net));
@@ -395,7 +397,10 @@ static int record_read(const char *dir, struct pod_sandbox_info *ret, struct hus
 	    .init_pid = (pid_t)json_get_int(tree, "init_pid", 0),
 	    .init_start_time = (unsigned long long)json_get_int(tree, "init_start_time", 0),
 	};
-	fill_paths(&info, dir);
+	/* Version 1: pins and shm in the pod's own dir (huskd before the
+	 * mounts moved), which teardown still clears. */
+	_cleanup_free_ char *mnt = mounts_dir_of(dir);
+	fill_paths(&info, dir, json_get_int(tree, "version", 1) >= 2 ? mnt : dir);
 	*ret = info;
 	return 0;
 }
@@ -461,9 +466,16 @@ static size_t pidns_members(ino_t ino, pid_t *pids, unsigned long long *starts, 
 	return n;
 }
 
-static int kill_init(const char *dir, const struct pod_sandbox_info *rec, struct husk_error *err)
+static int kill_init(const char *dir, const char *mnt, const struct pod_sandbox_info *rec,
+		     struct husk_error *err)
 {
-	_cleanup_free_ char *pin = xasprintf("%s/ns/pid", dir);
+	/* Where either layout puts it: a pod made before the mounts moved to
+	 * S/pods-mnt has it in its own dir. */
+	_cleanup_free_ char *pin = xasprintf("%s/ns/pid", mnt);
+	if (!fs_exists(pin)) {
+		free(pin);
+		pin = xasprintf("%s/ns/pid", dir);
+	}
 	ino_t ino = 0;
 	bool pinned = pod_ns_inode(pin, &ino, NULL) == 0;
 	/* The record is written after the pins, from the init they were taken
@@ -511,22 +523,33 @@ static int kill_init(const char *dir, const struct pod_sandbox_info *rec, struct
 
 static int teardown(const char *dir, struct husk_error *err)
 {
+	_cleanup_free_ char *mnt = mounts_dir_of(dir);
 	struct stat st;
-	if (lstat(dir, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
+	bool have_dir = lstat(dir, &st) == 0;
+	if (!have_dir && errno != ENOENT)
 		return husk_error_errno(err, errno, "stat '%s'", dir);
-	}
+	bool have_mnt = lstat(mnt, &st) == 0;
+	if (!have_mnt && errno != ENOENT)
+		return husk_error_errno(err, errno, "stat '%s'", mnt);
+	if (!have_dir && !have_mnt)
+		return 0;
 	struct pod_sandbox_info rec = {0};
-	bool have = record_read(dir, &rec, NULL) == 0;
-	int r = kill_init(dir, have ? &rec : NULL, err);
+	bool have = have_dir && record_read(dir, &rec, NULL) == 0;
+	int r = kill_init(dir, mnt, have ? &rec : NULL, err);
 	pod_sandbox_info_clear(&rec);
 	if (r < 0)
 		return r;
-	r = unmount_under(dir, err);
-	if (r < 0)
-		return r;
-	return fs_rm_rf(dir, err);
+	/* Both dirs whatever the record says (a half-made pod has none, one
+	 * from before the move has its pins in dir); the mounts' dir first, as
+	 * the pod's dir is what makes a pod listed until it is all gone. */
+	r = unmount_under(mnt, err);
+	if (r == 0)
+		r = fs_rm_rf(mnt, err);
+	if (r == 0)
+		r = unmount_under(dir, err);
+	if (r == 0)
+		r = fs_rm_rf(dir, err);
+	return r;
 }
 
 int pod_sandbox_destroy(const char *state_dir, const char *id, struct husk_error *err)
@@ -1155,13 +1178,15 @@ static int mount_shm(const char *path, uint64_t size, struct husk_error *err)
 	return 0;
 }
 
-static int build_sandbox(struct build *b, const struct pod_sandbox_spec *spec,
+static int build_sandbox(struct build *b, const struct pod_sandbox_spec *spec, const char *mnt,
 			 struct pod_sandbox_info *info, struct husk_error *err)
 {
 	int r = 0;
 	if (spec->userns || spec->net == POD_NS_POD || spec->ipc == POD_NS_POD ||
 	    spec->uts == POD_NS_POD || spec->pid == POD_NS_POD) {
-		_cleanup_free_ char *ns = xasprintf("%s/ns", info->dir);
+		if (mkdir(mnt, 0711) < 0)
+			return husk_error_errno(err, errno, "mkdir '%s'", mnt);
+		_cleanup_free_ char *ns = xasprintf("%s/ns", mnt);
 		if (mkdir(ns, 0711) < 0)
 			return husk_error_errno(err, errno, "mkdir '%s'", ns);
 	}
@@ -1187,10 +1212,14 @@ int pod_sandbox_create(const char *state_dir, const struct pod_sandbox_spec *spe
 	int r = pod_spec_check(spec, err);
 	if (r < 0)
 		return husk_error_prefix(err, "create pod sandbox");
-	_cleanup_free_ char *pods = NULL;
+	_cleanup_free_ char *pods = NULL, *mnts = NULL;
 	r = pods_dir(state_dir, true, &pods, err);
 	if (r == 0)
-		r = ensure_root(pods, err);
+		r = fs_mkdir_p(pods, 0711, err);
+	if (r == 0) {
+		mnts = xasprintf("%s" PODS_MNT_SUFFIX, pods);
+		r = ensure_root(mnts, err);
+	}
 	if (r < 0)
 		return husk_error_prefix(err, "create pod '%s'", spec->id);
 
@@ -1220,7 +1249,8 @@ int pod_sandbox_create(const char *state_dir, const struct pod_sandbox_spec *spe
 		info.hostname = xstrndup(spec->id, 12);
 	}
 	_cleanup_free_ char *dir = xasprintf("%s/%s", pods, spec->id);
-	fill_paths(&info, dir);
+	_cleanup_free_ char *mnt = xasprintf("%s/%s", mnts, spec->id);
+	fill_paths(&info, dir, mnt);
 
 	if (mkdir(dir, 0711) < 0) {
 		r = errno == EEXIST
@@ -1232,7 +1262,7 @@ int pod_sandbox_create(const char *state_dir, const struct pod_sandbox_spec *spe
 	}
 
 	struct build b = {.report_rd = -1, .release_wr = -1, .go_wr = -1, .exec_rd = -1};
-	r = build_sandbox(&b, spec, &info, err);
+	r = build_sandbox(&b, spec, mnt, &info, err);
 	if (r < 0) {
 		build_abort(&b);
 		/* The first error is the one to report; teardown is best effort. */
@@ -1283,18 +1313,29 @@ int pod_sandbox_list(const char *state_dir, char ***ret_ids, struct husk_error *
 	}
 	if (r < 0)
 		return r;
-	_cleanup_strv_ char **names = NULL;
-	r = fs_list_dir(pods, NULL, &names, err);
-	if (r < 0)
-		return r;
-	char **ids = xnew(char *, 1);
-	for (size_t i = 0; names[i]; i++) {
-		_cleanup_free_ char *p = xasprintf("%s/%s", pods, names[i]);
-		struct stat st;
-		if (husk_obj_id_valid(names[i]) && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			ids = strv_append(ids, names[i]);
+	/* A pod's dir goes after its mounts' dir, so one without the other
+	 * is only a removal cut short; both are listed all the same. */
+	_cleanup_free_ char *mnts = xasprintf("%s" PODS_MNT_SUFFIX, pods);
+	const char *tops[] = {pods, mnts};
+	_cleanup_strv_ char **ids = xnew(char *, 1);
+	for (size_t t = 0; t < ARRAY_SIZE(tops); t++) {
+		_cleanup_strv_ char **names = NULL;
+		r = fs_list_dir(tops[t], NULL, &names, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; names[i]; i++) {
+			_cleanup_free_ char *p = xasprintf("%s/%s", tops[t], names[i]);
+			struct stat st;
+			bool known = false;
+			for (size_t j = 0; ids[j] && !known; j++)
+				known = streq(ids[j], names[i]);
+			if (!known && husk_obj_id_valid(names[i]) && lstat(p, &st) == 0 &&
+			    S_ISDIR(st.st_mode))
+				ids = strv_append(ids, names[i]);
+		}
 	}
-	*ret_ids = ids;
+	qsort(ids, strv_length(ids), sizeof(char *), cmp_str);
+	*ret_ids = steal_ptr(&ids);
 	return 0;
 }
 
@@ -1314,14 +1355,18 @@ int pod_sandbox_leftovers(const char *state_dir, const char *id, char ***ret_ite
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *dir = xasprintf("%s/%s", pods, id);
-	_cleanup_strv_ char **points = NULL;
-	r = mounts_under(dir, &points, err);
-	if (r < 0)
-		return r;
-	char **items = xnew(char *, 1);
-	for (size_t i = 0; points[i]; i++) {
-		_cleanup_free_ char *s = xasprintf("mount %s", points[i]);
-		items = strv_append(items, s);
+	_cleanup_free_ char *mnt = mounts_dir_of(dir);
+	_cleanup_strv_ char **items = xnew(char *, 1);
+	const char *dirs[] = {mnt, dir};
+	for (size_t d = 0; d < ARRAY_SIZE(dirs); d++) {
+		_cleanup_strv_ char **points = NULL;
+		r = mounts_under(dirs[d], &points, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; points[i]; i++) {
+			_cleanup_free_ char *s = xasprintf("mount %s", points[i]);
+			items = strv_append(items, s);
+		}
 	}
 	struct pod_sandbox_info rec;
 	if (record_read(dir, &rec, NULL) == 0) {
@@ -1331,12 +1376,25 @@ int pod_sandbox_leftovers(const char *state_dir, const char *id, char ***ret_ite
 		}
 		pod_sandbox_info_clear(&rec);
 	}
-	if (fs_exists(dir)) {
-		_cleanup_free_ char *s = xasprintf("directory %s", dir);
-		items = strv_append(items, s);
-	}
-	*ret_items = items;
+	for (size_t d = 0; d < ARRAY_SIZE(dirs); d++)
+		if (fs_exists(dirs[d])) {
+			_cleanup_free_ char *s = xasprintf("directory %s", dirs[d]);
+			items = strv_append(items, s);
+		}
+	*ret_items = steal_ptr(&items);
 	return 0;
+}
+
+int pod_sandbox_root_ensure(const char *state_dir, struct husk_error *err)
+{
+	_cleanup_free_ char *pods = NULL;
+	int r = pods_dir(state_dir, true, &pods, err);
+	if (r == 0)
+		r = fs_mkdir_p(pods, 0711, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *mnts = xasprintf("%s" PODS_MNT_SUFFIX, pods);
+	return ensure_root(mnts, err);
 }
 
 int pod_sandbox_root_release(const char *state_dir, struct husk_error *err)
@@ -1349,21 +1407,24 @@ int pod_sandbox_root_release(const char *state_dir, struct husk_error *err)
 	}
 	if (r < 0)
 		return r;
-	if (!fs_exists(pods))
-		return 0;
-	_cleanup_strv_ char **names = NULL;
-	r = fs_list_dir(pods, NULL, &names, err);
+	_cleanup_free_ char *mnts = xasprintf("%s" PODS_MNT_SUFFIX, pods);
+	_cleanup_strv_ char **ids = NULL;
+	r = pod_sandbox_list(state_dir, &ids, err);
 	if (r < 0)
 		return r;
-	if (names[0])
+	if (ids[0])
 		return husk_error_set(err, EBUSY, "release '%s': %zu pods remain", pods,
-				      strv_length(names));
+				      strv_length(ids));
 	pthread_mutex_lock(&root_lock);
 	free(root_ensured);
 	root_ensured = NULL;
-	r = unmount_under(pods, err);
+	r = fs_private_mount_release(mnts, err);
+	/* S/pods: a private bind of itself too where huskd before the move
+	 * found it on a shared mount. */
+	if (r == 0 && fs_exists(pods))
+		r = unmount_under(pods, err);
 	if (r == 0 && rmdir(pods) < 0 && errno != ENOENT)
-		r = husk_error_errno(err, errno, "remove '%s'", pods);
+		r = husk_error_errno(err, errno == ENOTEMPTY ? EBUSY : errno, "remove '%s'", pods);
 	pthread_mutex_unlock(&root_lock);
 	return r;
 }

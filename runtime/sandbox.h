@@ -14,12 +14,18 @@
 
 /* Layout under a state dir S (all paths are built from S; nothing is
  * hard-coded):
- *   S/pods/                  private mount when S's mount is shared
- *   S/pods/ID/ns/{user,net,ipc,uts,pid}   namespace pins (new namespaces only)
- *   S/pods/ID/shm/           the pod's /dev/shm tmpfs (not for host IPC)
- *   S/pods/ID/{hostname,hosts,resolv.conf}
+ *   S/pods/ID/{hostname,hosts,resolv.conf}   bind sources of the containers
  *   S/pods/ID/sandbox.json   what pod_sandbox_load() and teardown read;
- *                            written last, so its presence means complete */
+ *                            written last, so its presence means complete
+ *   S/pods-mnt/              a private bind mount of itself: every mount of
+ *                            a pod is below it, none of the files above
+ *   S/pods-mnt/ID/ns/{user,net,ipc,uts,pid}   namespace pins (new ones only)
+ *   S/pods-mnt/ID/shm/       the pod's /dev/shm tmpfs (not for host IPC)
+ * Each new mount makes the kernel walk the child mounts of the mount that
+ * holds its source (has_locked_children): kept apart, those are a few, not
+ * every pod's pins (issue 12). Pods made before the split (sandbox.json
+ * version 1) have ns/ and shm/ in S/pods/ID, and are loaded and torn down
+ * as they are. */
 
 /* Values as CRI's NamespaceMode, so the server can copy them across. */
 enum pod_ns_mode {
@@ -110,7 +116,7 @@ struct pod_sandbox_spec {
 /* What a sandbox is made of; every string is owned by the struct. */
 struct pod_sandbox_info {
 	char *id;
-	char *dir;	     /* S/pods/ID */
+	char *dir;	     /* S/pods/ID (the pins and shm are in S/pods-mnt/ID) */
 	char *user_ns;	     /* pin path; NULL when the pod uses the host's */
 	char *net_ns;	     /* pin path; NULL when the pod uses the host's */
 	char *ipc_ns;	     /* pin path; NULL for host IPC */
@@ -142,8 +148,8 @@ void pod_sandbox_info_copy(struct pod_sandbox_info *dst, const struct pod_sandbo
 int pod_sysctl_check(const char *name, const char *value, enum pod_ns_mode net,
 		     enum pod_ns_mode ipc, struct husk_error *err);
 
-/* Create the sandbox described by spec under state_dir. Makes S/pods (a
- * private bind mount of itself if the mount it sits on is shared), forks a
+/* Create the sandbox described by spec under state_dir. Makes S/pods and
+ * S/pods-mnt (pod_sandbox_root_ensure) if need be, forks a
  * child that unshares the new namespaces, sets the hostname, brings loopback
  * up and applies the sysctls, pins its namespaces, starts the PID namespace
  * init when asked, mounts the shm tmpfs and writes the files. The init runs in
@@ -161,7 +167,8 @@ int pod_sandbox_create(const char *state_dir, const struct pod_sandbox_spec *spe
 /* Tear down pod id: SIGKILL the PID namespace init (checked against its
  * recorded start time; for a half-created pod every process found in the
  * pinned PID namespace) and wait up to 5 s for it, unmount everything
- * mounted under S/pods/ID (lazily when busy), remove the directory.
+ * mounted under S/pods-mnt/ID and S/pods/ID (lazily when busy), remove
+ * both directories.
  * Idempotent: an unknown or already destroyed id is success, and a
  * half-created pod is cleaned up. Errors: ETIMEDOUT when the init would not
  * die, EBUSY when a mount would not go, EINVAL for a malformed id. */
@@ -172,8 +179,9 @@ int pod_sandbox_destroy(const char *state_dir, const char *id, struct husk_error
 int pod_sandbox_load(const char *state_dir, const char *id, struct pod_sandbox_info *ret_info,
 		     struct husk_error *err);
 
-/* Ids of every sandbox directory under S/pods, complete or not, sorted; to
- * find orphans after a restart. A missing S/pods gives an empty vector. */
+/* Ids of every sandbox directory under S/pods or S/pods-mnt, complete or
+ * not, sorted; to find orphans after a restart. A missing S/pods gives an
+ * empty vector. */
 int pod_sandbox_list(const char *state_dir, char ***ret_ids, struct husk_error *err);
 
 /* What is left of pod id on the host, one description per item ("mount
@@ -189,8 +197,13 @@ int pod_sandbox_leftovers(const char *state_dir, const char *id, char ***ret_ite
 int pod_sandbox_set_ips(const char *state_dir, const char *id, char *const *ips,
 			struct husk_error *err);
 
-/* Undo what create did to S/pods itself (the private self bind mount and the
- * empty directory), for tests and uninstall. EBUSY while a pod remains. */
+/* Make S/pods and S/pods-mnt, the latter a private bind mount of itself
+ * (fs_private_mount_ensure); idempotent, for huskd's start. */
+int pod_sandbox_root_ensure(const char *state_dir, struct husk_error *err);
+
+/* Undo pod_sandbox_root_ensure (and the private self bind of S/pods that
+ * huskd made before S/pods-mnt, on a shared mount): unmount and remove the
+ * empty directories, at huskd's stop. EBUSY while a pod remains. */
 int pod_sandbox_root_release(const char *state_dir, struct husk_error *err);
 
 /* Inode of the namespace pinned (or linked, as /proc/PID/ns/X) at path, to

@@ -156,6 +156,12 @@ def cgroup_dirs_named(ident):
     return hits
 
 
+def mount_dirs(d):
+    """The directories huskd mounts below, each a private bind mount of
+    itself while huskd runs or pods and containers remain."""
+    return [os.path.join(d.state, "pods-mnt"), os.path.join(d.root, "image", "mnt")]
+
+
 def leftovers(d, ids):
     """What the given pod/container ids left on the host."""
     left = []
@@ -172,11 +178,13 @@ def leftovers(d, ids):
 
 
 def huskd_own_mounts(d):
-    """What a running huskd keeps mounted whatever its pods: the pods dir's
-    private self-bind, the mount template's and its pin
-    (runtime/launcher/template.c)."""
+    """What a running huskd keeps mounted whatever its pods: the private
+    self-binds of the dirs it mounts pins, shm and rootfs below (and of the
+    pods dir, by a huskd from before those), the mount template's and its
+    pin (runtime/launcher/template.c)."""
     template = os.path.join(d.state, "mount-template")
-    return {os.path.join(d.state, "pods"), template, os.path.join(template, "mnt")}
+    return {os.path.join(d.state, "pods"), template, os.path.join(template, "mnt"),
+            *mount_dirs(d)}
 
 
 def expect_error(code, fn, *args, **kw):

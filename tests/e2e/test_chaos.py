@@ -58,7 +58,8 @@ def test_sigkill_during_churn(daemon, busybox, tmp_path):
     d.restart()  # and once more, cleanly: nothing to recover
     assert leftovers(d, made) == []
     # Including what was made but never answered (killed mid-call).
-    for sub in ("state/pods", "state/containers", "root/image/containers"):
+    for sub in ("state/pods", "state/pods-mnt", "state/containers", "root/image/containers",
+                "root/image/mnt"):
         path = os.path.join(d.base, sub)
         assert not os.path.exists(path) or os.listdir(path) == [], (sub, os.listdir(path))
     assert [m for m in mounts_under(d.base) if m not in huskd_own_mounts(d)] == []

@@ -407,14 +407,14 @@ def test_restart_removes_what_a_crash_left(daemon, busybox, tmp_path):
     d = daemon
     pod, cfg = run_pod(d, tmp_path)
     c = run_ctr(d, pod, cfg, busybox, SLEEP, start=False)
-    merged = os.path.join(d.root, "image", "containers", c, "merged")
+    merged = os.path.join(d.root, "image", "mnt", c)
     assert os.path.ismount(merged)
     d.kill()
     os.unlink(os.path.join(d.state, "records", "containers", c + ".json"))
     d.start()
     assert not os.path.exists(os.path.join(d.root, "image", "containers", c))
     assert not os.path.exists(os.path.join(d.state, "containers", c))
-    assert not os.path.ismount(merged)
+    assert not os.path.ismount(merged) and not os.path.exists(merged)
     expect_error(grpc.StatusCode.NOT_FOUND, d.rt.ContainerStatus, container_id=c)
     assert "left without a record" in d.logs() or "unknown container" in d.logs()
 

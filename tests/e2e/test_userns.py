@@ -85,7 +85,7 @@ def check_reported(d, pod, ctrs, uids, gids):
         cs = d.rt.ContainerStatus(container_id=c, verbose=True)
         assert cs.status.user.linux.uid == 0 and cs.status.user.linux.gid == 0
         infos.append(json.loads(cs.info["info"])["userNamespace"])
-    pins = os.path.join(d.state, "pods", pod, "ns", "user")
+    pins = os.path.join(d.state, "pods-mnt", pod, "ns", "user")
     for i in infos:
         assert (i["mode"], i["path"]) == ("POD", pins)
         assert (info_pairs(i["uids"]), info_pairs(i["gids"])) == (want_u, want_g)
@@ -146,7 +146,7 @@ def test_mode_node_is_the_hosts(daemon, busybox, tmp_path):
 def test_pod_user_namespace_owns_the_pod(daemon, busybox, tmp_path):
     d = daemon
     pod, cfg = run_pod(d, tmp_path, linux=userns())
-    pins = os.path.join(d.state, "pods", pod, "ns")
+    pins = os.path.join(d.state, "pods-mnt", pod, "ns")
     a = run_ctr(d, pod, cfg, busybox, SLEEP)
     b = run_ctr(d, pod, cfg, busybox, SLEEP)
     pa, pb_ = pid_of(d, a), pid_of(d, b)
@@ -277,7 +277,7 @@ def test_cni_network_in_a_user_namespace(daemon_factory, registries, cni):  # no
     cfg = {"metadata": {"name": "web", "uid": "u-web", "namespace": "e2e"},
            "hostname": "web", "linux": userns()}
     pod = d.rt.RunPodSandbox(config=cfg).pod_sandbox_id
-    pins = os.path.join(d.state, "pods", pod, "ns")
+    pins = os.path.join(d.state, "pods-mnt", pod, "ns")
     assert owner_userns_inode(os.path.join(pins, "net")) == \
         os.stat(os.path.join(pins, "user")).st_ino
     ips = pod_ips(d, pod)
@@ -474,7 +474,7 @@ def test_sigkill_restart_keeps_the_idmapping(daemon, busybox, tmp_path):
     assert rootfs in mounts_under(d.base)
     owners_right(later, "by-later")
     exec_out(d, later, ["touch", "/by-later-root"])
-    upper = os.path.join(os.path.dirname(rootfs), "upper", "by-later-root")
+    upper = os.path.join(d.root, "image", "containers", later, "upper", "by-later-root")
     st = os.stat(upper)
     assert (st.st_uid, st.st_gid) == (HOST_BASE, HOST_BASE + SIZE)
 
@@ -483,7 +483,7 @@ def test_sigkill_restart_keeps_the_idmapping(daemon, busybox, tmp_path):
     last = run_ctr(d, pod, cfg, busybox, SLEEP, start=False)
     rootfs = json.loads(status(d, last, verbose=True).info["info"])["rootfs"]
     subprocess.run(["umount", "-l", rootfs], check=True)
-    subprocess.run(["umount", "-l", os.path.join(d.state, "pods", pod, "ns", "user")],
+    subprocess.run(["umount", "-l", os.path.join(d.state, "pods-mnt", pod, "ns", "user")],
                    check=True)
     details = expect_error(E.FAILED_PRECONDITION, d.rt.StartContainer, container_id=last)
     assert "is not a user namespace" in details, details

@@ -76,6 +76,30 @@ static bool exists(const char *rel)
 	return lstat(p, &st) == 0;
 }
 
+/* mountinfo's id of the mount at exactly path (the last one listed) and
+ * its parent's; -1 when nothing is mounted there. */
+static int mount_id(const char *path, int *ret_parent)
+{
+	char *text = NULL;
+	int id = -1, parent = -1;
+	if (fs_read_file("/proc/self/mountinfo", 16 << 20, &text, NULL, NULL) < 0)
+		return -1;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		int a, b;
+		char point[4096];
+		if (sscanf(line, "%d %d %*s %*s %4095s", &a, &b, point) == 3 &&
+		    streq(point, path)) {
+			id = a;
+			parent = b;
+		}
+	}
+	free(text);
+	if (ret_parent)
+		*ret_parent = parent;
+	return id;
+}
+
 static void test_open_lookup_list(void)
 {
 	make_store();
@@ -142,8 +166,15 @@ static void test_rootfs_and_in_use(void)
 	if (r < 0)
 		fprintf(stderr, "\nrootfs: %s\n", err.msg);
 	CU_ASSERT_EQUAL_FATAL(r, 0);
-	_cleanup_free_ char *want = xasprintf("%s/image/containers/ctr1/merged", root);
+	_cleanup_free_ char *want = xasprintf("%s/image/mnt/ctr1", root);
 	CU_ASSERT_STRING_EQUAL(path, want);
+	/* mounted on image/mnt, a private mount of its own, not on the
+	 * mount that holds the layers and the upper dir */
+	_cleanup_free_ char *mnt = xasprintf("%s/image/mnt", root);
+	int top = mount_id(mnt, NULL), parent = -1;
+	CU_ASSERT(top > 0);
+	CU_ASSERT(mount_id(want, &parent) > 0);
+	CU_ASSERT_EQUAL(parent, top);
 	_cleanup_free_ char *hello = xasprintf("%s/hello", path);
 	CU_ASSERT_TRUE(fs_exists(hello));
 	_cleanup_free_ char *newf = xasprintf("%s/new", path);
@@ -189,6 +220,7 @@ static void test_rootfs_and_in_use(void)
 	CU_ASSERT_EQUAL(img_rootfs_remove(s, "ctr2", &err), 0);
 	CU_ASSERT_EQUAL(img_rootfs_remove(s, "ctr2", &err), 0);
 	CU_ASSERT_FALSE(exists("containers/ctr1"));
+	CU_ASSERT_FALSE(exists("mnt/ctr1"));
 	CU_ASSERT_EQUAL(img_rootfs_mount(s, "ctr1", NULL, &err), -ENOENT);
 	husk_error_clear(&err);
 
@@ -207,6 +239,9 @@ static void test_rootfs_and_in_use(void)
 	CU_ASSERT_EQUAL(strv_length(layers), 0);
 	CU_ASSERT_EQUAL(strv_length(blobs), 0);
 	img_store_free(s);
+	/* released with the last rootfs gone */
+	CU_ASSERT_EQUAL(mount_id(mnt, NULL), -1);
+	CU_ASSERT_FALSE(fs_exists(mnt));
 	unit_rmdir(root);
 	free(image_id);
 	free(manifest_digest);

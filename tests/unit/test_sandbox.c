@@ -165,8 +165,13 @@ static void assert_clean(const char *state, const char *id)
 	CU_ASSERT_EQUAL(strv_length(left), 0);
 	_cleanup_free_ char *dir = xasprintf("%s/pods/%s", state, id);
 	CU_ASSERT_FALSE(fs_exists(dir));
+	_cleanup_free_ char *mnt = xasprintf("%s/pods-mnt/%s", state, id);
+	CU_ASSERT_FALSE(fs_exists(mnt));
 	_cleanup_free_ char *pods = xasprintf("%s/pods", state);
 	CU_ASSERT_EQUAL(mounts_under(pods), 0);
+	/* only the private mount of pods-mnt/ itself */
+	_cleanup_free_ char *mnts = xasprintf("%s/pods-mnt", state);
+	CU_ASSERT(mounts_under(mnts) <= 1);
 	husk_error_clear(&err);
 }
 
@@ -919,7 +924,7 @@ static void test_shared_parent_mount(void)
 {
 	if (!have_root())
 		return;
-	/* On a shared mount (systemd hosts), pods/ becomes a private bind of
+	/* On a shared mount (systemd hosts), pods-mnt/ is a private bind of
 	 * itself so the pins never propagate to other mount namespaces. */
 	char *state = unit_tmpdir();
 	CU_ASSERT_EQUAL_FATAL(mount("husk-unit", state, "tmpfs", 0, "size=1m"), 0);
@@ -928,8 +933,8 @@ static void test_shared_parent_mount(void)
 	struct husk_error err = HUSK_ERROR_INIT;
 	struct pod_sandbox_info info = {0};
 	CU_ASSERT_EQUAL_FATAL(pod_sandbox_create(state, &spec, &info, &err), 0);
-	_cleanup_free_ char *pods = xasprintf("%s/pods", state);
-	_cleanup_free_ char *fields = mount_line(pods);
+	_cleanup_free_ char *mnts = xasprintf("%s/pods-mnt", state);
+	_cleanup_free_ char *fields = mount_line(mnts);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(fields);
 	CU_ASSERT_PTR_NULL(strstr(fields, "shared:"));
 	_cleanup_free_ char *net_fields = mount_line(info.net_ns);
@@ -944,6 +949,116 @@ static void test_shared_parent_mount(void)
 	pod_sandbox_info_clear(&info);
 	husk_error_clear(&err);
 	unit_rmdir(state);
+}
+
+/* The id of the mount at exactly path and of its parent (mountinfo's first
+ * two fields), -1 when nothing is mounted there. */
+static int mount_ids(const char *path, int *ret_parent)
+{
+	_cleanup_free_ char *line = mount_line(path);
+	int id = -1, parent = -1;
+	if (!line || sscanf(line, "%d %d", &id, &parent) != 2)
+		return -1;
+	*ret_parent = parent;
+	return id;
+}
+
+static void test_mounts_apart(void)
+{
+	if (!have_root())
+		return;
+	/* Every mount of a pod is a child of pods-mnt/ (its own private
+	 * mount), and its files sit on the state dir's mount with none of the
+	 * pods' mounts below it: a bind of them walks no pins. */
+	char *state = unit_tmpdir();
+	struct pod_sandbox_spec spec = {.id = "apart", .pid = POD_NS_POD};
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct pod_sandbox_info info = {0};
+	CU_ASSERT_EQUAL_FATAL(pod_sandbox_create(state, &spec, &info, &err), 0);
+	_cleanup_free_ char *mnts = xasprintf("%s/pods-mnt", state);
+	_cleanup_free_ char *mnt = xasprintf("%s/apart", mnts);
+	_cleanup_free_ char *fields = mount_line(mnts);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fields);
+	CU_ASSERT_PTR_NULL(strstr(fields, "shared:"));
+	CU_ASSERT_PTR_NULL(strstr(fields, "master:"));
+	int parent = -1, top = mount_ids(mnts, &parent);
+	CU_ASSERT(top > 0);
+	const char *pins[] = {info.net_ns, info.ipc_ns, info.uts_ns, info.pid_ns, info.shm};
+	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+		CU_ASSERT_PTR_NOT_NULL_FATAL(pins[i]);
+		CU_ASSERT_NSTRING_EQUAL(pins[i], mnt, strlen(mnt));
+		int p = -1;
+		CU_ASSERT(mount_ids(pins[i], &p) > 0);
+		CU_ASSERT_EQUAL(p, top);
+	}
+	CU_ASSERT_EQUAL(mounts_under(info.dir), 0);
+	/* created again at the same place: no second mount on pods-mnt */
+	CU_ASSERT_EQUAL(pod_sandbox_root_ensure(state, &err), 0);
+	CU_ASSERT_EQUAL(mounts_under(mnts), 6);
+	/* released only once no pod is left */
+	CU_ASSERT_EQUAL(pod_sandbox_root_release(state, &err), -EBUSY);
+	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "apart", &err), 0);
+	assert_clean(state, "apart");
+	pod_sandbox_info_clear(&info);
+	husk_error_clear(&err);
+	release_state(state);
+	CU_ASSERT_FALSE(fs_exists(mnts));
+}
+
+static void test_old_layout(void)
+{
+	if (!have_root())
+		return;
+	/* A pod made by huskd before the mounts moved (sandbox.json version
+	 * 1, pins and shm in pods/ID): loaded with those paths, and destroy
+	 * clears them. Made here by moving a new pod's mounts back. */
+	char *state = unit_tmpdir();
+	struct pod_sandbox_spec spec = {.id = "old", .pid = POD_NS_POD};
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct pod_sandbox_info info = {0};
+	CU_ASSERT_EQUAL_FATAL(pod_sandbox_create(state, &spec, &info, &err), 0);
+	_cleanup_free_ char *ns = xasprintf("%s/ns", info.dir);
+	CU_ASSERT_EQUAL(mkdir(ns, 0711), 0);
+	const char *names[] = {"ns/net", "ns/ipc", "ns/uts", "ns/pid", "shm"};
+	const char *pins[] = {info.net_ns, info.ipc_ns, info.uts_ns, info.pid_ns, info.shm};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		_cleanup_free_ char *to = xasprintf("%s/%s", info.dir, names[i]);
+		if (i < 4)
+			unit_write(info.dir, names[i], "");
+		else
+			CU_ASSERT_EQUAL(mkdir(to, 0755), 0);
+		CU_ASSERT_EQUAL(mount(pins[i], to, NULL, MS_MOVE, NULL), 0);
+	}
+	_cleanup_free_ char *mnt = xasprintf("%s/pods-mnt/old", state);
+	CU_ASSERT_EQUAL(fs_rm_rf(mnt, &err), 0);
+	_cleanup_free_ char *rec_path = xasprintf("%s/sandbox.json", info.dir);
+	_cleanup_free_ char *rec = slurp(rec_path);
+	char *version = rec ? strstr(rec, "\"version\"") : NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(version);
+	char *two = strchr(version, '2');
+	CU_ASSERT_PTR_NOT_NULL_FATAL(two);
+	*two = '1';
+	unit_write(info.dir, "sandbox.json", rec);
+
+	struct pod_sandbox_info loaded = {0};
+	CU_ASSERT_EQUAL_FATAL(pod_sandbox_load(state, "old", &loaded, &err), 0);
+	_cleanup_free_ char *old_net = xasprintf("%s/ns/net", info.dir);
+	_cleanup_free_ char *old_shm = xasprintf("%s/shm", info.dir);
+	CU_ASSERT_STRING_EQUAL(loaded.net_ns, old_net);
+	CU_ASSERT_STRING_EQUAL(loaded.shm, old_shm);
+	CU_ASSERT_EQUAL(ns_ino(loaded.net_ns), ns_ino(old_net));
+	CU_ASSERT(ns_ino(loaded.pid_ns) != 0);
+	_cleanup_strv_ char **ids = NULL;
+	CU_ASSERT_EQUAL(pod_sandbox_list(state, &ids, &err), 0);
+	CU_ASSERT_EQUAL(strv_length(ids), 1);
+	CU_ASSERT_EQUAL(mounts_under(info.dir), 5);
+	CU_ASSERT_EQUAL(pod_sandbox_destroy(state, "old", &err), 0);
+	CU_ASSERT_FALSE(proc_alive(info.init_pid, info.init_start_time));
+	assert_clean(state, "old");
+	pod_sandbox_info_clear(&loaded);
+	pod_sandbox_info_clear(&info);
+	husk_error_clear(&err);
+	release_state(state);
 }
 
 struct par {
@@ -1031,6 +1146,8 @@ int main(void)
 	    {"busy shm", test_busy_shm},
 	    {"foreign mounts", test_foreign_mounts},
 	    {"shared parent mount", test_shared_parent_mount},
+	    {"mounts apart from the pod's files", test_mounts_apart},
+	    {"pod of the old layout", test_old_layout},
 	    {"parallel pods", test_parallel_pods},
 	};
 	return unit_run("sandbox", tests, ARRAY_SIZE(tests));
