@@ -50,6 +50,19 @@ static int take_lock(const char *path, const char *what, struct husk_error *err)
 		close(fd);
 		return husk_error_set(err, EEXIST, "lock '%s': not a regular file", path);
 	}
+	/* The huskd that wrote its pid here is gone but the lock is held: a
+	 * child it cloned had not exec'd yet when it was SIGKILLed and holds
+	 * a copy of the fd for a moment. Wait for that, not for a live huskd. */
+	for (int i = 0; i < 100 && flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK; i++) {
+		char pid[32] = "";
+		long holder = pread(fd, pid, sizeof(pid) - 1, 0) > 0 ? strtol(pid, NULL, 10) : 0;
+		if (holder <= 0 || kill((pid_t)holder, 0) == 0 || errno != ESRCH)
+			break;
+		if (i == 0)
+			log_info("lock '%s': huskd %ld is gone, waiting for its children", path,
+				 holder);
+		usleep(50 * 1000);
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		char pid[32] = "";
