@@ -88,15 +88,10 @@ int ctr_mount_template_release(const char *path, struct husk_error *err)
 	_cleanup_free_ char *dir = template_dir(path);
 	if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
 		return husk_error_errno(err, errno, "unpin mount template '%s'", path);
-	/* The directory's own bind (one, or more left by crashed starts). */
-	for (int i = 0; i < 8; i++)
-		if (umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-			break;
 	if (unlink(path) < 0 && errno != ENOENT)
 		return husk_error_errno(err, errno, "remove '%s'", path);
-	if (rmdir(dir) < 0 && errno != ENOENT)
-		return husk_error_errno(err, errno, "remove '%s'", dir);
-	return 0;
+	/* The directory's own bind (one, or more left by crashed starts). */
+	return fs_private_mount_release(dir, err);
 }
 
 int ctr_mount_template_make(const char *path, struct husk_error *err)
@@ -108,13 +103,10 @@ int ctr_mount_template_make(const char *path, struct husk_error *err)
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *dir = template_dir(path);
-	if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
-		return husk_error_prefix(err, "mount template");
 	/* An nsfs pin may not propagate (the kernel refuses it in a peer):
 	 * the directory becomes a private mount of its own. */
-	if (mount(dir, dir, NULL, MS_BIND, NULL) < 0 ||
-	    mount(NULL, dir, NULL, MS_PRIVATE, NULL) < 0)
-		return husk_error_errno(err, errno, "mount template: private mount '%s'", dir);
+	if ((r = fs_private_mount_ensure(dir, 0700, err)) < 0)
+		return husk_error_prefix(err, "mount template");
 	_cleanup_close_ int pin = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 	if (pin < 0) {
 		r = husk_error_errno(err, errno, "mount template: create '%s'", path);
