@@ -57,6 +57,12 @@ struct cg_ops {
 	/* Kill everything in one step when the kernel can: > 0 done, 0 not
 	 * supported, < 0 error. */
 	int (*kill_all)(const struct cg_group *g, struct husk_error *err);
+	/* Whether any task is in the group or beneath it, from the one file
+	 * the kernel keeps the count in (v2: cgroup.events "populated"; v1:
+	 * the pids controller's hierarchical pids.current, which still counts
+	 * an exited task until it is reaped): 1 yes, 0 no, -1 unknown (no such
+	 * file), when only a listing can tell. */
+	int (*populated)(const struct cg_group *g);
 	/* Freeze or thaw (best effort: waits a bounded time for the state). */
 	int (*freeze)(const struct cg_group *g, bool frozen, struct husk_error *err);
 	/* cg_group_allow_devices with rules already checked. */

@@ -21,6 +21,8 @@
 
 #define MOUNTINFO_MAX (64u << 20) /* a node with many pods has many mounts */
 #define KILL_TIMEOUT_MS_DEFAULT 5000
+/* The longest wait on the pidfds of one round's killed processes. */
+#define KILL_EXIT_WAIT_MS 250
 #define REMOVE_BUSY_MS 1000
 #define WALK_DIRS_MAX 4096
 
@@ -989,11 +991,12 @@ static int procs_fn(const char *dir, void *data)
 	return read_procs(dir, w->set, w->err);
 }
 
-static int pids_in(const struct cg_group *g, size_t n_hiers, pid_t **ret_pids, size_t *ret_n,
-		   struct husk_error *err)
+/* Processes in the hierarchies [first, end) of g, sorted and unique. */
+static int pids_in(const struct cg_group *g, size_t first, size_t end, pid_t **ret_pids,
+		   size_t *ret_n, struct husk_error *err)
 {
 	struct pidset s = {0};
-	for (size_t i = 0; i < n_hiers && i < g->m->n_hiers; i++) {
+	for (size_t i = first; i < end && i < g->m->n_hiers; i++) {
 		_cleanup_free_ char *dir = cg_group_hier_dir(g, &g->m->hiers[i]);
 		int budget = WALK_DIRS_MAX;
 		struct procs_walk w = {&s, err};
@@ -1016,13 +1019,13 @@ static int pids_in(const struct cg_group *g, size_t n_hiers, pid_t **ret_pids, s
 
 int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n, struct husk_error *err)
 {
-	return pids_in(g, g->m->n_hiers, ret_pids, ret_n, err);
+	return pids_in(g, 0, g->m->n_hiers, ret_pids, ret_n, err);
 }
 
 int cg_group_pids_counted(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
 			  struct husk_error *err)
 {
-	return pids_in(g, 1, ret_pids, ret_n, err);
+	return pids_in(g, 0, 1, ret_pids, ret_n, err);
 }
 
 static void sleep_ms(int ms)
@@ -1032,13 +1035,32 @@ static void sleep_ms(int ms)
 		;
 }
 
-/* Processes in the group, not counting ourselves: one listing of every
- * hierarchy (a process moved in one of them is still found). */
-static int live_pids(const struct cg_group *g, pid_t **ret, size_t *ret_n, struct husk_error *err)
+/* The hierarchy whose count the kernel keeps for the whole subtree
+ * (ops->populated): v2's only one, v1's pids. A kill lists only it, as
+ * that count is what says the group is empty; -1 when there is none (v1
+ * without pids, an emulated tree), and every hierarchy is listed. */
+static ssize_t counted_hier(const struct cg_manager *m)
+{
+	if (m->emulated)
+		return -1;
+	if (m->version == CG_V2)
+		return 0;
+	for (size_t i = 0; i < m->n_hiers; i++)
+		if (m->hiers[i].controllers & CG_C_PIDS)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Processes in the group, not counting ourselves: one listing of the
+ * counted hierarchy, or of every hierarchy when there is none (a process
+ * moved in one of them is still found). */
+static int live_pids(const struct cg_group *g, ssize_t counted, pid_t **ret, size_t *ret_n,
+		     struct husk_error *err)
 {
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;
-	int r = cg_group_pids(g, &pids, &n, err);
+	int r = counted < 0 ? cg_group_pids(g, &pids, &n, err)
+			    : pids_in(g, (size_t)counted, (size_t)counted + 1, &pids, &n, err);
 	if (r < 0)
 		return r;
 	pid_t self = getpid();
@@ -1138,13 +1160,26 @@ int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *e
 	if (r < 0)
 		return husk_error_prefix(err, "kill cgroup '%s'", g->path);
 	bool by_kernel = r > 0;
+	ssize_t counted = counted_hier(g->m);
 	struct kill_wait w = {.n = 0};
-	/* One listing a round. The wait between rounds ends with the exits
-	 * (pidfds), not after a sleep: the delay only bounds it. */
+	/* One listing a round, after the kernel's count said someone is
+	 * there: a group already empty (a stopped pod's, at its removal) or
+	 * emptied by the last round costs one read, where a listing reads
+	 * cgroup.procs in each of its directories (in each of v1's eight
+	 * hierarchies before: a quarter of huskd's CPU in a teardown, issue
+	 * 12). The wait between rounds ends with the exits (pidfds), not
+	 * after a sleep: the delay only bounds it. */
 	for (int round = 0, delay = 5;; round++, delay = delay < 50 ? delay * 2 : 50) {
 		_cleanup_free_ pid_t *pids = NULL;
 		size_t n = 0;
-		if (live_pids(g, &pids, &n, err) < 0)
+		/* No count (the group has no directory there): every
+		 * hierarchy is listed. */
+		int pop = counted >= 0 ? g->m->ops->populated(g) : -1;
+		if (pop == 0)
+			return 0;
+		if (pop < 0)
+			counted = -1;
+		if (live_pids(g, counted, &pids, &n, err) < 0)
 			return husk_error_prefix(err, "kill cgroup '%s'", g->path);
 		if (n == 0)
 			return 0;
@@ -1166,7 +1201,7 @@ int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *e
 			bool frozen = round > 0 && g->m->ops->freeze(g, true, &ferr) == 0;
 			if (frozen) {
 				free(steal_ptr(&pids));
-				r = live_pids(g, &pids, &n, err);
+				r = live_pids(g, counted, &pids, &n, err);
 			}
 			for (size_t i = 0; r == 0 && i < n; i++)
 				r = kill_one(&w, pids[i], SIGKILL, err);
@@ -1180,7 +1215,14 @@ int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *e
 			kill_wait_clear(&w);
 			return husk_error_prefix(err, "kill cgroup '%s'", g->path);
 		}
-		kill_wait_exits(&w, delay);
+		/* Everything listed was killed, so the wait on its pidfds ends
+		 * when it has exited, milliseconds later; the bound is only for
+		 * one stuck in the kernel, or one that forked meanwhile (its
+		 * child is found by the next listing). A bound of a few ms (as
+		 * for the sleep without pidfds) ended the wait before a busy
+		 * node's exits, and the next round froze the group: two
+		 * static-key flips machine-wide per pod. */
+		kill_wait_exits(&w, w.n ? KILL_EXIT_WAIT_MS : delay);
 	}
 }
 

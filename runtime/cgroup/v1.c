@@ -354,6 +354,15 @@ static int v1_kill_all(const struct cg_group *g _unused_, struct husk_error *err
 	return 0; /* v1 has no cgroup.kill */
 }
 
+static int v1_populated(const struct cg_group *g)
+{
+	_cleanup_free_ char *dir = cg_group_dir_bit(g, CG_C_PIDS);
+	uint64_t n = 0;
+	if (cg_stat_value(dir, "pids.current", NULL, &n, NULL) <= 0)
+		return -1;
+	return n > 0;
+}
+
 static int v1_freeze(const struct cg_group *g, bool frozen, struct husk_error *err)
 {
 	_cleanup_free_ char *dir = cg_group_dir_bit(g, CG_C_FREEZER);
@@ -399,6 +408,7 @@ const struct cg_ops cg_v1_ops = {
     .stats = v1_stats,
     .oom_kill_count = v1_oom_kill_count,
     .kill_all = v1_kill_all,
+    .populated = v1_populated,
     .freeze = v1_freeze,
     .allow_devices = v1_allow_devices,
 };

@@ -344,6 +344,15 @@ static int v2_kill_all(const struct cg_group *g, struct husk_error *err)
 	return rc < 0 ? rc : 1;
 }
 
+static int v2_populated(const struct cg_group *g)
+{
+	_cleanup_free_ char *dir = cg_group_dir_bit(g, 0);
+	uint64_t v = 0;
+	if (cg_stat_value(dir, "cgroup.events", "populated", &v, NULL) <= 0)
+		return -1;
+	return v > 0;
+}
+
 static int v2_freeze(const struct cg_group *g, bool frozen, struct husk_error *err)
 {
 	_cleanup_free_ char *dir = cg_group_dir_bit(g, 0);
@@ -381,6 +390,7 @@ const struct cg_ops cg_v2_ops = {
     .stats = v2_stats,
     .oom_kill_count = v2_oom_kill_count,
     .kill_all = v2_kill_all,
+    .populated = v2_populated,
     .freeze = v2_freeze,
     .allow_devices = v2_allow_devices,
 };
