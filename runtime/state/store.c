@@ -633,17 +633,19 @@ int state_pod_modify(struct state_store *s, const char *id,
 		r = husk_error_set(err, EINVAL, "update pod '%s': the id may not change", id);
 		goto out;
 	}
+	/* A new name is checked and written under wlock, so no other record
+	 * takes it meanwhile; the same name needs only idlock, and no check
+	 * (the stored record holds it: a walk of every pod, per change, was
+	 * O(pods) in each stop and remove, issue 12). */
+	bool same_name = same_pod_name(copy, s->pods[i]);
 	r = pod_check(copy, err);
-	if (r == 0)
+	if (r == 0 && !same_name)
 		r = pod_name_conflict(s, copy, err);
 	if (r < 0)
 		goto out;
 	r = state_pod_encode(copy, &text, err);
 	if (r < 0)
 		goto out;
-	/* A new name is checked and written under wlock, so no other record
-	 * takes it meanwhile; the same name needs only idlock. */
-	bool same_name = same_pod_name(copy, s->pods[i]);
 	if (same_name)
 		pthread_mutex_unlock(&s->wlock);
 	r = write_record(s->pod_dir, id, text, err);
@@ -894,15 +896,16 @@ int state_ctr_modify(struct state_store *s, const char *id,
 	    !find_exact((void **)s->pods, s->n_pods, copy->pod_id, &at))
 		r = husk_error_set(err, ENOENT, "container '%s': pod '%s' not found", id,
 				   copy->pod_id);
-	if (r == 0)
+	/* As state_pod_modify: a new name or pod is checked and written
+	 * under wlock, the same one is neither. */
+	bool same_name = same_ctr_name(copy, s->ctrs[i]);
+	if (r == 0 && !same_name)
 		r = ctr_name_conflict(s, copy, err);
 	if (r < 0)
 		goto out;
 	r = state_ctr_encode(copy, &text, err);
 	if (r < 0)
 		goto out;
-	/* As state_pod_modify: a new name or pod is written under wlock. */
-	bool same_name = same_ctr_name(copy, s->ctrs[i]);
 	if (same_name)
 		pthread_mutex_unlock(&s->wlock);
 	r = write_record(s->ctr_dir, id, text, err);
