@@ -55,7 +55,7 @@ int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char
  * noNewPrivileges, apparmorProfile and oomScoreAdj; env and cwd NULL for
  * s's own; terminal when tty. Caller frees. */
 char *ctr_oci_process(const struct ctr_spec *s, char *const *args, char *const *env,
-		      const char *cwd, bool tty);
+		      const char *cwd, bool tty, unsigned rows, unsigned cols);
 
 /* The limits of r (memory, cpu, pids, hugepageLimits, unified: those set)
  * as an OCI linux.resources object without devices: what `<rt> update

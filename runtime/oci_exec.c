@@ -183,7 +183,8 @@ int ctr_oci_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *io
 	_cleanup_free_ char *proc_path = xasprintf("%s/process.json", dir);
 	_cleanup_free_ char *pid_path = xasprintf("%s/pid", dir);
 	_cleanup_free_ char *log_path = xasprintf("%s/log", dir);
-	_cleanup_free_ char *proc = ctr_oci_process(s, o->args, o->env, o->cwd, o->tty);
+	_cleanup_free_ char *proc =
+	    ctr_oci_process(s, o->args, o->env, o->cwd, o->tty, o->rows, o->cols);
 	if (fs_write_atomic(proc_path, proc, strlen(proc), 0600, err) < 0)
 		return husk_error_prefix(err, "exec");
 	_cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -195,6 +196,13 @@ int ctr_oci_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *io
 	_cleanup_close_ int master = -1, slave = -1;
 	if (o->tty && open_pty(&master, &slave, err) < 0)
 		return -err->code;
+	/* The runtime copies our terminal's size to the container's at its
+	 * start: a 0x0 here would undo consoleSize. */
+	if (o->tty && o->rows && o->cols) {
+		struct winsize ws = {.ws_row = (unsigned short)o->rows,
+				     .ws_col = (unsigned short)o->cols};
+		ioctl(master, TIOCSWINSZ, &ws);
+	}
 	int fds[3] = {slave, slave, slave};
 	if (!o->tty) {
 		fds[0] = io->in >= 0 ? io->in : null;

@@ -67,7 +67,7 @@ static void o_mount(yajl_gen g, const char *dest, const char *type, const char *
 /* The process object: s's own, or with args, env, cwd and the terminal
  * replaced (a process run in the container later). */
 static void o_process(yajl_gen g, const struct ctr_spec *s, char *const *args, char *const *env,
-		      const char *cwd, bool tty)
+		      const char *cwd, bool tty, unsigned rows, unsigned cols)
 {
 	yajl_gen_map_open(g);
 	json_kv_bool(g, "terminal", tty);
@@ -85,13 +85,13 @@ static void o_process(yajl_gen g, const struct ctr_spec *s, char *const *args, c
 	if (s->has_umask)
 		json_kv_int(g, "umask", s->umask);
 	yajl_gen_map_close(g);
-	/* The container's own process only: an exec's tty takes the size
-	 * its client sends. */
-	if (args == s->args && (s->console_height || s->console_width)) {
+	/* The runtime sizes the terminal it makes before the process runs;
+	 * a size set later races with what the process reads first. */
+	if (tty && (rows || cols)) {
 		json_key(g, "consoleSize");
 		yajl_gen_map_open(g);
-		json_kv_int(g, "height", s->console_height);
-		json_kv_int(g, "width", s->console_width);
+		json_kv_int(g, "height", rows);
+		json_kv_int(g, "width", cols);
 		yajl_gen_map_close(g);
 	}
 	o_strv(g, "args", (const char *const *)args);
@@ -439,7 +439,7 @@ int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char
 	yajl_gen_map_open(g);
 	json_kv_str(g, "ociVersion", CTR_OCI_VERSION);
 	json_key(g, "process");
-	o_process(g, s, s->args, s->env, s->cwd, s->tty);
+	o_process(g, s, s->args, s->env, s->cwd, s->tty, s->console_height, s->console_width);
 	json_key(g, "root");
 	yajl_gen_map_open(g);
 	json_kv_str(g, "path", s->rootfs);
@@ -467,10 +467,10 @@ int ctr_oci_config(const struct ctr_spec *s, const struct ctr_oci_extra *x, char
 }
 
 char *ctr_oci_process(const struct ctr_spec *s, char *const *args, char *const *env,
-		      const char *cwd, bool tty)
+		      const char *cwd, bool tty, unsigned rows, unsigned cols)
 {
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
-	o_process(g, s, args, env ? env : s->env, cwd ? cwd : s->cwd, tty);
+	o_process(g, s, args, env ? env : s->env, cwd ? cwd : s->cwd, tty, rows, cols);
 	return json_gen_steal(g);
 }
 

@@ -411,7 +411,8 @@ struct rt_exec_proc {
  * EBUSY when the container is not running, ENOENT when unknown, and the
  * launcher's errors (ENOENT "exec 'x': No such file or directory"). */
 int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty, bool in, bool out,
-		      bool err_out, struct rt_exec_proc *ret, struct husk_error *err);
+		      bool err_out, unsigned rows, unsigned cols, struct rt_exec_proc *ret,
+		      struct husk_error *err);
 /* Reap the process if it has exited (block: wait for it). true once
  * reaped, with p->exit_code set. */
 bool rt_exec_proc_reap(struct rt_exec_proc *p, bool block);

@@ -37,7 +37,8 @@ static int running_ctr(struct rt *rt, const char *ref, const char *what, struct 
 /* ---- exec ---- */
 
 int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty, bool in, bool out,
-		      bool err_out, struct rt_exec_proc *ret, struct husk_error *err)
+		      bool err_out, unsigned rows, unsigned cols, struct rt_exec_proc *ret,
+		      struct husk_error *err)
 {
 	if (!cmd || !cmd[0] || !*cmd[0])
 		return husk_error_set(err, EINVAL, "exec: cmd is empty");
@@ -58,7 +59,12 @@ int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty
 		goto fail;
 	}
 	struct ctr_stdio io = {pin[0], pout[1], perr[1]};
-	struct ctr_exec_opts o = {.spec = spec, .pid = rec->pid, .args = (char **)cmd, .tty = tty};
+	struct ctr_exec_opts o = {.spec = spec,
+				  .pid = rec->pid,
+				  .args = (char **)cmd,
+				  .tty = tty,
+				  .rows = rows,
+				  .cols = cols};
 	struct ctr_process p;
 	r = spec->oci_path ? ctr_oci_exec_spawn(&o, &io, &p, err)
 			   : ctr_exec_spawn(&o, &io, &p, err);
@@ -80,6 +86,8 @@ int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty
 	}
 	if (tty) {
 		x.pty = p.pty_master;
+		if (rows && cols)
+			rt_exec_proc_resize(&x, rows, cols, NULL);
 		x.out = fcntl(x.pty, F_DUPFD_CLOEXEC, 3);
 		x.in = in ? fcntl(x.pty, F_DUPFD_CLOEXEC, 3) : -1;
 		fcntl(x.pty, F_SETFL, O_NONBLOCK);

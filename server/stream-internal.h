@@ -91,6 +91,9 @@ struct session {
 	struct srv_buf stdin_buf;
 	bool stdin_eof, stdin_closed;
 	struct srv_buf resize_buf;
+	/* The last size the client sent before the process or attach
+	 * started (0: none), applied when it starts. */
+	unsigned pending_rows, pending_cols;
 	struct rt_exec_proc proc;
 	bool out_open[2];
 	long long drain_until;

@@ -16,6 +16,18 @@
 
 static const char *const ch_names[CH_COUNT] = {"stdin", "stdout", "stderr", "error", "resize"};
 
+/* Resize the exec's terminal, or pass the size on to the attached shim. */
+static void apply_resize(struct session *s, unsigned rows, unsigned cols)
+{
+	if (s->req->kind == SRV_STREAM_EXEC) {
+		rt_exec_proc_resize(&s->proc, rows, cols, NULL);
+	} else if (s->shim >= 0) {
+		char pkt[64];
+		int l = snprintf(pkt, sizeof(pkt), "r %u %u", rows, cols);
+		send(s->shim, pkt, (size_t)l, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+}
+
 static void on_resize_data(struct session *s, const uint8_t *data, size_t len)
 {
 	srv_buf_add(&s->resize_buf, data, len);
@@ -34,14 +46,16 @@ static void on_resize_data(struct session *s, const uint8_t *data, size_t len)
 		_cleanup_json_ yajl_val v = NULL;
 		if (json_parse((const char *)s->resize_buf.data, n, "resize", &v, NULL) == 0) {
 			long long w = json_get_int(v, "Width", 0), h = json_get_int(v, "Height", 0);
+			/* A size sent before the start (a client sends it
+			 * right after its streams, and they can come in the
+			 * same read) is kept for it, not dropped: the
+			 * terminal would stay 0x0 (test_exec_tty_resize). */
 			if (w > 0 && h > 0 && w < 65536 && h < 65536) {
-				if (s->req->kind == SRV_STREAM_EXEC && s->started)
-					rt_exec_proc_resize(&s->proc, (unsigned)h, (unsigned)w,
-							    NULL);
-				else if (s->shim >= 0) {
-					char pkt[64];
-					int l = snprintf(pkt, sizeof(pkt), "r %lld %lld", h, w);
-					send(s->shim, pkt, (size_t)l, MSG_DONTWAIT | MSG_NOSIGNAL);
+				if (s->started) {
+					apply_resize(s, (unsigned)h, (unsigned)w);
+				} else {
+					s->pending_rows = (unsigned)h;
+					s->pending_cols = (unsigned)w;
 				}
 			}
 		}
@@ -218,8 +232,12 @@ void srv_session_exec_start(struct session *s)
 	s->started = true;
 	_cleanup_error_ struct husk_error e = HUSK_ERROR_INIT;
 	const struct srv_stream_req *q = s->req;
+	/* A size the client sent already goes with the start: an OCI
+	 * runtime sizes the terminal before the process runs (its own relay
+	 * passes stdin on before a later size). */
 	if (rt_ctr_exec_start(s->srv->rt, q->target, q->cmd, q->tty, q->in, q->out,
-			      q->err && !q->tty, &s->proc, &e) < 0) {
+			      q->err && !q->tty, s->pending_rows, s->pending_cols, &s->proc,
+			      &e) < 0) {
 		log_debug("stream session=%s exec: %s", s->peer, e.msg);
 		srv_channel_finish(s, 0, husk_error_msg(&e));
 		return;
@@ -241,6 +259,8 @@ void srv_session_attach_start(struct session *s)
 	fcntl(s->shim, F_SETFL, O_NONBLOCK);
 	if (!in)
 		s->stdin_eof = true;
+	if (s->pending_rows)
+		apply_resize(s, s->pending_rows, s->pending_cols);
 }
 
 void srv_session_read_output(struct session *s, int i)

@@ -415,6 +415,9 @@ struct ctr_exec_opts {
 	char **env;	 /* NULL: spec->env */
 	const char *cwd; /* NULL: spec->cwd */
 	bool tty;	 /* a pty from the container's devpts */
+	/* tty: its size at the start (0: none; an OCI runtime sizes the
+	 * terminal before the process runs, husk's launcher right after). */
+	unsigned rows, cols;
 	/* NULL: ctr_exec_spawn; another way to start it (an OCI runtime's
 	 * exec, ctr_oci_exec_spawn). */
 	int (*spawn)(const struct ctr_exec_opts *opts, const struct ctr_stdio *stdio,

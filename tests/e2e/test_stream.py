@@ -109,6 +109,28 @@ def test_exec_tty_resize(daemon, ctr):
         cl.close()
 
 
+def test_exec_tty_resize_before_start(daemon, ctr):
+    """A client that sends its size with its streams, before the server has
+    started the process (kubectl does not wait for the replies), still gets
+    a terminal of that size: the size goes with the start (for an OCI
+    runtime in the process's consoleSize), not dropped. Three rounds, as the
+    start can come before or after the size is read."""
+    d, (_, c) = daemon, ctr
+    for attempt in range(3):
+        url = exec_url(d, c, ["sh"], tty=True, stdin=True, stderr=False)
+        cl = SpdyClient(url)
+        try:
+            ids = {k: cl.open_stream({"streamType": k})
+                   for k in ("error", "stdin", "stdout", "resize")}
+            cl.send(ids["resize"], json.dumps({"Width": 111, "Height": 33}).encode())
+            cl.send(ids["stdin"], b"stty size; exit 0\n")
+            cl.wait(lambda: cl.streams[ids["error"]].fin, 30)
+            out = bytes(cl.streams[ids["stdout"]].data)
+            assert b"33 111" in out, (attempt, out)
+        finally:
+            cl.close()
+
+
 def test_exec_websocket(daemon, ctr):
     d, (_, c) = daemon, ctr
     # v5 (crictl --transport websocket): stdin closed with the close message.

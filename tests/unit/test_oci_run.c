@@ -88,10 +88,15 @@ static void test_process_json(void)
 {
 	_cleanup_(ctr_spec_freep) struct ctr_spec *s = oci_spec(false);
 	char *args[] = {"sh", "-c", "id", NULL};
-	_cleanup_free_ char *text = ctr_oci_process(s, args, NULL, NULL, true);
+	_cleanup_free_ char *text = ctr_oci_process(s, args, NULL, NULL, true, 33, 111);
 	_cleanup_json_ yajl_val t = NULL;
 	CU_ASSERT_EQUAL_FATAL(json_parse(text, strlen(text), "process", &t, NULL), 0);
 	CU_ASSERT(YAJL_IS_TRUE(json_get(t, "terminal")));
+	/* An exec's terminal is sized before its process runs. */
+	yajl_val cs = json_get(t, "consoleSize");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cs);
+	CU_ASSERT_EQUAL(json_get_int(cs, "height", -1), 33);
+	CU_ASSERT_EQUAL(json_get_int(cs, "width", -1), 111);
 	yajl_val a = json_get(t, "args");
 	CU_ASSERT_EQUAL_FATAL(a->u.array.len, 3);
 	CU_ASSERT_STRING_EQUAL(a->u.array.values[2]->u.string, "id");
@@ -108,10 +113,11 @@ static void test_process_json(void)
 	CU_ASSERT_EQUAL(json_get(json_get(t, "capabilities"), "ambient")->u.array.len, 0);
 	/* Overrides. */
 	char *env[] = {"A=1", NULL};
-	_cleanup_free_ char *text2 = ctr_oci_process(s, args, env, "/tmp", false);
+	_cleanup_free_ char *text2 = ctr_oci_process(s, args, env, "/tmp", false, 33, 111);
 	_cleanup_json_ yajl_val t2 = NULL;
 	CU_ASSERT_EQUAL_FATAL(json_parse(text2, strlen(text2), "process", &t2, NULL), 0);
 	CU_ASSERT(YAJL_IS_FALSE(json_get(t2, "terminal")));
+	CU_ASSERT_PTR_NULL(json_get(t2, "consoleSize")); /* no terminal, no size */
 	CU_ASSERT_EQUAL(json_get(t2, "env")->u.array.len, 1);
 	CU_ASSERT_STRING_EQUAL(json_get_string(t2, "cwd"), "/tmp");
 }
