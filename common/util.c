@@ -1,8 +1,11 @@
 /* Allocation, string and vector helpers shared by every layer. */
 #include "common/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <time.h>
 
 static _noreturn_ void oom(void)
@@ -147,4 +150,13 @@ long long now_mono_ns(void)
 long long now_real_ns(void)
 {
 	return clock_ns(CLOCK_REALTIME);
+}
+
+int tty_set_size(int fd, unsigned rows, unsigned cols)
+{
+	if (!rows || !cols)
+		return 0;
+	struct winsize ws = {.ws_row = (unsigned short)(rows > 65535 ? 65535 : rows),
+			     .ws_col = (unsigned short)(cols > 65535 ? 65535 : cols)};
+	return ioctl(fd, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
 }

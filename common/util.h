@@ -99,4 +99,9 @@ void strv_free(char **v);
 long long now_mono_ns(void);
 long long now_real_ns(void);
 
+/* Set the size of the terminal fd (either side of a pty), rows and cols
+ * clamped to 65535; a size of 0 rows or cols is left as it is (0). 0 or
+ * -errno. */
+int tty_set_size(int fd, unsigned rows, unsigned cols);
+
 #endif

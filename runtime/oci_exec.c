@@ -198,11 +198,8 @@ int ctr_oci_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *io
 		return -err->code;
 	/* The runtime copies our terminal's size to the container's at its
 	 * start: a 0x0 here would undo consoleSize. */
-	if (o->tty && o->rows && o->cols) {
-		struct winsize ws = {.ws_row = (unsigned short)o->rows,
-				     .ws_col = (unsigned short)o->cols};
-		ioctl(master, TIOCSWINSZ, &ws);
-	}
+	if (o->tty)
+		tty_set_size(master, o->rows, o->cols);
 	int fds[3] = {slave, slave, slave};
 	if (!o->tty) {
 		fds[0] = io->in >= 0 ? io->in : null;

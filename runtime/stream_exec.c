@@ -4,6 +4,7 @@
  * inside a pod's network namespace (PortForward). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/major.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -13,8 +14,12 @@
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
+
+#include "common/proc.h"
 
 #include "runtime/launcher/launcher.h"
 #include "runtime/oci.h"
@@ -133,14 +138,39 @@ bool rt_exec_proc_reap(struct rt_exec_proc *p, bool block)
 	return true;
 }
 
+/* An OCI runtime's exec relays between our pty and one it made in the
+ * container, and passes a new size on from its SIGWINCH handler, after
+ * input its relay may already have passed: a shell could read a command
+ * written after a resize before the size (test_exec_tty_resize). Size the
+ * container's terminal, the process's stdin, too, before any later input.
+ * The process may be hostile: its fd 0 is taken through a pidfd of the
+ * process that started at target_start, never through a path, and only a
+ * pty's slave is touched. */
+static void resize_target_tty(const struct rt_exec_proc *p, unsigned rows, unsigned cols)
+{
+	_cleanup_close_ int pidfd = pidfd_open(p->target, 0);
+	unsigned long long start = 0;
+	if (pidfd < 0 || proc_start_time(p->target, &start, NULL) < 0 || start != p->target_start)
+		return;
+	_cleanup_close_ int fd = pidfd_getfd(pidfd, STDIN_FILENO, 0);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
+	    major(st.st_rdev) < UNIX98_PTY_SLAVE_MAJOR ||
+	    major(st.st_rdev) >= UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT)
+		return;
+	tty_set_size(fd, rows, cols);
+}
+
 int rt_exec_proc_resize(struct rt_exec_proc *p, unsigned rows, unsigned cols,
 			struct husk_error *err)
 {
 	if (p->pty < 0)
 		return husk_error_set(err, EINVAL, "resize: the process has no terminal");
-	struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
-	if (ioctl(p->pty, TIOCSWINSZ, &ws) < 0)
-		return husk_error_errno(err, errno, "resize");
+	int r = tty_set_size(p->pty, rows, cols);
+	if (r < 0)
+		return husk_error_errno(err, -r, "resize");
+	if (p->target > 0 && !p->reaped)
+		resize_target_tty(p, rows, cols);
 	return 0;
 }
 

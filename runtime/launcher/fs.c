@@ -1244,10 +1244,9 @@ int lc_setup_tty(const struct lc *lc, bool console, struct husk_error *err)
 		if (mount(q, FDPATH(p, fd), NULL, MS_BIND, NULL) < 0)
 			return husk_error_errno(err, errno, "bind '/dev/console'");
 		const struct ctr_spec *sp = lc->spec;
-		struct winsize ws = {.ws_row = (unsigned short)sp->console_height,
-				     .ws_col = (unsigned short)sp->console_width};
-		if ((ws.ws_row || ws.ws_col) && ioctl(slave, TIOCSWINSZ, &ws) < 0)
-			return husk_error_errno(err, errno, "set the console size");
+		r = tty_set_size(slave, sp->console_height, sp->console_width);
+		if (r < 0)
+			return husk_error_errno(err, -r, "set the console size");
 	}
 	int r = lc_send(lc->sock, LC_MSG_PTY, 0, 0, NULL, master);
 	if (r < 0)

@@ -277,9 +277,7 @@ static void attach_input(struct shim *s, int k)
 	} else if (pkt[0] == '0') {
 		stdin_feed(s, pkt + 1, (size_t)n - 1);
 	} else if (pkt[0] == 'r' && sscanf(pkt, "r %u %u", &rows, &cols) == 2 && s->pty >= 0) {
-		struct winsize ws = {.ws_row = (unsigned short)rows,
-				     .ws_col = (unsigned short)cols};
-		ioctl(s->pty, TIOCSWINSZ, &ws);
+		tty_set_size(s->pty, rows, cols);
 	}
 }
 
@@ -362,14 +360,12 @@ static void handle_request(struct shim *s, int fd)
 		else
 			snprintf(reply, sizeof(reply), "ok");
 	} else if (sscanf(req, "resize %u %u", &rows, &cols) == 2) {
-		struct winsize ws = {.ws_row = (unsigned short)rows,
-				     .ws_col = (unsigned short)cols};
+		int r = s->pty < 0 ? -EINVAL : tty_set_size(s->pty, rows, cols);
 		if (s->pty < 0)
 			snprintf(reply, sizeof(reply), "error %d container has no terminal",
 				 EINVAL);
-		else if (ioctl(s->pty, TIOCSWINSZ, &ws) < 0)
-			snprintf(reply, sizeof(reply), "error %d resize: %s", errno,
-				 strerror(errno));
+		else if (r < 0)
+			snprintf(reply, sizeof(reply), "error %d resize: %s", -r, strerror(-r));
 		else
 			snprintf(reply, sizeof(reply), "ok");
 	} else if (streq(req, "state")) {

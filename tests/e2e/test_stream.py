@@ -131,6 +131,31 @@ def test_exec_tty_resize_before_start(daemon, ctr):
             cl.close()
 
 
+def test_exec_tty_resize_then_input(daemon, ctr):
+    """A size sent after the start, then input at once: the input must see
+    the size. runc's exec relays between huskd's pty and its own in the
+    container and passes a size on from its SIGWINCH handler, behind input
+    its relay may already have passed (3 of 200 rounds failed); husk sizes
+    the container's terminal itself before it writes later input. 25
+    rounds, as the loss is a race."""
+    d, (_, c) = daemon, ctr
+    bad = []
+    for attempt in range(25):
+        url = exec_url(d, c, ["sh"], tty=True, stdin=True, stderr=False)
+        cl = SpdyClient(url)
+        try:
+            ids = remotecommand_streams(cl, True, True, False, True)
+            cl.send(ids["resize"], json.dumps({"Width": 99, "Height": 21}).encode())
+            cl.send(ids["stdin"], b"stty size; exit 0\n")
+            cl.wait(lambda: cl.streams[ids["error"]].fin, 30)
+            out = bytes(cl.streams[ids["stdout"]].data)
+            if b"21 99" not in out:
+                bad.append((attempt, out))
+        finally:
+            cl.close()
+    assert not bad, bad
+
+
 def test_exec_websocket(daemon, ctr):
     d, (_, c) = daemon, ctr
     # v5 (crictl --transport websocket): stdin closed with the close message.
