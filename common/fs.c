@@ -1,15 +1,14 @@
 /* Bounded reads, atomic writes and directory helpers. */
-#define _XOPEN_SOURCE 700
 #include "common/fs.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "common/compat.h"
 
@@ -127,11 +126,77 @@ int fs_mkdir_p(const char *path, mode_t mode, struct husk_error *err)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st _unused_, int flag,
-		  struct FTW *ftw _unused_)
+/* fs_rm_rf walks by directory fd, never by path: a tree a container made
+ * can be deeper than PATH_MAX (nftw failed on it, and its layer stayed on
+ * disk), and a name on the way cannot be swapped for a symlink to
+ * elsewhere. It holds an open directory for the first RM_OPEN_LEVELS
+ * levels and rescans deeper ones after each subdirectory, so a hostile
+ * depth costs time, not file descriptors. */
+#define RM_OPEN_LEVELS 32
+
+struct rm_level {
+	DIR *d;	    /* NULL below RM_OPEN_LEVELS once left for a subdirectory */
+	char *name; /* in the level above; NULL at the top */
+	dev_t dev;
+	ino_t ino;
+};
+
+static int rm_open_dir(int at, const char *name, dev_t top_dev, struct rm_level *l)
 {
-	int r = flag == FTW_DP ? rmdir(path) : unlink(path);
-	return r < 0 && errno != ENOENT ? -errno : 0;
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_INO, &stx) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	/* Another mount (here or under another name): not ours to empty. */
+	if (makedev(stx.stx_dev_major, stx.stx_dev_minor) != top_dev ||
+	    (at != AT_FDCWD && (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	     (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))) {
+		close(fd);
+		return -EXDEV;
+	}
+	l->dev = top_dev;
+	l->ino = stx.stx_ino;
+	l->d = fdopendir(fd);
+	if (!l->d) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return 0;
+}
+
+/* Back at level l (above the one just removed) without its DIR: through
+ * "..", which must still be the directory that was left. */
+static int rm_reopen(struct rm_level *l, int child_fd)
+{
+	int fd = openat(child_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_dev != l->dev || st.st_ino != l->ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	l->d = fdopendir(fd);
+	if (!l->d) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return 0;
+}
+
+static bool rm_is_dir(DIR *d, const struct dirent *de)
+{
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_DIR;
+	struct stat st;
+	return fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
 int fs_rm_rf(const char *path, struct husk_error *err)
@@ -144,9 +209,83 @@ int fs_rm_rf(const char *path, struct husk_error *err)
 			return husk_error_errno(err, errno, "remove '%s'", path);
 		return 0;
 	}
-	int r = nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-	if (r != 0)
-		return husk_error_errno(err, r < 0 ? -r : EIO, "remove '%s'", path);
+	size_t n = 1, cap = 8;
+	struct rm_level *lv = xnew(struct rm_level, cap);
+	lv[0] = (struct rm_level){0};
+	int r = rm_open_dir(AT_FDCWD, path, st.st_dev, &lv[0]);
+	_cleanup_free_ char *bad = NULL; /* the name an error is about */
+	while (r == 0 && n > 0) {
+		size_t i = n - 1;
+		DIR *d = lv[i].d;
+		struct dirent *de;
+		bool down = false;
+		errno = 0;
+		while (r == 0 && !down && (de = readdir(d))) {
+			const char *name = de->d_name;
+			if (streq(name, ".") || streq(name, ".."))
+				continue;
+			if (!rm_is_dir(d, de)) {
+				if (unlinkat(dirfd(d), name, 0) < 0 && errno != ENOENT)
+					r = -errno;
+			} else if (unlinkat(dirfd(d), name, AT_REMOVEDIR) == 0 || errno == ENOENT) {
+				/* was empty */
+			} else if (errno != ENOTEMPTY && errno != EEXIST) {
+				r = -errno;
+			} else {
+				if (n == cap)
+					lv = xrealloc(lv, (cap *= 2) * sizeof(*lv));
+				lv[n] = (struct rm_level){.name = xstrdup(name)};
+				r = rm_open_dir(dirfd(d), name, st.st_dev, &lv[n]);
+				if (r < 0) {
+					free(lv[n].name);
+				} else {
+					/* Deep down, this level is read again from
+					 * the start once back: what is gone is not
+					 * listed any more. */
+					if (n > RM_OPEN_LEVELS) {
+						closedir(d);
+						lv[i].d = NULL;
+					}
+					n++;
+					down = true;
+				}
+			}
+			if (r < 0)
+				bad = xstrdup(name);
+			errno = 0;
+		}
+		if (r < 0 || down)
+			continue;
+		if (errno) {
+			r = -errno;
+			break;
+		}
+		/* Level i is empty: remove it from the level above. */
+		struct rm_level *up = i > 0 ? &lv[i - 1] : NULL;
+		if (up && !up->d)
+			r = rm_reopen(up, dirfd(d));
+		closedir(d);
+		lv[i].d = NULL;
+		if (r == 0 && up && unlinkat(dirfd(up->d), lv[i].name, AT_REMOVEDIR) < 0 &&
+		    errno != ENOENT)
+			r = -errno;
+		if (r < 0)
+			bad = steal_ptr(&lv[i].name);
+		free(lv[i].name);
+		n--;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (lv[i].d)
+			closedir(lv[i].d);
+		free(lv[i].name);
+	}
+	free(lv);
+	if (r == 0 && rmdir(path) < 0 && errno != ENOENT)
+		r = -errno;
+	if (r < 0 && bad)
+		return husk_error_errno(err, -r, "remove '%s' under '%s'", bad, path);
+	if (r < 0)
+		return husk_error_errno(err, -r, "remove '%s'", path);
 	return 0;
 }
 

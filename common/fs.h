@@ -32,8 +32,9 @@ int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode
 /* mkdir -p with mode for the directories it creates. */
 int fs_mkdir_p(const char *path, mode_t mode, struct husk_error *err);
 
-/* rm -rf that stays on one file system and never follows symlinks. A
- * missing path is success. */
+/* rm -rf that stays on one file system (EXDEV or EBUSY at a mount) and
+ * never follows symlinks; by directory fd, so of any depth, deeper than
+ * PATH_MAX too. A missing path is success; an error names the entry. */
 int fs_rm_rf(const char *path, struct husk_error *err);
 
 bool fs_exists(const char *path);

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import BUILD, pb
 from pods import (busybox, ctr_config, expect_error, leftovers, pid_of, run_ctr,  # noqa: F401
-                  run_pod, status)
+                  run_pod, status, wait_exited)
 from registry import load_images_module, registries  # noqa: F401
 from streamclient import spdy_exec
 
@@ -288,3 +288,40 @@ def test_masks_never_follow_an_images_symlinks(daemon, registries, tmp_path):  #
     c = run_ctr(d, pod, cfg, link_img, SLEEP)
     r = d.rt.ExecSync(container_id=c, cmd=["cat", "/etc/secret"], timeout=20)
     assert r.stdout.startswith(b"root:x:0:0"), r
+
+
+def test_writable_layer_deeper_than_path_max_is_removed(daemon, busybox, tmp_path):
+    """A container can nest directories in its writable layer past
+    PATH_MAX: RemoveContainer removed the layer by path (nftw) and failed
+    with "File name too long", leaving it on disk for good. It now walks by
+    directory fd."""
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    # 100 levels at a time, each path given short: t moves under 100 new
+    # levels, which become t. 2500 levels, a 5000-byte path at the bottom.
+    level = "/".join(["a"] * 100)
+    script = (f"mkdir /d && cd /d && mkdir t && i=0 && while [ $i -lt 25 ]; do "
+              f"mkdir -p n/{level} && mv t n/{level}/t && mv n t || exit 1; "
+              "i=$((i+1)); done")
+    c = run_ctr(d, pod, cfg, busybox, ["sh", "-c", script])
+    st = wait_exited(d, c, timeout=60)
+    assert st.exit_code == 0, (st.exit_code, open(st.log_path, "rb").read()[-300:])
+    # Deeper than PATH_MAX in the layer on the host, counted by fd.
+    fd, depth = os.open(os.path.join(d.root, "image", "containers", c, "upper", "d"),
+                        os.O_RDONLY | os.O_DIRECTORY), 0
+    try:
+        while True:
+            name = "t" if depth % 101 == 0 else "a"
+            try:
+                nfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            except FileNotFoundError:
+                break
+            os.close(fd)
+            fd, depth = nfd, depth + 1
+    finally:
+        os.close(fd)
+    assert depth * 2 > 5000, depth
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemoveContainer(container_id=c)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, [pod, c]) == []
