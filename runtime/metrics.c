@@ -252,7 +252,7 @@ static int group_procs(struct cg_group *cg, struct rt_proc_stats *ret, struct hu
 {
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t n = 0;
-	if (cg_group_pids_counted(cg, &pids, &n, err) < 0)
+	if (cg_group_pids_first(cg, &pids, &n, err) < 0)
 		return -err->code;
 	struct rt_proc_stats s = {0};
 	for (size_t i = 0; i < n; i++)

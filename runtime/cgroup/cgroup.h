@@ -381,8 +381,8 @@ int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
 /* The same from the first hierarchy alone, where husk places every
  * process too: enough to count them (stats), not to kill them all (a
  * process could have been moved in one v1 hierarchy only). */
-int cg_group_pids_counted(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
-			  struct husk_error *err);
+int cg_group_pids_first(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
+			struct husk_error *err);
 
 /* SIGKILL every process in the group and its descendants and wait until
  * none is left: cgroup.kill on v2 when the kernel has it; otherwise rounds

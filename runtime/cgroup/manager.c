@@ -1022,8 +1022,8 @@ int cg_group_pids(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n, str
 	return pids_in(g, 0, g->m->n_hiers, ret_pids, ret_n, err);
 }
 
-int cg_group_pids_counted(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
-			  struct husk_error *err)
+int cg_group_pids_first(const struct cg_group *g, pid_t **ret_pids, size_t *ret_n,
+			struct husk_error *err)
 {
 	return pids_in(g, 0, 1, ret_pids, ret_n, err);
 }
@@ -1039,7 +1039,7 @@ static void sleep_ms(int ms)
  * (ops->populated): v2's only one, v1's pids. A kill lists only it, as
  * that count is what says the group is empty; -1 when there is none (v1
  * without pids, an emulated tree), and every hierarchy is listed. */
-static ssize_t counted_hier(const struct cg_manager *m)
+static ssize_t populated_hier(const struct cg_manager *m)
 {
 	if (m->emulated)
 		return -1;
@@ -1160,7 +1160,7 @@ int cg_group_kill(const struct cg_group *g, int timeout_ms, struct husk_error *e
 	if (r < 0)
 		return husk_error_prefix(err, "kill cgroup '%s'", g->path);
 	bool by_kernel = r > 0;
-	ssize_t counted = counted_hier(g->m);
+	ssize_t counted = populated_hier(g->m);
 	struct kill_wait w = {.n = 0};
 	/* One listing a round, after the kernel's count said someone is
 	 * there: a group already empty (a stopped pod's, at its removal) or
