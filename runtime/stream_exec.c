@@ -15,7 +15,6 @@
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
 
@@ -153,10 +152,13 @@ static void resize_target_tty(const struct rt_exec_proc *p, unsigned rows, unsig
 	if (pidfd < 0 || proc_start_time(p->target, &start, NULL) < 0 || start != p->target_start)
 		return;
 	_cleanup_close_ int fd = pidfd_getfd(pidfd, STDIN_FILENO, 0);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
-	    major(st.st_rdev) < UNIX98_PTY_SLAVE_MAJOR ||
-	    major(st.st_rdev) >= UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT)
+	/* The inode's cached type: a FUSE server the container runs is never
+	 * asked (it could hold this thread), and a device node's file is the
+	 * driver's whatever file system it is on. */
+	struct statx stx;
+	if (fd < 0 || statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &stx) < 0 ||
+	    !S_ISCHR(stx.stx_mode) || stx.stx_rdev_major < UNIX98_PTY_SLAVE_MAJOR ||
+	    stx.stx_rdev_major >= UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT)
 		return;
 	tty_set_size(fd, rows, cols);
 }
