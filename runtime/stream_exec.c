@@ -90,7 +90,8 @@ int rt_ctr_exec_start(struct rt *rt, const char *ref, char *const *cmd, bool tty
 	}
 	if (tty) {
 		x.pty = p.pty_master;
-		if (rows && cols)
+		/* An OCI runtime had the size before it ran (consoleSize). */
+		if (!spec->oci_path)
 			rt_exec_proc_resize(&x, rows, cols, NULL);
 		x.out = fcntl(x.pty, F_DUPFD_CLOEXEC, 3);
 		x.in = in ? fcntl(x.pty, F_DUPFD_CLOEXEC, 3) : -1;
@@ -147,9 +148,9 @@ bool rt_exec_proc_reap(struct rt_exec_proc *p, bool block)
  * pty's slave is touched. */
 static void resize_target_tty(const struct rt_exec_proc *p, unsigned rows, unsigned cols)
 {
+	/* The pidfd pins the process: alive with its start time, it is ours. */
 	_cleanup_close_ int pidfd = pidfd_open(p->target, 0);
-	unsigned long long start = 0;
-	if (pidfd < 0 || proc_start_time(p->target, &start, NULL) < 0 || start != p->target_start)
+	if (pidfd < 0 || !proc_alive(p->target, p->target_start))
 		return;
 	_cleanup_close_ int fd = pidfd_getfd(pidfd, STDIN_FILENO, 0);
 	/* The inode's cached type: a FUSE server the container runs is never

@@ -360,11 +360,11 @@ static void handle_request(struct shim *s, int fd)
 		else
 			snprintf(reply, sizeof(reply), "ok");
 	} else if (sscanf(req, "resize %u %u", &rows, &cols) == 2) {
-		int r = s->pty < 0 ? -EINVAL : tty_set_size(s->pty, rows, cols);
+		int r = 0;
 		if (s->pty < 0)
 			snprintf(reply, sizeof(reply), "error %d container has no terminal",
 				 EINVAL);
-		else if (r < 0)
+		else if ((r = tty_set_size(s->pty, rows, cols)) < 0)
 			snprintf(reply, sizeof(reply), "error %d resize: %s", -r, strerror(-r));
 		else
 			snprintf(reply, sizeof(reply), "ok");
