@@ -1062,6 +1062,111 @@ static void test_resolve_walk(void)
 	resolve_cases(false);
 }
 
+/* ---- mount targets made before the cgroup join ---- */
+
+static mode_t mode_of(const char *root, const char *rel)
+{
+	_cleanup_free_ char *p = xasprintf("%s%s", root, rel);
+	struct stat st;
+	return lstat(p, &st) == 0 ? st.st_mode : 0;
+}
+
+static void test_make_targets(void)
+{
+	char *base = unit_tmpdir();
+	_cleanup_free_ char *root = xasprintf("%s/root", base);
+	_cleanup_free_ char *outside = xasprintf("%s/outside", base);
+	_cleanup_free_ char *cmd =
+	    xasprintf("mkdir -p %s/etc %s/var %s && ln -s %s %s/var/run && ln -s /etc %s/etcl && "
+		      "mkdir %s/srcdir && touch %s/srcfile",
+		      root, root, outside, outside, root, root, base, base);
+	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+	_cleanup_free_ char *srcdir = xasprintf("%s/srcdir", base);
+	_cleanup_free_ char *srcfile = xasprintf("%s/srcfile", base);
+	struct ctr_mount mounts[] = {
+	    {.destination = "/data/vol", .source = srcdir, .bind = true},
+	    {.destination = "/etc/app.yaml", .source = srcfile, .bind = true},
+	    {.destination = "/cache", .type = "tmpfs"},
+	    {.destination = "/cache/inner", .source = srcdir, .bind = true},
+	    {.destination = "/dev/termination-log", .source = srcfile, .bind = true},
+	    {.destination = "/proc/x", .source = srcdir, .bind = true},
+	    {.destination = "/sys/y", .source = srcdir, .bind = true},
+	    {.destination = "/var/run/secrets", .source = srcdir, .bind = true},
+	    {.destination = "/etcl/via-link", .source = srcfile, .bind = true},
+	    {.destination = "/gone", .source = "/nonexistent/husk", .bind = true},
+	    {.destination = "//twice//slashes/", .source = srcdir, .bind = true},
+	};
+	struct ctr_spec s = {0};
+	s.mounts = mounts;
+	s.n_mounts = ARRAY_SIZE(mounts);
+	s.hostname_path = srcfile;
+	s.hosts_path = srcfile;
+	s.rootfs = root;
+	_cleanup_close_ int rootfd = open(root, O_PATH | O_DIRECTORY);
+	CU_ASSERT_FATAL(rootfd >= 0);
+	mode_t old = umask(077);
+	lc_make_targets_at(rootfd, &s, "/work/dir");
+	umask(old);
+
+	/* What stage 2 would create on the rootfs, with its modes. */
+	static const struct {
+		const char *rel;
+		mode_t mode;
+	} made[] = {
+	    {"/etc/hostname", S_IFREG | 0644},	{"/etc/hosts", S_IFREG | 0644},
+	    {"/data", S_IFDIR | 0755},		{"/data/vol", S_IFDIR | 0755},
+	    {"/etc/app.yaml", S_IFREG | 0644},	{"/cache", S_IFDIR | 0755},
+	    {"/twice/slashes", S_IFDIR | 0755}, {"/work/dir", S_IFDIR | 0755},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(made); i++) {
+		mode_t m = mode_of(root, made[i].rel);
+		if (m != made[i].mode)
+			fprintf(stderr, "\n%s: mode %o, want %o\n", made[i].rel, m, made[i].mode);
+		CU_ASSERT_EQUAL(m, made[i].mode);
+	}
+	/* Not asked for, under a mount stage 2 makes first, under the
+	 * runtime's trees, through a symlink, with "..", or of a source
+	 * that is gone: left to stage 2. */
+	static const char *const not_made[] = {
+	    "/etc/resolv.conf", "/cache/inner",	 "/dev",  "/proc", "/sys",
+	    "/var/run/secrets", "/etc/via-link", "/gone",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(not_made); i++) {
+		if (mode_of(root, not_made[i]))
+			fprintf(stderr, "\n%s: made\n", not_made[i]);
+		CU_ASSERT_EQUAL(mode_of(root, not_made[i]), 0);
+	}
+	_cleanup_free_ char *leak = xasprintf("%s/secrets", outside);
+	CU_ASSERT_FALSE(fs_exists(leak));
+	/* The working directory under a mount is stage 2's too. */
+	lc_make_targets_at(rootfd, &s, "/cache/wd");
+	CU_ASSERT_EQUAL(mode_of(root, "/cache/wd"), 0);
+	/* A destination with "..": where it lands is stage 2's to find (a
+	 * symlink may decide), so neither it nor anything after it is made. */
+	struct ctr_mount dotdot[] = {
+	    {.destination = "/x/../dotdot", .source = srcdir, .bind = true},
+	    {.destination = "/after", .source = srcdir, .bind = true},
+	};
+	struct ctr_spec s2 = {.mounts = dotdot, .n_mounts = ARRAY_SIZE(dotdot), .rootfs = root};
+	lc_make_targets_at(rootfd, &s2, "/after-wd");
+	CU_ASSERT_EQUAL(mode_of(root, "/dotdot"), 0);
+	CU_ASSERT_EQUAL(mode_of(root, "/x"), 0);
+	CU_ASSERT_EQUAL(mode_of(root, "/after"), 0);
+	CU_ASSERT_EQUAL(mode_of(root, "/after-wd"), 0);
+
+	/* With a user namespace stage 2 creates, as the namespace's root. */
+	_cleanup_free_ char *root2 = xasprintf("%s/root2", base);
+	CU_ASSERT_EQUAL_FATAL(mkdir(root2, 0755), 0);
+	_cleanup_close_ int root2fd = open(root2, O_PATH | O_DIRECTORY);
+	s.ns[CTR_NS_USER].mode = CTR_NS_NEW;
+	lc_make_targets_at(root2fd, &s, "/work");
+	s.ns[CTR_NS_USER].mode = CTR_NS_JOIN;
+	lc_make_targets_at(root2fd, &s, "/work");
+	CU_ASSERT_EQUAL(mode_of(root2, "/etc"), 0);
+	CU_ASSERT_EQUAL(mode_of(root2, "/work"), 0);
+	unit_rmdir(base);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -1079,6 +1184,7 @@ int main(void)
 	    {"mount destinations: /, /proc, /sys", test_mount_destinations},
 	    {"resolve in root (openat2)", test_resolve_openat2},
 	    {"resolve in root (walk)", test_resolve_walk},
+	    {"mount targets made before the cgroup join", test_make_targets},
 	};
 	return unit_run("launcher", tests, ARRAY_SIZE(tests));
 }
