@@ -935,7 +935,13 @@ static int open_protected(int rootfd, const char *path, const char *what, int *r
 	return husk_error_errno(err, code, "%s '%s'", what, path);
 }
 
-static int mask_path(int rootfd, const char *path, struct husk_error *err)
+/* A file is masked with /dev/null, a directory with an empty read-only
+ * tmpfs. All of a container's masked directories show one tmpfs: the
+ * first is mounted, *empty then holds its root and the others are binds of
+ * it, read-only too. A superblock per directory would cost more than its
+ * mount: the kernel walks every superblock's LRU lists each time a memory
+ * cgroup is removed, anywhere on the node. */
+static int mask_path(int rootfd, const char *path, int *empty, struct husk_error *err)
 {
 	_cleanup_close_ int fd = -1;
 	int found = open_protected(rootfd, path, "mask", &fd, err);
@@ -944,11 +950,27 @@ static int mask_path(int rootfd, const char *path, struct husk_error *err)
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return husk_error_errno(err, errno, "mask '%s'", path);
-	char p[64];
-	int r = S_ISDIR(st.st_mode) ? mount("tmpfs", FDPATH(p, fd), "tmpfs", MS_RDONLY, "size=0")
-				    : mount("/dev/null", FDPATH(p, fd), NULL, MS_BIND, NULL);
+	char p[64], q[64];
+	int r;
+	if (!S_ISDIR(st.st_mode))
+		r = mount("/dev/null", FDPATH(p, fd), NULL, MS_BIND, NULL);
+	else if (*empty < 0)
+		r = mount("tmpfs", FDPATH(p, fd), "tmpfs", MS_RDONLY, "size=0");
+	else
+		r = mount(FDPATH(q, *empty), FDPATH(p, fd), NULL, MS_BIND, NULL);
 	if (r < 0)
 		return husk_error_errno(err, errno, "mask '%s'", path);
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	_cleanup_close_ int top = -1;
+	if ((r = open_protected(rootfd, path, "mask", &top, err)) <= 0)
+		return r < 0 ? r : husk_error_set(err, ENOENT, "mask '%s': gone", path);
+	if (*empty >= 0) {
+		if ((r = set_mount_flags(top, MS_RDONLY, false)) < 0)
+			return husk_error_errno(err, -r, "mask '%s'", path);
+	} else {
+		*empty = steal_fd(&top);
+	}
 	return 0;
 }
 
@@ -1205,8 +1227,9 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 	    s->masked_paths ? s->masked_paths : (char *const *)ctr_default_masked_paths;
 	char *const *ro =
 	    s->readonly_paths ? s->readonly_paths : (char *const *)ctr_default_readonly_paths;
+	_cleanup_close_ int empty = -1;
 	for (size_t i = 0; masked[i]; i++)
-		if ((r = mask_path(newroot, masked[i], err)) < 0)
+		if ((r = mask_path(newroot, masked[i], &empty, err)) < 0)
 			return r;
 	for (size_t i = 0; ro[i]; i++)
 		if ((r = readonly_path(newroot, ro[i], err)) < 0)

@@ -352,7 +352,7 @@ def test_readonly_rootfs_and_no_new_privs(daemon, busybox, tmp_path):
     assert proc_status(pid_of(d, c))["NoNewPrivs"] == "0"
 
 
-def test_masked_and_readonly_paths(daemon, busybox, tmp_path):
+def test_masked_and_readonly_paths(daemon, busybox, tmp_path, handler):
     d = daemon
     pod, cfg = run_pod(d, tmp_path)
     # No security context at all: husk's defaults (runc's lists).
@@ -373,6 +373,24 @@ def test_masked_and_readonly_paths(daemon, busybox, tmp_path):
     assert exec_out(d, c, ["cat", "/proc/cpuinfo"]) == ""
     r = d.rt.ExecSync(container_id=c, cmd=["touch", "/tmp/x"], timeout=10)
     assert r.exit_code != 0
+    # Masked directories: each an empty read-only tmpfs; with husk's
+    # launcher all of one container's the same one (a superblock each would
+    # cost the node at every memory cgroup's removal), bound read-only.
+    c = run_ctr(d, pod, cfg, busybox, SLEEP, **sc(masked_paths=["/home", "/root", "/proc/cpuinfo"],
+                                                 readonly_paths=[]))
+    info = {}
+    with open(f"/proc/{pid_of(d, c)}/mountinfo") as f:
+        for line in f:
+            x = line.split()
+            info[x[4]] = (x[2], x[5].split(","), x[x.index("-") + 1])
+    if handler == "husk":
+        assert info["/home"][0] == info["/root"][0], info
+    for p in ("/home", "/root"):
+        assert info[p][2] == "tmpfs" and "ro" in info[p][1], info[p]
+        r = d.rt.ExecSync(container_id=c, cmd=["touch", f"{p}/x"], timeout=10)
+        assert r.exit_code != 0 and b"Read-only file system" in r.stderr, r
+    assert exec_out(d, c, ["ls", "-A", "/home", "/root"]).split() == ["/home:", "/root:"]
+    assert exec_out(d, c, ["cat", "/proc/cpuinfo"]) == ""
     # A security context with empty lists (procMount: Unmasked): none.
     c = run_ctr(d, pod, cfg, busybox, SLEEP, **sc(run_as_user={"value": 0}))
     m = mount_points(d, c)
