@@ -156,13 +156,7 @@ int lc_cgroup_prepare(struct lc *lc, struct husk_error *err);
  * read-only volume stays read-only for container root); their slots are
  * then taken again by lc_setup_rootfs. */
 int lc_stage_clones(struct lc *lc, struct husk_error *err);
-/* Stage 1, before it joins the container's cgroups, in the caller's
- * namespaces: create in the rootfs the mount targets (pod files, mounts,
- * working directory) that lc_setup_rootfs would create there, so that
- * the page cache this makes is not charged to the container's memory
- * cgroup (see targets.c). Best effort; nothing with a user namespace. */
-void lc_make_targets(const struct lc *lc);
-/* The same below rootfd, cwd: the process's working directory or NULL. */
+/* ctr_make_targets below rootfd (tests). */
 void lc_make_targets_at(int rootfd, const struct ctr_spec *s, const char *cwd);
 /* The rootfs: propagation, /proc, /sys, /dev, pod files, mounts, devices,
  * pivot_root, sysctls, masked and read-only paths, read-only root. */

@@ -615,7 +615,7 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 	const struct ctr_spec *s = lc->spec;
 	int nsfd[CTR_NS_COUNT];
 	lc_reset_signals();
-	lc_make_targets(lc);
+	ctr_make_targets(s, lc->cwd);
 	if (lc_join_cgroups(s->cgroup_procs, &err) < 0)
 		lc_fail(lc, &err);
 	/* Only the user namespace's owner outside (husk, root) may idmap a

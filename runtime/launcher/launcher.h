@@ -329,6 +329,13 @@ const char *ctr_rlimit_name(int resource);
 int ctr_mount_destination_check(const char *dest, bool privileged, struct husk_error *err);
 /* dest folded as above ("/a//b/../c/." -> "/a/c"; caller frees). */
 char *ctr_path_fold(const char *dest);
+/* Before the container's process joins its cgroups: create in s->rootfs
+ * the mount targets (pod files, mount destinations, cwd when not NULL)
+ * that the launcher, or an OCI runtime, would otherwise create there from
+ * the container's memory cgroup, where the page cache it takes would keep
+ * that cgroup in the kernel after its removal (runtime/launcher/targets.c).
+ * Best effort; nothing for a container with a user namespace. */
+void ctr_make_targets(const struct ctr_spec *s, const char *cwd);
 /* One of the /proc files a mount may cover (dest folded). */
 bool ctr_proc_mount_allowed(const char *dest);
 

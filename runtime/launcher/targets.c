@@ -11,6 +11,8 @@
  * shrinker and LRU state, which every later cgroup and mount pays for
  * (about 400 KiB of unreclaimable kernel memory each, measured here).
  * Stage 1 runs in the shim's cgroup; what it makes there stage 2 finds.
+ * The shim does the same before it runs an OCI runtime, whose init sets
+ * up the rootfs from the container's cgroup too.
  *
  * Best effort, and the same result as stage 2's: the same names, modes
  * and owner. Nothing is done for a container with a user namespace, whose
@@ -151,12 +153,11 @@ void lc_make_targets_at(int rootfd, const struct ctr_spec *s, const char *cwd)
 	umask(old_umask);
 }
 
-void lc_make_targets(const struct lc *lc)
+void ctr_make_targets(const struct ctr_spec *s, const char *cwd)
 {
-	const struct ctr_spec *s = lc->spec;
 	if (s->ns[CTR_NS_USER].mode != CTR_NS_HOST || !s->rootfs)
 		return;
 	_cleanup_close_ int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd >= 0)
-		lc_make_targets_at(rootfd, s, lc->cwd);
+		lc_make_targets_at(rootfd, s, cwd);
 }

@@ -154,6 +154,10 @@ int shim_oci_launch(const struct ctr_spec *s, const struct ctr_stdio *io, struct
 	_cleanup_free_ char *bundle = NULL;
 	if (ctr_oci_idmap_prepare(s, &bundle, err) < 0)
 		return -err->code;
+	/* The runtime's init makes what is missing from the container's
+	 * cgroup; made here, from the shim's, its page cache does not keep
+	 * that cgroup in the kernel after the container. */
+	ctr_make_targets(s, s->cwd);
 	int r = launch(s, bundle, io, ret, err);
 	if (r < 0)
 		ctr_oci_idmap_release(s->state_dir);
