@@ -14,8 +14,10 @@ static struct ctr_spec *oci_spec(bool systemd)
 	struct ctr_spec *s = ctr_spec_new();
 	s->id = xstrdup("c1");
 	s->args = strv_append(xnew(char *, 1), "sleep");
+	strv_free(s->env); /* ctr_spec_new's defaults */
 	s->env = strv_append(xnew(char *, 1), "PATH=/bin");
 	s->env = strv_append(s->env, "WHO=ctr");
+	free(s->cwd);
 	s->cwd = xstrdup("/work");
 	s->uid = 1000;
 	s->gid = 2000;
