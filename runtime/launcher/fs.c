@@ -812,6 +812,37 @@ int lc_cgroup_prepare(struct lc *lc, struct husk_error *err)
 	return 0;
 }
 
+/* The tmpfs under /sys/fs/cgroup on v1, which also gives the masked
+ * directories their empty one: a superblock per container fewer (see
+ * mask_path). Mounted at dest, it gets two directories, "cgroup" and
+ * "empty"; a clone of "cgroup" then replaces it at dest and *ret_empty is a
+ * detached clone of "empty". */
+static int cgroup_tmpfs(int rootfd, const char *dest, int *ret_empty, struct husk_error *err)
+{
+	unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	int r = mount_fs(rootfd, dest, "tmpfs", "tmpfs", fl, "mode=755,size=64k", err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int top = -1, cg = -1, empty = -1, at = -1;
+	char p[64];
+	if ((r = open_in(rootfd, dest, CTR_CREATE_NONE, &top, err)) < 0)
+		return r;
+	if (mkdirat(top, "cgroup", 0755) < 0 || mkdirat(top, "empty", 01777) < 0)
+		return husk_error_errno(err, errno, "mount '%s': directories", dest);
+	cg = open_tree(top, "cgroup", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	empty = open_tree(top, "empty", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (cg < 0 || empty < 0)
+		return husk_error_errno(err, errno, "mount '%s': clone", dest);
+	if (umount2(FDPATH(p, top), MNT_DETACH) < 0)
+		return husk_error_errno(err, errno, "mount '%s': unmount the stage", dest);
+	if ((r = open_in(rootfd, dest, CTR_CREATE_NONE, &at, err)) < 0)
+		return r;
+	if (move_mount(cg, "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return husk_error_errno(err, errno, "mount '%s'", dest);
+	*ret_empty = steal_fd(&empty);
+	return 0;
+}
+
 /* The container's own cgroups at /sys/fs/cgroup, read-only unless
  * privileged: with a cgroup namespace of its own, a cgroup file system
  * mounted here shows the container's cgroup as its root. v2 alone: one
@@ -820,8 +851,9 @@ int lc_cgroup_prepare(struct lc *lc, struct husk_error *err)
  * v1 hierarchies can only be mounted from the initial user namespace: in
  * a user namespace of its own the container gets the clones stage 1 made
  * of its cgroup directories instead (lc_cgroup_prepare). cgroup2 mounts
- * in a cgroup namespace its user namespace owns. */
-static int setup_cgroupfs(int rootfd, const struct lc *lc, struct husk_error *err)
+ * in a cgroup namespace its user namespace owns. ret_empty: see
+ * cgroup_tmpfs; -1 when there is no tmpfs. */
+static int setup_cgroupfs(int rootfd, const struct lc *lc, int *ret_empty, struct husk_error *err)
 {
 	const struct ctr_spec *s = lc->spec;
 	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW)
@@ -853,7 +885,7 @@ static int setup_cgroupfs(int rootfd, const struct lc *lc, struct husk_error *er
 				     err);
 		return r;
 	}
-	r = mount_fs(rootfd, "/sys/fs/cgroup", "tmpfs", "tmpfs", fl, "mode=755,size=64k", err);
+	r = cgroup_tmpfs(rootfd, "/sys/fs/cgroup", ret_empty, err);
 	_cleanup_close_ int dir = -1;
 	if (r == 0)
 		r = open_in(rootfd, "/sys/fs/cgroup", CTR_CREATE_NONE, &dir, err);
@@ -937,11 +969,12 @@ static int open_protected(int rootfd, const char *path, const char *what, int *r
 
 /* A file is masked with /dev/null, a directory with an empty read-only
  * tmpfs. All of a container's masked directories show one tmpfs: the
- * first is mounted, *empty then holds its root and the others are binds of
- * it, read-only too. A superblock per directory would cost more than its
- * mount: the kernel walks every superblock's LRU lists each time a memory
- * cgroup is removed, anywhere on the node. */
-static int mask_path(int rootfd, const char *path, int *empty, struct husk_error *err)
+ * first gets *tree (the "empty" directory of the /sys/fs/cgroup tmpfs,
+ * cgroup_tmpfs) or a tmpfs of its own, *empty then holds its root and the
+ * others are binds of it, all read-only. A superblock per directory would
+ * cost more than its mount: the kernel walks every superblock's LRU lists
+ * each time a memory cgroup is removed, anywhere on the node. */
+static int mask_path(int rootfd, const char *path, int *empty, int *tree, struct husk_error *err)
 {
 	_cleanup_close_ int fd = -1;
 	int found = open_protected(rootfd, path, "mask", &fd, err);
@@ -952,12 +985,18 @@ static int mask_path(int rootfd, const char *path, int *empty, struct husk_error
 		return husk_error_errno(err, errno, "mask '%s'", path);
 	char p[64], q[64];
 	int r;
-	if (!S_ISDIR(st.st_mode))
+	bool own = false; /* a tmpfs of its own, mounted read-only */
+	if (!S_ISDIR(st.st_mode)) {
 		r = mount("/dev/null", FDPATH(p, fd), NULL, MS_BIND, NULL);
-	else if (*empty < 0)
-		r = mount("tmpfs", FDPATH(p, fd), "tmpfs", MS_RDONLY, "size=0");
-	else
+	} else if (*empty >= 0) {
 		r = mount(FDPATH(q, *empty), FDPATH(p, fd), NULL, MS_BIND, NULL);
+	} else if (*tree >= 0) {
+		r = move_mount(*tree, "", fd, "",
+			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	} else {
+		r = mount("tmpfs", FDPATH(p, fd), "tmpfs", MS_RDONLY, "size=0");
+		own = true;
+	}
 	if (r < 0)
 		return husk_error_errno(err, errno, "mask '%s'", path);
 	if (!S_ISDIR(st.st_mode))
@@ -965,11 +1004,12 @@ static int mask_path(int rootfd, const char *path, int *empty, struct husk_error
 	_cleanup_close_ int top = -1;
 	if ((r = open_protected(rootfd, path, "mask", &top, err)) <= 0)
 		return r < 0 ? r : husk_error_set(err, ENOENT, "mask '%s': gone", path);
-	if (*empty >= 0) {
-		if ((r = set_mount_flags(top, MS_RDONLY, false)) < 0)
-			return husk_error_errno(err, -r, "mask '%s'", path);
-	} else {
+	if (!own && (r = set_mount_flags(top, MS_RDONLY, false)) < 0)
+		return husk_error_errno(err, -r, "mask '%s'", path);
+	if (*empty < 0) {
 		*empty = steal_fd(&top);
+		if (*tree >= 0)
+			close(steal_fd(tree));
 	}
 	return 0;
 }
@@ -1161,7 +1201,8 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 	}
 	if (r < 0)
 		return r;
-	if ((r = setup_cgroupfs(rootfd, lc, err)) < 0)
+	_cleanup_close_ int empty_tree = -1;
+	if ((r = setup_cgroupfs(rootfd, lc, &empty_tree, err)) < 0)
 		return r;
 	if ((r = setup_dev(rootfd, lc, err)) < 0)
 		return r;
@@ -1229,7 +1270,7 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 	    s->readonly_paths ? s->readonly_paths : (char *const *)ctr_default_readonly_paths;
 	_cleanup_close_ int empty = -1;
 	for (size_t i = 0; masked[i]; i++)
-		if ((r = mask_path(newroot, masked[i], &empty, err)) < 0)
+		if ((r = mask_path(newroot, masked[i], &empty, &empty_tree, err)) < 0)
 			return r;
 	for (size_t i = 0; ro[i]; i++)
 		if ((r = readonly_path(newroot, ro[i], err)) < 0)

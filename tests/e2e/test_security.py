@@ -385,6 +385,10 @@ def test_masked_and_readonly_paths(daemon, busybox, tmp_path, handler):
             info[x[4]] = (x[2], x[5].split(","), x[x.index("-") + 1])
     if handler == "husk":
         assert info["/home"][0] == info["/root"][0], info
+        # On v1 the same tmpfs as /sys/fs/cgroup, whose other directory it is.
+        if info.get("/sys/fs/cgroup", ("", [], ""))[2] == "tmpfs":
+            assert info["/home"][0] == info["/sys/fs/cgroup"][0], info
+            assert exec_out(d, c, ["ls", "/sys/fs/cgroup"]).split() != []
     for p in ("/home", "/root"):
         assert info[p][2] == "tmpfs" and "ro" in info[p][1], info[p]
         r = d.rt.ExecSync(container_id=c, cmd=["touch", f"{p}/x"], timeout=10)
