@@ -2,6 +2,7 @@
  * socket locks, starts the subsystems and the gRPC server, and shuts down
  * cleanly on SIGTERM/SIGINT. `huskd config` prints the effective config. */
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -232,6 +233,37 @@ static void subsystems_stop(struct srv_ctx *ctx, size_t started)
 			subsystems[started].stop(ctx);
 }
 
+/* A crash leaves its stack in the log (stderr): a rare one then says
+ * where it was without a core dump. The handler runs once
+ * (SA_RESETHAND) and raises the signal again for the default action.
+ * Not under ASan, whose own handler says more. */
+static void on_fatal(int sig)
+{
+	void *frames[64];
+	int n = backtrace(frames, (int)ARRAY_SIZE(frames));
+	char head[80];
+	int len = snprintf(head, sizeof(head), "huskd: fatal signal %d (%s), stack:\n", sig,
+			   sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+	if (len > 0)
+		(void)!write(STDERR_FILENO, head, (size_t)len);
+	backtrace_symbols_fd(frames, n, STDERR_FILENO);
+	raise(sig);
+}
+
+static void fatal_handlers(void)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+	/* The first backtrace loads the unwinder: not in the handler. */
+	void *f[1];
+	backtrace(f, 1);
+	struct sigaction sa = {.sa_handler = on_fatal, .sa_flags = SA_RESETHAND | SA_NODEFER};
+	sigemptyset(&sa.sa_mask);
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+#endif
+}
+
 static int serve(struct srv_config *config)
 {
 	_cleanup_error_ struct husk_error err = HUSK_ERROR_INIT;
@@ -271,6 +303,7 @@ static int serve(struct srv_config *config)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	fatal_handlers();
 
 	/* Under systemd the watchdog runs from the start: recovering many
 	 * records takes time but must not look like a hang. */
