@@ -54,6 +54,13 @@ static inline void husk_error_clearp(struct husk_error *err)
 	husk_error_clear(err);
 }
 #define _cleanup_error_ _cleanup_(husk_error_clearp)
+/* For a function that reads err->code but whose callers may pass NULL
+ * ("the reason does not matter"): err then points at a local error that
+ * is freed when the block ends. */
+#define HUSK_ERROR_OPTIONAL(err)                                            \
+	_cleanup_error_ struct husk_error err##_optional = HUSK_ERROR_INIT; \
+	if (!(err))                                                         \
+	(err) = &err##_optional
 
 static inline const char *husk_error_msg(const struct husk_error *err)
 {

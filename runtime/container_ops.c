@@ -49,6 +49,7 @@ int rt_ctr_list(struct rt *rt, const struct ctr_filter *f, const struct ctr_reco
 
 int rt_ctr_spec(struct rt *rt, const char *ref, struct ctr_spec **ret, struct husk_error *err)
 {
+	HUSK_ERROR_OPTIONAL(err);
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
@@ -58,6 +59,7 @@ int rt_ctr_spec(struct rt *rt, const char *ref, struct ctr_spec **ret, struct hu
 
 int rt_ctr_oci_config(struct rt *rt, const char *ref, char **ret, struct husk_error *err)
 {
+	HUSK_ERROR_OPTIONAL(err);
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;
@@ -128,6 +130,7 @@ struct cg_group *rt_ctr_cgroup(struct rt *rt, const char *ref, struct husk_error
 
 int rt_ctr_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err)
 {
+	HUSK_ERROR_OPTIONAL(err);
 	_cleanup_(cg_group_freep) struct cg_group *cg = rt_ctr_cgroup(rt, ref, err);
 	return cg ? cg_group_stats(cg, ret, err) : -err->code;
 }
@@ -191,6 +194,7 @@ int rt_ctr_update_resources(struct rt *rt, const char *ref, const struct cg_reso
 int rt_ctr_resources(struct rt *rt, const char *ref, struct cg_resources *ret, bool *ret_has_oom,
 		     int *ret_oom, struct husk_error *err)
 {
+	HUSK_ERROR_OPTIONAL(err);
 	_cleanup_(ctr_record_freep) struct ctr_record *rec = NULL;
 	if (state_ctr_get(rt->store, ref, &rec, err) < 0)
 		return -err->code;

@@ -189,6 +189,7 @@ static int read_through(pid_t pid, unsigned long long start_time, const struct s
 int rt_pod_net_stats(struct rt *rt, const char *ref, struct rt_net_iface **ret, size_t *ret_n,
 		     struct husk_error *err)
 {
+	HUSK_ERROR_OPTIONAL(err);
 	_cleanup_(pod_record_freep) struct pod_record *pod = NULL;
 	if (state_pod_get(rt->store, ref, &pod, err) < 0)
 		return -err->code;
@@ -265,6 +266,7 @@ static int group_procs(struct cg_group *cg, struct rt_proc_stats *ret, struct hu
 int rt_ctr_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
 		      struct husk_error *err)
 {
+	HUSK_ERROR_OPTIONAL(err);
 	_cleanup_(cg_group_freep) struct cg_group *cg = rt_ctr_cgroup(rt, ref, err);
 	return cg ? group_procs(cg, ret, err) : -err->code;
 }
@@ -272,6 +274,7 @@ int rt_ctr_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
 int rt_pod_proc_stats(struct rt *rt, const char *ref, struct rt_proc_stats *ret,
 		      struct husk_error *err)
 {
+	HUSK_ERROR_OPTIONAL(err);
 	_cleanup_(cg_group_freep) struct cg_group *cg = rt_pod_cgroup(rt, ref, err);
 	return cg ? group_procs(cg, ret, err) : -err->code;
 }

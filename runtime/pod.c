@@ -487,6 +487,7 @@ struct cg_group *rt_pod_cgroup(struct rt *rt, const char *ref, struct husk_error
 
 int rt_pod_stats(struct rt *rt, const char *ref, struct cg_stats *ret, struct husk_error *err)
 {
+	HUSK_ERROR_OPTIONAL(err);
 	_cleanup_(cg_group_freep) struct cg_group *cg = rt_pod_cgroup(rt, ref, err);
 	return cg ? cg_group_stats(cg, ret, err) : -err->code;
 }

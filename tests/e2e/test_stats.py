@@ -172,3 +172,43 @@ def test_cgroup_v2_cpu_figures(daemon_factory, busybox_factory, tmp_path):
     assert got["container_cpu_system_seconds_total"] == int(cpu["system_usec"]) // 10**6
     assert "container_memory_usage_bytes" not in got
     assert set(got) <= set(descs)
+
+
+def test_status_and_stats_of_a_container_whose_cgroup_is_gone(daemon, busybox, tmp_path):  # noqa: F811
+    """A running container's cgroup removed under huskd (its process moved
+    out first, as an admin's tool or a node agent might): ContainerStatus
+    and the stats calls answer with what they can read, and huskd stays up.
+    (The reads these calls make after the lookup took no error object and
+    dereferenced it when they failed: huskd died of SIGSEGV when a status
+    read raced a container's exit; UBSan in make asan named the line.)"""
+    v1_only()
+    d = daemon
+    pod, cfg = run_pod(d, tmp_path)
+    c = run_ctr(d, pod, cfg, busybox, ["sleep", "1000"])
+    pid = pid_of(d, c)
+    moved = []
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if not ctrls or path in ("", "/"):
+                continue
+            name = ctrls.replace("name=", "")
+            leaf = f"/sys/fs/cgroup/{name}{path}"
+            if not os.path.isdir(leaf):
+                continue
+            with open(os.path.join(os.path.dirname(leaf), "cgroup.procs"), "w") as p:
+                p.write(str(pid))
+            moved.append(leaf)
+    assert moved
+    for leaf in moved:
+        os.rmdir(leaf)
+    st = d.rt.ContainerStatus(container_id=c).status
+    assert st.state == pb.CONTAINER_RUNNING
+    d.rt.ContainerStats(container_id=c)
+    d.rt.ListContainerStats()
+    d.rt.PodSandboxStats(pod_sandbox_id=pod)
+    d.rt.ListPodSandboxStats()
+    assert d.proc.poll() is None
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert not os.path.exists(f"/proc/{pid}")
