@@ -237,6 +237,7 @@ static void subsystems_stop(struct srv_ctx *ctx, size_t started)
  * where it was without a core dump. The handler runs once
  * (SA_RESETHAND) and raises the signal again for the default action.
  * Not under ASan, whose own handler says more. */
+#if !defined(__SANITIZE_ADDRESS__)
 static void on_fatal(int sig)
 {
 	void *frames[64];
@@ -249,6 +250,7 @@ static void on_fatal(int sig)
 	backtrace_symbols_fd(frames, n, STDERR_FILENO);
 	raise(sig);
 }
+#endif
 
 static void fatal_handlers(void)
 {
