@@ -687,11 +687,76 @@ static int make_node(int dirfd, const char *name, const char *where, mode_t type
 	return 0;
 }
 
-static int setup_dev(int rootfd, const struct lc *lc, struct husk_error *err)
+/* The container's own tmpfs: /dev, the tmpfs under /sys/fs/cgroup (v1 with
+ * a cgroup namespace) and the empty directory the masks show are three
+ * directories of one tmpfs, not three superblocks. The kernel walks every
+ * superblock's LRU lists (dentries, inodes) each time a memory cgroup is
+ * removed anywhere on the node, under cgroup_mutex: with 1000 pods, each
+ * superblock a container keeps adds a walk of a list per pod still running
+ * to every pod's teardown.
+ *
+ * Mounted at /dev as a stage, the tmpfs gets "dev", "empty" and, when
+ * cgroup is set, "cgroup"; each becomes a detached clone of its own
+ * (open_tree), the stage is detached, and the clones go where they belong:
+ * tmp->dev at /dev (setup_dev), tmp->cgroup at /sys/fs/cgroup
+ * (setup_cgroupfs), tmp->empty on the first masked directory (mask_path).
+ * /dev is nosuid and strictatime, as runc mounts it; the other two also
+ * nodev and noexec. One size for all: 64 MiB, /dev's. */
+struct own_tmpfs {
+	int dev, cgroup, empty;
+};
+
+static void own_tmpfs_close(struct own_tmpfs *t)
 {
-	const struct ctr_spec *s = lc->spec;
+	closep(&t->dev);
+	closep(&t->cgroup);
+	closep(&t->empty);
+}
+
+static int own_tmpfs_open(int rootfd, bool cgroup, struct own_tmpfs *t, struct husk_error *err)
+{
 	int r = mount_fs(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
 			 "mode=755,size=65536k", err);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int top = -1;
+	if ((r = open_in(rootfd, "/dev", CTR_CREATE_NONE, &top, err)) < 0)
+		return r;
+	if (mkdirat(top, "dev", 0755) < 0 || mkdirat(top, "empty", 01777) < 0 ||
+	    (cgroup && mkdirat(top, "cgroup", 0755) < 0))
+		return husk_error_errno(err, errno, "mount '/dev': directories");
+	t->dev = open_tree(top, "dev", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	t->empty = open_tree(top, "empty", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (cgroup)
+		t->cgroup = open_tree(top, "cgroup", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (t->dev < 0 || t->empty < 0 || (cgroup && t->cgroup < 0))
+		return husk_error_errno(err, errno, "mount '/dev': clone");
+	if ((r = set_mount_flags(t->empty, MS_NODEV | MS_NOEXEC, false)) < 0 ||
+	    (cgroup && (r = set_mount_flags(t->cgroup, MS_NODEV | MS_NOEXEC, false)) < 0))
+		return husk_error_errno(err, -r, "mount '/dev': flags");
+	char p[64];
+	if (umount2(FDPATH(p, top), MNT_DETACH) < 0)
+		return husk_error_errno(err, errno, "mount '/dev': unmount the stage");
+	return 0;
+}
+
+/* Move the detached mount *tree onto dest in the root, and close it. */
+static int move_tree(int rootfd, const char *dest, int *tree, struct husk_error *err)
+{
+	_cleanup_close_ int at = -1;
+	int r = open_in(rootfd, dest, CTR_CREATE_DIR, &at, err);
+	if (r < 0)
+		return r;
+	if (move_mount(*tree, "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return husk_error_errno(err, errno, "mount '%s'", dest);
+	closep(tree);
+	return 0;
+}
+
+static int setup_dev(int rootfd, const struct lc *lc, struct own_tmpfs *tmp, struct husk_error *err)
+{
+	const struct ctr_spec *s = lc->spec;
+	int r = move_tree(rootfd, "/dev", &tmp->dev, err);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int dev = -1;
@@ -812,37 +877,6 @@ int lc_cgroup_prepare(struct lc *lc, struct husk_error *err)
 	return 0;
 }
 
-/* The tmpfs under /sys/fs/cgroup on v1, which also gives the masked
- * directories their empty one: a superblock per container fewer (see
- * mask_path). Mounted at dest, it gets two directories, "cgroup" and
- * "empty"; a clone of "cgroup" then replaces it at dest and *ret_empty is a
- * detached clone of "empty". */
-static int cgroup_tmpfs(int rootfd, const char *dest, int *ret_empty, struct husk_error *err)
-{
-	unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-	int r = mount_fs(rootfd, dest, "tmpfs", "tmpfs", fl, "mode=755,size=64k", err);
-	if (r < 0)
-		return r;
-	_cleanup_close_ int top = -1, cg = -1, empty = -1, at = -1;
-	char p[64];
-	if ((r = open_in(rootfd, dest, CTR_CREATE_NONE, &top, err)) < 0)
-		return r;
-	if (mkdirat(top, "cgroup", 0755) < 0 || mkdirat(top, "empty", 01777) < 0)
-		return husk_error_errno(err, errno, "mount '%s': directories", dest);
-	cg = open_tree(top, "cgroup", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-	empty = open_tree(top, "empty", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-	if (cg < 0 || empty < 0)
-		return husk_error_errno(err, errno, "mount '%s': clone", dest);
-	if (umount2(FDPATH(p, top), MNT_DETACH) < 0)
-		return husk_error_errno(err, errno, "mount '%s': unmount the stage", dest);
-	if ((r = open_in(rootfd, dest, CTR_CREATE_NONE, &at, err)) < 0)
-		return r;
-	if (move_mount(cg, "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		return husk_error_errno(err, errno, "mount '%s'", dest);
-	*ret_empty = steal_fd(&empty);
-	return 0;
-}
-
 /* The container's own cgroups at /sys/fs/cgroup, read-only unless
  * privileged: with a cgroup namespace of its own, a cgroup file system
  * mounted here shows the container's cgroup as its root. v2 alone: one
@@ -851,9 +885,11 @@ static int cgroup_tmpfs(int rootfd, const char *dest, int *ret_empty, struct hus
  * v1 hierarchies can only be mounted from the initial user namespace: in
  * a user namespace of its own the container gets the clones stage 1 made
  * of its cgroup directories instead (lc_cgroup_prepare). cgroup2 mounts
- * in a cgroup namespace its user namespace owns. ret_empty: see
- * cgroup_tmpfs; -1 when there is no tmpfs. */
-static int setup_cgroupfs(int rootfd, const struct lc *lc, int *ret_empty, struct husk_error *err)
+ * in a cgroup namespace its user namespace owns. The tmpfs is tmp->cgroup
+ * (own_tmpfs_open, made for every container with a cgroup namespace; left
+ * unused on v2). */
+static int setup_cgroupfs(int rootfd, const struct lc *lc, struct own_tmpfs *tmp,
+			  struct husk_error *err)
 {
 	const struct ctr_spec *s = lc->spec;
 	if (s->ns[CTR_NS_CGROUP].mode != CTR_NS_NEW)
@@ -885,7 +921,8 @@ static int setup_cgroupfs(int rootfd, const struct lc *lc, int *ret_empty, struc
 				     err);
 		return r;
 	}
-	r = cgroup_tmpfs(rootfd, "/sys/fs/cgroup", ret_empty, err);
+	r = tmp->cgroup >= 0 ? move_tree(rootfd, "/sys/fs/cgroup", &tmp->cgroup, err)
+			     : husk_error_set(err, EINVAL, "mount '/sys/fs/cgroup': no tmpfs");
 	_cleanup_close_ int dir = -1;
 	if (r == 0)
 		r = open_in(rootfd, "/sys/fs/cgroup", CTR_CREATE_NONE, &dir, err);
@@ -967,13 +1004,10 @@ static int open_protected(int rootfd, const char *path, const char *what, int *r
 	return husk_error_errno(err, code, "%s '%s'", what, path);
 }
 
-/* A file is masked with /dev/null, a directory with an empty read-only
- * tmpfs. All of a container's masked directories show one tmpfs: the
- * first gets *tree (the "empty" directory of the /sys/fs/cgroup tmpfs,
- * cgroup_tmpfs) or a tmpfs of its own, *empty then holds its root and the
- * others are binds of it, all read-only. A superblock per directory would
- * cost more than its mount: the kernel walks every superblock's LRU lists
- * each time a memory cgroup is removed, anywhere on the node. */
+/* A file is masked with /dev/null, a directory with the empty directory of
+ * the container's tmpfs (own_tmpfs_open), read-only: the first masked
+ * directory gets *tree, *empty then holds its root and the others are
+ * binds of it. */
 static int mask_path(int rootfd, const char *path, int *empty, int *tree, struct husk_error *err)
 {
 	_cleanup_close_ int fd = -1;
@@ -985,18 +1019,13 @@ static int mask_path(int rootfd, const char *path, int *empty, int *tree, struct
 		return husk_error_errno(err, errno, "mask '%s'", path);
 	char p[64], q[64];
 	int r;
-	bool own = false; /* a tmpfs of its own, mounted read-only */
-	if (!S_ISDIR(st.st_mode)) {
+	if (!S_ISDIR(st.st_mode))
 		r = mount("/dev/null", FDPATH(p, fd), NULL, MS_BIND, NULL);
-	} else if (*empty >= 0) {
+	else if (*empty >= 0)
 		r = mount(FDPATH(q, *empty), FDPATH(p, fd), NULL, MS_BIND, NULL);
-	} else if (*tree >= 0) {
+	else
 		r = move_mount(*tree, "", fd, "",
 			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
-	} else {
-		r = mount("tmpfs", FDPATH(p, fd), "tmpfs", MS_RDONLY, "size=0");
-		own = true;
-	}
 	if (r < 0)
 		return husk_error_errno(err, errno, "mask '%s'", path);
 	if (!S_ISDIR(st.st_mode))
@@ -1004,12 +1033,11 @@ static int mask_path(int rootfd, const char *path, int *empty, int *tree, struct
 	_cleanup_close_ int top = -1;
 	if ((r = open_protected(rootfd, path, "mask", &top, err)) <= 0)
 		return r < 0 ? r : husk_error_set(err, ENOENT, "mask '%s': gone", path);
-	if (!own && (r = set_mount_flags(top, MS_RDONLY, false)) < 0)
+	if ((r = set_mount_flags(top, MS_RDONLY, false)) < 0)
 		return husk_error_errno(err, -r, "mask '%s'", path);
 	if (*empty < 0) {
 		*empty = steal_fd(&top);
-		if (*tree >= 0)
-			close(steal_fd(tree));
+		closep(tree);
 	}
 	return 0;
 }
@@ -1201,10 +1229,12 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 	}
 	if (r < 0)
 		return r;
-	_cleanup_close_ int empty_tree = -1;
-	if ((r = setup_cgroupfs(rootfd, lc, &empty_tree, err)) < 0)
+	_cleanup_(own_tmpfs_close) struct own_tmpfs tmp = {-1, -1, -1};
+	if ((r = own_tmpfs_open(rootfd, s->ns[CTR_NS_CGROUP].mode == CTR_NS_NEW, &tmp, err)) < 0)
 		return r;
-	if ((r = setup_dev(rootfd, lc, err)) < 0)
+	if ((r = setup_cgroupfs(rootfd, lc, &tmp, err)) < 0)
+		return r;
+	if ((r = setup_dev(rootfd, lc, &tmp, err)) < 0)
 		return r;
 
 	unsigned long etc_flags = s->readonly_rootfs ? MS_RDONLY : 0;
@@ -1270,7 +1300,7 @@ int lc_setup_rootfs(struct lc *lc, struct husk_error *err)
 	    s->readonly_paths ? s->readonly_paths : (char *const *)ctr_default_readonly_paths;
 	_cleanup_close_ int empty = -1;
 	for (size_t i = 0; masked[i]; i++)
-		if ((r = mask_path(newroot, masked[i], &empty, &empty_tree, err)) < 0)
+		if ((r = mask_path(newroot, masked[i], &empty, &tmp.empty, err)) < 0)
 			return r;
 	for (size_t i = 0; ro[i]; i++)
 		if ((r = readonly_path(newroot, ro[i], err)) < 0)

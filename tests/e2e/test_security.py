@@ -374,8 +374,9 @@ def test_masked_and_readonly_paths(daemon, busybox, tmp_path, handler):
     r = d.rt.ExecSync(container_id=c, cmd=["touch", "/tmp/x"], timeout=10)
     assert r.exit_code != 0
     # Masked directories: each an empty read-only tmpfs; with husk's
-    # launcher all of one container's the same one (a superblock each would
-    # cost the node at every memory cgroup's removal), bound read-only.
+    # launcher all of one container's the same one, which is also /dev's
+    # (a superblock each would cost the node at every memory cgroup's
+    # removal), bound read-only.
     c = run_ctr(d, pod, cfg, busybox, SLEEP, **sc(masked_paths=["/home", "/root", "/proc/cpuinfo"],
                                                  readonly_paths=[]))
     info = {}
@@ -384,7 +385,10 @@ def test_masked_and_readonly_paths(daemon, busybox, tmp_path, handler):
             x = line.split()
             info[x[4]] = (x[2], x[5].split(","), x[x.index("-") + 1])
     if handler == "husk":
-        assert info["/home"][0] == info["/root"][0], info
+        assert info["/home"][0] == info["/root"][0] == info["/dev"][0], info
+        assert info["/dev"][2] == "tmpfs" and "ro" not in info["/dev"][1], info["/dev"]
+        assert "nodev" not in info["/dev"][1] and "nodev" in info["/home"][1], info
+        assert exec_out(d, c, ["ls", "/dev/null", "/dev/pts/ptmx"]).split() != []
         # On v1 the same tmpfs as /sys/fs/cgroup, whose other directory it is.
         if info.get("/sys/fs/cgroup", ("", [], ""))[2] == "tmpfs":
             assert info["/home"][0] == info["/sys/fs/cgroup"][0], info
