@@ -29,12 +29,16 @@
 
 static bool have_openat2 = true;
 
-static int walk_in_root(int rootfd, const char *path, int create, bool nofollow, int *ret_fd,
-			struct husk_error *err)
+int lc_walk_in_root(int rootfd, const char *path, int create, unsigned flags, int *ret_fd,
+		    struct husk_error *err)
 {
 	int stack[WALK_MAX_DEPTH];
 	size_t depth = 0, pos = 0;
 	int links = 0, r = 0;
+	bool nofollow = flags & LC_WALK_NOFOLLOW;
+	struct stat root = {0};
+	if ((flags & LC_WALK_SAME_DEV) && fstat(rootfd, &root) < 0)
+		return husk_error_errno(err, errno, "resolve '%s'", path);
 	_cleanup_free_ char *rest = xstrdup(path);
 
 	stack[depth] = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -132,6 +136,11 @@ static int walk_in_root(int rootfd, const char *path, int create, bool nofollow,
 			r = husk_error_errno(err, ENOTDIR, "resolve '%s'", path);
 			goto out;
 		}
+		if ((flags & LC_WALK_SAME_DEV) && S_ISDIR(st.st_mode) && st.st_dev != root.st_dev) {
+			close(fd);
+			r = husk_error_errno(err, EXDEV, "resolve '%s'", path);
+			goto out;
+		}
 		if (depth == WALK_MAX_DEPTH) {
 			close(fd);
 			r = husk_error_errno(err, ENAMETOOLONG, "resolve '%s'", path);
@@ -166,7 +175,7 @@ int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2,
 		/* Missing pieces are created by the walk, which is just as
 		 * strict about staying inside the root. */
 	}
-	return walk_in_root(rootfd, path, create, false, ret_fd, err);
+	return lc_walk_in_root(rootfd, path, create, 0, ret_fd, err);
 }
 
 int ctr_open_in_root_nofollow(int rootfd, const char *path, bool use_openat2, int *ret_fd,
@@ -188,7 +197,7 @@ int ctr_open_in_root_nofollow(int rootfd, const char *path, bool use_openat2, in
 			return husk_error_errno(err, errno, "resolve '%s'", path);
 		have_openat2 = false;
 	}
-	return walk_in_root(rootfd, path, CTR_CREATE_NONE, true, ret_fd, err);
+	return lc_walk_in_root(rootfd, path, CTR_CREATE_NONE, LC_WALK_NOFOLLOW, ret_fd, err);
 }
 
 /* ---- mount helpers ---- */

@@ -177,6 +177,12 @@ int ctr_open_in_root(int rootfd, const char *path, int create, bool use_openat2,
  * one), for masked and read-only paths. */
 int ctr_open_in_root_nofollow(int rootfd, const char *path, bool use_openat2, int *ret_fd,
 			      struct husk_error *err);
+/* The component-by-component walk behind both: LC_WALK_NOFOLLOW fails
+ * with ELOOP at a symlink, LC_WALK_SAME_DEV with EXDEV at a directory on
+ * another file system than rootfd's (a mount inside the tree). */
+enum { LC_WALK_NOFOLLOW = 1, LC_WALK_SAME_DEV = 2 };
+int lc_walk_in_root(int rootfd, const char *path, int create, unsigned flags, int *ret_fd,
+		    struct husk_error *err);
 
 /* ---- JSON readers shared by the two spec formats: the OCI config
  * (config.c) and the spec file of an older huskd (spec.c) ---- */

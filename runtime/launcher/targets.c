@@ -20,9 +20,7 @@
  * create on the rootfs itself are made: never under /proc, /sys, /dev or
  * an earlier mount of the container, and no symlink is followed (it may
  * lead into one of those mounts, which do not exist yet). */
-#include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,54 +49,17 @@ static bool has_dotdot(const char *path)
 	return false;
 }
 
-/* Create folded (absolute, no "." or "..") below rootfd as stage 2's walk
- * would: missing directories 0755, the target a directory 0755 or an
- * empty file 0644. Stops quietly at a symlink, a non-directory, another
- * file system or any error. */
+/* Create folded (absolute, no "." or "..") below rootfd with stage 2's
+ * walk: missing directories 0755, the target a directory 0755 or an empty
+ * file 0644. Stops quietly at a symlink, a non-directory, another file
+ * system or any error. */
 static void make_target(int rootfd, const char *folded, bool dir)
 {
-	struct stat root;
-	if (fstat(rootfd, &root) < 0)
-		return;
-	_cleanup_close_ int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-	const char *p = folded;
-	while (*p == '/')
-		p++;
-	while (cur >= 0 && *p) {
-		size_t len = strcspn(p, "/");
-		char name[NAME_MAX + 1];
-		if (len > NAME_MAX)
-			return;
-		memcpy(name, p, len);
-		name[len] = '\0';
-		p += len;
-		while (*p == '/')
-			p++;
-		if (!*p) {
-			if (dir) {
-				(void)mkdirat(cur, name, 0755);
-			} else {
-				int f = openat(cur, name,
-					       O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
-					       0644);
-				if (f >= 0)
-					close(f);
-			}
-			return;
-		}
-		int next = openat(cur, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0 && errno == ENOENT &&
-		    (mkdirat(cur, name, 0755) == 0 || errno == EEXIST))
-			next = openat(cur, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		struct stat st;
-		if (next >= 0 &&
-		    (fstat(next, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_dev != root.st_dev)) {
-			close(next);
-			next = -1;
-		}
-		close(cur);
-		cur = next;
-	}
+	struct husk_error e = HUSK_ERROR_INIT;
+	_cleanup_close_ int fd = -1;
+	lc_walk_in_root(rootfd, folded, dir ? CTR_CREATE_DIR : CTR_CREATE_FILE,
+			LC_WALK_NOFOLLOW | LC_WALK_SAME_DEV, &fd, &e);
+	husk_error_clear(&e);
 }
 
 /* Make dest unless it is one stage 2 would not create on the rootfs:

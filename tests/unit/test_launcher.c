@@ -6,9 +6,11 @@
  * fallback walk) against symlinks that try to escape. No root. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/launcher/internal.h"
@@ -1071,6 +1073,57 @@ static mode_t mode_of(const char *root, const char *rel)
 	return lstat(p, &st) == 0 ? st.st_mode : 0;
 }
 
+/* A mount inside the tree stops the walk of the targets (stage 2 may
+ * mount over it, or it is a file system the container does not own):
+ * in a mount namespace of a child's own, with a tmpfs on /mnt. */
+static void test_make_targets_stop_at_a_mount(void)
+{
+	char *base = unit_tmpdir();
+	_cleanup_free_ char *root = xasprintf("%s/root-mnt", base);
+	_cleanup_free_ char *mnt = xasprintf("%s/mnt", root);
+	CU_ASSERT_EQUAL_FATAL(mkdir(root, 0755), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(mnt, 0755), 0);
+	pid_t pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("tmpfs", mnt, "tmpfs", 0, "size=64k") < 0)
+			_exit(10);
+		int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		struct ctr_mount m[] = {{.destination = "/mnt/vol", .type = "tmpfs"},
+					{.destination = "/on-root", .type = "tmpfs"}};
+		struct ctr_spec sp = {.mounts = m, .n_mounts = ARRAY_SIZE(m), .rootfs = root};
+		lc_make_targets_at(rootfd, &sp, "/mnt/wd");
+		struct stat st;
+		if (fstatat(rootfd, "mnt/vol", &st, 0) == 0 ||
+		    fstatat(rootfd, "mnt/wd", &st, 0) == 0)
+			_exit(11);
+		if (fstatat(rootfd, "on-root", &st, 0) < 0)
+			_exit(12);
+		/* The walk itself: EXDEV with LC_WALK_SAME_DEV, through without. */
+		struct husk_error e = HUSK_ERROR_INIT;
+		int fd = -1;
+		if (lc_walk_in_root(rootfd, "/mnt/x", CTR_CREATE_DIR, LC_WALK_SAME_DEV, &fd, &e) !=
+			-EXDEV ||
+		    e.code != EXDEV)
+			_exit(13);
+		husk_error_clear(&e);
+		if (lc_walk_in_root(rootfd, "/mnt/x", CTR_CREATE_DIR, 0, &fd, &e) < 0)
+			_exit(14);
+		_exit(0);
+	}
+	int status = 0;
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT_TRUE(WIFEXITED(status));
+	CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
+	/* The child's tmpfs went with its namespace: nothing on the host. */
+	struct stat st;
+	CU_ASSERT_EQUAL(lstat(mnt, &st), 0);
+	_cleanup_free_ char *x = xasprintf("%s/x", mnt);
+	CU_ASSERT_FALSE(fs_exists(x));
+}
+
 static void test_make_targets(void)
 {
 	char *base = unit_tmpdir();
@@ -1185,6 +1238,7 @@ int main(void)
 	    {"resolve in root (openat2)", test_resolve_openat2},
 	    {"resolve in root (walk)", test_resolve_walk},
 	    {"mount targets made before the cgroup join", test_make_targets},
+	    {"mount targets stop at a mount inside the rootfs", test_make_targets_stop_at_a_mount},
 	};
 	return unit_run("launcher", tests, ARRAY_SIZE(tests));
 }
