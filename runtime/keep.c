@@ -1,8 +1,9 @@
 /* Reservations and kept results of creations, by identity (see keep.h).
- * A list under one lock: its length is bounded by the calls in flight plus
- * the kept results (up to RT_KEEP_MAX), and every operation is a walk of
- * it; a walk compares each entry's hash of its key or id before the text
- * (at 1000 kept results, string compares were 4 % of a teardown's CPU). */
+ * A list under one lock, its length bounded by the calls in flight plus the
+ * kept results (up to RT_KEEP_MAX), with an index by id: a teardown looks up
+ * and drops each pod's id, and walks of 1000 entries for that were ~1 % of
+ * the machine's CPU. Lookups by key (one per creation), the bound and expiry
+ * still walk the list, comparing each entry's hash of its key first. */
 #include "runtime/keep.h"
 
 #include <errno.h>
@@ -27,13 +28,24 @@ struct keep_entry {
 	 * or Remove asks the creation to give up. */
 	struct husk_cancel abort;
 	long long expires_ns;
-	struct keep_entry *next;
+	uint64_t seq; /* order of creation */
+	/* The list, newest first; pprev points at the pointer to this entry,
+	 * so that unlinking it is no walk. */
+	struct keep_entry *next, **pprev;
+	struct keep_entry *id_next; /* its bucket of the id index */
 };
 
 struct keep {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* any entry changed state, or stop */
 	struct keep_entry *head;
+	/* The entries that have an id, chained in buckets by id_hash, each
+	 * bucket newest first as the list is: find_id returns the entry a walk
+	 * of the list would, also when entries share an id. At most one entry
+	 * per bucket on average (ids_n <= ids_cap, a power of two or 0). */
+	struct keep_entry **ids;
+	size_t ids_cap, ids_n;
+	uint64_t seq; /* of the last entry made */
 	long long period_ns;
 	size_t max;
 	size_t waiters;
@@ -72,20 +84,10 @@ void keep_free(struct keep *k)
 		k->head = e->next;
 		entry_free(e);
 	}
+	free(k->ids);
 	pthread_mutex_destroy(&k->lock);
 	pthread_cond_destroy(&k->cond);
 	free(k);
-}
-
-static void unlink_entry(struct keep *k, struct keep_entry *e)
-{
-	for (struct keep_entry **p = &k->head; *p; p = &(*p)->next)
-		if (*p == e) {
-			*p = e->next;
-			break;
-		}
-	entry_free(e);
-	pthread_cond_broadcast(&k->cond);
 }
 
 /* FNV-1a, 64 bits. */
@@ -97,11 +99,73 @@ static uint64_t str_hash(const char *s)
 	return h;
 }
 
-static void entry_set_id(struct keep_entry *e, const char *id)
+static size_t id_bucket(const struct keep *k, uint64_t h)
 {
+	return (size_t)(h ^ (h >> 32)) & (k->ids_cap - 1);
+}
+
+/* Into its bucket, after the entries newer than it. */
+static void index_link(struct keep *k, struct keep_entry *e)
+{
+	struct keep_entry **p = &k->ids[id_bucket(k, e->id_hash)];
+	while (*p && (*p)->seq > e->seq)
+		p = &(*p)->id_next;
+	e->id_next = *p;
+	*p = e;
+}
+
+static void index_unlink(struct keep *k, struct keep_entry *e)
+{
+	for (struct keep_entry **p = &k->ids[id_bucket(k, e->id_hash)]; *p; p = &(*p)->id_next)
+		if (*p == e) {
+			*p = e->id_next;
+			e->id_next = NULL;
+			k->ids_n--;
+			return;
+		}
+}
+
+static void index_add(struct keep *k, struct keep_entry *e)
+{
+	if (k->ids_n >= k->ids_cap) {
+		struct keep_entry **old = k->ids;
+		size_t old_cap = k->ids_cap;
+		k->ids_cap = old_cap ? 2 * old_cap : 64;
+		k->ids = xnew(struct keep_entry *, k->ids_cap);
+		for (size_t i = 0; i < old_cap; i++)
+			while (old[i]) {
+				struct keep_entry *m = old[i];
+				old[i] = m->id_next;
+				index_link(k, m);
+			}
+		free(old);
+	}
+	index_link(k, e);
+	k->ids_n++;
+}
+
+static void entry_set_id(struct keep *k, struct keep_entry *e, const char *id)
+{
+	/* keep_end mostly repeats the id keep_set_id gave. */
+	if (e->id && streq(e->id, id))
+		return;
+	if (e->id)
+		index_unlink(k, e);
 	free(e->id);
 	e->id = xstrdup(id);
 	e->id_hash = str_hash(id);
+	index_add(k, e);
+}
+
+static void unlink_entry(struct keep *k, struct keep_entry *e)
+{
+	*e->pprev = e->next;
+	if (e->next)
+		e->next->pprev = e->pprev;
+	if (e->id)
+		index_unlink(k, e);
+	entry_free(e);
+	pthread_cond_broadcast(&k->cond);
 }
 
 static struct keep_entry *find_key(struct keep *k, const char *key)
@@ -115,9 +179,11 @@ static struct keep_entry *find_key(struct keep *k, const char *key)
 
 static struct keep_entry *find_id(struct keep *k, const char *id, enum keep_state state)
 {
+	if (!k->ids_n)
+		return NULL;
 	uint64_t h = str_hash(id);
-	for (struct keep_entry *e = k->head; e; e = e->next)
-		if (e->state == state && e->id && e->id_hash == h && streq(e->id, id))
+	for (struct keep_entry *e = k->ids[id_bucket(k, h)]; e; e = e->id_next)
+		if (e->state == state && e->id_hash == h && streq(e->id, id))
 			return e;
 	return NULL;
 }
@@ -184,7 +250,11 @@ int keep_begin(struct keep *k, const char *key, const char *what, const char *di
 			e->digest = xstrdup(digest ? digest : "");
 			e->kind = kind;
 			e->state = KEEP_RESERVED;
+			e->seq = ++k->seq;
 			e->next = k->head;
+			if (e->next)
+				e->next->pprev = &e->next;
+			e->pprev = &k->head;
 			k->head = e;
 			*ret_entry = e;
 			*ret_id = NULL;
@@ -225,7 +295,7 @@ int keep_begin(struct keep *k, const char *key, const char *what, const char *di
 void keep_set_id(struct keep *k, struct keep_entry *e, const char *id)
 {
 	pthread_mutex_lock(&k->lock);
-	entry_set_id(e, id);
+	entry_set_id(k, e, id);
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -245,7 +315,7 @@ void keep_end(struct keep *k, struct keep_entry *e, const char *id, bool collect
 	if (!id) {
 		unlink_entry(k, e);
 	} else {
-		entry_set_id(e, id);
+		entry_set_id(k, e, id);
 		e->state = KEEP_KEPT;
 		e->collected = collected;
 		e->expires_ns = now_mono_ns() + k->period_ns;

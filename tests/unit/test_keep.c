@@ -1,6 +1,7 @@
 /* The store of creations by identity (runtime/keep.c): reservations, kept
  * results handed to retries, config mismatches, waiting within a caller's
- * deadline, aborts, expiry of uncollected results and the count bound. */
+ * deadline, aborts, expiry of uncollected results, the count bound, and
+ * lookups by id among thousands of entries in each state. */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -239,6 +240,209 @@ static void test_count_is_bounded(void)
 	keep_free(k);
 }
 
+/* Whether keep_abort_id finds a reservation making id; the cancelled
+ * caller does not wait for it to give up. */
+static bool abort_finds(struct keep *k, const char *id)
+{
+	struct husk_cancel gone = {true, 0};
+	struct husk_error err = HUSK_ERROR_INIT;
+	int r = keep_abort_id(k, id, &gone, &err);
+	CU_ASSERT(r == 0 || r == -ECANCELED);
+	husk_error_clear(&err);
+	return r == -ECANCELED;
+}
+
+/* Whether a kept result names id, seen as keep_forget_id dropping it. */
+static bool forget_finds(struct keep *k, const char *id)
+{
+	size_t n = keep_count(k);
+	keep_forget_id(k, id);
+	return keep_count(k) == n - 1;
+}
+
+/* Whether a result being removed names id, seen as keep_removed dropping it. */
+static bool removed_finds(struct keep *k, const char *id)
+{
+	size_t n = keep_count(k);
+	keep_removed(k, id);
+	return keep_count(k) == n - 1;
+}
+
+/* For the key of a kept result: whether it counts as collected (a retry is
+ * a duplicate), else the retry gets id (and collects it). */
+static bool kept_collected(struct keep *k, const char *key, const char *id)
+{
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct keep_entry *e = NULL;
+	char *got = NULL;
+	int r = keep_begin(k, key, key, "d", 7, NULL, &e, &got, &err);
+	CU_ASSERT_PTR_NULL(e);
+	if (r == 0) {
+		CU_ASSERT_STRING_EQUAL(got, id);
+	} else {
+		CU_ASSERT_PTR_NOT_NULL(strstr(husk_error_msg(&err), id));
+	}
+	free(got);
+	husk_error_clear(&err);
+	return r == -EEXIST;
+}
+
+#define MANY 3000
+enum { RESERVED, KEPT, REMOVING };
+
+/* Entry i is reserved, kept or being removed as i % 3; the period is 0 so
+ * that keep_next_expired hands out at once the result just kept. */
+static void test_lookups_by_id_among_many(void)
+{
+	struct keep *k = keep_new(0, 2 * MANY);
+	static struct keep_entry *e[MANY];
+	static char *key[MANY], *id[MANY];
+	for (int i = 0; i < MANY; i++) {
+		key[i] = xasprintf("key-%d", i);
+		id[i] = xasprintf("id-%d", i);
+		e[i] = reserve(k, key[i], "d");
+		keep_set_id(k, e[i], id[i]);
+		if (i % 3 == RESERVED)
+			continue;
+		keep_end(k, e[i], id[i], false);
+		if (i % 3 == KEPT)
+			continue;
+		char *got = NULL, *what = NULL;
+		int kind = 0;
+		CU_ASSERT_EQUAL(keep_next_expired(k, &got, &kind, &what), 1);
+		CU_ASSERT_STRING_EQUAL(got, id[i]);
+		free(got);
+		free(what);
+	}
+	CU_ASSERT_EQUAL(keep_count(k), MANY);
+
+	/* Each id is found in its own state only; the even reservations are
+	 * asked to give up, some kept results are adopted. */
+	for (int i = 0; i < MANY; i++) {
+		_cleanup_free_ char *other = xasprintf("id-%d", MANY + i);
+		CU_ASSERT(!abort_finds(k, other));
+		CU_ASSERT(!forget_finds(k, other));
+		CU_ASSERT(!removed_finds(k, other));
+		if (i % 3 == RESERVED) {
+			if (i % 2 == 0)
+				CU_ASSERT(abort_finds(k, id[i]));
+			CU_ASSERT(!forget_finds(k, id[i]));
+			CU_ASSERT(!removed_finds(k, id[i]));
+		} else if (i % 3 == KEPT) {
+			CU_ASSERT(!abort_finds(k, id[i]));
+			CU_ASSERT(!removed_finds(k, id[i]));
+			if (i % 4 == 1)
+				keep_collect_id(k, id[i]);
+		} else {
+			CU_ASSERT(!abort_finds(k, id[i]));
+			CU_ASSERT(!forget_finds(k, id[i]));
+		}
+	}
+	for (int i = 0; i < MANY; i += 3)
+		CU_ASSERT_EQUAL(keep_aborted(k, e[i]), i % 2 == 0);
+	CU_ASSERT_EQUAL(keep_count(k), MANY);
+
+	/* Half of each state goes. */
+	for (int i = 0; i < MANY; i += 2) {
+		if (i % 3 == RESERVED) {
+			keep_end(k, e[i], NULL, false);
+		} else if (i % 3 == KEPT) {
+			CU_ASSERT(forget_finds(k, id[i]));
+		} else {
+			CU_ASSERT(removed_finds(k, id[i]));
+		}
+	}
+	CU_ASSERT_EQUAL(keep_count(k), MANY / 2);
+
+	/* None of those is found again; each of the others still is, and
+	 * then goes too. */
+	for (int i = 0; i < MANY; i++) {
+		if (i % 2 == 0) {
+			CU_ASSERT(!abort_finds(k, id[i]));
+			CU_ASSERT(!forget_finds(k, id[i]));
+			CU_ASSERT(!removed_finds(k, id[i]));
+		} else if (i % 3 == RESERVED) {
+			CU_ASSERT(!keep_aborted(k, e[i]));
+			CU_ASSERT(abort_finds(k, id[i]));
+			CU_ASSERT(keep_aborted(k, e[i]));
+			keep_end(k, e[i], NULL, false);
+		} else if (i % 3 == KEPT) {
+			CU_ASSERT(!abort_finds(k, id[i]));
+			CU_ASSERT(!removed_finds(k, id[i]));
+			CU_ASSERT_EQUAL(kept_collected(k, key[i], id[i]), i % 4 == 1);
+			CU_ASSERT(forget_finds(k, id[i]));
+		} else {
+			CU_ASSERT(!abort_finds(k, id[i]));
+			CU_ASSERT(!forget_finds(k, id[i]));
+			CU_ASSERT(removed_finds(k, id[i]));
+		}
+	}
+	CU_ASSERT_EQUAL(keep_count(k), 0);
+	keep_free(k);
+	for (int i = 0; i < MANY; i++) {
+		free(key[i]);
+		free(id[i]);
+	}
+}
+
+/* Ids that several entries share, in the same state or not, and an id an
+ * entry changes: lookups pick what a walk of all entries, newest first,
+ * did. */
+static void test_shared_and_changed_ids(void)
+{
+	struct keep *k = keep_new(3600 * SEC, 16);
+	struct keep_entry *a = reserve(k, "a", "d");
+	struct keep_entry *b = reserve(k, "b", "d");
+	struct keep_entry *c = reserve(k, "c", "d");
+	keep_end(k, c, "same", false);
+	keep_set_id(k, b, "same");
+	keep_end(k, a, "same", false);
+	CU_ASSERT(abort_finds(k, "same"));
+	CU_ASSERT(keep_aborted(k, b));
+	CU_ASSERT(!removed_finds(k, "same"));
+	/* The newest kept one goes first, whichever got its id first: c,
+	 * then a. */
+	CU_ASSERT(forget_finds(k, "same"));
+	CU_ASSERT(!kept_collected(k, "a", "same"));
+	CU_ASSERT(forget_finds(k, "same"));
+	CU_ASSERT(!forget_finds(k, "same"));
+	CU_ASSERT_EQUAL(keep_count(k), 1);
+
+	/* The creation makes another id than it said at first. */
+	keep_set_id(k, b, "other");
+	CU_ASSERT(!abort_finds(k, "same"));
+	CU_ASSERT(abort_finds(k, "other"));
+	keep_end(k, b, "third", false);
+	CU_ASSERT(!forget_finds(k, "other"));
+	CU_ASSERT(forget_finds(k, "third"));
+	CU_ASSERT_EQUAL(keep_count(k), 0);
+	CU_ASSERT(!abort_finds(k, "same"));
+	CU_ASSERT(!abort_finds(k, "other"));
+	CU_ASSERT(!forget_finds(k, "third"));
+	keep_free(k);
+}
+
+/* Two ids with one 64-bit FNV-1a hash, 0x7908c4b26e2bd37e (found by a
+ * search for a collision of the hash on 11-character strings): each finds
+ * its own entry only. */
+static void test_ids_with_one_hash(void)
+{
+	static const char *x = "P9lKE-HxScI", *y = "PvtqqRrEz_C";
+	struct keep *k = keep_new(3600 * SEC, 16);
+	keep_end(k, reserve(k, "x", "d"), x, false);
+	struct keep_entry *ey = reserve(k, "y", "d");
+	keep_set_id(k, ey, y);
+	CU_ASSERT(!abort_finds(k, x));
+	CU_ASSERT(!keep_aborted(k, ey));
+	keep_end(k, ey, y, false);
+	CU_ASSERT(forget_finds(k, x));
+	CU_ASSERT(!forget_finds(k, x));
+	CU_ASSERT(!kept_collected(k, "y", y));
+	CU_ASSERT(forget_finds(k, y));
+	CU_ASSERT_EQUAL(keep_count(k), 0);
+	keep_free(k);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -249,6 +453,9 @@ int main(void)
 	    {"uncollected results expire", test_uncollected_results_expire},
 	    {"adopted results are collected", test_adopted_results_are_collected},
 	    {"count is bounded", test_count_is_bounded},
+	    {"lookups by id among many", test_lookups_by_id_among_many},
+	    {"shared and changed ids", test_shared_and_changed_ids},
+	    {"ids with one hash", test_ids_with_one_hash},
 	};
 	return unit_run("keep", tests, ARRAY_SIZE(tests));
 }
