@@ -1289,6 +1289,21 @@ static int rm_fn(const char *dir, void *data)
 	return 0;
 }
 
+/* dir and every cgroup beneath it, deepest first. By its removal a group
+ * is most often a leaf (a container's; a pod's, after its containers and
+ * its init), or gone (systemd removed its unit's; a hierarchy it was never
+ * made in): one rmdir settles it, with no stat to learn whether it has
+ * children. Anything else (children: EBUSY, or ENOTEMPTY in an emulated
+ * tree; processes left: EBUSY) takes the walk, which lists what is beneath
+ * and retries EBUSY as before. */
+static int remove_tree(struct rm_ctx *c, const char *dir, struct husk_error *err)
+{
+	if (rmdir(dir) == 0 || errno == ENOENT)
+		return 0;
+	int budget = WALK_DIRS_MAX;
+	return walk_dirs(dir, 0, true, &budget, rm_fn, c, err);
+}
+
 /* The cgroup hierarchies mounted under a v1 base that the manager does
  * not manage, as mount directories; NULL when there is nothing to do (v2,
  * systemd driver, emulated tree). */
@@ -1342,10 +1357,9 @@ static int remove_unmanaged(const struct cg_group *g, struct rm_ctx *c, int firs
 	_cleanup_strv_ char **mounts = owned ? unmanaged_mounts(g->m) : NULL;
 	for (char **mp = mounts; mp && *mp; mp++) {
 		_cleanup_free_ char *dir = xasprintf("%s/%s", *mp, g->path);
-		int budget = WALK_DIRS_MAX;
 		struct husk_error herr = HUSK_ERROR_INIT;
 		c->err = &herr;
-		if (walk_dirs(dir, 0, true, &budget, rm_fn, c, &herr) < 0 && first == 0)
+		if (remove_tree(c, dir, &herr) < 0 && first == 0)
 			first = husk_error_move(err, &herr);
 		husk_error_clear(&herr);
 	}
@@ -1367,10 +1381,9 @@ int cg_group_remove(struct cg_group *g, struct husk_error *err)
 			continue;
 		const struct cg_hier *h = &g->m->hiers[i];
 		_cleanup_free_ char *leaf = cg_group_hier_dir(g, h);
-		int budget = WALK_DIRS_MAX;
 		struct husk_error herr = HUSK_ERROR_INIT;
 		c.err = &herr;
-		int r = walk_dirs(leaf, 0, true, &budget, rm_fn, &c, &herr);
+		int r = remove_tree(&c, leaf, &herr);
 		if (r < 0) {
 			if (first == 0)
 				first = husk_error_move(err, &herr);
