@@ -170,10 +170,12 @@ int cg_group_register(const struct cg_group *g, pid_t pid, bool delegate, struct
 int cg_group_open(struct cg_manager *m, const char *path, struct cg_group **ret_group,
 		  struct husk_error *err);
 
-/* Make g own its own directory (not its parents) in every hierarchy where
- * it exists, so that cg_group_remove removes it and what lies beneath it.
- * For a group whose creation a crash interrupted (its path is known from
- * an intent record; which directories were new is not). */
+/* Make g own its own directory (not its parents) in every hierarchy, so
+ * that cg_group_remove removes it and what lies beneath it wherever it
+ * exists (where it does not, the removal finds nothing to do). For a group
+ * whose creation a crash interrupted (its path is known from an intent
+ * record; which directories were new is not), or one cg_group_open found.
+ * No file-system access. */
 void cg_group_adopt(struct cg_group *g);
 
 /* Persist a group across a daemon restart as typed parts for the caller's

@@ -606,12 +606,11 @@ int cg_group_open(struct cg_manager *m, const char *path, struct cg_group **ret_
 
 void cg_group_adopt(struct cg_group *g)
 {
-	for (size_t i = 0; i < g->m->n_hiers; i++) {
-		_cleanup_free_ char *dir = cg_group_hier_dir(g, &g->m->hiers[i]);
-		struct stat st;
-		if (g->created[i] == 0 && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+	/* No stat of each hierarchy's directory to see whether it is there:
+	 * the removal's rmdir finds out at no extra cost (ENOENT is done). */
+	for (size_t i = 0; i < g->m->n_hiers; i++)
+		if (g->created[i] == 0)
 			g->created[i] = 1;
-	}
 }
 
 size_t cg_group_n_hiers(const struct cg_group *g)

@@ -517,6 +517,18 @@ static void test_create_remove_v1(void)
 	CU_ASSERT_EQUAL(cg_group_remove(o, &err), 0);
 	CU_ASSERT(isdir(b, "memory/husk"));
 	cg_group_free(o);
+	/* Adopted, it owns its directory wherever it is: found in two
+	 * hierarchies, it goes from both (with a child and a file in one),
+	 * and the others are nothing to do. */
+	mkdirs(b, "pids/husk/kid");
+	put(b, "memory/husk/memory.limit_in_bytes", "1");
+	CU_ASSERT_EQUAL(cg_group_open(m, "husk", &o, &err), 0);
+	cg_group_adopt(o);
+	CU_ASSERT_EQUAL(cg_group_remove(o, &err), 0);
+	CU_ASSERT(!isdir(b, "memory/husk"));
+	CU_ASSERT(!isdir(b, "pids/husk"));
+	cg_group_free(o);
+	mkdirs(b, "memory/husk");
 	CU_ASSERT_EQUAL(cg_group_open(m, "nope", &o, &err), -ENOENT);
 	CU_ASSERT_EQUAL(cg_group_open(m, "../x", &o, &err), -EINVAL);
 	put(b, "memory/husk/file", "x");
