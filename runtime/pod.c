@@ -373,9 +373,15 @@ static void prune_unmanaged(struct rt *rt, const char *pod_path)
 	while (d && (e = readdir(d))) {
 		if (e->d_type != DT_DIR || e->d_name[0] == '.')
 			continue;
-		_cleanup_free_ char *dir = xasprintf("%s/%s/%s", base, e->d_name, pod_path);
+		_cleanup_free_ char *top = xasprintf("%s/%s", base, e->d_name);
+		_cleanup_free_ char *dir = xasprintf("%s/%s", top, pod_path);
 		/* Gone already: cg_group_remove removes the pod's own trees. */
 		if (rmdir(dir) < 0 && errno != ENOENT)
+			continue;
+		/* The parent in a hierarchy of the manager's is for
+		 * cg_manager_remove_empty, which the caller runs next with the
+		 * same test: not stat'ed twice per hierarchy and pod. */
+		if (cg_manager_is_hier_mount(rt->cg, top))
 			continue;
 		char *slash = strrchr(dir, '/');
 		struct stat st;

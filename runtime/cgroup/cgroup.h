@@ -119,6 +119,9 @@ bool cg_manager_emulated(const struct cg_manager *m);
  * "pids", "hugetlb", "io" on v2) is mounted (v1) or available at the root
  * (v2) and husk uses it. */
 bool cg_manager_has_controller(const struct cg_manager *m, const char *controller);
+/* True when dir (as "<base>/<name>") is where one of the manager's
+ * hierarchies is mounted: one whose groups it removes itself. */
+bool cg_manager_is_hier_mount(const struct cg_manager *m, const char *dir);
 
 /* Parse a driver name: "cgroupfs" or "systemd". EINVAL otherwise. */
 int cg_driver_parse(const char *name, enum cg_driver *ret_driver, struct husk_error *err);

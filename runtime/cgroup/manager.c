@@ -405,6 +405,14 @@ bool cg_manager_has_controller(const struct cg_manager *m, const char *controlle
 	return bit && (m->controllers & bit);
 }
 
+bool cg_manager_is_hier_mount(const struct cg_manager *m, const char *dir)
+{
+	for (size_t i = 0; i < m->n_hiers; i++)
+		if (streq(m->hiers[i].mount, dir))
+			return true;
+	return false;
+}
+
 int cg_driver_parse(const char *name, enum cg_driver *ret_driver, struct husk_error *err)
 {
 	if (streq(name, "cgroupfs"))

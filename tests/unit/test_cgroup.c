@@ -500,6 +500,14 @@ static void test_create_remove_v1(void)
 	CU_ASSERT(isdir(b, "memory/husk")); /* b did not create it */
 	cg_group_free(a);
 	cg_group_free(bb);
+	/* The hierarchies' own mounts, not what lies beside or below them. */
+	_cleanup_free_ char *mem_mount = xasprintf("%s/memory", b);
+	_cleanup_free_ char *cpu_mount = xasprintf("%s/cpu,cpuacct", b);
+	_cleanup_free_ char *sd_mount = xasprintf("%s/systemd", b);
+	CU_ASSERT(cg_manager_is_hier_mount(m, mem_mount));
+	CU_ASSERT(cg_manager_is_hier_mount(m, cpu_mount));
+	CU_ASSERT(!cg_manager_is_hier_mount(m, sd_mount));
+	CU_ASSERT(!cg_manager_is_hier_mount(m, b));
 	/* husk's own parent goes when empty, and only then. */
 	mkdirs(b, "pids/husk/busy");
 	CU_ASSERT_EQUAL(cg_manager_remove_empty(m, "husk", &err), 0);
