@@ -557,8 +557,6 @@ void rt_pods_recover(struct rt *rt)
 
 static char *pod_kview_json(struct rt *rt, const struct pod_record *pod)
 {
-	struct ctr_kview_refs refs;
-	rt_pod_kview_refs(rt, pod, &refs);
 	_cleanup_gen_ yajl_gen g = json_gen_new(false);
 	yajl_gen_map_open(g);
 	_cleanup_free_ char *now = ctr_kview_time(now_real_ns());
@@ -596,7 +594,7 @@ static char *pod_kview_json(struct rt *rt, const struct pod_record *pod)
 	yajl_gen_map_close(g);
 	if (pod->sandbox.init_pid > 0)
 		json_kv_int(g, "initPid", pod->sandbox.init_pid);
-	json_kv_str(g, "cgroupVersion", refs.cgroup_version == 2 ? "v2" : "v1");
+	json_kv_str(g, "cgroupVersion", rt_cgroup_version(rt) == CG_V2 ? "v2" : "v1");
 	_cleanup_(cg_group_freep) struct cg_group *cg = rt_cgroup_of(rt, &pod->cgroup);
 	if (cg) {
 		json_key(g, "cgroup");
