@@ -1,7 +1,9 @@
-/* Pod sandboxes: namespaces made by a short-lived forked child and pinned by
- * bind mounts, an optional PID-namespace init, the pod's /dev/shm tmpfs and
- * its hostname, hosts and resolv.conf files; teardown that undoes any part
- * of that, whatever state a previous run left behind. */
+/* Pod sandboxes: namespaces made by a short-lived child (cloned with huskd's
+ * memory; forked for a user namespace, or a PID namespace without an init
+ * binary) and pinned by bind mounts, an optional PID-namespace init, the
+ * pod's /dev/shm tmpfs and its hostname, hosts and resolv.conf files;
+ * teardown that undoes any part of that, whatever state a previous run
+ * left behind. */
 #include "runtime/sandbox.h"
 
 #include <arpa/inet.h>
@@ -594,7 +596,8 @@ struct ns_child {
 	size_t n_sysctls;
 	const char *init_path;
 	int report[2], release[2], go[2], exec[2];
-	pid_t init_pid; /* the fast path's init (init_spawn) */
+	pid_t init_pid;			     /* the fast path's init (init_spawn) */
+	const struct pod_sandbox_info *info; /* where pin_self pins */
 };
 
 static void write_full(int fd, const void *buf, size_t len)
@@ -846,6 +849,48 @@ static int init_spawn(void *p)
 	return 0;
 }
 
+/* The path without a PID namespace or a user namespace, which is what the
+ * kubelet asks for unless a pod sets shareProcessNamespace: cloned into the
+ * pod's new namespaces with huskd's memory, the child configures them and
+ * pins them itself with binds of /proc/self/ns/NAME (as `ip netns add`
+ * does), then exits; proc_clone_vm returns after that. A fork of huskd for
+ * this copied huskd's page tables and left all its memory copy-on-write,
+ * faulted back by every huskd thread's next write with a TLB shootdown
+ * each: at 1000 pods that made a pod's start cost 60 % more CPU than one
+ * with an init (issue 12). The binds land in huskd's mount namespace,
+ * which the child shares. Only system calls and vsnprintf here. */
+static int pin_self(void *p)
+{
+	const struct ns_child *c = p;
+	int rep = c->report[1];
+	if (rep < 3)
+		rep = fcntl(rep, F_DUPFD_CLOEXEC, 3);
+	/* Our copy of huskd's descriptors: none held past this point. */
+	if (rep > 3)
+		close_range(3, (unsigned)rep - 1, 0);
+	close_range((unsigned)rep + 1, ~0U, 0);
+	configure(c, rep);
+	const struct {
+		int flag;
+		const char *src, *dst;
+	} pins[] = {
+	    {CLONE_NEWNET, "/proc/self/ns/net", c->info->net_ns},
+	    {CLONE_NEWIPC, "/proc/self/ns/ipc", c->info->ipc_ns},
+	    {CLONE_NEWUTS, "/proc/self/ns/uts", c->info->uts_ns},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+		if (!(c->flags & pins[i].flag))
+			continue;
+		int fd = open(pins[i].dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+		if (fd < 0)
+			child_fail(rep, EIO, errno, "create pin '%s'", pins[i].dst);
+		close(fd);
+		if (mount(pins[i].src, pins[i].dst, NULL, MS_BIND, NULL) < 0)
+			child_fail(rep, EIO, errno, "pin '%s' at '%s'", pins[i].src, pins[i].dst);
+	}
+	_exit(0);
+}
+
 /* ---- create ---------------------------------------------------------------- */
 
 /* Everything create holds while it builds; released by build_abort. */
@@ -992,37 +1037,48 @@ static int pin_namespaces(int flags, pid_t child, pid_t init, const struct pod_s
 	return 0;
 }
 
-/* The fast path of make_namespaces (init_exec): when this returns, the init
- * has exec'd in its new namespaces or failed and said why. */
-static int spawn_init(struct build *b, struct ns_child *c, struct pod_sandbox_info *info,
-		      struct husk_error *err)
+/* Clone fn with huskd's memory (and flags) and wait for it and what it
+ * starts: when this returns, they are past exec or exit, and a report,
+ * if any, is written. */
+static int clone_child(unsigned long flags, int (*fn)(void *), struct ns_child *c,
+		       struct husk_error *err)
 {
 	int r = make_pipe(c->report, err);
 	if (r < 0)
 		return r;
-	b->report_rd = steal_fd(&c->report[0]);
-	pid_t mid = proc_clone_vm(0, init_spawn, c);
+	_cleanup_close_ int report_rd = steal_fd(&c->report[0]);
+	pid_t pid = proc_clone_vm(flags, fn, c);
 	closep(&c->report[1]);
-	if (mid < 0)
-		return husk_error_errno(err, (int)-mid, "clone namespace child");
+	if (pid < 0)
+		return husk_error_errno(err, (int)-pid, "clone namespace child");
 	int status = 0;
 	pid_t w;
-	while ((w = waitpid(mid, &status, 0)) < 0 && errno == EINTR)
+	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
-	/* Both children are past exec or exit: a report, if any, is written. */
-	if (fcntl(b->report_rd, F_SETFL, O_NONBLOCK) < 0)
+	if (fcntl(report_rd, F_SETFL, O_NONBLOCK) < 0)
 		return husk_error_errno(err, errno, "read from namespace child");
 	struct child_report rep;
-	ssize_t n = read(b->report_rd, &rep, sizeof(rep));
-	closep(&b->report_rd);
-	if (n == (ssize_t)sizeof(rep)) {
+	if (read(report_rd, &rep, sizeof(rep)) == (ssize_t)sizeof(rep)) {
 		rep.msg[sizeof(rep.msg) - 1] = '\0';
 		if (rep.sys_errno)
 			return husk_error_set(err, rep.code ? rep.code : EIO, "%s: %s", rep.msg,
 					      strerror(rep.sys_errno));
 		return husk_error_set(err, rep.code ? rep.code : EIO, "%s", rep.msg);
 	}
-	if (w != mid || c->init_pid <= 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+	if (w != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return husk_error_set(err, EIO, "namespace child did not exit cleanly");
+	return 0;
+}
+
+/* The fast path of make_namespaces (init_exec): when this returns, the init
+ * has exec'd in its new namespaces or failed and said why. */
+static int spawn_init(struct build *b, struct ns_child *c, struct pod_sandbox_info *info,
+		      struct husk_error *err)
+{
+	int r = clone_child(0, init_spawn, c, err);
+	if (r < 0)
+		return r;
+	if (c->init_pid <= 0)
 		return husk_error_set(err, EIO, "namespace child did not exit cleanly");
 	b->init = c->init_pid;
 	r = proc_start_time(b->init, &b->init_start, err);
@@ -1073,6 +1129,11 @@ static int make_namespaces(struct build *b, const struct pod_sandbox_spec *spec,
 	};
 	if (!spec->userns && (flags & CLONE_NEWPID) && spec->init_path)
 		return spawn_init(b, &c, info, err);
+	/* pin_self's path: what it pinned before a failure is unmounted with
+	 * the pod's directory, as after any failed create. */
+	c.info = info;
+	if (!spec->userns && !(flags & CLONE_NEWPID))
+		return clone_child((unsigned long)flags, pin_self, &c, err);
 	int r = make_pipe(c.report, err);
 	if (r == 0)
 		r = make_pipe(c.release, err);

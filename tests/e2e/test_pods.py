@@ -458,6 +458,52 @@ def test_husk_shim_stays_small(daemon, busybox, tmp_path):
     assert sorted(rss)[1] <= 300, rss  # KiB, the median
 
 
+def test_pod_namespaces_without_an_init(daemon, busybox, tmp_path):
+    # The kubelet's pods (PID namespace per container): no process is left
+    # behind; a child cloned into the new namespaces configures and pins
+    # them itself (runtime/sandbox.c pin_self), and huskd is not forked.
+    d = daemon
+
+    def exec_out(cmd):
+        r = d.rt.ExecSync(container_id=c, cmd=cmd, timeout=10)
+        assert r.exit_code == 0, r
+        return r.stdout.decode()
+
+    pod, cfg = run_pod(d, tmp_path, hostname="pinned-web", linux={
+        "sysctls": {"net.ipv4.ip_unprivileged_port_start": "81", "kernel.shm_rmid_forced": "1"},
+        "security_context": {"namespace_options": {"pid": pb.CONTAINER}}})
+    info = json.loads(d.rt.PodSandboxStatus(pod_sandbox_id=pod, verbose=True).info["info"])
+    assert not info.get("pid"), info
+    c = run_ctr(d, pod, cfg, busybox, SLEEP)
+    pins = os.path.join(d.state, "pods-mnt", pod, "ns")
+    for kind in ("net", "ipc", "uts"):
+        assert os.stat(os.path.join(pins, kind)).st_ino == ns_inode(pid_of(d, c), kind), kind
+        assert ns_inode(pid_of(d, c), kind) != ns_inode(os.getpid(), kind), kind
+    assert not os.path.exists(os.path.join(pins, "pid"))
+    with open("/proc/self/mountinfo") as f:
+        pinned = [l.split()[4] for l in f if l.split()[4].startswith(pins + "/")]
+    assert sorted(os.path.basename(p) for p in pinned) == ["ipc", "net", "uts"], pinned
+    assert exec_out(["hostname"]).strip() == "pinned-web"
+    assert exec_out(["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"]).strip() == "81"
+    assert exec_out(["cat", "/proc/sys/kernel/shm_rmid_forced"]).strip() == "1"
+    # A step of the child that fails (a sysctl of an interface the new
+    # network namespace does not have) fails the pod naming it, and
+    # leaves no pod, pin, mount or directory behind.
+    n = len(d.rt.ListPodSandbox().items)
+    pods_mnt = set(os.listdir(os.path.join(d.state, "pods-mnt")))
+    msg = expect_error(grpc.StatusCode.INVALID_ARGUMENT, run_pod, d, tmp_path, linux={
+        "sysctls": {"net.ipv4.conf.eth9.forwarding": "1"},
+        "security_context": {"namespace_options": {"pid": pb.CONTAINER}}})
+    assert "net.ipv4.conf.eth9.forwarding" in msg and "not available" in msg, msg
+    assert len(d.rt.ListPodSandbox().items) == n
+    assert set(os.listdir(os.path.join(d.state, "pods-mnt"))) == pods_mnt
+    with open("/proc/self/mountinfo") as f:
+        assert [l for l in f if "/pods-mnt/" in l.split()[4] and pod not in l] == []
+    d.rt.StopPodSandbox(pod_sandbox_id=pod)
+    d.rt.RemovePodSandbox(pod_sandbox_id=pod)
+    assert leftovers(d, [pod, c]) == []
+
+
 def test_shared_pid_namespace_runs_husk_pause(daemon, busybox, tmp_path):
     d = daemon
     pod, cfg = run_pod(d, tmp_path, linux={"security_context": {
