@@ -1122,6 +1122,7 @@ static void test_make_targets_stop_at_a_mount(void)
 	CU_ASSERT_EQUAL(lstat(mnt, &st), 0);
 	_cleanup_free_ char *x = xasprintf("%s/x", mnt);
 	CU_ASSERT_FALSE(fs_exists(x));
+	unit_rmdir(base);
 }
 
 static void test_make_targets(void)
