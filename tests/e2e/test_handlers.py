@@ -87,7 +87,9 @@ def test_handler_lifecycle(hd, busybox, tmp_path, handler):  # noqa: F811
         limit = open(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes").read().strip()
         assert limit == str(64 << 20)
     # Logs in CRI format through the shim's pipes.
-    log = read_log(str(tmp_path / "logs" / "c.log"), "out-h")
+    # The shim reads the two pipes apart: one line may land before the other.
+    read_log(str(tmp_path / "logs" / "c.log"), "out-h")
+    log = read_log(str(tmp_path / "logs" / "c.log"), " stderr F err")
     assert " stdout F out-h" in log and " stderr F err" in log
     # Exec.
     assert exec_out(d, c, ["id", "-u"]).strip() == "1000"
