@@ -441,6 +441,36 @@ def test_stream_list_methods(daemon, busybox, tmp_path):
     assert [i for i in d.img.StreamImages()][0].images[0].repo_tags[0] == busybox
 
 
+def test_stream_list_methods_send_batches_of_100(daemon, busybox, tmp_path):
+    # 205 pods and containers (created, not started, so no container
+    # stats): each Stream* answer
+    # comes as messages of at most 100 items (server/list_streams.c), all
+    # of them once, the same as the List call's.
+    d = daemon
+    host = {"security_context": {"namespace_options": {"network": pb.NODE}}}
+    pods = [run_pod(d, linux=host) for _ in range(205)]
+    ctrs = [run_ctr(d, p, cfg, busybox, SLEEP, start=False) for p, cfg in pods]
+    try:
+        for method, field, want in (
+                ("StreamPodSandboxes", "pod_sandboxes", [p for p, _ in pods]),
+                ("StreamContainers", "containers", ctrs),
+                ("StreamPodSandboxStats", "pod_sandbox_stats", [p for p, _ in pods])):
+            sizes, ids = [], []
+            for msg in getattr(d.rt, method)():
+                items = list(getattr(msg, field))
+                sizes.append(len(items))
+                ids += [getattr(x, "id", None) or x.attributes.id for x in items]
+            assert sizes == [100, 100, 5], (method, sizes)
+            assert sorted(ids) == sorted(want), method
+        listed = sorted(p.id for p in d.rt.ListPodSandbox().items)
+        assert listed == sorted(p for p, _ in pods)
+    finally:
+        for p, _ in pods:
+            d.rt.StopPodSandbox(pod_sandbox_id=p)
+            d.rt.RemovePodSandbox(pod_sandbox_id=p)
+    assert leftovers(d, [p for p, _ in pods] + ctrs) == []
+
+
 def test_husk_shim_stays_small(daemon, busybox, tmp_path):
     """One shim per container: linked statically against musl it holds at
     most 300 KiB of RSS once the container runs (issue 17)."""
