@@ -614,6 +614,34 @@ static void write_full(int fd, const void *buf, size_t len)
 	}
 }
 
+/* The namespaces a pod may pin: clone flag, name under /proc/PID/ns, and
+ * the pin's path in info (NULL where the pod uses the host's). */
+enum { NS_PINS = 5 };
+struct ns_pin {
+	int flag;
+	const char *name, *dst;
+};
+
+static void ns_pins(const struct pod_sandbox_info *info, struct ns_pin pins[NS_PINS])
+{
+	pins[0] = (struct ns_pin){CLONE_NEWUSER, "user", info->user_ns};
+	pins[1] = (struct ns_pin){CLONE_NEWNET, "net", info->net_ns};
+	pins[2] = (struct ns_pin){CLONE_NEWIPC, "ipc", info->ipc_ns};
+	pins[3] = (struct ns_pin){CLONE_NEWUTS, "uts", info->uts_ns};
+	pins[4] = (struct ns_pin){CLONE_NEWPID, "pid", info->pid_ns};
+}
+
+/* Pin the namespace file src at dst, a new empty file: 0, or the step
+ * that failed (1: create dst, 2: bind), errno set. System calls only. */
+static int pin_at(const char *src, const char *dst)
+{
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return 1;
+	close(fd);
+	return mount(src, dst, NULL, MS_BIND, NULL) < 0 ? 2 : 0;
+}
+
 static _noreturn_ _printf_(4, 5) void child_fail(int fd, int code, int sys_errno, const char *fmt,
 						 ...)
 {
@@ -849,16 +877,12 @@ static int init_spawn(void *p)
 	return 0;
 }
 
-/* The path without a PID namespace or a user namespace, which is what the
- * kubelet asks for unless a pod sets shareProcessNamespace: cloned into the
- * pod's new namespaces with huskd's memory, the child configures them and
- * pins them itself with binds of /proc/self/ns/NAME (as `ip netns add`
- * does), then exits; proc_clone_vm returns after that. A fork of huskd for
- * this copied huskd's page tables and left all its memory copy-on-write,
- * faulted back by every huskd thread's next write with a TLB shootdown
- * each: at 1000 pods that made a pod's start cost 60 % more CPU than one
- * with an init (issue 12). The binds land in huskd's mount namespace,
- * which the child shares. Only system calls and vsnprintf here. */
+/* Without a PID or user namespace (the kubelet's pods unless one sets
+ * shareProcessNamespace): cloned into the new namespaces with huskd's
+ * memory, the child configures and pins them itself (binds of
+ * /proc/self/ns/NAME into huskd's mount namespace, as `ip netns add`
+ * does) and exits. A fork of huskd here cost copy-on-write faults and TLB
+ * shootdowns in all huskd's threads (issue 12). System calls only. */
 static int pin_self(void *p)
 {
 	const struct ns_child *c = p;
@@ -870,23 +894,18 @@ static int pin_self(void *p)
 		close_range(3, (unsigned)rep - 1, 0);
 	close_range((unsigned)rep + 1, ~0U, 0);
 	configure(c, rep);
-	const struct {
-		int flag;
-		const char *src, *dst;
-	} pins[] = {
-	    {CLONE_NEWNET, "/proc/self/ns/net", c->info->net_ns},
-	    {CLONE_NEWIPC, "/proc/self/ns/ipc", c->info->ipc_ns},
-	    {CLONE_NEWUTS, "/proc/self/ns/uts", c->info->uts_ns},
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+	struct ns_pin pins[NS_PINS];
+	ns_pins(c->info, pins);
+	for (size_t i = 0; i < NS_PINS; i++) {
 		if (!(c->flags & pins[i].flag))
 			continue;
-		int fd = open(pins[i].dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-		if (fd < 0)
+		char src[32];
+		snprintf(src, sizeof(src), "/proc/self/ns/%s", pins[i].name);
+		int step = pin_at(src, pins[i].dst);
+		if (step == 1)
 			child_fail(rep, EIO, errno, "create pin '%s'", pins[i].dst);
-		close(fd);
-		if (mount(pins[i].src, pins[i].dst, NULL, MS_BIND, NULL) < 0)
-			child_fail(rep, EIO, errno, "pin '%s' at '%s'", pins[i].src, pins[i].dst);
+		if (step == 2)
+			child_fail(rep, EIO, errno, "pin '%s' at '%s'", src, pins[i].dst);
 	}
 	_exit(0);
 }
@@ -974,16 +993,6 @@ static int make_pipe(int fds[2], struct husk_error *err)
 	return 0;
 }
 
-static int pin(const char *src, const char *dst, struct husk_error *err)
-{
-	_cleanup_close_ int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-	if (fd < 0)
-		return husk_error_errno(err, errno, "create pin '%s'", dst);
-	if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
-		return husk_error_errno(err, errno, "pin '%s' at '%s'", src, dst);
-	return 0;
-}
-
 static int write_idmap(pid_t pid, const char *file, const struct pod_idmap *m, size_t n,
 		       struct husk_error *err)
 {
@@ -1015,24 +1024,19 @@ static int write_idmaps(pid_t child, const struct pod_sandbox_spec *spec, struct
 static int pin_namespaces(int flags, pid_t child, pid_t init, const struct pod_sandbox_info *info,
 			  struct husk_error *err)
 {
-	char src[64];
-	const struct {
-		int flag;
-		const char *name;
-		const char *dst;
-	} pins[] = {
-	    {CLONE_NEWUSER, "user", info->user_ns}, {CLONE_NEWNET, "net", info->net_ns},
-	    {CLONE_NEWIPC, "ipc", info->ipc_ns},    {CLONE_NEWUTS, "uts", info->uts_ns},
-	    {CLONE_NEWPID, "pid", info->pid_ns},
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+	struct ns_pin pins[NS_PINS];
+	ns_pins(info, pins);
+	for (size_t i = 0; i < NS_PINS; i++) {
 		if (!(flags & pins[i].flag))
 			continue;
+		char src[64];
 		pid_t owner = pins[i].flag == CLONE_NEWPID ? init : child;
 		snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)owner, pins[i].name);
-		int r = pin(src, pins[i].dst, err);
-		if (r < 0)
-			return r;
+		int step = pin_at(src, pins[i].dst);
+		if (step == 1)
+			return husk_error_errno(err, errno, "create pin '%s'", pins[i].dst);
+		if (step == 2)
+			return husk_error_errno(err, errno, "pin '%s' at '%s'", src, pins[i].dst);
 	}
 	return 0;
 }
