@@ -333,8 +333,9 @@ static int mount_fs(int rootfd, const char *dest, const char *src, const char *t
 
 /* Bind src (a host path or a /proc/self/fd path) at dest inside the root,
  * then apply flags and propagation to the new mount; s: check the target
- * as a container's own mount; tree >= 0: an idmapped clone of src
- * (lc_idmap_prepare) to move there instead of binding src. */
+ * as a container's own mount; tree >= 0: a detached mount prepared for dest
+ * (an idmapped clone of src, a clone of a cgroup, the container's tmpfs) to
+ * move there instead of binding src. */
 static int bind_checked(int rootfd, const char *dest, const char *src, int tree, bool recursive,
 			unsigned long flags, enum ctr_propagation prop, const struct ctr_spec *s,
 			struct husk_error *err)
@@ -353,7 +354,7 @@ static int bind_checked(int rootfd, const char *dest, const char *src, int tree,
 	if (tree >= 0) {
 		if (move_mount(tree, "", fd, "",
 			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-			return husk_error_errno(err, errno, "mount '%s': move idmapped mount",
+			return husk_error_errno(err, errno, "mount '%s': move the prepared mount",
 						dest);
 	} else if (mount(src, FDPATH(p, fd), NULL, MS_BIND | (recursive ? MS_REC : 0), NULL) < 0) {
 		return husk_error_errno(err, errno, "mount '%s'", dest);
@@ -749,23 +750,10 @@ static int own_tmpfs_open(int rootfd, bool cgroup, struct own_tmpfs *t, struct h
 	return 0;
 }
 
-/* Move the detached mount *tree onto dest in the root, and close it. */
-static int move_tree(int rootfd, const char *dest, int *tree, struct husk_error *err)
-{
-	_cleanup_close_ int at = -1;
-	int r = open_in(rootfd, dest, CTR_CREATE_DIR, &at, err);
-	if (r < 0)
-		return r;
-	if (move_mount(*tree, "", at, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		return husk_error_errno(err, errno, "mount '%s'", dest);
-	closep(tree);
-	return 0;
-}
-
 static int setup_dev(int rootfd, const struct lc *lc, struct own_tmpfs *tmp, struct husk_error *err)
 {
 	const struct ctr_spec *s = lc->spec;
-	int r = move_tree(rootfd, "/dev", &tmp->dev, err);
+	int r = bind_at(rootfd, "/dev", "/dev", tmp->dev, false, 0, CTR_PROP_RPRIVATE, err);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int dev = -1;
@@ -930,7 +918,8 @@ static int setup_cgroupfs(int rootfd, const struct lc *lc, struct own_tmpfs *tmp
 				     err);
 		return r;
 	}
-	r = tmp->cgroup >= 0 ? move_tree(rootfd, "/sys/fs/cgroup", &tmp->cgroup, err)
+	r = tmp->cgroup >= 0 ? bind_at(rootfd, "/sys/fs/cgroup", "/sys/fs/cgroup", tmp->cgroup,
+				       false, 0, CTR_PROP_RPRIVATE, err)
 			     : husk_error_set(err, EINVAL, "mount '/sys/fs/cgroup': no tmpfs");
 	_cleanup_close_ int dir = -1;
 	if (r == 0)
