@@ -1,9 +1,10 @@
 /* Reservations and kept results of creations, by identity (see keep.h).
- * A list under one lock, its length bounded by the calls in flight plus the
- * kept results (up to RT_KEEP_MAX), with an index by id: a teardown looks up
- * and drops each pod's id, and walks of 1000 entries for that were ~1 % of
- * the machine's CPU. Lookups by key (one per creation), the bound and expiry
- * still walk the list, comparing each entry's hash of its key first. */
+ * Entries under one lock, their number bounded by the calls in flight plus
+ * the kept results (up to RT_KEEP_MAX), each found through a hash index of
+ * its key (one lookup per creation) and of its id (one per teardown): walks
+ * of 1000 entries for those, for the bound and for expiry were ~4 % of
+ * huskd's CPU starting 1000 pods. Kept results sit in a list in the order
+ * their keep periods end, so the bound and the remover look at one end. */
 #include "runtime/keep.h"
 
 #include <errno.h>
@@ -11,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+
+#include "common/hindex.h"
 
 /* How often a waiter looks at its caller's cancel object: the server sets
  * the flag without telling anyone. */
@@ -20,31 +23,42 @@ enum keep_state { KEEP_RESERVED, KEEP_KEPT, KEEP_REMOVING };
 
 struct keep_entry {
 	char *key, *what, *digest, *id;
-	uint64_t key_hash, id_hash; /* str_hash of key and id (0: no id) */
 	int kind;
 	enum keep_state state;
 	bool collected; /* some caller got the id */
 	/* Set (atomically: the creator reads it without the lock) when a Stop
 	 * or Remove asks the creation to give up. */
 	struct husk_cancel abort;
+	/* KEPT: when the keep period ends; 0 once the bound ended it. */
 	long long expires_ns;
 	uint64_t seq; /* order of creation */
-	/* The list, newest first; pprev points at the pointer to this entry,
+	/* In k->keys, and in k->ids while id is set. */
+	struct hindex_node by_key, by_id;
+	/* KEPT: the expiry list; pprev points at the pointer to this entry,
 	 * so that unlinking it is no walk. */
-	struct keep_entry *next, **pprev;
-	struct keep_entry *id_next; /* its bucket of the id index */
+	struct keep_entry *exp_next, **exp_pprev;
 };
 
 struct keep {
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* any entry changed state, or stop */
-	struct keep_entry *head;
-	/* The entries that have an id, chained in buckets by id_hash, each
-	 * bucket newest first as the list is: find_id returns the entry a walk
-	 * of the list would, also when entries share an id. At most one entry
-	 * per bucket on average (ids_n <= ids_cap, a power of two or 0). */
-	struct keep_entry **ids;
-	size_t ids_cap, ids_n;
+	/* For creators and aborts waiting on an entry: one changed state or
+	 * went, or stop. */
+	pthread_cond_t cond;
+	/* For the remover alone: its next deadline came earlier, or stop.
+	 * Apart from cond so that neither wakes the other's waiters. */
+	pthread_cond_t remover_cond;
+	struct hindex keys; /* every entry, one per key */
+	/* The entries that have an id; several may share one (find_id picks
+	 * the newest, as a walk of every entry newest first did). */
+	struct hindex ids;
+	/* The KEPT entries by expires_ns: first those whose period the bound
+	 * ended (0), in the order it ended them, then the rest in the order
+	 * keep_end made them, which is their order of expiry (the period is
+	 * constant and keep_end reads the clock under the lock). live is the
+	 * first of the rest, n_live their number: what the bound counts. */
+	struct keep_entry *exp_head, **exp_tail;
+	struct keep_entry *live;
+	size_t n_live;
 	uint64_t seq; /* of the last entry made */
 	long long period_ns;
 	size_t max;
@@ -60,7 +74,9 @@ struct keep *keep_new(long long period_ns, size_t max)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&k->cond, &ca);
+	pthread_cond_init(&k->remover_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	k->exp_tail = &k->exp_head;
 	k->period_ns = period_ns;
 	k->max = max ? max : 1;
 	return k;
@@ -79,69 +95,16 @@ void keep_free(struct keep *k)
 {
 	if (!k)
 		return;
-	while (k->head) {
-		struct keep_entry *e = k->head;
-		k->head = e->next;
-		entry_free(e);
+	for (struct hindex_node *n = hindex_first(&k->keys), *nx; n; n = nx) {
+		nx = hindex_next(&k->keys, n);
+		entry_free(hindex_entry(n, struct keep_entry, by_key));
 	}
-	free(k->ids);
+	hindex_clear(&k->keys);
+	hindex_clear(&k->ids);
 	pthread_mutex_destroy(&k->lock);
 	pthread_cond_destroy(&k->cond);
+	pthread_cond_destroy(&k->remover_cond);
 	free(k);
-}
-
-/* FNV-1a, 64 bits. */
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
-}
-
-static size_t id_bucket(const struct keep *k, uint64_t h)
-{
-	return (size_t)(h ^ (h >> 32)) & (k->ids_cap - 1);
-}
-
-/* Into its bucket, after the entries newer than it. */
-static void index_link(struct keep *k, struct keep_entry *e)
-{
-	struct keep_entry **p = &k->ids[id_bucket(k, e->id_hash)];
-	while (*p && (*p)->seq > e->seq)
-		p = &(*p)->id_next;
-	e->id_next = *p;
-	*p = e;
-}
-
-static void index_unlink(struct keep *k, struct keep_entry *e)
-{
-	for (struct keep_entry **p = &k->ids[id_bucket(k, e->id_hash)]; *p; p = &(*p)->id_next)
-		if (*p == e) {
-			*p = e->id_next;
-			e->id_next = NULL;
-			k->ids_n--;
-			return;
-		}
-}
-
-static void index_add(struct keep *k, struct keep_entry *e)
-{
-	if (k->ids_n >= k->ids_cap) {
-		struct keep_entry **old = k->ids;
-		size_t old_cap = k->ids_cap;
-		k->ids_cap = old_cap ? 2 * old_cap : 64;
-		k->ids = xnew(struct keep_entry *, k->ids_cap);
-		for (size_t i = 0; i < old_cap; i++)
-			while (old[i]) {
-				struct keep_entry *m = old[i];
-				old[i] = m->id_next;
-				index_link(k, m);
-			}
-		free(old);
-	}
-	index_link(k, e);
-	k->ids_n++;
 }
 
 static void entry_set_id(struct keep *k, struct keep_entry *e, const char *id)
@@ -149,43 +112,83 @@ static void entry_set_id(struct keep *k, struct keep_entry *e, const char *id)
 	/* keep_end mostly repeats the id keep_set_id gave. */
 	if (e->id && streq(e->id, id))
 		return;
-	if (e->id)
-		index_unlink(k, e);
+	hindex_remove(&k->ids, &e->by_id);
 	free(e->id);
 	e->id = xstrdup(id);
-	e->id_hash = str_hash(id);
-	index_add(k, e);
+	hindex_add(&k->ids, &e->by_id, hindex_hash(id));
+}
+
+static void wake_creators(struct keep *k)
+{
+	if (k->waiters)
+		pthread_cond_broadcast(&k->cond);
+}
+
+/* A KEPT entry into the expiry list, at its end (keep_end). */
+static void exp_append(struct keep *k, struct keep_entry *e)
+{
+	e->exp_next = NULL;
+	e->exp_pprev = k->exp_tail;
+	*k->exp_tail = e;
+	k->exp_tail = &e->exp_next;
+	if (!k->live)
+		k->live = e;
+	k->n_live++;
+	/* Only a first entry gives the remover a deadline it had not:
+	 * behind others, this one expires after them. */
+	if (k->exp_head == e)
+		pthread_cond_broadcast(&k->remover_cond);
+}
+
+/* A removal makes the remover's next deadline later, never earlier: at
+ * worst it wakes once for nothing. */
+static void exp_unlink(struct keep *k, struct keep_entry *e)
+{
+	if (k->live == e)
+		k->live = e->exp_next;
+	if (e->expires_ns)
+		k->n_live--;
+	*e->exp_pprev = e->exp_next;
+	if (e->exp_next)
+		e->exp_next->exp_pprev = e->exp_pprev;
+	else
+		k->exp_tail = e->exp_pprev;
+	e->exp_next = NULL;
+	e->exp_pprev = NULL;
 }
 
 static void unlink_entry(struct keep *k, struct keep_entry *e)
 {
-	*e->pprev = e->next;
-	if (e->next)
-		e->next->pprev = e->pprev;
-	if (e->id)
-		index_unlink(k, e);
+	hindex_remove(&k->keys, &e->by_key);
+	hindex_remove(&k->ids, &e->by_id);
+	if (e->state == KEEP_KEPT)
+		exp_unlink(k, e);
 	entry_free(e);
-	pthread_cond_broadcast(&k->cond);
+	wake_creators(k);
 }
 
 static struct keep_entry *find_key(struct keep *k, const char *key)
 {
-	uint64_t h = str_hash(key);
-	for (struct keep_entry *e = k->head; e; e = e->next)
-		if (e->key_hash == h && streq(e->key, key))
+	for (struct hindex_node *n = hindex_find(&k->keys, hindex_hash(key)); n;
+	     n = hindex_find_next(n)) {
+		struct keep_entry *e = hindex_entry(n, struct keep_entry, by_key);
+		if (streq(e->key, key))
 			return e;
+	}
 	return NULL;
 }
 
+/* The newest entry in state that names id. */
 static struct keep_entry *find_id(struct keep *k, const char *id, enum keep_state state)
 {
-	if (!k->ids_n)
-		return NULL;
-	uint64_t h = str_hash(id);
-	for (struct keep_entry *e = k->ids[id_bucket(k, h)]; e; e = e->id_next)
-		if (e->state == state && e->id_hash == h && streq(e->id, id))
-			return e;
-	return NULL;
+	struct keep_entry *found = NULL;
+	for (struct hindex_node *n = hindex_find(&k->ids, hindex_hash(id)); n;
+	     n = hindex_find_next(n)) {
+		struct keep_entry *e = hindex_entry(n, struct keep_entry, by_id);
+		if (e->state == state && streq(e->id, id) && (!found || e->seq > found->seq))
+			found = e;
+	}
+	return found;
 }
 
 static struct timespec mono_ts(long long ns)
@@ -215,21 +218,19 @@ static int wait_step(struct keep *k, const char *what, const struct husk_cancel 
 	return 0;
 }
 
-/* Beyond max kept results, the oldest one's keep period ends now. */
+/* Beyond max kept results, the oldest one's keep period ends now. It is
+ * the first of the live ones, and stays where it is: right after those
+ * the bound ended before, it is in order with expires_ns 0. */
 static void bound_locked(struct keep *k)
 {
-	size_t n = 0;
-	struct keep_entry *oldest = NULL;
-	for (struct keep_entry *e = k->head; e; e = e->next) {
-		if (e->state != KEEP_KEPT || e->expires_ns == 0)
-			continue;
-		n++;
-		if (!oldest || e->expires_ns < oldest->expires_ns)
-			oldest = e;
-	}
-	if (n > k->max && oldest) {
+	while (k->n_live > k->max) {
+		struct keep_entry *oldest = k->live;
 		oldest->expires_ns = 0;
-		pthread_cond_broadcast(&k->cond);
+		k->live = oldest->exp_next;
+		k->n_live--;
+		/* Behind others the bound ended, the remover is due already. */
+		if (k->exp_head == oldest)
+			pthread_cond_broadcast(&k->remover_cond);
 	}
 }
 
@@ -245,17 +246,12 @@ int keep_begin(struct keep *k, const char *key, const char *what, const char *di
 		if (!e) {
 			e = xnew(struct keep_entry, 1);
 			e->key = xstrdup(key);
-			e->key_hash = str_hash(key);
 			e->what = xstrdup(what);
 			e->digest = xstrdup(digest ? digest : "");
 			e->kind = kind;
 			e->state = KEEP_RESERVED;
 			e->seq = ++k->seq;
-			e->next = k->head;
-			if (e->next)
-				e->next->pprev = &e->next;
-			e->pprev = &k->head;
-			k->head = e;
+			hindex_add(&k->keys, &e->by_key, hindex_hash(key));
 			*ret_entry = e;
 			*ret_id = NULL;
 			break;
@@ -319,8 +315,9 @@ void keep_end(struct keep *k, struct keep_entry *e, const char *id, bool collect
 		e->state = KEEP_KEPT;
 		e->collected = collected;
 		e->expires_ns = now_mono_ns() + k->period_ns;
+		exp_append(k, e);
 		bound_locked(k);
-		pthread_cond_broadcast(&k->cond);
+		wake_creators(k);
 	}
 	pthread_mutex_unlock(&k->lock);
 }
@@ -366,38 +363,31 @@ int keep_next_expired(struct keep *k, char **ret_id, int *ret_kind, char **ret_w
 {
 	pthread_mutex_lock(&k->lock);
 	int r = 0;
-	while (!k->stopping) {
-		long long now = now_mono_ns(), next = 0;
-		struct keep_entry *due = NULL;
-		for (struct keep_entry *e = k->head, *nx; e; e = nx) {
-			nx = e->next;
-			if (e->state != KEEP_KEPT)
-				continue;
-			if (e->expires_ns > now) {
-				if (!next || e->expires_ns < next)
-					next = e->expires_ns;
-				continue;
-			}
-			if (e->collected) {
-				unlink_entry(k, e);
-				continue;
-			}
-			due = e;
-			break;
+	for (;;) {
+		struct keep_entry *e = k->exp_head;
+		long long now = e && e->expires_ns ? now_mono_ns() : 0;
+		/* Collected results past their period go even once stopping:
+		 * nothing is left to do for them. */
+		if (e && e->expires_ns <= now && e->collected) {
+			unlink_entry(k, e);
+			continue;
 		}
-		if (due) {
-			due->state = KEEP_REMOVING;
-			*ret_id = xstrdup(due->id);
-			*ret_kind = due->kind;
-			*ret_what = xstrdup(due->what);
+		if (k->stopping)
+			break;
+		if (e && e->expires_ns <= now) {
+			exp_unlink(k, e);
+			e->state = KEEP_REMOVING;
+			*ret_id = xstrdup(e->id);
+			*ret_kind = e->kind;
+			*ret_what = xstrdup(e->what);
 			r = 1;
 			break;
 		}
-		if (next) {
-			struct timespec ts = mono_ts(next);
-			pthread_cond_timedwait(&k->cond, &k->lock, &ts);
+		if (e) {
+			struct timespec ts = mono_ts(e->expires_ns);
+			pthread_cond_timedwait(&k->remover_cond, &k->lock, &ts);
 		} else {
-			pthread_cond_wait(&k->cond, &k->lock);
+			pthread_cond_wait(&k->remover_cond, &k->lock);
 		}
 	}
 	pthread_mutex_unlock(&k->lock);
@@ -418,6 +408,7 @@ void keep_stop(struct keep *k)
 	pthread_mutex_lock(&k->lock);
 	k->stopping = true;
 	pthread_cond_broadcast(&k->cond);
+	pthread_cond_broadcast(&k->remover_cond);
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -432,9 +423,7 @@ size_t keep_waiters(struct keep *k)
 size_t keep_count(struct keep *k)
 {
 	pthread_mutex_lock(&k->lock);
-	size_t n = 0;
-	for (struct keep_entry *e = k->head; e; e = e->next)
-		n++;
+	size_t n = hindex_count(&k->keys);
 	pthread_mutex_unlock(&k->lock);
 	return n;
 }

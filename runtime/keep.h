@@ -72,10 +72,12 @@ void keep_forget_id(struct keep *k, const char *id);
 void keep_collect_id(struct keep *k, const char *id);
 
 /* For the remover thread: wait until a kept result reaches the end of its
- * keep period. Collected ones are dropped here; for one nobody collected,
- * returns 1 with *ret_id (caller frees), *ret_kind and *ret_what (caller
- * frees) and the key marked as being removed: retries wait until
- * keep_removed. Returns 0 once keep_stop was called. */
+ * keep period; results come in the order their periods end, those the
+ * bound ended first. Collected ones are dropped here; for one nobody
+ * collected, returns 1 with *ret_id (caller frees), *ret_kind and
+ * *ret_what (caller frees) and the key marked as being removed: retries
+ * wait until keep_removed. Returns 0 once keep_stop was called. Only a
+ * change of its next deadline wakes it, not every keep_end. */
 int keep_next_expired(struct keep *k, char **ret_id, int *ret_kind, char **ret_what);
 /* The object of a result keep_next_expired handed out is gone (or could
  * not be removed: it is forgotten either way). */

@@ -1,7 +1,9 @@
 /* The store of creations by identity (runtime/keep.c): reservations, kept
  * results handed to retries, config mismatches, waiting within a caller's
  * deadline, aborts, expiry of uncollected results, the count bound, and
- * lookups by id among thousands of entries in each state. */
+ * lookups by id among thousands of entries in each state; the bound and
+ * the order of expiry among thousands of results, and the remover's
+ * wake-ups. */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -291,7 +293,9 @@ static bool kept_collected(struct keep *k, const char *key, const char *id)
 enum { RESERVED, KEPT, REMOVING };
 
 /* Entry i is reserved, kept or being removed as i % 3; the period is 0 so
- * that keep_next_expired hands out at once the result just kept. */
+ * that keep_next_expired hands out at once the result just kept, and the
+ * ones to be removed are kept first (results come out in the order they
+ * were kept). */
 static void test_lookups_by_id_among_many(void)
 {
 	struct keep *k = keep_new(0, 2 * MANY);
@@ -302,11 +306,9 @@ static void test_lookups_by_id_among_many(void)
 		id[i] = xasprintf("id-%d", i);
 		e[i] = reserve(k, key[i], "d");
 		keep_set_id(k, e[i], id[i]);
-		if (i % 3 == RESERVED)
-			continue;
+	}
+	for (int i = REMOVING; i < MANY; i += 3) {
 		keep_end(k, e[i], id[i], false);
-		if (i % 3 == KEPT)
-			continue;
 		char *got = NULL, *what = NULL;
 		int kind = 0;
 		CU_ASSERT_EQUAL(keep_next_expired(k, &got, &kind, &what), 1);
@@ -314,6 +316,8 @@ static void test_lookups_by_id_among_many(void)
 		free(got);
 		free(what);
 	}
+	for (int i = KEPT; i < MANY; i += 3)
+		keep_end(k, e[i], id[i], false);
 	CU_ASSERT_EQUAL(keep_count(k), MANY);
 
 	/* Each id is found in its own state only; the even reservations are
@@ -443,6 +447,185 @@ static void test_ids_with_one_hash(void)
 	keep_free(k);
 }
 
+/* The next result keep_next_expired hands out: its id (caller frees), after
+ * keep_removed. */
+static char *next_expired(struct keep *k)
+{
+	char *id = NULL, *what = NULL;
+	int kind = 0;
+	CU_ASSERT_EQUAL(keep_next_expired(k, &id, &kind, &what), 1);
+	if (id)
+		keep_removed(k, id);
+	free(what);
+	return id;
+}
+
+/* Whether the next result handed out names id. */
+static bool next_is(struct keep *k, const char *id)
+{
+	_cleanup_free_ char *got = next_expired(k);
+	return streq(got, id);
+}
+
+#define BOUND 100
+#define BOUND_MANY 1000
+
+/* A thousand results kept, a hundred at most: the bound ends the oldest
+ * ones' periods as the new ones come, forgotten results no longer count,
+ * and the remover gets the uncollected ones of those the bound ended,
+ * oldest first, while the newest stay kept. */
+static void test_bound_among_many(void)
+{
+	struct keep *k = keep_new(3600 * SEC, BOUND);
+	for (int i = 0; i < BOUND_MANY; i++) {
+		_cleanup_free_ char *key = xasprintf("key-%d", i);
+		_cleanup_free_ char *id = xasprintf("id-%d", i);
+		keep_end(k, reserve(k, key, "d"), id, i % 5 == 0);
+	}
+	CU_ASSERT_EQUAL(keep_count(k), BOUND_MANY);
+	/* Ten of the kept ones go: ten more fit without ending another. */
+	for (int i = 950; i < 960; i++) {
+		_cleanup_free_ char *id = xasprintf("id-%d", i);
+		CU_ASSERT(forget_finds(k, id));
+	}
+	for (int i = BOUND_MANY; i < BOUND_MANY + 10; i++) {
+		_cleanup_free_ char *key = xasprintf("key-%d", i);
+		_cleanup_free_ char *id = xasprintf("id-%d", i);
+		keep_end(k, reserve(k, key, "d"), id, false);
+	}
+	bool order = true;
+	for (int i = 0; i < BOUND_MANY - BOUND; i++) {
+		if (i % 5 == 0)
+			continue; /* collected: dropped, not handed out */
+		_cleanup_free_ char *id = xasprintf("id-%d", i);
+		order &= next_is(k, id);
+	}
+	CU_ASSERT(order);
+	CU_ASSERT_EQUAL(keep_count(k), BOUND);
+	/* Nothing else is due: a stop ends the wait at once. */
+	keep_stop(k);
+	char *id = NULL, *what = NULL;
+	int kind = 0;
+	CU_ASSERT_EQUAL(keep_next_expired(k, &id, &kind, &what), 0);
+	CU_ASSERT_EQUAL(keep_count(k), BOUND);
+	/* The remaining ones are still kept; the forgotten are not. */
+	for (int i = BOUND_MANY - BOUND; i < BOUND_MANY + 10; i++) {
+		_cleanup_free_ char *key = xasprintf("key-%d", i);
+		_cleanup_free_ char *kid = xasprintf("id-%d", i);
+		if (i >= 950 && i < 960) {
+			keep_end(k, reserve(k, key, "d"), NULL, false);
+			continue;
+		}
+		CU_ASSERT_EQUAL(kept_collected(k, key, kid), i % 5 == 0 && i < BOUND_MANY);
+	}
+	keep_free(k);
+}
+
+#define ORDER_MANY 2000
+#define ORDER_PERIOD (SEC / 5)
+
+/* Results come out in the order their periods end, which is the order of
+ * keep_end, not of creation; none before its period is over; adopted and
+ * collected ones are dropped, forgotten ones never come. */
+static void test_expiry_order_among_many(void)
+{
+	struct keep *k = keep_new(ORDER_PERIOD, 2 * ORDER_MANY);
+	static struct keep_entry *e[ORDER_MANY];
+	for (int i = 0; i < ORDER_MANY; i++) {
+		_cleanup_free_ char *key = xasprintf("key-%d", i);
+		e[i] = reserve(k, key, "d");
+	}
+	/* Ended in another order than made: 7 and ORDER_MANY are coprime. */
+	long long first_end = now_mono_ns();
+	for (int j = 0; j < ORDER_MANY; j++) {
+		int i = (7 * j) % ORDER_MANY;
+		_cleanup_free_ char *id = xasprintf("id-%d", i);
+		keep_end(k, e[i], id, j % 4 == 0);
+	}
+	for (int j = 1; j < ORDER_MANY; j += 4) {
+		_cleanup_free_ char *id = xasprintf("id-%d", (7 * j) % ORDER_MANY);
+		keep_collect_id(k, id);
+	}
+	for (int j = 2; j < ORDER_MANY; j += 4) {
+		_cleanup_free_ char *id = xasprintf("id-%d", (7 * j) % ORDER_MANY);
+		CU_ASSERT(forget_finds(k, id));
+	}
+	CU_ASSERT_EQUAL(keep_count(k), ORDER_MANY * 3 / 4);
+	bool order = true;
+	for (int j = 3; j < ORDER_MANY; j += 4) {
+		_cleanup_free_ char *id = xasprintf("id-%d", (7 * j) % ORDER_MANY);
+		order &= next_is(k, id);
+		if (j == 3)
+			CU_ASSERT(now_mono_ns() >= first_end + ORDER_PERIOD);
+	}
+	CU_ASSERT(order);
+	CU_ASSERT_EQUAL(keep_count(k), 0);
+	keep_free(k);
+}
+
+struct remover {
+	struct keep *k;
+	char *id;
+	long long at_ns;
+	int r;
+};
+
+static void *remover_main(void *arg)
+{
+	struct remover *m = arg;
+	char *what = NULL;
+	int kind = 0;
+	m->r = keep_next_expired(m->k, &m->id, &kind, &what);
+	m->at_ns = now_mono_ns();
+	free(what);
+	return NULL;
+}
+
+/* The remover waits on its own deadline: a first result gives it one, and
+ * a result whose period the bound ends wakes it at once, long before the
+ * hour it was waiting for. */
+static void test_remover_wakes_when_its_deadline_comes_earlier(void)
+{
+	struct keep *k = keep_new(SEC / 10, 1);
+	struct remover m = {.k = k};
+	pthread_t t;
+	pthread_create(&t, NULL, remover_main, &m);
+	usleep(20000); /* waiting with nothing kept */
+	long long start = now_mono_ns();
+	keep_end(k, reserve(k, "a", "d"), "id-a", false);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(m.r, 1);
+	CU_ASSERT_STRING_EQUAL(m.id, "id-a");
+	CU_ASSERT(m.at_ns >= start + SEC / 10);
+	keep_removed(k, m.id);
+	free(m.id);
+	keep_free(k);
+
+	k = keep_new(3600 * SEC, 1);
+	m = (struct remover){.k = k};
+	keep_end(k, reserve(k, "a", "d"), "id-a", false);
+	pthread_create(&t, NULL, remover_main, &m);
+	usleep(20000); /* waiting for a's hour */
+	start = now_mono_ns();
+	keep_end(k, reserve(k, "b", "d"), "id-b", false);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(m.r, 1);
+	CU_ASSERT_STRING_EQUAL(m.id, "id-a");
+	CU_ASSERT(m.at_ns < start + 10 * SEC);
+	keep_removed(k, m.id);
+	free(m.id);
+
+	/* A stop ends its wait too. */
+	m = (struct remover){.k = k};
+	pthread_create(&t, NULL, remover_main, &m);
+	usleep(20000);
+	keep_stop(k);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(m.r, 0);
+	CU_ASSERT_EQUAL(keep_count(k), 1);
+	keep_free(k);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
@@ -456,6 +639,10 @@ int main(void)
 	    {"lookups by id among many", test_lookups_by_id_among_many},
 	    {"shared and changed ids", test_shared_and_changed_ids},
 	    {"ids with one hash", test_ids_with_one_hash},
+	    {"bound among many", test_bound_among_many},
+	    {"expiry order among many", test_expiry_order_among_many},
+	    {"remover wakes when its deadline comes earlier",
+	     test_remover_wakes_when_its_deadline_comes_earlier},
 	};
 	return unit_run("keep", tests, ARRAY_SIZE(tests));
 }
