@@ -6,9 +6,13 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/compat.h"
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/asan_interface.h>
@@ -84,11 +88,28 @@ bool proc_alive(pid_t pid, unsigned long long start_time)
 struct clone_vm {
 	int (*fn)(void *);
 	void *arg;
+	bool low_fds; /* the table is huskd's (CLONE_FILES): copy the low part */
 };
+
+int proc_fd_park(int fd)
+{
+	if (fd < 0 || fd >= PROC_FD_PARK)
+		return fd;
+	int parked = fcntl(fd, F_DUPFD_CLOEXEC, PROC_FD_PARK);
+	if (parked < 0)
+		return fd;
+	close(fd);
+	return parked;
+}
 
 static int clone_vm_main(void *p)
 {
 	const struct clone_vm *c = p;
+	/* Nothing may touch a descriptor before this: until then the table is
+	 * huskd's own. The kernel copies only what is below the range. */
+	if (c->low_fds && close_range(PROC_FD_PARK, ~0U, CLOSE_RANGE_UNSHARE) < 0 &&
+	    unshare(CLONE_FILES) < 0)
+		_exit(127);
 	/* Our handlers would run on huskd's memory in a process that is not
 	 * huskd: back to the default for every caught signal. */
 	for (int s = 1; s < NSIG; s++) {
@@ -103,14 +124,16 @@ static int clone_vm_main(void *p)
 	_exit(c->fn(c->arg));
 }
 
-pid_t proc_clone_vm(unsigned long flags, int (*fn)(void *), void *arg)
+pid_t proc_clone_vm(unsigned long flags, int maxfd, int (*fn)(void *), void *arg)
 {
 	void *stack = mmap(NULL, CLONE_VM_STACK, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED)
 		return -errno;
 	stack_unpoison(stack, CLONE_VM_STACK);
-	struct clone_vm c = {.fn = fn, .arg = arg};
+	struct clone_vm c = {.fn = fn, .arg = arg, .low_fds = maxfd < PROC_FD_PARK};
+	if (c.low_fds)
+		flags |= CLONE_FILES;
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);

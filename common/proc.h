@@ -20,6 +20,18 @@ int proc_start_time(pid_t pid, unsigned long long *ret, struct husk_error *err);
  * at start_time. */
 bool proc_alive(pid_t pid, unsigned long long start_time);
 
+/* Descriptors huskd holds for an object's whole life (a pidfd per running
+ * container) are parked at or above PROC_FD_PARK, where proc_clone_vm's
+ * children do not copy them: a thousand of them cost every clone a copy of
+ * the table and every child a thousand closes (issue 12). */
+#define PROC_FD_PARK 1024
+
+/* Moves fd to the lowest free descriptor at or above PROC_FD_PARK,
+ * close-on-exec, and closes fd; returns the new descriptor. Where that
+ * fails (the open file limit is below it) fd stays where it is and is
+ * returned: only the saving is lost. */
+int proc_fd_park(int fd);
+
 /* Runs fn(arg) in a child that shares this process's memory (clone with
  * CLONE_VM | CLONE_VFORK, plus the namespace and parent flags given) on a
  * stack of its own, and returns once the child has exec'd or exited: the
@@ -30,7 +42,12 @@ bool proc_alive(pid_t pid, unsigned long long start_time);
  * signal back at SIG_DFL; fn may make async-signal-safe calls only (it
  * writes to huskd's memory), unblocks what it wants, and ends in execve or
  * _exit (returning from fn exits with its value). The exit signal is
- * SIGCHLD. Async-signal-safe itself, so a child may nest it. */
-pid_t proc_clone_vm(unsigned long flags, int (*fn)(void *), void *arg);
+ * SIGCHLD. Async-signal-safe itself, so a child may nest it.
+ * maxfd is the highest descriptor fn uses or hands on (-1: none above 2).
+ * Below PROC_FD_PARK, the child's descriptor table is a copy of ours below
+ * PROC_FD_PARK only (CLONE_FILES, then close_range's CLOSE_RANGE_UNSHARE
+ * as its first step): the parked ones are neither copied nor closed. At or
+ * above it, the child gets a copy of all, as with a plain clone. */
+pid_t proc_clone_vm(unsigned long flags, int maxfd, int (*fn)(void *), void *arg);
 
 #endif

@@ -30,9 +30,10 @@ struct rt_watch {
 	struct rt_watch *next;
 };
 
+/* Parked: held as long as the container runs, kept out of the clones. */
 static int pidfd_open_(pid_t pid)
 {
-	return (int)syscall(SYS_pidfd_open, pid, 0);
+	return proc_fd_park((int)syscall(SYS_pidfd_open, pid, 0));
 }
 
 static void watch_free(struct rt *rt, struct rt_watch *w)

@@ -79,6 +79,16 @@ struct runtime_call {
 	int ctty;
 };
 
+/* The highest descriptor exec_runtime uses (proc_clone_vm's maxfd). */
+static int call_maxfd(const int fds[3], int ctty)
+{
+	int m = ctty;
+	for (int i = 0; i < 3; i++)
+		if (fds[i] > m)
+			m = fds[i];
+	return m;
+}
+
 /* In a child that shares huskd's memory until execv (proc_clone_vm): only
  * async-signal-safe calls. */
 static int exec_runtime(void *p)
@@ -209,7 +219,8 @@ int ctr_oci_exec_spawn(const struct ctr_exec_opts *o, const struct ctr_stdio *io
 	const char *verb[] = {"exec", "--process", proc_path, "--pid-file", pid_path, s->id, NULL};
 	_cleanup_strv_ char **argv = ctr_oci_argv(s, log_path, verb);
 
-	pid_t pid = proc_clone_vm(0, exec_runtime, &(struct runtime_call){argv, fds, slave});
+	pid_t pid = proc_clone_vm(0, call_maxfd(fds, slave), exec_runtime,
+				  &(struct runtime_call){argv, fds, slave});
 	if (pid < 0)
 		return husk_error_errno(err, -pid, "exec: start '%s'", s->oci_path);
 	/* The runtime holds the slave now: its exit hangs the master up. */
@@ -276,7 +287,8 @@ int ctr_oci_update(const struct ctr_spec *s, const char *resources_json, struct 
 	const char *verb[] = {"update", "--resources", "-", s->id, NULL};
 	_cleanup_strv_ char **argv = ctr_oci_argv(s, log_path, verb);
 	int fds[3] = {in, null, null};
-	pid_t pid = proc_clone_vm(0, exec_runtime, &(struct runtime_call){argv, fds, -1});
+	pid_t pid = proc_clone_vm(0, call_maxfd(fds, -1), exec_runtime,
+				  &(struct runtime_call){argv, fds, -1});
 	if (pid < 0)
 		return husk_error_errno(err, -pid, "update: start '%s'", s->oci_path);
 	int st = 0;

@@ -870,7 +870,7 @@ static int init_exec(void *p)
 static int init_spawn(void *p)
 {
 	struct ns_child *c = p;
-	pid_t pid = proc_clone_vm((unsigned long)c->flags, init_exec, c);
+	pid_t pid = proc_clone_vm((unsigned long)c->flags, c->report[1], init_exec, c);
 	if (pid < 0)
 		child_fail(c->report[1], EIO, -pid, "clone pod init");
 	c->init_pid = pid; /* our memory is huskd's */
@@ -1051,7 +1051,7 @@ static int clone_child(unsigned long flags, int (*fn)(void *), struct ns_child *
 	if (r < 0)
 		return r;
 	_cleanup_close_ int report_rd = steal_fd(&c->report[0]);
-	pid_t pid = proc_clone_vm(flags, fn, c);
+	pid_t pid = proc_clone_vm(flags, c->report[1], fn, c);
 	closep(&c->report[1]);
 	if (pid < 0)
 		return husk_error_errno(err, (int)-pid, "clone namespace child");

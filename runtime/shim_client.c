@@ -325,7 +325,8 @@ static int shim_exec(void *p)
 static int shim_session(void *p)
 {
 	setsid();
-	return proc_clone_vm(0, shim_exec, p) < 0 ? 1 : 0;
+	const struct shim_exec *x = p;
+	return proc_clone_vm(0, x->devnull > x->wr ? x->devnull : x->wr, shim_exec, p) < 0 ? 1 : 0;
 }
 
 int ctr_shim_start(const char *shim_path, const char *spec_path, const char *state_dir,
@@ -364,7 +365,7 @@ int ctr_shim_start(const char *shim_path, const char *spec_path, const char *sta
 			      .argv = argv,
 			      .envp = envp,
 			      .what = what};
-	pid_t c = proc_clone_vm(0, shim_session, &x);
+	pid_t c = proc_clone_vm(0, devnull > wr ? devnull : wr, shim_session, &x);
 	if (c < 0)
 		return husk_error_errno(err, (int)-c, "start shim: clone");
 	close(wr);

@@ -1,9 +1,12 @@
 /* common/proc: proc_clone_vm runs its child in our memory, returns only once
- * the child has exec'd or exited, and hands it no handler of ours. */
+ * the child has exec'd or exited, and hands it no handler of ours, nor the
+ * descriptors parked by proc_fd_park. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,7 +25,7 @@ static void test_shares_memory_and_waits(void)
 {
 	int v = 42;
 	wrote = 0;
-	pid_t pid = proc_clone_vm(0, write_and_exit, &v);
+	pid_t pid = proc_clone_vm(0, -1, write_and_exit, &v);
 	CU_ASSERT_FATAL(pid > 0);
 	/* Returned after the child exited: no sleep, no race. */
 	CU_ASSERT_EQUAL(wrote, 42);
@@ -56,7 +59,7 @@ static void test_signals(void)
 	CU_ASSERT_EQUAL_FATAL(sigaction(SIGUSR1, &h, &old), 0);
 	sigset_t before, after;
 	sigprocmask(SIG_SETMASK, NULL, &before);
-	pid_t pid = proc_clone_vm(0, check_signals, NULL);
+	pid_t pid = proc_clone_vm(0, -1, check_signals, NULL);
 	CU_ASSERT_FATAL(pid > 0);
 	int st = 0;
 	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
@@ -81,12 +84,12 @@ static int exec_true(void *p)
 
 static void test_exec(void)
 {
-	pid_t pid = proc_clone_vm(0, exec_true, "/bin/true");
+	pid_t pid = proc_clone_vm(0, -1, exec_true, "/bin/true");
 	CU_ASSERT_FATAL(pid > 0);
 	int st = 0;
 	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
 	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	pid = proc_clone_vm(0, exec_true, "/nonexistent/true");
+	pid = proc_clone_vm(0, -1, exec_true, "/nonexistent/true");
 	CU_ASSERT_FATAL(pid > 0);
 	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
 	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 127);
@@ -94,7 +97,7 @@ static void test_exec(void)
 
 static int nested(void *p)
 {
-	pid_t g = proc_clone_vm(0, write_and_exit, p);
+	pid_t g = proc_clone_vm(0, -1, write_and_exit, p);
 	return g > 0 && waitpid(g, NULL, 0) == g ? 0 : 1;
 }
 
@@ -102,7 +105,7 @@ static void test_nested(void)
 {
 	int v = 7;
 	wrote = 0;
-	pid_t pid = proc_clone_vm(0, nested, &v);
+	pid_t pid = proc_clone_vm(0, -1, nested, &v);
 	CU_ASSERT_FATAL(pid > 0);
 	int st = 0;
 	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
@@ -113,7 +116,78 @@ static void test_nested(void)
 static void test_bad_flags(void)
 {
 	/* CLONE_THREAD without CLONE_SIGHAND: the kernel refuses. */
-	CU_ASSERT_EQUAL(proc_clone_vm(CLONE_THREAD, write_and_exit, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(proc_clone_vm(CLONE_THREAD, -1, write_and_exit, NULL), -EINVAL);
+}
+
+struct fds_seen {
+	int low, parked, spare; /* what the child checks and changes */
+};
+
+/* 0 when the low descriptor is there and the parked one is not; then
+ * changes its own table, which must not be ours. */
+static int check_fds(void *p)
+{
+	const struct fds_seen *f = p;
+	if (fcntl(f->low, F_GETFD) < 0)
+		return 1;
+	if (fcntl(f->parked, F_GETFD) >= 0 || errno != EBADF)
+		return 2;
+	close(f->low);
+	if (dup2(0, f->spare) < 0)
+		return 3;
+	return 0;
+}
+
+static int sees_parked(void *p)
+{
+	const struct fds_seen *f = p;
+	return fcntl(f->parked, F_GETFD) >= 0 ? 0 : 1;
+}
+
+static void test_parked_fds(void)
+{
+	int pipefd[2];
+	CU_ASSERT_EQUAL_FATAL(pipe2(pipefd, O_CLOEXEC), 0);
+	int low = pipefd[0];
+	/* As huskd does at start (rt_monitor_start): the soft limit up to the
+	 * hard one. Below PROC_FD_PARK parking fails and leaves fd as it is. */
+	struct rlimit rl;
+	CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	int parked = proc_fd_park(pipefd[1]);
+	if (rl.rlim_cur <= PROC_FD_PARK) {
+		CU_ASSERT_EQUAL(parked, pipefd[1]);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return;
+	}
+	CU_ASSERT_FATAL(parked >= PROC_FD_PARK);
+	CU_ASSERT(fcntl(parked, F_GETFD) & FD_CLOEXEC);
+	CU_ASSERT(fcntl(pipefd[1], F_GETFD) < 0); /* the old number was closed */
+	int spare = fcntl(0, F_DUPFD_CLOEXEC, 100);
+	CU_ASSERT_FATAL(spare >= 0);
+	close(spare); /* a free number the child takes in its own table */
+	struct fds_seen f = {low, parked, spare};
+	pid_t pid = proc_clone_vm(0, low, check_fds, &f);
+	CU_ASSERT_FATAL(pid > 0);
+	int st = 0;
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* Ours is untouched: low still open, spare still free, parked open. */
+	CU_ASSERT(fcntl(low, F_GETFD) >= 0);
+	CU_ASSERT(fcntl(spare, F_GETFD) < 0 && errno == EBADF);
+	CU_ASSERT(fcntl(parked, F_GETFD) >= 0);
+	/* A child that uses a parked descriptor gets all of them. */
+	pid = proc_clone_vm(0, parked, sees_parked, &f);
+	CU_ASSERT_FATAL(pid > 0);
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(low);
+	close(parked);
+	/* Nothing to park, or already parked: returned as is. */
+	CU_ASSERT_EQUAL(proc_fd_park(-1), -1);
+	CU_ASSERT_EQUAL(proc_fd_park(PROC_FD_PARK + 5), PROC_FD_PARK + 5);
 }
 
 int main(void)
@@ -124,6 +198,7 @@ int main(void)
 	    {"exec", test_exec},
 	    {"nested", test_nested},
 	    {"bad flags", test_bad_flags},
+	    {"parked descriptors", test_parked_fds},
 	};
 	return unit_run("proc", tests, ARRAY_SIZE(tests));
 }
