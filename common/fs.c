@@ -104,7 +104,7 @@ int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode
 	return write_renamed(path, data, len, mode, false, err);
 }
 
-int fs_mkdir_p(const char *path, mode_t mode, struct husk_error *err)
+static int mkdir_each(const char *path, mode_t mode, struct husk_error *err)
 {
 	_cleanup_free_ char *p = xstrdup(path);
 	for (char *s = p + 1;; s++) {
@@ -116,7 +116,23 @@ int fs_mkdir_p(const char *path, mode_t mode, struct husk_error *err)
 			return husk_error_errno(err, errno, "mkdir '%s'", p);
 		*s = c;
 		if (!c)
-			break;
+			return 0;
+	}
+}
+
+int fs_mkdir_p(const char *path, mode_t mode, struct husk_error *err)
+{
+	/* Mostly the parent exists: one call, not one per level. */
+	if (mkdir(path, mode) == 0)
+		return 0;
+	int e = errno;
+	/* A parent missing, or one in the way: level by level, naming it. */
+	if (e == ENOENT || e == ENOTDIR) {
+		int r = mkdir_each(path, mode, err);
+		if (r < 0)
+			return r;
+	} else if (e != EEXIST) {
+		return husk_error_errno(err, e, "mkdir '%s'", path);
 	}
 	struct stat st;
 	if (stat(path, &st) < 0)

@@ -107,6 +107,32 @@ static void test_missing_and_file(void)
 	unit_rmdir(steal_ptr(&t));
 }
 
+/* fs_mkdir_p: one level or many, an existing directory, and what is in the
+ * way named in the error. */
+static void test_mkdir_p(void)
+{
+	_cleanup_free_ char *t = unit_tmpdir();
+	_cleanup_free_ char *one = xasprintf("%s/one", t), *deep = xasprintf("%s/a/b/c", t);
+	CU_ASSERT_EQUAL(fs_mkdir_p(one, 0700, NULL), 0);
+	CU_ASSERT_EQUAL(fs_mkdir_p(one, 0700, NULL), 0);
+	CU_ASSERT_EQUAL(fs_mkdir_p(deep, 0700, NULL), 0);
+	struct stat st;
+	CU_ASSERT(stat(deep, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+	unit_write(t, "f", "x");
+	_cleanup_free_ char *f = xasprintf("%s/f", t), *under = xasprintf("%s/f/g/h", t);
+	struct husk_error e = HUSK_ERROR_INIT;
+	CU_ASSERT(fs_mkdir_p(f, 0700, &e) < 0);
+	CU_ASSERT_EQUAL(e.code, ENOTDIR);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, f));
+	husk_error_clear(&e);
+	CU_ASSERT(fs_mkdir_p(under, 0700, &e) < 0);
+	CU_ASSERT_EQUAL(e.code, ENOTDIR);
+	_cleanup_free_ char *fg = xasprintf("'%s/f/g'", t);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, fg));
+	husk_error_clear(&e);
+	unit_rmdir(steal_ptr(&t));
+}
+
 static void test_stops_at_a_mount(void)
 {
 	if (geteuid() != 0) {
@@ -138,6 +164,7 @@ int main(void)
 	    {"deeper than PATH_MAX", test_deeper_than_path_max},
 	    {"missing path, a file, a symlink", test_missing_and_file},
 	    {"stops at a mount", test_stops_at_a_mount},
+	    {"mkdir -p", test_mkdir_p},
 	};
 	return unit_run("fs", tests, ARRAY_SIZE(tests));
 }
