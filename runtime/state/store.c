@@ -1,6 +1,7 @@
 /* The record store: one file per record written with fs_write_replace, and
  * the in-memory index (arrays sorted by id, so a prefix resolves with one
- * binary search). */
+ * binary search; hash indexes of the name tuples and of each container's
+ * pod, so a create's checks and finds walk no list). */
 #include "runtime/state/internal.h"
 
 #include <ctype.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "common/hindex.h"
 #include "common/json.h"
 
 /* ---- validation ----------------------------------------------------------------- */
@@ -72,6 +74,29 @@ static bool same_ctr_name(const struct ctr_record *a, const struct ctr_record *b
 	return streq(a->pod_id, b->pod_id) && streq(a->name, b->name) && a->attempt == b->attempt;
 }
 
+/* A field of a name tuple into its hash, with its NUL; NULL as "" (as the
+ * same_*_name tests take it). */
+static uint64_t hash_field(uint64_t h, const char *s)
+{
+	s = s ? s : "";
+	return hindex_hash_more(h, s, strlen(s) + 1);
+}
+
+static uint64_t pod_name_hash(const struct pod_record *r)
+{
+	uint64_t h = hash_field(HINDEX_HASH_START, r->name);
+	h = hash_field(h, r->namespace);
+	h = hash_field(h, r->uid);
+	return hindex_hash_more(h, &r->attempt, sizeof(r->attempt));
+}
+
+static uint64_t ctr_name_hash(const struct ctr_record *r)
+{
+	uint64_t h = hash_field(HINDEX_HASH_START, r->pod_id);
+	h = hash_field(h, r->name);
+	return hindex_hash_more(h, &r->attempt, sizeof(r->attempt));
+}
+
 /* ---- shared records ------------------------------------------------------------- */
 
 /* A stored record and how many hold it: the index, and each shared list
@@ -81,11 +106,25 @@ static bool same_ctr_name(const struct ctr_record *a, const struct ctr_record *b
 struct pod_node {
 	struct pod_record rec; /* first: the index holds &node->rec */
 	unsigned refs;
+	/* In the store's name index while it is the stored record; only the
+	 * store touches it, under its locks. */
+	struct hindex_node by_name;
 };
 struct ctr_node {
 	struct ctr_record rec;
 	unsigned refs;
+	struct hindex_node by_name, by_pod; /* as pod_node's */
 };
+
+static struct pod_node *pod_node_of(const struct pod_record *r)
+{
+	return (struct pod_node *)r;
+}
+
+static struct ctr_node *ctr_node_of(const struct ctr_record *r)
+{
+	return (struct ctr_node *)r;
+}
 
 static struct pod_record *pod_node_new(void)
 {
@@ -175,6 +214,10 @@ struct state_store {
 	size_t n_pods;
 	struct ctr_record **ctrs; /* sorted by id */
 	size_t n_ctrs;
+	/* The records of pods and ctrs by name tuple (pod_name_hash,
+	 * ctr_name_hash), and the containers by pod id (hindex_hash): changed
+	 * with the arrays, by the pod_/ctr_index_ functions only. */
+	struct hindex pod_names, ctr_names, ctr_pods;
 };
 
 static pthread_mutex_t *id_lock(struct state_store *s, const char *id)
@@ -245,6 +288,68 @@ static void index_remove(void **v, size_t *n, size_t i)
 	(*n)--;
 }
 
+/* The index of records, arrays and hashes together: under wlock, and the
+ * write lock when the store is open (loading needs neither). The index
+ * takes the caller's hold on rec; _remove and _replace hand back the one
+ * it had on the record that goes. */
+static void pod_index_add(struct state_store *s, struct pod_record *rec)
+{
+	index_insert((void ***)&s->pods, &s->n_pods, rec);
+	hindex_add(&s->pod_names, &pod_node_of(rec)->by_name, pod_name_hash(rec));
+}
+
+static struct pod_record *pod_index_remove(struct state_store *s, size_t i)
+{
+	struct pod_record *old = s->pods[i];
+	index_remove((void **)s->pods, &s->n_pods, i);
+	hindex_remove(&s->pod_names, &pod_node_of(old)->by_name);
+	return old;
+}
+
+static struct pod_record *pod_index_replace(struct state_store *s, size_t i, struct pod_record *rec)
+{
+	struct pod_record *old = s->pods[i];
+	s->pods[i] = rec;
+	hindex_remove(&s->pod_names, &pod_node_of(old)->by_name);
+	hindex_add(&s->pod_names, &pod_node_of(rec)->by_name, pod_name_hash(rec));
+	return old;
+}
+
+static void ctr_hash_add(struct state_store *s, struct ctr_record *rec)
+{
+	hindex_add(&s->ctr_names, &ctr_node_of(rec)->by_name, ctr_name_hash(rec));
+	hindex_add(&s->ctr_pods, &ctr_node_of(rec)->by_pod, hindex_hash(rec->pod_id));
+}
+
+static void ctr_hash_remove(struct state_store *s, struct ctr_record *rec)
+{
+	hindex_remove(&s->ctr_names, &ctr_node_of(rec)->by_name);
+	hindex_remove(&s->ctr_pods, &ctr_node_of(rec)->by_pod);
+}
+
+static void ctr_index_add(struct state_store *s, struct ctr_record *rec)
+{
+	index_insert((void ***)&s->ctrs, &s->n_ctrs, rec);
+	ctr_hash_add(s, rec);
+}
+
+static struct ctr_record *ctr_index_remove(struct state_store *s, size_t i)
+{
+	struct ctr_record *old = s->ctrs[i];
+	index_remove((void **)s->ctrs, &s->n_ctrs, i);
+	ctr_hash_remove(s, old);
+	return old;
+}
+
+static struct ctr_record *ctr_index_replace(struct state_store *s, size_t i, struct ctr_record *rec)
+{
+	struct ctr_record *old = s->ctrs[i];
+	s->ctrs[i] = rec;
+	ctr_hash_remove(s, old);
+	ctr_hash_add(s, rec);
+	return old;
+}
+
 static char *record_path(const char *dir, const char *id)
 {
 	return xasprintf("%s/%s.json", dir, id);
@@ -269,22 +374,42 @@ static int remove_record(const char *dir, const char *id, struct husk_error *err
 
 /* ---- names and order ---- */
 
-/* The pod other than self with rec's name tuple, or NULL. Under wlock. */
-static const struct pod_record *pod_name_owner(struct state_store *s, const struct pod_record *rec)
+/* The pod other than self (NULL: none) with rec's name tuple, or NULL.
+ * Under wlock or the lock. */
+static const struct pod_record *pod_name_owner(struct state_store *s, const struct pod_record *rec,
+					       const char *self)
 {
-	for (size_t i = 0; i < s->n_pods; i++)
-		if (!streq(s->pods[i]->id, rec->id) && same_pod_name(s->pods[i], rec))
-			return s->pods[i];
+	for (struct hindex_node *n = hindex_find(&s->pod_names, pod_name_hash(rec)); n;
+	     n = hindex_find_next(n)) {
+		const struct pod_record *p = &hindex_entry(n, struct pod_node, by_name)->rec;
+		if (!streq(p->id, self) && same_pod_name(p, rec))
+			return p;
+	}
 	return NULL;
 }
 
 /* The container other than self with rec's pod, name and attempt, or NULL. */
-static const struct ctr_record *ctr_name_owner(struct state_store *s, const struct ctr_record *rec)
+static const struct ctr_record *ctr_name_owner(struct state_store *s, const struct ctr_record *rec,
+					       const char *self)
 {
-	for (size_t i = 0; i < s->n_ctrs; i++)
-		if (!streq(s->ctrs[i]->id, rec->id) && same_ctr_name(s->ctrs[i], rec))
-			return s->ctrs[i];
+	for (struct hindex_node *n = hindex_find(&s->ctr_names, ctr_name_hash(rec)); n;
+	     n = hindex_find_next(n)) {
+		const struct ctr_record *c = &hindex_entry(n, struct ctr_node, by_name)->rec;
+		if (!streq(c->id, self) && same_ctr_name(c, rec))
+			return c;
+	}
 	return NULL;
+}
+
+/* How many containers of pod id there are. Under wlock or the lock. */
+static size_t ctrs_of_pod(struct state_store *s, const char *id)
+{
+	size_t n = 0;
+	for (struct hindex_node *x = hindex_find(&s->ctr_pods, hindex_hash(id)); x;
+	     x = hindex_find_next(x))
+		if (streq(hindex_entry(x, struct ctr_node, by_pod)->rec.pod_id, id))
+			n++;
+	return n;
 }
 
 static int cmp_created(long long a, long long b, const char *ida, const char *idb)
@@ -401,18 +526,18 @@ static int load_dir(struct state_store *s, const char *dir, bool pods, char ***p
 		size_t at;
 		if (pods) {
 			struct pod_record *p = v[i].rec;
-			const struct pod_record *o = pod_name_owner(s, p);
+			const struct pod_record *o = pod_name_owner(s, p, p->id);
 			if (o) {
 				husk_error_set(&e, EEXIST, "pod name '%s' taken by '%s'", p->name,
 					       o->id);
 				problem(problems, v[i].path, &e);
 				pod_node_unref(p);
 			} else {
-				index_insert((void ***)&s->pods, &s->n_pods, p);
+				pod_index_add(s, p);
 			}
 		} else {
 			struct ctr_record *c = v[i].rec;
-			const struct ctr_record *o = ctr_name_owner(s, c);
+			const struct ctr_record *o = ctr_name_owner(s, c, c->id);
 			if (o) {
 				husk_error_set(&e, EEXIST, "container name '%s' taken by '%s'",
 					       c->name, o->id);
@@ -425,7 +550,7 @@ static int load_dir(struct state_store *s, const char *dir, bool pods, char ***p
 						       c->pod_id);
 					problem(problems, v[i].path, &e);
 				}
-				index_insert((void ***)&s->ctrs, &s->n_ctrs, c);
+				ctr_index_add(s, c);
 			}
 		}
 		husk_error_clear(&e);
@@ -441,6 +566,9 @@ void state_store_free(struct state_store *s)
 		return;
 	pod_records_release((const struct pod_record **)s->pods, s->n_pods);
 	ctr_records_release((const struct ctr_record **)s->ctrs, s->n_ctrs);
+	hindex_clear(&s->pod_names);
+	hindex_clear(&s->ctr_names);
+	hindex_clear(&s->ctr_pods);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->wlock);
 	for (size_t i = 0; i < STORE_ID_LOCKS; i++)
@@ -522,7 +650,7 @@ int state_new_id(struct state_store *s, char **ret_id, struct husk_error *err)
 static int pod_name_conflict(struct state_store *s, const struct pod_record *rec,
 			     struct husk_error *err)
 {
-	const struct pod_record *o = pod_name_owner(s, rec);
+	const struct pod_record *o = pod_name_owner(s, rec, rec->id);
 	if (!o)
 		return 0;
 	return husk_error_set(err, EEXIST,
@@ -564,7 +692,7 @@ int state_pod_add(struct state_store *s, const struct pod_record *rec, struct hu
 	if (r < 0)
 		goto out;
 	pthread_rwlock_wrlock(&s->lock);
-	index_insert((void ***)&s->pods, &s->n_pods, steal_ptr(&copy));
+	pod_index_add(s, steal_ptr(&copy));
 	pthread_rwlock_unlock(&s->lock);
 out:
 	pthread_mutex_unlock(&s->wlock);
@@ -592,9 +720,9 @@ int state_pod_find(struct state_store *s, const char *name, const char *namespac
 				  .attempt = attempt};
 	struct pod_record *found = NULL;
 	pthread_rwlock_rdlock(&s->lock);
-	for (size_t i = 0; i < s->n_pods && !found; i++)
-		if (same_pod_name(s->pods[i], &want))
-			found = pod_record_dup(s->pods[i]);
+	const struct pod_record *p = pod_name_owner(s, &want, NULL);
+	if (p)
+		found = pod_record_dup(p);
 	pthread_rwlock_unlock(&s->lock);
 	if (!found)
 		return husk_error_set(
@@ -655,8 +783,7 @@ int state_pod_modify(struct state_store *s, const char *id,
 	if (r < 0 || !find_exact((void **)s->pods, s->n_pods, id, &i))
 		goto out;
 	pthread_rwlock_wrlock(&s->lock);
-	struct pod_record *old = s->pods[i];
-	s->pods[i] = steal_ptr(&copy);
+	struct pod_record *old = pod_index_replace(s, i, steal_ptr(&copy));
 	pthread_rwlock_unlock(&s->lock);
 	pod_node_unref(old);
 out:
@@ -690,10 +817,7 @@ int state_pod_remove(struct state_store *s, const char *id, struct husk_error *e
 		r = husk_error_set(err, ENOENT, "pod '%.*s': not found", ID_MAX, id ? id : "");
 		goto out;
 	}
-	size_t n = 0;
-	for (size_t j = 0; j < s->n_ctrs; j++)
-		if (streq(s->ctrs[j]->pod_id, id))
-			n++;
+	size_t n = ctrs_of_pod(s, id);
 	if (n) {
 		r = husk_error_set(err, EBUSY, "remove pod '%s': %zu containers remain", id, n);
 		goto out;
@@ -702,8 +826,7 @@ int state_pod_remove(struct state_store *s, const char *id, struct husk_error *e
 	if (r < 0)
 		goto out;
 	pthread_rwlock_wrlock(&s->lock);
-	struct pod_record *old = s->pods[i];
-	index_remove((void **)s->pods, &s->n_pods, i);
+	struct pod_record *old = pod_index_remove(s, i);
 	pthread_rwlock_unlock(&s->lock);
 	pod_node_unref(old);
 out:
@@ -777,7 +900,7 @@ int state_pod_list_shared(struct state_store *s, const struct pod_filter *f,
 static int ctr_name_conflict(struct state_store *s, const struct ctr_record *rec,
 			     struct husk_error *err)
 {
-	const struct ctr_record *o = ctr_name_owner(s, rec);
+	const struct ctr_record *o = ctr_name_owner(s, rec, rec->id);
 	if (!o)
 		return 0;
 	return husk_error_set(err, EEXIST,
@@ -823,7 +946,7 @@ int state_ctr_add(struct state_store *s, const struct ctr_record *rec, struct hu
 	if (r < 0)
 		goto out;
 	pthread_rwlock_wrlock(&s->lock);
-	index_insert((void ***)&s->ctrs, &s->n_ctrs, steal_ptr(&copy));
+	ctr_index_add(s, steal_ptr(&copy));
 	pthread_rwlock_unlock(&s->lock);
 out:
 	pthread_mutex_unlock(&s->wlock);
@@ -849,9 +972,9 @@ int state_ctr_find(struct state_store *s, const char *pod_id, const char *name, 
 	    .pod_id = (char *)pod_id, .name = (char *)name, .attempt = attempt};
 	struct ctr_record *found = NULL;
 	pthread_rwlock_rdlock(&s->lock);
-	for (size_t i = 0; i < s->n_ctrs && !found; i++)
-		if (same_ctr_name(s->ctrs[i], &want))
-			found = ctr_record_dup(s->ctrs[i]);
+	const struct ctr_record *c = ctr_name_owner(s, &want, NULL);
+	if (c)
+		found = ctr_record_dup(c);
 	pthread_rwlock_unlock(&s->lock);
 	if (!found)
 		return husk_error_set(err, ENOENT,
@@ -914,8 +1037,7 @@ int state_ctr_modify(struct state_store *s, const char *id,
 	if (r < 0 || !find_exact((void **)s->ctrs, s->n_ctrs, id, &i))
 		goto out;
 	pthread_rwlock_wrlock(&s->lock);
-	struct ctr_record *old = s->ctrs[i];
-	s->ctrs[i] = steal_ptr(&copy);
+	struct ctr_record *old = ctr_index_replace(s, i, steal_ptr(&copy));
 	pthread_rwlock_unlock(&s->lock);
 	ctr_node_unref(old);
 out:
@@ -955,8 +1077,7 @@ int state_ctr_remove(struct state_store *s, const char *id, struct husk_error *e
 	if (r < 0 || !find_exact((void **)s->ctrs, s->n_ctrs, id, &i))
 		goto out;
 	pthread_rwlock_wrlock(&s->lock);
-	struct ctr_record *old = s->ctrs[i];
-	index_remove((void **)s->ctrs, &s->n_ctrs, i);
+	struct ctr_record *old = ctr_index_remove(s, i);
 	pthread_rwlock_unlock(&s->lock);
 	ctr_node_unref(old);
 out:
