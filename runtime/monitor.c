@@ -2,7 +2,9 @@
  * container has an inotify watch on its shim's directory (the shim renames
  * the "exit" file into it) and a pidfd of its shim (a shim killed with
  * SIGKILL writes nothing). One thread waits on both with epoll and records
- * the exit; nothing wakes per container while containers run. */
+ * the exit; nothing wakes per container while containers run. The watches
+ * are found by container id, inotify watch and epoll tag through hash
+ * indexes, so neither a start nor an exit walks the others. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -19,16 +21,95 @@
 #include "runtime/runtime-internal.h"
 #include "runtime/shim_client.h"
 
-/* epoll tags below this are fds of the monitor itself, not entries. */
-enum { TAG_INOTIFY = 1, TAG_WAKE = 2 };
+/* epoll tags below TAG_FIRST are fds of the monitor itself, not entries. */
+enum { TAG_INOTIFY = 1, TAG_WAKE = 2, TAG_FIRST = 16 };
 
+/* One container's watch, under monitor_lock. */
 struct rt_watch {
 	char *id;
-	int wd;	      /* inotify watch of the shim directory, -1 when none */
-	int pidfd;    /* the shim's pidfd, -1 when none */
-	bool pending; /* an exit to record (seen by a thread other than the monitor) */
-	struct rt_watch *next;
+	int wd;	   /* inotify watch of the shim directory, -1 when none */
+	int pidfd; /* the shim's pidfd, -1 when none */
+	/* The epoll tag of its pidfd: a number never reused, not the
+	 * pointer, since an event may come for an entry another thread has
+	 * freed meanwhile. */
+	uint64_t tag;
+	/* In rt->mon_ids; in rt->mon_wds while wd >= 0; in rt->mon_tags. */
+	struct hindex_node by_id, by_wd, by_tag;
+	/* An exit to record (seen by a thread other than the monitor): in
+	 * the list at rt->mon_pending while set. */
+	bool pending;
+	struct rt_watch *pending_next, **pending_pprev;
 };
+
+static uint64_t wd_hash(int wd)
+{
+	return hindex_hash_more(HINDEX_HASH_START, &wd, sizeof(wd));
+}
+
+static uint64_t tag_hash(uint64_t tag)
+{
+	return hindex_hash_more(HINDEX_HASH_START, &tag, sizeof(tag));
+}
+
+static void watch_set_pending(struct rt *rt, struct rt_watch *w)
+{
+	if (w->pending)
+		return;
+	w->pending = true;
+	w->pending_next = rt->mon_pending;
+	if (w->pending_next)
+		w->pending_next->pending_pprev = &w->pending_next;
+	w->pending_pprev = &rt->mon_pending;
+	rt->mon_pending = w;
+}
+
+/* Into the indexes (monitor_lock held), pending or not. */
+static void watch_link(struct rt *rt, struct rt_watch *w)
+{
+	hindex_add(&rt->mon_ids, &w->by_id, hindex_hash(w->id));
+	if (w->wd >= 0)
+		hindex_add(&rt->mon_wds, &w->by_wd, wd_hash(w->wd));
+	hindex_add(&rt->mon_tags, &w->by_tag, tag_hash(w->tag));
+	if (w->pending) {
+		w->pending = false;
+		watch_set_pending(rt, w);
+	}
+}
+
+static void watch_unlink(struct rt *rt, struct rt_watch *w)
+{
+	hindex_remove(&rt->mon_ids, &w->by_id);
+	hindex_remove(&rt->mon_wds, &w->by_wd);
+	hindex_remove(&rt->mon_tags, &w->by_tag);
+	if (w->pending_pprev) {
+		*w->pending_pprev = w->pending_next;
+		if (w->pending_next)
+			w->pending_next->pending_pprev = w->pending_pprev;
+		w->pending_pprev = NULL;
+	}
+}
+
+static struct rt_watch *watch_by_wd(struct rt *rt, int wd)
+{
+	for (struct hindex_node *n = hindex_find(&rt->mon_wds, wd_hash(wd)); n;
+	     n = hindex_find_next(n)) {
+		struct rt_watch *w = hindex_entry(n, struct rt_watch, by_wd);
+		if (w->wd == wd)
+			return w;
+	}
+	return NULL;
+}
+
+static struct rt_watch *watch_by_tag(struct rt *rt, uint64_t tag)
+{
+	for (struct hindex_node *n = hindex_find(&rt->mon_tags, tag_hash(tag)); n;
+	     n = hindex_find_next(n)) {
+		struct rt_watch *w = hindex_entry(n, struct rt_watch, by_tag);
+		if (w->tag == tag)
+			return w;
+	}
+	return NULL;
+}
 
 /* Parked: held as long as the container runs, kept out of the clones. */
 static int pidfd_open_(pid_t pid)
@@ -36,9 +117,11 @@ static int pidfd_open_(pid_t pid)
 	return proc_fd_park((int)syscall(SYS_pidfd_open, pid, 0));
 }
 
-static void watch_free(struct rt *rt, struct rt_watch *w)
+/* Free w, unlinked; keep_wd is a watch descriptor not to remove (-1:
+ * none). */
+static void watch_free(struct rt *rt, struct rt_watch *w, int keep_wd)
 {
-	if (w->wd >= 0)
+	if (w->wd >= 0 && w->wd != keep_wd)
 		inotify_rm_watch(rt->mon_inotify, w->wd);
 	if (w->pidfd >= 0) {
 		epoll_ctl(rt->mon_epoll, EPOLL_CTL_DEL, w->pidfd, NULL);
@@ -48,17 +131,17 @@ static void watch_free(struct rt *rt, struct rt_watch *w)
 	free(w);
 }
 
-/* Unlink and free every entry of id (monitor_lock held). */
-static void watch_drop_locked(struct rt *rt, const char *id)
+/* Unlink and free every entry of id (monitor_lock held). keep_wd as for
+ * watch_free: a new watch of the same directory has the same descriptor
+ * (inotify_add_watch), which removing the old one would remove too. */
+static void watch_drop_locked(struct rt *rt, const char *id, int keep_wd)
 {
-	for (struct rt_watch **p = &rt->mon_watches; *p;) {
-		struct rt_watch *w = *p;
+	for (struct hindex_node *n = hindex_find(&rt->mon_ids, hindex_hash(id)), *nx; n; n = nx) {
+		nx = hindex_find_next(n);
+		struct rt_watch *w = hindex_entry(n, struct rt_watch, by_id);
 		if (streq(w->id, id)) {
-			*p = w->next;
-			watch_free(rt, w);
-			rt->mon_count--;
-		} else {
-			p = &w->next;
+			watch_unlink(rt, w);
+			watch_free(rt, w, keep_wd);
 		}
 	}
 }
@@ -72,7 +155,7 @@ static void exit_seen(struct rt *rt, const char *id_in)
 	pthread_mutex_lock(&rt->monitor_lock);
 	rt->mon_exits++;
 	pthread_cond_broadcast(&rt->monitor_cond);
-	watch_drop_locked(rt, id);
+	watch_drop_locked(rt, id, -1);
 	pthread_mutex_unlock(&rt->monitor_lock);
 	rt->mon_on_exit(rt, id);
 }
@@ -99,23 +182,32 @@ void rt_monitor_watch(struct rt *rt, const char *id)
 		}
 	}
 	pthread_mutex_lock(&rt->monitor_lock);
-	watch_drop_locked(rt, id);
+	watch_drop_locked(rt, id, w->wd);
+	if (rt->mon_next_tag < TAG_FIRST)
+		rt->mon_next_tag = TAG_FIRST;
+	w->tag = rt->mon_next_tag++;
 	if (w->pidfd >= 0) {
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = w->tag};
 		if (epoll_ctl(rt->mon_epoll, EPOLL_CTL_ADD, w->pidfd, &ev) < 0) {
 			close(w->pidfd);
 			w->pidfd = -1;
 		}
 	}
-	w->next = rt->mon_watches;
-	rt->mon_watches = w;
-	rt->mon_count++;
+	bool pending = w->pending;
+	watch_link(rt, w);
 	pthread_mutex_unlock(&rt->monitor_lock);
-	/* An exit written before the watch existed has no event of its own. */
+	/* An exit written before the watch existed has no event of its own.
+	 * w may be gone already (an exit seen, another watch of id): by id
+	 * from here on. */
 	struct ctr_exit ex;
-	if (w->pending || ctr_shim_read_exit(dir, &ex, NULL) == 0) {
+	if (pending || ctr_shim_read_exit(dir, &ex, NULL) == 0) {
 		pthread_mutex_lock(&rt->monitor_lock);
-		w->pending = true;
+		for (struct hindex_node *n = hindex_find(&rt->mon_ids, hindex_hash(id)); n;
+		     n = hindex_find_next(n)) {
+			struct rt_watch *x = hindex_entry(n, struct rt_watch, by_id);
+			if (streq(x->id, id))
+				watch_set_pending(rt, x);
+		}
 		pthread_mutex_unlock(&rt->monitor_lock);
 		uint64_t one = 1;
 		if (write(rt->mon_wake, &one, sizeof(one)) < 0)
@@ -138,14 +230,13 @@ static void handle_inotify(struct rt *rt)
 				continue;
 			_cleanup_free_ char *id = NULL;
 			pthread_mutex_lock(&rt->monitor_lock);
-			for (struct rt_watch *w = rt->mon_watches; w; w = w->next) {
-				if (w->wd == ev->wd) {
-					if (ev->mask & IN_IGNORED)
-						w->wd = -1; /* the directory is gone */
-					else
-						id = xstrdup(w->id);
-					break;
-				}
+			struct rt_watch *w = watch_by_wd(rt, ev->wd);
+			if (w && (ev->mask & IN_IGNORED)) {
+				/* the directory is gone */
+				hindex_remove(&rt->mon_wds, &w->by_wd);
+				w->wd = -1;
+			} else if (w) {
+				id = xstrdup(w->id);
 			}
 			pthread_mutex_unlock(&rt->monitor_lock);
 			if (id)
@@ -154,22 +245,22 @@ static void handle_inotify(struct rt *rt)
 	}
 }
 
-/* Entries whose exit another thread saw, or whose shim's pidfd fired. */
-static void handle_marked(struct rt *rt, const struct rt_watch *fired)
+/* The entry whose shim's pidfd fired (tag; 0: none), if it is still
+ * there, then those whose exit another thread saw. */
+static void handle_marked(struct rt *rt, uint64_t fired)
 {
 	for (;;) {
 		_cleanup_free_ char *id = NULL;
 		pthread_mutex_lock(&rt->monitor_lock);
-		for (struct rt_watch *w = rt->mon_watches; w; w = w->next) {
-			if (w->pending || w == fired) {
-				id = xstrdup(w->id);
-				break;
-			}
-		}
+		struct rt_watch *w = fired ? watch_by_tag(rt, fired) : NULL;
+		if (!w)
+			w = rt->mon_pending;
+		if (w)
+			id = xstrdup(w->id);
 		pthread_mutex_unlock(&rt->monitor_lock);
 		if (!id)
 			return;
-		fired = NULL;
+		fired = 0;
 		exit_seen(rt, id);
 	}
 }
@@ -185,7 +276,7 @@ static void *monitor_main(void *arg)
 			return NULL;
 		}
 		for (int i = 0; i < n; i++) {
-			uintptr_t tag = (uintptr_t)evs[i].data.ptr;
+			uint64_t tag = evs[i].data.u64;
 			if (tag == TAG_INOTIFY) {
 				handle_inotify(rt);
 			} else if (tag == TAG_WAKE) {
@@ -197,12 +288,11 @@ static void *monitor_main(void *arg)
 				pthread_mutex_unlock(&rt->monitor_lock);
 				if (stop)
 					return NULL;
-				handle_marked(rt, NULL);
+				handle_marked(rt, 0);
 			} else {
 				/* A shim's pidfd: the shim exited; its exit file, if it
-				 * wrote one, is there now. The entry is still listed:
-				 * only this thread frees entries with a pidfd in epoll. */
-				handle_marked(rt, (const struct rt_watch *)evs[i].data.ptr);
+				 * wrote one, is there now. */
+				handle_marked(rt, tag);
 			}
 		}
 	}
@@ -225,8 +315,8 @@ int rt_monitor_start(struct rt *rt, void (*on_exit)(struct rt *rt, const char *i
 	rt->mon_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (rt->mon_epoll < 0 || rt->mon_inotify < 0 || rt->mon_wake < 0)
 		return husk_error_errno(err, errno, "start the container monitor");
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = (void *)(uintptr_t)TAG_INOTIFY};
-	struct epoll_event wake = {.events = EPOLLIN, .data.ptr = (void *)(uintptr_t)TAG_WAKE};
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_INOTIFY};
+	struct epoll_event wake = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
 	if (epoll_ctl(rt->mon_epoll, EPOLL_CTL_ADD, rt->mon_inotify, &ev) < 0 ||
 	    epoll_ctl(rt->mon_epoll, EPOLL_CTL_ADD, rt->mon_wake, &wake) < 0)
 		return husk_error_errno(err, errno, "start the container monitor");
@@ -259,12 +349,15 @@ void rt_monitor_stop(struct rt *rt)
 		pthread_join(rt->monitor, NULL);
 		rt->monitor_running = false;
 	}
-	while (rt->mon_watches) {
-		struct rt_watch *w = rt->mon_watches;
-		rt->mon_watches = w->next;
-		watch_free(rt, w);
+	for (struct hindex_node *n = hindex_first(&rt->mon_ids), *nx; n; n = nx) {
+		nx = hindex_next(&rt->mon_ids, n);
+		struct rt_watch *w = hindex_entry(n, struct rt_watch, by_id);
+		watch_unlink(rt, w);
+		watch_free(rt, w, -1);
 	}
-	rt->mon_count = 0;
+	hindex_clear(&rt->mon_ids);
+	hindex_clear(&rt->mon_wds);
+	hindex_clear(&rt->mon_tags);
 	int *fds[] = {&rt->mon_epoll, &rt->mon_inotify, &rt->mon_wake};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "common/hindex.h"
 #include "runtime/keep.h"
 #include "runtime/runtime.h"
 
@@ -64,8 +65,11 @@ struct rt {
 	pthread_cond_t monitor_cond;
 	bool stopping;
 	int mon_epoll, mon_inotify, mon_wake;
-	struct rt_watch *mon_watches;
-	size_t mon_count;
+	/* The watches (monitor.c's struct rt_watch) by container id, inotify
+	 * watch and epoll tag, those with an exit to record, and the next tag. */
+	struct hindex mon_ids, mon_wds, mon_tags;
+	struct rt_watch *mon_pending;
+	uint64_t mon_next_tag;
 	/* Records the exit of container id (container.c's rt_ctr_refresh_id,
 	 * handed over by rt_monitor_start: the monitor sits below containers). */
 	void (*mon_on_exit)(struct rt *rt, const char *id);
