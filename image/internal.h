@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "common/hindex.h"
 #include "image/image.h"
 
 #define IMG_DEFAULT_DOMAIN "docker.io"
@@ -258,6 +259,8 @@ struct img_user {
 	char *mountpoint;
 	bool readonly;
 	char *idmap_userns; /* img_rootfs_opts.idmap_userns it was made with */
+	size_t at;	    /* its index in img_store.users */
+	struct hindex_node by_cid, by_image;
 };
 
 /* The directories of a container's overlay (caller owns): lowers top layer
@@ -303,16 +306,18 @@ struct img_store {
 	size_t n_recs;
 	struct img_ref_entry *refs;
 	size_t n_refs;
-	struct img_user *users;
+	/* The rootfs users, in no order, by container id and image id:
+	 * img_store_user_* only. */
+	struct img_user **users;
 	size_t n_users;
+	struct hindex user_cids, user_images;
 	char **inflight;	     /* layers/blobs being fetched right now */
 	char **held;		     /* digests pulls in progress rely on (a multiset) */
 	struct img_pull_stats stats; /* atomics, no lock */
 	/* Writable-layer usage cache (usage.c); usage_lock is a leaf lock. */
 	pthread_mutex_t usage_lock;
 	pthread_cond_t usage_cond;
-	struct img_usage_entry *usage;
-	size_t n_usage;
+	struct hindex usage; /* struct img_usage_entry by container id */
 	pthread_t usage_thread;
 	bool usage_running, usage_stop;
 	int usage_interval_ms;
@@ -353,7 +358,13 @@ void img_store_hold(struct img_store *s, char *const *keys);
 void img_store_unhold(struct img_store *s, char *const *keys);
 /* Under s->lock: delete those layers and blobs no record or pull uses. */
 void img_store_gc(struct img_store *s, char *const *chains, char *const *blobs);
-/* Under s->lock: users. */
+/* Under s->lock: users. A user of image id, or NULL. */
 const struct img_user *img_store_user_of(struct img_store *s, const char *id);
+/* The user that is container cid's rootfs, or NULL. */
+struct img_user *img_store_user_find(struct img_store *s, const char *cid);
+/* Add u (the store takes it; cid not a user yet) / drop and free the user
+ * cid, if there is one. */
+void img_store_user_add(struct img_store *s, struct img_user *u);
+void img_store_user_drop(struct img_store *s, const char *cid);
 
 #endif

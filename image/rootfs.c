@@ -19,29 +19,6 @@
 #include "common/json.h"
 #include "image/internal.h"
 
-static struct img_user *find_user(struct img_store *s, const char *cid)
-{
-	for (size_t i = 0; i < s->n_users; i++)
-		if (streq(s->users[i].cid, cid))
-			return &s->users[i];
-	return NULL;
-}
-
-static void drop_user(struct img_store *s, const char *cid)
-{
-	for (size_t i = 0; i < s->n_users; i++)
-		if (streq(s->users[i].cid, cid)) {
-			free(s->users[i].cid);
-			free(s->users[i].id);
-			free(s->users[i].mountpoint);
-			free(s->users[i].idmap_userns);
-			memmove(&s->users[i], &s->users[i + 1],
-				(s->n_users - i - 1) * sizeof(*s->users));
-			s->n_users--;
-			return;
-		}
-}
-
 /* ---- mounting the overlay ----
  *
  * Two ways, chosen once when the store opens (img_store_open):
@@ -355,19 +332,18 @@ int img_rootfs_create(struct img_store *s, const char *image, const char *id,
 		pthread_mutex_unlock(&s->lock);
 		return husk_error_prefix(err, "rootfs '%s'", id);
 	}
-	if (find_user(s, id) || fs_exists(dir) || (own_target && fs_exists(target))) {
+	if (img_store_user_find(s, id) || fs_exists(dir) || (own_target && fs_exists(target))) {
 		pthread_mutex_unlock(&s->lock);
 		return husk_error_set(err, EEXIST, "rootfs '%s' already exists", id);
 	}
 	_cleanup_free_ char *image_id = xstrdup(rec->id);
-	s->users = xrealloc(s->users, (s->n_users + 1) * sizeof(*s->users));
-	s->users[s->n_users++] = (struct img_user){
-	    .cid = xstrdup(id),
-	    .id = xstrdup(image_id),
-	    .mountpoint = xstrdup(target),
-	    .readonly = readonly,
-	    .idmap_userns = opts && opts->idmap_userns ? xstrdup(opts->idmap_userns) : NULL,
-	};
+	struct img_user *u = xnew(struct img_user, 1);
+	u->cid = xstrdup(id);
+	u->id = xstrdup(image_id);
+	u->mountpoint = xstrdup(target);
+	u->readonly = readonly;
+	u->idmap_userns = opts && opts->idmap_userns ? xstrdup(opts->idmap_userns) : NULL;
+	img_store_user_add(s, u);
 	pthread_mutex_unlock(&s->lock);
 
 	_cleanup_free_ char *upper = xasprintf("%s/upper", dir);
@@ -410,7 +386,7 @@ fail:
 	if (own_target)
 		rmdir(target);
 	pthread_mutex_lock(&s->lock);
-	drop_user(s, id);
+	img_store_user_drop(s, id);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -418,7 +394,7 @@ fail:
 int img_rootfs_mount(struct img_store *s, const char *id, char **ret_path, struct husk_error *err)
 {
 	pthread_mutex_lock(&s->lock);
-	struct img_user *u = find_user(s, id);
+	struct img_user *u = img_store_user_find(s, id);
 	_cleanup_free_ char *target = u ? xstrdup(u->mountpoint) : NULL;
 	_cleanup_free_ char *image_id = u ? xstrdup(u->id) : NULL;
 	_cleanup_free_ char *userns = u && u->idmap_userns ? xstrdup(u->idmap_userns) : NULL;
@@ -442,7 +418,7 @@ int img_rootfs_remove(struct img_store *s, const char *id, struct husk_error *er
 		return husk_error_set(err, EINVAL, "rootfs: invalid container id '%s'",
 				      id ? id : "");
 	pthread_mutex_lock(&s->lock);
-	struct img_user *u = find_user(s, id);
+	struct img_user *u = img_store_user_find(s, id);
 	_cleanup_free_ char *target = u ? xstrdup(u->mountpoint) : NULL;
 	pthread_mutex_unlock(&s->lock);
 	_cleanup_free_ char *dir = xasprintf("%s/%s", s->containers, id);
@@ -461,7 +437,7 @@ int img_rootfs_remove(struct img_store *s, const char *id, struct husk_error *er
 	if (r < 0)
 		return husk_error_prefix(err, "rootfs '%s'", id);
 	pthread_mutex_lock(&s->lock);
-	drop_user(s, id);
+	img_store_user_drop(s, id);
 	pthread_mutex_unlock(&s->lock);
 	img_usage_forget(s, id);
 	return 0;
@@ -472,7 +448,7 @@ char **img_rootfs_list(struct img_store *s)
 	char **v = xnew(char *, 1);
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->n_users; i++)
-		v = strv_append(v, s->users[i].cid);
+		v = strv_append(v, s->users[i]->cid);
 	pthread_mutex_unlock(&s->lock);
 	return v;
 }

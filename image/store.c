@@ -80,10 +80,55 @@ struct img_record *img_store_record(struct img_store *s, const char *id)
 
 const struct img_user *img_store_user_of(struct img_store *s, const char *id)
 {
-	for (size_t i = 0; i < s->n_users; i++)
-		if (streq(s->users[i].id, id))
-			return &s->users[i];
+	for (struct hindex_node *n = hindex_find(&s->user_images, hindex_hash(id)); n;
+	     n = hindex_find_next(n)) {
+		const struct img_user *u = hindex_entry(n, struct img_user, by_image);
+		if (streq(u->id, id))
+			return u;
+	}
 	return NULL;
+}
+
+struct img_user *img_store_user_find(struct img_store *s, const char *cid)
+{
+	for (struct hindex_node *n = hindex_find(&s->user_cids, hindex_hash(cid)); n;
+	     n = hindex_find_next(n)) {
+		struct img_user *u = hindex_entry(n, struct img_user, by_cid);
+		if (streq(u->cid, cid))
+			return u;
+	}
+	return NULL;
+}
+
+void img_store_user_add(struct img_store *s, struct img_user *u)
+{
+	s->users = xrealloc(s->users, (s->n_users + 1) * sizeof(*s->users));
+	u->at = s->n_users;
+	s->users[s->n_users++] = u;
+	hindex_add(&s->user_cids, &u->by_cid, hindex_hash(u->cid));
+	hindex_add(&s->user_images, &u->by_image, hindex_hash(u->id));
+}
+
+static void user_free(struct img_user *u)
+{
+	free(u->cid);
+	free(u->id);
+	free(u->mountpoint);
+	free(u->idmap_userns);
+	free(u);
+}
+
+void img_store_user_drop(struct img_store *s, const char *cid)
+{
+	struct img_user *u = img_store_user_find(s, cid);
+	if (!u)
+		return;
+	hindex_remove(&s->user_cids, &u->by_cid);
+	hindex_remove(&s->user_images, &u->by_image);
+	/* The last takes its place: the array has no order. */
+	s->users[u->at] = s->users[--s->n_users];
+	s->users[u->at]->at = u->at;
+	user_free(u);
 }
 
 /* ---- in-flight keys and holds ---- */
@@ -754,24 +799,20 @@ static void load_users(struct img_store *s)
 		const char *mp = json_get_string(root, "mountpoint");
 		const char *userns = json_get_string(root, "idmap_userns");
 		yajl_val ro = json_get(root, "readonly");
-		s->users = xrealloc(s->users, (s->n_users + 1) * sizeof(*s->users));
-		s->users[s->n_users++] = (struct img_user){
-		    .cid = xstrdup(names[i]),
-		    .id = xstrdup(id),
-		    .mountpoint = xstrdup(mp ? mp : ""),
-		    .readonly = YAJL_IS_TRUE(ro),
-		    .idmap_userns = userns ? xstrdup(userns) : NULL,
-		};
+		struct img_user *u = xnew(struct img_user, 1);
+		u->cid = xstrdup(names[i]);
+		u->id = xstrdup(id);
+		u->mountpoint = xstrdup(mp ? mp : "");
+		u->readonly = YAJL_IS_TRUE(ro);
+		u->idmap_userns = userns ? xstrdup(userns) : NULL;
+		img_store_user_add(s, u);
 	}
 	/* Mount points of no rootfs: a creation cut short before its record. */
 	_cleanup_strv_ char **points = NULL;
 	if (fs_list_dir(s->mnt, NULL, &points, NULL) < 0)
 		return;
 	for (size_t i = 0; points[i]; i++) {
-		bool used = false;
-		for (size_t j = 0; j < s->n_users && !used; j++)
-			used = streq(s->users[j].cid, points[i]);
-		if (!used) {
+		if (!img_store_user_find(s, points[i])) {
 			_cleanup_free_ char *mp = xasprintf("%s/%s", s->mnt, points[i]);
 			unmount_rmdir(mp);
 		}
@@ -903,13 +944,11 @@ void img_store_free(struct img_store *s)
 		free(s->refs[i].id);
 	}
 	free(s->refs);
-	for (size_t i = 0; i < s->n_users; i++) {
-		free(s->users[i].cid);
-		free(s->users[i].id);
-		free(s->users[i].mountpoint);
-		free(s->users[i].idmap_userns);
-	}
+	for (size_t i = 0; i < s->n_users; i++)
+		user_free(s->users[i]);
 	free(s->users);
+	hindex_clear(&s->user_cids);
+	hindex_clear(&s->user_images);
 	strv_free(s->inflight);
 	strv_free(s->held);
 	pthread_mutex_destroy(&s->lock);

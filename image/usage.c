@@ -3,7 +3,9 @@
  * made them slow. A layer is walked on its first request and then by the
  * refresh thread only, when a request finds its figure older than the
  * interval: nothing is walked for containers nobody asks about, and the
- * thread sleeps while no stats are asked for. */
+ * thread sleeps while no stats are asked for. Entries are found by id through
+ * a hash index: a stats call asks for each container, a removal forgets
+ * one. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -16,20 +18,25 @@ struct img_usage_entry {
 	long long at;
 	long long walked_ns; /* monotonic time of the walk */
 	bool queued;	     /* for the refresh thread */
+	struct hindex_node node;
 };
 
 static struct img_usage_entry *find(struct img_store *s, const char *id)
 {
-	for (size_t i = 0; i < s->n_usage; i++)
-		if (streq(s->usage[i].id, id))
-			return &s->usage[i];
+	for (struct hindex_node *n = hindex_find(&s->usage, hindex_hash(id)); n;
+	     n = hindex_find_next(n)) {
+		struct img_usage_entry *e = hindex_entry(n, struct img_usage_entry, node);
+		if (streq(e->id, id))
+			return e;
+	}
 	return NULL;
 }
 
 static void drop_at(struct img_store *s, struct img_usage_entry *e)
 {
+	hindex_remove(&s->usage, &e->node);
 	free(e->id);
-	*e = s->usage[--s->n_usage];
+	free(e);
 }
 
 void img_usage_forget(struct img_store *s, const char *id)
@@ -76,9 +83,9 @@ int img_rootfs_usage(struct img_store *s, const char *id, struct img_fs_usage *r
 	if (cache) {
 		pthread_mutex_lock(&s->usage_lock);
 		if (!find(s, id)) {
-			s->usage = xrealloc(s->usage, (s->n_usage + 1) * sizeof(*s->usage));
-			s->usage[s->n_usage++] = (struct img_usage_entry){
-			    xstrdup(id), u.bytes, u.inodes, u.at, walked, false};
+			struct img_usage_entry *n = xnew(struct img_usage_entry, 1);
+			*n = (struct img_usage_entry){xstrdup(id), u.bytes, u.inodes, u.at, walked};
+			hindex_add(&s->usage, &n->node, hindex_hash(id));
 		}
 		pthread_mutex_unlock(&s->usage_lock);
 	}
@@ -90,11 +97,13 @@ int img_rootfs_usage(struct img_store *s, const char *id, struct img_fs_usage *r
  * held; drops it while walking. */
 static void refresh_queued(struct img_store *s)
 {
-	_cleanup_strv_ char **ids = xnew(char *, s->n_usage + 1);
+	_cleanup_strv_ char **ids = xnew(char *, hindex_count(&s->usage) + 1);
 	size_t n = 0;
-	for (size_t i = 0; i < s->n_usage; i++)
-		if (s->usage[i].queued)
-			ids[n++] = xstrdup(s->usage[i].id);
+	for (struct hindex_node *x = hindex_first(&s->usage); x; x = hindex_next(&s->usage, x)) {
+		struct img_usage_entry *e = hindex_entry(x, struct img_usage_entry, node);
+		if (e->queued)
+			ids[n++] = xstrdup(e->id);
+	}
 	s->usage_queued = 0;
 	pthread_mutex_unlock(&s->usage_lock);
 	for (size_t i = 0; ids[i]; i++) {
@@ -179,10 +188,10 @@ void img_usage_stop(struct img_store *s)
 		pthread_join(s->usage_thread, NULL);
 	pthread_mutex_lock(&s->usage_lock);
 	s->usage_running = false;
-	for (size_t i = 0; i < s->n_usage; i++)
-		free(s->usage[i].id);
-	free(s->usage);
-	s->usage = NULL;
-	s->n_usage = 0;
+	for (struct hindex_node *x = hindex_first(&s->usage), *nx; x; x = nx) {
+		nx = hindex_next(&s->usage, x);
+		drop_at(s, hindex_entry(x, struct img_usage_entry, node));
+	}
+	hindex_clear(&s->usage);
 	pthread_mutex_unlock(&s->usage_lock);
 }

@@ -1,6 +1,7 @@
 /* Unit tests for the image store without a registry: a store laid out by
  * hand, then lookup, listing, removal rules, container root filesystems
- * (overlay mounts; needs root) and the in-use record surviving a reopen. */
+ * (overlay mounts; needs root) and the in-use record surviving a reopen,
+ * also with a thousand of them. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -247,6 +248,61 @@ static void test_rootfs_and_in_use(void)
 	free(manifest_digest);
 }
 
+/* A thousand containers' rootfs records, as a restart finds them: each
+ * holds the image until it is removed, and removals in a scattered order
+ * leave the others, listed and holding it. */
+static void test_users_among_many(void)
+{
+	make_store();
+	enum { N = 1000 };
+	for (int i = 0; i < N; i++) {
+		_cleanup_free_ char *rel = xasprintf("containers/c-%d/rootfs.json", i);
+		_cleanup_free_ char *text = xasprintf(
+		    "{\"image\":\"%s\",\"mountpoint\":\"%s/image/mnt/c-%d\",\"readonly\":false}",
+		    image_id, root, i);
+		put(rel, text);
+	}
+	struct img_store *s = open_store();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	struct husk_error err = HUSK_ERROR_INIT;
+	_cleanup_strv_ char **all = img_rootfs_list(s);
+	CU_ASSERT_EQUAL(strv_length(all), N);
+	/* All but every seventh go; 3 and N are coprime. */
+	for (int j = 0; j < N; j++) {
+		int i = (3 * j) % N;
+		if (i % 7 == 0)
+			continue;
+		_cleanup_free_ char *id = xasprintf("c-%d", i);
+		CU_ASSERT_EQUAL(img_rootfs_remove(s, id, &err), 0);
+		if (j % 50 == 1) {
+			CU_ASSERT_EQUAL(img_rootfs_mount(s, id, NULL, &err), -ENOENT);
+			husk_error_clear(&err);
+		}
+	}
+	_cleanup_strv_ char **left = img_rootfs_list(s);
+	CU_ASSERT_EQUAL(strv_length(left), (N + 6) / 7);
+	bool ok = true;
+	for (size_t k = 0; left[k]; k++) {
+		int i = -1;
+		ok &= sscanf(left[k], "c-%d", &i) == 1 && i % 7 == 0;
+	}
+	CU_ASSERT(ok);
+	CU_ASSERT_EQUAL(img_remove(s, image_id, &err), -EBUSY);
+	const char *named = err.msg ? strstr(err.msg, "container 'c-") : NULL;
+	CU_ASSERT(named && atoi(named + strlen("container 'c-")) % 7 == 0);
+	husk_error_clear(&err);
+	for (size_t k = 0; left[k]; k++)
+		CU_ASSERT_EQUAL(img_rootfs_remove(s, left[k], &err), 0);
+	_cleanup_strv_ char **none = img_rootfs_list(s);
+	CU_ASSERT_EQUAL(strv_length(none), 0);
+	CU_ASSERT_EQUAL(img_remove(s, image_id, &err), 0);
+	husk_error_clear(&err);
+	img_store_free(s);
+	unit_rmdir(root);
+	free(image_id);
+	free(manifest_digest);
+}
+
 static int open_fds(void)
 {
 	_cleanup_strv_ char **v = NULL;
@@ -345,6 +401,7 @@ int main(void)
 	static const struct unit_test tests[] = {
 	    {"open_lookup_list", test_open_lookup_list},
 	    {"rootfs_and_in_use", test_rootfs_and_in_use},
+	    {"users_among_many", test_users_among_many},
 	    {"overlay_ways", test_overlay_ways},
 	};
 	return unit_run("image_store", tests, ARRAY_SIZE(tests));

@@ -1,7 +1,8 @@
 /* image/usage.c: writable-layer usage walks on every call without the
  * refresh thread; with it, the first call walks and later ones answer from
  * the cache until the thread has walked again; a layer that goes is
- * dropped. */
+ * dropped; among a thousand containers each has its own figure, and a
+ * removal forgets its own only. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -118,10 +119,75 @@ static void test_cache(void)
 	unit_rmdir(root);
 }
 
+#define MANY 1000
+
+/* The inodes img_rootfs_usage reports for container id, -errno on failure. */
+static long long inodes_of(struct img_store *s, const char *id)
+{
+	struct img_fs_usage u = {0};
+	struct husk_error err = HUSK_ERROR_INIT;
+	int r = img_rootfs_usage(s, id, &u, &err);
+	husk_error_clear(&err);
+	long long n = r < 0 ? r : (long long)u.inodes;
+	img_fs_usage_clear(&u);
+	return n;
+}
+
+static void add_file(const char *root, int i, int k)
+{
+	_cleanup_free_ char *p = xasprintf("%s/image/containers/c-%d/upper/f%d", root, i, k);
+	FILE *f = fopen(p, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fclose(f);
+}
+
+/* A thousand cached figures: each container gets its own, a removal
+ * forgets its container's only. */
+static void test_cache_among_many(void)
+{
+	char *root = unit_tmpdir();
+	struct img_options o = {.root = root};
+	struct img_store *s = NULL;
+	struct husk_error err = HUSK_ERROR_INIT;
+	CU_ASSERT_EQUAL_FATAL(img_store_open(&o, &s, &err), 0);
+	/* No refresh within the test: figures stay as first walked. */
+	CU_ASSERT_EQUAL(img_usage_refresh_start(s, 3600 * 1000, &err), 0);
+	static long long first[MANY];
+	for (int i = 0; i < MANY; i++) {
+		_cleanup_free_ char *upper = xasprintf("%s/image/containers/c-%d/upper", root, i);
+		CU_ASSERT_EQUAL_FATAL(fs_mkdir_p(upper, 0755, NULL), 0);
+		for (int k = 0; k < i % 4; k++)
+			add_file(root, i, k);
+		_cleanup_free_ char *id = xasprintf("c-%d", i);
+		first[i] = inodes_of(s, id);
+	}
+	bool ok = true;
+	for (int i = 0; i < MANY; i++) {
+		ok &= first[i] == first[i % 4];
+		add_file(root, i, 9);
+	}
+	CU_ASSERT(ok);
+	/* Removed: the next call walks and finds nothing. Kept: the cached
+	 * figure, without the new file. */
+	for (int i = 0; i < MANY; i += 2) {
+		_cleanup_free_ char *id = xasprintf("c-%d", i);
+		CU_ASSERT_EQUAL(img_rootfs_remove(s, id, &err), 0);
+	}
+	for (int i = 0; i < MANY; i++) {
+		_cleanup_free_ char *id = xasprintf("c-%d", i);
+		ok &= inodes_of(s, id) == (i % 2 ? first[i] : -ENOENT);
+	}
+	CU_ASSERT(ok);
+	husk_error_clear(&err);
+	img_store_free(s);
+	unit_rmdir(root);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
 	    {"usage cache", test_cache},
+	    {"usage cache among many", test_cache_among_many},
 	};
 	return unit_run("image_usage", tests, ARRAY_SIZE(tests));
 }
