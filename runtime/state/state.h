@@ -277,7 +277,9 @@ struct ctr_filter {
 	const struct state_map *labels;
 };
 
-/* Copies of the containers matching f (NULL: all), oldest first. */
+/* Copies of the containers matching f (NULL: all), oldest first. With an
+ * id prefix, or a pod id prefix, the cost is of the records it selects,
+ * not of the store (as for pods with an id prefix). */
 int state_ctr_list(struct state_store *s, const struct ctr_filter *f, struct ctr_record ***ret,
 		   size_t *ret_n, struct husk_error *err);
 /* As state_pod_list_shared, for containers. */

@@ -218,6 +218,9 @@ struct state_store {
 	 * ctr_name_hash), and the containers by pod id (hindex_hash): changed
 	 * with the arrays, by the pod_/ctr_index_ functions only. */
 	struct hindex pod_names, ctr_names, ctr_pods;
+	/* Containers whose pod is not stored (a load can find such): while
+	 * there are none, a list by pod id goes through ctr_pods. */
+	size_t n_orphans;
 };
 
 static pthread_mutex_t *id_lock(struct state_store *s, const char *id)
@@ -288,6 +291,23 @@ static void index_remove(void **v, size_t *n, size_t i)
 	(*n)--;
 }
 
+/* How many containers of pod id there are. Under wlock or the lock. */
+static size_t ctrs_of_pod(struct state_store *s, const char *id)
+{
+	size_t n = 0;
+	for (struct hindex_node *x = hindex_find(&s->ctr_pods, hindex_hash(id)); x;
+	     x = hindex_find_next(x))
+		if (streq(hindex_entry(x, struct ctr_node, by_pod)->rec.pod_id, id))
+			n++;
+	return n;
+}
+
+static bool pod_stored(struct state_store *s, const char *id)
+{
+	size_t at;
+	return find_exact((void **)s->pods, s->n_pods, id, &at);
+}
+
 /* The index of records, arrays and hashes together: under wlock, and the
  * write lock when the store is open (loading needs neither). The index
  * takes the caller's hold on rec; _remove and _replace hand back the one
@@ -296,6 +316,8 @@ static void pod_index_add(struct state_store *s, struct pod_record *rec)
 {
 	index_insert((void ***)&s->pods, &s->n_pods, rec);
 	hindex_add(&s->pod_names, &pod_node_of(rec)->by_name, pod_name_hash(rec));
+	if (s->n_orphans)
+		s->n_orphans -= ctrs_of_pod(s, rec->id);
 }
 
 static struct pod_record *pod_index_remove(struct state_store *s, size_t i)
@@ -303,6 +325,7 @@ static struct pod_record *pod_index_remove(struct state_store *s, size_t i)
 	struct pod_record *old = s->pods[i];
 	index_remove((void **)s->pods, &s->n_pods, i);
 	hindex_remove(&s->pod_names, &pod_node_of(old)->by_name);
+	s->n_orphans += ctrs_of_pod(s, old->id); /* none: remove refuses */
 	return old;
 }
 
@@ -319,12 +342,16 @@ static void ctr_hash_add(struct state_store *s, struct ctr_record *rec)
 {
 	hindex_add(&s->ctr_names, &ctr_node_of(rec)->by_name, ctr_name_hash(rec));
 	hindex_add(&s->ctr_pods, &ctr_node_of(rec)->by_pod, hindex_hash(rec->pod_id));
+	if (!pod_stored(s, rec->pod_id))
+		s->n_orphans++;
 }
 
 static void ctr_hash_remove(struct state_store *s, struct ctr_record *rec)
 {
 	hindex_remove(&s->ctr_names, &ctr_node_of(rec)->by_name);
 	hindex_remove(&s->ctr_pods, &ctr_node_of(rec)->by_pod);
+	if (!pod_stored(s, rec->pod_id))
+		s->n_orphans--;
 }
 
 static void ctr_index_add(struct state_store *s, struct ctr_record *rec)
@@ -399,17 +426,6 @@ static const struct ctr_record *ctr_name_owner(struct state_store *s, const stru
 			return c;
 	}
 	return NULL;
-}
-
-/* How many containers of pod id there are. Under wlock or the lock. */
-static size_t ctrs_of_pod(struct state_store *s, const char *id)
-{
-	size_t n = 0;
-	for (struct hindex_node *x = hindex_find(&s->ctr_pods, hindex_hash(id)); x;
-	     x = hindex_find_next(x))
-		if (streq(hindex_entry(x, struct ctr_node, by_pod)->rec.pod_id, id))
-			n++;
-	return n;
 }
 
 static int cmp_created(long long a, long long b, const char *ida, const char *idb)
@@ -860,15 +876,43 @@ static bool pod_matches(const struct pod_record *p, const struct pod_filter *f)
 	return state_map_match(&p->labels, f->labels);
 }
 
+/* The range [*lo, *hi) of v (sorted by id) whose ids start with prefix;
+ * all of v for none. */
+static void prefix_range(void *const *v, size_t n, const char *prefix, size_t *lo, size_t *hi)
+{
+	*lo = 0;
+	*hi = n;
+	if (isempty(prefix))
+		return;
+	*lo = *hi = lower_bound(v, n, prefix);
+	while (*hi < n && startswith(REC_ID(v[*hi]), prefix))
+		(*hi)++;
+}
+
+/* The stored pods f matches, in no order, NULL-terminated (the array the
+ * caller's, the records the store's); an id prefix narrows the walk to
+ * its range. Under the lock. */
+static struct pod_record **pods_matching(struct state_store *s, const struct pod_filter *f,
+					 size_t *ret_n)
+{
+	size_t lo, hi, n = 0;
+	prefix_range((void **)s->pods, s->n_pods, f ? f->id : NULL, &lo, &hi);
+	struct pod_record **v = xnew(struct pod_record *, hi - lo + 1);
+	for (size_t i = lo; i < hi; i++)
+		if (pod_matches(s->pods[i], f))
+			v[n++] = s->pods[i];
+	*ret_n = n;
+	return v;
+}
+
 int state_pod_list(struct state_store *s, const struct pod_filter *f, struct pod_record ***ret,
 		   size_t *ret_n, struct husk_error *err _unused_)
 {
 	pthread_rwlock_rdlock(&s->lock);
-	struct pod_record **v = xnew(struct pod_record *, s->n_pods + 1);
-	size_t n = 0;
-	for (size_t i = 0; i < s->n_pods; i++)
-		if (pod_matches(s->pods[i], f))
-			v[n++] = pod_record_dup(s->pods[i]);
+	size_t n;
+	struct pod_record **v = pods_matching(s, f, &n);
+	for (size_t i = 0; i < n; i++)
+		v[i] = pod_record_dup(v[i]);
 	pthread_rwlock_unlock(&s->lock);
 	qsort(v, n, sizeof(*v), cmp_pod);
 	*ret = v;
@@ -881,13 +925,10 @@ int state_pod_list_shared(struct state_store *s, const struct pod_filter *f,
 			  struct husk_error *err _unused_)
 {
 	pthread_rwlock_rdlock(&s->lock);
-	const struct pod_record **v = xnew(const struct pod_record *, s->n_pods + 1);
-	size_t n = 0;
-	for (size_t i = 0; i < s->n_pods; i++)
-		if (pod_matches(s->pods[i], f)) {
-			pod_node_ref(s->pods[i]);
-			v[n++] = s->pods[i];
-		}
+	size_t n;
+	const struct pod_record **v = (const struct pod_record **)pods_matching(s, f, &n);
+	for (size_t i = 0; i < n; i++)
+		pod_node_ref(v[i]);
 	pthread_rwlock_unlock(&s->lock);
 	qsort(v, n, sizeof(*v), cmp_pod);
 	*ret = v;
@@ -1099,15 +1140,58 @@ static bool ctr_matches(const struct ctr_record *c, const struct ctr_filter *f)
 	return state_map_match(&c->labels, f->labels);
 }
 
+/* Containers of the pods whose ids start with prefix, that f matches, as
+ * ctrs_matching; each pod's through the ctr_pods index. */
+static struct ctr_record **ctrs_of_pods(struct state_store *s, const char *prefix,
+					const struct ctr_filter *f, size_t *ret_n)
+{
+	size_t lo, hi, n = 0, cap = 8;
+	prefix_range((void **)s->pods, s->n_pods, prefix, &lo, &hi);
+	struct ctr_record **v = xnew(struct ctr_record *, cap);
+	for (size_t i = lo; i < hi; i++) {
+		const char *pod = s->pods[i]->id;
+		for (struct hindex_node *x = hindex_find(&s->ctr_pods, hindex_hash(pod)); x;
+		     x = hindex_find_next(x)) {
+			struct ctr_record *c = &hindex_entry(x, struct ctr_node, by_pod)->rec;
+			if (!streq(c->pod_id, pod) || !ctr_matches(c, f))
+				continue;
+			if (n + 1 >= cap)
+				v = xrealloc(v, (cap *= 2) * sizeof(*v));
+			v[n++] = c;
+		}
+	}
+	v[n] = NULL;
+	*ret_n = n;
+	return v;
+}
+
+/* The stored containers f matches, as pods_matching: an id prefix narrows
+ * the walk to its range, a pod id prefix to the containers of the pods in
+ * its range (a StopPodSandbox or RemovePodSandbox lists its pod's), unless
+ * some container's pod is not stored. Under the lock. */
+static struct ctr_record **ctrs_matching(struct state_store *s, const struct ctr_filter *f,
+					 size_t *ret_n)
+{
+	if (f && isempty(f->id) && !isempty(f->pod_id) && !s->n_orphans)
+		return ctrs_of_pods(s, f->pod_id, f, ret_n);
+	size_t lo, hi, n = 0;
+	prefix_range((void **)s->ctrs, s->n_ctrs, f ? f->id : NULL, &lo, &hi);
+	struct ctr_record **v = xnew(struct ctr_record *, hi - lo + 1);
+	for (size_t i = lo; i < hi; i++)
+		if (ctr_matches(s->ctrs[i], f))
+			v[n++] = s->ctrs[i];
+	*ret_n = n;
+	return v;
+}
+
 int state_ctr_list(struct state_store *s, const struct ctr_filter *f, struct ctr_record ***ret,
 		   size_t *ret_n, struct husk_error *err _unused_)
 {
 	pthread_rwlock_rdlock(&s->lock);
-	struct ctr_record **v = xnew(struct ctr_record *, s->n_ctrs + 1);
-	size_t n = 0;
-	for (size_t i = 0; i < s->n_ctrs; i++)
-		if (ctr_matches(s->ctrs[i], f))
-			v[n++] = ctr_record_dup(s->ctrs[i]);
+	size_t n;
+	struct ctr_record **v = ctrs_matching(s, f, &n);
+	for (size_t i = 0; i < n; i++)
+		v[i] = ctr_record_dup(v[i]);
 	pthread_rwlock_unlock(&s->lock);
 	qsort(v, n, sizeof(*v), cmp_ctr);
 	*ret = v;
@@ -1120,13 +1204,10 @@ int state_ctr_list_shared(struct state_store *s, const struct ctr_filter *f,
 			  struct husk_error *err _unused_)
 {
 	pthread_rwlock_rdlock(&s->lock);
-	const struct ctr_record **v = xnew(const struct ctr_record *, s->n_ctrs + 1);
-	size_t n = 0;
-	for (size_t i = 0; i < s->n_ctrs; i++)
-		if (ctr_matches(s->ctrs[i], f)) {
-			ctr_node_ref(s->ctrs[i]);
-			v[n++] = s->ctrs[i];
-		}
+	size_t n;
+	const struct ctr_record **v = (const struct ctr_record **)ctrs_matching(s, f, &n);
+	for (size_t i = 0; i < n; i++)
+		ctr_node_ref(v[i]);
 	pthread_rwlock_unlock(&s->lock);
 	qsort(v, n, sizeof(*v), cmp_ctr);
 	*ret = v;

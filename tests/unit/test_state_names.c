@@ -1,7 +1,8 @@
-/* The record store's lookups by name among thousands of records: finds of
- * pods and containers by name tuple, name conflicts and the count of a
- * pod's containers, after adds, renames (and moves of containers between
- * pods), removes, and a reload of the files. No root needed. */
+/* The record store's lookups among thousands of records: finds of pods
+ * and containers by name tuple, name conflicts and the count of a pod's
+ * containers, after adds, renames (and moves of containers between pods),
+ * removes, and a reload of the files; lists by pod id and id prefix, also
+ * with containers whose pod is gone. No root needed. */
 #include <errno.h>
 #include <string.h>
 
@@ -277,10 +278,163 @@ static void test_finds_among_thousands(void)
 	unit_rmdir(dir);
 }
 
+#define LPODS 1000
+
+/* The ids of a list, joined by spaces (caller frees). */
+static char *joined(void *const *v, size_t n)
+{
+	char *out = xstrdup("");
+	for (size_t i = 0; i < n; i++) {
+		char *next = xasprintf("%s%s ", out, *(char *const *)v[i]);
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+/* What a list with f gives, by a walk of every record (state_ctr_list of
+ * everything, filtered here), and what the store gives, copied and
+ * shared: all three the same. */
+static bool ctr_list_right(struct state_store *s, const struct ctr_filter *f)
+{
+	struct ctr_record **all = NULL, **got = NULL;
+	const struct ctr_record **shared = NULL;
+	size_t n_all = 0, n_got = 0, n_shared = 0;
+	CU_ASSERT_EQUAL(state_ctr_list(s, NULL, &all, &n_all, NULL), 0);
+	CU_ASSERT_EQUAL(state_ctr_list(s, f, &got, &n_got, NULL), 0);
+	CU_ASSERT_EQUAL(state_ctr_list_shared(s, f, &shared, &n_shared, NULL), 0);
+	struct ctr_record **want = xnew(struct ctr_record *, n_all + 1);
+	size_t n_want = 0;
+	for (size_t i = 0; i < n_all; i++)
+		if ((!f->id || startswith(all[i]->id, f->id)) &&
+		    (!f->pod_id || startswith(all[i]->pod_id, f->pod_id)) &&
+		    (!f->has_state || all[i]->state == f->state))
+			want[n_want++] = all[i];
+	_cleanup_free_ char *a = joined((void **)want, n_want), *b = joined((void **)got, n_got);
+	_cleanup_free_ char *c = joined((void **)shared, n_shared);
+	bool ok = streq(a, b) && streq(a, c) && got[n_got] == NULL;
+	if (!ok)
+		printf("\n    filter id '%s' pod '%s': want %zu got %zu/%zu", f->id ? f->id : "",
+		       f->pod_id ? f->pod_id : "", n_want, n_got, n_shared);
+	free(want);
+	ctr_records_free(all, n_all);
+	ctr_records_free(got, n_got);
+	ctr_records_release(shared, n_shared);
+	return ok;
+}
+
+static bool pod_list_right(struct state_store *s, const char *prefix, size_t want)
+{
+	struct pod_filter f = {.id = prefix};
+	struct pod_record **got = NULL;
+	const struct pod_record **shared = NULL;
+	size_t n = 0, n_shared = 0;
+	CU_ASSERT_EQUAL(state_pod_list(s, &f, &got, &n, NULL), 0);
+	CU_ASSERT_EQUAL(state_pod_list_shared(s, &f, &shared, &n_shared, NULL), 0);
+	bool ok = n == want && n_shared == want && got[n] == NULL;
+	for (size_t i = 0; i < n; i++)
+		ok &= startswith(got[i]->id, prefix ? prefix : "") && shared[i] &&
+		      streq(shared[i]->id, got[i]->id);
+	pod_records_free(got, n);
+	pod_records_release(shared, n_shared);
+	return ok;
+}
+
+static const char *const prefixes[] = {NULL,	"",	  "q-",	     "q-0",    "q-05",
+				       "q-050", "q-0500", "q-05000", "q-0999", "x"};
+
+/* Lists by pod id prefix and by id prefix (what a StopPodSandbox,
+ * RemovePodSandbox or PodSandboxStats lists) among a thousand pods, the
+ * same as a walk of every record gives; also when a reload finds
+ * containers whose pod is gone, and after that pod comes back. */
+static void test_lists_among_thousands(void)
+{
+	char *dir = unit_tmpdir();
+	struct husk_error err = HUSK_ERROR_INIT;
+	struct state_store *s = NULL;
+	CU_ASSERT_FATAL(state_store_open(dir, NULL, &s, NULL, &err) == 0);
+	/* Pod q-NNNN has NNNN % 3 containers, c-NNNN-K; every other running. */
+	for (int i = 0; i < LPODS; i++) {
+		struct pod_record p = {.id = xasprintf("q-%04d", i), .name = xasprintf("q%d", i)};
+		CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), 0);
+		for (int k = 0; k < i % 3; k++) {
+			struct ctr_record c = {.id = xasprintf("c-%04d-%d", i, k),
+					       .pod_id = xstrdup(p.id),
+					       .name = xasprintf("n%d", k),
+					       .state = (i + k) % 2 ? CTR_STATE_RUNNING
+								    : CTR_STATE_CREATED};
+			CU_ASSERT_EQUAL(state_ctr_add(s, &c, &err), 0);
+			ctr_record_clear(&c);
+		}
+		pod_record_clear(&p);
+	}
+	bool ok = true;
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++) {
+		struct ctr_filter by_pod = {.pod_id = prefixes[i]};
+		struct ctr_filter running = {
+		    .pod_id = prefixes[i], .has_state = true, .state = CTR_STATE_RUNNING};
+		struct ctr_filter both = {.id = "c-05", .pod_id = prefixes[i]};
+		ok &= ctr_list_right(s, &by_pod) && ctr_list_right(s, &running) &&
+		      ctr_list_right(s, &both);
+	}
+	static const char *const ids[] = {"c-", "c-01", "c-0101", "c-0101-1", "c-0101-2", "d"};
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+		ok &= ctr_list_right(s, &(struct ctr_filter){.id = ids[i]});
+	CU_ASSERT(ok);
+	CU_ASSERT(pod_list_right(s, NULL, LPODS));
+	CU_ASSERT(pod_list_right(s, "q-0", LPODS));
+	CU_ASSERT(pod_list_right(s, "q-05", 100));
+	CU_ASSERT(pod_list_right(s, "q-0500", 1));
+	CU_ASSERT(pod_list_right(s, "q-05000", 0));
+	state_store_free(s);
+
+	/* Pod q-0500 (two containers) goes from the disk: its containers are
+	 * loaded all the same. */
+	_cleanup_free_ char *gone = xasprintf("%s/pods/q-0500.json", dir);
+	_cleanup_free_ char *text = NULL;
+	CU_ASSERT_EQUAL(fs_read_file(gone, 1 << 20, &text, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(unlink(gone), 0);
+	CU_ASSERT_FATAL(state_store_open(dir, NULL, &s, NULL, &err) == 0);
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		ok &= ctr_list_right(s, &(struct ctr_filter){.pod_id = prefixes[i]});
+	struct ctr_record **v = NULL;
+	size_t n = 0;
+	CU_ASSERT_EQUAL(state_ctr_list(s, &(struct ctr_filter){.pod_id = "q-0500"}, &v, &n, NULL),
+			0);
+	CU_ASSERT_EQUAL(n, 2);
+	ctr_records_free(v, n);
+	/* Back: its containers are found through it again. */
+	struct pod_record p = {.id = xstrdup("q-0500"), .name = xstrdup("q500")};
+	CU_ASSERT_EQUAL(state_pod_add(s, &p, &err), 0);
+	pod_record_clear(&p);
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		ok &= ctr_list_right(s, &(struct ctr_filter){.pod_id = prefixes[i]});
+	CU_ASSERT_EQUAL(state_ctr_list(s, &(struct ctr_filter){.pod_id = "q-0500"}, &v, &n, NULL),
+			0);
+	CU_ASSERT_EQUAL(n, 2);
+	ctr_records_free(v, n);
+	/* Moved to another pod, removed: lists follow. */
+	struct ctr_move m = {"q-0501", "moved"};
+	CU_ASSERT_EQUAL(state_ctr_modify(s, "c-0500-0", move_ctr, &m, &err), 0);
+	CU_ASSERT_EQUAL(state_ctr_remove(s, "c-0500-1", &err), 0);
+	CU_ASSERT_EQUAL(state_pod_remove(s, "q-0500", &err), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		ok &= ctr_list_right(s, &(struct ctr_filter){.pod_id = prefixes[i]});
+	CU_ASSERT_EQUAL(state_ctr_list(s, &(struct ctr_filter){.pod_id = "q-0501"}, &v, &n, NULL),
+			0);
+	CU_ASSERT_EQUAL(n, 1);
+	ctr_records_free(v, n);
+	CU_ASSERT(ok);
+	state_store_free(s);
+	husk_error_clear(&err);
+	unit_rmdir(dir);
+}
+
 int main(void)
 {
 	static const struct unit_test tests[] = {
 	    {"finds among thousands", test_finds_among_thousands},
+	    {"lists among thousands", test_lists_among_thousands},
 	};
 	return unit_run("state names", tests, ARRAY_SIZE(tests));
 }
