@@ -68,6 +68,9 @@ struct lc {
 	int sys_tree;			   /* /sys, for a user namespace's fallback */
 	int std_dev_trees[LC_STD_DEVICES]; /* the host's /dev/null ... (userns) */
 	int *dev_trees;			   /* one per spec device with a host path */
+	/* Stage 1 and 2 run in the caller's memory (lc_run, ctr_launch): set
+	 * by lc_run where the launch may, read by stage 1 to clone stage 2. */
+	bool share_memory;
 };
 
 int lc_prepare(struct lc *lc, const struct ctr_spec *spec, char *const *args, char *const *env,

@@ -21,6 +21,7 @@
 #include "common/compat.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "runtime/launcher/internal.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -609,6 +610,18 @@ static _noreturn_ void launch_stage2(struct lc *lc)
 	lc_fail(lc, &err);
 }
 
+/* Stage 2 in stage 1's memory, which is the caller's: stage 1 sleeps
+ * until this has exec'd or failed (proc_clone_vm). It starts with every
+ * signal blocked; the container's process starts with none. */
+static int stage2_vm(void *p)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	launch_stage2(p);
+	return 127; /* stage 2 ends in execve or _exit */
+}
+
 static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 {
 	struct husk_error err = HUSK_ERROR_INIT;
@@ -690,9 +703,11 @@ static _noreturn_ void launch_stage1(struct lc *lc, void *arg _unused_)
 			lc_fail(lc, &err);
 		}
 	}
-	pid_t pid = lc_clone_parent();
+	pid_t pid = lc->share_memory ? proc_clone_vm(CLONE_PARENT, INT_MAX, stage2_vm, lc)
+				     : lc_clone_parent();
 	if (pid < 0) {
-		husk_error_errno(&err, errno, "clone the container process");
+		husk_error_errno(&err, lc->share_memory ? -pid : errno,
+				 "clone the container process");
 		lc_fail(lc, &err);
 	}
 	if (pid == 0)
@@ -717,7 +732,33 @@ int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio, struc
 		lc_release(&lc);
 		return r;
 	}
+	/* A user namespace needs stage 1 forked: the caller writes its id
+	 * maps while it waits (LC_MSG_USERNS), and setns(2) into a user
+	 * namespace refuses a process that shares its memory. */
+	lc.share_memory = spec->ns[CTR_NS_USER].mode == CTR_NS_HOST;
 	return lc_run(&lc, launch_stage1, NULL, LAUNCH_TIMEOUT_NS, ret, err);
+}
+
+/* What stage 1 needs when it runs in the caller's memory. */
+struct stage1_call {
+	const struct lc *lc;
+	int sock, other; /* the child's end of the sync socket; the caller's */
+	_noreturn_ void (*stage1)(struct lc *lc, void *arg);
+	void *arg;
+};
+
+static int stage1_vm(void *p)
+{
+	const struct stage1_call *c = p;
+	/* A copy of its own: the descriptors and arrays stage 1 and 2 put
+	 * in it are not the caller's to close or free. Both live on this
+	 * stack, which stays until stage 1 exits. */
+	struct lc lc = *c->lc;
+	close(c->other);
+	lc.sock = c->sock;
+	lc_isolate(&lc);
+	c->stage1(&lc, c->arg);
+	return 127; /* stage 1 ends in _exit */
 }
 
 int lc_run(struct lc *lc, _noreturn_ void (*stage1)(struct lc *lc, void *arg), void *arg,
@@ -728,7 +769,20 @@ int lc_run(struct lc *lc, _noreturn_ void (*stage1)(struct lc *lc, void *arg), v
 		lc_release(lc);
 		return husk_error_errno(err, errno, "socketpair");
 	}
-	pid_t s1 = fork();
+	/* Shared memory: the caller (the shim: one thread) sleeps until
+	 * stage 2 has exec'd, and no page table is copied, faulted copy on
+	 * write or torn down, three times per container with fork (issue
+	 * 12). Stage 1 and 2 may then call anything, as after vfork in a
+	 * program of one thread, but write only their own copy of lc. */
+	pid_t s1;
+	if (lc->share_memory) {
+		struct stage1_call c = {lc, sv[1], sv[0], stage1, arg};
+		s1 = proc_clone_vm(0, INT_MAX, stage1_vm, &c);
+		if (s1 < 0)
+			errno = -s1;
+	} else {
+		s1 = fork();
+	}
 	if (s1 < 0) {
 		int r = husk_error_errno(err, errno, "fork");
 		close(sv[0]);

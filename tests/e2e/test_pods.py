@@ -527,8 +527,9 @@ def test_pod_namespaces_without_an_init(daemon, busybox, tmp_path):
     assert "net.ipv4.conf.eth9.forwarding" in msg and "not available" in msg, msg
     assert len(d.rt.ListPodSandbox().items) == n
     assert set(os.listdir(os.path.join(d.state, "pods-mnt"))) == pods_mnt
+    ours = os.path.join(d.state, "pods-mnt") + "/"  # not other daemons' on this host
     with open("/proc/self/mountinfo") as f:
-        assert [l for l in f if "/pods-mnt/" in l.split()[4] and pod not in l] == []
+        assert [l for l in f if l.split()[4].startswith(ours) and pod not in l] == []
     d.rt.StopPodSandbox(pod_sandbox_id=pod)
     d.rt.RemovePodSandbox(pod_sandbox_id=pod)
     assert leftovers(d, [pod, c]) == []
