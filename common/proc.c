@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -102,6 +103,83 @@ int proc_fd_park(int fd)
 	return parked;
 }
 
+/* The hex mask after "\nNAME:\t" in text; false when it is not there. */
+static bool status_mask(const char *text, const char *name, uint64_t *ret)
+{
+	size_t n = strlen(name);
+	for (const char *p = strchr(text, '\n'); p; p = strchr(p + 1, '\n')) {
+		if (strncmp(p + 1, name, n) != 0 || p[1 + n] != ':')
+			continue;
+		uint64_t v = 0;
+		const char *q = p + 2 + n;
+		while (*q == '\t' || *q == ' ')
+			q++;
+		int digits = 0;
+		for (;; q++, digits++) {
+			int d = *q >= '0' && *q <= '9'	 ? *q - '0'
+				: *q >= 'a' && *q <= 'f' ? *q - 'a' + 10
+							 : -1;
+			if (d < 0)
+				break;
+			v = v << 4 | (uint64_t)d;
+		}
+		if (!digits)
+			return false;
+		*ret = v;
+		return true;
+	}
+	return false;
+}
+
+int proc_signal_masks(uint64_t *ret_caught, uint64_t *ret_ignored)
+{
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	uint64_t caught, ignored;
+	if (!status_mask(buf, "SigCgt", &caught) || !status_mask(buf, "SigIgn", &ignored))
+		return -EIO;
+	*ret_caught = caught;
+	*ret_ignored = ignored;
+	return 0;
+}
+
+void proc_signals_default(bool ignored_too)
+{
+	uint64_t caught = 0, ignored = 0;
+	bool known = proc_signal_masks(&caught, &ignored) == 0;
+	uint64_t want = ignored_too ? caught | ignored : caught;
+	for (int s = 1; s < NSIG && s <= 64; s++) {
+		if (s == SIGKILL || s == SIGSTOP)
+			continue;
+		if (known && !(want & (1ULL << (s - 1))))
+			continue;
+		/* Unknown (no /proc): ask, as the masks would have said. */
+		struct sigaction sa;
+		if (!known && !ignored_too &&
+		    (sigaction(s, NULL, &sa) < 0 || sa.sa_handler == SIG_DFL ||
+		     sa.sa_handler == SIG_IGN))
+			continue;
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+		sigaction(s, &dfl, NULL);
+	}
+}
+
 static int clone_vm_main(void *p)
 {
 	const struct clone_vm *c = p;
@@ -112,15 +190,7 @@ static int clone_vm_main(void *p)
 		_exit(127);
 	/* Our handlers would run on huskd's memory in a process that is not
 	 * huskd: back to the default for every caught signal. */
-	for (int s = 1; s < NSIG; s++) {
-		struct sigaction sa;
-		if (s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &sa) < 0)
-			continue;
-		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN) {
-			struct sigaction dfl = {.sa_handler = SIG_DFL};
-			sigaction(s, &dfl, NULL);
-		}
-	}
+	proc_signals_default(false);
 	_exit(c->fn(c->arg));
 }
 

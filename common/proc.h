@@ -4,6 +4,7 @@
 #define HUSK_COMMON_PROC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -19,6 +20,15 @@ int proc_start_time(pid_t pid, unsigned long long *ret, struct husk_error *err);
 /* True when pid is alive (not a zombie) and still the process that started
  * at start_time. */
 bool proc_alive(pid_t pid, unsigned long long start_time);
+
+/* The signals this process catches and ignores (SigCgt and SigIgn of
+ * /proc/self/status; bit s - 1 for signal s); -errno when /proc cannot say.
+ * Async-signal-safe, as is proc_signals_default. */
+int proc_signal_masks(uint64_t *ret_caught, uint64_t *ret_ignored);
+/* Every caught signal (and every ignored one, with ignored_too) back to
+ * SIG_DFL: a few calls where a loop over every signal made 64 (each child
+ * of proc_clone_vm did, issue 12). Without /proc it asks each signal. */
+void proc_signals_default(bool ignored_too);
 
 /* Descriptors huskd holds for an object's whole life (a pidfd per running
  * container) are parked at or above PROC_FD_PARK, where proc_clone_vm's

@@ -853,9 +853,7 @@ static int init_exec(void *p)
 		close_range(3, (unsigned)rep - 1, 0);
 	close_range((unsigned)rep + 1, ~0U, 0);
 	/* A pod init starts with no signal ignored or blocked. */
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	for (int s = 1; s < NSIG; s++)
-		sigaction(s, &dfl, NULL);
+	proc_signals_default(true);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

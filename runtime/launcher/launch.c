@@ -299,11 +299,7 @@ void lc_reset_signals(void)
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	for (int s = 1; s < NSIG; s++) {
-		if (s == SIGKILL || s == SIGSTOP)
-			continue;
-		signal(s, SIG_DFL);
-	}
+	proc_signals_default(true);
 }
 
 pid_t lc_clone_parent(void)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -119,6 +120,50 @@ static void test_bad_flags(void)
 	CU_ASSERT_EQUAL(proc_clone_vm(CLONE_THREAD, -1, write_and_exit, NULL), -EINVAL);
 }
 
+static sighandler_t disposition(int s)
+{
+	struct sigaction sa;
+	return sigaction(s, NULL, &sa) == 0 ? sa.sa_handler : SIG_ERR;
+}
+
+/* 0 when proc_signals_default left what it should. */
+static int reset_in_child(bool ignored_too)
+{
+	proc_signals_default(ignored_too);
+	if (disposition(SIGUSR1) != SIG_DFL)
+		return 1;
+	if (disposition(SIGUSR2) != (ignored_too ? SIG_DFL : SIG_IGN))
+		return 2;
+	if (disposition(SIGHUP) != SIG_DFL)
+		return 3;
+	return 0;
+}
+
+static void test_signal_masks(void)
+{
+	struct sigaction h = {.sa_handler = on_usr1}, ign = {.sa_handler = SIG_IGN};
+	struct sigaction old1, old2;
+	CU_ASSERT_EQUAL_FATAL(sigaction(SIGUSR1, &h, &old1), 0);
+	CU_ASSERT_EQUAL_FATAL(sigaction(SIGUSR2, &ign, &old2), 0);
+	uint64_t caught = 0, ignored = 0;
+	CU_ASSERT_EQUAL_FATAL(proc_signal_masks(&caught, &ignored), 0);
+	CU_ASSERT(caught & (1ULL << (SIGUSR1 - 1)));
+	CU_ASSERT_FALSE(caught & (1ULL << (SIGUSR2 - 1)));
+	CU_ASSERT(ignored & (1ULL << (SIGUSR2 - 1)));
+	CU_ASSERT_FALSE(ignored & (1ULL << (SIGHUP - 1)));
+	for (int both = 0; both < 2; both++) {
+		pid_t pid = fork();
+		CU_ASSERT_FATAL(pid >= 0);
+		if (pid == 0)
+			_exit(reset_in_child(both));
+		int st = 0;
+		CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+		CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	sigaction(SIGUSR1, &old1, NULL);
+	sigaction(SIGUSR2, &old2, NULL);
+}
+
 struct fds_seen {
 	int low, parked, spare; /* what the child checks and changes */
 };
@@ -199,6 +244,7 @@ int main(void)
 	    {"nested", test_nested},
 	    {"bad flags", test_bad_flags},
 	    {"parked descriptors", test_parked_fds},
+	    {"signal masks", test_signal_masks},
 	};
 	return unit_run("proc", tests, ARRAY_SIZE(tests));
 }
