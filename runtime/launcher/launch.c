@@ -730,8 +730,15 @@ int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio, struc
 	}
 	/* A user namespace needs stage 1 forked: the caller writes its id
 	 * maps while it waits (LC_MSG_USERNS), and setns(2) into a user
-	 * namespace refuses a process that shares its memory. */
+	 * namespace refuses a process that shares its memory. So do
+	 * sanitizer builds: ASan cannot follow a thread onto a stack of its
+	 * own (a noreturn call there warns, on the container's stderr, that
+	 * false reports may follow). */
+#ifdef __SANITIZE_ADDRESS__
+	lc.share_memory = false;
+#else
 	lc.share_memory = spec->ns[CTR_NS_USER].mode == CTR_NS_HOST;
+#endif
 	return lc_run(&lc, launch_stage1, NULL, LAUNCH_TIMEOUT_NS, ret, err);
 }
 
