@@ -206,7 +206,7 @@ void rt_free(struct rt *rt)
 	pthread_mutex_destroy(&rt->monitor_lock);
 	pthread_cond_destroy(&rt->monitor_cond);
 	pthread_mutex_destroy(&rt->rate_lock);
-	free(rt->rates);
+	rt_rates_free(rt);
 	free(rt->root);
 	free(rt->state);
 	free(rt->shim_path);

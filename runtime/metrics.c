@@ -14,8 +14,9 @@
 #include "runtime/runtime-internal.h"
 #include "runtime/runtime.h"
 
-/* One object's last CPU sample. */
+/* One object's last CPU sample, in rt->rates. */
 struct rt_rate {
+	struct hindex_node node;
 	char id[80];
 	uint64_t usage_ns;   /* cumulative CPU at the sample */
 	long long mono_ns;   /* when it was taken */
@@ -27,28 +28,60 @@ struct rt_rate {
 #define RATE_MIN_INTERVAL_NS 100000000LL /* closer samples reuse the last rate */
 #define RATE_IDLE_NS (600 * 1000000000LL)
 
+/* Samples nobody asked for in RATE_IDLE_NS go (their objects are gone), a
+ * walk of all now and then: a stats list asks for every object, and a walk
+ * per object made it O(n^2) (issue 12). Under rate_lock. */
+static void rates_sweep(struct rt *rt, long long now)
+{
+	if (now - rt->rates_swept_ns < RATE_IDLE_NS / 8)
+		return;
+	rt->rates_swept_ns = now;
+	for (struct hindex_node *n = hindex_first(&rt->rates), *next; n; n = next) {
+		next = hindex_next(&rt->rates, n);
+		struct rt_rate *e = hindex_entry(n, struct rt_rate, node);
+		if (now - e->used_ns > RATE_IDLE_NS) {
+			hindex_remove(&rt->rates, n);
+			free(e);
+		}
+	}
+}
+
+void rt_rates_free(struct rt *rt)
+{
+	for (struct hindex_node *n = hindex_first(&rt->rates), *next; n; n = next) {
+		next = hindex_next(&rt->rates, n);
+		hindex_remove(&rt->rates, n);
+		free(hindex_entry(n, struct rt_rate, node));
+	}
+	hindex_clear(&rt->rates);
+}
+
 bool rt_cpu_nano_cores(struct rt *rt, const char *id, uint64_t usage_ns, uint64_t *ret)
 {
 	long long now = now_mono_ns();
 	bool have = false;
+	uint64_t h = hindex_hash(id);
 	pthread_mutex_lock(&rt->rate_lock);
-	for (size_t i = 0; i < rt->n_rates;) {
-		if (now - rt->rates[i].used_ns > RATE_IDLE_NS)
-			rt->rates[i] = rt->rates[--rt->n_rates];
-		else
-			i++;
-	}
+	rates_sweep(rt, now);
 	struct rt_rate *e = NULL;
-	for (size_t i = 0; i < rt->n_rates && !e; i++)
-		if (streq(rt->rates[i].id, id))
-			e = &rt->rates[i];
+	for (struct hindex_node *n = hindex_find(&rt->rates, h); n && !e; n = hindex_find_next(n))
+		if (streq(hindex_entry(n, struct rt_rate, node)->id, id))
+			e = hindex_entry(n, struct rt_rate, node);
 	if (!e) {
 		if (strlen(id) < sizeof(e->id)) {
-			rt->rates = xrealloc(rt->rates, (rt->n_rates + 1) * sizeof(*rt->rates));
-			e = &rt->rates[rt->n_rates++];
-			*e = (struct rt_rate){.usage_ns = usage_ns, .mono_ns = now, .used_ns = now};
+			e = xnew(struct rt_rate, 1);
+			e->usage_ns = usage_ns;
+			e->mono_ns = now;
+			e->used_ns = now;
 			snprintf(e->id, sizeof(e->id), "%s", id);
+			hindex_add(&rt->rates, &e->node, h);
 		}
+	} else if (now - e->used_ns > RATE_IDLE_NS) {
+		/* Idle that long: its sample is no base for a rate. */
+		e->usage_ns = usage_ns;
+		e->mono_ns = now;
+		e->used_ns = now;
+		e->has_rate = false;
 	} else {
 		e->used_ns = now;
 		if (now - e->mono_ns >= RATE_MIN_INTERVAL_NS) {

@@ -84,9 +84,12 @@ struct rt {
 	char *test_create_hold;
 	/* CPU samples for usage_nano_cores (metrics.c); a leaf lock. */
 	pthread_mutex_t rate_lock;
-	struct rt_rate *rates;
-	size_t n_rates;
+	struct hindex rates;	  /* of struct rt_rate, by id */
+	long long rates_swept_ns; /* when idle samples were last dropped */
 };
+
+/* Free every CPU sample (metrics.c). */
+void rt_rates_free(struct rt *rt);
 
 /* Kinds of keep entries. */
 enum { RT_KEEP_POD, RT_KEEP_CTR };
