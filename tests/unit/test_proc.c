@@ -142,9 +142,11 @@ static int reset_in_child(bool ignored_too)
 static void test_signal_masks(void)
 {
 	struct sigaction h = {.sa_handler = on_usr1}, ign = {.sa_handler = SIG_IGN};
-	struct sigaction old1, old2;
+	struct sigaction dfl = {.sa_handler = SIG_DFL}, old1, old2, oldh;
 	CU_ASSERT_EQUAL_FATAL(sigaction(SIGUSR1, &h, &old1), 0);
 	CU_ASSERT_EQUAL_FATAL(sigaction(SIGUSR2, &ign, &old2), 0);
+	/* Whatever we were started with (nohup ignores it). */
+	CU_ASSERT_EQUAL_FATAL(sigaction(SIGHUP, &dfl, &oldh), 0);
 	uint64_t caught = 0, ignored = 0;
 	CU_ASSERT_EQUAL_FATAL(proc_signal_masks(&caught, &ignored), 0);
 	CU_ASSERT(caught & (1ULL << (SIGUSR1 - 1)));
@@ -162,6 +164,7 @@ static void test_signal_masks(void)
 	}
 	sigaction(SIGUSR1, &old1, NULL);
 	sigaction(SIGUSR2, &old2, NULL);
+	sigaction(SIGHUP, &oldh, NULL);
 }
 
 struct fds_seen {
