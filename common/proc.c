@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/compat.h"
@@ -159,6 +160,19 @@ int proc_signal_masks(uint64_t *ret_caught, uint64_t *ret_ignored)
 	return 0;
 }
 
+static void set_default(int s)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	if (sigaction(s, &dfl, NULL) == 0 || errno != EINVAL)
+		return;
+	/* One the C library keeps for itself (glibc's 32 and 33, musl's 32
+	 * to 34), which a process can still inherit ignored: by the system
+	 * call. All zero is SIG_DFL, no flags, no mask, whatever the
+	 * architecture's layout. */
+	uint64_t ksa[8] = {0};
+	syscall(SYS_rt_sigaction, s, ksa, NULL, sizeof(uint64_t));
+}
+
 void proc_signals_default(bool ignored_too)
 {
 	uint64_t caught = 0, ignored = 0;
@@ -175,8 +189,7 @@ void proc_signals_default(bool ignored_too)
 		    (sigaction(s, NULL, &sa) < 0 || sa.sa_handler == SIG_DFL ||
 		     sa.sa_handler == SIG_IGN))
 			continue;
-		struct sigaction dfl = {.sa_handler = SIG_DFL};
-		sigaction(s, &dfl, NULL);
+		set_default(s);
 	}
 }
 

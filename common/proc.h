@@ -27,7 +27,9 @@ bool proc_alive(pid_t pid, unsigned long long start_time);
 int proc_signal_masks(uint64_t *ret_caught, uint64_t *ret_ignored);
 /* Every caught signal (and every ignored one, with ignored_too) back to
  * SIG_DFL: a few calls where a loop over every signal made 64 (each child
- * of proc_clone_vm did, issue 12). Without /proc it asks each signal. */
+ * of proc_clone_vm did, issue 12). Without /proc it asks each signal. The
+ * C library's own (32, 33; 34 for musl), which its sigaction refuses, go
+ * by the system call: a process can inherit them ignored. */
 void proc_signals_default(bool ignored_too);
 
 /* Descriptors huskd holds for an object's whole life (a pidfd per running

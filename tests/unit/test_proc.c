@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -139,6 +140,38 @@ static int reset_in_child(bool ignored_too)
 	return 0;
 }
 
+/* Signal 32 ignored, as a process can inherit it (libc refuses it). */
+static long raw_sigaction(int s, unsigned long handler)
+{
+	uint64_t ksa[8] = {handler};
+	return syscall(SYS_rt_sigaction, s, ksa, NULL, sizeof(uint64_t));
+}
+
+static int reset_reserved_in_child(void)
+{
+	proc_signals_default(true);
+	uint64_t caught, ignored;
+	if (proc_signal_masks(&caught, &ignored) < 0)
+		return 1;
+	return ignored ? 2 : 0;
+}
+
+static void test_libc_reserved_signal(void)
+{
+	CU_ASSERT_EQUAL_FATAL(raw_sigaction(32, (unsigned long)SIG_IGN), 0);
+	uint64_t caught, ignored;
+	CU_ASSERT_EQUAL(proc_signal_masks(&caught, &ignored), 0);
+	CU_ASSERT(ignored & (1ULL << 31));
+	pid_t pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0)
+		_exit(reset_reserved_in_child());
+	int st = 0;
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	raw_sigaction(32, (unsigned long)SIG_DFL);
+}
+
 static void test_signal_masks(void)
 {
 	struct sigaction h = {.sa_handler = on_usr1}, ign = {.sa_handler = SIG_IGN};
@@ -248,6 +281,7 @@ int main(void)
 	    {"bad flags", test_bad_flags},
 	    {"parked descriptors", test_parked_fds},
 	    {"signal masks", test_signal_masks},
+	    {"a signal libc keeps for itself", test_libc_reserved_signal},
 	};
 	return unit_run("proc", tests, ARRAY_SIZE(tests));
 }
