@@ -99,8 +99,8 @@ static int exec_runtime(void *p)
 	int ctty = c->ctty;
 	sigset_t none;
 	sigemptyset(&none);
+	proc_signals_default(true); /* SIGPIPE, and what huskd inherited ignored */
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
 	/* A session of its own: the terminal's, when there is one, so that
 	 * a resize of our pty signals the runtime (SIGWINCH), which resizes
 	 * the container's. */

@@ -14,6 +14,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "runtime/oci.h"
 
 #define OCI_LOG "oci.log"
@@ -75,7 +76,10 @@ static int run_rt(const struct ctr_spec *s, const char *const *verb, const struc
 	if (pid < 0)
 		return husk_error_errno(err, errno, "fork '%s'", s->oci_path);
 	if (pid == 0) {
-		/* The shim's signal mask is not the runtime's. */
+		/* The shim's signal mask and ignored signals (SIGPIPE, and what
+		 * it inherited) are not the runtime's, nor the container's it
+		 * starts. */
+		proc_signals_default(true);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
