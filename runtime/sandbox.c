@@ -676,9 +676,7 @@ static _noreturn_ void init_main(int go_fd, int exec_fd, const char *init_path)
 	if (null >= 0)
 		for (int fd = 0; fd < 3; fd++)
 			dup2(null, fd);
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	for (int s = 1; s < NSIG; s++)
-		sigaction(s, &dfl, NULL);
+	proc_signals_default(true);
 	sigset_t all;
 	sigfillset(&all);
 	if (init_path) {
