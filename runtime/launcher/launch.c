@@ -742,7 +742,7 @@ int ctr_launch(const struct ctr_spec *spec, const struct ctr_stdio *stdio, struc
 	return lc_run(&lc, launch_stage1, NULL, LAUNCH_TIMEOUT_NS, ret, err);
 }
 
-/* What stage 1 needs when it runs in the caller's memory. */
+/* What stage 1 needs, forked or in the caller's memory. */
 struct stage1_call {
 	const struct lc *lc;
 	int sock, other; /* the child's end of the sync socket; the caller's */
@@ -777,9 +777,9 @@ int lc_run(struct lc *lc, _noreturn_ void (*stage1)(struct lc *lc, void *arg), v
 	 * write or torn down, three times per container with fork (issue
 	 * 12). Stage 1 and 2 may then call anything, as after vfork in a
 	 * program of one thread, but write only their own copy of lc. */
+	struct stage1_call c = {lc, sv[1], sv[0], stage1, arg};
 	pid_t s1;
 	if (lc->share_memory) {
-		struct stage1_call c = {lc, sv[1], sv[0], stage1, arg};
 		s1 = proc_clone_vm(0, INT_MAX, stage1_vm, &c);
 		if (s1 < 0)
 			errno = -s1;
@@ -793,12 +793,8 @@ int lc_run(struct lc *lc, _noreturn_ void (*stage1)(struct lc *lc, void *arg), v
 		lc_release(lc);
 		return r;
 	}
-	if (s1 == 0) {
-		close(sv[0]);
-		lc->sock = sv[1];
-		lc_isolate(lc);
-		stage1(lc, arg);
-	}
+	if (s1 == 0)
+		_exit(stage1_vm(&c)); /* forked: the copy of lc is ours anyway */
 	close(sv[1]);
 	int r = lc_parent_sync(lc, sv[0], s1, now_mono_ns() + timeout_ns, ret, err);
 	close(sv[0]);
